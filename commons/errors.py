@@ -1,0 +1,96 @@
+"""Typed errors shared by the tracker, the peer and the wire protocol.
+
+Every error that can cross the wire carries a stable :class:`ErrorCode`. The code is the
+contract (clients branch on it); the message is for humans and may change. Messages must
+never contain secrets: no passwords, password hashes, keys or chat text.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    """Stable error codes sent in the ``code`` field of an ``ERROR`` response."""
+
+    FRAME_TOO_LARGE = "frame_too_large"
+    BAD_FRAME = "bad_frame"
+    BAD_JSON = "bad_json"
+    BAD_REQUEST = "bad_request"
+    UNKNOWN_COMMAND = "unknown_command"
+    INVALID_FIELD = "invalid_field"
+    NOT_AUTHENTICATED = "not_authenticated"
+    ALREADY_AUTHENTICATED = "already_authenticated"
+    AUTH_FAILED = "auth_failed"
+    THROTTLED = "throttled"
+    USER_EXISTS = "user_exists"
+    KEY_MISMATCH = "key_mismatch"
+    FORBIDDEN = "forbidden"
+    ROOM_EXISTS = "room_exists"
+    ROOM_NOT_FOUND = "room_not_found"
+    ROOM_FULL = "room_full"
+    NOT_IN_ROOM = "not_in_room"
+    NOT_OWNER = "not_owner"
+    BUSY = "busy"
+    TOO_MANY_CONNECTIONS = "too_many_connections"
+    INTERNAL = "internal_error"
+
+
+class P2PChatError(Exception):
+    """Base of every error the project raises on purpose.
+
+    ``code`` is the stable wire code; ``str(err)`` is the human message.
+    """
+
+    code: ErrorCode = ErrorCode.INTERNAL
+
+    def __init__(self, message: str, code: ErrorCode | None = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class ProtocolError(P2PChatError):
+    """A peer sent something that breaks the wire protocol (framing, JSON, fields)."""
+
+    code = ErrorCode.BAD_REQUEST
+
+
+class FrameTooLargeError(ProtocolError):
+    """An announced frame length exceeds the configured maximum; nothing was buffered."""
+
+    code = ErrorCode.FRAME_TOO_LARGE
+
+
+class ValidationError(ProtocolError):
+    """A field is missing, has the wrong type, or holds a value outside its domain."""
+
+    code = ErrorCode.INVALID_FIELD
+
+
+class AuthError(P2PChatError):
+    """Authentication failed, or a command needs a session that does not exist."""
+
+    code = ErrorCode.AUTH_FAILED
+
+
+class ForbiddenError(P2PChatError):
+    """The session's user may not do this (acting as someone else, not the owner, ...)."""
+
+    code = ErrorCode.FORBIDDEN
+
+
+class RoomError(P2PChatError):
+    """A room operation failed: unknown room, full room, not a member, ..."""
+
+    code = ErrorCode.ROOM_NOT_FOUND
+
+
+class BusyError(P2PChatError):
+    """The server is saturated; the request was not carried out and may be retried."""
+
+    code = ErrorCode.BUSY

@@ -1,0 +1,209 @@
+"""Validated values and records shared by the tracker and the peer.
+
+Each ``validate_*`` function takes an untrusted value straight from a decoded frame and
+either returns it in canonical form or raises :class:`ValidationError` naming the field.
+The records are what the tracker publishes about users, peers and rooms; their
+``to_wire``/``from_wire`` pair is the only place their JSON shape is written down in code.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from commons.errors import ValidationError
+
+NAME_RE = re.compile(r"[A-Za-z0-9_.\-]{1,32}")
+PASSWORD_HASH_RE = re.compile(r"[0-9a-f]{64}")
+HOSTNAME_RE = re.compile(
+    r"(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9\-]{0,61}[A-Za-z0-9])?"
+    r"(\.[A-Za-z0-9]([A-Za-z0-9\-]{0,61}[A-Za-z0-9])?)*"
+)
+IDENTITY_KEY_SIZE = 32
+MAX_ROOM_CAPACITY = 64
+
+
+def _require_str(field: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValidationError(f"field '{field}' must be a string")
+    return value
+
+
+def validate_name(field: str, value: Any) -> str:
+    """Usernames and room names: 1-32 letters, digits, ``_``, ``.`` or ``-``."""
+    text = _require_str(field, value)
+    if not NAME_RE.fullmatch(text):
+        raise ValidationError(
+            f"field '{field}' must be 1-32 characters of letters, digits, '_', '.' or '-'"
+        )
+    return text
+
+
+def validate_username(value: Any) -> str:
+    return validate_name("username", value)
+
+
+def validate_room_name(value: Any) -> str:
+    return validate_name("room", value)
+
+
+def validate_password_hash(value: Any) -> str:
+    """The client sends SHA-256 of the password as 64 hex digits; accept either case."""
+    text = _require_str("password", value).lower()
+    if not PASSWORD_HASH_RE.fullmatch(text):
+        raise ValidationError("field 'password' must be the SHA-256 hex digest (64 hex digits)")
+    return text
+
+
+def validate_port(value: Any, field: str = "port") -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
+        raise ValidationError(f"field '{field}' must be an integer from 1 to 65535")
+    return value
+
+
+def validate_identity_key(value: Any, field: str = "identity_key") -> str:
+    """Base64 of a raw 32-byte X25519 public key; returned in canonical base64."""
+    text = _require_str(field, value)
+    if len(text) > 64:
+        raise ValidationError(f"field '{field}' is too long")
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValidationError(f"field '{field}' must be base64") from None
+    if len(raw) != IDENTITY_KEY_SIZE:
+        raise ValidationError(f"field '{field}' must encode exactly 32 bytes")
+    if raw == bytes(IDENTITY_KEY_SIZE):
+        raise ValidationError(f"field '{field}' must not be the all-zero key")
+    return base64.b64encode(raw).decode("ascii")
+
+
+def validate_host(value: Any, field: str = "host") -> str:
+    """An advertised host: an IP address literal or a DNS name."""
+    text = _require_str(field, value)
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        pass
+    if not HOSTNAME_RE.fullmatch(text):
+        raise ValidationError(f"field '{field}' must be an IP address or a host name")
+    return text
+
+
+def validate_capacity(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 2 <= value <= MAX_ROOM_CAPACITY:
+        raise ValidationError(f"room capacity must be an integer from 2 to {MAX_ROOM_CAPACITY}")
+    return value
+
+
+def encode_identity_key(raw: bytes) -> str:
+    if len(raw) != IDENTITY_KEY_SIZE:
+        raise ValueError("an identity key is 32 bytes")
+    return base64.b64encode(raw).decode("ascii")
+
+
+def decode_identity_key(text: str) -> bytes:
+    return base64.b64decode(validate_identity_key(text), validate=True)
+
+
+@dataclass(frozen=True, slots=True)
+class MemberInfo:
+    """How to reach one room member: published in ``ROOM_UPDATE``."""
+
+    username: str
+    host: str
+    port: int
+    identity_key: str
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "username": self.username,
+            "host": self.host,
+            "port": self.port,
+            "identity_key": self.identity_key,
+        }
+
+    @classmethod
+    def from_wire(cls, obj: Any) -> MemberInfo:
+        if not isinstance(obj, dict):
+            raise ValidationError("member entry must be an object")
+        return cls(
+            username=validate_username(obj.get("username")),
+            host=validate_host(obj.get("host")),
+            port=validate_port(obj.get("port")),
+            identity_key=validate_identity_key(obj.get("identity_key")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PeerInfo:
+    """An online user, as ``LIST_PEERS`` returns it."""
+
+    username: str
+    host: str
+    port: int
+    identity_key: str
+    room: str | None
+    last_seen: float
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "username": self.username,
+            "host": self.host,
+            "port": self.port,
+            "identity_key": self.identity_key,
+            "room": self.room,
+            "last_seen": self.last_seen,
+        }
+
+    @classmethod
+    def from_wire(cls, obj: Any) -> PeerInfo:
+        if not isinstance(obj, dict):
+            raise ValidationError("peer entry must be an object")
+        room = obj.get("room")
+        last_seen = obj.get("last_seen")
+        if isinstance(last_seen, bool) or not isinstance(last_seen, int | float):
+            raise ValidationError("field 'last_seen' must be a number")
+        return cls(
+            username=validate_username(obj.get("username")),
+            host=validate_host(obj.get("host")),
+            port=validate_port(obj.get("port")),
+            identity_key=validate_identity_key(obj.get("identity_key")),
+            room=None if room is None else validate_room_name(room),
+            last_seen=float(last_seen),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RoomInfo:
+    """A room, as ``LIST_ROOMS`` and ``ROOM_UPDATE`` describe it."""
+
+    name: str
+    owner: str
+    members: tuple[str, ...]
+    capacity: int
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "room": self.name,
+            "owner": self.owner,
+            "members": list(self.members),
+            "capacity": self.capacity,
+        }
+
+    @classmethod
+    def from_wire(cls, obj: Any) -> RoomInfo:
+        if not isinstance(obj, dict):
+            raise ValidationError("room entry must be an object")
+        members = obj.get("members")
+        if not isinstance(members, list):
+            raise ValidationError("field 'members' must be a list")
+        return cls(
+            name=validate_room_name(obj.get("room")),
+            owner=validate_username(obj.get("owner")),
+            members=tuple(validate_username(m) for m in members),
+            capacity=validate_capacity(obj.get("capacity")),
+        )
