@@ -1,0 +1,215 @@
+"""Chat frames carried inside an established end-to-end channel, sans-I/O.
+
+Each decrypted channel message is one UTF-8 JSON object (``commons.codec``) with a
+``type``:
+
+* ``accept`` - the responder's first message: the channel passed its checks (tracker
+  directory, pinned key, no duplicate link) and may carry chat. The initiator sends
+  nothing before it.
+* ``reject`` - the responder refuses the channel (``code``, ``reason``) and closes it.
+* ``chat`` - a room message: ``room``, ``from``, ``text``, ``ts``, ``msg_id``.
+* ``private`` - a private message: same fields, ``room`` is ``null``.
+* ``leave`` - ``from`` leaves ``room``; sent to every member before leaving.
+
+``msg_id`` is ``"<sid>-<seq>"``: ``sid`` is 16 hex digits chosen at random per client
+session and ``seq`` counts that session's messages from 1. :class:`DeliveryFilter` uses it
+to hand each message to the user exactly once and in send order per sender, even if a
+frame is replayed on a second channel. Every field is validated; ``from`` must be the
+channel's authenticated remote user, so a peer can never speak for someone else.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import secrets
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from commons.codec import decode_object, encode_object
+from commons.errors import ErrorCode, ProtocolError, ValidationError
+from commons.models import validate_room_name, validate_username
+
+MAX_TEXT_CHARS = 4000
+MSG_ID_RE = re.compile(r"([0-9a-f]{16})-([1-9][0-9]{0,18})")
+
+
+class FrameType(StrEnum):
+    ACCEPT = "accept"
+    REJECT = "reject"
+    CHAT = "chat"
+    PRIVATE = "private"
+    LEAVE = "leave"
+
+
+class TextTooLongError(ValidationError):
+    """Message text exceeds :data:`MAX_TEXT_CHARS`."""
+
+
+def validate_text(value: Any) -> str:
+    """1 to 4,000 characters of Unicode text (no lone surrogates: they are not text)."""
+    if not isinstance(value, str):
+        raise ValidationError("field 'text' must be a string")
+    if not value:
+        raise ValidationError("a message cannot be empty")
+    if len(value) > MAX_TEXT_CHARS:
+        raise TextTooLongError(
+            f"a message is at most {MAX_TEXT_CHARS} characters; this one has {len(value)}"
+        )
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError("message text is not valid Unicode") from None
+    return value
+
+
+def _validate_ts(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValidationError("field 'ts' must be a number")
+    ts = float(value)
+    if not math.isfinite(ts) or ts < 0:
+        raise ValidationError("field 'ts' must be a finite non-negative number")
+    return ts
+
+
+def _validate_msg_id(value: Any) -> str:
+    if not isinstance(value, str) or not MSG_ID_RE.fullmatch(value):
+        raise ValidationError("field 'msg_id' must look like <16 hex>-<sequence>")
+    return value
+
+
+def split_msg_id(msg_id: str) -> tuple[str, int]:
+    match = MSG_ID_RE.fullmatch(msg_id)
+    if match is None:
+        raise ValidationError("malformed msg_id")
+    return match.group(1), int(match.group(2))
+
+
+@dataclass(frozen=True, slots=True)
+class Accept:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Reject:
+    code: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    """A room message (``room`` set) or a private one (``room`` is ``None``)."""
+
+    room: str | None
+    sender: str
+    text: str
+    ts: float
+    msg_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class LeaveNotice:
+    room: str
+    sender: str
+
+
+Frame = Accept | Reject | ChatMessage | LeaveNotice
+
+
+def encode_frame(frame: Frame) -> bytes:
+    """The plaintext of one channel message."""
+    obj: dict[str, Any]
+    if isinstance(frame, Accept):
+        obj = {"type": str(FrameType.ACCEPT)}
+    elif isinstance(frame, Reject):
+        obj = {"type": str(FrameType.REJECT), "code": frame.code, "reason": frame.reason}
+    elif isinstance(frame, ChatMessage):
+        kind = FrameType.PRIVATE if frame.room is None else FrameType.CHAT
+        obj = {
+            "type": str(kind),
+            "room": frame.room,
+            "from": frame.sender,
+            "text": frame.text,
+            "ts": frame.ts,
+            "msg_id": frame.msg_id,
+        }
+    else:
+        obj = {"type": str(FrameType.LEAVE), "room": frame.room, "from": frame.sender}
+    return encode_object(obj)
+
+
+def _short_str(obj: dict[str, Any], field: str, limit: int) -> str:
+    value = obj.get(field)
+    if not isinstance(value, str) or len(value) > limit:
+        raise ValidationError(f"field '{field}' must be a string of at most {limit} chars")
+    return value
+
+
+def decode_frame(plaintext: bytes, remote_username: str) -> Frame:
+    """Parse and validate one channel message from ``remote_username``.
+
+    Raises :class:`ProtocolError` (a subclass for bad fields); the caller closes the
+    channel, since a peer sending malformed frames is broken or hostile.
+    """
+    obj = decode_object(plaintext)
+    kind = obj.get("type")
+    if kind == FrameType.ACCEPT:
+        return Accept()
+    if kind == FrameType.REJECT:
+        return Reject(code=_short_str(obj, "code", 64), reason=_short_str(obj, "reason", 200))
+    if kind in (FrameType.CHAT, FrameType.PRIVATE, FrameType.LEAVE):
+        sender = validate_username(obj.get("from"))
+        if sender != remote_username:
+            raise ProtocolError(
+                "frame claims to come from another user than the channel's peer",
+                ErrorCode.FORBIDDEN,
+            )
+        if kind == FrameType.LEAVE:
+            return LeaveNotice(room=validate_room_name(obj.get("room")), sender=sender)
+        if kind == FrameType.CHAT:
+            room: str | None = validate_room_name(obj.get("room"))
+        else:
+            if obj.get("room") is not None:
+                raise ValidationError("a private message has no room")
+            room = None
+        return ChatMessage(
+            room=room,
+            sender=sender,
+            text=validate_text(obj.get("text")),
+            ts=_validate_ts(obj.get("ts")),
+            msg_id=_validate_msg_id(obj.get("msg_id")),
+        )
+    raise ProtocolError("unknown chat frame type", ErrorCode.UNKNOWN_COMMAND)
+
+
+class MessageIds:
+    """Issues this session's message ids: a random session id and a counter from 1."""
+
+    def __init__(self, session_id: str | None = None) -> None:
+        self.session_id = session_id or secrets.token_hex(8)
+        self._seq = 0
+
+    def next_id(self) -> str:
+        self._seq += 1
+        return f"{self.session_id}-{self._seq}"
+
+
+class DeliveryFilter:
+    """Exactly-once, in-order delivery per sender.
+
+    A message is delivered only if its sequence number is above the last one delivered
+    for the same sender session; a new session id (the sender restarted) starts afresh.
+    Gaps are normal: a sender's counter also numbers messages sent to other people.
+    """
+
+    def __init__(self) -> None:
+        self._last: dict[str, tuple[str, int]] = {}
+
+    def accept(self, sender: str, msg_id: str) -> bool:
+        session_id, seq = split_msg_id(msg_id)
+        last = self._last.get(sender)
+        if last is not None and last[0] == session_id and seq <= last[1]:
+            return False
+        self._last[sender] = (session_id, seq)
+        return True

@@ -1,0 +1,55 @@
+"""Peer settings: where the tracker is, where the user's files live, where to listen.
+
+One frozen dataclass built by the CLI (or by a test) and handed to
+:class:`peer.client.ChatClient`. ``parse_endpoint`` turns the ``HOST:PORT`` strings of
+the command line into a validated pair; port 0 means "any free port" for the listener.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from commons.data_dirs import user_data_dir
+from commons.errors import ValidationError
+from commons.models import validate_host
+
+DEFAULT_TRACKER: tuple[str, int] = ("127.0.0.1", 6060)
+DEFAULT_LISTEN: tuple[str, int] = ("127.0.0.1", 0)
+
+
+def parse_endpoint(text: str, *, allow_port_zero: bool = False) -> tuple[str, int]:
+    """``HOST:PORT`` (``[v6]:PORT`` for IPv6 literals) -> ``(host, port)``, or ValidationError."""
+    host, sep, port_text = text.strip().rpartition(":")
+    if not sep or not host or not port_text.isdigit():
+        raise ValidationError(f"expected HOST:PORT, got {text!r}")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    port = int(port_text)
+    low = 0 if allow_port_zero else 1
+    if not low <= port <= 65535:
+        raise ValidationError(f"port must be from {low} to 65535, got {port}")
+    return validate_host(host), port
+
+
+@dataclass(frozen=True, slots=True)
+class PeerConfig:
+    """Everything a :class:`ChatClient` needs before it connects.
+
+    ``cafile`` and ``tracker_fingerprint`` are alternative ways to authenticate the
+    tracker; with neither, the first certificate seen is pinned in ``home`` (TOFU).
+    ``advertise_host`` is what the tracker tells other peers to dial; ``None`` lets the
+    tracker use the address it observed.
+    """
+
+    tracker: tuple[str, int] = DEFAULT_TRACKER
+    home: Path = field(default_factory=lambda: user_data_dir("peer"))
+    listen: tuple[str, int] = DEFAULT_LISTEN
+    cafile: Path | None = None
+    tracker_fingerprint: str | None = None
+    advertise_host: str | None = None
+    connect_timeout: float = 10.0
+    request_timeout: float = 15.0
+    handshake_timeout: float = 10.0
+    reconnect_initial_delay: float = 0.5
+    reconnect_max_delay: float = 30.0

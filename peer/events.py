@@ -1,0 +1,107 @@
+"""Typed events a :class:`peer.client.ChatClient` reports to its user (UI, batch mode, bot).
+
+Frozen dataclasses, consumed from ``client.events()``. They carry no secrets: message
+text reaches only the local user, never a log.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class MessageReceived:
+    """A chat message; ``room`` is ``None`` for a private message."""
+
+    room: str | None
+    sender: str
+    text: str
+    timestamp: float
+    msg_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class MemberJoined:
+    room: str
+    username: str
+
+
+@dataclass(frozen=True, slots=True)
+class MemberLeft:
+    """``reason``: ``"left"`` (leave notice or tracker update) or ``"connection_lost"``."""
+
+    room: str
+    username: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RoomDeleted:
+    room: str
+
+
+@dataclass(frozen=True, slots=True)
+class KeyChanged:
+    """``username`` now presents a key that differs from the pinned one.
+
+    Sending to them is blocked until ``client.trust(username)``; ``fingerprint`` is the
+    new key's fingerprint, to compare out of band.
+    """
+
+    username: str
+    fingerprint: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelOpened:
+    """An authenticated end-to-end channel to ``username`` is ready."""
+
+    username: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelClosed:
+    """The channel to ``username`` closed; ``reason`` is a short human description."""
+
+    username: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionLost:
+    """The tracker connection dropped; the client retries with backoff on its own."""
+
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reconnected:
+    """The tracker connection is back and the session was restored."""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionReplaced:
+    """Another login of the same user took over; this client no longer has a session."""
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorEvent:
+    """Something failed outside a method call (e.g. an inbound channel was refused)."""
+
+    code: str
+    message: str
+
+
+Event = (
+    MessageReceived
+    | MemberJoined
+    | MemberLeft
+    | RoomDeleted
+    | KeyChanged
+    | ChannelOpened
+    | ChannelClosed
+    | ConnectionLost
+    | Reconnected
+    | SessionReplaced
+    | ErrorEvent
+)

@@ -1,0 +1,81 @@
+"""Batch-mode line parsing, without I/O."""
+
+from __future__ import annotations
+
+import pytest
+
+from commons.errors import ErrorCode, ValidationError
+from peer.batch_commands import (
+    CommandError,
+    CreateRoom,
+    DeleteRoom,
+    JoinRoom,
+    LeaveRoom,
+    ListPeers,
+    ListRooms,
+    ListUsers,
+    Login,
+    Quit,
+    Register,
+    SendPrivate,
+    SendRoom,
+    ShowFingerprint,
+    Trust,
+    Verify,
+    parse_line,
+)
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("/register alice s3cret\n", Register("alice", "s3cret")),
+        ("/login alice s3cret", Login("alice", "s3cret")),
+        ("/login alice s3cret --replace-key", Login("alice", "s3cret", replace_key=True)),
+        ("/peers", ListPeers()),
+        ("/rooms", ListRooms()),
+        ("/create lobby", CreateRoom("lobby")),
+        ("/join lobby", JoinRoom("lobby")),
+        ("/leave", LeaveRoom()),
+        ("/delete lobby", DeleteRoom("lobby")),
+        ("/users", ListUsers()),
+        ("/msg bob  hello   there ", SendPrivate("bob", " hello   there ")),
+        ("/fingerprint", ShowFingerprint(None)),
+        ("/fingerprint bob", ShowFingerprint("bob")),
+        ("/trust bob", Trust("bob")),
+        ("/verify bob", Verify("bob")),
+        ("/quit", Quit()),
+        ("/QUIT", Quit()),
+        ("hello  world ", SendRoom("hello  world ")),
+        ("//slash first", SendRoom("/slash first")),
+        ("héllo 👋", SendRoom("héllo 👋")),
+    ],
+)
+def test_parse(line: str, expected: object) -> None:
+    assert parse_line(line) == expected
+
+
+@pytest.mark.parametrize("line", ["", "   ", "\n"])
+def test_blank_lines_ignored(line: str) -> None:
+    assert parse_line(line) is None
+
+
+def test_unknown_command() -> None:
+    with pytest.raises(CommandError) as info:
+        parse_line("/frobnicate x")
+    assert info.value.code is ErrorCode.UNKNOWN_COMMAND
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["/register alice", "/join", "/join a b", "/msg bob", "/msg", "/quit now", "/trust"],
+)
+def test_usage_errors(line: str) -> None:
+    with pytest.raises(CommandError, match="usage"):
+        parse_line(line)
+
+
+@pytest.mark.parametrize("line", ["/join bad/room", "/msg b@d hi", "/register ../x pw"])
+def test_invalid_names(line: str) -> None:
+    with pytest.raises(ValidationError):
+        parse_line(line)

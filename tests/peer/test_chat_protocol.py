@@ -1,0 +1,124 @@
+"""Chat frames inside the channel: round trips, validation, exactly-once filter."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from commons.errors import ErrorCode, ProtocolError, ValidationError
+from peer.chat_protocol import (
+    MAX_TEXT_CHARS,
+    Accept,
+    ChatMessage,
+    DeliveryFilter,
+    LeaveNotice,
+    MessageIds,
+    Reject,
+    TextTooLongError,
+    decode_frame,
+    encode_frame,
+    validate_text,
+)
+
+unicode_text = st.text(
+    alphabet=st.characters(blacklist_categories=["Cs"]), min_size=1, max_size=MAX_TEXT_CHARS
+)
+
+
+@settings(max_examples=60)
+@given(text=unicode_text, room=st.one_of(st.none(), st.just("lobby")))
+def test_chat_round_trip_any_unicode(text: str, room: str | None) -> None:
+    msg = ChatMessage(room=room, sender="alice", text=text, ts=1.5, msg_id="0123456789abcdef-7")
+    assert decode_frame(encode_frame(msg), "alice") == msg
+
+
+def test_longest_text_of_four_byte_chars_fits_one_channel_message() -> None:
+    text = "\U0001f600" * MAX_TEXT_CHARS
+    body = encode_frame(ChatMessage("r", "alice", text, 0.0, "0123456789abcdef-1"))
+    assert len(body) < 65535 - 64
+
+
+def test_control_frames_round_trip() -> None:
+    assert decode_frame(encode_frame(Accept()), "bob") == Accept()
+    reject = Reject("duplicate", "a channel already exists")
+    assert decode_frame(encode_frame(reject), "bob") == reject
+    leave = LeaveNotice("lobby", "bob")
+    assert decode_frame(encode_frame(leave), "bob") == leave
+
+
+def test_text_too_long_is_a_clear_error() -> None:
+    with pytest.raises(TextTooLongError, match="at most 4000"):
+        validate_text("x" * (MAX_TEXT_CHARS + 1))
+    assert validate_text("x" * MAX_TEXT_CHARS)
+
+
+@pytest.mark.parametrize("bad", ["", 5, None, "\ud800"])
+def test_bad_text_refused(bad: object) -> None:
+    with pytest.raises(ValidationError):
+        validate_text(bad)
+
+
+def test_sender_must_be_the_channel_peer() -> None:
+    body = encode_frame(ChatMessage("r", "mallory", "hi", 0.0, "0123456789abcdef-1"))
+    with pytest.raises(ProtocolError) as info:
+        decode_frame(body, "alice")
+    assert info.value.code is ErrorCode.FORBIDDEN
+
+
+def _raw(**fields: object) -> bytes:
+    base: dict[str, object] = {
+        "type": "chat",
+        "room": "r",
+        "from": "alice",
+        "text": "hi",
+        "ts": 1.0,
+        "msg_id": "0123456789abcdef-1",
+    }
+    base.update(fields)
+    return json.dumps(base).encode()
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"type": "nope"},
+        {"room": "bad room"},
+        {"room": None},
+        {"type": "private", "room": "r"},
+        {"ts": "now"},
+        {"ts": True},
+        {"ts": -1},
+        {"msg_id": "1"},
+        {"msg_id": "0123456789abcdef-0"},
+        {"msg_id": "0123456789ABCDEF-1"},
+        {"from": 3},
+    ],
+)
+def test_malformed_frames_refused(fields: dict[str, object]) -> None:
+    with pytest.raises(ProtocolError):
+        decode_frame(_raw(**fields), "alice")
+
+
+def test_not_json_refused() -> None:
+    with pytest.raises(ProtocolError):
+        decode_frame(b"\xff\x00", "alice")
+
+
+def test_delivery_filter_exactly_once_in_order() -> None:
+    ids = MessageIds("0123456789abcdef")
+    first, second, third = ids.next_id(), ids.next_id(), ids.next_id()
+    seen = DeliveryFilter()
+    assert seen.accept("alice", first)
+    assert seen.accept("alice", third)
+    assert not seen.accept("alice", second)
+    assert not seen.accept("alice", third)
+    assert seen.accept("bob", first)
+    restarted = MessageIds("fedcba9876543210")
+    assert seen.accept("alice", restarted.next_id())
+
+
+def test_session_ids_are_random() -> None:
+    assert MessageIds().session_id != MessageIds().session_id
