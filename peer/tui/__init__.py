@@ -1,0 +1,7 @@
+"""The full-screen terminal chat (Textual).
+
+Everything here only *presents* a :class:`peer.client.ChatClient`: the sans-I/O models
+(buffers, completion, history, nick colours, rendering) hold the UI logic and are tested
+without a terminal; :mod:`peer.tui.app` and :mod:`peer.tui.login` are the thin Textual
+shells that draw them and forward keystrokes.
+"""
