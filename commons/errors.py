@@ -34,6 +34,13 @@ class ErrorCode(StrEnum):
     BUSY = "busy"
     TOO_MANY_CONNECTIONS = "too_many_connections"
     INTERNAL = "internal_error"
+    HANDSHAKE_FAILED = "handshake_failed"
+    CHANNEL_CLOSED = "channel_closed"
+    MESSAGE_TOO_LARGE = "message_too_large"
+    KEY_CHANGED = "key_changed"
+    WRONG_PASSWORD = "wrong_password"
+    INSECURE_KEY_FILE = "insecure_key_file"
+    KEY_FILE_ERROR = "key_file_error"
 
 
 class P2PChatError(Exception):

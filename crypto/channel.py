@@ -1,0 +1,267 @@
+"""The end-to-end encrypted peer-to-peer channel: Noise XX, sans-I/O.
+
+One :class:`SecureChannel` per TCP connection. The peer feeds it one frame body at a
+time (:mod:`commons.framing`) and sends whatever it returns; no socket ever enters here.
+
+Handshake (``Noise_XX_25519_AESGCM_SHA256``, prologue :data:`PROLOGUE`)::
+
+    initiator -> responder   e                       payload: empty
+    responder -> initiator   e, ee, s, es            payload: {"v": 1, "username": ...}
+    initiator -> responder   s, se                   payload: {"v": 1, "username": ...}
+
+Each side learns the other's static key and claimed username together, and calls
+``authorize(remote_username, remote_static)`` at that moment. If ``authorize`` raises,
+the channel closes and the error propagates; no transport message is ever decrypted,
+and for the initiator no third message is even produced, before it has returned.
+
+Transport: each body is one Noise transport message (AES-256-GCM, empty associated
+data, the nonce is the per-direction message counter). Nothing is ever skipped or
+reordered, so a tampered, replayed, reordered, truncated or oversized body fails to
+authenticate or is refused by size, and any failure closes the channel for good.
+Every :data:`REKEY_INTERVAL` messages in one direction both ends apply Noise ``Rekey``
+to that direction's key, after the message that completes the interval.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum, auto
+
+from commons.codec import decode_object, encode_object
+from commons.errors import P2PChatError
+from commons.models import validate_username
+from crypto.errors import (
+    ChannelError,
+    ChannelHandshakeError,
+    CryptoError,
+    DecryptError,
+    HandshakeError,
+    MessageTooLargeError,
+)
+from crypto.identity import IdentityKey
+from crypto.noise import MAX_MESSAGE_LEN, CipherState, HandshakeState
+from crypto.primitives import TAGLEN
+
+PROTOCOL_VERSION = 1
+PROLOGUE = b"p2pchat/1 Noise_XX_25519_AESGCM_SHA256"
+PATTERN = "XX"
+REKEY_INTERVAL = 1024
+MAX_BODY = MAX_MESSAGE_LEN
+MAX_PLAINTEXT = MAX_MESSAGE_LEN - TAGLEN
+MAX_HANDSHAKE_PAYLOAD = 1024
+
+Authorize = Callable[[str, bytes], None]
+
+
+@dataclass(slots=True)
+class ChannelOutput:
+    """What one :meth:`SecureChannel.receive` produced.
+
+    ``send``: frame bodies to transmit, in order. ``messages``: decrypted plaintexts, in
+    order. ``established``: the handshake completed during this call.
+    """
+
+    send: list[bytes] = field(default_factory=list)
+    messages: list[bytes] = field(default_factory=list)
+    established: bool = False
+
+
+class _Phase(Enum):
+    NEW = auto()
+    AWAIT_MSG1 = auto()
+    AWAIT_MSG2 = auto()
+    AWAIT_MSG3 = auto()
+    ESTABLISHED = auto()
+    CLOSED = auto()
+
+
+def encode_identity_payload(username: str) -> bytes:
+    """The handshake payload that names its sender."""
+    return encode_object({"v": PROTOCOL_VERSION, "username": username})
+
+
+def decode_identity_payload(payload: bytes) -> str:
+    """The username from a remote's handshake payload, or :class:`HandshakeError`."""
+    if len(payload) > MAX_HANDSHAKE_PAYLOAD:
+        raise HandshakeError("handshake payload too large")
+    try:
+        obj = decode_object(payload)
+        version = obj.get("v")
+        if isinstance(version, bool) or version != PROTOCOL_VERSION:
+            raise HandshakeError("unsupported channel protocol version")
+        return validate_username(obj.get("username"))
+    except HandshakeError:
+        raise
+    except P2PChatError:
+        raise HandshakeError("malformed handshake payload") from None
+
+
+class SecureChannel:
+    """One end of a mutually authenticated, encrypted peer connection.
+
+    ``rekey_interval`` exists for tests; both ends must use the same value, so
+    production code keeps the default :data:`REKEY_INTERVAL`.
+    """
+
+    MAX_PLAINTEXT = MAX_PLAINTEXT
+
+    def __init__(
+        self,
+        *,
+        initiator: bool,
+        identity: IdentityKey,
+        username: str,
+        authorize: Authorize,
+        rekey_interval: int = REKEY_INTERVAL,
+    ) -> None:
+        if rekey_interval < 1:
+            raise ValueError("rekey_interval must be positive")
+        self.initiator = initiator
+        self.username = validate_username(username)
+        self._authorize = authorize
+        self._rekey_interval = rekey_interval
+        self._handshake: HandshakeState | None = HandshakeState(
+            PATTERN, initiator, PROLOGUE, s=identity.private_key
+        )
+        self._phase = _Phase.NEW if initiator else _Phase.AWAIT_MSG1
+        self._send_cipher: CipherState | None = None
+        self._recv_cipher: CipherState | None = None
+        self._handshake_hash: bytes | None = None
+        self.remote_username: str | None = None
+        self.remote_static: bytes | None = None
+
+    @property
+    def established(self) -> bool:
+        return self._phase is _Phase.ESTABLISHED
+
+    @property
+    def closed(self) -> bool:
+        return self._phase is _Phase.CLOSED
+
+    @property
+    def handshake_hash(self) -> bytes | None:
+        """Noise's ``h`` once established: identical on both ends, unique per session."""
+        return self._handshake_hash
+
+    def close(self) -> None:
+        """Forget every key; all later calls raise :class:`ChannelError`."""
+        self._phase = _Phase.CLOSED
+        self._handshake = None
+        self._send_cipher = None
+        self._recv_cipher = None
+
+    def _require_open(self) -> None:
+        if self._phase is _Phase.CLOSED:
+            raise ChannelError("channel is closed")
+
+    def start(self) -> bytes:
+        """Initiator only: the first handshake message."""
+        self._require_open()
+        if not self.initiator or self._phase is not _Phase.NEW or self._handshake is None:
+            raise ChannelError("start() is for a new initiator channel only")
+        try:
+            message = self._handshake.write_message(b"")
+        except CryptoError as exc:
+            self.close()
+            raise ChannelHandshakeError(exc.message) from None
+        self._phase = _Phase.AWAIT_MSG2
+        return message
+
+    def receive(self, body: bytes) -> ChannelOutput:
+        """Feed one frame body from the remote.
+
+        Raises :class:`ChannelError` (and closes the channel) for anything that is not
+        the next authentic message; re-raises whatever ``authorize`` raised, after
+        closing the channel.
+        """
+        self._require_open()
+        try:
+            if len(body) > MAX_BODY:
+                raise ChannelError(f"frame body of {len(body)} bytes exceeds {MAX_BODY}")
+            if self._phase is _Phase.ESTABLISHED:
+                return ChannelOutput(messages=[self._decrypt(body)])
+            return self._receive_handshake(body)
+        except HandshakeError as exc:
+            self.close()
+            raise ChannelHandshakeError(exc.message) from None
+        except DecryptError:
+            self.close()
+            raise ChannelError(
+                "message failed authentication (tampered, replayed, reordered or truncated)"
+            ) from None
+        except P2PChatError:
+            self.close()
+            raise
+        except Exception as exc:
+            self.close()
+            raise ChannelHandshakeError("remote identity refused") from exc
+
+    def encrypt(self, plaintext: bytes) -> bytes:
+        """One transport message (a frame body) carrying ``plaintext``."""
+        self._require_open()
+        if self._phase is not _Phase.ESTABLISHED or self._send_cipher is None:
+            raise ChannelError("channel is not established yet")
+        if len(plaintext) > MAX_PLAINTEXT:
+            raise MessageTooLargeError(
+                f"message of {len(plaintext)} bytes exceeds the maximum of {MAX_PLAINTEXT}"
+            )
+        cipher = self._send_cipher
+        try:
+            body = cipher.encrypt_with_ad(b"", plaintext)
+        except CryptoError as exc:
+            self.close()
+            raise ChannelError(exc.message) from None
+        if cipher.n % self._rekey_interval == 0:
+            cipher.rekey()
+        return body
+
+    def _decrypt(self, body: bytes) -> bytes:
+        cipher = self._recv_cipher
+        if cipher is None:
+            raise ChannelError("channel has no receive key")
+        if len(body) < TAGLEN:
+            raise DecryptError("transport message truncated")
+        plaintext = cipher.decrypt_with_ad(b"", body)
+        if cipher.n % self._rekey_interval == 0:
+            cipher.rekey()
+        return plaintext
+
+    def _receive_handshake(self, body: bytes) -> ChannelOutput:
+        handshake = self._handshake
+        if handshake is None:
+            raise HandshakeError("no handshake in progress")
+        if self._phase is _Phase.AWAIT_MSG1:
+            if handshake.read_message(body) != b"":
+                raise HandshakeError("first handshake message must carry no payload")
+            reply = handshake.write_message(encode_identity_payload(self.username))
+            self._phase = _Phase.AWAIT_MSG3
+            return ChannelOutput(send=[reply])
+        if self._phase is _Phase.AWAIT_MSG2:
+            self._identify(handshake, handshake.read_message(body))
+            final = handshake.write_message(encode_identity_payload(self.username))
+            self._establish(handshake)
+            return ChannelOutput(send=[final], established=True)
+        if self._phase is _Phase.AWAIT_MSG3:
+            self._identify(handshake, handshake.read_message(body))
+            self._establish(handshake)
+            return ChannelOutput(established=True)
+        raise HandshakeError("unexpected message before start()")
+
+    def _identify(self, handshake: HandshakeState, payload: bytes) -> None:
+        remote_static = handshake.remote_static
+        if remote_static is None:
+            raise HandshakeError("remote static key missing")
+        remote_username = decode_identity_payload(payload)
+        self._authorize(remote_username, remote_static)
+        self.remote_username = remote_username
+        self.remote_static = remote_static
+
+    def _establish(self, handshake: HandshakeState) -> None:
+        first, second = handshake.split()
+        self._send_cipher, self._recv_cipher = (
+            (first, second) if self.initiator else (second, first)
+        )
+        self._handshake_hash = handshake.handshake_hash
+        self._handshake = None
+        self._phase = _Phase.ESTABLISHED

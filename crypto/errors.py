@@ -1,0 +1,75 @@
+"""Typed errors of the crypto package, each with a stable :class:`ErrorCode`.
+
+Messages never contain key material, passwords or plaintext: they name what failed and,
+where it helps the user, what to do about it.
+"""
+
+from __future__ import annotations
+
+from commons.errors import ErrorCode, P2PChatError
+
+
+class CryptoError(P2PChatError):
+    """Base of the crypto package's errors."""
+
+    code = ErrorCode.INTERNAL
+
+
+class HandshakeError(CryptoError):
+    """A Noise handshake message was malformed, failed to authenticate, or a DH was weak."""
+
+    code = ErrorCode.HANDSHAKE_FAILED
+
+
+class DecryptError(CryptoError):
+    """An AEAD ciphertext did not authenticate (tampered, replayed, reordered, truncated)."""
+
+    code = ErrorCode.CHANNEL_CLOSED
+
+
+class ChannelError(CryptoError):
+    """The secure channel failed or is closed; a closed channel never reopens."""
+
+    code = ErrorCode.CHANNEL_CLOSED
+
+
+class ChannelHandshakeError(ChannelError):
+    """The channel's handshake failed: nothing from this connection may be trusted."""
+
+    code = ErrorCode.HANDSHAKE_FAILED
+
+
+class MessageTooLargeError(ChannelError):
+    """A plaintext is larger than one Noise transport message can carry."""
+
+    code = ErrorCode.MESSAGE_TOO_LARGE
+
+
+class KeyMismatchError(CryptoError):
+    """The remote presented a static key other than the one the tracker lists for it."""
+
+    code = ErrorCode.KEY_MISMATCH
+
+
+class KeyChangedError(CryptoError):
+    """The remote's key differs from the locally pinned one: the user must decide."""
+
+    code = ErrorCode.KEY_CHANGED
+
+
+class KeyFileError(CryptoError):
+    """An identity key file or pin store is unreadable, corrupt or of an unknown version."""
+
+    code = ErrorCode.KEY_FILE_ERROR
+
+
+class WrongPasswordError(KeyFileError):
+    """The password does not decrypt the identity key file."""
+
+    code = ErrorCode.WRONG_PASSWORD
+
+
+class InsecureKeyFileError(KeyFileError):
+    """The identity key file is readable or writable by group or others: refused."""
+
+    code = ErrorCode.INSECURE_KEY_FILE

@@ -1,0 +1,327 @@
+"""The Noise Protocol Framework (revision 34), sans-I/O, for ``25519_AESGCM_SHA256``.
+
+:class:`CipherState`, :class:`SymmetricState` and :class:`HandshakeState` follow the
+specification's objects and method names, so the code can be read against section 5.
+The handshake patterns NN, KK, XK, IK and XX are supported (all reproduce the cacophony
+test vectors); the chat channel uses XX. No PSK modes, no fallback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from crypto.errors import CryptoError, DecryptError, HandshakeError
+from crypto.primitives import (
+    DHLEN,
+    HASHLEN,
+    MAX_NONCE,
+    TAGLEN,
+    aead_decrypt,
+    aead_encrypt,
+    dh,
+    generate_keypair,
+    hash_,
+    noise_hkdf,
+    public_bytes,
+)
+
+MAX_MESSAGE_LEN = 65535
+SUITE = "25519_AESGCM_SHA256"
+
+
+class NonceExhaustedError(CryptoError):
+    """A CipherState used its last nonce; the session must end (2**64 - 1 messages)."""
+
+
+class CipherState:
+    """A key ``k`` (or none) and a nonce counter ``n``; see Noise section 5.1.
+
+    A failed decryption leaves ``n`` unchanged, as the spec requires; callers that
+    must not go on after a failure (the transport) discard the state themselves.
+    """
+
+    __slots__ = ("_aead", "_k", "n")
+
+    def __init__(self, key: bytes | None = None) -> None:
+        self._k: bytes | None = None
+        self._aead: AESGCM | None = None
+        self.n = 0
+        if key is not None:
+            self.initialize_key(key)
+
+    def initialize_key(self, key: bytes | None) -> None:
+        self._k = key
+        self._aead = None if key is None else AESGCM(key)
+        self.n = 0
+
+    def has_key(self) -> bool:
+        return self._k is not None
+
+    def set_nonce(self, nonce: int) -> None:
+        if not 0 <= nonce <= MAX_NONCE:
+            raise ValueError("nonce out of range")
+        self.n = nonce
+
+    def _next_nonce(self) -> int:
+        if self.n >= MAX_NONCE:
+            raise NonceExhaustedError("nonce space exhausted")
+        return self.n
+
+    def encrypt_with_ad(self, ad: bytes, plaintext: bytes) -> bytes:
+        if self._aead is None:
+            return plaintext
+        ciphertext = aead_encrypt(self._aead, self._next_nonce(), ad, plaintext)
+        self.n += 1
+        return ciphertext
+
+    def decrypt_with_ad(self, ad: bytes, ciphertext: bytes) -> bytes:
+        if self._aead is None:
+            return ciphertext
+        plaintext = aead_decrypt(self._aead, self._next_nonce(), ad, ciphertext)
+        self.n += 1
+        return plaintext
+
+    def rekey(self) -> None:
+        """``k = REKEY(k)``: the first 32 bytes of ``ENCRYPT(k, 2**64-1, b"", zeros)``.
+
+        The nonce counter is kept: rekeying is about forward secrecy within a
+        session, not about resetting nonces.
+        """
+        if self._aead is None:
+            raise ValueError("rekey needs a key")
+        key = aead_encrypt(self._aead, MAX_NONCE, b"", bytes(32))[:32]
+        self._k = key
+        self._aead = AESGCM(key)
+
+
+class SymmetricState:
+    """``ck``, ``h`` and a CipherState; see Noise section 5.2."""
+
+    __slots__ = ("cipher", "ck", "h")
+
+    def __init__(self, protocol_name: bytes) -> None:
+        if len(protocol_name) <= HASHLEN:
+            self.h = protocol_name.ljust(HASHLEN, b"\x00")
+        else:
+            self.h = hash_(protocol_name)
+        self.ck = self.h
+        self.cipher = CipherState()
+
+    def mix_key(self, ikm: bytes) -> None:
+        self.ck, temp_k = noise_hkdf(self.ck, ikm, 2)
+        self.cipher.initialize_key(temp_k)
+
+    def mix_hash(self, data: bytes) -> None:
+        self.h = hash_(self.h + data)
+
+    def encrypt_and_hash(self, plaintext: bytes) -> bytes:
+        ciphertext = self.cipher.encrypt_with_ad(self.h, plaintext)
+        self.mix_hash(ciphertext)
+        return ciphertext
+
+    def decrypt_and_hash(self, ciphertext: bytes) -> bytes:
+        plaintext = self.cipher.decrypt_with_ad(self.h, ciphertext)
+        self.mix_hash(ciphertext)
+        return plaintext
+
+    def split(self) -> tuple[CipherState, CipherState]:
+        k1, k2 = noise_hkdf(self.ck, b"", 2)
+        return CipherState(k1), CipherState(k2)
+
+
+class Token(StrEnum):
+    """The message tokens of the supported patterns."""
+
+    E = "e"
+    S = "s"
+    EE = "ee"
+    ES = "es"
+    SE = "se"
+    SS = "ss"
+
+
+E, S, EE, ES, SE, SS = Token.E, Token.S, Token.EE, Token.ES, Token.SE, Token.SS
+
+
+@dataclass(frozen=True, slots=True)
+class HandshakePattern:
+    """Pre-messages (initiator's, responder's) and the message token lists."""
+
+    initiator_pre: tuple[Token, ...]
+    responder_pre: tuple[Token, ...]
+    messages: tuple[tuple[Token, ...], ...]
+
+
+PATTERNS: dict[str, HandshakePattern] = {
+    "NN": HandshakePattern((), (), ((E,), (E, EE))),
+    "KK": HandshakePattern((S,), (S,), ((E, ES, SS), (E, EE, SE))),
+    "XK": HandshakePattern((), (S,), ((E, ES), (E, EE), (S, SE))),
+    "IK": HandshakePattern((), (S,), ((E, ES, S, SS), (E, EE, SE))),
+    "XX": HandshakePattern((), (), ((E,), (E, EE, S, ES), (S, SE))),
+}
+
+
+def protocol_name(pattern: str) -> bytes:
+    return f"Noise_{pattern}_{SUITE}".encode("ascii")
+
+
+class HandshakeState:
+    """One side of a Noise handshake; see Noise section 5.3.
+
+    ``s`` is the local static key, ``e`` a fixed ephemeral (tests only: production code
+    leaves it ``None`` so a fresh one is generated), ``rs`` the remote static key when
+    the pattern has it as a pre-message. Every malformed or unauthentic message raises
+    :class:`HandshakeError`; the state must then be discarded.
+    """
+
+    def __init__(
+        self,
+        pattern: str,
+        initiator: bool,
+        prologue: bytes,
+        s: X25519PrivateKey | None,
+        e: X25519PrivateKey | None = None,
+        rs: bytes | None = None,
+    ) -> None:
+        if pattern not in PATTERNS:
+            raise ValueError(f"unsupported handshake pattern {pattern!r}")
+        self._pattern = PATTERNS[pattern]
+        self.initiator = initiator
+        self._symmetric = SymmetricState(protocol_name(pattern))
+        self._s = s
+        self._e = e
+        self._rs = rs
+        self._re: bytes | None = None
+        self._step = 0
+        self._split: tuple[CipherState, CipherState] | None = None
+        self._symmetric.mix_hash(prologue)
+        for owner_is_initiator, tokens in (
+            (True, self._pattern.initiator_pre),
+            (False, self._pattern.responder_pre),
+        ):
+            for token in tokens:
+                if token is not Token.S:
+                    raise ValueError("only static pre-messages are supported")
+                if owner_is_initiator == initiator:
+                    if s is None:
+                        raise ValueError(f"pattern {pattern} needs the local static key")
+                    self._symmetric.mix_hash(public_bytes(s))
+                else:
+                    if rs is None:
+                        raise ValueError(f"pattern {pattern} needs the remote static key")
+                    self._symmetric.mix_hash(rs)
+        if s is None and self._needs_local_static():
+            raise ValueError(f"pattern {pattern} needs the local static key")
+
+    def _needs_local_static(self) -> bool:
+        for index, tokens in enumerate(self._pattern.messages):
+            if (index % 2 == 0) == self.initiator and Token.S in tokens:
+                return True
+        return False
+
+    @property
+    def complete(self) -> bool:
+        return self._split is not None
+
+    @property
+    def remote_static(self) -> bytes | None:
+        return self._rs
+
+    @property
+    def handshake_hash(self) -> bytes:
+        """``h``: after completion, a unique, authenticated name for this session."""
+        return self._symmetric.h
+
+    @property
+    def is_my_turn(self) -> bool:
+        return not self.complete and (self._step % 2 == 0) == self.initiator
+
+    def _tokens_for(self, writing: bool) -> tuple[Token, ...]:
+        if self.complete:
+            raise HandshakeError("handshake already complete")
+        if self.is_my_turn != writing:
+            raise HandshakeError("handshake message out of turn")
+        return self._pattern.messages[self._step]
+
+    def _dh_token(self, token: Token) -> bytes:
+        e, s, re, rs = self._e, self._s, self._re, self._rs
+        if token is Token.EE:
+            local, remote = e, re
+        elif token is Token.SS:
+            local, remote = s, rs
+        elif token is Token.ES:
+            local, remote = (e, rs) if self.initiator else (s, re)
+        else:
+            local, remote = (s, re) if self.initiator else (e, rs)
+        if local is None or remote is None:
+            raise HandshakeError(f"token {token} without the keys it needs")
+        return dh(local, remote)
+
+    def _advance(self) -> None:
+        self._step += 1
+        if self._step == len(self._pattern.messages):
+            self._split = self._symmetric.split()
+
+    def write_message(self, payload: bytes) -> bytes:
+        """Produce the next handshake message carrying ``payload``."""
+        out = bytearray()
+        for token in self._tokens_for(writing=True):
+            if token is Token.E:
+                if self._e is None:
+                    self._e = generate_keypair()
+                pub = public_bytes(self._e)
+                out += pub
+                self._symmetric.mix_hash(pub)
+            elif token is Token.S:
+                if self._s is None:
+                    raise HandshakeError("no local static key")
+                out += self._symmetric.encrypt_and_hash(public_bytes(self._s))
+            else:
+                self._symmetric.mix_key(self._dh_token(token))
+        out += self._symmetric.encrypt_and_hash(payload)
+        if len(out) > MAX_MESSAGE_LEN:
+            raise HandshakeError("handshake message exceeds 65535 bytes")
+        self._advance()
+        return bytes(out)
+
+    def read_message(self, message: bytes) -> bytes:
+        """Consume the peer's next handshake message and return its payload."""
+        if len(message) > MAX_MESSAGE_LEN:
+            raise HandshakeError("handshake message exceeds 65535 bytes")
+        try:
+            return self._read_message(message)
+        except DecryptError:
+            raise HandshakeError("handshake message failed authentication") from None
+
+    def _read_message(self, message: bytes) -> bytes:
+        view = memoryview(message)
+        for token in self._tokens_for(writing=False):
+            if token is Token.E:
+                if len(view) < DHLEN:
+                    raise HandshakeError("handshake message truncated")
+                self._re = bytes(view[:DHLEN])
+                view = view[DHLEN:]
+                self._symmetric.mix_hash(self._re)
+            elif token is Token.S:
+                size = DHLEN + (TAGLEN if self._symmetric.cipher.has_key() else 0)
+                if len(view) < size:
+                    raise HandshakeError("handshake message truncated")
+                self._rs = self._symmetric.decrypt_and_hash(bytes(view[:size]))
+                view = view[size:]
+            else:
+                self._symmetric.mix_key(self._dh_token(token))
+        if self._symmetric.cipher.has_key() and len(view) < TAGLEN:
+            raise HandshakeError("handshake message truncated")
+        payload = self._symmetric.decrypt_and_hash(bytes(view))
+        self._advance()
+        return payload
+
+    def split(self) -> tuple[CipherState, CipherState]:
+        """The transport CipherStates (initiator-to-responder, responder-to-initiator)."""
+        if self._split is None:
+            raise HandshakeError("handshake not complete")
+        return self._split

@@ -1,0 +1,158 @@
+"""The identity key file: created once, reopened with the password, guarded on disk."""
+
+from __future__ import annotations
+
+import json
+import stat
+import sys
+from pathlib import Path
+
+import pytest
+
+from commons.errors import ErrorCode
+from commons.models import decode_identity_key
+from crypto.errors import InsecureKeyFileError, KeyFileError, WrongPasswordError
+from crypto.identity import IdentityKey
+from crypto.keystore import (
+    DEFAULT_KDF_PARAMS,
+    TEST_KDF_PARAMS,
+    KdfParams,
+    key_file_path,
+    load_or_create_identity,
+)
+
+posix_only = pytest.mark.skipif(sys.platform == "win32", reason="POSIX permissions")
+
+
+def create(home: Path, username: str = "alice", password: str = "correct horse") -> IdentityKey:
+    identity, created = load_or_create_identity(
+        home, username, password, kdf_params=TEST_KDF_PARAMS
+    )
+    assert created
+    return identity
+
+
+def test_identity_key_basics() -> None:
+    key = IdentityKey.generate()
+    assert len(key.public_bytes) == 32
+    assert decode_identity_key(key.public_b64) == key.public_bytes
+    again = IdentityKey.from_private_bytes(key.private_bytes())
+    assert again.public_bytes == key.public_bytes
+    assert key.private_bytes().hex() not in repr(key)
+    with pytest.raises(ValueError):
+        IdentityKey.from_private_bytes(b"short")
+
+
+def test_created_once_then_reloaded(tmp_path: Path) -> None:
+    first = create(tmp_path)
+    again, created = load_or_create_identity(tmp_path, "alice", "correct horse")
+    assert not created
+    assert again.public_bytes == first.public_bytes
+    assert again.private_bytes() == first.private_bytes()
+
+
+@posix_only
+def test_file_and_directory_modes(tmp_path: Path) -> None:
+    create(tmp_path)
+    path = key_file_path(tmp_path, "alice")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+
+
+def test_users_get_separate_keys(tmp_path: Path) -> None:
+    alice = create(tmp_path, "alice")
+    bob = create(tmp_path, "bob")
+    assert alice.public_bytes != bob.public_bytes
+
+
+def test_file_holds_no_plaintext_key(tmp_path: Path) -> None:
+    identity = create(tmp_path)
+    text = key_file_path(tmp_path, "alice").read_text()
+    document = json.loads(text)
+    assert document["version"] == 1 and document["kdf"]["name"] == "argon2id"
+    assert {"salt", "iterations", "lanes", "memory_cost"} <= document["kdf"].keys()
+    assert identity.private_bytes().hex() not in text
+    assert identity.private_bytes() not in key_file_path(tmp_path, "alice").read_bytes()
+
+
+def test_wrong_password_is_a_clear_error(tmp_path: Path) -> None:
+    create(tmp_path)
+    with pytest.raises(WrongPasswordError) as info:
+        load_or_create_identity(tmp_path, "alice", "wrong horse")
+    assert info.value.code is ErrorCode.WRONG_PASSWORD
+    assert "wrong password" in str(info.value)
+    assert "wrong horse" not in str(info.value)
+
+
+@posix_only
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o660, 0o602])
+def test_key_file_readable_by_others_is_refused(tmp_path: Path, mode: int) -> None:
+    create(tmp_path)
+    path = key_file_path(tmp_path, "alice")
+    path.chmod(mode)
+    with pytest.raises(InsecureKeyFileError) as info:
+        load_or_create_identity(tmp_path, "alice", "correct horse")
+    assert info.value.code is ErrorCode.INSECURE_KEY_FILE
+    message = str(info.value)
+    assert f"{mode:04o}" in message and "too open" in message and "chmod 600" in message
+
+
+def test_file_moved_to_another_user_does_not_open(tmp_path: Path) -> None:
+    create(tmp_path, "alice")
+    (tmp_path / "mallory").mkdir(mode=0o700)
+    source = key_file_path(tmp_path, "alice")
+    target = key_file_path(tmp_path, "mallory")
+    target.write_bytes(source.read_bytes())
+    target.chmod(0o600)
+    with pytest.raises(KeyFileError):
+        load_or_create_identity(tmp_path, "mallory", "correct horse")
+    document = json.loads(source.read_text())
+    document["username"] = "mallory"
+    target.write_text(json.dumps(document))
+    with pytest.raises(WrongPasswordError):
+        load_or_create_identity(tmp_path, "mallory", "correct horse")
+
+
+@pytest.mark.parametrize(
+    "corrupt",
+    [
+        lambda d: b"not json",
+        lambda d: json.dumps({**d, "version": 99}).encode(),
+        lambda d: json.dumps({**d, "format": "other"}).encode(),
+        lambda d: json.dumps({**d, "nonce": "!!"}).encode(),
+        lambda d: json.dumps({**d, "kdf": {**d["kdf"], "memory_cost": 2**40}}).encode(),
+        lambda d: json.dumps({**d, "kdf": {**d["kdf"], "iterations": "3"}}).encode(),
+        lambda d: json.dumps({**d, "public_key": IdentityKey.generate().public_b64}).encode(),
+    ],
+)
+def test_corrupt_file_is_a_key_file_error(tmp_path: Path, corrupt: object) -> None:
+    create(tmp_path)
+    path = key_file_path(tmp_path, "alice")
+    document = json.loads(path.read_text())
+    assert callable(corrupt)
+    path.write_bytes(corrupt(document))
+    with pytest.raises(KeyFileError):
+        load_or_create_identity(tmp_path, "alice", "correct horse")
+
+
+def test_tampered_kdf_parameters_are_refused(tmp_path: Path) -> None:
+    create(tmp_path)
+    path = key_file_path(tmp_path, "alice")
+    document = json.loads(path.read_text())
+    document["kdf"]["iterations"] = 2
+    path.write_text(json.dumps(document))
+    with pytest.raises(WrongPasswordError):
+        load_or_create_identity(tmp_path, "alice", "correct horse")
+
+
+def test_username_cannot_escape_home(tmp_path: Path) -> None:
+    with pytest.raises(KeyFileError):
+        load_or_create_identity(tmp_path, "../evil", "pw", kdf_params=TEST_KDF_PARAMS)
+    assert not (tmp_path.parent / "evil").exists()
+
+
+def test_default_parameters_are_memory_hard() -> None:
+    assert DEFAULT_KDF_PARAMS.memory_cost >= 64 * 1024
+    assert DEFAULT_KDF_PARAMS.iterations >= 3
+    with pytest.raises(KeyFileError):
+        KdfParams(iterations=0).validate()
