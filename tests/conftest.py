@@ -1,0 +1,79 @@
+"""Shared fixtures: real TLS trackers on 127.0.0.1 and clients that talk to them.
+
+* ``tracker_factory(**config_changes)`` starts a :class:`TrackerServer` on port 0 in a
+  fresh temporary data directory (unless ``data_dir`` is given) and stops it afterwards.
+* ``tracker``: one started tracker with the default configuration.
+* ``connect(tracker)`` opens a :class:`TrackerTestClient` (pinned to the tracker's
+  certificate); ``user(tracker, name)`` registers and logs one in.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.tracker_client import TrackerTestClient
+from tracker.config import TrackerConfig
+from tracker.server import TrackerServer
+
+TrackerFactory = Callable[..., Awaitable[TrackerServer]]
+ClientFactory = Callable[[TrackerServer], Awaitable[TrackerTestClient]]
+UserFactory = Callable[..., Awaitable[TrackerTestClient]]
+
+
+@pytest.fixture
+async def tracker_factory(tmp_path: Path) -> AsyncIterator[TrackerFactory]:
+    servers: list[TrackerServer] = []
+    counter = itertools.count()
+
+    async def make(**changes: Any) -> TrackerServer:
+        changes.setdefault("data_dir", tmp_path / f"tracker-{next(counter)}")
+        config = TrackerConfig(host="127.0.0.1", port=0).with_changes(**changes)
+        server = TrackerServer(config)
+        await server.start()
+        servers.append(server)
+        return server
+
+    yield make
+    for server in reversed(servers):
+        with contextlib.suppress(Exception):
+            await server.stop()
+
+
+@pytest.fixture
+async def tracker(tracker_factory: TrackerFactory) -> TrackerServer:
+    return await tracker_factory()
+
+
+@pytest.fixture
+async def connect() -> AsyncIterator[ClientFactory]:
+    clients: list[TrackerTestClient] = []
+
+    async def make(server: TrackerServer) -> TrackerTestClient:
+        client = await TrackerTestClient.connect("127.0.0.1", server.port, server.cert_path)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        await client.close()
+
+
+@pytest.fixture
+def user(connect: ClientFactory) -> UserFactory:
+    async def make(
+        server: TrackerServer, username: str, password: str = "correct horse", port: int = 40000
+    ) -> TrackerTestClient:
+        client = await connect(server)
+        reply = await client.register(username, password)
+        assert reply["status"] == "OK", reply
+        reply = await client.login(username, password, port=port)
+        assert reply["status"] == "OK", reply
+        return client
+
+    return make

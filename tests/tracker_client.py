@@ -1,0 +1,166 @@
+"""A small TLS client for tests: speaks the tracker protocol, or sends arbitrary bytes.
+
+Used through the fixtures in ``tests/conftest.py``. A reader task routes frames: replies
+go to one queue, pushes (``event`` and no ``id``) to another, so a test can wait for a
+reply without losing pushes and can assert that no push arrived.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import itertools
+import os
+import ssl
+from pathlib import Path
+from typing import Any
+
+from commons.codec import JsonObject, decode_object, encode_message
+from commons.framing import FrameDecoder
+from commons.tracker_protocol import is_push
+
+DEFAULT_TIMEOUT = 10.0
+
+
+def password_digest(password: str) -> str:
+    """What the client sends as ``password``: SHA-256 hex of the password."""
+    return hashlib.sha256(password.encode()).hexdigest()
+
+
+def random_identity_key() -> str:
+    return base64.b64encode(os.urandom(32)).decode()
+
+
+def client_ssl_context(cert_path: Path) -> ssl.SSLContext:
+    """Trust exactly the tracker's certificate (the tests pin it like a peer would)."""
+    context = ssl.create_default_context(cafile=str(cert_path))
+    context.check_hostname = False
+    return context
+
+
+class TrackerTestClient:
+    """One TLS connection to a tracker."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.replies: asyncio.Queue[JsonObject | None] = asyncio.Queue()
+        self.pushes: asyncio.Queue[JsonObject | None] = asyncio.Queue()
+        self.eof = asyncio.Event()
+        self._ids = itertools.count(1)
+        self._task = asyncio.create_task(self._read())
+        self.username: str | None = None
+        self.identity_key = random_identity_key()
+
+    @classmethod
+    async def connect(cls, host: str, port: int, cert_path: Path) -> TrackerTestClient:
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(host, port, ssl=client_ssl_context(cert_path)),
+            DEFAULT_TIMEOUT,
+        )
+        return cls(reader, writer)
+
+    async def _read(self) -> None:
+        decoder = FrameDecoder(16 * 1024 * 1024)
+        try:
+            while True:
+                data = await self.reader.read(65536)
+                if not data:
+                    break
+                for body in decoder.feed(data):
+                    obj = decode_object(body)
+                    (self.pushes if is_push(obj) else self.replies).put_nowait(obj)
+        except (ConnectionError, ssl.SSLError, OSError):
+            pass
+        finally:
+            self.eof.set()
+            self.replies.put_nowait(None)
+            self.pushes.put_nowait(None)
+
+    # ------------------------------------------------------------ raw access
+
+    async def send_raw(self, data: bytes) -> None:
+        self.writer.write(data)
+        await self.writer.drain()
+
+    async def send(self, obj: JsonObject) -> None:
+        await self.send_raw(encode_message(obj, 16 * 1024 * 1024))
+
+    async def reply(self, timeout: float = DEFAULT_TIMEOUT) -> JsonObject:
+        """The next reply frame; fails if the connection closes first."""
+        obj = await asyncio.wait_for(self.replies.get(), timeout)
+        if obj is None:
+            self.replies.put_nowait(None)
+            raise ConnectionError("tracker closed the connection")
+        return obj
+
+    async def push(self, event: str | None = None, timeout: float = DEFAULT_TIMEOUT) -> JsonObject:
+        """The next push (of type ``event`` if given; other pushes are skipped)."""
+
+        async def wait() -> JsonObject:
+            while True:
+                obj = await self.pushes.get()
+                if obj is None:
+                    self.pushes.put_nowait(None)
+                    raise ConnectionError("tracker closed the connection")
+                if event is None or obj.get("event") == event:
+                    return obj
+
+        return await asyncio.wait_for(wait(), timeout)
+
+    def pending_pushes(self) -> list[JsonObject]:
+        """Pushes received and not yet consumed (does not wait)."""
+        found: list[JsonObject] = []
+        while not self.pushes.empty():
+            obj = self.pushes.get_nowait()
+            if obj is None:
+                self.pushes.put_nowait(None)
+                break
+            found.append(obj)
+        return found
+
+    async def wait_closed(self, timeout: float = DEFAULT_TIMEOUT) -> None:
+        await asyncio.wait_for(self.eof.wait(), timeout)
+
+    # ------------------------------------------------------------ protocol
+
+    async def request(self, cmd: str, **fields: Any) -> JsonObject:
+        """Send a request with a fresh ``id`` and return its reply."""
+        request_id = next(self._ids)
+        await self.send({"cmd": cmd, "id": request_id, **fields})
+        reply = await self.reply()
+        assert reply.get("id") == request_id, reply
+        return reply
+
+    async def register(self, username: str, password: str = "correct horse") -> JsonObject:
+        return await self.request(
+            "REGISTER",
+            username=username,
+            password=password_digest(password),
+            identity_key=self.identity_key,
+        )
+
+    async def login(
+        self, username: str, password: str = "correct horse", port: int = 40000, **extra: Any
+    ) -> JsonObject:
+        reply = await self.request(
+            "LOGIN",
+            username=username,
+            password=password_digest(password),
+            identity_key=self.identity_key,
+            port=port,
+            **extra,
+        )
+        if reply["status"] == "OK":
+            self.username = username
+        return reply
+
+    async def close(self) -> None:
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self.writer.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.writer.wait_closed(), 2.0)

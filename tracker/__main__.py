@@ -1,0 +1,102 @@
+"""``p2pchat-tracker`` / ``python -m tracker``: run the tracker until interrupted.
+
+Prints the listening address and the certificate's SHA-256 fingerprint, which users
+pin in their peers (``p2pchat --tracker-fingerprint ...``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from tracker.config import TrackerConfig
+from tracker.server import TrackerServer
+
+
+def parse_args(argv: list[str] | None = None) -> TrackerConfig:
+    defaults = TrackerConfig()
+    parser = argparse.ArgumentParser(
+        prog="p2pchat-tracker", description="p2pchat tracker: accounts, presence and rooms over TLS"
+    )
+    parser.add_argument("--host", default=defaults.host, help="address to listen on")
+    parser.add_argument("--port", type=int, default=defaults.port, help="TCP port (0: any free)")
+    parser.add_argument("--data-dir", type=Path, default=defaults.data_dir)
+    parser.add_argument("--cert", type=Path, help="PEM certificate (default: self-signed)")
+    parser.add_argument("--key", type=Path, help="PEM private key matching --cert")
+    parser.add_argument("--room-capacity", type=int, default=defaults.room_capacity)
+    parser.add_argument("--max-connections", type=int, default=defaults.max_connections)
+    parser.add_argument("--max-frame-size", type=int, default=defaults.max_frame_size)
+    parser.add_argument(
+        "--heartbeat-interval",
+        type=float,
+        default=defaults.heartbeat_interval,
+        help="seconds between client PINGs; silent for 3 intervals means gone",
+    )
+    parser.add_argument("--auth-timeout", type=float, default=defaults.auth_timeout)
+    parser.add_argument("--hash-workers", type=int, default=defaults.hash_workers)
+    parser.add_argument("--argon2-memory-kib", type=int, default=defaults.argon2_memory_kib)
+    parser.add_argument("--argon2-time-cost", type=int, default=defaults.argon2_time_cost)
+    parser.add_argument("--argon2-parallelism", type=int, default=defaults.argon2_parallelism)
+    parser.add_argument("--log-level", default="INFO")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        return TrackerConfig(
+            host=args.host,
+            port=args.port,
+            data_dir=args.data_dir,
+            cert_file=args.cert,
+            key_file=args.key,
+            room_capacity=args.room_capacity,
+            max_connections=args.max_connections,
+            max_frame_size=args.max_frame_size,
+            heartbeat_interval=args.heartbeat_interval,
+            auth_timeout=args.auth_timeout,
+            hash_workers=args.hash_workers,
+            argon2_memory_kib=args.argon2_memory_kib,
+            argon2_time_cost=args.argon2_time_cost,
+            argon2_parallelism=args.argon2_parallelism,
+        ).validated()
+    except ValueError as exc:
+        parser.error(str(exc))
+
+
+async def serve(config: TrackerConfig) -> None:
+    server = TrackerServer(config)
+    await server.start()
+    host, port = server.address
+    print(f"p2pchat tracker listening on {host}:{port}", flush=True)
+    print(f"certificate SHA-256 fingerprint: {server.cert_fingerprint}", flush=True)
+    print(f"data directory: {config.data_dir}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await server.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    config = parse_args(argv)
+    try:
+        asyncio.run(serve(config))
+    except KeyboardInterrupt:
+        pass
+    except OSError as exc:
+        print(f"p2pchat-tracker: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

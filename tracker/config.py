@@ -1,0 +1,90 @@
+"""Tracker settings: one frozen dataclass that the CLI, the tests and the bench build.
+
+Every limit the tracker enforces lives here so that tests can shrink it (short
+heartbeats, small capacities) without touching code. :meth:`TrackerConfig.validated`
+is the single place that refuses impossible values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from commons.data_dirs import user_data_dir
+from commons.framing import DEFAULT_MAX_FRAME_SIZE
+from commons.models import MAX_ROOM_CAPACITY
+
+#: OWASP's floor for argon2id (m=19 MiB, t=2, p=1); the tracker refuses anything weaker.
+ARGON2_MIN_MEMORY_KIB = 19 * 1024
+ARGON2_MIN_TIME_COST = 2
+ARGON2_MIN_PARALLELISM = 1
+
+
+def _default_data_dir() -> Path:
+    return user_data_dir("tracker")
+
+
+@dataclass(frozen=True, slots=True)
+class TrackerConfig:
+    """Everything a :class:`tracker.server.TrackerServer` needs to run."""
+
+    host: str = "127.0.0.1"
+    port: int = 6060
+    data_dir: Path = field(default_factory=_default_data_dir)
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    room_capacity: int = 3
+    max_frame_size: int = DEFAULT_MAX_FRAME_SIZE
+    heartbeat_interval: float = 10.0
+    #: Sessions silent for this many heartbeat intervals are closed.
+    heartbeat_misses: int = 3
+    #: Connections that have not logged in within this many seconds are closed.
+    auth_timeout: float = 10.0
+    max_connections: int = 20000
+    #: Threads hashing passwords; also the number of hashes that may run at once.
+    hash_workers: int = 2
+    #: How long a REGISTER/LOGIN waits for a hashing slot before it gets ``busy``.
+    hash_wait_timeout: float = 2.0
+    argon2_memory_kib: int = ARGON2_MIN_MEMORY_KIB
+    argon2_time_cost: int = ARGON2_MIN_TIME_COST
+    argon2_parallelism: int = ARGON2_MIN_PARALLELISM
+    #: Failed logins allowed per username / per client address before backoff starts.
+    throttle_user_failures: int = 3
+    throttle_address_failures: int = 10
+    #: First backoff delay in seconds; it doubles with every further failure.
+    throttle_base_delay: float = 1.0
+    throttle_max_delay: float = 300.0
+    #: Replies and pushes queued for a client that does not read are capped at this.
+    max_send_buffer: int = 1024 * 1024
+
+    def validated(self) -> TrackerConfig:
+        """Return ``self`` if every value is usable, else raise :class:`ValueError`."""
+        if not 0 <= self.port <= 65535:
+            raise ValueError("port must be 0-65535")
+        if not 2 <= self.room_capacity <= MAX_ROOM_CAPACITY:
+            raise ValueError(f"room capacity must be 2-{MAX_ROOM_CAPACITY}")
+        if not 64 <= self.max_frame_size <= 16 * 1024 * 1024:
+            raise ValueError("max frame size must be 64 B - 16 MiB")
+        if self.heartbeat_interval <= 0 or self.heartbeat_misses < 1:
+            raise ValueError("heartbeat interval must be positive")
+        if self.auth_timeout <= 0 or self.hash_wait_timeout <= 0:
+            raise ValueError("timeouts must be positive")
+        if self.max_connections < 1 or self.hash_workers < 1:
+            raise ValueError("max connections and hash workers must be at least 1")
+        if (
+            self.argon2_memory_kib < ARGON2_MIN_MEMORY_KIB
+            or self.argon2_time_cost < ARGON2_MIN_TIME_COST
+            or self.argon2_parallelism < ARGON2_MIN_PARALLELISM
+        ):
+            raise ValueError("argon2 parameters below the OWASP minimum (m=19 MiB, t=2, p=1)")
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("--cert and --key go together")
+        if self.throttle_user_failures < 1 or self.throttle_address_failures < 1:
+            raise ValueError("throttle thresholds must be at least 1")
+        if not 0 < self.throttle_base_delay <= self.throttle_max_delay:
+            raise ValueError("throttle delays must be positive, base <= max")
+        return self
+
+    def with_changes(self, **changes: object) -> TrackerConfig:
+        """A copy with some fields changed (tests and the CLI use this)."""
+        return replace(self, **changes)  # type: ignore[arg-type]

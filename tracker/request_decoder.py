@@ -1,0 +1,60 @@
+"""Bytes from one client connection to validated requests or error replies. Sans-I/O.
+
+This is the untrusted edge: frames are size-checked before buffering
+(:class:`commons.framing.FrameDecoder`), bodies are decoded strictly
+(:mod:`commons.codec`) and requests validated field by field
+(:func:`commons.tracker_protocol.parse_request`). Anything wrong becomes a
+:class:`Rejected` holding the ``ERROR`` reply to send. Only a framing error loses the
+stream's sync, so only that one asks for the connection to be closed; a bad body is
+answered and the next frame is read normally.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from commons.codec import JsonObject, decode_object
+from commons.errors import ErrorCode, P2PChatError, ProtocolError
+from commons.framing import FrameDecoder
+from commons.tracker_protocol import Request, error, error_from, parse_request, parse_request_id
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """An input that earned an ``ERROR`` reply; ``close`` when the stream is unusable."""
+
+    reply: JsonObject
+    close: bool = False
+
+
+class RequestDecoder:
+    """``feed(bytes) -> list[Request | Rejected]`` for one connection."""
+
+    __slots__ = ("_frames",)
+
+    def __init__(self, max_frame_size: int) -> None:
+        self._frames = FrameDecoder(max_frame_size)
+
+    @property
+    def buffered(self) -> int:
+        return self._frames.buffered
+
+    def feed(self, data: bytes) -> list[Request | Rejected]:
+        try:
+            bodies = self._frames.feed(data)
+        except ProtocolError as exc:
+            return [Rejected(error(None, exc.code, exc.message), close=True)]
+        return [self._parse(body) for body in bodies]
+
+    @staticmethod
+    def _parse(body: bytes) -> Request | Rejected:
+        try:
+            obj = decode_object(body)
+        except ProtocolError as exc:
+            return Rejected(error_from(None, exc))
+        try:
+            return parse_request(obj)
+        except P2PChatError as exc:
+            return Rejected(error_from(parse_request_id(obj), exc))
+        except Exception:  # a validator bug must cost one reply, not the connection
+            return Rejected(error(parse_request_id(obj), ErrorCode.BAD_REQUEST, "bad request"))
