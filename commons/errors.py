@@ -41,6 +41,11 @@ class ErrorCode(StrEnum):
     WRONG_PASSWORD = "wrong_password"
     INSECURE_KEY_FILE = "insecure_key_file"
     KEY_FILE_ERROR = "key_file_error"
+    TRACKER_UNTRUSTED = "tracker_untrusted"
+    NOT_CONNECTED = "not_connected"
+    TIMEOUT = "timeout"
+    USER_OFFLINE = "user_offline"
+    MESSAGE_TOO_LONG = "message_too_long"
 
 
 class P2PChatError(Exception):
