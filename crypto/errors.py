@@ -57,6 +57,12 @@ class KeyChangedError(CryptoError):
     code = ErrorCode.KEY_CHANGED
 
 
+class UnknownContactError(CryptoError):
+    """A trust operation names a contact whose key was never seen."""
+
+    code = ErrorCode.INVALID_FIELD
+
+
 class KeyFileError(CryptoError):
     """An identity key file or pin store is unreadable, corrupt or of an unknown version."""
 
