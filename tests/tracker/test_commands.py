@@ -1,0 +1,166 @@
+"""Every command's success and failure paths, against a real TLS tracker."""
+
+from __future__ import annotations
+
+import pytest
+
+from commons.models import PeerInfo, RoomInfo
+from tests.tracker_client import password_digest
+
+
+async def test_register_then_login_returns_session_facts(tracker, connect):
+    client = await connect(tracker)
+    reply = await client.register("alice")
+    assert reply == {"status": "OK", "id": reply["id"], "username": "alice"}
+    reply = await client.login("alice", port=5555)
+    assert reply["status"] == "OK"
+    assert reply["username"] == "alice"
+    assert reply["host"] == "127.0.0.1"
+    assert reply["heartbeat_interval"] == tracker.config.heartbeat_interval
+
+
+async def test_register_taken_name_any_case(tracker, connect):
+    client = await connect(tracker)
+    assert (await client.register("alice"))["status"] == "OK"
+    for name in ("alice", "ALICE"):
+        reply = await client.register(name)
+        assert reply["status"] == "ERROR"
+        assert reply["code"] == "user_exists"
+
+
+async def test_unknown_user_and_wrong_password_are_the_same_error(tracker, connect):
+    client = await connect(tracker)
+    await client.register("alice")
+    wrong = await client.login("alice", password="nope")
+    unknown = await client.login("mallory")
+    assert wrong["code"] == unknown["code"] == "auth_failed"
+    assert wrong["msg"] == unknown["msg"]
+
+
+async def test_login_twice_on_one_session_is_refused(tracker, user):
+    alice = await user(tracker, "alice")
+    reply = await alice.login("alice")
+    assert reply["code"] == "already_authenticated"
+    reply = await alice.register("other")
+    assert reply["code"] == "already_authenticated"
+
+
+async def test_ping_and_logout(tracker, user):
+    alice = await user(tracker, "alice")
+    assert (await alice.request("PING"))["status"] == "OK"
+    reply = await alice.request("LOGOUT")
+    assert reply["status"] == "OK"
+    await alice.wait_closed()
+    bob = await user(tracker, "bob")
+    peers = (await bob.request("LIST_PEERS"))["peers"]
+    assert [p["username"] for p in peers] == ["bob"]
+
+
+async def test_list_peers_shows_address_port_room_key(tracker, user, connect):
+    alice = await user(tracker, "alice", port=4001)
+    bob = await connect(tracker)
+    await bob.register("bob")
+    reply = await bob.login("bob", port=4002, host="192.0.2.7")
+    assert reply["host"] == "192.0.2.7"
+    await alice.request("CREATE_ROOM", room="lobby")
+    listed = (await bob.request("LIST_PEERS"))["peers"]
+    peers = {p["username"]: PeerInfo.from_wire(p) for p in listed}
+    assert peers["alice"].host == "127.0.0.1"
+    assert peers["alice"].port == 4001
+    assert peers["alice"].room == "lobby"
+    assert peers["alice"].identity_key == alice.identity_key
+    assert peers["bob"].host == "192.0.2.7"
+    assert peers["bob"].room is None
+    assert peers["bob"].last_seen > 0
+
+
+async def test_room_lifecycle(tracker, user):
+    alice = await user(tracker, "alice")
+    bob = await user(tracker, "bob")
+    created = await alice.request("CREATE_ROOM", room="lobby")
+    assert created["status"] == "OK"
+    assert RoomInfo.from_wire(created["room"]) == RoomInfo("lobby", "alice", ("alice",), 3)
+    joined = await bob.request("JOIN_ROOM", room="lobby")
+    assert joined["status"] == "OK"
+    assert joined["room"]["members"] == ["alice", "bob"]
+    assert {m["username"] for m in joined["members"]} == {"alice", "bob"}
+    rooms = (await bob.request("LIST_ROOMS"))["rooms"]
+    assert [RoomInfo.from_wire(r) for r in rooms] == [
+        RoomInfo("lobby", "alice", ("alice", "bob"), 3)
+    ]
+    assert (await bob.request("LEAVE_ROOM"))["status"] == "OK"
+    assert (await bob.request("LEAVE_ROOM"))["code"] == "not_in_room"
+    assert (await alice.request("DELETE_ROOM", room="lobby"))["status"] == "OK"
+    assert (await alice.request("LIST_ROOMS"))["rooms"] == []
+
+
+@pytest.mark.parametrize(
+    ("cmd", "room", "code"),
+    [
+        ("JOIN_ROOM", "nowhere", "room_not_found"),
+        ("DELETE_ROOM", "nowhere", "room_not_found"),
+        ("CREATE_ROOM", "taken", "room_exists"),
+    ],
+)
+async def test_room_command_failures(tracker, user, cmd, room, code):
+    alice = await user(tracker, "alice")
+    await alice.request("CREATE_ROOM", room="taken")
+    reply = await alice.request(cmd, room=room)
+    assert reply["status"] == "ERROR"
+    assert reply["code"] == code
+    assert reply["msg"]
+
+
+async def test_room_capacity_default_three(tracker, user):
+    owner = await user(tracker, "owner")
+    await owner.request("CREATE_ROOM", room="small")
+    for name in ("m1", "m2"):
+        member = await user(tracker, name)
+        assert (await member.request("JOIN_ROOM", room="small"))["status"] == "OK"
+    late = await user(tracker, "late")
+    reply = await late.request("JOIN_ROOM", room="small")
+    assert reply["code"] == "room_full"
+
+
+async def test_room_capacity_is_configurable(tracker_factory, user):
+    tracker = await tracker_factory(room_capacity=2)
+    owner = await user(tracker, "owner")
+    created = await owner.request("CREATE_ROOM", room="pair")
+    assert created["room"]["capacity"] == 2
+    assert (await (await user(tracker, "m1")).request("JOIN_ROOM", room="pair"))["status"] == "OK"
+    reply = await (await user(tracker, "m2")).request("JOIN_ROOM", room="pair")
+    assert reply["code"] == "room_full"
+
+
+async def test_joining_another_room_leaves_the_first(tracker, user):
+    alice = await user(tracker, "alice")
+    bob = await user(tracker, "bob")
+    await alice.request("CREATE_ROOM", room="one")
+    await bob.request("CREATE_ROOM", room="two")
+    await alice.request("JOIN_ROOM", room="two")
+    rooms = {r["room"]: r["members"] for r in (await alice.request("LIST_ROOMS"))["rooms"]}
+    assert rooms == {"one": [], "two": ["bob", "alice"]}
+
+
+async def test_join_same_room_twice_is_harmless(tracker, user):
+    alice = await user(tracker, "alice")
+    await alice.request("CREATE_ROOM", room="one")
+    reply = await alice.request("JOIN_ROOM", room="one")
+    assert reply["status"] == "OK"
+    assert reply["room"]["members"] == ["alice"]
+
+
+async def test_string_request_ids_are_echoed(tracker, connect):
+    client = await connect(tracker)
+    await client.send(
+        {
+            "cmd": "REGISTER",
+            "id": "req-1",
+            "username": "alice",
+            "password": password_digest("x"),
+            "identity_key": client.identity_key,
+        }
+    )
+    reply = await client.reply()
+    assert reply["id"] == "req-1"
+    assert reply["status"] == "OK"
