@@ -26,6 +26,7 @@ from crypto.primitives import (
     generate_keypair,
     hash_,
     noise_hkdf,
+    nonce_bytes,
     public_bytes,
 )
 
@@ -74,14 +75,14 @@ class CipherState:
     def encrypt_with_ad(self, ad: bytes, plaintext: bytes) -> bytes:
         if self._aead is None:
             return plaintext
-        ciphertext = aead_encrypt(self._aead, self._next_nonce(), ad, plaintext)
+        ciphertext = aead_encrypt(self._aead, nonce_bytes(self._next_nonce()), ad, plaintext)
         self.n += 1
         return ciphertext
 
     def decrypt_with_ad(self, ad: bytes, ciphertext: bytes) -> bytes:
         if self._aead is None:
             return ciphertext
-        plaintext = aead_decrypt(self._aead, self._next_nonce(), ad, ciphertext)
+        plaintext = aead_decrypt(self._aead, nonce_bytes(self._next_nonce()), ad, ciphertext)
         self.n += 1
         return plaintext
 
@@ -93,7 +94,7 @@ class CipherState:
         """
         if self._aead is None:
             raise ValueError("rekey needs a key")
-        key = aead_encrypt(self._aead, MAX_NONCE, b"", bytes(32))[:32]
+        key = aead_encrypt(self._aead, nonce_bytes(MAX_NONCE), b"", bytes(32))[:32]
         self._k = key
         self._aead = AESGCM(key)
 

@@ -60,15 +60,15 @@ def nonce_bytes(n: int) -> bytes:
     return _NONCE_PREFIX + n.to_bytes(8, "big")
 
 
-def aead_encrypt(cipher: AESGCM, n: int, ad: bytes, plaintext: bytes) -> bytes:
-    """``ENCRYPT(k, n, ad, plaintext)``: ciphertext with its 16-byte tag appended."""
-    return cipher.encrypt(nonce_bytes(n), plaintext, ad)
+def aead_encrypt(cipher: AESGCM, nonce: bytes, ad: bytes, plaintext: bytes) -> bytes:
+    """``ENCRYPT(k, n, ad, plaintext)`` with ``nonce = nonce_bytes(n)``: ciphertext || tag."""
+    return cipher.encrypt(nonce, plaintext, ad)
 
 
-def aead_decrypt(cipher: AESGCM, n: int, ad: bytes, ciphertext: bytes) -> bytes:
+def aead_decrypt(cipher: AESGCM, nonce: bytes, ad: bytes, ciphertext: bytes) -> bytes:
     """``DECRYPT(k, n, ad, ciphertext)``; raises :class:`DecryptError` if it fails to verify."""
     try:
-        return cipher.decrypt(nonce_bytes(n), ciphertext, ad)
+        return cipher.decrypt(nonce, ciphertext, ad)
     except InvalidTag:
         raise DecryptError("message failed authentication") from None
 
