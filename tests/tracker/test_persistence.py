@@ -1,0 +1,136 @@
+"""Durability: users and rooms survive restarts and kill -9; the stored hash is argon2id."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+from argon2 import PasswordHasher
+
+from tests.tracker_client import TrackerTestClient, password_digest
+from tracker.certificate import fingerprint_of_pem
+from tracker.database import DB_FILE_NAME
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def stored_hash(data_dir: Path, username: str) -> str:
+    with sqlite3.connect(data_dir / DB_FILE_NAME) as conn:
+        return str(
+            conn.execute("SELECT password FROM users WHERE username = ?", (username,)).fetchone()[0]
+        )
+
+
+async def test_stored_hash_is_argon2id_with_owasp_parameters(tracker, user):
+    await user(tracker, "alice")
+    value = stored_hash(tracker.config.data_dir, "alice")
+    assert value.startswith("$argon2id$")
+    assert "m=19456,t=2,p=1" in value
+    assert password_digest("correct horse") not in value
+    assert PasswordHasher().verify(value, password_digest("correct horse"))
+
+
+async def test_users_and_rooms_survive_a_restart(tracker_factory, tmp_path, user, connect):
+    data_dir = tmp_path / "persist"
+    first = await tracker_factory(data_dir=data_dir)
+    alice = await user(first, "alice")
+    await alice.request("CREATE_ROOM", room="lobby")
+    fingerprint = first.cert_fingerprint
+    key = alice.identity_key
+    await first.stop()
+    await alice.wait_closed()
+
+    second = await tracker_factory(data_dir=data_dir)
+    assert second.cert_fingerprint == fingerprint
+    again = await connect(second)
+    again.identity_key = key
+    assert (await again.login("alice"))["status"] == "OK"
+    rooms = (await again.request("LIST_ROOMS"))["rooms"]
+    assert rooms == [{"room": "lobby", "owner": "alice", "members": [], "capacity": 3}]
+    assert [p["username"] for p in (await again.request("LIST_PEERS"))["peers"]] == ["alice"]
+    assert (await again.request("DELETE_ROOM", room="lobby"))["status"] == "OK"
+
+
+async def test_login_rehashes_when_parameters_change(tracker_factory, tmp_path, user, connect):
+    data_dir = tmp_path / "rehash"
+    first = await tracker_factory(data_dir=data_dir)
+    alice = await user(first, "alice")
+    key = alice.identity_key
+    await first.stop()
+    second = await tracker_factory(data_dir=data_dir, argon2_time_cost=3)
+    client = await connect(second)
+    client.identity_key = key
+    assert (await client.login("alice"))["status"] == "OK"
+    assert "t=3" in stored_hash(data_dir, "alice")
+
+
+async def test_generated_key_is_private_and_cert_matches_fingerprint(tracker):
+    key_path = tracker.config.data_dir / "tracker-key.pem"
+    assert stat.S_IMODE(key_path.stat().st_mode) == 0o600
+    assert fingerprint_of_pem(tracker.cert_path) == tracker.cert_fingerprint
+
+
+async def _read_banner(proc: asyncio.subprocess.Process) -> tuple[int, str]:
+    assert proc.stdout is not None
+    port = 0
+    fingerprint = ""
+    while not (port and fingerprint):
+        line = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode()
+        assert line, "tracker exited before printing its banner"
+        if "listening on" in line:
+            port = int(line.rsplit(":", 1)[1])
+        if "fingerprint:" in line:
+            fingerprint = line.split("fingerprint:", 1)[1].strip()
+    return port, fingerprint
+
+
+async def _start_cli(data_dir: Path) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tracker",
+        "--port",
+        "0",
+        "--data-dir",
+        str(data_dir),
+        "--log-level",
+        "WARNING",
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+
+
+async def test_acknowledged_registration_survives_kill_9(tmp_path):
+    data_dir = tmp_path / "killed"
+    proc = await _start_cli(data_dir)
+    try:
+        port, fingerprint = await _read_banner(proc)
+        assert len(fingerprint) == 95
+        client = await TrackerTestClient.connect("127.0.0.1", port, data_dir / "tracker-cert.pem")
+        assert (await client.register("alice"))["status"] == "OK"
+        proc.send_signal(signal.SIGKILL)
+        await proc.wait()
+        await client.close()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+    proc = await _start_cli(data_dir)
+    try:
+        port, again = await _read_banner(proc)
+        assert again == fingerprint
+        client2 = await TrackerTestClient.connect("127.0.0.1", port, data_dir / "tracker-cert.pem")
+        client2.identity_key = client.identity_key
+        assert (await client2.login("alice"))["status"] == "OK"
+        await client2.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 20) == 0

@@ -1,0 +1,97 @@
+"""The sans-I/O core without sockets: rules of sessions, rooms and pushes."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from commons.tracker_protocol import Command, Request
+from tracker.state import RoomCreated, RoomDeleted, TrackerState
+
+KEY = base64.b64encode(b"k" * 32).decode()
+
+
+def login_request(name: str, port: int = 4000) -> Request:
+    return Request(1, Command.LOGIN, username=name, password="0" * 64, identity_key=KEY, port=port)
+
+
+@pytest.fixture
+def state() -> TrackerState:
+    s = TrackerState(room_capacity=3, heartbeat_interval=1.0, max_frame_size=4096)
+    for session, name in enumerate(["alice", "bob", "carol", "dave"], start=1):
+        s.login(session, login_request(name), "127.0.0.1", now=100.0)
+    return s
+
+
+def cmd(command: Command, **fields: object) -> Request:
+    return Request(7, command, **fields)  # type: ignore[arg-type]
+
+
+def test_unauthenticated_session_is_refused(state):
+    outcome = state.handle(99, cmd(Command.PING), 1.0)
+    assert outcome.reply is not None and outcome.reply["code"] == "not_authenticated"
+
+
+def test_create_room_asks_to_persist_and_pushes_to_creator(state):
+    outcome = state.handle(1, cmd(Command.CREATE_ROOM, room="r"), 1.0)
+    assert outcome.store == RoomCreated("r", "alice")
+    assert [targets for targets, _ in outcome.pushes] == [(1,)]
+
+
+def test_join_pushes_to_all_members_only(state):
+    state.handle(1, cmd(Command.CREATE_ROOM, room="r"), 1.0)
+    outcome = state.handle(2, cmd(Command.JOIN_ROOM, room="r"), 1.0)
+    assert [targets for targets, _ in outcome.pushes] == [(1, 2)]
+
+
+def test_capacity_counts_members(state):
+    state.handle(1, cmd(Command.CREATE_ROOM, room="r"), 1.0)
+    state.handle(2, cmd(Command.JOIN_ROOM, room="r"), 1.0)
+    state.handle(3, cmd(Command.JOIN_ROOM, room="r"), 1.0)
+    outcome = state.handle(4, cmd(Command.JOIN_ROOM, room="r"), 1.0)
+    assert outcome.reply is not None and outcome.reply["code"] == "room_full"
+
+
+def test_delete_by_owner_clears_members(state):
+    state.handle(1, cmd(Command.CREATE_ROOM, room="r"), 1.0)
+    state.handle(2, cmd(Command.JOIN_ROOM, room="r"), 1.0)
+    outcome = state.handle(1, cmd(Command.DELETE_ROOM, room="r"), 1.0)
+    assert outcome.store == RoomDeleted("r")
+    assert outcome.pushes[0][0] == (1, 2)
+    assert state.sessions[2].room is None
+    assert "r" not in state.rooms
+
+
+def test_impersonation_is_forbidden(state):
+    outcome = state.handle(1, cmd(Command.JOIN_ROOM, room="r", username="bob"), 1.0)
+    assert outcome.reply is not None and outcome.reply["code"] == "forbidden"
+
+
+def test_relogin_replaces_and_closes_old_session(state):
+    state.handle(2, cmd(Command.CREATE_ROOM, room="r"), 1.0)
+    state.handle(1, cmd(Command.JOIN_ROOM, room="r"), 1.0)
+    outcome = state.login(50, login_request("alice"), "127.0.0.1", now=2.0)
+    assert outcome.close == [1]
+    events = [(targets, msg["event"]) for targets, msg in outcome.pushes]
+    assert ((1,), "SESSION_REPLACED") in events
+    assert ((2,), "ROOM_UPDATE") in events
+    assert state.online["alice"].session == 50
+    assert state.disconnect(1).pushes == []
+    assert state.online["alice"].session == 50
+
+
+def test_expired_lists_silent_sessions(state):
+    state.touch(2, 200.0)
+    assert sorted(state.expired(now=150.0, max_silence=10.0)) == [1, 3, 4]
+
+
+def test_list_replies_are_truncated_to_fit_a_frame():
+    state = TrackerState(room_capacity=3, heartbeat_interval=1.0, max_frame_size=2048)
+    for session in range(1, 60):
+        state.login(session, login_request(f"user{session}"), "127.0.0.1", now=1.0)
+    reply = state.handle(1, cmd(Command.LIST_PEERS), 1.0).reply
+    assert reply is not None
+    assert reply["truncated"] is True
+    assert reply["total"] == 59
+    assert 0 < len(reply["peers"]) < 59
