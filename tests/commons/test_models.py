@@ -1,0 +1,74 @@
+"""Validators and the wire shape of the published records."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from commons.errors import ValidationError
+from commons.models import (
+    MemberInfo,
+    PeerInfo,
+    RoomInfo,
+    validate_capacity,
+    validate_host,
+    validate_identity_key,
+    validate_name,
+    validate_password_hash,
+    validate_port,
+)
+
+KEY = base64.b64encode(bytes(range(1, 33))).decode()
+
+
+@pytest.mark.parametrize("name", ["a", "A_b.c-9", "x" * 32])
+def test_good_names(name):
+    assert validate_name("username", name) == name
+
+
+@pytest.mark.parametrize("name", ["", "x" * 33, "sp ace", "é", "a/b", None, 3, ["a"]])
+def test_bad_names(name):
+    with pytest.raises(ValidationError, match="username"):
+        validate_name("username", name)
+
+
+def test_password_hash_and_port_and_capacity():
+    assert validate_password_hash("AB" * 32) == "ab" * 32
+    for bad in ("ab" * 31, "zz" * 32, 5):
+        with pytest.raises(ValidationError):
+            validate_password_hash(bad)
+    assert validate_port(65535) == 65535
+    for bad_port in (0, 65536, True, "1"):
+        with pytest.raises(ValidationError):
+            validate_port(bad_port)
+    assert validate_capacity(64) == 64
+    for bad_cap in (1, 65, False):
+        with pytest.raises(ValidationError):
+            validate_capacity(bad_cap)
+
+
+def test_identity_key_validation():
+    assert validate_identity_key(KEY) == KEY
+    for bad in ("!!!", base64.b64encode(b"x" * 31).decode(), base64.b64encode(bytes(32)).decode()):
+        with pytest.raises(ValidationError):
+            validate_identity_key(bad)
+
+
+def test_hosts():
+    assert validate_host("::1") == "::1"
+    assert validate_host("tracker.example.org") == "tracker.example.org"
+    with pytest.raises(ValidationError):
+        validate_host("bad host")
+
+
+def test_records_round_trip():
+    member = MemberInfo("alice", "127.0.0.1", 4000, KEY)
+    assert MemberInfo.from_wire(member.to_wire()) == member
+    peer = PeerInfo("alice", "127.0.0.1", 4000, KEY, "lobby", 12.5)
+    assert PeerInfo.from_wire(peer.to_wire()) == peer
+    room = RoomInfo("lobby", "alice", ("alice", "bob"), 3)
+    assert room.to_wire()["room"] == "lobby"
+    assert RoomInfo.from_wire(room.to_wire()) == room
+    with pytest.raises(ValidationError):
+        RoomInfo.from_wire({"room": "r", "owner": "o", "members": "x", "capacity": 3})
