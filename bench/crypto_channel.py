@@ -2,11 +2,11 @@
 
 Measures, in one run so the figures are comparable on a noisy shared machine:
 
-* unlocking the identity key file (Argon2id with the default cost), for reference;
 * full Noise XX handshakes (both sides, three messages, authorize included) per second;
 * encrypt + decrypt throughput through ``SecureChannel`` for 200-byte and 16 KiB
   messages, next to the raw ``AESGCM`` primitive doing the same encrypt + decrypt, and
-  the ratio between the two (the channel's overhead).
+  the ratio between the two (the channel's overhead);
+* unlocking the identity key file (Argon2id with the default cost), for reference.
 
 Each figure is the median of ``--repeats`` timed runs. Run from the repository root:
 ``python3 bench/crypto_channel.py``.

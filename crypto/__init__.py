@@ -1,1 +1,8 @@
-"""p2pchat crypto package."""
+"""p2pchat crypto package: identity keys and the end-to-end encrypted channel, sans-I/O.
+
+``identity`` (the X25519 key pair), ``keystore`` (the key encrypted at rest),
+``fingerprint`` (fingerprints, safety numbers), ``pinning`` (trust on first use),
+``authorization`` (the accept/refuse policy for a remote identity), ``primitives`` (the
+Noise cipher suite over ``cryptography``), ``noise`` (the Noise framework) and
+``channel`` (what the peer uses). See docs/SECURITY.md, "End-to-end channel".
+"""
