@@ -46,6 +46,8 @@ class FrameType(StrEnum):
 class TextTooLongError(ValidationError):
     """Message text exceeds :data:`MAX_TEXT_CHARS`."""
 
+    code = ErrorCode.MESSAGE_TOO_LONG
+
 
 def validate_text(value: Any) -> str:
     """1 to 4,000 characters of Unicode text (no lone surrogates: they are not text)."""

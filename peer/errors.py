@@ -1,0 +1,39 @@
+"""The peer's own typed errors (each with a stable :class:`commons.errors.ErrorCode`)."""
+
+from __future__ import annotations
+
+from commons.errors import ErrorCode, P2PChatError
+
+
+class TrackerUntrustedError(P2PChatError):
+    """The tracker's certificate did not verify, or differs from the pinned one."""
+
+    code = ErrorCode.TRACKER_UNTRUSTED
+
+
+class NotConnectedError(P2PChatError):
+    """There is no tracker connection (not yet connected, lost, or closed)."""
+
+    code = ErrorCode.NOT_CONNECTED
+
+
+class RequestTimeoutError(P2PChatError):
+    """The tracker or a peer did not answer in time."""
+
+    code = ErrorCode.TIMEOUT
+
+
+class UserOfflineError(P2PChatError):
+    """The user to reach is not online (per the tracker)."""
+
+    code = ErrorCode.USER_OFFLINE
+
+
+class NotLoggedInError(P2PChatError):
+    """The command needs a logged-in session."""
+
+    code = ErrorCode.NOT_AUTHENTICATED
+
+
+class NotInRoomError(P2PChatError):
+    code = ErrorCode.NOT_IN_ROOM

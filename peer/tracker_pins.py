@@ -1,0 +1,80 @@
+"""Trust on first use for tracker certificates, like ssh's ``known_hosts``.
+
+``home/known_trackers.json`` maps ``host:port`` to the SHA-256 fingerprint of the
+certificate first seen there. :func:`check_pin` is pure: it says whether to pin, accept
+or refuse; :func:`load_pins`/:func:`save_pins` do the (blocking, fsync'ed) file work and
+are meant to run in an executor.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from enum import Enum, auto
+from pathlib import Path
+
+from commons.errors import ErrorCode
+from commons.tls_fingerprint import fingerprints_match, normalize_fingerprint
+from peer.errors import TrackerUntrustedError
+
+PINS_FILE = "known_trackers.json"
+
+
+class PinDecision(Enum):
+    MATCH = auto()
+    NEW = auto()
+
+
+def endpoint_key(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def check_pin(
+    pins: dict[str, str], endpoint: str, fingerprint: str, pins_path: Path
+) -> PinDecision:
+    """``NEW`` (caller pins it), ``MATCH``, or raise :class:`TrackerUntrustedError`."""
+    pinned = pins.get(endpoint)
+    if pinned is None:
+        return PinDecision.NEW
+    if fingerprints_match(pinned, fingerprint):
+        return PinDecision.MATCH
+    raise TrackerUntrustedError(
+        "@@@ WARNING: THE TRACKER CERTIFICATE HAS CHANGED! @@@\n"
+        f"The tracker at {endpoint} presented a certificate with fingerprint\n"
+        f"  SHA256:{normalize_fingerprint(fingerprint)}\n"
+        f"but SHA256:{normalize_fingerprint(pinned)} was pinned on first use.\n"
+        "Someone could be intercepting the connection (man in the middle), or the tracker's\n"
+        "certificate was replaced. Connection refused. If the change is legitimate, check the\n"
+        f"new fingerprint with the tracker's operator and remove the '{endpoint}' entry from\n"
+        f"{pins_path}, or pass --tracker-fingerprint.",
+        ErrorCode.TRACKER_UNTRUSTED,
+    )
+
+
+def load_pins(path: Path) -> dict[str, str]:
+    """The pin file's entries; a missing file is empty, a corrupt one is refused."""
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise TrackerUntrustedError(f"{path} is corrupt; refusing to guess") from None
+    if not isinstance(data, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in data.items()
+    ):
+        raise TrackerUntrustedError(f"{path} is corrupt; refusing to guess")
+    return dict(data)
+
+
+def save_pins(path: Path, pins: dict[str, str]) -> None:
+    """Write atomically: temp file, fsync, rename; owner-only permissions."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(pins, handle, indent=2, sort_keys=True)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)

@@ -1,0 +1,112 @@
+"""Fixtures for end-to-end tests: real ChatClients (own home, own sockets) on one loop.
+
+``peer_factory(tracker, name)`` returns a logged-in :class:`PeerHandle`; its event
+recorder lets a test wait for an event with a timeout instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from crypto.keystore import TEST_KDF_PARAMS
+from peer.client import ChatClient
+from peer.config import PeerConfig
+from peer.events import Event
+from tracker.server import TrackerServer
+
+E = TypeVar("E")
+TIMEOUT = 10.0
+
+
+class PeerHandle:
+    """A ChatClient plus a recorder of every event it emitted."""
+
+    def __init__(self, client: ChatClient) -> None:
+        self.client = client
+        self.events: list[Event] = []
+        self._changed = asyncio.Condition()
+        self._task = asyncio.create_task(self._record())
+
+    async def _record(self) -> None:
+        async for event in self.client.events():
+            async with self._changed:
+                self.events.append(event)
+                self._changed.notify_all()
+
+    def of(self, kind: type[E]) -> list[E]:
+        return [e for e in self.events if isinstance(e, kind)]
+
+    async def wait_for(
+        self, kind: type[E], predicate: Callable[[E], bool] = lambda e: True, count: int = 1
+    ) -> list[E]:
+        """Wait until ``count`` events of ``kind`` match ``predicate``; return them."""
+
+        def matches() -> list[E]:
+            return [e for e in self.of(kind) if predicate(e)]
+
+        async def wait() -> list[E]:
+            async with self._changed:
+                await self._changed.wait_for(lambda: len(matches()) >= count)
+            return matches()
+
+        try:
+            return await asyncio.wait_for(wait(), TIMEOUT)
+        except TimeoutError:
+            raise AssertionError(
+                f"timed out waiting for {count} x {kind.__name__}; got {self.events!r}"
+            ) from None
+
+    async def close(self) -> None:
+        await self.client.close()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(self._task, TIMEOUT)
+
+
+PeerFactory = Callable[..., Awaitable[PeerHandle]]
+
+
+def peer_config(tracker: TrackerServer, home: Path, **changes: Any) -> PeerConfig:
+    fields: dict[str, Any] = {
+        "tracker": ("127.0.0.1", tracker.port),
+        "home": home,
+        "listen": ("127.0.0.1", 0),
+        "cafile": tracker.cert_path,
+    }
+    fields.update(changes)
+    return PeerConfig(**fields)
+
+
+@pytest.fixture
+async def peer_factory(tmp_path: Path) -> AsyncIterator[PeerFactory]:
+    handles: list[PeerHandle] = []
+
+    async def make(
+        tracker: TrackerServer,
+        name: str,
+        password: str = "pw-" + "x" * 8,
+        *,
+        login: bool = True,
+        **changes: Any,
+    ) -> PeerHandle:
+        client = ChatClient(
+            peer_config(tracker, tmp_path / f"home-{name}", **changes),
+            kdf_params=TEST_KDF_PARAMS,
+        )
+        handle = PeerHandle(client)
+        handles.append(handle)
+        await client.connect()
+        if login:
+            await client.register(name, password)
+            await client.login(name, password)
+        return handle
+
+    yield make
+    for handle in handles:
+        with contextlib.suppress(Exception):
+            await handle.close()
