@@ -1,0 +1,298 @@
+"""Tracker load benchmark: many concurrent TLS sessions, list latency, a login flood.
+
+Runs the tracker as a separate ``python -m tracker`` process (so its RSS can be
+measured on its own with psutil) and drives it from this process:
+
+1. seeds the user table directly (one argon2id hash reused for every account, since
+   hashing 2,000 passwords would only measure argon2),
+2. opens ``--sessions`` TLS sessions and logs each in (``--concurrency`` at a time):
+   sessions/s and tracker RSS per session,
+3. with every session online and heartbeating, measures ``LIST_ROOMS`` p50/p99,
+4. floods ``--flood`` concurrent logins while one session PINGs: PING p50/p99.
+
+Usage: ``python bench/tracker_load.py [--sessions 2000] [--flood 200]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import itertools
+import os
+import resource
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+from argon2 import PasswordHasher
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from commons.codec import decode_object, encode_message  # noqa: E402
+from commons.framing import FrameDecoder  # noqa: E402
+from commons.tracker_protocol import is_push  # noqa: E402
+from tracker.database import Database  # noqa: E402
+from tracker.user_store import insert_user  # noqa: E402
+
+PASSWORD = hashlib.sha256(b"bench password").hexdigest()
+KEY = "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA="
+
+
+class Session:
+    """One bench connection with a reader task that resolves replies by id."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self.ids = itertools.count(1)
+        self.task = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        decoder = FrameDecoder()
+        with contextlib.suppress(ConnectionError, ssl.SSLError, OSError):
+            while data := await self.reader.read(65536):
+                for body in decoder.feed(data):
+                    obj = decode_object(body)
+                    if not is_push(obj):
+                        future = self.pending.pop(obj["id"], None)
+                        if future is not None and not future.done():
+                            future.set_result(obj)
+        for future in self.pending.values():
+            if not future.done():
+                future.set_exception(ConnectionError("closed"))
+
+    async def request(self, cmd: str, **fields: Any) -> dict[str, Any]:
+        request_id = next(self.ids)
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self.pending[request_id] = future
+        self.writer.write(encode_message({"cmd": cmd, "id": request_id, **fields}))
+        return await asyncio.wait_for(future, 60)
+
+    async def close(self) -> None:
+        self.task.cancel()
+        self.writer.close()
+
+
+async def open_session(port: int, context: ssl.SSLContext, name: str) -> tuple[Session, int]:
+    """Connect and log in, retrying on ``busy``; returns the session and retry count."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=context)
+    session = Session(reader, writer)
+    retries = 0
+    while True:
+        reply = await session.request(
+            "LOGIN", username=name, password=PASSWORD, identity_key=KEY, port=40000
+        )
+        if reply["status"] == "OK":
+            return session, retries
+        if reply.get("code") != "busy":
+            raise RuntimeError(f"login of {name} failed: {reply}")
+        retries += 1
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def seed_users(data_dir: Path, names: list[str]) -> None:
+    password_hash = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1).hash(PASSWORD)
+    db = Database(data_dir)
+    db.open_blocking()
+
+    def insert_all(conn: Any) -> None:
+        conn.execute("BEGIN")
+        for name in names:
+            insert_user(conn, name, password_hash, KEY)
+        conn.execute("COMMIT")
+
+    db.run_blocking(insert_all)
+    db.close_blocking()
+
+
+def raise_fd_limit(needed: int) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else needed
+    if soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    if target < needed:
+        print(f"warning: fd limit {target} < {needed} needed", file=sys.stderr)
+
+
+async def start_tracker(data_dir: Path, args: argparse.Namespace) -> tuple[Any, int]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tracker",
+        "--port",
+        "0",
+        "--data-dir",
+        str(data_dir),
+        "--max-connections",
+        str(args.sessions + args.flood + 100),
+        "--log-level",
+        "WARNING",
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    while True:
+        line = (await proc.stdout.readline()).decode()
+        if not line:
+            raise RuntimeError("tracker exited")
+        if "listening on" in line:
+            return proc, int(line.rsplit(":", 1)[1])
+
+
+async def heartbeat(sessions: list[Session], interval: float, stop: asyncio.Event) -> None:
+    """Each session PINGs once per ``interval``, spread evenly, like real clients."""
+    gap = interval / max(1, len(sessions))
+    while not stop.is_set():
+        for session in sessions:
+            if stop.is_set():
+                return
+            session.writer.write(encode_message({"cmd": "PING", "id": 0}))
+            await asyncio.sleep(gap)
+
+
+async def run(args: argparse.Namespace) -> None:
+    raise_fd_limit(2 * (args.sessions + args.flood) + 200)
+    names = [f"user{i}" for i in range(args.sessions)]
+    flood_names = [f"flood{i}" for i in range(args.flood)]
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = Path(tmp)
+        seed_users(data_dir, [*names, *flood_names, "prober"])
+        proc, port = await start_tracker(data_dir, args)
+        tracker = psutil.Process(proc.pid)
+        context = ssl.create_default_context(cafile=str(data_dir / "tracker-cert.pem"))
+        context.check_hostname = False
+        try:
+            await measure(args, port, context, tracker, names, flood_names)
+        finally:
+            proc.terminate()
+            await proc.wait()
+
+
+async def measure(
+    args: argparse.Namespace,
+    port: int,
+    context: ssl.SSLContext,
+    tracker: psutil.Process,
+    names: list[str],
+    flood_names: list[str],
+) -> None:
+    gate = asyncio.Semaphore(args.concurrency)
+    retries = 0
+
+    async def one(name: str) -> Session:
+        nonlocal retries
+        async with gate:
+            session, tries = await open_session(port, context, name)
+            retries += tries
+            return session
+
+    # Warm-up: the first logins make every argon2 thread allocate its 19 MiB, a fixed
+    # cost that must not be charged to sessions.
+    warm = min(len(names) // 10, 100)
+    sessions = list(await asyncio.gather(*(one(n) for n in names[:warm])))
+    rss_before = tracker.memory_info().rss
+    started = time.perf_counter()
+    sessions += await asyncio.gather(*(one(n) for n in names[warm:]))
+    elapsed = time.perf_counter() - started
+    rss_after = tracker.memory_info().rss
+    measured = len(names) - warm
+    print(f"sessions: {measured} logged in over TLS in {elapsed:.1f} s (after {warm} warm-up)")
+    print(f"  sessions/s: {measured / elapsed:.0f}   (busy retries: {retries})")
+    print(f"  tracker RSS: {rss_before / 2**20:.1f} MiB warm -> {rss_after / 2**20:.1f} MiB")
+    print(f"  tracker RSS per session: {(rss_after - rss_before) / measured / 1024:.1f} kB")
+
+    stop = asyncio.Event()
+    beats = asyncio.create_task(heartbeat(sessions[1:], args.heartbeat, stop))
+    for i, session in enumerate(sessions[1 : args.rooms + 1]):
+        await session.request("CREATE_ROOM", room=f"room{i}")
+    for i, session in enumerate(sessions[args.rooms + 1 : 3 * args.rooms + 1]):
+        await session.request("JOIN_ROOM", room=f"room{i % args.rooms}")
+    probe = sessions[0]
+    latencies = []
+    for _ in range(args.samples):
+        t0 = time.perf_counter()
+        reply = await probe.request("LIST_ROOMS")
+        latencies.append((time.perf_counter() - t0) * 1000)
+        assert reply["status"] == "OK"
+    print(
+        f"LIST_ROOMS ({args.rooms} rooms, {len(sessions)} sessions heartbeating every "
+        f"{args.heartbeat:.0f} s): p50 {statistics.median(latencies):.2f} ms, "
+        f"p99 {percentile(latencies, 0.99):.2f} ms"
+    )
+
+    prober, _ = await open_session(port, context, "prober")
+    baseline = []
+    for _ in range(100):
+        t0 = time.perf_counter()
+        await prober.request("PING")
+        baseline.append((time.perf_counter() - t0) * 1000)
+    pings: list[float] = []
+    flood_done = asyncio.Event()
+
+    async def probe_pings() -> None:
+        while not flood_done.is_set():
+            t0 = time.perf_counter()
+            await prober.request("PING")
+            pings.append((time.perf_counter() - t0) * 1000)
+            await asyncio.sleep(0.005)
+
+    async def flood_login(name: str) -> str:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=context)
+        session = Session(reader, writer)
+        reply = await session.request(
+            "LOGIN", username=name, password=PASSWORD, identity_key=KEY, port=40000
+        )
+        flood_sessions.append(session)
+        return str(reply.get("code", reply["status"]))
+
+    flood_sessions: list[Session] = []
+    pinger = asyncio.create_task(probe_pings())
+    t0 = time.perf_counter()
+    outcomes = await asyncio.gather(*(flood_login(n) for n in flood_names))
+    flood_time = time.perf_counter() - t0
+    flood_done.set()
+    await pinger
+    counts = {code: outcomes.count(code) for code in sorted(set(outcomes))}
+    print(f"login flood: {len(flood_names)} concurrent logins in {flood_time:.1f} s -> {counts}")
+    print(
+        f"  PING p50/p99 idle: {statistics.median(baseline):.2f} / "
+        f"{percentile(baseline, 0.99):.2f} ms; during flood ({len(pings)} pings): "
+        f"{statistics.median(pings):.2f} / {percentile(pings, 0.99):.2f} ms"
+    )
+    stop.set()
+    await beats
+    for session in [*sessions, *flood_sessions, prober]:
+        await session.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=int, default=2000)
+    parser.add_argument("--flood", type=int, default=200)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--rooms", type=int, default=50)
+    parser.add_argument("--samples", type=int, default=500)
+    parser.add_argument("--heartbeat", type=float, default=10.0)
+    args = parser.parse_args()
+    started = time.perf_counter()
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus")
+    asyncio.run(run(args))
+    print(f"total bench time: {time.perf_counter() - started:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
