@@ -1,0 +1,105 @@
+"""``p2pchat`` / ``python -m peer``: parse the command line, then start a front end.
+
+Until the terminal UI lands, every invocation runs batch mode (:mod:`peer.batch`);
+``main`` stays a small dispatcher so the UI can be plugged in next to it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import logging
+import sys
+from pathlib import Path
+
+from commons.data_dirs import user_data_dir
+from commons.errors import P2PChatError
+from commons.tls_fingerprint import normalize_fingerprint
+from peer.config import DEFAULT_TRACKER, PeerConfig, parse_endpoint
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="p2pchat",
+        description="End-to-end encrypted peer-to-peer chat (client).",
+    )
+    parser.add_argument(
+        "--tracker",
+        default=f"{DEFAULT_TRACKER[0]}:{DEFAULT_TRACKER[1]}",
+        metavar="HOST:PORT",
+        help="tracker address (default %(default)s)",
+    )
+    parser.add_argument(
+        "--home",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help=f"folder for keys and pins (default {user_data_dir('peer')})",
+    )
+    parser.add_argument(
+        "--listen",
+        default="127.0.0.1:0",
+        metavar="HOST:PORT",
+        help="P2P listening address (default %(default)s: loopback, any free port)",
+    )
+    parser.add_argument(
+        "--advertise-host",
+        default=None,
+        metavar="HOST",
+        help="host other peers should dial (default: what the tracker sees)",
+    )
+    trust = parser.add_mutually_exclusive_group()
+    trust.add_argument("--cafile", type=Path, help="CA file to verify the tracker's certificate")
+    trust.add_argument(
+        "--tracker-fingerprint",
+        metavar="SHA256",
+        help="expected SHA-256 fingerprint of the tracker's certificate",
+    )
+    parser.add_argument(
+        "--batch",
+        action="store_true",
+        help="batch mode: commands on stdin, one JSON object per line on stdout",
+    )
+    parser.add_argument(
+        "--log-level", default="WARNING", help="log level on stderr (default %(default)s)"
+    )
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> PeerConfig:
+    """Validated settings from parsed arguments (P2PChatError on bad values)."""
+    if args.tracker_fingerprint is not None:
+        normalize_fingerprint(args.tracker_fingerprint)
+    return PeerConfig(
+        tracker=parse_endpoint(args.tracker),
+        home=args.home if args.home is not None else user_data_dir("peer"),
+        listen=parse_endpoint(args.listen, allow_port_zero=True),
+        cafile=args.cafile,
+        tracker_fingerprint=args.tracker_fingerprint,
+        advertise_host=args.advertise_host,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``p2pchat`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr)
+    try:
+        config = config_from_args(args)
+    except P2PChatError as exc:
+        parser.error(exc.message)
+    from peer.batch import main_batch
+
+    for stream in (sys.stdin, sys.stdout):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(encoding="utf-8", errors="replace")
+    try:
+        return asyncio.run(main_batch(config))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
