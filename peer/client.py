@@ -278,7 +278,7 @@ class ChatClient:
             username=username,
             password=digest,
             identity_key=identity.public_b64,
-            port=self.listen_address[1],
+            port=self.config.advertise_port or self.listen_address[1],
             host=self.config.advertise_host,
             replace_key=True if replace_key else None,
         )
@@ -1029,7 +1029,7 @@ class ChatClient:
             username=self.username,
             password=self._digest,
             identity_key=self._identity.public_b64,
-            port=self.listen_address[1],
+            port=self.config.advertise_port or self.listen_address[1],
             host=self.config.advertise_host,
         )
         self._start_heartbeat(reply)

@@ -38,8 +38,9 @@ class PeerConfig:
 
     ``cafile`` and ``tracker_fingerprint`` are alternative ways to authenticate the
     tracker; with neither, the first certificate seen is pinned in ``home`` (TOFU).
-    ``advertise_host`` is what the tracker tells other peers to dial; ``None`` lets the
-    tracker use the address it observed.
+    ``advertise_host``/``advertise_port`` are what the tracker tells other peers to dial
+    (e.g. behind a port forward); ``None`` means the address the tracker observed and
+    the port actually bound.
     """
 
     tracker: tuple[str, int] = DEFAULT_TRACKER
@@ -48,6 +49,7 @@ class PeerConfig:
     cafile: Path | None = None
     tracker_fingerprint: str | None = None
     advertise_host: str | None = None
+    advertise_port: int | None = None
     connect_timeout: float = 10.0
     request_timeout: float = 15.0
     handshake_timeout: float = 10.0

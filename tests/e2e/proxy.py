@@ -1,0 +1,66 @@
+"""A TCP proxy for wire tests: records every byte and can tamper with one frame.
+
+It understands only the length-prefixed framing (commons.framing), never the content:
+``mutate(direction, index, body)`` may return a modified body for frame ``index`` of a
+direction (``"out"``: dialler to listener, ``"in"``: back).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+
+from commons.framing import FrameDecoder, encode_frame
+
+Mutator = Callable[[str, int, bytes], bytes]
+
+
+class FramingProxy:
+    def __init__(self, mutate: Mutator | None = None) -> None:
+        self.target: tuple[str, int] | None = None
+        self.recorded = bytearray()
+        self._mutate = mutate
+        self._server: asyncio.Server | None = None
+        self._writers: list[asyncio.StreamWriter] = []
+        self.port = 0
+
+    async def start(self) -> int:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = int(self._server.sockets[0].getsockname()[1])
+        return self.port
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        assert self.target is not None
+        up_reader, up_writer = await asyncio.open_connection(*self.target)
+        self._writers += [writer, up_writer]
+        await asyncio.gather(
+            self._pipe("out", reader, up_writer),
+            self._pipe("in", up_reader, writer),
+            return_exceptions=True,
+        )
+
+    async def _pipe(
+        self, direction: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        decoder = FrameDecoder(70000)
+        index = 0
+        try:
+            while data := await reader.read(65536):
+                self.recorded += data
+                for body in decoder.feed(data):
+                    if self._mutate is not None:
+                        body = self._mutate(direction, index, body)
+                    index += 1
+                    writer.write(encode_frame(body, 70000))
+                await writer.drain()
+        finally:
+            writer.close()
+
+    async def close(self) -> None:
+        for writer in self._writers:
+            writer.close()
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._server.wait_closed(), 2)

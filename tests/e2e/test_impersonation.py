@@ -1,0 +1,69 @@
+"""A peer that claims another user's name with its own key is refused."""
+
+from __future__ import annotations
+
+import asyncio
+
+from commons.errors import ErrorCode
+from crypto.channel import SecureChannel
+from crypto.identity import IdentityKey
+from peer.chat_protocol import Reject, decode_frame
+from peer.events import ChannelOpened, ErrorEvent, MessageReceived
+from peer.p2p_link import LinkClosedError, P2PLink
+from tests.e2e.conftest import PeerFactory
+from tracker.server import TrackerServer
+
+
+async def test_impersonator_refused(tracker: TrackerServer, peer_factory: PeerFactory) -> None:
+    alice = await peer_factory(tracker, "alice")
+    bob = await peer_factory(tracker, "bob")
+    assert {p.username for p in await bob.client.list_peers()} == {"alice", "bob"}
+    assert bob.client.listen_address is not None
+
+    mallory_key = IdentityKey.generate()
+    reader, writer = await asyncio.open_connection(*bob.client.listen_address)
+    channel = SecureChannel(
+        initiator=True,
+        identity=mallory_key,
+        username="alice",
+        authorize=lambda name, key: None,
+    )
+    link = P2PLink(reader, writer, channel)
+    await asyncio.wait_for(link.handshake(True), 5)
+    answer = decode_frame(await asyncio.wait_for(link.receive(), 5), "bob")
+    assert isinstance(answer, Reject)
+    assert answer.code == ErrorCode.KEY_MISMATCH
+    try:
+        await asyncio.wait_for(link.receive(), 5)
+        raise AssertionError("bob kept the channel open")
+    except LinkClosedError:
+        pass
+    refused = await bob.wait_for(ErrorEvent, lambda e: e.code == ErrorCode.KEY_MISMATCH)
+    assert "alice" in refused[0].message
+    assert bob.of(ChannelOpened) == []
+    assert "alice" not in bob.client.connected_peers
+
+    # The real alice still gets through.
+    await alice.client.send_private("bob", "it is really me")
+    got = await bob.wait_for(MessageReceived)
+    assert (got[0].sender, got[0].text) == ("alice", "it is really me")
+
+
+async def test_claiming_an_offline_user_refused(
+    tracker: TrackerServer, peer_factory: PeerFactory
+) -> None:
+    bob = await peer_factory(tracker, "bob")
+    assert bob.client.listen_address is not None
+    reader, writer = await asyncio.open_connection(*bob.client.listen_address)
+    channel = SecureChannel(
+        initiator=True,
+        identity=IdentityKey.generate(),
+        username="ghost",
+        authorize=lambda name, key: None,
+    )
+    link = P2PLink(reader, writer, channel)
+    await asyncio.wait_for(link.handshake(True), 5)
+    answer = decode_frame(await asyncio.wait_for(link.receive(), 5), "bob")
+    assert isinstance(answer, Reject)
+    assert answer.code == ErrorCode.KEY_MISMATCH
+    link.close()

@@ -1,0 +1,73 @@
+"""What an attacker on the wire sees and can do: nothing readable, no undetected change."""
+
+from __future__ import annotations
+
+import asyncio
+
+from peer.events import ChannelClosed, MessageReceived
+from tests.e2e.conftest import PeerFactory, PeerHandle
+from tests.e2e.proxy import FramingProxy, Mutator
+from tracker.server import TrackerServer
+
+# "amelia..." sorts first, so she dials "zoe..." - through the proxy Zoe advertises.
+DIALLER = "amelia_wirecheck"
+LISTENER = "zoe_wirecheck"
+SECRET = "the eagle lands at midnight, bring the 7f3a crate"
+
+
+async def pair_through_proxy(
+    tracker: TrackerServer, peer_factory: PeerFactory, mutate: Mutator | None = None
+) -> tuple[PeerHandle, PeerHandle, FramingProxy]:
+    proxy = FramingProxy(mutate)
+    port = await proxy.start()
+    zoe = await peer_factory(tracker, LISTENER, login=False, advertise_port=port)
+    assert zoe.client.listen_address is not None
+    proxy.target = zoe.client.listen_address
+    await zoe.client.register(LISTENER, "pw-zoe-123")
+    await zoe.client.login(LISTENER, "pw-zoe-123")
+    amelia = await peer_factory(tracker, DIALLER)
+    await zoe.client.create_room("wire")
+    await amelia.client.join_room("wire")
+    return amelia, zoe, proxy
+
+
+async def test_wire_shows_no_text_and_no_username(
+    tracker: TrackerServer, peer_factory: PeerFactory
+) -> None:
+    amelia, zoe, proxy = await pair_through_proxy(tracker, peer_factory)
+    try:
+        await asyncio.wait_for(amelia.client.wait_channels(), 10)
+        await amelia.client.send_room(SECRET)
+        await zoe.client.send_room(SECRET + " (reply)")
+        await amelia.client.send_private(LISTENER, "private " + SECRET)
+        await zoe.wait_for(MessageReceived, count=2)
+        await amelia.wait_for(MessageReceived)
+    finally:
+        await proxy.close()
+    wire = bytes(proxy.recorded)
+    assert len(wire) > 500  # the conversation did go through the proxy
+    for needle in (SECRET, "eagle", DIALLER, LISTENER, "wirecheck", "lobby", "wire"):
+        assert needle.encode() not in wire
+        assert needle.encode("utf-16-le") not in wire
+
+
+async def test_flipped_bit_is_not_delivered_and_closes_the_channel(
+    tracker: TrackerServer, peer_factory: PeerFactory
+) -> None:
+    # Outbound frames: 0 = Noise msg 1, 1 = msg 3, 2 = the first chat message.
+    def flip(direction: str, index: int, body: bytes) -> bytes:
+        if direction == "out" and index == 2:
+            return body[:10] + bytes([body[10] ^ 0x01]) + body[11:]
+        return body
+
+    amelia, zoe, proxy = await pair_through_proxy(tracker, peer_factory, flip)
+    try:
+        await asyncio.wait_for(amelia.client.wait_channels(), 10)
+        await amelia.client.send_room(SECRET)
+        closed = await zoe.wait_for(ChannelClosed, lambda e: e.username == DIALLER)
+        assert "authentication" in closed[0].reason
+        await amelia.wait_for(ChannelClosed, lambda e: e.username == LISTENER)
+        assert zoe.of(MessageReceived) == []
+        assert DIALLER not in zoe.client.connected_peers
+    finally:
+        await proxy.close()
