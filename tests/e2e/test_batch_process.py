@@ -1,0 +1,139 @@
+"""`python -m peer --batch` as a real subprocess, next to in-process peers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from peer.events import MemberLeft, MessageReceived
+from tests.e2e.conftest import PeerFactory
+from tracker.server import TrackerServer
+
+TIMEOUT = 15.0
+
+
+class BatchProcess:
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+        self.seen: list[dict[str, Any]] = []
+
+    @classmethod
+    async def start(cls, tracker: TrackerServer, home: Path) -> BatchProcess:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "peer",
+            "--batch",
+            "--tracker",
+            f"127.0.0.1:{tracker.port}",
+            "--home",
+            str(home),
+            "--cafile",
+            str(tracker.cert_path),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            cwd=Path(__file__).resolve().parents[2],
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        return cls(proc)
+
+    def send(self, line: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(line.encode() + b"\n")
+
+    async def expect(self, event: str, **fields: Any) -> dict[str, Any]:
+        """Read lines until an object with this event and these fields arrives."""
+
+        def match(obj: dict[str, Any]) -> bool:
+            return obj["event"] == event and all(obj.get(k) == v for k, v in fields.items())
+
+        for obj in self.seen:
+            if match(obj):
+                self.seen.remove(obj)
+                return obj
+        assert self.proc.stdout is not None
+        while True:
+            line = await asyncio.wait_for(self.proc.stdout.readline(), TIMEOUT)
+            assert line, f"batch process ended before {event} {fields}; saw {self.seen}"
+            obj = json.loads(line)
+            assert isinstance(obj, dict) and "event" in obj
+            if match(obj):
+                return obj
+            self.seen.append(obj)
+
+
+async def test_batch_process_chats_and_is_killed(
+    tracker: TrackerServer, peer_factory: PeerFactory, tmp_path: Path
+) -> None:
+    alice = await peer_factory(tracker, "alice")
+    bob = await peer_factory(tracker, "bob")
+    await alice.client.create_room("lobby")
+    await bob.client.join_room("lobby")
+
+    carol = await BatchProcess.start(tracker, tmp_path / "carol")
+    try:
+        await carol.expect("ready")
+        carol.send("/register carol hunter2hunter2")
+        await carol.expect("registered", user="carol")
+        carol.send("/login carol hunter2hunter2")
+        await carol.expect("logged_in", user="carol")
+        carol.send("/peers")
+        peers = await carol.expect("peers")
+        assert {p["user"] for p in peers["peers"]} == {"alice", "bob", "carol"}
+        carol.send("/join lobby")
+        joined = await carol.expect("joined", room="lobby")
+        assert joined["members"] == ["alice", "bob", "carol"]
+        await carol.expect("channel_opened", user="alice")
+        await carol.expect("channel_opened", user="bob")
+        await asyncio.wait_for(alice.client.wait_channels(), TIMEOUT)
+        await asyncio.wait_for(bob.client.wait_channels(), TIMEOUT)
+
+        await alice.client.send_room("hi carol 👋")
+        got = await carol.expect("message", room="lobby", **{"from": "alice"})
+        assert got["text"] == "hi carol 👋" and isinstance(got["msg_id"], str)
+        carol.send("hello all")
+        await carol.expect("sent", room="lobby")
+        for handle in (alice, bob):
+            msg = await handle.wait_for(MessageReceived, lambda m: m.sender == "carol")
+            assert msg[0].text == "hello all"
+        carol.send("/msg bob just you")
+        await carol.expect("sent", to="bob")
+        msg = await bob.wait_for(MessageReceived, lambda m: m.room is None)
+        assert (msg[0].sender, msg[0].text) == ("carol", "just you")
+        carol.send("x" * 4001)
+        error = await carol.expect("error", code="message_too_long")
+        assert "4000" in error["message"]
+        carol.send("/join")
+        await carol.expect("error", code="bad_request")
+        carol.send("/fingerprint alice")
+        fp = await carol.expect("fingerprint", user="alice")
+        assert fp["fingerprint"] == alice.client.fingerprint()
+        assert fp["safety_number"] == alice.client.safety_number("carol")
+
+        carol.proc.send_signal(signal.SIGKILL)
+        for handle in (alice, bob):
+            gone = await handle.wait_for(MemberLeft, lambda e: e.username == "carol")
+            assert gone[0].reason == "connection_lost"
+    finally:
+        if carol.proc.returncode is None:
+            carol.proc.kill()
+        await carol.proc.wait()
+
+
+async def test_batch_end_of_input_quits(tracker: TrackerServer, tmp_path: Path) -> None:
+    proc = await BatchProcess.start(tracker, tmp_path / "dave")
+    proc.send("/register dave pw-dave-1")
+    proc.send("/login dave pw-dave-1")
+    proc.send("/users")
+    assert proc.proc.stdin is not None
+    proc.proc.stdin.close()
+    await proc.expect("logged_in", user="dave")
+    users = await proc.expect("users")
+    assert users["room"] is None and users["members"] == []
+    await proc.expect("bye")
+    assert await asyncio.wait_for(proc.proc.wait(), TIMEOUT) == 0
