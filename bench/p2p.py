@@ -29,15 +29,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from crypto.channel import SecureChannel  # noqa: E402
-from crypto.identity import IdentityKey  # noqa: E402
-from crypto.keystore import TEST_KDF_PARAMS  # noqa: E402
-from peer.chat_protocol import ChatMessage, MessageIds, decode_frame, encode_frame  # noqa: E402
-from peer.client import ChatClient  # noqa: E402
-from peer.config import PeerConfig  # noqa: E402
-from peer.p2p_link import ChannelLike, P2PLink  # noqa: E402
-from tracker.config import TrackerConfig  # noqa: E402
-from tracker.server import TrackerServer  # noqa: E402
+from crypto.channel import SecureChannel
+from crypto.identity import IdentityKey
+from crypto.keystore import TEST_KDF_PARAMS
+from peer.chat_protocol import ChatMessage, MessageIds, decode_frame, encode_frame
+from peer.client import ChatClient
+from peer.config import PeerConfig
+from peer.p2p_link import ChannelLike, P2PLink
+from tracker.config import TrackerConfig
+from tracker.server import TrackerServer
 
 TEXT = "x" * 200
 
