@@ -154,10 +154,17 @@ async def start_tracker(data_dir: Path, args: argparse.Namespace) -> tuple[Any, 
 
 
 async def heartbeat(sessions: list[Session], interval: float, stop: asyncio.Event) -> None:
-    """Each session PINGs once per ``interval``, spread evenly, like real clients."""
-    gap = interval / max(1, len(sessions))
+    """Each session PINGs about once per ``interval``, spread evenly, like real clients.
+
+    ``sessions`` may grow while this runs (sessions heartbeat while others log in).
+    """
     while not stop.is_set():
-        for session in sessions:
+        snapshot = list(sessions)
+        if not snapshot:
+            await asyncio.sleep(0.1)
+            continue
+        gap = interval / len(snapshot)
+        for session in snapshot:
             if stop.is_set():
                 return
             session.writer.write(encode_message({"cmd": "PING", "id": 0}))
@@ -165,7 +172,7 @@ async def heartbeat(sessions: list[Session], interval: float, stop: asyncio.Even
 
 
 async def run(args: argparse.Namespace) -> None:
-    raise_fd_limit(2 * (args.sessions + args.flood) + 200)
+    raise_fd_limit(args.sessions + args.flood + 200)
     names = [f"user{i}" for i in range(args.sessions)]
     flood_names = [f"flood{i}" for i in range(args.flood)]
     with tempfile.TemporaryDirectory() as tmp:
@@ -193,20 +200,25 @@ async def measure(
     gate = asyncio.Semaphore(args.concurrency)
     retries = 0
 
-    async def one(name: str) -> Session:
+    sessions: list[Session] = []
+
+    async def one(name: str) -> None:
         nonlocal retries
         async with gate:
             session, tries = await open_session(port, context, name)
             retries += tries
-            return session
+            sessions.append(session)
+
+    stop = asyncio.Event()
+    beats = asyncio.create_task(heartbeat(sessions, args.heartbeat, stop))
 
     # Warm-up: the first logins make every argon2 thread allocate its 19 MiB, a fixed
     # cost that must not be charged to sessions.
     warm = min(len(names) // 10, 100)
-    sessions = list(await asyncio.gather(*(one(n) for n in names[:warm])))
+    await asyncio.gather(*(one(n) for n in names[:warm]))
     rss_before = tracker.memory_info().rss
     started = time.perf_counter()
-    sessions += await asyncio.gather(*(one(n) for n in names[warm:]))
+    await asyncio.gather(*(one(n) for n in names[warm:]))
     elapsed = time.perf_counter() - started
     rss_after = tracker.memory_info().rss
     measured = len(names) - warm
@@ -215,13 +227,11 @@ async def measure(
     print(f"  tracker RSS: {rss_before / 2**20:.1f} MiB warm -> {rss_after / 2**20:.1f} MiB")
     print(f"  tracker RSS per session: {(rss_after - rss_before) / measured / 1024:.1f} kB")
 
-    stop = asyncio.Event()
-    beats = asyncio.create_task(heartbeat(sessions[1:], args.heartbeat, stop))
     for i, session in enumerate(sessions[1 : args.rooms + 1]):
         await session.request("CREATE_ROOM", room=f"room{i}")
     for i, session in enumerate(sessions[args.rooms + 1 : 3 * args.rooms + 1]):
         await session.request("JOIN_ROOM", room=f"room{i % args.rooms}")
-    probe = sessions[0]
+    probe, _ = await open_session(port, context, "prober")
     latencies = []
     for _ in range(args.samples):
         t0 = time.perf_counter()
@@ -234,7 +244,7 @@ async def measure(
         f"p99 {percentile(latencies, 0.99):.2f} ms"
     )
 
-    prober, _ = await open_session(port, context, "prober")
+    prober = probe
     baseline = []
     for _ in range(100):
         t0 = time.perf_counter()
@@ -275,7 +285,7 @@ async def measure(
     )
     stop.set()
     await beats
-    for session in [*sessions, *flood_sessions, prober]:
+    for session in [*sessions, *flood_sessions, probe]:
         await session.close()
 
 
