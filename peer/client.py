@@ -136,7 +136,16 @@ class _RoomState:
     capacity: int
     members: dict[str, MemberInfo] = field(default_factory=dict)
     gone: set[str] = field(default_factory=set)
+    detached: set[str] = field(default_factory=set)
     held: dict[str, list[ChatMessage]] = field(default_factory=dict)
+
+    def known(self, username: str) -> bool:
+        """Listed by the tracker, or dropped by it while our channel to them lives on."""
+        return username in self.members or username in self.detached
+
+    def present(self) -> set[str]:
+        """Who is in the room as far as we can tell: known and not reported gone."""
+        return (set(self.members) | self.detached) - self.gone
 
 
 class ChatClient:
@@ -184,7 +193,7 @@ class ChatClient:
         """Current room members (this user included), minus those known to have gone."""
         if self._room is None:
             return []
-        return sorted(u for u in self._room.members if u not in self._room.gone)
+        return sorted(self._room.present())
 
     @property
     def connected_peers(self) -> list[str]:
@@ -424,7 +433,7 @@ class ChatClient:
         if room is None:
             raise NotInRoomError("you are not in a room")
         body = encode_frame(LeaveNotice(room.name, username))
-        conns = [self._conns[u] for u in room.members if u in self._conns]
+        conns = [self._conns[u] for u in room.present() if u in self._conns]
         for conn in conns:
             with contextlib.suppress(P2PChatError):
                 conn.link.send_nowait(body)
@@ -460,8 +469,8 @@ class ChatClient:
         msg_id = self._ids.next_id()
         body = encode_frame(ChatMessage(room.name, username, text, time.time(), msg_id))
         sent: list[_Connection] = []
-        for member in sorted(room.members):
-            if member == username or member in room.gone:
+        for member in sorted(room.present()):
+            if member == username:
                 continue
             if not pins.may_send(member):
                 self._emit(
@@ -836,14 +845,16 @@ class ChatClient:
             return
         self._emit(ev.ChannelClosed(conn.username, reason))
         room = self._room
-        if room is not None and conn.username in room.members and conn.username not in room.gone:
+        if room is not None and conn.username in room.present():
             room.gone.add(conn.username)
+            room.detached.discard(conn.username)
             self._emit(ev.MemberLeft(room.name, conn.username, "connection_lost"))
 
     def _handle_frame(self, conn: _Connection, frame: ChatMessage | LeaveNotice) -> None:
         room = self._room
         if isinstance(frame, LeaveNotice):
-            if room is not None and frame.room == room.name and frame.sender in room.members:
+            if room is not None and frame.room == room.name and room.known(frame.sender):
+                room.detached.discard(frame.sender)
                 if frame.sender not in room.gone:
                     room.gone.add(frame.sender)
                     self._emit(ev.MemberLeft(room.name, frame.sender, "left"))
@@ -855,7 +866,7 @@ class ChatClient:
             return
         if room is None or frame.room != room.name:
             return
-        if frame.sender in room.members and frame.sender not in room.gone:
+        if frame.sender in room.present():
             self._deliver(frame)
         elif frame.sender not in room.gone:
             held = room.held.setdefault(frame.sender, [])
@@ -882,7 +893,11 @@ class ChatClient:
         room.owner = owner
         new = set(room.members)
         for username in sorted(new - old):
-            if username != me:
+            if username == me:
+                continue
+            if username in room.detached:
+                room.detached.discard(username)  # back from a tracker outage: not news
+            else:
                 room.gone.discard(username)
                 self._emit(ev.MemberJoined(name, username))
         for username in sorted(old - new):
@@ -891,9 +906,14 @@ class ChatClient:
             room.held.pop(username, None)
             if username in room.gone:
                 room.gone.discard(username)
+                self._close_room_only(username)
+            elif username in self._conns:
+                # The tracker lost them but our channel is alive (tracker restart, their
+                # tracker link down): they stay until the channel closes or they leave.
+                room.detached.add(username)
             else:
                 self._emit(ev.MemberLeft(name, username, "left"))
-            self._close_room_only(username)
+                self._close_room_only(username)
         for sender in [s for s in room.held if s in room.members]:
             for frame in room.held.pop(sender):
                 self._deliver(frame)
@@ -939,7 +959,7 @@ class ChatClient:
         if room is None:
             return
         self._room = None
-        for username in room.members:
+        for username in set(room.members) | room.detached:
             if username != self.username:
                 self._close_room_only(username)
         if notify:
@@ -970,6 +990,10 @@ class ChatClient:
                 self._clear_room(notify=True)
         elif push.event == Event.SESSION_REPLACED:
             self._replaced = True
+            self._clear_room(notify=False)
+            for conn in list(self._conns.values()):
+                conn.quiet = True
+                conn.link.close()
             self._emit(ev.SessionReplaced())
         elif push.event == Event.KEY_CHANGED:
             username = validate_username(body.get("username"))

@@ -94,8 +94,9 @@ async def peer_factory(tmp_path: Path) -> AsyncIterator[PeerFactory]:
         login: bool = True,
         **changes: Any,
     ) -> PeerHandle:
+        home = changes.pop("home", tmp_path / f"home-{name}")
         client = ChatClient(
-            peer_config(tracker, tmp_path / f"home-{name}", **changes),
+            peer_config(tracker, home, **changes),
             kdf_params=TEST_KDF_PARAMS,
         )
         handle = PeerHandle(client)

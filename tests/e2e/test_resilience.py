@@ -1,0 +1,111 @@
+"""Tracker loss and return, key changes, simultaneous dials."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from commons.errors import ErrorCode
+from crypto.errors import KeyChangedError
+from crypto.pinning import TrustState
+from peer.events import (
+    ChannelOpened,
+    ConnectionLost,
+    ErrorEvent,
+    KeyChanged,
+    MessageReceived,
+    Reconnected,
+)
+from tests.conftest import TrackerFactory
+from tests.e2e.conftest import PeerFactory
+
+
+async def test_tracker_loss_keeps_channels_and_reconnects(
+    tracker_factory: TrackerFactory, peer_factory: PeerFactory
+) -> None:
+    tracker = await tracker_factory()
+    port, data_dir = tracker.port, tracker.config.data_dir
+    alice = await peer_factory(tracker, "alice", reconnect_initial_delay=0.1)
+    bob = await peer_factory(tracker, "bob", reconnect_initial_delay=0.1)
+    await alice.client.create_room("lobby")
+    await bob.client.join_room("lobby")
+    await asyncio.wait_for(bob.client.wait_channels(), 10)
+
+    await tracker.stop()
+    for handle in (alice, bob):
+        await handle.wait_for(ConnectionLost)
+    await bob.client.send_room("the tracker is down but we are not")
+    got = await alice.wait_for(MessageReceived)
+    assert got[0].text == "the tracker is down but we are not"
+
+    await tracker_factory(port=port, data_dir=data_dir)
+    for handle in (alice, bob):
+        await handle.wait_for(Reconnected)
+        assert handle.client.tracker_connected
+        assert handle.client.room == "lobby"
+    rooms = await alice.client.list_rooms()
+    assert sorted(rooms[0].members) == ["alice", "bob"]
+    assert alice.client.members == ["alice", "bob"]
+    assert alice.of(ChannelOpened) == [ChannelOpened("bob")]  # the channel never dropped
+
+
+async def test_key_change_blocks_sending_until_trusted(
+    tracker_factory: TrackerFactory, peer_factory: PeerFactory, tmp_path: Path
+) -> None:
+    tracker = await tracker_factory()
+    alice = await peer_factory(tracker, "alice")
+    bob = await peer_factory(tracker, "bob", "bob-password")
+    await bob.client.create_room("bobs")
+    await alice.client.join_room("bobs")
+    await asyncio.wait_for(alice.client.wait_channels(), 10)
+    old_fingerprint = alice.client.fingerprint("bob")
+    await bob.close()
+
+    # Bob on a new machine: a new identity key, replacing the registered one.
+    bob2 = await peer_factory(tracker, "bob", login=False, home=tmp_path / "bob-new-home")
+    await bob2.client.login("bob", "bob-password", replace_key=True)
+    changed = await alice.wait_for(KeyChanged)
+    assert changed[0].username == "bob"
+    assert changed[0].fingerprint == bob2.client.fingerprint()
+    assert changed[0].fingerprint != old_fingerprint
+    assert alice.client.trust_state("bob") is TrustState.KEY_CHANGED
+    with pytest.raises(KeyChangedError):
+        await alice.client.send_private("bob", "hello?")
+
+    await bob2.client.join_room("bobs")
+    await alice.client.send_room("anyone?")
+    await alice.wait_for(ErrorEvent, lambda e: e.code == ErrorCode.KEY_CHANGED)
+    assert "bob" not in alice.client.connected_peers
+
+    await alice.client.trust("bob")
+    assert alice.client.trust_state("bob") is TrustState.UNVERIFIED
+    await alice.client.send_private("bob", "welcome back")
+    got = await bob2.wait_for(MessageReceived)
+    assert got[0].text == "welcome back"
+    assert alice.client.safety_number("bob") == bob2.client.safety_number("alice")
+    await alice.client.verify("bob")
+    assert alice.client.trust_state("bob") is TrustState.VERIFIED
+
+
+async def test_simultaneous_private_messages_share_one_channel(
+    tracker_factory: TrackerFactory, peer_factory: PeerFactory
+) -> None:
+    tracker = await tracker_factory()
+    alice = await peer_factory(tracker, "alice")
+    bob = await peer_factory(tracker, "bob")
+    await alice.client.list_peers()
+    await bob.client.list_peers()
+    await asyncio.gather(
+        alice.client.send_private("bob", "hi bob"),
+        bob.client.send_private("alice", "hi alice"),
+    )
+    assert (await bob.wait_for(MessageReceived))[0].text == "hi bob"
+    assert (await alice.wait_for(MessageReceived))[0].text == "hi alice"
+    await alice.client.send_private("bob", "second")
+    await bob.wait_for(MessageReceived, count=2)
+    assert alice.client.connected_peers == ["bob"]
+    assert bob.client.connected_peers == ["alice"]
+    assert len(alice.of(ChannelOpened)) == 1
+    assert len(bob.of(ChannelOpened)) == 1
