@@ -1,0 +1,75 @@
+"""Client side of the tracker protocol and the TOFU pin logic, without sockets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from commons.codec import decode_object, encode_message
+from commons.errors import ErrorCode, ProtocolError, RoomError
+from commons.framing import FrameDecoder
+from commons.tracker_protocol import Command
+from peer.errors import TrackerUntrustedError
+from peer.tracker_client_protocol import Push, Reply, TrackerClientProtocol, reply_error
+from peer.tracker_pins import PinDecision, check_pin, endpoint_key, load_pins, save_pins
+
+FP1 = ":".join(["AB"] * 32)
+FP2 = ":".join(["CD"] * 32)
+
+
+def test_requests_get_fresh_ids_and_omit_none() -> None:
+    proto = TrackerClientProtocol()
+    first, frame = proto.request(Command.JOIN_ROOM, room="lobby", host=None)
+    second, _ = proto.request(Command.PING)
+    assert second == first + 1
+    (body,) = FrameDecoder().feed(frame)
+    assert decode_object(body) == {"cmd": "JOIN_ROOM", "id": first, "room": "lobby"}
+
+
+def test_replies_and_pushes_split_across_reads() -> None:
+    proto = TrackerClientProtocol()
+    data = encode_message({"status": "OK", "id": 1, "time": 5}) + encode_message(
+        {"event": "ROOM_DELETED", "room": "x"}
+    )
+    items = proto.receive(data[:7]) + proto.receive(data[7:])
+    assert items == [
+        Reply(1, True, {"status": "OK", "id": 1, "time": 5}),
+        Push("ROOM_DELETED", {"event": "ROOM_DELETED", "room": "x"}),
+    ]
+
+
+def test_error_reply_becomes_typed_error() -> None:
+    error = reply_error(
+        Reply(3, False, {"status": "ERROR", "id": 3, "code": "room_full", "msg": "full"})
+    )
+    assert isinstance(error, RoomError) and error.code is ErrorCode.ROOM_FULL
+    unknown = reply_error(Reply(3, False, {"status": "ERROR", "id": 3, "code": "??"}))
+    assert unknown.code is ErrorCode.INTERNAL
+
+
+@pytest.mark.parametrize("obj", [{"status": "MAYBE", "id": 1}, {"event": 5}, {"id": 1, "time": 2}])
+def test_malformed_frames_refused(obj: dict[str, object]) -> None:
+    with pytest.raises(ProtocolError):
+        TrackerClientProtocol().receive(encode_message(obj))
+
+
+def test_pin_decisions(tmp_path: Path) -> None:
+    path = tmp_path / "known_trackers.json"
+    endpoint = endpoint_key("127.0.0.1", 6060)
+    assert check_pin({}, endpoint, FP1, path) is PinDecision.NEW
+    save_pins(path, {endpoint: FP1})
+    pins = load_pins(path)
+    assert check_pin(pins, endpoint, FP1.replace(":", "").lower(), path) is PinDecision.MATCH
+    with pytest.raises(TrackerUntrustedError, match="HAS CHANGED"):
+        check_pin(pins, endpoint, FP2, path)
+    assert endpoint_key("::1", 1) == "[::1]:1"
+
+
+def test_corrupt_pin_file_refused(tmp_path: Path) -> None:
+    path = tmp_path / "known_trackers.json"
+    path.write_text(json.dumps(["not", "a", "map"]))
+    with pytest.raises(TrackerUntrustedError, match="corrupt"):
+        load_pins(path)
+    assert load_pins(tmp_path / "missing.json") == {}
