@@ -86,6 +86,9 @@ class TrackerConnection(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         self.host = str(peer[0]) if peer else ""
         self._rejecting = not self._server.register_connection(self)
+        if self._rejecting:
+            # Not tracked by the sweep: bound its life so the cap cannot be dodged.
+            asyncio.get_running_loop().call_later(self._server.config.auth_timeout, self.abort)
 
     def data_received(self, data: bytes) -> None:
         try:
