@@ -587,8 +587,10 @@ class ChatClient:
         return compute_safety_number(me, identity.public_bytes, username, remote)
 
     def _remote_key(self, username: str, pins: PinStore) -> bytes:
+        """The key to show for ``username``: while a key change is undecided, the *new*
+        key, since that is what the user compares safety numbers for before /trust."""
         username = validate_username(username)
-        key = pins.pinned_key(username)
+        key = pins.pending_key(username) or pins.pinned_key(username)
         if key is None:
             listing = self._directory.get(username)
             if listing is None:

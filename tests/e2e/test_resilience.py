@@ -71,6 +71,10 @@ async def test_key_change_blocks_sending_until_trusted(
     assert changed[0].fingerprint == bob2.client.fingerprint()
     assert changed[0].fingerprint != old_fingerprint
     assert alice.client.trust_state("bob") is TrustState.KEY_CHANGED
+    # Before deciding, alice compares the safety number of the *new* key with bob.
+    assert alice.client.fingerprint("bob") == bob2.client.fingerprint()
+    await bob2.client.list_peers()
+    assert alice.client.safety_number("bob") == bob2.client.safety_number("alice")
     with pytest.raises(KeyChangedError):
         await alice.client.send_private("bob", "hello?")
 
