@@ -50,6 +50,7 @@ REKEY_INTERVAL = 1024
 MAX_BODY = MAX_MESSAGE_LEN
 MAX_PLAINTEXT = MAX_MESSAGE_LEN - TAGLEN
 MAX_HANDSHAKE_PAYLOAD = 1024
+_IDENTITY_FIELDS = frozenset({"v", "username"})
 
 Authorize = Callable[[str, bytes], None]
 
@@ -82,14 +83,22 @@ def encode_identity_payload(username: str) -> bytes:
 
 
 def decode_identity_payload(payload: bytes) -> str:
-    """The username from a remote's handshake payload, or :class:`HandshakeError`."""
+    """The username from a remote's handshake payload, or :class:`HandshakeError`.
+
+    Exactly ``{"v": 1, "username": ...}``: another version, another type for ``v`` or
+    any extra field fails closed, so a later version cannot be negotiated down to this
+    one by fields this version would silently ignore.
+    """
     if len(payload) > MAX_HANDSHAKE_PAYLOAD:
         raise HandshakeError("handshake payload too large")
     try:
         obj = decode_object(payload)
         version = obj.get("v")
-        if isinstance(version, bool) or version != PROTOCOL_VERSION:
+        # ``type() is int``: 1.0 and True compare equal to 1 but are not this version.
+        if type(version) is not int or version != PROTOCOL_VERSION:
             raise HandshakeError("unsupported channel protocol version")
+        if obj.keys() != _IDENTITY_FIELDS:
+            raise HandshakeError("handshake payload has unexpected fields")
         return validate_username(obj.get("username"))
     except HandshakeError:
         raise

@@ -76,6 +76,8 @@ BAD_VERSION_PAYLOADS = [
     b'{"v":2,"username":"bob"}',
     b'{"v":0,"username":"bob"}',
     b'{"v":"1","username":"bob"}',
+    b'{"v":1.0,"username":"bob"}',
+    b'{"v":1,"username":"bob","cipher":"none"}',
     b'{"username":"bob"}',
 ]
 
