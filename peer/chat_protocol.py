@@ -69,7 +69,10 @@ def validate_text(value: Any) -> str:
 def _validate_ts(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValidationError("field 'ts' must be a number")
-    ts = float(value)
+    try:
+        ts = float(value)
+    except OverflowError:
+        raise ValidationError("field 'ts' is out of range") from None
     if not math.isfinite(ts) or ts < 0:
         raise ValidationError("field 'ts' must be a finite non-negative number")
     return ts

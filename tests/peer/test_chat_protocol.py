@@ -122,3 +122,15 @@ def test_delivery_filter_exactly_once_in_order() -> None:
 
 def test_session_ids_are_random() -> None:
     assert MessageIds().session_id != MessageIds().session_id
+
+
+@pytest.mark.parametrize(
+    "ts", ["1" + "0" * 400, "-" + "9" * 400, "1e400"], ids=["huge", "huge_negative", "inf"]
+)
+def test_out_of_range_timestamp_is_a_protocol_error(ts: str) -> None:
+    """A huge JSON integer made float() raise OverflowError, which escaped the channel's
+    error handling (the read loop died without reporting the channel closed)."""
+    body = _raw().replace(b'"ts": 1.0', b'"ts": ' + ts.encode())
+    assert ts.encode() in body
+    with pytest.raises(ValidationError):
+        decode_frame(body, "alice")
