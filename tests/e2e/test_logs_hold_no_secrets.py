@@ -1,0 +1,80 @@
+"""Nothing logged, at any level and by any component, holds a password, its digest, a
+private key or message text — including on the error paths a hostile peer triggers."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+from pathlib import Path
+
+import pytest
+
+from crypto.channel import SecureChannel
+from crypto.errors import WrongPasswordError
+from crypto.identity import IdentityKey
+from crypto.keystore import load_or_create_identity
+from peer.client import password_digest
+from peer.events import ErrorEvent, MessageReceived
+from peer.p2p_link import LinkClosedError, P2PLink
+from tests.e2e.conftest import PeerFactory
+from tracker.server import TrackerServer
+
+ALICE_PASSWORD = "alice-Secret-passw0rd"
+BOB_PASSWORD = "bob-Secret-passw0rd"
+TEXTS = ["room text 5e1c7 never logged", "private text 9b2d4 never logged"]
+
+
+async def test_logs_hold_no_secrets(
+    tracker: TrackerServer,
+    peer_factory: PeerFactory,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    alice = await peer_factory(tracker, "alice", ALICE_PASSWORD, home=tmp_path / "a")
+    bob = await peer_factory(tracker, "bob", BOB_PASSWORD, home=tmp_path / "b")
+    await alice.client.create_room("lobby")
+    await bob.client.join_room("lobby")
+    await asyncio.wait_for(bob.client.wait_channels(), 10)
+    await bob.client.send_room(TEXTS[0])
+    await bob.client.send_private("alice", TEXTS[1])
+    await alice.wait_for(MessageReceived, count=2)
+
+    # Error paths: an impersonator sending text, wrong passwords on the key file.
+    assert alice.client.listen_address is not None
+    reader, writer = await asyncio.open_connection(*alice.client.listen_address)
+    fake = SecureChannel(
+        initiator=True,
+        identity=IdentityKey.generate(),
+        username="bob",
+        authorize=lambda _n, _k: None,
+    )
+    link = P2PLink(reader, writer, fake)
+    await asyncio.wait_for(link.handshake(True), 10)
+    link.send_nowait(b'{"type":"private","text":"' + TEXTS[0].encode() + b'"}')
+    await alice.wait_for(ErrorEvent)
+    with pytest.raises(LinkClosedError):
+        while True:
+            await asyncio.wait_for(link.receive(), 10)
+    with pytest.raises(WrongPasswordError):
+        load_or_create_identity(tmp_path / "a", "alice", BOB_PASSWORD)
+    carol = await peer_factory(tracker, "carol", login=False, home=tmp_path / "c")
+    await carol.client.register("carol", "carol-password")
+    with pytest.raises(WrongPasswordError):
+        await carol.client.login("carol", "carol-wrong-password")
+    await bob.client.close()
+
+    identities = [
+        load_or_create_identity(tmp_path / "a", "alice", ALICE_PASSWORD)[0],
+        load_or_create_identity(tmp_path / "b", "bob", BOB_PASSWORD)[0],
+    ]
+    secrets = [*TEXTS, ALICE_PASSWORD, BOB_PASSWORD, "carol-password", "carol-wrong-password"]
+    secrets += [password_digest(p) for p in (ALICE_PASSWORD, BOB_PASSWORD, "carol-password")]
+    for identity in identities:
+        raw = identity.private_bytes()
+        secrets += [raw.hex(), base64.b64encode(raw).decode(), repr(raw)[2:-1]]
+    logged = caplog.text + "\n".join(str(r.args) for r in caplog.records)
+    assert len(caplog.records) > 0  # logging was on and captured something
+    for secret in secrets:
+        assert secret not in logged
