@@ -156,3 +156,29 @@ def test_default_parameters_are_memory_hard() -> None:
     assert DEFAULT_KDF_PARAMS.iterations >= 3
     with pytest.raises(KeyFileError):
         KdfParams(iterations=0).validate()
+
+
+def test_interrupted_write_leaves_no_key_file_and_no_temp_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The key file appears whole (rename of a fsync'ed temp file) or not at all."""
+
+    def crash(_src: object, _dst: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr("crypto.keystore.os.replace", crash)
+    with pytest.raises(OSError):
+        load_or_create_identity(tmp_path, "alice", "correct horse", kdf_params=TEST_KDF_PARAMS)
+    monkeypatch.undo()
+    assert list((tmp_path / "alice").iterdir()) == []
+    create(tmp_path)
+
+
+def test_errors_and_reprs_hold_no_key_material(tmp_path: Path) -> None:
+    identity = create(tmp_path)
+    raw = identity.private_bytes()
+    with pytest.raises(WrongPasswordError) as info:
+        load_or_create_identity(tmp_path, "alice", "wrong horse")
+    for text in (repr(identity), str(identity), str(info.value), repr(info.value)):
+        assert raw.hex() not in text and repr(raw) not in text
+        assert "correct horse" not in text and "wrong horse" not in text
