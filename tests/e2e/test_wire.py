@@ -71,3 +71,45 @@ async def test_flipped_bit_is_not_delivered_and_closes_the_channel(
         assert DIALLER not in zoe.client.connected_peers
     finally:
         await proxy.close()
+
+
+async def _attacked_first_chat(
+    tracker: TrackerServer, peer_factory: PeerFactory, attack: Mutator
+) -> tuple[PeerHandle, PeerHandle]:
+    """Amelia sends "one" then "two"; ``attack`` rewrites outbound frames from index 2 on."""
+    amelia, zoe, proxy = await pair_through_proxy(tracker, peer_factory, attack)
+    try:
+        await asyncio.wait_for(amelia.client.wait_channels(), 10)
+        await amelia.client.send_room("one")
+        await amelia.client.send_room("two")
+        closed = await zoe.wait_for(ChannelClosed, lambda e: e.username == DIALLER)
+        assert "authentication" in closed[0].reason
+    finally:
+        await proxy.close()
+    return amelia, zoe
+
+
+async def test_replayed_frame_on_the_wire_closes_the_channel(
+    tracker: TrackerServer, peer_factory: PeerFactory
+) -> None:
+    """The proxy sends the first chat frame again in place of the second."""
+    seen: dict[int, bytes] = {}
+
+    def replay(direction: str, index: int, body: bytes) -> bytes:
+        if direction != "out":
+            return body
+        seen[index] = body
+        return seen[2] if index == 3 else body
+
+    _amelia, zoe = await _attacked_first_chat(tracker, peer_factory, replay)
+    assert [e.text for e in zoe.of(MessageReceived)] == ["one"]
+
+
+async def test_truncated_frame_on_the_wire_closes_the_channel(
+    tracker: TrackerServer, peer_factory: PeerFactory
+) -> None:
+    def truncate(direction: str, index: int, body: bytes) -> bytes:
+        return body[:-1] if direction == "out" and index == 2 else body
+
+    _amelia, zoe = await _attacked_first_chat(tracker, peer_factory, truncate)
+    assert zoe.of(MessageReceived) == []
