@@ -216,3 +216,15 @@ def test_low_order_ephemeral_key_is_refused_by_the_initiator(point: bytes) -> No
     with pytest.raises(ChannelHandshakeError):
         alice.receive(point + bytes(48 + 16 + 16))
     assert alice.closed
+
+
+def test_every_session_has_fresh_keys() -> None:
+    """Same two identities, same plaintext: a different transcript hash and ciphertext
+    per connection, since the transport keys come from fresh ephemeral keys (the basis
+    of forward secrecy; the static keys alone do not determine them)."""
+    sessions = [make_pair() for _ in range(3)]
+    for alice, bob in sessions:
+        handshake(alice, bob)
+    hashes = {alice.handshake_hash for alice, _ in sessions}
+    bodies = {alice.encrypt(b"same text") for alice, _ in sessions}
+    assert len(hashes) == 3 and len(bodies) == 3

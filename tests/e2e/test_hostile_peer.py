@@ -25,7 +25,7 @@ from crypto.identity import IdentityKey
 from crypto.keystore import load_or_create_identity
 from crypto.noise import HandshakeState
 from peer.chat_protocol import Accept, decode_frame
-from peer.events import ChannelClosed, ChannelOpened, MessageReceived
+from peer.events import ChannelClosed, ChannelOpened, MemberJoined, MessageReceived
 from peer.p2p_link import LinkClosedError, P2PLink
 from tests.e2e.conftest import PeerFactory, PeerHandle
 from tracker.server import TrackerServer
@@ -348,3 +348,23 @@ async def test_at_most_64_handshakes_in_progress(
         return True
 
     await _eventually(slot_free)
+
+
+async def test_messages_held_for_a_non_member_are_bounded(
+    tracker: TrackerServer, peer_factory: PeerFactory, tmp_path: Path
+) -> None:
+    """Room messages that beat the tracker's ROOM_UPDATE are held, at most 32 per sender,
+    and delivered once the sender is a member: 40 sent early, the first 32 arrive."""
+    alice, bob = await _room(tracker, peer_factory)
+    mallory, identity = await _mallory_with_client(tracker, peer_factory, tmp_path)
+    link = await _dial(bob, identity)
+    for n in range(1, 41):
+        link.send_nowait(_chat(type="chat", room="lobby", text=f"early {n}", msg_id=_id(n)))
+    # Another session id, so that delivering it does not make the held ones look old.
+    link.send_nowait(_chat(text="sentinel", msg_id="00000000000000bb-1"))
+    await bob.wait_for(MessageReceived, lambda e: e.text == "sentinel")
+    await mallory.client.join_room("lobby")
+    await bob.wait_for(MemberJoined, lambda e: e.username == "mallory")
+    await _still_chatting(alice, bob, "after the join")  # queued after the held ones
+    texts = [e.text for e in bob.of(MessageReceived) if e.sender == "mallory"]
+    assert texts == ["sentinel"] + [f"early {n}" for n in range(1, 33)]
