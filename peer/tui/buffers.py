@@ -76,7 +76,9 @@ class Line:
 class Buffer:
     """A conversation's scrollback and its unread state.
 
-    ``unread`` counts messages from others that arrived while the buffer was hidden;
+    ``total`` counts every line ever appended (the scrollback forgets old ones), so a
+    view can ask for exactly the lines it has not drawn yet. ``unread`` counts messages
+    from others that arrived while the buffer was hidden;
     ``highlight`` is set when one of them is addressed to us (a private message or a
     mention), so the buffer bar can make it stand out. Notices do not count: a join in
     a hidden room is not worth switching for.
@@ -87,6 +89,12 @@ class Buffer:
     unread: int = 0
     highlight: bool = False
     active: bool = True
+    total: int = 0
+
+    def lines_since(self, total_seen: int) -> list[Line]:
+        """Lines appended after the moment ``total`` was ``total_seen`` (bounded by scrollback)."""
+        new = min(self.total - total_seen, len(self.lines))
+        return list(self.lines)[len(self.lines) - new :] if new > 0 else []
 
     def mark_read(self) -> None:
         self.unread = 0
@@ -135,6 +143,7 @@ class BufferList:
         """Add ``line`` to its buffer (created if needed); True if that buffer is shown."""
         buffer = self.ensure(buffer_id)
         buffer.lines.append(line)
+        buffer.total += 1
         shown = buffer is self.current
         if not shown and line.kind is LineKind.MESSAGE:
             buffer.unread += 1

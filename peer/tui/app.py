@@ -1,0 +1,340 @@
+"""The full-screen chat: Textual shell around the sans-I/O models of this package.
+
+:class:`ChatApp` shows the login screen (:mod:`peer.tui.login`), then
+:class:`ChatScreen`: the message log of the buffer being shown, the room's members with
+their verification state, the buffer bar with unread counts, and the input line. Two
+workers feed it: one reads ``client.events()``, one runs submitted lines one at a time
+(so a slow ``/join`` never reorders the messages typed after it). After each change
+:meth:`ChatScreen.sync` redraws from the :class:`~peer.tui.chat_model.ChatModel`.
+
+Ctrl+C, Ctrl+Q and ``/quit`` leave the room, log out and exit with the terminal restored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+from typing import ClassVar
+
+from rich.style import Style
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.events import Resize
+from textual.screen import Screen
+from textual.widgets import Input, RichLog, Static
+
+from peer.events import KeyChanged
+from peer.tui.buffers import BufferKind
+from peer.tui.chat_model import ChatModel
+from peer.tui.completion import CompletionSources
+from peer.tui.controller import ChatClientLike, ChatController, QuitRequest, VerifyRequest
+from peer.tui.rendering import (
+    ERROR_STYLE,
+    TIMESTAMP_STYLE,
+    nick_text,
+    render_buffer_bar,
+    render_key_banner,
+    render_line,
+    render_members,
+)
+from peer.tui.widgets import ChatInput, KeyChangedDialog, VerifyDialog
+
+REDRAW_LINES = 500
+CLOSE_TIMEOUT = 5.0
+
+CSS = """
+Screen { layout: vertical; }
+#topbar { height: 1; background: $primary-background; color: $text; padding: 0 1; }
+#banner { height: auto; display: none; }
+#banner.shown { display: block; }
+#main { height: 1fr; }
+#log { width: 1fr; border: none; padding: 0 1; scrollbar-size-vertical: 1; }
+#members { width: 28; border-left: solid $primary; padding: 0 1; }
+#bufferbar { height: 1; background: $primary-background; }
+#input { border: none; height: 1; padding: 0 1; }
+#input:focus { border: none; }
+KeyChangedDialog, VerifyDialog { align: center middle; }
+#dialog { width: 84; max-width: 100%; height: auto; border: thick $primary; background: $surface;
+          padding: 1 2; }
+#dialog.danger { border: thick $error; }
+#dialog-title { text-style: bold; padding-bottom: 1; }
+.danger #dialog-title { color: $error; }
+#dialog-body { padding-bottom: 1; }
+#fingerprints { height: auto; padding-bottom: 1; }
+.fingerprint { width: 1fr; border: round $primary; padding: 0 1; margin: 0 1 0 0; }
+#safety-number { padding-bottom: 1; }
+#dialog-buttons { height: auto; align-horizontal: center; }
+#dialog-buttons Button { margin: 0 1; }
+"""
+
+
+class ChatScreen(Screen[None]):
+    """The chat itself, for a logged-in client."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        *(
+            Binding(f"alt+{n}", f"switch_number({n})", f"Buffer {n}", show=False)
+            for n in range(1, 10)
+        ),
+        Binding("ctrl+n", "switch_relative(1)", "Next buffer", show=False),
+        Binding("ctrl+p", "switch_relative(-1)", "Previous buffer", show=False),
+        Binding("alt+a", "next_unread", "Next unread", show=False),
+        Binding("pageup", "scroll_log(-1)", "Scroll up", show=False),
+        Binding("pagedown", "scroll_log(1)", "Scroll down", show=False),
+    ]
+
+    def __init__(self, client: ChatClientLike, tracker_label: str) -> None:
+        super().__init__()
+        self.client = client
+        self.tracker_label = tracker_label
+        self.model = ChatModel(client.username or "?")
+        self.controller = ChatController(client, self.model)
+        self._lines: asyncio.Queue[str] = asyncio.Queue()
+        self._shown: tuple[object, int] | None = None
+        self._open_dialogs: set[str] = set()
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="topbar")
+        yield Static(id="banner")
+        with Horizontal(id="main"):
+            yield RichLog(id="log", wrap=True, markup=False, highlight=False, min_width=1)
+            yield Static(id="members")
+        yield Static(id="bufferbar")
+        yield ChatInput(self.completion_sources, id="input")
+
+    def on_mount(self) -> None:
+        self.model.notice(f"logged in as {self.model.username} on {self.tracker_label}")
+        self.model.notice(
+            "/rooms lists rooms, /join ROOM enters one, /msg USER TEXT talks privately,"
+            " /help shows everything"
+        )
+        self.controller.refresh_room()
+        self.sync()
+        self.query_one(ChatInput).focus()
+        self.run_worker(self._pump_events(), name="events", group="chat")
+        self.run_worker(self._run_lines(), name="commands", group="chat")
+
+    # -- workers -------------------------------------------------------------------------
+
+    async def _pump_events(self) -> None:
+        async for event in self.client.events():
+            self.controller.handle_event(event)
+            if isinstance(event, KeyChanged):
+                self._show_key_changed(event)
+            self.sync()
+
+    async def _run_lines(self) -> None:
+        while True:
+            line = await self._lines.get()
+            request = await self.controller.handle_line(line)
+            self.sync()
+            if isinstance(request, QuitRequest):
+                self.model.notice("leaving the room and logging out...")
+                self.sync()
+                await self.chat_app.shutdown()
+                return
+            if isinstance(request, VerifyRequest):
+                self._show_verify(request)
+
+    @property
+    def chat_app(self) -> ChatApp:
+        app = self.app
+        assert isinstance(app, ChatApp)
+        return app
+
+    def submit(self, line: str) -> None:
+        """Queue a line as if typed (the dialogs use it for /verify and /trust)."""
+        self._lines.put_nowait(line)
+
+    # -- dialogs -------------------------------------------------------------------------
+
+    def _show_key_changed(self, event: KeyChanged) -> None:
+        user = event.username
+        if user in self._open_dialogs:
+            return
+        self._open_dialogs.add(user)
+
+        def decided(choice: str | None) -> None:
+            self._open_dialogs.discard(user)
+            if choice == "verify":
+                self.submit(f"/verify {user}")
+            elif choice == "trust":
+                self.submit(f"/trust {user}")
+            else:
+                self.model.notice(f"sending to {user} stays blocked; /verify or /trust later")
+                self.sync()
+
+        self.app.push_screen(KeyChangedDialog(user, event.fingerprint), decided)
+
+    def _show_verify(self, request: VerifyRequest) -> None:
+        async def confirm() -> None:
+            await self.controller.confirm_verify(request)
+            self.sync()
+
+        def decided(matched: bool | None) -> None:
+            if matched:
+                self.run_worker(confirm(), group="chat")
+            else:
+                self.model.notice(f"{request.username} not marked verified")
+                self.sync()
+
+        dialog = VerifyDialog(
+            self.model.username,
+            request.own_fingerprint,
+            request.username,
+            request.their_fingerprint,
+            request.safety_number,
+            new_key=request.accept_new_key,
+        )
+        self.app.push_screen(dialog, decided)
+
+    # -- input -------------------------------------------------------------------------
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        line = event.value
+        field = self.query_one(ChatInput)
+        field.history.add(line)
+        field.value = ""
+        if line.strip():
+            self.submit(line)
+
+    def completion_sources(self) -> CompletionSources:
+        users = set(self.model.members) | set(self.model.verification)
+        users |= {b.id.name for b in self.model.buffers if b.id.kind is BufferKind.PRIVATE}
+        users.discard(self.model.username)
+        rooms = {b.id.name for b in self.model.buffers if b.id.kind is BufferKind.ROOM}
+        return CompletionSources(
+            users=sorted(users),
+            rooms=sorted(rooms),
+            buffers=[b.id.label for b in self.model.buffers],
+        )
+
+    # -- key actions -------------------------------------------------------------------
+
+    def action_switch_number(self, number: int) -> None:
+        if self.model.buffers.switch_index(number) is not None:
+            self.sync()
+
+    def action_switch_relative(self, step: int) -> None:
+        self.model.buffers.switch_relative(step)
+        self.sync()
+
+    def action_next_unread(self) -> None:
+        if self.model.buffers.next_unread() is not None:
+            self.sync()
+
+    def action_scroll_log(self, direction: int) -> None:
+        log = self.query_one("#log", RichLog)
+        if direction < 0:
+            log.scroll_page_up()
+        else:
+            log.scroll_page_down()
+
+    def on_resize(self, event: Resize) -> None:
+        self._shown = None
+        self.sync()
+
+    # -- drawing -----------------------------------------------------------------------
+
+    def sync(self) -> None:
+        """Redraw everything that may have changed from the model."""
+        if not self.is_mounted:
+            return
+        buffer = self.model.buffers.current
+        log = self.query_one("#log", RichLog)
+        if self._shown is None or self._shown[0] != buffer.id:
+            log.clear()
+            new_lines = list(buffer.lines)[-REDRAW_LINES:]
+        else:
+            new_lines = buffer.lines_since(self._shown[1])
+        for line in new_lines:
+            log.write(render_line(line))
+        self._shown = (buffer.id, buffer.total)
+
+        self.query_one("#members", Static).update(render_members(self.model))
+        self.query_one("#bufferbar", Static).update(render_buffer_bar(self.model.buffers))
+        banner = self.query_one("#banner", Static)
+        changed = self.model.key_changed_users
+        banner.set_class(bool(changed), "shown")
+        if changed:
+            banner.update(render_key_banner(changed))
+        self.query_one("#topbar", Static).update(self._topbar())
+        self.query_one(ChatInput).placeholder = self._placeholder()
+
+    def _topbar(self) -> Text:
+        text = Text()
+        text.append("p2pchat ", style=Style(bold=True))
+        text.append_text(nick_text(self.model.username, own=True))
+        if self.model.room is not None:
+            text.append(f"  in #{self.model.room} ({len(self.model.members)})")
+        text.append(f"  tracker {self.tracker_label} ")
+        if self.model.session_ended:
+            text.append("\u25cb session ended", style=ERROR_STYLE)
+        elif self.model.connected:
+            text.append("\u25cf connected", style=Style(color="green"))
+        else:
+            text.append("\u25cb reconnecting", style=ERROR_STYLE)
+        text.append("  end-to-end encrypted", style=TIMESTAMP_STYLE)
+        return text
+
+    def _placeholder(self) -> str:
+        current = self.model.buffers.current.id
+        if current.kind is BufferKind.ROOM:
+            if current.name == self.model.room:
+                return f"message #{current.name}  (/help for commands)"
+            return f"you left #{current.name}: /join {current.name}"
+        if current.kind is BufferKind.PRIVATE:
+            return f"private message to {current.name}  (end-to-end encrypted)"
+        return "type /help, /rooms, /join ROOM or /msg USER TEXT"
+
+
+class ChatApp(App[None]):
+    """Login screen, then the chat; quitting always closes the client first."""
+
+    CSS = CSS
+    TITLE = "p2pchat"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
+        Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
+    ]
+
+    def __init__(
+        self, client: ChatClientLike, *, tracker_label: str, home: Path | None = None
+    ) -> None:
+        super().__init__()
+        self.client = client
+        self.tracker_label = tracker_label
+        self.home = home
+        self._leaving = False
+
+    def on_mount(self) -> None:
+        from peer.tui.login import LoginScreen
+
+        if self.client.username is not None:
+            self.start_chat()
+            return
+        login = LoginScreen(self.client, tracker_label=self.tracker_label, home=self.home)
+        self.push_screen(login, self._logged_in)
+
+    def _logged_in(self, username: str | None) -> None:
+        if username:
+            self.start_chat()
+
+    def start_chat(self) -> None:
+        self.push_screen(ChatScreen(self.client, self.tracker_label))
+
+    async def action_quit(self) -> None:
+        # In a worker: the message loop keeps running (and drawing) while we log out.
+        self.run_worker(self.shutdown(), group="shutdown")
+
+    async def shutdown(self) -> None:
+        """Leave the room, log out, close channels, then exit; never hangs."""
+        if self._leaving:
+            return
+        self._leaving = True
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.client.close(), CLOSE_TIMEOUT)
+        self.exit()

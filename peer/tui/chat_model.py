@@ -1,0 +1,218 @@
+"""What the chat screen shows, as plain data, updated from client events: sans-I/O.
+
+:class:`ChatModel` turns :mod:`peer.events` into buffer lines, keeps the current room's
+members with their verification state, and is the single place that decides whether a
+message may be sent: while a user's identity key has changed and the local user has not
+decided (``/trust`` or ``/verify``), nothing is sent to that user, privately or through
+a room they are in. The Textual app only draws this model.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterable
+from enum import StrEnum
+
+from peer.events import (
+    ChannelClosed,
+    ChannelOpened,
+    ConnectionLost,
+    ErrorEvent,
+    Event,
+    KeyChanged,
+    MemberJoined,
+    MemberLeft,
+    MessageReceived,
+    Reconnected,
+    RoomDeleted,
+    SessionReplaced,
+)
+from peer.tui.buffers import (
+    STATUS,
+    BufferId,
+    BufferKind,
+    BufferList,
+    Line,
+    LineKind,
+    private_buffer,
+    room_buffer,
+)
+
+
+class Verification(StrEnum):
+    """A contact's state as the members panel shows it."""
+
+    UNVERIFIED = "unverified"
+    VERIFIED = "verified"
+    KEY_CHANGED = "key changed"
+
+
+class ChatModel:
+    """Buffers, room, members and trust for one logged-in user.
+
+    ``clock`` gives the local time stamped on each line (tests pass a fixed one).
+    Methods that add lines return the buffers they touched so the app redraws only
+    what changed.
+    """
+
+    def __init__(self, username: str, clock: Callable[[], float] = time.time) -> None:
+        self.username = username
+        self.buffers = BufferList()
+        self.room: str | None = None
+        self.members: list[str] = []
+        self.verification: dict[str, Verification] = {}
+        self.pending_fingerprints: dict[str, str] = {}
+        self.connected = True
+        self.session_ended = False
+        self._clock = clock
+        self._mention = re.compile(rf"(?<![\w.\-]){re.escape(username)}(?![\w\-])", re.I)
+
+    # -- lines -----------------------------------------------------------------------
+
+    def _line(self, kind: LineKind, text: str, sender: str | None = None) -> Line:
+        return Line(self._clock(), kind, text, sender)
+
+    def add(self, buffer_id: BufferId, kind: LineKind, text: str) -> BufferId:
+        self.buffers.append(buffer_id, self._line(kind, text))
+        return buffer_id
+
+    def notice(self, text: str, buffer_id: BufferId | None = None) -> BufferId:
+        """A system notice in ``buffer_id`` (default: the buffer being shown)."""
+        return self.add(buffer_id or self.buffers.current.id, LineKind.NOTICE, text)
+
+    def error(self, text: str, buffer_id: BufferId | None = None) -> BufferId:
+        return self.add(buffer_id or self.buffers.current.id, LineKind.ERROR, text)
+
+    def own_message(self, buffer_id: BufferId, text: str) -> BufferId:
+        self.buffers.append(buffer_id, self._line(LineKind.OWN, text, self.username))
+        return buffer_id
+
+    # -- room and members --------------------------------------------------------------
+
+    def set_room(self, room: str | None, members: Iterable[str]) -> None:
+        """The client's view after a join/leave/create: the truth, replacing ours."""
+        self.room = room
+        self.members = sorted(set(members), key=str.lower)
+        for buffer in self.buffers:
+            if buffer.id.kind is BufferKind.ROOM:
+                buffer.active = buffer.id.name == room
+
+    def set_verification(self, username: str, state: Verification) -> None:
+        self.verification[username] = state
+        if state is not Verification.KEY_CHANGED:
+            self.pending_fingerprints.pop(username, None)
+
+    def verification_of(self, username: str) -> Verification:
+        return self.verification.get(username, Verification.UNVERIFIED)
+
+    @property
+    def key_changed_users(self) -> list[str]:
+        return sorted(u for u, s in self.verification.items() if s is Verification.KEY_CHANGED)
+
+    # -- the send gate -----------------------------------------------------------------
+
+    def send_blocked_reason(self, target: BufferId) -> str | None:
+        """Why a message to ``target`` must not be sent now, or None if it may be."""
+        if target.kind is BufferKind.PRIVATE:
+            users = [target.name]
+        elif target.kind is BufferKind.ROOM:
+            users = [m for m in self.members if m != self.username]
+        else:
+            return None
+        changed = [u for u in users if self.verification_of(u) is Verification.KEY_CHANGED]
+        if not changed:
+            return None
+        names = ", ".join(changed)
+        first = changed[0]
+        return (
+            f"not sent: the identity key of {names} changed. Compare safety numbers with "
+            f"/verify {first}, or accept the new key with /trust {first}."
+        )
+
+    # -- events ------------------------------------------------------------------------
+
+    def apply(self, event: Event) -> list[BufferId]:
+        """Fold one client event into the model; returns the buffers that changed."""
+        if isinstance(event, MessageReceived):
+            return [self._message(event)]
+        if isinstance(event, MemberJoined):
+            if event.room == self.room and event.username not in self.members:
+                self.members = sorted([*self.members, event.username], key=str.lower)
+            return [self.notice(f"{event.username} joined #{event.room}", room_buffer(event.room))]
+        if isinstance(event, MemberLeft):
+            if event.room == self.room and event.username in self.members:
+                self.members = [m for m in self.members if m != event.username]
+            how = "lost connection and left" if event.reason == "connection_lost" else "left"
+            return [self.notice(f"{event.username} {how} #{event.room}", room_buffer(event.room))]
+        if isinstance(event, RoomDeleted):
+            return self._room_deleted(event.room)
+        if isinstance(event, KeyChanged):
+            return self._key_changed(event)
+        if isinstance(event, ChannelClosed):
+            buffer_id = private_buffer(event.username)
+            if buffer_id in self.buffers:
+                return [
+                    self.notice(f"channel to {event.username} closed: {event.reason}", buffer_id)
+                ]
+            return []
+        if isinstance(event, ChannelOpened):
+            return []
+        if isinstance(event, ConnectionLost):
+            self.connected = False
+            text = f"connection to the tracker lost ({event.detail}); reconnecting..."
+            return self._everywhere(LineKind.WARNING, text)
+        if isinstance(event, Reconnected):
+            self.connected = True
+            return self._everywhere(LineKind.NOTICE, "reconnected to the tracker")
+        if isinstance(event, SessionReplaced):
+            self.connected = False
+            self.session_ended = True
+            text = "you logged in somewhere else; this session has ended (/quit)"
+            return self._everywhere(LineKind.WARNING, text)
+        if isinstance(event, ErrorEvent):
+            return [self.error(f"{event.message} [{event.code}]", STATUS)]
+        return []
+
+    def _message(self, event: MessageReceived) -> BufferId:
+        if event.room is None:
+            buffer_id = private_buffer(event.sender)
+            highlight = True
+        else:
+            buffer_id = room_buffer(event.room)
+            highlight = bool(self._mention.search(event.text))
+        line = self._line(LineKind.MESSAGE, event.text, event.sender)
+        self.buffers.append(buffer_id, line, highlight=highlight)
+        return buffer_id
+
+    def _room_deleted(self, room: str) -> list[BufferId]:
+        if self.room == room:
+            self.set_room(None, [])
+        buffer_id = room_buffer(room)
+        touched = [self.add(buffer_id, LineKind.WARNING, f"room #{room} was deleted")]
+        buffer = self.buffers.get(buffer_id)
+        if buffer is not None:
+            buffer.active = False
+        if self.buffers.current.id != buffer_id:
+            touched.append(self.notice(f"room #{room} was deleted"))
+        return touched
+
+    def _key_changed(self, event: KeyChanged) -> list[BufferId]:
+        self.verification[event.username] = Verification.KEY_CHANGED
+        self.pending_fingerprints[event.username] = event.fingerprint
+        text = (
+            f"the identity key of {event.username} CHANGED (new fingerprint {event.fingerprint})."
+            f" Sending to {event.username} is blocked until you /verify or /trust them."
+        )
+        targets = [STATUS, self.buffers.current.id]
+        if private_buffer(event.username) in self.buffers:
+            targets.append(private_buffer(event.username))
+        if self.room is not None and event.username in self.members:
+            targets.append(room_buffer(self.room))
+        return [self.add(t, LineKind.WARNING, text) for t in dict.fromkeys(targets)]
+
+    def _everywhere(self, kind: LineKind, text: str) -> list[BufferId]:
+        targets = [STATUS, self.buffers.current.id]
+        if self.room is not None:
+            targets.append(room_buffer(self.room))
+        return [self.add(t, kind, text) for t in dict.fromkeys(targets)]

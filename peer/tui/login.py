@@ -1,0 +1,261 @@
+"""First screen: create an account or log in, then hand the logged-in client to the chat.
+
+The password fields never echo (``Input(password=True)``) and are emptied as soon as the
+client has them. Creating an account generates the identity key (X25519, sealed with
+the password by Argon2id in the client's executor) and shows its fingerprint, so the
+user can tell contacts what to compare with ``/verify``. A first run (no key file in
+the home folder) opens on "create account"; otherwise on "log in", with the name filled
+in when there is a single local account.
+
+The screen dismisses with the username once the client is logged in.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Button, Input, LoadingIndicator, Static
+
+from commons.errors import ErrorCode, P2PChatError
+from commons.models import validate_username
+from crypto.keystore import KEY_FILE_NAME, key_file_path
+from peer.tui.controller import ChatClientLike
+from peer.tui.widgets import group_fingerprint
+
+LOGIN_CSS = """
+LoginScreen { align: center middle; }
+#login-box { width: 64; max-width: 100%; height: auto; border: round $primary; padding: 1 2; }
+#login-title { text-style: bold; content-align: center middle; width: 100%; }
+#login-subtitle { color: $text-muted; content-align: center middle; width: 100%;
+                  padding-bottom: 1; }
+#mode-title { text-style: bold; padding-bottom: 1; }
+#login-box Input { margin-bottom: 1; }
+#login-buttons { height: auto; }
+#login-buttons Button { margin-right: 2; }
+#busy { height: 1; display: none; }
+#busy.shown { display: block; }
+#status { padding-top: 1; height: auto; }
+#status.error { color: $error; }
+#replace-key { display: none; margin-top: 1; }
+#replace-key.shown { display: block; }
+#done { display: none; height: auto; }
+#done.shown { display: block; }
+#fingerprint { text-style: bold; padding: 1 0; }
+"""
+
+
+def local_accounts(home: Path | None) -> list[str]:
+    """Usernames that have an identity key file in ``home``, sorted."""
+    if home is None or not home.is_dir():
+        return []
+    return sorted(p.parent.name for p in home.glob(f"*/{KEY_FILE_NAME}") if p.is_file())
+
+
+class LoginScreen(Screen[str]):
+    """Register or log in; dismisses with the username once logged in."""
+
+    DEFAULT_CSS = LOGIN_CSS
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+t", "toggle_mode", "Switch between log in and create account"),
+    ]
+
+    def __init__(self, client: ChatClientLike, *, tracker_label: str, home: Path | None) -> None:
+        super().__init__()
+        self.client = client
+        self.tracker_label = tracker_label
+        self.home = home
+        self.accounts = local_accounts(home)
+        self.registering = not self.accounts
+        self._username = ""
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="login-box"):
+            yield Static("p2pchat", id="login-title")
+            yield Static(
+                f"end-to-end encrypted chat  \u00b7  tracker {self.tracker_label}",
+                id="login-subtitle",
+            )
+            with Vertical(id="form"):
+                yield Static(id="mode-title")
+                yield Input(placeholder="username (letters, digits, _ . -)", id="username")
+                yield Input(placeholder="password", password=True, id="password")
+                yield Input(placeholder="repeat the password", password=True, id="confirm")
+                with Horizontal(id="login-buttons"):
+                    yield Button("Log in", id="submit", variant="primary")
+                    yield Button("Create an account instead", id="toggle")
+                yield Button("Replace my key on the tracker", id="replace-key", variant="warning")
+            with Vertical(id="done"):
+                yield Static("Your identity key is ready.", id="done-title")
+                yield Static(id="fingerprint")
+                yield Static(
+                    "This is your key's fingerprint. Your contacts can compare it (or the "
+                    "safety number /verify shows them) with what you read them over a "
+                    "channel you trust.",
+                )
+                yield Button("Start chatting", id="continue", variant="primary")
+            yield LoadingIndicator(id="busy")
+            yield Static(id="status")
+
+    def on_mount(self) -> None:
+        self._apply_mode()
+        if len(self.accounts) == 1 and not self.registering:
+            self.query_one("#username", Input).value = self.accounts[0]
+            self.query_one("#password", Input).focus()
+        else:
+            self.query_one("#username", Input).focus()
+
+    # -- mode -----------------------------------------------------------------------
+
+    def _apply_mode(self) -> None:
+        title = "Create your account" if self.registering else "Log in"
+        if self.registering and not self.accounts:
+            title = "Welcome! Create your account"
+        self.query_one("#mode-title", Static).update(title)
+        self.query_one("#confirm", Input).display = self.registering
+        submit = self.query_one("#submit", Button)
+        submit.label = "Create account" if self.registering else "Log in"
+        toggle = self.query_one("#toggle", Button)
+        toggle.label = "I have an account" if self.registering else "Create an account instead"
+        self._set_status("")
+
+    def action_toggle_mode(self) -> None:
+        self.registering = not self.registering
+        self.query_one("#replace-key").set_class(False, "shown")
+        self._apply_mode()
+
+    # -- input ------------------------------------------------------------------------
+
+    @on(Button.Pressed, "#toggle")
+    def _toggle(self) -> None:
+        self.action_toggle_mode()
+
+    @on(Button.Pressed, "#submit")
+    def _submit_button(self) -> None:
+        self._submit(replace_key=False)
+
+    @on(Button.Pressed, "#replace-key")
+    def _replace_key(self) -> None:
+        self._submit(replace_key=True)
+
+    @on(Button.Pressed, "#continue")
+    def _continue(self) -> None:
+        self.dismiss(self._username)
+
+    @on(Input.Submitted)
+    def _enter(self, event: Input.Submitted) -> None:
+        if event.input.id == "username":
+            self.query_one("#password", Input).focus()
+        elif event.input.id == "password" and self.registering:
+            self.query_one("#confirm", Input).focus()
+        else:
+            self._submit(replace_key=False)
+
+    def _submit(self, *, replace_key: bool) -> None:
+        username = self.query_one("#username", Input).value.strip()
+        password = self.query_one("#password", Input).value
+        try:
+            validate_username(username)
+        except P2PChatError:
+            self._set_status("a username is 1-32 letters, digits, '_', '.' or '-'", error=True)
+            self.query_one("#username", Input).focus()
+            return
+        if not password:
+            self._set_status("type your password", error=True)
+            self.query_one("#password", Input).focus()
+            return
+        if self.registering and password != self.query_one("#confirm", Input).value:
+            self._set_status("the two passwords differ", error=True)
+            self.query_one("#confirm", Input).value = ""
+            self.query_one("#confirm", Input).focus()
+            return
+        self._busy(True)
+        self.run_worker(self._authenticate(username, password, replace_key), exclusive=True)
+
+    # -- work -------------------------------------------------------------------------
+
+    async def _authenticate(self, username: str, password: str, replace_key: bool) -> None:
+        client = self.client
+        try:
+            if not client.tracker_connected:
+                self._set_status(f"connecting to the tracker at {self.tracker_label}...")
+                await client.connect()
+            created = False
+            if self.registering:
+                created = self.home is None or not key_file_path(self.home, username).exists()
+                self._set_status(
+                    "generating your identity key and sealing it with your password..."
+                    if created
+                    else "unlocking your identity key..."
+                )
+                await client.register(username, password)
+            else:
+                self._set_status("unlocking your identity key and logging in...")
+            await client.login(username, password, replace_key=replace_key)
+        except P2PChatError as exc:
+            self._failed(exc)
+            return
+        except OSError as exc:
+            self._busy(False)
+            self._set_status(
+                f"cannot reach the tracker at {self.tracker_label} ({exc.strerror or exc})",
+                error=True,
+            )
+            return
+        self._clear_passwords()
+        self._username = username
+        if created:
+            self._show_fingerprint()
+        else:
+            self.dismiss(username)
+
+    def _failed(self, exc: P2PChatError) -> None:
+        self._busy(False)
+        code = exc.code
+        replace = self.query_one("#replace-key")
+        replace.set_class(code == ErrorCode.KEY_MISMATCH, "shown")
+        if code == ErrorCode.KEY_MISMATCH:
+            message = (
+                "the tracker holds a different identity key for this account (set up on "
+                "another machine?). Replacing it makes your contacts see a key change."
+            )
+        elif code == ErrorCode.USER_EXISTS:
+            message = "this name is taken; log in instead (Ctrl+T) or pick another name"
+        elif code in (ErrorCode.AUTH_FAILED, ErrorCode.WRONG_PASSWORD):
+            message = f"wrong username or password [{code}]"
+            self._clear_passwords()
+            self.query_one("#password", Input).focus()
+        else:
+            message = f"{exc.message} [{code}]"
+        self._set_status(message, error=True)
+
+    # -- drawing ----------------------------------------------------------------------
+
+    def _show_fingerprint(self) -> None:
+        self._busy(False)
+        self._set_status("")
+        fingerprint = self.client.fingerprint()
+        self.query_one("#form").display = False
+        self.query_one("#fingerprint", Static).update(Text(group_fingerprint(fingerprint)))
+        self.query_one("#done").set_class(True, "shown")
+        self.query_one("#continue", Button).focus()
+
+    def _clear_passwords(self) -> None:
+        self.query_one("#password", Input).value = ""
+        self.query_one("#confirm", Input).value = ""
+
+    def _busy(self, busy: bool) -> None:
+        self.query_one("#busy").set_class(busy, "shown")
+        for widget_id in ("#username", "#password", "#confirm", "#submit", "#toggle"):
+            self.query_one(widget_id).disabled = busy
+
+    def _set_status(self, message: str, *, error: bool = False) -> None:
+        status = self.query_one("#status", Static)
+        status.set_class(error, "error")
+        status.update(Text(message))

@@ -1,0 +1,152 @@
+"""Buffer lines -> styled ``rich`` text, sans-I/O.
+
+Every string here that came from the network (message text, names in notices) is made
+inert before it is drawn: it is never parsed as markup, and control characters (ANSI
+escapes, carriage returns) and bidirectional overrides, which could repaint the screen
+or disguise who said what, are replaced by visible symbols.
+
+Styles use named terminal colours and attributes rather than fixed backgrounds, so they
+follow the user's theme; nick colours come from :mod:`peer.tui.nick_colors`.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+from rich.style import Style
+from rich.table import Table
+from rich.text import Text
+
+from peer.tui.buffers import BufferList, Line, LineKind
+from peer.tui.chat_model import ChatModel, Verification
+from peer.tui.nick_colors import nick_color
+
+TIMESTAMP_STYLE = Style(dim=True)
+NOTICE_STYLE = Style(dim=True, italic=True)
+ERROR_STYLE = Style(color="red", bold=True)
+WARNING_STYLE = Style(color="bright_white", bgcolor="red", bold=True)
+_LINE_STYLE = {LineKind.ERROR: ERROR_STYLE, LineKind.WARNING: WARNING_STYLE}
+
+CONTINUATION = "\u2506 "
+_MARK = {LineKind.NOTICE: "--", LineKind.ERROR: "!!", LineKind.WARNING: "**"}
+_UNSAFE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _visible(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    if code < 0x20:
+        return chr(0x2400 + code)  # the Unicode "control picture" of C0 codes
+    return "\ufffd"
+
+
+def sanitize(text: str) -> str:
+    """Neutralise characters that could rewrite the terminal or reorder the line."""
+    return _UNSAFE.sub(_visible, text.replace("\t", "    "))
+
+
+def nick_text(username: str, *, own: bool = False) -> Text:
+    """A nick in its stable colour; our own is bold as well."""
+    return Text(sanitize(username), style=Style(color=nick_color(username), bold=own))
+
+
+def format_time(timestamp: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(timestamp))
+
+
+NICK_WIDTH = 12
+
+
+def render_line(line: Line) -> Table:
+    """One log row: time, then the nick right-aligned in its colour (or a notice mark),
+    then the text, which wraps in its own column so continuation lines stay indented."""
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(no_wrap=True)
+    grid.add_column(no_wrap=True, min_width=NICK_WIDTH, justify="right")
+    grid.add_column(ratio=1, overflow="fold")
+    stamp = Text(format_time(line.timestamp), style=TIMESTAMP_STYLE)
+    if line.kind in (LineKind.MESSAGE, LineKind.OWN) and line.sender is not None:
+        who = nick_text(line.sender, own=line.kind is LineKind.OWN)
+        style = Style()
+    else:
+        style = _LINE_STYLE.get(line.kind, NOTICE_STYLE)
+        who = Text(_MARK.get(line.kind, "--"), style=style)
+    body = Text()
+    for index, part in enumerate(line.text.split("\n")):
+        if index:
+            # No received text can pass for a new line with its own time and nick.
+            body.append("\n" + CONTINUATION, style=TIMESTAMP_STYLE)
+        body.append(sanitize(part), style=style)
+    grid.add_row(stamp, who, body)
+    return grid
+
+
+_STATE_MARK = {
+    Verification.VERIFIED: ("\u2713", Style(color="green", bold=True)),
+    Verification.UNVERIFIED: ("?", Style(dim=True)),
+    Verification.KEY_CHANGED: ("!", Style(color="red", bold=True, reverse=True)),
+}
+
+
+def render_members(model: ChatModel) -> Text:
+    """The members panel: one member per line, a mark and word for their trust state."""
+    if model.room is None:
+        return Text("not in a room\n\n/rooms lists them\n/join ROOM enters one", style=NOTICE_STYLE)
+    text = Text()
+    text.append(f"#{model.room}", style=Style(bold=True))
+    text.append(f"  {len(model.members)}\n", style=TIMESTAMP_STYLE)
+    for member in model.members:
+        if member == model.username:
+            text.append("\u25cf ", style=Style(dim=True))
+            text.append_text(nick_text(member, own=True))
+            text.append(" (you)\n", style=TIMESTAMP_STYLE)
+            continue
+        state = model.verification_of(member)
+        mark, style = _STATE_MARK[state]
+        text.append(mark, style=style)
+        text.append(" ")
+        text.append_text(nick_text(member))
+        label_style = style if state is not Verification.UNVERIFIED else TIMESTAMP_STYLE
+        if state is Verification.KEY_CHANGED:
+            label_style = Style(color="red", bold=True)
+        text.append(f" {state}\n", style=label_style)
+    text.rstrip()
+    return text
+
+
+def render_buffer_bar(buffers: BufferList) -> Text:
+    """``1:status 2:#lobby 3:@bob(2)``: the shown buffer reversed, unread ones bold,
+    highlighted ones (private messages, mentions) in colour, left rooms dimmed."""
+    text = Text()
+    for number, buffer in enumerate(buffers, start=1):
+        if number > 1:
+            text.append(" ")
+        label = f"{number}:{buffer.id.label}"
+        if buffer.unread:
+            label += f"({buffer.unread})"
+        if buffer is buffers.current:
+            style = Style(reverse=True, bold=True)
+        elif buffer.highlight:
+            style = Style(color="magenta", bold=True)
+        elif buffer.unread:
+            style = Style(bold=True)
+        elif not buffer.active:
+            style = Style(dim=True, strike=True)
+        else:
+            style = Style(dim=True)
+        text.append(f" {label} ", style=style)
+    return text
+
+
+def render_key_banner(users: list[str]) -> Text:
+    """The banner that stays on screen while a key change is undecided."""
+    text = Text()
+    text.append(" \u26a0 IDENTITY KEY CHANGED: ", style=WARNING_STYLE)
+    text.append(", ".join(sanitize(u) for u in users), style=WARNING_STYLE)
+    first = users[0] if users else "USER"
+    text.append(
+        f"  sending to them is blocked. /verify {first} to compare safety numbers,"
+        f" /trust {first} to accept the new key ",
+        style=WARNING_STYLE,
+    )
+    return text

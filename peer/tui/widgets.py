@@ -1,0 +1,171 @@
+"""Small Textual widgets and dialogs of the chat screen.
+
+:class:`ChatInput` is the input line: Tab completes, Up/Down walk the history (both
+sans-I/O models from this package). :class:`KeyChangedDialog` is the warning that
+cannot be missed when a contact's identity key changes; :class:`VerifyDialog` shows
+both fingerprints side by side with the safety number to read out to the contact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Static
+
+from peer.tui.completion import CompletionSources, TabCompleter
+from peer.tui.history import InputHistory
+from peer.tui.rendering import nick_text, sanitize
+
+
+def group_fingerprint(fingerprint: str, per_line: int = 4) -> str:
+    """Break a long fingerprint into short lines of groups so it can be read aloud."""
+    groups = fingerprint.replace(":", " ").split()
+    if len(groups) <= 1:
+        chunk = 4
+        groups = [fingerprint[i : i + chunk] for i in range(0, len(fingerprint), chunk)]
+    lines = [" ".join(groups[i : i + per_line]) for i in range(0, len(groups), per_line)]
+    return "\n".join(lines)
+
+
+class ChatInput(Input):
+    """The input line. Incoming messages are drawn elsewhere, so typing is never garbled."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("tab", "complete", "Complete", show=False),
+        Binding("up", "history_previous", "Previous line", show=False),
+        Binding("down", "history_next", "Next line", show=False),
+    ]
+
+    def __init__(self, sources: Callable[[], CompletionSources], **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.history = InputHistory()
+        self.completer = TabCompleter()
+        self._sources = sources
+
+    def _show(self, text: str | None) -> None:
+        if text is not None:
+            self.value = text
+            self.cursor_position = len(text)
+
+    def action_complete(self) -> None:
+        result = self.completer.complete(self.value, self.cursor_position, self._sources())
+        if result is not None:
+            self.value, self.cursor_position = result
+
+    def action_history_previous(self) -> None:
+        self._show(self.history.previous(self.value))
+
+    def action_history_next(self) -> None:
+        self._show(self.history.next())
+
+
+class KeyChangedDialog(ModalScreen[str]):
+    """Modal warning; dismisses with ``"verify"``, ``"trust"`` or ``"later"``."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "later", "Decide later", show=False)]
+
+    def __init__(self, username: str, fingerprint: str) -> None:
+        super().__init__()
+        self.username = username
+        self.fingerprint = fingerprint
+
+    def compose(self) -> ComposeResult:
+        name = sanitize(self.username)
+        body = Text()
+        body.append("The identity key of ")
+        body.append_text(nick_text(self.username))
+        body.append(" has CHANGED.\n\n", style="bold")
+        body.append(
+            f"Either {name} set up p2pchat again (new device, lost key file), or someone is "
+            f"pretending to be {name}. Until you decide, nothing you type is sent to "
+            f"{name}, privately or in a room.\n\nNew key fingerprint:\n"
+        )
+        body.append(group_fingerprint(self.fingerprint), style="bold")
+        with Vertical(id="dialog", classes="danger"):
+            yield Static("\u26a0  Identity key changed", id="dialog-title")
+            yield Static(body, id="dialog-body")
+            with Horizontal(id="dialog-buttons"):
+                yield Button("Compare safety numbers", id="verify", variant="primary")
+                yield Button("Accept new key", id="trust", variant="error")
+                yield Button("Decide later", id="later")
+
+    def on_mount(self) -> None:
+        self.query_one("#verify", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id or "later")
+
+    def action_later(self) -> None:
+        self.dismiss("later")
+
+
+class VerifyDialog(ModalScreen[bool]):
+    """Both fingerprints side by side and the safety number; True if they matched."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel", show=False)]
+
+    def __init__(
+        self,
+        own_name: str,
+        own_fp: str,
+        username: str,
+        their_fp: str,
+        safety_number: str,
+        *,
+        new_key: bool = False,
+    ) -> None:
+        super().__init__()
+        self.new_key = new_key
+        self.own_name = own_name
+        self.own_fp = own_fp
+        self.username = username
+        self.their_fp = their_fp
+        self.safety_number = safety_number
+
+    def compose(self) -> ComposeResult:
+        name = sanitize(self.username)
+        with Vertical(id="dialog"):
+            yield Static(f"Verify {name}", id="dialog-title")
+            with Horizontal(id="fingerprints"):
+                left = nick_text(self.own_name, own=True)
+                left.append(" (you)\n\n")
+                left.append(group_fingerprint(self.own_fp))
+                right = nick_text(self.username)
+                right.append("\n\n")
+                right.append(group_fingerprint(self.their_fp))
+                yield Static(left, classes="fingerprint")
+                yield Static(right, classes="fingerprint")
+            if self.safety_number:
+                number = Text("Safety number (the same on both sides):\n", style="dim")
+                number.append(group_fingerprint(self.safety_number, per_line=6), style="bold")
+                advice = (
+                    f"Read the safety number to {name} over a channel you trust (in person, "
+                    "a call). Mark verified only if it is identical on their screen."
+                )
+            else:
+                number = Text(f"{name}'s key CHANGED: this is the NEW key.", style="bold red")
+                advice = (
+                    f"Ask {name}, over a channel you trust (in person, a call), to read out "
+                    "their fingerprint (/fingerprint). Accept only if it is identical."
+                )
+            yield Static(number, id="safety-number")
+            yield Static(advice, id="dialog-body")
+            label = "They match: accept and verify" if self.new_key else "They match: verify"
+            with Horizontal(id="dialog-buttons"):
+                yield Button(label, id="confirm", variant="success")
+                yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#cancel", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "confirm")
+
+    def action_cancel(self) -> None:
+        self.dismiss(False)
