@@ -38,7 +38,7 @@ class ErrorCode(StrEnum):
     CHANNEL_CLOSED = "channel_closed"
     MESSAGE_TOO_LARGE = "message_too_large"
     KEY_CHANGED = "key_changed"
-    WRONG_PASSWORD = "wrong_password"
+    WRONG_PASSWORD = "wrong_password"  # noqa: S105 (an error code, not a secret)
     INSECURE_KEY_FILE = "insecure_key_file"
     KEY_FILE_ERROR = "key_file_error"
     TRACKER_UNTRUSTED = "tracker_untrusted"

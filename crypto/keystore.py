@@ -21,7 +21,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import os
 import secrets
 import stat
 import sys
@@ -35,6 +34,7 @@ from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 
 from commons.errors import ValidationError
 from commons.models import validate_username
+from commons.private_file import write_private_file
 from crypto.errors import InsecureKeyFileError, KeyFileError, WrongPasswordError
 from crypto.identity import IdentityKey
 
@@ -194,32 +194,6 @@ def check_key_file_permissions(path: Path) -> None:
         )
 
 
-def _write_private_file(path: Path, data: bytes) -> None:
-    """Atomically create ``path`` with mode 0600: temp file, fsync, rename, fsync dir."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    if sys.platform == "win32":
-        return
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def load_or_create_identity(
     home: Path, username: str, password: str, *, kdf_params: KdfParams | None = None
 ) -> tuple[IdentityKey, bool]:
@@ -243,5 +217,5 @@ def load_or_create_identity(
     identity = IdentityKey.generate()
     params = kdf_params or DEFAULT_KDF_PARAMS
     params.validate()
-    _write_private_file(path, seal_identity(identity, username, password, params))
+    write_private_file(path, seal_identity(identity, username, password, params))
     return identity, True

@@ -20,15 +20,13 @@ import base64
 import binascii
 import hmac
 import json
-import os
-import secrets
-import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from commons.errors import ValidationError
 from commons.models import encode_identity_key, validate_username
+from commons.private_file import write_private_file
 from crypto.errors import KeyChangedError, KeyFileError, UnknownContactError
 
 PIN_STORE_VERSION = 1
@@ -125,24 +123,7 @@ class PinStore:
             },
         }
         data = (json.dumps(document, indent=2) + "\n").encode("utf-8")
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.{secrets.token_hex(4)}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        if sys.platform != "win32":
-            dir_fd = os.open(self.path.parent, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+        write_private_file(self.path, data)
 
     def _contact(self, username: str) -> _Contact:
         contact = self._contacts.get(username)

@@ -9,11 +9,11 @@ are meant to run in an executor.
 from __future__ import annotations
 
 import json
-import os
 from enum import Enum, auto
 from pathlib import Path
 
 from commons.errors import ErrorCode
+from commons.private_file import write_private_file
 from commons.tls_fingerprint import fingerprints_match, normalize_fingerprint
 from peer.errors import TrackerUntrustedError
 
@@ -69,12 +69,5 @@ def load_pins(path: Path) -> dict[str, str]:
 
 
 def save_pins(path: Path, pins: dict[str, str]) -> None:
-    """Write atomically: temp file, fsync, rename; owner-only permissions."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(pins, handle, indent=2, sort_keys=True)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    """Write atomically with owner-only permissions (blocking: call from an executor)."""
+    write_private_file(path, (json.dumps(pins, indent=2, sort_keys=True) + "\n").encode("utf-8"))

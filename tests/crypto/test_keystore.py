@@ -166,7 +166,7 @@ def test_interrupted_write_leaves_no_key_file_and_no_temp_file(
     def crash(_src: object, _dst: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr("crypto.keystore.os.replace", crash)
+    monkeypatch.setattr("commons.private_file.os.replace", crash)
     with pytest.raises(OSError):
         load_or_create_identity(tmp_path, "alice", "correct horse", kdf_params=TEST_KDF_PARAMS)
     monkeypatch.undo()
