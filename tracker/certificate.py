@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from commons.private_file import write_private_file
 from commons.tls_fingerprint import cert_fingerprint
 
 CERT_FILE_NAME = "tracker-cert.pem"
@@ -33,14 +33,6 @@ class CertificateFiles:
     cert_path: Path
     key_path: Path
     fingerprint: str
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
 
 
 def generate_self_signed(cert_path: Path, key_path: Path, common_name: str) -> None:
@@ -74,8 +66,8 @@ def generate_self_signed(cert_path: Path, key_path: Path, common_name: str) -> N
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    _write_private(key_path, key_pem)
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    write_private_file(key_path, key_pem)
+    write_private_file(cert_path, cert.public_bytes(serialization.Encoding.PEM))
 
 
 def fingerprint_of_pem(cert_path: Path) -> str:

@@ -176,6 +176,20 @@ async def test_tls12_without_forward_secrecy_is_refused(tracker, bystander):
         await asyncio.wait_for(asyncio.open_connection("127.0.0.1", tracker.port, ssl=context), 10)
 
 
+async def test_tls12_cbc_suites_are_refused_even_with_forward_secrecy(tracker, bystander):
+    """A downgrade to ECDHE with a CBC (MAC-then-encrypt) suite must fail: AEAD only."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    context.maximum_version = ssl.TLSVersion.TLSv1_2
+    context.set_ciphers(
+        "ECDHE-ECDSA-AES128-SHA256:ECDHE-ECDSA-AES256-SHA384:ECDHE-ECDSA-AES128-SHA"
+        ":ECDHE-ECDSA-AES256-SHA"
+    )
+    with pytest.raises((ssl.SSLError, ConnectionError)):
+        await asyncio.wait_for(asyncio.open_connection("127.0.0.1", tracker.port, ssl=context), 10)
+
+
 async def test_tls13_is_preferred(tracker, connect):
     client = await connect(tracker)
     assert client.writer.get_extra_info("ssl_object").version() == "TLSv1.3"
