@@ -719,7 +719,7 @@ class ChatClient:
 
     def _dial_failed(self, username: str, reason: str) -> None:
         """A dial failed for good: report it and wake anyone waiting for that channel."""
-        log.info("channel to %s failed: %s", username, reason)
+        log.info("channel to %s failed: %r", username, reason)  # %r: remote-chosen text
         self._emit(ev.ErrorEvent(str(ErrorCode.HANDSHAKE_FAILED), reason))
         for future in self._waiters.pop(username, []):
             if not future.done():
@@ -839,6 +839,10 @@ class ChatClient:
             reason = exc.message
         except P2PChatError as exc:
             reason = f"{exc.message} ({exc.code})"
+        except Exception as exc:
+            # A bug must not leave a member listed with a dead channel: report it closed.
+            log.error("channel to %s failed unexpectedly: %s", conn.username, type(exc).__name__)
+            reason = f"internal error ({type(exc).__name__})"
         finally:
             conn.link.close()
             if self._conns.get(conn.username) is conn:

@@ -11,10 +11,12 @@ from commons.errors import ErrorCode
 from crypto.errors import KeyChangedError
 from crypto.pinning import TrustState
 from peer.events import (
+    ChannelClosed,
     ChannelOpened,
     ConnectionLost,
     ErrorEvent,
     KeyChanged,
+    MemberLeft,
     MessageReceived,
     Reconnected,
 )
@@ -113,3 +115,26 @@ async def test_simultaneous_private_messages_share_one_channel(
     assert bob.client.connected_peers == ["alice"]
     assert len(alice.of(ChannelOpened)) == 1
     assert len(bob.of(ChannelOpened)) == 1
+
+
+async def test_unexpected_error_in_a_channel_reports_the_member_gone(
+    tracker_factory: TrackerFactory, peer_factory: PeerFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug while handling one frame closes that channel visibly, never silently."""
+    tracker = await tracker_factory()
+    alice = await peer_factory(tracker, "alice")
+    bob = await peer_factory(tracker, "bob")
+    await alice.client.create_room("lobby")
+    await bob.client.join_room("lobby")
+    await asyncio.wait_for(alice.client.wait_channels(), 10)
+
+    def broken(*_args: object) -> None:
+        raise RuntimeError("a bug in frame handling")
+
+    monkeypatch.setattr(alice.client, "_handle_frame", broken)
+    await bob.client.send_room("this frame trips the bug")
+    closed = await alice.wait_for(ChannelClosed)
+    assert closed[0].username == "bob" and "RuntimeError" in closed[0].reason
+    left = await alice.wait_for(MemberLeft)
+    assert left[0].username == "bob" and left[0].reason == "connection_lost"
+    assert "bob" not in alice.client.connected_peers
