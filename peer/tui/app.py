@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
 
@@ -26,6 +28,7 @@ from textual.events import Resize
 from textual.screen import Screen
 from textual.widgets import Input, RichLog, Static
 
+from peer.config import PeerConfig
 from peer.events import KeyChanged
 from peer.tui.buffers import BufferKind
 from peer.tui.chat_model import ChatModel
@@ -43,6 +46,7 @@ from peer.tui.rendering import (
 from peer.tui.widgets import ChatInput, KeyChangedDialog, VerifyDialog
 
 REDRAW_LINES = 500
+NARROW = 80
 CLOSE_TIMEOUT = 5.0
 
 CSS = """
@@ -75,8 +79,10 @@ class ChatScreen(Screen[None]):
     """The chat itself, for a logged-in client."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
+        # Alt+digit where the terminal reports it as such; Textual reads the usual
+        # ESC+digit as a macOS Option character (ESC 3 is "£"), so F1..F9 too.
         *(
-            Binding(f"alt+{n}", f"switch_number({n})", f"Buffer {n}", show=False)
+            Binding(f"alt+{n},f{n}", f"switch_number({n})", f"Buffer {n}", show=False)
             for n in range(1, 10)
         ),
         Binding("ctrl+n", "switch_relative(1)", "Next buffer", show=False),
@@ -195,9 +201,6 @@ class ChatScreen(Screen[None]):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         line = event.value
-        field = self.query_one(ChatInput)
-        field.history.add(line)
-        field.value = ""
         if line.strip():
             self.submit(line)
 
@@ -234,7 +237,9 @@ class ChatScreen(Screen[None]):
             log.scroll_page_down()
 
     def on_resize(self, event: Resize) -> None:
-        self._shown = None
+        # Narrow terminals give the messages the whole width; /users still lists members.
+        self.query_one("#members").display = event.size.width >= NARROW
+        self._shown = None  # re-wrap the shown buffer to the new width
         self.sync()
 
     # -- drawing -----------------------------------------------------------------------
@@ -285,7 +290,9 @@ class ChatScreen(Screen[None]):
         if current.kind is BufferKind.ROOM:
             if current.name == self.model.room:
                 return f"message #{current.name}  (/help for commands)"
-            return f"you left #{current.name}: /join {current.name}"
+            if current.name in self.model.deleted_rooms:
+                return f"#{current.name} was deleted: /close this buffer, /rooms lists others"
+            return f"you left #{current.name}: /join {current.name} to come back"
         if current.kind is BufferKind.PRIVATE:
             return f"private message to {current.name}  (end-to-end encrypted)"
         return "type /help, /rooms, /join ROOM or /msg USER TEXT"
@@ -338,3 +345,33 @@ class ChatApp(App[None]):
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.client.close(), CLOSE_TIMEOUT)
         self.exit()
+
+
+@contextlib.contextmanager
+def _logging_to(path: Path) -> Iterator[None]:
+    """Send log records to ``path`` while the screen is ours: a line written to stderr
+    would be drawn over the chat. The previous handlers come back afterwards."""
+    root = logging.getLogger()
+    saved = root.handlers[:]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.handlers = [handler]
+    try:
+        yield
+    finally:
+        root.handlers = saved
+        handler.close()
+
+
+def run_tui(config: PeerConfig) -> int:
+    """Run the full-screen chat until the user quits; the ``p2pchat`` entry on a TTY."""
+    from peer.client import ChatClient
+
+    client = ChatClient(config)
+    host, port = config.tracker
+    label = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    app = ChatApp(client, tracker_label=label, home=config.home)
+    with _logging_to(config.home / "p2pchat.log"):
+        app.run()
+    return 0

@@ -64,12 +64,14 @@ def private_buffer(username: str) -> BufferId:
 
 @dataclass(frozen=True, slots=True)
 class Line:
-    """One displayed line. ``sender`` is set for messages; ``timestamp`` is local time."""
+    """One displayed line. ``sender`` is set for messages; ``timestamp`` is local time;
+    ``mention`` marks a room message that names the local user."""
 
     timestamp: float
     kind: LineKind
     text: str
     sender: str | None = None
+    mention: bool = False
 
 
 @dataclass(slots=True)

@@ -63,6 +63,7 @@ class ChatModel:
         self.members: list[str] = []
         self.verification: dict[str, Verification] = {}
         self.pending_fingerprints: dict[str, str] = {}
+        self.deleted_rooms: set[str] = set()
         self.connected = True
         self.session_ended = False
         self._clock = clock
@@ -94,6 +95,8 @@ class ChatModel:
         """The client's view after a join/leave/create: the truth, replacing ours."""
         self.room = room
         self.members = sorted(set(members), key=str.lower)
+        if room is not None:
+            self.deleted_rooms.discard(room)
         for buffer in self.buffers:
             if buffer.id.kind is BufferKind.ROOM:
                 buffer.active = buffer.id.name == room
@@ -181,11 +184,13 @@ class ChatModel:
         else:
             buffer_id = room_buffer(event.room)
             highlight = bool(self._mention.search(event.text))
-        line = self._line(LineKind.MESSAGE, event.text, event.sender)
+        mention = highlight and event.room is not None
+        line = Line(self._clock(), LineKind.MESSAGE, event.text, event.sender, mention)
         self.buffers.append(buffer_id, line, highlight=highlight)
         return buffer_id
 
     def _room_deleted(self, room: str) -> list[BufferId]:
+        self.deleted_rooms.add(room)
         if self.room == room:
             self.set_room(None, [])
         buffer_id = room_buffer(room)

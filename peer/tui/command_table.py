@@ -50,14 +50,14 @@ COMMANDS: tuple[CommandSpec, ...] = (
     ),
     CommandSpec("/trust", "/trust USER", "accept USER's changed key", ArgumentKind.USER),
     CommandSpec("/switch", "/switch N|#ROOM|@USER", "show another buffer", ArgumentKind.BUFFER),
-    CommandSpec("/close", "/close", "close the current private buffer"),
+    CommandSpec("/close", "/close", "close the buffer shown (not a joined room)"),
     CommandSpec("/quit", "/quit", "leave the room, log out and exit"),
 )
 
 COMMAND_NAMES: tuple[str, ...] = tuple(spec.name for spec in COMMANDS)
 
 KEY_HELP: tuple[tuple[str, str], ...] = (
-    ("Alt+1..9", "show buffer 1..9"),
+    ("F1..F9 / Alt+1..9", "show buffer 1..9 (Alt where the terminal sends it)"),
     ("Ctrl+N / Ctrl+P", "next / previous buffer"),
     ("Alt+A", "next buffer with unread messages"),
     ("Tab", "complete command, nick or room"),

@@ -225,9 +225,11 @@ class ChatController:
             self.refresh_room()
             model.notice(f"you left #{left}" if left else "you are not in a room")
         elif isinstance(command, DeleteRoom):
+            was_in = model.room == command.room
             await client.delete_room(command.room)
             self.refresh_room()
-            model.notice(f"deleted room #{command.room}")
+            if not was_in:  # otherwise the RoomDeleted event says it in the room's buffer
+                model.notice(f"deleted room #{command.room}")
         elif isinstance(command, ListUsers):
             self._show_members()
         elif isinstance(command, ShowFingerprint):
@@ -308,7 +310,7 @@ class ChatController:
         self.refresh_trust(username)
         if shown != target:
             number = self.model.buffers.number_of(target)
-            self.model.notice(f"sent to @{username} (buffer {number}: Alt+{number})", shown)
+            self.model.notice(f"sent to @{username} (buffer {number}: F{number})", shown)
 
     # -- output of listing commands ------------------------------------------------------
 

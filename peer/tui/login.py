@@ -36,7 +36,6 @@ LoginScreen { align: center middle; }
 #login-subtitle { color: $text-muted; content-align: center middle; width: 100%;
                   padding-bottom: 1; }
 #mode-title { text-style: bold; padding-bottom: 1; }
-#login-box Input { margin-bottom: 1; }
 #login-buttons { height: auto; }
 #login-buttons Button { margin-right: 2; }
 #busy { height: 1; display: none; }
@@ -64,6 +63,7 @@ class LoginScreen(Screen[str]):
     DEFAULT_CSS = LOGIN_CSS
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+t", "toggle_mode", "Switch between log in and create account"),
+        Binding("enter", "enter", "Next field or submit", show=False, priority=True),
     ]
 
     def __init__(self, client: ChatClientLike, *, tracker_label: str, home: Path | None) -> None:
@@ -148,14 +148,25 @@ class LoginScreen(Screen[str]):
     def _continue(self) -> None:
         self.dismiss(self._username)
 
-    @on(Input.Submitted)
-    def _enter(self, event: Input.Submitted) -> None:
-        if event.input.id == "username":
-            self.query_one("#password", Input).focus()
-        elif event.input.id == "password" and self.registering:
-            self.query_one("#confirm", Input).focus()
-        else:
-            self._submit(replace_key=False)
+    def action_enter(self) -> None:
+        """Enter moves to the next field, or submits from the last one.
+
+        A priority binding, so it runs while the app dispatches the key: the keys typed
+        right after Enter (a fast typist, a paste) already go to the next field. As an
+        ``Input.Submitted`` handler it would run later, and the start of a password
+        could land, visible, in the username field.
+        """
+        focused = self.focused
+        if isinstance(focused, Button):
+            focused.press()
+        elif focused is not None and focused.id == "username":
+            # set_focus, not focus(): focus() is deferred until after the queued keys.
+            self.set_focus(self.query_one("#password", Input))
+        elif focused is not None and focused.id == "password" and self.registering:
+            self.set_focus(self.query_one("#confirm", Input))
+        elif isinstance(focused, Input):
+            # After the keys already queued to that field: they are part of the password.
+            focused.call_later(self._submit, replace_key=False)
 
     def _submit(self, *, replace_key: bool) -> None:
         username = self.query_one("#username", Input).value.strip()

@@ -68,6 +68,9 @@ def render_line(line: Line) -> Table:
     if line.kind in (LineKind.MESSAGE, LineKind.OWN) and line.sender is not None:
         who = nick_text(line.sender, own=line.kind is LineKind.OWN)
         style = Style()
+        if line.mention and line.sender is not None:
+            who.stylize(Style(reverse=True, bold=True))
+            style = Style(bold=True)
     else:
         style = _LINE_STYLE.get(line.kind, NOTICE_STYLE)
         who = Text(_MARK.get(line.kind, "--"), style=style)

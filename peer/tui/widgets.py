@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import ClassVar
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -36,12 +37,6 @@ def group_fingerprint(fingerprint: str, per_line: int = 4) -> str:
 class ChatInput(Input):
     """The input line. Incoming messages are drawn elsewhere, so typing is never garbled."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("tab", "complete", "Complete", show=False),
-        Binding("up", "history_previous", "Previous line", show=False),
-        Binding("down", "history_next", "Next line", show=False),
-    ]
-
     def __init__(self, sources: Callable[[], CompletionSources], **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.history = InputHistory()
@@ -53,6 +48,28 @@ class ChatInput(Input):
             self.value = text
             self.cursor_position = len(text)
 
+    async def _on_key(self, event: events.Key) -> None:
+        """Enter, Tab, Up and Down are handled here, in key order with the typed text.
+
+        As bindings they would run only when the key bubbles back to the app, after
+        the field had already taken the keys typed next: a fast typist's (or a paste's)
+        next line would be glued to this one, or erased when the field is cleared.
+        """
+        action = self._KEYS.get(event.key)
+        if action is None:
+            await super()._on_key(event)
+            return
+        event.stop()
+        event.prevent_default()
+        action(self)
+
+    def submit_line(self) -> None:
+        """Hand the line over and empty the field at once."""
+        line = self.value
+        self.value = ""
+        self.history.add(line)
+        self.post_message(self.Submitted(self, line, None))
+
     def action_complete(self) -> None:
         result = self.completer.complete(self.value, self.cursor_position, self._sources())
         if result is not None:
@@ -63,6 +80,13 @@ class ChatInput(Input):
 
     def action_history_next(self) -> None:
         self._show(self.history.next())
+
+    _KEYS: ClassVar[dict[str, Callable[[ChatInput], None]]] = {
+        "enter": submit_line,
+        "tab": action_complete,
+        "up": action_history_previous,
+        "down": action_history_next,
+    }
 
 
 class KeyChangedDialog(ModalScreen[str]):

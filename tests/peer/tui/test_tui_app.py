@@ -98,8 +98,8 @@ async def test_full_session(tracker: TrackerServer, peers: PeerMaker, tmp_path: 
         assert "@bob(1)" in static_text(chat, "#bufferbar")
         assert "psst" not in log_text(chat)
 
-        # switch with Alt+3, the count clears; room traffic now counts for #lobby
-        await pilot.press("alt+3")
+        # switch with F3, the count clears; room traffic now counts for #lobby
+        await pilot.press("f3")
         assert model.buffers.current.id == bob_buffer and bob_unread() == 0
         await until(pilot, lambda: "psst" in log_text(chat), "private message drawn")
         await carol.client.send_room("while you were away")
