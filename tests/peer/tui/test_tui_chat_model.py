@@ -1,0 +1,123 @@
+"""ChatModel: client events -> buffer lines, members, trust and the send gate."""
+
+from __future__ import annotations
+
+from peer.events import (
+    ConnectionLost,
+    ErrorEvent,
+    KeyChanged,
+    MemberJoined,
+    MemberLeft,
+    MessageReceived,
+    Reconnected,
+    RoomDeleted,
+    SessionReplaced,
+)
+from peer.tui.buffers import STATUS, LineKind, private_buffer, room_buffer
+from peer.tui.chat_model import ChatModel, Verification
+
+LOBBY = room_buffer("lobby")
+
+
+def model_in_lobby() -> ChatModel:
+    model = ChatModel("alice", clock=lambda: 1000.0)
+    model.set_room("lobby", ["bob", "alice", "carol"])
+    model.buffers.switch_to(LOBBY)
+    return model
+
+
+def msg(room: str | None, sender: str, text: str) -> MessageReceived:
+    return MessageReceived(room, sender, text, 0.0, f"{sender}-{text}")
+
+
+def test_room_message_is_drawn_in_the_room_buffer() -> None:
+    model = model_in_lobby()
+    assert model.apply(msg("lobby", "bob", "hi")) == [LOBBY]
+    line = model.buffers.current.lines[-1]
+    assert (line.kind, line.sender, line.text, line.timestamp) == (
+        LineKind.MESSAGE,
+        "bob",
+        "hi",
+        1000.0,
+    )
+    assert model.buffers.current.unread == 0
+    assert model.members == ["alice", "bob", "carol"]
+
+
+def test_private_message_counts_and_highlights_a_hidden_buffer() -> None:
+    model = model_in_lobby()
+    model.apply(msg(None, "bob", "psst"))
+    buffer = model.buffers.get(private_buffer("bob"))
+    assert buffer is not None and buffer.unread == 1 and buffer.highlight
+    assert not buffer.lines[-1].mention
+
+
+def test_mentions_mark_the_line_and_the_buffer() -> None:
+    model = model_in_lobby()
+    model.buffers.switch_to(STATUS)
+    model.apply(msg("lobby", "bob", "ALICE: look"))
+    model.apply(msg("lobby", "bob", "malice aforethought"))
+    lobby = model.buffers.get(LOBBY)
+    assert lobby is not None and lobby.unread == 2 and lobby.highlight
+    assert [line.mention for line in lobby.lines] == [True, False]
+
+
+def test_members_follow_joins_and_leaves_with_notices() -> None:
+    model = model_in_lobby()
+    model.apply(MemberLeft("lobby", "carol", "connection_lost"))
+    model.apply(MemberJoined("lobby", "dave"))
+    model.apply(MemberJoined("other", "erin"))
+    assert model.members == ["alice", "bob", "dave"]
+    texts = [line.text for line in model.buffers.current.lines]
+    assert texts == ["carol lost connection and left #lobby", "dave joined #lobby"]
+    assert all(line.kind is LineKind.NOTICE for line in model.buffers.current.lines)
+
+
+def test_room_deleted_leaves_the_room_and_marks_the_buffer() -> None:
+    model = model_in_lobby()
+    model.apply(RoomDeleted("lobby"))
+    assert model.room is None and model.members == []
+    assert "lobby" in model.deleted_rooms
+    lobby = model.buffers.get(LOBBY)
+    assert lobby is not None and not lobby.active
+    assert lobby.lines[-1].kind is LineKind.WARNING
+    model.set_room("lobby", ["alice"])
+    assert "lobby" not in model.deleted_rooms and lobby.active
+
+
+def test_key_change_blocks_private_and_room_sends_until_decided() -> None:
+    model = model_in_lobby()
+    model.buffers.ensure(private_buffer("bob"))
+    assert model.send_blocked_reason(LOBBY) is None
+    touched = model.apply(KeyChanged("bob", "AAAA BBBB"))
+    assert set(touched) == {STATUS, LOBBY, private_buffer("bob")}
+    assert model.verification_of("bob") is Verification.KEY_CHANGED
+    assert model.pending_fingerprints["bob"] == "AAAA BBBB"
+    assert model.key_changed_users == ["bob"]
+    for target in (LOBBY, private_buffer("bob")):
+        reason = model.send_blocked_reason(target)
+        assert reason is not None and "/trust bob" in reason
+    assert model.send_blocked_reason(private_buffer("carol")) is None
+    assert model.send_blocked_reason(STATUS) is None
+    model.set_verification("bob", Verification.UNVERIFIED)
+    assert model.send_blocked_reason(LOBBY) is None
+    assert "bob" not in model.pending_fingerprints
+
+
+def test_connection_state_and_session_end() -> None:
+    model = model_in_lobby()
+    model.apply(ConnectionLost("reset"))
+    assert not model.connected
+    assert model.buffers.current.lines[-1].kind is LineKind.WARNING
+    model.apply(Reconnected())
+    assert model.connected
+    model.apply(SessionReplaced())
+    assert model.session_ended and not model.connected
+
+
+def test_error_events_go_to_the_status_buffer() -> None:
+    model = model_in_lobby()
+    assert model.apply(ErrorEvent("handshake_failed", "cannot reach bob")) == [STATUS]
+    status = model.buffers.get(STATUS)
+    assert status is not None
+    assert status.lines[-1].text == "cannot reach bob [handshake_failed]"
