@@ -1,7 +1,7 @@
 """``p2pchat`` / ``python -m peer``: parse the command line, then start a front end.
 
-Until the terminal UI lands, every invocation runs batch mode (:mod:`peer.batch`);
-``main`` stays a small dispatcher so the UI can be plugged in next to it.
+On a terminal (stdin and stdout both TTYs) without ``--batch`` it opens the full-screen
+chat (:mod:`peer.tui.app`); otherwise it runs the batch mode (:mod:`peer.batch`).
 """
 
 from __future__ import annotations
@@ -90,6 +90,10 @@ def main(argv: list[str] | None = None) -> int:
         config = config_from_args(args)
     except P2PChatError as exc:
         parser.error(exc.message)
+    if not args.batch and sys.stdin.isatty() and sys.stdout.isatty():
+        from peer.tui.app import run_tui
+
+        return run_tui(config)
     from peer.batch import main_batch
 
     for stream in (sys.stdin, sys.stdout):

@@ -386,5 +386,15 @@ class ChatController:
 
     def _show_fingerprint(self, username: str | None) -> None:
         fingerprint = self.client.fingerprint(username)
-        whose = "your" if username is None else f"{username}'s"
-        self.model.notice(f"{whose} identity key fingerprint: {fingerprint}")
+        if username is None or username == self.model.username:
+            self.model.notice(f"your identity key fingerprint: {fingerprint}")
+            return
+        self.refresh_trust(username)
+        state = self.model.verification_of(username)
+        self.model.notice(f"{username}'s identity key fingerprint: {fingerprint} [{state}]")
+        if state is Verification.KEY_CHANGED:
+            new = self.model.pending_fingerprints.get(username, "unknown")
+            self.model.add(self.model.buffers.current.id, LineKind.WARNING, f"NEW key: {new}")
+        else:
+            number = self.client.safety_number(username)
+            self.model.notice(f"safety number with {username}: {number}")
