@@ -214,6 +214,7 @@ class LoginScreen(Screen[str]):
             return
         except OSError as exc:
             self._busy(False)
+            self.set_focus(self.query_one("#password", Input))
             self._set_status(
                 f"cannot reach the tracker at {self.tracker_label} ({exc.strerror or exc})",
                 error=True,
@@ -228,6 +229,9 @@ class LoginScreen(Screen[str]):
 
     def _failed(self, exc: P2PChatError) -> None:
         self._busy(False)
+        # The fields were disabled while busy, which took the focus away: give it back so
+        # Enter retries (the password is kept unless it was the wrong one).
+        self.set_focus(self.query_one("#password", Input))
         code = exc.code
         replace = self.query_one("#replace-key")
         replace.set_class(code == ErrorCode.KEY_MISMATCH, "shown")
@@ -241,7 +245,6 @@ class LoginScreen(Screen[str]):
         elif code in (ErrorCode.AUTH_FAILED, ErrorCode.WRONG_PASSWORD):
             message = f"wrong username or password [{code}]"
             self._clear_passwords()
-            self.query_one("#password", Input).focus()
         else:
             message = f"{exc.message} [{code}]"
         self._set_status(message, error=True)
