@@ -514,10 +514,16 @@ class ChatClient:
 
     async def _open_channel(self, username: str) -> _Connection:
         """Dial ``username`` (or wait for a dial already under way) until a channel is up."""
-        if username not in self._directory:
+        # A user who logged in again has a new port (and maybe a new key), and no push
+        # tells us unless we share a room: ask the tracker before every new dial. With
+        # the tracker down, the cached listing is all there is.
+        try:
             await self.list_peers()
+        except P2PChatError:
             if username not in self._directory:
-                raise UserOfflineError(f"{username} is not online")
+                raise
+        if username not in self._directory:
+            raise UserOfflineError(f"{username} is not online")
         waiter = self._waiter(username)
         task = self._dialing.get(username) or self._dial(username)
         try:

@@ -138,3 +138,27 @@ async def test_unexpected_error_in_a_channel_reports_the_member_gone(
     left = await alice.wait_for(MemberLeft)
     assert left[0].username == "bob" and left[0].reason == "connection_lost"
     assert "bob" not in alice.client.connected_peers
+
+
+async def test_private_chat_reaches_a_user_who_moved_to_a_new_machine(
+    tracker_factory: TrackerFactory, peer_factory: PeerFactory, tmp_path: Path
+) -> None:
+    """No shared room, so no push tells alice: the dial itself must find bob's new address."""
+    tracker = await tracker_factory()
+    alice = await peer_factory(tracker, "alice")
+    bob = await peer_factory(tracker, "bob", "bob-password")
+    await alice.client.send_private("bob", "hi")
+    await bob.wait_for(MessageReceived)
+    await bob.close()
+
+    bob2 = await peer_factory(tracker, "bob", login=False, home=tmp_path / "bob-new-home")
+    await bob2.client.login("bob", "bob-password", replace_key=True)
+    await alice.wait_for(ChannelClosed)
+    with pytest.raises(KeyChangedError):
+        await alice.client.send_private("bob", "are you there?")
+    changed = await alice.wait_for(KeyChanged)
+    assert changed[0].fingerprint == bob2.client.fingerprint()
+    await alice.client.trust("bob")
+    await alice.client.send_private("bob", "welcome back")
+    got = await bob2.wait_for(MessageReceived)
+    assert [m.text for m in got] == ["welcome back"]
