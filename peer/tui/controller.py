@@ -13,7 +13,6 @@ Sending is refused while the model's send gate says a recipient's key changed.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -88,9 +87,8 @@ class VerifyRequest:
     """Show both fingerprints and the safety number; confirm with :meth:`confirm_verify`.
 
     ``accept_new_key`` is set when the contact's key changed and is undecided: the
-    fingerprint shown is the *new* key's (from the KeyChanged event), and confirming
-    accepts that key before marking it verified. ``safety_number`` is empty then,
-    because the client computes safety numbers from the pinned (old) key only.
+    fingerprint and safety number shown are the *new* key's (the client computes them
+    from the pending key), and confirming accepts that key before marking it verified.
     """
 
     username: str
@@ -235,10 +233,6 @@ class ChatController:
         elif isinstance(command, ShowFingerprint):
             self._show_fingerprint(command.username)
         elif isinstance(command, Trust):
-            # Refresh the directory first: a user whose key changed has usually logged in
-            # from elsewhere, and the client would otherwise dial their old address.
-            with contextlib.suppress(P2PChatError):
-                await client.list_peers()
             await client.trust(command.username)
             model.set_verification(command.username, Verification.UNVERIFIED)
             self.refresh_trust(command.username)
@@ -252,8 +246,8 @@ class ChatController:
                 return VerifyRequest(
                     username=user,
                     own_fingerprint=client.fingerprint(),
-                    their_fingerprint=model.pending_fingerprints.get(user, "unknown"),
-                    safety_number="",
+                    their_fingerprint=client.fingerprint(user),
+                    safety_number=client.safety_number(user),
                     accept_new_key=True,
                 )
             return VerifyRequest(
@@ -392,9 +386,12 @@ class ChatController:
         self.refresh_trust(username)
         state = self.model.verification_of(username)
         self.model.notice(f"{username}'s identity key fingerprint: {fingerprint} [{state}]")
+        number = self.client.safety_number(username)
         if state is Verification.KEY_CHANGED:
-            new = self.model.pending_fingerprints.get(username, "unknown")
-            self.model.add(self.model.buffers.current.id, LineKind.WARNING, f"NEW key: {new}")
+            self.model.add(
+                self.model.buffers.current.id,
+                LineKind.WARNING,
+                f"that is {username}'s NEW key; safety number for it: {number}",
+            )
         else:
-            number = self.client.safety_number(username)
             self.model.notice(f"safety number with {username}: {number}")

@@ -165,19 +165,15 @@ class VerifyDialog(ModalScreen[bool]):
                 right.append(group_fingerprint(self.their_fp))
                 yield Static(left, classes="fingerprint")
                 yield Static(right, classes="fingerprint")
-            if self.safety_number:
-                number = Text("Safety number (the same on both sides):\n", style="dim")
-                number.append(group_fingerprint(self.safety_number, per_line=6), style="bold")
-                advice = (
-                    f"Read the safety number to {name} over a channel you trust (in person, "
-                    "a call). Mark verified only if it is identical on their screen."
-                )
-            else:
-                number = Text(f"{name}'s key CHANGED: this is the NEW key.", style="bold red")
-                advice = (
-                    f"Ask {name}, over a channel you trust (in person, a call), to read out "
-                    "their fingerprint (/fingerprint). Accept only if it is identical."
-                )
+            number = Text("Safety number (the same on both sides):\n", style="dim")
+            number.append(group_fingerprint(self.safety_number, per_line=6), style="bold")
+            if self.new_key:
+                warning = f"\n{name}'s key CHANGED: these are for the NEW key."
+                number.append(warning, style="bold red")
+            advice = (
+                f"Read the safety number to {name} over a channel you trust (in person, "
+                "a call). Confirm only if it is identical on their screen."
+            )
             yield Static(number, id="safety-number")
             yield Static(advice, id="dialog-body")
             label = "They match: accept and verify" if self.new_key else "They match: verify"
