@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.errors import NoWidget
 from textual.pilot import Pilot
 
 from crypto.keystore import TEST_KDF_PARAMS
@@ -35,6 +36,32 @@ async def until(pilot: Pilot[Any], condition: Callable[[], object], what: str) -
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for: {what}")
         await pilot.pause(0.02)
+
+
+async def click(pilot: Pilot[Any], selector: str) -> None:
+    """Click ``selector`` once the compositor draws it, and fail if the click missed.
+
+    A freshly pushed screen is in the stack before it has composed its widgets and
+    before its first layout; a click aimed at it then lands on whatever was drawn there.
+    """
+    screen = pilot.app.screen
+
+    def drawn() -> bool:
+        matches = screen.query(selector)
+        if not matches or matches.first().region.area == 0:
+            return False
+        widget = matches.first()
+        region = widget.region
+        try:
+            under, _ = screen.get_widget_at(
+                region.x + region.width // 2, region.y + region.height // 2
+            )
+        except NoWidget:
+            return False
+        return under is widget or widget in under.ancestors
+
+    await until(pilot, drawn, f"{selector} drawn")
+    assert await pilot.click(screen.query_one(selector)), f"the click on {selector} missed"
 
 
 def make_client(tracker: TrackerServer, home: Path) -> ChatClient:

@@ -21,7 +21,7 @@ from peer.tui.chat_model import Verification
 from peer.tui.login import LoginScreen
 from peer.tui.nick_colors import nick_color
 from peer.tui.widgets import KeyChangedDialog, group_fingerprint
-from tests.peer.tui.conftest import PASSWORD, PeerMaker, make_client, until
+from tests.peer.tui.conftest import PASSWORD, PeerMaker, click, make_client, until
 from tracker.server import TrackerServer
 
 
@@ -57,7 +57,7 @@ async def test_full_session(tracker: TrackerServer, peers: PeerMaker, tmp_path: 
         shown = str(login.query_one("#fingerprint", Static).render())
         assert shown == group_fingerprint(client.fingerprint())
         assert login.query_one("#password", Input).value == ""
-        await pilot.click("#continue")
+        await click(pilot, "#continue")
         await until(pilot, lambda: isinstance(app.screen, ChatScreen), "chat screen")
         chat = app.screen
         assert isinstance(chat, ChatScreen)
@@ -125,7 +125,7 @@ async def test_full_session(tracker: TrackerServer, peers: PeerMaker, tmp_path: 
         assert model.verification_of("bob") is Verification.KEY_CHANGED
         assert chat.query_one("#banner").has_class("shown")
         assert "IDENTITY KEY CHANGED" in static_text(chat, "#banner")
-        await pilot.click("#later")
+        await click(pilot, "#later")
         await until(pilot, lambda: app.screen is chat, "dialog closed")
         await pilot.press(*"/msg bob are you there", "enter")
         await until(
