@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
@@ -30,7 +31,7 @@ from textual.widgets import Input, RichLog, Static
 
 from peer.config import PeerConfig
 from peer.events import KeyChanged
-from peer.tui.buffers import BufferKind
+from peer.tui.buffers import BufferId, BufferKind, room_buffer
 from peer.tui.chat_model import ChatModel
 from peer.tui.completion import CompletionSources
 from peer.tui.controller import ChatClientLike, ChatController, QuitRequest, VerifyRequest
@@ -43,7 +44,7 @@ from peer.tui.rendering import (
     render_line,
     render_members,
 )
-from peer.tui.widgets import ChatInput, KeyChangedDialog, VerifyDialog
+from peer.tui.widgets import ChatInput, KeyChangedDialog, PasteDialog, VerifyDialog
 
 REDRAW_LINES = 500
 NARROW = 80
@@ -75,6 +76,14 @@ KeyChangedDialog, VerifyDialog { align: center middle; }
 """
 
 
+@dataclass(frozen=True, slots=True)
+class _Paste:
+    """Confirmed pasted lines, queued behind the lines typed before them."""
+
+    target: BufferId
+    lines: list[str]
+
+
 class ChatScreen(Screen[None]):
     """The chat itself, for a logged-in client."""
 
@@ -98,7 +107,7 @@ class ChatScreen(Screen[None]):
         self.tracker_label = tracker_label
         self.model = ChatModel(client.username or "?")
         self.controller = ChatController(client, self.model)
-        self._lines: asyncio.Queue[str] = asyncio.Queue()
+        self._lines: asyncio.Queue[str | _Paste] = asyncio.Queue()
         self._shown: tuple[object, int] | None = None
         self._open_dialogs: set[str] = set()
 
@@ -118,6 +127,8 @@ class ChatScreen(Screen[None]):
             " /help shows everything"
         )
         self.controller.refresh_room()
+        if self.model.room is not None:  # a client handed over already in a room
+            self.model.buffers.switch_to(room_buffer(self.model.room))
         self.sync()
         self.query_one(ChatInput).focus()
         self.run_worker(self._pump_events(), name="events", group="chat")
@@ -135,6 +146,10 @@ class ChatScreen(Screen[None]):
     async def _run_lines(self) -> None:
         while True:
             line = await self._lines.get()
+            if isinstance(line, _Paste):
+                await self.controller.send_pasted(line.target, line.lines)
+                self.sync()
+                continue
             request = await self.controller.handle_line(line)
             self.sync()
             if isinstance(request, QuitRequest):
@@ -198,6 +213,23 @@ class ChatScreen(Screen[None]):
         self.app.push_screen(dialog, decided)
 
     # -- input -------------------------------------------------------------------------
+
+    def on_chat_input_multi_line_paste(self, event: ChatInput.MultiLinePaste) -> None:
+        target = self.model.buffers.current.id
+        if target.kind is BufferKind.STATUS:
+            self.model.error("this is the status buffer: paste into a room or private buffer")
+            self.sync()
+            return
+        lines = event.lines
+
+        def decided(send: bool | None) -> None:
+            if send:
+                self._lines.put_nowait(_Paste(target, lines))
+            else:
+                self.model.notice(f"paste of {len(lines)} lines not sent")
+                self.sync()
+
+        self.app.push_screen(PasteDialog(lines, target.label), decided)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         line = event.value

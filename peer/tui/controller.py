@@ -163,11 +163,15 @@ class ChatController:
         """Run one submitted line; errors become error lines, never exceptions."""
         try:
             return await self._handle(line)
-        except P2PChatError as exc:
-            self.model.error(f"{exc.message} [{exc.code}]")
-        except (OSError, TimeoutError) as exc:
-            self.model.error(f"network error: {type(exc).__name__}")
+        except (P2PChatError, OSError, TimeoutError) as exc:
+            self._record_failure(exc)
         return None
+
+    def _record_failure(self, exc: P2PChatError | OSError | TimeoutError) -> None:
+        if isinstance(exc, P2PChatError):
+            self.model.error(f"{exc.message} [{exc.code}]")
+        else:
+            self.model.error(f"network error: {type(exc).__name__}")
 
     async def _handle(self, line: str) -> Request | None:
         word, _, rest = line.strip().partition(" ")
@@ -274,37 +278,59 @@ class ChatController:
 
     # -- sending -------------------------------------------------------------------------
 
+    async def send_pasted(self, target: BufferId, lines: Sequence[str]) -> None:
+        """Send pasted ``lines`` to ``target``, one message each, as text (never commands).
+
+        The target is the buffer shown when the paste was confirmed, even if the user
+        switches away before the last line is out. The first failure stops the rest, and
+        the user is told how many lines did not go.
+        """
+        for sent, line in enumerate(lines):
+            try:
+                delivered = await self._send_to(target, line)
+            except (P2PChatError, OSError, TimeoutError) as exc:
+                self._record_failure(exc)
+                delivered = False
+            if not delivered:
+                self.model.error(f"{len(lines) - sent} of {len(lines)} pasted lines not sent")
+                return
+
     async def _send_to_current(self, text: str) -> None:
-        target = self.model.buffers.current.id
+        await self._send_to(self.model.buffers.current.id, text)
+
+    async def _send_to(self, target: BufferId, text: str) -> bool:
+        """Send ``text`` to the room or private buffer ``target``; False if refused."""
         if target.kind is BufferKind.PRIVATE:
-            await self._send_private(target.name, text)
-            return
+            return await self._send_private(target.name, text)
         if target.kind is BufferKind.STATUS:
             self.model.error("this is the status buffer: /join a room or /msg someone first")
-            return
+            return False
         if self.model.room != target.name:
             self.model.error(f"you are not in #{target.name}: /join {target.name} to chat here")
-            return
+            return False
         reason = self.model.send_blocked_reason(target)
         if reason is not None:
             self.model.add(target, LineKind.WARNING, reason)
-            return
+            return False
         await self.client.send_room(text)
         self.model.own_message(target, text)
+        return True
 
-    async def _send_private(self, username: str, text: str) -> None:
+    async def _send_private(self, username: str, text: str) -> bool:
+        """Send privately; False (with a warning line) while their key change is undecided."""
         target = private_buffer(username)
         shown = self.model.buffers.current.id
         reason = self.model.send_blocked_reason(target)
         if reason is not None:
             self.model.add(shown, LineKind.WARNING, reason)
-            return
+            return False
         await self.client.send_private(username, text)
         self.model.own_message(target, text)
         self.refresh_trust(username)
         if shown != target:
             number = self.model.buffers.number_of(target)
             self.model.notice(f"sent to @{username} (buffer {number}: F{number})", shown)
+        return True
 
     # -- output of listing commands ------------------------------------------------------
 

@@ -1,9 +1,11 @@
 """Small Textual widgets and dialogs of the chat screen.
 
 :class:`ChatInput` is the input line: Tab completes, Up/Down walk the history (both
-sans-I/O models from this package). :class:`KeyChangedDialog` is the warning that
-cannot be missed when a contact's identity key changes; :class:`VerifyDialog` shows
-both fingerprints side by side with the safety number to read out to the contact.
+sans-I/O models from this package), and a paste of several lines is handed to the
+screen, which asks with :class:`PasteDialog` before sending one message per line.
+:class:`KeyChangedDialog` is the warning that cannot be missed when a contact's
+identity key changes; :class:`VerifyDialog` shows both fingerprints side by side with
+the safety number to read out to the contact.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
@@ -36,6 +39,13 @@ def group_fingerprint(fingerprint: str, per_line: int = 4) -> str:
 
 class ChatInput(Input):
     """The input line. Incoming messages are drawn elsewhere, so typing is never garbled."""
+
+    class MultiLinePaste(Message):
+        """A paste of several lines, which a one-line field would cut to its first."""
+
+        def __init__(self, lines: list[str]) -> None:
+            super().__init__()
+            self.lines = lines
 
     def __init__(self, sources: Callable[[], CompletionSources], **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
@@ -62,6 +72,15 @@ class ChatInput(Input):
         event.stop()
         event.prevent_default()
         action(self)
+
+    def _on_paste(self, event: events.Paste) -> None:
+        """One line falls through to ``Input``'s handler (Textual calls each class's in
+        turn); several are handed to the screen instead of being cut to the first."""
+        lines = [line for line in event.text.splitlines() if line.strip()]
+        if len(lines) > 1:
+            event.prevent_default()
+            event.stop()
+            self.post_message(self.MultiLinePaste(lines))
 
     def submit_line(self) -> None:
         """Hand the line over and empty the field at once."""
@@ -127,6 +146,48 @@ class KeyChangedDialog(ModalScreen[str]):
 
     def action_later(self) -> None:
         self.dismiss("later")
+
+
+class PasteDialog(ModalScreen[bool]):
+    """Asks before a multi-line paste goes out as one message per line; True to send."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,n", "cancel", "Cancel", show=False),
+        Binding("y", "send", "Send", show=False),
+    ]
+    PREVIEW_LINES = 5
+
+    def __init__(self, lines: list[str], target: str) -> None:
+        super().__init__()
+        self.lines = lines
+        self.target = target
+
+    def compose(self) -> ComposeResult:
+        count = len(self.lines)
+        body = Text(f"Send these {count} lines to {sanitize(self.target)}, one message each?\n\n")
+        for line in self.lines[: self.PREVIEW_LINES]:
+            body.append(f"  {sanitize(line)}\n", style="dim")
+        if count > self.PREVIEW_LINES:
+            body.append(f"  ... and {count - self.PREVIEW_LINES} more\n", style="dim")
+        body.append("\nLines are sent as text, never run as commands.")
+        with Vertical(id="dialog"):
+            yield Static(f"Paste of {count} lines", id="dialog-title")
+            yield Static(body, id="dialog-body")
+            with Horizontal(id="dialog-buttons"):
+                yield Button(f"Send {count} messages (y)", id="send", variant="primary")
+                yield Button("Cancel (n)", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#cancel", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "send")
+
+    def action_send(self) -> None:
+        self.dismiss(True)
+
+    def action_cancel(self) -> None:
+        self.dismiss(False)
 
 
 class VerifyDialog(ModalScreen[bool]):
