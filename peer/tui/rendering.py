@@ -18,7 +18,7 @@ from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
-from peer.tui.buffers import BufferList, Line, LineKind
+from peer.tui.buffers import BufferKind, BufferList, Line, LineKind
 from peer.tui.chat_model import ChatModel, Verification
 from peer.tui.nick_colors import nick_color
 
@@ -92,29 +92,44 @@ _STATE_MARK = {
 
 
 def render_members(model: ChatModel) -> Text:
-    """The members panel: one member per line, a mark and word for their trust state."""
+    """The side panel: in a private buffer, the two people in it; elsewhere the room's
+    members. One per line, with a mark and a word for their trust state."""
+    shown = model.buffers.current.id
+    if shown.kind is BufferKind.PRIVATE:
+        text = Text(f"@{sanitize(shown.name)}", style=Style(bold=True))
+        text.append("  private\n", style=TIMESTAMP_STYLE)
+        for person in (model.username, shown.name):
+            _append_member(text, model, person)
+        text.append(
+            f"\n/verify {sanitize(shown.name)}\ncompares safety numbers", style=NOTICE_STYLE
+        )
+        return text
     if model.room is None:
         return Text("not in a room\n\n/rooms lists them\n/join ROOM enters one", style=NOTICE_STYLE)
     text = Text()
     text.append(f"#{model.room}", style=Style(bold=True))
     text.append(f"  {len(model.members)}\n", style=TIMESTAMP_STYLE)
     for member in model.members:
-        if member == model.username:
-            text.append("\u25cf ", style=Style(dim=True))
-            text.append_text(nick_text(member, own=True))
-            text.append(" (you)\n", style=TIMESTAMP_STYLE)
-            continue
-        state = model.verification_of(member)
-        mark, style = _STATE_MARK[state]
-        text.append(mark, style=style)
-        text.append(" ")
-        text.append_text(nick_text(member))
-        label_style = style if state is not Verification.UNVERIFIED else TIMESTAMP_STYLE
-        if state is Verification.KEY_CHANGED:
-            label_style = Style(color="red", bold=True)
-        text.append(f" {state}\n", style=label_style)
+        _append_member(text, model, member)
     text.rstrip()
     return text
+
+
+def _append_member(text: Text, model: ChatModel, member: str) -> None:
+    if member == model.username:
+        text.append("\u25cf ", style=Style(dim=True))
+        text.append_text(nick_text(member, own=True))
+        text.append(" (you)\n", style=TIMESTAMP_STYLE)
+        return
+    state = model.verification_of(member)
+    mark, style = _STATE_MARK[state]
+    text.append(mark, style=style)
+    text.append(" ")
+    text.append_text(nick_text(member))
+    label_style = style if state is not Verification.UNVERIFIED else TIMESTAMP_STYLE
+    if state is Verification.KEY_CHANGED:
+        label_style = Style(color="red", bold=True)
+    text.append(f" {state}\n", style=label_style)
 
 
 def render_buffer_bar(buffers: BufferList) -> Text:

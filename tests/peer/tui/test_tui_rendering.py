@@ -66,6 +66,19 @@ def test_members_panel_shows_each_trust_state() -> None:
     assert "dave unverified" in text
 
 
+def test_private_buffer_panel_shows_the_two_people_in_it() -> None:
+    model = ChatModel("alice")
+    model.set_room("lobby", ["alice", "bob", "carol"])
+    model.set_verification("dave", Verification.KEY_CHANGED)
+    model.buffers.switch_to(private_buffer("dave"))
+    text = draw(render_members(model))
+    assert text.startswith("@dave")
+    assert "alice (you)" in text and "dave key changed" in text
+    assert "#lobby" not in text and "bob" not in text
+    model.buffers.switch_to(room_buffer("lobby"))
+    assert "bob unverified" in draw(render_members(model))
+
+
 def test_buffer_bar_numbers_labels_and_unread_counts() -> None:
     buffers = BufferList()
     buffers.switch_to(room_buffer("lobby"))
