@@ -91,6 +91,8 @@ log = logging.getLogger(__name__)
 
 PINS_FILE = "known_peers.json"
 FALLBACK_DIAL_DELAY = 2.0
+#: Waits before each new dial to a room member whose channel dropped (about a minute).
+REDIAL_DELAYS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
 OUTBOX_LIMIT = 256
 HELD_LIMIT = 32
 DIRECTORY_REFRESH_INTERVAL = 1.0
@@ -657,8 +659,11 @@ class ChatClient:
 
     # ------------------------------------------------------------------ channels: dialling
 
-    def _dial(self, username: str) -> asyncio.Task[None]:
-        task: asyncio.Task[None] = self._spawn(self._dial_and_adopt(username))
+    def _dial(self, username: str, *, quiet: bool = False) -> asyncio.Task[None]:
+        """Dial ``username`` in the background. ``quiet`` (a retry the user did not ask
+        for) only logs an unreachable or silent peer; a refused channel or a wrong key is
+        always reported."""
+        task: asyncio.Task[None] = self._spawn(self._dial_and_adopt(username, quiet=quiet))
         self._dialing[username] = task
 
         def done(t: asyncio.Task[None]) -> None:
@@ -668,7 +673,7 @@ class ChatClient:
         task.add_done_callback(done)
         return task
 
-    async def _dial_and_adopt(self, username: str) -> None:
+    async def _dial_and_adopt(self, username: str, *, quiet: bool = False) -> None:
         me, identity, _ = self._require_login()
         listing = self._directory.get(username)
         if listing is None:
@@ -691,7 +696,9 @@ class ChatClient:
                 self.config.connect_timeout,
             )
         except (OSError, TimeoutError) as exc:
-            self._dial_failed(username, f"cannot reach {username}: {exc.__class__.__name__}")
+            self._dial_failed(
+                username, f"cannot reach {username}: {exc.__class__.__name__}", quiet=quiet
+            )
             raise ChannelRefusedError(f"cannot reach {username}") from None
         channel = SecureChannel(initiator=True, identity=identity, username=me, authorize=authorize)
         link = P2PLink(reader, writer, channel)
@@ -704,7 +711,7 @@ class ChatClient:
             )
         except TimeoutError:
             link.close()
-            self._dial_failed(username, f"{username} did not complete the handshake")
+            self._dial_failed(username, f"{username} did not complete the handshake", quiet=quiet)
             raise RequestTimeoutError(f"{username} did not complete the handshake") from None
         except P2PChatError as exc:
             link.close()
@@ -723,10 +730,11 @@ class ChatClient:
             raise ProtocolError(f"{username} sent a message before accepting the channel")
         self._adopt(username, link, initiator=True)
 
-    def _dial_failed(self, username: str, reason: str) -> None:
+    def _dial_failed(self, username: str, reason: str, *, quiet: bool = False) -> None:
         """A dial failed for good: report it and wake anyone waiting for that channel."""
         log.info("channel to %s failed: %r", username, reason)  # %r: remote-chosen text
-        self._emit(ev.ErrorEvent(str(ErrorCode.HANDSHAKE_FAILED), reason))
+        if not quiet:
+            self._emit(ev.ErrorEvent(str(ErrorCode.HANDSHAKE_FAILED), reason))
         for future in self._waiters.pop(username, []):
             if not future.done():
                 future.set_exception(ChannelRefusedError(reason))
@@ -861,6 +869,7 @@ class ChatClient:
             room.gone.add(conn.username)
             room.detached.discard(conn.username)
             self._emit(ev.MemberLeft(room.name, conn.username, "connection_lost"))
+            self._spawn(self._redial_lost(room.name, conn.username))
 
     def _handle_frame(self, conn: _Connection, frame: ChatMessage | LeaveNotice) -> None:
         room = self._room
@@ -958,6 +967,45 @@ class ChatClient:
             and username not in self._dialing
         ):
             self._dial(username)
+
+    async def _redial_lost(self, room_name: str, username: str) -> None:
+        """A member's channel dropped but nobody said they left: try to get it back.
+
+        A peer that crashed soon drops off the tracker, and its ROOM_UPDATE (or the
+        tracker's listing, asked before each attempt) ends the retries. One still there
+        (a network blip, a connection cut by an attacker) is dialled again with backoff;
+        the larger name waits longer, so the smaller one's dial usually wins. Success
+        shows as the member joining again.
+        """
+        assert self.username is not None
+        extra = 0.0 if self.username < username else FALLBACK_DIAL_DELAY
+        for delay in REDIAL_DELAYS:
+            await asyncio.sleep(delay + extra)
+            if not self._still_lost(room_name, username):
+                return
+            try:
+                online = await self.list_peers()
+            except P2PChatError:
+                online = None  # the tracker is unreachable; the peer may not be
+            if online is not None and not any(
+                p.username == username and p.room == room_name for p in online
+            ):
+                return
+            if not self._still_lost(room_name, username):
+                return
+            task = self._dialing.get(username) or self._dial(username, quiet=True)
+            await asyncio.wait([task])
+
+    def _still_lost(self, room_name: str, username: str) -> bool:
+        room = self._room
+        return (
+            not self._closing
+            and room is not None
+            and room.name == room_name
+            and username in room.members
+            and username in room.gone
+            and username not in self._conns
+        )
 
     def _close_room_only(self, username: str) -> None:
         conn = self._conns.get(username)

@@ -24,6 +24,7 @@ class FramingProxy:
         self._server: asyncio.Server | None = None
         self._writers: list[asyncio.StreamWriter] = []
         self.port = 0
+        self.connections = 0
 
     async def start(self) -> int:
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
@@ -32,6 +33,7 @@ class FramingProxy:
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         assert self.target is not None
+        self.connections += 1
         up_reader, up_writer = await asyncio.open_connection(*self.target)
         self._writers += [writer, up_writer]
         await asyncio.gather(
@@ -56,6 +58,12 @@ class FramingProxy:
                 await writer.drain()
         finally:
             writer.close()
+
+    def cut(self) -> None:
+        """Drop the connections under way, as a network blip would; new ones still pass."""
+        for writer in self._writers:
+            writer.close()
+        self._writers.clear()
 
     async def close(self) -> None:
         for writer in self._writers:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from peer.events import ChannelClosed, MessageReceived
+from peer.events import ChannelClosed, ChannelOpened, MemberJoined, MemberLeft, MessageReceived
 from tests.e2e.conftest import PeerFactory, PeerHandle
 from tests.e2e.proxy import FramingProxy, Mutator
 from tracker.server import TrackerServer
@@ -113,3 +113,26 @@ async def test_truncated_frame_on_the_wire_closes_the_channel(
 
     _amelia, zoe = await _attacked_first_chat(tracker, peer_factory, truncate)
     assert zoe.of(MessageReceived) == []
+
+
+async def test_cut_connection_is_dialled_again_and_chat_resumes(
+    tracker: TrackerServer, peer_factory: PeerFactory
+) -> None:
+    """Neither peer left: after a blip the channel comes back on its own, freshly keyed."""
+    amelia, zoe, proxy = await pair_through_proxy(tracker, peer_factory)
+    try:
+        await asyncio.wait_for(amelia.client.wait_channels(), 10)
+        proxy.cut()
+        for handle, other in ((amelia, LISTENER), (zoe, DIALLER)):
+            lost = await handle.wait_for(MemberLeft, lambda e, o=other: e.username == o)
+            assert lost[0].reason == "connection_lost"
+            await handle.wait_for(MemberJoined, lambda e, o=other: e.username == o)
+            await handle.wait_for(ChannelOpened, lambda e, o=other: e.username == o, count=2)
+        await amelia.client.send_room("after the blip")
+        await zoe.client.send_room("heard you")
+        got = await zoe.wait_for(MessageReceived)
+        assert [e.text for e in got] == ["after the blip"]
+        assert [e.text for e in await amelia.wait_for(MessageReceived)] == ["heard you"]
+        assert proxy.connections == 2  # the new channel went through the same route
+    finally:
+        await proxy.close()
