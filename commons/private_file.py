@@ -17,8 +17,13 @@ import sys
 from pathlib import Path
 
 
-def write_private_file(path: Path, data: bytes) -> None:
-    """Atomically replace ``path`` with ``data``, mode 0600; create its folder 0700."""
+def write_private_file(path: Path, data: bytes, *, replace: bool = True) -> None:
+    """Atomically replace ``path`` with ``data``, mode 0600; create its folder 0700.
+
+    With ``replace=False`` an existing ``path`` is left alone and ``FileExistsError``
+    raised, even when another process creates it at the same moment (a hard link, unlike
+    a rename, never overwrites): two first runs must not each keep a different key.
+    """
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -27,7 +32,11 @@ def write_private_file(path: Path, data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        if replace:
+            os.replace(tmp, path)
+        else:
+            os.link(tmp, path)
+            tmp.unlink()
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -209,13 +209,22 @@ def load_or_create_identity(
     user_dir = home / username
     path = user_dir / KEY_FILE_NAME
     if path.exists():
-        check_key_file_permissions(path)
-        if path.stat().st_size > MAX_KEY_FILE_SIZE:
-            raise KeyFileError(f"key file '{path}' is too large to be an identity key")
-        return open_identity(path.read_bytes(), username, password), False
+        return _load(path, username, password), False
     user_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     identity = IdentityKey.generate()
     params = kdf_params or DEFAULT_KDF_PARAMS
     params.validate()
-    write_private_file(path, seal_identity(identity, username, password, params))
+    try:
+        sealed = seal_identity(identity, username, password, params)
+        write_private_file(path, sealed, replace=False)
+    except FileExistsError:
+        # Another first run of this user won the race: use its key, never replace it.
+        return _load(path, username, password), False
     return identity, True
+
+
+def _load(path: Path, username: str, password: str) -> IdentityKey:
+    check_key_file_permissions(path)
+    if path.stat().st_size > MAX_KEY_FILE_SIZE:
+        raise KeyFileError(f"key file '{path}' is too large to be an identity key")
+    return open_identity(path.read_bytes(), username, password)

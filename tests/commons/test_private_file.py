@@ -46,3 +46,13 @@ def test_failed_write_keeps_old_content_and_cleans_up(
         write_private_file(target, b"new")
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["pins.json"]
+
+
+def test_no_replace_never_overwrites_and_cleans_up(tmp_path: Path) -> None:
+    target = tmp_path / "identity.key"
+    write_private_file(target, b"first", replace=False)
+    with pytest.raises(FileExistsError):
+        write_private_file(target, b"second", replace=False)
+    assert target.read_bytes() == b"first"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["identity.key"]

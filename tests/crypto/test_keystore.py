@@ -11,14 +11,17 @@ import pytest
 
 from commons.errors import ErrorCode
 from commons.models import decode_identity_key
+from commons.private_file import write_private_file
 from crypto.errors import InsecureKeyFileError, KeyFileError, WrongPasswordError
 from crypto.identity import IdentityKey
 from crypto.keystore import (
     DEFAULT_KDF_PARAMS,
+    KEY_FILE_NAME,
     TEST_KDF_PARAMS,
     KdfParams,
     key_file_path,
     load_or_create_identity,
+    seal_identity,
 )
 
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="POSIX permissions")
@@ -161,17 +164,41 @@ def test_default_parameters_are_memory_hard() -> None:
 def test_interrupted_write_leaves_no_key_file_and_no_temp_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The key file appears whole (rename of a fsync'ed temp file) or not at all."""
+    """The key file appears whole (link of a fsync'ed temp file) or not at all."""
 
     def crash(_src: object, _dst: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr("commons.private_file.os.replace", crash)
+    monkeypatch.setattr("commons.private_file.os.link", crash)
     with pytest.raises(OSError):
         load_or_create_identity(tmp_path, "alice", "correct horse", kdf_params=TEST_KDF_PARAMS)
     monkeypatch.undo()
     assert list((tmp_path / "alice").iterdir()) == []
     create(tmp_path)
+
+
+def test_two_first_runs_at_once_end_with_one_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process creates the key file after our existence check: ours loses, and
+    we use theirs rather than overwrite the key the tracker may already have bound."""
+    theirs = IdentityKey.generate()
+    generate = IdentityKey.generate
+
+    def other_process_first() -> IdentityKey:
+        write_private_file(
+            key_file_path(tmp_path, "alice"),
+            seal_identity(theirs, "alice", "correct horse", TEST_KDF_PARAMS),
+        )
+        return generate()
+
+    monkeypatch.setattr(IdentityKey, "generate", staticmethod(other_process_first))
+    identity, created = load_or_create_identity(
+        tmp_path, "alice", "correct horse", kdf_params=TEST_KDF_PARAMS
+    )
+    assert not created
+    assert identity.public_bytes == theirs.public_bytes
+    assert [p.name for p in (tmp_path / "alice").iterdir()] == [KEY_FILE_NAME]
 
 
 def test_errors_and_reprs_hold_no_key_material(tmp_path: Path) -> None:
