@@ -61,7 +61,7 @@ Screen { layout: vertical; }
 #bufferbar { height: 1; background: $primary-background; }
 #input { border: none; height: 1; padding: 0 1; }
 #input:focus { border: none; }
-KeyChangedDialog, VerifyDialog { align: center middle; }
+KeyChangedDialog, VerifyDialog, PasteDialog { align: center middle; }
 #dialog { width: 84; max-width: 100%; height: auto; border: thick $primary; background: $surface;
           padding: 1 2; }
 #dialog.danger { border: thick $error; }

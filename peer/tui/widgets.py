@@ -81,6 +81,8 @@ class ChatInput(Input):
             event.prevent_default()
             event.stop()
             self.post_message(self.MultiLinePaste(lines))
+        elif lines:
+            event.text = lines[0]  # Input keeps the first line, which may be blank
 
     def submit_line(self) -> None:
         """Hand the line over and empty the field at once."""
@@ -156,6 +158,7 @@ class PasteDialog(ModalScreen[bool]):
         Binding("y", "send", "Send", show=False),
     ]
     PREVIEW_LINES = 5
+    PREVIEW_WIDTH = 72
 
     def __init__(self, lines: list[str], target: str) -> None:
         super().__init__()
@@ -166,7 +169,10 @@ class PasteDialog(ModalScreen[bool]):
         count = len(self.lines)
         body = Text(f"Send these {count} lines to {sanitize(self.target)}, one message each?\n\n")
         for line in self.lines[: self.PREVIEW_LINES]:
-            body.append(f"  {sanitize(line)}\n", style="dim")
+            shown = (
+                line if len(line) <= self.PREVIEW_WIDTH else line[: self.PREVIEW_WIDTH] + "\u2026"
+            )
+            body.append(f"  {sanitize(shown)}\n", style="dim")
         if count > self.PREVIEW_LINES:
             body.append(f"  ... and {count - self.PREVIEW_LINES} more\n", style="dim")
         body.append("\nLines are sent as text, never run as commands.")

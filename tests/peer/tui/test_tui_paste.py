@@ -40,6 +40,9 @@ async def test_multi_line_paste_asks_then_sends_each_line_as_text(
         field.post_message(events.Paste("just one line"))
         await until(pilot, lambda: field.value == "just one line", "single-line paste")
         field.value = ""
+        field.post_message(events.Paste("\n\n  only this one\n"))
+        await until(pilot, lambda: field.value == "  only this one", "after blank lines")
+        field.value = ""
 
         # -- cancelled: nothing goes out ---------------------------------------------------
         field.post_message(events.Paste("never\nsent\n"))
