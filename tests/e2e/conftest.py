@@ -14,10 +14,13 @@ from typing import Any, TypeVar
 
 import pytest
 
+from crypto.channel import SecureChannel
+from crypto.identity import IdentityKey
 from crypto.keystore import TEST_KDF_PARAMS
 from peer.client import ChatClient
 from peer.config import PeerConfig
 from peer.events import Event
+from peer.p2p_link import P2PLink
 from tracker.server import TrackerServer
 
 E = TypeVar("E")
@@ -69,6 +72,23 @@ class PeerHandle:
 
 
 PeerFactory = Callable[..., Awaitable[PeerHandle]]
+
+
+async def hand_dial(peer: PeerHandle, claim: str, identity: IdentityKey | None = None) -> P2PLink:
+    """A hand-driven channel to ``peer`` claiming to be ``claim`` (with a fresh key unless
+    given one); returns once the handshake is done, before ``peer`` accepts or rejects.
+    This side checks nothing: it plays the attacker."""
+    assert peer.client.listen_address is not None
+    reader, writer = await asyncio.open_connection(*peer.client.listen_address)
+    channel = SecureChannel(
+        initiator=True,
+        identity=identity or IdentityKey.generate(),
+        username=claim,
+        authorize=lambda _name, _key: None,
+    )
+    link = P2PLink(reader, writer, channel)
+    await asyncio.wait_for(link.handshake(True), TIMEOUT)
+    return link
 
 
 def peer_config(tracker: TrackerServer, home: Path, **changes: Any) -> PeerConfig:

@@ -20,14 +20,14 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from commons.codec import encode_object
-from crypto.channel import PROLOGUE, SecureChannel
+from crypto.channel import PROLOGUE
 from crypto.identity import IdentityKey
 from crypto.keystore import load_or_create_identity
 from crypto.noise import HandshakeState
 from peer.chat_protocol import Accept, decode_frame
 from peer.events import ChannelClosed, ChannelOpened, MemberJoined, MessageReceived
 from peer.p2p_link import LinkClosedError, P2PLink
-from tests.e2e.conftest import PeerFactory, PeerHandle
+from tests.e2e.conftest import PeerFactory, PeerHandle, hand_dial
 from tracker.server import TrackerServer
 
 TIMEOUT = 5.0
@@ -74,14 +74,8 @@ async def _mallory(
 
 async def _dial(bob: PeerHandle, identity: IdentityKey, claim: str = "mallory") -> P2PLink:
     """A hand-driven channel to Bob; returns once Bob has sent ``accept``."""
-    assert bob.client.listen_address is not None
-    reader, writer = await asyncio.open_connection(*bob.client.listen_address)
-    channel = SecureChannel(
-        initiator=True, identity=identity, username=claim, authorize=lambda _n, _k: None
-    )
-    link = P2PLink(reader, writer, channel)
     opened = len([e for e in bob.of(ChannelOpened) if e.username == claim])
-    await asyncio.wait_for(link.handshake(True), TIMEOUT)
+    link = await hand_dial(bob, claim, identity)
     answer = decode_frame(await asyncio.wait_for(link.receive(), TIMEOUT), "bob")
     assert isinstance(answer, Accept)
     await bob.wait_for(ChannelOpened, lambda e: e.username == claim, count=opened + 1)

@@ -5,12 +5,10 @@ from __future__ import annotations
 import asyncio
 
 from commons.errors import ErrorCode
-from crypto.channel import SecureChannel
-from crypto.identity import IdentityKey
 from peer.chat_protocol import Reject, decode_frame
 from peer.events import ChannelOpened, ErrorEvent, MessageReceived
-from peer.p2p_link import LinkClosedError, P2PLink
-from tests.e2e.conftest import PeerFactory
+from peer.p2p_link import LinkClosedError
+from tests.e2e.conftest import PeerFactory, hand_dial
 from tracker.server import TrackerServer
 
 
@@ -20,16 +18,7 @@ async def test_impersonator_refused(tracker: TrackerServer, peer_factory: PeerFa
     assert {p.username for p in await bob.client.list_peers()} == {"alice", "bob"}
     assert bob.client.listen_address is not None
 
-    mallory_key = IdentityKey.generate()
-    reader, writer = await asyncio.open_connection(*bob.client.listen_address)
-    channel = SecureChannel(
-        initiator=True,
-        identity=mallory_key,
-        username="alice",
-        authorize=lambda name, key: None,
-    )
-    link = P2PLink(reader, writer, channel)
-    await asyncio.wait_for(link.handshake(True), 5)
+    link = await hand_dial(bob, "alice")
     answer = decode_frame(await asyncio.wait_for(link.receive(), 5), "bob")
     assert isinstance(answer, Reject)
     assert answer.code == ErrorCode.KEY_MISMATCH
@@ -53,16 +42,7 @@ async def test_claiming_an_offline_user_refused(
     tracker: TrackerServer, peer_factory: PeerFactory
 ) -> None:
     bob = await peer_factory(tracker, "bob")
-    assert bob.client.listen_address is not None
-    reader, writer = await asyncio.open_connection(*bob.client.listen_address)
-    channel = SecureChannel(
-        initiator=True,
-        identity=IdentityKey.generate(),
-        username="ghost",
-        authorize=lambda name, key: None,
-    )
-    link = P2PLink(reader, writer, channel)
-    await asyncio.wait_for(link.handshake(True), 5)
+    link = await hand_dial(bob, "ghost")
     answer = decode_frame(await asyncio.wait_for(link.receive(), 5), "bob")
     assert isinstance(answer, Reject)
     assert answer.code == ErrorCode.KEY_MISMATCH

@@ -10,14 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from crypto.channel import SecureChannel
 from crypto.errors import WrongPasswordError
-from crypto.identity import IdentityKey
 from crypto.keystore import load_or_create_identity
 from peer.client import password_digest
 from peer.events import ErrorEvent, MessageReceived
-from peer.p2p_link import LinkClosedError, P2PLink
-from tests.e2e.conftest import PeerFactory
+from peer.p2p_link import LinkClosedError
+from tests.e2e.conftest import PeerFactory, hand_dial
 from tracker.server import TrackerServer
 
 ALICE_PASSWORD = "alice-Secret-passw0rd"
@@ -42,16 +40,7 @@ async def test_logs_hold_no_secrets(
     await alice.wait_for(MessageReceived, count=2)
 
     # Error paths: an impersonator sending text, wrong passwords on the key file.
-    assert alice.client.listen_address is not None
-    reader, writer = await asyncio.open_connection(*alice.client.listen_address)
-    fake = SecureChannel(
-        initiator=True,
-        identity=IdentityKey.generate(),
-        username="bob",
-        authorize=lambda _n, _k: None,
-    )
-    link = P2PLink(reader, writer, fake)
-    await asyncio.wait_for(link.handshake(True), 10)
+    link = await hand_dial(alice, "bob")
     link.send_nowait(b'{"type":"private","text":"' + TEXTS[0].encode() + b'"}')
     await alice.wait_for(ErrorEvent)
     with pytest.raises(LinkClosedError):
