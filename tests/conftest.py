@@ -5,10 +5,14 @@
 * ``tracker``: one started tracker with the default configuration.
 * ``connect(tracker)`` opens a :class:`TrackerTestClient` (pinned to the tracker's
   certificate); ``user(tracker, name)`` registers and logs one in.
+* ``peer_factory(tracker, name)``: a real :class:`~peer.client.ChatClient` in its own
+  home, registered and logged in (``login=False`` to do that by hand), wrapped in a
+  :class:`tests.peers.PeerHandle` that records its events.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -17,6 +21,9 @@ from typing import Any
 
 import pytest
 
+from crypto.keystore import TEST_KDF_PARAMS
+from peer.client import ChatClient
+from tests.peers import DEFAULT_PASSWORD, TIMEOUT, PeerFactory, PeerHandle, peer_config
 from tests.tracker_client import TrackerTestClient
 from tracker.config import TrackerConfig
 from tracker.server import TrackerServer
@@ -77,3 +84,34 @@ def user(connect: ClientFactory) -> UserFactory:
         return client
 
     return make
+
+
+@pytest.fixture
+async def peer_factory(tmp_path: Path) -> AsyncIterator[PeerFactory]:
+    handles: list[PeerHandle] = []
+
+    async def make(
+        tracker: TrackerServer,
+        name: str,
+        password: str = DEFAULT_PASSWORD,
+        *,
+        login: bool = True,
+        **changes: Any,
+    ) -> PeerHandle:
+        home = changes.pop("home", tmp_path / f"home-{name}")
+        client = ChatClient(
+            peer_config(tracker, home, **changes),
+            kdf_params=TEST_KDF_PARAMS,
+        )
+        handle = PeerHandle(client)
+        handles.append(handle)
+        await client.connect()
+        if login:
+            await client.register(name, password)
+            await client.login(name, password)
+        return handle
+
+    yield make
+    for handle in handles:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(handle.close(), 2 * TIMEOUT)

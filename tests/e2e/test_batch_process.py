@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from peer.events import MemberLeft, MessageReceived
-from tests.e2e.conftest import PeerFactory
+from tests.peers import PeerFactory
 from tracker.server import TrackerServer
 
 TIMEOUT = 15.0

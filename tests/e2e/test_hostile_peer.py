@@ -27,7 +27,7 @@ from crypto.noise import HandshakeState
 from peer.chat_protocol import Accept, decode_frame
 from peer.events import ChannelClosed, ChannelOpened, MemberJoined, MessageReceived
 from peer.p2p_link import LinkClosedError, P2PLink
-from tests.e2e.conftest import PeerFactory, PeerHandle, hand_dial
+from tests.peers import PeerFactory, PeerHandle, hand_dial
 from tracker.server import TrackerServer
 
 TIMEOUT = 5.0

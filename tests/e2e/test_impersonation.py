@@ -8,7 +8,7 @@ from commons.errors import ErrorCode
 from peer.chat_protocol import Reject, decode_frame
 from peer.events import ChannelOpened, ErrorEvent, MessageReceived
 from peer.p2p_link import LinkClosedError
-from tests.e2e.conftest import PeerFactory, hand_dial
+from tests.peers import PeerFactory, hand_dial
 from tracker.server import TrackerServer
 
 

@@ -15,7 +15,7 @@ from crypto.keystore import load_or_create_identity
 from peer.client import password_digest
 from peer.events import ErrorEvent, MessageReceived
 from peer.p2p_link import LinkClosedError
-from tests.e2e.conftest import PeerFactory, hand_dial
+from tests.peers import PeerFactory, hand_dial
 from tracker.server import TrackerServer
 
 ALICE_PASSWORD = "alice-Secret-passw0rd"

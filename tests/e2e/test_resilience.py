@@ -21,7 +21,7 @@ from peer.events import (
     Reconnected,
 )
 from tests.conftest import TrackerFactory
-from tests.e2e.conftest import PeerFactory
+from tests.peers import PeerFactory
 
 
 async def test_tracker_loss_keeps_channels_and_reconnects(

@@ -14,7 +14,7 @@ import pytest
 
 from commons.errors import ErrorCode, P2PChatError, RoomError
 from peer.events import MemberJoined, MemberLeft, MessageReceived, RoomDeleted
-from tests.e2e.conftest import PeerFactory, PeerHandle
+from tests.peers import PeerFactory, PeerHandle
 from tracker.server import TrackerServer
 
 ROUNDS = 5

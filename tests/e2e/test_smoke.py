@@ -3,7 +3,7 @@ from __future__ import annotations
 import asyncio
 
 from peer.events import MessageReceived
-from tests.e2e.conftest import PeerFactory
+from tests.peers import PeerFactory
 from tracker.server import TrackerServer
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 
 from peer.events import ChannelClosed, ChannelOpened, MemberJoined, MemberLeft, MessageReceived
-from tests.e2e.conftest import PeerFactory, PeerHandle
 from tests.e2e.proxy import FramingProxy, Mutator
+from tests.peers import PeerFactory, PeerHandle
 from tracker.server import TrackerServer
 
 # "amelia..." sorts first, so she dials "zoe..." - through the proxy Zoe advertises.

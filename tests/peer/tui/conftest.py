@@ -1,32 +1,29 @@
-"""Fixtures for the terminal UI tests: real ChatClients next to the app under test.
+"""Helpers for the terminal UI tests, which run the app beside real peers.
 
-Reuses the e2e helpers (``PeerHandle`` records a client's events so a test can wait for
-one with a timeout) and adds :func:`until`, which lets Textual process its messages
-while polling a condition, bounded by a deadline.
+The other peers come from the ``peer_factory`` fixture (``tests/conftest.py``); the
+app's own client from :func:`make_client`, since the app reads its events itself.
+:func:`until` lets Textual process its messages while polling a condition, bounded by
+a deadline; :func:`click` clicks a widget once it is really drawn.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
 from textual.errors import NoWidget
 from textual.pilot import Pilot
 
 from crypto.keystore import TEST_KDF_PARAMS
 from peer.client import ChatClient
-from tests.e2e.conftest import PeerHandle, peer_config
+from tests.peers import peer_config
 from tracker.server import TrackerServer
 
 DEADLINE = 10.0
+#: The password the app's own user types (the other peers use the factory's default).
 PASSWORD = "correcthorse42"
-
-PeerMaker = Callable[..., Awaitable[PeerHandle]]
 
 
 async def until(pilot: Pilot[Any], condition: Callable[[], object], what: str) -> None:
@@ -66,30 +63,3 @@ async def click(pilot: Pilot[Any], selector: str) -> None:
 
 def make_client(tracker: TrackerServer, home: Path) -> ChatClient:
     return ChatClient(peer_config(tracker, home), kdf_params=TEST_KDF_PARAMS)
-
-
-@pytest.fixture
-async def peers(tmp_path: Path) -> AsyncIterator[PeerMaker]:
-    """``await peers(tracker, name, home=..., replace_key=False, register=True)``."""
-    handles: list[PeerHandle] = []
-
-    async def make(
-        tracker: TrackerServer,
-        name: str,
-        *,
-        home: str | None = None,
-        register: bool = True,
-        replace_key: bool = False,
-    ) -> PeerHandle:
-        handle = PeerHandle(make_client(tracker, tmp_path / (home or f"home-{name}")))
-        handles.append(handle)
-        await handle.client.connect()
-        if register:
-            await handle.client.register(name, PASSWORD)
-        await handle.client.login(name, PASSWORD, replace_key=replace_key)
-        return handle
-
-    yield make
-    for handle in handles:
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(handle.close(), 5)

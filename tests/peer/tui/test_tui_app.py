@@ -21,7 +21,8 @@ from peer.tui.chat_model import Verification
 from peer.tui.login import LoginScreen
 from peer.tui.nick_colors import nick_color
 from peer.tui.widgets import KeyChangedDialog, group_fingerprint
-from tests.peer.tui.conftest import PASSWORD, PeerMaker, click, make_client, until
+from tests.peer.tui.conftest import PASSWORD, click, make_client, until
+from tests.peers import DEFAULT_PASSWORD, PeerFactory
 from tracker.server import TrackerServer
 
 
@@ -39,8 +40,10 @@ def static_text(screen: ChatScreen, selector: str) -> str:
     return str(screen.query_one(selector, Static).render())
 
 
-async def test_full_session(tracker: TrackerServer, peers: PeerMaker, tmp_path: Path) -> None:
-    bob = await peers(tracker, "bob")
+async def test_full_session(
+    tracker: TrackerServer, peer_factory: PeerFactory, tmp_path: Path
+) -> None:
+    bob = await peer_factory(tracker, "bob")
     await bob.client.create_room("lobby")
     home = tmp_path / "home-alice"
     client = make_client(tracker, home)
@@ -79,7 +82,7 @@ async def test_full_session(tracker: TrackerServer, peers: PeerMaker, tmp_path: 
         assert color.triplet.hex == nick_color("bob")
 
         # -- a third user joins: a notice, and the members panel grows -----------------------
-        carol = await peers(tracker, "carol")
+        carol = await peer_factory(tracker, "carol")
         await carol.client.join_room("lobby")
         await until(pilot, lambda: "carol joined #lobby" in log_text(chat), "join notice")
         assert "carol" in model.members
@@ -120,7 +123,8 @@ async def test_full_session(tracker: TrackerServer, peers: PeerMaker, tmp_path: 
         assert client.trust_state("bob") is not None
         await bob.close()  # bob sets up p2pchat again on another machine
         await until(pilot, lambda: "bob" not in model.members, "bob gone")
-        bob2 = await peers(tracker, "bob", home="home-bob-new", register=False, replace_key=True)
+        bob2 = await peer_factory(tracker, "bob", login=False, home=tmp_path / "home-bob-new")
+        await bob2.client.login("bob", DEFAULT_PASSWORD, replace_key=True)
         await until(pilot, lambda: isinstance(app.screen, KeyChangedDialog), "key dialog")
         assert model.verification_of("bob") is Verification.KEY_CHANGED
         assert chat.query_one("#banner").has_class("shown")

@@ -13,14 +13,15 @@ from textual import events
 from peer.events import MessageReceived
 from peer.tui.app import ChatApp, ChatScreen
 from peer.tui.widgets import ChatInput, PasteDialog
-from tests.peer.tui.conftest import PASSWORD, PeerMaker, click, make_client, until
+from tests.peer.tui.conftest import PASSWORD, click, make_client, until
+from tests.peers import PeerFactory
 from tracker.server import TrackerServer
 
 
 async def test_multi_line_paste_asks_then_sends_each_line_as_text(
-    tracker: TrackerServer, peers: PeerMaker, tmp_path: Path
+    tracker: TrackerServer, peer_factory: PeerFactory, tmp_path: Path
 ) -> None:
-    bob = await peers(tracker, "bob")
+    bob = await peer_factory(tracker, "bob")
     await bob.client.create_room("lobby")
     client = make_client(tracker, tmp_path / "home-alice")
     await client.connect()

@@ -1,22 +1,20 @@
-"""Fixtures for end-to-end tests: real ChatClients (own home, own sockets) on one loop.
+"""Real peers for tests: a ChatClient (own home, own sockets) with an event recorder.
 
-``peer_factory(tracker, name)`` returns a logged-in :class:`PeerHandle`; its event
-recorder lets a test wait for an event with a timeout instead of sleeping.
+:class:`PeerHandle` lets a test wait for an event with a timeout instead of sleeping;
+the ``peer_factory`` fixture (``tests/conftest.py``) makes logged-in ones.
+:func:`hand_dial` plays an attacker's side of a channel.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-import pytest
-
 from crypto.channel import SecureChannel
 from crypto.identity import IdentityKey
-from crypto.keystore import TEST_KDF_PARAMS
 from peer.client import ChatClient
 from peer.config import PeerConfig
 from peer.events import Event
@@ -25,6 +23,7 @@ from tracker.server import TrackerServer
 
 E = TypeVar("E")
 TIMEOUT = 10.0
+DEFAULT_PASSWORD = "pw-" + "x" * 8
 
 
 class PeerHandle:
@@ -100,34 +99,3 @@ def peer_config(tracker: TrackerServer, home: Path, **changes: Any) -> PeerConfi
     }
     fields.update(changes)
     return PeerConfig(**fields)
-
-
-@pytest.fixture
-async def peer_factory(tmp_path: Path) -> AsyncIterator[PeerFactory]:
-    handles: list[PeerHandle] = []
-
-    async def make(
-        tracker: TrackerServer,
-        name: str,
-        password: str = "pw-" + "x" * 8,
-        *,
-        login: bool = True,
-        **changes: Any,
-    ) -> PeerHandle:
-        home = changes.pop("home", tmp_path / f"home-{name}")
-        client = ChatClient(
-            peer_config(tracker, home, **changes),
-            kdf_params=TEST_KDF_PARAMS,
-        )
-        handle = PeerHandle(client)
-        handles.append(handle)
-        await client.connect()
-        if login:
-            await client.register(name, password)
-            await client.login(name, password)
-        return handle
-
-    yield make
-    for handle in handles:
-        with contextlib.suppress(Exception):
-            await handle.close()
