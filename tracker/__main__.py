@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from tracker.config import TrackerConfig
+from tracker.database import DatabaseOpenError
 from tracker.server import TrackerServer
 
 
@@ -92,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(serve(config))
     except KeyboardInterrupt:
         pass
-    except OSError as exc:
+    except (OSError, DatabaseOpenError) as exc:
         print(f"p2pchat-tracker: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -3,8 +3,9 @@
 WAL with ``synchronous=FULL`` makes every commit reach the disk before it returns, so an
 acknowledged REGISTER survives ``kill -9`` and power loss. One connection is used from
 one dedicated thread: writes (and their fsync) never run on the event loop and never
-race each other. A database that exists but cannot be opened is an error, never a
-reason to start from an empty user base.
+race each other. A database that exists but cannot be opened, or fails SQLite's
+``quick_check``, raises :class:`DatabaseOpenError` (the command prints it and exits 1),
+never a reason to start from an empty user base.
 """
 
 from __future__ import annotations
@@ -20,6 +21,13 @@ DB_FILE_NAME = "tracker.sqlite3"
 SCHEMA_VERSION = 1
 
 T = TypeVar("T")
+
+_ADVICE = "restore it from a backup, or move it away to start with no users"
+
+
+class DatabaseOpenError(Exception):
+    """The database file exists but is unusable; the tracker must not start on it."""
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
@@ -48,15 +56,27 @@ class Database:
 
     def _open_sync(self) -> None:
         conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")
-        conn.execute("PRAGMA foreign_keys=ON")
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            check = conn.execute("PRAGMA quick_check").fetchone()[0]
+            if check != "ok":
+                raise DatabaseOpenError(f"{self.path} is damaged ({check}); {_ADVICE}")
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise DatabaseOpenError(
+                    f"{self.path} has schema {version}, newer than this tracker's"
+                    f" {SCHEMA_VERSION}: run a newer tracker"
+                )
+            conn.executescript(_SCHEMA)
+            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        except sqlite3.DatabaseError as exc:
             conn.close()
-            raise RuntimeError(f"{self.path} has schema {version}, newer than this tracker")
-        conn.executescript(_SCHEMA)
-        conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            raise DatabaseOpenError(f"{self.path} cannot be read ({exc}); {_ADVICE}") from None
+        except BaseException:
+            conn.close()
+            raise
         self._conn = conn
 
     def _call(self, func: Callable[[sqlite3.Connection], T]) -> T:

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from argon2 import PasswordHasher
 
 from tests.tracker_client import TrackerTestClient, password_digest
@@ -134,3 +135,43 @@ async def test_acknowledged_registration_survives_kill_9(tmp_path):
     finally:
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(proc.wait(), 20) == 0
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+async def test_damaged_database_is_refused_clearly_and_left_alone(tmp_path, damage):
+    """The original silently started over with no users; this tracker refuses to start."""
+    data_dir = tmp_path / "damaged"
+    proc = await _start_cli(data_dir)
+    port, _ = await _read_banner(proc)
+    client = await TrackerTestClient.connect("127.0.0.1", port, data_dir / "tracker-cert.pem")
+    for name in ("alice", "bob", "carol"):
+        assert (await client.register(name))["status"] == "OK"
+    await client.close()
+    proc.send_signal(signal.SIGTERM)
+    assert await asyncio.wait_for(proc.wait(), 20) == 0
+
+    db = data_dir / DB_FILE_NAME
+    whole = db.read_bytes()
+    content = os.urandom(len(whole)) if damage == "garbage" else whole[: len(whole) // 2]
+    db.write_bytes(content)
+
+    result = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tracker",
+        "--port",
+        "0",
+        "--data-dir",
+        str(data_dir),
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    out, err = await asyncio.wait_for(result.communicate(), 30)
+    assert result.returncode == 1
+    message = err.decode()
+    assert "Traceback" not in message
+    assert str(db) in message and "restore it from a backup" in message
+    assert b"listening" not in out
+    assert db.read_bytes() == content
