@@ -91,7 +91,7 @@ async def _read_banner(proc: asyncio.subprocess.Process) -> tuple[int, str]:
     return port, fingerprint
 
 
-async def _start_cli(data_dir: Path) -> asyncio.subprocess.Process:
+async def _start_cli(data_dir: Path, stderr: int | None = None) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -104,6 +104,7 @@ async def _start_cli(data_dir: Path) -> asyncio.subprocess.Process:
         "WARNING",
         cwd=REPO,
         stdout=subprocess.PIPE,
+        stderr=stderr,
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )
 
@@ -155,19 +156,7 @@ async def test_damaged_database_is_refused_clearly_and_left_alone(tmp_path, dama
     content = os.urandom(len(whole)) if damage == "garbage" else whole[: len(whole) // 2]
     db.write_bytes(content)
 
-    result = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "tracker",
-        "--port",
-        "0",
-        "--data-dir",
-        str(data_dir),
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    )
+    result = await _start_cli(data_dir, stderr=subprocess.PIPE)
     out, err = await asyncio.wait_for(result.communicate(), 30)
     assert result.returncode == 1
     message = err.decode()
