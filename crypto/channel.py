@@ -66,6 +66,11 @@ MSG1_LEN = DHLEN + KEM_PUBLIC_KEY_LEN
 # e, encrypted KEM ciphertext, encrypted static key, then the payload and its tag.
 MIN_MSG2_LEN = DHLEN + (KEM_CIPHERTEXT_LEN + TAGLEN) + (DHLEN + TAGLEN) + TAGLEN
 UPDATE_ADVICE = "update p2pchat"
+# What a connection closed by the remote mid-handshake may mean, for the dialling user.
+CLOSED_DURING_HANDSHAKE_HINT = (
+    f"an older p2pchat closes the connection here, as it cannot speak channel protocol "
+    f"{PROTOCOL_VERSION}; if the peer has not updated, it must {UPDATE_ADVICE}"
+)
 REKEY_INTERVAL = 1024
 MAX_BODY = MAX_MESSAGE_LEN
 MAX_PLAINTEXT = MAX_MESSAGE_LEN - TAGLEN

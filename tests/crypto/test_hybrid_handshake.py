@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 
@@ -41,36 +42,38 @@ def _secret(label: str) -> bytes:
     return hashlib.sha256(label.encode()).digest()
 
 
+INIT_E, RESP_E = _secret("alice ephemeral"), _secret("bob ephemeral")
+KEM_SEED = hashlib.sha512(b"alice ML-KEM seed").digest()
+PUBLIC_INIT_E = reference.x25519_public(INIT_E)
+PUBLIC_RESP_E = reference.x25519_public(RESP_E)
+
+
 @dataclass(frozen=True)
 class Recorded:
-    """A complete session between Alice and Bob with every secret written down."""
+    """A complete session between Alice and Bob (secrets above) as the wire saw it."""
 
-    init_ephemeral: bytes
-    resp_ephemeral: bytes
-    kem_seed: bytes
     messages: tuple[bytes, bytes, bytes]
     # The first transport message each way, both carrying PROBE: what the real keys give.
     real_i2r: bytes
     real_r2i: bytes
 
 
-def _record_session() -> Recorded:
-    init_e, resp_e = _secret("alice ephemeral"), _secret("bob ephemeral")
-    kem_seed = hashlib.sha512(b"alice ML-KEM seed").digest()
+@functools.cache
+def _session() -> Recorded:
     initiator = HandshakeState(
         PATTERN,
         True,
         PROLOGUE,
         s=ALICE.private_key,
-        e=X25519PrivateKey.from_private_bytes(init_e),
-        e1=kem_keypair_from_seed(kem_seed),
+        e=X25519PrivateKey.from_private_bytes(INIT_E),
+        e1=kem_keypair_from_seed(KEM_SEED),
     )
     responder = HandshakeState(
         PATTERN,
         False,
         PROLOGUE,
         s=BOB.private_key,
-        e=X25519PrivateKey.from_private_bytes(resp_e),
+        e=X25519PrivateKey.from_private_bytes(RESP_E),
     )
     msg1 = initiator.write_message(b"")
     responder.read_message(msg1)
@@ -80,18 +83,10 @@ def _record_session() -> Recorded:
     responder.read_message(msg3)
     i2r, r2i = initiator.split()
     return Recorded(
-        init_e,
-        resp_e,
-        kem_seed,
         (msg1, msg2, msg3),
         i2r.encrypt_with_ad(b"", PROBE),
         r2i.encrypt_with_ad(b"", PROBE),
     )
-
-
-SESSION = _record_session()
-PUBLIC_INIT_E = reference.x25519_public(SESSION.init_ephemeral)
-PUBLIC_RESP_E = reference.x25519_public(SESSION.resp_ephemeral)
 
 
 def _x25519_results(
@@ -105,33 +100,34 @@ def _x25519_results(
     }
 
 
-ALL_X25519 = _x25519_results(
-    ALICE.private_bytes(), SESSION.init_ephemeral, BOB.private_bytes(), SESSION.resp_ephemeral
-)
+ALL_X25519 = _x25519_results(ALICE.private_bytes(), INIT_E, BOB.private_bytes(), RESP_E)
 
 
 def _transport(dh: dict[str, bytes | None], kem_output: bytes | None) -> tuple[bytes, bytes]:
     """The adversary's PROBE ciphertexts under the keys it derives from ``dh`` + ``kem``."""
-    _h, k1, k2 = reference.derive_from_wire(PROLOGUE, SESSION.messages, kem_output=kem_output, **dh)
+    _h, k1, k2 = reference.derive_from_wire(
+        PROLOGUE, _session().messages, kem_output=kem_output, **dh
+    )
     return reference.encrypt_transport(k1, 0, PROBE), reference.encrypt_transport(k2, 0, PROBE)
 
 
-REAL = (SESSION.real_i2r, SESSION.real_r2i)
+def _real() -> tuple[bytes, bytes]:
+    return _session().real_i2r, _session().real_r2i
 
 
 def _kem_ciphertext() -> bytes:
     ee = ALL_X25519["ee"]
     assert ee is not None
     ciphertext, _ = reference.kem_ciphertext_from_wire(
-        PROLOGUE, SESSION.messages[0], SESSION.messages[1], ee
+        PROLOGUE, _session().messages[0], _session().messages[1], ee
     )
     return ciphertext
 
 
 def test_both_halves_give_the_real_keys() -> None:
     """The adversaries' computation is right: with both secrets it finds the real keys."""
-    kem_output = reference.kem_decapsulate(SESSION.kem_seed, _kem_ciphertext())
-    assert _transport(ALL_X25519, kem_output) == REAL
+    kem_output = reference.kem_decapsulate(KEM_SEED, _kem_ciphertext())
+    assert _transport(ALL_X25519, kem_output) == _real()
 
 
 def test_every_x25519_secret_without_the_ml_kem_secret_gives_wrong_keys() -> None:
@@ -150,13 +146,15 @@ def test_every_x25519_secret_without_the_ml_kem_secret_gives_wrong_keys() -> Non
     ]
     for guess in guesses:
         derived = _transport(ALL_X25519, guess)
-        assert derived[0] != REAL[0] and derived[1] != REAL[1]
+        real = _real()
+        assert derived[0] != real[0] and derived[1] != real[1]
 
 
 def test_the_ml_kem_secret_without_the_x25519_secrets_gives_wrong_keys() -> None:
     """Given Alice's ML-KEM key and even the KEM output, but no X25519 private key."""
     test_both_halves_give_the_real_keys()
-    kem_output = reference.kem_decapsulate(SESSION.kem_seed, _kem_ciphertext())
+    # The test hands it the KEM output: without ee it could not even decrypt the ciphertext.
+    kem_output = reference.kem_decapsulate(KEM_SEED, _kem_ciphertext())
     mallory = _secret("mallory's own X25519 key")
     # Its best: DH with keys of its own against the public keys on the wire, or guesses.
     own_results: dict[str, bytes | None] = {
@@ -168,12 +166,14 @@ def test_the_ml_kem_secret_without_the_x25519_secrets_gives_wrong_keys() -> None
     left_out: dict[str, bytes | None] = {"ee": None, "es": None, "se": None}
     for guess in (own_results, zeros, left_out):
         derived = _transport(guess, kem_output)
-        assert derived[0] != REAL[0] and derived[1] != REAL[1]
+        real = _real()
+        assert derived[0] != real[0] and derived[1] != real[1]
     # One X25519 result short is as good as none.
     for missing in ("ee", "es", "se"):
         partial = dict(ALL_X25519, **{missing: own_results[missing]})
         derived = _transport(partial, kem_output)
-        assert derived[0] != REAL[0] and derived[1] != REAL[1]
+        real = _real()
+        assert derived[0] != real[0] and derived[1] != real[1]
 
 
 # ---------------------------------------------------------------- tampering with the KEM
