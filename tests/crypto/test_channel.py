@@ -1,4 +1,4 @@
-"""SecureChannel: the XX handshake between two identities and the transport after it.
+"""SecureChannel: the hybrid XX handshake between two identities and the transport after it.
 
 Every attack here is run against the real channel code; each test fails if the channel
 ever hands out a plaintext it should not have.
