@@ -42,6 +42,7 @@ class ErrorCode(StrEnum):
     NOT_INVITED = "not_invited"
     INTERNAL = "internal_error"
     HANDSHAKE_FAILED = "handshake_failed"
+    UNSUPPORTED_VERSION = "unsupported_version"
     CHANNEL_CLOSED = "channel_closed"
     MESSAGE_TOO_LARGE = "message_too_large"
     KEY_CHANGED = "key_changed"

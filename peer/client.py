@@ -55,7 +55,7 @@ from commons.models import (
 from commons.tracker_protocol import Command, Event
 from crypto.authorization import check_remote_identity
 from crypto.channel import SecureChannel
-from crypto.errors import KeyChangedError, KeyMismatchError
+from crypto.errors import KeyChangedError, KeyMismatchError, OutdatedPeerError
 from crypto.fingerprint import fingerprint as key_fingerprint
 from crypto.fingerprint import safety_number as compute_safety_number
 from crypto.identity import IdentityKey
@@ -761,6 +761,9 @@ class ChatClient:
                 self._accept_inbound(link, channel), self.config.handshake_timeout
             )
         except TimeoutError:
+            link.close()
+        except OutdatedPeerError as exc:
+            log.info("inbound channel refused: %s", exc.message)  # our own text, names versions
             link.close()
         except P2PChatError as exc:
             log.info("inbound channel refused: %s", exc.code)
