@@ -97,6 +97,14 @@ OUTBOX_LIMIT = 256
 HELD_LIMIT = 32
 DIRECTORY_REFRESH_INTERVAL = 1.0
 DUPLICATE = "duplicate"
+#: Why a rejoin after a tracker outage can be refused for good; the room is dropped
+#: instead of retrying the whole reconnect (a ban or an invite-only switch meanwhile).
+_REJOIN_REFUSALS = {
+    ErrorCode.ROOM_NOT_FOUND: "deleted",
+    ErrorCode.ROOM_FULL: "full",
+    ErrorCode.BANNED: "banned by the owner",
+    ErrorCode.NOT_INVITED: "invite-only",
+}
 
 T = TypeVar("T")
 
@@ -1126,10 +1134,13 @@ class ChatClient:
         try:
             join = await self._tracker.request(Command.JOIN_ROOM, room=room.name)
         except P2PChatError as exc:
-            if exc.code in (ErrorCode.ROOM_NOT_FOUND, ErrorCode.ROOM_FULL):
+            if exc.code in _REJOIN_REFUSALS:
                 self._clear_room(notify=exc.code is ErrorCode.ROOM_NOT_FOUND)
-                if exc.code is ErrorCode.ROOM_FULL:
-                    self._emit(ev.ErrorEvent(str(exc.code), f"could not rejoin {room.name}: full"))
+                if exc.code is not ErrorCode.ROOM_NOT_FOUND:
+                    reason = _REJOIN_REFUSALS[exc.code]
+                    self._emit(
+                        ev.ErrorEvent(str(exc.code), f"could not rejoin {room.name}: {reason}")
+                    )
                 return
             raise
         self._enter_room(join)
