@@ -25,6 +25,7 @@ import itertools
 import logging
 import socket
 import ssl
+import struct
 import time
 from collections import Counter, deque
 from collections.abc import Coroutine
@@ -57,6 +58,7 @@ from tracker.user_store import UserStore
 log = logging.getLogger("tracker.server")
 
 _READ_CHUNK = 16 * 1024
+_LINGER_RESET = struct.pack("ii", 1, 0)
 _HANDSHAKING, _OPEN, _CLOSED = 0, 1, 2
 
 
@@ -421,6 +423,8 @@ class TrackerServer:
         """A socket was accepted: admit it, refuse it politely, or drop it at once."""
         ticket = self.admission.arrive(host)
         if ticket.verdict is Verdict.DROP:
+            # A reset, not a FIN: no closing handshake or TIME_WAIT kept for a flood.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
             sock.close()
             self.counters["dropped"] += 1
             self.problems.warning(

@@ -9,10 +9,14 @@ missing peer name) becomes one shared source, so it cannot dodge the limits eith
 
 Trusted networks (``--trusted-network``) are exempt from the per-source limits (not
 from the global ones): the operator's own hosts, or loopback for benchmarks.
+
+Both functions are cached (a flood comes from few addresses, and every accepted socket
+asks), so classifying a connection costs a dictionary lookup.
 """
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable
 
@@ -25,6 +29,7 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_address(host: str) -> IPAddress | None:
     """The address of ``host`` with IPv4-mapped IPv6 unwrapped; ``None`` if not an IP."""
     try:
@@ -36,6 +41,7 @@ def parse_address(host: str) -> IPAddress | None:
     return address
 
 
+@functools.lru_cache(maxsize=4096)
 def source_key(host: str) -> str:
     """``"192.0.2.1"`` for IPv4, ``"2001:db8:1:2::/64"`` for IPv6: the unit of every limit."""
     address = parse_address(host)
@@ -70,6 +76,8 @@ class TrustedNetworks:
         return bool(self._networks)
 
     def contains(self, host: str) -> bool:
+        if not self._networks:
+            return False
         address = parse_address(host)
         if address is None:
             return False
