@@ -1,8 +1,9 @@
 """A real ``python -m tracker`` process for tests that need one (kill -9, fd limits, logs).
 
 :func:`start_tracker_process` starts it on a free port; :func:`read_banner` waits for
-the port and fingerprint it prints. ``open_files`` sets the child's ``RLIMIT_NOFILE``
-(soft and hard) before it starts, the way a service manager would.
+the port and fingerprint it prints; :func:`run_admin` runs ``p2pchat-tracker invite``.
+``open_files`` sets the child's ``RLIMIT_NOFILE`` (soft and hard) before it starts, the
+way a service manager would.
 """
 
 from __future__ import annotations
@@ -78,3 +79,23 @@ async def stop_tracker_process(proc: asyncio.subprocess.Process) -> int:
             await proc.wait()
     assert proc.returncode is not None
     return proc.returncode
+
+
+async def run_admin(data_dir: Path, *args: str) -> tuple[int, str, str]:
+    """``p2pchat-tracker invite --data-dir DATA_DIR ARGS...``: status, stdout, stderr."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tracker",
+        "invite",
+        "--data-dir",
+        str(data_dir),
+        *args,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()

@@ -7,9 +7,8 @@ faster than a hash, which told an attacker which names exist.
 from __future__ import annotations
 
 import asyncio
-import sys
 
-from tests.tracker_process import REPO
+from tests.tracker_process import run_admin
 
 
 async def register_all(connect, tracker, source: str, names: list[str]) -> list[str]:
@@ -72,23 +71,9 @@ async def test_taken_name_costs_a_hash_like_a_new_one(untrusted_tracker, connect
 
 
 async def make_invites(data_dir, count: int) -> list[str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "tracker",
-        "invite",
-        "--data-dir",
-        str(data_dir),
-        "new",
-        "--count",
-        str(count),
-        cwd=REPO,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 30)
-    assert proc.returncode == 0, err
-    return out.decode().split()
+    status, out, err = await run_admin(data_dir, "new", "--count", str(count))
+    assert status == 0, err
+    return out.split()
 
 
 async def test_invite_mode_takes_single_use_codes_from_the_admin_command(
