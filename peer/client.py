@@ -733,16 +733,15 @@ class ChatClient:
 
         return Admission(pins, local_username=me, expected_username=expected, listed_key=listed_key)
 
-    async def _refresh_listing(self, username: str) -> None:
-        """Before authorizing ``username``: ask the tracker again if our listing of them
-        is missing or too old, sharing one request among concurrent handshakes. If the
-        tracker cannot be asked the listing stays stale and the check refuses."""
-        if self._directory.fresh(username, self._clock()) is not None:
-            return
+    async def _refresh_listing(self, username: str, key: bytes) -> None:
+        """Before authorizing ``username`` with ``key``: ask the tracker again if our
+        listing of them is missing, too old, or lists another key (rate-limited; one
+        request shared by concurrent handshakes). If the tracker cannot be asked, an old
+        listing stays old and the check refuses."""
         task = self._refreshing
         if task is None or task.done():
             now = self._clock()
-            if not self._directory.should_refresh(username, now):
+            if not self._directory.should_refresh(username, now, key):
                 return
             self._directory.refresh_started(now)
             task = self._refreshing = self._spawn(self._refresh_directory())

@@ -7,12 +7,14 @@ push, and an old entry would go on vouching for the thief's key. So every entry 
 the time the tracker said it (``seen_at``, on the caller's monotonic clock, passed in):
 :meth:`Directory.fresh` returns an entry only while it is younger than ``max_age``
 (:data:`MAX_LISTING_AGE` seconds by default), and :meth:`Directory.should_refresh` tells
-the shell to ask the tracker again before relying on a missing or old entry, at most
-once per ``refresh_interval`` however many strangers dial in with unknown names.
+the shell to ask the tracker again before relying on a missing or old entry, or on one
+that disagrees with the key presented (the user may just have moved to a new machine),
+at most once per ``refresh_interval`` however many strangers dial in.
 """
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -75,9 +77,13 @@ class Directory:
         if listing is not None:
             listing.key, listing.seen_at = key, now
 
-    def should_refresh(self, username: str, now: float) -> bool:
-        """Whether to ask the tracker before relying on ``username``'s listing."""
-        if self.fresh(username, now) is not None:
+    def should_refresh(self, username: str, now: float, presented: bytes | None = None) -> bool:
+        """Whether to ask the tracker before relying on ``username``'s listing: it is
+        missing, too old, or lists another key than ``presented``; rate-limited."""
+        listing = self.fresh(username, now)
+        if listing is not None and (
+            presented is None or hmac.compare_digest(listing.key, presented)
+        ):
             return False
         return self._last_refresh is None or now - self._last_refresh >= self.refresh_interval
 

@@ -32,8 +32,8 @@ class ChannelOutputLike(Protocol):
     def identified(self) -> tuple[str, bytes] | None: ...
 
 
-#: Awaited with the remote's claimed username before its identity is authorized.
-BeforeAuthorize = Callable[[str], Awaitable[None]]
+#: Awaited with the remote's claimed username and proven key before they are authorized.
+BeforeAuthorize = Callable[[str, bytes], Awaitable[None]]
 
 
 class ChannelLike(Protocol):
@@ -106,7 +106,7 @@ class P2PLink:
         """Run the channel's handshake to completion; errors propagate (link unusable).
 
         A channel that defers authorization (``identified`` in its output) is held there
-        while ``before_authorize(username)`` runs, then authorized; nothing is sent
+        while ``before_authorize(username, key)`` runs, then authorized; nothing is sent
         in between.
         """
         if initiator:
@@ -115,7 +115,7 @@ class P2PLink:
             output = self.channel.receive(await self._next_body())
             if output.identified is not None:
                 if before_authorize is not None:
-                    await before_authorize(output.identified[0])
+                    await before_authorize(*output.identified)
                 output = self.channel.authorize_remote()
             for body in output.send:
                 self._write_body(body)
