@@ -188,6 +188,8 @@ class PinStore:
         self.revision = 0
         #: How many contacts a version 1 file held, when this store was imported from one.
         self.imported_v1: int | None = None
+        #: Whether :meth:`load` found a file in the current format (else: write one).
+        self.current_on_disk = False
 
     # ---------------------------------------------------------------- at rest
 
@@ -209,6 +211,7 @@ class PinStore:
         except FileNotFoundError:
             return store
         store._parse(data)
+        store.current_on_disk = store.imported_v1 is None
         return store
 
     def _mac(self, body: dict[str, Any]) -> str:

@@ -304,8 +304,8 @@ class ChatClient:
         )
         self.username, self._digest, self._identity = username, digest, identity
         self._pins = pins
-        self._pins_saved = pins.revision if pins.imported_v1 is None else -1
-        await self._save_pins()  # an imported old-format store is written back with a MAC
+        self._pins_saved = pins.revision if pins.current_on_disk else -1
+        await self._save_pins()  # a new or imported store is written at once, with its MAC
         if pins.imported_v1 is not None:
             self._emit(ev.PinsImported(pins.imported_v1))
         self._start_heartbeat(reply)
