@@ -24,6 +24,7 @@ from peer.events import (
     MemberJoined,
     MemberLeft,
     MessageReceived,
+    PinsImported,
     Reconnected,
     RoomDeleted,
     SessionReplaced,
@@ -176,6 +177,13 @@ class ChatModel:
             return self._everywhere(LineKind.WARNING, text)
         if isinstance(event, ErrorEvent):
             return [self.error(f"{event.message} [{event.code}]", STATUS)]
+        if isinstance(event, PinsImported):
+            text = (
+                f"your contact pin store was in the old unauthenticated format: imported"
+                f" {event.contacts} pinned key(s), all unverified now (verification marks"
+                " could have been forged). /verify your contacts again."
+            )
+            return [self.add(STATUS, LineKind.WARNING, text)]
         return []
 
     def _message(self, event: MessageReceived) -> BufferId:

@@ -12,11 +12,14 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 from pathlib import Path
 
 import pytest
 
 from commons.errors import ErrorCode
+from commons.private_file import write_private_file
 from crypto.errors import KeyChangedError
 from crypto.fingerprint import fingerprint
 from crypto.identity import IdentityKey
@@ -24,10 +27,24 @@ from crypto.keystore import TEST_KDF_PARAMS, load_or_create_identity
 from crypto.pinning import TrustState
 from peer.client import ChannelRefusedError
 from peer.directory import MAX_LISTING_AGE, REFRESH_INTERVAL
-from peer.events import ChannelClosed, ChannelOpened, ErrorEvent, KeyChanged, MessageReceived
+from peer.events import (
+    ChannelClosed,
+    ChannelOpened,
+    ErrorEvent,
+    KeyChanged,
+    MessageReceived,
+    PinsImported,
+)
 from peer.p2p_link import LinkClosedError
 from tests.e2e.proxy import FramingProxy
-from tests.peers import FakeClock, PeerFactory, PeerHandle, hand_dial, lie_about_key
+from tests.peers import (
+    DEFAULT_PASSWORD,
+    FakeClock,
+    PeerFactory,
+    PeerHandle,
+    hand_dial,
+    lie_about_key,
+)
 from tracker.server import TrackerServer
 
 BOB_PASSWORD = "bob-password-1"
@@ -211,3 +228,34 @@ async def test_strangers_claiming_unknown_names_cost_one_directory_refresh(
             await asyncio.wait_for(link.receive(), 10)
     assert refreshes == 1
     await alice.wait_for(ErrorEvent, lambda e: "ghost19" in e.message)
+
+
+async def test_an_old_unauthenticated_pin_store_is_imported_without_trust_marks(
+    tracker: TrackerServer, peer_factory: PeerFactory, tmp_path: Path
+) -> None:
+    """First login after the upgrade: pins kept, ``verified`` and pending keys dropped
+    (anyone who could write the folder could have set them), store rewritten with a MAC."""
+    bob = await peer_factory(tracker, "bob")
+    bob_identity, _ = load_or_create_identity(
+        tmp_path / "home-bob", "bob", DEFAULT_PASSWORD, kdf_params=TEST_KDF_PARAMS
+    )
+    home = tmp_path / "home-alice"
+    old_store = {
+        "version": 1,
+        "contacts": {
+            "bob": {
+                "key": bob_identity.public_b64,
+                "verified": True,
+                "pending": base64.b64encode(IdentityKey.generate().public_bytes).decode(),
+            }
+        },
+    }
+    write_private_file(home / "alice" / "known_peers.json", json.dumps(old_store).encode())
+    alice = await peer_factory(tracker, "alice", home=home)
+    imported = await alice.wait_for(PinsImported)
+    assert imported[0].contacts == 1
+    assert alice.client.trust_state("bob") is TrustState.UNVERIFIED
+    assert alice.client.pending_keys("bob") == ()
+    assert "mac" in json.loads((home / "alice" / "known_peers.json").read_text())
+    await alice.client.send_private("bob", "the imported pin still works")
+    await bob.wait_for(MessageReceived)

@@ -9,6 +9,7 @@ from peer.events import (
     MemberJoined,
     MemberLeft,
     MessageReceived,
+    PinsImported,
     Reconnected,
     RoomDeleted,
     SessionReplaced,
@@ -126,3 +127,11 @@ def test_error_events_go_to_the_status_buffer() -> None:
     status = model.buffers.get(STATUS)
     assert status is not None
     assert status.lines[-1].text == "cannot reach bob [handshake_failed]"
+
+
+def test_an_imported_pin_store_is_announced_in_the_status_buffer() -> None:
+    model = model_in_lobby()
+    assert model.apply(PinsImported(3)) == [STATUS]
+    status = model.buffers.get(STATUS)
+    assert status is not None and status.lines[-1].kind is LineKind.WARNING
+    assert "3 pinned key(s)" in status.lines[-1].text and "/verify" in status.lines[-1].text
