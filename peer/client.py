@@ -824,8 +824,8 @@ class ChatClient:
             link.close()
             reason = f"{username} closed the channel without accepting it"
             if channel.established:
-                reason += " (they may not have accepted your key yet)"
-            self._dial_failed(username, reason, quiet=quiet)
+                reason += " (they may not accept your key yet)"
+            self._dial_failed(username, reason)
             raise ChannelRefusedError(reason) from None
         except P2PChatError as exc:
             link.close()
