@@ -62,7 +62,7 @@ from commons.private_file import write_private_file
 from commons.tracker_protocol import Command, Event
 from crypto.authorization import Admission
 from crypto.channel import SecureChannel
-from crypto.errors import KeyChangedError
+from crypto.errors import KeyChangedError, OutdatedPeerError
 from crypto.fingerprint import fingerprint as key_fingerprint
 from crypto.fingerprint import safety_number as compute_safety_number
 from crypto.identity import IdentityKey
@@ -878,6 +878,9 @@ class ChatClient:
                 self._accept_inbound(link, admission), self.config.handshake_timeout
             )
         except TimeoutError:
+            link.close()
+        except OutdatedPeerError as exc:
+            log.info("inbound channel refused: %s", exc.message)  # our own text, names versions
             link.close()
         except P2PChatError as exc:
             log.info("inbound channel refused: %s", exc.code)

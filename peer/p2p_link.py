@@ -16,7 +16,7 @@ from typing import Protocol
 
 from commons.errors import ErrorCode, P2PChatError
 from commons.framing import FrameDecoder, encode_frame
-from crypto.channel import MAX_BODY
+from crypto.channel import CLOSED_DURING_HANDSHAKE_HINT, MAX_BODY
 
 READ_CHUNK = 256 * 1024
 
@@ -107,12 +107,22 @@ class P2PLink:
 
         A channel that defers authorization (``identified`` in its output) is held there
         while ``before_authorize(username, key)`` runs, then authorized; nothing is sent
-        in between.
+        in between. If the remote closes the connection before the dialler's handshake
+        completes, the :class:`LinkClosedError` says what an outdated remote looks like
+        from here.
         """
         if initiator:
             self._write_body(self.channel.start())
         while not self.channel.established:
-            output = self.channel.receive(await self._next_body())
+            try:
+                body = await self._next_body()
+            except LinkClosedError as exc:
+                if not initiator or self.closed:
+                    raise
+                raise LinkClosedError(
+                    f"{exc.message} during the handshake ({CLOSED_DURING_HANDSHAKE_HINT})"
+                ) from None
+            output = self.channel.receive(body)
             if output.identified is not None:
                 if before_authorize is not None:
                     await before_authorize(*output.identified)
