@@ -820,11 +820,14 @@ class ChatClient:
             link.close()
             self._dial_failed(username, f"{username} did not complete the handshake", quiet=quiet)
             raise RequestTimeoutError(f"{username} did not complete the handshake") from None
-        except LinkClosedError:
+        except LinkClosedError as exc:
+            handshake_done = channel.established
             link.close()
-            reason = f"{username} closed the channel without accepting it"
-            if channel.established:
-                reason += " (they may not accept your key yet)"
+            if not handshake_done:
+                self._dial_failed(username, exc.message)
+                raise
+            reason = f"{username} closed the channel without accepting it (they may not"
+            reason += " accept your key yet)"
             self._dial_failed(username, reason)
             raise ChannelRefusedError(reason) from None
         except P2PChatError as exc:
