@@ -24,6 +24,9 @@ from pathlib import Path
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+#: A FIFO planted at the path would block a plain open forever; this one returns at once
+#: and the fstat check then refuses it (no effect on regular files).
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 
 
 def read_private_file(
@@ -37,7 +40,7 @@ def read_private_file(
     ("identity key file", "contact pin store").
     """
     try:
-        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _CLOEXEC | _NONBLOCK)
     except FileNotFoundError:
         raise
     except OSError as exc:
@@ -47,9 +50,12 @@ def read_private_file(
                 "p2pchat home; it is not followed and will not be used."
             ) from None
         raise refuse(f"cannot open the {what} '{path}': {exc.strerror}") from None
+    try:
+        _check_private(path, os.fstat(fd), what, max_size, refuse)
+    except BaseException:
+        os.close(fd)
+        raise
     with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        _check_private(path, info, what, max_size, refuse)
         data = handle.read(max_size + 1)
     if len(data) > max_size:
         raise refuse(f"the {what} '{path}' is too large")
