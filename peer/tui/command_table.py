@@ -46,9 +46,20 @@ COMMANDS: tuple[CommandSpec, ...] = (
         "/fingerprint", "/fingerprint [USER]", "your or USER's key fingerprint", ArgumentKind.USER
     ),
     CommandSpec(
-        "/verify", "/verify USER", "compare safety numbers, mark verified", ArgumentKind.USER
+        "/verify",
+        "/verify USER [FINGERPRINT]",
+        "compare safety numbers, mark that key verified",
+        ArgumentKind.USER,
     ),
-    CommandSpec("/trust", "/trust USER", "accept USER's changed key", ArgumentKind.USER),
+    CommandSpec(
+        "/trust",
+        "/trust USER [FINGERPRINT]",
+        "accept USER's new key (the fingerprint if several)",
+        ArgumentKind.USER,
+    ),
+    CommandSpec(
+        "/reject", "/reject USER", "keep USER's pinned key, refuse the new one", ArgumentKind.USER
+    ),
     CommandSpec("/switch", "/switch N|#ROOM|@USER", "show another buffer", ArgumentKind.BUFFER),
     CommandSpec("/close", "/close", "close the buffer shown (not a joined room)"),
     CommandSpec("/quit", "/quit", "leave the room, log out and exit"),
