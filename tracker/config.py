@@ -86,6 +86,9 @@ class TrackerConfig:
     #: Room commands (create, join, leave, kick, ...) per session: burst, then per second.
     room_changes_burst: int = 10
     room_changes_per_second: float = 1.0
+    #: Directory pages (LIST_PEERS, LIST_ROOMS, ROOM_ACCESS) per source: burst, then rate.
+    pages_burst_per_source: int = 100
+    pages_per_source_per_second: float = 50.0
     #: Replies and pushes queued for a client that does not read are capped at this.
     max_send_buffer: int = 1024 * 1024
 
@@ -143,6 +146,8 @@ class TrackerConfig:
             raise ValueError("ban and invite lists hold 1-500 names per room")
         if self.room_changes_burst < 1 or self.room_changes_per_second <= 0:
             raise ValueError("room command rate must be positive")
+        if self.pages_burst_per_source < 1 or self.pages_per_source_per_second <= 0:
+            raise ValueError("directory page rate must be positive")
         return replace(
             self,
             registration=RegistrationMode(self.registration),

@@ -49,7 +49,7 @@ from tracker.registration import RegistrationPolicy
 from tracker.request_decoder import Rejected, RequestDecoder
 from tracker.room_store import RoomStore
 from tracker.source import TrustedNetworks
-from tracker.state import Outcome, RoomLimits, RoomSeed, SessionId, TrackerState
+from tracker.state import Outcome, RoomSeed, SessionId, StateLimits, TrackerState
 from tracker.throttle import LoginThrottle
 from tracker.throttle_store import SAVE_INTERVAL, ThrottleStore
 from tracker.tls_context import server_context
@@ -167,6 +167,8 @@ class TrackerConnection(asyncio.Protocol):
                 self.close()
                 return
             for item in self._decoder.feed(chunk):
+                if self._phase != _OPEN:
+                    return  # dropped (e.g. it does not read): the rest is not worth doing
                 if self._busy:
                     assert self._backlog is not None
                     self._backlog.append(item)
@@ -347,13 +349,15 @@ class TrackerServer:
             config.heartbeat_interval,
             config.max_frame_size,
             [RoomSeed(r.name, r.owner, r.invite_only, r.banned, r.invited) for r in rooms],
-            RoomLimits(
+            StateLimits(
                 rooms_per_owner=config.rooms_per_owner,
                 max_rooms=config.max_rooms,
                 max_bans=config.max_bans_per_room,
                 max_invites=config.max_invites_per_room,
                 changes_burst=config.room_changes_burst,
                 changes_per_second=config.room_changes_per_second,
+                pages_burst_per_source=config.pages_burst_per_source,
+                pages_per_source_per_second=config.pages_per_source_per_second,
             ),
         )
         self._hashing = await loop.run_in_executor(
@@ -584,7 +588,13 @@ class TrackerServer:
         self.admission.logged_in(conn.ticket)
         host = request.host or conn.host
         outcome = self.state.login(
-            conn.session, request, host, time.time(), key_changed=result.key_changed
+            conn.session,
+            request,
+            host,
+            time.time(),
+            key_changed=result.key_changed,
+            source=conn.ticket.source,
+            trusted=conn.ticket.trusted,
         )
         self.deliver(conn, outcome)
 

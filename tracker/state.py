@@ -20,7 +20,8 @@ never touches a socket, a clock or a disk, so every rule below is unit-testable:
   ``UNBAN``, ``INVITE``, ``UNINVITE`` and invite-only rooms (``SET_ROOM``); the user
   removed gets ``KICKED``, the user invited gets ``INVITED``;
 * room commands are rate-limited per session (a token bucket), so join/leave cycles
-  cannot flood the members with pushes.
+  cannot flood the members with pushes; directory pages per source, so sessions cannot
+  make the tracker spend its time building them.
 
 Accounts (passwords, keys on disk) are not here: :mod:`tracker.accounts` checks them
 before :meth:`TrackerState.login` is called.
@@ -47,7 +48,8 @@ from commons.tracker_protocol import (
     ok,
     push,
 )
-from tracker.rate_limit import TokenBucket
+from tracker.keyed_records import KeyedRecords
+from tracker.rate_limit import KeyedTokenBuckets, TokenBucket
 from tracker.room_changes import (
     BanAdded,
     BanRemoved,
@@ -63,9 +65,9 @@ __all__ = [
     "Outcome",
     "RoomCreated",
     "RoomDeleted",
-    "RoomLimits",
     "RoomSeed",
     "SessionId",
+    "StateLimits",
     "StoreAction",
     "TrackerState",
 ]
@@ -77,8 +79,8 @@ _ENVELOPE_RESERVE = 512
 
 
 @dataclass(frozen=True, slots=True)
-class RoomLimits:
-    """Quotas and rates of the room commands (``TrackerConfig`` fills them)."""
+class StateLimits:
+    """Quotas and rates of the commands (``TrackerConfig`` fills them)."""
 
     rooms_per_owner: int = 5
     max_rooms: int = 10_000
@@ -87,6 +89,11 @@ class RoomLimits:
     #: Room commands a session may send at once, then per second.
     changes_burst: int = 10
     changes_per_second: float = 1.0
+    #: Directory pages (LIST_PEERS, LIST_ROOMS, ROOM_ACCESS) per source: burst, then rate.
+    #: A page of peers costs ~2 ms to build, so this bounds what one source can make
+    #: the tracker spend on them (~0.1 s per second at most), whatever its sessions.
+    pages_burst_per_source: int = 100
+    pages_per_source_per_second: float = 50.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +119,10 @@ class OnlineUser:
     last_seen: float
     room_changes: TokenBucket
     room: str | None = None
+    #: Where the session comes from (:func:`tracker.source.source_key`), and whether that
+    #: is a trusted network (exempt from per-source limits).
+    source: str = ""
+    trusted: bool = False
 
     def member_info(self) -> MemberInfo:
         return MemberInfo(self.username, self.host, self.port, self.identity_key)
@@ -180,6 +191,10 @@ _ROOM_CHANGES = frozenset(
 )
 
 
+#: Commands that build a directory page; each takes a token from the source's bucket.
+_PAGES = frozenset({Command.LIST_PEERS, Command.LIST_ROOMS, Command.ROOM_ACCESS})
+
+
 def _refuse(request: Request, code: ErrorCode, msg: str) -> Outcome:
     return Outcome(reply=error(request.id, code, msg))
 
@@ -193,11 +208,11 @@ class TrackerState:
         heartbeat_interval: float,
         max_frame_size: int,
         rooms: Iterable[RoomSeed] = (),
-        limits: RoomLimits | None = None,
+        limits: StateLimits | None = None,
     ) -> None:
         self.room_capacity = room_capacity
         self.heartbeat_interval = heartbeat_interval
-        self.limits = limits or RoomLimits()
+        self.limits = limits or StateLimits()
         self._list_budget = max(256, max_frame_size - _ENVELOPE_RESERVE)
         self.online: dict[str, OnlineUser] = {}
         self.sessions: dict[SessionId, OnlineUser] = {}
@@ -207,6 +222,11 @@ class TrackerState:
         self._room_names: list[str] = []
         self._folded: dict[str, str] = {}
         self._owned: Counter[str] = Counter()
+        self._pages = KeyedTokenBuckets(
+            KeyedRecords("pages_source"),
+            self.limits.pages_burst_per_source,
+            self.limits.pages_per_source_per_second,
+        )
         for seed in rooms:
             self._add_room(
                 Room(
@@ -261,8 +281,15 @@ class TrackerState:
         host: str,
         now: float,
         key_changed: bool = False,
+        *,
+        source: str = "",
+        trusted: bool = False,
     ) -> Outcome:
-        """Bind ``session`` to the (already authenticated) user of ``request``."""
+        """Bind ``session`` to the (already authenticated) user of ``request``.
+
+        ``source`` and ``trusted`` are where the connection comes from, for per-source
+        limits (:mod:`tracker.source`).
+        """
         assert request.username is not None and request.port is not None
         assert request.identity_key is not None
         outcome = Outcome()
@@ -286,6 +313,8 @@ class TrackerState:
             request.identity_key,
             now,
             TokenBucket(limits.changes_burst, limits.changes_per_second, now),
+            source=source,
+            trusted=trusted,
         )
         self.online[username] = user
         self.sessions[session] = user
@@ -345,17 +374,20 @@ class TrackerState:
             return _refuse(request, ErrorCode.ALREADY_AUTHENTICATED, "already logged in")
         if request.username is not None and request.username != user.username:
             return _refuse(request, ErrorCode.FORBIDDEN, "a session may only act as its own user")
+        wait = 0.0
         if request.cmd in _ROOM_CHANGES:
             wait = user.room_changes.take(now)
-            if wait > 0:
-                return Outcome(
-                    reply=error(
-                        request.id,
-                        ErrorCode.RATE_LIMITED,
-                        f"too many room commands, retry in {wait:.1f} s",
-                        retry_after=wait,
-                    )
+        elif request.cmd in _PAGES and not user.trusted:
+            wait = self._pages.take(user.source, now)
+        if wait > 0:
+            return Outcome(
+                reply=error(
+                    request.id,
+                    ErrorCode.RATE_LIMITED,
+                    f"too many {request.cmd} requests, retry in {wait:.1f} s",
+                    retry_after=wait,
                 )
+            )
         handler = self._handlers[request.cmd]
         return handler(self, user, request, now)
 

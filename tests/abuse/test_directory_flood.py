@@ -80,3 +80,17 @@ async def test_directory_still_finds_bob_after_1000_fake_logins(untrusted_tracke
         assert "bob" in names and "alice" in names
     finally:
         await asyncio.gather(*(client.close() for client in clients))
+
+
+async def test_directory_pages_are_rate_limited_per_source(untrusted_tracker, user):
+    """Building a page of peers costs the tracker ~2 ms: one source cannot order many."""
+    tracker = await untrusted_tracker(pages_burst_per_source=5, pages_per_source_per_second=0.1)
+    first, second = [await user(tracker, f"bot{i}", source="127.0.0.2") for i in range(2)]
+    honest = await user(tracker, "honest", source="127.0.0.3")
+    codes = []
+    for _ in range(4):
+        for client in (first, second):
+            codes.append((await client.request("LIST_PEERS")).get("code", "OK"))
+    assert codes == ["OK"] * 5 + ["rate_limited"] * 3
+    assert (await first.request("LOOKUP", user="honest"))["status"] == "OK"
+    assert (await honest.request("LIST_PEERS"))["status"] == "OK"

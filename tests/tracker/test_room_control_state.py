@@ -8,7 +8,7 @@ import pytest
 
 from commons.tracker_protocol import Command, Request
 from tracker.room_changes import BanAdded, InviteAdded, InviteRemoved, RoomModeChanged
-from tracker.state import RoomLimits, RoomSeed, TrackerState
+from tracker.state import RoomSeed, StateLimits, TrackerState
 
 KEY = base64.b64encode(b"k" * 32).decode()
 ALICE, BOB, CAROL, DAVE = 1, 2, 3, 4
@@ -19,7 +19,7 @@ def login_request(name: str) -> Request:
 
 
 def make_state(**limits: float) -> TrackerState:
-    s = TrackerState(3, 1.0, 65536, limits=RoomLimits(**limits))  # type: ignore[arg-type]
+    s = TrackerState(3, 1.0, 65536, limits=StateLimits(**limits))  # type: ignore[arg-type]
     for session, name in enumerate(["alice", "bob", "carol", "dave"], start=1):
         s.login(session, login_request(name), "127.0.0.1", now=0.0)
     return s
@@ -179,3 +179,22 @@ def test_seeded_rooms_keep_their_access_lists():
     )
     state.login(BOB, login_request("bob"), "127.0.0.1", now=0.0)
     assert code(state.handle(BOB, cmd(Command.JOIN_ROOM, room="r"), 0.0)) == "banned"
+
+
+def test_directory_pages_are_rate_limited_per_source_unless_trusted():
+    state = TrackerState(3, 1.0, 65536, limits=StateLimits(pages_burst_per_source=3))
+    sessions = [
+        ("a", "10.0.0.1", False),
+        ("b", "10.0.0.1", False),
+        ("c", "10.0.0.2", False),
+        ("d", "10.9.0.1", True),
+    ]
+    for session, (name, source, trusted) in enumerate(sessions, start=1):
+        state.login(session, login_request(name), "h", now=0.0, source=source, trusted=trusted)
+    codes = [code(state.handle(s, cmd(Command.LIST_PEERS), 0.0)) for s in (1, 2, 1, 2)]
+    assert codes == ["OK", "OK", "OK", "rate_limited"]  # two sessions, one source
+    assert code(state.handle(1, cmd(Command.LIST_ROOMS), 0.0)) == "rate_limited"
+    assert code(state.handle(1, cmd(Command.LOOKUP, target="c"), 0.0)) == "OK"
+    assert code(state.handle(3, cmd(Command.LIST_PEERS), 0.0)) == "OK"
+    assert all(code(state.handle(4, cmd(Command.LIST_PEERS), 0.0)) == "OK" for _ in range(10))
+    assert code(state.handle(1, cmd(Command.LIST_PEERS), 1.0)) == "OK"
