@@ -30,6 +30,7 @@ async def test_idle_tls_connections_from_one_source_are_capped(untrusted_tracker
     assert reply["code"] == "too_many_connections"
     assert "your address" in reply["msg"]
     await refused.wait_closed()
+    assert tracker.counters["rejected"] == 1
     honest = await connect(tracker, "127.0.0.3")
     assert (await honest.register("alice"))["status"] == "OK"
     assert (await honest.login("alice"))["status"] == "OK"
