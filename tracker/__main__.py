@@ -154,6 +154,9 @@ def main(argv: list[str] | None = None) -> int:
     if arguments[:1] == ["invite"]:
         return admin.main(arguments[1:])
     config = parse_args(arguments)
+    if sys.platform == "win32":
+        # The accept loop (tracker/listener.py) needs add_reader: a selector loop.
+        asyncio.set_event_loop_policy(asyncio.WindowsSelectorEventLoopPolicy())  # type: ignore[attr-defined,unused-ignore]
     try:
         asyncio.run(serve(config))
     except KeyboardInterrupt:
