@@ -31,7 +31,11 @@ def code_hash(code: str) -> str:
 
 
 def new_code() -> str:
-    return secrets.token_urlsafe(CODE_BYTES)
+    """A fresh code; never one starting with ``-`` (a command line would take it for an option)."""
+    while True:
+        code = secrets.token_urlsafe(CODE_BYTES)
+        if not code.startswith("-"):
+            return code
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,6 +39,7 @@ from typing import ClassVar
 from commons.codec import JsonObject
 from commons.errors import ErrorCode
 from commons.models import MemberInfo, PeerInfo, RoomInfo
+from commons.room_control import Invited, Kicked, KickReason, Page, RoomAccess
 from commons.tracker_protocol import (
     MAX_PAGE_LIMIT,
     Command,
@@ -409,21 +410,19 @@ class TrackerState:
 
     def _list_peers(self, user: OnlineUser, request: Request, now: float) -> Outcome:
         online = self.online
-        peers, more, cursor = self._page(
+        peers, cursor = self._page(
             self._online_names, request, lambda name: online[name].peer_info().to_wire()
         )
-        return Outcome(
-            reply=ok(request.id, peers=peers, total=len(online), truncated=more, next=cursor)
-        )
+        page = Page(len(online), cursor)
+        return Outcome(reply=ok(request.id, peers=peers, **page.to_wire()))
 
     def _list_rooms(self, user: OnlineUser, request: Request, now: float) -> Outcome:
         rooms = self.rooms
-        listed, more, cursor = self._page(
+        listed, cursor = self._page(
             self._room_names, request, lambda name: self.room_info(rooms[name]).to_wire()
         )
-        return Outcome(
-            reply=ok(request.id, rooms=listed, total=len(rooms), truncated=more, next=cursor)
-        )
+        page = Page(len(rooms), cursor)
+        return Outcome(reply=ok(request.id, rooms=listed, **page.to_wire()))
 
     def _create_room(self, user: OnlineUser, request: Request, now: float) -> Outcome:
         assert request.room is not None
@@ -538,12 +537,15 @@ class TrackerState:
             )
         return room, Outcome()
 
-    def _remove_member(self, room: Room, name: str, by: str, reason: str, outcome: Outcome) -> None:
+    def _remove_member(
+        self, room: Room, name: str, by: str, reason: KickReason, outcome: Outcome
+    ) -> None:
         """Take ``name`` out of ``room``: it gets ``KICKED``, the others ``ROOM_UPDATE``."""
         member = self.online.get(name)
         if member is None or member.room != room.name:
             return
-        outcome.push_to((member.session,), push(Event.KICKED, room=room.name, by=by, reason=reason))
+        notice = Kicked(room.name, by, reason)
+        outcome.push_to((member.session,), push(Event.KICKED, **notice.to_wire()))
         self._leave_room(member, outcome)
 
     def _kick(self, user: OnlineUser, request: Request, now: float) -> Outcome:
@@ -561,7 +563,7 @@ class TrackerState:
         invite = room.invited.pop(_fold(name), None)
         if invite is not None:
             outcome.store = (InviteRemoved(room.name, invite),)
-        self._remove_member(room, name, user.username, "kicked", outcome)
+        self._remove_member(room, name, user.username, KickReason.KICKED, outcome)
         outcome.reply = ok(request.id, room=room.name, user=name)
         return outcome
 
@@ -589,7 +591,7 @@ class TrackerState:
             outcome.store = tuple(changes)
         name = room.member_named(target)
         if name is not None:
-            self._remove_member(room, name, user.username, "banned", outcome)
+            self._remove_member(room, name, user.username, KickReason.BANNED, outcome)
         outcome.reply = ok(request.id, room=room.name, user=target)
         return outcome
 
@@ -626,9 +628,8 @@ class TrackerState:
             outcome.store = (InviteAdded(room.name, target),)
             invitee = self.online.get(self._folded.get(folded, ""))
             if invitee is not None:
-                outcome.push_to(
-                    (invitee.session,), push(Event.INVITED, room=room.name, by=user.username)
-                )
+                notice = Invited(room.name, user.username)
+                outcome.push_to((invitee.session,), push(Event.INVITED, **notice.to_wire()))
         outcome.reply = ok(request.id, room=room.name, user=target)
         return outcome
 
@@ -667,13 +668,13 @@ class TrackerState:
         room, outcome = self._owned_room(user, request, "see the access lists of")
         if room is None:
             return outcome
-        outcome.reply = ok(
-            request.id,
-            room=room.name,
-            invite_only=room.invite_only,
-            invited=sorted(room.invited.values()),
-            banned=sorted(room.banned.values()),
+        access = RoomAccess(
+            room.name,
+            room.invite_only,
+            tuple(sorted(room.invited.values())),
+            tuple(sorted(room.banned.values())),
         )
+        outcome.reply = ok(request.id, **access.to_wire())
         return outcome
 
     # ----------------------------------------------------------------- undo
@@ -774,8 +775,8 @@ class TrackerState:
 
     def _page(
         self, names: list[str], request: Request, render: Callable[[str], JsonObject]
-    ) -> tuple[list[JsonObject], bool, str | None]:
-        """One page of ``names`` after ``request.cursor``: items, more follow, next cursor.
+    ) -> tuple[list[JsonObject], str | None]:
+        """One page of ``names`` after ``request.cursor``: the items and the next cursor.
 
         A page holds at most ``limit`` items (default and maximum
         :data:`~commons.tracker_protocol.MAX_PAGE_LIMIT`) and never more than fit in one
@@ -793,4 +794,4 @@ class TrackerState:
             taken.append(item)
         more = start + len(taken) < len(names)
         cursor = names[start + len(taken) - 1] if more and taken else None
-        return taken, more, cursor
+        return taken, cursor

@@ -6,6 +6,7 @@ import sqlite3
 
 from tests.tracker_process import run_admin
 from tracker.database import DB_FILE_NAME
+from tracker.invite_store import new_code
 
 
 async def register_with(client, name: str, code: str) -> str:
@@ -41,6 +42,10 @@ async def test_list_revoke_and_expiry(tracker_factory, connect, tmp_path):
     assert sum("used by alice" in line for line in lines) == 1
     assert sum("expired" in line for line in lines) == 1
     assert used not in out and expired not in out
+
+
+def test_codes_never_look_like_options():
+    assert not any(new_code().startswith("-") for _ in range(2000))
 
 
 async def test_bad_arguments_are_refused(tmp_path):
