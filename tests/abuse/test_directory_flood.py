@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from tests.abuse.conftest import seed_users
 from tests.tracker_client import TrackerTestClient, random_identity_key
 
@@ -17,6 +19,7 @@ SOURCES = 20  # 50 sessions each: under the per-source session cap, as an attack
 PASSWORD = "fake password"
 
 
+@pytest.mark.timeout(300)  # 1,000 argon2 verifications: ~30 s here, more on a loaded box
 async def test_directory_still_finds_bob_after_1000_fake_logins(untrusted_tracker, tmp_path):
     data_dir = tmp_path / "tracker"
     fakes = [f"aaa{i:04d}" for i in range(FAKES)]
