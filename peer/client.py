@@ -65,7 +65,6 @@ from peer import events as ev
 from peer.chat_protocol import (
     Accept,
     ChatMessage,
-    DeliveryFilter,
     LeaveNotice,
     MessageIds,
     Reject,
@@ -74,6 +73,7 @@ from peer.chat_protocol import (
     validate_text,
 )
 from peer.config import PeerConfig
+from peer.delivery import DeliveryFilter
 from peer.errors import (
     NotConnectedError,
     NotInRoomError,

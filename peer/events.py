@@ -85,6 +85,29 @@ class SessionReplaced:
 
 
 @dataclass(frozen=True, slots=True)
+class MessageDelivered:
+    """``username``'s client acknowledged our message ``msg_id``: it reached them."""
+
+    msg_id: str
+    username: str
+
+
+@dataclass(frozen=True, slots=True)
+class MessageFailed:
+    """Our message ``msg_id`` will not reach ``username``.
+
+    ``reason``: ``left`` (they or we left the room), ``connection_lost`` (the channel
+    dropped and the one resend after a re-dial did not happen or was not acknowledged),
+    ``key_changed`` (their key changed and is not accepted), ``timed_out`` (no receipt in
+    time) or ``backlog_full`` (too many of our messages to them await a receipt).
+    """
+
+    msg_id: str
+    username: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class ErrorEvent:
     """Something failed outside a method call (e.g. an inbound channel was refused)."""
 
@@ -103,5 +126,7 @@ Event = (
     | ConnectionLost
     | Reconnected
     | SessionReplaced
+    | MessageDelivered
+    | MessageFailed
     | ErrorEvent
 )

@@ -13,7 +13,6 @@ from peer.chat_protocol import (
     MAX_TEXT_CHARS,
     Accept,
     ChatMessage,
-    DeliveryFilter,
     LeaveNotice,
     MessageIds,
     Reject,
@@ -22,6 +21,7 @@ from peer.chat_protocol import (
     encode_frame,
     validate_text,
 )
+from peer.delivery import DeliveryFilter
 
 unicode_text = st.text(
     alphabet=st.characters(blacklist_categories=["Cs"]), min_size=1, max_size=MAX_TEXT_CHARS
