@@ -100,14 +100,14 @@ async def open_links(make: ChannelPair) -> tuple[P2PLink, P2PLink, asyncio.Serve
     accepted: asyncio.Future[P2PLink] = asyncio.get_running_loop().create_future()
 
     async def on_conn(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        link = P2PLink(reader, writer, responder)
+        link = P2PLink.over_tcp(reader, writer, responder)
         await link.handshake(False)
         accepted.set_result(link)
 
     server = await asyncio.start_server(on_conn, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    sender = P2PLink(reader, writer, initiator)
+    sender = P2PLink.over_tcp(reader, writer, initiator)
     await sender.handshake(True)
     return sender, await accepted, server
 

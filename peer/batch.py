@@ -68,6 +68,22 @@ def event_to_json(event: ev.Event) -> Output:
         return {"event": "reconnected"}
     if isinstance(event, ev.SessionReplaced):
         return {"event": "session_replaced"}
+    if isinstance(event, ev.MessageDelivered):
+        return {"event": "delivered", "msg_id": event.msg_id, "user": event.username}
+    if isinstance(event, ev.MessageFailed):
+        return {
+            "event": "failed",
+            "msg_id": event.msg_id,
+            "user": event.username,
+            "reason": event.reason,
+        }
+    if isinstance(event, ev.TrustChanged):
+        return {
+            "event": "trust_changed",
+            "user": event.username,
+            "trust": event.state,
+            "fingerprint": event.fingerprint,
+        }
     return {"event": "error", "code": event.code, "message": event.message}
 
 
@@ -157,11 +173,11 @@ async def execute(client: ChatClient, command: cmd.BatchCommand) -> Output:
             "connected": client.connected_peers,
         }
     if isinstance(command, cmd.SendPrivate):
-        msg_id = await client.send_private(command.username, command.text)
-        return {"event": "sent", "room": None, "to": command.username, "msg_id": msg_id}
+        sent = await client.send_private(command.username, command.text)
+        return {"event": "sent", "room": None, "to": command.username, "msg_id": sent.msg_id}
     if isinstance(command, cmd.SendRoom):
-        msg_id = await client.send_room(command.text)
-        return {"event": "sent", "room": client.room, "to": None, "msg_id": msg_id}
+        sent = await client.send_room(command.text)
+        return {"event": "sent", "room": client.room, "to": None, "msg_id": sent.msg_id}
     if isinstance(command, cmd.ShowFingerprint):
         return _fingerprint_reply(client, command.username)
     if isinstance(command, cmd.Trust):

@@ -53,6 +53,17 @@ class KeyChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class TrustChanged:
+    """``username``'s trust state changed: ``unverified`` (first key pinned, or a new key
+    accepted), ``verified`` or ``key_changed``. ``fingerprint`` is of the key it is about
+    (for ``key_changed``, the new one)."""
+
+    username: str
+    state: str
+    fingerprint: str
+
+
+@dataclass(frozen=True, slots=True)
 class ChannelOpened:
     """An authenticated end-to-end channel to ``username`` is ready."""
 
@@ -121,6 +132,7 @@ Event = (
     | MemberLeft
     | RoomDeleted
     | KeyChanged
+    | TrustChanged
     | ChannelOpened
     | ChannelClosed
     | ConnectionLost

@@ -26,7 +26,7 @@ from crypto.keystore import load_or_create_identity
 from crypto.noise import HandshakeState
 from peer.chat_protocol import Accept, decode_frame
 from peer.events import ChannelClosed, ChannelOpened, MemberJoined, MessageReceived
-from peer.p2p_link import LinkClosedError, P2PLink
+from peer.p2p_link import LinkClosedError, P2PLink, TcpTransport
 from tests.peers import PeerFactory, PeerHandle, hand_dial
 from tracker.server import TrackerServer
 
@@ -243,7 +243,8 @@ async def test_oversized_length_prefix_on_an_open_channel_closes_it(
 ) -> None:
     alice, bob = await _room(tracker, peer_factory)
     link = await _dial(bob, await _mallory(tracker, peer_factory, tmp_path))
-    link._writer.write(struct.pack(">I", 65536))
+    assert isinstance(link.transport, TcpTransport)
+    link.transport.writer.write(struct.pack(">I", 65536))
     closed = await bob.wait_for(ChannelClosed, lambda e: e.username == "mallory")
     assert "frame_too_large" in closed[0].reason
     await _still_chatting(alice, bob, "still alice")

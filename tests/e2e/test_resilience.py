@@ -131,7 +131,8 @@ async def test_unexpected_error_in_a_channel_reports_the_member_gone(
     def broken(*_args: object) -> None:
         raise RuntimeError("a bug in frame handling")
 
-    monkeypatch.setattr(alice.client, "_handle_frame", broken)
+    assert alice.client.core is not None
+    monkeypatch.setattr(alice.client.core, "frames_received", broken)
     await bob.client.send_room("this frame trips the bug")
     closed = await alice.wait_for(ChannelClosed)
     assert closed[0].username == "bob" and "RuntimeError" in closed[0].reason

@@ -1,0 +1,175 @@
+"""Runs the core: carries each :class:`peer.actions.Step` out through the shells and feeds
+the core what the channel shell reports. It holds no rules of its own.
+
+One :class:`CoreDriver` per login. Every input reaches the core through :meth:`apply`,
+which executes the actions at once and in order (frames are encrypted and queued
+synchronously, so channels are written in the order the core decided), hands the events
+to the client's queue, and re-arms the single timer at the core's next wake-up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+from collections.abc import Awaitable, Callable
+
+from commons.errors import ErrorCode, P2PChatError
+from crypto.errors import KeyChangedError, KeyMismatchError
+from peer import events as ev
+from peer.actions import CloseChannel, CloseReason, Dial, DialFailure, SendFrame, Step
+from peer.channels import ChannelShell, Endpoint
+from peer.chat_protocol import Frame
+from peer.core import PeerCore
+from peer.directory import Directory
+from peer.trust import TrustGate
+
+log = logging.getLogger(__name__)
+
+
+class ChannelRefusedError(P2PChatError):
+    """No channel to that user could be opened (the message says why)."""
+
+    code = ErrorCode.HANDSHAKE_FAILED
+
+
+_FAILURE_ERRORS: dict[DialFailure, type[P2PChatError]] = {
+    DialFailure.KEY_CHANGED: KeyChangedError,
+    DialFailure.IDENTITY: KeyMismatchError,
+}
+
+
+class CoreDriver:
+    def __init__(
+        self,
+        core: PeerCore,
+        shell: ChannelShell,
+        directory: Directory,
+        trust: TrustGate,
+        emit: Callable[[ev.Event], None],
+        refresh_directory: Callable[[], Awaitable[object]],
+    ) -> None:
+        self.core = core
+        self._shell = shell
+        self._directory = directory
+        self._trust = trust
+        self._emit = emit
+        self._refresh = refresh_directory
+        self._loop = asyncio.get_running_loop()
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self._waiters: dict[str, list[asyncio.Future[None]]] = {}
+        self.stopped = False
+
+    def now(self) -> float:
+        return self._loop.time()
+
+    # ------------------------------------------------------------------ steps
+
+    def apply(self, step: Step) -> None:
+        """Carry out ``step``: actions first, in order, then the events."""
+        for action in step.actions:
+            if isinstance(action, SendFrame):
+                self._shell.send(action.channel, action.frame)
+            elif isinstance(action, CloseChannel):
+                self._shell.close(action.channel)
+            elif isinstance(action, Dial):
+                self._dial(action.user)
+        for event in step.events:
+            self._emit(event)
+            if isinstance(event, ev.ChannelOpened):
+                self._wake(event.username, None)
+        self._arm()
+
+    def _dial(self, user: str) -> None:
+        endpoint = self._directory.endpoint(user)
+        if endpoint is None:
+            self.dial_failed(user, DialFailure.UNREACHABLE, f"{user} is not online")
+        else:
+            self._shell.dial(user, endpoint)
+
+    def _arm(self) -> None:
+        wake = None if self.stopped else self.core.next_wakeup()
+        if wake == self._timer_at:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer, self._timer_at = None, wake
+        if wake is not None:
+            self._timer = self._loop.call_at(wake, self._fire)
+
+    def _fire(self) -> None:
+        self._timer, self._timer_at = None, None
+        self.apply(self.core.tick(self.now()))
+
+    def stop(self) -> None:
+        self.stopped = True
+        if self._timer is not None:
+            self._timer.cancel()
+        for user in list(self._waiters):
+            self._wake(user, ChannelRefusedError("the client is closed"))
+
+    # ------------------------------------------------------------------ waiting for channels
+
+    def _wake(self, user: str, error: P2PChatError | None) -> None:
+        for future in self._waiters.pop(user, []):
+            if future.done():
+                continue
+            if error is None:
+                future.set_result(None)
+            else:
+                future.set_exception(error)
+                future.exception()  # retrieved: a waiter may have timed out already
+
+    async def wait_channel(self, user: str) -> None:
+        """Until a channel to ``user`` is open; raises if a dial to them fails."""
+        if self.core.channel_of(user) is not None:
+            return
+        future: asyncio.Future[None] = self._loop.create_future()
+        self._waiters.setdefault(user, []).append(future)
+        await future
+
+    # ------------------------------------------------------------------ the channel shell
+
+    async def check_identity(self, user: str, key: bytes, dialled: Endpoint | None) -> None:
+        if dialled is not None:
+            if not hmac.compare_digest(key, dialled.key):
+                raise KeyMismatchError(f"{user!r} presented a key other than the one listed")
+            await self._trust.check(user, key, expected=user, tracker_key=dialled.key)
+            return
+        listed = self._directory.key(user)
+        if (listed is None or not hmac.compare_digest(listed, key)) and (
+            self._directory.may_refresh(self.now())
+        ):
+            with contextlib.suppress(P2PChatError):
+                await self._refresh()
+            listed = self._directory.key(user)
+        try:
+            await self._trust.check(user, key, expected=None, tracker_key=listed)
+        except P2PChatError as exc:
+            self._emit(
+                ev.ErrorEvent(str(exc.code), f"refused a channel claiming to be {user}: {exc}")
+            )
+            raise
+
+    def admit(self, user: str) -> bool:
+        return not self.stopped and self.core.admit(user)
+
+    def opened(self, user: str, channel: int, *, initiator: bool) -> None:
+        self.apply(self.core.channel_opened(user, channel, initiator=initiator, now=self.now()))
+
+    def received(self, channel: int, frames: list[Frame]) -> None:
+        self.apply(self.core.frames_received(channel, frames, self.now()))
+
+    def closed(self, channel: int, reason: CloseReason, detail: str) -> None:
+        if not self.stopped:
+            self.apply(self.core.channel_closed(channel, reason, detail, self.now()))
+
+    def dial_failed(self, user: str, failure: DialFailure, detail: str) -> None:
+        log.info("channel to %s failed: %r", user, detail)  # %r: remote-chosen text
+        if failure is not DialFailure.DUPLICATE:
+            error = _FAILURE_ERRORS.get(failure, ChannelRefusedError)
+            self._wake(user, error(detail))
+        if not self.stopped:
+            self.apply(self.core.dial_failed(user, failure, detail, self.now()))
