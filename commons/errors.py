@@ -35,6 +35,7 @@ class ErrorCode(StrEnum):
     TOO_MANY_CONNECTIONS = "too_many_connections"
     INTERNAL = "internal_error"
     HANDSHAKE_FAILED = "handshake_failed"
+    UNSUPPORTED_VERSION = "unsupported_version"
     CHANNEL_CLOSED = "channel_closed"
     MESSAGE_TOO_LARGE = "message_too_large"
     KEY_CHANGED = "key_changed"

@@ -1,13 +1,21 @@
-"""The end-to-end encrypted peer-to-peer channel: Noise XX, sans-I/O.
+"""The end-to-end encrypted peer-to-peer channel: hybrid Noise XX, sans-I/O.
 
 One :class:`SecureChannel` per TCP connection. The peer feeds it one frame body at a
 time (:mod:`commons.framing`) and sends whatever it returns; no socket ever enters here.
 
-Handshake (``Noise_XX_25519_AESGCM_SHA256``, prologue :data:`PROLOGUE`)::
+Handshake (``Noise_XXhfs_25519+MLKEM768_AESGCM_SHA256``, prologue :data:`PROLOGUE`)::
 
-    initiator -> responder   e                       payload: empty
-    responder -> initiator   e, ee, s, es            payload: {"v": 1, "username": ...}
-    initiator -> responder   s, se                   payload: {"v": 1, "username": ...}
+    initiator -> responder   e, e1                   payload: empty
+    responder -> initiator   e, ee, ekem1, s, es     payload: {"v": 2, "username": ...}
+    initiator -> responder   s, se                   payload: {"v": 2, "username": ...}
+
+``e1`` is a fresh ML-KEM-768 public key, ``ekem1`` a ciphertext to it; the KEM output is
+mixed into the keys next to the X25519 results, so the transport keys stay secret if
+either X25519 or ML-KEM-768 holds. Identities stay X25519 (authentication is classical).
+This is protocol version 2; version 1 (plain XX) is refused, never spoken: a first
+message of exactly version 1's size raises :class:`OutdatedPeerError` naming both
+versions, so neither a stale peer nor a man in the middle can make a channel without
+the KEM.
 
 Each side learns the other's static key and claimed username together, and calls
 ``authorize(remote_username, remote_static)`` at that moment. If ``authorize`` raises,
@@ -38,14 +46,31 @@ from crypto.errors import (
     DecryptError,
     HandshakeError,
     MessageTooLargeError,
+    OutdatedPeerError,
 )
 from crypto.identity import IdentityKey
-from crypto.noise import MAX_MESSAGE_LEN, CipherState, HandshakeState
-from crypto.primitives import TAGLEN
+from crypto.noise import MAX_MESSAGE_LEN, CipherState, HandshakeState, protocol_name
+from crypto.primitives import (
+    DHLEN,
+    KEM_CIPHERTEXT_LEN,
+    KEM_PUBLIC_KEY_LEN,
+    TAGLEN,
+)
 
-PROTOCOL_VERSION = 1
-PROLOGUE = b"p2pchat/1 Noise_XX_25519_AESGCM_SHA256"
-PATTERN = "XX"
+PROTOCOL_VERSION = 2
+PATTERN = "XXhfs"
+PROLOGUE = b"p2pchat/%d " % PROTOCOL_VERSION + protocol_name(PATTERN)
+# Version 1's first message was a bare ephemeral key (plain XX, empty payload).
+LEGACY_MSG1_LEN = DHLEN
+MSG1_LEN = DHLEN + KEM_PUBLIC_KEY_LEN
+# e, encrypted KEM ciphertext, encrypted static key, then the payload and its tag.
+MIN_MSG2_LEN = DHLEN + (KEM_CIPHERTEXT_LEN + TAGLEN) + (DHLEN + TAGLEN) + TAGLEN
+UPDATE_ADVICE = "update p2pchat"
+# What a connection closed by the remote mid-handshake may mean, for the dialling user.
+CLOSED_DURING_HANDSHAKE_HINT = (
+    f"an older p2pchat closes the connection here, as it cannot speak channel protocol "
+    f"{PROTOCOL_VERSION}; if the peer has not updated, it must {UPDATE_ADVICE}"
+)
 REKEY_INTERVAL = 1024
 MAX_BODY = MAX_MESSAGE_LEN
 MAX_PLAINTEXT = MAX_MESSAGE_LEN - TAGLEN
@@ -85,7 +110,7 @@ def encode_identity_payload(username: str) -> bytes:
 def decode_identity_payload(payload: bytes) -> str:
     """The username from a remote's handshake payload, or :class:`HandshakeError`.
 
-    Exactly ``{"v": 1, "username": ...}``: another version, another type for ``v`` or
+    Exactly ``{"v": 2, "username": ...}``: another version, another type for ``v`` or
     any extra field fails closed, so a later version cannot be negotiated down to this
     one by fields this version would silently ignore.
     """
@@ -94,7 +119,7 @@ def decode_identity_payload(payload: bytes) -> str:
     try:
         obj = decode_object(payload)
         version = obj.get("v")
-        # ``type() is int``: 1.0 and True compare equal to 1 but are not this version.
+        # ``type() is int``: 2.0 compares equal to 2 but is not this version.
         if type(version) is not int or version != PROTOCOL_VERSION:
             raise HandshakeError("unsupported channel protocol version")
         if obj.keys() != _IDENTITY_FIELDS:
@@ -236,10 +261,26 @@ class SecureChannel:
             cipher.rekey()
         return plaintext
 
+    def _refuse_older_protocol(self, body: bytes) -> None:
+        """Name the version when a message has the size of an older protocol's."""
+        if self._phase is _Phase.AWAIT_MSG1 and len(body) == LEGACY_MSG1_LEN:
+            raise OutdatedPeerError(
+                "the remote speaks p2pchat channel protocol 1 (Noise XX without ML-KEM); "
+                f"this p2pchat requires protocol {PROTOCOL_VERSION}: {UPDATE_ADVICE} "
+                "on the other side"
+            )
+        if self._phase is _Phase.AWAIT_MSG2 and len(body) < MIN_MSG2_LEN:
+            raise OutdatedPeerError(
+                f"the remote's answer is too short for channel protocol {PROTOCOL_VERSION} "
+                "(an older p2pchat, or a man in the middle stripping the ML-KEM exchange): "
+                f"refused; if the remote runs an older p2pchat, {UPDATE_ADVICE} there"
+            )
+
     def _receive_handshake(self, body: bytes) -> ChannelOutput:
         handshake = self._handshake
         if handshake is None:
             raise HandshakeError("no handshake in progress")
+        self._refuse_older_protocol(body)
         if self._phase is _Phase.AWAIT_MSG1:
             if handshake.read_message(body) != b"":
                 raise HandshakeError("first handshake message must carry no payload")

@@ -39,6 +39,15 @@ class ChannelHandshakeError(ChannelError):
     code = ErrorCode.HANDSHAKE_FAILED
 
 
+class OutdatedPeerError(ChannelHandshakeError):
+    """The remote speaks an older channel protocol (no ML-KEM): refused, never spoken.
+
+    The message names both versions and tells the user to update p2pchat.
+    """
+
+    code = ErrorCode.UNSUPPORTED_VERSION
+
+
 class MessageTooLargeError(ChannelError):
     """A plaintext is larger than one Noise transport message can carry."""
 

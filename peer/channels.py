@@ -26,7 +26,7 @@ from typing import Protocol
 
 from commons.errors import ErrorCode, P2PChatError, ProtocolError
 from crypto.channel import SecureChannel
-from crypto.errors import KeyChangedError, KeyMismatchError
+from crypto.errors import KeyChangedError, KeyMismatchError, OutdatedPeerError
 from crypto.identity import IdentityKey
 from peer.actions import CloseReason, DialFailure
 from peer.chat_protocol import Accept, Frame, Reject, decode_frame, encode_frame
@@ -208,6 +208,9 @@ class ChannelShell:
         try:
             await asyncio.wait_for(self._responder(link, handler), self._config.handshake_timeout)
         except TimeoutError:
+            link.close()
+        except OutdatedPeerError as exc:
+            log.info("inbound channel refused: %s", exc.message)  # our own text, names versions
             link.close()
         except P2PChatError as exc:
             log.info("inbound channel refused: %s", exc.code)

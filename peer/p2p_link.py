@@ -17,7 +17,7 @@ from typing import Protocol
 
 from commons.errors import ErrorCode, P2PChatError
 from commons.framing import FrameDecoder, encode_frame
-from crypto.channel import MAX_BODY
+from crypto.channel import CLOSED_DURING_HANDSHAKE_HINT, MAX_BODY
 
 READ_CHUNK = 256 * 1024
 
@@ -147,11 +147,23 @@ class P2PLink:
         self.transport.write_body(body)
 
     async def handshake(self, initiator: bool) -> None:
-        """Run the channel's handshake to completion; errors propagate (link unusable)."""
+        """Run the channel's handshake to completion; errors propagate (link unusable).
+
+        If the remote closes the connection before the dialler's handshake completes,
+        the :class:`LinkClosedError` says what an outdated remote looks like from here.
+        """
         if initiator:
             self._write_body(self.channel.start())
         while not self.channel.established:
-            output = self.channel.receive(await self._next_body())
+            try:
+                body = await self._next_body()
+            except LinkClosedError as exc:
+                if not initiator or self.closed:
+                    raise
+                raise LinkClosedError(
+                    f"{exc.message} during the handshake ({CLOSED_DURING_HANDSHAKE_HINT})"
+                ) from None
+            output = self.channel.receive(body)
             for body in output.send:
                 self._write_body(body)
             self._messages.extend(output.messages)

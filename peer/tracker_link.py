@@ -25,6 +25,7 @@ from typing import Any
 from commons.codec import JsonObject
 from commons.errors import P2PChatError
 from commons.tls_fingerprint import cert_fingerprint, fingerprints_match, normalize_fingerprint
+from commons.tls_groups import prefer_hybrid_key_exchange
 from commons.tracker_protocol import Command
 from peer.config import PeerConfig
 from peer.errors import NotConnectedError, RequestTimeoutError, TrackerUntrustedError
@@ -45,6 +46,7 @@ def _client_context(config: PeerConfig) -> ssl.SSLContext:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    prefer_hybrid_key_exchange(ctx)
     return ctx
 
 

@@ -20,7 +20,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from commons.codec import encode_object
-from crypto.channel import PROLOGUE
+from crypto.channel import PATTERN, PROLOGUE
 from crypto.identity import IdentityKey
 from crypto.keystore import load_or_create_identity
 from crypto.noise import HandshakeState
@@ -279,7 +279,7 @@ async def _stalled_after_msg2(
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """Send a valid message 1, read Bob's message 2 (so Bob is mid-handshake), stall."""
     reader, writer = await asyncio.open_connection(*address)
-    noise = HandshakeState("XX", True, PROLOGUE, s=X25519PrivateKey.generate())
+    noise = HandshakeState(PATTERN, True, PROLOGUE, s=X25519PrivateKey.generate())
     msg1 = noise.write_message(b"")
     writer.write(struct.pack(">I", len(msg1)) + msg1)
     (length,) = struct.unpack(">I", await asyncio.wait_for(reader.readexactly(4), TIMEOUT))
@@ -323,7 +323,7 @@ async def test_at_most_64_handshakes_in_progress(
 
     # The 65th gets no message 2: it is closed at once, not held for 60 s.
     reader, writer = await asyncio.open_connection(*address)
-    msg1 = HandshakeState("XX", True, PROLOGUE, s=X25519PrivateKey.generate())
+    msg1 = HandshakeState(PATTERN, True, PROLOGUE, s=X25519PrivateKey.generate())
     body = msg1.write_message(b"")
     writer.write(struct.pack(">I", len(body)) + body)
     assert await _closed_by_bob(reader) == b""
