@@ -2,10 +2,12 @@
 
 :class:`ChatApp` shows the login screen (:mod:`peer.tui.login`), then
 :class:`ChatScreen`: the message log of the buffer being shown, the room's members with
-their verification state, the buffer bar with unread counts, and the input line. Two
-workers feed it: one reads ``client.events()``, one runs submitted lines one at a time
-(so a slow ``/join`` never reorders the messages typed after it). After each change
-:meth:`ChatScreen.sync` redraws from the :class:`~peer.tui.chat_model.ChatModel`.
+their verification state, the buffer bar with unread counts, and the input line; each
+own message ends with its delivery mark (``✓``, ``✓2/3``, ``…``, a red ``✗``). Two
+workers feed it: one reads ``client.events()``, one runs submitted lines and the dialogs'
+typed commands one at a time (so a slow ``/join`` never reorders the messages typed after
+it). After each change :meth:`ChatScreen.sync` redraws from the
+:class:`~peer.tui.chat_model.ChatModel`.
 
 Ctrl+C, Ctrl+Q and ``/quit`` leave the room, log out and exit with the terminal restored.
 """
@@ -29,6 +31,7 @@ from textual.events import Resize
 from textual.screen import Screen
 from textual.widgets import Input, RichLog, Static
 
+from peer.commands import Command, Trust, Verify
 from peer.config import PeerConfig
 from peer.events import KeyChanged
 from peer.tui.buffers import BufferId, BufferKind, room_buffer
@@ -107,7 +110,7 @@ class ChatScreen(Screen[None]):
         self.tracker_label = tracker_label
         self.model = ChatModel(client.username or "?")
         self.controller = ChatController(client, self.model)
-        self._lines: asyncio.Queue[str | _Paste] = asyncio.Queue()
+        self._lines: asyncio.Queue[str | _Paste | Command] = asyncio.Queue()
         self._shown: tuple[object, int] | None = None
         self._open_dialogs: set[str] = set()
 
@@ -150,7 +153,10 @@ class ChatScreen(Screen[None]):
                 await self.controller.send_pasted(line.target, line.lines)
                 self.sync()
                 continue
-            request = await self.controller.handle_line(line)
+            if isinstance(line, str):
+                request = await self.controller.handle_line(line)
+            else:
+                request = await self.controller.run(line)
             self.sync()
             if isinstance(request, QuitRequest):
                 self.model.notice("leaving the room and logging out...")
@@ -166,8 +172,8 @@ class ChatScreen(Screen[None]):
         assert isinstance(app, ChatApp)
         return app
 
-    def submit(self, line: str) -> None:
-        """Queue a line as if typed (the dialogs use it for /verify and /trust)."""
+    def submit(self, line: str | Command) -> None:
+        """Queue a typed line, or a command from a dialog, behind what came before."""
         self._lines.put_nowait(line)
 
     # -- dialogs -------------------------------------------------------------------------
@@ -181,9 +187,9 @@ class ChatScreen(Screen[None]):
         def decided(choice: str | None) -> None:
             self._open_dialogs.discard(user)
             if choice == "verify":
-                self.submit(f"/verify {user}")
+                self.submit(Verify(user))
             elif choice == "trust":
-                self.submit(f"/trust {user}")
+                self.submit(Trust(user))
             else:
                 self.model.notice(f"sending to {user} stays blocked; /verify or /trust later")
                 self.sync()
@@ -282,13 +288,15 @@ class ChatScreen(Screen[None]):
             return
         buffer = self.model.buffers.current
         log = self.query_one("#log", RichLog)
-        if self._shown is None or self._shown[0] != buffer.id:
+        redraw = buffer.id in self.model.redraw  # a receipt changed a drawn line's mark
+        self.model.redraw.clear()
+        if self._shown is None or self._shown[0] != buffer.id or redraw:
             log.clear()
             new_lines = list(buffer.lines)[-REDRAW_LINES:]
         else:
             new_lines = buffer.lines_since(self._shown[1])
         for line in new_lines:
-            log.write(render_line(line))
+            log.write(render_line(line, self.model.receipts.get(line.msg_id)))
         self._shown = (buffer.id, buffer.total)
 
         self.query_one("#members", Static).update(render_members(self.model))
