@@ -59,6 +59,10 @@ _SILENT = {
 _QUIET_RETRY_FAILURES = {DialFailure.UNREACHABLE, DialFailure.TIMEOUT}
 
 
+def _private(frame: ChatMessage) -> bool:
+    return frame.room is None
+
+
 class PeerCore:
     """One logged-in user's rooms, channels and deliveries (see the module docstring)."""
 
@@ -173,7 +177,7 @@ class PeerCore:
         channel = self._channels.get(user)
         if channel is None or not channel.private:
             self._close(user, CloseReason.LEFT_ROOM)
-        self._fail(user, self.outbox.drop(user, keep=lambda f: f.room is None), reason)
+        self._fail(user, self.outbox.drop(user, keep=_private), reason)
 
     def _ensure_room_channels(self, now: float) -> None:
         room = self.room
@@ -308,6 +312,8 @@ class PeerCore:
         listed = room is not None and user in room.members
         if room is not None and room.mark_gone(user, Failure.CONNECTION_LOST):
             self._emit(ev.MemberLeft(room.name, user, "connection_lost"))
+        if not listed:  # no re-dial for the room: its messages to them are lost
+            self._fail(user, self.outbox.drop(user, keep=_private), Failure.CONNECTION_LOST)
         if redial and (listed or self.outbox.has_pending(user)):
             self.dials.start_redial(user, now)
         else:
@@ -387,7 +393,7 @@ class PeerCore:
         if room.mark_gone(frame.sender, Failure.LEFT):
             self._emit(ev.MemberLeft(room.name, frame.sender, "left"))
         self.dials.cancel(frame.sender)
-        pending = self.outbox.drop(frame.sender, keep=lambda f: f.room is None)
+        pending = self.outbox.drop(frame.sender, keep=_private)
         self._fail(frame.sender, pending, Failure.LEFT)
 
     # ------------------------------------------------------------------ trust and session

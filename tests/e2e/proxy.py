@@ -2,7 +2,8 @@
 
 It understands only the length-prefixed framing (commons.framing), never the content:
 ``mutate(direction, index, body)`` may return a modified body for frame ``index`` of a
-direction (``"out"``: dialler to listener, ``"in"``: back).
+direction (``"out"``: dialler to listener, ``"in"``: back). ``hold()`` swallows what is
+sent from then on (frames lost in flight) until ``cut()`` drops the connections.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ class FramingProxy:
         self._writers: list[asyncio.StreamWriter] = []
         self.port = 0
         self.connections = 0
+        self.holding = False
+        self.swallowed = 0
+        self._swallowing = asyncio.Condition()
 
     async def start(self) -> int:
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
@@ -54,16 +58,35 @@ class FramingProxy:
                     if self._mutate is not None:
                         body = self._mutate(direction, index, body)
                     index += 1
+                    if self.holding:
+                        async with self._swallowing:
+                            self.swallowed += 1
+                            self._swallowing.notify_all()
+                        continue
                     writer.write(encode_frame(body, 70000))
                 await writer.drain()
         finally:
             writer.close()
+
+    def hold(self) -> None:
+        """Forward nothing more on the connections under way (lost in flight)."""
+        self.holding = True
+
+    async def wait_swallowed(self, count: int, timeout: float = 10.0) -> None:
+        """Until ``count`` frames were swallowed while holding."""
+
+        async def wait() -> None:
+            async with self._swallowing:
+                await self._swallowing.wait_for(lambda: self.swallowed >= count)
+
+        await asyncio.wait_for(wait(), timeout)
 
     def cut(self) -> None:
         """Drop the connections under way, as a network blip would; new ones still pass."""
         for writer in self._writers:
             writer.close()
         self._writers.clear()
+        self.holding = False
 
     async def close(self) -> None:
         for writer in self._writers:

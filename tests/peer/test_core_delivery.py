@@ -100,6 +100,25 @@ def test_tracker_removal_fails_pending_room_messages_but_keeps_a_private_channel
     assert step.events == [ev.MessageFailed(sent.msg_id, "bob", "connection_lost")]
 
 
+def test_room_messages_to_a_detached_member_whose_channel_dies_fail_at_once() -> None:
+    """The tracker dropped bob (a frozen peer) and his channel then falls silent: no
+    re-dial for the room, so what we wrote to him fails now; a private message waits
+    for the re-dial that is still tried for it."""
+    alice = in_room("alice", ("alice", "bob"))
+    room_msg, _ = alice.send_room("to the room", 1.0, 1.0)
+    alice.room_update("lobby", "alice", ["alice"], 6.0)
+    step = alice.tick(15.0)
+    assert events(step, ev.MessageFailed) == [
+        ev.MessageFailed(room_msg.msg_id, "bob", "connection_lost")
+    ]
+    assert alice.next_wakeup() is None  # nothing left to re-dial for
+    alice = in_room("alice", ("alice", "bob"))
+    private, _ = alice.send_private("bob", "just you", 1.0, 1.0)
+    alice.room_update("lobby", "alice", ["alice"], 6.0)
+    assert events(alice.tick(15.0), ev.MessageFailed) == []
+    assert dials(alice.tick(16.0)) == [Dial("bob", retry=True)]
+
+
 def test_leaving_the_room_fails_what_awaits_receipts_in_it() -> None:
     alice = in_room("alice", ("alice", "bob"))
     sent, _ = alice.send_room("one", 1.0, 1.0)
