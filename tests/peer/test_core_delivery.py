@@ -113,7 +113,7 @@ def test_room_messages_to_a_detached_member_whose_channel_dies_fail_at_once() ->
     ]
     assert alice.next_wakeup() is None  # nothing left to re-dial for
     alice = in_room("alice", ("alice", "bob"))
-    private, _ = alice.send_private("bob", "just you", 1.0, 1.0)
+    alice.send_private("bob", "just you", 1.0, 1.0)
     alice.room_update("lobby", "alice", ["alice"], 6.0)
     assert events(alice.tick(15.0), ev.MessageFailed) == []
     assert dials(alice.tick(16.0)) == [Dial("bob", retry=True)]
