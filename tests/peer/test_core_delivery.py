@@ -40,10 +40,14 @@ def test_each_recipient_acknowledges_separately() -> None:
 
 def test_receipts_for_ids_never_sent_to_that_user_change_nothing() -> None:
     alice = in_room("alice", ("alice", "bob", "carol"))
+    to_room, _ = alice.send_room("for both", 1.0, 1.0)
     to_bob, _ = alice.send_private("bob", "for bob only", 1.0, 1.0)
     forged = (to_bob.msg_id, "00000000000000aa-999", "ffffffffffffffff-1")
     assert alice.frames_received(2, [Ack(forged)], 1.1).events == []  # carol
-    assert alice.frames_received(1, [Ack((to_bob.msg_id,))], 1.2).events == [
+    assert alice.frames_received(2, [Ack((to_room.msg_id,))], 1.2).events == [
+        ev.MessageDelivered(to_room.msg_id, "carol")
+    ]
+    assert alice.frames_received(1, [Ack((to_bob.msg_id,))], 1.3).events == [
         ev.MessageDelivered(to_bob.msg_id, "bob")
     ]
 
