@@ -32,6 +32,19 @@ class CloseReason(StrEnum):
     PROTOCOL_ERROR = "the peer broke the protocol"
     INTERNAL_ERROR = "internal error"
 
+    @property
+    def is_loss(self) -> bool:
+        """Whether the user is told (the channel ended without our deciding so)."""
+        return self not in _DECIDED
+
+
+_DECIDED = {
+    CloseReason.REPLACED,
+    CloseReason.LEFT_ROOM,
+    CloseReason.SESSION_ENDED,
+    CloseReason.SHUTDOWN,
+}
+
 
 class DialFailure(StrEnum):
     """How a dial ended without a channel."""
@@ -42,6 +55,11 @@ class DialFailure(StrEnum):
     DUPLICATE = "duplicate"
     IDENTITY = "identity"
     KEY_CHANGED = "key_changed"
+
+    @property
+    def transient(self) -> bool:
+        """The peer may just be away: a retry nobody asked for does not report it."""
+        return self in (DialFailure.UNREACHABLE, DialFailure.TIMEOUT)
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,7 @@ import time
 from collections.abc import AsyncIterator, Iterable
 
 from commons.errors import ErrorCode, P2PChatError, ValidationError
-from commons.models import MemberInfo, PeerInfo, RoomInfo, validate_room_name, validate_username
+from commons.models import PeerInfo, RoomInfo, validate_room_name, validate_username
 from crypto.identity import IdentityKey
 from crypto.keystore import KdfParams, load_or_create_identity
 from crypto.pinning import TrustState
@@ -43,13 +43,7 @@ from peer.errors import (
 )
 from peer.session import TrackerSession
 from peer.supervisor import TaskSupervisor
-from peer.tracker_messages import (
-    KeyChangedPush,
-    RoomDeletedPush,
-    RoomUpdate,
-    SessionReplacedPush,
-    TrackerPush,
-)
+from peer.tracker_messages import TrackerPush
 from peer.trust import TrustGate
 
 CLOSE_TIMEOUT = 3.0
@@ -138,13 +132,8 @@ class ChatClient:
         await self._session.connect()
 
     async def _load_identity(self, username: str, password: str) -> IdentityKey:
-        load = functools.partial(
-            load_or_create_identity,
-            self.config.home,
-            username,
-            password,
-            kdf_params=self._kdf_params,
-        )
+        home, kdf = self.config.home, self._kdf_params
+        load = functools.partial(load_or_create_identity, home, username, password, kdf_params=kdf)
         identity, _created = await asyncio.get_running_loop().run_in_executor(None, load)
         return identity
 
@@ -175,7 +164,9 @@ class ChatClient:
         )
         trust = await TrustGate.open(self.config.home, username, identity, self._emit)
         core = PeerCore(username, self.config.core)
-        driver = CoreDriver(core, self._shell, self._directory, trust, self._emit, self.list_peers)
+        driver = CoreDriver(
+            core, self._shell, self._directory, trust, self._emit, self.list_peers, self._tasks
+        )
         self.username, self._trust, self._driver = username, trust, driver
         self._shell.bind(username, identity, driver)
 
@@ -227,27 +218,15 @@ class ChatClient:
         driver, _ = self._require()
         info = await self._session.create_room(validate_room_name(name))
         if driver.core.me in info.members:
-            driver.apply(
-                driver.core.room_entered(
-                    info.name, info.owner, info.capacity, info.members, driver.now()
-                )
-            )
+            driver.room_entered(info, [])
         return info
 
     async def join_room(self, name: str) -> list[str]:
         """Join ``name`` and open channels to its members; returns the member names."""
-        self._require()
-        reply = await self._session.join_room(validate_room_name(name))
-        self._entered(reply.room, reply.members)
-        return self.members
-
-    def _entered(self, info: RoomInfo, members: list[MemberInfo]) -> None:
         driver, _ = self._require()
-        for member in members:
-            self._directory.remember(member.username, member.identity_key, member.host, member.port)
-        names = [m.username for m in members]
-        step = driver.core.room_entered(info.name, info.owner, info.capacity, names, driver.now())
-        driver.apply(step)
+        reply = await self._session.join_room(validate_room_name(name))
+        driver.room_entered(reply.room, reply.members)
+        return self.members
 
     async def leave_room(self) -> None:
         """Send a leave notice to every member, tell the tracker, close room-only channels."""
@@ -374,29 +353,8 @@ class ChatClient:
     # ------------------------------------------------------------------ the tracker session
 
     def pushed(self, push: TrackerPush) -> None:
-        driver = self._driver
-        if driver is None or self._closing:
-            return
-        core = driver.core
-        if isinstance(push, RoomUpdate):
-            for m in push.members:
-                self._directory.remember(m.username, m.identity_key, m.host, m.port)
-            names = [m.username for m in push.members]
-            driver.apply(core.room_update(push.room, push.owner, names, driver.now()))
-        elif isinstance(push, RoomDeletedPush):
-            if self.room == push.room:
-                driver.apply(core.room_closed(deleted=True))
-        elif isinstance(push, SessionReplacedPush):
-            driver.apply(core.session_ended())
-            self._emit(ev.SessionReplaced())
-        elif isinstance(push, KeyChangedPush):
-            self._directory.key_changed(push.username, push.identity_key)
-            self._tasks.spawn(self._key_pushed(push), "key change")
-
-    async def _key_pushed(self, push: KeyChangedPush) -> None:
-        driver, trust = self._require()
-        if await trust.observe(push.username, push.identity_key):
-            driver.apply(driver.core.key_changed(push.username, driver.now()))
+        if self._driver is not None and not self._closing:
+            self._driver.pushed(push)
 
     def lost(self, detail: str) -> None:
         if not self._closing:
@@ -416,7 +374,7 @@ class ChatClient:
                 if exc.code is ErrorCode.ROOM_FULL:
                     self._emit(ev.ErrorEvent(str(exc.code), f"could not rejoin {room}: full"))
             else:
-                self._entered(reply.room, reply.members)
+                self._require()[0].room_entered(reply.room, reply.members)
         self._emit(ev.Reconnected())
 
     def failed(self, error: P2PChatError) -> None:

@@ -1,15 +1,12 @@
 """The peer's rules without I/O: rooms, channels, delivery receipts and liveness.
 
 :class:`PeerCore` takes one input at a time (a tracker update, a channel opened or
-closed, frames received, a dial that failed, a timer, a message typed) with the current
-time passed in, and returns a :class:`peer.actions.Step`: events for the user and actions
-for the shells (dial, send a frame, close a channel). It never awaits, sleeps, reads a
-clock or opens a socket, so its tests are plain function calls; the shells
-(:mod:`peer.channels`, :mod:`peer.session`) and the facade (:mod:`peer.client`) only
-move bytes and carry its decisions out. It is wired from small parts, one concern each:
-:class:`peer.room.RoomState` (membership), :class:`peer.dialling.DialPlan` (who dials
-whom, when), :class:`peer.delivery.Outbox` and :class:`peer.delivery.DeliveryFilter`
-(receipts, resend, exactly-once) and :class:`peer.liveness.ChannelClock` (keepalive).
+closed, frames received, a failed dial, a timer, a message typed) with the time passed
+in, and returns a :class:`peer.actions.Step`: events for the user and actions for the
+shells. It never awaits, sleeps, reads a clock or opens a socket. It is wired from parts
+with one concern each: :mod:`peer.room` (membership), :mod:`peer.dialling` (who dials
+whom, when), :mod:`peer.delivery` (receipts, resend, exactly-once),
+:mod:`peer.liveness` (keepalive) and :mod:`peer.channel_table`.
 
 Delivery: each message to each recipient awaits that recipient's ``ack``; one written on
 a channel that drops is written again, once, on the next channel (the re-dial), and the
@@ -25,38 +22,14 @@ from collections.abc import Iterable
 
 from commons.errors import ErrorCode
 from peer import events as ev
-from peer.actions import (
-    CloseChannel,
-    CloseReason,
-    Dial,
-    DialFailure,
-    SendFrame,
-    SentMessage,
-    Step,
-)
+from peer.actions import CloseChannel, CloseReason, Dial, DialFailure, SendFrame, SentMessage, Step
 from peer.channel_table import ChannelTable, OpenChannel
-from peer.chat_protocol import (
-    Ack,
-    ChatMessage,
-    Frame,
-    LeaveNotice,
-    MessageIds,
-    Ping,
-    Pong,
-)
+from peer.chat_protocol import Ack, ChatMessage, Frame, LeaveNotice, MessageIds, Ping, Pong
 from peer.config import CoreSettings
 from peer.delivery import Failure, Inbox, Outbox
 from peer.dialling import DialPlan
 from peer.liveness import ChannelClock, Due
 from peer.room import RoomState
-
-_SILENT = {
-    CloseReason.REPLACED,
-    CloseReason.LEFT_ROOM,
-    CloseReason.SESSION_ENDED,
-    CloseReason.SHUTDOWN,
-}
-_QUIET_RETRY_FAILURES = {DialFailure.UNREACHABLE, DialFailure.TIMEOUT}
 
 
 def _private(frame: ChatMessage) -> bool:
@@ -230,10 +203,9 @@ class PeerCore:
         if room is None:
             raise ValueError("not in a room")
         frame = ChatMessage(room.name, self.me, text, ts, self.ids.next_id())
-        # A member whose channel dropped is re-dialled: what we write meanwhile waits for
-        # the new channel (or fails if it never comes).
-        lost = {u for u in room.gone if u in room.members and self.dials.redialing(u)}
-        recipients = tuple(sorted(room.others() | lost))
+        # What we write to a member being re-dialled waits for the new channel.
+        redialled = {u for u in room.gone if u in room.members and self.dials.redialing(u)}
+        recipients = tuple(sorted(room.others() | redialled))
         blocked = set(blocked)
         for user in recipients:
             if user in blocked:
@@ -260,8 +232,7 @@ class PeerCore:
             self._dial(user)
 
     def want_channel(self, user: str) -> Step:
-        """The user wants a channel to ``user`` (a private message): dial unless one exists
-        or a dial is under way."""
+        """Dial ``user`` (for a private message) unless a channel or a dial exists."""
         self._dial(user)
         return self._done()
 
@@ -297,7 +268,7 @@ class PeerCore:
     def channel_closed(self, channel: int, reason: CloseReason, detail: str, now: float) -> Step:
         """The channel shell saw channel ``channel`` end (reader done, error, EOF)."""
         open_channel = self._channels.by_id(channel)
-        if open_channel is not None and reason not in _SILENT:
+        if open_channel is not None and reason.is_loss:
             self._lost(open_channel.user, detail or str(reason), now, redial=True)
         elif open_channel is not None:
             self._channels.remove(open_channel.user)
@@ -329,7 +300,7 @@ class PeerCore:
             if not self.dials.redial_failed(user, now):
                 self._fail(user, self.outbox.drop(user), Failure.CONNECTION_LOST)
             return self._done()
-        if not (retry and failure in _QUIET_RETRY_FAILURES):
+        if not (retry and failure.transient):
             code = ErrorCode.KEY_CHANGED if failure is DialFailure.KEY_CHANGED else None
             self._emit(ev.ErrorEvent(str(code or ErrorCode.HANDSHAKE_FAILED), detail))
         if failure is DialFailure.KEY_CHANGED:

@@ -16,6 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from commons.errors import ErrorCode, P2PChatError
+from commons.models import MemberInfo, RoomInfo
 from crypto.errors import KeyChangedError, KeyMismatchError
 from peer import events as ev
 from peer.actions import CloseChannel, CloseReason, Dial, DialFailure, SendFrame, Step
@@ -23,6 +24,14 @@ from peer.channels import ChannelShell, Endpoint
 from peer.chat_protocol import Frame
 from peer.core import PeerCore
 from peer.directory import Directory
+from peer.supervisor import TaskSupervisor
+from peer.tracker_messages import (
+    KeyChangedPush,
+    RoomDeletedPush,
+    RoomUpdate,
+    SessionReplacedPush,
+    TrackerPush,
+)
 from peer.trust import TrustGate
 
 log = logging.getLogger(__name__)
@@ -49,6 +58,7 @@ class CoreDriver:
         trust: TrustGate,
         emit: Callable[[ev.Event], None],
         refresh_directory: Callable[[], Awaitable[object]],
+        tasks: TaskSupervisor,
     ) -> None:
         self.core = core
         self._shell = shell
@@ -56,6 +66,7 @@ class CoreDriver:
         self._trust = trust
         self._emit = emit
         self._refresh = refresh_directory
+        self._tasks = tasks
         self._loop = asyncio.get_running_loop()
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
@@ -109,6 +120,36 @@ class CoreDriver:
             self._timer.cancel()
         for user in list(self._waiters):
             self._wake(user, ChannelRefusedError("the client is closed"))
+
+    # ------------------------------------------------------------------ the tracker
+
+    def room_entered(self, info: RoomInfo, members: list[MemberInfo]) -> None:
+        """We created or joined ``info`` (``members``: how to reach them, when known)."""
+        for m in members:
+            self._directory.remember(m.username, m.identity_key, m.host, m.port)
+        names = [m.username for m in members] or list(info.members)
+        self.apply(self.core.room_entered(info.name, info.owner, info.capacity, names, self.now()))
+
+    def pushed(self, push: TrackerPush) -> None:
+        core = self.core
+        if isinstance(push, RoomUpdate):
+            for m in push.members:
+                self._directory.remember(m.username, m.identity_key, m.host, m.port)
+            names = [m.username for m in push.members]
+            self.apply(core.room_update(push.room, push.owner, names, self.now()))
+        elif isinstance(push, RoomDeletedPush):
+            if core.room is not None and core.room.name == push.room:
+                self.apply(core.room_closed(deleted=True))
+        elif isinstance(push, SessionReplacedPush):
+            self.apply(core.session_ended())
+            self._emit(ev.SessionReplaced())
+        elif isinstance(push, KeyChangedPush):
+            self._directory.key_changed(push.username, push.identity_key)
+            self._tasks.spawn(self._key_pushed(push), "key change")
+
+    async def _key_pushed(self, push: KeyChangedPush) -> None:
+        if await self._trust.observe(push.username, push.identity_key) and not self.stopped:
+            self.apply(self.core.key_changed(push.username, self.now()))
 
     # ------------------------------------------------------------------ waiting for channels
 
