@@ -3,10 +3,12 @@
 1. Two P2P links over loopback TCP, carrying chat frames with 200-character texts
    (:mod:`peer.chat_protocol` encode/decode on both ends, :mod:`commons.framing`), once
    over the real Noise channel (:class:`crypto.channel.SecureChannel`) and once over
-   :class:`PlainChannel`, a stand-in used only here that passes bodies through. The
-   variants alternate within one run; reported: messages/s (median of the repetitions),
-   one-way latency p50/p99 (send-to-decoded, one message in flight, same clock) and the
-   encrypted/plaintext throughput ratio.
+   :class:`PlainChannel`, a stand-in used only here that passes bodies through. Each is
+   run twice: frames only, and through :class:`peer.core.PeerCore` on both ends with
+   delivery receipts on (a run ends when every message is acknowledged). The variants
+   alternate within one run; reported: messages/s (median of the repetitions), one-way
+   latency p50/p99 (send-to-decoded, one message in flight, same clock) and the
+   encrypted/plaintext throughput ratios.
 2. Time for a 16th member to join a room of 15 (tracker ``room_capacity=16``): from
    ``join_room()`` until channels to all 15 members are open, all peers on one loop.
 
@@ -32,9 +34,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from crypto.channel import SecureChannel
 from crypto.identity import IdentityKey
 from crypto.keystore import TEST_KDF_PARAMS
+from peer.actions import SendFrame, Step
 from peer.chat_protocol import ChatMessage, MessageIds, decode_frame, encode_frame
 from peer.client import ChatClient
-from peer.config import PeerConfig
+from peer.config import CoreSettings, PeerConfig
+from peer.core import PeerCore
+from peer.events import MessageDelivered, MessageReceived
 from peer.p2p_link import ChannelLike, P2PLink
 from tracker.config import TrackerConfig
 from tracker.server import TrackerServer
@@ -135,6 +140,60 @@ async def throughput(make: ChannelPair, count: int) -> float:
     return count / elapsed
 
 
+def _write(link: P2PLink, step: Step) -> int:
+    """Carry out a core step on a bench link; returns how many frames it wrote."""
+    written = 0
+    for action in step.actions:
+        if isinstance(action, SendFrame):
+            link.send_nowait(encode_frame(action.frame))
+            written += 1
+    return written
+
+
+async def throughput_with_receipts(make: ChannelPair, count: int) -> tuple[float, float]:
+    """Messages/s through :class:`peer.core.PeerCore` on both ends, receipts on: the
+    sender's core writes each message, the receiver's core delivers it and acknowledges
+    each read's worth in ``ack`` frames, the sender's core settles them. Done when every
+    message has its receipt. Also returns the ack frames per message."""
+    sender, receiver, server = await open_links(make)
+    # A window as large as the run: this measures the path, not the backlog limit.
+    settings = CoreSettings(max_pending=count + 1)
+    alice, bob = PeerCore("alice", settings), PeerCore("bob", settings)
+    alice.channel_opened("bob", 1, initiator=True, now=0.0)
+    bob.channel_opened("alice", 1, initiator=False, now=0.0)
+    acks = 0
+
+    async def receive() -> None:
+        nonlocal acks
+        received = 0
+        while received < count:
+            frames = [decode_frame(p, "alice") for p in await receiver.receive_batch()]
+            step = bob.frames_received(1, frames, 0.0)
+            received += sum(isinstance(e, MessageReceived) for e in step.events)
+            acks += _write(receiver, step)
+
+    async def settle() -> None:
+        delivered = 0
+        while delivered < count:
+            frames = [decode_frame(p, "bob") for p in await sender.receive_batch()]
+            step = alice.frames_received(1, frames, 0.0)
+            delivered += sum(isinstance(e, MessageDelivered) for e in step.events)
+
+    started = time.perf_counter()
+    tasks = [asyncio.create_task(receive()), asyncio.create_task(settle())]
+    for i in range(count):
+        _, step = alice.send_private("bob", TEXT, time.time(), 0.0)
+        _write(sender, step)
+        if i % 64 == 63:
+            await sender.drain()
+    await asyncio.gather(*tasks)
+    elapsed = time.perf_counter() - started
+    sender.close()
+    receiver.close()
+    server.close()
+    return count / elapsed, acks / count
+
+
 async def latency(make: ChannelPair, samples: int) -> list[float]:
     sender, receiver, server = await open_links(make)
     ids = MessageIds()
@@ -158,22 +217,35 @@ def percentile(values: list[float], q: float) -> float:
 
 async def bench_channels(messages: int, samples: int, repeat: int) -> None:
     rates: dict[str, list[float]] = {"encrypted": [], "plaintext": []}
+    receipted: dict[str, list[float]] = {"encrypted": [], "plaintext": []}
+    ack_frames: list[float] = []
     delays: dict[str, list[float]] = {"encrypted": [], "plaintext": []}
     variants: dict[str, ChannelPair] = {"encrypted": secure_pair, "plaintext": plain_pair}
     await throughput(secure_pair, 2000)  # warm-up
+    await throughput_with_receipts(secure_pair, 2000)
     for _ in range(repeat):
         for name, make in variants.items():
             rates[name].append(await throughput(make, messages))
+            rate, per_message = await throughput_with_receipts(make, messages)
+            receipted[name].append(rate)
+            ack_frames.append(per_message)
             delays[name].extend(await latency(make, samples))
     print(f"200-char chat messages, {messages} per run, {repeat} runs per variant")
-    print(f"{'variant':<10} {'msgs/s (median)':>16} {'p50 ms':>8} {'p99 ms':>8}")
+    header = f"{'variant':<10} {'msgs/s, frames only':>20} {'msgs/s, core+receipts':>22}"
+    print(f"{header} {'p50 ms':>8} {'p99 ms':>8}")
     for name in variants:
         rate = statistics.median(rates[name])
+        with_acks = statistics.median(receipted[name])
         p50 = percentile(delays[name], 0.50) * 1000
         p99 = percentile(delays[name], 0.99) * 1000
-        print(f"{name:<10} {rate:>16,.0f} {p50:>8.3f} {p99:>8.3f}")
+        print(f"{name:<10} {rate:>20,.0f} {with_acks:>22,.0f} {p50:>8.3f} {p99:>8.3f}")
     ratio = statistics.median(rates["encrypted"]) / statistics.median(rates["plaintext"])
-    print(f"encrypted / plaintext throughput: {ratio:.2f}x")
+    acked = statistics.median(receipted["encrypted"]) / statistics.median(receipted["plaintext"])
+    print(f"encrypted / plaintext throughput, frames only: {ratio:.2f}x")
+    print(f"encrypted / plaintext throughput, core with receipts: {acked:.2f}x")
+    cost = statistics.median(receipted["encrypted"]) / statistics.median(rates["encrypted"])
+    print(f"encrypted, core with receipts / frames only: {cost:.2f}x")
+    print(f"ack frames per message (median of runs): {statistics.median(ack_frames):.3f}")
 
 
 async def bench_join(repeat: int) -> None:

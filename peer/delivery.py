@@ -56,25 +56,39 @@ class Outbox:
         self.timeout = timeout
         self.max_sends = max_sends
         self._pending: dict[str, dict[str, _Entry]] = {}
+        self._unsent: dict[str, deque[_Entry]] = {}  # not written on the current channel
 
     def add(self, user: str, frame: ChatMessage, now: float) -> bool:
         """Queue ``frame`` for ``user``; False (nothing queued) if their backlog is full."""
         entries = self._pending.setdefault(user, {})
         if len(entries) >= self.max_pending:
             return False
-        entries[frame.msg_id] = _Entry(frame, now + self.timeout)
+        entry = entries[frame.msg_id] = _Entry(frame, now + self.timeout)
+        self._unsent.setdefault(user, deque()).append(entry)
         return True
 
     def take_unsent(self, user: str) -> list[ChatMessage]:
         """The messages to write on a channel to ``user`` that just became usable, in
         send order; they are marked as written (the second time is the last)."""
         out: list[ChatMessage] = []
-        for entry in self._pending.get(user, {}).values():
-            if not entry.in_flight:
+        unsent = self._unsent.pop(user, deque())
+        entries = self._pending.get(user, {})
+        for entry in unsent:
+            if entries.get(entry.frame.msg_id) is entry:  # not settled meanwhile
                 entry.in_flight = True
                 entry.sends += 1
                 out.append(entry.frame)
         return out
+
+    def _prune(self, user: str) -> None:
+        """After entries were removed: forget the user or drop them from the unsent queue."""
+        entries = self._pending.get(user)
+        if not entries:
+            self._pending.pop(user, None)
+            self._unsent.pop(user, None)
+        elif user in self._unsent:
+            kept = [e for e in self._unsent[user] if entries.get(e.frame.msg_id) is e]
+            self._unsent[user] = deque(kept)
 
     def acked(self, user: str, ids: Iterable[str]) -> list[str]:
         """Settle the receipts ``user`` sent; returns the ids that were indeed awaited."""
@@ -88,7 +102,7 @@ class Outbox:
                 del entries[msg_id]
                 done.append(msg_id)
         if not entries:
-            del self._pending[user]
+            self._prune(user)
         return done
 
     def channel_lost(self, user: str) -> list[str]:
@@ -97,14 +111,16 @@ class Outbox:
         entries = self._pending.get(user, {})
         failed: list[str] = []
         for msg_id, entry in list(entries.items()):
-            if not entry.in_flight:
-                continue
-            entry.in_flight = False
-            if entry.sends >= self.max_sends:
-                del entries[msg_id]
-                failed.append(msg_id)
-        if not entries:
+            if entry.in_flight:
+                entry.in_flight = False
+                if entry.sends >= self.max_sends:
+                    del entries[msg_id]
+                    failed.append(msg_id)
+        if entries:
+            self._unsent[user] = deque(entries.values())  # in send order, resends first
+        else:
             self._pending.pop(user, None)
+            self._unsent.pop(user, None)
         return failed
 
     def drop(self, user: str, keep: Callable[[ChatMessage], bool] | None = None) -> list[str]:
@@ -113,8 +129,7 @@ class Outbox:
         gone = [msg_id for msg_id, e in entries.items() if keep is None or not keep(e.frame)]
         for msg_id in gone:
             del entries[msg_id]
-        if not entries:
-            self._pending.pop(user, None)
+        self._prune(user)
         return gone
 
     def drop_room(self, room: str) -> list[tuple[str, str]]:
@@ -134,8 +149,7 @@ class Outbox:
                     break  # entries are in send order, so deadlines only grow
                 del entries[msg_id]
                 out.append((user, msg_id))
-            if not entries:
-                del self._pending[user]
+            self._prune(user)
         return out
 
     def next_deadline(self) -> float | None:
