@@ -29,6 +29,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.events import Resize
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Input, RichLog, Static
 
 from peer.commands import Command, Trust, Verify
@@ -50,6 +51,8 @@ from peer.tui.rendering import (
 from peer.tui.widgets import ChatInput, KeyChangedDialog, PasteDialog, VerifyDialog
 
 REDRAW_LINES = 500
+#: Receipts change marks on lines already drawn; such redraws are batched this long.
+MARKS_DELAY = 0.15
 NARROW = 80
 CLOSE_TIMEOUT = 5.0
 
@@ -112,6 +115,7 @@ class ChatScreen(Screen[None]):
         self.controller = ChatController(client, self.model)
         self._lines: asyncio.Queue[str | _Paste | Command] = asyncio.Queue()
         self._shown: tuple[object, int] | None = None
+        self._marks_timer: Timer | None = None
         self._open_dialogs: set[str] = set()
 
     def compose(self) -> ComposeResult:
@@ -288,9 +292,10 @@ class ChatScreen(Screen[None]):
             return
         buffer = self.model.buffers.current
         log = self.query_one("#log", RichLog)
-        redraw = buffer.id in self.model.redraw  # a receipt changed a drawn line's mark
-        self.model.redraw.clear()
-        if self._shown is None or self._shown[0] != buffer.id or redraw:
+        if buffer.id in self.model.redraw and self._marks_timer is None:
+            # A receipt changed a drawn line's mark: redraw soon, once for many receipts.
+            self._marks_timer = self.set_timer(MARKS_DELAY, self._redraw_marks)
+        if self._shown is None or self._shown[0] != buffer.id:
             log.clear()
             new_lines = list(buffer.lines)[-REDRAW_LINES:]
         else:
@@ -308,6 +313,12 @@ class ChatScreen(Screen[None]):
             banner.update(render_key_banner(changed))
         self.query_one("#topbar", Static).update(self._topbar())
         self.query_one(ChatInput).placeholder = self._placeholder()
+
+    def _redraw_marks(self) -> None:
+        self._marks_timer = None
+        self.model.redraw.clear()
+        self._shown = None
+        self.sync()
 
     def _topbar(self) -> Text:
         text = Text()
