@@ -4,10 +4,11 @@ Lines are parsed by :mod:`peer.commands` and run by :func:`peer.command_results.
 (the same table and code as the terminal chat). Every output object has an ``"event"``
 key: command results (``registered``, ``logged_in``, ``peers``, ``rooms``,
 ``room_created``, ``joined``, ``left``, ``deleted``, ``users``, ``sent``,
-``fingerprint``, ``trusted``, ``verified``, ``bye``), events from the client
-(``message``, ``delivered``, ``failed``, ``member_joined``, ``member_left``,
-``room_deleted``, ``key_changed``, ``trust_changed``, ``channel_opened``,
-``channel_closed``, ``connection_lost``, ``reconnected``, ``session_replaced``) and
+``fingerprint``, ``trusted``, ``verified``, ``rejected``, ``bye``), events from the
+client (``message``, ``delivered``, ``failed``, ``member_joined``, ``member_left``,
+``room_deleted``, ``key_changed``, ``trust_changed``, ``pins_imported``,
+``channel_opened``, ``channel_closed``, ``connection_lost``, ``reconnected``,
+``session_replaced``) and
 failures (``error`` with ``code`` and ``message``). Commands run one after the other, in
 input order; events are written as they happen. End of input means ``/quit``.
 
@@ -71,7 +72,14 @@ def event_to_json(event: ev.Event) -> Output:
     if isinstance(event, ev.RoomDeleted):
         return {"event": "room_deleted", "room": event.room}
     if isinstance(event, ev.KeyChanged):
-        return {"event": "key_changed", "user": event.username, "fingerprint": event.fingerprint}
+        return {
+            "event": "key_changed",
+            "user": event.username,
+            "fingerprint": event.fingerprint,
+            "pending": list(event.pending),
+        }
+    if isinstance(event, ev.PinsImported):
+        return {"event": "pins_imported", "contacts": event.contacts}
     if isinstance(event, ev.ChannelOpened):
         return {"event": "channel_opened", "user": event.username}
     if isinstance(event, ev.ChannelClosed):

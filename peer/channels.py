@@ -7,11 +7,13 @@ channels named by the ids it hands out. How a channel's bodies travel is pluggab
 today), and :meth:`ChannelShell.accept` takes an inbound transport from any source (the
 TCP listener today).
 
-Protocol per channel: the Noise handshake, then the responder checks the remote (the
-handler's identity policy, then the core's tie-break) and sends ``accept`` or
-``reject``; the initiator sends nothing before ``accept``. Each read is decoded and
-handed over as one batch of frames; the first invalid frame ends the channel after the
-valid ones before it.
+Protocol per channel: the Noise handshake, with the handler's whole identity policy
+inside it (:class:`crypto.authorization.Admission`: before message 3 is sent by the
+dialler or accepted by the listener, after the handler had a chance to refresh its
+listing of the remote); then the responder applies the core's tie-break and sends
+``accept`` or ``reject`` (the initiator sends nothing before ``accept``), and what the
+identity check learned is settled. Each read is decoded and handed over as one batch of
+frames; the first invalid frame ends the channel after the valid ones before it.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from commons.errors import ErrorCode, P2PChatError, ProtocolError
+from crypto.authorization import Admission
 from crypto.channel import SecureChannel
 from crypto.errors import KeyChangedError, KeyMismatchError, OutdatedPeerError
 from crypto.identity import IdentityKey
@@ -42,11 +45,10 @@ DUPLICATE = "duplicate"
 
 @dataclass(frozen=True, slots=True)
 class Endpoint:
-    """Where a user's channel can be opened, and the key the tracker lists for them."""
+    """Where a user's channel can be opened."""
 
     host: str
     port: int
-    key: bytes
 
 
 Connector = Callable[[Endpoint], Awaitable[BodyTransport]]
@@ -59,9 +61,17 @@ async def tcp_connector(endpoint: Endpoint) -> BodyTransport:
 
 
 class ChannelHandler(Protocol):
-    """What the shell reports to. ``check_identity`` raises to refuse a remote."""
+    """What the shell asks and reports to.
 
-    async def check_identity(self, user: str, key: bytes, dialled: Endpoint | None) -> None: ...
+    ``admission(expected)`` is the identity policy of one channel (``expected``: the user
+    dialled); ``before_authorize`` runs just before it decides; ``settle`` records what it
+    learned once the channel is accepted or refused (``False``: drop it after all);
+    ``refused`` tells the user about an inbound channel the policy refused."""
+
+    def admission(self, expected: str | None) -> Admission: ...
+    async def before_authorize(self, user: str, key: bytes) -> None: ...
+    async def settle(self, admission: Admission, *, accepted: bool) -> bool: ...
+    async def refused(self, admission: Admission, error: P2PChatError) -> None: ...
     def admit(self, user: str) -> bool: ...
     def opened(self, user: str, channel: int, *, initiator: bool) -> None: ...
     def received(self, channel: int, frames: list[Frame]) -> None: ...
@@ -141,24 +151,33 @@ class ChannelShell:
             detail = f"cannot reach {user}: {exc.__class__.__name__}"
             handler.dial_failed(user, DialFailure.UNREACHABLE, detail)
             return
-
-        def authorize(remote_username: str, remote_static: bytes) -> None:
-            if remote_username != user:
-                raise KeyMismatchError(
-                    f"dialled {user!r} but the remote identified as {remote_username!r}"
-                )
-
-        channel = SecureChannel(initiator=True, identity=identity, username=me, authorize=authorize)
+        admission = handler.admission(expected=user)
+        channel = SecureChannel(
+            initiator=True,
+            identity=identity,
+            username=me,
+            authorize=admission.authorize,
+            defer_authorize=True,
+        )
         link = P2PLink(transport, channel)
         try:
-            answer = await self._dial_handshake(user, link, endpoint, handler)
+            answer = await self._dial_handshake(user, link, handler)
         except TimeoutError:
             link.close()
             detail = f"{user} did not complete the handshake"
             handler.dial_failed(user, DialFailure.TIMEOUT, detail)
             return
+        except LinkClosedError as exc:
+            link.close()
+            detail = exc.message
+            if channel.established:  # they closed after our message 3: they refused us
+                detail = f"{user} closed the channel without accepting it (they may not"
+                detail += " accept your key yet)"
+            handler.dial_failed(user, DialFailure.REFUSED, detail)
+            return
         except P2PChatError as exc:
             link.close()
+            await handler.settle(admission, accepted=False)
             handler.dial_failed(user, _dial_failure(exc), exc.message)
             return
         except BaseException:
@@ -169,16 +188,16 @@ class ChannelShell:
             failure = DialFailure.DUPLICATE if answer.code == DUPLICATE else DialFailure.REFUSED
             handler.dial_failed(user, failure, f"{user} refused the channel: {answer.reason}")
             return
+        if not await handler.settle(admission, accepted=True):
+            link.close()
+            detail = f"the key of {user} changed while connecting"
+            handler.dial_failed(user, DialFailure.KEY_CHANGED, detail)
+            return
         self._adopt(user, link, handler, initiator=True)
 
-    async def _dial_handshake(
-        self, user: str, link: P2PLink, endpoint: Endpoint, handler: ChannelHandler
-    ) -> Frame:
+    async def _dial_handshake(self, user: str, link: P2PLink, handler: ChannelHandler) -> Frame:
         timeout = self._config.handshake_timeout
-        await asyncio.wait_for(link.handshake(True), timeout)
-        remote = link.channel.remote_static
-        assert remote is not None
-        await handler.check_identity(user, remote, endpoint)
+        await asyncio.wait_for(link.handshake(True, handler.before_authorize), timeout)
         answer = decode_frame(await asyncio.wait_for(link.receive(), timeout), user)
         if not isinstance(answer, Accept | Reject):
             raise ProtocolError(f"{user} sent a message before accepting the channel")
@@ -196,17 +215,19 @@ class ChannelShell:
             transport.close()
             return
         me, identity, handler = bound
-
-        def authorize(remote_username: str, remote_static: bytes) -> None:
-            if remote_username == me:
-                raise KeyMismatchError("the remote claims to be this very user")
-
+        admission = handler.admission(expected=None)
         channel = SecureChannel(
-            initiator=False, identity=identity, username=me, authorize=authorize
+            initiator=False,
+            identity=identity,
+            username=me,
+            authorize=admission.authorize,
+            defer_authorize=True,
         )
         link = P2PLink(transport, channel)
         try:
-            await asyncio.wait_for(self._responder(link, handler), self._config.handshake_timeout)
+            await asyncio.wait_for(
+                self._responder(link, handler, admission), self._config.handshake_timeout
+            )
         except TimeoutError:
             link.close()
         except OutdatedPeerError as exc:
@@ -215,24 +236,26 @@ class ChannelShell:
         except P2PChatError as exc:
             log.info("inbound channel refused: %s", exc.code)
             link.close()
+            await handler.refused(admission, exc)
         except BaseException:
             link.close()
             raise
 
-    async def _responder(self, link: P2PLink, handler: ChannelHandler) -> None:
-        await link.handshake(False)
-        name, key = link.channel.remote_username, link.channel.remote_static
-        assert name is not None and key is not None
-        try:
-            await handler.check_identity(name, key, None)
-        except P2PChatError as exc:
-            await _reject(link, str(exc.code), exc.message)
-            raise
+    async def _responder(
+        self, link: P2PLink, handler: ChannelHandler, admission: Admission
+    ) -> None:
+        """Handshake (the identity check runs inside it), then accept unless duplicate."""
+        await link.handshake(False, handler.before_authorize)
+        name = link.channel.remote_username
+        assert name is not None
         if not handler.admit(name):
             await _reject(link, DUPLICATE, "a channel between us is already being set up")
             return
         link.send_nowait(encode_frame(Accept()))
-        self._adopt(name, link, handler, initiator=False)
+        if await handler.settle(admission, accepted=True):
+            self._adopt(name, link, handler, initiator=False)
+        else:
+            link.close()
 
     # ------------------------------------------------------------------ open channels
 

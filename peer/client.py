@@ -16,15 +16,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
-import hashlib
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 
 from commons.errors import ErrorCode, P2PChatError, ValidationError
-from commons.models import PeerInfo, RoomInfo, validate_room_name, validate_username
-from crypto.identity import IdentityKey
-from crypto.keystore import KdfParams, load_or_create_identity
+from commons.models import (
+    PeerInfo,
+    RoomInfo,
+    validate_room_name,
+    validate_username,
+)
+from crypto.keystore import KdfParams
 from crypto.pinning import TrustState
 from peer import events as ev
 from peer.actions import SentMessage
@@ -32,7 +34,7 @@ from peer.channels import ChannelShell
 from peer.chat_protocol import validate_text
 from peer.config import PeerConfig
 from peer.core import PeerCore
-from peer.directory import Directory
+from peer.credentials import load_identity, password_digest
 from peer.driver import CoreDriver
 from peer.errors import (
     NotConnectedError,
@@ -49,21 +51,23 @@ from peer.trust import TrustGate
 CLOSE_TIMEOUT = 3.0
 
 
-def password_digest(password: str) -> str:
-    """What the tracker protocol carries as ``password``: SHA-256 hex of the UTF-8 text."""
-    return hashlib.sha256(password.encode("utf-8")).hexdigest()
-
-
 class ChatClient:
     """One user's chat session."""
 
-    def __init__(self, config: PeerConfig, *, kdf_params: KdfParams | None = None) -> None:
+    def __init__(
+        self,
+        config: PeerConfig,
+        *,
+        kdf_params: KdfParams | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """``clock`` dates directory listings (their age decides when to ask again)."""
         self.config = config
         self._kdf_params = kdf_params
+        self._clock = clock
         self._tasks = TaskSupervisor()
         self._session = TrackerSession(config, self, self._tasks)
         self._shell = ChannelShell(config, self._tasks)
-        self._directory = Directory()
         self._events: asyncio.Queue[ev.Event | None] = asyncio.Queue()
         self._driver: CoreDriver | None = None
         self._trust: TrustGate | None = None
@@ -131,18 +135,12 @@ class ChatClient:
             self.listen_address = await self._shell.listen(*self.config.listen)
         await self._session.connect()
 
-    async def _load_identity(self, username: str, password: str) -> IdentityKey:
-        home, kdf = self.config.home, self._kdf_params
-        load = functools.partial(load_or_create_identity, home, username, password, kdf_params=kdf)
-        identity, _created = await asyncio.get_running_loop().run_in_executor(None, load)
-        return identity
-
     async def register(self, username: str, password: str) -> None:
         """Load or create the identity key (encrypted with ``password``), then REGISTER."""
         username = validate_username(username)
         if not password:
             raise ValidationError("the password cannot be empty")
-        identity = await self._load_identity(username, password)
+        identity = await load_identity(self.config.home, username, password, self._kdf_params)
         await self._session.register(username, password_digest(password), identity.public_b64)
 
     async def login(self, username: str, password: str, replace_key: bool = False) -> None:
@@ -152,23 +150,28 @@ class ChatClient:
             raise ValidationError(f"already logged in as {self.username}")
         if self.listen_address is None:
             raise NotConnectedError("call connect() first")
-        identity = await self._load_identity(username, password)
-        port = self.config.advertise_port or self.listen_address[1]
-        await self._session.login(
-            username,
-            password_digest(password),
-            identity.public_b64,
-            port,
-            host=self.config.advertise_host,
-            replace_key=replace_key,
-        )
+        identity = await load_identity(self.config.home, username, password, self._kdf_params)
         trust = await TrustGate.open(self.config.home, username, identity, self._emit)
+        port = self.config.advertise_port or self.listen_address[1]
+        try:
+            await self._session.login(
+                username,
+                password_digest(password),
+                identity.public_b64,
+                port,
+                host=self.config.advertise_host,
+                replace_key=replace_key,
+            )
+        except BaseException:
+            trust.close()
+            raise
         core = PeerCore(username, self.config.core)
         driver = CoreDriver(
-            core, self._shell, self._directory, trust, self._emit, self.list_peers, self._tasks
+            core, self._shell, trust, self._tasks, self._emit, self._refresh, self._clock
         )
         self.username, self._trust, self._driver = username, trust, driver
         self._shell.bind(username, identity, driver)
+        await trust.started()
 
     async def close(self) -> None:
         """Leave the room (leave notices), log out, close every channel and the listener."""
@@ -205,9 +208,12 @@ class ChatClient:
     async def list_peers(self) -> list[PeerInfo]:
         """Online users, as the tracker lists them (refreshes the local directory)."""
         driver, _ = self._require()
-        peers = await self._session.list_peers()
-        self._directory.refreshed(peers, driver.now())
-        return peers.peers
+        reply = await self._session.list_peers()
+        driver.listed(reply.peers, complete=not reply.truncated)
+        return reply.peers
+
+    async def _refresh(self) -> object:
+        return await self.list_peers()  # looked up at each call (tests count the calls)
 
     async def list_rooms(self) -> list[RoomInfo]:
         self._require()
@@ -292,9 +298,9 @@ class ChatClient:
         try:
             await self.list_peers()
         except P2PChatError:
-            if self._directory.endpoint(username) is None:
+            if username not in driver.directory:
                 raise
-        if self._directory.endpoint(username) is None:
+        if username not in driver.directory:
             raise UserOfflineError(f"{username} is not online")
         driver.apply(driver.core.want_channel(username))
         try:
@@ -322,33 +328,58 @@ class ChatClient:
 
     # ------------------------------------------------------------------ keys and trust
 
-    def fingerprint(self, username: str | None = None) -> str:
-        """Your key's fingerprint, or the one of ``username``'s pinned (else listed) key."""
-        _, trust = self._require()
-        return trust.fingerprint(username, self._listed(username))
-
-    def safety_number(self, username: str) -> str:
-        """The 60-digit number to compare with ``username`` out of band before /verify."""
-        _, trust = self._require()
-        return trust.safety_number(username, self._listed(username))
-
     def _listed(self, username: str | None) -> bytes | None:
-        return None if username is None else self._directory.key(username)
+        return None if username is None else self._require()[0].listed_key(username)
+
+    def fingerprint(self, username: str | None = None, key: bytes | None = None) -> str:
+        """Your key's fingerprint, or ``key``'s, or the one of the key to show for
+        ``username`` (the newest undecided key, else the pinned one, else the listed one)."""
+        return self._require()[1].fingerprint(username, key, self._listed(username))
+
+    def safety_number(self, username: str, key: bytes | None = None) -> str:
+        """The 60-digit number to compare with ``username`` out of band, for ``key``
+        (default: the key :meth:`fingerprint` shows for them)."""
+        return self._require()[1].safety_number(username, key, self._listed(username))
 
     def trust_state(self, username: str) -> TrustState | None:
-        _, trust = self._require()
-        return trust.state(username)
+        return self._require()[1].state(username)
 
-    async def trust(self, username: str) -> None:
-        """Accept ``username``'s new key (after a KeyChanged) and reconnect to them."""
+    def pinned_key(self, username: str) -> bytes | None:
+        return self._require()[1].pinned_key(username)
+
+    def pending_keys(self, username: str) -> tuple[bytes, ...]:
+        """``username``'s keys waiting for a decision, oldest first."""
+        return self._require()[1].pending_keys(username)
+
+    def key_to_trust(self, username: str, typed_fingerprint: str | None = None) -> bytes:
+        """The key ``/trust USER [FINGERPRINT]`` names (see :meth:`PinStore.key_to_trust`)."""
+        return self._require()[1].key_to_trust(username, typed_fingerprint)
+
+    def key_to_verify(self, username: str, typed_fingerprint: str | None = None) -> bytes:
+        """The key ``/verify USER [FINGERPRINT]`` names (see :meth:`PinStore.key_to_verify`)."""
+        listed = self._listed(validate_username(username))
+        return self._require()[1].key_to_verify(username, typed_fingerprint, listed)
+
+    async def trust(self, username: str, key: bytes) -> None:
+        """Accept ``key``, the exact key the user was shown, as ``username``'s; reconnect.
+        ``KeyNotPendingError`` (nothing changed) if it is no longer waiting for a decision."""
         driver, trust = self._require()
-        await trust.trust(username)
+        await trust.trust(username, key)
         driver.apply(driver.core.trust_restored(validate_username(username)))
 
-    async def verify(self, username: str) -> None:
-        """Mark ``username``'s pinned key as verified (safety numbers compared)."""
-        _, trust = self._require()
-        await trust.verify(username)
+    async def verify(self, username: str, key: bytes) -> None:
+        """Safety numbers were compared for exactly ``key``: the pinned key is marked
+        verified; an undecided key is accepted and marked verified."""
+        driver, trust = self._require()
+        if await trust.verify(username, key):
+            driver.apply(driver.core.trust_restored(validate_username(username)))
+
+    async def reject(self, username: str) -> tuple[bytes, ...]:
+        """Keep the pinned key, refuse every undecided one (returned), and reconnect."""
+        driver, trust = self._require()
+        refused = await trust.reject(username)
+        driver.apply(driver.core.trust_restored(validate_username(username)))
+        return refused
 
     # ------------------------------------------------------------------ the tracker session
 

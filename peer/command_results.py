@@ -43,11 +43,16 @@ class CommandClient(Protocol):
     async def delete_room(self, name: str) -> None: ...
     async def send_room(self, text: str) -> SentMessage: ...
     async def send_private(self, username: str, text: str) -> SentMessage: ...
-    def fingerprint(self, username: str | None = None) -> str: ...
-    def safety_number(self, username: str) -> str: ...
+    def fingerprint(self, username: str | None = None, key: bytes | None = None) -> str: ...
+    def safety_number(self, username: str, key: bytes | None = None) -> str: ...
     def trust_state(self, username: str) -> TrustState | None: ...
-    async def trust(self, username: str) -> None: ...
-    async def verify(self, username: str) -> None: ...
+    def pinned_key(self, username: str) -> bytes | None: ...
+    def pending_keys(self, username: str) -> tuple[bytes, ...]: ...
+    def key_to_trust(self, username: str, typed_fingerprint: str | None = None) -> bytes: ...
+    def key_to_verify(self, username: str, typed_fingerprint: str | None = None) -> bytes: ...
+    async def trust(self, username: str, key: bytes) -> None: ...
+    async def verify(self, username: str, key: bytes) -> None: ...
+    async def reject(self, username: str) -> tuple[bytes, ...]: ...
     async def close(self) -> None: ...
 
 
@@ -151,24 +156,45 @@ class OwnFingerprint:
 
 
 @dataclass(frozen=True, slots=True)
+class PendingKey:
+    fingerprint: str
+    safety_number: str
+
+
+@dataclass(frozen=True, slots=True)
 class ContactFingerprint:
+    """The key shown for a contact (the newest undecided one, else the pinned one), the
+    pinned key, and every key waiting for a decision."""
+
     EVENT: ClassVar[str] = "fingerprint"
     user: str
     fingerprint: str
     safety_number: str
     trust: str | None
+    pinned: str | None
+    pending: list[PendingKey]
 
 
 @dataclass(frozen=True, slots=True)
 class Trusted:
     EVENT: ClassVar[str] = "trusted"
     user: str
+    fingerprint: str
 
 
 @dataclass(frozen=True, slots=True)
 class Verified:
     EVENT: ClassVar[str] = "verified"
     user: str
+    fingerprint: str
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    EVENT: ClassVar[str] = "rejected"
+    user: str
+    kept: str | None
+    refused: list[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +217,7 @@ Result = (
     | ContactFingerprint
     | Trusted
     | Verified
+    | Rejected
     | Bye
 )
 
@@ -209,6 +236,7 @@ SharedCommand = (
     | cmd.ShowFingerprint
     | cmd.Trust
     | cmd.Verify
+    | cmd.Reject
     | cmd.Quit
 )
 
@@ -228,11 +256,18 @@ def fingerprint_result(
     if username is None or username == client.username:
         return OwnFingerprint(client.username, client.fingerprint())
     state = client.trust_state(username)
+    pinned = client.pinned_key(username)
+    pending = [
+        PendingKey(client.fingerprint(key=key), client.safety_number(username, key))
+        for key in client.pending_keys(username)
+    ]
     return ContactFingerprint(
         username,
         client.fingerprint(username),
         client.safety_number(username),
         None if state is None else str(state),
+        None if pinned is None else client.fingerprint(key=pinned),
+        pending,
     )
 
 
@@ -283,12 +318,22 @@ async def execute(client: CommandClient, command: SharedCommand) -> Result:
             return Sent(sent.room, None, sent.msg_id, list(sent.recipients))
         case cmd.ShowFingerprint(username):
             return fingerprint_result(client, username)
-        case cmd.Trust(username):
-            await client.trust(username)
-            return Trusted(username)
-        case cmd.Verify(username):
-            await client.verify(username)
-            return Verified(username)
+        case cmd.Trust(username, typed):
+            key = client.key_to_trust(username, typed)
+            await client.trust(username, key)
+            return Trusted(username, client.fingerprint(key=key))
+        case cmd.Verify(username, typed):
+            key = client.key_to_verify(username, typed)
+            await client.verify(username, key)
+            return Verified(username, client.fingerprint(key=key))
+        case cmd.Reject(username):
+            refused = await client.reject(username)
+            kept = client.pinned_key(username)
+            return Rejected(
+                username,
+                None if kept is None else client.fingerprint(key=kept),
+                [client.fingerprint(key=k) for k in refused],
+            )
         case cmd.Quit():
             await client.close()
             return Bye()

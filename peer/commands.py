@@ -4,7 +4,8 @@ Grammar: a line starting with ``/`` is a command (``/name args``); ``//text`` se
 ``/text`` as a message; any other non-blank line is a message (to the room in batch
 mode, to the buffer shown in the terminal chat); blank lines are ignored. Arguments are
 split on whitespace, except that the text of ``/msg USER TEXT`` and of plain lines is
-kept exactly as typed.
+kept exactly as typed, and that the ``FINGERPRINT`` of ``/trust`` and ``/verify`` may be
+typed in groups separated by spaces (as ``/fingerprint`` prints it).
 
 :data:`COMMANDS` says, for each command, its usage, a one-line summary, what its first
 argument names (for tab completion), how to parse it and which front ends offer it. The
@@ -21,6 +22,7 @@ from enum import StrEnum
 
 from commons.errors import ErrorCode, ValidationError
 from commons.models import validate_room_name, validate_username
+from crypto.fingerprint import parse_fingerprint
 
 
 class Frontend(StrEnum):
@@ -106,11 +108,25 @@ class ShowFingerprint:
 
 @dataclass(frozen=True, slots=True)
 class Trust:
+    """Accept the new key with ``fingerprint`` (``None``: the only new key seen)."""
+
     username: str
+    fingerprint: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Verify:
+    """Mark the key with ``fingerprint`` verified (``None``: the pinned key, if no new
+    key is pending)."""
+
+    username: str
+    fingerprint: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Reject:
+    """Keep the pinned key and refuse every new one."""
+
     username: str
 
 
@@ -159,6 +175,7 @@ Command = (
     | ShowFingerprint
     | Trust
     | Verify
+    | Reject
     | Quit
     | Help
     | Switch
@@ -221,6 +238,19 @@ def _fingerprint(usage: str, rest: str) -> Command:
     if len(args) > 1:
         raise CommandError(f"usage: {usage}")
     return ShowFingerprint(validate_username(args[0]) if args else None)
+
+
+def _key_choice(make: Callable[[str, str | None], Command]) -> Parser:
+    """``USER [FINGERPRINT]``, the fingerprint possibly typed in spaced groups."""
+
+    def parse(usage: str, rest: str) -> Command:
+        args = rest.split()
+        if not args:
+            raise CommandError(f"usage: {usage}")
+        typed = parse_fingerprint(" ".join(args[1:])) if len(args) > 1 else None
+        return make(validate_username(args[0]), typed)
+
+    return parse
 
 
 def _switch(usage: str, rest: str) -> Command:
@@ -288,13 +318,24 @@ COMMANDS: tuple[CommandSpec, ...] = (
     ),
     CommandSpec(
         "/verify",
-        "/verify USER",
-        "compare safety numbers, mark verified",
-        _one(Verify, validate_username),
+        "/verify USER [FINGERPRINT]",
+        "compare safety numbers, mark that key verified",
+        _key_choice(Verify),
         _U,
     ),
     CommandSpec(
-        "/trust", "/trust USER", "accept USER's changed key", _one(Trust, validate_username), _U
+        "/trust",
+        "/trust USER [FINGERPRINT]",
+        "accept USER's new key (the fingerprint if several)",
+        _key_choice(Trust),
+        _U,
+    ),
+    CommandSpec(
+        "/reject",
+        "/reject USER",
+        "keep USER's pinned key, refuse the new one",
+        _one(Reject, validate_username),
+        _U,
     ),
     CommandSpec(
         "/receipts",

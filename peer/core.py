@@ -290,6 +290,11 @@ class PeerCore:
         else:
             self._fail(user, self.outbox.drop(user), Failure.CONNECTION_LOST)
 
+    def _expire(self, channel: OpenChannel, now: float) -> None:
+        self._do(CloseChannel(channel.user, channel.id, CloseReason.EXPIRED))
+        silent = f"no traffic for {self.settings.keepalive.deadline:g} s"
+        self._lost(channel.user, silent, now, redial=True)
+
     def dial_failed(self, user: str, failure: DialFailure, detail: str, now: float) -> Step:
         """A dial to ``user`` ended without a channel."""
         retry = self.dials.dialing.get(user, False)
@@ -314,6 +319,11 @@ class PeerCore:
         open_channel = self._channels.by_id(channel)
         if open_channel is None:
             return self._done()  # a channel we already closed or replaced
+        if open_channel.clock.due(now, self.settings.keepalive) is Due.EXPIRED:
+            # We could not read for the whole deadline (this process was frozen): the
+            # other end has given up on this channel, and on what it carried, too.
+            self._expire(open_channel, now)
+            return self._done()
         user = open_channel.user
         open_channel.clock.heard(now)
         pinged = False
@@ -416,14 +426,11 @@ class PeerCore:
                 self.dials.cancel(user)
             else:
                 self._dial(user, retry=True)
-        keepalive = self.settings.keepalive
-        for channel, due in self._channels.keepalive_due(now, keepalive):
+        for channel, due in self._channels.keepalive_due(now, self.settings.keepalive):
             if due is Due.PING:
                 self._send(channel.user, Ping())
             else:
-                self._do(CloseChannel(channel.user, channel.id, CloseReason.EXPIRED))
-                silent = f"no traffic for {keepalive.deadline:g} s"
-                self._lost(channel.user, silent, now, redial=True)
+                self._expire(channel, now)
         for user, msg_id in self.outbox.expired(now):
             self._emit(ev.MessageFailed(msg_id, user, str(Failure.TIMED_OUT)))
         return self._done()

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import logging
 from collections.abc import Awaitable, Callable
 
-from commons.errors import ErrorCode, P2PChatError
-from commons.models import MemberInfo, RoomInfo
+from commons.errors import P2PChatError
+from commons.models import MemberInfo, PeerInfo, RoomInfo, decode_identity_key
+from crypto.authorization import Admission
 from crypto.errors import KeyChangedError, KeyMismatchError
 from peer import events as ev
 from peer.actions import CloseChannel, CloseReason, Dial, DialFailure, SendFrame, Step
@@ -24,6 +24,7 @@ from peer.channels import ChannelShell, Endpoint
 from peer.chat_protocol import Frame
 from peer.core import PeerCore
 from peer.directory import Directory
+from peer.errors import ChannelRefusedError
 from peer.supervisor import TaskSupervisor
 from peer.tracker_messages import (
     KeyChangedPush,
@@ -37,12 +38,6 @@ from peer.trust import TrustGate
 log = logging.getLogger(__name__)
 
 
-class ChannelRefusedError(P2PChatError):
-    """No channel to that user could be opened (the message says why)."""
-
-    code = ErrorCode.HANDSHAKE_FAILED
-
-
 _FAILURE_ERRORS: dict[DialFailure, type[P2PChatError]] = {
     DialFailure.KEY_CHANGED: KeyChangedError,
     DialFailure.IDENTITY: KeyMismatchError,
@@ -54,19 +49,23 @@ class CoreDriver:
         self,
         core: PeerCore,
         shell: ChannelShell,
-        directory: Directory,
         trust: TrustGate,
+        tasks: TaskSupervisor,
         emit: Callable[[ev.Event], None],
         refresh_directory: Callable[[], Awaitable[object]],
-        tasks: TaskSupervisor,
+        clock: Callable[[], float],
     ) -> None:
+        """``refresh_directory`` asks the tracker for every online user (and calls
+        :meth:`listed`); ``clock`` dates directory listings, whose age decides when."""
         self.core = core
         self._shell = shell
-        self._directory = directory
+        self.directory = Directory()
         self._trust = trust
         self._emit = emit
         self._refresh = refresh_directory
+        self._refreshing: asyncio.Task[None] | None = None
         self._tasks = tasks
+        self._clock = clock  # for the age of directory listings only
         self._loop = asyncio.get_running_loop()
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
@@ -94,11 +93,11 @@ class CoreDriver:
         self._arm()
 
     def _dial(self, user: str) -> None:
-        endpoint = self._directory.endpoint(user)
-        if endpoint is None:
+        listing = self.directory.get(user)
+        if listing is None:
             self.dial_failed(user, DialFailure.UNREACHABLE, f"{user} is not online")
         else:
-            self._shell.dial(user, endpoint)
+            self._shell.dial(user, Endpoint(listing.host, listing.port))
 
     def _arm(self) -> None:
         wake = None if self.stopped else self.core.next_wakeup()
@@ -123,18 +122,32 @@ class CoreDriver:
 
     # ------------------------------------------------------------------ the tracker
 
+    def listed(self, peers: list[PeerInfo], *, complete: bool) -> None:
+        """A ``LIST_PEERS`` answer (``complete``: users it does not list are offline)."""
+        entries = [(p.username, decode_identity_key(p.identity_key), p.host, p.port) for p in peers]
+        self.directory.replace_all(entries, self._clock(), complete=complete)
+
+    def listed_key(self, user: str) -> bytes | None:
+        """The key the tracker last listed for ``user``, however old."""
+        listing = self.directory.get(user)
+        return None if listing is None else listing.key
+
+    def remember(self, members: list[MemberInfo]) -> None:
+        now = self._clock()
+        for m in members:
+            key = decode_identity_key(m.identity_key)
+            self.directory.remember(m.username, key, m.host, m.port, now)
+
     def room_entered(self, info: RoomInfo, members: list[MemberInfo]) -> None:
         """We created or joined ``info`` (``members``: how to reach them, when known)."""
-        for m in members:
-            self._directory.remember(m.username, m.identity_key, m.host, m.port)
+        self.remember(members)
         names = [m.username for m in members] or list(info.members)
         self.apply(self.core.room_entered(info.name, info.owner, info.capacity, names, self.now()))
 
     def pushed(self, push: TrackerPush) -> None:
         core = self.core
         if isinstance(push, RoomUpdate):
-            for m in push.members:
-                self._directory.remember(m.username, m.identity_key, m.host, m.port)
+            self.remember(push.members)
             names = [m.username for m in push.members]
             self.apply(core.room_update(push.room, push.owner, names, self.now()))
         elif isinstance(push, RoomDeletedPush):
@@ -144,12 +157,13 @@ class CoreDriver:
             self.apply(core.session_ended())
             self._emit(ev.SessionReplaced())
         elif isinstance(push, KeyChangedPush):
-            self._directory.key_changed(push.username, push.identity_key)
-            self._tasks.spawn(self._key_pushed(push), "key change")
+            self.directory.key_changed(push.username, push.identity_key, self._clock())
+            self._tasks.spawn(self._new_key(push.username, push.identity_key), "key change")
 
-    async def _key_pushed(self, push: KeyChangedPush) -> None:
-        if await self._trust.observe(push.username, push.identity_key) and not self.stopped:
-            self.apply(self.core.key_changed(push.username, self.now()))
+    async def _new_key(self, user: str, key: bytes) -> None:
+        """A new key for ``user`` now waits for the user: nothing more goes to them."""
+        if await self._trust.note_key(user, key) and not self.stopped:
+            self.apply(self.core.key_changed(user, self.now()))
 
     # ------------------------------------------------------------------ waiting for channels
 
@@ -173,26 +187,46 @@ class CoreDriver:
 
     # ------------------------------------------------------------------ the channel shell
 
-    async def check_identity(self, user: str, key: bytes, dialled: Endpoint | None) -> None:
-        if dialled is not None:
-            if not hmac.compare_digest(key, dialled.key):
-                raise KeyMismatchError(f"{user!r} presented a key other than the one listed")
-            await self._trust.check(user, key, expected=user, tracker_key=dialled.key)
+    def admission(self, expected: str | None) -> Admission:
+        def listed(user: str) -> bytes | None:
+            listing = self.directory.fresh(user, self._clock())
+            return None if listing is None else listing.key
+
+        return self._trust.admission(expected, listed)
+
+    async def before_authorize(self, user: str, key: bytes) -> None:
+        """Ask the tracker again if our listing of ``user`` is missing, too old, or lists
+        another key (rate-limited; one request shared by concurrent handshakes). If the
+        tracker cannot be asked, an old listing stays old and the check refuses."""
+        task = self._refreshing
+        if task is None or task.done():
+            now = self._clock()
+            if not self.directory.should_refresh(user, now, key):
+                return
+            self.directory.refresh_started(now)
+            task = self._refreshing = self._tasks.spawn(self._refresh_now(), "directory")
+        await asyncio.shield(task)
+
+    async def _refresh_now(self) -> None:
+        with contextlib.suppress(P2PChatError):
+            await self._refresh()
+
+    async def settle(self, admission: Admission, *, accepted: bool) -> bool:
+        keep, changed = await self._trust.settle(admission, accepted=accepted)
+        decision = admission.decision
+        if changed and decision is not None and not self.stopped:
+            self.apply(self.core.key_changed(decision.username, self.now()))
+        return keep
+
+    async def refused(self, admission: Admission, error: P2PChatError) -> None:
+        decision = admission.decision
+        if decision is None or decision.error is None:
             return
-        listed = self._directory.key(user)
-        if (listed is None or not hmac.compare_digest(listed, key)) and (
-            self._directory.may_refresh(self.now())
-        ):
-            with contextlib.suppress(P2PChatError):
-                await self._refresh()
-            listed = self._directory.key(user)
-        try:
-            await self._trust.check(user, key, expected=None, tracker_key=listed)
-        except P2PChatError as exc:
-            self._emit(
-                ev.ErrorEvent(str(exc.code), f"refused a channel claiming to be {user}: {exc}")
-            )
-            raise
+        name = decision.username
+        self._emit(
+            ev.ErrorEvent(str(error.code), f"refused a channel claiming to be {name}: {error}")
+        )
+        await self.settle(admission, accepted=False)
 
     def admit(self, user: str) -> bool:
         return not self.stopped and self.core.admit(user)

@@ -17,10 +17,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.style import Style
 from rich.text import Text
@@ -32,13 +32,18 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Input, RichLog, Static
 
-from peer.commands import Command, Trust, Verify
 from peer.config import PeerConfig
 from peer.events import KeyChanged
 from peer.tui.buffers import BufferId, BufferKind, room_buffer
 from peer.tui.chat_model import ChatModel
 from peer.tui.completion import CompletionSources
-from peer.tui.controller import ChatClientLike, ChatController, QuitRequest, VerifyRequest
+from peer.tui.controller import (
+    ChatClientLike,
+    ChatController,
+    QuitRequest,
+    Request,
+    VerifyRequest,
+)
 from peer.tui.rendering import (
     ERROR_STYLE,
     TIMESTAMP_STYLE,
@@ -48,7 +53,13 @@ from peer.tui.rendering import (
     render_line,
     render_members,
 )
-from peer.tui.widgets import ChatInput, KeyChangedDialog, PasteDialog, VerifyDialog
+from peer.tui.widgets import (
+    ChatInput,
+    DecisionDialog,
+    KeyChangedDialog,
+    PasteDialog,
+    VerifyDialog,
+)
 
 REDRAW_LINES = 500
 #: Receipts change marks on lines already drawn; such redraws are batched this long.
@@ -90,6 +101,13 @@ class _Paste:
     lines: list[str]
 
 
+@dataclass(frozen=True, slots=True)
+class _Decision:
+    """A dialog's decision, queued behind the lines typed before it."""
+
+    run: Callable[[], Awaitable[Request | None]]
+
+
 class ChatScreen(Screen[None]):
     """The chat itself, for a logged-in client."""
 
@@ -113,10 +131,10 @@ class ChatScreen(Screen[None]):
         self.tracker_label = tracker_label
         self.model = ChatModel(client.username or "?")
         self.controller = ChatController(client, self.model)
-        self._lines: asyncio.Queue[str | _Paste | Command] = asyncio.Queue()
+        self._lines: asyncio.Queue[str | _Paste | _Decision] = asyncio.Queue()
         self._shown: tuple[object, int] | None = None
         self._marks_timer: Timer | None = None
-        self._open_dialogs: set[str] = set()
+        self._dialogs: dict[str, list[DecisionDialog[Any]]] = {}
 
     def compose(self) -> ComposeResult:
         yield Static(id="topbar")
@@ -147,7 +165,7 @@ class ChatScreen(Screen[None]):
         async for event in self.client.events():
             self.controller.handle_event(event)
             if isinstance(event, KeyChanged):
-                self._show_key_changed(event)
+                self._ask_about_keys(event.username)
             self.sync()
 
     async def _run_lines(self) -> None:
@@ -157,10 +175,10 @@ class ChatScreen(Screen[None]):
                 await self.controller.send_pasted(line.target, line.lines)
                 self.sync()
                 continue
-            if isinstance(line, str):
-                request = await self.controller.handle_line(line)
+            if isinstance(line, _Decision):
+                request = await self.controller.guarded(line.run())
             else:
-                request = await self.controller.run(line)
+                request = await self.controller.handle_line(line)
             self.sync()
             if isinstance(request, QuitRequest):
                 self.model.notice("leaving the room and logging out...")
@@ -176,50 +194,86 @@ class ChatScreen(Screen[None]):
         assert isinstance(app, ChatApp)
         return app
 
-    def submit(self, line: str | Command) -> None:
-        """Queue a typed line, or a command from a dialog, behind what came before."""
+    def submit(self, line: str) -> None:
+        """Queue a typed line behind what came before."""
         self._lines.put_nowait(line)
 
     # -- dialogs -------------------------------------------------------------------------
 
-    def _show_key_changed(self, event: KeyChanged) -> None:
-        user = event.username
-        if user in self._open_dialogs:
+    def _dialog_opened(self, user: str, dialog: DecisionDialog[Any]) -> None:
+        self._dialogs.setdefault(user, []).append(dialog)
+
+    def _dialog_closed(self, user: str, dialog: DecisionDialog[Any]) -> bool:
+        """Forget a dialog that closed; ``False`` if it had been withdrawn (ignore it)."""
+        open_ones = self._dialogs.get(user, [])
+        if dialog in open_ones:
+            open_ones.remove(dialog)
+        return not dialog.withdrawn
+
+    def _decide(self, run: Callable[[], Awaitable[Request | None]]) -> None:
+        self._lines.put_nowait(_Decision(run))
+
+    def _ask_about_keys(self, user: str) -> None:
+        """Show every undecided key of ``user`` and ask; any dialog about ``user`` still
+        open is withdrawn first (its keys are no longer the whole story)."""
+        for dialog in self._dialogs.pop(user, []):
+            dialog.withdraw()
+        keys = self.client.pending_keys(user)
+        if not keys:
             return
-        self._open_dialogs.add(user)
+        shown = tuple(self.client.fingerprint(key=k) for k in keys)
+        dialog = KeyChangedDialog(user, shown)
+
+        async def verify() -> Request:
+            return self.controller.verify_request(user)
+
+        async def trust() -> None:
+            await self.controller.trust_key(user, keys[0])  # the one key this dialog showed
+
+        async def reject() -> None:
+            await self.controller.reject(user)
 
         def decided(choice: str | None) -> None:
-            self._open_dialogs.discard(user)
-            if choice == "verify":
-                self.submit(Verify(user))
-            elif choice == "trust":
-                self.submit(Trust(user))
+            if not self._dialog_closed(user, dialog):
+                return
+            actions = {"verify": verify, "trust": trust, "reject": reject}
+            if choice in actions:
+                self._decide(actions[choice])
             else:
-                self.model.notice(f"sending to {user} stays blocked; /verify or /trust later")
+                self.model.notice(
+                    f"sending to {user} stays blocked; /verify, /trust or /reject later"
+                )
                 self.sync()
 
-        self.app.push_screen(KeyChangedDialog(user, event.fingerprint), decided)
+        self._dialog_opened(user, dialog)
+        self.app.push_screen(dialog, decided)
 
     def _show_verify(self, request: VerifyRequest) -> None:
-        async def confirm() -> None:
-            await self.controller.confirm_verify(request)
-            self.sync()
-
-        def decided(matched: bool | None) -> None:
-            if matched:
-                self.run_worker(confirm(), group="chat")
-            else:
-                self.model.notice(f"{request.username} not marked verified")
-                self.sync()
-
+        user = request.username
         dialog = VerifyDialog(
             self.model.username,
             request.own_fingerprint,
-            request.username,
-            request.their_fingerprint,
-            request.safety_number,
+            user,
+            [(c.fingerprint, c.safety_number) for c in request.candidates],
             new_key=request.accept_new_key,
         )
+
+        def decided(index: int | None) -> None:
+            if not self._dialog_closed(user, dialog):
+                return
+            if index is None:
+                self.model.notice(f"{user} not marked verified")
+                self.sync()
+                return
+            key = request.candidates[index].key
+
+            async def confirm() -> None:
+                if not await self.controller.confirm_verify(request, key):
+                    self._ask_about_keys(user)
+
+            self._decide(confirm)
+
+        self._dialog_opened(user, dialog)
         self.app.push_screen(dialog, decided)
 
     # -- input -------------------------------------------------------------------------

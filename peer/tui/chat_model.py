@@ -27,6 +27,7 @@ from peer.events import (
     MessageDelivered,
     MessageFailed,
     MessageReceived,
+    PinsImported,
     Reconnected,
     RoomDeleted,
     SessionReplaced,
@@ -67,7 +68,7 @@ class ChatModel:
         self.room: str | None = None
         self.members: list[str] = []
         self.verification: dict[str, Verification] = {}
-        self.pending_fingerprints: dict[str, str] = {}
+        self.pending_fingerprints: dict[str, tuple[str, ...]] = {}
         self.deleted_rooms: set[str] = set()
         self.connected = True
         self.session_ended = False
@@ -177,6 +178,13 @@ class ChatModel:
             return self._everywhere(LineKind.WARNING, text)
         if isinstance(event, ErrorEvent):
             return [self.error(f"{event.message} [{event.code}]", STATUS)]
+        if isinstance(event, PinsImported):
+            text = (
+                f"your contact pin store was in the old unauthenticated format: imported"
+                f" {event.contacts} pinned key(s), all unverified now (verification marks"
+                " could have been forged). /verify your contacts again."
+            )
+            return [self.add(STATUS, LineKind.WARNING, text)]
         return []
 
     def _message(self, event: MessageReceived) -> BufferId:
@@ -205,12 +213,19 @@ class ChatModel:
         return touched
 
     def _key_changed(self, event: KeyChanged) -> list[BufferId]:
-        self.verification[event.username] = Verification.KEY_CHANGED
-        self.pending_fingerprints[event.username] = event.fingerprint
+        user = event.username
+        self.verification[user] = Verification.KEY_CHANGED
+        self.pending_fingerprints[user] = event.pending
         text = (
-            f"the identity key of {event.username} CHANGED (new fingerprint {event.fingerprint})."
-            f" Sending to {event.username} is blocked until you /verify or /trust them."
+            f"the identity key of {user} CHANGED (new fingerprint {event.fingerprint})."
+            f" Sending to {user} is blocked until you decide: /verify {user}, /trust {user}"
+            f" or /reject {user}."
         )
+        if len(event.pending) > 1:
+            text += (
+                f" Another new key arrived while one was undecided: {len(event.pending)} keys"
+                f" are in question ({'; '.join(event.pending)}); /verify {user} shows them all."
+            )
         targets = [STATUS, self.buffers.current.id]
         if private_buffer(event.username) in self.buffers:
             targets.append(private_buffer(event.username))
@@ -219,9 +234,8 @@ class ChatModel:
         return [self.add(t, LineKind.WARNING, text) for t in dict.fromkeys(targets)]
 
     def _trust_changed(self, event: TrustChanged) -> None:
-        if event.state == "key_changed":
+        if event.state == "key_changed":  # KeyChanged said which keys are in question
             self.verification[event.username] = Verification.KEY_CHANGED
-            self.pending_fingerprints[event.username] = event.fingerprint
         elif event.state == "verified":
             self.set_verification(event.username, Verification.VERIFIED)
         else:

@@ -6,14 +6,19 @@ ends share (:mod:`peer.commands`), runs the shared commands with
 (:mod:`peer.tui.result_lines`), and handles the commands that only exist with buffers
 (``/help``, ``/switch``, ``/query``, ``/close``, ``/receipts``). What needs the screen
 (the ``/verify`` comparison, quitting) comes back as a request object for the app. The
-dialogs call :meth:`ChatController.run` with typed commands, never with text.
+dialogs call the controller's methods, never commands as text.
+
+Trust decisions pass the exact key the user was shown: a :class:`VerifyRequest` carries
+the keys behind the numbers on screen and the undecided keys at that moment, and
+:meth:`ChatController.confirm_verify` refuses (nothing is marked) if another key
+arrived since; the key-changed dialog's buttons pass the key it displayed.
 
 A plain line goes to the buffer being shown: the room, or the private conversation.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -49,18 +54,28 @@ class ChatClientLike(CommandClient, Protocol):
 
 
 @dataclass(frozen=True, slots=True)
-class VerifyRequest:
-    """Show both fingerprints and the safety number; confirm with :meth:`confirm_verify`.
+class KeyCandidate:
+    """One key of a contact as the verify panel shows it."""
 
-    ``accept_new_key`` is set when the contact's key changed and is undecided: the
-    fingerprint and safety number shown are the *new* key's (the client computes them
-    from the pending key), and confirming accepts that key before marking it verified.
+    key: bytes
+    fingerprint: str
+    safety_number: str
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyRequest:
+    """Show fingerprints and safety numbers; confirm one with :meth:`confirm_verify`.
+
+    ``candidates``: the keys on screen (one, or every undecided key when more than one
+    new key has been seen). ``accept_new_key``: they are new keys, and confirming one
+    accepts it before marking it verified. ``pending``: the undecided keys when the
+    panel was built; if they differ at confirmation time, nothing is marked.
     """
 
     username: str
     own_fingerprint: str
-    their_fingerprint: str
-    safety_number: str
+    candidates: tuple[KeyCandidate, ...]
+    pending: tuple[bytes, ...]
     accept_new_key: bool = False
 
 
@@ -135,9 +150,13 @@ class ChatController:
         return None if command is None else await self.run(command)
 
     async def run(self, command: cmd.Command) -> Request | None:
-        """Run one typed command (from a line or a dialog); errors become lines."""
+        """Run one typed command; errors become error lines."""
+        return await self.guarded(self._run(command))
+
+    async def guarded(self, work: Awaitable[Request | None]) -> Request | None:
+        """Await a command or a decision taken in a dialog; errors become error lines."""
         try:
-            return await self._run(command)
+            return await work
         except (P2PChatError, OSError, TimeoutError) as exc:
             self._record_failure(exc)
         return None
@@ -170,34 +189,84 @@ class ChatController:
                 await self._send_to(model.buffers.current.id, text)
             case cmd.SendPrivate(user, text):
                 await self._send_private(user, text)
-            case cmd.Verify(user):
-                return self._verify_request(user)
+            case cmd.Verify(user, typed):
+                return self.verify_request(user, typed)
+            case cmd.Trust(user, typed):
+                await self.trust_key(user, self.client.key_to_trust(user, typed))
+            case cmd.Reject(user):
+                await self.reject(user)
             case _:
                 show_result(self, await execute(self.client, command))
         return None
 
-    def _verify_request(self, user: str) -> VerifyRequest:
+    # -- trust decisions -----------------------------------------------------------------
+
+    def verify_request(self, username: str, typed: str | None = None) -> VerifyRequest:
+        """What the verify panel shows: the key typed, else every undecided key, else the
+        pinned (or listed) key."""
         client = self.client
+        pending = client.pending_keys(username)
+        if typed is not None:
+            keys: tuple[bytes, ...] = (client.key_to_verify(username, typed),)
+        elif pending:
+            keys = pending
+        else:
+            keys = (client.key_to_verify(username),)
+        candidates = tuple(
+            KeyCandidate(k, client.fingerprint(key=k), client.safety_number(username, k))
+            for k in keys
+        )
         return VerifyRequest(
-            username=user,
+            username=username,
             own_fingerprint=client.fingerprint(),
-            their_fingerprint=client.fingerprint(user),
-            safety_number=client.safety_number(user),
-            accept_new_key=self.model.verification_of(user) is Verification.KEY_CHANGED,
+            candidates=candidates,
+            pending=pending,
+            accept_new_key=any(k in pending for k in keys),
         )
 
-    async def confirm_verify(self, request: VerifyRequest) -> None:
-        """The user compared the numbers and they match: (accept and) mark verified."""
+    async def confirm_verify(self, request: VerifyRequest, key: bytes) -> bool:
+        """The user compared the numbers for ``key`` (one of the request's) and they
+        match: (accept and) mark it verified. ``False``, with nothing marked, if the
+        undecided keys changed since the panel was built: the user must look again."""
         username = request.username
+        if self.client.pending_keys(username) != request.pending:
+            self.model.error(
+                f"the key of {username} changed again while you were comparing: nothing "
+                "was marked. Compare the new safety numbers."
+            )
+            return False
         try:
-            if request.accept_new_key:
-                await self.client.trust(username)
-            await self.client.verify(username)
+            await self.client.verify(username, key)
         except P2PChatError as exc:
             self.model.error(f"{exc.message} [{exc.code}]")
-            return
+            return False
         self.model.set_verification(username, Verification.VERIFIED)
-        self.model.notice(f"{username} is now verified")
+        self.refresh_trust(username)
+        self.model.notice(f"{username} is now verified (key {self.client.fingerprint(key=key)})")
+        return True
+
+    async def trust_key(self, username: str, key: bytes) -> None:
+        """Accept ``key``, the key shown to the user, as ``username``'s new key."""
+        await self.client.trust(username, key)
+        self.model.set_verification(username, Verification.UNVERIFIED)
+        self.refresh_trust(username)
+        self.model.notice(
+            f"accepted {username}'s new key {self.client.fingerprint(key=key)}; sending to "
+            f"them is unblocked (still unverified: /verify {username} to compare safety numbers)"
+        )
+
+    async def reject(self, username: str) -> None:
+        """Keep ``username``'s pinned key, refuse the new ones, reconnect."""
+        refused = await self.client.reject(username)
+        kept = self.client.pinned_key(username)
+        self.model.set_verification(username, Verification.UNVERIFIED)
+        self.refresh_trust(username)
+        shown = ", ".join(self.client.fingerprint(key=k) for k in refused)
+        kept_text = "" if kept is None else f" {self.client.fingerprint(key=kept)}"
+        self.model.notice(
+            f"kept {username}'s pinned key{kept_text}; refused the new key(s) {shown}."
+            f" Reconnecting to {username} with the pinned key."
+        )
 
     # -- sending -------------------------------------------------------------------------
 

@@ -48,17 +48,10 @@ def show_result(controller: ChatController, result: res.Result) -> None:
             model.notice(f"your identity key fingerprint: {fingerprint}")
         case res.ContactFingerprint(user, fingerprint, number):
             _contact_fingerprint(controller, user, fingerprint, number)
-        case res.Trusted(user):
-            model.set_verification(user, Verification.UNVERIFIED)
-            controller.refresh_trust(user)
-            model.notice(
-                f"accepted {user}'s current key; sending to them is unblocked"
-                f" (still unverified: /verify {user} to compare safety numbers)"
-            )
-        case res.Verified(user):
-            model.notice(f"{user} is now verified")
         case res.Registered() | res.LoggedIn() | res.Sent() | res.Bye():
             pass  # the login screen and the send path handle these themselves
+        case res.Trusted() | res.Verified() | res.Rejected():
+            pass  # the controller runs trust decisions itself, with the key shown
         case _:
             assert_never(result)
 

@@ -296,6 +296,17 @@ def test_any_frame_counts_as_proof_of_life() -> None:
     assert alice.tick(25.0).events == []
 
 
+def test_frames_read_after_the_deadline_are_not_delivered() -> None:
+    """This process was frozen for longer than the deadline: the sender has given up on
+    the channel (and reported its messages failed), so what its kernel buffered is not
+    delivered late and not acknowledged; the channel ends as if silent."""
+    bob = in_room("bob", ("alice", "bob"))
+    step = bob.frames_received(1, [chat("alice", 1), Ping()], 20.0)
+    assert events(step, ev.MessageReceived) == [] and frames(step) == []
+    assert closes(step) == [("alice", CloseReason.EXPIRED)]
+    assert events(step, ev.MemberLeft) == [ev.MemberLeft("lobby", "alice", "connection_lost")]
+
+
 def test_pings_are_answered_with_one_pong_per_read() -> None:
     bob = in_room("bob", ("alice", "bob"))
     step = bob.frames_received(1, [Ping()] * 100, 1.0)

@@ -11,6 +11,7 @@ from peer.events import (
     MessageDelivered,
     MessageFailed,
     MessageReceived,
+    PinsImported,
     Reconnected,
     RoomDeleted,
     SessionReplaced,
@@ -92,11 +93,17 @@ def test_room_deleted_leaves_the_room_and_marks_the_buffer() -> None:
 def test_key_change_is_shown_until_decided() -> None:
     model = model_in_lobby()
     model.buffers.ensure(private_buffer("bob"))
-    touched = model.apply(KeyChanged("bob", "AAAA BBBB"))
+    touched = model.apply(KeyChanged("bob", "AAAA BBBB", bytes(32), ("AAAA BBBB",)))
     assert set(touched) == {STATUS, LOBBY, private_buffer("bob")}
     assert model.verification_of("bob") is Verification.KEY_CHANGED
-    assert model.pending_fingerprints["bob"] == "AAAA BBBB"
+    assert model.pending_fingerprints["bob"] == ("AAAA BBBB",)
     assert model.key_changed_users == ["bob"]
+    # A second new key while the first is undecided: both stay in question, said so.
+    model.apply(KeyChanged("bob", "CCCC DDDD", bytes(32), ("AAAA BBBB", "CCCC DDDD")))
+    assert model.pending_fingerprints["bob"] == ("AAAA BBBB", "CCCC DDDD")
+    warning = model.buffers.current.lines[-1].text
+    assert "2 keys are in question" in warning and "AAAA BBBB" in warning
+    assert "/trust bob" in warning and "/reject bob" in warning
     model.apply(TrustChanged("bob", "unverified", "AAAA BBBB"))
     assert model.key_changed_users == [] and "bob" not in model.pending_fingerprints
     model.apply(TrustChanged("bob", "verified", "AAAA BBBB"))
@@ -159,3 +166,11 @@ def test_error_events_go_to_the_status_buffer() -> None:
     status = model.buffers.get(STATUS)
     assert status is not None
     assert status.lines[-1].text == "cannot reach bob [handshake_failed]"
+
+
+def test_an_imported_pin_store_is_announced_in_the_status_buffer() -> None:
+    model = model_in_lobby()
+    assert model.apply(PinsImported(3)) == [STATUS]
+    status = model.buffers.get(STATUS)
+    assert status is not None and status.lines[-1].kind is LineKind.WARNING
+    assert "3 pinned key(s)" in status.lines[-1].text and "/verify" in status.lines[-1].text
