@@ -40,8 +40,6 @@ from peer.errors import (
     NotConnectedError,
     NotInRoomError,
     NotLoggedInError,
-    RequestTimeoutError,
-    UserOfflineError,
 )
 from peer.session import TrackerSession
 from peer.supervisor import TaskSupervisor
@@ -284,30 +282,11 @@ class ChatClient:
             raise ValidationError("you cannot send a private message to yourself")
         trust.require_sendable(username)
         if driver.core.channel_of(username) is None:
-            await self._open_channel(username)
+            await driver.open_channel(username, self.config.handshake_timeout * 2)
         sent, step = driver.core.send_private(username, text, time.time(), driver.now())
         driver.apply(step)
         await self._drain([username])
         return sent
-
-    async def _open_channel(self, username: str) -> None:
-        driver, _ = self._require()
-        # A user who logged in again has a new port (and maybe a new key), and no push
-        # tells us unless we share a room: ask the tracker before every new dial. With
-        # the tracker down, the cached listing is all there is.
-        try:
-            await self.list_peers()
-        except P2PChatError:
-            if username not in driver.directory:
-                raise
-        if username not in driver.directory:
-            raise UserOfflineError(f"{username} is not online")
-        driver.apply(driver.core.want_channel(username))
-        try:
-            async with asyncio.timeout(self.config.handshake_timeout * 2):
-                await driver.wait_channel(username)
-        except TimeoutError:
-            raise RequestTimeoutError(f"no channel to {username} in time") from None
 
     async def wait_channels(self, usernames: list[str] | None = None) -> None:
         """Wait until channels to ``usernames`` (default: every room member) are open.
@@ -322,9 +301,7 @@ class ChatClient:
 
     async def _drain(self, users: Iterable[str]) -> None:
         """Back-pressure: wait while the channels just written to are over their mark."""
-        driver, _ = self._require()
-        channels = [driver.core.channel_of(u) for u in users]
-        await self._shell.drain([c for c in channels if c is not None])
+        await self._require()[0].drain(users)
 
     # ------------------------------------------------------------------ keys and trust
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 
 from commons.errors import P2PChatError
 from commons.models import MemberInfo, PeerInfo, RoomInfo, decode_identity_key
@@ -24,7 +24,7 @@ from peer.channels import ChannelShell, Endpoint
 from peer.chat_protocol import Frame
 from peer.core import PeerCore
 from peer.directory import Directory
-from peer.errors import ChannelRefusedError
+from peer.errors import ChannelRefusedError, RequestTimeoutError, UserOfflineError
 from peer.supervisor import TaskSupervisor
 from peer.tracker_messages import (
     KeyChangedPush,
@@ -184,6 +184,30 @@ class CoreDriver:
         future: asyncio.Future[None] = self._loop.create_future()
         self._waiters.setdefault(user, []).append(future)
         await future
+
+    async def open_channel(self, user: str, patience: float) -> None:
+        """A channel to ``user`` for a private message, dialled if needed. A user who
+        logged in again has a new address (and maybe a new key), and no push tells us
+        unless we share a room: ask the tracker first; with the tracker down, the cached
+        listing is all there is."""
+        try:
+            await self._refresh()
+        except P2PChatError:
+            if user not in self.directory:
+                raise
+        if user not in self.directory:
+            raise UserOfflineError(f"{user} is not online")
+        self.apply(self.core.want_channel(user))
+        try:
+            async with asyncio.timeout(patience):
+                await self.wait_channel(user)
+        except TimeoutError:
+            raise RequestTimeoutError(f"no channel to {user} in time") from None
+
+    async def drain(self, users: Iterable[str]) -> None:
+        """Back-pressure: wait while the channels just written to are over their mark."""
+        channels = [self.core.channel_of(u) for u in users]
+        await self._shell.drain([c for c in channels if c is not None])
 
     # ------------------------------------------------------------------ the channel shell
 

@@ -37,13 +37,7 @@ from peer.events import KeyChanged
 from peer.tui.buffers import BufferId, BufferKind, room_buffer
 from peer.tui.chat_model import ChatModel
 from peer.tui.completion import CompletionSources
-from peer.tui.controller import (
-    ChatClientLike,
-    ChatController,
-    QuitRequest,
-    Request,
-    VerifyRequest,
-)
+from peer.tui.controller import ChatClientLike, ChatController, QuitRequest, Request, VerifyRequest
 from peer.tui.rendering import (
     ERROR_STYLE,
     TIMESTAMP_STYLE,
@@ -53,44 +47,13 @@ from peer.tui.rendering import (
     render_line,
     render_members,
 )
-from peer.tui.widgets import (
-    ChatInput,
-    DecisionDialog,
-    KeyChangedDialog,
-    PasteDialog,
-    VerifyDialog,
-)
+from peer.tui.widgets import ChatInput, DecisionDialog, KeyChangedDialog, PasteDialog, VerifyDialog
 
 REDRAW_LINES = 500
 #: Receipts change marks on lines already drawn; such redraws are batched this long.
 MARKS_DELAY = 0.15
 NARROW = 80
 CLOSE_TIMEOUT = 5.0
-
-CSS = """
-Screen { layout: vertical; }
-#topbar { height: 1; background: $primary-background; color: $text; padding: 0 1; }
-#banner { height: auto; display: none; }
-#banner.shown { display: block; }
-#main { height: 1fr; }
-#log { width: 1fr; border: none; padding: 0 1; scrollbar-size-vertical: 1; }
-#members { width: 28; border-left: solid $primary; padding: 0 1; }
-#bufferbar { height: 1; background: $primary-background; }
-#input { border: none; height: 1; padding: 0 1; }
-#input:focus { border: none; }
-KeyChangedDialog, VerifyDialog, PasteDialog { align: center middle; }
-#dialog { width: 84; max-width: 100%; height: auto; border: thick $primary; background: $surface;
-          padding: 1 2; }
-#dialog.danger { border: thick $error; }
-#dialog-title { text-style: bold; padding-bottom: 1; }
-.danger #dialog-title { color: $error; }
-#dialog-body { padding-bottom: 1; }
-#fingerprints { height: auto; padding-bottom: 1; }
-.fingerprint { width: 1fr; border: round $primary; padding: 0 1; margin: 0 1 0 0; }
-#safety-number { padding-bottom: 1; }
-#dialog-buttons { height: auto; align-horizontal: center; }
-#dialog-buttons Button { margin: 0 1; }
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -406,7 +369,7 @@ class ChatScreen(Screen[None]):
 class ChatApp(App[None]):
     """Login screen, then the chat; quitting always closes the client first."""
 
-    CSS = CSS
+    CSS_PATH = "chat.tcss"
     TITLE = "p2pchat"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
