@@ -121,7 +121,28 @@ async def open_links(make: ChannelPair) -> tuple[P2PLink, P2PLink, asyncio.Serve
     return sender, await accepted, server
 
 
-async def throughput(make: ChannelPair, count: int) -> float:
+@dataclass(frozen=True)
+class Rate:
+    """Messages per second of wall time, and per second of this process's CPU time (user
+    and system: both links live in this process). On a shared machine the CPU figure is
+    the steadier one: time spent waiting for a core does not count."""
+
+    wall: float
+    cpu: float
+
+
+class Stopwatch:
+    def __init__(self) -> None:
+        self.wall = time.perf_counter()
+        self.cpu = time.process_time()
+
+    def rate(self, count: int) -> Rate:
+        wall = time.perf_counter() - self.wall
+        cpu = time.process_time() - self.cpu
+        return Rate(count / wall, count / cpu)
+
+
+async def throughput(make: ChannelPair, count: int) -> Rate:
     sender, receiver, server = await open_links(make)
     ids = MessageIds()
 
@@ -129,7 +150,7 @@ async def throughput(make: ChannelPair, count: int) -> float:
         for _ in range(count):
             decode_frame(await receiver.receive(), "alice")
 
-    started = time.perf_counter()
+    watch = Stopwatch()
     consumer = asyncio.create_task(consume())
     for i in range(count):
         msg = ChatMessage("bench", "alice", TEXT, time.time(), ids.next_id())
@@ -137,11 +158,11 @@ async def throughput(make: ChannelPair, count: int) -> float:
         if i % 64 == 63:
             await sender.drain()
     await consumer
-    elapsed = time.perf_counter() - started
+    rate = watch.rate(count)
     sender.close()
     receiver.close()
     server.close()
-    return count / elapsed
+    return rate
 
 
 def _write(link: P2PLink, step: Step) -> int:
@@ -154,7 +175,7 @@ def _write(link: P2PLink, step: Step) -> int:
     return written
 
 
-async def throughput_with_receipts(make: ChannelPair, count: int) -> tuple[float, float]:
+async def throughput_with_receipts(make: ChannelPair, count: int) -> tuple[Rate, float]:
     """Messages/s through :class:`peer.core.PeerCore` on both ends, receipts on: the
     sender's core writes each message, the receiver's core delivers it and acknowledges
     each read's worth in ``ack`` frames, the sender's core settles them. Done when every
@@ -183,7 +204,7 @@ async def throughput_with_receipts(make: ChannelPair, count: int) -> tuple[float
             step = alice.frames_received(1, frames, 0.0)
             delivered += sum(isinstance(e, MessageDelivered) for e in step.events)
 
-    started = time.perf_counter()
+    watch = Stopwatch()
     tasks = [asyncio.create_task(receive()), asyncio.create_task(settle())]
     for i in range(count):
         _, step = alice.send_private("bob", TEXT, time.time(), 0.0)
@@ -191,11 +212,11 @@ async def throughput_with_receipts(make: ChannelPair, count: int) -> tuple[float
         if i % 64 == 63:
             await sender.drain()
     await asyncio.gather(*tasks)
-    elapsed = time.perf_counter() - started
+    rate = watch.rate(count)
     sender.close()
     receiver.close()
     server.close()
-    return count / elapsed, acks / count
+    return rate, acks / count
 
 
 async def latency(make: ChannelPair, samples: int) -> list[float]:
@@ -220,35 +241,45 @@ def percentile(values: list[float], q: float) -> float:
 
 
 async def bench_channels(messages: int, samples: int, repeat: int) -> None:
-    rates: dict[str, list[float]] = {"encrypted": [], "plaintext": []}
-    receipted: dict[str, list[float]] = {"encrypted": [], "plaintext": []}
-    ack_frames: list[float] = []
-    delays: dict[str, list[float]] = {"encrypted": [], "plaintext": []}
     variants: dict[str, ChannelPair] = {"encrypted": secure_pair, "plaintext": plain_pair}
+    frames: dict[str, list[Rate]] = {name: [] for name in variants}
+    receipted: dict[str, list[Rate]] = {name: [] for name in variants}
+    delays: dict[str, list[float]] = {name: [] for name in variants}
+    ack_frames: list[float] = []
     await throughput(secure_pair, 2000)  # warm-up
     await throughput_with_receipts(secure_pair, 2000)
     for _ in range(repeat):
         for name, make in variants.items():
-            rates[name].append(await throughput(make, messages))
+            frames[name].append(await throughput(make, messages))
             rate, per_message = await throughput_with_receipts(make, messages)
             receipted[name].append(rate)
             ack_frames.append(per_message)
             delays[name].extend(await latency(make, samples))
+
+    def median(rates: list[Rate], cpu: bool) -> float:
+        return statistics.median(r.cpu if cpu else r.wall for r in rates)
+
     print(f"200-char chat messages, {messages} per run, {repeat} runs per variant")
-    header = f"{'variant':<10} {'msgs/s, frames only':>20} {'msgs/s, core+receipts':>22}"
-    print(f"{header} {'p50 ms':>8} {'p99 ms':>8}")
+    print("messages/s, median (of wall time | of CPU time):")
+    print(
+        f"{'variant':<10} {'frames only':>22} {'core + receipts':>22} {'p50 ms':>8} {'p99 ms':>8}"
+    )
     for name in variants:
-        rate = statistics.median(rates[name])
-        with_acks = statistics.median(receipted[name])
+        plain = f"{median(frames[name], False):,.0f} | {median(frames[name], True):,.0f}"
+        acked = f"{median(receipted[name], False):,.0f} | {median(receipted[name], True):,.0f}"
         p50 = percentile(delays[name], 0.50) * 1000
         p99 = percentile(delays[name], 0.99) * 1000
-        print(f"{name:<10} {rate:>20,.0f} {with_acks:>22,.0f} {p50:>8.3f} {p99:>8.3f}")
-    ratio = statistics.median(rates["encrypted"]) / statistics.median(rates["plaintext"])
-    acked = statistics.median(receipted["encrypted"]) / statistics.median(receipted["plaintext"])
-    print(f"encrypted / plaintext throughput, frames only: {ratio:.2f}x")
-    print(f"encrypted / plaintext throughput, core with receipts: {acked:.2f}x")
-    cost = statistics.median(receipted["encrypted"]) / statistics.median(rates["encrypted"])
-    print(f"encrypted, core with receipts / frames only: {cost:.2f}x")
+        print(f"{name:<10} {plain:>22} {acked:>22} {p50:>8.3f} {p99:>8.3f}")
+    for cpu in (False, True):
+        clock = "CPU" if cpu else "wall"
+        enc, pla = receipted["encrypted"], receipted["plaintext"]
+        print(
+            f"encrypted / plaintext ({clock} time): frames only "
+            f"{median(frames['encrypted'], cpu) / median(frames['plaintext'], cpu):.2f}x, "
+            f"core with receipts {median(enc, cpu) / median(pla, cpu):.2f}x; "
+            f"encrypted with receipts / frames only "
+            f"{median(enc, cpu) / median(frames['encrypted'], cpu):.2f}x"
+        )
     print(f"ack frames per message (median of runs): {statistics.median(ack_frames):.3f}")
 
 

@@ -131,9 +131,15 @@ class ChannelShell:
     def dial(self, user: str, endpoint: Endpoint) -> None:
         self._tasks.spawn(self._dial(user, endpoint), f"dial {user}")
 
-    async def close_all(self, *, abort: bool = False) -> None:
+    def abort_all(self) -> None:
+        """Drop every channel at once, unflushed (a crash, as tests simulate it)."""
         for link in self._links.values():
-            link.abort() if abort else link.close()
+            link.abort()
+        self._links.clear()
+
+    async def close_all(self) -> None:
+        for link in self._links.values():
+            link.close()
         self._links.clear()
         await self._listener.close()
 

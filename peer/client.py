@@ -180,22 +180,23 @@ class ChatClient:
                 await asyncio.wait_for(self.leave_room(), CLOSE_TIMEOUT)
         self._closing = True
         await self._session.logout()
-        await self._shutdown(abort=False)
+        await self._shutdown()
 
     def abort(self) -> None:
         """Drop every connection at once, as a crash would (tests use it); no notices."""
         self._closing = True
         self._session.abort()
-        self._tasks.spawn(self._shutdown(abort=True), "abort")
+        self._shell.abort_all()
+        self._tasks.spawn(self._shutdown(), "abort")
 
-    async def _shutdown(self, *, abort: bool) -> None:
+    async def _shutdown(self) -> None:
         self._closing = True
         driver = self._driver
         if driver is not None:
             driver.apply(driver.core.shutdown())
             driver.stop()
         await self._session.close()
-        await self._shell.close_all(abort=abort)
+        await self._shell.close_all()
         await self._tasks.close()
         if self._trust is not None:
             self._trust.close()
