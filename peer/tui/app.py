@@ -2,10 +2,12 @@
 
 :class:`ChatApp` shows the login screen (:mod:`peer.tui.login`), then
 :class:`ChatScreen`: the message log of the buffer being shown, the room's members with
-their verification state, the buffer bar with unread counts, and the input line. Two
-workers feed it: one reads ``client.events()``, one runs submitted lines one at a time
-(so a slow ``/join`` never reorders the messages typed after it). After each change
-:meth:`ChatScreen.sync` redraws from the :class:`~peer.tui.chat_model.ChatModel`.
+their verification state, the buffer bar with unread counts, and the input line; each
+own message ends with its delivery mark (``✓``, ``✓2/3``, ``…``, a red ``✗``). Two
+workers feed it: one reads ``client.events()``, one runs submitted lines and the dialogs'
+typed commands one at a time (so a slow ``/join`` never reorders the messages typed after
+it). After each change :meth:`ChatScreen.sync` redraws from the
+:class:`~peer.tui.chat_model.ChatModel`.
 
 Ctrl+C, Ctrl+Q and ``/quit`` leave the room, log out and exit with the terminal restored.
 """
@@ -27,6 +29,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.events import Resize
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Input, RichLog, Static
 
 from peer.config import PeerConfig
@@ -34,13 +37,7 @@ from peer.events import KeyChanged
 from peer.tui.buffers import BufferId, BufferKind, room_buffer
 from peer.tui.chat_model import ChatModel
 from peer.tui.completion import CompletionSources
-from peer.tui.controller import (
-    ChatClientLike,
-    ChatController,
-    QuitRequest,
-    Request,
-    VerifyRequest,
-)
+from peer.tui.controller import ChatClientLike, ChatController, QuitRequest, Request, VerifyRequest
 from peer.tui.rendering import (
     ERROR_STYLE,
     TIMESTAMP_STYLE,
@@ -50,42 +47,13 @@ from peer.tui.rendering import (
     render_line,
     render_members,
 )
-from peer.tui.widgets import (
-    ChatInput,
-    DecisionDialog,
-    KeyChangedDialog,
-    PasteDialog,
-    VerifyDialog,
-)
+from peer.tui.widgets import ChatInput, DecisionDialog, KeyChangedDialog, PasteDialog, VerifyDialog
 
 REDRAW_LINES = 500
+#: Receipts change marks on lines already drawn; such redraws are batched this long.
+MARKS_DELAY = 0.15
 NARROW = 80
 CLOSE_TIMEOUT = 5.0
-
-CSS = """
-Screen { layout: vertical; }
-#topbar { height: 1; background: $primary-background; color: $text; padding: 0 1; }
-#banner { height: auto; display: none; }
-#banner.shown { display: block; }
-#main { height: 1fr; }
-#log { width: 1fr; border: none; padding: 0 1; scrollbar-size-vertical: 1; }
-#members { width: 28; border-left: solid $primary; padding: 0 1; }
-#bufferbar { height: 1; background: $primary-background; }
-#input { border: none; height: 1; padding: 0 1; }
-#input:focus { border: none; }
-KeyChangedDialog, VerifyDialog, PasteDialog { align: center middle; }
-#dialog { width: 84; max-width: 100%; height: auto; border: thick $primary; background: $surface;
-          padding: 1 2; }
-#dialog.danger { border: thick $error; }
-#dialog-title { text-style: bold; padding-bottom: 1; }
-.danger #dialog-title { color: $error; }
-#dialog-body { padding-bottom: 1; }
-#fingerprints { height: auto; padding-bottom: 1; }
-.fingerprint { width: 1fr; border: round $primary; padding: 0 1; margin: 0 1 0 0; }
-#safety-number { padding-bottom: 1; }
-#dialog-buttons { height: auto; align-horizontal: center; }
-#dialog-buttons Button { margin: 0 1; }
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +96,7 @@ class ChatScreen(Screen[None]):
         self.controller = ChatController(client, self.model)
         self._lines: asyncio.Queue[str | _Paste | _Decision] = asyncio.Queue()
         self._shown: tuple[object, int] | None = None
+        self._marks_timer: Timer | None = None
         self._dialogs: dict[str, list[DecisionDialog[Any]]] = {}
 
     def compose(self) -> ComposeResult:
@@ -189,7 +158,7 @@ class ChatScreen(Screen[None]):
         return app
 
     def submit(self, line: str) -> None:
-        """Queue a line as if typed (the dialogs use it for /verify and /trust)."""
+        """Queue a typed line behind what came before."""
         self._lines.put_nowait(line)
 
     # -- dialogs -------------------------------------------------------------------------
@@ -340,13 +309,16 @@ class ChatScreen(Screen[None]):
             return
         buffer = self.model.buffers.current
         log = self.query_one("#log", RichLog)
+        if buffer.id in self.model.redraw and self._marks_timer is None:
+            # A receipt changed a drawn line's mark: redraw soon, once for many receipts.
+            self._marks_timer = self.set_timer(MARKS_DELAY, self._redraw_marks)
         if self._shown is None or self._shown[0] != buffer.id:
             log.clear()
             new_lines = list(buffer.lines)[-REDRAW_LINES:]
         else:
             new_lines = buffer.lines_since(self._shown[1])
         for line in new_lines:
-            log.write(render_line(line))
+            log.write(render_line(line, self.model.receipts.get(line.msg_id)))
         self._shown = (buffer.id, buffer.total)
 
         self.query_one("#members", Static).update(render_members(self.model))
@@ -358,6 +330,12 @@ class ChatScreen(Screen[None]):
             banner.update(render_key_banner(changed))
         self.query_one("#topbar", Static).update(self._topbar())
         self.query_one(ChatInput).placeholder = self._placeholder()
+
+    def _redraw_marks(self) -> None:
+        self._marks_timer = None
+        self.model.redraw.clear()
+        self._shown = None
+        self.sync()
 
     def _topbar(self) -> Text:
         text = Text()
@@ -391,7 +369,7 @@ class ChatScreen(Screen[None]):
 class ChatApp(App[None]):
     """Login screen, then the chat; quitting always closes the client first."""
 
-    CSS = CSS
+    CSS_PATH = "chat.tcss"
     TITLE = "p2pchat"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),

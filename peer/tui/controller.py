@@ -1,11 +1,12 @@
 """Runs what the user typed against the chat client, writing the results into the model.
 
-No Textual here: :class:`ChatController` takes a line, parses it with the batch mode's
-parser (:func:`peer.batch_commands.parse_line`, so both front ends accept the same
-commands), handles the commands that only exist with buffers (``/help``, ``/switch``,
-``/query``, ``/close``), awaits the client and records the outcome in the
-:class:`~peer.tui.chat_model.ChatModel`. What needs the screen (the ``/verify``
-comparison, quitting) comes back as a request object for the app to act on.
+No Textual here: :class:`ChatController` parses a line with the command table both front
+ends share (:mod:`peer.commands`), runs the shared commands with
+:func:`peer.command_results.execute` and draws their typed results as lines
+(:mod:`peer.tui.result_lines`), and handles the commands that only exist with buffers
+(``/help``, ``/switch``, ``/query``, ``/close``, ``/receipts``). What needs the screen
+(the ``/verify`` comparison, quitting) comes back as a request object for the app. The
+dialogs call the controller's methods, never commands as text.
 
 Trust decisions pass the exact key the user was shown: a :class:`VerifyRequest` carries
 the keys behind the numbers on screen and the undecided keys at that moment, and
@@ -13,7 +14,6 @@ the keys behind the numbers on screen and the undecided keys at that moment, and
 arrived since; the key-changed dialog's buttons pass the key it displayed.
 
 A plain line goes to the buffer being shown: the room, or the private conversation.
-Sending is refused while the model's send gate says a recipient's key changed.
 """
 
 from __future__ import annotations
@@ -23,74 +23,34 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from commons.errors import P2PChatError
-from commons.models import PeerInfo, RoomInfo, validate_username
-from peer.batch_commands import (
-    BatchCommand,
-    CreateRoom,
-    DeleteRoom,
-    JoinRoom,
-    LeaveRoom,
-    ListPeers,
-    ListRooms,
-    ListUsers,
-    Login,
-    Quit,
-    Register,
-    Reject,
-    SendPrivate,
-    SendRoom,
-    ShowFingerprint,
-    Trust,
-    Verify,
-    parse_line,
-)
+from crypto.errors import KeyChangedError
+from peer import commands as cmd
+from peer.command_results import CommandClient, execute
 from peer.events import ChannelOpened, Event, MemberJoined
-from peer.tui.buffers import (
-    STATUS,
-    BufferId,
-    BufferKind,
-    LineKind,
-    private_buffer,
-    room_buffer,
-)
+from peer.tui.buffers import STATUS, BufferId, BufferKind, LineKind, private_buffer, room_buffer
 from peer.tui.chat_model import ChatModel, Verification
-from peer.tui.command_table import COMMANDS, KEY_HELP
+from peer.tui.result_lines import show_result
+
+RECEIPTS_SHOWN = 5
+
+KEY_HELP: tuple[tuple[str, str], ...] = (
+    ("F1..F9 / Alt+1..9", "show buffer 1..9 (Alt where the terminal sends it)"),
+    ("Ctrl+N / Ctrl+P", "next / previous buffer"),
+    ("Alt+A", "next buffer with unread messages"),
+    ("Tab", "complete command, nick or room"),
+    ("Up / Down", "input history"),
+    ("PgUp / PgDn", "scroll the messages"),
+    ("Ctrl+C", "quit (same as /quit)"),
+)
 
 
-class ChatClientLike(Protocol):
+class ChatClientLike(CommandClient, Protocol):
     """The part of :class:`peer.client.ChatClient` the terminal UI uses."""
 
     @property
-    def username(self) -> str | None: ...
-    @property
-    def room(self) -> str | None: ...
-    @property
-    def members(self) -> Sequence[str]: ...
-    @property
     def tracker_connected(self) -> bool: ...
     async def connect(self) -> None: ...
-    async def register(self, username: str, password: str) -> None: ...
-    async def login(self, username: str, password: str, replace_key: bool = False) -> None: ...
-    async def list_peers(self) -> list[PeerInfo]: ...
-    async def list_rooms(self) -> list[RoomInfo]: ...
-    async def create_room(self, name: str) -> object: ...
-    async def join_room(self, name: str) -> object: ...
-    async def leave_room(self) -> object: ...
-    async def delete_room(self, name: str) -> object: ...
-    async def send_room(self, text: str) -> object: ...
-    async def send_private(self, username: str, text: str) -> object: ...
-    def fingerprint(self, username: str | None = None, key: bytes | None = None) -> str: ...
-    def safety_number(self, username: str, key: bytes | None = None) -> str: ...
-    def trust_state(self, username: str) -> object | None: ...
-    def pinned_key(self, username: str) -> bytes | None: ...
-    def pending_keys(self, username: str) -> tuple[bytes, ...]: ...
-    def key_to_trust(self, username: str, typed_fingerprint: str | None = None) -> bytes: ...
-    def key_to_verify(self, username: str, typed_fingerprint: str | None = None) -> bytes: ...
-    async def trust(self, username: str, key: bytes) -> object: ...
-    async def verify(self, username: str, key: bytes) -> object: ...
-    async def reject(self, username: str) -> tuple[bytes, ...]: ...
     def events(self) -> AsyncIterator[Event]: ...
-    async def close(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,8 +90,7 @@ Request = VerifyRequest | QuitRequest
 def verification_from_trust_state(state: object | None) -> Verification | None:
     """Map the client's trust state (crypto.pinning.TrustState) to what the panel shows.
 
-    Matched by name so the UI does not break if the enum gains members; ``None`` (no key
-    pinned yet) maps to ``None``: the panel keeps what it knew.
+    ``None`` (no key pinned yet) maps to ``None``: the panel keeps what it knew.
     """
     if state is None:
         return None
@@ -159,8 +118,9 @@ class ChatController:
             self.refresh_trust(member)
 
     def refresh_trust(self, username: str) -> None:
-        """Ask the client for ``username``'s state. A key change the user has not decided
-        on is never cleared here, only by ``/trust`` or a confirmed ``/verify``."""
+        """Ask the client for ``username``'s state (what was pinned before this session;
+        later changes arrive as ``TrustChanged``). An undecided key change is never
+        cleared here, only by ``/trust`` or a confirmed ``/verify``."""
         if username == self.model.username:
             return
         if self.model.verification_of(username) is Verification.KEY_CHANGED:
@@ -183,13 +143,18 @@ class ChatController:
     async def handle_line(self, line: str) -> Request | None:
         """Run one submitted line; errors become error lines, never exceptions."""
         try:
-            return await self._handle(line)
-        except (P2PChatError, OSError, TimeoutError) as exc:
+            command = cmd.parse_line(line, cmd.Frontend.TUI)
+        except P2PChatError as exc:
             self._record_failure(exc)
-        return None
+            return None
+        return None if command is None else await self.run(command)
+
+    async def run(self, command: cmd.Command) -> Request | None:
+        """Run one typed command; errors become error lines."""
+        return await self.guarded(self._run(command))
 
     async def guarded(self, work: Awaitable[Request | None]) -> Request | None:
-        """Await a decision taken in a dialog; errors become error lines, as for lines."""
+        """Await a command or a decision taken in a dialog; errors become error lines."""
         try:
             return await work
         except (P2PChatError, OSError, TimeoutError) as exc:
@@ -202,76 +167,36 @@ class ChatController:
         else:
             self.model.error(f"network error: {type(exc).__name__}")
 
-    async def _handle(self, line: str) -> Request | None:
-        word, _, rest = line.strip().partition(" ")
-        local = word.lower()
-        if local == "/help":
-            self._help()
-            return None
-        if local == "/switch":
-            self._switch(rest.strip())
-            return None
-        if local == "/query":
-            user = validate_username(rest.strip())
-            self.model.buffers.switch_to(private_buffer(user))
-            self.refresh_trust(user)
-            return None
-        if local == "/close":
-            self._close()
-            return None
-        command = parse_line(line)
-        if command is None:
-            return None
-        return await self._run(command)
-
-    async def _run(self, command: BatchCommand) -> Request | None:
-        model, client = self.model, self.client
-        if isinstance(command, Quit):
-            return QuitRequest()
-        if isinstance(command, Register | Login):
-            model.error(f"already logged in as {model.username}")
-        elif isinstance(command, SendRoom):
-            await self._send_to_current(command.text)
-        elif isinstance(command, SendPrivate):
-            await self._send_private(command.username, command.text)
-        elif isinstance(command, ListPeers):
-            self._show_peers(await client.list_peers())
-        elif isinstance(command, ListRooms):
-            self._show_rooms(await client.list_rooms())
-        elif isinstance(command, CreateRoom):
-            await client.create_room(command.room)
-            self.refresh_room()
-            if model.room == command.room:
-                model.buffers.switch_to(room_buffer(command.room))
-                model.notice(f"created #{command.room}; you own it and are its first member")
-            else:
-                model.notice(f"created #{command.room}; /join {command.room} to enter it")
-        elif isinstance(command, JoinRoom):
-            await client.join_room(command.room)
-            self.refresh_room()
-            self._entered_room(command.room)
-        elif isinstance(command, LeaveRoom):
-            left = client.room
-            await client.leave_room()
-            self.refresh_room()
-            model.notice(f"you left #{left}" if left else "you are not in a room")
-        elif isinstance(command, DeleteRoom):
-            was_in = model.room == command.room
-            await client.delete_room(command.room)
-            self.refresh_room()
-            if not was_in:  # otherwise the RoomDeleted event says it in the room's buffer
-                model.notice(f"deleted room #{command.room}")
-        elif isinstance(command, ListUsers):
-            self._show_members()
-        elif isinstance(command, ShowFingerprint):
-            self._show_fingerprint(command.username)
-        elif isinstance(command, Trust):
-            key = client.key_to_trust(command.username, command.fingerprint)
-            await self.trust_key(command.username, key)
-        elif isinstance(command, Verify):
-            return self.verify_request(command.username, command.fingerprint)
-        elif isinstance(command, Reject):
-            await self.reject(command.username)
+    async def _run(self, command: cmd.Command) -> Request | None:
+        model = self.model
+        match command:
+            case cmd.Quit():
+                return QuitRequest()
+            case cmd.Help():
+                self._help()
+            case cmd.Switch(reference):
+                self._switch(reference)
+            case cmd.Query(user):
+                model.buffers.switch_to(private_buffer(user))
+                self.refresh_trust(user)
+            case cmd.CloseBuffer():
+                self._close()
+            case cmd.Receipts():
+                self._receipts()
+            case cmd.Register() | cmd.Login():
+                model.error(f"already logged in as {model.username}")
+            case cmd.SendRoom(text):
+                await self._send_to(model.buffers.current.id, text)
+            case cmd.SendPrivate(user, text):
+                await self._send_private(user, text)
+            case cmd.Verify(user, typed):
+                return self.verify_request(user, typed)
+            case cmd.Trust(user, typed):
+                await self.trust_key(user, self.client.key_to_trust(user, typed))
+            case cmd.Reject(user):
+                await self.reject(user)
+            case _:
+                show_result(self, await execute(self.client, command))
         return None
 
     # -- trust decisions -----------------------------------------------------------------
@@ -362,9 +287,6 @@ class ChatController:
                 self.model.error(f"{len(lines) - sent} of {len(lines)} pasted lines not sent")
                 return
 
-    async def _send_to_current(self, text: str) -> None:
-        await self._send_to(self.model.buffers.current.id, text)
-
     async def _send_to(self, target: BufferId, text: str) -> bool:
         """Send ``text`` to the room or private buffer ``target``; False if refused."""
         if target.kind is BufferKind.PRIVATE:
@@ -375,42 +297,33 @@ class ChatController:
         if self.model.room != target.name:
             self.model.error(f"you are not in #{target.name}: /join {target.name} to chat here")
             return False
-        reason = self.model.send_blocked_reason(target)
-        if reason is not None:
-            self.model.add(target, LineKind.WARNING, reason)
-            return False
-        await self.client.send_room(text)
-        self.model.own_message(target, text)
+        sent = await self.client.send_room(text)
+        self.model.own_message(target, text, sent.msg_id, sent.recipients)
         return True
 
     async def _send_private(self, username: str, text: str) -> bool:
         """Send privately; False (with a warning line) while their key change is undecided."""
         target = private_buffer(username)
         shown = self.model.buffers.current.id
-        reason = self.model.send_blocked_reason(target)
-        if reason is not None:
-            self.model.add(shown, LineKind.WARNING, reason)
+        try:
+            sent = await self.client.send_private(username, text)
+        except KeyChangedError as exc:
+            self.model.add(shown, LineKind.WARNING, f"not sent: {exc.message}")
             return False
-        await self.client.send_private(username, text)
-        self.model.own_message(target, text)
+        self.model.own_message(target, text, sent.msg_id, sent.recipients)
         self.refresh_trust(username)
         if shown != target:
             number = self.model.buffers.number_of(target)
             self.model.notice(f"sent to @{username} (buffer {number}: F{number})", shown)
         return True
 
-    # -- output of listing commands ------------------------------------------------------
-
-    def _entered_room(self, room: str) -> None:
-        self.model.buffers.switch_to(room_buffer(room))
-        others = [m for m in self.model.members if m != self.model.username]
-        who = ", ".join(others) if others else "nobody else yet"
-        self.model.notice(f"you joined #{room}; here: {who}")
+    # -- the commands that only exist with buffers ---------------------------------------
 
     def _help(self) -> None:
-        width = max(len(spec.usage) for spec in COMMANDS)
+        specs = cmd.commands_for(cmd.Frontend.TUI)
+        width = max(len(spec.usage) for spec in specs)
         self.model.notice("commands (a line without / goes to the buffer shown):")
-        for spec in COMMANDS:
+        for spec in specs:
             self.model.notice(f"  {spec.usage.ljust(width)}  {spec.summary}")
         keys = max(len(key) for key, _ in KEY_HELP)
         self.model.notice("keys:")
@@ -418,9 +331,6 @@ class ChatController:
             self.model.notice(f"  {key.ljust(keys)}  {summary}")
 
     def _switch(self, reference: str) -> None:
-        if not reference:
-            self.model.error("usage: /switch N|#ROOM|@USER")
-            return
         buffer_id = self.model.buffers.resolve(reference)
         if buffer_id is None:
             self.model.error(f"no buffer {reference!r}; /query USER opens a private one")
@@ -436,55 +346,18 @@ class ChatController:
         else:
             self.model.buffers.close(current)
 
-    def _show_peers(self, peers: list[PeerInfo]) -> None:
-        if not peers:
-            self.model.notice("nobody is online")
+    def _receipts(self) -> None:
+        current = self.model.buffers.current.id
+        receipts = self.model.receipts.latest(current, RECEIPTS_SHOWN)
+        if not receipts:
+            self.model.notice("none of your messages here yet")
             return
-        self.model.notice(f"{len(peers)} online:")
-        for peer in sorted(peers, key=lambda p: p.username.lower()):
-            where = f"in #{peer.room}" if peer.room else "in no room"
-            self.refresh_trust(peer.username)
-            state = self._state_label(peer.username)
-            self.model.notice(f"  {peer.username} ({where}){state}")
+        for receipt in receipts:
+            text = receipt.text if len(receipt.text) <= 40 else receipt.text[:39] + "\u2026"
+            self.model.notice(f"{text!r}: {receipt.describe()}")
 
-    def _show_rooms(self, rooms: list[RoomInfo]) -> None:
-        if not rooms:
-            self.model.notice("no rooms yet: /create ROOM")
-            return
-        self.model.notice(f"{len(rooms)} room(s):")
-        for room in sorted(rooms, key=lambda r: r.name.lower()):
-            self.model.notice(
-                f"  #{room.name}  {len(room.members)}/{room.capacity}  owner {room.owner}"
-                f"  members: {', '.join(room.members) or '-'}"
-            )
-
-    def _show_members(self) -> None:
-        if self.model.room is None:
-            self.model.error("you are not in a room")
-            return
-        self.model.notice(f"members of #{self.model.room}:")
-        for member in self.model.members:
-            self.model.notice(f"  {member}{self._state_label(member)}")
-
-    def _state_label(self, username: str) -> str:
-        if username == self.model.username:
-            return " (you)"
-        return f" [{self.model.verification_of(username)}]"
-
-    def _show_fingerprint(self, username: str | None) -> None:
-        fingerprint = self.client.fingerprint(username)
-        if username is None or username == self.model.username:
-            self.model.notice(f"your identity key fingerprint: {fingerprint}")
-            return
-        self.refresh_trust(username)
-        state = self.model.verification_of(username)
-        self.model.notice(f"{username}'s identity key fingerprint: {fingerprint} [{state}]")
-        number = self.client.safety_number(username)
-        if state is Verification.KEY_CHANGED:
-            self.model.add(
-                self.model.buffers.current.id,
-                LineKind.WARNING,
-                f"that is {username}'s NEW key; safety number for it: {number}",
-            )
-        else:
-            self.model.notice(f"safety number with {username}: {number}")
+    def entered_room(self, room: str) -> None:
+        self.model.buffers.switch_to(room_buffer(room))
+        others = [m for m in self.model.members if m != self.model.username]
+        who = ", ".join(others) if others else "nobody else yet"
+        self.model.notice(f"you joined #{room}; here: {who}")

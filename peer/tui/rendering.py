@@ -21,6 +21,7 @@ from rich.text import Text
 from peer.tui.buffers import BufferKind, BufferList, Line, LineKind
 from peer.tui.chat_model import ChatModel, Verification
 from peer.tui.nick_colors import nick_color
+from peer.tui.receipts import MarkKind, Receipt
 
 TIMESTAMP_STYLE = Style(dim=True)
 NOTICE_STYLE = Style(dim=True, italic=True)
@@ -57,9 +58,18 @@ def format_time(timestamp: float) -> str:
 NICK_WIDTH = 12
 
 
-def render_line(line: Line) -> Table:
+_RECEIPT_STYLE = {
+    MarkKind.PENDING: Style(dim=True),
+    MarkKind.PARTIAL: Style(dim=True),
+    MarkKind.DONE: Style(color="green"),
+    MarkKind.FAILED: Style(color="red", bold=True),
+}
+
+
+def render_line(line: Line, receipt: Receipt | None = None) -> Table:
     """One log row: time, then the nick right-aligned in its colour (or a notice mark),
-    then the text, which wraps in its own column so continuation lines stay indented."""
+    then the text, which wraps in its own column so continuation lines stay indented.
+    An own message ends with its delivery mark."""
     grid = Table.grid(padding=(0, 1))
     grid.add_column(no_wrap=True)
     grid.add_column(no_wrap=True, min_width=NICK_WIDTH, justify="right")
@@ -80,6 +90,9 @@ def render_line(line: Line) -> Table:
             # No received text can pass for a new line with its own time and nick.
             body.append("\n" + CONTINUATION, style=TIMESTAMP_STYLE)
         body.append(sanitize(part), style=style)
+    mark = None if receipt is None else receipt.mark()
+    if mark is not None:
+        body.append(f" {mark[0]}", style=_RECEIPT_STYLE[mark[1]])
     grid.add_row(stamp, who, body)
     return grid
 
