@@ -56,6 +56,7 @@ class ErrorCode(StrEnum):
     NOT_CONNECTED = "not_connected"
     TIMEOUT = "timeout"
     USER_OFFLINE = "user_offline"
+    RELAY_UNAVAILABLE = "relay_unavailable"
     MESSAGE_TOO_LONG = "message_too_long"
 
 

@@ -194,7 +194,8 @@ def parse_request(obj: JsonObject) -> Request:
         fields["password"] = validate_password_hash(obj.get("password"))
         fields["identity_key"] = validate_identity_key(obj.get("identity_key"))
         if cmd is Command.LOGIN:
-            fields["port"] = validate_port(obj.get("port"))
+            if obj.get("port") is not None:  # absent: no listener, no address published
+                fields["port"] = validate_port(obj.get("port"))
             if obj.get("host") is not None:
                 fields["host"] = validate_host(obj.get("host"))
             replace = obj.get("replace_key", False)

@@ -15,8 +15,10 @@ from pathlib import Path
 
 from commons.data_dirs import user_data_dir
 from commons.errors import P2PChatError
+from commons.models import validate_host
 from commons.tls_fingerprint import normalize_fingerprint
 from peer.config import DEFAULT_TRACKER, PeerConfig, parse_endpoint
+from peer.endpoint_policy import DirectPrivate
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,15 +41,36 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--listen",
-        default="127.0.0.1:0",
+        default=None,
         metavar="HOST:PORT",
-        help="P2P listening address (default %(default)s: loopback, any free port)",
+        help="P2P listening address (default: any free port, on loopback when the tracker"
+        " is on loopback, else on every interface)",
     )
     parser.add_argument(
         "--advertise-host",
         default=None,
         metavar="HOST",
-        help="host other peers should dial (default: what the tracker sees)",
+        help="host your room-mates should dial (default: what the tracker sees)",
+    )
+    hiding = parser.add_mutually_exclusive_group()
+    hiding.add_argument(
+        "--no-listen",
+        action="store_true",
+        help="no listener: your address is never published; others reach you through the"
+        " tracker's relay (you still dial room-mates directly)",
+    )
+    hiding.add_argument(
+        "--relay-only",
+        action="store_true",
+        help="no listener and no direct dial: every channel goes through the tracker's"
+        " relay, so no other user ever learns your address",
+    )
+    parser.add_argument(
+        "--direct-private",
+        choices=[p.value for p in DirectPrivate],
+        default=DirectPrivate.VERIFIED.value,
+        help="to whom you offer your address in a private conversation over the relay, so"
+        " it can go direct (default %(default)s: contacts you verified)",
     )
     trust = parser.add_mutually_exclusive_group()
     trust.add_argument("--cafile", type=Path, help="CA file to verify the tracker's certificate")
@@ -74,10 +97,13 @@ def config_from_args(args: argparse.Namespace) -> PeerConfig:
     return PeerConfig(
         tracker=parse_endpoint(args.tracker),
         home=args.home if args.home is not None else user_data_dir("peer"),
-        listen=parse_endpoint(args.listen, allow_port_zero=True),
+        listen=None if args.listen is None else parse_endpoint(args.listen, allow_port_zero=True),
+        no_listen=args.no_listen,
+        relay_only=args.relay_only,
+        direct_private=DirectPrivate(args.direct_private),
         cafile=args.cafile,
         tracker_fingerprint=args.tracker_fingerprint,
-        advertise_host=args.advertise_host,
+        advertise_host=None if args.advertise_host is None else validate_host(args.advertise_host),
     )
 
 

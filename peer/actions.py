@@ -46,6 +46,15 @@ _DECIDED = {
 }
 
 
+class ChannelPath(StrEnum):
+    """How a channel's bodies travel: a TCP connection between the two peers, or the
+    tracker's relay. The core is otherwise blind to transports; the path only decides
+    which of two channels to keep (a direct one replaces a relayed one)."""
+
+    DIRECT = "direct"
+    RELAY = "relay"
+
+
 class DialFailure(StrEnum):
     """How a dial ended without a channel."""
 
@@ -72,6 +81,17 @@ class Dial:
 
 
 @dataclass(frozen=True, slots=True)
+class Upgrade:
+    """Dial ``user`` directly at the endpoint they offered over our relayed channel; if
+    that channel is accepted it replaces the relayed one (nothing is lost or repeated to
+    the user). A failure changes nothing: the relayed channel goes on."""
+
+    user: str
+    host: str
+    port: int
+
+
+@dataclass(frozen=True, slots=True)
 class SendFrame:
     """Encrypt ``frame`` and queue it on channel ``channel`` (to ``user``)."""
 
@@ -87,7 +107,7 @@ class CloseChannel:
     reason: CloseReason
 
 
-Action = Dial | SendFrame | CloseChannel
+Action = Dial | SendFrame | CloseChannel | Upgrade
 
 
 @dataclass(frozen=True, slots=True)

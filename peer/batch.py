@@ -81,7 +81,7 @@ def event_to_json(event: ev.Event) -> Output:
     if isinstance(event, ev.PinsImported):
         return {"event": "pins_imported", "contacts": event.contacts}
     if isinstance(event, ev.ChannelOpened):
-        return {"event": "channel_opened", "user": event.username}
+        return {"event": "channel_opened", "user": event.username, "path": event.path}
     if isinstance(event, ev.ChannelClosed):
         return {"event": "channel_closed", "user": event.username, "reason": event.reason}
     if isinstance(event, ev.ConnectionLost):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from peer.actions import ChannelPath
 from peer.liveness import ChannelClock, Due, Keepalive
 
 
@@ -19,6 +20,9 @@ class OpenChannel:
     initiator: bool
     private: bool  # carried a private message: leaving the room does not close it
     clock: ChannelClock
+    path: ChannelPath = ChannelPath.DIRECT
+    #: An endpoint offered on this (relayed) channel was dialled already: once is enough.
+    upgrade_tried: bool = False
 
 
 class ChannelTable:
@@ -31,6 +35,9 @@ class ChannelTable:
 
     def users(self) -> list[str]:
         return sorted(self._by_user)
+
+    def paths(self) -> dict[str, ChannelPath]:
+        return {user: channel.path for user, channel in sorted(self._by_user.items())}
 
     def get(self, user: str) -> OpenChannel | None:
         return self._by_user.get(user)

@@ -3,9 +3,17 @@
 It turns what happens on the wire into calls on a :class:`ChannelHandler` (the client,
 which passes them to :class:`peer.core.PeerCore`) and carries out the core's actions on
 channels named by the ids it hands out. How a channel's bodies travel is pluggable: a
-:data:`Connector` opens a :class:`peer.p2p_link.BodyTransport` to an endpoint (direct TCP
-today), and :meth:`ChannelShell.accept` takes an inbound transport from any source (the
-TCP listener today).
+:data:`Connector` opens a :class:`peer.p2p_link.BodyTransport` to an endpoint (direct
+TCP), :class:`peer.relay_links.RelayLinks` opens one through the tracker, and
+:meth:`ChannelShell.accept` takes an inbound transport from either (the TCP listener,
+the relay).
+
+Which path a dial takes: a user with an address (a room-mate who listens) is dialled
+directly unless this client is relay-only; if that connection cannot be made (refused,
+or no answer within ``direct_timeout``, 2 s) the dial goes on through the relay. A user
+without an address is reached through the relay. An upgrade (the core's
+:class:`peer.actions.Upgrade`) is direct only. Everything after the connection (the
+handshake, the identity checks, the frames) is the same on both paths.
 
 Protocol per channel: the Noise handshake, with the handler's whole identity policy
 inside it (:class:`crypto.authorization.Admission`: before message 3 is sent by the
@@ -31,11 +39,12 @@ from crypto.authorization import Admission
 from crypto.channel import SecureChannel
 from crypto.errors import KeyChangedError, KeyMismatchError, OutdatedPeerError
 from crypto.identity import IdentityKey
-from peer.actions import CloseReason, DialFailure
+from peer.actions import ChannelPath, CloseReason, DialFailure
 from peer.chat_protocol import Accept, Frame, Reject, decode_frame, encode_frame
 from peer.config import PeerConfig
-from peer.p2p_link import BodyTransport, LinkClosedError, P2PLink, TcpTransport
+from peer.p2p_link import BodyTransport, LinkClosedError, LinkRefusedError, P2PLink, TcpTransport
 from peer.p2p_listener import P2PListener
+from peer.relay_links import RelayLinks, RelayTransport
 from peer.supervisor import TaskSupervisor
 
 log = logging.getLogger(__name__)
@@ -72,11 +81,15 @@ class ChannelHandler(Protocol):
     async def before_authorize(self, user: str, key: bytes) -> None: ...
     async def settle(self, admission: Admission, *, accepted: bool) -> bool: ...
     async def refused(self, admission: Admission, error: P2PChatError) -> None: ...
-    def admit(self, user: str) -> bool: ...
-    def opened(self, user: str, channel: int, *, initiator: bool) -> None: ...
+    def admit(self, user: str, path: ChannelPath) -> bool: ...
+    def opened(
+        self, user: str, channel: int, *, initiator: bool, path: ChannelPath, upgrade: bool
+    ) -> None: ...
     def received(self, channel: int, frames: list[Frame]) -> None: ...
     def closed(self, channel: int, reason: CloseReason, detail: str) -> None: ...
-    def dial_failed(self, user: str, failure: DialFailure, detail: str) -> None: ...
+    def dial_failed(
+        self, user: str, failure: DialFailure, detail: str, *, upgrade: bool
+    ) -> None: ...
 
 
 class ChannelShell:
@@ -92,9 +105,15 @@ class ChannelShell:
         self._ids = itertools.count(1)
         self._me: str | None = None
         self._identity: IdentityKey | None = None
+        #: The relay through the tracker (the client sets it; ``None``: direct only).
+        self.relay: RelayLinks | None = None
 
     async def listen(self, host: str, port: int) -> tuple[str, int]:
         return await self._listener.start(host, port)
+
+    @property
+    def _relay_open(self) -> bool:
+        return self.relay is not None and self.relay.available
 
     def bind(self, me: str, identity: IdentityKey, handler: ChannelHandler) -> None:
         """Channels need our name, our key and someone to report to: until this is
@@ -115,10 +134,13 @@ class ChannelShell:
             with contextlib.suppress(P2PChatError):  # its reader reports the loss
                 link.send_nowait(encode_frame(frame))
 
-    def close(self, channel: int) -> None:
+    def close(self, channel: int, reason: CloseReason = CloseReason.SHUTDOWN) -> None:
+        """Close ``channel``. A relayed one that a direct channel replaced tells the
+        other end only after a while (it would otherwise look like a loss there)."""
         link = self._links.pop(channel, None)
         if link is not None:
-            link.close()
+            replaced = reason is CloseReason.REPLACED
+            link.close(self._config.handshake_timeout if replaced else 0.0)
 
     async def drain(self, channels: list[int]) -> None:
         """Back-pressure: wait while these channels' send buffers are above their mark."""
@@ -128,8 +150,10 @@ class ChannelShell:
                 with contextlib.suppress(P2PChatError):
                     await link.drain()
 
-    def dial(self, user: str, endpoint: Endpoint) -> None:
-        self._tasks.spawn(self._dial(user, endpoint), f"dial {user}")
+    def dial(self, user: str, endpoint: Endpoint | None, *, upgrade: bool = False) -> None:
+        """Open a channel to ``user``: at ``endpoint`` (falling back to the relay), or
+        through the relay when there is no endpoint; ``upgrade``: direct only."""
+        self._tasks.spawn(self._dial(user, endpoint, upgrade), f"dial {user}")
 
     def abort_all(self) -> None:
         """Drop every channel at once, unflushed (a crash, as tests simulate it)."""
@@ -145,18 +169,41 @@ class ChannelShell:
 
     # ------------------------------------------------------------------ dialling
 
-    async def _dial(self, user: str, endpoint: Endpoint) -> None:
+    async def _connect(
+        self, user: str, endpoint: Endpoint | None, upgrade: bool
+    ) -> tuple[BodyTransport, ChannelPath] | str:
+        """A transport to ``user`` and its path, or why there is none."""
+        relay = self.relay if self._relay_open and not upgrade else None
+        why = f"no address for {user} and the tracker does not relay for us"
+        if endpoint is not None and self._config.direct_dials:
+            patience = self._config.direct_timeout if relay else self._config.connect_timeout
+            try:
+                transport = await asyncio.wait_for(self._connector(endpoint), patience)
+            except (OSError, TimeoutError) as exc:
+                why = f"cannot reach {user}: {exc.__class__.__name__}"
+                if relay is None:
+                    return why
+                log.info("direct dial to %s failed (%s); through the relay", user, why)
+            else:
+                return transport, ChannelPath.DIRECT
+        elif upgrade:
+            return f"no direct dial to {user} (relay only)"
+        if relay is None:
+            return why
+        try:
+            return relay.open(user), ChannelPath.RELAY
+        except P2PChatError as exc:  # the tracker link dropped meanwhile
+            return f"cannot reach {user}: {exc.message}"
+
+    async def _dial(self, user: str, endpoint: Endpoint | None, upgrade: bool) -> None:
         bound = self._bound
         assert bound is not None, "dial before login"
         me, identity, handler = bound
-        try:
-            transport = await asyncio.wait_for(
-                self._connector(endpoint), self._config.connect_timeout
-            )
-        except (OSError, TimeoutError) as exc:
-            detail = f"cannot reach {user}: {exc.__class__.__name__}"
-            handler.dial_failed(user, DialFailure.UNREACHABLE, detail)
+        connected = await self._connect(user, endpoint, upgrade)
+        if isinstance(connected, str):
+            handler.dial_failed(user, DialFailure.UNREACHABLE, connected, upgrade=upgrade)
             return
+        transport, path = connected
         admission = handler.admission(expected=user)
         channel = SecureChannel(
             initiator=True,
@@ -171,7 +218,11 @@ class ChannelShell:
         except TimeoutError:
             link.close()
             detail = f"{user} did not complete the handshake"
-            handler.dial_failed(user, DialFailure.TIMEOUT, detail)
+            handler.dial_failed(user, DialFailure.TIMEOUT, detail, upgrade=upgrade)
+            return
+        except LinkRefusedError as exc:  # the relay ended it: they are offline, or gone
+            link.close()
+            handler.dial_failed(user, DialFailure.UNREACHABLE, exc.message, upgrade=upgrade)
             return
         except LinkClosedError as exc:
             link.close()
@@ -179,12 +230,12 @@ class ChannelShell:
             if channel.established:  # they closed after our message 3: they refused us
                 detail = f"{user} closed the channel without accepting it (they may not"
                 detail += " accept your key yet)"
-            handler.dial_failed(user, DialFailure.REFUSED, detail)
+            handler.dial_failed(user, DialFailure.REFUSED, detail, upgrade=upgrade)
             return
         except P2PChatError as exc:
             link.close()
             await handler.settle(admission, accepted=False)
-            handler.dial_failed(user, _dial_failure(exc), exc.message)
+            handler.dial_failed(user, _dial_failure(exc), exc.message, upgrade=upgrade)
             return
         except BaseException:
             link.close()
@@ -192,14 +243,15 @@ class ChannelShell:
         if isinstance(answer, Reject):
             link.close()
             failure = DialFailure.DUPLICATE if answer.code == DUPLICATE else DialFailure.REFUSED
-            handler.dial_failed(user, failure, f"{user} refused the channel: {answer.reason}")
+            detail = f"{user} refused the channel: {answer.reason}"
+            handler.dial_failed(user, failure, detail, upgrade=upgrade)
             return
         if not await handler.settle(admission, accepted=True):
             link.close()
             detail = f"the key of {user} changed while connecting"
-            handler.dial_failed(user, DialFailure.KEY_CHANGED, detail)
+            handler.dial_failed(user, DialFailure.KEY_CHANGED, detail, upgrade=upgrade)
             return
-        self._adopt(user, link, handler, initiator=True)
+        self._adopt(user, link, handler, initiator=True, path=path, upgrade=upgrade)
 
     async def _dial_handshake(self, user: str, link: P2PLink, handler: ChannelHandler) -> Frame:
         timeout = self._config.handshake_timeout
@@ -214,7 +266,13 @@ class ChannelShell:
     async def _accept_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await self.accept(TcpTransport(reader, writer))
 
-    async def accept(self, transport: BodyTransport) -> None:
+    async def accept_relayed(self, transport: RelayTransport) -> None:
+        """An inbound channel through the relay (:class:`RelayLinks` calls this)."""
+        await self.accept(transport, ChannelPath.RELAY)
+
+    async def accept(
+        self, transport: BodyTransport, path: ChannelPath = ChannelPath.DIRECT
+    ) -> None:
         """Run the responder's side on an inbound transport until accepted or refused."""
         bound = self._bound
         if bound is None:
@@ -232,7 +290,7 @@ class ChannelShell:
         link = P2PLink(transport, channel)
         try:
             await asyncio.wait_for(
-                self._responder(link, handler, admission), self._config.handshake_timeout
+                self._responder(link, handler, admission, path), self._config.handshake_timeout
             )
         except TimeoutError:
             link.close()
@@ -248,30 +306,39 @@ class ChannelShell:
             raise
 
     async def _responder(
-        self, link: P2PLink, handler: ChannelHandler, admission: Admission
+        self, link: P2PLink, handler: ChannelHandler, admission: Admission, path: ChannelPath
     ) -> None:
         """Handshake (the identity check runs inside it), then accept unless duplicate."""
         await link.handshake(False, handler.before_authorize)
         name = link.channel.remote_username
         assert name is not None
-        if not handler.admit(name):
+        if not handler.admit(name, path):
             await _reject(link, DUPLICATE, "a channel between us is already being set up")
             return
         link.send_nowait(encode_frame(Accept()))
         if await handler.settle(admission, accepted=True):
-            self._adopt(name, link, handler, initiator=False)
+            self._adopt(name, link, handler, initiator=False, path=path)
         else:
             link.close()
 
     # ------------------------------------------------------------------ open channels
 
-    def _adopt(self, user: str, link: P2PLink, handler: ChannelHandler, *, initiator: bool) -> None:
+    def _adopt(
+        self,
+        user: str,
+        link: P2PLink,
+        handler: ChannelHandler,
+        *,
+        initiator: bool,
+        path: ChannelPath,
+        upgrade: bool = False,
+    ) -> None:
         if self._tasks.closed:
             link.close()
             return
         channel = next(self._ids)
         self._links[channel] = link
-        handler.opened(user, channel, initiator=initiator)
+        handler.opened(user, channel, initiator=initiator, path=path, upgrade=upgrade)
         self._tasks.spawn(self._read(channel, user, link, handler), f"channel {user}")
 
     async def _read(self, channel: int, user: str, link: P2PLink, handler: ChannelHandler) -> None:

@@ -30,7 +30,7 @@ from crypto.keystore import KdfParams
 from crypto.pinning import TrustState
 from peer import events as ev
 from peer.actions import SentMessage
-from peer.channels import ChannelShell
+from peer.channels import ChannelShell, Endpoint
 from peer.chat_protocol import validate_text
 from peer.config import PeerConfig
 from peer.core import PeerCore
@@ -41,6 +41,7 @@ from peer.errors import (
     NotInRoomError,
     NotLoggedInError,
 )
+from peer.relay_links import RelayLinks
 from peer.session import TrackerSession
 from peer.supervisor import TaskSupervisor
 from peer.tracker_messages import TrackerPush
@@ -73,11 +74,14 @@ class ChatClient:
         self._tasks = TaskSupervisor()
         self._session = TrackerSession(config, self, self._tasks)
         self._shell = ChannelShell(config, self._tasks)
+        self._relay = RelayLinks(self._session, self._shell.accept_relayed, self._tasks)
+        self._shell.relay = self._session.relay = self._relay
         self._events: asyncio.Queue[ev.Event | None] = asyncio.Queue()
         self._driver: CoreDriver | None = None
         self._trust: TrustGate | None = None
         self.listen_address: tuple[str, int] | None = None
         self.username: str | None = None
+        self._connected = False
         self._closing = False
 
     # ------------------------------------------------------------------ state
@@ -108,6 +112,11 @@ class ChatClient:
         return [] if self.core is None else self.core.connected
 
     @property
+    def channel_paths(self) -> dict[str, str]:
+        """How each open channel travels, by user: ``"direct"`` or ``"relay"``."""
+        return {} if self.core is None else {u: str(p) for u, p in self.core.paths.items()}
+
+    @property
     def tracker_connected(self) -> bool:
         return self._session.connected
 
@@ -136,8 +145,10 @@ class ChatClient:
 
         Before login the connection is also reopened on demand, so ``register`` and
         ``login`` work however long after this they come."""
-        if self.listen_address is None:
-            self.listen_address = await self._shell.listen(*self.config.listen)
+        listen = self.config.listen_address
+        if listen is not None and self.listen_address is None:
+            self.listen_address = await self._shell.listen(*listen)
+        self._connected = True
         await self._session.connect()
 
     async def register(self, username: str, password: str) -> None:
@@ -153,13 +164,15 @@ class ChatClient:
         username = validate_username(username)
         if self.username is not None:
             raise ValidationError(f"already logged in as {self.username}")
-        if self.listen_address is None:
+        if not self._connected:
             raise NotConnectedError("call connect() first")
         identity = await load_identity(self.config.home, username, password, self._kdf_params)
         trust = await TrustGate.open(self.config.home, username, identity, self._emit)
-        port = self.config.advertise_port or self.listen_address[1]
+        port = None
+        if self.listen_address is not None:
+            port = self.config.advertise_port or self.listen_address[1]
         try:
-            await self._session.login(
+            reply = await self._session.login(
                 username,
                 password_digest(password),
                 identity.public_b64,
@@ -174,9 +187,25 @@ class ChatClient:
         driver = CoreDriver(
             core, self._shell, trust, self._tasks, self._emit, self._refresh, self._clock
         )
+        driver.direct_private = self.config.direct_private
+        host = self.config.advertise_host or reply.host
+        if port is not None and host is not None:
+            driver.own_endpoint = Endpoint(host, port)
         self.username, self._trust, self._driver = username, trust, driver
         self._shell.bind(username, identity, driver)
+        self._relay_offered(reply.relay)
         await trust.started()
+
+    def _relay_offered(self, available: bool) -> None:
+        """The tracker says (at each login) whether it relays for us."""
+        self._relay.available = available
+        if not available and self.config.relay_only:
+            self._emit(
+                ev.ErrorEvent(
+                    str(ErrorCode.RELAY_UNAVAILABLE),
+                    "this tracker does not relay: with --relay-only nobody can be reached",
+                )
+            )
 
     async def close(self) -> None:
         """Leave the room (leave notices), log out, close every channel and the listener."""
@@ -354,10 +383,13 @@ class ChatClient:
 
     async def verify(self, username: str, key: bytes) -> None:
         """Safety numbers were compared for exactly ``key``: the pinned key is marked
-        verified; an undecided key is accepted and marked verified."""
+        verified; an undecided key is accepted and marked verified. A verified contact
+        may now get our address over a relayed channel (``--direct-private verified``)."""
         driver, trust = self._require()
+        username = validate_username(username)
         if await trust.verify(username, key):
-            driver.apply(driver.core.trust_restored(validate_username(username)))
+            driver.apply(driver.core.trust_restored(username))
+        driver.offer_endpoint(username)
 
     async def reject(self, username: str) -> tuple[bytes, ...]:
         """Keep the pinned key, refuse every undecided one (returned), and reconnect."""
@@ -378,6 +410,8 @@ class ChatClient:
 
     async def restored(self) -> None:
         """Logged in again after an outage: join the room we were in."""
+        login = self._session.login_reply
+        self._relay_offered(login is not None and login.relay)
         room = self.room
         if room is not None:
             try:

@@ -32,6 +32,8 @@ class CommandClient(Protocol):
     @property
     def connected_peers(self) -> list[str]: ...
     @property
+    def channel_paths(self) -> dict[str, str]: ...
+    @property
     def listen_address(self) -> tuple[str, int] | None: ...
     async def register(self, username: str, password: str) -> None: ...
     async def login(self, username: str, password: str, replace_key: bool = False) -> None: ...
@@ -72,9 +74,9 @@ class LoggedIn:
 
 @dataclass(frozen=True, slots=True)
 class PeerEntry:
+    """An online user as the directory lists them: no address (only room-mates get it)."""
+
     user: str
-    host: str
-    port: int
     room: str | None
     fingerprint: str
 
@@ -135,6 +137,8 @@ class UsersListed:
     owner: str | None
     members: list[str]
     connected: list[str]
+    #: How each open channel travels: ``direct`` or ``relay``.
+    paths: dict[str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,10 +287,7 @@ async def execute(client: CommandClient, command: SharedCommand) -> Result:
         case cmd.ListPeers():
             peers = await client.list_peers()
             return PeersListed(
-                [
-                    PeerEntry(p.username, p.host, p.port, p.room, client.fingerprint(p.username))
-                    for p in peers
-                ]
+                [PeerEntry(p.username, p.room, client.fingerprint(p.username)) for p in peers]
             )
         case cmd.ListRooms():
             rooms = await client.list_rooms()
@@ -308,7 +309,11 @@ async def execute(client: CommandClient, command: SharedCommand) -> Result:
             return Deleted(room)
         case cmd.ListUsers():
             return UsersListed(
-                client.room, client.room_owner, client.members, client.connected_peers
+                client.room,
+                client.room_owner,
+                client.members,
+                client.connected_peers,
+                client.channel_paths,
             )
         case cmd.SendPrivate(username, text):
             sent = await client.send_private(username, text)

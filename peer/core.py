@@ -14,6 +14,13 @@ sender is told ``MessageDelivered`` or ``MessageFailed`` (with the reason) per
 recipient. A room message goes to the members present when it is sent and to those
 being re-dialled; one whose key changed and is not accepted is skipped and reported
 failed (``key_changed``).
+
+Paths: a channel is direct or relayed (:class:`peer.actions.ChannelPath`); the rules
+are the same on both. An ``endpoint`` offered on a relayed channel is dialled once
+(:class:`peer.actions.Upgrade`); a direct channel that opens while a relayed one exists
+replaces it and takes over what the relayed one carried unacknowledged, in order, before
+anything new; the receiver's exactly-once filter drops what had already arrived, so the
+switch neither loses nor repeats a message, and it does not count as a loss.
 """
 
 from __future__ import annotations
@@ -22,9 +29,28 @@ from collections.abc import Iterable
 
 from commons.errors import ErrorCode
 from peer import events as ev
-from peer.actions import CloseChannel, CloseReason, Dial, DialFailure, SendFrame, SentMessage, Step
+from peer.actions import (
+    ChannelPath,
+    CloseChannel,
+    CloseReason,
+    Dial,
+    DialFailure,
+    SendFrame,
+    SentMessage,
+    Step,
+    Upgrade,
+)
 from peer.channel_table import ChannelTable, OpenChannel
-from peer.chat_protocol import Ack, ChatMessage, Frame, LeaveNotice, MessageIds, Ping, Pong
+from peer.chat_protocol import (
+    Ack,
+    ChatMessage,
+    EndpointOffer,
+    Frame,
+    LeaveNotice,
+    MessageIds,
+    Ping,
+    Pong,
+)
 from peer.config import CoreSettings
 from peer.delivery import Failure, Inbox, Outbox
 from peer.dialling import DialPlan
@@ -50,6 +76,8 @@ class PeerCore:
         self.outbox = Outbox(self.settings.max_pending, self.settings.delivery_timeout)
         self.inbox = Inbox()
         self._channels = ChannelTable()
+        #: Users we are dialling directly to replace a relayed channel.
+        self._upgrading: set[str] = set()
         self._step = Step()
 
     # ------------------------------------------------------------------ views
@@ -63,6 +91,11 @@ class PeerCore:
     def connected(self) -> list[str]:
         """Users with an open, accepted channel."""
         return self._channels.users()
+
+    @property
+    def paths(self) -> dict[str, ChannelPath]:
+        """The path of each open channel, by user."""
+        return self._channels.paths()
 
     def channel_of(self, user: str) -> int | None:
         channel = self._channels.get(user)
@@ -82,7 +115,7 @@ class PeerCore:
     def _emit(self, event: ev.Event) -> None:
         self._step.events.append(event)
 
-    def _do(self, action: Dial | SendFrame | CloseChannel) -> None:
+    def _do(self, action: Dial | SendFrame | CloseChannel | Upgrade) -> None:
         self._step.actions.append(action)
 
     def _done(self) -> Step:
@@ -238,29 +271,51 @@ class PeerCore:
 
     # ------------------------------------------------------------------ channels
 
-    def admit(self, user: str) -> bool:
-        """Whether to accept an authenticated inbound channel from ``user``."""
+    def admit(self, user: str, path: ChannelPath = ChannelPath.DIRECT) -> bool:
+        """Whether to accept an authenticated inbound channel from ``user``.
+
+        A direct channel offered while ours is relayed is the upgrade: it is taken
+        unless both of us dial at once and ours wins (the smaller name's)."""
         channel = self._channels.get(user)
+        if channel is not None and channel.path is ChannelPath.RELAY and path is ChannelPath.DIRECT:
+            return not (user in self._upgrading and self.dials.leads(user))
         own = channel is not None and channel.initiator
         return not self.dials.refuses(user, holds_own_channel=own)
 
-    def channel_opened(self, user: str, channel: int, *, initiator: bool, now: float) -> Step:
-        """A channel to ``user`` passed its checks and was accepted (by us or by them)."""
-        if initiator:
+    def channel_opened(
+        self,
+        user: str,
+        channel: int,
+        *,
+        initiator: bool,
+        now: float,
+        path: ChannelPath = ChannelPath.DIRECT,
+        upgrade: bool = False,
+    ) -> Step:
+        """A channel to ``user`` passed its checks and was accepted (by us or by them).
+
+        ``upgrade``: it is the direct dial of an :class:`Upgrade` action."""
+        if upgrade:
+            self._upgrading.discard(user)
+        elif initiator:
             self.dials.finished(user)
         self.dials.cancel(user)
         old = self._channels.get(user)
         private = old is not None and old.private
         if old is not None:
             self._close(user, CloseReason.REPLACED)
-            # The remote restarted: what the old channel carried unacknowledged goes again.
-            self._fail(user, self.outbox.channel_lost(user), Failure.CONNECTION_LOST)
-        self._channels.add(OpenChannel(channel, user, initiator, private, ChannelClock(now)))
+            if old.path is ChannelPath.RELAY and path is ChannelPath.DIRECT:
+                self.outbox.channel_switched(user)
+            else:
+                # The remote restarted: what the old channel carried unacknowledged goes
+                # again, and counts as a loss.
+                self._fail(user, self.outbox.channel_lost(user), Failure.CONNECTION_LOST)
+        self._channels.add(OpenChannel(channel, user, initiator, private, ChannelClock(now), path))
         room = self.room
         if room is not None and user in room.gone and user in room.members:
             del room.gone[user]
             self._emit(ev.MemberJoined(room.name, user))
-        self._emit(ev.ChannelOpened(user))
+        self._emit(ev.ChannelOpened(user, str(path)))
         for frame in self.outbox.take_unsent(user):
             self._send(user, frame)
         return self._done()
@@ -295,8 +350,14 @@ class PeerCore:
         silent = f"no traffic for {self.settings.keepalive.deadline:g} s"
         self._lost(channel.user, silent, now, redial=True)
 
-    def dial_failed(self, user: str, failure: DialFailure, detail: str, now: float) -> Step:
-        """A dial to ``user`` ended without a channel."""
+    def dial_failed(
+        self, user: str, failure: DialFailure, detail: str, now: float, *, upgrade: bool = False
+    ) -> Step:
+        """A dial to ``user`` ended without a channel (``upgrade``: the direct dial of an
+        :class:`Upgrade`; the relayed channel simply goes on)."""
+        if upgrade:
+            self._upgrading.discard(user)
+            return self._done()
         retry = self.dials.dialing.get(user, False)
         self.dials.finished(user)
         if failure is DialFailure.DUPLICATE or user in self._channels:
@@ -337,10 +398,21 @@ class PeerCore:
                 self._leave_notice(frame)
             elif isinstance(frame, ChatMessage):
                 self._chat(user, frame)
+            elif isinstance(frame, EndpointOffer):
+                self._offered(open_channel, frame)
         if pinged and user in self._channels:
             self._send(user, Pong())
         self._flush_acks()
         return self._done()
+
+    def _offered(self, channel: OpenChannel, frame: EndpointOffer) -> None:
+        """``channel``'s user offers a direct address: dial it, once per relayed channel."""
+        if channel.path is not ChannelPath.RELAY or channel.upgrade_tried:
+            return
+        channel.upgrade_tried = True
+        if channel.user not in self._upgrading:
+            self._upgrading.add(channel.user)
+            self._do(Upgrade(channel.user, frame.host, frame.port))
 
     def _chat(self, user: str, frame: ChatMessage) -> None:
         room = self.room
@@ -411,6 +483,7 @@ class PeerCore:
         for user in self._channels.users():
             self._close(user, reason)
         self.dials.cancel_all()
+        self._upgrading.clear()
 
     # ------------------------------------------------------------------ time
 

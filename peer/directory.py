@@ -24,11 +24,10 @@ REFRESH_INTERVAL = 1.0
 
 @dataclass(slots=True)
 class Listing:
-    """How to reach an online user and the key the tracker lists for them."""
+    """An online user's key as the tracker lists it (addresses are not listed: only
+    room-mates get them, in the room's member list)."""
 
     key: bytes
-    host: str
-    port: int
     seen_at: float
 
 
@@ -47,7 +46,7 @@ class Directory:
         return username in self._entries
 
     def get(self, username: str) -> Listing | None:
-        """The last listing, however old (for dialling: where to connect)."""
+        """The last listing, however old (for dialling: is the user online at all)."""
         return self._entries.get(username)
 
     def fresh(self, username: str, now: float) -> Listing | None:
@@ -57,22 +56,22 @@ class Directory:
             return None
         return listing
 
-    def remember(self, username: str, key: bytes, host: str, port: int, now: float) -> None:
+    def remember(self, username: str, key: bytes, now: float) -> None:
         """The tracker listed ``username`` (a reply or a room push)."""
-        self._entries[username] = Listing(key, host, port, now)
+        self._entries[username] = Listing(key, now)
 
     def replace_all(
-        self, listings: Iterable[tuple[str, bytes, str, int]], now: float, *, complete: bool
+        self, listings: Iterable[tuple[str, bytes]], now: float, *, complete: bool
     ) -> None:
         """A ``LIST_PEERS`` reply; ``complete`` (not truncated) also forgets the unlisted."""
-        fresh = {name: Listing(key, host, port, now) for name, key, host, port in listings}
+        fresh = {name: Listing(key, now) for name, key in listings}
         if complete:
             self._entries = fresh
         else:
             self._entries.update(fresh)
 
     def key_changed(self, username: str, key: bytes, now: float) -> None:
-        """A ``KEY_CHANGED`` push: the tracker now lists ``key`` (address unchanged)."""
+        """A ``KEY_CHANGED`` push: the tracker now lists ``key``."""
         listing = self._entries.get(username)
         if listing is not None:
             listing.key, listing.seen_at = key, now

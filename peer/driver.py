@@ -5,6 +5,10 @@ One :class:`CoreDriver` per login. Every input reaches the core through :meth:`a
 which executes the actions at once and in order (frames are encrypted and queued
 synchronously, so channels are written in the order the core decided), hands the events
 to the client's queue, and re-arms the single timer at the core's next wake-up.
+
+It also keeps the room-mates' addresses (the tracker gives them only in the room's
+member list; anyone else is dialled through the relay) and, on a relayed channel, sends
+our own address when :func:`peer.endpoint_policy.should_offer` says so.
 """
 
 from __future__ import annotations
@@ -19,11 +23,21 @@ from commons.models import MemberInfo, PeerInfo, RoomInfo, decode_identity_key
 from crypto.authorization import Admission
 from crypto.errors import KeyChangedError, KeyMismatchError
 from peer import events as ev
-from peer.actions import CloseChannel, CloseReason, Dial, DialFailure, SendFrame, Step
+from peer.actions import (
+    ChannelPath,
+    CloseChannel,
+    CloseReason,
+    Dial,
+    DialFailure,
+    SendFrame,
+    Step,
+    Upgrade,
+)
 from peer.channels import ChannelShell, Endpoint
-from peer.chat_protocol import Frame
+from peer.chat_protocol import EndpointOffer, Frame
 from peer.core import PeerCore
 from peer.directory import Directory
+from peer.endpoint_policy import DirectPrivate, should_offer
 from peer.errors import ChannelRefusedError, RequestTimeoutError, UserOfflineError
 from peer.supervisor import TaskSupervisor
 from peer.tracker_messages import (
@@ -70,6 +84,12 @@ class CoreDriver:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
+        #: How to dial each room-mate who listens (from the room's member list).
+        self._addresses: dict[str, Endpoint] = {}
+        #: Our own address, offered over relayed channels (``None``: no listener).
+        self.own_endpoint: Endpoint | None = None
+        self.direct_private = DirectPrivate.VERIFIED
+        self._offered: dict[str, int] = {}  # user -> channel our endpoint went on
         self.stopped = False
 
     def now(self) -> float:
@@ -83,21 +103,45 @@ class CoreDriver:
             if isinstance(action, SendFrame):
                 self._shell.send(action.channel, action.frame)
             elif isinstance(action, CloseChannel):
-                self._shell.close(action.channel)
+                self._shell.close(action.channel, action.reason)
             elif isinstance(action, Dial):
                 self._dial(action.user)
+            elif isinstance(action, Upgrade):
+                self._shell.dial(action.user, Endpoint(action.host, action.port), upgrade=True)
         for event in step.events:
             self._emit(event)
             if isinstance(event, ev.ChannelOpened):
                 self._wake(event.username, None)
+                self.offer_endpoint(event.username)
         self._arm()
 
     def _dial(self, user: str) -> None:
-        listing = self.directory.get(user)
-        if listing is None:
-            self.dial_failed(user, DialFailure.UNREACHABLE, f"{user} is not online")
+        room = self.core.room
+        endpoint = self._addresses.get(user) if room is not None and user in room.members else None
+        if endpoint is None and user not in self.directory:
+            self.dial_failed(user, DialFailure.UNREACHABLE, f"{user} is not online", upgrade=False)
         else:
-            self._shell.dial(user, Endpoint(listing.host, listing.port))
+            self._shell.dial(user, endpoint)
+
+    def offer_endpoint(self, user: str) -> None:
+        """Send our address over the relayed channel to ``user`` if the policy allows
+        (once per channel); called when a channel opens and when trust changes."""
+        channel = self.core.channel_of(user)
+        own = self.own_endpoint
+        if channel is None or self._offered.get(user) == channel or self.stopped:
+            return
+        room = self.core.room
+        if not should_offer(
+            self.direct_private,
+            path=self.core.paths.get(user, ChannelPath.DIRECT),
+            trust=self._trust.state(user),
+            room_mate=room is not None and user in room.present(),
+            listening=own is not None,
+        ):
+            return
+        assert own is not None
+        self._offered[user] = channel
+        self._shell.send(channel, EndpointOffer(own.host, own.port))
 
     def _arm(self) -> None:
         wake = None if self.stopped else self.core.next_wakeup()
@@ -124,7 +168,7 @@ class CoreDriver:
 
     def listed(self, peers: list[PeerInfo], *, complete: bool) -> None:
         """A ``LIST_PEERS`` answer (``complete``: users it does not list are offline)."""
-        entries = [(p.username, decode_identity_key(p.identity_key), p.host, p.port) for p in peers]
+        entries = [(p.username, decode_identity_key(p.identity_key)) for p in peers]
         self.directory.replace_all(entries, self._clock(), complete=complete)
 
     def listed_key(self, user: str) -> bytes | None:
@@ -135,12 +179,21 @@ class CoreDriver:
     def remember(self, members: list[MemberInfo]) -> None:
         now = self._clock()
         for m in members:
-            key = decode_identity_key(m.identity_key)
-            self.directory.remember(m.username, key, m.host, m.port, now)
+            self.directory.remember(m.username, decode_identity_key(m.identity_key), now)
+
+    def _room_addresses(self, members: list[MemberInfo]) -> None:
+        """Our room's member list: how to dial the room-mates who listen (only theirs:
+        nobody else's address is ever given to us)."""
+        self._addresses = {
+            m.username: Endpoint(m.host, m.port)
+            for m in members
+            if m.host is not None and m.port is not None
+        }
 
     def room_entered(self, info: RoomInfo, members: list[MemberInfo]) -> None:
         """We created or joined ``info`` (``members``: how to reach them, when known)."""
         self.remember(members)
+        self._room_addresses(members)
         names = [m.username for m in members] or list(info.members)
         self.apply(self.core.room_entered(info.name, info.owner, info.capacity, names, self.now()))
 
@@ -148,6 +201,8 @@ class CoreDriver:
         core = self.core
         if isinstance(push, RoomUpdate):
             self.remember(push.members)
+            if core.room is not None and core.room.name == push.room:
+                self._room_addresses(push.members)
             names = [m.username for m in push.members]
             self.apply(core.room_update(push.room, push.owner, names, self.now()))
         elif isinstance(push, RoomDeletedPush):
@@ -252,11 +307,16 @@ class CoreDriver:
         )
         await self.settle(admission, accepted=False)
 
-    def admit(self, user: str) -> bool:
-        return not self.stopped and self.core.admit(user)
+    def admit(self, user: str, path: ChannelPath) -> bool:
+        return not self.stopped and self.core.admit(user, path)
 
-    def opened(self, user: str, channel: int, *, initiator: bool) -> None:
-        self.apply(self.core.channel_opened(user, channel, initiator=initiator, now=self.now()))
+    def opened(
+        self, user: str, channel: int, *, initiator: bool, path: ChannelPath, upgrade: bool
+    ) -> None:
+        step = self.core.channel_opened(
+            user, channel, initiator=initiator, now=self.now(), path=path, upgrade=upgrade
+        )
+        self.apply(step)
 
     def received(self, channel: int, frames: list[Frame]) -> None:
         self.apply(self.core.frames_received(channel, frames, self.now()))
@@ -265,10 +325,10 @@ class CoreDriver:
         if not self.stopped:
             self.apply(self.core.channel_closed(channel, reason, detail, self.now()))
 
-    def dial_failed(self, user: str, failure: DialFailure, detail: str) -> None:
+    def dial_failed(self, user: str, failure: DialFailure, detail: str, *, upgrade: bool) -> None:
         log.info("channel to %s failed: %r", user, detail)  # %r: remote-chosen text
-        if failure is not DialFailure.DUPLICATE:
+        if failure is not DialFailure.DUPLICATE and not upgrade:
             error = _FAILURE_ERRORS.get(failure, ChannelRefusedError)
             self._wake(user, error(detail))
         if not self.stopped:
-            self.apply(self.core.dial_failed(user, failure, detail, self.now()))
+            self.apply(self.core.dial_failed(user, failure, detail, self.now(), upgrade=upgrade))

@@ -80,9 +80,13 @@ class TrustChanged:
 
 @dataclass(frozen=True, slots=True)
 class ChannelOpened:
-    """An authenticated end-to-end channel to ``username`` is ready."""
+    """An authenticated end-to-end channel to ``username`` is ready. ``path``:
+    ``"direct"`` (a TCP connection between the two peers) or ``"relay"`` (through the
+    tracker; the same encryption, the tracker sees only ciphertext). A direct channel
+    that replaces a relayed one is announced again with ``path`` ``"direct"``."""
 
     username: str
+    path: str = "direct"
 
 
 @dataclass(frozen=True, slots=True)

@@ -60,6 +60,11 @@ class LinkClosedError(P2PChatError):
     code = ErrorCode.CHANNEL_CLOSED
 
 
+class LinkRefusedError(LinkClosedError):
+    """The path ended the link, not the peer (the relay refused it or dropped frames,
+    the tracker connection was lost): nothing to say about the remote's version."""
+
+
 class BodyTransport(Protocol):
     """Moves a channel's bodies, whole and in order, to the other end."""
 
@@ -68,7 +73,7 @@ class BodyTransport(Protocol):
     async def read_bodies(self) -> list[bytes]: ...
     def write_body(self, body: bytes) -> None: ...
     async def drain(self) -> None: ...
-    def close(self) -> None: ...
+    def close(self, linger: float = 0.0) -> None: ...
     def abort(self) -> None: ...
     async def wait_closed(self) -> None: ...
 
@@ -113,7 +118,8 @@ class TcpTransport:
         except OSError as exc:
             raise LinkClosedError(f"connection failed: {exc.__class__.__name__}") from None
 
-    def close(self) -> None:
+    def close(self, linger: float = 0.0) -> None:
+        """Close now (``linger`` is for transports whose end could overtake a switch)."""
         self.closed = True
         self.writer.close()
 
@@ -171,7 +177,7 @@ class P2PLink:
             try:
                 body = await self._next_body()
             except LinkClosedError as exc:
-                if not initiator or self.closed:
+                if not initiator or self.closed or isinstance(exc, LinkRefusedError):
                     raise
                 raise LinkClosedError(
                     f"{exc.message} during the handshake ({CLOSED_DURING_HANDSHAKE_HINT})"
@@ -223,12 +229,12 @@ class P2PLink:
         """Backpressure: wait while the transport buffer is above its high-water mark."""
         await self.transport.drain()
 
-    def close(self) -> None:
+    def close(self, linger: float = 0.0) -> None:
         """Close the channel (keys forgotten) and the transport; idempotent."""
         if self.transport.closed:
             return
         self.channel.close()
-        self.transport.close()
+        self.transport.close(linger)
 
     def abort(self) -> None:
         """Drop the connection at once (no flush): used to simulate a crash."""

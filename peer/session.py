@@ -11,7 +11,10 @@ Around one :class:`peer.tracker_link.TrackerLink`:
   again with the cached password digest and the same key, then the handler's
   ``restored`` (the client joins its room again). A tracker whose certificate no longer
   verifies stops the retries (``failed``). ``SESSION_REPLACED`` ends the session.
-* Replies come back typed (:mod:`peer.tracker_messages`), and so do pushes.
+* Replies come back typed (:mod:`peer.tracker_messages`), and so do pushes; the relay's
+  pushes go to the :class:`RelaySink` (:class:`peer.relay_links.RelayLinks`), which also
+  hears every loss of the link, and :meth:`TrackerSession.send_relay` writes ``RELAY``
+  frames in order with the requests.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import Any, Protocol
 from commons.codec import JsonObject
 from commons.errors import P2PChatError
 from commons.models import RoomInfo
+from commons.relay_frames import RelayedBody, RelayEnded, relay_request
 from commons.tracker_protocol import Command
 from peer.config import PeerConfig
 from peer.errors import TrackerUntrustedError
@@ -53,6 +57,12 @@ class SessionHandler(Protocol):
     def failed(self, error: P2PChatError) -> None: ...
 
 
+class RelaySink(Protocol):
+    def received(self, push: RelayedBody) -> None: ...
+    def ended(self, push: RelayEnded) -> None: ...
+    def lost(self, detail: str) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class _Login:
     """What a LOGIN carries, kept (digest only, never the password) to log in again."""
@@ -60,7 +70,7 @@ class _Login:
     username: str
     digest: str
     identity_key: str
-    port: int
+    port: int | None
     host: str | None
 
 
@@ -75,6 +85,9 @@ class TrackerSession:
         self._connecting = asyncio.Lock()
         self._closing = False
         self.replaced = False
+        self.relay: RelaySink | None = None
+        #: The last LOGIN reply (the address the tracker sees, whether it relays).
+        self.login_reply: LoginReply | None = None
 
     @property
     def connected(self) -> bool:
@@ -106,7 +119,7 @@ class TrackerSession:
         username: str,
         digest: str,
         identity_key: str,
-        port: int,
+        port: int | None,
         *,
         host: str | None = None,
         replace_key: bool = False,
@@ -129,6 +142,7 @@ class TrackerSession:
             )
         )
         self._link.start_heartbeat(reply.heartbeat_interval)
+        self.login_reply = reply
         return reply
 
     # ------------------------------------------------------------------ typed requests
@@ -151,6 +165,15 @@ class TrackerSession:
     async def delete_room(self, name: str) -> None:
         await self._request(Command.DELETE_ROOM, room=name)
 
+    # ------------------------------------------------------------------ the relay
+
+    def send_relay(self, to: str, link: int, back: bool, body: bytes | None) -> None:
+        """One ``RELAY`` frame (a channel body, or the link's end); no reply comes."""
+        self._link.send_oneway(relay_request(to, link, back, body))
+
+    async def drain_relay(self) -> None:
+        await self._link.drain()
+
     # ------------------------------------------------------------------ pushes and loss
 
     def _on_push(self, push: Push) -> None:
@@ -159,12 +182,21 @@ class TrackerSession:
         except P2PChatError as exc:
             log.warning("ignored an invalid %s push: %s", push.event, exc.code)
             return
+        if isinstance(typed, RelayedBody | RelayEnded):
+            if self.relay is not None:
+                if isinstance(typed, RelayedBody):
+                    self.relay.received(typed)
+                else:
+                    self.relay.ended(typed)
+            return
         if isinstance(typed, SessionReplacedPush):
             self.replaced = True
         if typed is not None:
             self._handler.pushed(typed)
 
     def _on_lost(self, detail: str) -> None:
+        if self.relay is not None:
+            self.relay.lost(detail)
         if self._closing:
             return
         if self._login is None:

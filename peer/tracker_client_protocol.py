@@ -87,6 +87,10 @@ class TrackerClientProtocol:
         obj.update({k: v for k, v in fields.items() if v is not None})
         return request_id, encode_message(obj, self.max_frame_size)
 
+    def oneway(self, frame: JsonObject) -> bytes:
+        """The bytes of a frame that carries no id (``RELAY``: it gets no reply)."""
+        return encode_message(frame, self.max_frame_size)
+
     def receive(self, data: bytes) -> list[Reply | Push]:
         """Everything ``data`` completed; raises ProtocolError if the stream is broken."""
         out: list[Reply | Push] = []

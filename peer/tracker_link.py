@@ -150,6 +150,20 @@ class TrackerLink:
             raise reply_error(reply)
         return reply.body
 
+    def send_oneway(self, frame: JsonObject) -> None:
+        """Write a frame that gets no reply (``RELAY``), in order with the requests."""
+        writer = self._writer
+        if writer is None or writer.is_closing():
+            raise NotConnectedError("not connected to the tracker")
+        writer.write(self._protocol.oneway(frame))
+
+    async def drain(self) -> None:
+        """Back-pressure: wait while the link's send buffer is above its high mark."""
+        writer = self._writer
+        if writer is None or writer.is_closing():
+            raise NotConnectedError("not connected to the tracker")
+        await writer.drain()
+
     def start_heartbeat(self, interval: float) -> None:
         """PING every ``interval`` seconds until the connection ends."""
         if self._heartbeat_task is not None:

@@ -23,6 +23,14 @@ from commons.models import (
     validate_room_name,
     validate_username,
 )
+from commons.relay_frames import (
+    RELAY_END_EVENT,
+    RELAY_EVENT,
+    RelayedBody,
+    RelayEnded,
+    parse_relay_end,
+    parse_relay_push,
+)
 from commons.tracker_protocol import Event
 
 DEFAULT_HEARTBEAT = 10.0
@@ -37,9 +45,12 @@ def _list(reply: JsonObject, name: str) -> list[object]:
 
 @dataclass(frozen=True, slots=True)
 class LoginReply:
+    """``host``: the address the tracker sees us at; ``relay``: whether it relays."""
+
     username: str
     heartbeat_interval: float
     host: str | None
+    relay: bool = False
 
     @classmethod
     def parse(cls, reply: JsonObject) -> LoginReply:
@@ -51,6 +62,7 @@ class LoginReply:
             validate_username(reply.get("username")),
             float(interval),
             None if host is None else validate_host(host),
+            reply.get("relay") is True,
         )
 
 
@@ -109,10 +121,15 @@ class KeyChangedPush:
 
 
 TrackerPush = RoomUpdate | RoomDeletedPush | SessionReplacedPush | KeyChangedPush
+RelayPush = RelayedBody | RelayEnded
 
 
-def parse_push(event: str, body: JsonObject) -> TrackerPush | None:
+def parse_push(event: str, body: JsonObject) -> TrackerPush | RelayPush | None:
     """The typed push, ``None`` for an event this client does not know."""
+    if event == RELAY_EVENT:  # by far the most frequent
+        return parse_relay_push(body)
+    if event == RELAY_END_EVENT:
+        return parse_relay_end(body)
     if event == Event.ROOM_UPDATE:
         return RoomUpdate(
             validate_room_name(body.get("room")),

@@ -17,12 +17,16 @@ def _refill(tokens: float, since: float, now: float, capacity: float, per_second
     return min(capacity, tokens + elapsed * per_second)
 
 
-def _wait(tokens: float, per_second: float) -> float:
-    return 0.0 if tokens >= 1.0 else (1.0 - tokens) / per_second
+def _wait(tokens: float, per_second: float, amount: float = 1.0) -> float:
+    return 0.0 if tokens >= amount else (amount - tokens) / per_second
 
 
 class TokenBucket:
-    """One bucket; ``take(now)`` returns 0 when a token was taken, else the wait."""
+    """One bucket; ``take(now)`` returns 0 when a token was taken, else the wait.
+
+    ``amount`` takes several tokens at once (a byte budget takes a frame's size); it
+    must not exceed the capacity, or it would never pass.
+    """
 
     __slots__ = ("_capacity", "_per_second", "_stamp", "_tokens")
 
@@ -34,13 +38,25 @@ class TokenBucket:
         self._tokens = capacity
         self._stamp = now
 
-    def take(self, now: float) -> float:
-        tokens = _refill(self._tokens, self._stamp, now, self._capacity, self._per_second)
+    @property
+    def capacity(self) -> float:
+        return self._capacity
+
+    def _refilled(self, now: float) -> float:
+        self._tokens = _refill(self._tokens, self._stamp, now, self._capacity, self._per_second)
         self._stamp = max(self._stamp, now)
-        if tokens < 1.0:
-            self._tokens = tokens
-            return _wait(tokens, self._per_second)
-        self._tokens = tokens - 1.0
+        return self._tokens
+
+    def wait(self, now: float, amount: float = 1.0) -> float:
+        """Seconds until ``amount`` tokens are there (0: now). Takes nothing."""
+        return _wait(self._refilled(now), self._per_second, amount)
+
+    def take(self, now: float, amount: float = 1.0) -> float:
+        """Take ``amount`` tokens and return 0, or return the wait and take nothing."""
+        tokens = self._refilled(now)
+        if tokens < amount:
+            return _wait(tokens, self._per_second, amount)
+        self._tokens = tokens - amount
         return 0.0
 
 

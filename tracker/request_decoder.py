@@ -3,7 +3,8 @@
 This is the untrusted edge: frames are size-checked before buffering
 (:class:`commons.framing.FrameDecoder`), bodies are decoded strictly
 (:mod:`commons.codec`) and requests validated field by field
-(:func:`commons.tracker_protocol.parse_request`). Anything wrong becomes a
+(:func:`commons.tracker_protocol.parse_request`; ``RELAY`` frames, which are not
+requests, by :func:`commons.relay_frames.parse_relay`). Anything wrong becomes a
 :class:`Rejected` holding the ``ERROR`` reply to send. Only a framing error loses the
 stream's sync, so only that one asks for the connection to be closed; a bad body is
 answered and the next frame is read normally.
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from commons.codec import JsonObject, decode_object
 from commons.errors import ErrorCode, P2PChatError, ProtocolError
 from commons.framing import FrameDecoder
+from commons.relay_frames import RELAY_COMMAND, RelayFrame, parse_relay
 from commons.tracker_protocol import Request, error, error_from, parse_request, parse_request_id
 
 
@@ -27,8 +29,11 @@ class Rejected:
     close: bool = False
 
 
+Decoded = Request | RelayFrame | Rejected
+
+
 class RequestDecoder:
-    """``feed(bytes) -> list[Request | Rejected]`` for one connection."""
+    """``feed(bytes) -> list[Request | RelayFrame | Rejected]`` for one connection."""
 
     __slots__ = ("_frames",)
 
@@ -39,7 +44,7 @@ class RequestDecoder:
     def buffered(self) -> int:
         return self._frames.buffered
 
-    def feed(self, data: bytes) -> list[Request | Rejected]:
+    def feed(self, data: bytes) -> list[Decoded]:
         try:
             bodies = self._frames.feed(data)
         except ProtocolError as exc:
@@ -47,12 +52,14 @@ class RequestDecoder:
         return [self._parse(body) for body in bodies]
 
     @staticmethod
-    def _parse(body: bytes) -> Request | Rejected:
+    def _parse(body: bytes) -> Decoded:
         try:
             obj = decode_object(body)
         except ProtocolError as exc:
             return Rejected(error_from(None, exc))
         try:
+            if obj.get("cmd") == RELAY_COMMAND:
+                return parse_relay(obj)
             return parse_request(obj)
         except P2PChatError as exc:
             return Rejected(error_from(parse_request_id(obj), exc))

@@ -29,12 +29,14 @@ import struct
 import time
 from collections import Counter, deque
 from collections.abc import Coroutine
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from commons.codec import JsonObject, encode_message
 from commons.errors import ErrorCode, P2PChatError
 from commons.rate_limited_log import RateLimitedLog
+from commons.relay_frames import RelayFrame
 from commons.tracker_protocol import Command, Request, error, error_from, ok
 from tracker.accounts import Accounts
 from tracker.admission import MAX_REJECTING, Admission, Ticket, Verdict
@@ -46,10 +48,11 @@ from tracker.invite_store import InviteStore
 from tracker.listener import Listener, bind_sockets
 from tracker.password_hashing import PasswordHashing
 from tracker.registration import RegistrationPolicy
-from tracker.request_decoder import Rejected, RequestDecoder
+from tracker.relay import RelayStats
+from tracker.request_decoder import Decoded, Rejected, RequestDecoder
 from tracker.room_store import RoomStore
 from tracker.source import TrustedNetworks
-from tracker.state import Outcome, RoomSeed, SessionId, StateLimits, TrackerState
+from tracker.state import Forward, Outcome, RoomSeed, SessionId, StateLimits, TrackerState
 from tracker.throttle import LoginThrottle
 from tracker.throttle_store import SAVE_INTERVAL, ThrottleStore
 from tracker.tls_context import server_context
@@ -93,7 +96,7 @@ class TrackerConnection(asyncio.Protocol):
         self._decoder = RequestDecoder(server.config.max_frame_size)
         self._phase = _HANDSHAKING
         self._busy = False
-        self._backlog: deque[Request | Rejected] | None = None
+        self._backlog: deque[Decoded] | None = None
         self._rejecting = ticket.verdict is not Verdict.ADMIT
         self.host = host
         self.opened = time.monotonic()
@@ -219,9 +222,14 @@ class TrackerConnection(asyncio.Protocol):
     def closed(self) -> bool:
         return self._phase == _CLOSED
 
+    @property
+    def unsent(self) -> int:
+        """Bytes queued for this client and not yet taken by its socket."""
+        return 0 if self.transport is None else self.transport.get_write_buffer_size()
+
     # ------------------------------------------------------------ requests
 
-    def _dispatch(self, item: Request | Rejected) -> None:
+    def _dispatch(self, item: Decoded) -> None:
         server = self._server
         if isinstance(item, Rejected):
             self.send(item.reply)
@@ -231,6 +239,13 @@ class TrackerConnection(asyncio.Protocol):
         state = server.state
         now = time.time()
         state.touch(self.session, now)
+        if isinstance(item, RelayFrame):
+            outcome = state.relay(self.session, item, now)
+            if outcome.wait > 0:
+                self._hold(outcome.wait, item)
+            else:
+                server.deliver(self, outcome)
+            return
         authenticated = state.is_authenticated(self.session)
         if not authenticated and item.cmd in (Command.REGISTER, Command.LOGIN):
             handler = server.register if item.cmd is Command.REGISTER else server.login
@@ -241,6 +256,12 @@ class TrackerConnection(asyncio.Protocol):
             self._run_async(server.persist_then_deliver(self, outcome))
             return
         server.deliver(self, outcome)
+
+    def _hold(self, wait: float, item: RelayFrame) -> None:
+        """Shape: read nothing more from this client for ``wait`` s, then retry ``item``."""
+        self._run_async(asyncio.sleep(wait))
+        assert self._backlog is not None
+        self._backlog.appendleft(item)
 
     def _run_async(self, work: Coroutine[Any, Any, None]) -> None:
         """Run ``work`` while holding back this connection's further requests."""
@@ -358,6 +379,7 @@ class TrackerServer:
                 changes_per_second=config.room_changes_per_second,
                 pages_burst_per_source=config.pages_burst_per_source,
                 pages_per_source_per_second=config.pages_per_source_per_second,
+                relay=config.relay_limits(),
             ),
         )
         self._hashing = await loop.run_in_executor(
@@ -475,7 +497,7 @@ class TrackerServer:
         task.add_done_callback(self._tasks.discard)
 
     def deliver(self, conn: TrackerConnection | None, outcome: Outcome) -> None:
-        """Send the reply, the pushes, then close what must be closed."""
+        """Send the reply, the pushes, the relayed frame, then close what must be closed."""
         if conn is not None and outcome.reply is not None:
             conn.send(outcome.reply)
         for sessions, message in outcome.pushes:
@@ -483,16 +505,32 @@ class TrackerServer:
                 target = self.connections.get(session)
                 if target is not None:
                     target.send(message)
+        if outcome.forward is not None:
+            self._forward(outcome.forward)
         for session in outcome.close:
             target = self.connections.get(session)
             if target is not None:
                 target.close()
+
+    def _forward(self, forward: Forward) -> None:
+        """Carry a relayed frame, never waiting: a target that does not read fast enough
+        loses it (and both ends are told) instead of making the tracker buffer it."""
+        target = self.connections.get(forward.target)
+        if target is None:
+            return
+        if target.unsent > self.config.relay_receiver_buffer:
+            self.problems.warning("relay_drop", "dropping relayed frames to a slow receiver")
+            self.deliver(None, self.state.relay_dropped(forward))
+            return
+        target.send(forward.message)
 
     async def _sweep(self) -> None:
         config = self.config
         max_silence = config.heartbeat_interval * config.heartbeat_misses
         period = min(config.heartbeat_interval, config.auth_timeout) / 2
         next_save = time.monotonic() + SAVE_INTERVAL
+        next_stats = time.monotonic() + config.stats_interval
+        logged_stats: RelayStats | None = None
         while True:
             await asyncio.sleep(min(period, 1.0))
             now = time.time()
@@ -506,6 +544,12 @@ class TrackerServer:
                 if conn.opened > deadline:
                     break
                 conn.abort()
+            if time.monotonic() >= next_stats:
+                next_stats = time.monotonic() + config.stats_interval
+                stats = self.state.relay_stats
+                if stats != logged_stats:
+                    log.info("%s", stats.line(self.state.relay_pairs()))
+                    logged_stats = replace(stats)
             if time.monotonic() >= next_save:
                 next_save = time.monotonic() + SAVE_INTERVAL
                 await self._save_throttles()

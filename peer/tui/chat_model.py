@@ -68,6 +68,8 @@ class ChatModel:
         self.room: str | None = None
         self.members: list[str] = []
         self.verification: dict[str, Verification] = {}
+        #: How each open channel travels (``direct`` or ``relay``), by user.
+        self.paths: dict[str, str] = {}
         self.pending_fingerprints: dict[str, tuple[str, ...]] = {}
         self.deleted_rooms: set[str] = set()
         self.connected = True
@@ -156,6 +158,7 @@ class ChatModel:
         if isinstance(event, MessageDelivered | MessageFailed):
             return self._receipt(event)
         if isinstance(event, ChannelClosed):
+            self.paths.pop(event.username, None)
             buffer_id = private_buffer(event.username)
             if buffer_id in self.buffers:
                 return [
@@ -163,6 +166,7 @@ class ChatModel:
                 ]
             return []
         if isinstance(event, ChannelOpened):
+            self.paths[event.username] = event.path
             return []
         if isinstance(event, ConnectionLost):
             self.connected = False

@@ -42,8 +42,8 @@ def show_result(controller: ChatController, result: res.Result) -> None:
             _peers(controller, peers)
         case res.RoomsListed(rooms):
             _rooms(controller, rooms)
-        case res.UsersListed():
-            _members(controller)
+        case res.UsersListed(paths=paths):
+            _members(controller, paths)
         case res.OwnFingerprint(_, fingerprint):
             model.notice(f"your identity key fingerprint: {fingerprint}")
         case res.ContactFingerprint(user, fingerprint, number):
@@ -87,14 +87,15 @@ def _rooms(controller: ChatController, rooms: list[res.RoomEntry]) -> None:
         )
 
 
-def _members(controller: ChatController) -> None:
+def _members(controller: ChatController, paths: dict[str, str]) -> None:
     model = controller.model
     if model.room is None:
         model.error("you are not in a room")
         return
     model.notice(f"members of #{model.room}:")
     for member in model.members:
-        model.notice(f"  {member}{_state_label(controller, member)}")
+        path = f" ({paths[member]})" if member in paths else ""
+        model.notice(f"  {member}{_state_label(controller, member)}{path}")
 
 
 def _contact_fingerprint(
