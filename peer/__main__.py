@@ -15,7 +15,7 @@ from pathlib import Path
 
 from commons.data_dirs import user_data_dir
 from commons.errors import P2PChatError
-from commons.models import validate_host
+from commons.models import validate_host, validate_port
 from commons.tls_fingerprint import normalize_fingerprint
 from peer.config import DEFAULT_TRACKER, PeerConfig, parse_endpoint
 from peer.endpoint_policy import DirectPrivate
@@ -51,6 +51,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="HOST",
         help="host your room-mates should dial (default: what the tracker sees)",
+    )
+    parser.add_argument(
+        "--advertise-port",
+        type=int,
+        default=None,
+        metavar="PORT",
+        help="port your room-mates should dial, if not the one bound (a port forward)",
     )
     hiding = parser.add_mutually_exclusive_group()
     hiding.add_argument(
@@ -104,6 +111,7 @@ def config_from_args(args: argparse.Namespace) -> PeerConfig:
         cafile=args.cafile,
         tracker_fingerprint=args.tracker_fingerprint,
         advertise_host=None if args.advertise_host is None else validate_host(args.advertise_host),
+        advertise_port=None if args.advertise_port is None else validate_port(args.advertise_port),
     )
 
 

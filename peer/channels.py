@@ -10,7 +10,7 @@ the relay).
 
 Which path a dial takes: a user with an address (a room-mate who listens) is dialled
 directly unless this client is relay-only; if that connection cannot be made (refused,
-or no answer within ``direct_timeout``, 2 s) the dial goes on through the relay. A user
+or no answer within ``direct_timeout``, 1.5 s) the dial goes on through the relay. A user
 without an address is reached through the relay. An upgrade (the core's
 :class:`peer.actions.Upgrade`) is direct only. Everything after the connection (the
 handshake, the identity checks, the frames) is the same on both paths.
@@ -176,7 +176,9 @@ class ChannelShell:
         relay = self.relay if self._relay_open and not upgrade else None
         why = f"no address for {user} and the tracker does not relay for us"
         if endpoint is not None and self._config.direct_dials:
-            patience = self._config.direct_timeout if relay else self._config.connect_timeout
+            patience = self._config.direct_timeout
+            if relay is None:
+                patience = self._config.connect_timeout
             try:
                 transport = await asyncio.wait_for(self._connector(endpoint), patience)
             except (OSError, TimeoutError) as exc:

@@ -101,7 +101,7 @@ class PeerConfig:
     advertise_port: int | None = None
     connect_timeout: float = 10.0
     #: A direct dial that cannot connect in this time goes through the relay instead.
-    direct_timeout: float = 2.0
+    direct_timeout: float = 1.5
     request_timeout: float = 15.0
     handshake_timeout: float = 10.0
     reconnect_initial_delay: float = 0.5

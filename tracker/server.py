@@ -281,7 +281,8 @@ class TrackerConnection(asyncio.Protocol):
                 self._dispatch(backlog.popleft())
             if self._busy and backlog:
                 assert self._backlog is not None
-                self._backlog.extendleft(reversed(backlog))
+                # After what the new work holds (a shaped RELAY frame), in order.
+                self._backlog.extend(backlog)
             if not self.closed and not self._busy and self.transport is not None:
                 self.transport.resume_reading()
 

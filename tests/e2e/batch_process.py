@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,10 @@ class BatchProcess:
         self.seen: list[dict[str, Any]] = []
 
     @classmethod
-    async def start(cls, tracker: TrackerServer, home: Path) -> BatchProcess:
+    async def start(
+        cls, tracker: TrackerServer, home: Path, extra: Sequence[str] = ()
+    ) -> BatchProcess:
+        """``extra``: more command-line options (``--no-listen``, ...)."""
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -39,6 +43,7 @@ class BatchProcess:
             str(home),
             "--cafile",
             str(tracker.cert_path),
+            *extra,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             cwd=Path(__file__).resolve().parents[2],
@@ -47,9 +52,11 @@ class BatchProcess:
         return cls(proc)
 
     @classmethod
-    async def logged_in(cls, tracker: TrackerServer, home: Path, name: str) -> BatchProcess:
+    async def logged_in(
+        cls, tracker: TrackerServer, home: Path, name: str, extra: Sequence[str] = ()
+    ) -> BatchProcess:
         """A process that registered and logged in ``name``."""
-        proc = await cls.start(tracker, home)
+        proc = await cls.start(tracker, home, extra)
         await proc.expect("ready")
         proc.send(f"/register {name} {PASSWORD}")
         await proc.expect("registered", user=name)
