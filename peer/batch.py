@@ -55,7 +55,7 @@ def event_to_json(event: ev.Event) -> Output:
             "reason": event.reason,
         }
     if isinstance(event, ev.RoomDeleted):
-        return {"event": "room_deleted", "room": event.room}
+        return {"event": "room_deleted", "room": event.room, "by": event.owner}
     if isinstance(event, ev.KeyChanged):
         return {"event": "key_changed", "user": event.username, "fingerprint": event.fingerprint}
     if isinstance(event, ev.ChannelOpened):

@@ -58,6 +58,7 @@ from crypto.channel import SecureChannel
 from crypto.errors import KeyChangedError, KeyMismatchError, OutdatedPeerError
 from crypto.fingerprint import fingerprint as key_fingerprint
 from crypto.fingerprint import safety_number as compute_safety_number
+from crypto.history_seal import HistoryKeys, derive_history_keys
 from crypto.identity import IdentityKey
 from crypto.keystore import KdfParams, load_or_create_identity
 from crypto.pinning import PinStore, TrustState
@@ -210,6 +211,18 @@ class ChatClient:
     def tracker_fingerprint(self) -> str | None:
         """SHA-256 fingerprint of the tracker certificate seen on the last connection."""
         return self._tracker.fingerprint
+
+    @property
+    def tracker_pinned_now(self) -> bool:
+        """True if the last connection pinned the tracker's certificate for the first time
+        (trust on first use): the user should see the fingerprint that was pinned."""
+        return self._tracker.pinned_now
+
+    def history_keys(self, salt: bytes) -> HistoryKeys:
+        """Keys of this user's local history (HKDF over the identity private key, which
+        only the password unlocks); see :mod:`crypto.history_seal`."""
+        username, identity, _ = self._require_login()
+        return derive_history_keys(identity, username, salt)
 
     # ------------------------------------------------------------------ events
 
@@ -1026,7 +1039,7 @@ class ChatClient:
             if username != self.username:
                 self._close_room_only(username)
         if notify:
-            self._emit(ev.RoomDeleted(room.name))
+            self._emit(ev.RoomDeleted(room.name, room.owner))
 
     # ------------------------------------------------------------------ tracker pushes
 

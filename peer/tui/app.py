@@ -1,11 +1,21 @@
 """The full-screen chat: Textual shell around the sans-I/O models of this package.
 
 :class:`ChatApp` shows the login screen (:mod:`peer.tui.login`), then
-:class:`ChatScreen`: the message log of the buffer being shown, the room's members with
-their verification state, the buffer bar with unread counts, and the input line. Two
-workers feed it: one reads ``client.events()``, one runs submitted lines one at a time
-(so a slow ``/join`` never reorders the messages typed after it). After each change
-:meth:`ChatScreen.sync` redraws from the :class:`~peer.tui.chat_model.ChatModel`.
+:class:`ChatScreen`: the message log of the buffer being shown
+(:class:`~peer.tui.message_log.MessageLog`), the room's members with their verification
+state, the buffer bar with unread counts, and the input line. Two workers feed it: one
+reads ``client.events()``, one runs submitted lines one at a time (so a slow ``/join``
+never reorders the messages typed after it). After each change :meth:`ChatScreen.sync`
+redraws from the :class:`~peer.tui.chat_model.ChatModel`.
+
+It also opens the user's encrypted history (:mod:`peer.history_archive`): the buffers
+with the most recent conversations come back with their last messages (dimmed, marked
+as history), every message shown is kept, and Ctrl+R / Ctrl+F / ``/search`` search it
+(:mod:`peer.tui.search_screen`). The log keeps its place while the user reads back
+(scroll lock, with a count of what arrived below), draws a read marker where the user
+left a buffer, and the date whenever the day changes. Private messages and mentions ring
+the bell, count in the terminal title and raise a desktop notification
+(:mod:`peer.tui.notifications`), as the settings allow (:mod:`peer.settings`).
 
 Ctrl+C, Ctrl+Q and ``/quit`` leave the room, log out and exit with the terminal restored.
 """
@@ -15,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,32 +34,64 @@ from typing import ClassVar
 from rich.style import Style
 from rich.text import Text
 from textual.app import App, ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import Binding, BindingsMap, BindingType
 from textual.containers import Horizontal
 from textual.events import Resize
 from textual.screen import Screen
-from textual.widgets import Input, RichLog, Static
+from textual.widgets import Input, Static
 
 from peer.config import PeerConfig
-from peer.events import KeyChanged
-from peer.tui.buffers import BufferId, BufferKind, room_buffer
-from peer.tui.chat_model import ChatModel
+from peer.events import KeyChanged, MessageReceived
+from peer.history_archive import HistoryArchive
+from peer.history_search import matches, query_words
+from peer.history_store import HISTORY_FILE_NAME, HistoryEntry, SearchResult, StoredEntry
+from peer.settings import Settings
+from peer.tui.buffers import (
+    STATUS,
+    Buffer,
+    BufferId,
+    BufferKind,
+    Line,
+    LineKind,
+    private_buffer,
+    room_buffer,
+)
+from peer.tui.chat_model import ChatModel, shown_time
 from peer.tui.completion import CompletionSources
-from peer.tui.controller import ChatClientLike, ChatController, QuitRequest, VerifyRequest
+from peer.tui.controller import (
+    ChatClientLike,
+    ChatController,
+    QuitRequest,
+    SearchRequest,
+    SettingChanged,
+    VerifyRequest,
+    conversation_of,
+    plural,
+)
+from peer.tui.log_rows import LogRow
+from peer.tui.log_view import LogView, date_label
+from peer.tui.message_log import MessageLog
+from peer.tui.notifications import NotificationPolicy
 from peer.tui.rendering import (
     ERROR_STYLE,
     TIMESTAMP_STYLE,
     nick_text,
     render_buffer_bar,
     render_key_banner,
-    render_line,
     render_members,
 )
+from peer.tui.search_screen import SearchHit, SearchScreen
+from peer.tui.terminal_output import TerminalOutput
 from peer.tui.widgets import ChatInput, KeyChangedDialog, PasteDialog, VerifyDialog
 
-REDRAW_LINES = 500
 NARROW = 80
 CLOSE_TIMEOUT = 5.0
+#: Conversations whose buffers come back at login, and messages restored per buffer.
+RESTORED_BUFFERS = 8
+RESTORED_LINES = 200
+#: Messages shown before and after a search hit that is older than the scrollback.
+HISTORY_CONTEXT = 60
+SEARCH_RESULTS = 100
 
 CSS = """
 Screen { layout: vertical; }
@@ -58,10 +101,12 @@ Screen { layout: vertical; }
 #main { height: 1fr; }
 #log { width: 1fr; border: none; padding: 0 1; scrollbar-size-vertical: 1; }
 #members { width: 28; border-left: solid $primary; padding: 0 1; }
+#below { height: 1; display: none; background: $warning-muted; color: $text; padding: 0 1; }
+#below.shown { display: block; }
 #bufferbar { height: 1; background: $primary-background; }
 #input { border: none; height: 1; padding: 0 1; }
 #input:focus { border: none; }
-KeyChangedDialog, VerifyDialog, PasteDialog { align: center middle; }
+KeyChangedDialog, VerifyDialog, PasteDialog, SearchScreen { align: center middle; }
 #dialog { width: 84; max-width: 100%; height: auto; border: thick $primary; background: $surface;
           padding: 1 2; }
 #dialog.danger { border: thick $error; }
@@ -73,7 +118,47 @@ KeyChangedDialog, VerifyDialog, PasteDialog { align: center middle; }
 #safety-number { padding-bottom: 1; }
 #dialog-buttons { height: auto; align-horizontal: center; }
 #dialog-buttons Button { margin: 0 1; }
+#search-dialog { width: 110; max-width: 100%; height: 80%; border: thick $primary;
+                 background: $surface; padding: 0 1; }
+#search-title { height: 1; }
+#search-input { border: none; height: 1; margin: 1 0; }
+#search-results { height: 1fr; border: none; }
+#search-status { height: 1; }
 """
+
+#: Actions bound from the ``[keys]`` settings; every one is a priority binding, so the
+#: input line (which has the focus) does not keep Ctrl+X or Ctrl+F for itself.
+KEY_ACTIONS: tuple[tuple[str, str], ...] = (
+    ("next_buffer", "switch_relative(1)"),
+    ("previous_buffer", "switch_relative(-1)"),
+    ("next_unread", "next_unread"),
+    ("search", "search(True)"),
+    ("find", "search(False)"),
+    ("scroll_up", "scroll_log(-1)"),
+    ("scroll_down", "scroll_log(1)"),
+    *((f"buffer_{n}", f"switch_number({n})") for n in range(1, 10)),
+)
+
+
+def buffer_of(conversation: str) -> BufferId:
+    """The buffer of a history conversation label (``#room``, ``@user``)."""
+    if conversation.startswith("#"):
+        return room_buffer(conversation[1:])
+    return private_buffer(conversation[1:])
+
+
+def history_line(stored: StoredEntry) -> Line:
+    """A message restored from the history file, as a (dimmed) buffer line."""
+    entry = stored.entry
+    return Line(
+        shown_time(entry.sent_at, entry.received_at),
+        LineKind.OWN if entry.own else LineKind.MESSAGE,
+        entry.text,
+        entry.sender,
+        history=True,
+        msg_id=entry.msg_id,
+        row=stored.row,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,36 +172,65 @@ class _Paste:
 class ChatScreen(Screen[None]):
     """The chat itself, for a logged-in client."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        # Alt+digit where the terminal reports it as such; Textual reads the usual
-        # ESC+digit as a macOS Option character (ESC 3 is "£"), so F1..F9 too.
-        *(
-            Binding(f"alt+{n},f{n}", f"switch_number({n})", f"Buffer {n}", show=False)
-            for n in range(1, 10)
-        ),
-        Binding("ctrl+n", "switch_relative(1)", "Next buffer", show=False),
-        Binding("ctrl+p", "switch_relative(-1)", "Previous buffer", show=False),
-        Binding("alt+a", "next_unread", "Next unread", show=False),
-        Binding("pageup", "scroll_log(-1)", "Scroll up", show=False),
-        Binding("pagedown", "scroll_log(1)", "Scroll down", show=False),
-    ]
-
-    def __init__(self, client: ChatClientLike, tracker_label: str) -> None:
+    def __init__(
+        self,
+        client: ChatClientLike,
+        tracker_label: str,
+        *,
+        settings: Settings | None = None,
+        home: Path | None = None,
+        archive: HistoryArchive | None = None,
+        terminal: TerminalOutput | None = None,
+    ) -> None:
         super().__init__()
         self.client = client
         self.tracker_label = tracker_label
+        self.settings = settings or Settings()
         self.model = ChatModel(client.username or "?")
-        self.controller = ChatController(client, self.model)
+        self.archive = archive if archive is not None else self._make_archive(home)
+        self.controller = ChatController(
+            client, self.model, archive=self.archive, settings=self.settings
+        )
+        self.view = LogView(self.settings.timestamp_format, self.settings.nick_width)
+        self.policy = NotificationPolicy(
+            bell=self.settings.bell,
+            title=self.settings.title,
+            desktop=self.settings.desktop,
+            preview=self.settings.desktop_preview,
+        )
+        self.terminal = terminal
+        self._bindings = BindingsMap(self._key_bindings())
         self._lines: asyncio.Queue[str | _Paste] = asyncio.Queue()
         self._shown: tuple[object, int] | None = None
         self._open_dialogs: set[str] = set()
+        #: New lines that arrived below while the user reads further up.
+        self.below = 0
+        #: The conversation whose older history is shown around a search hit, if any.
+        self.history_view: str | None = None
+
+    def _make_archive(self, home: Path | None) -> HistoryArchive | None:
+        username = self.client.username
+        history_keys = getattr(self.client, "history_keys", None)
+        if home is None or username is None or history_keys is None:
+            return None
+        return HistoryArchive(
+            home / username / HISTORY_FILE_NAME, history_keys, days=self.settings.history_days
+        )
+
+    def _key_bindings(self) -> list[BindingType]:
+        bindings: list[BindingType] = [
+            Binding(self.settings.keys(name), action, show=False, priority=True)
+            for name, action in KEY_ACTIONS
+        ]
+        return bindings
 
     def compose(self) -> ComposeResult:
         yield Static(id="topbar")
         yield Static(id="banner")
         with Horizontal(id="main"):
-            yield RichLog(id="log", wrap=True, markup=False, highlight=False, min_width=1)
+            yield MessageLog(id="log")
             yield Static(id="members")
+        yield Static(id="below")
         yield Static(id="bufferbar")
         yield ChatInput(self.completion_sources, id="input")
 
@@ -124,7 +238,7 @@ class ChatScreen(Screen[None]):
         self.model.notice(f"logged in as {self.model.username} on {self.tracker_label}")
         self.model.notice(
             "/rooms lists rooms, /join ROOM enters one, /msg USER TEXT talks privately,"
-            " /help shows everything"
+            " Ctrl+R searches your history, /help shows everything"
         )
         self.controller.refresh_room()
         if self.model.room is not None:  # a client handed over already in a room
@@ -133,6 +247,44 @@ class ChatScreen(Screen[None]):
         self.query_one(ChatInput).focus()
         self.run_worker(self._pump_events(), name="events", group="chat")
         self.run_worker(self._run_lines(), name="commands", group="chat")
+        if self.archive is not None:
+            self.run_worker(self._open_history(), name="history", group="chat")
+
+    # -- history -----------------------------------------------------------------------
+
+    async def _open_history(self) -> None:
+        archive = self.archive
+        assert archive is not None
+        await archive.open()
+        if archive.notice:
+            self.model.add(STATUS, LineKind.WARNING, archive.notice)
+        if archive.failed:
+            self.model.error(f"your messages are not being kept: {archive.failed}", STATUS)
+        if archive.enabled:
+            for label in await archive.conversations(RESTORED_BUFFERS):
+                self.model.buffers.ensure(buffer_of(label))
+        await self._restore_new_buffers()
+        self.sync()
+
+    async def _restore_new_buffers(self) -> None:
+        """Give each buffer created since the last call its messages from earlier sessions."""
+        archive = self.archive
+        self.model.buffers.created = []
+        if archive is None or not archive.enabled:
+            return
+        for buffer in list(self.model.buffers):
+            if not buffer.restored:
+                await self._restore(buffer, archive)
+
+    async def _restore(self, buffer: Buffer, archive: HistoryArchive) -> None:
+        buffer.restored = True
+        conversation = conversation_of(buffer.id)
+        if conversation is None:
+            return
+        stored = await archive.recent(conversation, RESTORED_LINES)
+        restored = buffer.prepend([history_line(s) for s in stored])
+        if restored and buffer is self.model.buffers.current:
+            self._shown = None
 
     # -- workers -------------------------------------------------------------------------
 
@@ -141,6 +293,8 @@ class ChatScreen(Screen[None]):
             self.controller.handle_event(event)
             if isinstance(event, KeyChanged):
                 self._show_key_changed(event)
+            elif isinstance(event, MessageReceived):
+                self._notify(event)
             self.sync()
 
     async def _run_lines(self) -> None:
@@ -159,6 +313,10 @@ class ChatScreen(Screen[None]):
                 return
             if isinstance(request, VerifyRequest):
                 self._show_verify(request)
+            elif isinstance(request, SearchRequest):
+                self.open_search(request.query, all_buffers=request.all_buffers)
+            elif isinstance(request, SettingChanged):
+                self.apply_setting(request.key)
 
     @property
     def chat_app(self) -> ChatApp:
@@ -169,6 +327,162 @@ class ChatScreen(Screen[None]):
     def submit(self, line: str) -> None:
         """Queue a line as if typed (the dialogs use it for /verify and /trust)."""
         self._lines.put_nowait(line)
+
+    # -- notifications -------------------------------------------------------------------
+
+    def _notify(self, event: MessageReceived) -> None:
+        target = private_buffer(event.sender) if event.room is None else room_buffer(event.room)
+        reading = self.model.buffers.current.id == target and self.app.app_focus
+        signals = self.policy.on_message(
+            sender=event.sender,
+            room=event.room,
+            text=event.text,
+            own=event.sender == self.model.username,
+            mention=event.room is not None and self.model.is_mention(event.text),
+            reading=reading,
+            now=time.monotonic(),
+        )
+        if self.terminal is None:
+            return
+        if signals.bell:
+            self.terminal.bell()
+        if signals.desktop is not None:
+            self.terminal.notify(signals.desktop)
+
+    def _update_title(self) -> None:
+        if self.terminal is None:
+            return
+        if self.policy.title:
+            unread = self.model.buffers.highlights
+            self.terminal.set_title(self.policy.window_title(self.model.username, unread))
+        else:
+            self.terminal.restore_title()
+
+    # -- settings ------------------------------------------------------------------------
+
+    def apply_setting(self, key: str) -> None:
+        """Make a setting changed by ``/set`` take effect now."""
+        settings = self.settings
+        if key == "display.theme":
+            self.app.theme = settings.theme
+        elif key in ("display.timestamp_format", "display.nick_width"):
+            self.view = LogView(settings.timestamp_format, settings.nick_width)
+            self._shown = None
+        elif key.startswith("notifications."):
+            self.policy.bell = settings.bell
+            self.policy.title = settings.title
+            self.policy.desktop = settings.desktop
+            self.policy.preview = settings.desktop_preview
+        self.sync()
+
+    # -- search --------------------------------------------------------------------------
+
+    def open_search(self, query: str = "", *, all_buffers: bool) -> None:
+        current = conversation_of(self.model.buffers.current.id)
+
+        def chosen(hit: SearchHit | None) -> None:
+            if hit is not None:
+                self.run_worker(self.jump_to(hit), group="chat")
+
+        def time_text(stored: StoredEntry) -> str:
+            entry = stored.entry
+            shown = shown_time(entry.sent_at, entry.received_at)
+            fmt = f"%d %b {self.settings.timestamp_format}"
+            return time.strftime(fmt, time.localtime(shown))
+
+        dialog = SearchScreen(
+            self._search,
+            query=query,
+            current=current,
+            all_buffers=all_buffers,
+            time_text=time_text,
+        )
+        self.app.push_screen(dialog, chosen)
+
+    async def _search(self, text: str, conversation: str | None) -> SearchResult:
+        archive = self.archive
+        if archive is not None and archive.enabled:
+            return await archive.search(text, conversation, SEARCH_RESULTS)
+        # No history file: search what is on screen in this session.
+        words = query_words(text)
+        hits: list[StoredEntry] = []
+        for buffer in self.model.buffers:
+            label = conversation_of(buffer.id)
+            if label is None or (conversation is not None and label != conversation):
+                continue
+            for line in buffer.lines:
+                if line.kind in (LineKind.MESSAGE, LineKind.OWN) and matches(line.text, words):
+                    entry = HistoryEntry(
+                        label,
+                        line.sender or "",
+                        line.text,
+                        line.timestamp,
+                        line.timestamp,
+                        line.msg_id,
+                        line.kind is LineKind.OWN,
+                    )
+                    hits.append(StoredEntry(-1, entry))
+        hits.sort(key=lambda h: h.entry.received_at, reverse=True)
+        return SearchResult(hits[:SEARCH_RESULTS])
+
+    def _find_line(self, buffer: Buffer, stored: StoredEntry) -> Line | None:
+        entry = stored.entry
+        for line in reversed(buffer.lines):
+            if stored.row >= 0 and line.row == stored.row:
+                return line
+            if entry.msg_id and line.msg_id == entry.msg_id and line.sender == entry.sender:
+                return line
+        return None
+
+    async def jump_to(self, hit: SearchHit) -> None:
+        """Show the hit in its buffer, marked; from the history file if it is older than
+        the scrollback (End goes back to the live view)."""
+        entry = hit.stored.entry
+        buffer = self.model.buffers.switch_to(buffer_of(entry.conversation))
+        self.history_view = None
+        line = self._find_line(buffer, hit.stored)
+        log = self.query_one(MessageLog)
+        if line is not None:
+            rows, focus = self.view.rows(
+                list(buffer.lines), marker=buffer.read_marker, highlight=hit.words, focus=line
+            )
+            log.set_rows(rows, show_row=focus)
+            self._shown = (buffer.id, buffer.total)
+            self.below = 0
+            self.sync()
+            return
+        archive = self.archive
+        context = (
+            []
+            if archive is None
+            else await archive.around(hit.stored.row, HISTORY_CONTEXT, HISTORY_CONTEXT)
+        )
+        lines = [history_line(s) for s in context]
+        focus_line = next((ln for ln in lines if ln.row == hit.stored.row), None)
+        if focus_line is None:
+            self.model.error("that message is no longer in your history")
+            self.sync()
+            return
+        self.history_view = entry.conversation
+        rows, focus = LogView(self.settings.timestamp_format, self.settings.nick_width).rows(
+            lines, highlight=hit.words, focus=focus_line
+        )
+        label = (
+            f"your history around {date_label(focus_line.timestamp)} in"
+            f" {entry.conversation}: End returns to the live view"
+        )
+        header = LogRow.rule(label, Style(bold=True, color="cyan"))
+        log.set_rows([header, *rows], show_row=None if focus is None else focus + 1)
+        self.below = 0
+        self.sync()
+
+    def leave_history_view(self) -> None:
+        """Back to the live buffer, at its newest line."""
+        self.history_view = None
+        self._shown = None
+        self.below = 0
+        self.sync()
+        self.query_one(MessageLog).jump_to_end()
 
     # -- dialogs -------------------------------------------------------------------------
 
@@ -231,47 +545,78 @@ class ChatScreen(Screen[None]):
 
         self.app.push_screen(PasteDialog(lines, target.label), decided)
 
+    def on_chat_input_jump_to_end(self, event: ChatInput.JumpToEnd) -> None:
+        self.action_jump_to_end()
+
+    def on_chat_input_too_long(self, event: ChatInput.TooLong) -> None:
+        self.model.error(
+            f"not sent: {event.length:,} characters, a message holds at most {event.limit:,};"
+            f" cut {event.length - event.limit:,} (your text is still in the input line)"
+        )
+        self.sync()
+
     def on_input_submitted(self, event: Input.Submitted) -> None:
         line = event.value
         if line.strip():
             self.submit(line)
 
+    def on_message_log_reached_end(self, event: MessageLog.ReachedEnd) -> None:
+        if self.below and self.history_view is None:
+            self.below = 0
+            self._show_below()
+
     def completion_sources(self) -> CompletionSources:
-        users = set(self.model.members) | set(self.model.verification)
-        users |= {b.id.name for b in self.model.buffers if b.id.kind is BufferKind.PRIVATE}
-        users.discard(self.model.username)
-        rooms = {b.id.name for b in self.model.buffers if b.id.kind is BufferKind.ROOM}
+        model = self.model
+        users = set(model.members) | set(model.verification) | model.known_users
+        users |= {b.id.name for b in model.buffers if b.id.kind is BufferKind.PRIVATE}
+        users.discard(model.username)
+        rooms = {b.id.name for b in model.buffers if b.id.kind is BufferKind.ROOM}
+        rooms |= model.known_rooms
         return CompletionSources(
             users=sorted(users),
             rooms=sorted(rooms),
-            buffers=[b.id.label for b in self.model.buffers],
+            buffers=[b.id.label for b in model.buffers],
+            settings=sorted(spec.key for spec, _, _ in self.settings.items()),
         )
 
     # -- key actions -------------------------------------------------------------------
 
     def action_switch_number(self, number: int) -> None:
         if self.model.buffers.switch_index(number) is not None:
+            self.history_view = None
             self.sync()
 
     def action_switch_relative(self, step: int) -> None:
         self.model.buffers.switch_relative(step)
+        self.history_view = None
         self.sync()
 
     def action_next_unread(self) -> None:
         if self.model.buffers.next_unread() is not None:
+            self.history_view = None
             self.sync()
 
+    def action_search(self, all_buffers: bool) -> None:
+        self.open_search("", all_buffers=all_buffers)
+
     def action_scroll_log(self, direction: int) -> None:
-        log = self.query_one("#log", RichLog)
+        log = self.query_one(MessageLog)
         if direction < 0:
-            log.scroll_page_up()
+            log.scroll_page_up(animate=False)
         else:
-            log.scroll_page_down()
+            log.scroll_page_down(animate=False)
+
+    def action_jump_to_end(self) -> None:
+        if self.history_view is not None:
+            self.leave_history_view()
+            return
+        self.query_one(MessageLog).jump_to_end()
+        self.below = 0
+        self._show_below()
 
     def on_resize(self, event: Resize) -> None:
         # Narrow terminals give the messages the whole width; /users still lists members.
         self.query_one("#members").display = event.size.width >= NARROW
-        self._shown = None  # re-wrap the shown buffer to the new width
         self.sync()
 
     # -- drawing -----------------------------------------------------------------------
@@ -280,17 +625,26 @@ class ChatScreen(Screen[None]):
         """Redraw everything that may have changed from the model."""
         if not self.is_mounted:
             return
+        if self.model.buffers.created and self.archive is not None and self.archive.enabled:
+            self.run_worker(self._restore_and_sync(), group="chat")
+        if self.model.redraw:
+            self.model.redraw = False
+            self._shown = None
         buffer = self.model.buffers.current
-        log = self.query_one("#log", RichLog)
+        log = self.query_one(MessageLog)
         if self._shown is None or self._shown[0] != buffer.id:
-            log.clear()
-            new_lines = list(buffer.lines)[-REDRAW_LINES:]
+            self.history_view = None
+            rows, _ = self.view.rows(list(buffer.lines), marker=buffer.read_marker)
+            log.set_rows(rows)
+            self.below = 0
         else:
             new_lines = buffer.lines_since(self._shown[1])
-        for line in new_lines:
-            log.write(render_line(line))
+            if new_lines:
+                viewing_history = self.history_view is not None
+                if viewing_history or not log.add_rows(self.view.more(new_lines)):
+                    self.below += len(new_lines)
         self._shown = (buffer.id, buffer.total)
-
+        self._show_below()
         self.query_one("#members", Static).update(render_members(self.model))
         self.query_one("#bufferbar", Static).update(render_buffer_bar(self.model.buffers))
         banner = self.query_one("#banner", Static)
@@ -300,6 +654,22 @@ class ChatScreen(Screen[None]):
             banner.update(render_key_banner(changed))
         self.query_one("#topbar", Static).update(self._topbar())
         self.query_one(ChatInput).placeholder = self._placeholder()
+        self._update_title()
+
+    async def _restore_and_sync(self) -> None:
+        await self._restore_new_buffers()
+        self.sync()
+
+    def _show_below(self) -> None:
+        below = self.query_one("#below", Static)
+        below.set_class(bool(self.below) or self.history_view is not None, "shown")
+        if self.history_view is not None:
+            text = f"\u25bc reading your history of {self.history_view}: End returns to now"
+            if self.below:
+                text += f" ({plural(self.below, 'new line')} since)"
+            below.update(Text(text))
+        elif self.below:
+            below.update(Text(f"\u25bc {plural(self.below, 'new line')} below: End shows them"))
 
     def _topbar(self) -> Text:
         text = Text()
@@ -341,17 +711,28 @@ class ChatApp(App[None]):
     ]
 
     def __init__(
-        self, client: ChatClientLike, *, tracker_label: str, home: Path | None = None
+        self,
+        client: ChatClientLike,
+        *,
+        tracker_label: str,
+        home: Path | None = None,
+        settings: Settings | None = None,
     ) -> None:
         super().__init__()
         self.client = client
         self.tracker_label = tracker_label
         self.home = home
+        self.settings = settings or Settings()
+        self.terminal = TerminalOutput(self)
+        self.chat: ChatScreen | None = None
         self._leaving = False
 
     def on_mount(self) -> None:
         from peer.tui.login import LoginScreen
 
+        self.settings.known_themes = frozenset(self.available_themes)
+        if self.settings.theme in self.available_themes:
+            self.theme = self.settings.theme
         if self.client.username is not None:
             self.start_chat()
             return
@@ -363,19 +744,32 @@ class ChatApp(App[None]):
             self.start_chat()
 
     def start_chat(self) -> None:
-        self.push_screen(ChatScreen(self.client, self.tracker_label))
+        self.chat = ChatScreen(
+            self.client,
+            self.tracker_label,
+            settings=self.settings,
+            home=self.home,
+            terminal=self.terminal,
+        )
+        self.push_screen(self.chat)
 
     async def action_quit(self) -> None:
         # In a worker: the message loop keeps running (and drawing) while we log out.
         self.run_worker(self.shutdown(), group="shutdown")
 
     async def shutdown(self) -> None:
-        """Leave the room, log out, close channels, then exit; never hangs."""
+        """Leave the room, log out, close channels and the history, then exit; never
+        hangs."""
         if self._leaving:
             return
         self._leaving = True
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.client.close(), CLOSE_TIMEOUT)
+        archive = None if self.chat is None else self.chat.archive
+        if archive is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(archive.close(), CLOSE_TIMEOUT)
+        self.terminal.restore_title()
         self.exit()
 
 
@@ -396,14 +790,14 @@ def _logging_to(path: Path) -> Iterator[None]:
         handler.close()
 
 
-def run_tui(config: PeerConfig) -> int:
+def run_tui(config: PeerConfig, settings: Settings | None = None) -> int:
     """Run the full-screen chat until the user quits; the ``p2pchat`` entry on a TTY."""
     from peer.client import ChatClient
 
     client = ChatClient(config)
     host, port = config.tracker
     label = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    app = ChatApp(client, tracker_label=label, home=config.home)
+    app = ChatApp(client, tracker_label=label, home=config.home, settings=settings)
     with _logging_to(config.home / "p2pchat.log"):
         app.run()
     return 0

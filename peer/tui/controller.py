@@ -3,9 +3,14 @@
 No Textual here: :class:`ChatController` takes a line, parses it with the batch mode's
 parser (:func:`peer.batch_commands.parse_line`, so both front ends accept the same
 commands), handles the commands that only exist with buffers (``/help``, ``/switch``,
-``/query``, ``/close``), awaits the client and records the outcome in the
+``/query``, ``/close``), the history (``/search``, ``/clear-history``) and settings
+(``/set``), awaits the client and records the outcome in the
 :class:`~peer.tui.chat_model.ChatModel`. What needs the screen (the ``/verify``
-comparison, quitting) comes back as a request object for the app to act on.
+comparison, the search dialog, a changed setting, quitting) comes back as a request
+object for the app to act on.
+
+Every message shown (received, or sent by this user) is handed to the history archive
+(:mod:`peer.history_archive`), which keeps it encrypted on disk.
 
 A plain line goes to the buffer being shown: the room, or the private conversation.
 Sending is refused while the model's send gate says a recipient's key changed.
@@ -13,7 +18,8 @@ Sending is refused while the model's send gate says a recipient's key changed.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -38,7 +44,10 @@ from peer.batch_commands import (
     Verify,
     parse_line,
 )
-from peer.events import ChannelOpened, Event, MemberJoined
+from peer.events import ChannelOpened, Event, MemberJoined, MessageReceived
+from peer.history_archive import HistoryArchive
+from peer.history_store import HistoryEntry, conversation_label
+from peer.settings import SettingError, Settings, format_value
 from peer.tui.buffers import (
     STATUS,
     BufferId,
@@ -48,7 +57,7 @@ from peer.tui.buffers import (
     room_buffer,
 )
 from peer.tui.chat_model import ChatModel, Verification
-from peer.tui.command_table import COMMANDS, KEY_HELP
+from peer.tui.command_table import COMMANDS, KEY_HELP, spec_for
 
 
 class ChatClientLike(Protocol):
@@ -62,6 +71,8 @@ class ChatClientLike(Protocol):
     def members(self) -> Sequence[str]: ...
     @property
     def tracker_connected(self) -> bool: ...
+    @property
+    def room_owner(self) -> str | None: ...
     async def connect(self) -> None: ...
     async def register(self, username: str, password: str) -> None: ...
     async def login(self, username: str, password: str, replace_key: bool = False) -> None: ...
@@ -103,7 +114,35 @@ class QuitRequest:
     """The user asked to leave: the app closes the client and exits."""
 
 
-Request = VerifyRequest | QuitRequest
+@dataclass(frozen=True, slots=True)
+class SearchRequest:
+    """Open the search dialog with ``query`` over the buffer shown, or all of them."""
+
+    query: str
+    all_buffers: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SettingChanged:
+    """``/set`` changed ``key`` for this session: the screen applies it."""
+
+    key: str
+
+
+Request = VerifyRequest | QuitRequest | SearchRequest | SettingChanged
+
+
+def conversation_of(buffer_id: BufferId) -> str | None:
+    """The history's name of a buffer (``#room``, ``@user``); None for the status buffer."""
+    if buffer_id.kind is BufferKind.ROOM:
+        return conversation_label("room", buffer_id.name)
+    if buffer_id.kind is BufferKind.PRIVATE:
+        return conversation_label("private", buffer_id.name)
+    return None
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    return f"{count:,} {word if count == 1 else (many or word + 's')}"
 
 
 def verification_from_trust_state(state: object | None) -> Verification | None:
@@ -125,15 +164,36 @@ def verification_from_trust_state(state: object | None) -> Verification | None:
 class ChatController:
     """One per chat screen; every method records its outcome in ``model``."""
 
-    def __init__(self, client: ChatClientLike, model: ChatModel) -> None:
+    def __init__(
+        self,
+        client: ChatClientLike,
+        model: ChatModel,
+        *,
+        archive: HistoryArchive | None = None,
+        settings: Settings | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.client = client
         self.model = model
+        self.archive = archive
+        self.settings = settings or Settings()
+        self._clock = clock
+
+    def _record(
+        self, buffer_id: BufferId, sender: str, text: str, sent_at: float, msg_id: str, own: bool
+    ) -> None:
+        conversation = conversation_of(buffer_id)
+        if self.archive is None or conversation is None:
+            return
+        self.archive.record(
+            HistoryEntry(conversation, sender, text, sent_at, self._clock(), msg_id, own)
+        )
 
     # -- state refresh -------------------------------------------------------------------
 
     def refresh_room(self) -> None:
         """Copy the client's room and members into the model, with trust states."""
-        self.model.set_room(self.client.room, self.client.members)
+        self.model.set_room(self.client.room, self.client.members, self.client.room_owner)
         for member in self.model.members:
             self.refresh_trust(member)
 
@@ -155,6 +215,8 @@ class ChatController:
         touched = self.model.apply(event)
         if isinstance(event, MemberJoined | ChannelOpened):
             self.refresh_trust(event.username)
+        if isinstance(event, MessageReceived) and touched:
+            self._record(touched[0], event.sender, event.text, event.timestamp, event.msg_id, False)
         return touched
 
     # -- input -------------------------------------------------------------------------
@@ -177,7 +239,14 @@ class ChatController:
         word, _, rest = line.strip().partition(" ")
         local = word.lower()
         if local == "/help":
-            self._help()
+            self._help(rest.strip())
+            return None
+        if local == "/search":
+            return self._search(rest.strip())
+        if local == "/set":
+            return await self._set(rest.strip())
+        if local == "/clear-history":
+            await self._clear_history(rest.strip())
             return None
         if local == "/switch":
             self._switch(rest.strip())
@@ -312,8 +381,9 @@ class ChatController:
         if reason is not None:
             self.model.add(target, LineKind.WARNING, reason)
             return False
-        await self.client.send_room(text)
-        self.model.own_message(target, text)
+        msg_id = await self.client.send_room(text)
+        line = self.model.own_message(target, text, str(msg_id or ""))
+        self._record(target, self.model.username, text, line.timestamp, line.msg_id, True)
         return True
 
     async def _send_private(self, username: str, text: str) -> bool:
@@ -324,8 +394,9 @@ class ChatController:
         if reason is not None:
             self.model.add(shown, LineKind.WARNING, reason)
             return False
-        await self.client.send_private(username, text)
-        self.model.own_message(target, text)
+        msg_id = await self.client.send_private(username, text)
+        line = self.model.own_message(target, text, str(msg_id or ""))
+        self._record(target, self.model.username, text, line.timestamp, line.msg_id, True)
         self.refresh_trust(username)
         if shown != target:
             number = self.model.buffers.number_of(target)
@@ -340,7 +411,16 @@ class ChatController:
         who = ", ".join(others) if others else "nobody else yet"
         self.model.notice(f"you joined #{room}; here: {who}")
 
-    def _help(self) -> None:
+    def _help(self, topic: str) -> None:
+        if topic:
+            spec = spec_for(topic.split()[0])
+            if spec is None:
+                self.model.error(f"no command {topic.split()[0][:32]!r}: /help lists them")
+                return
+            self.model.notice(f"{spec.usage}  {spec.summary}")
+            if spec.details:
+                self.model.notice(f"  {spec.details}")
+            return
         width = max(len(spec.usage) for spec in COMMANDS)
         self.model.notice("commands (a line without / goes to the buffer shown):")
         for spec in COMMANDS:
@@ -373,7 +453,8 @@ class ChatController:
         if not peers:
             self.model.notice("nobody is online")
             return
-        self.model.notice(f"{len(peers)} online:")
+        self.model.notice(f"{plural(len(peers), 'user')} online:")
+        self.model.remember(users=[p.username for p in peers])
         for peer in sorted(peers, key=lambda p: p.username.lower()):
             where = f"in #{peer.room}" if peer.room else "in no room"
             self.refresh_trust(peer.username)
@@ -384,7 +465,8 @@ class ChatController:
         if not rooms:
             self.model.notice("no rooms yet: /create ROOM")
             return
-        self.model.notice(f"{len(rooms)} room(s):")
+        self.model.notice(f"{plural(len(rooms), 'room')}:")
+        self.model.remember(rooms=[r.name for r in rooms])
         for room in sorted(rooms, key=lambda r: r.name.lower()):
             self.model.notice(
                 f"  #{room.name}  {len(room.members)}/{room.capacity}  owner {room.owner}"
@@ -421,3 +503,79 @@ class ChatController:
             )
         else:
             self.model.notice(f"safety number with {username}: {number}")
+
+    # -- history and settings ------------------------------------------------------------
+
+    def _search(self, rest: str) -> Request | None:
+        all_buffers = False
+        if rest.split(" ", 1)[0].lower() in ("-all", "--all"):
+            all_buffers = True
+            rest = rest.partition(" ")[2].strip()
+        if conversation_of(self.model.buffers.current.id) is None:
+            all_buffers = True
+        return SearchRequest(rest, all_buffers)
+
+    async def _clear_history(self, rest: str) -> None:
+        if rest:
+            self.model.error("usage: /clear-history")
+            return
+        archive = self.archive
+        if archive is None or not archive.enabled:
+            self.model.notice("no history is being kept (history.days is 0): nothing to delete")
+            return
+        await archive.clear()
+        for buffer in self.model.buffers:
+            kept = [line for line in buffer.lines if not line.history]
+            if len(kept) != len(buffer.lines):
+                buffer.lines.clear()
+                buffer.lines.extend(kept)
+                self.model.redraw = True
+        self.model.notice(
+            "your message history was deleted from disk (new file, new keys);"
+            " this session's messages stay on screen until you quit"
+        )
+
+    async def _set(self, rest: str) -> Request | None:
+        settings = self.settings
+        if not rest:
+            where = f" (config file {settings.path})" if settings.path is not None else ""
+            self.model.notice(f"settings{where}; /set NAME VALUE changes one for this session:")
+            width = max(len(spec.key) for spec, _, _ in settings.items())
+            for spec, value, source in settings.items():
+                shown = format_value(value)
+                self.model.notice(f"  {spec.key.ljust(width)} = {shown}  [{source}]")
+            return None
+        name, _, value = rest.partition(" ")
+        try:
+            spec = settings.resolve(name)
+        except SettingError as exc:
+            self.model.error(exc.message)
+            return None
+        if not value.strip():
+            shown = format_value(settings.get(spec.key))
+            self.model.notice(f"{spec.key} = {shown}  [{settings.source(spec.key)}]")
+            self.model.notice(f"  {spec.help}")
+            return None
+        if not spec.live:
+            self.model.error(
+                f"{spec.key} cannot change while the chat runs: set it in the config file"
+                f" ({settings.path or 'see /set'}) or with a command-line flag"
+            )
+            return None
+        try:
+            settings.set(spec.key, value.strip(), "session")
+        except SettingError as exc:
+            self.model.error(exc.message)
+            return None
+        shown = format_value(settings.get(spec.key))
+        self.model.notice(f"{spec.key} = {shown} for this session")
+        if spec.key == "history.days" and self.archive is not None:
+            days = settings.history_days
+            removed = await self.archive.set_days(days)
+            if days == 0:
+                self.model.notice(
+                    f"history off: {plural(removed, 'kept message')} deleted, nothing more is kept"
+                )
+            elif removed:
+                self.model.notice(f"{plural(removed, 'message')} older than {days} days deleted")
+        return SettingChanged(spec.key)

@@ -1,0 +1,156 @@
+"""The message log widget: thousands of rows laid out at once, only the visible drawn.
+
+Textual's ``RichLog`` renders every line it is given at once (about a millisecond per
+chat row here), so showing a buffer's whole kept scrollback on a switch took seconds.
+:class:`MessageLog` keeps :class:`~peer.tui.log_rows.LogRow` objects, computes their
+heights (cheap: most rows fit on one line) and draws a row only when it scrolls into
+view, caching the result.
+
+Scroll lock: :meth:`add_rows` follows new rows only when the view was at the bottom;
+otherwise the view stays where the reader left it and the screen shows how many rows
+arrived below. The widget posts :class:`MessageLog.ReachedEnd` when the view reaches
+the bottom again, however it got there (End, PageDown, the mouse).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Sequence
+
+from rich.segment import Segment
+from textual.cache import LRUCache
+from textual.geometry import Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from peer.tui.log_rows import LogRow
+
+
+class MessageLog(ScrollView, can_focus=False):
+    """A scrolling list of :class:`LogRow` objects."""
+
+    class ReachedEnd(Message):
+        """The view is at the bottom (nothing unseen below)."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._rows: list[LogRow] = []
+        self._offsets: list[int] = []  # first screen line of each row
+        self._height = 0
+        self._layout_width = 0
+        self._cache: LRUCache[tuple[int, int], list[Strip]] = LRUCache(1024)
+
+    # ------------------------------------------------------------------ content
+
+    @property
+    def row_count(self) -> int:
+        return len(self._rows)
+
+    @property
+    def at_end(self) -> bool:
+        """True if the last line is in view (or there is nothing to scroll)."""
+        return self.is_vertical_scroll_end or self.max_scroll_y == 0
+
+    def _width(self) -> int:
+        return max(1, self.scrollable_content_region.width)
+
+    def _layout(self) -> None:
+        width = self._width()
+        console = self.app.console
+        self._layout_width = width
+        self._offsets = []
+        total = 0
+        for row in self._rows:
+            self._offsets.append(total)
+            total += row.height(console, width)
+        self._height = total
+        self._cache.clear()
+        self.virtual_size = Size(width, total)
+
+    def set_rows(self, rows: Sequence[LogRow], *, show_row: int | None = None) -> None:
+        """Replace everything; show the end, or row ``show_row`` near the top third."""
+        self._rows = list(rows)
+        self._layout()
+        if show_row is None:
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
+        else:
+            self.show_row(show_row)
+        self.refresh()
+
+    def add_rows(self, rows: Sequence[LogRow]) -> bool:
+        """Append ``rows``; follow them only if the view was at the bottom. Returns
+        whether it followed."""
+        if not rows:
+            return self.at_end
+        follow = self.at_end
+        width = self._width()
+        if width != self._layout_width:
+            self._rows.extend(rows)
+            self._layout()
+        else:
+            console = self.app.console
+            for row in rows:
+                self._rows.append(row)
+                self._offsets.append(self._height)
+                self._height += row.height(console, width)
+            self.virtual_size = Size(width, self._height)
+        if follow:
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
+        self.refresh()
+        return follow
+
+    def show_row(self, index: int) -> None:
+        """Scroll so row ``index`` is in view, a third of the way down."""
+        if not self._rows:
+            return
+        index = max(0, min(index, len(self._rows) - 1))
+        top = self._offsets[index] - self.scrollable_content_region.height // 3
+        self.scroll_to(y=max(0, top), animate=False, immediate=True)
+
+    def jump_to_end(self) -> None:
+        self.scroll_end(animate=False, immediate=True, x_axis=False)
+
+    # ------------------------------------------------------------------ drawing
+
+    def _row_strips(self, index: int, width: int) -> list[Strip]:
+        key = (id(self._rows[index]), width)
+        strips = self._cache.get(key)
+        if strips is None:
+            console = self.app.console
+            strips = [Strip(line) for line in self._rows[index].lines(console, width)]
+            self._cache[key] = strips
+        return strips
+
+    def render_line(self, y: int) -> Strip:
+        width = self._width()
+        if width != self._layout_width:
+            self._layout()
+        style = self.rich_style
+        absolute = self.scroll_offset.y + y
+        if not self._rows or absolute >= self._height:
+            return Strip.blank(width, style)
+        index = bisect_right(self._offsets, absolute) - 1
+        strips = self._row_strips(index, width)
+        offset = absolute - self._offsets[index]
+        strip = strips[offset] if offset < len(strips) else Strip.blank(width, style)
+        return strip.crop_extend(0, width, style).apply_style(style)
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if self.at_end:
+            self.post_message(self.ReachedEnd())
+
+    # ------------------------------------------------------------------ reading back
+
+    @property
+    def lines(self) -> list[Strip]:
+        """Every row drawn at the current width (tests read the log through this)."""
+        width = self._width()
+        return [strip for i in range(len(self._rows)) for strip in self._row_strips(i, width)]
+
+    def text(self) -> str:
+        return "\n".join(strip.text for strip in self.lines)
+
+    def segments(self) -> list[Segment]:
+        return [segment for strip in self.lines for segment in strip]
