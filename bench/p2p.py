@@ -47,6 +47,7 @@ class PlainOutput:
     send: list[bytes] = field(default_factory=list)
     messages: list[bytes] = field(default_factory=list)
     established: bool = False
+    identified: tuple[str, bytes] | None = None
 
 
 class PlainChannel:
@@ -67,6 +68,9 @@ class PlainChannel:
             self.established = True
             return PlainOutput(established=True)
         return PlainOutput(messages=[body])
+
+    def authorize_remote(self) -> PlainOutput:
+        return PlainOutput()
 
     def encrypt(self, plaintext: bytes) -> bytes:
         return plaintext

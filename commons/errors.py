@@ -42,6 +42,9 @@ class ErrorCode(StrEnum):
     WRONG_PASSWORD = "wrong_password"  # noqa: S105 (an error code, not a secret)
     INSECURE_KEY_FILE = "insecure_key_file"
     KEY_FILE_ERROR = "key_file_error"
+    PIN_STORE_TAMPERED = "pin_store_tampered"
+    KEY_NOT_PENDING = "key_not_pending"
+    AMBIGUOUS_KEY = "ambiguous_key"
     TRACKER_UNTRUSTED = "tracker_untrusted"
     NOT_CONNECTED = "not_connected"
     TIMEOUT = "timeout"

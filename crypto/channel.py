@@ -22,6 +22,12 @@ Each side learns the other's static key and claimed username together, and calls
 the channel closes and the error propagates; no transport message is ever decrypted,
 and for the initiator no third message is even produced, before it has returned.
 
+With ``defer_authorize=True`` the channel stops at that moment instead: ``receive``
+returns ``ChannelOutput(identified=(username, key))`` and nothing else, and the caller
+runs ``authorize`` later with :meth:`SecureChannel.authorize_remote`, after whatever
+asynchronous look-up its policy needs (the peer refreshes an old tracker listing). The
+guarantees are the same: nothing is sent or accepted before ``authorize`` returns.
+
 Transport: each body is one Noise transport message (AES-256-GCM, empty associated
 data, the nonce is the per-direction message counter). Nothing is ever skipped or
 reordered, so a tampered, replayed, reordered, truncated or oversized body fails to
@@ -85,12 +91,15 @@ class ChannelOutput:
     """What one :meth:`SecureChannel.receive` produced.
 
     ``send``: frame bodies to transmit, in order. ``messages``: decrypted plaintexts, in
-    order. ``established``: the handshake completed during this call.
+    order. ``established``: the handshake completed during this call. ``identified``
+    (``defer_authorize`` only): the remote's claimed username and proven static key,
+    waiting for :meth:`SecureChannel.authorize_remote`.
     """
 
     send: list[bytes] = field(default_factory=list)
     messages: list[bytes] = field(default_factory=list)
     established: bool = False
+    identified: tuple[str, bytes] | None = None
 
 
 class _Phase(Enum):
@@ -98,6 +107,7 @@ class _Phase(Enum):
     AWAIT_MSG1 = auto()
     AWAIT_MSG2 = auto()
     AWAIT_MSG3 = auto()
+    AWAIT_AUTHORIZE = auto()
     ESTABLISHED = auto()
     CLOSED = auto()
 
@@ -148,12 +158,15 @@ class SecureChannel:
         username: str,
         authorize: Authorize,
         rekey_interval: int = REKEY_INTERVAL,
+        defer_authorize: bool = False,
     ) -> None:
         if rekey_interval < 1:
             raise ValueError("rekey_interval must be positive")
         self.initiator = initiator
         self.username = validate_username(username)
         self._authorize = authorize
+        self._defer_authorize = defer_authorize
+        self._claimed: tuple[str, bytes] | None = None
         self._rekey_interval = rekey_interval
         self._handshake: HandshakeState | None = HandshakeState(
             PATTERN, initiator, PROLOGUE, s=identity.private_key
@@ -216,20 +229,37 @@ class SecureChannel:
             if self._phase is _Phase.ESTABLISHED:
                 return ChannelOutput(messages=[self._decrypt(body)])
             return self._receive_handshake(body)
-        except HandshakeError as exc:
-            self.close()
-            raise ChannelHandshakeError(exc.message) from None
-        except DecryptError:
-            self.close()
-            raise ChannelError(
-                "message failed authentication (tampered, replayed, reordered or truncated)"
-            ) from None
-        except P2PChatError:
-            self.close()
-            raise
         except Exception as exc:
-            self.close()
-            raise ChannelHandshakeError("remote identity refused") from exc
+            error = self._failed(exc)
+            raise error from error.__cause__
+
+    def authorize_remote(self) -> ChannelOutput:
+        """``defer_authorize`` only: run ``authorize`` on the identified remote and, if it
+        returns, finish the handshake (the initiator's third message is in ``send``).
+        Errors as for :meth:`receive`."""
+        self._require_open()
+        try:
+            if self._phase is not _Phase.AWAIT_AUTHORIZE or self._handshake is None:
+                raise ChannelError("no remote is waiting for authorization")
+            return self._authorized(self._handshake)
+        except Exception as exc:
+            error = self._failed(exc)
+            raise error from error.__cause__
+
+    def _failed(self, exc: Exception) -> Exception:
+        """Close the channel; the error to raise for ``exc`` (its cause kept if unexpected)."""
+        self.close()
+        if isinstance(exc, HandshakeError):
+            return ChannelHandshakeError(exc.message)
+        if isinstance(exc, DecryptError):
+            return ChannelError(
+                "message failed authentication (tampered, replayed, reordered or truncated)"
+            )
+        if isinstance(exc, P2PChatError):
+            return exc
+        refused = ChannelHandshakeError("remote identity refused")
+        refused.__cause__ = exc
+        return refused
 
     def encrypt(self, plaintext: bytes) -> bytes:
         """One transport message (a frame body) carrying ``plaintext``."""
@@ -287,25 +317,35 @@ class SecureChannel:
             reply = handshake.write_message(encode_identity_payload(self.username))
             self._phase = _Phase.AWAIT_MSG3
             return ChannelOutput(send=[reply])
-        if self._phase is _Phase.AWAIT_MSG2:
-            self._identify(handshake, handshake.read_message(body))
-            final = handshake.write_message(encode_identity_payload(self.username))
-            self._establish(handshake)
-            return ChannelOutput(send=[final], established=True)
-        if self._phase is _Phase.AWAIT_MSG3:
-            self._identify(handshake, handshake.read_message(body))
-            self._establish(handshake)
-            return ChannelOutput(established=True)
+        if self._phase in (_Phase.AWAIT_MSG2, _Phase.AWAIT_MSG3):
+            self._claimed = self._identify(handshake, handshake.read_message(body))
+            if self._defer_authorize:
+                self._phase = _Phase.AWAIT_AUTHORIZE
+                return ChannelOutput(identified=self._claimed)
+            return self._authorized(handshake)
+        if self._phase is _Phase.AWAIT_AUTHORIZE:
+            raise HandshakeError("message received before the remote was authorized")
         raise HandshakeError("unexpected message before start()")
 
-    def _identify(self, handshake: HandshakeState, payload: bytes) -> None:
+    def _identify(self, handshake: HandshakeState, payload: bytes) -> tuple[str, bytes]:
         remote_static = handshake.remote_static
         if remote_static is None:
             raise HandshakeError("remote static key missing")
-        remote_username = decode_identity_payload(payload)
+        return decode_identity_payload(payload), remote_static
+
+    def _authorized(self, handshake: HandshakeState) -> ChannelOutput:
+        """Run ``authorize`` on the claimed identity, then finish the handshake."""
+        assert self._claimed is not None
+        remote_username, remote_static = self._claimed
         self._authorize(remote_username, remote_static)
         self.remote_username = remote_username
         self.remote_static = remote_static
+        if self.initiator:
+            final = handshake.write_message(encode_identity_payload(self.username))
+            self._establish(handshake)
+            return ChannelOutput(send=[final], established=True)
+        self._establish(handshake)
+        return ChannelOutput(established=True)
 
     def _establish(self, handshake: HandshakeState) -> None:
         first, second = handshake.split()

@@ -2,10 +2,11 @@
 
 Every output object has an ``"event"`` key: replies to commands (``registered``,
 ``logged_in``, ``peers``, ``rooms``, ``room_created``, ``joined``, ``left``, ``deleted``,
-``users``, ``sent``, ``fingerprint``, ``trusted``, ``verified``, ``bye``), events from
-the client (``message``, ``member_joined``, ``member_left``, ``room_deleted``,
-``key_changed``, ``channel_opened``, ``channel_closed``, ``connection_lost``,
-``reconnected``, ``session_replaced``) and failures (``error`` with ``code`` and
+``users``, ``sent``, ``fingerprint``, ``trusted``, ``verified``, ``rejected``, ``bye``),
+events from the client (``message``, ``member_joined``, ``member_left``,
+``room_deleted``, ``key_changed``, ``pins_imported``, ``channel_opened``,
+``channel_closed``, ``connection_lost``, ``reconnected``, ``session_replaced``) and
+failures (``error`` with ``code`` and
 ``message``). Commands run one after the other, in input order; events are written as
 they happen. End of input means ``/quit``.
 
@@ -57,7 +58,14 @@ def event_to_json(event: ev.Event) -> Output:
     if isinstance(event, ev.RoomDeleted):
         return {"event": "room_deleted", "room": event.room, "by": event.owner}
     if isinstance(event, ev.KeyChanged):
-        return {"event": "key_changed", "user": event.username, "fingerprint": event.fingerprint}
+        return {
+            "event": "key_changed",
+            "user": event.username,
+            "fingerprint": event.fingerprint,
+            "pending": list(event.pending),
+        }
+    if isinstance(event, ev.PinsImported):
+        return {"event": "pins_imported", "contacts": event.contacts}
     if isinstance(event, ev.ChannelOpened):
         return {"event": "channel_opened", "user": event.username}
     if isinstance(event, ev.ChannelClosed):
@@ -165,11 +173,30 @@ async def execute(client: ChatClient, command: cmd.BatchCommand) -> Output:
     if isinstance(command, cmd.ShowFingerprint):
         return _fingerprint_reply(client, command.username)
     if isinstance(command, cmd.Trust):
-        await client.trust(command.username)
-        return {"event": "trusted", "user": command.username}
+        key = client.key_to_trust(command.username, command.fingerprint)
+        await client.trust(command.username, key)
+        return {
+            "event": "trusted",
+            "user": command.username,
+            "fingerprint": client.fingerprint(key=key),
+        }
     if isinstance(command, cmd.Verify):
-        await client.verify(command.username)
-        return {"event": "verified", "user": command.username}
+        key = client.key_to_verify(command.username, command.fingerprint)
+        await client.verify(command.username, key)
+        return {
+            "event": "verified",
+            "user": command.username,
+            "fingerprint": client.fingerprint(key=key),
+        }
+    if isinstance(command, cmd.Reject):
+        refused = await client.reject(command.username)
+        kept = client.pinned_key(command.username)
+        return {
+            "event": "rejected",
+            "user": command.username,
+            "kept": None if kept is None else client.fingerprint(key=kept),
+            "refused": [client.fingerprint(key=k) for k in refused],
+        }
     await client.close()
     return {"event": "bye"}
 
@@ -182,12 +209,21 @@ def _fingerprint_reply(client: ChatClient, username: str | None) -> Output:
             "fingerprint": client.fingerprint(),
         }
     state = client.trust_state(username)
+    pinned = client.pinned_key(username)
     return {
         "event": "fingerprint",
         "user": username,
         "fingerprint": client.fingerprint(username),
         "safety_number": client.safety_number(username),
         "trust": None if state is None else str(state),
+        "pinned": None if pinned is None else client.fingerprint(key=pinned),
+        "pending": [
+            {
+                "fingerprint": client.fingerprint(key=key),
+                "safety_number": client.safety_number(username, key),
+            }
+            for key in client.pending_keys(username)
+        ],
     }
 
 

@@ -3,7 +3,9 @@
 Grammar: a line starting with ``/`` is a command (``/name args``); ``//text`` sends
 ``/text`` as a message; any other non-blank line is a message to the current room;
 blank lines are ignored. Arguments are split on whitespace, except that the message
-text of ``/msg USER TEXT`` and of plain lines is kept exactly as typed.
+text of ``/msg USER TEXT`` and of plain lines is kept exactly as typed, and that the
+``FINGERPRINT`` of ``/trust`` and ``/verify`` may be typed in groups separated by spaces
+(as ``/fingerprint`` prints it).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass
 
 from commons.errors import ErrorCode, ValidationError
 from commons.models import validate_room_name, validate_username
+from crypto.fingerprint import parse_fingerprint
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,11 +83,25 @@ class ShowFingerprint:
 
 @dataclass(frozen=True, slots=True)
 class Trust:
+    """Accept the new key with ``fingerprint`` (``None``: the only new key seen)."""
+
     username: str
+    fingerprint: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Verify:
+    """Mark the key with ``fingerprint`` verified (``None``: the pinned key, if no new
+    key is pending)."""
+
+    username: str
+    fingerprint: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Reject:
+    """Keep the pinned key and refuse every new one."""
+
     username: str
 
 
@@ -108,6 +125,7 @@ BatchCommand = (
     | ShowFingerprint
     | Trust
     | Verify
+    | Reject
     | Quit
 )
 
@@ -123,8 +141,9 @@ USAGE: dict[str, str] = {
     "users": "/users",
     "msg": "/msg USER TEXT",
     "fingerprint": "/fingerprint [USER]",
-    "trust": "/trust USER",
-    "verify": "/verify USER",
+    "trust": "/trust USER [FINGERPRINT]",
+    "verify": "/verify USER [FINGERPRINT]",
+    "reject": "/reject USER",
     "quit": "/quit",
 }
 
@@ -174,10 +193,15 @@ def parse_line(line: str) -> BatchCommand | None:
             return CreateRoom(room)
         return JoinRoom(room) if name == "join" else DeleteRoom(room)
     if name in ("trust", "verify"):
-        if len(args) != 1:
+        if not args:
             raise _usage(name)
         user = validate_username(args[0])
-        return Trust(user) if name == "trust" else Verify(user)
+        typed = parse_fingerprint(" ".join(args[1:])) if len(args) > 1 else None
+        return Trust(user, typed) if name == "trust" else Verify(user, typed)
+    if name == "reject":
+        if len(args) != 1:
+            raise _usage(name)
+        return Reject(validate_username(args[0]))
     if name == "fingerprint":
         if len(args) > 1:
             raise _usage(name)

@@ -9,11 +9,18 @@ Channel rules, so that each pair of users ends up with exactly one channel:
 * Room members: when the tracker says two users share a room, the one whose name sorts
   first dials; the other dials too only if no channel appeared after
   :data:`FALLBACK_DIAL_DELAY` seconds. ``/msg`` dials whoever it needs.
-* Acceptance: after the Noise handshake the responder checks the remote (tracker-listed
-  key, pinned key: :func:`crypto.authorization.check_remote_identity`) and whether a
-  channel already exists, then sends ``accept`` or ``reject``. The initiator sends
-  nothing before ``accept``. On simultaneous dials the channel dialled by the smaller
-  name wins on both sides (the responder rejects the other one as ``duplicate``).
+* Identity: both sides run the whole identity policy (name, tracker-listed key, pin:
+  :class:`crypto.authorization.Admission`) inside the handshake, before message 3 is
+  sent (initiator) or accepted (responder); a listing older than
+  :data:`peer.directory.MAX_LISTING_AGE` is refreshed from the tracker first. What the
+  check learned (a first key to pin, a new key to put before the user) is written only
+  once the channel is accepted or refused (:meth:`ChatClient._settle`).
+* Acceptance: after the handshake the responder checks whether a channel already
+  exists, then sends ``accept`` or ``reject``. The initiator sends nothing before
+  ``accept``. On simultaneous dials the channel dialled by the smaller name wins on both
+  sides (the responder rejects the other one as ``duplicate``).
+* Trust decisions (:meth:`ChatClient.trust`, :meth:`ChatClient.verify`) name the exact
+  key the user was shown; :meth:`ChatClient.reject` keeps the pinned key.
 * A newer accepted channel replaces an older one to the same user (the remote restarted).
 
 Messages sent before a channel is ready wait in a bounded per-user outbox. Each frame has
@@ -32,7 +39,6 @@ import asyncio
 import contextlib
 import functools
 import hashlib
-import hmac
 import logging
 import random
 import time
@@ -52,10 +58,11 @@ from commons.models import (
     validate_room_name,
     validate_username,
 )
+from commons.private_file import write_private_file
 from commons.tracker_protocol import Command, Event
-from crypto.authorization import check_remote_identity
+from crypto.authorization import Admission
 from crypto.channel import SecureChannel
-from crypto.errors import KeyChangedError, KeyMismatchError, OutdatedPeerError
+from crypto.errors import KeyChangedError, OutdatedPeerError
 from crypto.fingerprint import fingerprint as key_fingerprint
 from crypto.fingerprint import safety_number as compute_safety_number
 from crypto.history_seal import HistoryKeys, derive_history_keys
@@ -75,6 +82,7 @@ from peer.chat_protocol import (
     validate_text,
 )
 from peer.config import PeerConfig
+from peer.directory import Directory
 from peer.errors import (
     NotConnectedError,
     NotInRoomError,
@@ -96,7 +104,6 @@ FALLBACK_DIAL_DELAY = 2.0
 REDIAL_DELAYS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
 OUTBOX_LIMIT = 256
 HELD_LIMIT = 32
-DIRECTORY_REFRESH_INTERVAL = 1.0
 DUPLICATE = "duplicate"
 
 T = TypeVar("T")
@@ -111,15 +118,6 @@ class ChannelRefusedError(P2PChatError):
     """The remote refused our channel (``code`` is the remote's reason code when known)."""
 
     code = ErrorCode.HANDSHAKE_FAILED
-
-
-@dataclass(slots=True)
-class _Listing:
-    """What the tracker last said about an online user."""
-
-    key: bytes
-    host: str
-    port: int
 
 
 @dataclass(eq=False, slots=True)
@@ -154,8 +152,15 @@ class _RoomState:
 class ChatClient:
     """One user's chat session. Methods raise :class:`P2PChatError` subclasses."""
 
-    def __init__(self, config: PeerConfig, *, kdf_params: KdfParams | None = None) -> None:
+    def __init__(
+        self,
+        config: PeerConfig,
+        *,
+        kdf_params: KdfParams | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.config = config
+        self._clock = clock
         self._kdf_params = kdf_params
         self._tracker = TrackerLink(config, self._on_push, self._on_tracker_lost)
         self._listener = P2PListener(self._on_inbound)
@@ -166,9 +171,10 @@ class ChatClient:
         self._digest: str | None = None
         self._identity: IdentityKey | None = None
         self._pins: PinStore | None = None
+        self._pins_saved = 0
         self._room: _RoomState | None = None
-        self._directory: dict[str, _Listing] = {}
-        self._last_refresh = 0.0
+        self._directory = Directory()
+        self._refreshing: asyncio.Task[None] | None = None
         self._conns: dict[str, _Connection] = {}
         self._dialing: dict[str, asyncio.Task[None]] = {}
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
@@ -296,6 +302,9 @@ class ChatClient:
         if self.listen_address is None:
             raise NotConnectedError("call connect() first")
         identity = await self._load_identity(username, password)
+        pins = await self._pin_call(
+            PinStore.load, self.config.home / username / PINS_FILE, identity, username
+        )
         digest = password_digest(password)
         reply = await self._tracker.request(
             Command.LOGIN,
@@ -306,8 +315,12 @@ class ChatClient:
             host=self.config.advertise_host,
             replace_key=True if replace_key else None,
         )
-        self._pins = await self._pin_call(PinStore, self.config.home / username / PINS_FILE)
         self.username, self._digest, self._identity = username, digest, identity
+        self._pins = pins
+        self._pins_saved = pins.revision if pins.current_on_disk else -1
+        await self._save_pins()  # a new or imported store is written at once, with its MAC
+        if pins.imported_v1 is not None:
+            self._emit(ev.PinsImported(pins.imported_v1))
         self._start_heartbeat(reply)
 
     def _start_heartbeat(self, reply: JsonObject) -> None:
@@ -369,7 +382,8 @@ class ChatClient:
         return self.username, self._identity, self._pins
 
     def _remember(self, username: str, identity_key: str, host: str, port: int) -> None:
-        self._directory[username] = _Listing(decode_identity_key(identity_key), host, port)
+        key = decode_identity_key(identity_key)
+        self._directory.remember(username, key, host, port, self._clock())
 
     async def list_peers(self) -> list[PeerInfo]:
         """Online users, as the tracker lists them (refreshes the local directory)."""
@@ -379,13 +393,11 @@ class ChatClient:
         if not isinstance(raw, list):
             raise ProtocolError("LIST_PEERS reply without a 'peers' list")
         peers = [PeerInfo.from_wire(item) for item in raw]
-        if reply.get("truncated") is not True:
-            listed = {p.username for p in peers}
-            for name in [n for n in self._directory if n not in listed]:
-                del self._directory[name]
-        for peer in peers:
-            self._remember(peer.username, peer.identity_key, peer.host, peer.port)
-        self._last_refresh = time.monotonic()
+        self._directory.replace_all(
+            [(p.username, decode_identity_key(p.identity_key), p.host, p.port) for p in peers],
+            self._clock(),
+            complete=reply.get("truncated") is not True,
+        )
         return peers
 
     async def list_rooms(self) -> list[RoomInfo]:
@@ -594,24 +606,27 @@ class ChatClient:
 
     # ------------------------------------------------------------------ keys and trust
 
-    def fingerprint(self, username: str | None = None) -> str:
-        """Your key's fingerprint, or the one of ``username``'s pinned (else listed) key."""
+    def fingerprint(self, username: str | None = None, key: bytes | None = None) -> str:
+        """Your key's fingerprint, or ``key``'s, or the one of the key to show for
+        ``username`` (the newest undecided key, else the pinned one, else the listed one)."""
         me, identity, pins = self._require_login()
+        if key is not None:
+            return key_fingerprint(key)
         if username is None or username == me:
             return key_fingerprint(identity.public_bytes)
         return key_fingerprint(self._remote_key(username, pins))
 
-    def safety_number(self, username: str) -> str:
-        """The 60-digit number to compare with ``username`` out of band before /verify."""
+    def safety_number(self, username: str, key: bytes | None = None) -> str:
+        """The 60-digit number to compare with ``username`` out of band, for ``key``
+        (default: the key :meth:`fingerprint` shows for them)."""
         me, identity, pins = self._require_login()
-        remote = self._remote_key(username, pins)
+        remote = key if key is not None else self._remote_key(username, pins)
         return compute_safety_number(me, identity.public_bytes, username, remote)
 
     def _remote_key(self, username: str, pins: PinStore) -> bytes:
-        """The key to show for ``username``: while a key change is undecided, the *new*
-        key, since that is what the user compares safety numbers for before /trust."""
         username = validate_username(username)
-        key = pins.pending_key(username) or pins.pinned_key(username)
+        pending = pins.pending_keys(username)
+        key = pending[-1] if pending else pins.pinned_key(username)
         if key is None:
             listing = self._directory.get(username)
             if listing is None:
@@ -623,11 +638,62 @@ class ChatClient:
         _, _, pins = self._require_login()
         return pins.state(username)
 
-    async def trust(self, username: str) -> None:
-        """Accept ``username``'s new key (after a KeyChanged) and reconnect to them."""
+    def pinned_key(self, username: str) -> bytes | None:
+        _, _, pins = self._require_login()
+        return pins.pinned_key(username)
+
+    def pending_keys(self, username: str) -> tuple[bytes, ...]:
+        """``username``'s keys waiting for a decision, oldest first."""
+        _, _, pins = self._require_login()
+        return pins.pending_keys(username)
+
+    def key_to_trust(self, username: str, typed_fingerprint: str | None = None) -> bytes:
+        """The key ``/trust USER [FINGERPRINT]`` names (see :meth:`PinStore.key_to_trust`)."""
+        _, _, pins = self._require_login()
+        return pins.key_to_trust(validate_username(username), typed_fingerprint)
+
+    def key_to_verify(self, username: str, typed_fingerprint: str | None = None) -> bytes:
+        """The key ``/verify USER [FINGERPRINT]`` names (see :meth:`PinStore.key_to_verify`)."""
         _, _, pins = self._require_login()
         username = validate_username(username)
-        await self._pin_call(pins.accept, username)
+        listing = self._directory.get(username)
+        listed = None if listing is None else listing.key
+        return pins.key_to_verify(username, typed_fingerprint, listed)
+
+    async def trust(self, username: str, key: bytes) -> None:
+        """Accept ``key``, the exact key the user was shown, as ``username``'s; reconnect.
+
+        :class:`KeyNotPendingError` (nothing changed) if ``key`` is not one of the keys
+        waiting for a decision any more.
+        """
+        _, _, pins = self._require_login()
+        username = validate_username(username)
+        pins.accept(username, key)
+        await self._save_pins()
+        self._decided(username)
+
+    async def verify(self, username: str, key: bytes) -> None:
+        """Record that safety numbers were compared for exactly ``key``: the pinned key is
+        marked verified; an undecided key is accepted and marked verified."""
+        _, _, pins = self._require_login()
+        username = validate_username(username)
+        pins.verify(username, key)
+        await self._save_pins()
+        if pins.may_send(username):
+            self._decided(username)
+
+    async def reject(self, username: str) -> tuple[bytes, ...]:
+        """Keep the pinned key, refuse every undecided one (returned), and reconnect."""
+        _, _, pins = self._require_login()
+        username = validate_username(username)
+        refused = pins.reject(username)
+        await self._save_pins()
+        log.info("rejected %d new key(s) of %s", len(refused), username)
+        self._decided(username)
+        return refused
+
+    def _decided(self, username: str) -> None:
+        """A key change is settled: later ones are news again; dial a room member back."""
         self._announced_keys = {k for k in self._announced_keys if k[0] != username}
         room = self._room
         if (
@@ -639,36 +705,82 @@ class ChatClient:
             room.gone.discard(username)
             self._dial(username)
 
-    async def verify(self, username: str) -> None:
-        """Mark ``username``'s pinned key as verified (safety numbers compared)."""
-        _, _, pins = self._require_login()
-        await self._pin_call(pins.verify, validate_username(username))
+    async def _save_pins(self) -> None:
+        """Write the pin store if it changed; snapshots are taken here, on the event loop,
+        and written in order by the single pin thread."""
+        pins = self._pins
+        if pins is None or pins.revision == self._pins_saved:
+            return
+        self._pins_saved = pins.revision
+        await self._pin_call(write_private_file, pins.path, pins.dump())
 
     def _announce_key_change(self, username: str, key: bytes) -> None:
         if (username, key) in self._announced_keys:
             return
+        _, _, pins = self._require_login()
         self._announced_keys.add((username, key))
         self._outbox.pop(username, None)
-        self._emit(ev.KeyChanged(username, key_fingerprint(key)))
+        pending = tuple(key_fingerprint(k) for k in pins.pending_keys(username))
+        self._emit(ev.KeyChanged(username, key_fingerprint(key), key, pending))
 
-    async def _check_identity(
-        self, username: str, key: bytes, expected: str | None, tracker_key: bytes | None
-    ) -> None:
+    async def _note_key(self, username: str, key: bytes) -> None:
+        """The tracker lists, or a remote presented, ``key`` for ``username``: if it is a
+        new one, put it before the user and drop the channel that relied on the old."""
         _, _, pins = self._require_login()
-        try:
-            await self._pin_call(
-                functools.partial(
-                    check_remote_identity,
-                    username,
-                    key,
-                    expected_username=expected,
-                    tracker_key=tracker_key,
-                    pins=pins,
-                )
-            )
-        except KeyChangedError:
+        if pins.pinned_key(username) is None:
+            return  # a first key is pinned only with an accepted channel
+        pins.observe(username, key)
+        await self._save_pins()
+        if pins.is_pending(username, key):
             self._announce_key_change(username, key)
-            raise
+            conn = self._conns.get(username)
+            if conn is not None:
+                conn.link.close()
+
+    def _admission(self, expected: str | None) -> Admission:
+        me, _, pins = self._require_login()
+
+        def listed_key(username: str) -> bytes | None:
+            listing = self._directory.fresh(username, self._clock())
+            return None if listing is None else listing.key
+
+        return Admission(pins, local_username=me, expected_username=expected, listed_key=listed_key)
+
+    async def _refresh_listing(self, username: str, key: bytes) -> None:
+        """Before authorizing ``username`` with ``key``: ask the tracker again if our
+        listing of them is missing, too old, or lists another key (rate-limited; one
+        request shared by concurrent handshakes). If the tracker cannot be asked, an old
+        listing stays old and the check refuses."""
+        task = self._refreshing
+        if task is None or task.done():
+            now = self._clock()
+            if not self._directory.should_refresh(username, now, key):
+                return
+            self._directory.refresh_started(now)
+            task = self._refreshing = self._spawn(self._refresh_directory())
+        await asyncio.shield(task)
+
+    async def _refresh_directory(self) -> None:
+        with contextlib.suppress(P2PChatError):
+            await self.list_peers()
+
+    async def _settle(self, admission: Admission, *, accepted: bool) -> bool:
+        """Record what a channel's identity check learned, now that the channel is
+        accepted or refused. ``False``: an accepted channel must be dropped after all
+        (another channel pinned a different first key meanwhile)."""
+        decision = admission.decision
+        if decision is None:
+            return accepted
+        _, _, pins = self._require_login()
+        if accepted and decision.pin_first:
+            state = pins.observe(decision.username, decision.key)
+            await self._save_pins()
+            if state is TrustState.KEY_CHANGED:
+                self._announce_key_change(decision.username, decision.key)
+                return False
+        if decision.new_key is not None:
+            await self._note_key(decision.username, decision.new_key)
+        return accepted
 
     # ------------------------------------------------------------------ channels: dialling
 
@@ -691,18 +803,7 @@ class ChatClient:
         listing = self._directory.get(username)
         if listing is None:
             raise UserOfflineError(f"{username} is not online")
-        expected_key = listing.key
-
-        def authorize(remote_username: str, remote_static: bytes) -> None:
-            if remote_username != username:
-                raise KeyMismatchError(
-                    f"dialled {username!r} but the remote identified as {remote_username!r}"
-                )
-            if not hmac.compare_digest(remote_static, expected_key):
-                raise KeyMismatchError(
-                    f"{username!r} presented a key other than the one the tracker lists"
-                )
-
+        admission = self._admission(expected=username)
         try:
             reader, writer = await asyncio.wait_for(
                 asyncio.open_connection(listing.host, listing.port),
@@ -713,12 +814,18 @@ class ChatClient:
                 username, f"cannot reach {username}: {exc.__class__.__name__}", quiet=quiet
             )
             raise ChannelRefusedError(f"cannot reach {username}") from None
-        channel = SecureChannel(initiator=True, identity=identity, username=me, authorize=authorize)
+        channel = SecureChannel(
+            initiator=True,
+            identity=identity,
+            username=me,
+            authorize=admission.authorize,
+            defer_authorize=True,
+        )
         link = P2PLink(reader, writer, channel)
         try:
-            await asyncio.wait_for(link.handshake(True), self.config.handshake_timeout)
-            assert channel.remote_static is not None
-            await self._check_identity(username, channel.remote_static, username, expected_key)
+            await asyncio.wait_for(
+                link.handshake(True, self._refresh_listing), self.config.handshake_timeout
+            )
             answer = decode_frame(
                 await asyncio.wait_for(link.receive(), self.config.handshake_timeout), username
             )
@@ -726,8 +833,19 @@ class ChatClient:
             link.close()
             self._dial_failed(username, f"{username} did not complete the handshake", quiet=quiet)
             raise RequestTimeoutError(f"{username} did not complete the handshake") from None
+        except LinkClosedError as exc:
+            handshake_done = channel.established
+            link.close()
+            if not handshake_done:
+                self._dial_failed(username, exc.message)
+                raise
+            reason = f"{username} closed the channel without accepting it (they may not"
+            reason += " accept your key yet)"
+            self._dial_failed(username, reason)
+            raise ChannelRefusedError(reason) from None
         except P2PChatError as exc:
             link.close()
+            await self._settle(admission, accepted=False)
             self._dial_failed(username, exc.message)
             raise
         except BaseException:
@@ -741,6 +859,9 @@ class ChatClient:
         if not isinstance(answer, Accept):
             link.close()
             raise ProtocolError(f"{username} sent a message before accepting the channel")
+        if not await self._settle(admission, accepted=True):
+            link.close()
+            raise KeyChangedError(f"the key of {username} changed while connecting")
         self._adopt(username, link, initiator=True)
 
     def _dial_failed(self, username: str, reason: str, *, quiet: bool = False) -> None:
@@ -759,19 +880,18 @@ class ChatClient:
         if self._closing or self.username is None or self._identity is None:
             writer.close()
             return
-        me = self.username
-
-        def authorize(remote_username: str, remote_static: bytes) -> None:
-            if remote_username == me:
-                raise KeyMismatchError("the remote claims to be this very user")
-
+        admission = self._admission(expected=None)
         channel = SecureChannel(
-            initiator=False, identity=self._identity, username=me, authorize=authorize
+            initiator=False,
+            identity=self._identity,
+            username=self.username,
+            authorize=admission.authorize,
+            defer_authorize=True,
         )
         link = P2PLink(reader, writer, channel)
         try:
             await asyncio.wait_for(
-                self._accept_inbound(link, channel), self.config.handshake_timeout
+                self._accept_inbound(link, admission), self.config.handshake_timeout
             )
         except TimeoutError:
             link.close()
@@ -781,28 +901,30 @@ class ChatClient:
         except P2PChatError as exc:
             log.info("inbound channel refused: %s", exc.code)
             link.close()
+            decision = admission.decision
+            if decision is not None and decision.error is not None:
+                name = decision.username
+                self._emit(
+                    ev.ErrorEvent(str(exc.code), f"refused a channel claiming to be {name}: {exc}")
+                )
+                await self._settle(admission, accepted=False)
         except BaseException:
             link.close()
             raise
 
-    async def _accept_inbound(self, link: P2PLink, channel: SecureChannel) -> None:
-        await link.handshake(False)
-        name, key = channel.remote_username, channel.remote_static
-        assert name is not None and key is not None
-        tracker_key = await self._listed_key(name, key)
-        try:
-            await self._check_identity(name, key, None, tracker_key)
-        except P2PChatError as exc:
-            self._emit(
-                ev.ErrorEvent(str(exc.code), f"refused a channel claiming to be {name}: {exc}")
-            )
-            await self._reject(link, str(exc.code), exc.message)
-            raise
+    async def _accept_inbound(self, link: P2PLink, admission: Admission) -> None:
+        """Handshake (the identity check runs inside it), then accept unless duplicate."""
+        await link.handshake(False, self._refresh_listing)
+        name = link.channel.remote_username
+        assert name is not None
         if self._is_duplicate(name):
             await self._reject(link, DUPLICATE, "a channel between us is already being set up")
             return
         link.send_nowait(encode_frame(Accept()))
-        self._adopt(name, link, initiator=False)
+        if await self._settle(admission, accepted=True):
+            self._adopt(name, link, initiator=False)
+        else:
+            link.close()
 
     async def _reject(self, link: P2PLink, code: str, reason: str) -> None:
         with contextlib.suppress(P2PChatError):
@@ -817,17 +939,6 @@ class ChatClient:
             return False
         existing = self._conns.get(name)
         return name in self._dialing or (existing is not None and existing.initiator)
-
-    async def _listed_key(self, name: str, presented: bytes) -> bytes | None:
-        """The key the tracker lists for ``name``; refreshes the directory when unsure."""
-        listing = self._directory.get(name)
-        if listing is not None and hmac.compare_digest(listing.key, presented):
-            return listing.key
-        if time.monotonic() - self._last_refresh >= DIRECTORY_REFRESH_INTERVAL:
-            with contextlib.suppress(P2PChatError):
-                await self.list_peers()
-        listing = self._directory.get(name)
-        return None if listing is None else listing.key
 
     # ------------------------------------------------------------------ channels: open
 
@@ -1077,19 +1188,8 @@ class ChatClient:
             if not isinstance(raw_key, str):
                 raise ValidationError("KEY_CHANGED without an identity_key")
             key = decode_identity_key(raw_key)
-            listing = self._directory.get(username)
-            if listing is not None:
-                listing.key = key
-            self._spawn(self._observe_key(username, key))
-
-    async def _observe_key(self, username: str, key: bytes) -> None:
-        _, _, pins = self._require_login()
-        state = await self._pin_call(pins.observe, username, key)
-        if state is TrustState.KEY_CHANGED:
-            self._announce_key_change(username, key)
-            conn = self._conns.get(username)
-            if conn is not None:
-                conn.link.close()
+            self._directory.key_changed(username, key, self._clock())
+            self._spawn(self._note_key(username, key))
 
     # ------------------------------------------------------------------ tracker loss
 

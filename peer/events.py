@@ -45,14 +45,29 @@ class RoomDeleted:
 
 @dataclass(frozen=True, slots=True)
 class KeyChanged:
-    """``username`` now presents a key that differs from the pinned one.
+    """A new key for ``username`` (presented by a remote, or listed by the tracker)
+    differs from the pinned one and waits for the user's decision.
 
-    Sending to them is blocked until ``client.trust(username)``; ``fingerprint`` is the
-    new key's fingerprint, to compare out of band.
+    Sending to them is blocked until the user decides: ``client.trust(username, key)``
+    or ``client.verify(username, key)`` after comparing safety numbers, or
+    ``client.reject(username)``. ``key`` and ``fingerprint`` are the new key's;
+    ``pending`` lists the fingerprints of every key now waiting (oldest first): more
+    than one means a key arrived while another was undecided, and both stay in question.
     """
 
     username: str
     fingerprint: str
+    key: bytes
+    pending: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PinsImported:
+    """The contact pin store was in the old unauthenticated format and was imported:
+    ``contacts`` pinned keys kept, all unverified (verification marks and undecided keys
+    could have been forged, so they were dropped)."""
+
+    contacts: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +116,7 @@ Event = (
     | MemberLeft
     | RoomDeleted
     | KeyChanged
+    | PinsImported
     | ChannelOpened
     | ChannelClosed
     | ConnectionLost

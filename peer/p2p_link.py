@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from commons.errors import ErrorCode, P2PChatError
@@ -27,6 +28,12 @@ class ChannelOutputLike(Protocol):
     def messages(self) -> list[bytes]: ...
     @property
     def established(self) -> bool: ...
+    @property
+    def identified(self) -> tuple[str, bytes] | None: ...
+
+
+#: Awaited with the remote's claimed username and proven key before they are authorized.
+BeforeAuthorize = Callable[[str, bytes], Awaitable[None]]
 
 
 class ChannelLike(Protocol):
@@ -40,6 +47,7 @@ class ChannelLike(Protocol):
     def remote_static(self) -> bytes | None: ...
     def start(self) -> bytes: ...
     def receive(self, body: bytes) -> ChannelOutputLike: ...
+    def authorize_remote(self) -> ChannelOutputLike: ...
     def encrypt(self, plaintext: bytes) -> bytes: ...
     def close(self) -> None: ...
 
@@ -92,11 +100,16 @@ class P2PLink:
             raise LinkClosedError("link closed")
         self._writer.write(encode_frame(body, self._max_body))
 
-    async def handshake(self, initiator: bool) -> None:
+    async def handshake(
+        self, initiator: bool, before_authorize: BeforeAuthorize | None = None
+    ) -> None:
         """Run the channel's handshake to completion; errors propagate (link unusable).
 
-        If the remote closes the connection before the dialler's handshake completes,
-        the :class:`LinkClosedError` says what an outdated remote looks like from here.
+        A channel that defers authorization (``identified`` in its output) is held there
+        while ``before_authorize(username, key)`` runs, then authorized; nothing is sent
+        in between. If the remote closes the connection before the dialler's handshake
+        completes, the :class:`LinkClosedError` says what an outdated remote looks like
+        from here.
         """
         if initiator:
             self._write_body(self.channel.start())
@@ -110,6 +123,10 @@ class P2PLink:
                     f"{exc.message} during the handshake ({CLOSED_DURING_HANDSHAKE_HINT})"
                 ) from None
             output = self.channel.receive(body)
+            if output.identified is not None:
+                if before_authorize is not None:
+                    await before_authorize(*output.identified)
+                output = self.channel.authorize_remote()
             for body in output.send:
                 self._write_body(body)
             self._messages.extend(output.messages)

@@ -7,7 +7,8 @@
   certificate); ``user(tracker, name)`` registers and logs one in.
 * ``peer_factory(tracker, name)``: a real :class:`~peer.client.ChatClient` in its own
   home, registered and logged in (``login=False`` to do that by hand), wrapped in a
-  :class:`tests.peers.PeerHandle` that records its events.
+  :class:`tests.peers.PeerHandle` that records its events; ``clock=`` gives it a clock
+  the test moves (:class:`tests.peers.FakeClock`) for the age of directory listings.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -99,9 +101,11 @@ async def peer_factory(tmp_path: Path) -> AsyncIterator[PeerFactory]:
         **changes: Any,
     ) -> PeerHandle:
         home = changes.pop("home", tmp_path / f"home-{name}")
+        clock = changes.pop("clock", time.monotonic)
         client = ChatClient(
             peer_config(tracker, home, **changes),
             kdf_params=TEST_KDF_PARAMS,
+            clock=clock,
         )
         handle = PeerHandle(client)
         handles.append(handle)

@@ -26,10 +26,10 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.style import Style
 from rich.text import Text
@@ -62,6 +62,7 @@ from peer.tui.controller import (
     ChatClientLike,
     ChatController,
     QuitRequest,
+    Request,
     SearchRequest,
     SettingChanged,
     VerifyRequest,
@@ -82,7 +83,13 @@ from peer.tui.rendering import (
 )
 from peer.tui.search_screen import SearchHit, SearchScreen
 from peer.tui.terminal_output import TerminalOutput
-from peer.tui.widgets import ChatInput, KeyChangedDialog, PasteDialog, VerifyDialog
+from peer.tui.widgets import (
+    ChatInput,
+    DecisionDialog,
+    KeyChangedDialog,
+    PasteDialog,
+    VerifyDialog,
+)
 
 NARROW = 80
 CLOSE_TIMEOUT = 5.0
@@ -169,6 +176,13 @@ class _Paste:
     lines: list[str]
 
 
+@dataclass(frozen=True, slots=True)
+class _Decision:
+    """A dialog's decision, queued behind the lines typed before it."""
+
+    run: Callable[[], Awaitable[Request | None]]
+
+
 class ChatScreen(Screen[None]):
     """The chat itself, for a logged-in client."""
 
@@ -200,9 +214,9 @@ class ChatScreen(Screen[None]):
         )
         self.terminal = terminal
         self._bindings = BindingsMap(self._key_bindings())
-        self._lines: asyncio.Queue[str | _Paste] = asyncio.Queue()
+        self._lines: asyncio.Queue[str | _Paste | _Decision] = asyncio.Queue()
         self._shown: tuple[object, int] | None = None
-        self._open_dialogs: set[str] = set()
+        self._dialogs: dict[str, list[DecisionDialog[Any]]] = {}
         #: New lines that arrived below while the user reads further up.
         self.below = 0
         #: The conversation whose older history is shown around a search hit, if any.
@@ -292,7 +306,7 @@ class ChatScreen(Screen[None]):
         async for event in self.client.events():
             self.controller.handle_event(event)
             if isinstance(event, KeyChanged):
-                self._show_key_changed(event)
+                self._ask_about_keys(event.username)
             elif isinstance(event, MessageReceived):
                 self._notify(event)
             self.sync()
@@ -304,7 +318,10 @@ class ChatScreen(Screen[None]):
                 await self.controller.send_pasted(line.target, line.lines)
                 self.sync()
                 continue
-            request = await self.controller.handle_line(line)
+            if isinstance(line, _Decision):
+                request = await self.controller.guarded(line.run())
+            else:
+                request = await self.controller.handle_line(line)
             self.sync()
             if isinstance(request, QuitRequest):
                 self.model.notice("leaving the room and logging out...")
@@ -486,44 +503,80 @@ class ChatScreen(Screen[None]):
 
     # -- dialogs -------------------------------------------------------------------------
 
-    def _show_key_changed(self, event: KeyChanged) -> None:
-        user = event.username
-        if user in self._open_dialogs:
+    def _dialog_opened(self, user: str, dialog: DecisionDialog[Any]) -> None:
+        self._dialogs.setdefault(user, []).append(dialog)
+
+    def _dialog_closed(self, user: str, dialog: DecisionDialog[Any]) -> bool:
+        """Forget a dialog that closed; ``False`` if it had been withdrawn (ignore it)."""
+        open_ones = self._dialogs.get(user, [])
+        if dialog in open_ones:
+            open_ones.remove(dialog)
+        return not dialog.withdrawn
+
+    def _decide(self, run: Callable[[], Awaitable[Request | None]]) -> None:
+        self._lines.put_nowait(_Decision(run))
+
+    def _ask_about_keys(self, user: str) -> None:
+        """Show every undecided key of ``user`` and ask; any dialog about ``user`` still
+        open is withdrawn first (its keys are no longer the whole story)."""
+        for dialog in self._dialogs.pop(user, []):
+            dialog.withdraw()
+        keys = self.client.pending_keys(user)
+        if not keys:
             return
-        self._open_dialogs.add(user)
+        shown = tuple(self.client.fingerprint(key=k) for k in keys)
+        dialog = KeyChangedDialog(user, shown)
+
+        async def verify() -> Request:
+            return self.controller.verify_request(user)
+
+        async def trust() -> None:
+            await self.controller.trust_key(user, keys[0])  # the one key this dialog showed
+
+        async def reject() -> None:
+            await self.controller.reject(user)
 
         def decided(choice: str | None) -> None:
-            self._open_dialogs.discard(user)
-            if choice == "verify":
-                self.submit(f"/verify {user}")
-            elif choice == "trust":
-                self.submit(f"/trust {user}")
+            if not self._dialog_closed(user, dialog):
+                return
+            actions = {"verify": verify, "trust": trust, "reject": reject}
+            if choice in actions:
+                self._decide(actions[choice])
             else:
-                self.model.notice(f"sending to {user} stays blocked; /verify or /trust later")
+                self.model.notice(
+                    f"sending to {user} stays blocked; /verify, /trust or /reject later"
+                )
                 self.sync()
 
-        self.app.push_screen(KeyChangedDialog(user, event.fingerprint), decided)
+        self._dialog_opened(user, dialog)
+        self.app.push_screen(dialog, decided)
 
     def _show_verify(self, request: VerifyRequest) -> None:
-        async def confirm() -> None:
-            await self.controller.confirm_verify(request)
-            self.sync()
-
-        def decided(matched: bool | None) -> None:
-            if matched:
-                self.run_worker(confirm(), group="chat")
-            else:
-                self.model.notice(f"{request.username} not marked verified")
-                self.sync()
-
+        user = request.username
         dialog = VerifyDialog(
             self.model.username,
             request.own_fingerprint,
-            request.username,
-            request.their_fingerprint,
-            request.safety_number,
+            user,
+            [(c.fingerprint, c.safety_number) for c in request.candidates],
             new_key=request.accept_new_key,
         )
+
+        def decided(index: int | None) -> None:
+            if not self._dialog_closed(user, dialog):
+                return
+            if index is None:
+                self.model.notice(f"{user} not marked verified")
+                self.sync()
+                return
+            key = request.candidates[index].key
+
+            async def confirm() -> None:
+                if not await self.controller.confirm_verify(request, key):
+                    self._ask_about_keys(user)
+
+            self._decide(confirm)
+
+        self._dialog_opened(user, dialog)
         self.app.push_screen(dialog, decided)
 
     # -- input -------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from peer.events import (
     MemberJoined,
     MemberLeft,
     MessageReceived,
+    PinsImported,
     Reconnected,
     RoomDeleted,
     SessionReplaced,
@@ -81,7 +82,7 @@ class ChatModel:
         self.room: str | None = None
         self.members: list[str] = []
         self.verification: dict[str, Verification] = {}
-        self.pending_fingerprints: dict[str, str] = {}
+        self.pending_fingerprints: dict[str, tuple[str, ...]] = {}
         self.deleted_rooms: set[str] = set()
         self.room_owner: str | None = None
         #: Users and rooms seen in listings and conversations, for Tab completion.
@@ -167,7 +168,8 @@ class ChatModel:
         first = changed[0]
         return (
             f"not sent: the identity key of {names} changed. Compare safety numbers with "
-            f"/verify {first}, or accept the new key with /trust {first}."
+            f"/verify {first}, accept the new key with /trust {first}, or keep the old one "
+            f"with /reject {first}."
         )
 
     # -- events ------------------------------------------------------------------------
@@ -212,6 +214,13 @@ class ChatModel:
             return self._everywhere(LineKind.WARNING, text)
         if isinstance(event, ErrorEvent):
             return [self.error(f"{event.message} [{event.code}]", STATUS)]
+        if isinstance(event, PinsImported):
+            text = (
+                f"your contact pin store was in the old unauthenticated format: imported"
+                f" {event.contacts} pinned key(s), all unverified now (verification marks"
+                " could have been forged). /verify your contacts again."
+            )
+            return [self.add(STATUS, LineKind.WARNING, text)]
         return []
 
     def is_mention(self, text: str) -> bool:
@@ -252,12 +261,19 @@ class ChatModel:
         return touched
 
     def _key_changed(self, event: KeyChanged) -> list[BufferId]:
-        self.verification[event.username] = Verification.KEY_CHANGED
-        self.pending_fingerprints[event.username] = event.fingerprint
+        user = event.username
+        self.verification[user] = Verification.KEY_CHANGED
+        self.pending_fingerprints[user] = event.pending
         text = (
-            f"the identity key of {event.username} CHANGED (new fingerprint {event.fingerprint})."
-            f" Sending to {event.username} is blocked until you /verify or /trust them."
+            f"the identity key of {user} CHANGED (new fingerprint {event.fingerprint})."
+            f" Sending to {user} is blocked until you decide: /verify {user}, /trust {user}"
+            f" or /reject {user}."
         )
+        if len(event.pending) > 1:
+            text += (
+                f" Another new key arrived while one was undecided: {len(event.pending)} keys"
+                f" are in question ({'; '.join(event.pending)}); /verify {user} shows them all."
+            )
         targets = [STATUS, self.buffers.current.id]
         if private_buffer(event.username) in self.buffers:
             targets.append(private_buffer(event.username))

@@ -111,19 +111,28 @@ COMMANDS: tuple[CommandSpec, ...] = (
     ),
     CommandSpec(
         "/verify",
-        "/verify USER",
-        "compare safety numbers, mark verified",
+        "/verify USER [FINGERPRINT]",
+        "compare safety numbers, mark that key verified",
         ArgumentKind.USER,
         "Shows both fingerprints and the safety number: read it to USER over a channel"
-        " you trust (in person, a call) and confirm only if it is the same on their side.",
+        " you trust (in person, a call) and confirm only if it is the same on their side."
+        " With FINGERPRINT, marks exactly that key verified.",
     ),
     CommandSpec(
         "/trust",
-        "/trust USER",
-        "accept USER's changed key",
+        "/trust USER [FINGERPRINT]",
+        "accept USER's new key (the fingerprint if several)",
         ArgumentKind.USER,
         "After USER's key changed, nothing is sent to them until you accept the new key"
-        " (better: /verify USER first).",
+        " (better: /verify USER first). If several new keys were seen, name the one"
+        " you accept by its FINGERPRINT.",
+    ),
+    CommandSpec(
+        "/reject",
+        "/reject USER",
+        "keep USER's pinned key, refuse the new one",
+        ArgumentKind.USER,
+        "Keeps the key you had pinned for USER: whoever presents the new one is refused.",
     ),
     CommandSpec(
         "/search",

@@ -12,6 +12,11 @@ object for the app to act on.
 Every message shown (received, or sent by this user) is handed to the history archive
 (:mod:`peer.history_archive`), which keeps it encrypted on disk.
 
+Trust decisions pass the exact key the user was shown: a :class:`VerifyRequest` carries
+the keys behind the numbers on screen and the undecided keys at that moment, and
+:meth:`ChatController.confirm_verify` refuses (nothing is marked) if another key
+arrived since; the key-changed dialog's buttons pass the key it displayed.
+
 A plain line goes to the buffer being shown: the room, or the private conversation.
 Sending is refused while the model's send gate says a recipient's key changed.
 """
@@ -19,7 +24,7 @@ Sending is refused while the model's send gate says a recipient's key changed.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -37,6 +42,7 @@ from peer.batch_commands import (
     Login,
     Quit,
     Register,
+    Reject,
     SendPrivate,
     SendRoom,
     ShowFingerprint,
@@ -84,28 +90,43 @@ class ChatClientLike(Protocol):
     async def delete_room(self, name: str) -> object: ...
     async def send_room(self, text: str) -> object: ...
     async def send_private(self, username: str, text: str) -> object: ...
-    def fingerprint(self, username: str | None = None) -> str: ...
-    def safety_number(self, username: str) -> str: ...
+    def fingerprint(self, username: str | None = None, key: bytes | None = None) -> str: ...
+    def safety_number(self, username: str, key: bytes | None = None) -> str: ...
     def trust_state(self, username: str) -> object | None: ...
-    async def trust(self, username: str) -> object: ...
-    async def verify(self, username: str) -> object: ...
+    def pinned_key(self, username: str) -> bytes | None: ...
+    def pending_keys(self, username: str) -> tuple[bytes, ...]: ...
+    def key_to_trust(self, username: str, typed_fingerprint: str | None = None) -> bytes: ...
+    def key_to_verify(self, username: str, typed_fingerprint: str | None = None) -> bytes: ...
+    async def trust(self, username: str, key: bytes) -> object: ...
+    async def verify(self, username: str, key: bytes) -> object: ...
+    async def reject(self, username: str) -> tuple[bytes, ...]: ...
     def events(self) -> AsyncIterator[Event]: ...
     async def close(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
-class VerifyRequest:
-    """Show both fingerprints and the safety number; confirm with :meth:`confirm_verify`.
+class KeyCandidate:
+    """One key of a contact as the verify panel shows it."""
 
-    ``accept_new_key`` is set when the contact's key changed and is undecided: the
-    fingerprint and safety number shown are the *new* key's (the client computes them
-    from the pending key), and confirming accepts that key before marking it verified.
+    key: bytes
+    fingerprint: str
+    safety_number: str
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyRequest:
+    """Show fingerprints and safety numbers; confirm one with :meth:`confirm_verify`.
+
+    ``candidates``: the keys on screen (one, or every undecided key when more than one
+    new key has been seen). ``accept_new_key``: they are new keys, and confirming one
+    accepts it before marking it verified. ``pending``: the undecided keys when the
+    panel was built; if they differ at confirmation time, nothing is marked.
     """
 
     username: str
     own_fingerprint: str
-    their_fingerprint: str
-    safety_number: str
+    candidates: tuple[KeyCandidate, ...]
+    pending: tuple[bytes, ...]
     accept_new_key: bool = False
 
 
@@ -229,6 +250,14 @@ class ChatController:
             self._record_failure(exc)
         return None
 
+    async def guarded(self, work: Awaitable[Request | None]) -> Request | None:
+        """Await a decision taken in a dialog; errors become error lines, as for lines."""
+        try:
+            return await work
+        except (P2PChatError, OSError, TimeoutError) as exc:
+            self._record_failure(exc)
+        return None
+
     def _record_failure(self, exc: P2PChatError | OSError | TimeoutError) -> None:
         if isinstance(exc, P2PChatError):
             self.model.error(f"{exc.message} [{exc.code}]")
@@ -306,44 +335,82 @@ class ChatController:
         elif isinstance(command, ShowFingerprint):
             self._show_fingerprint(command.username)
         elif isinstance(command, Trust):
-            await client.trust(command.username)
-            model.set_verification(command.username, Verification.UNVERIFIED)
-            self.refresh_trust(command.username)
-            model.notice(
-                f"accepted {command.username}'s current key; sending to them is unblocked"
-                f" (still unverified: /verify {command.username} to compare safety numbers)"
-            )
+            key = client.key_to_trust(command.username, command.fingerprint)
+            await self.trust_key(command.username, key)
         elif isinstance(command, Verify):
-            user = command.username
-            if model.verification_of(user) is Verification.KEY_CHANGED:
-                return VerifyRequest(
-                    username=user,
-                    own_fingerprint=client.fingerprint(),
-                    their_fingerprint=client.fingerprint(user),
-                    safety_number=client.safety_number(user),
-                    accept_new_key=True,
-                )
-            return VerifyRequest(
-                username=command.username,
-                own_fingerprint=client.fingerprint(),
-                their_fingerprint=client.fingerprint(command.username),
-                safety_number=client.safety_number(command.username),
-            )
+            return self.verify_request(command.username, command.fingerprint)
+        elif isinstance(command, Reject):
+            await self.reject(command.username)
         return None
 
-    async def confirm_verify(self, request: VerifyRequest) -> None:
-        """The user compared the numbers and they match: (accept and) mark verified."""
+    # -- trust decisions -----------------------------------------------------------------
+
+    def verify_request(self, username: str, typed: str | None = None) -> VerifyRequest:
+        """What the verify panel shows: the key typed, else every undecided key, else the
+        pinned (or listed) key."""
+        client = self.client
+        pending = client.pending_keys(username)
+        if typed is not None:
+            keys: tuple[bytes, ...] = (client.key_to_verify(username, typed),)
+        elif pending:
+            keys = pending
+        else:
+            keys = (client.key_to_verify(username),)
+        candidates = tuple(
+            KeyCandidate(k, client.fingerprint(key=k), client.safety_number(username, k))
+            for k in keys
+        )
+        return VerifyRequest(
+            username=username,
+            own_fingerprint=client.fingerprint(),
+            candidates=candidates,
+            pending=pending,
+            accept_new_key=any(k in pending for k in keys),
+        )
+
+    async def confirm_verify(self, request: VerifyRequest, key: bytes) -> bool:
+        """The user compared the numbers for ``key`` (one of the request's) and they
+        match: (accept and) mark it verified. ``False``, with nothing marked, if the
+        undecided keys changed since the panel was built: the user must look again."""
         username = request.username
+        if self.client.pending_keys(username) != request.pending:
+            self.model.error(
+                f"the key of {username} changed again while you were comparing: nothing "
+                "was marked. Compare the new safety numbers."
+            )
+            return False
         try:
-            if request.accept_new_key:
-                await self.client.trust(username)
-            await self.client.verify(username)
+            await self.client.verify(username, key)
         except P2PChatError as exc:
             self.model.error(f"{exc.message} [{exc.code}]")
-            return
+            return False
         self.model.set_verification(username, Verification.VERIFIED)
         self.refresh_trust(username)
-        self.model.notice(f"{username} is now verified")
+        self.model.notice(f"{username} is now verified (key {self.client.fingerprint(key=key)})")
+        return True
+
+    async def trust_key(self, username: str, key: bytes) -> None:
+        """Accept ``key``, the key shown to the user, as ``username``'s new key."""
+        await self.client.trust(username, key)
+        self.model.set_verification(username, Verification.UNVERIFIED)
+        self.refresh_trust(username)
+        self.model.notice(
+            f"accepted {username}'s new key {self.client.fingerprint(key=key)}; sending to "
+            f"them is unblocked (still unverified: /verify {username} to compare safety numbers)"
+        )
+
+    async def reject(self, username: str) -> None:
+        """Keep ``username``'s pinned key, refuse the new ones, reconnect."""
+        refused = await self.client.reject(username)
+        kept = self.client.pinned_key(username)
+        self.model.set_verification(username, Verification.UNVERIFIED)
+        self.refresh_trust(username)
+        shown = ", ".join(self.client.fingerprint(key=k) for k in refused)
+        kept_text = "" if kept is None else f" {self.client.fingerprint(key=kept)}"
+        self.model.notice(
+            f"kept {username}'s pinned key{kept_text}; refused the new key(s) {shown}."
+            f" Reconnecting to {username} with the pinned key."
+        )
 
     # -- sending -------------------------------------------------------------------------
 

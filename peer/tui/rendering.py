@@ -191,7 +191,7 @@ def render_key_banner(users: list[str]) -> Text:
     first = users[0] if users else "USER"
     text.append(
         f"  sending to them is blocked. /verify {first} to compare safety numbers,"
-        f" /trust {first} to accept the new key ",
+        f" /trust {first} to accept the new key, /reject {first} to keep the old one ",
         style=WARNING_STYLE,
     )
     return text

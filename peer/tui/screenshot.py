@@ -83,7 +83,7 @@ async def draw() -> str:
                 await others["carol"].send_room("did anyone look at the tracker logs?")
                 await _type(pilot, "carol: yes, nothing but PINGs. no message ever goes there")
                 await others["bob"].send_room("end-to-end, as promised")
-                await alice.verify("bob")
+                await alice.verify("bob", alice.key_to_verify("bob"))
                 chat.controller.refresh_trust("bob")
                 await others["bob"].send_private("alice", "lunch later?")
                 await _until(pilot, lambda: chat.model.buffers.current.total >= 8)

@@ -2,7 +2,10 @@
 
 It understands only the length-prefixed framing (commons.framing), never the content:
 ``mutate(direction, index, body)`` may return a modified body for frame ``index`` of a
-direction (``"out"``: dialler to listener, ``"in"``: back).
+direction (``"out"``: dialler to listener, ``"in"``: back). ``frames[direction]`` keeps
+every frame body seen, in order; :meth:`FramingProxy.wait_finished` waits until
+connections have ended in both directions, so a test can assert on everything that
+crossed.
 """
 
 from __future__ import annotations
@@ -25,6 +28,9 @@ class FramingProxy:
         self._writers: list[asyncio.StreamWriter] = []
         self.port = 0
         self.connections = 0
+        self.frames: dict[str, list[bytes]] = {"out": [], "in": []}
+        self._finished = 0
+        self._changed = asyncio.Condition()
 
     async def start(self) -> int:
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
@@ -41,6 +47,18 @@ class FramingProxy:
             self._pipe("in", up_reader, writer),
             return_exceptions=True,
         )
+        async with self._changed:
+            self._finished += 1
+            self._changed.notify_all()
+
+    async def wait_finished(self, count: int = 1, timeout: float = 10.0) -> None:
+        """Wait until ``count`` proxied connections have closed in both directions."""
+
+        async def finished() -> None:
+            async with self._changed:
+                await self._changed.wait_for(lambda: self._finished >= count)
+
+        await asyncio.wait_for(finished(), timeout)
 
     async def _pipe(
         self, direction: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
@@ -51,6 +69,7 @@ class FramingProxy:
             while data := await reader.read(65536):
                 self.recorded += data
                 for body in decoder.feed(data):
+                    self.frames[direction].append(body)
                     if self._mutate is not None:
                         body = self._mutate(direction, index, body)
                     index += 1

@@ -85,13 +85,13 @@ async def test_key_change_blocks_sending_until_trusted(
     await alice.wait_for(ErrorEvent, lambda e: e.code == ErrorCode.KEY_CHANGED)
     assert "bob" not in alice.client.connected_peers
 
-    await alice.client.trust("bob")
+    await alice.client.trust("bob", changed[0].key)
     assert alice.client.trust_state("bob") is TrustState.UNVERIFIED
     await alice.client.send_private("bob", "welcome back")
     got = await bob2.wait_for(MessageReceived)
     assert got[0].text == "welcome back"
     assert alice.client.safety_number("bob") == bob2.client.safety_number("alice")
-    await alice.client.verify("bob")
+    await alice.client.verify("bob", alice.client.key_to_verify("bob"))
     assert alice.client.trust_state("bob") is TrustState.VERIFIED
 
 
@@ -158,7 +158,7 @@ async def test_private_chat_reaches_a_user_who_moved_to_a_new_machine(
         await alice.client.send_private("bob", "are you there?")
     changed = await alice.wait_for(KeyChanged)
     assert changed[0].fingerprint == bob2.client.fingerprint()
-    await alice.client.trust("bob")
+    await alice.client.trust("bob", changed[0].key)
     await alice.client.send_private("bob", "welcome back")
     got = await bob2.wait_for(MessageReceived)
     assert [m.text for m in got] == ["welcome back"]

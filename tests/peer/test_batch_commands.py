@@ -17,6 +17,7 @@ from peer.batch_commands import (
     Login,
     Quit,
     Register,
+    Reject,
     SendPrivate,
     SendRoom,
     ShowFingerprint,
@@ -24,6 +25,8 @@ from peer.batch_commands import (
     Verify,
     parse_line,
 )
+
+FP = "7249 A105 7E39 03FF F5DB 1430 E839 E7E0"
 
 
 @pytest.mark.parametrize(
@@ -44,6 +47,10 @@ from peer.batch_commands import (
         ("/fingerprint bob", ShowFingerprint("bob")),
         ("/trust bob", Trust("bob")),
         ("/verify bob", Verify("bob")),
+        ("/trust bob " + FP, Trust("bob", FP)),
+        ("/trust bob " + FP.replace(" ", "").lower(), Trust("bob", FP)),
+        ("/verify bob " + FP.replace(" ", ":"), Verify("bob", FP)),
+        ("/reject bob", Reject("bob")),
         ("/quit", Quit()),
         ("/QUIT", Quit()),
         ("hello  world ", SendRoom("hello  world ")),
@@ -68,14 +75,34 @@ def test_unknown_command() -> None:
 
 @pytest.mark.parametrize(
     "line",
-    ["/register alice", "/join", "/join a b", "/msg bob", "/msg", "/quit now", "/trust"],
+    [
+        "/register alice",
+        "/join",
+        "/join a b",
+        "/msg bob",
+        "/msg",
+        "/quit now",
+        "/trust",
+        "/verify",
+        "/reject",
+        "/reject bob now",
+    ],
 )
 def test_usage_errors(line: str) -> None:
     with pytest.raises(CommandError, match="usage"):
         parse_line(line)
 
 
-@pytest.mark.parametrize("line", ["/join bad/room", "/msg b@d hi", "/register ../x pw"])
+@pytest.mark.parametrize(
+    "line",
+    [
+        "/join bad/room",
+        "/msg b@d hi",
+        "/register ../x pw",
+        "/trust bob 7249 A105",
+        "/verify bob " + "Z" * 32,
+    ],
+)
 def test_invalid_names(line: str) -> None:
     with pytest.raises(ValidationError):
         parse_line(line)

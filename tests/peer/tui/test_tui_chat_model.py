@@ -9,6 +9,7 @@ from peer.events import (
     MemberJoined,
     MemberLeft,
     MessageReceived,
+    PinsImported,
     Reconnected,
     RoomDeleted,
     SessionReplaced,
@@ -99,14 +100,19 @@ def test_key_change_blocks_private_and_room_sends_until_decided() -> None:
     model = model_in_lobby()
     model.buffers.ensure(private_buffer("bob"))
     assert model.send_blocked_reason(LOBBY) is None
-    touched = model.apply(KeyChanged("bob", "AAAA BBBB"))
+    touched = model.apply(KeyChanged("bob", "AAAA BBBB", bytes(32), ("AAAA BBBB",)))
     assert set(touched) == {STATUS, LOBBY, private_buffer("bob")}
     assert model.verification_of("bob") is Verification.KEY_CHANGED
-    assert model.pending_fingerprints["bob"] == "AAAA BBBB"
+    assert model.pending_fingerprints["bob"] == ("AAAA BBBB",)
     assert model.key_changed_users == ["bob"]
     for target in (LOBBY, private_buffer("bob")):
         reason = model.send_blocked_reason(target)
-        assert reason is not None and "/trust bob" in reason
+        assert reason is not None and "/trust bob" in reason and "/reject bob" in reason
+    # A second new key while the first is undecided: both stay in question, said so.
+    model.apply(KeyChanged("bob", "CCCC DDDD", bytes(32), ("AAAA BBBB", "CCCC DDDD")))
+    assert model.pending_fingerprints["bob"] == ("AAAA BBBB", "CCCC DDDD")
+    warning = model.buffers.current.lines[-1].text
+    assert "2 keys are in question" in warning and "AAAA BBBB" in warning
     assert model.send_blocked_reason(private_buffer("carol")) is None
     assert model.send_blocked_reason(STATUS) is None
     model.set_verification("bob", Verification.UNVERIFIED)
@@ -163,3 +169,11 @@ def test_names_seen_are_remembered_for_completion_with_a_bound() -> None:
     assert "dave" in model.known_users
     model.remember(users=[f"user{i}" for i in range(3 * MAX_KNOWN_NAMES)])
     assert len(model.known_users) == MAX_KNOWN_NAMES
+
+
+def test_an_imported_pin_store_is_announced_in_the_status_buffer() -> None:
+    model = model_in_lobby()
+    assert model.apply(PinsImported(3)) == [STATUS]
+    status = model.buffers.get(STATUS)
+    assert status is not None and status.lines[-1].kind is LineKind.WARNING
+    assert "3 pinned key(s)" in status.lines[-1].text and "/verify" in status.lines[-1].text
