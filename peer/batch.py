@@ -32,6 +32,8 @@ from peer.config import PeerConfig
 from peer.tracker_pins import endpoint_key
 
 Output = dict[str, Any]
+#: Exit status when a ``/login`` failed and no login succeeded afterwards.
+EXIT_LOGIN_FAILED = 3
 Writer = Callable[[Output], None]
 
 
@@ -238,7 +240,9 @@ async def run_batch(config: PeerConfig, lines: AsyncIterator[str], write: Writer
     """Run a client driven by ``lines``; every reply and event goes to ``write``.
 
     Returns the process exit status: 0 after /quit or end of input, 1 if the tracker
-    could not be reached (or verified) at start.
+    could not be reached (or verified) at start, :data:`EXIT_LOGIN_FAILED` if a
+    ``/login`` failed and the session ended without any login succeeding (a script
+    whose password is wrong must not look like it worked).
     """
     client = ChatClient(config)
     pump = asyncio.create_task(_pump_events(client, write))
@@ -258,6 +262,7 @@ async def run_batch(config: PeerConfig, lines: AsyncIterator[str], write: Writer
         }
     )
     quit_reply: Output = {"event": "bye"}
+    login_failed = False
     async for line in lines:
         try:
             command = cmd.parse_line(line)
@@ -272,10 +277,12 @@ async def run_batch(config: PeerConfig, lines: AsyncIterator[str], write: Writer
             write(await execute(client, command))
         except P2PChatError as exc:
             write(error_to_json(exc, _command_name(line.strip())))
+            login_failed = login_failed or isinstance(command, cmd.Login)
+    logged_in = client.username is not None
     await client.close()
     await pump
     write(quit_reply)
-    return 0
+    return EXIT_LOGIN_FAILED if login_failed and not logged_in else 0
 
 
 async def _pump_events(client: ChatClient, write: Writer) -> None:

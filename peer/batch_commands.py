@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from commons.errors import ErrorCode, ValidationError
-from commons.models import validate_room_name, validate_username
+from commons.models import NAME_RE, validate_room_name, validate_username
 from crypto.fingerprint import parse_fingerprint
 
 
@@ -186,8 +186,13 @@ def parse_line(line: str) -> BatchCommand | None:
             return Register(validate_username(args[0]), args[1])
         return Login(validate_username(args[0]), args[1])
     if name in ("create", "join", "delete"):
-        if len(args) != 1:
+        if not args:
             raise _usage(name)
+        if len(args) > 1 or not NAME_RE.fullmatch(args[0]):
+            raise CommandError(
+                f"{rest.strip()[:40]!r} is not a room name: one word of 1-32 letters,"
+                f" digits, '_', '.' or '-' (usage: {USAGE[name]})"
+            )
         room = validate_room_name(args[0])
         if name == "create":
             return CreateRoom(room)

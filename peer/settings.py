@@ -97,13 +97,16 @@ def _endpoint(value: object) -> str:
     from peer.config import parse_endpoint
 
     text = _text(300)(value)
-    parse_endpoint(text)
+    try:
+        parse_endpoint(text)
+    except ValidationError as exc:
+        raise SettingError(exc.message) from None
     return text
 
 
 def _keys(value: object) -> str:
-    text = _text(120)(value).replace(" ", "").lower()
-    keys = [k for k in text.split(",") if k]
+    text = _text(120)(value).lower()
+    keys = [k.strip() for k in text.split(",") if k.strip()]
     if not keys or len(keys) > MAX_KEYS_PER_ACTION:
         raise SettingError(f"must name 1 to {MAX_KEYS_PER_ACTION} keys, comma-separated")
     for key in keys:
@@ -235,6 +238,8 @@ class Settings:
         self.path: Path | None = None
         #: Theme names the app can show (set by the app; None: not checked yet).
         self.known_themes: frozenset[str] | None = None
+        #: The commented file was written by this run (the chat says so once).
+        self.written = False
 
     def resolve(self, name: str) -> SettingSpec:
         """The spec of ``name``: ``section.name``, or a bare ``name`` if unambiguous."""
@@ -369,9 +374,10 @@ def template() -> str:
 
 
 def write_template(path: Path) -> bool:
-    """Write :func:`template` to ``path`` unless a file is there; True if written."""
+    """Write :func:`template` to ``path`` unless a file is there; True if written.
+    A folder that cannot be written is not an error: the defaults still apply."""
     try:
         write_private_file(path, template().encode("utf-8"), replace=False)
-    except FileExistsError:
+    except OSError:
         return False
     return True

@@ -303,7 +303,7 @@ class TrackerServer:
         )
         self.port = self._server.sockets[0].getsockname()[1]
         self._sweeper = asyncio.create_task(self._sweep())
-        log.info("tracker listening on %s:%d", config.host, self.port)
+        log.debug("tracker listening on %s:%d", config.host, self.port)
 
     async def stop(self) -> None:
         if self._server is not None:

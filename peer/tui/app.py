@@ -82,6 +82,7 @@ from peer.tui.rendering import (
     render_members,
 )
 from peer.tui.search_screen import SearchHit, SearchScreen
+from peer.tui.terminal_keys import read_alt_digits
 from peer.tui.terminal_output import TerminalOutput
 from peer.tui.widgets import (
     ChatInput,
@@ -195,8 +196,10 @@ class ChatScreen(Screen[None]):
         home: Path | None = None,
         archive: HistoryArchive | None = None,
         terminal: TerminalOutput | None = None,
+        replaced_key: bool = False,
     ) -> None:
         super().__init__()
+        self.replaced_key = replaced_key
         self.client = client
         self.tracker_label = tracker_label
         self.settings = settings or Settings()
@@ -254,6 +257,21 @@ class ChatScreen(Screen[None]):
             "/rooms lists rooms, /join ROOM enters one, /msg USER TEXT talks privately,"
             " Ctrl+R searches your history, /help shows everything"
         )
+        if self.settings.written and self.settings.path is not None:
+            self.model.notice(
+                f"wrote your settings file {self.settings.path} (every setting explained,"
+                " commented out at its default: edit it to change one; /set lists them)"
+            )
+        if self.replaced_key:
+            me = self.model.username
+            self.model.add(
+                STATUS,
+                LineKind.WARNING,
+                "you replaced your identity key: everyone who knew the old one now sees a key"
+                " change, and sends you nothing and refuses your channels until they accept"
+                f" the new key (/verify {me} or /trust {me}). Tell them, over a channel you"
+                " trust, so they can compare safety numbers.",
+            )
         self.controller.refresh_room()
         if self.model.room is not None:  # a client handed over already in a room
             self.model.buffers.switch_to(room_buffer(self.model.room))
@@ -790,19 +808,21 @@ class ChatApp(App[None]):
             self.start_chat()
             return
         login = LoginScreen(self.client, tracker_label=self.tracker_label, home=self.home)
-        self.push_screen(login, self._logged_in)
 
-    def _logged_in(self, username: str | None) -> None:
-        if username:
-            self.start_chat()
+        def logged_in(username: str | None) -> None:
+            if username:
+                self.start_chat(replaced_key=login.replaced_key)
 
-    def start_chat(self) -> None:
+        self.push_screen(login, logged_in)
+
+    def start_chat(self, *, replaced_key: bool = False) -> None:
         self.chat = ChatScreen(
             self.client,
             self.tracker_label,
             settings=self.settings,
             home=self.home,
             terminal=self.terminal,
+            replaced_key=replaced_key,
         )
         self.push_screen(self.chat)
 
@@ -847,6 +867,7 @@ def run_tui(config: PeerConfig, settings: Settings | None = None) -> int:
     """Run the full-screen chat until the user quits; the ``p2pchat`` entry on a TTY."""
     from peer.client import ChatClient
 
+    read_alt_digits()
     client = ChatClient(config)
     host, port = config.tracker
     label = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

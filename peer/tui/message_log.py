@@ -73,7 +73,7 @@ class MessageLog(ScrollView, can_focus=False):
         self._rows = list(rows)
         self._layout()
         if show_row is None:
-            self.scroll_end(animate=False, immediate=True, x_axis=False)
+            self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
         else:
             self.show_row(show_row)
         self.refresh()
@@ -96,7 +96,7 @@ class MessageLog(ScrollView, can_focus=False):
                 self._height += row.height(console, width)
             self.virtual_size = Size(width, self._height)
         if follow:
-            self.scroll_end(animate=False, immediate=True, x_axis=False)
+            self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
         self.refresh()
         return follow
 
@@ -106,10 +106,10 @@ class MessageLog(ScrollView, can_focus=False):
             return
         index = max(0, min(index, len(self._rows) - 1))
         top = self._offsets[index] - self.scrollable_content_region.height // 3
-        self.scroll_to(y=max(0, top), animate=False, immediate=True)
+        self.scroll_to(y=max(0, top), animate=False, immediate=True, force=True)
 
     def jump_to_end(self) -> None:
-        self.scroll_end(animate=False, immediate=True, x_axis=False)
+        self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
 
     # ------------------------------------------------------------------ drawing
 
