@@ -25,6 +25,7 @@ from peer.client import ChatClient
 from peer.config import PeerConfig
 from peer.tui.app import ChatApp, ChatScreen
 from peer.tui.buffers import room_buffer
+from peer.tui.message_log import MessageLog
 from peer.tui.search_screen import SearchScreen
 from tracker.config import TrackerConfig
 from tracker.server import TrackerServer
@@ -121,7 +122,7 @@ async def draw() -> dict[str, str]:
                 await _until(pilot, lambda: chat.model.room == "lobby")
                 await alice.wait_channels()
                 await others["carol"].send_room("welcome back alice, the tracker logs are clean")
-                await _until(pilot, lambda: "welcome back" in chat.query_one("#log").text())
+                await _until(pilot, lambda: "welcome back" in chat.query_one(MessageLog).text())
                 svgs["history.svg"] = app.export_screenshot(title="p2pchat: history")
                 await pilot.press("ctrl+r", *"track")
                 await _until(
