@@ -106,3 +106,12 @@ def test_usage_errors(line: str) -> None:
 def test_invalid_names(line: str) -> None:
     with pytest.raises(ValidationError):
         parse_line(line)
+
+
+@pytest.mark.parametrize("line", ["/create bad room!", "/create room!", "/join two words"])
+def test_a_bad_room_name_says_what_a_room_name_is(line: str) -> None:
+    with pytest.raises(CommandError) as info:
+        parse_line(line)
+    message = info.value.message
+    assert "is not a room name" in message and "letters, digits" in message
+    assert "usage: /" in message
