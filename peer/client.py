@@ -281,12 +281,20 @@ class ChatClient:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pin_executor, functools.partial(fn, *args))
 
+    async def _ensure_tracker(self) -> None:
+        """Connect again if the tracker closed an idle connection before any login (it
+        drops unauthenticated connections after a few seconds): a user may take longer
+        than that to type a password, a script to get to its /login."""
+        if not self._tracker.connected and self.listen_address is not None:
+            await self._tracker.connect()
+
     async def register(self, username: str, password: str) -> None:
         """Load or create the identity key (encrypted with ``password``), then REGISTER."""
         username = validate_username(username)
         if not password:
             raise ValidationError("the password cannot be empty")
         identity = await self._load_identity(username, password)
+        await self._ensure_tracker()
         await self._tracker.request(
             Command.REGISTER,
             username=username,
@@ -306,6 +314,7 @@ class ChatClient:
             PinStore.load, self.config.home / username / PINS_FILE, identity, username
         )
         digest = password_digest(password)
+        await self._ensure_tracker()
         reply = await self._tracker.request(
             Command.LOGIN,
             username=username,
@@ -1195,6 +1204,11 @@ class ChatClient:
 
     def _on_tracker_lost(self, detail: str) -> None:
         if self._closing:
+            return
+        if self.username is None:
+            # No session to lose: the tracker drops connections that stay unauthenticated
+            # (its login timeout). register() and login() connect again.
+            log.info("tracker connection closed before login: %s", detail)
             return
         self._emit(ev.ConnectionLost(detail))
         if self._replaced or self.username is None:

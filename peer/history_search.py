@@ -1,9 +1,11 @@
 """What a history search matches, sans-I/O: words, the blind terms indexed for them, queries.
 
 A query matches a message when every query word *starts* a word of the message,
-case-insensitively (``lunch`` finds "Lunch?" and "lunchtime"; ``lu`` and other words of
-one or two letters match whole words only). Words are runs of letters, digits and ``_``
-after Unicode NFKC normalisation and case folding.
+case-insensitively (``lunch`` finds "Lunch?" and "lunchtime"). Words are runs of
+letters, digits and ``_`` after Unicode NFKC normalisation and case folding. A query
+made only of words of one or two letters (``hi``, ``4``) matches them as whole words:
+the index has no shorter prefixes; next to a longer word they are prefixes again
+(``story 4`` finds "story 42").
 
 The index (:mod:`peer.history_store`) cannot hold words, only their blind terms
 (:meth:`crypto.history_seal.HistorySealer.term`). A message word of ``n`` letters gives
@@ -71,6 +73,14 @@ def index_words(text: str) -> list[bytes]:
 def query_words(query: str) -> list[str]:
     """The words of a query (at most :data:`MAX_QUERY_WORDS`)."""
     return words(query, MAX_QUERY_WORDS)
+
+
+def indexed_query_words(query: Sequence[str]) -> list[str]:
+    """The query words to look up in the index: those long enough to have a prefix term,
+    or, if there are none, the short words themselves (as whole words). The others are
+    checked on the decrypted candidates (:func:`matches`)."""
+    long_enough = [word for word in query if len(word) >= PREFIX_LEVELS[0]]
+    return long_enough or list(query)
 
 
 def lookup_word(word: str) -> bytes:

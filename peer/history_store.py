@@ -542,7 +542,7 @@ class HistoryStore:
                 return SearchResult([])
         parts: list[str] = []
         params: list[Any] = []
-        for word in qwords:
+        for word in history_search.indexed_query_words(qwords):
             parts.append("SELECT message FROM terms WHERE term = ?")
             params.append(self._sealer.term(history_search.lookup_word(word)))
         # Only placeholders are spliced in; every value goes as a parameter.

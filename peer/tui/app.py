@@ -199,11 +199,11 @@ class ChatScreen(Screen[None]):
         replaced_key: bool = False,
     ) -> None:
         super().__init__()
-        self.replaced_key = replaced_key
         self.client = client
         self.tracker_label = tracker_label
         self.settings = settings or Settings()
         self.model = ChatModel(client.username or "?")
+        self.model.replaced_key = replaced_key
         self.archive = archive if archive is not None else self._make_archive(home)
         self.controller = ChatController(
             client, self.model, archive=self.archive, settings=self.settings
@@ -262,7 +262,7 @@ class ChatScreen(Screen[None]):
                 f"wrote your settings file {self.settings.path} (every setting explained,"
                 " commented out at its default: edit it to change one; /set lists them)"
             )
-        if self.replaced_key:
+        if self.model.replaced_key:
             me = self.model.username
             self.model.add(
                 STATUS,
@@ -631,10 +631,10 @@ class ChatScreen(Screen[None]):
         if line.strip():
             self.submit(line)
 
-    def on_message_log_reached_end(self, event: MessageLog.ReachedEnd) -> None:
-        if self.below and self.history_view is None:
+    def on_message_log_following(self, event: MessageLog.Following) -> None:
+        if event.following and self.history_view is None:
             self.below = 0
-            self._show_below()
+        self._show_below()
 
     def completion_sources(self) -> CompletionSources:
         model = self.model
@@ -733,7 +733,8 @@ class ChatScreen(Screen[None]):
 
     def _show_below(self) -> None:
         below = self.query_one("#below", Static)
-        below.set_class(bool(self.below) or self.history_view is not None, "shown")
+        following = self.query_one(MessageLog).following
+        below.set_class(bool(self.below) or self.history_view is not None or not following, "shown")
         if self.history_view is not None:
             text = f"\u25bc reading your history of {self.history_view}: End returns to now"
             if self.below:

@@ -187,6 +187,8 @@ class BufferList:
             buffer.unread += 1
             buffer.highlights += 1 if highlight else 0
             buffer.highlight = buffer.highlight or highlight
+        elif not shown and buffer_id == STATUS and line.kind in (LineKind.ERROR, LineKind.WARNING):
+            buffer.unread += 1  # an error elsewhere is worth a look: "1:status(1)"
         return shown
 
     def switch_to(self, buffer_id: BufferId) -> Buffer:

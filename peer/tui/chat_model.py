@@ -92,6 +92,8 @@ class ChatModel:
         self.session_ended = False
         #: Set when lines were removed (``/clear-history``): the log must be redrawn.
         self.redraw = False
+        #: This session replaced the user's identity key (contacts refuse it for now).
+        self.replaced_key = False
         self._clock = clock
         self._mention = re.compile(rf"(?<![\w.\-]){re.escape(username)}(?![\w\-])", re.I)
 

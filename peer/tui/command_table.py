@@ -178,7 +178,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
 COMMAND_NAMES: tuple[str, ...] = tuple(spec.name for spec in COMMANDS)
 
 KEY_HELP: tuple[tuple[str, str], ...] = (
-    ("F1..F9 / Alt+1..9", "show buffer 1..9 (Alt where the terminal sends it)"),
+    ("F1..F9 / Alt+1..9", "show buffer 1..9"),
     ("Ctrl+N / Ctrl+P", "next / previous buffer"),
     ("Alt+A / Ctrl+X", "next buffer with unread messages (Ctrl+X inside tmux)"),
     ("Ctrl+R / Ctrl+F", "search all buffers / the buffer shown"),

@@ -477,6 +477,14 @@ class ChatController:
         others = [m for m in self.model.members if m != self.model.username]
         who = ", ".join(others) if others else "nobody else yet"
         self.model.notice(f"you joined #{room}; here: {who}")
+        if self.model.replaced_key and others:
+            self.model.add(
+                room_buffer(room),
+                LineKind.WARNING,
+                "you replaced your identity key this session: members who knew the old one"
+                " refuse your channel (and get none of your messages) until they accept the"
+                " new key; the status buffer (F1) says who refused",
+            )
 
     def _help(self, topic: str) -> None:
         if topic:

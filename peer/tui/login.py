@@ -161,10 +161,12 @@ class LoginScreen(Screen[str]):
         fingerprint = getattr(self.client, "tracker_fingerprint", None)
         text = f"tracker {self.tracker_label} reachable"
         if getattr(self.client, "tracker_pinned_now", False) and fingerprint:
+            pairs = fingerprint.split(":")
+            lines = [":".join(pairs[i : i + 16]) for i in range(0, len(pairs), 16)]
             text = (
-                f"First connection to {self.tracker_label}: its certificate is now pinned"
-                " (a different one later is refused). Compare its fingerprint with the"
-                f" one the tracker's operator gives:\nSHA256 {fingerprint}"
+                "First connection to this tracker: its certificate is now pinned (another"
+                " one later is refused). Its SHA-256 fingerprint, to compare with the"
+                " operator's:\n" + "\n".join(lines)
             )
         self._set_tracker_status(text)
 

@@ -8,8 +8,9 @@ view, caching the result.
 
 Scroll lock: :meth:`add_rows` follows new rows only when the view was at the bottom;
 otherwise the view stays where the reader left it and the screen shows how many rows
-arrived below. The widget posts :class:`MessageLog.ReachedEnd` when the view reaches
-the bottom again, however it got there (End, PageDown, the mouse).
+arrived below. The widget posts :class:`MessageLog.Following` when the reader leaves
+the bottom and when the view reaches it again, however it got there (End, PageDown,
+the mouse).
 """
 
 from __future__ import annotations
@@ -30,8 +31,18 @@ from peer.tui.log_rows import LogRow
 class MessageLog(ScrollView, can_focus=False):
     """A scrolling list of :class:`LogRow` objects."""
 
-    class ReachedEnd(Message):
-        """The view is at the bottom (nothing unseen below)."""
+    # Rows wrap to the width: never a horizontal scrollbar, which would also change how
+    # far down "the end" is while the vertical one appears.
+    DEFAULT_CSS = """
+    MessageLog { overflow-x: hidden; overflow-y: auto; }
+    """
+
+    class Following(Message):
+        """The reader scrolled up (``following`` False) or back to the bottom (True)."""
+
+        def __init__(self, following: bool) -> None:
+            super().__init__()
+            self.following = following
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -40,6 +51,8 @@ class MessageLog(ScrollView, can_focus=False):
         self._height = 0
         self._layout_width = 0
         self._cache: LRUCache[tuple[int, int], list[Strip]] = LRUCache(1024)
+        #: Follow new rows: the reader is at the bottom (not scrolled up to read).
+        self._stick = True
 
     # ------------------------------------------------------------------ content
 
@@ -51,6 +64,11 @@ class MessageLog(ScrollView, can_focus=False):
     def at_end(self) -> bool:
         """True if the last line is in view (or there is nothing to scroll)."""
         return self.is_vertical_scroll_end or self.max_scroll_y == 0
+
+    @property
+    def following(self) -> bool:
+        """True while new rows scroll into view (the reader has not scrolled up)."""
+        return self._stick
 
     def _width(self) -> int:
         return max(1, self.scrollable_content_region.width)
@@ -67,10 +85,13 @@ class MessageLog(ScrollView, can_focus=False):
         self._height = total
         self._cache.clear()
         self.virtual_size = Size(width, total)
+        if self._stick:  # a new width (a scrollbar came) must not unstick the reader
+            self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
 
     def set_rows(self, rows: Sequence[LogRow], *, show_row: int | None = None) -> None:
         """Replace everything; show the end, or row ``show_row`` near the top third."""
         self._rows = list(rows)
+        self._stick = show_row is None
         self._layout()
         if show_row is None:
             self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
@@ -82,8 +103,8 @@ class MessageLog(ScrollView, can_focus=False):
         """Append ``rows``; follow them only if the view was at the bottom. Returns
         whether it followed."""
         if not rows:
-            return self.at_end
-        follow = self.at_end
+            return self._stick
+        follow = self._stick
         width = self._width()
         if width != self._layout_width:
             self._rows.extend(rows)
@@ -109,6 +130,7 @@ class MessageLog(ScrollView, can_focus=False):
         self.scroll_to(y=max(0, top), animate=False, immediate=True, force=True)
 
     def jump_to_end(self) -> None:
+        self._stick = True
         self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
 
     # ------------------------------------------------------------------ drawing
@@ -138,8 +160,9 @@ class MessageLog(ScrollView, can_focus=False):
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
-        if self.at_end:
-            self.post_message(self.ReachedEnd())
+        was, self._stick = self._stick, self.at_end
+        if was != self._stick:
+            self.post_message(self.Following(self._stick))
 
     # ------------------------------------------------------------------ reading back
 

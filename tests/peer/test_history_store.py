@@ -145,7 +145,8 @@ def test_search_by_word_prefix_newest_first(identity: IdentityKey, path: Path) -
     assert [h.entry.text for h in store.search("lunch", "#lobby").hits] == ["Lunch at noon?"]
     assert store.search("lunches").hits == []
     assert store.search("at").hits[0].entry.text == "Lunch at noon?"
-    assert store.search("a").hits == []  # one-letter words match whole words only
+    assert store.search("a").hits == []  # one-letter words alone match whole words only
+    assert [h.entry.text for h in store.search("lunch n").hits] == ["Lunch at noon?"]
     assert store.search("   ").hits == []
     assert store.search("lunch", "#nowhere").hits == []
     assert len(store.search("lunch", limit=2).hits) == 2

@@ -25,7 +25,7 @@ from peer.events import MessageReceived
 from peer.history_store import HISTORY_FILE_NAME, HistoryKeyError, HistoryStore
 from peer.settings import Settings
 from peer.tui.app import ChatApp, ChatScreen
-from peer.tui.buffers import LineKind, private_buffer, room_buffer
+from peer.tui.buffers import STATUS, LineKind, private_buffer, room_buffer
 from peer.tui.login import LoginScreen
 from peer.tui.message_log import MessageLog
 from peer.tui.notifications import BEL
@@ -506,4 +506,38 @@ async def test_a_long_nick_keeps_the_column(
         columns = {ln.index("first") if "first" in ln else ln.index("second") for ln in rows}
         assert len(columns) == 1  # both texts start in the same column
         assert "aaaaaa\u2026" in rows[0] and rows[0].count("z") >= 4  # both ends kept
+        await app.shutdown()
+
+
+async def test_replacing_the_key_says_why_contacts_refuse(
+    tracker: TrackerServer, peer_factory: PeerFactory, tmp_path: Path
+) -> None:
+    bob = await peer_factory(tracker, "bob")
+    await bob.client.create_room("lobby")
+    first = await logged_in_app(tracker, tmp_path / "old-laptop")
+    await first.client.join_room("lobby")  # type: ignore[attr-defined]
+    await first.client.wait_channels()  # type: ignore[attr-defined]
+    await first.client.close()  # alice moves to a new machine
+
+    home = tmp_path / "new-laptop"
+    client = make_client(tracker, home)
+    app = ChatApp(client, tracker_label="t", home=home)
+    async with app.run_test(size=SIZE) as pilot:
+        login = app.screen
+        assert isinstance(login, LoginScreen)
+        await pilot.press("ctrl+t", *"alice", "tab", *PASSWORD, "enter")
+        replace = login.query_one("#replace-key")
+        await until(pilot, lambda: replace.has_class("shown"), "key mismatch offered")
+        await pilot.click("#replace-key")
+        chat = await chat_of(pilot, app)
+
+        def said(text: str) -> bool:
+            return any(text in line.text for line in chat.model.buffers.current.lines)
+
+        assert said("you replaced your identity key")
+        await pilot.press(*"/join lobby", "enter")
+        await until(pilot, lambda: chat.model.room == "lobby", "joined")
+        assert said("members who knew the old one refuse your channel")
+        status = chat.model.buffers.get(STATUS)
+        await until(pilot, lambda: status is not None and status.unread > 0, "refusal noted")
         await app.shutdown()
