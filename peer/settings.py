@@ -16,6 +16,7 @@ value came from, which ``/set`` shows.
 from __future__ import annotations
 
 import re
+import textwrap
 import time
 import tomllib
 from collections.abc import Callable
@@ -360,7 +361,7 @@ def template() -> str:
         "# p2pchat settings. Uncomment a line and change its value to use it.",
         "# Command-line flags override this file; /set changes a value for one session.",
         "# Key names are Textual's: ctrl+x, alt+a, f2, pageup, ... (comma-separated).",
-        "# Inside tmux or screen, Alt keys may not arrive: every Alt key has another.",
+        "# Inside tmux or screen Alt keys may not arrive: every Alt key has another.",
     ]
     section = ""
     for spec in SPECS:
@@ -368,7 +369,9 @@ def template() -> str:
         if head != section:
             section = head
             out += ["", f"[{section}]"]
-        out.append(f"# {spec.help}")
+        out += textwrap.wrap(
+            spec.help, 86, initial_indent="# ", subsequent_indent="# ", break_on_hyphens=False
+        )
         out.append(f"# {name} = {format_value(spec.default)}")
     return "\n".join(out) + "\n"
 
