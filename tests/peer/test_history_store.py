@@ -265,3 +265,15 @@ def test_remove_history_files(identity: IdentityKey, path: Path) -> None:
     fresh = HistoryStore.open(path, keys_of(identity))
     assert fresh.recent("#lobby", 5) == []
     fresh.close()
+
+
+def test_deleted_messages_leave_no_ciphertext_behind(identity: IdentityKey, path: Path) -> None:
+    store = HistoryStore.open(path, keys_of(identity))
+    store.append([entry("old and gone", at=NOW - 40 * 86400), entry("recent", at=NOW)])
+    conn = sqlite3.connect(path)
+    gone = conn.execute("SELECT sealed FROM messages ORDER BY id LIMIT 1").fetchone()[0]
+    conn.close()
+    assert store.prune(NOW, 30) == 1
+    store.close()
+    raw = b"".join(p.read_bytes() for p in path.parent.iterdir())
+    assert gone[12:40] not in raw  # secure_delete overwrote it, in the file and the log
