@@ -45,3 +45,27 @@ def test_help_names_every_default(build: object) -> None:
 def test_tracker_help_names_the_real_database_file() -> None:
     assert DB_FILE_NAME == "tracker.sqlite3"
     assert DB_FILE_NAME in tracker_parser().format_help()
+
+
+def test_the_tracker_banner_says_each_thing_once(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tracker", "--port", "0", "--data-dir", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        assert proc.stdout is not None
+        lines: list[str] = []
+        while not (lines and lines[-1].startswith("data directory:")):
+            line = proc.stdout.readline()
+            assert line and len(lines) < 20, lines
+            lines.append(line)
+    finally:
+        proc.terminate()
+        rest, _ = proc.communicate(timeout=30)
+    output = "".join(lines) + rest
+    assert output.count("listening on") == 1
+    assert output.count("fingerprint") == 1
+    assert f"(database {DB_FILE_NAME})" in output
