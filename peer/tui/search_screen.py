@@ -63,7 +63,7 @@ def describe(hit: StoredEntry, words: list[str], time_text: str) -> Text:
     entry = hit.entry
     line = Text(time_text, style=TIMESTAMP_STYLE)
     line.append(f"  {sanitize(entry.conversation)}  ", style=Style(bold=True))
-    line.append(fit_nick(entry.sender, 16), style=Style(color=nick_color(entry.sender)))
+    line.append(sanitize(fit_nick(entry.sender, 16)), style=Style(color=nick_color(entry.sender)))
     line.append("  ")
     line.append_text(_snippet(entry.text, words))
     return line
