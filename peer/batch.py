@@ -1,14 +1,16 @@
 """Batch mode: commands on stdin, one JSON object per line on stdout (for scripts and tests).
 
-Every output object has an ``"event"`` key: replies to commands (``registered``,
-``logged_in``, ``peers``, ``rooms``, ``room_created``, ``joined``, ``left``, ``deleted``,
-``users``, ``sent``, ``fingerprint``, ``trusted``, ``verified``, ``rejected``, ``bye``),
-events from the client (``message``, ``member_joined``, ``member_left``,
-``room_deleted``, ``key_changed``, ``pins_imported``, ``channel_opened``,
-``channel_closed``, ``connection_lost``, ``reconnected``, ``session_replaced``) and
-failures (``error`` with ``code`` and
-``message``). Commands run one after the other, in input order; events are written as
-they happen. End of input means ``/quit``.
+Lines are parsed by :mod:`peer.commands` and run by :func:`peer.command_results.execute`
+(the same table and code as the terminal chat). Every output object has an ``"event"``
+key: command results (``registered``, ``logged_in``, ``peers``, ``rooms``,
+``room_created``, ``joined``, ``left``, ``deleted``, ``users``, ``sent``,
+``fingerprint``, ``trusted``, ``verified``, ``rejected``, ``bye``), events from the
+client (``message``, ``delivered``, ``failed``, ``member_joined``, ``member_left``,
+``room_deleted``, ``key_changed``, ``trust_changed``, ``pins_imported``,
+``channel_opened``, ``channel_closed``, ``connection_lost``, ``reconnected``,
+``session_replaced``) and
+failures (``error`` with ``code`` and ``message``). Commands run one after the other, in
+input order; events are written as they happen. End of input means ``/quit``.
 
 :func:`run_batch` is the I/O-free core (lines in, objects out); :func:`main_batch` wires it
 to stdin and stdout.
@@ -25,9 +27,24 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any, TextIO
 
 from commons.errors import P2PChatError
-from peer import batch_commands as cmd
 from peer import events as ev
 from peer.client import ChatClient
+from peer.command_results import Bye, execute, result_to_json
+from peer.commands import (
+    ClearHistory,
+    CloseBuffer,
+    Frontend,
+    Help,
+    Login,
+    Query,
+    Quit,
+    Receipts,
+    Search,
+    SetSetting,
+    Switch,
+    command_word,
+    parse_line,
+)
 from peer.config import PeerConfig
 from peer.tracker_pins import endpoint_key
 
@@ -35,6 +52,7 @@ Output = dict[str, Any]
 #: Exit status when a ``/login`` failed and no login succeeded afterwards.
 EXIT_LOGIN_FAILED = 3
 Writer = Callable[[Output], None]
+TUI_COMMANDS = (Help, Switch, Query, CloseBuffer, Receipts, Search, SetSetting, ClearHistory)
 
 
 def event_to_json(event: ev.Event) -> Output:
@@ -78,6 +96,22 @@ def event_to_json(event: ev.Event) -> Output:
         return {"event": "reconnected"}
     if isinstance(event, ev.SessionReplaced):
         return {"event": "session_replaced"}
+    if isinstance(event, ev.MessageDelivered):
+        return {"event": "delivered", "msg_id": event.msg_id, "user": event.username}
+    if isinstance(event, ev.MessageFailed):
+        return {
+            "event": "failed",
+            "msg_id": event.msg_id,
+            "user": event.username,
+            "reason": event.reason,
+        }
+    if isinstance(event, ev.TrustChanged):
+        return {
+            "event": "trust_changed",
+            "user": event.username,
+            "trust": event.state,
+            "fingerprint": event.fingerprint,
+        }
     return {"event": "error", "code": event.code, "message": event.message}
 
 
@@ -90,150 +124,6 @@ def error_to_json(exc: P2PChatError, command: str | None = None) -> Output:
 
 def _endpoint(address: tuple[str, int] | None) -> str | None:
     return None if address is None else endpoint_key(*address)
-
-
-async def execute(client: ChatClient, command: cmd.BatchCommand) -> Output:
-    """Run one command and return its reply object (errors raise P2PChatError)."""
-    if isinstance(command, cmd.Register):
-        await client.register(command.username, command.password)
-        return {"event": "registered", "user": command.username}
-    if isinstance(command, cmd.Login):
-        await client.login(command.username, command.password, command.replace_key)
-        return {
-            "event": "logged_in",
-            "user": command.username,
-            "fingerprint": client.fingerprint(),
-            "listen": _endpoint(client.listen_address),
-        }
-    if isinstance(command, cmd.ListPeers):
-        peers = await client.list_peers()
-        return {
-            "event": "peers",
-            "peers": [
-                {
-                    "user": p.username,
-                    "host": p.host,
-                    "port": p.port,
-                    "room": p.room,
-                    "fingerprint": client.fingerprint(p.username),
-                }
-                for p in peers
-            ],
-        }
-    if isinstance(command, cmd.ListRooms):
-        rooms = await client.list_rooms()
-        return {
-            "event": "rooms",
-            "rooms": [
-                {
-                    "room": r.name,
-                    "owner": r.owner,
-                    "members": list(r.members),
-                    "capacity": r.capacity,
-                }
-                for r in rooms
-            ],
-        }
-    if isinstance(command, cmd.CreateRoom):
-        info = await client.create_room(command.room)
-        return {
-            "event": "room_created",
-            "room": info.name,
-            "owner": info.owner,
-            "members": list(info.members),
-            "capacity": info.capacity,
-        }
-    if isinstance(command, cmd.JoinRoom):
-        members = await client.join_room(command.room)
-        return {
-            "event": "joined",
-            "room": command.room,
-            "owner": client.room_owner,
-            "members": members,
-        }
-    if isinstance(command, cmd.LeaveRoom):
-        room = client.room
-        await client.leave_room()
-        return {"event": "left", "room": room}
-    if isinstance(command, cmd.DeleteRoom):
-        await client.delete_room(command.room)
-        return {"event": "deleted", "room": command.room}
-    if isinstance(command, cmd.ListUsers):
-        return {
-            "event": "users",
-            "room": client.room,
-            "owner": client.room_owner,
-            "members": client.members,
-            "connected": client.connected_peers,
-        }
-    if isinstance(command, cmd.SendPrivate):
-        msg_id = await client.send_private(command.username, command.text)
-        return {"event": "sent", "room": None, "to": command.username, "msg_id": msg_id}
-    if isinstance(command, cmd.SendRoom):
-        msg_id = await client.send_room(command.text)
-        return {"event": "sent", "room": client.room, "to": None, "msg_id": msg_id}
-    if isinstance(command, cmd.ShowFingerprint):
-        return _fingerprint_reply(client, command.username)
-    if isinstance(command, cmd.Trust):
-        key = client.key_to_trust(command.username, command.fingerprint)
-        await client.trust(command.username, key)
-        return {
-            "event": "trusted",
-            "user": command.username,
-            "fingerprint": client.fingerprint(key=key),
-        }
-    if isinstance(command, cmd.Verify):
-        key = client.key_to_verify(command.username, command.fingerprint)
-        await client.verify(command.username, key)
-        return {
-            "event": "verified",
-            "user": command.username,
-            "fingerprint": client.fingerprint(key=key),
-        }
-    if isinstance(command, cmd.Reject):
-        refused = await client.reject(command.username)
-        kept = client.pinned_key(command.username)
-        return {
-            "event": "rejected",
-            "user": command.username,
-            "kept": None if kept is None else client.fingerprint(key=kept),
-            "refused": [client.fingerprint(key=k) for k in refused],
-        }
-    await client.close()
-    return {"event": "bye"}
-
-
-def _fingerprint_reply(client: ChatClient, username: str | None) -> Output:
-    if username is None or username == client.username:
-        return {
-            "event": "fingerprint",
-            "user": client.username,
-            "fingerprint": client.fingerprint(),
-        }
-    state = client.trust_state(username)
-    pinned = client.pinned_key(username)
-    return {
-        "event": "fingerprint",
-        "user": username,
-        "fingerprint": client.fingerprint(username),
-        "safety_number": client.safety_number(username),
-        "trust": None if state is None else str(state),
-        "pinned": None if pinned is None else client.fingerprint(key=pinned),
-        "pending": [
-            {
-                "fingerprint": client.fingerprint(key=key),
-                "safety_number": client.safety_number(username, key),
-            }
-            for key in client.pending_keys(username)
-        ],
-    }
-
-
-def _command_name(line: str) -> str:
-    """The command word of ``line`` for error replies (``say`` for a room message)."""
-    if line.startswith("/") and not line.startswith("//"):
-        return line[1:].split(" ", 1)[0].strip().lower()[:32]
-    return "say"
 
 
 async def run_batch(config: PeerConfig, lines: AsyncIterator[str], write: Writer) -> int:
@@ -261,27 +151,27 @@ async def run_batch(config: PeerConfig, lines: AsyncIterator[str], write: Writer
             "listen": _endpoint(client.listen_address),
         }
     )
-    quit_reply: Output = {"event": "bye"}
     login_failed = False
     async for line in lines:
         try:
-            command = cmd.parse_line(line)
+            command = parse_line(line, Frontend.BATCH)
         except P2PChatError as exc:
-            write(error_to_json(exc, _command_name(line)))
+            write(error_to_json(exc, command_word(line)))
             continue
         if command is None:
             continue
-        if isinstance(command, cmd.Quit):
+        if isinstance(command, Quit):
             break
+        assert not isinstance(command, TUI_COMMANDS)  # the batch table offers none of them
         try:
-            write(await execute(client, command))
+            write(result_to_json(await execute(client, command)))
         except P2PChatError as exc:
-            write(error_to_json(exc, _command_name(line.strip())))
-            login_failed = login_failed or isinstance(command, cmd.Login)
+            write(error_to_json(exc, command_word(line.strip())))
+            login_failed = login_failed or isinstance(command, Login)
     logged_in = client.username is not None
     await client.close()
     await pump
-    write(quit_reply)
+    write(result_to_json(Bye()))
     return EXIT_LOGIN_FAILED if login_failed and not logged_in else 0
 
 

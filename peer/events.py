@@ -71,6 +71,17 @@ class PinsImported:
 
 
 @dataclass(frozen=True, slots=True)
+class TrustChanged:
+    """``username``'s trust state changed: ``unverified`` (first key pinned, or a new key
+    accepted), ``verified`` or ``key_changed``. ``fingerprint`` is of the key it is about
+    (for ``key_changed``, the new one)."""
+
+    username: str
+    state: str
+    fingerprint: str
+
+
+@dataclass(frozen=True, slots=True)
 class ChannelOpened:
     """An authenticated end-to-end channel to ``username`` is ready."""
 
@@ -103,6 +114,29 @@ class SessionReplaced:
 
 
 @dataclass(frozen=True, slots=True)
+class MessageDelivered:
+    """``username``'s client acknowledged our message ``msg_id``: it reached them."""
+
+    msg_id: str
+    username: str
+
+
+@dataclass(frozen=True, slots=True)
+class MessageFailed:
+    """Our message ``msg_id`` will not reach ``username``.
+
+    ``reason``: ``left`` (they or we left the room), ``connection_lost`` (the channel
+    dropped and the one resend after a re-dial did not happen or was not acknowledged),
+    ``key_changed`` (their key changed and is not accepted), ``timed_out`` (no receipt in
+    time) or ``backlog_full`` (too many of our messages to them await a receipt).
+    """
+
+    msg_id: str
+    username: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class ErrorEvent:
     """Something failed outside a method call (e.g. an inbound channel was refused)."""
 
@@ -116,11 +150,14 @@ Event = (
     | MemberLeft
     | RoomDeleted
     | KeyChanged
+    | TrustChanged
     | PinsImported
     | ChannelOpened
     | ChannelClosed
     | ConnectionLost
     | Reconnected
     | SessionReplaced
+    | MessageDelivered
+    | MessageFailed
     | ErrorEvent
 )

@@ -1,9 +1,11 @@
-"""One TCP connection to another peer carrying one end-to-end channel.
+"""One end-to-end channel over one transport: frame bodies in, plaintexts out.
 
 The asyncio shell around a sans-I/O channel object (:class:`crypto.channel.SecureChannel`
-in production; the benchmark plugs in a plaintext stand-in with the same shape): frame
-bodies travel as :mod:`commons.framing` frames, the channel turns them into plaintexts.
-The link knows nothing about chat: :mod:`peer.client` decides what the plaintexts mean.
+in production; the benchmark plugs in a plaintext stand-in with the same shape). What
+carries the channel's bodies is a :class:`BodyTransport`: :class:`TcpTransport` frames
+them with :mod:`commons.framing` on a direct TCP connection; another transport (a relay
+through the tracker) only has to move whole bodies in order. The link knows nothing
+about chat: :mod:`peer.channels` decides what the plaintexts mean.
 """
 
 from __future__ import annotations
@@ -53,52 +55,104 @@ class ChannelLike(Protocol):
 
 
 class LinkClosedError(P2PChatError):
-    """The TCP connection ended (EOF or error) or the link was closed locally."""
+    """The connection ended (EOF or error) or the link was closed locally."""
 
     code = ErrorCode.CHANNEL_CLOSED
 
 
-class P2PLink:
-    """Frames in, plaintexts out. Not safe for concurrent ``receive`` calls (one reader)."""
-
-    def __init__(
-        self,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        channel: ChannelLike,
-        max_body: int = MAX_BODY,
-    ) -> None:
-        self._reader = reader
-        self._writer = writer
-        self.channel = channel
-        self._max_body = max_body
-        self._decoder = FrameDecoder(max_body)
-        self._bodies: deque[bytes] = deque()
-        self._messages: deque[bytes] = deque()
-        self.closed = False
+class BodyTransport(Protocol):
+    """Moves a channel's bodies, whole and in order, to the other end."""
 
     @property
-    def peer_address(self) -> tuple[str, int] | None:
-        address = self._writer.get_extra_info("peername")
-        return (str(address[0]), int(address[1])) if address else None
+    def closed(self) -> bool: ...
+    async def read_bodies(self) -> list[bytes]: ...
+    def write_body(self, body: bytes) -> None: ...
+    async def drain(self) -> None: ...
+    def close(self) -> None: ...
+    def abort(self) -> None: ...
+    async def wait_closed(self) -> None: ...
 
-    async def _next_body(self) -> bytes:
-        while not self._bodies:
+
+class TcpTransport:
+    """Bodies as length-prefixed frames on a TCP stream, size-checked before buffering."""
+
+    def __init__(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, max_body: int = MAX_BODY
+    ) -> None:
+        self.reader = reader
+        self.writer = writer
+        self._max_body = max_body
+        self._decoder = FrameDecoder(max_body)
+        self.closed = False
+
+    async def read_bodies(self) -> list[bytes]:
+        """At least one body; every body the next read completed."""
+        while True:
             if self.closed:
                 raise LinkClosedError("link closed")
             try:
-                data = await self._reader.read(READ_CHUNK)
+                data = await self.reader.read(READ_CHUNK)
             except OSError as exc:
                 raise LinkClosedError(f"connection failed: {exc.__class__.__name__}") from None
             if not data:
                 raise LinkClosedError("the peer closed the connection")
-            self._bodies.extend(self._decoder.feed(data))
+            bodies = self._decoder.feed(data)
+            if bodies:
+                return bodies
+
+    def write_body(self, body: bytes) -> None:
+        if self.closed or self.writer.is_closing():
+            raise LinkClosedError("link closed")
+        self.writer.write(encode_frame(body, self._max_body))
+
+    async def drain(self) -> None:
+        if self.closed:
+            raise LinkClosedError("link closed")
+        try:
+            await self.writer.drain()
+        except OSError as exc:
+            raise LinkClosedError(f"connection failed: {exc.__class__.__name__}") from None
+
+    def close(self) -> None:
+        self.closed = True
+        self.writer.close()
+
+    def abort(self) -> None:
+        self.closed = True
+        self.writer.transport.abort()
+
+    async def wait_closed(self) -> None:
+        with contextlib.suppress(OSError, TimeoutError):
+            await asyncio.wait_for(self.writer.wait_closed(), 2.0)
+
+
+class P2PLink:
+    """Bodies in, plaintexts out. One reader at a time (``receive``/``receive_batch``)."""
+
+    def __init__(self, transport: BodyTransport, channel: ChannelLike) -> None:
+        self.transport = transport
+        self.channel = channel
+        self._bodies: deque[bytes] = deque()
+        self._messages: deque[bytes] = deque()
+        self._error: BaseException | None = None
+
+    @classmethod
+    def over_tcp(
+        cls, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, channel: ChannelLike
+    ) -> P2PLink:
+        return cls(TcpTransport(reader, writer), channel)
+
+    @property
+    def closed(self) -> bool:
+        return self.transport.closed
+
+    async def _next_body(self) -> bytes:
+        if not self._bodies:
+            self._bodies.extend(await self.transport.read_bodies())
         return self._bodies.popleft()
 
     def _write_body(self, body: bytes) -> None:
-        if self.closed or self._writer.is_closing():
-            raise LinkClosedError("link closed")
-        self._writer.write(encode_frame(body, self._max_body))
+        self.transport.write_body(body)
 
     async def handshake(
         self, initiator: bool, before_authorize: BeforeAuthorize | None = None
@@ -130,14 +184,31 @@ class P2PLink:
             for body in output.send:
                 self._write_body(body)
             self._messages.extend(output.messages)
-        await self._writer.drain()
+        await self.transport.drain()
 
     async def receive(self) -> bytes:
         """The next plaintext; raises LinkClosedError at EOF, channel errors on tampering."""
         while not self._messages:
+            if self._error is not None:
+                raise self._error
             output = self.channel.receive(await self._next_body())
             self._messages.extend(output.messages)
         return self._messages.popleft()
+
+    async def receive_batch(self) -> list[bytes]:
+        """Every plaintext of the bodies already read (at least one). An error after some
+        good messages is kept for the next call, so those messages are not lost."""
+        if not self._messages:
+            self._messages.append(await self.receive())
+        try:
+            while self._bodies:
+                self._messages.extend(self.channel.receive(self._bodies.popleft()).messages)
+        except P2PChatError as exc:
+            self._error = exc
+            self._bodies.clear()
+        batch = list(self._messages)
+        self._messages.clear()
+        return batch
 
     def send_nowait(self, plaintext: bytes) -> None:
         """Encrypt and queue one message; ordering is the order of calls."""
@@ -150,28 +221,19 @@ class P2PLink:
 
     async def drain(self) -> None:
         """Backpressure: wait while the transport buffer is above its high-water mark."""
-        if self.closed:
-            raise LinkClosedError("link closed")
-        try:
-            await self._writer.drain()
-        except OSError as exc:
-            raise LinkClosedError(f"connection failed: {exc.__class__.__name__}") from None
+        await self.transport.drain()
 
     def close(self) -> None:
-        """Close the channel (keys forgotten) and the socket; idempotent."""
-        if self.closed:
+        """Close the channel (keys forgotten) and the transport; idempotent."""
+        if self.transport.closed:
             return
-        self.closed = True
         self.channel.close()
-        self._writer.close()
+        self.transport.close()
 
     def abort(self) -> None:
         """Drop the connection at once (no flush): used to simulate a crash."""
-        self.closed = True
         self.channel.close()
-        transport = self._writer.transport
-        transport.abort()
+        self.transport.abort()
 
     async def wait_closed(self) -> None:
-        with contextlib.suppress(OSError, TimeoutError):
-            await asyncio.wait_for(self._writer.wait_closed(), 2.0)
+        await self.transport.wait_closed()

@@ -10,7 +10,7 @@ Verification, in order of preference:
 In the last two cases the TLS layer does not verify the chain; the link checks the
 fingerprint itself right after the handshake and before sending a single byte. The link
 does not reconnect on its own: it reports the loss through ``on_lost`` and the owner
-(:class:`peer.client.ChatClient`) reconnects and logs in again.
+(:class:`peer.session.TrackerSession`) reconnects and logs in again.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from commons.tls_groups import prefer_hybrid_key_exchange
 from commons.tracker_protocol import Command
 from peer.config import PeerConfig
 from peer.errors import NotConnectedError, RequestTimeoutError, TrackerUntrustedError
+from peer.supervisor import TaskSupervisor
 from peer.tracker_client_protocol import Push, Reply, TrackerClientProtocol, reply_error
 from peer.tracker_pins import PINS_FILE, PinDecision, check_pin, endpoint_key, load_pins, save_pins
 
@@ -80,8 +81,10 @@ class TrackerLink:
         config: PeerConfig,
         on_push: Callable[[Push], None],
         on_lost: Callable[[str], None],
+        tasks: TaskSupervisor,
     ) -> None:
         self._config = config
+        self._tasks = tasks
         self._on_push = on_push
         self._on_lost = on_lost
         self._writer: asyncio.StreamWriter | None = None
@@ -129,7 +132,7 @@ class TrackerLink:
         self._closing = False
         self._protocol = TrackerClientProtocol()
         self._writer = writer
-        self._reader_task = asyncio.create_task(self._read_loop(reader, writer))
+        self._reader_task = self._tasks.spawn(self._read_loop(reader, writer), "tracker reader")
 
     async def _verify(self, writer: asyncio.StreamWriter) -> None:
         ssl_object = writer.get_extra_info("ssl_object")
@@ -183,7 +186,9 @@ class TrackerLink:
         """PING every ``interval`` seconds until the connection ends."""
         if self._heartbeat_task is not None:
             self._heartbeat_task.cancel()
-        self._heartbeat_task = asyncio.create_task(self._heartbeat(max(interval, 0.05)))
+        self._heartbeat_task = self._tasks.spawn(
+            self._heartbeat(max(interval, 0.05)), "tracker heartbeat"
+        )
 
     async def _heartbeat(self, interval: float) -> None:
         while self.connected:

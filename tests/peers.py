@@ -89,7 +89,7 @@ async def hand_dial(peer: PeerHandle, claim: str, identity: IdentityKey | None =
         username=claim,
         authorize=lambda _name, _key: None,
     )
-    link = P2PLink(reader, writer, channel)
+    link = P2PLink.over_tcp(reader, writer, channel)
     await asyncio.wait_for(link.handshake(True), TIMEOUT)
     return link
 

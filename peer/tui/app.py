@@ -3,10 +3,11 @@
 :class:`ChatApp` shows the login screen (:mod:`peer.tui.login`), then
 :class:`ChatScreen`: the message log of the buffer being shown
 (:class:`~peer.tui.message_log.MessageLog`), the room's members with their verification
-state, the buffer bar with unread counts, and the input line. Two workers feed it: one
-reads ``client.events()``, one runs submitted lines one at a time (so a slow ``/join``
-never reorders the messages typed after it). After each change :meth:`ChatScreen.sync`
-redraws from the :class:`~peer.tui.chat_model.ChatModel`.
+state, the buffer bar with unread counts, and the input line; each own message ends with
+its delivery mark (``✓``, ``✓2/3``, ``…``, a red ``✗``). Two workers feed it: one reads
+``client.events()``, one runs submitted lines and the dialogs' typed commands one at a
+time (so a slow ``/join`` never reorders the messages typed after it). After each change
+:meth:`ChatScreen.sync` redraws from the :class:`~peer.tui.chat_model.ChatModel`.
 
 It also opens the user's encrypted history (:mod:`peer.history_archive`): the buffers
 with the most recent conversations come back with their last messages (dimmed, marked
@@ -38,6 +39,7 @@ from textual.binding import Binding, BindingsMap, BindingType
 from textual.containers import Horizontal
 from textual.events import Resize
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Input, Static
 
 from peer.config import PeerConfig
@@ -94,6 +96,8 @@ from peer.tui.widgets import (
 
 NARROW = 80
 CLOSE_TIMEOUT = 5.0
+#: Receipts change marks on lines already drawn; such redraws are batched this long.
+MARKS_DELAY = 0.15
 #: Conversations whose buffers come back at login, and messages restored per buffer.
 RESTORED_BUFFERS = 8
 RESTORED_LINES = 200
@@ -101,38 +105,6 @@ RESTORED_LINES = 200
 HISTORY_CONTEXT = 60
 SEARCH_RESULTS = 100
 
-CSS = """
-Screen { layout: vertical; }
-#topbar { height: 1; background: $primary-background; color: $text; padding: 0 1; }
-#banner { height: auto; display: none; }
-#banner.shown { display: block; }
-#main { height: 1fr; }
-#log { width: 1fr; border: none; padding: 0 1; scrollbar-size-vertical: 1; }
-#members { width: 28; border-left: solid $primary; padding: 0 1; }
-#below { height: 1; display: none; background: $warning-muted; color: $text; padding: 0 1; }
-#below.shown { display: block; }
-#bufferbar { height: 1; background: $primary-background; }
-#input { border: none; height: 1; padding: 0 1; }
-#input:focus { border: none; }
-KeyChangedDialog, VerifyDialog, PasteDialog, SearchScreen { align: center middle; }
-#dialog { width: 84; max-width: 100%; height: auto; border: thick $primary; background: $surface;
-          padding: 1 2; }
-#dialog.danger { border: thick $error; }
-#dialog-title { text-style: bold; padding-bottom: 1; }
-.danger #dialog-title { color: $error; }
-#dialog-body { padding-bottom: 1; }
-#fingerprints { height: auto; padding-bottom: 1; }
-.fingerprint { width: 1fr; border: round $primary; padding: 0 1; margin: 0 1 0 0; }
-#safety-number { padding-bottom: 1; }
-#dialog-buttons { height: auto; align-horizontal: center; }
-#dialog-buttons Button { margin: 0 1; }
-#search-dialog { width: 110; max-width: 100%; height: 80%; border: thick $primary;
-                 background: $surface; padding: 0 1; }
-#search-title { height: 1; }
-#search-input { border: none; height: 1; margin: 1 0; }
-#search-results { height: 1fr; border: none; }
-#search-status { height: 1; }
-"""
 
 #: Actions bound from the ``[keys]`` settings; every one is a priority binding, so the
 #: input line (which has the focus) does not keep Ctrl+X or Ctrl+F for itself.
@@ -164,7 +136,6 @@ def history_line(stored: StoredEntry) -> Line:
         entry.text,
         entry.sender,
         history=True,
-        msg_id=entry.msg_id,
         row=stored.row,
     )
 
@@ -208,7 +179,7 @@ class ChatScreen(Screen[None]):
         self.controller = ChatController(
             client, self.model, archive=self.archive, settings=self.settings
         )
-        self.view = LogView(self.settings.timestamp_format, self.settings.nick_width)
+        self.view = self._log_view()
         self.policy = NotificationPolicy(
             bell=self.settings.bell,
             title=self.settings.title,
@@ -219,11 +190,17 @@ class ChatScreen(Screen[None]):
         self._bindings = BindingsMap(self._key_bindings())
         self._lines: asyncio.Queue[str | _Paste | _Decision] = asyncio.Queue()
         self._shown: tuple[object, int] | None = None
+        self._marks_timer: Timer | None = None
         self._dialogs: dict[str, list[DecisionDialog[Any]]] = {}
         #: New lines that arrived below while the user reads further up.
         self.below = 0
         #: The conversation whose older history is shown around a search hit, if any.
         self.history_view: str | None = None
+
+    def _log_view(self) -> LogView:
+        return LogView(
+            self.settings.timestamp_format, self.settings.nick_width, self.model.receipts.get
+        )
 
     def _make_archive(self, home: Path | None) -> HistoryArchive | None:
         username = self.client.username
@@ -401,7 +378,7 @@ class ChatScreen(Screen[None]):
         if key == "display.theme":
             self.app.theme = settings.theme
         elif key in ("display.timestamp_format", "display.nick_width"):
-            self.view = LogView(settings.timestamp_format, settings.nick_width)
+            self.view = self._log_view()
             self._shown = None
         elif key.startswith("notifications."):
             self.policy.bell = settings.bell
@@ -453,7 +430,7 @@ class ChatScreen(Screen[None]):
                         line.text,
                         line.timestamp,
                         line.timestamp,
-                        line.msg_id,
+                        line.msg_id or "",
                         line.kind is LineKind.OWN,
                     )
                     hits.append(StoredEntry(-1, entry))
@@ -698,10 +675,13 @@ class ChatScreen(Screen[None]):
             return
         if self.model.buffers.created and self.archive is not None and self.archive.enabled:
             self.run_worker(self._restore_and_sync(), group="chat")
-        if self.model.redraw:
-            self.model.redraw = False
-            self._shown = None
         buffer = self.model.buffers.current
+        if buffer.id in self.model.rebuilt:
+            self.model.rebuilt.clear()
+            self._shown = None
+        if buffer.id in self.model.redraw and self._marks_timer is None:
+            # A receipt changed a drawn line's mark: redraw soon, once for many receipts.
+            self._marks_timer = self.set_timer(MARKS_DELAY, self._redraw_marks)
         log = self.query_one(MessageLog)
         if self._shown is None or self._shown[0] != buffer.id:
             self.history_view = None
@@ -726,6 +706,12 @@ class ChatScreen(Screen[None]):
         self.query_one("#topbar", Static).update(self._topbar())
         self.query_one(ChatInput).placeholder = self._placeholder()
         self._update_title()
+
+    def _redraw_marks(self) -> None:
+        self._marks_timer = None
+        self.model.redraw.clear()
+        if self.history_view is None:
+            self.query_one(MessageLog).replace_rows(self.view.changed_marks())
 
     async def _restore_and_sync(self) -> None:
         await self._restore_new_buffers()
@@ -775,7 +761,7 @@ class ChatScreen(Screen[None]):
 class ChatApp(App[None]):
     """Login screen, then the chat; quitting always closes the client first."""
 
-    CSS = CSS
+    CSS_PATH = "chat.tcss"
     TITLE = "p2pchat"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),

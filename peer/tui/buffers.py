@@ -67,17 +67,17 @@ class Line:
     """One displayed line. ``sender`` is set for messages; ``timestamp`` is the time shown
     (the sender's for messages, see :func:`peer.tui.chat_model.shown_time`); ``mention``
     marks a room message that names the local user; ``history`` a line restored from the
-    history file (``row`` is its row there); ``msg_id`` identifies a message so a search
-    hit can be found in the scrollback. Lines compare by identity: two identical
-    messages are still two lines."""
+    history file (``row`` is its row there); ``msg_id`` identifies a message: our own
+    lines show its delivery receipts, and a search hit is found in the scrollback by it.
+    Lines compare by identity: two identical messages are still two lines."""
 
     timestamp: float
     kind: LineKind
     text: str
     sender: str | None = None
     mention: bool = False
+    msg_id: str | None = None
     history: bool = False
-    msg_id: str = ""
     row: int | None = None
 
 

@@ -1,10 +1,11 @@
 """What the chat screen shows, as plain data, updated from client events: sans-I/O.
 
 :class:`ChatModel` turns :mod:`peer.events` into buffer lines, keeps the current room's
-members with their verification state, and is the single place that decides whether a
-message may be sent: while a user's identity key has changed and the local user has not
-decided (``/trust`` or ``/verify``), nothing is sent to that user, privately or through
-a room they are in. The Textual app only draws this model.
+members with their verification state (from ``TrustChanged``) and the delivery receipts
+of our own lines (:mod:`peer.tui.receipts`). Whether a message may go to someone is the
+client's decision, not the screen's: a private message to a contact whose key change is
+undecided is refused, a room message skips them and shows it in its mark. The Textual
+app only draws this model.
 """
 
 from __future__ import annotations
@@ -23,11 +24,14 @@ from peer.events import (
     KeyChanged,
     MemberJoined,
     MemberLeft,
+    MessageDelivered,
+    MessageFailed,
     MessageReceived,
     PinsImported,
     Reconnected,
     RoomDeleted,
     SessionReplaced,
+    TrustChanged,
 )
 from peer.tui.buffers import (
     STATUS,
@@ -39,6 +43,7 @@ from peer.tui.buffers import (
     private_buffer,
     room_buffer,
 )
+from peer.tui.receipts import ReceiptBook
 
 #: A sender's clock may run this far ahead of ours before we stop believing it.
 MAX_CLOCK_AHEAD = 120.0
@@ -90,8 +95,11 @@ class ChatModel:
         self.known_rooms: set[str] = set()
         self.connected = True
         self.session_ended = False
-        #: Set when lines were removed (``/clear-history``): the log must be redrawn.
-        self.redraw = False
+        self.receipts = ReceiptBook()
+        #: Buffers whose drawn lines changed (a receipt mark): the screen redraws them.
+        self.redraw: set[BufferId] = set()
+        #: Buffers that lost lines (``/clear-history``): the screen draws them anew.
+        self.rebuilt: set[BufferId] = set()
         #: This session replaced the user's identity key (contacts refuse it for now).
         self.replaced_key = False
         self._clock = clock
@@ -113,9 +121,17 @@ class ChatModel:
     def error(self, text: str, buffer_id: BufferId | None = None) -> BufferId:
         return self.add(buffer_id or self.buffers.current.id, LineKind.ERROR, text)
 
-    def own_message(self, buffer_id: BufferId, text: str, msg_id: str = "") -> Line:
+    def own_message(
+        self,
+        buffer_id: BufferId,
+        text: str,
+        msg_id: str | None = None,
+        recipients: tuple[str, ...] = (),
+    ) -> Line:
         line = Line(self._clock(), LineKind.OWN, text, self.username, msg_id=msg_id)
         self.buffers.append(buffer_id, line)
+        if msg_id is not None:
+            self.receipts.sent(msg_id, buffer_id, text, recipients)
         return line
 
     def remember(self, *, users: Iterable[str] = (), rooms: Iterable[str] = ()) -> None:
@@ -153,27 +169,6 @@ class ChatModel:
     def key_changed_users(self) -> list[str]:
         return sorted(u for u, s in self.verification.items() if s is Verification.KEY_CHANGED)
 
-    # -- the send gate -----------------------------------------------------------------
-
-    def send_blocked_reason(self, target: BufferId) -> str | None:
-        """Why a message to ``target`` must not be sent now, or None if it may be."""
-        if target.kind is BufferKind.PRIVATE:
-            users = [target.name]
-        elif target.kind is BufferKind.ROOM:
-            users = [m for m in self.members if m != self.username]
-        else:
-            return None
-        changed = [u for u in users if self.verification_of(u) is Verification.KEY_CHANGED]
-        if not changed:
-            return None
-        names = ", ".join(changed)
-        first = changed[0]
-        return (
-            f"not sent: the identity key of {names} changed. Compare safety numbers with "
-            f"/verify {first}, accept the new key with /trust {first}, or keep the old one "
-            f"with /reject {first}."
-        )
-
     # -- events ------------------------------------------------------------------------
 
     def apply(self, event: Event) -> list[BufferId]:
@@ -193,6 +188,11 @@ class ChatModel:
             return self._room_deleted(event.room, event.owner)
         if isinstance(event, KeyChanged):
             return self._key_changed(event)
+        if isinstance(event, TrustChanged):
+            self._trust_changed(event)
+            return []
+        if isinstance(event, MessageDelivered | MessageFailed):
+            return self._receipt(event)
         if isinstance(event, ChannelClosed):
             buffer_id = private_buffer(event.username)
             if buffer_id in self.buffers:
@@ -282,6 +282,24 @@ class ChatModel:
         if self.room is not None and event.username in self.members:
             targets.append(room_buffer(self.room))
         return [self.add(t, LineKind.WARNING, text) for t in dict.fromkeys(targets)]
+
+    def _trust_changed(self, event: TrustChanged) -> None:
+        if event.state == "key_changed":  # KeyChanged said which keys are in question
+            self.verification[event.username] = Verification.KEY_CHANGED
+        elif event.state == "verified":
+            self.set_verification(event.username, Verification.VERIFIED)
+        else:
+            self.set_verification(event.username, Verification.UNVERIFIED)
+
+    def _receipt(self, event: MessageDelivered | MessageFailed) -> list[BufferId]:
+        if isinstance(event, MessageDelivered):
+            buffer_id = self.receipts.delivered(event.msg_id, event.username)
+        else:
+            buffer_id = self.receipts.failed(event.msg_id, event.username, event.reason)
+        if buffer_id is None:
+            return []
+        self.redraw.add(buffer_id)
+        return [buffer_id]
 
     def _everywhere(self, kind: LineKind, text: str) -> list[BufferId]:
         targets = [STATUS, self.buffers.current.id]

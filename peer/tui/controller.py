@@ -1,13 +1,14 @@
 """Runs what the user typed against the chat client, writing the results into the model.
 
-No Textual here: :class:`ChatController` takes a line, parses it with the batch mode's
-parser (:func:`peer.batch_commands.parse_line`, so both front ends accept the same
-commands), handles the commands that only exist with buffers (``/help``, ``/switch``,
-``/query``, ``/close``), the history (``/search``, ``/clear-history``) and settings
-(``/set``), awaits the client and records the outcome in the
-:class:`~peer.tui.chat_model.ChatModel`. What needs the screen (the ``/verify``
-comparison, the search dialog, a changed setting, quitting) comes back as a request
-object for the app to act on.
+No Textual here: :class:`ChatController` parses a line with the command table both front
+ends share (:mod:`peer.commands`), runs the shared commands with
+:func:`peer.command_results.execute` and draws their typed results as lines
+(:mod:`peer.tui.result_lines`), and handles the commands that only exist with buffers
+(``/help``, ``/switch``, ``/query``, ``/close``, ``/receipts``), the history
+(``/search``, ``/clear-history``) and settings (``/set``). What needs the screen (the
+``/verify`` comparison, the search dialog, a changed setting, quitting) comes back as a
+request object for the app. The dialogs call the controller's methods, never commands
+as text.
 
 Every message shown (received, or sent by this user) is handed to the history archive
 (:mod:`peer.history_archive`), which keeps it encrypted on disk.
@@ -18,7 +19,6 @@ the keys behind the numbers on screen and the undecided keys at that moment, and
 arrived since; the key-changed dialog's buttons pass the key it displayed.
 
 A plain line goes to the buffer being shown: the room, or the private conversation.
-Sending is refused while the model's send gate says a recipient's key changed.
 """
 
 from __future__ import annotations
@@ -29,79 +29,39 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from commons.errors import P2PChatError
-from commons.models import PeerInfo, RoomInfo, validate_username
-from peer.batch_commands import (
-    BatchCommand,
-    CreateRoom,
-    DeleteRoom,
-    JoinRoom,
-    LeaveRoom,
-    ListPeers,
-    ListRooms,
-    ListUsers,
-    Login,
-    Quit,
-    Register,
-    Reject,
-    SendPrivate,
-    SendRoom,
-    ShowFingerprint,
-    Trust,
-    Verify,
-    parse_line,
-)
+from crypto.errors import KeyChangedError
+from peer import commands as cmd
+from peer.command_results import CommandClient, execute
 from peer.events import ChannelOpened, Event, MemberJoined, MessageReceived
 from peer.history_archive import HistoryArchive
 from peer.history_store import HistoryEntry, conversation_label
 from peer.settings import SettingError, Settings, format_value
-from peer.tui.buffers import (
-    STATUS,
-    BufferId,
-    BufferKind,
-    LineKind,
-    private_buffer,
-    room_buffer,
-)
+from peer.tui.buffers import STATUS, BufferId, BufferKind, LineKind, private_buffer, room_buffer
 from peer.tui.chat_model import ChatModel, Verification
-from peer.tui.command_table import COMMANDS, KEY_HELP, spec_for
+from peer.tui.result_lines import show_result
+
+RECEIPTS_SHOWN = 5
+
+KEY_HELP: tuple[tuple[str, str], ...] = (
+    ("F1..F9 / Alt+1..9", "show buffer 1..9"),
+    ("Ctrl+N / Ctrl+P", "next / previous buffer"),
+    ("Alt+A / Ctrl+X", "next buffer with unread messages (Ctrl+X inside tmux)"),
+    ("Ctrl+R / Ctrl+F", "search all buffers / the buffer shown"),
+    ("Tab", "complete command, nick, room or setting"),
+    ("Up / Down", "input history"),
+    ("PgUp / PgDn", "scroll the messages (new ones then wait below)"),
+    ("End", "back to the newest messages (with the cursor at the end of the line)"),
+    ("Ctrl+C", "quit (same as /quit)"),
+)
 
 
-class ChatClientLike(Protocol):
+class ChatClientLike(CommandClient, Protocol):
     """The part of :class:`peer.client.ChatClient` the terminal UI uses."""
 
     @property
-    def username(self) -> str | None: ...
-    @property
-    def room(self) -> str | None: ...
-    @property
-    def members(self) -> Sequence[str]: ...
-    @property
     def tracker_connected(self) -> bool: ...
-    @property
-    def room_owner(self) -> str | None: ...
     async def connect(self) -> None: ...
-    async def register(self, username: str, password: str) -> None: ...
-    async def login(self, username: str, password: str, replace_key: bool = False) -> None: ...
-    async def list_peers(self) -> list[PeerInfo]: ...
-    async def list_rooms(self) -> list[RoomInfo]: ...
-    async def create_room(self, name: str) -> object: ...
-    async def join_room(self, name: str) -> object: ...
-    async def leave_room(self) -> object: ...
-    async def delete_room(self, name: str) -> object: ...
-    async def send_room(self, text: str) -> object: ...
-    async def send_private(self, username: str, text: str) -> object: ...
-    def fingerprint(self, username: str | None = None, key: bytes | None = None) -> str: ...
-    def safety_number(self, username: str, key: bytes | None = None) -> str: ...
-    def trust_state(self, username: str) -> object | None: ...
-    def pinned_key(self, username: str) -> bytes | None: ...
-    def pending_keys(self, username: str) -> tuple[bytes, ...]: ...
-    def key_to_trust(self, username: str, typed_fingerprint: str | None = None) -> bytes: ...
-    def key_to_verify(self, username: str, typed_fingerprint: str | None = None) -> bytes: ...
-    async def trust(self, username: str, key: bytes) -> object: ...
-    async def verify(self, username: str, key: bytes) -> object: ...
-    async def reject(self, username: str) -> tuple[bytes, ...]: ...
     def events(self) -> AsyncIterator[Event]: ...
-    async def close(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,8 +129,7 @@ def plural(count: int, word: str, many: str | None = None) -> str:
 def verification_from_trust_state(state: object | None) -> Verification | None:
     """Map the client's trust state (crypto.pinning.TrustState) to what the panel shows.
 
-    Matched by name so the UI does not break if the enum gains members; ``None`` (no key
-    pinned yet) maps to ``None``: the panel keeps what it knew.
+    ``None`` (no key pinned yet) maps to ``None``: the panel keeps what it knew.
     """
     if state is None:
         return None
@@ -201,14 +160,19 @@ class ChatController:
         self._clock = clock
 
     def _record(
-        self, buffer_id: BufferId, sender: str, text: str, sent_at: float, msg_id: str, own: bool
+        self,
+        buffer_id: BufferId,
+        sender: str,
+        text: str,
+        sent_at: float,
+        msg_id: str | None,
+        own: bool,
     ) -> None:
         conversation = conversation_of(buffer_id)
         if self.archive is None or conversation is None:
             return
-        self.archive.record(
-            HistoryEntry(conversation, sender, text, sent_at, self._clock(), msg_id, own)
-        )
+        entry = HistoryEntry(conversation, sender, text, sent_at, self._clock(), msg_id or "", own)
+        self.archive.record(entry)
 
     # -- state refresh -------------------------------------------------------------------
 
@@ -219,8 +183,9 @@ class ChatController:
             self.refresh_trust(member)
 
     def refresh_trust(self, username: str) -> None:
-        """Ask the client for ``username``'s state. A key change the user has not decided
-        on is never cleared here, only by ``/trust`` or a confirmed ``/verify``."""
+        """Ask the client for ``username``'s state (what was pinned before this session;
+        later changes arrive as ``TrustChanged``). An undecided key change is never
+        cleared here, only by ``/trust`` or a confirmed ``/verify``."""
         if username == self.model.username:
             return
         if self.model.verification_of(username) is Verification.KEY_CHANGED:
@@ -245,13 +210,18 @@ class ChatController:
     async def handle_line(self, line: str) -> Request | None:
         """Run one submitted line; errors become error lines, never exceptions."""
         try:
-            return await self._handle(line)
-        except (P2PChatError, OSError, TimeoutError) as exc:
+            command = cmd.parse_line(line, cmd.Frontend.TUI)
+        except P2PChatError as exc:
             self._record_failure(exc)
-        return None
+            return None
+        return None if command is None else await self.run(command)
+
+    async def run(self, command: cmd.Command) -> Request | None:
+        """Run one typed command; errors become error lines."""
+        return await self.guarded(self._run(command))
 
     async def guarded(self, work: Awaitable[Request | None]) -> Request | None:
-        """Await a decision taken in a dialog; errors become error lines, as for lines."""
+        """Await a command or a decision taken in a dialog; errors become error lines."""
         try:
             return await work
         except (P2PChatError, OSError, TimeoutError) as exc:
@@ -264,83 +234,42 @@ class ChatController:
         else:
             self.model.error(f"network error: {type(exc).__name__}")
 
-    async def _handle(self, line: str) -> Request | None:
-        word, _, rest = line.strip().partition(" ")
-        local = word.lower()
-        if local == "/help":
-            self._help(rest.strip())
-            return None
-        if local == "/search":
-            return self._search(rest.strip())
-        if local == "/set":
-            return await self._set(rest.strip())
-        if local == "/clear-history":
-            await self._clear_history(rest.strip())
-            return None
-        if local == "/switch":
-            self._switch(rest.strip())
-            return None
-        if local == "/query":
-            user = validate_username(rest.strip())
-            self.model.buffers.switch_to(private_buffer(user))
-            self.refresh_trust(user)
-            return None
-        if local == "/close":
-            self._close()
-            return None
-        command = parse_line(line)
-        if command is None:
-            return None
-        return await self._run(command)
-
-    async def _run(self, command: BatchCommand) -> Request | None:
-        model, client = self.model, self.client
-        if isinstance(command, Quit):
-            return QuitRequest()
-        if isinstance(command, Register | Login):
-            model.error(f"already logged in as {model.username}")
-        elif isinstance(command, SendRoom):
-            await self._send_to_current(command.text)
-        elif isinstance(command, SendPrivate):
-            await self._send_private(command.username, command.text)
-        elif isinstance(command, ListPeers):
-            self._show_peers(await client.list_peers())
-        elif isinstance(command, ListRooms):
-            self._show_rooms(await client.list_rooms())
-        elif isinstance(command, CreateRoom):
-            await client.create_room(command.room)
-            self.refresh_room()
-            if model.room == command.room:
-                model.buffers.switch_to(room_buffer(command.room))
-                model.notice(f"created #{command.room}; you own it and are its first member")
-            else:
-                model.notice(f"created #{command.room}; /join {command.room} to enter it")
-        elif isinstance(command, JoinRoom):
-            await client.join_room(command.room)
-            self.refresh_room()
-            self._entered_room(command.room)
-        elif isinstance(command, LeaveRoom):
-            left = client.room
-            await client.leave_room()
-            self.refresh_room()
-            model.notice(f"you left #{left}" if left else "you are not in a room")
-        elif isinstance(command, DeleteRoom):
-            was_in = model.room == command.room
-            await client.delete_room(command.room)
-            self.refresh_room()
-            if not was_in:  # otherwise the RoomDeleted event says it in the room's buffer
-                model.notice(f"deleted room #{command.room}")
-        elif isinstance(command, ListUsers):
-            self._show_members()
-        elif isinstance(command, ShowFingerprint):
-            self._show_fingerprint(command.username)
-        elif isinstance(command, Trust):
-            key = client.key_to_trust(command.username, command.fingerprint)
-            await self.trust_key(command.username, key)
-        elif isinstance(command, Verify):
-            return self.verify_request(command.username, command.fingerprint)
-        elif isinstance(command, Reject):
-            await self.reject(command.username)
+    async def _run(self, command: cmd.Command) -> Request | None:
+        model = self.model
+        match command:
+            case cmd.Quit():
+                return QuitRequest()
+            case cmd.Help(topic):
+                self._help(topic)
+            case cmd.Search(query, all_buffers):
+                return self._search(query, all_buffers)
+            case cmd.SetSetting(name, value):
+                return await self._set(name, value)
+            case cmd.ClearHistory():
+                await self._clear_history()
+            case cmd.Switch(reference):
+                self._switch(reference)
+            case cmd.Query(user):
+                model.buffers.switch_to(private_buffer(user))
+                self.refresh_trust(user)
+            case cmd.CloseBuffer():
+                self._close()
+            case cmd.Receipts():
+                self._receipts()
+            case cmd.Register() | cmd.Login():
+                model.error(f"already logged in as {model.username}")
+            case cmd.SendRoom(text):
+                await self._send_to(model.buffers.current.id, text)
+            case cmd.SendPrivate(user, text):
+                await self._send_private(user, text)
+            case cmd.Verify(user, typed):
+                return self.verify_request(user, typed)
+            case cmd.Trust(user, typed):
+                await self.trust_key(user, self.client.key_to_trust(user, typed))
+            case cmd.Reject(user):
+                await self.reject(user)
+            case _:
+                show_result(self, await execute(self.client, command))
         return None
 
     # -- trust decisions -----------------------------------------------------------------
@@ -431,9 +360,6 @@ class ChatController:
                 self.model.error(f"{len(lines) - sent} of {len(lines)} pasted lines not sent")
                 return
 
-    async def _send_to_current(self, text: str) -> None:
-        await self._send_to(self.model.buffers.current.id, text)
-
     async def _send_to(self, target: BufferId, text: str) -> bool:
         """Send ``text`` to the room or private buffer ``target``; False if refused."""
         if target.kind is BufferKind.PRIVATE:
@@ -444,12 +370,8 @@ class ChatController:
         if self.model.room != target.name:
             self.model.error(f"you are not in #{target.name}: /join {target.name} to chat here")
             return False
-        reason = self.model.send_blocked_reason(target)
-        if reason is not None:
-            self.model.add(target, LineKind.WARNING, reason)
-            return False
-        msg_id = await self.client.send_room(text)
-        line = self.model.own_message(target, text, str(msg_id or ""))
+        sent = await self.client.send_room(text)
+        line = self.model.own_message(target, text, sent.msg_id, sent.recipients)
         self._record(target, self.model.username, text, line.timestamp, line.msg_id, True)
         return True
 
@@ -457,12 +379,12 @@ class ChatController:
         """Send privately; False (with a warning line) while their key change is undecided."""
         target = private_buffer(username)
         shown = self.model.buffers.current.id
-        reason = self.model.send_blocked_reason(target)
-        if reason is not None:
-            self.model.add(shown, LineKind.WARNING, reason)
+        try:
+            sent = await self.client.send_private(username, text)
+        except KeyChangedError as exc:
+            self.model.add(shown, LineKind.WARNING, f"not sent: {exc.message}")
             return False
-        msg_id = await self.client.send_private(username, text)
-        line = self.model.own_message(target, text, str(msg_id or ""))
+        line = self.model.own_message(target, text, sent.msg_id, sent.recipients)
         self._record(target, self.model.username, text, line.timestamp, line.msg_id, True)
         self.refresh_trust(username)
         if shown != target:
@@ -470,35 +392,22 @@ class ChatController:
             self.model.notice(f"sent to @{username} (buffer {number}: F{number})", shown)
         return True
 
-    # -- output of listing commands ------------------------------------------------------
+    # -- the commands that only exist with buffers ---------------------------------------
 
-    def _entered_room(self, room: str) -> None:
-        self.model.buffers.switch_to(room_buffer(room))
-        others = [m for m in self.model.members if m != self.model.username]
-        who = ", ".join(others) if others else "nobody else yet"
-        self.model.notice(f"you joined #{room}; here: {who}")
-        if self.model.replaced_key and others:
-            self.model.add(
-                room_buffer(room),
-                LineKind.WARNING,
-                "you replaced your identity key this session: members who knew the old one"
-                " refuse your channel (and get none of your messages) until they accept the"
-                " new key; the status buffer (F1) says who refused",
-            )
-
-    def _help(self, topic: str) -> None:
+    def _help(self, topic: str | None = None) -> None:
         if topic:
-            spec = spec_for(topic.split()[0])
+            spec = cmd.spec_for(topic, cmd.Frontend.TUI)
             if spec is None:
-                self.model.error(f"no command {topic.split()[0][:32]!r}: /help lists them")
+                self.model.error(f"no command {topic!r}: /help lists them")
                 return
             self.model.notice(f"{spec.usage}  {spec.summary}")
             if spec.details:
                 self.model.notice(f"  {spec.details}")
             return
-        width = max(len(spec.usage) for spec in COMMANDS)
+        specs = cmd.commands_for(cmd.Frontend.TUI)
+        width = max(len(spec.usage) for spec in specs)
         self.model.notice("commands (a line without / goes to the buffer shown):")
-        for spec in COMMANDS:
+        for spec in specs:
             self.model.notice(f"  {spec.usage.ljust(width)}  {spec.summary}")
         keys = max(len(key) for key, _ in KEY_HELP)
         self.model.notice("keys:")
@@ -506,9 +415,6 @@ class ChatController:
             self.model.notice(f"  {key.ljust(keys)}  {summary}")
 
     def _switch(self, reference: str) -> None:
-        if not reference:
-            self.model.error("usage: /switch N|#ROOM|@USER")
-            return
         buffer_id = self.model.buffers.resolve(reference)
         if buffer_id is None:
             self.model.error(f"no buffer {reference!r}; /query USER opens a private one")
@@ -524,76 +430,38 @@ class ChatController:
         else:
             self.model.buffers.close(current)
 
-    def _show_peers(self, peers: list[PeerInfo]) -> None:
-        if not peers:
-            self.model.notice("nobody is online")
+    def _receipts(self) -> None:
+        current = self.model.buffers.current.id
+        receipts = self.model.receipts.latest(current, RECEIPTS_SHOWN)
+        if not receipts:
+            self.model.notice("none of your messages here yet")
             return
-        self.model.notice(f"{plural(len(peers), 'user')} online:")
-        self.model.remember(users=[p.username for p in peers])
-        for peer in sorted(peers, key=lambda p: p.username.lower()):
-            where = f"in #{peer.room}" if peer.room else "in no room"
-            self.refresh_trust(peer.username)
-            state = self._state_label(peer.username)
-            self.model.notice(f"  {peer.username} ({where}){state}")
+        for receipt in receipts:
+            text = receipt.text if len(receipt.text) <= 40 else receipt.text[:39] + "\u2026"
+            self.model.notice(f"{text!r}: {receipt.describe()}")
 
-    def _show_rooms(self, rooms: list[RoomInfo]) -> None:
-        if not rooms:
-            self.model.notice("no rooms yet: /create ROOM")
-            return
-        self.model.notice(f"{plural(len(rooms), 'room')}:")
-        self.model.remember(rooms=[r.name for r in rooms])
-        for room in sorted(rooms, key=lambda r: r.name.lower()):
-            self.model.notice(
-                f"  #{room.name}  {len(room.members)}/{room.capacity}  owner {room.owner}"
-                f"  members: {', '.join(room.members) or '-'}"
-            )
-
-    def _show_members(self) -> None:
-        if self.model.room is None:
-            self.model.error("you are not in a room")
-            return
-        self.model.notice(f"members of #{self.model.room}:")
-        for member in self.model.members:
-            self.model.notice(f"  {member}{self._state_label(member)}")
-
-    def _state_label(self, username: str) -> str:
-        if username == self.model.username:
-            return " (you)"
-        return f" [{self.model.verification_of(username)}]"
-
-    def _show_fingerprint(self, username: str | None) -> None:
-        fingerprint = self.client.fingerprint(username)
-        if username is None or username == self.model.username:
-            self.model.notice(f"your identity key fingerprint: {fingerprint}")
-            return
-        self.refresh_trust(username)
-        state = self.model.verification_of(username)
-        self.model.notice(f"{username}'s identity key fingerprint: {fingerprint} [{state}]")
-        number = self.client.safety_number(username)
-        if state is Verification.KEY_CHANGED:
+    def entered_room(self, room: str) -> None:
+        self.model.buffers.switch_to(room_buffer(room))
+        others = [m for m in self.model.members if m != self.model.username]
+        who = ", ".join(others) if others else "nobody else yet"
+        self.model.notice(f"you joined #{room}; here: {who}")
+        if self.model.replaced_key and others:
             self.model.add(
-                self.model.buffers.current.id,
+                room_buffer(room),
                 LineKind.WARNING,
-                f"that is {username}'s NEW key; safety number for it: {number}",
+                "you replaced your identity key this session: members who knew the old one"
+                " refuse your channel (and get none of your messages) until they accept the"
+                " new key; the status buffer (F1) says who refused",
             )
-        else:
-            self.model.notice(f"safety number with {username}: {number}")
 
     # -- history and settings ------------------------------------------------------------
 
-    def _search(self, rest: str) -> Request | None:
-        all_buffers = False
-        if rest.split(" ", 1)[0].lower() in ("-all", "--all"):
-            all_buffers = True
-            rest = rest.partition(" ")[2].strip()
+    def _search(self, query: str, all_buffers: bool) -> SearchRequest:
         if conversation_of(self.model.buffers.current.id) is None:
             all_buffers = True
-        return SearchRequest(rest, all_buffers)
+        return SearchRequest(query, all_buffers)
 
-    async def _clear_history(self, rest: str) -> None:
-        if rest:
-            self.model.error("usage: /clear-history")
-            return
+    async def _clear_history(self) -> None:
         archive = self.archive
         if archive is None or not archive.enabled:
             self.model.notice("no history is being kept (history.days is 0): nothing to delete")
@@ -604,29 +472,28 @@ class ChatController:
             if len(kept) != len(buffer.lines):
                 buffer.lines.clear()
                 buffer.lines.extend(kept)
-                self.model.redraw = True
+                self.model.rebuilt.add(buffer.id)
         self.model.notice(
             "your message history was deleted from disk (new file, new keys);"
             " this session's messages stay on screen until you quit"
         )
 
-    async def _set(self, rest: str) -> Request | None:
+    async def _set(self, name: str | None, value: str | None) -> Request | None:
         settings = self.settings
-        if not rest:
+        if name is None:
             where = f" (config file {settings.path})" if settings.path is not None else ""
             self.model.notice(f"settings{where}; /set NAME VALUE changes one for this session:")
             width = max(len(spec.key) for spec, _, _ in settings.items())
-            for spec, value, source in settings.items():
-                shown = format_value(value)
+            for spec, current, source in settings.items():
+                shown = format_value(current)
                 self.model.notice(f"  {spec.key.ljust(width)} = {shown}  [{source}]")
             return None
-        name, _, value = rest.partition(" ")
         try:
             spec = settings.resolve(name)
         except SettingError as exc:
             self.model.error(exc.message)
             return None
-        if not value.strip():
+        if value is None:
             shown = format_value(settings.get(spec.key))
             self.model.notice(f"{spec.key} = {shown}  [{settings.source(spec.key)}]")
             self.model.notice(f"  {spec.help}")
@@ -638,12 +505,11 @@ class ChatController:
             )
             return None
         try:
-            settings.set(spec.key, value.strip(), "session")
+            settings.set(spec.key, value, "session")
         except SettingError as exc:
             self.model.error(exc.message)
             return None
-        shown = format_value(settings.get(spec.key))
-        self.model.notice(f"{spec.key} = {shown} for this session")
+        self.model.notice(f"{spec.key} = {format_value(settings.get(spec.key))} for this session")
         if spec.key == "history.days" and self.archive is not None:
             days = settings.history_days
             removed = await self.archive.set_days(days)

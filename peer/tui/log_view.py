@@ -4,20 +4,25 @@ Between the lines of a buffer the log shows rules that are not lines of their ow
 date when the day changes (and before the first line), the read marker after the last
 line that was there when the user left the buffer, and where the lines restored from the
 history file end. :class:`LogView` builds them for a whole buffer (a switch, a redraw)
-and then for each batch of new lines, remembering the last day drawn.
+and then for each batch of new lines, remembering the last day drawn and which row each
+line is, so that a delivery receipt changing an own message's mark redraws that row only
+(:meth:`LogView.changed_marks`).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 from rich.style import Style
 
-from peer.tui.buffers import Line
+from peer.tui.buffers import Line, LineKind
 from peer.tui.log_rows import LogRow
+from peer.tui.receipts import MarkKind, Receipt
 from peer.tui.rendering import DEFAULT_TIME_FORMAT, NICK_WIDTH, render_line
+
+Mark = tuple[str, MarkKind] | None
 
 DATE_STYLE = Style(dim=True, bold=True)
 MARKER_STYLE = Style(color="red", bold=True)
@@ -41,8 +46,13 @@ class LogView:
 
     time_format: str = DEFAULT_TIME_FORMAT
     nick_width: int = NICK_WIDTH
+    #: The receipt of an own message by its id (None: no marks drawn).
+    receipts: Callable[[str], Receipt | None] | None = None
     _last_day: tuple[int, int] | None = None
     _last_history: bool = False
+    _count: int = 0
+    _row_of: dict[Line, int] = field(default_factory=dict)
+    _drawn: dict[Line, Mark] = field(default_factory=dict)
 
     def rows(
         self,
@@ -59,26 +69,54 @@ class LogView:
         """
         self._last_day = None
         self._last_history = False
+        self._count = 0
+        self._row_of.clear()
+        self._drawn.clear()
         rows: list[LogRow] = []
         focus_row: int | None = None
         last = lines[-1] if lines else None
         for line in lines:
+            rows.extend(self._rules(line))
             if line is focus:
-                rows.extend(self._rules(line))
                 focus_row = len(rows)
-                rows.append(self._render(line, highlight))
-            else:
-                rows.extend(self._rows_for(line))
+            self._place(line, len(rows))
+            rows.append(self._render(line, highlight if line is focus else ()))
             if marker is not None and line is marker and line is not last:
                 rows.append(LogRow.rule(READ_MARKER, MARKER_STYLE))
+        self._count = len(rows)
         return rows, focus_row
 
     def more(self, lines: Sequence[Line]) -> list[LogRow]:
         """Rows for lines appended after the last :meth:`rows` or :meth:`more`."""
         rows: list[LogRow] = []
         for line in lines:
-            rows.extend(self._rows_for(line))
+            rows.extend(self._rules(line))
+            self._place(line, self._count + len(rows))
+            rows.append(self._render(line))
+        self._count += len(rows)
         return rows
+
+    def changed_marks(self) -> list[tuple[int, LogRow]]:
+        """``(row index, new row)`` for each own message whose delivery mark is no
+        longer the one drawn."""
+        changed: list[tuple[int, LogRow]] = []
+        for line, drawn in self._drawn.items():
+            if self._mark(line) != drawn:
+                changed.append((self._row_of[line], self._render(line)))
+        return changed
+
+    def _place(self, line: Line, index: int) -> None:
+        if line.kind is LineKind.OWN and line.msg_id is not None and self.receipts is not None:
+            self._row_of[line] = index
+
+    def _receipt(self, line: Line) -> Receipt | None:
+        if self.receipts is None or line.kind is not LineKind.OWN or line.msg_id is None:
+            return None
+        return self.receipts(line.msg_id)
+
+    def _mark(self, line: Line) -> Mark:
+        receipt = self._receipt(line)
+        return None if receipt is None else receipt.mark()
 
     def _rules(self, line: Line) -> list[LogRow]:
         rules: list[LogRow] = []
@@ -92,9 +130,13 @@ class LogView:
         return rules
 
     def _render(self, line: Line, highlight: Sequence[str] = ()) -> LogRow:
+        receipt = self._receipt(line)
+        if line in self._row_of:
+            self._drawn[line] = None if receipt is None else receipt.mark()
         return render_line(
-            line, time_format=self.time_format, nick_width=self.nick_width, highlight=highlight
+            line,
+            receipt,
+            time_format=self.time_format,
+            nick_width=self.nick_width,
+            highlight=highlight,
         )
-
-    def _rows_for(self, line: Line) -> list[LogRow]:
-        return [*self._rules(line), self._render(line)]

@@ -47,10 +47,11 @@ class MessageLog(ScrollView, can_focus=False):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._rows: list[LogRow] = []
+        self._heights: list[int] = []
         self._offsets: list[int] = []  # first screen line of each row
         self._height = 0
         self._layout_width = 0
-        self._cache: LRUCache[tuple[int, int], list[Strip]] = LRUCache(1024)
+        self._cache: LRUCache[tuple[LogRow, int], list[Strip]] = LRUCache(1024)
         #: Follow new rows: the reader is at the bottom (not scrolled up to read).
         self._stick = True
 
@@ -77,14 +78,19 @@ class MessageLog(ScrollView, can_focus=False):
         width = self._width()
         console = self.app.console
         self._layout_width = width
+        self._heights = [row.height(console, width) for row in self._rows]
+        self._cache.clear()
+        self._place_rows()
+
+    def _place_rows(self) -> None:
+        """Offsets from the heights, then the virtual size (and the end, if following)."""
         self._offsets = []
         total = 0
-        for row in self._rows:
+        for height in self._heights:
             self._offsets.append(total)
-            total += row.height(console, width)
+            total += height
         self._height = total
-        self._cache.clear()
-        self.virtual_size = Size(width, total)
+        self.virtual_size = Size(self._layout_width, total)
         if self._stick:  # a new width (a scrollbar came) must not unstick the reader
             self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
 
@@ -112,14 +118,34 @@ class MessageLog(ScrollView, can_focus=False):
         else:
             console = self.app.console
             for row in rows:
+                height = row.height(console, width)
                 self._rows.append(row)
+                self._heights.append(height)
                 self._offsets.append(self._height)
-                self._height += row.height(console, width)
+                self._height += height
             self.virtual_size = Size(width, self._height)
         if follow:
             self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
         self.refresh()
         return follow
+
+    def replace_rows(self, rows: Sequence[tuple[int, LogRow]]) -> None:
+        """Put new rows in place of drawn ones (a delivery mark changed), by index."""
+        if not rows:
+            return
+        console = self.app.console
+        moved = False
+        for index, row in rows:
+            if not 0 <= index < len(self._rows):
+                continue
+            self._rows[index] = row
+            height = row.height(console, self._layout_width)
+            moved = moved or height != self._heights[index]
+            self._heights[index] = height
+        if moved:
+            self._place_rows()
+        self._cache.clear()
+        self.refresh()
 
     def show_row(self, index: int) -> None:
         """Scroll so row ``index`` is in view, a third of the way down."""
@@ -136,7 +162,7 @@ class MessageLog(ScrollView, can_focus=False):
     # ------------------------------------------------------------------ drawing
 
     def _row_strips(self, index: int, width: int) -> list[Strip]:
-        key = (id(self._rows[index]), width)
+        key = (self._rows[index], width)  # the row itself: an id could be reused
         strips = self._cache.get(key)
         if strips is None:
             console = self.app.console

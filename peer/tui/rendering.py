@@ -23,6 +23,7 @@ from peer.tui.buffers import BufferKind, BufferList, Line, LineKind
 from peer.tui.chat_model import ChatModel, Verification
 from peer.tui.log_rows import LogRow
 from peer.tui.nick_colors import nick_color
+from peer.tui.receipts import MarkKind, Receipt
 
 TIMESTAMP_STYLE = Style(dim=True)
 NOTICE_STYLE = Style(dim=True, italic=True)
@@ -71,17 +72,27 @@ def fit_nick(name: str, width: int) -> str:
     return name[:head] + "\u2026" + (name[-tail:] if tail else "")
 
 
+_RECEIPT_STYLE = {
+    MarkKind.PENDING: Style(dim=True),
+    MarkKind.PARTIAL: Style(dim=True),
+    MarkKind.DONE: Style(color="green"),
+    MarkKind.FAILED: Style(color="red", bold=True),
+}
+
+
 def render_line(
     line: Line,
+    receipt: Receipt | None = None,
     *,
     time_format: str = DEFAULT_TIME_FORMAT,
     nick_width: int = NICK_WIDTH,
     highlight: Sequence[str] = (),
 ) -> LogRow:
     """One log row: time, then the nick right-aligned in its colour (or a notice mark),
-    then the text, which wraps under itself so continuation lines stay indented. A line
-    from the history file is dimmed; the words that start with one of ``highlight``
-    (a search's words) are drawn reversed."""
+    then the text, which wraps under itself so continuation lines stay indented. An own
+    message ends with its delivery mark (``receipt``). A line from the history file is
+    dimmed; the words that start with one of ``highlight`` (a search's words) are drawn
+    reversed."""
     stamp = Text(format_time(line.timestamp, time_format), style=TIMESTAMP_STYLE)
     if line.kind in (LineKind.MESSAGE, LineKind.OWN) and line.sender is not None:
         who = nick_text(fit_nick(line.sender, nick_width), own=line.kind is LineKind.OWN)
@@ -103,6 +114,9 @@ def render_line(
         body.stylize(Style(reverse=True, bold=True), start, end)
     if line.history:
         body.stylize(HISTORY_STYLE)
+    mark = None if receipt is None or line.kind is not LineKind.OWN else receipt.mark()
+    if mark is not None:
+        body.append(f" {mark[0]}", style=_RECEIPT_STYLE[mark[1]])
     prefix = stamp
     prefix.append(" ")
     who.pad_left(max(0, nick_width - who.cell_len))

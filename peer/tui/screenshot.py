@@ -26,6 +26,7 @@ from peer.config import PeerConfig
 from peer.tui.app import ChatApp, ChatScreen
 from peer.tui.buffers import room_buffer
 from peer.tui.message_log import MessageLog
+from peer.tui.receipts import MarkKind
 from peer.tui.search_screen import SearchScreen
 from tracker.config import TrackerConfig
 from tracker.server import TrackerServer
@@ -99,6 +100,13 @@ async def draw() -> dict[str, str]:
                 await others["bob"].send_private("alice", "lunch later?")
                 await _until(pilot, lambda: chat.model.buffers.current.total >= 8)
                 await _until(pilot, lambda: "@bob(1)" in str(chat.query_one("#bufferbar").render()))
+
+                def delivered() -> bool:  # both own lines acknowledged, their marks drawn
+                    own = chat.model.receipts.latest(room_buffer("lobby"), 5)
+                    done = all(r.mark() == ("\u2713", MarkKind.DONE) for r in own)
+                    return len(own) == 2 and done and not chat.model.redraw
+
+                await _until(pilot, delivered)
                 await pilot.press(*"bob: see you at noon")
                 svgs["chat.svg"] = app.export_screenshot(title="p2pchat")
                 await pilot.press("ctrl+u")

@@ -25,8 +25,8 @@ from crypto.fingerprint import fingerprint
 from crypto.identity import IdentityKey
 from crypto.keystore import TEST_KDF_PARAMS, load_or_create_identity
 from crypto.pinning import TrustState
-from peer.client import ChannelRefusedError
 from peer.directory import MAX_LISTING_AGE, REFRESH_INTERVAL
+from peer.errors import ChannelRefusedError
 from peer.events import (
     ChannelClosed,
     ChannelOpened,

@@ -1,29 +1,41 @@
-"""Batch-mode line parsing, without I/O."""
+"""The command table both front ends share: line parsing, without I/O."""
 
 from __future__ import annotations
 
 import pytest
 
 from commons.errors import ErrorCode, ValidationError
-from peer.batch_commands import (
+from peer.commands import (
+    COMMANDS,
+    ClearHistory,
     CommandError,
     CreateRoom,
     DeleteRoom,
+    Frontend,
+    Help,
     JoinRoom,
     LeaveRoom,
     ListPeers,
     ListRooms,
     ListUsers,
     Login,
+    Query,
     Quit,
+    Receipts,
     Register,
     Reject,
+    Search,
     SendPrivate,
     SendRoom,
+    SetSetting,
     ShowFingerprint,
+    Switch,
     Trust,
     Verify,
+    command_word,
+    commands_for,
     parse_line,
+    spec_for,
 )
 
 FP = "7249 A105 7E39 03FF F5DB 1430 E839 E7E0"
@@ -106,6 +118,63 @@ def test_usage_errors(line: str) -> None:
 def test_invalid_names(line: str) -> None:
     with pytest.raises(ValidationError):
         parse_line(line)
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("/help", Help()),
+        ("/help join", Help("join")),
+        ("/search lunch at noon", Search("lunch at noon", all_buffers=False)),
+        ("/search -all lunch", Search("lunch", all_buffers=True)),
+        ("/set", SetSetting(None, None)),
+        ("/set bell", SetSetting("bell", None)),
+        ("/set timestamp_format %d %b %H:%M", SetSetting("timestamp_format", "%d %b %H:%M")),
+        ("/clear-history", ClearHistory()),
+        ("/switch #lobby", Switch("#lobby")),
+        ("/query bob", Query("bob")),
+        ("/receipts", Receipts()),
+        ("/msg bob hi", SendPrivate("bob", "hi")),
+        ("hello", SendRoom("hello")),
+    ],
+)
+def test_terminal_only_commands_parse_there(line: str, expected: object) -> None:
+    assert parse_line(line, Frontend.TUI) == expected
+
+
+@pytest.mark.parametrize(
+    ("line", "frontend"),
+    [
+        ("/help", Frontend.BATCH),
+        ("/search x", Frontend.BATCH),
+        ("/set", Frontend.BATCH),
+        ("/clear-history", Frontend.BATCH),
+        ("/switch 2", Frontend.BATCH),
+        ("/receipts", Frontend.BATCH),
+        ("/login alice pw", Frontend.TUI),
+        ("/register alice pw", Frontend.TUI),
+    ],
+)
+def test_a_command_of_the_other_front_end_is_unknown(line: str, frontend: Frontend) -> None:
+    with pytest.raises(CommandError) as info:
+        parse_line(line, frontend)
+    assert info.value.code is ErrorCode.UNKNOWN_COMMAND
+
+
+def test_one_table_for_usage_help_and_completion() -> None:
+    names = [spec.name for spec in COMMANDS]
+    assert len(names) == len(set(names))
+    assert {spec.name for spec in commands_for(Frontend.BATCH)} >= {"/login", "/msg", "/quit"}
+    assert "/login" not in {spec.name for spec in commands_for(Frontend.TUI)}
+    spec = spec_for("/JOIN", Frontend.TUI)
+    assert spec is not None and spec.usage == "/join ROOM"
+    assert spec_for("/login", Frontend.TUI) is None
+
+
+def test_command_word_for_error_replies() -> None:
+    assert command_word("/JOIN lobby") == "join"
+    assert command_word("//not a command") == "say"
+    assert command_word("hello") == "say"
 
 
 @pytest.mark.parametrize("line", ["/create bad room!", "/create room!", "/join two words"])
