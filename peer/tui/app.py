@@ -30,7 +30,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from rich.style import Style
 from rich.text import Text
@@ -45,20 +45,18 @@ from textual.widgets import Input, Static
 from peer.config import PeerConfig
 from peer.events import KeyChanged, MessageReceived
 from peer.history_archive import HistoryArchive
-from peer.history_search import matches, query_words
-from peer.history_store import HISTORY_FILE_NAME, HistoryEntry, SearchResult, StoredEntry
+from peer.history_store import HISTORY_FILE_NAME
 from peer.settings import Settings
 from peer.tui.buffers import (
     STATUS,
-    Buffer,
     BufferId,
     BufferKind,
-    Line,
     LineKind,
     private_buffer,
     room_buffer,
 )
-from peer.tui.chat_model import ChatModel, shown_time
+from peer.tui.chat_history import ChatHistory, hit_time
+from peer.tui.chat_model import ChatModel
 from peer.tui.completion import CompletionSources
 from peer.tui.controller import (
     ChatClientLike,
@@ -71,40 +69,26 @@ from peer.tui.controller import (
     conversation_of,
     plural,
 )
+from peer.tui.decisions import KeyDecisions
 from peer.tui.log_rows import LogRow
 from peer.tui.log_view import LogView, date_label
 from peer.tui.message_log import MessageLog
 from peer.tui.notifications import NotificationPolicy
 from peer.tui.rendering import (
-    ERROR_STYLE,
-    TIMESTAMP_STYLE,
-    nick_text,
     render_buffer_bar,
     render_key_banner,
     render_members,
 )
 from peer.tui.search_screen import SearchHit, SearchScreen
+from peer.tui.status_lines import placeholder, topbar
 from peer.tui.terminal_keys import read_alt_digits
 from peer.tui.terminal_output import TerminalOutput
-from peer.tui.widgets import (
-    ChatInput,
-    DecisionDialog,
-    KeyChangedDialog,
-    PasteDialog,
-    VerifyDialog,
-)
+from peer.tui.widgets import ChatInput, PasteDialog
 
 NARROW = 80
 CLOSE_TIMEOUT = 5.0
 #: Receipts change marks on lines already drawn; such redraws are batched this long.
 MARKS_DELAY = 0.15
-#: Conversations whose buffers come back at login, and messages restored per buffer.
-RESTORED_BUFFERS = 8
-RESTORED_LINES = 200
-#: Messages shown before and after a search hit that is older than the scrollback.
-HISTORY_CONTEXT = 60
-SEARCH_RESULTS = 100
-
 
 #: Actions bound from the ``[keys]`` settings; every one is a priority binding, so the
 #: input line (which has the focus) does not keep Ctrl+X or Ctrl+F for itself.
@@ -118,26 +102,6 @@ KEY_ACTIONS: tuple[tuple[str, str], ...] = (
     ("scroll_down", "scroll_log(1)"),
     *((f"buffer_{n}", f"switch_number({n})") for n in range(1, 10)),
 )
-
-
-def buffer_of(conversation: str) -> BufferId:
-    """The buffer of a history conversation label (``#room``, ``@user``)."""
-    if conversation.startswith("#"):
-        return room_buffer(conversation[1:])
-    return private_buffer(conversation[1:])
-
-
-def history_line(stored: StoredEntry) -> Line:
-    """A message restored from the history file, as a (dimmed) buffer line."""
-    entry = stored.entry
-    return Line(
-        shown_time(entry.sent_at, entry.received_at),
-        LineKind.OWN if entry.own else LineKind.MESSAGE,
-        entry.text,
-        entry.sender,
-        history=True,
-        row=stored.row,
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +140,7 @@ class ChatScreen(Screen[None]):
         self.model = ChatModel(client.username or "?")
         self.model.replaced_key = replaced_key
         self.archive = archive if archive is not None else self._make_archive(home)
+        self.history = ChatHistory(self.model, self.archive)
         self.controller = ChatController(
             client, self.model, archive=self.archive, settings=self.settings
         )
@@ -191,7 +156,14 @@ class ChatScreen(Screen[None]):
         self._lines: asyncio.Queue[str | _Paste | _Decision] = asyncio.Queue()
         self._shown: tuple[object, int] | None = None
         self._marks_timer: Timer | None = None
-        self._dialogs: dict[str, list[DecisionDialog[Any]]] = {}
+        self.decisions = KeyDecisions(
+            client,
+            self.controller,
+            self.model,
+            push=lambda dialog, done: self.app.push_screen(dialog, done),
+            decide=lambda run: self._lines.put_nowait(_Decision(run)),
+            redraw=self.sync,
+        )
         #: New lines that arrived below while the user reads further up.
         self.below = 0
         #: The conversation whose older history is shown around a search hit, if any.
@@ -262,38 +234,14 @@ class ChatScreen(Screen[None]):
     # -- history -----------------------------------------------------------------------
 
     async def _open_history(self) -> None:
-        archive = self.archive
-        assert archive is not None
-        await archive.open()
-        if archive.notice:
-            self.model.add(STATUS, LineKind.WARNING, archive.notice)
-        if archive.failed:
-            self.model.error(f"your messages are not being kept: {archive.failed}", STATUS)
-        if archive.enabled:
-            for label in await archive.conversations(RESTORED_BUFFERS):
-                self.model.buffers.ensure(buffer_of(label))
-        await self._restore_new_buffers()
+        if await self.history.open():
+            self._shown = None
         self.sync()
 
-    async def _restore_new_buffers(self) -> None:
-        """Give each buffer created since the last call its messages from earlier sessions."""
-        archive = self.archive
-        self.model.buffers.created = []
-        if archive is None or not archive.enabled:
-            return
-        for buffer in list(self.model.buffers):
-            if not buffer.restored:
-                await self._restore(buffer, archive)
-
-    async def _restore(self, buffer: Buffer, archive: HistoryArchive) -> None:
-        buffer.restored = True
-        conversation = conversation_of(buffer.id)
-        if conversation is None:
-            return
-        stored = await archive.recent(conversation, RESTORED_LINES)
-        restored = buffer.prepend([history_line(s) for s in stored])
-        if restored and buffer is self.model.buffers.current:
+    async def _restore_and_sync(self) -> None:
+        if await self.history.restore_new_buffers():
             self._shown = None
+        self.sync()
 
     # -- workers -------------------------------------------------------------------------
 
@@ -301,7 +249,7 @@ class ChatScreen(Screen[None]):
         async for event in self.client.events():
             self.controller.handle_event(event)
             if isinstance(event, KeyChanged):
-                self._ask_about_keys(event.username)
+                self.decisions.ask_about_keys(event.username)
             elif isinstance(event, MessageReceived):
                 self._notify(event)
             self.sync()
@@ -324,7 +272,7 @@ class ChatScreen(Screen[None]):
                 await self.chat_app.shutdown()
                 return
             if isinstance(request, VerifyRequest):
-                self._show_verify(request)
+                self.decisions.show_verify(request)
             elif isinstance(request, SearchRequest):
                 self.open_search(request.query, all_buffers=request.all_buffers)
             elif isinstance(request, SettingChanged):
@@ -390,102 +338,44 @@ class ChatScreen(Screen[None]):
     # -- search --------------------------------------------------------------------------
 
     def open_search(self, query: str = "", *, all_buffers: bool) -> None:
-        current = conversation_of(self.model.buffers.current.id)
-
         def chosen(hit: SearchHit | None) -> None:
             if hit is not None:
                 self.run_worker(self.jump_to(hit), group="chat")
 
-        def time_text(stored: StoredEntry) -> str:
-            entry = stored.entry
-            shown = shown_time(entry.sent_at, entry.received_at)
-            fmt = f"%d %b {self.settings.timestamp_format}"
-            return time.strftime(fmt, time.localtime(shown))
-
         dialog = SearchScreen(
-            self._search,
+            self.history.search,
             query=query,
-            current=current,
+            current=conversation_of(self.model.buffers.current.id),
             all_buffers=all_buffers,
-            time_text=time_text,
+            time_text=lambda stored: hit_time(stored, self.settings.timestamp_format),
         )
         self.app.push_screen(dialog, chosen)
-
-    async def _search(self, text: str, conversation: str | None) -> SearchResult:
-        archive = self.archive
-        if archive is not None and archive.enabled:
-            return await archive.search(text, conversation, SEARCH_RESULTS)
-        # No history file: search what is on screen in this session.
-        words = query_words(text)
-        hits: list[StoredEntry] = []
-        for buffer in self.model.buffers:
-            label = conversation_of(buffer.id)
-            if label is None or (conversation is not None and label != conversation):
-                continue
-            for line in buffer.lines:
-                if line.kind in (LineKind.MESSAGE, LineKind.OWN) and matches(line.text, words):
-                    entry = HistoryEntry(
-                        label,
-                        line.sender or "",
-                        line.text,
-                        line.timestamp,
-                        line.timestamp,
-                        line.msg_id or "",
-                        line.kind is LineKind.OWN,
-                    )
-                    hits.append(StoredEntry(-1, entry))
-        hits.sort(key=lambda h: h.entry.received_at, reverse=True)
-        return SearchResult(hits[:SEARCH_RESULTS])
-
-    def _find_line(self, buffer: Buffer, stored: StoredEntry) -> Line | None:
-        entry = stored.entry
-        for line in reversed(buffer.lines):
-            if stored.row >= 0 and line.row == stored.row:
-                return line
-            if entry.msg_id and line.msg_id == entry.msg_id and line.sender == entry.sender:
-                return line
-        return None
 
     async def jump_to(self, hit: SearchHit) -> None:
         """Show the hit in its buffer, marked; from the history file if it is older than
         the scrollback (End goes back to the live view)."""
-        entry = hit.stored.entry
-        buffer = self.model.buffers.switch_to(buffer_of(entry.conversation))
-        self.history_view = None
-        line = self._find_line(buffer, hit.stored)
-        log = self.query_one(MessageLog)
-        if line is not None:
+        place = await self.history.place(hit.stored)
+        buffer, line, log = place.buffer, place.line, self.query_one(MessageLog)
+        self.history_view, self.below = None, 0
+        if line is None:
+            self.model.error("that message is no longer in your history")
+        elif not place.context:
             rows, focus = self.view.rows(
                 list(buffer.lines), marker=buffer.read_marker, highlight=hit.words, focus=line
             )
             log.set_rows(rows, show_row=focus)
             self._shown = (buffer.id, buffer.total)
-            self.below = 0
-            self.sync()
-            return
-        archive = self.archive
-        context = (
-            []
-            if archive is None
-            else await archive.around(hit.stored.row, HISTORY_CONTEXT, HISTORY_CONTEXT)
-        )
-        lines = [history_line(s) for s in context]
-        focus_line = next((ln for ln in lines if ln.row == hit.stored.row), None)
-        if focus_line is None:
-            self.model.error("that message is no longer in your history")
-            self.sync()
-            return
-        self.history_view = entry.conversation
-        rows, focus = LogView(self.settings.timestamp_format, self.settings.nick_width).rows(
-            lines, highlight=hit.words, focus=focus_line
-        )
-        label = (
-            f"your history around {date_label(focus_line.timestamp)} in"
-            f" {entry.conversation}: End returns to the live view"
-        )
-        header = LogRow.rule(label, Style(bold=True, color="cyan"))
-        log.set_rows([header, *rows], show_row=None if focus is None else focus + 1)
-        self.below = 0
+        else:
+            self.history_view = hit.stored.entry.conversation
+            view = LogView(self.settings.timestamp_format, self.settings.nick_width)
+            rows, focus = view.rows(place.context, highlight=hit.words, focus=line)
+            label = (
+                f"your history around {date_label(line.timestamp)} in"
+                f" {self.history_view}: End returns to the live view"
+            )
+            header = LogRow.rule(label, Style(bold=True, color="cyan"))
+            log.set_rows([header, *rows], show_row=None if focus is None else focus + 1)
+            self._shown = (buffer.id, buffer.total)
         self.sync()
 
     def leave_history_view(self) -> None:
@@ -495,84 +385,6 @@ class ChatScreen(Screen[None]):
         self.below = 0
         self.sync()
         self.query_one(MessageLog).jump_to_end()
-
-    # -- dialogs -------------------------------------------------------------------------
-
-    def _dialog_opened(self, user: str, dialog: DecisionDialog[Any]) -> None:
-        self._dialogs.setdefault(user, []).append(dialog)
-
-    def _dialog_closed(self, user: str, dialog: DecisionDialog[Any]) -> bool:
-        """Forget a dialog that closed; ``False`` if it had been withdrawn (ignore it)."""
-        open_ones = self._dialogs.get(user, [])
-        if dialog in open_ones:
-            open_ones.remove(dialog)
-        return not dialog.withdrawn
-
-    def _decide(self, run: Callable[[], Awaitable[Request | None]]) -> None:
-        self._lines.put_nowait(_Decision(run))
-
-    def _ask_about_keys(self, user: str) -> None:
-        """Show every undecided key of ``user`` and ask; any dialog about ``user`` still
-        open is withdrawn first (its keys are no longer the whole story)."""
-        for dialog in self._dialogs.pop(user, []):
-            dialog.withdraw()
-        keys = self.client.pending_keys(user)
-        if not keys:
-            return
-        shown = tuple(self.client.fingerprint(key=k) for k in keys)
-        dialog = KeyChangedDialog(user, shown)
-
-        async def verify() -> Request:
-            return self.controller.verify_request(user)
-
-        async def trust() -> None:
-            await self.controller.trust_key(user, keys[0])  # the one key this dialog showed
-
-        async def reject() -> None:
-            await self.controller.reject(user)
-
-        def decided(choice: str | None) -> None:
-            if not self._dialog_closed(user, dialog):
-                return
-            actions = {"verify": verify, "trust": trust, "reject": reject}
-            if choice in actions:
-                self._decide(actions[choice])
-            else:
-                self.model.notice(
-                    f"sending to {user} stays blocked; /verify, /trust or /reject later"
-                )
-                self.sync()
-
-        self._dialog_opened(user, dialog)
-        self.app.push_screen(dialog, decided)
-
-    def _show_verify(self, request: VerifyRequest) -> None:
-        user = request.username
-        dialog = VerifyDialog(
-            self.model.username,
-            request.own_fingerprint,
-            user,
-            [(c.fingerprint, c.safety_number) for c in request.candidates],
-            new_key=request.accept_new_key,
-        )
-
-        def decided(index: int | None) -> None:
-            if not self._dialog_closed(user, dialog):
-                return
-            if index is None:
-                self.model.notice(f"{user} not marked verified")
-                self.sync()
-                return
-            key = request.candidates[index].key
-
-            async def confirm() -> None:
-                if not await self.controller.confirm_verify(request, key):
-                    self._ask_about_keys(user)
-
-            self._decide(confirm)
-
-        self._dialog_opened(user, dialog)
-        self.app.push_screen(dialog, decided)
 
     # -- input -------------------------------------------------------------------------
 
@@ -673,7 +485,7 @@ class ChatScreen(Screen[None]):
         """Redraw everything that may have changed from the model."""
         if not self.is_mounted:
             return
-        if self.model.buffers.created and self.archive is not None and self.archive.enabled:
+        if self.model.buffers.created and self.history.enabled:
             self.run_worker(self._restore_and_sync(), group="chat")
         buffer = self.model.buffers.current
         if buffer.id in self.model.rebuilt:
@@ -703,8 +515,8 @@ class ChatScreen(Screen[None]):
         banner.set_class(bool(changed), "shown")
         if changed:
             banner.update(render_key_banner(changed))
-        self.query_one("#topbar", Static).update(self._topbar())
-        self.query_one(ChatInput).placeholder = self._placeholder()
+        self.query_one("#topbar", Static).update(topbar(self.model, self.tracker_label))
+        self.query_one(ChatInput).placeholder = placeholder(self.model)
         self._update_title()
 
     def _redraw_marks(self) -> None:
@@ -712,10 +524,6 @@ class ChatScreen(Screen[None]):
         self.model.redraw.clear()
         if self.history_view is None:
             self.query_one(MessageLog).replace_rows(self.view.changed_marks())
-
-    async def _restore_and_sync(self) -> None:
-        await self._restore_new_buffers()
-        self.sync()
 
     def _show_below(self) -> None:
         below = self.query_one("#below", Static)
@@ -728,34 +536,6 @@ class ChatScreen(Screen[None]):
             below.update(Text(text))
         elif self.below:
             below.update(Text(f"\u25bc {plural(self.below, 'new line')} below: End shows them"))
-
-    def _topbar(self) -> Text:
-        text = Text()
-        text.append("p2pchat ", style=Style(bold=True))
-        text.append_text(nick_text(self.model.username, own=True))
-        if self.model.room is not None:
-            text.append(f"  in #{self.model.room} ({len(self.model.members)})")
-        text.append(f"  tracker {self.tracker_label} ")
-        if self.model.session_ended:
-            text.append("\u25cb session ended", style=ERROR_STYLE)
-        elif self.model.connected:
-            text.append("\u25cf connected", style=Style(color="green"))
-        else:
-            text.append("\u25cb reconnecting", style=ERROR_STYLE)
-        text.append("  end-to-end encrypted", style=TIMESTAMP_STYLE)
-        return text
-
-    def _placeholder(self) -> str:
-        current = self.model.buffers.current.id
-        if current.kind is BufferKind.ROOM:
-            if current.name == self.model.room:
-                return f"message #{current.name}  (/help for commands)"
-            if current.name in self.model.deleted_rooms:
-                return f"#{current.name} was deleted: /close this buffer, /rooms lists others"
-            return f"you left #{current.name}: /join {current.name} to come back"
-        if current.kind is BufferKind.PRIVATE:
-            return f"private message to {current.name}  (end-to-end encrypted)"
-        return "type /help, /rooms, /join ROOM or /msg USER TEXT"
 
 
 class ChatApp(App[None]):

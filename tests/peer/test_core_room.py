@@ -104,9 +104,9 @@ def test_our_leave_sends_notices_then_closes_room_channels_but_not_private_ones(
     assert alice.connected == ["carol"] and alice.members == []
 
 
-def test_room_deleted_is_reported() -> None:
-    alice = in_room("alice", ("alice", "bob"))
-    assert alice.room_closed(deleted=True).events == [ev.RoomDeleted("lobby")]
+def test_room_deleted_is_reported_with_who_deleted_it() -> None:
+    alice = in_room("alice", ("bob", "alice"))  # bob owns the room: only he can delete it
+    assert alice.room_closed(deleted=True).events == [ev.RoomDeleted("lobby", "bob")]
     assert alice.room_closed(deleted=True).events == []  # only once
 
 

@@ -9,7 +9,9 @@ from rich.console import Console
 from textual import _ansi_sequences
 from textual._xterm_parser import XTermParser
 
-from peer.tui.buffers import Line, LineKind
+from peer.events import MessageDelivered, MessageReceived
+from peer.tui.buffers import Line, LineKind, room_buffer
+from peer.tui.chat_model import ChatModel
 from peer.tui.log_rows import LogRow
 from peer.tui.log_view import HISTORY_END, READ_MARKER, LogView, date_label
 from peer.tui.rendering import fit_nick, render_line
@@ -101,3 +103,28 @@ def test_alt_digit_is_read_as_alt_outside_macos() -> None:
         table = _ansi_sequences.ANSI_SEQUENCES_KEYS
         assert isinstance(table, dict)
         table.update({s: v for s, v in saved.items() if v is not None})
+
+
+def test_a_receipt_redraws_only_the_row_of_its_message() -> None:
+    model = ChatModel("alice", clock=lambda: MONDAY_NOON)
+    lobby = room_buffer("lobby")
+    model.set_room("lobby", ["alice", "bob"])
+    model.buffers.switch_to(lobby)
+    model.apply(MessageReceived("lobby", "bob", "hi", MONDAY_NOON, "b-1"))
+    first = model.own_message(lobby, "first", "a-1", ("bob",))
+    model.own_message(lobby, "second", "a-2", ("bob",))
+    view = LogView(receipts=model.receipts.get)
+    rows, _ = view.rows(list(model.buffers.current.lines))
+    assert view.changed_marks() == []
+    model.apply(MessageDelivered("a-1", "bob"))
+    changed = view.changed_marks()
+    assert len(changed) == 1
+    index, row = changed[0]
+    assert rows[index].body.plain.startswith("first") and row.body.plain.startswith("first")
+    assert row.body.plain != rows[index].body.plain  # the mark changed
+    assert first.msg_id == "a-1"
+    assert view.changed_marks() == []  # drawn now
+    # A peer's message reusing our msg_id never gets our mark.
+    model.apply(MessageReceived("lobby", "bob", "copycat", MONDAY_NOON, "a-2"))
+    more = view.more([model.buffers.current.lines[-1]])
+    assert more[-1].body.plain == "copycat"
