@@ -33,6 +33,13 @@ class ErrorCode(StrEnum):
     NOT_OWNER = "not_owner"
     BUSY = "busy"
     TOO_MANY_CONNECTIONS = "too_many_connections"
+    RATE_LIMITED = "rate_limited"
+    REGISTRATION_CLOSED = "registration_closed"
+    INVITE_REQUIRED = "invite_required"
+    INVITE_INVALID = "invite_invalid"
+    QUOTA_EXCEEDED = "quota_exceeded"
+    BANNED = "banned"
+    NOT_INVITED = "not_invited"
     INTERNAL = "internal_error"
     HANDSHAKE_FAILED = "handshake_failed"
     UNSUPPORTED_VERSION = "unsupported_version"
@@ -110,3 +117,18 @@ class BusyError(P2PChatError):
     """The server is saturated; the request was not carried out and may be retried."""
 
     code = ErrorCode.BUSY
+
+
+class RateLimitedError(P2PChatError):
+    """Too many requests of one kind from one source or session; nothing was done.
+
+    ``retry_after`` (seconds) says when the same request may succeed; the tracker sends
+    it in the ``ERROR`` reply. The code is ``rate_limited``, or ``throttled`` for failed
+    logins.
+    """
+
+    code = ErrorCode.RATE_LIMITED
+
+    def __init__(self, message: str, retry_after: float, code: ErrorCode | None = None) -> None:
+        super().__init__(message, code)
+        self.retry_after = max(0.0, retry_after)

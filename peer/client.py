@@ -49,6 +49,13 @@ from peer.tracker_messages import TrackerPush
 from peer.trust import TrustGate
 
 CLOSE_TIMEOUT = 3.0
+#: Rejoin refusals after an outage that retrying will not fix: the room is dropped.
+_REJOIN_REFUSALS = {
+    ErrorCode.ROOM_NOT_FOUND: "deleted",
+    ErrorCode.ROOM_FULL: "full",
+    ErrorCode.BANNED: "banned by the owner",
+    ErrorCode.NOT_INVITED: "invite-only",
+}
 
 
 class ChatClient:
@@ -393,12 +400,13 @@ class ChatClient:
             try:
                 reply = await self._session.join_room(room)
             except P2PChatError as exc:
-                if exc.code not in (ErrorCode.ROOM_NOT_FOUND, ErrorCode.ROOM_FULL):
+                if exc.code not in _REJOIN_REFUSALS:
                     raise
                 driver, _ = self._require()
                 driver.apply(driver.core.room_closed(deleted=exc.code is ErrorCode.ROOM_NOT_FOUND))
-                if exc.code is ErrorCode.ROOM_FULL:
-                    self._emit(ev.ErrorEvent(str(exc.code), f"could not rejoin {room}: full"))
+                if exc.code is not ErrorCode.ROOM_NOT_FOUND:
+                    why = _REJOIN_REFUSALS[exc.code]
+                    self._emit(ev.ErrorEvent(str(exc.code), f"could not rejoin {room}: {why}"))
             else:
                 self._require()[0].room_entered(reply.room, reply.members)
         self._emit(ev.Reconnected())

@@ -1,7 +1,8 @@
 """``p2pchat-tracker`` / ``python -m tracker``: run the tracker until interrupted.
 
 Prints the listening address and the certificate's SHA-256 fingerprint, which users
-pin in their peers (``p2pchat --tracker-fingerprint ...``).
+pin in their peers (``p2pchat --tracker-fingerprint ...``). ``p2pchat-tracker invite
+...`` manages registration invites instead (:mod:`tracker.admin`).
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ import sys
 from pathlib import Path
 
 from commons.version import package_version
+from tracker import admin
 from tracker.config import TrackerConfig
 from tracker.database import DB_FILE_NAME, DatabaseOpenError
+from tracker.registration import RegistrationMode
 from tracker.server import TrackerServer
 
 
@@ -27,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="p2pchat-tracker",
         description="p2pchat tracker: accounts, presence and rooms over TLS. Prints its"
         " address and its certificate's SHA-256 fingerprint, which users pin.",
+        epilog="p2pchat-tracker invite --help: single-use registration invites",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     parser.add_argument(
@@ -57,12 +61,6 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=defaults.room_capacity,
         help="members per room (default %(default)s)",
-    )
-    parser.add_argument(
-        "--max-connections",
-        type=int,
-        default=defaults.max_connections,
-        help="open connections at most (default %(default)s)",
     )
     parser.add_argument(
         "--max-frame-size",
@@ -110,6 +108,73 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--log-level", default="INFO", help="log level on stderr (default %(default)s)"
     )
+    limits = parser.add_argument_group("abuse limits (per source: an IPv4 address or IPv6 /64)")
+    limits.add_argument(
+        "--max-connections",
+        type=int,
+        default=defaults.max_connections,
+        help="connections in all, lowered at start if the open-file limit cannot carry it"
+        " (default %(default)s)",
+    )
+    limits.add_argument(
+        "--max-unauthenticated",
+        type=int,
+        default=defaults.max_unauthenticated,
+        help="connections not logged in yet, in all (default %(default)s)",
+    )
+    limits.add_argument(
+        "--max-unauthenticated-per-source",
+        type=int,
+        default=defaults.max_unauthenticated_per_source,
+        help="connections not logged in yet, per source (default %(default)s)",
+    )
+    limits.add_argument(
+        "--max-sessions-per-source",
+        type=int,
+        default=defaults.max_sessions_per_source,
+        help="logged-in sessions per source (default %(default)s)",
+    )
+    limits.add_argument(
+        "--trusted-network",
+        action="append",
+        default=[],
+        metavar="CIDR",
+        help="exempt from every per-source limit (repeatable; e.g. 127.0.0.0/8 for benches;"
+        " default: none)",
+    )
+    limits.add_argument(
+        "--registration",
+        choices=[mode.value for mode in RegistrationMode],
+        default=defaults.registration.value,
+        help="open, invite (codes from 'p2pchat-tracker invite new') or closed"
+        " (default %(default)s)",
+    )
+    limits.add_argument(
+        "--registrations-per-source",
+        type=int,
+        default=defaults.registrations_per_source_per_hour,
+        metavar="PER_HOUR",
+        help="new accounts per source per hour (default %(default)s)",
+    )
+    limits.add_argument(
+        "--registrations-total",
+        type=int,
+        default=defaults.registrations_per_hour,
+        metavar="PER_HOUR",
+        help="new accounts per hour in all (default %(default)s)",
+    )
+    limits.add_argument(
+        "--rooms-per-owner",
+        type=int,
+        default=defaults.rooms_per_owner,
+        help="rooms one user may own (default %(default)s)",
+    )
+    limits.add_argument(
+        "--max-rooms",
+        type=int,
+        default=defaults.max_rooms,
+        help="rooms in all (default %(default)s)",
+    )
     return parser
 
 
@@ -135,6 +200,15 @@ def parse_args(argv: list[str] | None = None) -> TrackerConfig:
             argon2_memory_kib=args.argon2_memory_kib,
             argon2_time_cost=args.argon2_time_cost,
             argon2_parallelism=args.argon2_parallelism,
+            max_unauthenticated=args.max_unauthenticated,
+            max_unauthenticated_per_source=args.max_unauthenticated_per_source,
+            max_sessions_per_source=args.max_sessions_per_source,
+            trusted_networks=tuple(args.trusted_network),
+            registration=RegistrationMode(args.registration),
+            registrations_per_source_per_hour=args.registrations_per_source,
+            registrations_per_hour=args.registrations_total,
+            rooms_per_owner=args.rooms_per_owner,
+            max_rooms=args.max_rooms,
         ).validated()
     except ValueError as exc:
         parser.error(str(exc))
@@ -147,6 +221,7 @@ async def serve(config: TrackerConfig) -> None:
     print(f"p2pchat tracker {package_version()} listening on {host}:{port}", flush=True)
     print(f"certificate SHA-256 fingerprint: {server.cert_fingerprint}", flush=True)
     print(f"data directory: {config.data_dir} (database {DB_FILE_NAME})", flush=True)
+    print(f"registration: {server.config.registration.value}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -159,7 +234,13 @@ async def serve(config: TrackerConfig) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    config = parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else argv
+    if arguments[:1] == ["invite"]:
+        return admin.main(arguments[1:])
+    config = parse_args(arguments)
+    if sys.platform == "win32":
+        # The accept loop (tracker/listener.py) needs add_reader: a selector loop.
+        asyncio.set_event_loop_policy(asyncio.WindowsSelectorEventLoopPolicy())  # type: ignore[attr-defined,unused-ignore]
     try:
         asyncio.run(serve(config))
     except KeyboardInterrupt:
