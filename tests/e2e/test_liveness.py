@@ -57,10 +57,6 @@ async def test_frozen_member_is_dropped_within_20_s_then_comes_back(
         await bob.expect("failed", msg_id=from_bob["msg_id"], user="carol")
         await bob.expect("delivered", msg_id=from_bob["msg_id"], user="alice")
 
-        # Carol heard nothing after frozen_at; once the keepalive deadline (15 s) has passed
-        # since then, her own clock calls every channel dead whatever the others saw (she
-        # may have heard a frame a little later than they heard hers).
-        await asyncio.sleep(max(0.0, frozen_at + 15.5 - loop.time()))
         carol.thaw()
         await carol.expect("reconnected", timeout=30)
         for proc in (alice, bob):
