@@ -87,20 +87,21 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         metavar="PORT",
-        help="port your room-mates should dial, if not the one bound (a port forward)",
+        help="port your room-mates should dial, if not the one bound, as behind a port"
+        " forward (default: the port bound)",
     )
     hiding = parser.add_mutually_exclusive_group()
     hiding.add_argument(
         "--no-listen",
         action="store_true",
         help="no listener: your address is never published; others reach you through the"
-        " tracker's relay (you still dial room-mates directly)",
+        " tracker's relay; you still dial room-mates directly (default: listen)",
     )
     hiding.add_argument(
         "--relay-only",
         action="store_true",
         help="no listener and no direct dial: every channel goes through the tracker's"
-        " relay, so no other user ever learns your address",
+        " relay, so no other user ever learns your address (default: off)",
     )
     parser.add_argument(
         "--direct-private",

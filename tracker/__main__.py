@@ -180,7 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
         "relay (channels of peers that cannot reach each other, through this tracker)"
     )
     relay.add_argument(
-        "--no-relay", action="store_true", help="relay nothing: peers must reach each other"
+        "--no-relay",
+        action="store_true",
+        help="relay nothing: peers must reach each other (default: relay)",
     )
     relay.add_argument(
         "--relay-rate",
