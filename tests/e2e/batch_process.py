@@ -26,24 +26,31 @@ class BatchProcess:
     def __init__(self, proc: asyncio.subprocess.Process) -> None:
         self.proc = proc
         self.seen: list[dict[str, Any]] = []
+        #: The ``ready`` object (tracker, fingerprint, listen), once :meth:`log_in` read it.
+        self.ready: dict[str, Any] = {}
 
     @classmethod
     async def start(
         cls, tracker: TrackerServer, home: Path, extra: Sequence[str] = ()
     ) -> BatchProcess:
         """``extra``: more command-line options (``--no-listen``, ...)."""
+        options = ["--tracker", f"127.0.0.1:{tracker.port}", "--cafile", str(tracker.cert_path)]
+        return await cls.spawn(home, [*options, *extra])
+
+    @classmethod
+    async def spawn(
+        cls, home: Path, options: Sequence[str], prefix: Sequence[str] = ()
+    ) -> BatchProcess:
+        """``prefix``: a command to run it under (``ip netns exec NS``)."""
         proc = await asyncio.create_subprocess_exec(
+            *prefix,
             sys.executable,
             "-m",
             "peer",
             "--batch",
-            "--tracker",
-            f"127.0.0.1:{tracker.port}",
             "--home",
             str(home),
-            "--cafile",
-            str(tracker.cert_path),
-            *extra,
+            *options,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             cwd=Path(__file__).resolve().parents[2],
@@ -56,8 +63,12 @@ class BatchProcess:
         cls, tracker: TrackerServer, home: Path, name: str, extra: Sequence[str] = ()
     ) -> BatchProcess:
         """A process that registered and logged in ``name``."""
-        proc = await cls.start(tracker, home, extra)
-        await proc.expect("ready")
+        return await (await cls.start(tracker, home, extra)).log_in(name)
+
+    async def log_in(self, name: str) -> BatchProcess:
+        """Register and log in ``name`` (after ``ready``)."""
+        proc = self
+        self.ready = await proc.expect("ready")
         proc.send(f"/register {name} {PASSWORD}")
         await proc.expect("registered", user=name)
         proc.send(f"/login {name} {PASSWORD}")
