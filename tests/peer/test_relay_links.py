@@ -10,7 +10,7 @@ import pytest
 
 from commons.relay_frames import RelayedBody, RelayEnded
 from peer.p2p_link import LinkClosedError, LinkRefusedError
-from peer.relay_links import RelayLinks, RelayTransport
+from peer.relay_links import MAX_QUEUED, RelayLinks, RelayTransport
 from peer.supervisor import TaskSupervisor
 
 
@@ -145,4 +145,16 @@ async def test_writing_while_the_tracker_is_down_is_a_refused_link() -> None:
     h.tracker.up = False
     with pytest.raises(LinkRefusedError):
         link.write_body(b"x")
+    await h.tasks.close()
+
+
+async def test_a_link_whose_reader_falls_behind_is_ended_not_grown() -> None:
+    h = Harness()
+    link = h.links.open("mallory")
+    for n in range(MAX_QUEUED + 10):
+        h.links.received(RelayedBody("mallory", link.key.link, True, b"%d" % n))
+    bodies = await link.read_bodies()
+    assert len(bodies) == MAX_QUEUED
+    with pytest.raises(LinkClosedError, match="overflow"):
+        await link.read_bodies()
     await h.tasks.close()
