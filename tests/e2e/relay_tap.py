@@ -6,7 +6,7 @@ after TLS: every ``RELAY`` frame with its sender. ``rewrite(sender, index, data)
 replace the base64 body of the ``index``-th frame (from 0) a sender relays on one link
 by any number of bodies: a changed one (tampering), several (replaying), none
 (dropping), or an earlier one held back (reordering). The tracker then forwards what it
-returns, in order.
+returns, in order. While ``rewrite`` runs, ``frames[-1]`` is the frame being decided.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ import pytest
 from commons.errors import ErrorCode
 from crypto.errors import KeyChangedError
 from crypto.identity import IdentityKey
+from peer.config import CoreSettings
 from peer.errors import ChannelRefusedError
 from peer.events import (
     ChannelClosed,
@@ -25,6 +26,7 @@ from peer.events import (
     MessageFailed,
     MessageReceived,
 )
+from peer.liveness import Keepalive
 from peer.p2p_link import LinkClosedError
 from tests.conftest import ClientFactory, TrackerFactory
 from tests.e2e.proxy import FramingProxy
@@ -186,6 +188,36 @@ async def test_a_cut_tracker_link_closes_the_relayed_channels_and_nothing_is_los
     delivered = await alice.wait_for(MessageDelivered, count=150)
     assert sorted(e.msg_id for e in delivered) == sorted(ids)
     assert alice.of(MessageFailed) == []
+    assert [e.path for e in alice.of(ChannelOpened)] == ["relay", "relay"]
+
+
+async def test_a_silent_relayed_channel_is_declared_dead_by_the_keepalive_and_comes_back(
+    tracker: TrackerServer, peer_factory: PeerFactory
+) -> None:
+    """The tracker holds back everything on the first relayed link (both sessions stay
+    logged in): the keepalive (0.5 s x 3 here) closes it on both ends, the channel is
+    dialled again over a new link, and the message caught in it arrives once."""
+    held: set[int] = set()  # link numbers whose bodies the tracker swallows
+
+    def hold(sender: str, index: int, data: str) -> list[str]:
+        _, frame = tap.frames[-1]  # the frame being decided
+        return [] if frame.link in held else [data]
+
+    tap = RelayTap(tracker, hold)
+    keepalive = CoreSettings(keepalive=Keepalive(0.5, 3), redial_delays=(0.2, 0.5, 1.0))
+    alice, bob = await relayed_room(tracker, peer_factory, core=keepalive)
+    held.update(link for link, _ in tap.links("alice"))
+    sent = await alice.client.send_room("held by the relay")
+    reasons = [
+        (await handle.wait_for(ChannelClosed, lambda e, o=other: e.username == o))[0].reason
+        for handle, other in ((alice, "bob"), (bob, "alice"))
+    ]
+    # The first to time out closes the link; the other may hear of that first (the
+    # tracker holds bodies, not ends).
+    assert any("no traffic" in reason for reason in reasons), reasons
+    await bob.wait_for(MessageReceived, lambda e: e.text == "held by the relay")
+    await alice.wait_for(MessageDelivered, lambda e: e.msg_id == sent.msg_id)
+    assert len(bob.of(MessageReceived)) == 1
     assert [e.path for e in alice.of(ChannelOpened)] == ["relay", "relay"]
 
 
