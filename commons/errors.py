@@ -33,6 +33,7 @@ class ErrorCode(StrEnum):
     NOT_OWNER = "not_owner"
     BUSY = "busy"
     TOO_MANY_CONNECTIONS = "too_many_connections"
+    TOO_MANY_ERRORS = "too_many_errors"
     INTERNAL = "internal_error"
     HANDSHAKE_FAILED = "handshake_failed"
     CHANNEL_CLOSED = "channel_closed"
