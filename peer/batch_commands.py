@@ -3,7 +3,11 @@
 Grammar: a line starting with ``/`` is a command (``/name args``); ``//text`` sends
 ``/text`` as a message; any other non-blank line is a message to the current room;
 blank lines are ignored. Arguments are split on whitespace, except that the message
-text of ``/msg USER TEXT`` and of plain lines is kept exactly as typed.
+text of ``/msg USER TEXT`` and of plain lines is kept exactly as typed; a ``/msg`` whose
+text is only whitespace is a usage error, as a blank line to the room is ignored.
+
+Input is untrusted text like anything from the network: a line holding a lone surrogate
+(stdin bytes that are not UTF-8 arrive that way) is refused before it is parsed.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from dataclasses import dataclass
 
 from commons.errors import ErrorCode, ValidationError
 from commons.models import validate_room_name, validate_username
+from commons.untrusted_text import has_lone_surrogate
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +147,8 @@ def _usage(name: str) -> CommandError:
 def parse_line(line: str) -> BatchCommand | None:
     """Parse one input line (without its newline); ``None`` for a blank line."""
     line = line.rstrip("\r\n")
+    if has_lone_surrogate(line):
+        raise CommandError("the line is not valid UTF-8 text")
     if not line.strip():
         return None
     if line.startswith("//"):
@@ -155,7 +162,7 @@ def parse_line(line: str) -> BatchCommand | None:
     args = rest.split()
     if name == "msg":
         user, _, text = rest.lstrip().partition(" ")
-        if not user or not text:
+        if not user or not text.strip():
             raise _usage(name)
         return SendPrivate(validate_username(user), text)
     if name in ("register", "login"):

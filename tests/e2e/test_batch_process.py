@@ -3,68 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import signal
-import sys
 from pathlib import Path
-from typing import Any
 
 from peer.events import MemberLeft, MessageReceived
+from tests.e2e.batch_process import TIMEOUT, BatchProcess
 from tests.peers import PeerFactory
 from tracker.server import TrackerServer
-
-TIMEOUT = 15.0
-
-
-class BatchProcess:
-    def __init__(self, proc: asyncio.subprocess.Process) -> None:
-        self.proc = proc
-        self.seen: list[dict[str, Any]] = []
-
-    @classmethod
-    async def start(cls, tracker: TrackerServer, home: Path) -> BatchProcess:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "peer",
-            "--batch",
-            "--tracker",
-            f"127.0.0.1:{tracker.port}",
-            "--home",
-            str(home),
-            "--cafile",
-            str(tracker.cert_path),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            cwd=Path(__file__).resolve().parents[2],
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-        return cls(proc)
-
-    def send(self, line: str) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(line.encode() + b"\n")
-
-    async def expect(self, event: str, **fields: Any) -> dict[str, Any]:
-        """Read lines until an object with this event and these fields arrives."""
-
-        def match(obj: dict[str, Any]) -> bool:
-            return obj["event"] == event and all(obj.get(k) == v for k, v in fields.items())
-
-        for obj in self.seen:
-            if match(obj):
-                self.seen.remove(obj)
-                return obj
-        assert self.proc.stdout is not None
-        while True:
-            line = await asyncio.wait_for(self.proc.stdout.readline(), TIMEOUT)
-            assert line, f"batch process ended before {event} {fields}; saw {self.seen}"
-            obj = json.loads(line)
-            assert isinstance(obj, dict) and "event" in obj
-            if match(obj):
-                return obj
-            self.seen.append(obj)
 
 
 async def test_batch_process_chats_and_is_killed(

@@ -68,14 +68,36 @@ def test_unknown_command() -> None:
 
 @pytest.mark.parametrize(
     "line",
-    ["/register alice", "/join", "/join a b", "/msg bob", "/msg", "/quit now", "/trust"],
+    [
+        "/register alice",
+        "/join",
+        "/join a b",
+        "/msg bob",
+        "/msg",
+        "/quit now",
+        "/trust",
+        "/msg bob     ",
+        "/msg bob \t \u3000",
+    ],
 )
 def test_usage_errors(line: str) -> None:
     with pytest.raises(CommandError, match="usage"):
         parse_line(line)
 
 
-@pytest.mark.parametrize("line", ["/join bad/room", "/msg b@d hi", "/register ../x pw"])
+@pytest.mark.parametrize(
+    "line", ["/join bad/room", "/msg b@d hi", "/register ../x pw", "/register .. pw", "/join ..."]
+)
 def test_invalid_names(line: str) -> None:
     with pytest.raises(ValidationError):
         parse_line(line)
+
+
+@pytest.mark.parametrize(
+    "raw", [b"/msg bob caf\xe9", b"\xff\xfe hello", b"/\xc3\x28join x", b"/join \xed\xa0\x80"]
+)
+def test_lines_that_are_not_utf8_are_refused(raw: bytes) -> None:
+    """stdin is read as bytes and decoded with ``surrogateescape``: the parser is the
+    one place that refuses what is not text, with a message that says so."""
+    with pytest.raises(CommandError, match="UTF-8"):
+        parse_line(raw.decode("utf-8", "surrogateescape"))
