@@ -65,13 +65,15 @@ def private_buffer(username: str) -> BufferId:
 @dataclass(frozen=True, slots=True)
 class Line:
     """One displayed line. ``sender`` is set for messages; ``timestamp`` is local time;
-    ``mention`` marks a room message that names the local user."""
+    ``mention`` marks a room message that names the local user; ``full`` asks for the
+    whole text even past the display bounds (``/expand``)."""
 
     timestamp: float
     kind: LineKind
     text: str
     sender: str | None = None
     mention: bool = False
+    full: bool = False
 
 
 @dataclass(slots=True)

@@ -51,6 +51,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("/trust", "/trust USER", "accept USER's changed key", ArgumentKind.USER),
     CommandSpec("/switch", "/switch N|#ROOM|@USER", "show another buffer", ArgumentKind.BUFFER),
     CommandSpec("/close", "/close", "close the buffer shown (not a joined room)"),
+    CommandSpec("/expand", "/expand", "show the newest clipped long message in full"),
     CommandSpec("/quit", "/quit", "leave the room, log out and exit"),
 )
 

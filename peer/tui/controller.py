@@ -3,7 +3,7 @@
 No Textual here: :class:`ChatController` takes a line, parses it with the batch mode's
 parser (:func:`peer.batch_commands.parse_line`, so both front ends accept the same
 commands), handles the commands that only exist with buffers (``/help``, ``/switch``,
-``/query``, ``/close``), awaits the client and records the outcome in the
+``/query``, ``/close``, ``/expand``), awaits the client and records the outcome in the
 :class:`~peer.tui.chat_model.ChatModel`. What needs the screen (the ``/verify``
 comparison, quitting) comes back as a request object for the app to act on.
 
@@ -14,7 +14,7 @@ Sending is refused while the model's send gate says a recipient's key changed.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from commons.errors import P2PChatError
@@ -49,6 +49,7 @@ from peer.tui.buffers import (
 )
 from peer.tui.chat_model import ChatModel, Verification
 from peer.tui.command_table import COMMANDS, KEY_HELP
+from peer.tui.rendering import is_clipped
 
 
 class ChatClientLike(Protocol):
@@ -189,6 +190,9 @@ class ChatController:
             return None
         if local == "/close":
             self._close()
+            return None
+        if local == "/expand":
+            self._expand()
             return None
         command = parse_line(line)
         if command is None:
@@ -368,6 +372,18 @@ class ChatController:
             self.model.error(f"you are in #{current.name}: /leave it first")
         else:
             self.model.buffers.close(current)
+
+    def _expand(self) -> None:
+        """Draw the newest message of the shown buffer that was clipped, in full."""
+        buffer = self.model.buffers.current
+        for line in reversed(buffer.lines):
+            if is_clipped(line):
+                what = f"message from {line.sender}" if line.sender else "line"
+                lines = line.text.count("\n") + 1
+                self.model.notice(f"the whole {what} ({lines:,} lines):")
+                self.model.buffers.append(buffer.id, replace(line, full=True))
+                return
+        self.model.error("no clipped message in this buffer")
 
     def _show_peers(self, peers: list[PeerInfo]) -> None:
         if not peers:
