@@ -1,0 +1,132 @@
+"""Run the fuzz targets: long runs under atheris (libFuzzer), or a replay of the corpus.
+
+    python fuzz/run.py --list                    the targets
+    python fuzz/run.py TARGET --time 300         fuzz TARGET for 300 s with atheris
+    python fuzz/run.py TARGET --replay           run every committed input once (no atheris)
+    python fuzz/run.py --write-seeds             regenerate fuzz/corpus/*/seed-* from the targets
+    python fuzz/run.py TARGET --time 60 -- -jobs=2   extra arguments go to libFuzzer
+
+A run reads the committed seeds in ``fuzz/corpus/TARGET`` and the regression inputs in
+``fuzz/crashes/TARGET``, writes the inputs it finds interesting to ``fuzz/.work/TARGET``
+(not committed) and writes any input that breaks an invariant to
+``fuzz/crashes/TARGET/crash-<sha1>``: fix the bug, then commit that file so every later
+run and the test suite (``tests/fuzz``) replays it. atheris is the ``fuzz`` extra
+(``pip install -e '.[fuzz]'``); the replay and the suite need only the standard library.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FUZZ = ROOT / "fuzz"
+INSTRUMENTED = ["commons", "tracker", "peer", "crypto", "fuzz"]
+
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from fuzz.targets import TARGETS, load  # noqa: E402 (needs ROOT on the path)
+
+
+def corpus_dir(name: str) -> Path:
+    return FUZZ / "corpus" / name
+
+
+def crashes_dir(name: str) -> Path:
+    return FUZZ / "crashes" / name
+
+
+def committed_inputs(name: str) -> list[Path]:
+    """Every seed and regression input of ``name``, in a stable order."""
+    return sorted(
+        path
+        for folder in (corpus_dir(name), crashes_dir(name))
+        if folder.is_dir()
+        for path in folder.iterdir()
+        if path.is_file() and not path.name.startswith(".")
+    )
+
+
+def replay(name: str) -> int:
+    target = load(name)
+    inputs = committed_inputs(name)
+    for path in inputs:
+        target.fuzz_one(path.read_bytes())
+    print(f"{name}: {len(inputs)} committed inputs replayed, no invariant broken")
+    return 0
+
+
+def write_seeds() -> int:
+    for name in TARGETS:
+        folder = corpus_dir(name)
+        folder.mkdir(parents=True, exist_ok=True)
+        for old in folder.glob("seed-*"):
+            old.unlink()
+        seeds = load(name).seeds()
+        for index, seed in enumerate(seeds):
+            (folder / f"seed-{index:02d}").write_bytes(seed)
+        print(f"{name}: {len(seeds)} seeds in {folder.relative_to(ROOT)}")
+    return 0
+
+
+def fuzz(name: str, seconds: int, runs: int | None, extra: list[str]) -> int:
+    try:
+        import atheris
+    except ImportError:
+        print("atheris is not installed: pip install -e '.[fuzz]'", file=sys.stderr)
+        return 2
+    with atheris.instrument_imports(include=INSTRUMENTED):
+        target = load(name)
+    work = FUZZ / ".work" / name
+    work.mkdir(parents=True, exist_ok=True)
+    crashes = crashes_dir(name)
+    crashes.mkdir(parents=True, exist_ok=True)
+    argv = [
+        sys.argv[0],
+        str(work),
+        str(corpus_dir(name)),
+        str(crashes),
+        f"-max_total_time={seconds}",
+        f"-max_len={target.MAX_LEN}",
+        f"-artifact_prefix={crashes}/",
+        "-timeout=10",
+        "-rss_limit_mb=2048",
+        "-print_final_stats=1",
+        *([f"-runs={runs}"] if runs is not None else []),
+        *extra,
+    ]
+    atheris.Setup(argv, target.fuzz_one)
+    atheris.Fuzz()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args_in = sys.argv[1:] if argv is None else argv
+    extra: list[str] = []
+    if "--" in args_in:
+        cut = args_in.index("--")
+        args_in, extra = args_in[:cut], args_in[cut + 1 :]
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("target", nargs="?", choices=sorted(TARGETS))
+    parser.add_argument("--time", type=int, default=300, help="seconds to fuzz (default 300)")
+    parser.add_argument("--runs", type=int, help="stop after this many executions")
+    parser.add_argument("--replay", action="store_true", help="run the committed inputs once")
+    parser.add_argument("--list", action="store_true", help="list the targets")
+    parser.add_argument("--write-seeds", action="store_true", help="regenerate the seeds")
+    args = parser.parse_args(args_in)
+    if args.list:
+        print("\n".join(TARGETS))
+        return 0
+    if args.write_seeds:
+        return write_seeds()
+    if args.target is None:
+        parser.error("name a target (--list shows them)")
+    if args.replay:
+        return replay(args.target)
+    return fuzz(args.target, args.time, args.runs, extra)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,245 @@
+"""Target ``tracker``: request decoding and the tracker's state machine, with invariants.
+
+Up to six connections each get a :class:`tracker.request_decoder.RequestDecoder`; the
+input is a script of steps, each for one connection: a request built from fuzzed
+choices (commands, ids, names, hosts, ports; strings may hold anything, lone
+surrogates included) sent as JSON with ``\\u`` escapes, a raw frame, raw stream bytes,
+or a disconnect. Decoded requests go to :class:`tracker.state.TrackerState` as the
+server would send them (``REGISTER`` always succeeds and ``LOGIN`` skips the password:
+accounts are not the state machine's job). After every step:
+
+* every reply and push encodes within the frame limit (the lone-surrogate and the
+  33 KB-host failures broke this);
+* every reply to a request carries that request's id, and is the only reply;
+* a user is in at most one room, and its record and the room's member list agree;
+* no room holds more members than the capacity;
+* only a room's owner deletes it;
+* pushes and closes name only live sessions;
+* a decoder asks to close after at most ``MAX_REJECTED_IN_A_ROW`` bad frames in a row.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from commons.codec import JsonObject, encode_message
+from commons.framing import DEFAULT_MAX_FRAME_SIZE, HEADER
+from commons.tracker_protocol import Command, Request, Status, ok
+from fuzz.byte_reader import ByteReader
+from tracker.request_decoder import MAX_REJECTED_IN_A_ROW, Rejected, RequestDecoder
+from tracker.state import Outcome, TrackerState
+
+MAX_LEN = 8192
+MAX_STEPS = 96
+CONNECTIONS = 6
+KEY = base64.b64encode(bytes(range(1, 33))).decode()
+PASSWORD = "0" * 64
+
+_USERS = ("alice", "bob", "carol", "dave", "Alice", "..", "x" * 32, "x" * 33)
+_ROOMS = ("lobby", "r2", "r3", "...", "r" * 32, "bad room")
+_HOSTS = (
+    "127.0.0.1",
+    "fe80::1%eth0",
+    "::1",
+    ".".join(["a" * 63] * 3) + "." + "b" * 61,
+    "fe80::1%" + "a" * 300,
+    "fe80::1%\ud800",
+    "host\u202e",
+    "",
+    "fe80::1%" + "a" * 33_000,  # two of these once pushed ROOM_UPDATE past 64 KiB
+)
+_IDS: tuple[Any, ...] = (1, 0, 2**63 - 1, 2**63, -1, "a", "i" * 64, "i" * 65, "\ud800", True, None)
+_PORTS: tuple[Any, ...] = (4000, 1, 65535, 0, 65536, "80", None)
+_COMMANDS = (*[c.value for c in Command], "FLY", 7)
+
+
+class _Model:
+    def __init__(self, capacity: int) -> None:
+        self.state = TrackerState(capacity, 10.0, DEFAULT_MAX_FRAME_SIZE)
+        self.capacity = capacity
+        self.decoders = {s: RequestDecoder(DEFAULT_MAX_FRAME_SIZE) for s in range(CONNECTIONS)}
+        self.open = set(range(CONNECTIONS))
+        self.rejected_in_a_row = dict.fromkeys(range(CONNECTIONS), 0)
+        self.now = 1000.0
+
+    # -- delivery checks -------------------------------------------------------------
+
+    def sent(self, message: JsonObject) -> None:
+        encode_message(message, DEFAULT_MAX_FRAME_SIZE)  # raises if it cannot be sent
+
+    def deliver(self, outcome: Outcome) -> None:
+        if outcome.reply is not None:
+            self.sent(outcome.reply)
+        for targets, message in outcome.pushes:
+            assert "id" not in message and "event" in message
+            self.sent(message)
+            for target in targets:
+                assert target in self.state.sessions or target in self.open, target
+        for session in outcome.close:
+            self.disconnect(session)
+
+    def disconnect(self, session: int) -> None:
+        self.open.discard(session)
+        self.deliver(self.state.disconnect(session))
+
+    # -- one connection's bytes ------------------------------------------------------
+
+    def feed(self, session: int, data: bytes) -> None:
+        if session not in self.open:
+            return
+        for item in self.decoders[session].feed(data):
+            if session not in self.open:
+                raise AssertionError("a decoder produced items after asking to close")
+            if isinstance(item, Rejected):
+                self.rejected_in_a_row[session] += 1
+                assert self.rejected_in_a_row[session] <= MAX_REJECTED_IN_A_ROW
+                assert item.reply["status"] == Status.ERROR
+                self.sent(item.reply)
+                if item.close:
+                    self.disconnect(session)
+                continue
+            self.rejected_in_a_row[session] = 0
+            self.request(session, item)
+
+    def request(self, session: int, request: Request) -> None:
+        state = self.state
+        self.now += 1.0
+        if not state.is_authenticated(session) and request.cmd is Command.REGISTER:
+            self.sent(ok(request.id, username=request.username))
+            return
+        if not state.is_authenticated(session) and request.cmd is Command.LOGIN:
+            outcome = state.login(session, request, request.host or "127.0.0.1", self.now)
+        else:
+            owners = {name: room.owner for name, room in state.rooms.items()}
+            acting = state.username_of(session)
+            outcome = state.handle(session, request, self.now)
+            assert outcome.reply is not None
+            if request.cmd is Command.DELETE_ROOM and outcome.reply["status"] == Status.OK:
+                assert owners[request.room or ""] == acting, "a non-owner deleted a room"
+        assert outcome.reply is not None and outcome.reply["id"] == request.id
+        assert outcome.reply["status"] in (Status.OK, Status.ERROR)
+        self.deliver(outcome)
+
+    # -- invariants ------------------------------------------------------------------
+
+    def check(self) -> None:
+        state = self.state
+        for name, room in state.rooms.items():
+            assert len(room.members) <= self.capacity
+            assert len(set(room.members)) == len(room.members)
+            for member in room.members:
+                assert state.online[member].room == name
+        for name, user in state.online.items():
+            assert state.sessions[user.session] is user and user.username == name
+            rooms = [r for r in state.rooms.values() if name in r.members]
+            assert len(rooms) == (0 if user.room is None else 1)
+        for session in state.sessions:
+            assert session in self.open
+
+
+def _string(reader: ByteReader, fixed: tuple[Any, ...]) -> Any:
+    if reader.below(4) == 0:
+        return reader.text(24)
+    return reader.choice(fixed)
+
+
+def _request(reader: ByteReader) -> bytes:
+    obj: dict[str, Any] = {"cmd": reader.choice(_COMMANDS), "id": reader.choice(_IDS)}
+    if obj["cmd"] in ("REGISTER", "LOGIN") or reader.below(8) == 0:
+        obj["username"] = _string(reader, _USERS)
+        obj["password"] = PASSWORD if reader.below(8) else reader.text(8)
+        obj["identity_key"] = KEY if reader.below(8) else reader.text(8)
+        obj["port"] = reader.choice(_PORTS)
+        if reader.below(2):
+            obj["host"] = _string(reader, _HOSTS)
+        if reader.below(4) == 0:
+            obj["replace_key"] = reader.choice((True, False, "yes"))
+    if obj["cmd"] in ("CREATE_ROOM", "JOIN_ROOM", "DELETE_ROOM") or reader.below(8) == 0:
+        obj["room"] = _string(reader, _ROOMS)
+    for _ in range(reader.below(3)):
+        obj.pop(reader.choice(tuple(obj)), None)
+    body = json.dumps(obj).encode("ascii")
+    return HEADER.pack(len(body)) + body
+
+
+def fuzz_one(data: bytes) -> None:
+    reader = ByteReader(data)
+    model = _Model(capacity=2 + reader.below(63))
+    for _ in range(MAX_STEPS):
+        if not reader.remaining:
+            break
+        step = reader.byte()
+        session = step % CONNECTIONS
+        kind = step // CONNECTIONS % 8
+        if kind < 5:
+            model.feed(session, _request(reader))
+        elif kind == 5:
+            body = reader.take(reader.below(64))
+            model.feed(session, HEADER.pack(len(body)) + body)
+        elif kind == 6:
+            model.feed(session, reader.take(reader.below(64)))
+        else:
+            model.disconnect(session)
+        model.check()
+
+
+def _step(session: int, kind: int, *choices: int) -> bytes:
+    return bytes([kind * CONNECTIONS + session, *choices])
+
+
+# Steps spelled out, for seeds and regression inputs. _request's choices, in order:
+# cmd, id, then (for REGISTER/LOGIN) the username's source (1 = a fixed one) and index,
+# password (1 = fixed), key (1 = fixed), port, host? (0 = none, else 1 + source +
+# index), replace_key? (1 = no), then room? (1 = none) or the room's source and index,
+# and how many fields to drop (0).
+_CMD = {c: i for i, c in enumerate(_COMMANDS)}
+
+
+def login_step(session: int, user: int, host: int | None = None, request_id: int = 0) -> bytes:
+    hosted = (0,) if host is None else (1, 1, host)
+    return _step(session, 0, _CMD["LOGIN"], request_id, 1, user, 1, 1, 0, *hosted, 1, 1, 0)
+
+
+def room_step(session: int, cmd: str, room: int, request_id: int = 0) -> bytes:
+    return _step(session, 0, _CMD[cmd], request_id, 1, 1, room, 0)
+
+
+def simple_step(session: int, cmd: str, request_id: int = 0) -> bytes:
+    return _step(session, 0, _CMD[cmd], request_id, 1, 1, 0)
+
+
+def empty_frame_step(session: int) -> bytes:
+    return _step(session, 5, 0)
+
+
+CAPACITY_3 = bytes([1])
+
+
+def seeds() -> list[bytes]:
+    return [
+        CAPACITY_3
+        + login_step(0, 0)
+        + login_step(1, 1)
+        + room_step(0, "CREATE_ROOM", 0)
+        + room_step(1, "JOIN_ROOM", 0)
+        + simple_step(1, "LIST_PEERS")
+        + room_step(0, "DELETE_ROOM", 0),
+        CAPACITY_3
+        + login_step(0, 0)
+        + login_step(1, 0)
+        + simple_step(0, "PING")
+        + simple_step(1, "LEAVE_ROOM"),
+        CAPACITY_3 + login_step(0, 0) + login_step(1, 1, host=5) + simple_step(0, "LIST_PEERS"),
+        CAPACITY_3 + login_step(0, 0) + empty_frame_step(0) * 10 + simple_step(0, "LOGOUT"),
+        CAPACITY_3
+        + login_step(2, 2)
+        + room_step(2, "CREATE_ROOM", 1)
+        + login_step(3, 3)
+        + room_step(3, "JOIN_ROOM", 1)
+        + login_step(4, 1)
+        + room_step(4, "JOIN_ROOM", 1)
+        + room_step(3, "DELETE_ROOM", 1)
+        + _step(2, 7),
+    ]
