@@ -47,6 +47,9 @@ from peer.tui.rendering import (
 from peer.tui.widgets import ChatInput, KeyChangedDialog, PasteDialog, VerifyDialog
 
 REDRAW_LINES = 500
+#: Rows the message log keeps drawn (older ones scroll away): a flood of messages, each
+#: already bounded by the renderer, cannot grow the screen's memory without end.
+MAX_LOG_ROWS = 10_000
 NARROW = 80
 CLOSE_TIMEOUT = 5.0
 
@@ -115,7 +118,14 @@ class ChatScreen(Screen[None]):
         yield Static(id="topbar")
         yield Static(id="banner")
         with Horizontal(id="main"):
-            yield RichLog(id="log", wrap=True, markup=False, highlight=False, min_width=1)
+            yield RichLog(
+                id="log",
+                wrap=True,
+                markup=False,
+                highlight=False,
+                min_width=1,
+                max_lines=MAX_LOG_ROWS,
+            )
             yield Static(id="members")
         yield Static(id="bufferbar")
         yield ChatInput(self.completion_sources, id="input")

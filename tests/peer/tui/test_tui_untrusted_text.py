@@ -8,7 +8,7 @@ from pathlib import Path
 from textual.widgets import RichLog
 
 from commons.untrusted_text import is_unsafe_for_display
-from peer.tui.app import ChatApp, ChatScreen
+from peer.tui.app import MAX_LOG_ROWS, ChatApp, ChatScreen
 from peer.tui.buffers import private_buffer
 from peer.tui.rendering import MAX_SHOWN_LINES
 from tests.peer.tui.conftest import PASSWORD, make_client, until
@@ -52,5 +52,14 @@ async def test_a_long_hostile_message_is_clipped_marked_and_expandable(
         assert "the whole message from bob (200 lines)" in shown
         assert all(f"line {n} " in shown for n in (25, 100, 199))
         assert not any(is_unsafe_for_display(c) for c in shown if c != "\n")
+
+        # A flood of long messages scrolls old rows away instead of growing the log.
+        log = chat.query_one("#log", RichLog)
+        flood = "\n".join(["flood"] * MAX_SHOWN_LINES)
+        for _ in range(MAX_LOG_ROWS // MAX_SHOWN_LINES + 20):
+            chat.model.own_message(private_buffer("bob"), flood)
+        chat.sync()
+        await pilot.pause()
+        assert MAX_LOG_ROWS - MAX_SHOWN_LINES <= len(log.lines) <= MAX_LOG_ROWS
         await pilot.press("ctrl+c")
         await until(pilot, lambda: not app.is_running, "app exit")
