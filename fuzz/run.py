@@ -4,6 +4,8 @@
     python fuzz/run.py TARGET --time 300         fuzz TARGET for 300 s with atheris
     python fuzz/run.py TARGET --replay           run every committed input once (no atheris)
     python fuzz/run.py --write-seeds             regenerate fuzz/corpus/*/seed-* from the targets
+    python fuzz/run.py TARGET --merge            add to fuzz/corpus/TARGET the inputs of
+                                                 fuzz/.work/TARGET that bring new coverage
     python fuzz/run.py TARGET --time 60 -- -jobs=2   extra arguments go to libFuzzer
 
 A run reads the committed seeds in ``fuzz/corpus/TARGET`` and the regression inputs in
@@ -71,7 +73,7 @@ def write_seeds() -> int:
     return 0
 
 
-def fuzz(name: str, seconds: int, runs: int | None, extra: list[str]) -> int:
+def fuzz(name: str, seconds: int, runs: int | None, merge: bool, extra: list[str]) -> int:
     try:
         import atheris
     except ImportError:
@@ -83,11 +85,14 @@ def fuzz(name: str, seconds: int, runs: int | None, extra: list[str]) -> int:
     work.mkdir(parents=True, exist_ok=True)
     crashes = crashes_dir(name)
     crashes.mkdir(parents=True, exist_ok=True)
+    if merge:  # libFuzzer copies into the first folder what the others add
+        folders = [corpus_dir(name), work]
+        extra = ["-merge=1", *extra]
+    else:
+        folders = [work, corpus_dir(name), crashes]
     argv = [
         sys.argv[0],
-        str(work),
-        str(corpus_dir(name)),
-        str(crashes),
+        *map(str, folders),
         f"-max_total_time={seconds}",
         f"-max_len={target.MAX_LEN}",
         f"-artifact_prefix={crashes}/",
@@ -115,6 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--replay", action="store_true", help="run the committed inputs once")
     parser.add_argument("--list", action="store_true", help="list the targets")
     parser.add_argument("--write-seeds", action="store_true", help="regenerate the seeds")
+    parser.add_argument(
+        "--merge", action="store_true", help="keep in fuzz/corpus what a run found that is new"
+    )
     args = parser.parse_args(args_in)
     if args.list:
         print("\n".join(TARGETS))
@@ -125,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("name a target (--list shows them)")
     if args.replay:
         return replay(args.target)
-    return fuzz(args.target, args.time, args.runs, extra)
+    return fuzz(args.target, args.time, args.runs, args.merge, extra)
 
 
 if __name__ == "__main__":
