@@ -73,7 +73,13 @@ def write_seeds() -> int:
     return 0
 
 
-def fuzz(name: str, seconds: int, runs: int | None, merge: bool, extra: list[str]) -> int:
+def _libfuzzer(name: str, arguments: list[str]) -> int:
+    """Run atheris on target ``name`` with exactly these libFuzzer ``arguments``.
+
+    libFuzzer starts child processes for ``-merge``, ``-fork`` and ``-jobs`` by running
+    its ``argv[0]`` with its own arguments appended: argv[0] is therefore a command that
+    comes back here for the same target, whatever the current folder.
+    """
     try:
         import atheris
     except ImportError:
@@ -81,6 +87,14 @@ def fuzz(name: str, seconds: int, runs: int | None, merge: bool, extra: list[str
         return 2
     with atheris.instrument_imports(include=INSTRUMENTED):
         target = load(name)
+    itself = f"{sys.executable} {Path(__file__).resolve()} {name} --libfuzzer"
+    atheris.Setup([itself, *arguments], target.fuzz_one)
+    atheris.Fuzz()
+    return 0
+
+
+def fuzz(name: str, seconds: int, runs: int | None, merge: bool, extra: list[str]) -> int:
+    target = load(name)
     work = FUZZ / ".work" / name
     work.mkdir(parents=True, exist_ok=True)
     crashes = crashes_dir(name)
@@ -90,8 +104,7 @@ def fuzz(name: str, seconds: int, runs: int | None, merge: bool, extra: list[str
         extra = ["-merge=1", *extra]
     else:
         folders = [work, corpus_dir(name), crashes]
-    argv = [
-        sys.argv[0],
+    arguments = [
         *map(str, folders),
         f"-max_total_time={seconds}",
         f"-max_len={target.MAX_LEN}",
@@ -102,9 +115,7 @@ def fuzz(name: str, seconds: int, runs: int | None, merge: bool, extra: list[str
         *([f"-runs={runs}"] if runs is not None else []),
         *extra,
     ]
-    atheris.Setup(argv, target.fuzz_one)
-    atheris.Fuzz()
-    return 0
+    return _libfuzzer(name, arguments)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -123,7 +134,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--merge", action="store_true", help="keep in fuzz/corpus what a run found that is new"
     )
-    args = parser.parse_args(args_in)
+    parser.add_argument("--libfuzzer", action="store_true", help=argparse.SUPPRESS)
+    args, passthrough = parser.parse_known_args(args_in)
+    if args.libfuzzer and args.target is not None:  # a child process libFuzzer started
+        return _libfuzzer(args.target, passthrough + extra)
+    if passthrough:
+        parser.error(f"unrecognised arguments: {' '.join(passthrough)} (libFuzzer's go after --)")
     if args.list:
         print("\n".join(TARGETS))
         return 0
