@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 ROOT = Path(__file__).resolve().parent.parent
 FUZZ = ROOT / "fuzz"
@@ -73,28 +75,32 @@ def write_seeds() -> int:
     return 0
 
 
-def _libfuzzer(name: str, arguments: list[str]) -> int:
-    """Run atheris on target ``name`` with exactly these libFuzzer ``arguments``.
+def _libfuzzer(name: str, arguments: Callable[[ModuleType], list[str]]) -> int:
+    """Run atheris on target ``name`` with the libFuzzer arguments made for its module.
 
+    The target (and through it the project) is imported under atheris' instrumentation,
+    which only works for modules not imported yet: nothing here imports them before.
     libFuzzer starts child processes for ``-merge``, ``-fork`` and ``-jobs`` by running
-    its ``argv[0]`` with its own arguments appended: argv[0] is therefore a command that
-    comes back here for the same target, whatever the current folder.
+    its ``argv[0]`` with its own arguments appended, so argv[0] is a command that comes
+    back here for the same target, whatever the current folder.
     """
     try:
         import atheris
     except ImportError:
         print("atheris is not installed: pip install -e '.[fuzz]'", file=sys.stderr)
         return 2
+    early = sorted(m for m in sys.modules if m.split(".")[0] in INSTRUMENTED[:-1])
+    if early:
+        raise RuntimeError(f"imported before instrumentation, so not fuzzed well: {early}")
     with atheris.instrument_imports(include=INSTRUMENTED):
         target = load(name)
     itself = f"{sys.executable} {Path(__file__).resolve()} {name} --libfuzzer"
-    atheris.Setup([itself, *arguments], target.fuzz_one)
+    atheris.Setup([itself, *arguments(target)], target.fuzz_one)
     atheris.Fuzz()
     return 0
 
 
 def fuzz(name: str, seconds: int, runs: int | None, merge: bool, extra: list[str]) -> int:
-    target = load(name)
     work = FUZZ / ".work" / name
     work.mkdir(parents=True, exist_ok=True)
     crashes = crashes_dir(name)
@@ -104,17 +110,20 @@ def fuzz(name: str, seconds: int, runs: int | None, merge: bool, extra: list[str
         extra = ["-merge=1", *extra]
     else:
         folders = [work, corpus_dir(name), crashes]
-    arguments = [
-        *map(str, folders),
-        f"-max_total_time={seconds}",
-        f"-max_len={target.MAX_LEN}",
-        f"-artifact_prefix={crashes}/",
-        "-timeout=10",
-        "-rss_limit_mb=2048",
-        "-print_final_stats=1",
-        *([f"-runs={runs}"] if runs is not None else []),
-        *extra,
-    ]
+
+    def arguments(target: ModuleType) -> list[str]:
+        return [
+            *map(str, folders),
+            f"-max_total_time={seconds}",
+            f"-max_len={target.MAX_LEN}",
+            f"-artifact_prefix={crashes}/",
+            "-timeout=10",
+            "-rss_limit_mb=2048",
+            "-print_final_stats=1",
+            *([f"-runs={runs}"] if runs is not None else []),
+            *extra,
+        ]
+
     return _libfuzzer(name, arguments)
 
 
@@ -137,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--libfuzzer", action="store_true", help=argparse.SUPPRESS)
     args, passthrough = parser.parse_known_args(args_in)
     if args.libfuzzer and args.target is not None:  # a child process libFuzzer started
-        return _libfuzzer(args.target, passthrough + extra)
+        return _libfuzzer(args.target, lambda _target: passthrough + extra)
     if passthrough:
         parser.error(f"unrecognised arguments: {' '.join(passthrough)} (libFuzzer's go after --)")
     if args.list:
