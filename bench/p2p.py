@@ -3,10 +3,12 @@
 1. Two P2P links over loopback TCP, carrying chat frames with 200-character texts
    (:mod:`peer.chat_protocol` encode/decode on both ends, :mod:`commons.framing`), once
    over the real Noise channel (:class:`crypto.channel.SecureChannel`) and once over
-   :class:`PlainChannel`, a stand-in used only here that passes bodies through. The
-   variants alternate within one run; reported: messages/s (median of the repetitions),
-   one-way latency p50/p99 (send-to-decoded, one message in flight, same clock) and the
-   encrypted/plaintext throughput ratio.
+   :class:`PlainChannel`, a stand-in used only here that passes bodies through. Each is
+   run twice: frames only, and through :class:`peer.core.PeerCore` on both ends with
+   delivery receipts on (a run ends when every message is acknowledged). The variants
+   alternate within one run; reported: messages/s (median of the repetitions), one-way
+   latency p50/p99 (send-to-decoded, one message in flight, same clock) and the
+   encrypted/plaintext throughput ratios.
 2. Time for a 16th member to join a room of 15 (tracker ``room_capacity=16``): from
    ``join_room()`` until channels to all 15 members are open, all peers on one loop.
 
@@ -32,9 +34,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from crypto.channel import SecureChannel
 from crypto.identity import IdentityKey
 from crypto.keystore import TEST_KDF_PARAMS
+from peer.actions import SendFrame, Step
 from peer.chat_protocol import ChatMessage, MessageIds, decode_frame, encode_frame
 from peer.client import ChatClient
-from peer.config import PeerConfig
+from peer.config import CoreSettings, PeerConfig
+from peer.core import PeerCore
+from peer.events import MessageDelivered, MessageReceived
 from peer.p2p_link import ChannelLike, P2PLink
 from tracker.config import TrackerConfig
 from tracker.server import TrackerServer
@@ -47,6 +52,7 @@ class PlainOutput:
     send: list[bytes] = field(default_factory=list)
     messages: list[bytes] = field(default_factory=list)
     established: bool = False
+    identified: tuple[str, bytes] | None = None
 
 
 class PlainChannel:
@@ -67,6 +73,9 @@ class PlainChannel:
             self.established = True
             return PlainOutput(established=True)
         return PlainOutput(messages=[body])
+
+    def authorize_remote(self) -> PlainOutput:
+        return PlainOutput()
 
     def encrypt(self, plaintext: bytes) -> bytes:
         return plaintext
@@ -100,19 +109,40 @@ async def open_links(make: ChannelPair) -> tuple[P2PLink, P2PLink, asyncio.Serve
     accepted: asyncio.Future[P2PLink] = asyncio.get_running_loop().create_future()
 
     async def on_conn(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        link = P2PLink(reader, writer, responder)
+        link = P2PLink.over_tcp(reader, writer, responder)
         await link.handshake(False)
         accepted.set_result(link)
 
     server = await asyncio.start_server(on_conn, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    sender = P2PLink(reader, writer, initiator)
+    sender = P2PLink.over_tcp(reader, writer, initiator)
     await sender.handshake(True)
     return sender, await accepted, server
 
 
-async def throughput(make: ChannelPair, count: int) -> float:
+@dataclass(frozen=True)
+class Rate:
+    """Messages per second of wall time, and per second of this process's CPU time (user
+    and system: both links live in this process). On a shared machine the CPU figure is
+    the steadier one: time spent waiting for a core does not count."""
+
+    wall: float
+    cpu: float
+
+
+class Stopwatch:
+    def __init__(self) -> None:
+        self.wall = time.perf_counter()
+        self.cpu = time.process_time()
+
+    def rate(self, count: int) -> Rate:
+        wall = time.perf_counter() - self.wall
+        cpu = time.process_time() - self.cpu
+        return Rate(count / wall, count / cpu)
+
+
+async def throughput(make: ChannelPair, count: int) -> Rate:
     sender, receiver, server = await open_links(make)
     ids = MessageIds()
 
@@ -120,7 +150,7 @@ async def throughput(make: ChannelPair, count: int) -> float:
         for _ in range(count):
             decode_frame(await receiver.receive(), "alice")
 
-    started = time.perf_counter()
+    watch = Stopwatch()
     consumer = asyncio.create_task(consume())
     for i in range(count):
         msg = ChatMessage("bench", "alice", TEXT, time.time(), ids.next_id())
@@ -128,11 +158,65 @@ async def throughput(make: ChannelPair, count: int) -> float:
         if i % 64 == 63:
             await sender.drain()
     await consumer
-    elapsed = time.perf_counter() - started
+    rate = watch.rate(count)
     sender.close()
     receiver.close()
     server.close()
-    return count / elapsed
+    return rate
+
+
+def _write(link: P2PLink, step: Step) -> int:
+    """Carry out a core step on a bench link; returns how many frames it wrote."""
+    written = 0
+    for action in step.actions:
+        if isinstance(action, SendFrame):
+            link.send_nowait(encode_frame(action.frame))
+            written += 1
+    return written
+
+
+async def throughput_with_receipts(make: ChannelPair, count: int) -> tuple[Rate, float]:
+    """Messages/s through :class:`peer.core.PeerCore` on both ends, receipts on: the
+    sender's core writes each message, the receiver's core delivers it and acknowledges
+    each read's worth in ``ack`` frames, the sender's core settles them. Done when every
+    message has its receipt. Also returns the ack frames per message."""
+    sender, receiver, server = await open_links(make)
+    # A window as large as the run: this measures the path, not the backlog limit.
+    settings = CoreSettings(max_pending=count + 1)
+    alice, bob = PeerCore("alice", settings), PeerCore("bob", settings)
+    alice.channel_opened("bob", 1, initiator=True, now=0.0)
+    bob.channel_opened("alice", 1, initiator=False, now=0.0)
+    acks = 0
+
+    async def receive() -> None:
+        nonlocal acks
+        received = 0
+        while received < count:
+            frames = [decode_frame(p, "alice") for p in await receiver.receive_batch()]
+            step = bob.frames_received(1, frames, 0.0)
+            received += sum(isinstance(e, MessageReceived) for e in step.events)
+            acks += _write(receiver, step)
+
+    async def settle() -> None:
+        delivered = 0
+        while delivered < count:
+            frames = [decode_frame(p, "bob") for p in await sender.receive_batch()]
+            step = alice.frames_received(1, frames, 0.0)
+            delivered += sum(isinstance(e, MessageDelivered) for e in step.events)
+
+    watch = Stopwatch()
+    tasks = [asyncio.create_task(receive()), asyncio.create_task(settle())]
+    for i in range(count):
+        _, step = alice.send_private("bob", TEXT, time.time(), 0.0)
+        _write(sender, step)
+        if i % 64 == 63:
+            await sender.drain()
+    await asyncio.gather(*tasks)
+    rate = watch.rate(count)
+    sender.close()
+    receiver.close()
+    server.close()
+    return rate, acks / count
 
 
 async def latency(make: ChannelPair, samples: int) -> list[float]:
@@ -157,23 +241,46 @@ def percentile(values: list[float], q: float) -> float:
 
 
 async def bench_channels(messages: int, samples: int, repeat: int) -> None:
-    rates: dict[str, list[float]] = {"encrypted": [], "plaintext": []}
-    delays: dict[str, list[float]] = {"encrypted": [], "plaintext": []}
     variants: dict[str, ChannelPair] = {"encrypted": secure_pair, "plaintext": plain_pair}
+    frames: dict[str, list[Rate]] = {name: [] for name in variants}
+    receipted: dict[str, list[Rate]] = {name: [] for name in variants}
+    delays: dict[str, list[float]] = {name: [] for name in variants}
+    ack_frames: list[float] = []
     await throughput(secure_pair, 2000)  # warm-up
+    await throughput_with_receipts(secure_pair, 2000)
     for _ in range(repeat):
         for name, make in variants.items():
-            rates[name].append(await throughput(make, messages))
+            frames[name].append(await throughput(make, messages))
+            rate, per_message = await throughput_with_receipts(make, messages)
+            receipted[name].append(rate)
+            ack_frames.append(per_message)
             delays[name].extend(await latency(make, samples))
+
+    def median(rates: list[Rate], cpu: bool) -> float:
+        return statistics.median(r.cpu if cpu else r.wall for r in rates)
+
     print(f"200-char chat messages, {messages} per run, {repeat} runs per variant")
-    print(f"{'variant':<10} {'msgs/s (median)':>16} {'p50 ms':>8} {'p99 ms':>8}")
+    print("messages/s, median (of wall time | of CPU time):")
+    print(
+        f"{'variant':<10} {'frames only':>22} {'core + receipts':>22} {'p50 ms':>8} {'p99 ms':>8}"
+    )
     for name in variants:
-        rate = statistics.median(rates[name])
+        plain = f"{median(frames[name], False):,.0f} | {median(frames[name], True):,.0f}"
+        acked = f"{median(receipted[name], False):,.0f} | {median(receipted[name], True):,.0f}"
         p50 = percentile(delays[name], 0.50) * 1000
         p99 = percentile(delays[name], 0.99) * 1000
-        print(f"{name:<10} {rate:>16,.0f} {p50:>8.3f} {p99:>8.3f}")
-    ratio = statistics.median(rates["encrypted"]) / statistics.median(rates["plaintext"])
-    print(f"encrypted / plaintext throughput: {ratio:.2f}x")
+        print(f"{name:<10} {plain:>22} {acked:>22} {p50:>8.3f} {p99:>8.3f}")
+    for cpu in (False, True):
+        clock = "CPU" if cpu else "wall"
+        enc, pla = receipted["encrypted"], receipted["plaintext"]
+        print(
+            f"encrypted / plaintext ({clock} time): frames only "
+            f"{median(frames['encrypted'], cpu) / median(frames['plaintext'], cpu):.2f}x, "
+            f"core with receipts {median(enc, cpu) / median(pla, cpu):.2f}x; "
+            f"encrypted with receipts / frames only "
+            f"{median(enc, cpu) / median(frames['encrypted'], cpu):.2f}x"
+        )
+    print(f"ack frames per message (median of runs): {statistics.median(ack_frames):.3f}")
 
 
 async def bench_join(repeat: int) -> None:

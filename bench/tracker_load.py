@@ -10,7 +10,21 @@ measured on its own with psutil) and drives it from this process:
 3. with every session online and heartbeating, measures ``LIST_ROOMS`` p50/p99,
 4. floods ``--flood`` concurrent logins while one session PINGs: PING p50/p99.
 
-Usage: ``python bench/tracker_load.py [--sessions 2000] [--flood 200]``.
+The benching client connects from 127.0.0.1, which the tracker is told to trust
+(``--trusted-network``): thousands of sessions from one address are the bench's
+artefact, not an attack.
+
+``--under-attack`` runs another scenario instead: the tracker limited to
+``--open-files`` descriptors (default 1024), honest users log in from 127.0.0.1 (one
+fresh TLS connection and LOGIN each, ``--honest-concurrency`` at a time) in rounds
+that alternate between quiet and under attack, while a separate attacker process
+floods REGISTER from 127.0.0.2 (``--attack-connections`` connections, new names,
+reconnecting whenever refused) and plain TCP sockets from 127.0.0.3 (held open, every
+fourth sending non-TLS bytes). It prints honest login latency p50/p99 for both
+conditions side by side, and what the attackers got.
+
+Usage: ``python bench/tracker_load.py [--sessions 2000] [--flood 200]`` or
+``python bench/tracker_load.py --under-attack [--honest 300] [--rounds 2]``.
 """
 
 from __future__ import annotations
@@ -20,14 +34,17 @@ import asyncio
 import contextlib
 import hashlib
 import itertools
+import multiprocessing
 import os
 import resource
+import socket
 import ssl
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -128,7 +145,13 @@ def raise_fd_limit(needed: int) -> None:
         print(f"warning: fd limit {target} < {needed} needed", file=sys.stderr)
 
 
-async def start_tracker(data_dir: Path, args: argparse.Namespace) -> tuple[Any, int]:
+async def start_tracker(
+    data_dir: Path, max_connections: int, open_files: int | None = None
+) -> tuple[Any, int]:
+    def limit() -> None:
+        if open_files is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
+
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -138,11 +161,14 @@ async def start_tracker(data_dir: Path, args: argparse.Namespace) -> tuple[Any, 
         "--data-dir",
         str(data_dir),
         "--max-connections",
-        str(args.sessions + args.flood + 100),
+        str(max_connections),
+        "--trusted-network",
+        "127.0.0.1/32",
         "--log-level",
         "WARNING",
         cwd=REPO,
         stdout=subprocess.PIPE,
+        preexec_fn=limit,
     )
     assert proc.stdout is not None
     while True:
@@ -178,7 +204,7 @@ async def run(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp)
         seed_users(data_dir, [*names, *flood_names, "prober"])
-        proc, port = await start_tracker(data_dir, args)
+        proc, port = await start_tracker(data_dir, args.sessions + args.flood + 100)
         tracker = psutil.Process(proc.pid)
         context = ssl.create_default_context(cafile=str(data_dir / "tracker-cert.pem"))
         context.check_hostname = False
@@ -289,6 +315,195 @@ async def measure(
         await session.close()
 
 
+# ---------------------------------------------------------------- under attack
+
+
+async def honest_login(port: int, context: ssl.SSLContext, name: str) -> tuple[float, str]:
+    """One honest user: connect, TLS, LOGIN; the latency (s) and the outcome."""
+    started = time.perf_counter()
+    try:
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection("127.0.0.1", port, ssl=context), 30
+        )
+    except (OSError, TimeoutError) as exc:
+        return time.perf_counter() - started, type(exc).__name__
+    session = Session(reader, writer)
+    try:
+        reply = await session.request(
+            "LOGIN", username=name, password=PASSWORD, identity_key=KEY, port=40000
+        )
+        outcome = str(reply.get("code", reply["status"]))
+    except (ConnectionError, TimeoutError) as exc:
+        outcome = type(exc).__name__
+    elapsed = time.perf_counter() - started
+    await session.close()
+    return elapsed, outcome
+
+
+async def honest_round(
+    port: int, context: ssl.SSLContext, names: list[str], concurrency: int
+) -> tuple[list[float], Counter[str]]:
+    gate = asyncio.Semaphore(concurrency)
+    latencies: list[float] = []
+    outcomes: Counter[str] = Counter()
+
+    async def one(name: str) -> None:
+        async with gate:
+            elapsed, outcome = await honest_login(port, context, name)
+            outcomes[outcome] += 1
+            if outcome == "OK":
+                latencies.append(elapsed)
+
+    await asyncio.gather(*(one(name) for name in names))
+    return latencies, outcomes
+
+
+async def register_flood(
+    port: int, context: ssl.SSLContext, connections: int, stop: asyncio.Event, got: Counter[str]
+) -> None:
+    """From 127.0.0.2: REGISTER new names as fast as replies come, reconnecting on refusal."""
+    names = itertools.count()
+
+    async def worker() -> None:
+        while not stop.is_set():
+            try:
+                reader, writer = await asyncio.wait_for(
+                    asyncio.open_connection(
+                        "127.0.0.1", port, ssl=context, local_addr=("127.0.0.2", 0)
+                    ),
+                    10,
+                )
+            except (OSError, TimeoutError):
+                got["connect_refused"] += 1
+                await asyncio.sleep(0.01)
+                continue
+            session = Session(reader, writer)
+            try:
+                while not stop.is_set():
+                    reply = await session.request(
+                        "REGISTER",
+                        username=f"spam{next(names)}",
+                        password=PASSWORD,
+                        identity_key=KEY,
+                    )
+                    got[str(reply.get("code", reply["status"]))] += 1
+            except (ConnectionError, TimeoutError):
+                got["connection_closed"] += 1
+            finally:
+                await session.close()
+
+    await asyncio.gather(*(worker() for _ in range(connections)))
+
+
+async def socket_flood(port: int, hold: int, stop: asyncio.Event, got: Counter[str]) -> None:
+    """From 127.0.0.3: plain TCP sockets as fast as possible, ``hold`` kept open."""
+    held: list[socket.socket] = []
+    while not stop.is_set():
+        for _ in range(64):
+            sock = socket.socket()
+            sock.setblocking(False)
+            sock.bind(("127.0.0.3", 0))
+            with contextlib.suppress(BlockingIOError, ConnectionError):
+                sock.connect(("127.0.0.1", port))
+            if got["sockets"] % 4 == 0:
+                with contextlib.suppress(OSError):
+                    sock.send(b"GET / HTTP/1.0\r\n\r\n")
+            got["sockets"] += 1
+            held.append(sock)
+            if len(held) > hold:
+                held.pop(0).close()
+        await asyncio.sleep(0.002)
+    for sock in held:
+        sock.close()
+
+
+def attacker_process(port: int, cert: str, connections: int, hold: int, pipe: Any) -> None:
+    """The attackers' own process: floods until the bench sends "stop", then reports."""
+
+    async def run() -> Counter[str]:
+        raise_fd_limit(hold + connections + 256)
+        context = ssl.create_default_context(cafile=cert)
+        context.check_hostname = False
+        stop = asyncio.Event()
+        got: Counter[str] = Counter()
+        loop = asyncio.get_running_loop()
+        loop.add_reader(pipe.fileno(), stop.set)
+        floods = [
+            asyncio.create_task(register_flood(port, context, connections, stop, got)),
+            asyncio.create_task(socket_flood(port, hold, stop, got)),
+        ]
+        await stop.wait()
+        await asyncio.gather(*floods, return_exceptions=True)
+        return got
+
+    pipe.send(dict(asyncio.run(run())))
+
+
+def describe(latencies: list[float]) -> str:
+    if not latencies:
+        return "no successful login"
+    return (
+        f"p50 {statistics.median(latencies) * 1000:.0f} ms, "
+        f"p99 {percentile(latencies, 0.99) * 1000:.0f} ms"
+    )
+
+
+async def run_under_attack(args: argparse.Namespace) -> None:
+    raise_fd_limit(args.honest_concurrency + 256)
+    rounds = [f"r{r}q" for r in range(args.rounds)] + [f"r{r}a" for r in range(args.rounds)]
+    names = {tag: [f"{tag}u{i}" for i in range(args.honest)] for tag in rounds}
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = Path(tmp)
+        seed_users(data_dir, [name for group in names.values() for name in group])
+        proc, port = await start_tracker(data_dir, 20000, args.open_files)
+        cert = str(data_dir / "tracker-cert.pem")
+        context = ssl.create_default_context(cafile=cert)
+        context.check_hostname = False
+        quiet: list[float] = []
+        attacked: list[float] = []
+        outcomes: dict[str, Counter[str]] = {"quiet": Counter(), "attack": Counter()}
+        attackers: Counter[str] = Counter()
+        try:
+            await honest_round(port, context, [f"r0qu{i}" for i in range(10)], 4)  # warm-up
+            for r in range(args.rounds):
+                latencies, got = await honest_round(
+                    port, context, names[f"r{r}q"], args.honest_concurrency
+                )
+                quiet += latencies
+                outcomes["quiet"] += got
+                parent, child = multiprocessing.Pipe()
+                attacker = multiprocessing.Process(
+                    target=attacker_process,
+                    args=(port, cert, args.attack_connections, args.attack_hold, child),
+                )
+                attacker.start()
+                await asyncio.sleep(args.attack_warmup)  # let the floods reach full speed
+                latencies, got = await honest_round(
+                    port, context, names[f"r{r}a"], args.honest_concurrency
+                )
+                attacked += latencies
+                outcomes["attack"] += got
+                parent.send("stop")
+                attackers.update(
+                    await asyncio.get_running_loop().run_in_executor(None, parent.recv)
+                )
+                attacker.join()
+        finally:
+            proc.terminate()
+            await proc.wait()
+    print(
+        f"honest logins ({args.rounds} rounds x {args.honest} per condition, "
+        f"{args.honest_concurrency} at a time, tracker open-file limit {args.open_files}):"
+    )
+    print(f"  quiet:        {describe(quiet)}   outcomes {dict(outcomes['quiet'])}")
+    print(f"  under attack: {describe(attacked)}   outcomes {dict(outcomes['attack'])}")
+    if quiet and attacked:
+        p50 = statistics.median(attacked) / statistics.median(quiet)
+        p99 = percentile(attacked, 0.99) / percentile(quiet, 0.99)
+        print(f"  ratio attack/quiet: p50 {p50:.2f}, p99 {p99:.2f}")
+    print(f"attackers got: {dict(sorted(attackers.items()))}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=2000)
@@ -297,10 +512,19 @@ def main() -> None:
     parser.add_argument("--rooms", type=int, default=50)
     parser.add_argument("--samples", type=int, default=500)
     parser.add_argument("--heartbeat", type=float, default=10.0)
+    attack = parser.add_argument_group("--under-attack")
+    attack.add_argument("--under-attack", action="store_true")
+    attack.add_argument("--honest", type=int, default=300, help="honest logins per round")
+    attack.add_argument("--rounds", type=int, default=2)
+    attack.add_argument("--honest-concurrency", type=int, default=8)
+    attack.add_argument("--open-files", type=int, default=1024)
+    attack.add_argument("--attack-connections", type=int, default=64)
+    attack.add_argument("--attack-hold", type=int, default=1500)
+    attack.add_argument("--attack-warmup", type=float, default=2.0)
     args = parser.parse_args()
     started = time.perf_counter()
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus")
-    asyncio.run(run(args))
+    asyncio.run(run_under_attack(args) if args.under_attack else run(args))
     print(f"total bench time: {time.perf_counter() - started:.1f} s")
 
 

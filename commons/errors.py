@@ -34,14 +34,25 @@ class ErrorCode(StrEnum):
     BUSY = "busy"
     TOO_MANY_CONNECTIONS = "too_many_connections"
     TOO_MANY_ERRORS = "too_many_errors"
+    RATE_LIMITED = "rate_limited"
+    REGISTRATION_CLOSED = "registration_closed"
+    INVITE_REQUIRED = "invite_required"
+    INVITE_INVALID = "invite_invalid"
+    QUOTA_EXCEEDED = "quota_exceeded"
+    BANNED = "banned"
+    NOT_INVITED = "not_invited"
     INTERNAL = "internal_error"
     HANDSHAKE_FAILED = "handshake_failed"
+    UNSUPPORTED_VERSION = "unsupported_version"
     CHANNEL_CLOSED = "channel_closed"
     MESSAGE_TOO_LARGE = "message_too_large"
     KEY_CHANGED = "key_changed"
     WRONG_PASSWORD = "wrong_password"  # noqa: S105 (an error code, not a secret)
     INSECURE_KEY_FILE = "insecure_key_file"
     KEY_FILE_ERROR = "key_file_error"
+    PIN_STORE_TAMPERED = "pin_store_tampered"
+    KEY_NOT_PENDING = "key_not_pending"
+    AMBIGUOUS_KEY = "ambiguous_key"
     TRACKER_UNTRUSTED = "tracker_untrusted"
     NOT_CONNECTED = "not_connected"
     TIMEOUT = "timeout"
@@ -107,3 +118,18 @@ class BusyError(P2PChatError):
     """The server is saturated; the request was not carried out and may be retried."""
 
     code = ErrorCode.BUSY
+
+
+class RateLimitedError(P2PChatError):
+    """Too many requests of one kind from one source or session; nothing was done.
+
+    ``retry_after`` (seconds) says when the same request may succeed; the tracker sends
+    it in the ``ERROR`` reply. The code is ``rate_limited``, or ``throttled`` for failed
+    logins.
+    """
+
+    code = ErrorCode.RATE_LIMITED
+
+    def __init__(self, message: str, retry_after: float, code: ErrorCode | None = None) -> None:
+        super().__init__(message, code)
+        self.retry_after = max(0.0, retry_after)

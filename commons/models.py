@@ -205,12 +205,16 @@ class PeerInfo:
 
 @dataclass(frozen=True, slots=True)
 class RoomInfo:
-    """A room, as ``LIST_ROOMS`` and ``ROOM_UPDATE`` describe it."""
+    """A room, as ``LIST_ROOMS`` and ``ROOM_UPDATE`` describe it.
+
+    ``invite_only`` is absent from the replies of older trackers, hence its default.
+    """
 
     name: str
     owner: str
     members: tuple[str, ...]
     capacity: int
+    invite_only: bool = False
 
     def to_wire(self) -> dict[str, Any]:
         return {
@@ -218,6 +222,7 @@ class RoomInfo:
             "owner": self.owner,
             "members": list(self.members),
             "capacity": self.capacity,
+            "invite_only": self.invite_only,
         }
 
     @classmethod
@@ -227,9 +232,13 @@ class RoomInfo:
         members = obj.get("members")
         if not isinstance(members, list):
             raise ValidationError("field 'members' must be a list")
+        invite_only = obj.get("invite_only", False)
+        if not isinstance(invite_only, bool):
+            raise ValidationError("field 'invite_only' must be a boolean")
         return cls(
             name=validate_room_name(obj.get("room")),
             owner=validate_username(obj.get("owner")),
             members=tuple(validate_username(m) for m in members),
             capacity=validate_capacity(obj.get("capacity")),
+            invite_only=invite_only,
         )

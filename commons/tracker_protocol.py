@@ -9,15 +9,23 @@ module is the single place that turns untrusted objects into typed requests.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from commons.codec import JsonObject
-from commons.errors import ErrorCode, P2PChatError, ProtocolError, ValidationError
+from commons.errors import (
+    ErrorCode,
+    P2PChatError,
+    ProtocolError,
+    RateLimitedError,
+    ValidationError,
+)
 from commons.models import (
     validate_host,
     validate_identity_key,
+    validate_name,
     validate_password_hash,
     validate_port,
     validate_room_name,
@@ -40,6 +48,14 @@ class Command(StrEnum):
     LEAVE_ROOM = "LEAVE_ROOM"
     DELETE_ROOM = "DELETE_ROOM"
     PING = "PING"
+    LOOKUP = "LOOKUP"
+    KICK = "KICK"
+    BAN = "BAN"
+    UNBAN = "UNBAN"
+    INVITE = "INVITE"
+    UNINVITE = "UNINVITE"
+    SET_ROOM = "SET_ROOM"
+    ROOM_ACCESS = "ROOM_ACCESS"
 
 
 class Event(StrEnum):
@@ -49,6 +65,8 @@ class Event(StrEnum):
     ROOM_DELETED = "ROOM_DELETED"
     SESSION_REPLACED = "SESSION_REPLACED"
     KEY_CHANGED = "KEY_CHANGED"
+    KICKED = "KICKED"
+    INVITED = "INVITED"
 
 
 class Status(StrEnum):
@@ -65,7 +83,8 @@ class Request:
 
     ``username`` is set for REGISTER/LOGIN (whose subject it is) and, for every other
     command, only when the client named a user; the tracker refuses any name that is
-    not the session's own (``forbidden``).
+    not the session's own (``forbidden``). ``target`` is the other user a command is
+    about (the wire field ``user`` of LOOKUP, KICK, BAN, UNBAN, INVITE, UNINVITE).
     """
 
     id: RequestId
@@ -77,6 +96,11 @@ class Request:
     host: str | None = None
     room: str | None = None
     replace_key: bool = False
+    target: str | None = None
+    cursor: str | None = None
+    limit: int | None = None
+    invite: str | None = None
+    invite_only: bool | None = None
 
 
 def parse_request_id(obj: JsonObject) -> RequestId | None:
@@ -91,7 +115,61 @@ def parse_request_id(obj: JsonObject) -> RequestId | None:
     return None
 
 
-_ROOM_COMMANDS = {Command.CREATE_ROOM, Command.JOIN_ROOM, Command.DELETE_ROOM}
+#: Largest ``limit`` of a LIST_PEERS/LIST_ROOMS page (a page never exceeds one frame).
+MAX_PAGE_LIMIT = 1000
+#: Registration invite codes: URL-safe base64 text (the tracker makes 20 characters).
+INVITE_CODE_RE = re.compile(r"[A-Za-z0-9_\-]{8,64}")
+
+_ROOM_COMMANDS = {
+    Command.CREATE_ROOM,
+    Command.JOIN_ROOM,
+    Command.DELETE_ROOM,
+    Command.KICK,
+    Command.BAN,
+    Command.UNBAN,
+    Command.INVITE,
+    Command.UNINVITE,
+    Command.SET_ROOM,
+    Command.ROOM_ACCESS,
+}
+_TARGET_COMMANDS = {
+    Command.LOOKUP,
+    Command.KICK,
+    Command.BAN,
+    Command.UNBAN,
+    Command.INVITE,
+    Command.UNINVITE,
+}
+_PAGED_COMMANDS = {Command.LIST_PEERS, Command.LIST_ROOMS}
+
+
+def _optional_bool(obj: JsonObject, field: str) -> bool | None:
+    value = obj.get(field)
+    if value is None:
+        return None
+    if not isinstance(value, bool):
+        raise ValidationError(f"field '{field}' must be a boolean")
+    return value
+
+
+def _page_fields(obj: JsonObject, fields: dict[str, Any]) -> None:
+    if obj.get("cursor") is not None:
+        fields["cursor"] = validate_name("cursor", obj.get("cursor"))
+    limit = obj.get("limit")
+    if limit is not None:
+        if (
+            isinstance(limit, bool)
+            or not isinstance(limit, int)
+            or not 1 <= limit <= MAX_PAGE_LIMIT
+        ):
+            raise ValidationError(f"field 'limit' must be an integer from 1 to {MAX_PAGE_LIMIT}")
+        fields["limit"] = limit
+
+
+def validate_invite_code(value: Any) -> str:
+    if not isinstance(value, str) or not INVITE_CODE_RE.fullmatch(value):
+        raise ValidationError("field 'invite' must be 8-64 characters of A-Z a-z 0-9 _ -")
+    return value
 
 
 def parse_request(obj: JsonObject) -> Request:
@@ -124,10 +202,23 @@ def parse_request(obj: JsonObject) -> Request:
             if not isinstance(replace, bool):
                 raise ValidationError("field 'replace_key' must be a boolean")
             fields["replace_key"] = replace
+        elif obj.get("invite") is not None:
+            fields["invite"] = validate_invite_code(obj.get("invite"))
     elif "username" in obj:
         fields["username"] = validate_username(obj.get("username"))
     if cmd in _ROOM_COMMANDS:
         fields["room"] = validate_room_name(obj.get("room"))
+    if cmd in _TARGET_COMMANDS:
+        fields["target"] = validate_name("user", obj.get("user"))
+    if cmd in _PAGED_COMMANDS:
+        _page_fields(obj, fields)
+    if cmd is Command.CREATE_ROOM:
+        fields["invite_only"] = _optional_bool(obj, "invite_only")
+    elif cmd is Command.SET_ROOM:
+        invite_only = _optional_bool(obj, "invite_only")
+        if invite_only is None:
+            raise ValidationError("field 'invite_only' must be a boolean")
+        fields["invite_only"] = invite_only
     return Request(**fields)
 
 
@@ -144,12 +235,19 @@ def ok(request_id: RequestId | None, **data: Any) -> JsonObject:
     return obj
 
 
-def error(request_id: RequestId | None, code: ErrorCode, msg: str) -> JsonObject:
-    return {"status": str(Status.ERROR), "id": request_id, "code": str(code), "msg": msg}
+def error(
+    request_id: RequestId | None, code: ErrorCode, msg: str, retry_after: float | None = None
+) -> JsonObject:
+    """An ``ERROR`` reply; ``retry_after`` (seconds) only for rate limits."""
+    obj: JsonObject = {"status": str(Status.ERROR), "id": request_id, "code": str(code), "msg": msg}
+    if retry_after is not None:
+        obj["retry_after"] = round(retry_after, 3)
+    return obj
 
 
 def error_from(request_id: RequestId | None, exc: P2PChatError) -> JsonObject:
-    return error(request_id, exc.code, exc.message)
+    retry_after = exc.retry_after if isinstance(exc, RateLimitedError) else None
+    return error(request_id, exc.code, exc.message, retry_after)
 
 
 def push(event: Event, **data: Any) -> JsonObject:

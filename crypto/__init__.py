@@ -3,6 +3,7 @@
 ``identity`` (the X25519 key pair), ``keystore`` (the key encrypted at rest),
 ``fingerprint`` (fingerprints, safety numbers), ``pinning`` (trust on first use),
 ``authorization`` (the accept/refuse policy for a remote identity), ``primitives`` (the
-Noise cipher suite over ``cryptography``), ``noise`` (the Noise framework) and
+Noise cipher suite and ML-KEM-768 over ``cryptography``), ``noise`` (the Noise framework,
+with the hybrid XXhfs pattern) and
 ``channel`` (what the peer uses). See docs/SECURITY.md, "End-to-end channel".
 """

@@ -1,18 +1,32 @@
-"""The end-to-end encrypted peer-to-peer channel: Noise XX, sans-I/O.
+"""The end-to-end encrypted peer-to-peer channel: hybrid Noise XX, sans-I/O.
 
 One :class:`SecureChannel` per TCP connection. The peer feeds it one frame body at a
 time (:mod:`commons.framing`) and sends whatever it returns; no socket ever enters here.
 
-Handshake (``Noise_XX_25519_AESGCM_SHA256``, prologue :data:`PROLOGUE`)::
+Handshake (``Noise_XXhfs_25519+MLKEM768_AESGCM_SHA256``, prologue :data:`PROLOGUE`)::
 
-    initiator -> responder   e                       payload: empty
-    responder -> initiator   e, ee, s, es            payload: {"v": 1, "username": ...}
-    initiator -> responder   s, se                   payload: {"v": 1, "username": ...}
+    initiator -> responder   e, e1                   payload: empty
+    responder -> initiator   e, ee, ekem1, s, es     payload: {"v": 2, "username": ...}
+    initiator -> responder   s, se                   payload: {"v": 2, "username": ...}
+
+``e1`` is a fresh ML-KEM-768 public key, ``ekem1`` a ciphertext to it; the KEM output is
+mixed into the keys next to the X25519 results, so the transport keys stay secret if
+either X25519 or ML-KEM-768 holds. Identities stay X25519 (authentication is classical).
+This is protocol version 2; version 1 (plain XX) is refused, never spoken: a first
+message of exactly version 1's size raises :class:`OutdatedPeerError` naming both
+versions, so neither a stale peer nor a man in the middle can make a channel without
+the KEM.
 
 Each side learns the other's static key and claimed username together, and calls
 ``authorize(remote_username, remote_static)`` at that moment. If ``authorize`` raises,
 the channel closes and the error propagates; no transport message is ever decrypted,
 and for the initiator no third message is even produced, before it has returned.
+
+With ``defer_authorize=True`` the channel stops at that moment instead: ``receive``
+returns ``ChannelOutput(identified=(username, key))`` and nothing else, and the caller
+runs ``authorize`` later with :meth:`SecureChannel.authorize_remote`, after whatever
+asynchronous look-up its policy needs (the peer refreshes an old tracker listing). The
+guarantees are the same: nothing is sent or accepted before ``authorize`` returns.
 
 Transport: each body is one Noise transport message (AES-256-GCM, empty associated
 data, the nonce is the per-direction message counter). Nothing is ever skipped or
@@ -38,14 +52,31 @@ from crypto.errors import (
     DecryptError,
     HandshakeError,
     MessageTooLargeError,
+    OutdatedPeerError,
 )
 from crypto.identity import IdentityKey
-from crypto.noise import MAX_MESSAGE_LEN, CipherState, HandshakeState
-from crypto.primitives import TAGLEN
+from crypto.noise import MAX_MESSAGE_LEN, CipherState, HandshakeState, protocol_name
+from crypto.primitives import (
+    DHLEN,
+    KEM_CIPHERTEXT_LEN,
+    KEM_PUBLIC_KEY_LEN,
+    TAGLEN,
+)
 
-PROTOCOL_VERSION = 1
-PROLOGUE = b"p2pchat/1 Noise_XX_25519_AESGCM_SHA256"
-PATTERN = "XX"
+PROTOCOL_VERSION = 2
+PATTERN = "XXhfs"
+PROLOGUE = b"p2pchat/%d " % PROTOCOL_VERSION + protocol_name(PATTERN)
+# Version 1's first message was a bare ephemeral key (plain XX, empty payload).
+LEGACY_MSG1_LEN = DHLEN
+MSG1_LEN = DHLEN + KEM_PUBLIC_KEY_LEN
+# e, encrypted KEM ciphertext, encrypted static key, then the payload and its tag.
+MIN_MSG2_LEN = DHLEN + (KEM_CIPHERTEXT_LEN + TAGLEN) + (DHLEN + TAGLEN) + TAGLEN
+UPDATE_ADVICE = "update p2pchat"
+# What a connection closed by the remote mid-handshake may mean, for the dialling user.
+CLOSED_DURING_HANDSHAKE_HINT = (
+    f"an older p2pchat closes the connection here, as it cannot speak channel protocol "
+    f"{PROTOCOL_VERSION}; if the peer has not updated, it must {UPDATE_ADVICE}"
+)
 REKEY_INTERVAL = 1024
 MAX_BODY = MAX_MESSAGE_LEN
 MAX_PLAINTEXT = MAX_MESSAGE_LEN - TAGLEN
@@ -60,12 +91,15 @@ class ChannelOutput:
     """What one :meth:`SecureChannel.receive` produced.
 
     ``send``: frame bodies to transmit, in order. ``messages``: decrypted plaintexts, in
-    order. ``established``: the handshake completed during this call.
+    order. ``established``: the handshake completed during this call. ``identified``
+    (``defer_authorize`` only): the remote's claimed username and proven static key,
+    waiting for :meth:`SecureChannel.authorize_remote`.
     """
 
     send: list[bytes] = field(default_factory=list)
     messages: list[bytes] = field(default_factory=list)
     established: bool = False
+    identified: tuple[str, bytes] | None = None
 
 
 class _Phase(Enum):
@@ -73,6 +107,7 @@ class _Phase(Enum):
     AWAIT_MSG1 = auto()
     AWAIT_MSG2 = auto()
     AWAIT_MSG3 = auto()
+    AWAIT_AUTHORIZE = auto()
     ESTABLISHED = auto()
     CLOSED = auto()
 
@@ -85,7 +120,7 @@ def encode_identity_payload(username: str) -> bytes:
 def decode_identity_payload(payload: bytes) -> str:
     """The username from a remote's handshake payload, or :class:`HandshakeError`.
 
-    Exactly ``{"v": 1, "username": ...}``: another version, another type for ``v`` or
+    Exactly ``{"v": 2, "username": ...}``: another version, another type for ``v`` or
     any extra field fails closed, so a later version cannot be negotiated down to this
     one by fields this version would silently ignore.
     """
@@ -94,7 +129,7 @@ def decode_identity_payload(payload: bytes) -> str:
     try:
         obj = decode_object(payload)
         version = obj.get("v")
-        # ``type() is int``: 1.0 and True compare equal to 1 but are not this version.
+        # ``type() is int``: 2.0 compares equal to 2 but is not this version.
         if type(version) is not int or version != PROTOCOL_VERSION:
             raise HandshakeError("unsupported channel protocol version")
         if obj.keys() != _IDENTITY_FIELDS:
@@ -123,12 +158,15 @@ class SecureChannel:
         username: str,
         authorize: Authorize,
         rekey_interval: int = REKEY_INTERVAL,
+        defer_authorize: bool = False,
     ) -> None:
         if rekey_interval < 1:
             raise ValueError("rekey_interval must be positive")
         self.initiator = initiator
         self.username = validate_username(username)
         self._authorize = authorize
+        self._defer_authorize = defer_authorize
+        self._claimed: tuple[str, bytes] | None = None
         self._rekey_interval = rekey_interval
         self._handshake: HandshakeState | None = HandshakeState(
             PATTERN, initiator, PROLOGUE, s=identity.private_key
@@ -191,20 +229,37 @@ class SecureChannel:
             if self._phase is _Phase.ESTABLISHED:
                 return ChannelOutput(messages=[self._decrypt(body)])
             return self._receive_handshake(body)
-        except HandshakeError as exc:
-            self.close()
-            raise ChannelHandshakeError(exc.message) from None
-        except DecryptError:
-            self.close()
-            raise ChannelError(
-                "message failed authentication (tampered, replayed, reordered or truncated)"
-            ) from None
-        except P2PChatError:
-            self.close()
-            raise
         except Exception as exc:
-            self.close()
-            raise ChannelHandshakeError("remote identity refused") from exc
+            error = self._failed(exc)
+            raise error from error.__cause__
+
+    def authorize_remote(self) -> ChannelOutput:
+        """``defer_authorize`` only: run ``authorize`` on the identified remote and, if it
+        returns, finish the handshake (the initiator's third message is in ``send``).
+        Errors as for :meth:`receive`."""
+        self._require_open()
+        try:
+            if self._phase is not _Phase.AWAIT_AUTHORIZE or self._handshake is None:
+                raise ChannelError("no remote is waiting for authorization")
+            return self._authorized(self._handshake)
+        except Exception as exc:
+            error = self._failed(exc)
+            raise error from error.__cause__
+
+    def _failed(self, exc: Exception) -> Exception:
+        """Close the channel; the error to raise for ``exc`` (its cause kept if unexpected)."""
+        self.close()
+        if isinstance(exc, HandshakeError):
+            return ChannelHandshakeError(exc.message)
+        if isinstance(exc, DecryptError):
+            return ChannelError(
+                "message failed authentication (tampered, replayed, reordered or truncated)"
+            )
+        if isinstance(exc, P2PChatError):
+            return exc
+        refused = ChannelHandshakeError("remote identity refused")
+        refused.__cause__ = exc
+        return refused
 
     def encrypt(self, plaintext: bytes) -> bytes:
         """One transport message (a frame body) carrying ``plaintext``."""
@@ -236,35 +291,61 @@ class SecureChannel:
             cipher.rekey()
         return plaintext
 
+    def _refuse_older_protocol(self, body: bytes) -> None:
+        """Name the version when a message has the size of an older protocol's."""
+        if self._phase is _Phase.AWAIT_MSG1 and len(body) == LEGACY_MSG1_LEN:
+            raise OutdatedPeerError(
+                "the remote speaks p2pchat channel protocol 1 (Noise XX without ML-KEM); "
+                f"this p2pchat requires protocol {PROTOCOL_VERSION}: {UPDATE_ADVICE} "
+                "on the other side"
+            )
+        if self._phase is _Phase.AWAIT_MSG2 and len(body) < MIN_MSG2_LEN:
+            raise OutdatedPeerError(
+                f"the remote's answer is too short for channel protocol {PROTOCOL_VERSION} "
+                "(an older p2pchat, or a man in the middle stripping the ML-KEM exchange): "
+                f"refused; if the remote runs an older p2pchat, {UPDATE_ADVICE} there"
+            )
+
     def _receive_handshake(self, body: bytes) -> ChannelOutput:
         handshake = self._handshake
         if handshake is None:
             raise HandshakeError("no handshake in progress")
+        self._refuse_older_protocol(body)
         if self._phase is _Phase.AWAIT_MSG1:
             if handshake.read_message(body) != b"":
                 raise HandshakeError("first handshake message must carry no payload")
             reply = handshake.write_message(encode_identity_payload(self.username))
             self._phase = _Phase.AWAIT_MSG3
             return ChannelOutput(send=[reply])
-        if self._phase is _Phase.AWAIT_MSG2:
-            self._identify(handshake, handshake.read_message(body))
-            final = handshake.write_message(encode_identity_payload(self.username))
-            self._establish(handshake)
-            return ChannelOutput(send=[final], established=True)
-        if self._phase is _Phase.AWAIT_MSG3:
-            self._identify(handshake, handshake.read_message(body))
-            self._establish(handshake)
-            return ChannelOutput(established=True)
+        if self._phase in (_Phase.AWAIT_MSG2, _Phase.AWAIT_MSG3):
+            self._claimed = self._identify(handshake, handshake.read_message(body))
+            if self._defer_authorize:
+                self._phase = _Phase.AWAIT_AUTHORIZE
+                return ChannelOutput(identified=self._claimed)
+            return self._authorized(handshake)
+        if self._phase is _Phase.AWAIT_AUTHORIZE:
+            raise HandshakeError("message received before the remote was authorized")
         raise HandshakeError("unexpected message before start()")
 
-    def _identify(self, handshake: HandshakeState, payload: bytes) -> None:
+    def _identify(self, handshake: HandshakeState, payload: bytes) -> tuple[str, bytes]:
         remote_static = handshake.remote_static
         if remote_static is None:
             raise HandshakeError("remote static key missing")
-        remote_username = decode_identity_payload(payload)
+        return decode_identity_payload(payload), remote_static
+
+    def _authorized(self, handshake: HandshakeState) -> ChannelOutput:
+        """Run ``authorize`` on the claimed identity, then finish the handshake."""
+        assert self._claimed is not None
+        remote_username, remote_static = self._claimed
         self._authorize(remote_username, remote_static)
         self.remote_username = remote_username
         self.remote_static = remote_static
+        if self.initiator:
+            final = handshake.write_message(encode_identity_payload(self.username))
+            self._establish(handshake)
+            return ChannelOutput(send=[final], established=True)
+        self._establish(handshake)
+        return ChannelOutput(established=True)
 
     def _establish(self, handshake: HandshakeState) -> None:
         first, second = handshake.split()

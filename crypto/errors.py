@@ -39,6 +39,15 @@ class ChannelHandshakeError(ChannelError):
     code = ErrorCode.HANDSHAKE_FAILED
 
 
+class OutdatedPeerError(ChannelHandshakeError):
+    """The remote speaks an older channel protocol (no ML-KEM): refused, never spoken.
+
+    The message names both versions and tells the user to update p2pchat.
+    """
+
+    code = ErrorCode.UNSUPPORTED_VERSION
+
+
 class MessageTooLargeError(ChannelError):
     """A plaintext is larger than one Noise transport message can carry."""
 
@@ -63,6 +72,23 @@ class UnknownContactError(CryptoError):
     code = ErrorCode.INVALID_FIELD
 
 
+class KeyNotPendingError(CryptoError):
+    """A trust decision names a key that is not (or no longer) the one awaiting it.
+
+    The user decided on a key they were shown; if that key is not among those waiting for
+    a decision now (the contact's key changed again, or someone else decided first),
+    nothing is changed and the user must look again.
+    """
+
+    code = ErrorCode.KEY_NOT_PENDING
+
+
+class AmbiguousKeyError(CryptoError):
+    """A trust command without a fingerprint, while more than one key could be meant."""
+
+    code = ErrorCode.AMBIGUOUS_KEY
+
+
 class KeyFileError(CryptoError):
     """An identity key file or pin store is unreadable, corrupt or of an unknown version."""
 
@@ -76,6 +102,15 @@ class WrongPasswordError(KeyFileError):
 
 
 class InsecureKeyFileError(KeyFileError):
-    """The identity key file is readable or writable by group or others: refused."""
+    """A key file or pin store that others could read, write or swap: refused.
+
+    Group or other permission bits, another owner, a symbolic link or not a regular file.
+    """
 
     code = ErrorCode.INSECURE_KEY_FILE
+
+
+class PinStoreTamperedError(KeyFileError):
+    """The pin store's MAC does not match its content: it was modified outside p2pchat."""
+
+    code = ErrorCode.PIN_STORE_TAMPERED

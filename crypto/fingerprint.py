@@ -14,7 +14,9 @@ the construction reproduces libsignal's published test vector.
 from __future__ import annotations
 
 import hashlib
+import string
 
+from commons.errors import ValidationError
 from crypto.primitives import DHLEN
 
 FINGERPRINT_VERSION = 0
@@ -27,6 +29,19 @@ def fingerprint(public_key: bytes) -> str:
     _check_key(public_key)
     digest = hashlib.sha256(public_key).hexdigest().upper()[:32]
     return " ".join(digest[i : i + 4] for i in range(0, 32, 4))
+
+
+def parse_fingerprint(text: str) -> str:
+    """A fingerprint typed by a user, in the form :func:`fingerprint` prints.
+
+    Spaces and colons are ignored and case does not matter, so a fingerprint copied from
+    any of our outputs (or read aloud in groups) is accepted; anything but 32 hex digits
+    is a :class:`ValidationError`.
+    """
+    digits = "".join(text.split()).replace(":", "").upper()
+    if len(digits) != 32 or any(c not in string.hexdigits for c in digits):
+        raise ValidationError("a fingerprint is 32 hex digits (8 groups of 4)")
+    return " ".join(digits[i : i + 4] for i in range(0, 32, 4))
 
 
 def _check_key(public_key: bytes) -> None:

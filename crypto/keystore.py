@@ -11,9 +11,12 @@ versioned JSON::
 
 The 32-byte private key is sealed with AES-256-GCM under an Argon2id key derived from
 the password; the associated data binds the format, version and username, so a file
-copied to another user's folder does not open. Loading refuses a file that group or
-others can access, as ssh does. Deriving the key is deliberately slow (~100 ms with the
-default parameters): callers run these functions in an executor.
+copied to another user's folder does not open. Loading opens the file without following
+a symbolic link and refuses, as ssh does, one that group or others can access or that
+another user owns; the checks run on the open descriptor
+(:func:`commons.private_file.read_private_file`), so the file read is the file checked.
+Deriving the key is deliberately slow (~100 ms with the default parameters): callers run
+these functions in an executor.
 """
 
 from __future__ import annotations
@@ -21,9 +24,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import os
 import secrets
-import stat
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,7 +36,7 @@ from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 
 from commons.errors import ValidationError
 from commons.models import validate_username
-from commons.private_file import write_private_file
+from commons.private_file import read_private_file, write_private_file
 from crypto.errors import InsecureKeyFileError, KeyFileError, WrongPasswordError
 from crypto.identity import IdentityKey
 
@@ -181,19 +183,6 @@ def open_identity(data: bytes, username: str, password: str) -> IdentityKey:
     return identity
 
 
-def check_key_file_permissions(path: Path) -> None:
-    """Refuse a key file that group or others may access (POSIX only), as ssh does."""
-    if sys.platform == "win32":
-        return
-    mode = stat.S_IMODE(path.stat().st_mode)
-    if mode & 0o077:
-        raise InsecureKeyFileError(
-            f"Permissions {mode:04o} for '{path}' are too open. It is required that your "
-            "identity key file is NOT accessible by others. This key will be ignored; "
-            f"fix it with: chmod 600 '{path}'"
-        )
-
-
 def load_or_create_identity(
     home: Path, username: str, password: str, *, kdf_params: KdfParams | None = None
 ) -> tuple[IdentityKey, bool]:
@@ -208,7 +197,7 @@ def load_or_create_identity(
         raise KeyFileError(exc.message) from None
     user_dir = home / username
     path = user_dir / KEY_FILE_NAME
-    if path.exists():
+    if os.path.lexists(path):  # a dangling symlink too: _load refuses it
         return _load(path, username, password), False
     user_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     identity = IdentityKey.generate()
@@ -224,7 +213,7 @@ def load_or_create_identity(
 
 
 def _load(path: Path, username: str, password: str) -> IdentityKey:
-    check_key_file_permissions(path)
-    if path.stat().st_size > MAX_KEY_FILE_SIZE:
-        raise KeyFileError(f"key file '{path}' is too large to be an identity key")
-    return open_identity(path.read_bytes(), username, password)
+    data = read_private_file(
+        path, what="identity key file", max_size=MAX_KEY_FILE_SIZE, refuse=InsecureKeyFileError
+    )
+    return open_identity(data, username, password)

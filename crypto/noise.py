@@ -3,7 +3,11 @@
 :class:`CipherState`, :class:`SymmetricState` and :class:`HandshakeState` follow the
 specification's objects and method names, so the code can be read against section 5.
 The handshake patterns NN, KK, XK, IK and XX are supported (all reproduce the cacophony
-test vectors); the chat channel uses XX. No PSK modes, no fallback.
+test vectors). ``XXhfs`` adds the "KEM-based Hybrid Forward Secrecy for Noise" extension
+(Perrin, revision 1, 2018): the ``e1`` token sends a fresh ML-KEM-768 public key, the
+``ekem1`` token answers with a ciphertext to it, and both sides ``MixKey`` the KEM
+output; its protocol name is ``Noise_XXhfs_25519+MLKEM768_AESGCM_SHA256``. The chat
+channel uses XXhfs. No PSK modes, no fallback.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from cryptography.hazmat.primitives.asymmetric.mlkem import MLKEM768PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -18,20 +23,30 @@ from crypto.errors import CryptoError, DecryptError, HandshakeError
 from crypto.primitives import (
     DHLEN,
     HASHLEN,
+    KEM_CIPHERTEXT_LEN,
+    KEM_PUBLIC_KEY_LEN,
     MAX_NONCE,
     TAGLEN,
     aead_decrypt,
     aead_encrypt,
     dh,
+    generate_kem_keypair,
     generate_keypair,
     hash_,
+    kem_decapsulate,
+    kem_encapsulate,
+    kem_public_bytes,
     noise_hkdf,
     nonce_bytes,
     public_bytes,
 )
 
 MAX_MESSAGE_LEN = 65535
-SUITE = "25519_AESGCM_SHA256"
+DH_NAME = "25519"
+KEM_NAME = "MLKEM768"
+CIPHER_AND_HASH = "AESGCM_SHA256"
+SUITE = f"{DH_NAME}_{CIPHER_AND_HASH}"
+HFS_SUITE = f"{DH_NAME}+{KEM_NAME}_{CIPHER_AND_HASH}"
 
 
 class NonceExhaustedError(CryptoError):
@@ -143,9 +158,12 @@ class Token(StrEnum):
     ES = "es"
     SE = "se"
     SS = "ss"
+    E1 = "e1"
+    EKEM1 = "ekem1"
 
 
 E, S, EE, ES, SE, SS = Token.E, Token.S, Token.EE, Token.ES, Token.SE, Token.SS
+E1, EKEM1 = Token.E1, Token.EKEM1
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +174,11 @@ class HandshakePattern:
     responder_pre: tuple[Token, ...]
     messages: tuple[tuple[Token, ...], ...]
 
+    @property
+    def hybrid(self) -> bool:
+        """Whether the pattern carries the HFS KEM tokens (and names the KEM)."""
+        return any(Token.E1 in tokens for tokens in self.messages)
+
 
 PATTERNS: dict[str, HandshakePattern] = {
     "NN": HandshakePattern((), (), ((E,), (E, EE))),
@@ -163,11 +186,14 @@ PATTERNS: dict[str, HandshakePattern] = {
     "XK": HandshakePattern((), (S,), ((E, ES), (E, EE), (S, SE))),
     "IK": HandshakePattern((), (S,), ((E, ES, S, SS), (E, EE, SE))),
     "XX": HandshakePattern((), (), ((E,), (E, EE, S, ES), (S, SE))),
+    # HFS section 5: e1 right after the first e, ekem1 right after the first ee.
+    "XXhfs": HandshakePattern((), (), ((E, E1), (E, EE, EKEM1, S, ES), (S, SE))),
 }
 
 
 def protocol_name(pattern: str) -> bytes:
-    return f"Noise_{pattern}_{SUITE}".encode("ascii")
+    suite = HFS_SUITE if PATTERNS[pattern].hybrid else SUITE
+    return f"Noise_{pattern}_{suite}".encode("ascii")
 
 
 class HandshakeState:
@@ -175,8 +201,11 @@ class HandshakeState:
 
     ``s`` is the local static key, ``e`` a fixed ephemeral (tests only: production code
     leaves it ``None`` so a fresh one is generated), ``rs`` the remote static key when
-    the pattern has it as a pre-message. Every malformed or unauthentic message raises
-    :class:`HandshakeError`; the state must then be discarded.
+    the pattern has it as a pre-message. For HFS patterns, ``e1`` is a fixed ML-KEM key
+    pair and ``encapsulation`` a fixed ``(ciphertext, kem_output)`` for the ``ekem1``
+    token; both are for test vectors only (``cryptography`` cannot fix the randomness of
+    an encapsulation), production code leaves them ``None``. Every malformed or
+    unauthentic message raises :class:`HandshakeError`; the state must then be discarded.
     """
 
     def __init__(
@@ -187,6 +216,8 @@ class HandshakeState:
         s: X25519PrivateKey | None,
         e: X25519PrivateKey | None = None,
         rs: bytes | None = None,
+        e1: MLKEM768PrivateKey | None = None,
+        encapsulation: tuple[bytes, bytes] | None = None,
     ) -> None:
         if pattern not in PATTERNS:
             raise ValueError(f"unsupported handshake pattern {pattern!r}")
@@ -197,6 +228,9 @@ class HandshakeState:
         self._e = e
         self._rs = rs
         self._re: bytes | None = None
+        self._e1 = e1
+        self._re1: bytes | None = None
+        self._encapsulation = encapsulation
         self._step = 0
         self._split: tuple[CipherState, CipherState] | None = None
         self._symmetric.mix_hash(prologue)
@@ -281,6 +315,19 @@ class HandshakeState:
                 if self._s is None:
                     raise HandshakeError("no local static key")
                 out += self._symmetric.encrypt_and_hash(public_bytes(self._s))
+            elif token is Token.E1:
+                if self._e1 is None:
+                    self._e1 = generate_kem_keypair()
+                out += self._symmetric.encrypt_and_hash(kem_public_bytes(self._e1))
+            elif token is Token.EKEM1:
+                if self._re1 is None:
+                    raise HandshakeError("token ekem1 without a remote KEM public key")
+                if self._encapsulation is None:
+                    ciphertext, kem_output = kem_encapsulate(self._re1)
+                else:
+                    ciphertext, kem_output = self._encapsulation
+                out += self._symmetric.encrypt_and_hash(ciphertext)
+                self._symmetric.mix_key(kem_output)
             else:
                 self._symmetric.mix_key(self._dh_token(token))
         out += self._symmetric.encrypt_and_hash(payload)
@@ -308,11 +355,14 @@ class HandshakeState:
                 view = view[DHLEN:]
                 self._symmetric.mix_hash(self._re)
             elif token is Token.S:
-                size = DHLEN + (TAGLEN if self._symmetric.cipher.has_key() else 0)
-                if len(view) < size:
-                    raise HandshakeError("handshake message truncated")
-                self._rs = self._symmetric.decrypt_and_hash(bytes(view[:size]))
-                view = view[size:]
+                self._rs, view = self._read_encrypted(view, DHLEN)
+            elif token is Token.E1:
+                self._re1, view = self._read_encrypted(view, KEM_PUBLIC_KEY_LEN)
+            elif token is Token.EKEM1:
+                if self._e1 is None:
+                    raise HandshakeError("token ekem1 without a local KEM key pair")
+                ciphertext, view = self._read_encrypted(view, KEM_CIPHERTEXT_LEN)
+                self._symmetric.mix_key(kem_decapsulate(self._e1, ciphertext))
             else:
                 self._symmetric.mix_key(self._dh_token(token))
         if self._symmetric.cipher.has_key() and len(view) < TAGLEN:
@@ -320,6 +370,14 @@ class HandshakeState:
         payload = self._symmetric.decrypt_and_hash(bytes(view))
         self._advance()
         return payload
+
+    def _read_encrypted(self, view: memoryview, size: int) -> tuple[bytes, memoryview]:
+        """``DecryptAndHash`` of the next ``size``-byte value (plus a tag if keyed)."""
+        if self._symmetric.cipher.has_key():
+            size += TAGLEN
+        if len(view) < size:
+            raise HandshakeError("handshake message truncated")
+        return self._symmetric.decrypt_and_hash(bytes(view[:size])), view[size:]
 
     def split(self) -> tuple[CipherState, CipherState]:
         """The transport CipherStates (initiator-to-responder, responder-to-initiator)."""

@@ -1,13 +1,16 @@
 """Batch mode: commands on stdin, one JSON object per line on stdout (for scripts and tests).
 
-Every output object has an ``"event"`` key: replies to commands (``registered``,
-``logged_in``, ``peers``, ``rooms``, ``room_created``, ``joined``, ``left``, ``deleted``,
-``users``, ``sent``, ``fingerprint``, ``trusted``, ``verified``, ``bye``), events from
-the client (``message``, ``member_joined``, ``member_left``, ``room_deleted``,
-``key_changed``, ``channel_opened``, ``channel_closed``, ``connection_lost``,
-``reconnected``, ``session_replaced``) and failures (``error`` with ``code`` and
-``message``). Commands run one after the other, in input order; events are written as
-they happen. End of input means ``/quit``.
+Lines are parsed by :mod:`peer.commands` and run by :func:`peer.command_results.execute`
+(the same table and code as the terminal chat). Every output object has an ``"event"``
+key: command results (``registered``, ``logged_in``, ``peers``, ``rooms``,
+``room_created``, ``joined``, ``left``, ``deleted``, ``users``, ``sent``,
+``fingerprint``, ``trusted``, ``verified``, ``rejected``, ``bye``), events from the
+client (``message``, ``delivered``, ``failed``, ``member_joined``, ``member_left``,
+``room_deleted``, ``key_changed``, ``trust_changed``, ``pins_imported``,
+``channel_opened``, ``channel_closed``, ``connection_lost``, ``reconnected``,
+``session_replaced``) and
+failures (``error`` with ``code`` and ``message``). Commands run one after the other, in
+input order; events are written as they happen. End of input means ``/quit``.
 
 Each object is exactly one line for any line splitter: besides what JSON escapes
 anyway, every code point that is unsafe for display (:mod:`commons.untrusted_text`:
@@ -31,15 +34,28 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any, TextIO
 
 from commons.errors import P2PChatError
-from commons.untrusted_text import has_lone_surrogate, replace_unsafe
-from peer import batch_commands as cmd
+from commons.untrusted_text import replace_unsafe
 from peer import events as ev
 from peer.client import ChatClient
+from peer.command_results import Bye, execute, result_to_json
+from peer.commands import (
+    CloseBuffer,
+    Expand,
+    Frontend,
+    Help,
+    Query,
+    Quit,
+    Receipts,
+    Switch,
+    command_word,
+    parse_line,
+)
 from peer.config import PeerConfig
 from peer.tracker_pins import endpoint_key
 
 Output = dict[str, Any]
 Writer = Callable[[Output], None]
+TUI_COMMANDS = (Help, Switch, Query, CloseBuffer, Receipts, Expand)
 
 
 def event_to_json(event: ev.Event) -> Output:
@@ -65,7 +81,14 @@ def event_to_json(event: ev.Event) -> Output:
     if isinstance(event, ev.RoomDeleted):
         return {"event": "room_deleted", "room": event.room}
     if isinstance(event, ev.KeyChanged):
-        return {"event": "key_changed", "user": event.username, "fingerprint": event.fingerprint}
+        return {
+            "event": "key_changed",
+            "user": event.username,
+            "fingerprint": event.fingerprint,
+            "pending": list(event.pending),
+        }
+    if isinstance(event, ev.PinsImported):
+        return {"event": "pins_imported", "contacts": event.contacts}
     if isinstance(event, ev.ChannelOpened):
         return {"event": "channel_opened", "user": event.username}
     if isinstance(event, ev.ChannelClosed):
@@ -76,6 +99,22 @@ def event_to_json(event: ev.Event) -> Output:
         return {"event": "reconnected"}
     if isinstance(event, ev.SessionReplaced):
         return {"event": "session_replaced"}
+    if isinstance(event, ev.MessageDelivered):
+        return {"event": "delivered", "msg_id": event.msg_id, "user": event.username}
+    if isinstance(event, ev.MessageFailed):
+        return {
+            "event": "failed",
+            "msg_id": event.msg_id,
+            "user": event.username,
+            "reason": event.reason,
+        }
+    if isinstance(event, ev.TrustChanged):
+        return {
+            "event": "trust_changed",
+            "user": event.username,
+            "trust": event.state,
+            "fingerprint": event.fingerprint,
+        }
     return {"event": "error", "code": event.code, "message": event.message}
 
 
@@ -88,123 +127,6 @@ def error_to_json(exc: P2PChatError, command: str | None = None) -> Output:
 
 def _endpoint(address: tuple[str, int] | None) -> str | None:
     return None if address is None else endpoint_key(*address)
-
-
-async def execute(client: ChatClient, command: cmd.BatchCommand) -> Output:
-    """Run one command and return its reply object (errors raise P2PChatError)."""
-    if isinstance(command, cmd.Register):
-        await client.register(command.username, command.password)
-        return {"event": "registered", "user": command.username}
-    if isinstance(command, cmd.Login):
-        await client.login(command.username, command.password, command.replace_key)
-        return {
-            "event": "logged_in",
-            "user": command.username,
-            "fingerprint": client.fingerprint(),
-            "listen": _endpoint(client.listen_address),
-        }
-    if isinstance(command, cmd.ListPeers):
-        peers = await client.list_peers()
-        return {
-            "event": "peers",
-            "peers": [
-                {
-                    "user": p.username,
-                    "host": p.host,
-                    "port": p.port,
-                    "room": p.room,
-                    "fingerprint": client.fingerprint(p.username),
-                }
-                for p in peers
-            ],
-        }
-    if isinstance(command, cmd.ListRooms):
-        rooms = await client.list_rooms()
-        return {
-            "event": "rooms",
-            "rooms": [
-                {
-                    "room": r.name,
-                    "owner": r.owner,
-                    "members": list(r.members),
-                    "capacity": r.capacity,
-                }
-                for r in rooms
-            ],
-        }
-    if isinstance(command, cmd.CreateRoom):
-        info = await client.create_room(command.room)
-        return {
-            "event": "room_created",
-            "room": info.name,
-            "owner": info.owner,
-            "members": list(info.members),
-            "capacity": info.capacity,
-        }
-    if isinstance(command, cmd.JoinRoom):
-        members = await client.join_room(command.room)
-        return {
-            "event": "joined",
-            "room": command.room,
-            "owner": client.room_owner,
-            "members": members,
-        }
-    if isinstance(command, cmd.LeaveRoom):
-        room = client.room
-        await client.leave_room()
-        return {"event": "left", "room": room}
-    if isinstance(command, cmd.DeleteRoom):
-        await client.delete_room(command.room)
-        return {"event": "deleted", "room": command.room}
-    if isinstance(command, cmd.ListUsers):
-        return {
-            "event": "users",
-            "room": client.room,
-            "owner": client.room_owner,
-            "members": client.members,
-            "connected": client.connected_peers,
-        }
-    if isinstance(command, cmd.SendPrivate):
-        msg_id = await client.send_private(command.username, command.text)
-        return {"event": "sent", "room": None, "to": command.username, "msg_id": msg_id}
-    if isinstance(command, cmd.SendRoom):
-        msg_id = await client.send_room(command.text)
-        return {"event": "sent", "room": client.room, "to": None, "msg_id": msg_id}
-    if isinstance(command, cmd.ShowFingerprint):
-        return _fingerprint_reply(client, command.username)
-    if isinstance(command, cmd.Trust):
-        await client.trust(command.username)
-        return {"event": "trusted", "user": command.username}
-    if isinstance(command, cmd.Verify):
-        await client.verify(command.username)
-        return {"event": "verified", "user": command.username}
-    await client.close()
-    return {"event": "bye"}
-
-
-def _fingerprint_reply(client: ChatClient, username: str | None) -> Output:
-    if username is None or username == client.username:
-        return {
-            "event": "fingerprint",
-            "user": client.username,
-            "fingerprint": client.fingerprint(),
-        }
-    state = client.trust_state(username)
-    return {
-        "event": "fingerprint",
-        "user": username,
-        "fingerprint": client.fingerprint(username),
-        "safety_number": client.safety_number(username),
-        "trust": None if state is None else str(state),
-    }
-
-
-def _command_name(line: str) -> str:
-    """The command word of ``line`` for error replies (``say`` for a room message)."""
-    if line.startswith("/") and not line.startswith("//"):
-        word = line[1:].split(" ", 1)[0].strip().lower()[:32]
-        return word.encode("utf-8", "replace").decode("utf-8") if has_lone_surrogate(word) else word
-    return "say"
 
 
 async def run_batch(config: PeerConfig, lines: AsyncIterator[str], write: Writer) -> int:
@@ -230,24 +152,24 @@ async def run_batch(config: PeerConfig, lines: AsyncIterator[str], write: Writer
             "listen": _endpoint(client.listen_address),
         }
     )
-    quit_reply: Output = {"event": "bye"}
     async for line in lines:
         try:
-            command = cmd.parse_line(line)
+            command = parse_line(line, Frontend.BATCH)
         except P2PChatError as exc:
-            write(error_to_json(exc, _command_name(line)))
+            write(error_to_json(exc, command_word(line)))
             continue
         if command is None:
             continue
-        if isinstance(command, cmd.Quit):
+        if isinstance(command, Quit):
             break
+        assert not isinstance(command, TUI_COMMANDS)  # the batch table offers none of them
         try:
-            write(await execute(client, command))
+            write(result_to_json(await execute(client, command)))
         except P2PChatError as exc:
-            write(error_to_json(exc, _command_name(line.strip())))
+            write(error_to_json(exc, command_word(line.strip())))
     await client.close()
     await pump
-    write(quit_reply)
+    write(result_to_json(Bye()))
     return 0
 
 

@@ -12,11 +12,15 @@ Each decrypted channel message is one UTF-8 JSON object (``commons.codec``) with
 * ``chat`` - a room message: ``room``, ``from``, ``text``, ``ts``, ``msg_id``.
 * ``private`` - a private message: same fields, ``room`` is ``null``.
 * ``leave`` - ``from`` leaves ``room``; sent to every member before leaving.
+* ``ack`` - ``ids``: the ``msg_id`` of 1 to :data:`MAX_ACK_IDS` messages this client
+  has handed to its user (the end-to-end delivery receipt).
+* ``ping`` / ``pong`` - keepalive: a client pings a channel on which it has heard nothing
+  for one keepalive interval; the other end answers ``pong``.
 
 ``msg_id`` is ``"<sid>-<seq>"``: ``sid`` is 16 hex digits chosen at random per client
-session and ``seq`` counts that session's messages from 1. :class:`DeliveryFilter` uses it
+session and ``seq`` counts that session's messages from 1. :mod:`peer.delivery` uses it
 to hand each message to the user exactly once and in send order per sender, even if a
-frame is replayed on a second channel. Every field is validated; ``from`` must be the
+frame is sent again on a second channel. Every field is validated; ``from`` must be the
 channel's authenticated remote user, so a peer can never speak for someone else.
 """
 
@@ -37,6 +41,8 @@ from commons.untrusted_text import bounded_string, has_lone_surrogate
 MAX_TEXT_CHARS = 4000
 MAX_REJECT_CODE_CHARS = 64
 MAX_REJECT_REASON_CHARS = 200
+#: Receipts carried by one ``ack`` frame (a longer list is a protocol error).
+MAX_ACK_IDS = 128
 MSG_ID_RE = re.compile(r"([0-9a-f]{16})-([1-9][0-9]{0,18})")
 REJECT_CODE_RE = re.compile(r"[a-z0-9_]{1,64}")
 
@@ -47,6 +53,9 @@ class FrameType(StrEnum):
     CHAT = "chat"
     PRIVATE = "private"
     LEAVE = "leave"
+    ACK = "ack"
+    PING = "ping"
+    PONG = "pong"
 
 
 class TextTooLongError(ValidationError):
@@ -123,7 +132,24 @@ class LeaveNotice:
     sender: str
 
 
-Frame = Accept | Reject | ChatMessage | LeaveNotice
+@dataclass(frozen=True, slots=True)
+class Ack:
+    """Receipts: the remote's client handed these messages to its user."""
+
+    ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Pong:
+    pass
+
+
+Frame = Accept | Reject | ChatMessage | LeaveNotice | Ack | Ping | Pong
 
 
 def encode_frame(frame: Frame) -> bytes:
@@ -143,8 +169,12 @@ def encode_frame(frame: Frame) -> bytes:
             "ts": frame.ts,
             "msg_id": frame.msg_id,
         }
-    else:
+    elif isinstance(frame, LeaveNotice):
         obj = {"type": str(FrameType.LEAVE), "room": frame.room, "from": frame.sender}
+    elif isinstance(frame, Ack):
+        obj = {"type": str(FrameType.ACK), "ids": list(frame.ids)}
+    else:
+        obj = {"type": str(FrameType.PING if isinstance(frame, Ping) else FrameType.PONG)}
     return encode_object(obj)
 
 
@@ -153,6 +183,12 @@ def _reject_code(value: Any) -> str:
     if not REJECT_CODE_RE.fullmatch(code):
         raise ValidationError("field 'code' must be an error code: a-z, 0-9 and '_'")
     return code
+
+
+def _validate_ack_ids(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not 1 <= len(value) <= MAX_ACK_IDS:
+        raise ValidationError(f"field 'ids' must be a list of 1-{MAX_ACK_IDS} message ids")
+    return tuple(_validate_msg_id(item) for item in value)
 
 
 def decode_frame(plaintext: bytes, remote_username: str) -> Frame:
@@ -170,6 +206,12 @@ def decode_frame(plaintext: bytes, remote_username: str) -> Frame:
             code=_reject_code(obj.get("code")),
             reason=bounded_string("reason", obj.get("reason"), MAX_REJECT_REASON_CHARS),
         )
+    if kind == FrameType.ACK:
+        return Ack(_validate_ack_ids(obj.get("ids")))
+    if kind == FrameType.PING:
+        return Ping()
+    if kind == FrameType.PONG:
+        return Pong()
     if kind in (FrameType.CHAT, FrameType.PRIVATE, FrameType.LEAVE):
         sender = validate_username(obj.get("from"))
         if sender != remote_username:
@@ -205,23 +247,3 @@ class MessageIds:
     def next_id(self) -> str:
         self._seq += 1
         return f"{self.session_id}-{self._seq}"
-
-
-class DeliveryFilter:
-    """Exactly-once, in-order delivery per sender.
-
-    A message is delivered only if its sequence number is above the last one delivered
-    for the same sender session; a new session id (the sender restarted) starts afresh.
-    Gaps are normal: a sender's counter also numbers messages sent to other people.
-    """
-
-    def __init__(self) -> None:
-        self._last: dict[str, tuple[str, int]] = {}
-
-    def accept(self, sender: str, msg_id: str) -> bool:
-        session_id, seq = split_msg_id(msg_id)
-        last = self._last.get(sender)
-        if last is not None and last[0] == session_id and seq <= last[1]:
-            return False
-        self._last[sender] = (session_id, seq)
-        return True

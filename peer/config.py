@@ -13,6 +13,7 @@ from pathlib import Path
 from commons.data_dirs import user_data_dir
 from commons.errors import ValidationError
 from commons.models import validate_host
+from peer.liveness import Keepalive
 
 DEFAULT_TRACKER: tuple[str, int] = ("127.0.0.1", 6060)
 DEFAULT_LISTEN: tuple[str, int] = ("127.0.0.1", 0)
@@ -30,6 +31,22 @@ def parse_endpoint(text: str, *, allow_port_zero: bool = False) -> tuple[str, in
     if not low <= port <= 65535:
         raise ValidationError(f"port must be from {low} to 65535, got {port}")
     return validate_host(host), port
+
+
+@dataclass(frozen=True, slots=True)
+class CoreSettings:
+    """The rules of :class:`peer.core.PeerCore` that a user or a test may tune."""
+
+    keepalive: Keepalive = field(default_factory=Keepalive)
+    fallback_dial_delay: float = 2.0
+    #: Waits before each new dial to a member whose channel dropped (about a minute).
+    redial_delays: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
+    #: Room messages held per sender the tracker has not listed yet.
+    held_limit: int = 32
+    #: Messages awaiting a receipt per recipient; more fail at once (``backlog_full``).
+    max_pending: int = 512
+    #: A message without a receipt this long after it was sent fails (``timed_out``).
+    delivery_timeout: float = 120.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,3 +72,4 @@ class PeerConfig:
     handshake_timeout: float = 10.0
     reconnect_initial_delay: float = 0.5
     reconnect_max_delay: float = 30.0
+    core: CoreSettings = field(default_factory=CoreSettings)

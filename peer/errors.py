@@ -37,3 +37,9 @@ class NotLoggedInError(P2PChatError):
 
 class NotInRoomError(P2PChatError):
     code = ErrorCode.NOT_IN_ROOM
+
+
+class ChannelRefusedError(P2PChatError):
+    """No channel to that user could be opened (the message says why)."""
+
+    code = ErrorCode.HANDSHAKE_FAILED

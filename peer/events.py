@@ -42,13 +42,39 @@ class RoomDeleted:
 
 @dataclass(frozen=True, slots=True)
 class KeyChanged:
-    """``username`` now presents a key that differs from the pinned one.
+    """A new key for ``username`` (presented by a remote, or listed by the tracker)
+    differs from the pinned one and waits for the user's decision.
 
-    Sending to them is blocked until ``client.trust(username)``; ``fingerprint`` is the
-    new key's fingerprint, to compare out of band.
+    Sending to them is blocked until the user decides: ``client.trust(username, key)``
+    or ``client.verify(username, key)`` after comparing safety numbers, or
+    ``client.reject(username)``. ``key`` and ``fingerprint`` are the new key's;
+    ``pending`` lists the fingerprints of every key now waiting (oldest first): more
+    than one means a key arrived while another was undecided, and both stay in question.
     """
 
     username: str
+    fingerprint: str
+    key: bytes
+    pending: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PinsImported:
+    """The contact pin store was in the old unauthenticated format and was imported:
+    ``contacts`` pinned keys kept, all unverified (verification marks and undecided keys
+    could have been forged, so they were dropped)."""
+
+    contacts: int
+
+
+@dataclass(frozen=True, slots=True)
+class TrustChanged:
+    """``username``'s trust state changed: ``unverified`` (first key pinned, or a new key
+    accepted), ``verified`` or ``key_changed``. ``fingerprint`` is of the key it is about
+    (for ``key_changed``, the new one)."""
+
+    username: str
+    state: str
     fingerprint: str
 
 
@@ -85,6 +111,29 @@ class SessionReplaced:
 
 
 @dataclass(frozen=True, slots=True)
+class MessageDelivered:
+    """``username``'s client acknowledged our message ``msg_id``: it reached them."""
+
+    msg_id: str
+    username: str
+
+
+@dataclass(frozen=True, slots=True)
+class MessageFailed:
+    """Our message ``msg_id`` will not reach ``username``.
+
+    ``reason``: ``left`` (they or we left the room), ``connection_lost`` (the channel
+    dropped and the one resend after a re-dial did not happen or was not acknowledged),
+    ``key_changed`` (their key changed and is not accepted), ``timed_out`` (no receipt in
+    time) or ``backlog_full`` (too many of our messages to them await a receipt).
+    """
+
+    msg_id: str
+    username: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class ErrorEvent:
     """Something failed outside a method call (e.g. an inbound channel was refused)."""
 
@@ -98,10 +147,14 @@ Event = (
     | MemberLeft
     | RoomDeleted
     | KeyChanged
+    | TrustChanged
+    | PinsImported
     | ChannelOpened
     | ChannelClosed
     | ConnectionLost
     | Reconnected
     | SessionReplaced
+    | MessageDelivered
+    | MessageFailed
     | ErrorEvent
 )

@@ -10,7 +10,7 @@ Verification, in order of preference:
 In the last two cases the TLS layer does not verify the chain; the link checks the
 fingerprint itself right after the handshake and before sending a single byte. The link
 does not reconnect on its own: it reports the loss through ``on_lost`` and the owner
-(:class:`peer.client.ChatClient`) reconnects and logs in again.
+(:class:`peer.session.TrackerSession`) reconnects and logs in again.
 """
 
 from __future__ import annotations
@@ -25,9 +25,11 @@ from typing import Any
 from commons.codec import JsonObject
 from commons.errors import P2PChatError
 from commons.tls_fingerprint import cert_fingerprint, fingerprints_match, normalize_fingerprint
+from commons.tls_groups import prefer_hybrid_key_exchange
 from commons.tracker_protocol import Command
 from peer.config import PeerConfig
 from peer.errors import NotConnectedError, RequestTimeoutError, TrackerUntrustedError
+from peer.supervisor import TaskSupervisor
 from peer.tracker_client_protocol import Push, Reply, TrackerClientProtocol, reply_error
 from peer.tracker_pins import PINS_FILE, PinDecision, check_pin, endpoint_key, load_pins, save_pins
 
@@ -44,6 +46,7 @@ def _client_context(config: PeerConfig) -> ssl.SSLContext:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    prefer_hybrid_key_exchange(ctx)
     return ctx
 
 
@@ -55,8 +58,10 @@ class TrackerLink:
         config: PeerConfig,
         on_push: Callable[[Push], None],
         on_lost: Callable[[str], None],
+        tasks: TaskSupervisor,
     ) -> None:
         self._config = config
+        self._tasks = tasks
         self._on_push = on_push
         self._on_lost = on_lost
         self._writer: asyncio.StreamWriter | None = None
@@ -97,7 +102,7 @@ class TrackerLink:
         self._closing = False
         self._protocol = TrackerClientProtocol()
         self._writer = writer
-        self._reader_task = asyncio.create_task(self._read_loop(reader, writer))
+        self._reader_task = self._tasks.spawn(self._read_loop(reader, writer), "tracker reader")
 
     async def _verify(self, writer: asyncio.StreamWriter) -> None:
         ssl_object = writer.get_extra_info("ssl_object")
@@ -149,7 +154,9 @@ class TrackerLink:
         """PING every ``interval`` seconds until the connection ends."""
         if self._heartbeat_task is not None:
             self._heartbeat_task.cancel()
-        self._heartbeat_task = asyncio.create_task(self._heartbeat(max(interval, 0.05)))
+        self._heartbeat_task = self._tasks.spawn(
+            self._heartbeat(max(interval, 0.05)), "tracker heartbeat"
+        )
 
     async def _heartbeat(self, interval: float) -> None:
         while self.connected:

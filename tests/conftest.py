@@ -1,13 +1,16 @@
 """Shared fixtures: real TLS trackers on 127.0.0.1 and clients that talk to them.
 
 * ``tracker_factory(**config_changes)`` starts a :class:`TrackerServer` on port 0 in a
-  fresh temporary data directory (unless ``data_dir`` is given) and stops it afterwards.
+  fresh temporary data directory (unless ``data_dir`` is given) and stops it afterwards;
+  127.0.0.1 is a trusted network unless ``trusted_networks`` is given.
 * ``tracker``: one started tracker with the default configuration.
-* ``connect(tracker)`` opens a :class:`TrackerTestClient` (pinned to the tracker's
-  certificate); ``user(tracker, name)`` registers and logs one in.
+* ``connect(tracker, source=None)`` opens a :class:`TrackerTestClient` (pinned to the
+  tracker's certificate), from the local address ``source`` if given (any of
+  127.0.0.0/8); ``user(tracker, name)`` registers and logs one in.
 * ``peer_factory(tracker, name)``: a real :class:`~peer.client.ChatClient` in its own
   home, registered and logged in (``login=False`` to do that by hand), wrapped in a
-  :class:`tests.peers.PeerHandle` that records its events.
+  :class:`tests.peers.PeerHandle` that records its events; ``clock=`` gives it a clock
+  the test moves (:class:`tests.peers.FakeClock`) for the age of directory listings.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -29,7 +33,7 @@ from tracker.config import TrackerConfig
 from tracker.server import TrackerServer
 
 TrackerFactory = Callable[..., Awaitable[TrackerServer]]
-ClientFactory = Callable[[TrackerServer], Awaitable[TrackerTestClient]]
+ClientFactory = Callable[..., Awaitable[TrackerTestClient]]
 UserFactory = Callable[..., Awaitable[TrackerTestClient]]
 
 
@@ -40,6 +44,9 @@ async def tracker_factory(tmp_path: Path) -> AsyncIterator[TrackerFactory]:
 
     async def make(**changes: Any) -> TrackerServer:
         changes.setdefault("data_dir", tmp_path / f"tracker-{next(counter)}")
+        # Tests register many users from 127.0.0.1: trust it, as a bench would. Tests of
+        # the per-source limits pass trusted_networks=() and attack from 127.0.0.2+.
+        changes.setdefault("trusted_networks", ("127.0.0.1/32",))
         config = TrackerConfig(host="127.0.0.1", port=0).with_changes(**changes)
         server = TrackerServer(config)
         await server.start()
@@ -61,8 +68,8 @@ async def tracker(tracker_factory: TrackerFactory) -> TrackerServer:
 async def connect() -> AsyncIterator[ClientFactory]:
     clients: list[TrackerTestClient] = []
 
-    async def make(server: TrackerServer) -> TrackerTestClient:
-        client = await TrackerTestClient.connect("127.0.0.1", server.port, server.cert_path)
+    async def make(server: TrackerServer, source: str | None = None) -> TrackerTestClient:
+        client = await TrackerTestClient.connect("127.0.0.1", server.port, server.cert_path, source)
         clients.append(client)
         return client
 
@@ -74,9 +81,13 @@ async def connect() -> AsyncIterator[ClientFactory]:
 @pytest.fixture
 def user(connect: ClientFactory) -> UserFactory:
     async def make(
-        server: TrackerServer, username: str, password: str = "correct horse", port: int = 40000
+        server: TrackerServer,
+        username: str,
+        password: str = "correct horse",
+        port: int = 40000,
+        source: str | None = None,
     ) -> TrackerTestClient:
-        client = await connect(server)
+        client = await connect(server, source)
         reply = await client.register(username, password)
         assert reply["status"] == "OK", reply
         reply = await client.login(username, password, port=port)
@@ -99,9 +110,11 @@ async def peer_factory(tmp_path: Path) -> AsyncIterator[PeerFactory]:
         **changes: Any,
     ) -> PeerHandle:
         home = changes.pop("home", tmp_path / f"home-{name}")
+        clock = changes.pop("clock", time.monotonic)
         client = ChatClient(
             peer_config(tracker, home, **changes),
             kdf_params=TEST_KDF_PARAMS,
+            clock=clock,
         )
         handle = PeerHandle(client)
         handles.append(handle)

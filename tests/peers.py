@@ -13,6 +13,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from commons.models import encode_identity_key
+from commons.tracker_protocol import Event as TrackerEvent
+from commons.tracker_protocol import push
 from crypto.channel import SecureChannel
 from crypto.identity import IdentityKey
 from peer.client import ChatClient
@@ -20,6 +23,7 @@ from peer.config import PeerConfig
 from peer.events import Event
 from peer.p2p_link import P2PLink
 from tracker.server import TrackerServer
+from tracker.state import Outcome
 
 E = TypeVar("E")
 TIMEOUT = 10.0
@@ -85,9 +89,35 @@ async def hand_dial(peer: PeerHandle, claim: str, identity: IdentityKey | None =
         username=claim,
         authorize=lambda _name, _key: None,
     )
-    link = P2PLink(reader, writer, channel)
+    link = P2PLink.over_tcp(reader, writer, channel)
     await asyncio.wait_for(link.handshake(True), TIMEOUT)
     return link
+
+
+class FakeClock:
+    """A monotonic clock a test moves by hand (only the client's listing ages use it)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def lie_about_key(tracker: TrackerServer, username: str, key: bytes, audience: list[str]) -> None:
+    """Play a lying tracker: list ``key`` for ``username`` from now on and push
+    ``KEY_CHANGED`` with it to ``audience`` (usernames), as a compromised tracker could."""
+    state = tracker.state
+    state.online[username].identity_key = encode_identity_key(key)
+    outcome = Outcome()
+    outcome.push_to(
+        [state.online[name].session for name in audience],
+        push(TrackerEvent.KEY_CHANGED, username=username, identity_key=encode_identity_key(key)),
+    )
+    tracker.deliver(None, outcome)
 
 
 def peer_config(tracker: TrackerServer, home: Path, **changes: Any) -> PeerConfig:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import hashlib
 import itertools
 import os
@@ -33,11 +34,20 @@ def random_identity_key() -> str:
     return base64.b64encode(os.urandom(32)).decode()
 
 
-def client_ssl_context(cert_path: Path) -> ssl.SSLContext:
-    """Trust exactly the tracker's certificate (the tests pin it like a peer would)."""
-    context = ssl.create_default_context(cafile=str(cert_path))
+@functools.lru_cache(maxsize=64)
+def _cached_context(cert_path: Path, cert_bytes: bytes) -> ssl.SSLContext:
+    context = ssl.create_default_context(cadata=cert_bytes.decode("ascii"))
     context.check_hostname = False
     return context
+
+
+def client_ssl_context(cert_path: Path) -> ssl.SSLContext:
+    """Trust exactly the tracker's certificate (the tests pin it like a peer would).
+
+    One context per certificate, reused: building one costs more than a handshake, and
+    the abuse tests open a thousand connections.
+    """
+    return _cached_context(cert_path, cert_path.read_bytes())
 
 
 class TrackerTestClient:
@@ -55,9 +65,21 @@ class TrackerTestClient:
         self.identity_key = random_identity_key()
 
     @classmethod
-    async def connect(cls, host: str, port: int, cert_path: Path) -> TrackerTestClient:
+    async def connect(
+        cls, host: str, port: int, cert_path: Path, source: str | None = None
+    ) -> TrackerTestClient:
+        """Connect over TLS; ``source`` binds the client socket to that local address.
+
+        Any address in 127.0.0.0/8 works on Linux loopback, so tests can play several
+        sources (127.0.0.2, 127.0.0.3, ...) against one tracker.
+        """
         reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(host, port, ssl=client_ssl_context(cert_path)),
+            asyncio.open_connection(
+                host,
+                port,
+                ssl=client_ssl_context(cert_path),
+                local_addr=None if source is None else (source, 0),
+            ),
             DEFAULT_TIMEOUT,
         )
         return cls(reader, writer)

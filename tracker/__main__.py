@@ -1,7 +1,8 @@
 """``p2pchat-tracker`` / ``python -m tracker``: run the tracker until interrupted.
 
 Prints the listening address and the certificate's SHA-256 fingerprint, which users
-pin in their peers (``p2pchat --tracker-fingerprint ...``).
+pin in their peers (``p2pchat --tracker-fingerprint ...``). ``p2pchat-tracker invite
+...`` manages registration invites instead (:mod:`tracker.admin`).
 """
 
 from __future__ import annotations
@@ -14,15 +15,19 @@ import signal
 import sys
 from pathlib import Path
 
+from tracker import admin
 from tracker.config import TrackerConfig
 from tracker.database import DatabaseOpenError
+from tracker.registration import RegistrationMode
 from tracker.server import TrackerServer
 
 
 def parse_args(argv: list[str] | None = None) -> TrackerConfig:
     defaults = TrackerConfig()
     parser = argparse.ArgumentParser(
-        prog="p2pchat-tracker", description="p2pchat tracker: accounts, presence and rooms over TLS"
+        prog="p2pchat-tracker",
+        description="p2pchat tracker: accounts, presence and rooms over TLS",
+        epilog="p2pchat-tracker invite --help: single-use registration invites",
     )
     parser.add_argument("--host", default=defaults.host, help="address to listen on")
     parser.add_argument("--port", type=int, default=defaults.port, help="TCP port (0: any free)")
@@ -30,7 +35,6 @@ def parse_args(argv: list[str] | None = None) -> TrackerConfig:
     parser.add_argument("--cert", type=Path, help="PEM certificate (default: self-signed)")
     parser.add_argument("--key", type=Path, help="PEM private key matching --cert")
     parser.add_argument("--room-capacity", type=int, default=defaults.room_capacity)
-    parser.add_argument("--max-connections", type=int, default=defaults.max_connections)
     parser.add_argument("--max-frame-size", type=int, default=defaults.max_frame_size)
     parser.add_argument(
         "--heartbeat-interval",
@@ -44,6 +48,54 @@ def parse_args(argv: list[str] | None = None) -> TrackerConfig:
     parser.add_argument("--argon2-time-cost", type=int, default=defaults.argon2_time_cost)
     parser.add_argument("--argon2-parallelism", type=int, default=defaults.argon2_parallelism)
     parser.add_argument("--log-level", default="INFO")
+    limits = parser.add_argument_group("abuse limits (per source: an IPv4 address or IPv6 /64)")
+    limits.add_argument(
+        "--max-connections",
+        type=int,
+        default=defaults.max_connections,
+        help="connections in all (lowered at start if the open-file limit cannot carry it)",
+    )
+    limits.add_argument(
+        "--max-unauthenticated",
+        type=int,
+        default=defaults.max_unauthenticated,
+        help="connections not logged in yet, in all",
+    )
+    limits.add_argument(
+        "--max-unauthenticated-per-source",
+        type=int,
+        default=defaults.max_unauthenticated_per_source,
+    )
+    limits.add_argument(
+        "--max-sessions-per-source", type=int, default=defaults.max_sessions_per_source
+    )
+    limits.add_argument(
+        "--trusted-network",
+        action="append",
+        default=[],
+        metavar="CIDR",
+        help="exempt from every per-source limit (repeatable; e.g. 127.0.0.0/8 for benches)",
+    )
+    limits.add_argument(
+        "--registration",
+        choices=[mode.value for mode in RegistrationMode],
+        default=defaults.registration.value,
+        help="open, invite (codes from 'p2pchat-tracker invite new') or closed",
+    )
+    limits.add_argument(
+        "--registrations-per-source",
+        type=int,
+        default=defaults.registrations_per_source_per_hour,
+        metavar="PER_HOUR",
+    )
+    limits.add_argument(
+        "--registrations-total",
+        type=int,
+        default=defaults.registrations_per_hour,
+        metavar="PER_HOUR",
+    )
+    limits.add_argument("--rooms-per-owner", type=int, default=defaults.rooms_per_owner)
+    limits.add_argument("--max-rooms", type=int, default=defaults.max_rooms)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -64,6 +116,15 @@ def parse_args(argv: list[str] | None = None) -> TrackerConfig:
             argon2_memory_kib=args.argon2_memory_kib,
             argon2_time_cost=args.argon2_time_cost,
             argon2_parallelism=args.argon2_parallelism,
+            max_unauthenticated=args.max_unauthenticated,
+            max_unauthenticated_per_source=args.max_unauthenticated_per_source,
+            max_sessions_per_source=args.max_sessions_per_source,
+            trusted_networks=tuple(args.trusted_network),
+            registration=RegistrationMode(args.registration),
+            registrations_per_source_per_hour=args.registrations_per_source,
+            registrations_per_hour=args.registrations_total,
+            rooms_per_owner=args.rooms_per_owner,
+            max_rooms=args.max_rooms,
         ).validated()
     except ValueError as exc:
         parser.error(str(exc))
@@ -76,6 +137,7 @@ async def serve(config: TrackerConfig) -> None:
     print(f"p2pchat tracker listening on {host}:{port}", flush=True)
     print(f"certificate SHA-256 fingerprint: {server.cert_fingerprint}", flush=True)
     print(f"data directory: {config.data_dir}", flush=True)
+    print(f"registration: {server.config.registration.value}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -88,7 +150,13 @@ async def serve(config: TrackerConfig) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    config = parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else argv
+    if arguments[:1] == ["invite"]:
+        return admin.main(arguments[1:])
+    config = parse_args(arguments)
+    if sys.platform == "win32":
+        # The accept loop (tracker/listener.py) needs add_reader: a selector loop.
+        asyncio.set_event_loop_policy(asyncio.WindowsSelectorEventLoopPolicy())  # type: ignore[attr-defined,unused-ignore]
     try:
         asyncio.run(serve(config))
     except KeyboardInterrupt:

@@ -20,6 +20,7 @@ from cryptography.x509.oid import NameOID
 
 from commons.private_file import write_private_file
 from commons.tls_fingerprint import cert_fingerprint
+from tracker.data_dir import make_private_directory
 
 CERT_FILE_NAME = "tracker-cert.pem"
 KEY_FILE_NAME = "tracker-key.pem"
@@ -82,7 +83,7 @@ def ensure_certificate(
     """Return the certificate to serve, generating a self-signed one on first run."""
     if cert_file is not None and key_file is not None:
         return CertificateFiles(cert_file, key_file, fingerprint_of_pem(cert_file))
-    data_dir.mkdir(parents=True, exist_ok=True)
+    make_private_directory(data_dir)
     cert_path = data_dir / CERT_FILE_NAME
     key_path = data_dir / KEY_FILE_NAME
     if not (cert_path.exists() and key_path.exists()):

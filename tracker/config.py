@@ -13,6 +13,8 @@ from pathlib import Path
 from commons.data_dirs import user_data_dir
 from commons.framing import DEFAULT_MAX_FRAME_SIZE
 from commons.models import MAX_ROOM_CAPACITY
+from tracker.registration import RegistrationMode
+from tracker.source import parse_networks
 
 #: OWASP's floor for argon2id (m=19 MiB, t=2, p=1); the tracker refuses anything weaker.
 ARGON2_MIN_MEMORY_KIB = 19 * 1024
@@ -40,7 +42,18 @@ class TrackerConfig:
     heartbeat_misses: int = 3
     #: Connections that have not logged in within this many seconds are closed.
     auth_timeout: float = 10.0
+    #: Open connections in all; lowered at start if the open-file limit cannot cover it.
     max_connections: int = 20000
+    #: Connections not logged in yet, in all and per source (IPv4 address, IPv6 /64).
+    max_unauthenticated: int = 1000
+    max_unauthenticated_per_source: int = 10
+    #: Logged-in sessions per source.
+    max_sessions_per_source: int = 100
+    #: New connections per source: at most this many at once, then per second.
+    connection_burst_per_source: int = 20
+    connections_per_source_per_second: float = 10.0
+    #: Networks exempt from every per-source limit (``--trusted-network``, CIDR).
+    trusted_networks: tuple[str, ...] = ()
     #: Threads hashing passwords; also the number of hashes that may run at once.
     hash_workers: int = 2
     #: How long a REGISTER/LOGIN waits for a hashing slot before it gets ``busy``.
@@ -48,17 +61,39 @@ class TrackerConfig:
     argon2_memory_kib: int = ARGON2_MIN_MEMORY_KIB
     argon2_time_cost: int = ARGON2_MIN_TIME_COST
     argon2_parallelism: int = ARGON2_MIN_PARALLELISM
-    #: Failed logins allowed per username / per client address before backoff starts.
-    throttle_user_failures: int = 3
+    #: Failed logins allowed per source, and per source and account, before backoff.
     throttle_address_failures: int = 10
+    throttle_account_failures: int = 3
     #: First backoff delay in seconds; it doubles with every further failure.
     throttle_base_delay: float = 1.0
     throttle_max_delay: float = 300.0
+    #: Failed logins of one account, from anywhere, above which each further failure is
+    #: answered only after ``account_failure_delay`` s (the count halves every half-life).
+    account_slowdown_failures: int = 100
+    account_failure_delay: float = 2.0
+    account_failure_half_life: float = 600.0
+    #: ``open``, ``invite`` (single-use codes from ``p2pchat-tracker invite``) or ``closed``.
+    registration: RegistrationMode = RegistrationMode.OPEN
+    #: REGISTER requests per hour per source, and per hour in all (token buckets).
+    registrations_per_source_per_hour: int = 10
+    registrations_per_hour: int = 600
+    #: Rooms one user may own; rooms in all.
+    rooms_per_owner: int = 5
+    max_rooms: int = 10000
+    #: Entries of one room's ban list and invite list.
+    max_bans_per_room: int = 500
+    max_invites_per_room: int = 500
+    #: Room commands (create, join, leave, kick, ...) per session: burst, then per second.
+    room_changes_burst: int = 10
+    room_changes_per_second: float = 1.0
+    #: Directory pages (LIST_PEERS, LIST_ROOMS, ROOM_ACCESS) per source: burst, then rate.
+    pages_burst_per_source: int = 100
+    pages_per_source_per_second: float = 50.0
     #: Replies and pushes queued for a client that does not read are capped at this.
     max_send_buffer: int = 1024 * 1024
 
     def validated(self) -> TrackerConfig:
-        """Return ``self`` if every value is usable, else raise :class:`ValueError`."""
+        """A normalised copy if every value is usable, else raise :class:`ValueError`."""
         if not 0 <= self.port <= 65535:
             raise ValueError("port must be 0-65535")
         if not 2 <= self.room_capacity <= MAX_ROOM_CAPACITY:
@@ -72,6 +107,22 @@ class TrackerConfig:
         if self.max_connections < 1 or self.hash_workers < 1:
             raise ValueError("max connections and hash workers must be at least 1")
         if (
+            min(
+                self.max_unauthenticated,
+                self.max_unauthenticated_per_source,
+                self.max_sessions_per_source,
+                self.connection_burst_per_source,
+            )
+            < 1
+            or self.connections_per_source_per_second <= 0
+        ):
+            raise ValueError("connection limits must be at least 1")
+        parse_networks(self.trusted_networks)
+        try:
+            RegistrationMode(self.registration)
+        except ValueError:
+            raise ValueError("registration must be open, invite or closed") from None
+        if (
             self.argon2_memory_kib < ARGON2_MIN_MEMORY_KIB
             or self.argon2_time_cost < ARGON2_MIN_TIME_COST
             or self.argon2_parallelism < ARGON2_MIN_PARALLELISM
@@ -79,11 +130,29 @@ class TrackerConfig:
             raise ValueError("argon2 parameters below the OWASP minimum (m=19 MiB, t=2, p=1)")
         if (self.cert_file is None) != (self.key_file is None):
             raise ValueError("--cert and --key go together")
-        if self.throttle_user_failures < 1 or self.throttle_address_failures < 1:
+        if self.throttle_account_failures < 1 or self.throttle_address_failures < 1:
             raise ValueError("throttle thresholds must be at least 1")
         if not 0 < self.throttle_base_delay <= self.throttle_max_delay:
             raise ValueError("throttle delays must be positive, base <= max")
-        return self
+        if self.account_slowdown_failures < 1 or self.account_failure_half_life <= 0:
+            raise ValueError("account slowdown threshold and half-life must be positive")
+        if not 0 <= self.account_failure_delay <= 60:
+            raise ValueError("account failure delay must be 0-60 s")
+        if self.registrations_per_source_per_hour < 1 or self.registrations_per_hour < 1:
+            raise ValueError("registration rates must be at least 1 per hour")
+        if self.rooms_per_owner < 1 or self.max_rooms < 1:
+            raise ValueError("room quotas must be at least 1")
+        if not 1 <= self.max_bans_per_room <= 500 or not 1 <= self.max_invites_per_room <= 500:
+            raise ValueError("ban and invite lists hold 1-500 names per room")
+        if self.room_changes_burst < 1 or self.room_changes_per_second <= 0:
+            raise ValueError("room command rate must be positive")
+        if self.pages_burst_per_source < 1 or self.pages_per_source_per_second <= 0:
+            raise ValueError("directory page rate must be positive")
+        return replace(
+            self,
+            registration=RegistrationMode(self.registration),
+            trusted_networks=tuple(self.trusted_networks),
+        )
 
     def with_changes(self, **changes: object) -> TrackerConfig:
         """A copy with some fields changed (tests and the CLI use this)."""

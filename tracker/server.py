@@ -7,7 +7,14 @@ task per connection. Requests go through :class:`~tracker.request_decoder.Reques
 and :class:`~tracker.state.TrackerState`; only REGISTER/LOGIN (argon2, disk) and room
 creation/deletion (disk) run as short tasks, during which the connection stops reading
 so that its requests stay in order. One periodic sweep closes silent sessions and
-connections that never logged in; there are no per-session timers.
+connections that never logged in, and saves the throttle tables; there are no
+per-session timers.
+
+Connections come in through :class:`~tracker.listener.Listener` (our own accept loop,
+bounded under descriptor exhaustion) and are admitted or refused per source by
+:class:`~tracker.admission.Admission` before any TLS work. Everything a stranger can
+trigger in bulk (refused connections, failed handshakes, accept errors) is counted in
+:attr:`TrackerServer.counters` and logged at a bounded rate, never once per socket.
 
 Nothing a client sends can make the tracker log a traceback or fail half-way through
 delivering an outcome: :meth:`TrackerConnection.send` never raises (values that came
@@ -23,9 +30,11 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import socket
 import ssl
+import struct
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
@@ -43,20 +52,28 @@ from commons.tracker_protocol import (
     parse_request_id,
 )
 from tracker.accounts import Accounts
+from tracker.admission import MAX_REJECTING, Admission, Ticket, Verdict
 from tracker.certificate import ensure_certificate
 from tracker.config import TrackerConfig
 from tracker.database import Database
+from tracker.fd_limit import connection_cap, raise_open_file_limit
+from tracker.invite_store import InviteStore
+from tracker.listener import Listener, bind_sockets
 from tracker.password_hashing import PasswordHashing
+from tracker.registration import RegistrationPolicy
 from tracker.request_decoder import Rejected, RequestDecoder
 from tracker.room_store import RoomStore
-from tracker.state import Outcome, RoomCreated, RoomDeleted, SessionId, TrackerState
+from tracker.source import TrustedNetworks
+from tracker.state import Outcome, RoomSeed, SessionId, StateLimits, TrackerState
 from tracker.throttle import LoginThrottle
+from tracker.throttle_store import SAVE_INTERVAL, ThrottleStore
 from tracker.tls_context import server_context
 from tracker.user_store import UserStore
 
 log = logging.getLogger("tracker.server")
 
 _READ_CHUNK = 16 * 1024
+_LINGER_RESET = struct.pack("ii", 1, 0)
 _HANDSHAKING, _OPEN, _CLOSED = 0, 1, 2
 
 
@@ -76,11 +93,13 @@ class TrackerConnection(asyncio.Protocol):
         "host",
         "opened",
         "session",
+        "ticket",
         "transport",
     )
 
-    def __init__(self, server: TrackerServer) -> None:
+    def __init__(self, server: TrackerServer, ticket: Ticket, host: str) -> None:
         self._server = server
+        self.ticket = ticket
         self.session: SessionId = next(server.session_ids)
         self.transport: asyncio.Transport | None = None
         self._in = ssl.MemoryBIO()
@@ -90,8 +109,8 @@ class TrackerConnection(asyncio.Protocol):
         self._phase = _HANDSHAKING
         self._busy = False
         self._backlog: deque[Request | Rejected] | None = None
-        self._rejecting = False
-        self.host = ""
+        self._rejecting = ticket.verdict is not Verdict.ADMIT
+        self.host = host
         self.opened = time.monotonic()
 
     # ------------------------------------------------------------ transport events
@@ -99,9 +118,7 @@ class TrackerConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
-        peer = transport.get_extra_info("peername")
-        self.host = str(peer[0]) if peer else ""
-        self._rejecting = not self._server.register_connection(self)
+        self._server.register_connection(self)
         if self._rejecting:
             # Not tracked by the sweep: bound its life so the cap cannot be dodged.
             asyncio.get_running_loop().call_later(self._server.config.auth_timeout, self.abort)
@@ -139,13 +156,20 @@ class TrackerConnection(asyncio.Protocol):
                 self._flush()
                 return
             except (ssl.SSLError, OSError) as exc:
-                log.info("TLS handshake from %s failed: %s", self.host, exc.__class__.__name__)
+                self._server.counters["tls_handshake_failed"] += 1
+                self._server.problems.warning(
+                    "tls_handshake",
+                    "TLS handshake from %s failed: %s",
+                    self.ticket.source,
+                    exc.__class__.__name__,
+                )
                 self.abort()
                 return
             self._phase = _OPEN
             self._flush()
             if self._rejecting:
-                self.send(error(None, ErrorCode.TOO_MANY_CONNECTIONS, "tracker is full"))
+                reason = self.ticket.reason or "the tracker is full"
+                self.send(error(None, ErrorCode.TOO_MANY_CONNECTIONS, reason))
                 self.close()
                 return
         while self._phase == _OPEN:
@@ -163,6 +187,8 @@ class TrackerConnection(asyncio.Protocol):
                 self.close()
                 return
             for item in self._decoder.feed(chunk):
+                if self._phase != _OPEN:
+                    return  # dropped (e.g. it does not read): the rest is not worth doing
                 if self._busy:
                     assert self._backlog is not None
                     self._backlog.append(item)
@@ -254,7 +280,7 @@ class TrackerConnection(asyncio.Protocol):
             self._run_async(handler(self, item))
             return
         outcome = state.handle(self.session, item, now)
-        if outcome.store is not None:
+        if outcome.store:
             self._run_async(server.persist_then_deliver(self, outcome))
             return
         server.deliver(self, outcome)
@@ -290,10 +316,12 @@ class TrackerServer:
         self.session_ids = itertools.count(1)
         #: Problems a client can trigger are logged here: one line per kind per 10 s.
         self.problems = RateLimitedLog(log)
+        #: What strangers did that was refused or failed, by kind (logs and tests).
+        self.counters: Counter[str] = Counter()
         self.connections: dict[SessionId, TrackerConnection] = {}
         self._awaiting_login: dict[SessionId, TrackerConnection] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self._server: asyncio.Server | None = None
+        self._listener: Listener | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self._db = Database(self.config.data_dir)
         self._users = UserStore(self._db)
@@ -301,18 +329,56 @@ class TrackerServer:
         self.state = TrackerState(
             self.config.room_capacity, self.config.heartbeat_interval, self.config.max_frame_size
         )
+        self.admission = self._admission()
         self.ssl_context: ssl.SSLContext
         self.cert_path: Path
         self.cert_fingerprint = ""
         self.port = self.config.port
         self.accounts: Accounts
         self._hashing: PasswordHashing | None = None
+        self._throttles: ThrottleStore | None = None
+
+    def _admission(self) -> Admission:
+        config = self.config
+        return Admission(
+            max_connections=config.max_connections,
+            max_unauthenticated=config.max_unauthenticated,
+            max_unauthenticated_per_source=config.max_unauthenticated_per_source,
+            max_sessions_per_source=config.max_sessions_per_source,
+            burst_per_source=config.connection_burst_per_source,
+            per_source_per_second=config.connections_per_source_per_second,
+            trusted=TrustedNetworks(config.trusted_networks),
+        )
 
     # ------------------------------------------------------------ lifecycle
+
+    def _fit_to_descriptors(self) -> None:
+        """Raise the open-file limit; lower the connection caps if it cannot cover them."""
+        config = self.config
+        soft = raise_open_file_limit()
+        cap = connection_cap(config.max_connections, soft, MAX_REJECTING)
+        unauthenticated = min(config.max_unauthenticated, max(1, cap // 2))
+        if cap < config.max_connections:
+            log.warning(
+                "the open-file limit (%d) cannot carry --max-connections %d: serving at most"
+                " %d connections (%d of them not logged in yet); raise the limit"
+                " (ulimit -n, LimitNOFILE=) to serve more",
+                soft,
+                config.max_connections,
+                cap,
+                unauthenticated,
+            )
+        if cap != config.max_connections or unauthenticated != config.max_unauthenticated:
+            self.config = config.with_changes(
+                max_connections=cap, max_unauthenticated=unauthenticated
+            )
+            self.admission = self._admission()
 
     async def start(self) -> None:
         config = self.config
         loop = asyncio.get_running_loop()
+        self._fit_to_descriptors()
+        config = self.config
         cert = await loop.run_in_executor(
             None, ensure_certificate, config.data_dir, config.cert_file, config.key_file
         )
@@ -325,7 +391,17 @@ class TrackerServer:
             config.room_capacity,
             config.heartbeat_interval,
             config.max_frame_size,
-            [(r.name, r.owner) for r in rooms],
+            [RoomSeed(r.name, r.owner, r.invite_only, r.banned, r.invited) for r in rooms],
+            StateLimits(
+                rooms_per_owner=config.rooms_per_owner,
+                max_rooms=config.max_rooms,
+                max_bans=config.max_bans_per_room,
+                max_invites=config.max_invites_per_room,
+                changes_burst=config.room_changes_burst,
+                changes_per_second=config.room_changes_per_second,
+                pages_burst_per_source=config.pages_burst_per_source,
+                pages_per_source_per_second=config.pages_per_source_per_second,
+            ),
         )
         self._hashing = await loop.run_in_executor(
             None,
@@ -338,22 +414,37 @@ class TrackerServer:
             ),
         )
         throttle = LoginThrottle(
-            config.throttle_user_failures,
-            config.throttle_address_failures,
-            config.throttle_base_delay,
-            config.throttle_max_delay,
+            source_failures=config.throttle_address_failures,
+            pair_failures=config.throttle_account_failures,
+            base_delay=config.throttle_base_delay,
+            max_delay=config.throttle_max_delay,
+            account_slowdown=config.account_slowdown_failures,
+            account_failure_delay=config.account_failure_delay,
+            account_half_life=config.account_failure_half_life,
         )
-        self.accounts = Accounts(self._users, self._hashing, throttle)
-        self._server = await loop.create_server(
-            lambda: TrackerConnection(self), config.host, config.port, backlog=1024
+        registration = RegistrationPolicy(
+            config.registration,
+            config.registrations_per_source_per_hour,
+            config.registrations_per_hour,
+            TrustedNetworks(config.trusted_networks),
         )
-        self.port = self._server.sockets[0].getsockname()[1]
+        self._throttles = ThrottleStore(self._db, [*throttle.tables, *registration.tables])
+        await self._throttles.load()
+        self.accounts = Accounts(
+            self._users, self._hashing, throttle, registration, InviteStore(self._db)
+        )
+        self._listener = Listener(
+            bind_sockets(config.host, config.port, backlog=1024), self._accepted, self.problems
+        )
+        self._listener.start()
+        self.port = self._listener.port
         self._sweeper = asyncio.create_task(self._sweep())
         log.info("tracker listening on %s:%d", config.host, self.port)
 
     async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
         if self._sweeper is not None:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -364,11 +455,9 @@ class TrackerServer:
             task.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._server is not None:
-            await self._server.wait_closed()
-            self._server = None
         if self._hashing is not None:
             self._hashing.close()
+        await self._save_throttles()
         await self._db.close()
 
     @property
@@ -377,19 +466,50 @@ class TrackerServer:
 
     # ------------------------------------------------------------ connections
 
-    def register_connection(self, conn: TrackerConnection) -> bool:
-        """Admit ``conn`` unless the cap is reached (then it is told and closed)."""
-        if len(self.connections) >= self.config.max_connections:
-            return False
-        self.connections[conn.session] = conn
-        self._awaiting_login[conn.session] = conn
-        return True
+    def _accepted(self, sock: socket.socket, host: str) -> None:
+        """A socket was accepted: admit it, refuse it politely, or drop it at once."""
+        ticket = self.admission.arrive(host)
+        if ticket.verdict is Verdict.DROP:
+            # A reset, not a FIN: no closing handshake or TIME_WAIT kept for a flood.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+            sock.close()
+            self.counters["dropped"] += 1
+            self.problems.warning(
+                "refused", "refusing connections (%s) from %s", ticket.reason, ticket.source
+            )
+            return
+        if ticket.verdict is Verdict.REJECT:
+            self.counters["rejected"] += 1
+        protocol = TrackerConnection(self, ticket, host)
+        self.spawn(self._attach(sock, protocol))
+
+    async def _attach(self, sock: socket.socket, protocol: TrackerConnection) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.connect_accepted_socket(lambda: protocol, sock)
+        except BaseException as exc:
+            sock.close()
+            if protocol.transport is None:
+                self.admission.gone(protocol.ticket, was_session=False)
+            if not isinstance(exc, Exception):
+                raise
+            self.counters["attach_failed"] += 1
+            self.problems.warning("attach", "a connection failed at once: %s", type(exc).__name__)
+
+    def register_connection(self, conn: TrackerConnection) -> None:
+        """Track an admitted connection (refused ones are only bounded in time)."""
+        if conn.ticket.verdict is Verdict.ADMIT:
+            self.connections[conn.session] = conn
+            self._awaiting_login[conn.session] = conn
+        else:
+            self.connections[conn.session] = conn
 
     def connection_gone(self, conn: TrackerConnection) -> None:
         """Idempotent clean-up: offline at once, room left, members told."""
         if self.connections.pop(conn.session, None) is None:
             return
-        self._awaiting_login.pop(conn.session, None)
+        awaiting = self._awaiting_login.pop(conn.session, None) is not None
+        self.admission.gone(conn.ticket, was_session=not awaiting)
         self.deliver(None, self.state.disconnect(conn.session))
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
@@ -419,6 +539,7 @@ class TrackerServer:
         config = self.config
         max_silence = config.heartbeat_interval * config.heartbeat_misses
         period = min(config.heartbeat_interval, config.auth_timeout) / 2
+        next_save = time.monotonic() + SAVE_INTERVAL
         while True:
             await asyncio.sleep(min(period, 1.0))
             now = time.time()
@@ -432,13 +553,32 @@ class TrackerServer:
                 if conn.opened > deadline:
                     break
                 conn.abort()
+            if time.monotonic() >= next_save:
+                next_save = time.monotonic() + SAVE_INTERVAL
+                await self._save_throttles()
+
+    async def _save_throttles(self) -> None:
+        if self._throttles is None:
+            return
+        try:
+            await self._throttles.save()
+        except Exception as exc:
+            self.problems.warning(
+                "throttle_save", "could not save throttle state: %s", type(exc).__name__
+            )
 
     # ------------------------------------------------------------ async commands
 
     async def register(self, conn: TrackerConnection, request: Request) -> None:
         assert request.username and request.password and request.identity_key
         try:
-            await self.accounts.register(request.username, request.password, request.identity_key)
+            await self.accounts.register(
+                request.username,
+                request.password,
+                request.identity_key,
+                conn.host,
+                request.invite,
+            )
         except P2PChatError as exc:
             conn.send(error_from(request.id, exc))
             return
@@ -448,8 +588,29 @@ class TrackerServer:
             return
         conn.send(ok(request.id, username=request.username))
 
+    def _may_log_in(self, conn: TrackerConnection, username: str) -> bool:
+        previous = self.state.online.get(username)
+        replacing = previous is not None and (
+            (old := self.connections.get(previous.session)) is not None
+            and old.ticket.source == conn.ticket.source
+        )
+        return self.admission.may_log_in(conn.ticket, replacing_same_source=replacing)
+
+    def _refuse_session(self, conn: TrackerConnection, request: Request) -> None:
+        self.counters["sessions_per_source"] += 1
+        conn.send(
+            error(
+                request.id,
+                ErrorCode.TOO_MANY_CONNECTIONS,
+                "too many sessions from your address",
+            )
+        )
+
     async def login(self, conn: TrackerConnection, request: Request) -> None:
         assert request.username and request.password and request.identity_key
+        if not self._may_log_in(conn, request.username):
+            self._refuse_session(conn, request)
+            return
         try:
             result = await self.accounts.login(
                 request.username,
@@ -467,26 +628,37 @@ class TrackerServer:
             return
         if conn.closed:
             return
+        if not self._may_log_in(conn, request.username):
+            self._refuse_session(conn, request)
+            return
         self._awaiting_login.pop(conn.session, None)
+        self.admission.logged_in(conn.ticket)
         host = request.host or conn.host
         outcome = self.state.login(
-            conn.session, request, host, time.time(), key_changed=result.key_changed
+            conn.session,
+            request,
+            host,
+            time.time(),
+            key_changed=result.key_changed,
+            source=conn.ticket.source,
+            trusted=conn.ticket.trusted,
         )
         self.deliver(conn, outcome)
 
     async def persist_then_deliver(self, conn: TrackerConnection, outcome: Outcome) -> None:
-        """Write a room creation/deletion durably before anyone hears of it."""
-        store = outcome.store
+        """Write a command's durable changes before anyone hears of them.
+
+        If the write fails, what it would have stored is undone in memory
+        (:meth:`TrackerState.revert`), the membership changes stand and are announced,
+        and the command is answered ``internal_error``.
+        """
         try:
-            if isinstance(store, RoomCreated):
-                await self._rooms.add(store.name, store.owner)
-            elif isinstance(store, RoomDeleted):
-                await self._rooms.delete(store.name)
+            await self._rooms.apply(outcome.store)
         except Exception:
-            log.exception("could not persist room change")
+            log.exception("could not persist a room change")
             request_id = outcome.reply.get("id") if outcome.reply else None
-            if isinstance(store, RoomCreated):
-                self.deliver(None, self.state.drop_room(store.name))
-            conn.send(error(request_id, ErrorCode.INTERNAL, "could not store the room"))
+            self.deliver(None, Outcome(pushes=outcome.pushes))
+            self.deliver(None, self.state.revert(outcome.store))
+            conn.send(error(request_id, ErrorCode.INTERNAL, "could not store the change"))
             return
         self.deliver(conn, outcome)

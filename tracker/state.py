@@ -2,7 +2,7 @@
 
 :class:`TrackerState` takes validated :class:`~commons.tracker_protocol.Request` objects
 for a session and returns an :class:`Outcome`: the reply for that session, the pushes
-to deliver to other sessions, the sessions to close, and the room rows to persist. It
+to deliver to other sessions, the sessions to close, and the room facts to persist. It
 never touches a socket, a clock or a disk, so every rule below is unit-testable:
 
 * after login every command acts as the session's user; naming anyone else is
@@ -12,7 +12,16 @@ never touches a socket, a clock or a disk, so every rule below is unit-testable:
 * a user is in at most one room; joining or creating another leaves the first;
 * every membership change pushes ``ROOM_UPDATE`` (full member list) to every member;
   deleting a room pushes ``ROOM_DELETED`` to its members;
-* a session that ends (logout, close, heartbeat expiry) leaves its room at once.
+* a session that ends (logout, close, heartbeat expiry) leaves its room at once;
+* ``LOOKUP`` finds one online user; ``LIST_PEERS``/``LIST_ROOMS`` page through names in
+  code-point order with a cursor (the last name of the previous page), so no client
+  needs to see everyone at once and no number of fake accounts hides a name;
+* rooms have quotas (per owner and in total) and owner control: ``KICK``, ``BAN``,
+  ``UNBAN``, ``INVITE``, ``UNINVITE`` and invite-only rooms (``SET_ROOM``); the user
+  removed gets ``KICKED``, the user invited gets ``INVITED``;
+* room commands are rate-limited per session (a token bucket), so join/leave cycles
+  cannot flood the members with pushes; directory pages per source, so sessions cannot
+  make the tracker spend its time building them.
 
 Accounts (passwords, keys on disk) are not here: :mod:`tracker.accounts` checks them
 before :meth:`TrackerState.login` is called.
@@ -20,20 +29,83 @@ before :meth:`TrackerState.login` is called.
 
 from __future__ import annotations
 
+import bisect
 import json
-from collections.abc import Callable, Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
 from commons.codec import JsonObject
 from commons.errors import ErrorCode
 from commons.models import MemberInfo, PeerInfo, RoomInfo
-from commons.tracker_protocol import Command, Event, Request, error, ok, push
+from commons.room_control import Invited, Kicked, KickReason, Page, RoomAccess
+from commons.tracker_protocol import (
+    MAX_PAGE_LIMIT,
+    Command,
+    Event,
+    Request,
+    error,
+    ok,
+    push,
+)
+from tracker.keyed_records import KeyedRecords
+from tracker.rate_limit import KeyedTokenBuckets, TokenBucket
+from tracker.room_changes import (
+    BanAdded,
+    BanRemoved,
+    InviteAdded,
+    InviteRemoved,
+    RoomCreated,
+    RoomDeleted,
+    RoomModeChanged,
+    StoreAction,
+)
+
+__all__ = [
+    "Outcome",
+    "RoomCreated",
+    "RoomDeleted",
+    "RoomSeed",
+    "SessionId",
+    "StateLimits",
+    "StoreAction",
+    "TrackerState",
+]
 
 SessionId = int
 
-#: Bytes kept free in a list reply for the envelope (status, id, flags).
+#: Bytes kept free in a list reply for the envelope (status, id, flags, cursor).
 _ENVELOPE_RESERVE = 512
+
+
+@dataclass(frozen=True, slots=True)
+class StateLimits:
+    """Quotas and rates of the commands (``TrackerConfig`` fills them)."""
+
+    rooms_per_owner: int = 5
+    max_rooms: int = 10_000
+    max_bans: int = 500
+    max_invites: int = 500
+    #: Room commands a session may send at once, then per second.
+    changes_burst: int = 10
+    changes_per_second: float = 1.0
+    #: Directory pages (LIST_PEERS, LIST_ROOMS, ROOM_ACCESS) per source: burst, then rate.
+    #: A page of peers costs ~2 ms to build, so this bounds what one source can make
+    #: the tracker spend on them (~0.1 s per second at most), whatever its sessions.
+    pages_burst_per_source: int = 100
+    pages_per_source_per_second: float = 50.0
+
+
+@dataclass(frozen=True, slots=True)
+class RoomSeed:
+    """A room as stored, to start from."""
+
+    name: str
+    owner: str
+    invite_only: bool = False
+    banned: tuple[str, ...] = ()
+    invited: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -46,7 +118,12 @@ class OnlineUser:
     port: int
     identity_key: str
     last_seen: float
+    room_changes: TokenBucket
     room: str | None = None
+    #: Where the session comes from (:func:`tracker.source.source_key`), and whether that
+    #: is a trusted network (exempt from per-source limits).
+    source: str = ""
+    trusted: bool = False
 
     def member_info(self) -> MemberInfo:
         return MemberInfo(self.username, self.host, self.port, self.identity_key)
@@ -57,27 +134,28 @@ class OnlineUser:
         )
 
 
+def _fold(name: str) -> str:
+    """Usernames are unique ignoring case (ASCII only, so ``lower`` is enough)."""
+    return name.lower()
+
+
 @dataclass(slots=True)
 class Room:
-    """A room: persistent name and owner, live member list (join order)."""
+    """A room: persistent name, owner and access lists; live member list (join order).
+
+    ``banned`` and ``invited`` map a folded username to the name as the owner gave it.
+    """
 
     name: str
     owner: str
     members: list[str] = field(default_factory=list)
+    invite_only: bool = False
+    banned: dict[str, str] = field(default_factory=dict)
+    invited: dict[str, str] = field(default_factory=dict)
 
-
-@dataclass(frozen=True, slots=True)
-class RoomCreated:
-    name: str
-    owner: str
-
-
-@dataclass(frozen=True, slots=True)
-class RoomDeleted:
-    name: str
-
-
-StoreAction = RoomCreated | RoomDeleted
+    def member_named(self, name: str) -> str | None:
+        folded = _fold(name)
+        return next((m for m in self.members if _fold(m) == folded), None)
 
 
 @dataclass(slots=True)
@@ -87,7 +165,7 @@ class Outcome:
     reply: JsonObject | None = None
     pushes: list[tuple[tuple[SessionId, ...], JsonObject]] = field(default_factory=list)
     close: list[SessionId] = field(default_factory=list)
-    store: StoreAction | None = None
+    store: tuple[StoreAction, ...] = ()
 
     def push_to(self, sessions: Iterable[SessionId], message: JsonObject) -> None:
         targets = tuple(sessions)
@@ -96,6 +174,30 @@ class Outcome:
 
 
 _Handler = Callable[["TrackerState", OnlineUser, Request, float], Outcome]
+
+#: Commands that change rooms; each takes a token from the session's bucket.
+_ROOM_CHANGES = frozenset(
+    {
+        Command.CREATE_ROOM,
+        Command.JOIN_ROOM,
+        Command.LEAVE_ROOM,
+        Command.DELETE_ROOM,
+        Command.KICK,
+        Command.BAN,
+        Command.UNBAN,
+        Command.INVITE,
+        Command.UNINVITE,
+        Command.SET_ROOM,
+    }
+)
+
+
+#: Commands that build a directory page; each takes a token from the source's bucket.
+_PAGES = frozenset({Command.LIST_PEERS, Command.LIST_ROOMS, Command.ROOM_ACCESS})
+
+
+def _refuse(request: Request, code: ErrorCode, msg: str) -> Outcome:
+    return Outcome(reply=error(request.id, code, msg))
 
 
 class TrackerState:
@@ -106,14 +208,57 @@ class TrackerState:
         room_capacity: int,
         heartbeat_interval: float,
         max_frame_size: int,
-        rooms: Iterable[tuple[str, str]] = (),
+        rooms: Iterable[RoomSeed] = (),
+        limits: StateLimits | None = None,
     ) -> None:
         self.room_capacity = room_capacity
         self.heartbeat_interval = heartbeat_interval
+        self.limits = limits or StateLimits()
         self._list_budget = max(256, max_frame_size - _ENVELOPE_RESERVE)
         self.online: dict[str, OnlineUser] = {}
         self.sessions: dict[SessionId, OnlineUser] = {}
-        self.rooms: dict[str, Room] = {name: Room(name, owner) for name, owner in rooms}
+        self.rooms: dict[str, Room] = {}
+        #: Sorted names, for cursor paging; folded names, for LOOKUP.
+        self._online_names: list[str] = []
+        self._room_names: list[str] = []
+        self._folded: dict[str, str] = {}
+        self._owned: Counter[str] = Counter()
+        self._pages = KeyedTokenBuckets(
+            KeyedRecords("pages_source"),
+            self.limits.pages_burst_per_source,
+            self.limits.pages_per_source_per_second,
+        )
+        for seed in rooms:
+            self._add_room(
+                Room(
+                    seed.name,
+                    seed.owner,
+                    invite_only=seed.invite_only,
+                    banned={_fold(n): n for n in seed.banned},
+                    invited={_fold(n): n for n in seed.invited},
+                )
+            )
+
+    # ----------------------------------------------------------------- indexes
+
+    def _add_room(self, room: Room) -> None:
+        self.rooms[room.name] = room
+        bisect.insort(self._room_names, room.name)
+        self._owned[room.owner] += 1
+
+    def _remove_room(self, name: str) -> Room | None:
+        room = self.rooms.pop(name, None)
+        if room is None:
+            return None
+        index = bisect.bisect_left(self._room_names, name)
+        del self._room_names[index]
+        self._owned[room.owner] -= 1
+        if self._owned[room.owner] <= 0:
+            del self._owned[room.owner]
+        return room
+
+    def rooms_owned_by(self, username: str) -> int:
+        return self._owned.get(username, 0)
 
     # ----------------------------------------------------------------- sessions
 
@@ -137,8 +282,15 @@ class TrackerState:
         host: str,
         now: float,
         key_changed: bool = False,
+        *,
+        source: str = "",
+        trusted: bool = False,
     ) -> Outcome:
-        """Bind ``session`` to the (already authenticated) user of ``request``."""
+        """Bind ``session`` to the (already authenticated) user of ``request``.
+
+        ``source`` and ``trusted`` are where the connection comes from, for per-source
+        limits (:mod:`tracker.source`).
+        """
         assert request.username is not None and request.port is not None
         assert request.identity_key is not None
         outcome = Outcome()
@@ -153,9 +305,22 @@ class TrackerState:
             outcome.push_to((previous.session,), push(Event.SESSION_REPLACED))
             outcome.close.append(previous.session)
             self._end(previous, outcome)
-        user = OnlineUser(username, session, host, request.port, request.identity_key, now)
+        limits = self.limits
+        user = OnlineUser(
+            username,
+            session,
+            host,
+            request.port,
+            request.identity_key,
+            now,
+            TokenBucket(limits.changes_burst, limits.changes_per_second, now),
+            source=source,
+            trusted=trusted,
+        )
         self.online[username] = user
         self.sessions[session] = user
+        bisect.insort(self._online_names, username)
+        self._folded[_fold(username)] = username
         outcome.reply = ok(
             request.id,
             username=username,
@@ -182,6 +347,8 @@ class TrackerState:
         del self.sessions[user.session]
         if self.online.get(user.username) is user:
             del self.online[user.username]
+            del self._online_names[bisect.bisect_left(self._online_names, user.username)]
+            del self._folded[_fold(user.username)]
 
     def _key_audience(self, username: str) -> list[SessionId]:
         """Who must hear that ``username`` changed keys: its room and rooms it owns."""
@@ -203,15 +370,23 @@ class TrackerState:
         if user is None:
             if request.cmd in (Command.REGISTER, Command.LOGIN):
                 raise ValueError("REGISTER/LOGIN of a new session go through accounts first")
-            return Outcome(reply=error(request.id, ErrorCode.NOT_AUTHENTICATED, "log in first"))
+            return _refuse(request, ErrorCode.NOT_AUTHENTICATED, "log in first")
         if request.cmd in (Command.REGISTER, Command.LOGIN):
-            return Outcome(
-                reply=error(request.id, ErrorCode.ALREADY_AUTHENTICATED, "already logged in")
-            )
+            return _refuse(request, ErrorCode.ALREADY_AUTHENTICATED, "already logged in")
         if request.username is not None and request.username != user.username:
+            return _refuse(request, ErrorCode.FORBIDDEN, "a session may only act as its own user")
+        wait = 0.0
+        if request.cmd in _ROOM_CHANGES:
+            wait = user.room_changes.take(now)
+        elif request.cmd in _PAGES and not user.trusted:
+            wait = self._pages.take(user.source, now)
+        if wait > 0:
             return Outcome(
                 reply=error(
-                    request.id, ErrorCode.FORBIDDEN, "a session may only act as its own user"
+                    request.id,
+                    ErrorCode.RATE_LIMITED,
+                    f"too many {request.cmd} requests, retry in {wait:.1f} s",
+                    retry_after=wait,
                 )
             )
         handler = self._handlers[request.cmd]
@@ -226,30 +401,53 @@ class TrackerState:
         outcome.close.append(user.session)
         return outcome
 
+    def _lookup(self, user: OnlineUser, request: Request, now: float) -> Outcome:
+        assert request.target is not None
+        name = self._folded.get(_fold(request.target))
+        if name is None:
+            return _refuse(request, ErrorCode.USER_OFFLINE, f"{request.target} is not online")
+        return Outcome(reply=ok(request.id, peer=self.online[name].peer_info().to_wire()))
+
     def _list_peers(self, user: OnlineUser, request: Request, now: float) -> Outcome:
-        peers, truncated = self._fit(u.peer_info().to_wire() for u in self.online.values())
-        return Outcome(
-            reply=ok(request.id, peers=peers, total=len(self.online), truncated=truncated)
+        online = self.online
+        peers, cursor = self._page(
+            self._online_names, request, lambda name: online[name].peer_info().to_wire()
         )
+        page = Page(len(online), cursor)
+        return Outcome(reply=ok(request.id, peers=peers, **page.to_wire()))
 
     def _list_rooms(self, user: OnlineUser, request: Request, now: float) -> Outcome:
-        rooms, truncated = self._fit(self.room_info(r).to_wire() for r in self.rooms.values())
-        return Outcome(
-            reply=ok(request.id, rooms=rooms, total=len(self.rooms), truncated=truncated)
+        rooms = self.rooms
+        listed, cursor = self._page(
+            self._room_names, request, lambda name: self.room_info(rooms[name]).to_wire()
         )
+        page = Page(len(rooms), cursor)
+        return Outcome(reply=ok(request.id, rooms=listed, **page.to_wire()))
 
     def _create_room(self, user: OnlineUser, request: Request, now: float) -> Outcome:
         assert request.room is not None
         if request.room in self.rooms:
-            return Outcome(
-                reply=error(request.id, ErrorCode.ROOM_EXISTS, "a room with that name exists")
+            return _refuse(request, ErrorCode.ROOM_EXISTS, "a room with that name exists")
+        limits = self.limits
+        if self.rooms_owned_by(user.username) >= limits.rooms_per_owner:
+            return _refuse(
+                request,
+                ErrorCode.QUOTA_EXCEEDED,
+                f"you own {limits.rooms_per_owner} rooms already (the most allowed);"
+                " delete one first",
+            )
+        if len(self.rooms) >= limits.max_rooms:
+            return _refuse(
+                request, ErrorCode.QUOTA_EXCEEDED, "the tracker holds as many rooms as it may"
             )
         outcome = Outcome()
         self._leave_room(user, outcome)
-        room = Room(request.room, user.username, [user.username])
-        self.rooms[room.name] = room
+        room = Room(
+            request.room, user.username, [user.username], invite_only=bool(request.invite_only)
+        )
+        self._add_room(room)
         user.room = room.name
-        outcome.store = RoomCreated(room.name, room.owner)
+        outcome.store = (RoomCreated(room.name, room.owner, room.invite_only),)
         outcome.reply = ok(request.id, room=self.room_info(room).to_wire())
         self._push_update(room, outcome)
         return outcome
@@ -258,16 +456,17 @@ class TrackerState:
         assert request.room is not None
         room = self.rooms.get(request.room)
         if room is None:
-            return Outcome(reply=error(request.id, ErrorCode.ROOM_NOT_FOUND, "no such room"))
+            return _refuse(request, ErrorCode.ROOM_NOT_FOUND, "no such room")
         outcome = Outcome()
         if user.room != room.name:
+            folded = _fold(user.username)
+            if folded in room.banned:
+                return _refuse(request, ErrorCode.BANNED, "the owner banned you from this room")
+            if room.invite_only and room.owner != user.username and folded not in room.invited:
+                return _refuse(request, ErrorCode.NOT_INVITED, "this room is invite-only")
             if len(room.members) >= self.room_capacity:
-                return Outcome(
-                    reply=error(
-                        request.id,
-                        ErrorCode.ROOM_FULL,
-                        f"room is full ({self.room_capacity} members)",
-                    )
+                return _refuse(
+                    request, ErrorCode.ROOM_FULL, f"room is full ({self.room_capacity} members)"
                 )
             self._leave_room(user, outcome)
             room.members.append(user.username)
@@ -292,34 +491,198 @@ class TrackerState:
 
     def _leave(self, user: OnlineUser, request: Request, now: float) -> Outcome:
         if user.room is None:
-            return Outcome(reply=error(request.id, ErrorCode.NOT_IN_ROOM, "not in a room"))
+            return _refuse(request, ErrorCode.NOT_IN_ROOM, "not in a room")
         name = user.room
         outcome = Outcome(reply=ok(request.id, room=name))
         self._leave_room(user, outcome)
         return outcome
 
     def _delete_room(self, user: OnlineUser, request: Request, now: float) -> Outcome:
-        assert request.room is not None
-        room = self.rooms.get(request.room)
+        room, refused = self._owned_room(user, request, "delete")
         if room is None:
-            return Outcome(reply=error(request.id, ErrorCode.ROOM_NOT_FOUND, "no such room"))
-        if room.owner != user.username:
-            return Outcome(
-                reply=error(request.id, ErrorCode.NOT_OWNER, "only the owner may delete a room")
-            )
-        outcome = Outcome(reply=ok(request.id, room=room.name), store=RoomDeleted(room.name))
+            return refused
+        outcome = Outcome(
+            reply=ok(request.id, room=room.name),
+            store=(
+                RoomDeleted(
+                    room.name,
+                    room.owner,
+                    room.invite_only,
+                    tuple(room.banned.values()),
+                    tuple(room.invited.values()),
+                ),
+            ),
+        )
         outcome.push_to(self._sessions_of(room.members), push(Event.ROOM_DELETED, room=room.name))
         for name in room.members:
             member = self.online.get(name)
             if member is not None:
                 member.room = None
-        del self.rooms[room.name]
+        self._remove_room(room.name)
         return outcome
+
+    # ----------------------------------------------------------------- owner control
+
+    def _owned_room(
+        self, user: OnlineUser, request: Request, verb: str
+    ) -> tuple[Room, Outcome] | tuple[None, Outcome]:
+        """The request's room if ``user`` owns it, else the refusal to send."""
+        assert request.room is not None
+        room = self.rooms.get(request.room)
+        if room is None:
+            return None, _refuse(request, ErrorCode.ROOM_NOT_FOUND, "no such room")
+        if room.owner != user.username:
+            return None, _refuse(
+                request, ErrorCode.NOT_OWNER, f"only the room's owner may {verb} it"
+            )
+        return room, Outcome()
+
+    def _remove_member(
+        self, room: Room, name: str, by: str, reason: KickReason, outcome: Outcome
+    ) -> None:
+        """Take ``name`` out of ``room``: it gets ``KICKED``, the others ``ROOM_UPDATE``."""
+        member = self.online.get(name)
+        if member is None or member.room != room.name:
+            return
+        notice = Kicked(room.name, by, reason)
+        outcome.push_to((member.session,), push(Event.KICKED, **notice.to_wire()))
+        self._leave_room(member, outcome)
+
+    def _kick(self, user: OnlineUser, request: Request, now: float) -> Outcome:
+        room, outcome = self._owned_room(user, request, "kick from")
+        if room is None:
+            return outcome
+        assert request.target is not None
+        if _fold(request.target) == _fold(user.username):
+            return _refuse(request, ErrorCode.FORBIDDEN, "the owner cannot kick themself")
+        name = room.member_named(request.target)
+        if name is None:
+            return _refuse(
+                request, ErrorCode.NOT_IN_ROOM, f"{request.target} is not in {room.name}"
+            )
+        invite = room.invited.pop(_fold(name), None)
+        if invite is not None:
+            outcome.store = (InviteRemoved(room.name, invite),)
+        self._remove_member(room, name, user.username, KickReason.KICKED, outcome)
+        outcome.reply = ok(request.id, room=room.name, user=name)
+        return outcome
+
+    def _ban(self, user: OnlineUser, request: Request, now: float) -> Outcome:
+        room, outcome = self._owned_room(user, request, "ban from")
+        if room is None:
+            return outcome
+        target = request.target
+        assert target is not None
+        folded = _fold(target)
+        if folded == _fold(user.username):
+            return _refuse(request, ErrorCode.FORBIDDEN, "the owner cannot ban themself")
+        if folded not in room.banned:
+            if len(room.banned) >= self.limits.max_bans:
+                return _refuse(
+                    request,
+                    ErrorCode.QUOTA_EXCEEDED,
+                    f"{room.name} has {self.limits.max_bans} bans already; unban someone first",
+                )
+            room.banned[folded] = target
+            changes: list[StoreAction] = [BanAdded(room.name, target)]
+            invite = room.invited.pop(folded, None)
+            if invite is not None:
+                changes.append(InviteRemoved(room.name, invite))
+            outcome.store = tuple(changes)
+        name = room.member_named(target)
+        if name is not None:
+            self._remove_member(room, name, user.username, KickReason.BANNED, outcome)
+        outcome.reply = ok(request.id, room=room.name, user=target)
+        return outcome
+
+    def _unban(self, user: OnlineUser, request: Request, now: float) -> Outcome:
+        room, outcome = self._owned_room(user, request, "unban from")
+        if room is None:
+            return outcome
+        assert request.target is not None
+        removed = room.banned.pop(_fold(request.target), None)
+        if removed is not None:
+            outcome.store = (BanRemoved(room.name, removed),)
+        outcome.reply = ok(request.id, room=room.name, user=request.target)
+        return outcome
+
+    def _invite(self, user: OnlineUser, request: Request, now: float) -> Outcome:
+        room, outcome = self._owned_room(user, request, "invite to")
+        if room is None:
+            return outcome
+        target = request.target
+        assert target is not None
+        folded = _fold(target)
+        if folded == _fold(user.username):
+            return _refuse(request, ErrorCode.FORBIDDEN, "the owner needs no invite")
+        if folded in room.banned:
+            return _refuse(request, ErrorCode.BANNED, f"{target} is banned here; unban first")
+        if folded not in room.invited:
+            if len(room.invited) >= self.limits.max_invites:
+                return _refuse(
+                    request,
+                    ErrorCode.QUOTA_EXCEEDED,
+                    f"{room.name} has {self.limits.max_invites} invites already",
+                )
+            room.invited[folded] = target
+            outcome.store = (InviteAdded(room.name, target),)
+            invitee = self.online.get(self._folded.get(folded, ""))
+            if invitee is not None:
+                notice = Invited(room.name, user.username)
+                outcome.push_to((invitee.session,), push(Event.INVITED, **notice.to_wire()))
+        outcome.reply = ok(request.id, room=room.name, user=target)
+        return outcome
+
+    def _uninvite(self, user: OnlineUser, request: Request, now: float) -> Outcome:
+        room, outcome = self._owned_room(user, request, "uninvite from")
+        if room is None:
+            return outcome
+        assert request.target is not None
+        removed = room.invited.pop(_fold(request.target), None)
+        if removed is not None:
+            outcome.store = (InviteRemoved(room.name, removed),)
+        outcome.reply = ok(request.id, room=room.name, user=request.target)
+        return outcome
+
+    def _set_room(self, user: OnlineUser, request: Request, now: float) -> Outcome:
+        room, outcome = self._owned_room(user, request, "change")
+        if room is None:
+            return outcome
+        invite_only = bool(request.invite_only)
+        if invite_only != room.invite_only:
+            changes: list[StoreAction] = [RoomModeChanged(room.name, invite_only)]
+            if invite_only:
+                # Whoever is in the room when it closes may come back.
+                for name in room.members:
+                    folded = _fold(name)
+                    if name != room.owner and folded not in room.invited:
+                        room.invited[folded] = name
+                        changes.append(InviteAdded(room.name, name))
+            room.invite_only = invite_only
+            outcome.store = tuple(changes)
+            self._push_update(room, outcome)
+        outcome.reply = ok(request.id, room=self.room_info(room).to_wire())
+        return outcome
+
+    def _room_access(self, user: OnlineUser, request: Request, now: float) -> Outcome:
+        room, outcome = self._owned_room(user, request, "see the access lists of")
+        if room is None:
+            return outcome
+        access = RoomAccess(
+            room.name,
+            room.invite_only,
+            tuple(sorted(room.invited.values())),
+            tuple(sorted(room.banned.values())),
+        )
+        outcome.reply = ok(request.id, **access.to_wire())
+        return outcome
+
+    # ----------------------------------------------------------------- undo
 
     def drop_room(self, name: str) -> Outcome:
         """Undo a creation the store could not persist; members get ``ROOM_DELETED``."""
         outcome = Outcome()
-        room = self.rooms.pop(name, None)
+        room = self._remove_room(name)
         if room is not None:
             outcome.push_to(self._sessions_of(room.members), push(Event.ROOM_DELETED, room=name))
             for member_name in room.members:
@@ -328,21 +691,70 @@ class TrackerState:
                     member.room = None
         return outcome
 
+    def revert(self, actions: Sequence[StoreAction]) -> Outcome:
+        """Undo in memory the durable facts a failed write did not store.
+
+        Membership changes stand (they were real and are announced); only what the
+        database would have held goes back to how the database has it.
+        """
+        outcome = Outcome()
+        for action in reversed(actions):
+            if isinstance(action, RoomCreated):
+                dropped = self.drop_room(action.name)
+                outcome.pushes.extend(dropped.pushes)
+                continue
+            if isinstance(action, RoomDeleted):
+                if action.name not in self.rooms:
+                    self._add_room(
+                        Room(
+                            action.name,
+                            action.owner,
+                            invite_only=action.invite_only,
+                            banned={_fold(n): n for n in action.banned},
+                            invited={_fold(n): n for n in action.invited},
+                        )
+                    )
+                continue
+            room = self.rooms.get(action.room)
+            if room is None:
+                continue
+            if isinstance(action, RoomModeChanged):
+                room.invite_only = not action.invite_only
+            elif isinstance(action, BanAdded):
+                room.banned.pop(_fold(action.username), None)
+            elif isinstance(action, BanRemoved):
+                room.banned[_fold(action.username)] = action.username
+            elif isinstance(action, InviteAdded):
+                room.invited.pop(_fold(action.username), None)
+            elif isinstance(action, InviteRemoved):
+                room.invited[_fold(action.username)] = action.username
+        return outcome
+
     _handlers: ClassVar[dict[Command, _Handler]] = {
         Command.PING: _ping,
         Command.LOGOUT: _logout,
+        Command.LOOKUP: _lookup,
         Command.LIST_PEERS: _list_peers,
         Command.LIST_ROOMS: _list_rooms,
         Command.CREATE_ROOM: _create_room,
         Command.JOIN_ROOM: _join_room,
         Command.LEAVE_ROOM: _leave,
         Command.DELETE_ROOM: _delete_room,
+        Command.KICK: _kick,
+        Command.BAN: _ban,
+        Command.UNBAN: _unban,
+        Command.INVITE: _invite,
+        Command.UNINVITE: _uninvite,
+        Command.SET_ROOM: _set_room,
+        Command.ROOM_ACCESS: _room_access,
     }
 
     # ----------------------------------------------------------------- views
 
     def room_info(self, room: Room) -> RoomInfo:
-        return RoomInfo(room.name, room.owner, tuple(room.members), self.room_capacity)
+        return RoomInfo(
+            room.name, room.owner, tuple(room.members), self.room_capacity, room.invite_only
+        )
 
     def _members_wire(self, room: Room) -> list[JsonObject]:
         return [self.online[name].member_info().to_wire() for name in room.members]
@@ -356,17 +768,30 @@ class TrackerState:
             room=room.name,
             owner=room.owner,
             capacity=self.room_capacity,
+            invite_only=room.invite_only,
             members=self._members_wire(room),
         )
         outcome.push_to(self._sessions_of(room.members), message)
 
-    def _fit(self, items: Iterable[JsonObject]) -> tuple[list[JsonObject], bool]:
-        """Take items while their JSON still fits in one frame; say if some were left out."""
+    def _page(
+        self, names: list[str], request: Request, render: Callable[[str], JsonObject]
+    ) -> tuple[list[JsonObject], str | None]:
+        """One page of ``names`` after ``request.cursor``: the items and the next cursor.
+
+        A page holds at most ``limit`` items (default and maximum
+        :data:`~commons.tracker_protocol.MAX_PAGE_LIMIT`) and never more than fit in one
+        frame; the cursor is the last name returned.
+        """
+        start = 0 if request.cursor is None else bisect.bisect_right(names, request.cursor)
+        limit = request.limit or MAX_PAGE_LIMIT
         taken: list[JsonObject] = []
         used = 0
-        for item in items:
+        for name in names[start : start + limit]:
+            item = render(name)
             used += len(json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode()) + 1
             if used > self._list_budget:
-                return taken, True
+                break
             taken.append(item)
-        return taken, False
+        more = start + len(taken) < len(names)
+        cursor = names[start + len(taken) - 1] if more and taken else None
+        return taken, cursor

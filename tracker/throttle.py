@@ -1,38 +1,51 @@
-"""Backoff for failed logins, per username and per client address. Sans-I/O.
+"""Failed-login throttling keyed on where the guesses come from. Sans-I/O.
 
-After ``free_failures`` failures on a key, further attempts on that key are refused
-until ``base_delay * 2**(extra failures)`` seconds (capped at ``max_delay``) have passed
-since the last failure. A success clears the username's record (not the address's: one
-good password must not launder an address that is guessing others). Records expire once
-their backoff is over and they are older than ``max_delay``; the table is also capped so
-that a spray of random names cannot grow memory without bound.
+The original counted failures per username, so three wrong passwords from anywhere
+locked the owner out from everywhere. Here nothing an attacker does from their own
+addresses can refuse the owner's login from another one:
+
+* **per source** (an IPv4 address or an IPv6 /64, :mod:`tracker.source`): after
+  ``source_failures`` failures, that source waits ``base_delay * 2**extra`` seconds
+  (capped at ``max_delay``) between attempts, for any account;
+* **per source and account**: the same backoff after only ``pair_failures`` failures,
+  so one address cannot keep guessing one account, while the account stays open to
+  every other address;
+* **per account**, at a much higher threshold (``account_slowdown``, a count that halves
+  every ``account_half_life`` seconds): each further *failed* login for that account is
+  answered only after ``account_failure_delay`` seconds. A correct password is never
+  delayed and never refused by this rule, so it is a slowdown for a distributed
+  guesser (who also holds a connection slot while waiting) and never a lock-out.
+
+A success clears the (source, account) record but not the source's (one good password
+must not launder an address that is guessing others) nor the account's count.
+All three tables are :class:`~tracker.keyed_records.KeyedRecords`: bounded, and saved
+by :mod:`tracker.throttle_store` so a restart does not reset them.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from dataclasses import dataclass
-
-
-@dataclass(slots=True)
-class _Record:
-    failures: int
-    last_failure: float
+from tracker.keyed_records import DEFAULT_MAX_ENTRIES, KeyedRecords, Record
 
 
 class Backoff:
     """Failure counts and backoff deadlines for one kind of key."""
 
+    __slots__ = ("_base", "_free", "_max", "records")
+
     def __init__(
-        self, free_failures: int, base_delay: float, max_delay: float, max_entries: int = 100_000
+        self,
+        free_failures: int,
+        base_delay: float,
+        max_delay: float,
+        records: KeyedRecords | None = None,
+        max_entries: int = DEFAULT_MAX_ENTRIES,
     ) -> None:
         self._free = free_failures
         self._base = base_delay
         self._max = max_delay
-        self._max_entries = max_entries
-        self._records: OrderedDict[str, _Record] = OrderedDict()
+        self.records = records if records is not None else KeyedRecords("backoff", max_entries)
 
-    def _delay(self, failures: int) -> float:
+    def _delay(self, failures: float) -> float:
         extra = failures - self._free
         if extra < 0:
             return 0.0
@@ -40,47 +53,97 @@ class Backoff:
 
     def retry_after(self, key: str, now: float) -> float:
         """Seconds until ``key`` may try again; 0 when it may try now."""
-        record = self._records.get(key)
+        record = self.records.get(key)
         if record is None:
             return 0.0
-        wait = record.last_failure + self._delay(record.failures) - now
-        if wait <= 0 and now - record.last_failure > self._max:
-            del self._records[key]
-        return max(0.0, wait)
+        wait = record.stamp + self._delay(record.value) - now
+        if wait <= 0 and now - record.stamp > self._max:
+            self.records.delete(key)
+        return min(self._max, max(0.0, wait))
 
     def failure(self, key: str, now: float) -> None:
-        record = self._records.pop(key, None)
-        if record is None:
-            record = _Record(0, now)
-        record.failures += 1
-        record.last_failure = now
-        self._records[key] = record
-        while len(self._records) > self._max_entries:
-            self._records.popitem(last=False)
+        record = self.records.get(key)
+        failures = 0.0 if record is None else record.value
+        self.records.put(key, Record(failures + 1, now))
 
     def reset(self, key: str) -> None:
-        self._records.pop(key, None)
+        self.records.delete(key)
 
     def __len__(self) -> int:
-        return len(self._records)
+        return len(self.records)
+
+
+class DecayingCount:
+    """A count per key that halves every ``half_life`` seconds."""
+
+    __slots__ = ("_half_life", "records")
+
+    def __init__(self, half_life: float, records: KeyedRecords) -> None:
+        self._half_life = half_life
+        self.records = records
+
+    def value(self, key: str, now: float) -> float:
+        record = self.records.get(key)
+        if record is None:
+            return 0.0
+        elapsed = max(0.0, now - record.stamp)
+        return float(record.value * 0.5 ** (elapsed / self._half_life))
+
+    def add(self, key: str, now: float) -> float:
+        count = self.value(key, now) + 1.0
+        self.records.put(key, Record(count, now))
+        return count
+
+
+def pair_key(source: str, username: str) -> str:
+    """The (source, account) key; usernames are unique ignoring case."""
+    return f"{source} {username.lower()}"
 
 
 class LoginThrottle:
-    """Both backoffs a login consults: by username and by client address."""
+    """The three rules above; ``source`` is a :func:`tracker.source.source_key`."""
+
+    __slots__ = ("_account_delay", "_account_slowdown", "by_account", "by_pair", "by_source")
 
     def __init__(
-        self, user_failures: int, address_failures: int, base_delay: float, max_delay: float
+        self,
+        *,
+        source_failures: int,
+        pair_failures: int,
+        base_delay: float,
+        max_delay: float,
+        account_slowdown: int,
+        account_failure_delay: float,
+        account_half_life: float,
+        max_entries: int = DEFAULT_MAX_ENTRIES,
     ) -> None:
-        self.by_user = Backoff(user_failures, base_delay, max_delay)
-        self.by_address = Backoff(address_failures, base_delay, max_delay)
+        self.by_source = Backoff(
+            source_failures, base_delay, max_delay, KeyedRecords("login_source", max_entries)
+        )
+        self.by_pair = Backoff(
+            pair_failures, base_delay, max_delay, KeyedRecords("login_pair", max_entries)
+        )
+        self.by_account = DecayingCount(
+            account_half_life, KeyedRecords("login_account", max_entries)
+        )
+        self._account_slowdown = account_slowdown
+        self._account_delay = account_failure_delay
 
-    def retry_after(self, username: str, address: str, now: float) -> float:
-        by_user = self.by_user.retry_after(username, now)
-        return max(by_user, self.by_address.retry_after(address, now))
+    @property
+    def tables(self) -> tuple[KeyedRecords, ...]:
+        return (self.by_source.records, self.by_pair.records, self.by_account.records)
 
-    def failure(self, username: str, address: str, now: float) -> None:
-        self.by_user.failure(username, now)
-        self.by_address.failure(address, now)
+    def retry_after(self, username: str, source: str, now: float) -> float:
+        """Seconds before this source may try this account (0: go ahead)."""
+        by_pair = self.by_pair.retry_after(pair_key(source, username), now)
+        return max(by_pair, self.by_source.retry_after(source, now))
 
-    def success(self, username: str) -> None:
-        self.by_user.reset(username)
+    def failure(self, username: str, source: str, now: float) -> float:
+        """Count a failure; return how long to hold back its ``auth_failed`` reply."""
+        self.by_source.failure(source, now)
+        self.by_pair.failure(pair_key(source, username), now)
+        count = self.by_account.add(username.lower(), now)
+        return self._account_delay if count > self._account_slowdown else 0.0
+
+    def success(self, username: str, source: str) -> None:
+        self.by_pair.reset(pair_key(source, username))

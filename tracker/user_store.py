@@ -5,8 +5,10 @@ from __future__ import annotations
 import sqlite3
 import time
 from dataclasses import dataclass
+from enum import Enum
 
 from tracker.database import Database
+from tracker.invite_store import spend_sync
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,6 +17,12 @@ class UserRecord:
     password_hash: str
     identity_key: str
     created: float
+
+
+class AddResult(Enum):
+    ADDED = "added"
+    TAKEN = "taken"
+    INVITE_INVALID = "invite_invalid"
 
 
 class UserStore:
@@ -33,10 +41,12 @@ class UserStore:
 
         return await self._db.run(query)
 
-    async def add(self, username: str, password_hash: str, identity_key: str) -> bool:
-        """Insert a user durably; False when the name (any case) is taken."""
+    async def add(
+        self, username: str, password_hash: str, identity_key: str, invite: str | None = None
+    ) -> AddResult:
+        """Insert a user durably, spending ``invite`` in the same transaction if given."""
         return await self._db.run(
-            lambda conn: insert_user(conn, username, password_hash, identity_key)
+            lambda conn: insert_user(conn, username, password_hash, identity_key, invite)
         )
 
     async def set_password_hash(self, username: str, password_hash: str) -> None:
@@ -60,14 +70,35 @@ class UserStore:
 
 
 def insert_user(
-    conn: sqlite3.Connection, username: str, password_hash: str, identity_key: str
-) -> bool:
-    """Insert one user in its own transaction; False when the name is taken."""
+    conn: sqlite3.Connection,
+    username: str,
+    password_hash: str,
+    identity_key: str,
+    invite: str | None = None,
+) -> AddResult:
+    """Insert one user (and spend ``invite``) atomically.
+
+    The name is checked first, so a taken name never spends the invite. A savepoint
+    rather than ``BEGIN`` lets a caller seed many users in one transaction of its own.
+    """
+    now = time.time()
+    conn.execute("SAVEPOINT add_user")
     try:
-        conn.execute(
-            "INSERT INTO users (username, password, identity_key, created) VALUES (?, ?, ?, ?)",
-            (username, password_hash, identity_key, time.time()),
-        )
-    except sqlite3.IntegrityError:
-        return False
-    return True
+        try:
+            conn.execute(
+                "INSERT INTO users (username, password, identity_key, created) VALUES (?, ?, ?, ?)",
+                (username, password_hash, identity_key, now),
+            )
+        except sqlite3.IntegrityError:
+            result = AddResult.TAKEN
+        else:
+            spent = invite is None or spend_sync(conn, invite, username, now)
+            result = AddResult.ADDED if spent else AddResult.INVITE_INVALID
+        if result is not AddResult.ADDED:
+            conn.execute("ROLLBACK TO add_user")
+    except BaseException:
+        conn.execute("ROLLBACK TO add_user")
+        conn.execute("RELEASE add_user")
+        raise
+    conn.execute("RELEASE add_user")
+    return result

@@ -1,10 +1,11 @@
-"""Target ``batch_commands``: one stdin line through the batch parser and writer.
+"""Target ``batch_commands``: one input line through the command parser and batch writer.
 
 The line is made from bytes exactly as batch mode reads stdin (UTF-8 with
-``surrogateescape``). A parsed command holds only real text, valid names and, for a
-message, non-blank text; a refused line raises ``P2PChatError``. Either way the JSON
-line batch mode would write about it is one line for any splitter, with nothing
-unsafe for display in it, and decodes back to the same values.
+``surrogateescape``) and parsed as each front end would (:mod:`peer.commands`, one
+table for both). A parsed command holds only real text, valid names and, for a message,
+non-blank text; a refused line raises ``P2PChatError``. Either way the JSON line batch
+mode would write about it is one line for any splitter, with nothing unsafe for display
+in it, and decodes back to the same values.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ import json
 from commons.errors import P2PChatError
 from commons.models import validate_username
 from commons.untrusted_text import has_lone_surrogate, is_unsafe_for_display
-from peer import batch_commands as cmd
-from peer.batch import _command_name, error_to_json, json_line
+from peer import commands as cmd
+from peer.batch import error_to_json, json_line
 
 MAX_LEN = 8192
 
@@ -31,10 +32,15 @@ def _one_inert_line(obj: dict[str, object]) -> None:
 
 def fuzz_one(data: bytes) -> None:
     line = data.decode("utf-8", "surrogateescape")
+    for frontend in cmd.Frontend:
+        _parse(line, frontend)
+
+
+def _parse(line: str, frontend: cmd.Frontend) -> None:
     try:
-        command = cmd.parse_line(line)
+        command = cmd.parse_line(line, frontend)
     except P2PChatError as exc:
-        _one_inert_line(error_to_json(exc, _command_name(line)))
+        _one_inert_line(error_to_json(exc, cmd.command_word(line)))
         return
     if command is None:
         assert not line.strip()

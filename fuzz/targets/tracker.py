@@ -2,18 +2,22 @@
 
 Up to six connections each get a :class:`tracker.request_decoder.RequestDecoder`; the
 input is a script of steps, each for one connection: a request built from fuzzed
-choices (commands, ids, names, hosts, ports; strings may hold anything, lone
-surrogates included) sent as JSON with ``\\u`` escapes, a raw frame, raw stream bytes,
-or a disconnect. Decoded requests go to :class:`tracker.state.TrackerState` as the
-server would send them (``REGISTER`` always succeeds and ``LOGIN`` skips the password:
-accounts are not the state machine's job). After every step:
+choices (every command, ids, names, target users, hosts, ports, invite codes, page
+cursors and limits, room modes; strings may hold anything, lone surrogates included)
+sent as JSON with ``\\u`` escapes, a raw frame, raw stream bytes, or a disconnect.
+Decoded requests go to :class:`tracker.state.TrackerState` as the server would send
+them (``REGISTER`` always succeeds and ``LOGIN`` skips the password: accounts are not
+the state machine's job). After every step:
 
 * every reply and push encodes within the frame limit (the lone-surrogate and the
   33 KB-host failures broke this);
 * every reply to a request carries that request's id, and is the only reply;
 * a user is in at most one room, and its record and the room's member list agree;
 * no room holds more members than the capacity;
-* only a room's owner deletes it;
+* only a room's owner deletes, changes, kicks from, bans from or invites to it, or sees
+  its access lists;
+* no banned user is a member; ban and invite lists and rooms per owner stay within
+  their quotas;
 * pushes and closes name only live sessions;
 * a decoder asks to close after at most ``MAX_REJECTED_IN_A_ROW`` bad frames in a row.
 """
@@ -29,7 +33,7 @@ from commons.framing import DEFAULT_MAX_FRAME_SIZE, HEADER
 from commons.tracker_protocol import Command, Request, Status, ok
 from fuzz.byte_reader import ByteReader
 from tracker.request_decoder import MAX_REJECTED_IN_A_ROW, Rejected, RequestDecoder
-from tracker.state import Outcome, TrackerState
+from tracker.state import Outcome, StateLimits, TrackerState
 
 MAX_LEN = 8192
 MAX_STEPS = 96
@@ -38,6 +42,8 @@ KEY = base64.b64encode(bytes(range(1, 33))).decode()
 PASSWORD = "0" * 64
 
 _USERS = ("alice", "bob", "carol", "dave", "Alice", "..", "x" * 32, "x" * 33)
+_INVITES = ("abcdefgh12345678_-AZ", "short", "x" * 65, "bad code!")
+_LIMITS: tuple[Any, ...] = (1, 2, 1000, 0, 1001, True, "5")
 _ROOMS = ("lobby", "r2", "r3", "...", "r" * 32, "bad room")
 _HOSTS = (
     "127.0.0.1",
@@ -53,11 +59,36 @@ _HOSTS = (
 _IDS: tuple[Any, ...] = (1, 0, 2**63 - 1, 2**63, -1, "a", "i" * 64, "i" * 65, "\ud800", True, None)
 _PORTS: tuple[Any, ...] = (4000, 1, 65535, 0, 65536, "80", None)
 _COMMANDS = (*[c.value for c in Command], "FLY", 7)
+_ROOM_COMMANDS = {
+    "CREATE_ROOM",
+    "JOIN_ROOM",
+    "DELETE_ROOM",
+    "KICK",
+    "BAN",
+    "UNBAN",
+    "INVITE",
+    "UNINVITE",
+    "SET_ROOM",
+    "ROOM_ACCESS",
+}
+_TARGET_COMMANDS = {"LOOKUP", "KICK", "BAN", "UNBAN", "INVITE", "UNINVITE"}
+#: Commands only a room's owner may carry out.
+_OWNER_COMMANDS = {
+    Command.DELETE_ROOM,
+    Command.KICK,
+    Command.BAN,
+    Command.UNBAN,
+    Command.INVITE,
+    Command.UNINVITE,
+    Command.SET_ROOM,
+    Command.ROOM_ACCESS,
+}
 
 
 class _Model:
     def __init__(self, capacity: int) -> None:
-        self.state = TrackerState(capacity, 10.0, DEFAULT_MAX_FRAME_SIZE)
+        self.limits = StateLimits(rooms_per_owner=3, max_rooms=8, max_bans=4, max_invites=4)
+        self.state = TrackerState(capacity, 10.0, DEFAULT_MAX_FRAME_SIZE, limits=self.limits)
         self.capacity = capacity
         self.decoders = {s: RequestDecoder(DEFAULT_MAX_FRAME_SIZE) for s in range(CONNECTIONS)}
         self.open = set(range(CONNECTIONS))
@@ -116,8 +147,8 @@ class _Model:
             acting = state.username_of(session)
             outcome = state.handle(session, request, self.now)
             assert outcome.reply is not None
-            if request.cmd is Command.DELETE_ROOM and outcome.reply["status"] == Status.OK:
-                assert owners[request.room or ""] == acting, "a non-owner deleted a room"
+            if request.cmd in _OWNER_COMMANDS and outcome.reply["status"] == Status.OK:
+                assert owners[request.room or ""] == acting, f"a non-owner did {request.cmd}"
         assert outcome.reply is not None and outcome.reply["id"] == request.id
         assert outcome.reply["status"] in (Status.OK, Status.ERROR)
         self.deliver(outcome)
@@ -126,11 +157,17 @@ class _Model:
 
     def check(self) -> None:
         state = self.state
+        limits = self.limits
+        assert len(state.rooms) <= limits.max_rooms
         for name, room in state.rooms.items():
             assert len(room.members) <= self.capacity
             assert len(set(room.members)) == len(room.members)
             for member in room.members:
                 assert state.online[member].room == name
+                assert member.lower() not in room.banned, "a banned user is a member"
+            assert len(room.banned) <= limits.max_bans
+            assert len(room.invited) <= limits.max_invites
+            assert state.rooms_owned_by(room.owner) <= limits.rooms_per_owner
         for name, user in state.online.items():
             assert state.sessions[user.session] is user and user.username == name
             rooms = [r for r in state.rooms.values() if name in r.members]
@@ -147,17 +184,28 @@ def _string(reader: ByteReader, fixed: tuple[Any, ...]) -> Any:
 
 def _request(reader: ByteReader) -> bytes:
     obj: dict[str, Any] = {"cmd": reader.choice(_COMMANDS), "id": reader.choice(_IDS)}
-    if obj["cmd"] in ("REGISTER", "LOGIN") or reader.below(8) == 0:
+    extras = reader.byte()  # one bit per optional part, so a mutation flips one of them
+    cmd = obj["cmd"]
+    if cmd in ("REGISTER", "LOGIN") or extras & 1:
         obj["username"] = _string(reader, _USERS)
         obj["password"] = PASSWORD if reader.below(8) else reader.text(8)
         obj["identity_key"] = KEY if reader.below(8) else reader.text(8)
         obj["port"] = reader.choice(_PORTS)
-        if reader.below(2):
+        if extras & 2:
             obj["host"] = _string(reader, _HOSTS)
-        if reader.below(4) == 0:
+        if extras & 4:
             obj["replace_key"] = reader.choice((True, False, "yes"))
-    if obj["cmd"] in ("CREATE_ROOM", "JOIN_ROOM", "DELETE_ROOM") or reader.below(8) == 0:
+        if extras & 8:
+            obj["invite"] = _string(reader, _INVITES)
+    if cmd in _ROOM_COMMANDS or extras & 16:
         obj["room"] = _string(reader, _ROOMS)
+    if cmd in _TARGET_COMMANDS or extras & 32:
+        obj["user"] = _string(reader, _USERS)
+    if extras & 64:
+        obj["cursor"] = _string(reader, _USERS + _ROOMS)
+        obj["limit"] = reader.choice(_LIMITS)
+    if cmd in ("CREATE_ROOM", "SET_ROOM") and extras & 128:
+        obj["invite_only"] = reader.choice((True, False, "yes"))
     for _ in range(reader.below(3)):
         obj.pop(reader.choice(tuple(obj)), None)
     body = json.dumps(obj).encode("ascii")
@@ -190,24 +238,28 @@ def _step(session: int, kind: int, *choices: int) -> bytes:
 
 
 # Steps spelled out, for seeds and regression inputs. _request's choices, in order:
-# cmd, id, then (for REGISTER/LOGIN) the username's source (1 = a fixed one) and index,
-# password (1 = fixed), key (1 = fixed), port, host? (0 = none, else 1 + source +
-# index), replace_key? (1 = no), then room? (1 = none) or the room's source and index,
-# and how many fields to drop (0).
+# cmd, id, the extras bits, then for REGISTER/LOGIN the username's source (1 = a fixed
+# one) and index, password (1 = fixed), key (1 = fixed), port, the host's source and
+# index if extras & 2; then the room's, then the target user's source and index; then
+# how many fields to drop (0).
 _CMD = {c: i for i, c in enumerate(_COMMANDS)}
 
 
 def login_step(session: int, user: int, host: int | None = None, request_id: int = 0) -> bytes:
-    hosted = (0,) if host is None else (1, 1, host)
-    return _step(session, 0, _CMD["LOGIN"], request_id, 1, user, 1, 1, 0, *hosted, 1, 1, 0)
+    extras, hosted = (0, ()) if host is None else (2, (1, host))
+    return _step(session, 0, _CMD["LOGIN"], request_id, extras, 1, user, 1, 1, 0, *hosted, 0)
 
 
 def room_step(session: int, cmd: str, room: int, request_id: int = 0) -> bytes:
-    return _step(session, 0, _CMD[cmd], request_id, 1, 1, room, 0)
+    return _step(session, 0, _CMD[cmd], request_id, 0, 1, room, 0)
+
+
+def target_step(session: int, cmd: str, room: int, user: int) -> bytes:
+    return _step(session, 0, _CMD[cmd], 0, 0, 1, room, 1, user, 0)
 
 
 def simple_step(session: int, cmd: str, request_id: int = 0) -> bytes:
-    return _step(session, 0, _CMD[cmd], request_id, 1, 1, 0)
+    return _step(session, 0, _CMD[cmd], request_id, 0, 0)
 
 
 def empty_frame_step(session: int) -> bytes:
@@ -242,4 +294,19 @@ def seeds() -> list[bytes]:
         + room_step(4, "JOIN_ROOM", 1)
         + room_step(3, "DELETE_ROOM", 1)
         + _step(2, 7),
+        CAPACITY_3
+        + login_step(0, 0)
+        + login_step(1, 1)
+        + login_step(2, 2)
+        + room_step(0, "CREATE_ROOM", 0)
+        + room_step(1, "JOIN_ROOM", 0)
+        + target_step(0, "BAN", 0, 1)
+        + target_step(0, "INVITE", 0, 2)
+        + _step(0, 0, _CMD["SET_ROOM"], 0, 128, 1, 0, 0, 0)
+        + room_step(2, "JOIN_ROOM", 0)
+        + room_step(0, "ROOM_ACCESS", 0)
+        + target_step(1, "KICK", 0, 2)
+        + target_step(0, "KICK", 0, 2)
+        + _step(2, 0, _CMD["LOOKUP"], 0, 0, 1, 0, 0)
+        + _step(2, 0, _CMD["LIST_PEERS"], 0, 64, 1, 0, 2, 0),
     ]

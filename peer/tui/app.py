@@ -2,10 +2,12 @@
 
 :class:`ChatApp` shows the login screen (:mod:`peer.tui.login`), then
 :class:`ChatScreen`: the message log of the buffer being shown, the room's members with
-their verification state, the buffer bar with unread counts, and the input line. Two
-workers feed it: one reads ``client.events()``, one runs submitted lines one at a time
-(so a slow ``/join`` never reorders the messages typed after it). After each change
-:meth:`ChatScreen.sync` redraws from the :class:`~peer.tui.chat_model.ChatModel`.
+their verification state, the buffer bar with unread counts, and the input line; each
+own message ends with its delivery mark (``✓``, ``✓2/3``, ``…``, a red ``✗``). Two
+workers feed it: one reads ``client.events()``, one runs submitted lines and the dialogs'
+typed commands one at a time (so a slow ``/join`` never reorders the messages typed after
+it). After each change :meth:`ChatScreen.sync` redraws from the
+:class:`~peer.tui.chat_model.ChatModel`.
 
 Ctrl+C, Ctrl+Q and ``/quit`` leave the room, log out and exit with the terminal restored.
 """
@@ -15,10 +17,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.style import Style
 from rich.text import Text
@@ -27,6 +29,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.events import Resize
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Input, RichLog, Static
 
 from peer.config import PeerConfig
@@ -34,7 +37,7 @@ from peer.events import KeyChanged
 from peer.tui.buffers import BufferId, BufferKind, room_buffer
 from peer.tui.chat_model import ChatModel
 from peer.tui.completion import CompletionSources
-from peer.tui.controller import ChatClientLike, ChatController, QuitRequest, VerifyRequest
+from peer.tui.controller import ChatClientLike, ChatController, QuitRequest, Request, VerifyRequest
 from peer.tui.rendering import (
     ERROR_STYLE,
     TIMESTAMP_STYLE,
@@ -44,39 +47,16 @@ from peer.tui.rendering import (
     render_line,
     render_members,
 )
-from peer.tui.widgets import ChatInput, KeyChangedDialog, PasteDialog, VerifyDialog
+from peer.tui.widgets import ChatInput, DecisionDialog, KeyChangedDialog, PasteDialog, VerifyDialog
 
 REDRAW_LINES = 500
+#: Receipts change marks on lines already drawn; such redraws are batched this long.
+MARKS_DELAY = 0.15
 #: Rows the message log keeps drawn (older ones scroll away): a flood of messages, each
 #: already bounded by the renderer, cannot grow the screen's memory without end.
 MAX_LOG_ROWS = 10_000
 NARROW = 80
 CLOSE_TIMEOUT = 5.0
-
-CSS = """
-Screen { layout: vertical; }
-#topbar { height: 1; background: $primary-background; color: $text; padding: 0 1; }
-#banner { height: auto; display: none; }
-#banner.shown { display: block; }
-#main { height: 1fr; }
-#log { width: 1fr; border: none; padding: 0 1; scrollbar-size-vertical: 1; }
-#members { width: 28; border-left: solid $primary; padding: 0 1; }
-#bufferbar { height: 1; background: $primary-background; }
-#input { border: none; height: 1; padding: 0 1; }
-#input:focus { border: none; }
-KeyChangedDialog, VerifyDialog, PasteDialog { align: center middle; }
-#dialog { width: 84; max-width: 100%; height: auto; border: thick $primary; background: $surface;
-          padding: 1 2; }
-#dialog.danger { border: thick $error; }
-#dialog-title { text-style: bold; padding-bottom: 1; }
-.danger #dialog-title { color: $error; }
-#dialog-body { padding-bottom: 1; }
-#fingerprints { height: auto; padding-bottom: 1; }
-.fingerprint { width: 1fr; border: round $primary; padding: 0 1; margin: 0 1 0 0; }
-#safety-number { padding-bottom: 1; }
-#dialog-buttons { height: auto; align-horizontal: center; }
-#dialog-buttons Button { margin: 0 1; }
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +65,13 @@ class _Paste:
 
     target: BufferId
     lines: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class _Decision:
+    """A dialog's decision, queued behind the lines typed before it."""
+
+    run: Callable[[], Awaitable[Request | None]]
 
 
 class ChatScreen(Screen[None]):
@@ -110,9 +97,10 @@ class ChatScreen(Screen[None]):
         self.tracker_label = tracker_label
         self.model = ChatModel(client.username or "?")
         self.controller = ChatController(client, self.model)
-        self._lines: asyncio.Queue[str | _Paste] = asyncio.Queue()
+        self._lines: asyncio.Queue[str | _Paste | _Decision] = asyncio.Queue()
         self._shown: tuple[object, int] | None = None
-        self._open_dialogs: set[str] = set()
+        self._marks_timer: Timer | None = None
+        self._dialogs: dict[str, list[DecisionDialog[Any]]] = {}
 
     def compose(self) -> ComposeResult:
         yield Static(id="topbar")
@@ -150,7 +138,7 @@ class ChatScreen(Screen[None]):
         async for event in self.client.events():
             self.controller.handle_event(event)
             if isinstance(event, KeyChanged):
-                self._show_key_changed(event)
+                self._ask_about_keys(event.username)
             self.sync()
 
     async def _run_lines(self) -> None:
@@ -160,7 +148,10 @@ class ChatScreen(Screen[None]):
                 await self.controller.send_pasted(line.target, line.lines)
                 self.sync()
                 continue
-            request = await self.controller.handle_line(line)
+            if isinstance(line, _Decision):
+                request = await self.controller.guarded(line.run())
+            else:
+                request = await self.controller.handle_line(line)
             self.sync()
             if isinstance(request, QuitRequest):
                 self.model.notice("leaving the room and logging out...")
@@ -177,49 +168,85 @@ class ChatScreen(Screen[None]):
         return app
 
     def submit(self, line: str) -> None:
-        """Queue a line as if typed (the dialogs use it for /verify and /trust)."""
+        """Queue a typed line behind what came before."""
         self._lines.put_nowait(line)
 
     # -- dialogs -------------------------------------------------------------------------
 
-    def _show_key_changed(self, event: KeyChanged) -> None:
-        user = event.username
-        if user in self._open_dialogs:
+    def _dialog_opened(self, user: str, dialog: DecisionDialog[Any]) -> None:
+        self._dialogs.setdefault(user, []).append(dialog)
+
+    def _dialog_closed(self, user: str, dialog: DecisionDialog[Any]) -> bool:
+        """Forget a dialog that closed; ``False`` if it had been withdrawn (ignore it)."""
+        open_ones = self._dialogs.get(user, [])
+        if dialog in open_ones:
+            open_ones.remove(dialog)
+        return not dialog.withdrawn
+
+    def _decide(self, run: Callable[[], Awaitable[Request | None]]) -> None:
+        self._lines.put_nowait(_Decision(run))
+
+    def _ask_about_keys(self, user: str) -> None:
+        """Show every undecided key of ``user`` and ask; any dialog about ``user`` still
+        open is withdrawn first (its keys are no longer the whole story)."""
+        for dialog in self._dialogs.pop(user, []):
+            dialog.withdraw()
+        keys = self.client.pending_keys(user)
+        if not keys:
             return
-        self._open_dialogs.add(user)
+        shown = tuple(self.client.fingerprint(key=k) for k in keys)
+        dialog = KeyChangedDialog(user, shown)
+
+        async def verify() -> Request:
+            return self.controller.verify_request(user)
+
+        async def trust() -> None:
+            await self.controller.trust_key(user, keys[0])  # the one key this dialog showed
+
+        async def reject() -> None:
+            await self.controller.reject(user)
 
         def decided(choice: str | None) -> None:
-            self._open_dialogs.discard(user)
-            if choice == "verify":
-                self.submit(f"/verify {user}")
-            elif choice == "trust":
-                self.submit(f"/trust {user}")
+            if not self._dialog_closed(user, dialog):
+                return
+            actions = {"verify": verify, "trust": trust, "reject": reject}
+            if choice in actions:
+                self._decide(actions[choice])
             else:
-                self.model.notice(f"sending to {user} stays blocked; /verify or /trust later")
+                self.model.notice(
+                    f"sending to {user} stays blocked; /verify, /trust or /reject later"
+                )
                 self.sync()
 
-        self.app.push_screen(KeyChangedDialog(user, event.fingerprint), decided)
+        self._dialog_opened(user, dialog)
+        self.app.push_screen(dialog, decided)
 
     def _show_verify(self, request: VerifyRequest) -> None:
-        async def confirm() -> None:
-            await self.controller.confirm_verify(request)
-            self.sync()
-
-        def decided(matched: bool | None) -> None:
-            if matched:
-                self.run_worker(confirm(), group="chat")
-            else:
-                self.model.notice(f"{request.username} not marked verified")
-                self.sync()
-
+        user = request.username
         dialog = VerifyDialog(
             self.model.username,
             request.own_fingerprint,
-            request.username,
-            request.their_fingerprint,
-            request.safety_number,
+            user,
+            [(c.fingerprint, c.safety_number) for c in request.candidates],
             new_key=request.accept_new_key,
         )
+
+        def decided(index: int | None) -> None:
+            if not self._dialog_closed(user, dialog):
+                return
+            if index is None:
+                self.model.notice(f"{user} not marked verified")
+                self.sync()
+                return
+            key = request.candidates[index].key
+
+            async def confirm() -> None:
+                if not await self.controller.confirm_verify(request, key):
+                    self._ask_about_keys(user)
+
+            self._decide(confirm)
+
+        self._dialog_opened(user, dialog)
         self.app.push_screen(dialog, decided)
 
     # -- input -------------------------------------------------------------------------
@@ -292,13 +319,16 @@ class ChatScreen(Screen[None]):
             return
         buffer = self.model.buffers.current
         log = self.query_one("#log", RichLog)
+        if buffer.id in self.model.redraw and self._marks_timer is None:
+            # A receipt changed a drawn line's mark: redraw soon, once for many receipts.
+            self._marks_timer = self.set_timer(MARKS_DELAY, self._redraw_marks)
         if self._shown is None or self._shown[0] != buffer.id:
             log.clear()
             new_lines = list(buffer.lines)[-REDRAW_LINES:]
         else:
             new_lines = buffer.lines_since(self._shown[1])
         for line in new_lines:
-            log.write(render_line(line))
+            log.write(render_line(line, self.model.receipts.get(line.msg_id)))
         self._shown = (buffer.id, buffer.total)
 
         self.query_one("#members", Static).update(render_members(self.model))
@@ -310,6 +340,12 @@ class ChatScreen(Screen[None]):
             banner.update(render_key_banner(changed))
         self.query_one("#topbar", Static).update(self._topbar())
         self.query_one(ChatInput).placeholder = self._placeholder()
+
+    def _redraw_marks(self) -> None:
+        self._marks_timer = None
+        self.model.redraw.clear()
+        self._shown = None
+        self.sync()
 
     def _topbar(self) -> Text:
         text = Text()
@@ -343,7 +379,7 @@ class ChatScreen(Screen[None]):
 class ChatApp(App[None]):
     """Login screen, then the chat; quitting always closes the client first."""
 
-    CSS = CSS
+    CSS_PATH = "chat.tcss"
     TITLE = "p2pchat"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),

@@ -65,14 +65,16 @@ def private_buffer(username: str) -> BufferId:
 @dataclass(frozen=True, slots=True)
 class Line:
     """One displayed line. ``sender`` is set for messages; ``timestamp`` is local time;
-    ``mention`` marks a room message that names the local user; ``full`` asks for the
-    whole text even past the display bounds (``/expand``)."""
+    ``mention`` marks a room message that names the local user; ``msg_id`` is set on our
+    own messages, whose delivery receipts the line shows; ``full`` asks for the whole
+    text even past the display bounds (``/expand``)."""
 
     timestamp: float
     kind: LineKind
     text: str
     sender: str | None = None
     mention: bool = False
+    msg_id: str | None = None
     full: bool = False
 
 

@@ -1,10 +1,11 @@
 """What the chat screen shows, as plain data, updated from client events: sans-I/O.
 
 :class:`ChatModel` turns :mod:`peer.events` into buffer lines, keeps the current room's
-members with their verification state, and is the single place that decides whether a
-message may be sent: while a user's identity key has changed and the local user has not
-decided (``/trust`` or ``/verify``), nothing is sent to that user, privately or through
-a room they are in. The Textual app only draws this model.
+members with their verification state (from ``TrustChanged``) and the delivery receipts
+of our own lines (:mod:`peer.tui.receipts`). Whether a message may go to someone is the
+client's decision, not the screen's: a private message to a contact whose key change is
+undecided is refused, a room message skips them and shows it in its mark. The Textual
+app only draws this model.
 """
 
 from __future__ import annotations
@@ -23,10 +24,14 @@ from peer.events import (
     KeyChanged,
     MemberJoined,
     MemberLeft,
+    MessageDelivered,
+    MessageFailed,
     MessageReceived,
+    PinsImported,
     Reconnected,
     RoomDeleted,
     SessionReplaced,
+    TrustChanged,
 )
 from peer.tui.buffers import (
     STATUS,
@@ -38,6 +43,7 @@ from peer.tui.buffers import (
     private_buffer,
     room_buffer,
 )
+from peer.tui.receipts import ReceiptBook
 
 
 class Verification(StrEnum):
@@ -62,10 +68,13 @@ class ChatModel:
         self.room: str | None = None
         self.members: list[str] = []
         self.verification: dict[str, Verification] = {}
-        self.pending_fingerprints: dict[str, str] = {}
+        self.pending_fingerprints: dict[str, tuple[str, ...]] = {}
         self.deleted_rooms: set[str] = set()
         self.connected = True
         self.session_ended = False
+        self.receipts = ReceiptBook()
+        #: Buffers whose drawn lines changed (a receipt mark): the screen redraws them.
+        self.redraw: set[BufferId] = set()
         self._clock = clock
         self._mention = re.compile(rf"(?<![\w.\-]){re.escape(username)}(?![\w\-])", re.I)
 
@@ -85,8 +94,17 @@ class ChatModel:
     def error(self, text: str, buffer_id: BufferId | None = None) -> BufferId:
         return self.add(buffer_id or self.buffers.current.id, LineKind.ERROR, text)
 
-    def own_message(self, buffer_id: BufferId, text: str) -> BufferId:
-        self.buffers.append(buffer_id, self._line(LineKind.OWN, text, self.username))
+    def own_message(
+        self,
+        buffer_id: BufferId,
+        text: str,
+        msg_id: str | None = None,
+        recipients: tuple[str, ...] = (),
+    ) -> BufferId:
+        line = Line(self._clock(), LineKind.OWN, text, self.username, msg_id=msg_id)
+        self.buffers.append(buffer_id, line)
+        if msg_id is not None:
+            self.receipts.sent(msg_id, buffer_id, text, recipients)
         return buffer_id
 
     # -- room and members --------------------------------------------------------------
@@ -113,26 +131,6 @@ class ChatModel:
     def key_changed_users(self) -> list[str]:
         return sorted(u for u, s in self.verification.items() if s is Verification.KEY_CHANGED)
 
-    # -- the send gate -----------------------------------------------------------------
-
-    def send_blocked_reason(self, target: BufferId) -> str | None:
-        """Why a message to ``target`` must not be sent now, or None if it may be."""
-        if target.kind is BufferKind.PRIVATE:
-            users = [target.name]
-        elif target.kind is BufferKind.ROOM:
-            users = [m for m in self.members if m != self.username]
-        else:
-            return None
-        changed = [u for u in users if self.verification_of(u) is Verification.KEY_CHANGED]
-        if not changed:
-            return None
-        names = ", ".join(changed)
-        first = changed[0]
-        return (
-            f"not sent: the identity key of {names} changed. Compare safety numbers with "
-            f"/verify {first}, or accept the new key with /trust {first}."
-        )
-
     # -- events ------------------------------------------------------------------------
 
     def apply(self, event: Event) -> list[BufferId]:
@@ -152,6 +150,11 @@ class ChatModel:
             return self._room_deleted(event.room)
         if isinstance(event, KeyChanged):
             return self._key_changed(event)
+        if isinstance(event, TrustChanged):
+            self._trust_changed(event)
+            return []
+        if isinstance(event, MessageDelivered | MessageFailed):
+            return self._receipt(event)
         if isinstance(event, ChannelClosed):
             buffer_id = private_buffer(event.username)
             if buffer_id in self.buffers:
@@ -175,6 +178,13 @@ class ChatModel:
             return self._everywhere(LineKind.WARNING, text)
         if isinstance(event, ErrorEvent):
             return [self.error(f"{event.message} [{event.code}]", STATUS)]
+        if isinstance(event, PinsImported):
+            text = (
+                f"your contact pin store was in the old unauthenticated format: imported"
+                f" {event.contacts} pinned key(s), all unverified now (verification marks"
+                " could have been forged). /verify your contacts again."
+            )
+            return [self.add(STATUS, LineKind.WARNING, text)]
         return []
 
     def _message(self, event: MessageReceived) -> BufferId:
@@ -203,18 +213,43 @@ class ChatModel:
         return touched
 
     def _key_changed(self, event: KeyChanged) -> list[BufferId]:
-        self.verification[event.username] = Verification.KEY_CHANGED
-        self.pending_fingerprints[event.username] = event.fingerprint
+        user = event.username
+        self.verification[user] = Verification.KEY_CHANGED
+        self.pending_fingerprints[user] = event.pending
         text = (
-            f"the identity key of {event.username} CHANGED (new fingerprint {event.fingerprint})."
-            f" Sending to {event.username} is blocked until you /verify or /trust them."
+            f"the identity key of {user} CHANGED (new fingerprint {event.fingerprint})."
+            f" Sending to {user} is blocked until you decide: /verify {user}, /trust {user}"
+            f" or /reject {user}."
         )
+        if len(event.pending) > 1:
+            text += (
+                f" Another new key arrived while one was undecided: {len(event.pending)} keys"
+                f" are in question ({'; '.join(event.pending)}); /verify {user} shows them all."
+            )
         targets = [STATUS, self.buffers.current.id]
         if private_buffer(event.username) in self.buffers:
             targets.append(private_buffer(event.username))
         if self.room is not None and event.username in self.members:
             targets.append(room_buffer(self.room))
         return [self.add(t, LineKind.WARNING, text) for t in dict.fromkeys(targets)]
+
+    def _trust_changed(self, event: TrustChanged) -> None:
+        if event.state == "key_changed":  # KeyChanged said which keys are in question
+            self.verification[event.username] = Verification.KEY_CHANGED
+        elif event.state == "verified":
+            self.set_verification(event.username, Verification.VERIFIED)
+        else:
+            self.set_verification(event.username, Verification.UNVERIFIED)
+
+    def _receipt(self, event: MessageDelivered | MessageFailed) -> list[BufferId]:
+        if isinstance(event, MessageDelivered):
+            buffer_id = self.receipts.delivered(event.msg_id, event.username)
+        else:
+            buffer_id = self.receipts.failed(event.msg_id, event.username, event.reason)
+        if buffer_id is None:
+            return []
+        self.redraw.add(buffer_id)
+        return [buffer_id]
 
     def _everywhere(self, kind: LineKind, text: str) -> list[BufferId]:
         targets = [STATUS, self.buffers.current.id]

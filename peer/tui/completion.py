@@ -1,7 +1,7 @@
 """Tab completion for the input line, sans-I/O: commands, nicks, rooms and buffers.
 
 The word before the cursor is completed from what fits its place: a command name at the
-start of the line, the argument kind from :mod:`peer.tui.command_table` after a command,
+start of the line, the argument kind from :mod:`peer.commands` after a command,
 a nick anywhere in plain text (``alice: `` at the start of a line, as IRC does). Pressing
 Tab again without editing cycles through the other candidates, as weechat does.
 """
@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from peer.tui.command_table import COMMAND_NAMES, ArgumentKind, spec_for
+from peer.commands import ArgumentKind, Frontend, commands_for, spec_for
+
+COMMAND_NAMES: tuple[str, ...] = tuple(spec.name for spec in commands_for(Frontend.TUI))
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +88,7 @@ class TabCompleter:
                 return _matches(prefix, sources.commands), " "
             return _matches(prefix, sources.users), ": "
         if words[0].startswith("/") and len(words) == 1:
-            spec = spec_for(words[0])
+            spec = spec_for(words[0], Frontend.TUI)
             kind = spec.argument if spec is not None else ArgumentKind.NONE
             if kind is ArgumentKind.USER:
                 return _matches(prefix, sources.users), " "

@@ -1,101 +1,82 @@
 """Runs what the user typed against the chat client, writing the results into the model.
 
-No Textual here: :class:`ChatController` takes a line, parses it with the batch mode's
-parser (:func:`peer.batch_commands.parse_line`, so both front ends accept the same
-commands), handles the commands that only exist with buffers (``/help``, ``/switch``,
-``/query``, ``/close``, ``/expand``), awaits the client and records the outcome in the
-:class:`~peer.tui.chat_model.ChatModel`. What needs the screen (the ``/verify``
-comparison, quitting) comes back as a request object for the app to act on.
+No Textual here: :class:`ChatController` parses a line with the command table both front
+ends share (:mod:`peer.commands`), runs the shared commands with
+:func:`peer.command_results.execute` and draws their typed results as lines
+(:mod:`peer.tui.result_lines`), and handles the commands that only exist with buffers
+(``/help``, ``/switch``, ``/query``, ``/close``, ``/receipts``, ``/expand``). What needs the screen
+(the ``/verify`` comparison, quitting) comes back as a request object for the app. The
+dialogs call the controller's methods, never commands as text.
+
+Trust decisions pass the exact key the user was shown: a :class:`VerifyRequest` carries
+the keys behind the numbers on screen and the undecided keys at that moment, and
+:meth:`ChatController.confirm_verify` refuses (nothing is marked) if another key
+arrived since; the key-changed dialog's buttons pass the key it displayed.
 
 A plain line goes to the buffer being shown: the room, or the private conversation.
-Sending is refused while the model's send gate says a recipient's key changed.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
 from commons.errors import P2PChatError
-from commons.models import PeerInfo, RoomInfo, validate_username
-from peer.batch_commands import (
-    BatchCommand,
-    CreateRoom,
-    DeleteRoom,
-    JoinRoom,
-    LeaveRoom,
-    ListPeers,
-    ListRooms,
-    ListUsers,
-    Login,
-    Quit,
-    Register,
-    SendPrivate,
-    SendRoom,
-    ShowFingerprint,
-    Trust,
-    Verify,
-    parse_line,
-)
+from crypto.errors import KeyChangedError
+from peer import commands as cmd
+from peer.command_results import CommandClient, execute
 from peer.events import ChannelOpened, Event, MemberJoined
-from peer.tui.buffers import (
-    STATUS,
-    BufferId,
-    BufferKind,
-    LineKind,
-    private_buffer,
-    room_buffer,
-)
+from peer.tui.buffers import STATUS, BufferId, BufferKind, LineKind, private_buffer, room_buffer
 from peer.tui.chat_model import ChatModel, Verification
-from peer.tui.command_table import COMMANDS, KEY_HELP
 from peer.tui.rendering import is_clipped
+from peer.tui.result_lines import show_result
+
+RECEIPTS_SHOWN = 5
+
+KEY_HELP: tuple[tuple[str, str], ...] = (
+    ("F1..F9 / Alt+1..9", "show buffer 1..9 (Alt where the terminal sends it)"),
+    ("Ctrl+N / Ctrl+P", "next / previous buffer"),
+    ("Alt+A", "next buffer with unread messages"),
+    ("Tab", "complete command, nick or room"),
+    ("Up / Down", "input history"),
+    ("PgUp / PgDn", "scroll the messages"),
+    ("Ctrl+C", "quit (same as /quit)"),
+)
 
 
-class ChatClientLike(Protocol):
+class ChatClientLike(CommandClient, Protocol):
     """The part of :class:`peer.client.ChatClient` the terminal UI uses."""
 
     @property
-    def username(self) -> str | None: ...
-    @property
-    def room(self) -> str | None: ...
-    @property
-    def members(self) -> Sequence[str]: ...
-    @property
     def tracker_connected(self) -> bool: ...
     async def connect(self) -> None: ...
-    async def register(self, username: str, password: str) -> None: ...
-    async def login(self, username: str, password: str, replace_key: bool = False) -> None: ...
-    async def list_peers(self) -> list[PeerInfo]: ...
-    async def list_rooms(self) -> list[RoomInfo]: ...
-    async def create_room(self, name: str) -> object: ...
-    async def join_room(self, name: str) -> object: ...
-    async def leave_room(self) -> object: ...
-    async def delete_room(self, name: str) -> object: ...
-    async def send_room(self, text: str) -> object: ...
-    async def send_private(self, username: str, text: str) -> object: ...
-    def fingerprint(self, username: str | None = None) -> str: ...
-    def safety_number(self, username: str) -> str: ...
-    def trust_state(self, username: str) -> object | None: ...
-    async def trust(self, username: str) -> object: ...
-    async def verify(self, username: str) -> object: ...
     def events(self) -> AsyncIterator[Event]: ...
-    async def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class KeyCandidate:
+    """One key of a contact as the verify panel shows it."""
+
+    key: bytes
+    fingerprint: str
+    safety_number: str
 
 
 @dataclass(frozen=True, slots=True)
 class VerifyRequest:
-    """Show both fingerprints and the safety number; confirm with :meth:`confirm_verify`.
+    """Show fingerprints and safety numbers; confirm one with :meth:`confirm_verify`.
 
-    ``accept_new_key`` is set when the contact's key changed and is undecided: the
-    fingerprint and safety number shown are the *new* key's (the client computes them
-    from the pending key), and confirming accepts that key before marking it verified.
+    ``candidates``: the keys on screen (one, or every undecided key when more than one
+    new key has been seen). ``accept_new_key``: they are new keys, and confirming one
+    accepts it before marking it verified. ``pending``: the undecided keys when the
+    panel was built; if they differ at confirmation time, nothing is marked.
     """
 
     username: str
     own_fingerprint: str
-    their_fingerprint: str
-    safety_number: str
+    candidates: tuple[KeyCandidate, ...]
+    pending: tuple[bytes, ...]
     accept_new_key: bool = False
 
 
@@ -110,8 +91,7 @@ Request = VerifyRequest | QuitRequest
 def verification_from_trust_state(state: object | None) -> Verification | None:
     """Map the client's trust state (crypto.pinning.TrustState) to what the panel shows.
 
-    Matched by name so the UI does not break if the enum gains members; ``None`` (no key
-    pinned yet) maps to ``None``: the panel keeps what it knew.
+    ``None`` (no key pinned yet) maps to ``None``: the panel keeps what it knew.
     """
     if state is None:
         return None
@@ -139,8 +119,9 @@ class ChatController:
             self.refresh_trust(member)
 
     def refresh_trust(self, username: str) -> None:
-        """Ask the client for ``username``'s state. A key change the user has not decided
-        on is never cleared here, only by ``/trust`` or a confirmed ``/verify``."""
+        """Ask the client for ``username``'s state (what was pinned before this session;
+        later changes arrive as ``TrustChanged``). An undecided key change is never
+        cleared here, only by ``/trust`` or a confirmed ``/verify``."""
         if username == self.model.username:
             return
         if self.model.verification_of(username) is Verification.KEY_CHANGED:
@@ -163,7 +144,20 @@ class ChatController:
     async def handle_line(self, line: str) -> Request | None:
         """Run one submitted line; errors become error lines, never exceptions."""
         try:
-            return await self._handle(line)
+            command = cmd.parse_line(line, cmd.Frontend.TUI)
+        except P2PChatError as exc:
+            self._record_failure(exc)
+            return None
+        return None if command is None else await self.run(command)
+
+    async def run(self, command: cmd.Command) -> Request | None:
+        """Run one typed command; errors become error lines."""
+        return await self.guarded(self._run(command))
+
+    async def guarded(self, work: Awaitable[Request | None]) -> Request | None:
+        """Await a command or a decision taken in a dialog; errors become error lines."""
+        try:
+            return await work
         except (P2PChatError, OSError, TimeoutError) as exc:
             self._record_failure(exc)
         return None
@@ -174,111 +168,108 @@ class ChatController:
         else:
             self.model.error(f"network error: {type(exc).__name__}")
 
-    async def _handle(self, line: str) -> Request | None:
-        word, _, rest = line.strip().partition(" ")
-        local = word.lower()
-        if local == "/help":
-            self._help()
-            return None
-        if local == "/switch":
-            self._switch(rest.strip())
-            return None
-        if local == "/query":
-            user = validate_username(rest.strip())
-            self.model.buffers.switch_to(private_buffer(user))
-            self.refresh_trust(user)
-            return None
-        if local == "/close":
-            self._close()
-            return None
-        if local == "/expand":
-            self._expand()
-            return None
-        command = parse_line(line)
-        if command is None:
-            return None
-        return await self._run(command)
-
-    async def _run(self, command: BatchCommand) -> Request | None:
-        model, client = self.model, self.client
-        if isinstance(command, Quit):
-            return QuitRequest()
-        if isinstance(command, Register | Login):
-            model.error(f"already logged in as {model.username}")
-        elif isinstance(command, SendRoom):
-            await self._send_to_current(command.text)
-        elif isinstance(command, SendPrivate):
-            await self._send_private(command.username, command.text)
-        elif isinstance(command, ListPeers):
-            self._show_peers(await client.list_peers())
-        elif isinstance(command, ListRooms):
-            self._show_rooms(await client.list_rooms())
-        elif isinstance(command, CreateRoom):
-            await client.create_room(command.room)
-            self.refresh_room()
-            if model.room == command.room:
-                model.buffers.switch_to(room_buffer(command.room))
-                model.notice(f"created #{command.room}; you own it and are its first member")
-            else:
-                model.notice(f"created #{command.room}; /join {command.room} to enter it")
-        elif isinstance(command, JoinRoom):
-            await client.join_room(command.room)
-            self.refresh_room()
-            self._entered_room(command.room)
-        elif isinstance(command, LeaveRoom):
-            left = client.room
-            await client.leave_room()
-            self.refresh_room()
-            model.notice(f"you left #{left}" if left else "you are not in a room")
-        elif isinstance(command, DeleteRoom):
-            was_in = model.room == command.room
-            await client.delete_room(command.room)
-            self.refresh_room()
-            if not was_in:  # otherwise the RoomDeleted event says it in the room's buffer
-                model.notice(f"deleted room #{command.room}")
-        elif isinstance(command, ListUsers):
-            self._show_members()
-        elif isinstance(command, ShowFingerprint):
-            self._show_fingerprint(command.username)
-        elif isinstance(command, Trust):
-            await client.trust(command.username)
-            model.set_verification(command.username, Verification.UNVERIFIED)
-            self.refresh_trust(command.username)
-            model.notice(
-                f"accepted {command.username}'s current key; sending to them is unblocked"
-                f" (still unverified: /verify {command.username} to compare safety numbers)"
-            )
-        elif isinstance(command, Verify):
-            user = command.username
-            if model.verification_of(user) is Verification.KEY_CHANGED:
-                return VerifyRequest(
-                    username=user,
-                    own_fingerprint=client.fingerprint(),
-                    their_fingerprint=client.fingerprint(user),
-                    safety_number=client.safety_number(user),
-                    accept_new_key=True,
-                )
-            return VerifyRequest(
-                username=command.username,
-                own_fingerprint=client.fingerprint(),
-                their_fingerprint=client.fingerprint(command.username),
-                safety_number=client.safety_number(command.username),
-            )
+    async def _run(self, command: cmd.Command) -> Request | None:
+        model = self.model
+        match command:
+            case cmd.Quit():
+                return QuitRequest()
+            case cmd.Help():
+                self._help()
+            case cmd.Switch(reference):
+                self._switch(reference)
+            case cmd.Query(user):
+                model.buffers.switch_to(private_buffer(user))
+                self.refresh_trust(user)
+            case cmd.CloseBuffer():
+                self._close()
+            case cmd.Receipts():
+                self._receipts()
+            case cmd.Expand():
+                self._expand()
+            case cmd.Register() | cmd.Login():
+                model.error(f"already logged in as {model.username}")
+            case cmd.SendRoom(text):
+                await self._send_to(model.buffers.current.id, text)
+            case cmd.SendPrivate(user, text):
+                await self._send_private(user, text)
+            case cmd.Verify(user, typed):
+                return self.verify_request(user, typed)
+            case cmd.Trust(user, typed):
+                await self.trust_key(user, self.client.key_to_trust(user, typed))
+            case cmd.Reject(user):
+                await self.reject(user)
+            case _:
+                show_result(self, await execute(self.client, command))
         return None
 
-    async def confirm_verify(self, request: VerifyRequest) -> None:
-        """The user compared the numbers and they match: (accept and) mark verified."""
+    # -- trust decisions -----------------------------------------------------------------
+
+    def verify_request(self, username: str, typed: str | None = None) -> VerifyRequest:
+        """What the verify panel shows: the key typed, else every undecided key, else the
+        pinned (or listed) key."""
+        client = self.client
+        pending = client.pending_keys(username)
+        if typed is not None:
+            keys: tuple[bytes, ...] = (client.key_to_verify(username, typed),)
+        elif pending:
+            keys = pending
+        else:
+            keys = (client.key_to_verify(username),)
+        candidates = tuple(
+            KeyCandidate(k, client.fingerprint(key=k), client.safety_number(username, k))
+            for k in keys
+        )
+        return VerifyRequest(
+            username=username,
+            own_fingerprint=client.fingerprint(),
+            candidates=candidates,
+            pending=pending,
+            accept_new_key=any(k in pending for k in keys),
+        )
+
+    async def confirm_verify(self, request: VerifyRequest, key: bytes) -> bool:
+        """The user compared the numbers for ``key`` (one of the request's) and they
+        match: (accept and) mark it verified. ``False``, with nothing marked, if the
+        undecided keys changed since the panel was built: the user must look again."""
         username = request.username
+        if self.client.pending_keys(username) != request.pending:
+            self.model.error(
+                f"the key of {username} changed again while you were comparing: nothing "
+                "was marked. Compare the new safety numbers."
+            )
+            return False
         try:
-            if request.accept_new_key:
-                await self.client.trust(username)
-            await self.client.verify(username)
+            await self.client.verify(username, key)
         except P2PChatError as exc:
             self.model.error(f"{exc.message} [{exc.code}]")
-            return
+            return False
         self.model.set_verification(username, Verification.VERIFIED)
         self.refresh_trust(username)
-        self.model.notice(f"{username} is now verified")
+        self.model.notice(f"{username} is now verified (key {self.client.fingerprint(key=key)})")
+        return True
+
+    async def trust_key(self, username: str, key: bytes) -> None:
+        """Accept ``key``, the key shown to the user, as ``username``'s new key."""
+        await self.client.trust(username, key)
+        self.model.set_verification(username, Verification.UNVERIFIED)
+        self.refresh_trust(username)
+        self.model.notice(
+            f"accepted {username}'s new key {self.client.fingerprint(key=key)}; sending to "
+            f"them is unblocked (still unverified: /verify {username} to compare safety numbers)"
+        )
+
+    async def reject(self, username: str) -> None:
+        """Keep ``username``'s pinned key, refuse the new ones, reconnect."""
+        refused = await self.client.reject(username)
+        kept = self.client.pinned_key(username)
+        self.model.set_verification(username, Verification.UNVERIFIED)
+        self.refresh_trust(username)
+        shown = ", ".join(self.client.fingerprint(key=k) for k in refused)
+        kept_text = "" if kept is None else f" {self.client.fingerprint(key=kept)}"
+        self.model.notice(
+            f"kept {username}'s pinned key{kept_text}; refused the new key(s) {shown}."
+            f" Reconnecting to {username} with the pinned key."
+        )
 
     # -- sending -------------------------------------------------------------------------
 
@@ -299,9 +290,6 @@ class ChatController:
                 self.model.error(f"{len(lines) - sent} of {len(lines)} pasted lines not sent")
                 return
 
-    async def _send_to_current(self, text: str) -> None:
-        await self._send_to(self.model.buffers.current.id, text)
-
     async def _send_to(self, target: BufferId, text: str) -> bool:
         """Send ``text`` to the room or private buffer ``target``; False if refused."""
         if target.kind is BufferKind.PRIVATE:
@@ -312,42 +300,33 @@ class ChatController:
         if self.model.room != target.name:
             self.model.error(f"you are not in #{target.name}: /join {target.name} to chat here")
             return False
-        reason = self.model.send_blocked_reason(target)
-        if reason is not None:
-            self.model.add(target, LineKind.WARNING, reason)
-            return False
-        await self.client.send_room(text)
-        self.model.own_message(target, text)
+        sent = await self.client.send_room(text)
+        self.model.own_message(target, text, sent.msg_id, sent.recipients)
         return True
 
     async def _send_private(self, username: str, text: str) -> bool:
         """Send privately; False (with a warning line) while their key change is undecided."""
         target = private_buffer(username)
         shown = self.model.buffers.current.id
-        reason = self.model.send_blocked_reason(target)
-        if reason is not None:
-            self.model.add(shown, LineKind.WARNING, reason)
+        try:
+            sent = await self.client.send_private(username, text)
+        except KeyChangedError as exc:
+            self.model.add(shown, LineKind.WARNING, f"not sent: {exc.message}")
             return False
-        await self.client.send_private(username, text)
-        self.model.own_message(target, text)
+        self.model.own_message(target, text, sent.msg_id, sent.recipients)
         self.refresh_trust(username)
         if shown != target:
             number = self.model.buffers.number_of(target)
             self.model.notice(f"sent to @{username} (buffer {number}: F{number})", shown)
         return True
 
-    # -- output of listing commands ------------------------------------------------------
-
-    def _entered_room(self, room: str) -> None:
-        self.model.buffers.switch_to(room_buffer(room))
-        others = [m for m in self.model.members if m != self.model.username]
-        who = ", ".join(others) if others else "nobody else yet"
-        self.model.notice(f"you joined #{room}; here: {who}")
+    # -- the commands that only exist with buffers ---------------------------------------
 
     def _help(self) -> None:
-        width = max(len(spec.usage) for spec in COMMANDS)
+        specs = cmd.commands_for(cmd.Frontend.TUI)
+        width = max(len(spec.usage) for spec in specs)
         self.model.notice("commands (a line without / goes to the buffer shown):")
-        for spec in COMMANDS:
+        for spec in specs:
             self.model.notice(f"  {spec.usage.ljust(width)}  {spec.summary}")
         keys = max(len(key) for key, _ in KEY_HELP)
         self.model.notice("keys:")
@@ -355,9 +334,6 @@ class ChatController:
             self.model.notice(f"  {key.ljust(keys)}  {summary}")
 
     def _switch(self, reference: str) -> None:
-        if not reference:
-            self.model.error("usage: /switch N|#ROOM|@USER")
-            return
         buffer_id = self.model.buffers.resolve(reference)
         if buffer_id is None:
             self.model.error(f"no buffer {reference!r}; /query USER opens a private one")
@@ -385,55 +361,18 @@ class ChatController:
                 return
         self.model.error("no clipped message in this buffer")
 
-    def _show_peers(self, peers: list[PeerInfo]) -> None:
-        if not peers:
-            self.model.notice("nobody is online")
+    def _receipts(self) -> None:
+        current = self.model.buffers.current.id
+        receipts = self.model.receipts.latest(current, RECEIPTS_SHOWN)
+        if not receipts:
+            self.model.notice("none of your messages here yet")
             return
-        self.model.notice(f"{len(peers)} online:")
-        for peer in sorted(peers, key=lambda p: p.username.lower()):
-            where = f"in #{peer.room}" if peer.room else "in no room"
-            self.refresh_trust(peer.username)
-            state = self._state_label(peer.username)
-            self.model.notice(f"  {peer.username} ({where}){state}")
+        for receipt in receipts:
+            text = receipt.text if len(receipt.text) <= 40 else receipt.text[:39] + "\u2026"
+            self.model.notice(f"{text!r}: {receipt.describe()}")
 
-    def _show_rooms(self, rooms: list[RoomInfo]) -> None:
-        if not rooms:
-            self.model.notice("no rooms yet: /create ROOM")
-            return
-        self.model.notice(f"{len(rooms)} room(s):")
-        for room in sorted(rooms, key=lambda r: r.name.lower()):
-            self.model.notice(
-                f"  #{room.name}  {len(room.members)}/{room.capacity}  owner {room.owner}"
-                f"  members: {', '.join(room.members) or '-'}"
-            )
-
-    def _show_members(self) -> None:
-        if self.model.room is None:
-            self.model.error("you are not in a room")
-            return
-        self.model.notice(f"members of #{self.model.room}:")
-        for member in self.model.members:
-            self.model.notice(f"  {member}{self._state_label(member)}")
-
-    def _state_label(self, username: str) -> str:
-        if username == self.model.username:
-            return " (you)"
-        return f" [{self.model.verification_of(username)}]"
-
-    def _show_fingerprint(self, username: str | None) -> None:
-        fingerprint = self.client.fingerprint(username)
-        if username is None or username == self.model.username:
-            self.model.notice(f"your identity key fingerprint: {fingerprint}")
-            return
-        self.refresh_trust(username)
-        state = self.model.verification_of(username)
-        self.model.notice(f"{username}'s identity key fingerprint: {fingerprint} [{state}]")
-        number = self.client.safety_number(username)
-        if state is Verification.KEY_CHANGED:
-            self.model.add(
-                self.model.buffers.current.id,
-                LineKind.WARNING,
-                f"that is {username}'s NEW key; safety number for it: {number}",
-            )
-        else:
-            self.model.notice(f"safety number with {username}: {number}")
+    def entered_room(self, room: str) -> None:
+        self.model.buffers.switch_to(room_buffer(room))
+        others = [m for m in self.model.members if m != self.model.username]
+        who = ", ".join(others) if others else "nobody else yet"
+        self.model.notice(f"you joined #{room}; here: {who}")

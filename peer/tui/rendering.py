@@ -29,6 +29,7 @@ from commons.untrusted_text import code_point_label, replace_unsafe
 from peer.tui.buffers import BufferKind, BufferList, Line, LineKind
 from peer.tui.chat_model import ChatModel, Verification
 from peer.tui.nick_colors import nick_color
+from peer.tui.receipts import MarkKind, Receipt
 
 TIMESTAMP_STYLE = Style(dim=True)
 NOTICE_STYLE = Style(dim=True, italic=True)
@@ -97,9 +98,18 @@ def format_time(timestamp: float) -> str:
 NICK_WIDTH = 12
 
 
-def render_line(line: Line) -> Table:
+_RECEIPT_STYLE = {
+    MarkKind.PENDING: Style(dim=True),
+    MarkKind.PARTIAL: Style(dim=True),
+    MarkKind.DONE: Style(color="green"),
+    MarkKind.FAILED: Style(color="red", bold=True),
+}
+
+
+def render_line(line: Line, receipt: Receipt | None = None) -> Table:
     """One log row: time, then the nick right-aligned in its colour (or a notice mark),
-    then the text, which wraps in its own column so continuation lines stay indented."""
+    then the text, which wraps in its own column so continuation lines stay indented.
+    An own message ends with its delivery mark."""
     grid = Table.grid(padding=(0, 1))
     grid.add_column(no_wrap=True)
     grid.add_column(no_wrap=True, min_width=NICK_WIDTH, justify="right")
@@ -124,6 +134,9 @@ def render_line(line: Line) -> Table:
             # No received text can pass for a new line with its own time and nick.
             body.append("\n" + CONTINUATION, style=TIMESTAMP_STYLE)
         body.append(part, style=style)
+    mark = None if receipt is None else receipt.mark()
+    if mark is not None:
+        body.append(f" {mark[0]}", style=_RECEIPT_STYLE[mark[1]])
     if hidden:
         plural = "s" if hidden > 1 else ""
         body.append("\n" + CONTINUATION, style=TIMESTAMP_STYLE)
@@ -212,7 +225,7 @@ def render_key_banner(users: list[str]) -> Text:
     first = users[0] if users else "USER"
     text.append(
         f"  sending to them is blocked. /verify {first} to compare safety numbers,"
-        f" /trust {first} to accept the new key ",
+        f" /trust {first} to accept the new key, /reject {first} to keep the old one ",
         style=WARNING_STYLE,
     )
     return text

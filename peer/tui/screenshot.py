@@ -21,6 +21,8 @@ from crypto.keystore import TEST_KDF_PARAMS
 from peer.client import ChatClient
 from peer.config import PeerConfig
 from peer.tui.app import ChatApp, ChatScreen
+from peer.tui.buffers import room_buffer
+from peer.tui.receipts import MarkKind
 from tracker.config import TrackerConfig
 from tracker.server import TrackerServer
 
@@ -83,11 +85,18 @@ async def draw() -> str:
                 await others["carol"].send_room("did anyone look at the tracker logs?")
                 await _type(pilot, "carol: yes, nothing but PINGs. no message ever goes there")
                 await others["bob"].send_room("end-to-end, as promised")
-                await alice.verify("bob")
+                await alice.verify("bob", alice.key_to_verify("bob"))
                 chat.controller.refresh_trust("bob")
                 await others["bob"].send_private("alice", "lunch later?")
                 await _until(pilot, lambda: chat.model.buffers.current.total >= 8)
                 await _until(pilot, lambda: "@bob(1)" in str(chat.query_one("#bufferbar").render()))
+
+                def delivered() -> bool:  # both own lines acknowledged, their marks drawn
+                    own = chat.model.receipts.latest(room_buffer("lobby"), 5)
+                    done = all(r.mark() == ("\u2713", MarkKind.DONE) for r in own)
+                    return len(own) == 2 and done and not chat.model.redraw
+
+                await _until(pilot, delivered)
                 await pilot.press(*"bob: see you at noon")
                 svg = app.export_screenshot(title="p2pchat")
                 await app.shutdown()

@@ -5,13 +5,15 @@ sans-I/O models from this package), and a paste of several lines is handed to th
 screen, which asks with :class:`PasteDialog` before sending one message per line.
 :class:`KeyChangedDialog` is the warning that cannot be missed when a contact's
 identity key changes; :class:`VerifyDialog` shows both fingerprints side by side with
-the safety number to read out to the contact.
+the safety number to read out to the contact. Both are :class:`DecisionDialog` dialogs: when
+the keys in question change while one is open, the screen withdraws it, so a decision
+is never taken on a screen that no longer shows every key in question.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from rich.text import Text
 from textual import events
@@ -25,6 +27,8 @@ from textual.widgets import Button, Input, Static
 from peer.tui.completion import CompletionSources, TabCompleter
 from peer.tui.history import InputHistory
 from peer.tui.rendering import nick_text, sanitize
+
+_Result = TypeVar("_Result")
 
 
 def group_fingerprint(fingerprint: str, per_line: int = 4) -> str:
@@ -110,18 +114,42 @@ class ChatInput(Input):
     }
 
 
-class KeyChangedDialog(ModalScreen[str]):
-    """Modal warning; dismisses with ``"verify"``, ``"trust"`` or ``"later"``."""
+class DecisionDialog(ModalScreen[_Result]):
+    """A dialog whose buttons decide about a contact's keys (class ``decision``).
+
+    :meth:`withdraw` voids it when the keys in question change while it is open: its
+    decision buttons are disabled at once, and it closes (with ``None``) if it is the
+    screen shown; one under another dialog stays inert until the user closes it.
+    """
+
+    withdrawn = False
+
+    def withdraw(self) -> None:
+        self.withdrawn = True
+        for button in self.query(".decision").results(Button):
+            button.disabled = True
+        if self.is_current:
+            self.dismiss(None)
+
+
+class KeyChangedDialog(DecisionDialog[str]):
+    """Modal warning; dismisses with ``"verify"``, ``"trust"``, ``"reject"`` or ``"later"``.
+
+    ``fingerprints``: every new key waiting for a decision. "Accept new key" is offered
+    only when there is exactly one: with several, the user must say which one they
+    compared (``"verify"``).
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "later", "Decide later", show=False)]
 
-    def __init__(self, username: str, fingerprint: str) -> None:
+    def __init__(self, username: str, fingerprints: tuple[str, ...]) -> None:
         super().__init__()
         self.username = username
-        self.fingerprint = fingerprint
+        self.fingerprints = fingerprints
 
     def compose(self) -> ComposeResult:
         name = sanitize(self.username)
+        count = len(self.fingerprints)
         body = Text()
         body.append("The identity key of ")
         body.append_text(nick_text(self.username))
@@ -129,15 +157,27 @@ class KeyChangedDialog(ModalScreen[str]):
         body.append(
             f"Either {name} set up p2pchat again (new device, lost key file), or someone is "
             f"pretending to be {name}. Until you decide, nothing you type is sent to "
-            f"{name}, privately or in a room.\n\nNew key fingerprint:\n"
+            f"{name}, privately or in a room.\n\n"
         )
-        body.append(group_fingerprint(self.fingerprint), style="bold")
+        if count > 1:
+            body.append(
+                f"{count} different new keys have arrived and none is decided. At most one "
+                f"can be {name}'s: compare safety numbers to find it.\n\n",
+                style="bold red",
+            )
+        body.append("New key fingerprint" + ("s" if count > 1 else "") + ":\n")
+        for fingerprint in self.fingerprints:
+            body.append(group_fingerprint(fingerprint, per_line=8) + "\n", style="bold")
         with Vertical(id="dialog", classes="danger"):
             yield Static("\u26a0  Identity key changed", id="dialog-title")
             yield Static(body, id="dialog-body")
             with Horizontal(id="dialog-buttons"):
-                yield Button("Compare safety numbers", id="verify", variant="primary")
-                yield Button("Accept new key", id="trust", variant="error")
+                yield Button(
+                    "Compare safety numbers", id="verify", variant="primary", classes="decision"
+                )
+                if count == 1:
+                    yield Button("Accept new key", id="trust", variant="error", classes="decision")
+                yield Button("Keep old key", id="reject", classes="decision")
                 yield Button("Decide later", id="later")
 
     def on_mount(self) -> None:
@@ -196,8 +236,14 @@ class PasteDialog(ModalScreen[bool]):
         self.dismiss(False)
 
 
-class VerifyDialog(ModalScreen[bool]):
-    """Both fingerprints side by side and the safety number; True if they matched."""
+class VerifyDialog(DecisionDialog[int]):
+    """Fingerprints and safety numbers side by side; dismisses with the index of the
+    key the user confirmed (``None``: cancelled).
+
+    ``candidates``: ``(fingerprint, safety number)`` of each key on screen. With one,
+    the usual side-by-side view and one confirm button; with several (more than one new
+    key arrived undecided), one row and one "this one matches" button per key.
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel", show=False)]
 
@@ -206,8 +252,7 @@ class VerifyDialog(ModalScreen[bool]):
         own_name: str,
         own_fp: str,
         username: str,
-        their_fp: str,
-        safety_number: str,
+        candidates: list[tuple[str, str]],
         *,
         new_key: bool = False,
     ) -> None:
@@ -216,26 +261,31 @@ class VerifyDialog(ModalScreen[bool]):
         self.own_name = own_name
         self.own_fp = own_fp
         self.username = username
-        self.their_fp = their_fp
-        self.safety_number = safety_number
+        self.candidates = candidates
 
     def compose(self) -> ComposeResult:
         name = sanitize(self.username)
+        several = len(self.candidates) > 1
         with Vertical(id="dialog"):
             yield Static(f"Verify {name}", id="dialog-title")
             with Horizontal(id="fingerprints"):
                 left = nick_text(self.own_name, own=True)
                 left.append(" (you)\n\n")
                 left.append(group_fingerprint(self.own_fp))
-                right = nick_text(self.username)
-                right.append("\n\n")
-                right.append(group_fingerprint(self.their_fp))
                 yield Static(left, classes="fingerprint")
-                yield Static(right, classes="fingerprint")
-            number = Text("Safety number (the same on both sides):\n", style="dim")
-            number.append(group_fingerprint(self.safety_number, per_line=6), style="bold")
+                for index, (their_fp, _number) in enumerate(self.candidates):
+                    right = nick_text(self.username)
+                    right.append(f" (key {index + 1})\n\n" if several else "\n\n")
+                    right.append(group_fingerprint(their_fp))
+                    yield Static(right, classes="fingerprint")
+            number = Text()
+            for index, (_fp, safety_number) in enumerate(self.candidates):
+                label = f"Safety number with key {index + 1}" if several else "Safety number"
+                number.append(f"{label} (the same on both sides):\n", style="dim")
+                number.append(group_fingerprint(safety_number, per_line=6) + "\n", style="bold")
             if self.new_key:
-                warning = f"\n{name}'s key CHANGED: these are for the NEW key."
+                warning = f"{name}'s key CHANGED: these are for the NEW key"
+                warning += "s; at most one can match." if several else "."
                 number.append(warning, style="bold red")
             advice = (
                 f"Read the safety number to {name} over a channel you trust (in person, "
@@ -243,16 +293,29 @@ class VerifyDialog(ModalScreen[bool]):
             )
             yield Static(number, id="safety-number")
             yield Static(advice, id="dialog-body")
-            label = "They match: accept and verify" if self.new_key else "They match: verify"
             with Horizontal(id="dialog-buttons"):
-                yield Button(label, id="confirm", variant="success")
+                for index in range(len(self.candidates)):
+                    if several:
+                        label = f"Key {index + 1} matches"
+                    else:
+                        label = (
+                            "They match: accept and verify"
+                            if self.new_key
+                            else "They match: verify"
+                        )
+                    yield Button(
+                        label, id=f"confirm-{index}", variant="success", classes="decision"
+                    )
                 yield Button("Cancel", id="cancel")
 
     def on_mount(self) -> None:
         self.query_one("#cancel", Button).focus()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id == "confirm")
+        button = event.button.id or ""
+        self.dismiss(
+            int(button.removeprefix("confirm-")) if button.startswith("confirm-") else None
+        )
 
     def action_cancel(self) -> None:
-        self.dismiss(False)
+        self.dismiss(None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import stat
 import sys
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from commons import private_file
-from commons.private_file import write_private_file
+from commons.private_file import read_private_file, write_private_file
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX permissions")
 
@@ -56,3 +57,39 @@ def test_no_replace_never_overwrites_and_cleans_up(tmp_path: Path) -> None:
     assert target.read_bytes() == b"first"
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
     assert [p.name for p in tmp_path.iterdir()] == ["identity.key"]
+
+
+def _refuse(message: str) -> Exception:
+    return PermissionError(message)
+
+
+def test_checked_read_returns_an_owner_only_file(tmp_path: Path) -> None:
+    target = tmp_path / "pins.json"
+    write_private_file(target, b"content")
+    assert read_private_file(target, what="pin store", max_size=100, refuse=_refuse) == b"content"
+    with pytest.raises(FileNotFoundError):
+        read_private_file(tmp_path / "missing", what="pin store", max_size=100, refuse=_refuse)
+
+
+@pytest.mark.parametrize(
+    ("plant", "expected"),
+    [
+        (lambda p: os.symlink(p.with_name("real"), p), "symbolic link"),
+        (lambda p: os.mkfifo(p, 0o600), "not a regular file"),
+        (lambda p: p.mkdir(mode=0o700), "not a regular file"),
+        (lambda p: (p.write_bytes(b"x"), p.chmod(0o640)), "too open"),
+        (lambda p: (p.write_bytes(b"x" * 101), p.chmod(0o600)), "too large"),
+    ],
+    ids=["symlink", "fifo", "directory", "group-readable", "too-large"],
+)
+def test_checked_read_refuses_what_is_not_a_private_file(
+    tmp_path: Path, plant: object, expected: str
+) -> None:
+    """Each is something someone who can write the folder could plant; a FIFO would
+    block a plain open() forever."""
+    write_private_file(tmp_path / "real", b"the real one")
+    target = tmp_path / "pins.json"
+    assert callable(plant)
+    plant(target)
+    with pytest.raises(PermissionError, match=expected):
+        read_private_file(target, what="pin store", max_size=100, refuse=_refuse)

@@ -1,4 +1,4 @@
-"""SecureChannel: the XX handshake between two identities and the transport after it.
+"""SecureChannel: the hybrid XX handshake between two identities and the transport after it.
 
 Every attack here is run against the real channel code; each test fails if the channel
 ever hands out a plaintext it should not have.
@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crypto.channel import MAX_PLAINTEXT, PROLOGUE, ChannelOutput, SecureChannel
+from crypto.channel import MAX_PLAINTEXT, PATTERN, PROLOGUE, ChannelOutput, SecureChannel
 from crypto.errors import (
     ChannelError,
     ChannelHandshakeError,
@@ -94,16 +94,16 @@ def test_messages_flow_both_ways() -> None:
 
 
 def test_prologue_binds_protocol_name_and_version() -> None:
-    assert PROLOGUE == b"p2pchat/1 Noise_XX_25519_AESGCM_SHA256"
+    assert PROLOGUE == b"p2pchat/2 Noise_XXhfs_25519+MLKEM768_AESGCM_SHA256"
     alice = SecureChannel(
         initiator=True, identity=ALICE, username="alice", authorize=expecting(DIRECTORY)
     )
     other_version = HandshakeState(
-        "XX", False, b"p2pchat/2 Noise_XX_25519_AESGCM_SHA256", s=BOB.private_key
+        PATTERN, False, b"p2pchat/3 Noise_XXhfs_25519+MLKEM768_AESGCM_SHA256", s=BOB.private_key
     )
     other_version.read_message(alice.start())
     with pytest.raises(ChannelHandshakeError):
-        alice.receive(other_version.write_message(b'{"v":1,"username":"bob"}'))
+        alice.receive(other_version.write_message(b'{"v":2,"username":"bob"}'))
     assert alice.closed
 
 
@@ -306,7 +306,7 @@ def test_relaying_mitm_cannot_read_or_complete() -> None:
     """Mallory relays Alice's handshake to Bob but substitutes her own ephemeral key."""
     alice, bob = make_pair()
     msg1 = alice.start()
-    forged = HandshakeState("XX", True, PROLOGUE, s=MALLORY.private_key)
+    forged = HandshakeState(PATTERN, True, PROLOGUE, s=MALLORY.private_key)
     forged_msg1 = forged.write_message(b"")
     assert len(forged_msg1) == len(msg1)
     out2 = bob.receive(forged_msg1)
@@ -352,7 +352,7 @@ def test_first_message_with_payload_is_rejected() -> None:
     bob = SecureChannel(
         initiator=False, identity=BOB, username="bob", authorize=expecting(DIRECTORY)
     )
-    rogue = HandshakeState("XX", True, PROLOGUE, s=ALICE.private_key)
+    rogue = HandshakeState(PATTERN, True, PROLOGUE, s=ALICE.private_key)
     with pytest.raises(ChannelHandshakeError):
         bob.receive(rogue.write_message(b"hello"))
 
@@ -362,9 +362,9 @@ def test_first_message_with_payload_is_rejected() -> None:
     [
         b"",
         b"not json",
-        b'{"v":2,"username":"alice"}',
-        b'{"v":1,"username":"a/b"}',
-        b'{"v":1}',
+        b'{"v":1,"username":"alice"}',
+        b'{"v":2,"username":"a/b"}',
+        b'{"v":2}',
         b'{"v":true,"username":"alice"}',
         b"[]",
     ],
@@ -373,7 +373,7 @@ def test_bad_identity_payload_is_rejected(payload: bytes) -> None:
     bob = SecureChannel(
         initiator=False, identity=BOB, username="bob", authorize=expecting(DIRECTORY)
     )
-    rogue = HandshakeState("XX", True, PROLOGUE, s=ALICE.private_key)
+    rogue = HandshakeState(PATTERN, True, PROLOGUE, s=ALICE.private_key)
     rogue.read_message(bob.receive(rogue.write_message(b"")).send[0])
     with pytest.raises(ChannelHandshakeError):
         bob.receive(rogue.write_message(payload))

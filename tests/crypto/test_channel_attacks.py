@@ -12,14 +12,16 @@ from __future__ import annotations
 import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from crypto.channel import PROLOGUE, SecureChannel
+from crypto.channel import MIN_MSG2_LEN, PATTERN, PROLOGUE, SecureChannel
 from crypto.errors import ChannelError, ChannelHandshakeError, HandshakeError
 from crypto.noise import HandshakeState
+from crypto.primitives import generate_kem_keypair, kem_public_bytes
 from tests.crypto.test_channel import ALICE, BOB, DIRECTORY, expecting, handshake, make_pair
 
 OTHER_PROLOGUES = [
-    b"p2pchat/2 Noise_XX_25519_AESGCM_SHA256",
-    b"p2pchat/0 Noise_XX_25519_AESGCM_SHA256",
+    b"p2pchat/1 Noise_XXhfs_25519+MLKEM768_AESGCM_SHA256",
+    b"p2pchat/3 Noise_XXhfs_25519+MLKEM768_AESGCM_SHA256",
+    b"p2pchat/1 Noise_XX_25519_AESGCM_SHA256",
     b"",
     PROLOGUE + b"\x00",
 ]
@@ -45,19 +47,19 @@ def test_responder_refuses_an_initiator_with_another_prologue(prologue: bytes) -
     seen: list[str] = []
     bob = _responder(seen)
     ephemeral = X25519PrivateKey.generate()
-    other = HandshakeState("XX", True, prologue, s=ALICE.private_key, e=ephemeral)
+    other = HandshakeState(PATTERN, True, prologue, s=ALICE.private_key, e=ephemeral)
     msg1 = other.write_message(b"")
     msg2 = bob.receive(msg1).send[0]
     with pytest.raises(HandshakeError):
         other.read_message(msg2)
     # Its best try: complete the handshake with a responder of its own version and
     # send that message 3 (same ephemeral key) to Bob.
-    other = HandshakeState("XX", True, prologue, s=ALICE.private_key, e=ephemeral)
-    mirror = HandshakeState("XX", False, prologue, s=BOB.private_key)
+    other = HandshakeState(PATTERN, True, prologue, s=ALICE.private_key, e=ephemeral)
+    mirror = HandshakeState(PATTERN, False, prologue, s=BOB.private_key)
     mirror.read_message(other.write_message(b""))
-    other.read_message(mirror.write_message(b'{"v":1,"username":"bob"}'))
+    other.read_message(mirror.write_message(b'{"v":2,"username":"bob"}'))
     with pytest.raises(ChannelHandshakeError):
-        bob.receive(other.write_message(b'{"v":1,"username":"alice"}'))
+        bob.receive(other.write_message(b'{"v":2,"username":"alice"}'))
     assert seen == [] and bob.closed and bob.remote_username is None
 
 
@@ -65,19 +67,20 @@ def test_responder_refuses_an_initiator_with_another_prologue(prologue: bytes) -
 def test_initiator_refuses_a_responder_with_another_prologue(prologue: bytes) -> None:
     seen: list[str] = []
     alice = _initiator(seen)
-    other = HandshakeState("XX", False, prologue, s=BOB.private_key)
+    other = HandshakeState(PATTERN, False, prologue, s=BOB.private_key)
     other.read_message(alice.start())
     with pytest.raises(ChannelHandshakeError):
-        alice.receive(other.write_message(b'{"v":1,"username":"bob"}'))
+        alice.receive(other.write_message(b'{"v":2,"username":"bob"}'))
     assert seen == [] and alice.closed
 
 
 BAD_VERSION_PAYLOADS = [
-    b'{"v":2,"username":"bob"}',
-    b'{"v":0,"username":"bob"}',
-    b'{"v":"1","username":"bob"}',
-    b'{"v":1.0,"username":"bob"}',
-    b'{"v":1,"username":"bob","cipher":"none"}',
+    b'{"v":1,"username":"bob"}',
+    b'{"v":3,"username":"bob"}',
+    b'{"v":"2","username":"bob"}',
+    b'{"v":2.0,"username":"bob"}',
+    b'{"v":2,"username":"bob","cipher":"none"}',
+    b'{"v":2,"username":"bob","kem":"none"}',
     b'{"username":"bob"}',
 ]
 
@@ -87,7 +90,7 @@ def test_initiator_refuses_another_payload_version(payload: bytes) -> None:
     """Message 2 authenticates fine but names another version or adds fields: refused."""
     seen: list[str] = []
     alice = _initiator(seen)
-    rogue = HandshakeState("XX", False, PROLOGUE, s=BOB.private_key)
+    rogue = HandshakeState(PATTERN, False, PROLOGUE, s=BOB.private_key)
     rogue.read_message(alice.start())
     with pytest.raises(ChannelHandshakeError):
         alice.receive(rogue.write_message(payload))
@@ -98,7 +101,7 @@ def test_initiator_refuses_another_payload_version(payload: bytes) -> None:
 def test_responder_refuses_another_payload_version(payload: bytes) -> None:
     seen: list[str] = []
     bob = _responder(seen)
-    rogue = HandshakeState("XX", True, PROLOGUE, s=ALICE.private_key)
+    rogue = HandshakeState(PATTERN, True, PROLOGUE, s=ALICE.private_key)
     rogue.read_message(bob.receive(rogue.write_message(b"")).send[0])
     with pytest.raises(ChannelHandshakeError):
         bob.receive(rogue.write_message(payload))
@@ -204,8 +207,9 @@ LOW_ORDER_POINTS = [
 @pytest.mark.parametrize("point", LOW_ORDER_POINTS)
 def test_low_order_ephemeral_key_is_refused_by_the_responder(point: bytes) -> None:
     bob = _responder()
-    with pytest.raises(ChannelHandshakeError):
-        bob.receive(point)
+    kem_public = kem_public_bytes(generate_kem_keypair())
+    with pytest.raises(ChannelHandshakeError, match="all-zero"):
+        bob.receive(point + kem_public)
     assert bob.closed
 
 
@@ -213,8 +217,8 @@ def test_low_order_ephemeral_key_is_refused_by_the_responder(point: bytes) -> No
 def test_low_order_ephemeral_key_is_refused_by_the_initiator(point: bytes) -> None:
     alice = _initiator()
     alice.start()
-    with pytest.raises(ChannelHandshakeError):
-        alice.receive(point + bytes(48 + 16 + 16))
+    with pytest.raises(ChannelHandshakeError, match="all-zero"):
+        alice.receive(point + bytes(MIN_MSG2_LEN))
     assert alice.closed
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import stat
 import sys
 from pathlib import Path
@@ -98,6 +99,64 @@ def test_key_file_readable_by_others_is_refused(tmp_path: Path, mode: int) -> No
     assert info.value.code is ErrorCode.INSECURE_KEY_FILE
     message = str(info.value)
     assert f"{mode:04o}" in message and "too open" in message and "chmod 600" in message
+
+
+@posix_only
+def test_symlinked_key_file_is_refused_not_followed(tmp_path: Path) -> None:
+    """Someone who can write alice's folder points identity.key at a file they control."""
+    planted = create(tmp_path / "attacker")
+    (tmp_path / "alice").mkdir(mode=0o700)
+    os.symlink(key_file_path(tmp_path / "attacker", "alice"), key_file_path(tmp_path, "alice"))
+    with pytest.raises(InsecureKeyFileError) as info:
+        load_or_create_identity(tmp_path, "alice", "correct horse")
+    assert "symbolic link" in info.value.message and "alice" in info.value.message
+    assert planted.public_b64 not in info.value.message
+
+
+@posix_only
+def test_dangling_symlink_is_refused_not_written_through(tmp_path: Path) -> None:
+    (tmp_path / "alice").mkdir(mode=0o700)
+    target = tmp_path / "outside" / "written-by-us"
+    os.symlink(target, key_file_path(tmp_path, "alice"))
+    with pytest.raises(InsecureKeyFileError, match="symbolic link"):
+        load_or_create_identity(tmp_path, "alice", "correct horse", kdf_params=TEST_KDF_PARAMS)
+    assert not target.exists()
+
+
+@posix_only
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs chown")
+def test_key_file_owned_by_someone_else_is_refused(tmp_path: Path) -> None:
+    create(tmp_path)
+    os.chown(key_file_path(tmp_path, "alice"), 65534, -1)
+    with pytest.raises(InsecureKeyFileError, match="owned by uid 65534"):
+        load_or_create_identity(tmp_path, "alice", "correct horse")
+
+
+@posix_only
+def test_key_file_checks_run_on_the_descriptor_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The permission check and the read use one open descriptor: swapping the path for
+    a world-readable copy after the open changes nothing that is read."""
+    create(tmp_path)
+    path = key_file_path(tmp_path, "alice")
+    opened: list[int] = []
+    real_open = os.open
+
+    def open_then_swap(file: object, flags: int, *args: object) -> int:
+        fd = real_open(file, flags, *args)  # type: ignore[arg-type]
+        if str(file) == str(path):
+            opened.append(flags)
+            swapped = path.with_name("swapped")
+            swapped.write_bytes(b"not a key")
+            swapped.chmod(0o644)
+            os.replace(swapped, path)
+        return fd
+
+    monkeypatch.setattr(os, "open", open_then_swap)
+    identity, created = load_or_create_identity(tmp_path, "alice", "correct horse")
+    assert not created and identity.public_bytes
+    assert opened and opened[0] & os.O_NOFOLLOW
 
 
 def test_file_moved_to_another_user_does_not_open(tmp_path: Path) -> None:

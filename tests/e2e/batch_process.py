@@ -1,10 +1,16 @@
-"""``python -m peer --batch`` as a real subprocess: send lines, read its JSON lines."""
+"""`python -m peer --batch` as a real subprocess that a test drives line by line.
+
+:meth:`BatchProcess.expect` reads JSON lines until one matches (keeping the others, so
+a later ``expect`` still finds them). Each object read gets a ``"_read_at"`` key: the
+test loop's clock when its line was read, so a test can say how long something took.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -12,6 +18,7 @@ from typing import Any
 from tracker.server import TrackerServer
 
 TIMEOUT = 15.0
+PASSWORD = "hunter2hunter2"
 
 
 class BatchProcess:
@@ -41,6 +48,17 @@ class BatchProcess:
         )
         return cls(proc)
 
+    @classmethod
+    async def logged_in(cls, tracker: TrackerServer, home: Path, name: str) -> BatchProcess:
+        """A process that registered and logged in ``name``."""
+        proc = await cls.start(tracker, home)
+        await proc.expect("ready")
+        proc.send(f"/register {name} {PASSWORD}")
+        await proc.expect("registered", user=name)
+        proc.send(f"/login {name} {PASSWORD}")
+        await proc.expect("logged_in", user=name)
+        return proc
+
     def send(self, line: str) -> None:
         self.send_bytes(line.encode() + b"\n")
 
@@ -48,7 +66,9 @@ class BatchProcess:
         assert self.proc.stdin is not None
         self.proc.stdin.write(data)
 
-    async def expect(self, event: str, **fields: Any) -> dict[str, Any]:
+    async def expect(
+        self, event: str, *, timeout: float = TIMEOUT, **fields: Any
+    ) -> dict[str, Any]:
         """Read lines until an object with this event and these fields arrives."""
 
         def match(obj: dict[str, Any]) -> bool:
@@ -59,12 +79,33 @@ class BatchProcess:
                 self.seen.remove(obj)
                 return obj
         assert self.proc.stdout is not None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         while True:
-            line = await asyncio.wait_for(self.proc.stdout.readline(), TIMEOUT)
+            try:
+                line = await asyncio.wait_for(self.proc.stdout.readline(), deadline - loop.time())
+            except TimeoutError:
+                raise AssertionError(
+                    f"no {event} {fields} in {timeout} s; saw {self.seen}"
+                ) from None
             assert line, f"batch process ended before {event} {fields}; saw {self.seen}"
             self.raw.append(line)
             obj = json.loads(line)
             assert isinstance(obj, dict) and "event" in obj
+            obj["_read_at"] = loop.time()
             if match(obj):
                 return obj
             self.seen.append(obj)
+
+    def freeze(self) -> None:
+        """SIGSTOP: the process stops dead, its sockets stay open (a closed laptop lid)."""
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        self.proc.send_signal(signal.SIGCONT)
+
+    async def stop(self) -> None:
+        if self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGCONT)
+            self.proc.kill()
+        await self.proc.wait()

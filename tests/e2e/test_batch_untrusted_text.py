@@ -97,7 +97,7 @@ async def _hostile_responder(
             username="mallory",
             authorize=lambda _name, _key: None,
         )
-        link = P2PLink(reader, writer, channel)
+        link = P2PLink.over_tcp(reader, writer, channel)
         try:
             await asyncio.wait_for(link.handshake(False), 10)
             await link.send(reject_body)

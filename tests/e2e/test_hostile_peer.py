@@ -20,13 +20,19 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from commons.codec import encode_object
-from crypto.channel import PROLOGUE
+from crypto.channel import PATTERN, PROLOGUE
 from crypto.identity import IdentityKey
 from crypto.keystore import load_or_create_identity
 from crypto.noise import HandshakeState
-from peer.chat_protocol import Accept, decode_frame
-from peer.events import ChannelClosed, ChannelOpened, MemberJoined, MessageReceived
-from peer.p2p_link import LinkClosedError, P2PLink
+from peer.chat_protocol import Accept, Ack, Ping, Pong, decode_frame, encode_frame
+from peer.events import (
+    ChannelClosed,
+    ChannelOpened,
+    MemberJoined,
+    MessageDelivered,
+    MessageReceived,
+)
+from peer.p2p_link import LinkClosedError, P2PLink, TcpTransport
 from tests.peers import PeerFactory, PeerHandle, hand_dial
 from tracker.server import TrackerServer
 
@@ -187,8 +193,21 @@ async def test_room_message_for_a_room_we_are_not_in_is_ignored(
         _chat(text="x" * 4001),
         _chat(msg_id="1"),
         encode_object({"type": "accept"}),
+        encode_object({"type": "ack", "ids": [_id(n) for n in range(1, 130)]}),
+        encode_object({"type": "ack", "ids": []}),
+        encode_object({"type": "ack", "ids": ["not-an-id"]}),
     ],
-    ids=["not_json", "unknown_type", "huge_ts", "text_too_long", "bad_msg_id", "late_accept"],
+    ids=[
+        "not_json",
+        "unknown_type",
+        "huge_ts",
+        "text_too_long",
+        "bad_msg_id",
+        "late_accept",
+        "ack_too_many_ids",
+        "ack_no_ids",
+        "ack_bad_id",
+    ],
 )
 async def test_malformed_frame_closes_only_that_channel(
     tracker: TrackerServer, peer_factory: PeerFactory, tmp_path: Path, plaintext: bytes
@@ -243,7 +262,8 @@ async def test_oversized_length_prefix_on_an_open_channel_closes_it(
 ) -> None:
     alice, bob = await _room(tracker, peer_factory)
     link = await _dial(bob, await _mallory(tracker, peer_factory, tmp_path))
-    link._writer.write(struct.pack(">I", 65536))
+    assert isinstance(link.transport, TcpTransport)
+    link.transport.writer.write(struct.pack(">I", 65536))
     closed = await bob.wait_for(ChannelClosed, lambda e: e.username == "mallory")
     assert "frame_too_large" in closed[0].reason
     await _still_chatting(alice, bob, "still alice")
@@ -278,7 +298,7 @@ async def _stalled_after_msg2(
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """Send a valid message 1, read Bob's message 2 (so Bob is mid-handshake), stall."""
     reader, writer = await asyncio.open_connection(*address)
-    noise = HandshakeState("XX", True, PROLOGUE, s=X25519PrivateKey.generate())
+    noise = HandshakeState(PATTERN, True, PROLOGUE, s=X25519PrivateKey.generate())
     msg1 = noise.write_message(b"")
     writer.write(struct.pack(">I", len(msg1)) + msg1)
     (length,) = struct.unpack(">I", await asyncio.wait_for(reader.readexactly(4), TIMEOUT))
@@ -322,7 +342,7 @@ async def test_at_most_64_handshakes_in_progress(
 
     # The 65th gets no message 2: it is closed at once, not held for 60 s.
     reader, writer = await asyncio.open_connection(*address)
-    msg1 = HandshakeState("XX", True, PROLOGUE, s=X25519PrivateKey.generate())
+    msg1 = HandshakeState(PATTERN, True, PROLOGUE, s=X25519PrivateKey.generate())
     body = msg1.write_message(b"")
     writer.write(struct.pack(">I", len(body)) + body)
     assert await _closed_by_bob(reader) == b""
@@ -362,3 +382,51 @@ async def test_messages_held_for_a_non_member_are_bounded(
     await _still_chatting(alice, bob, "after the join")  # queued after the held ones
     texts = [e.text for e in bob.of(MessageReceived) if e.sender == "mallory"]
     assert texts == ["sentinel"] + [f"early {n}" for n in range(1, 33)]
+
+
+# ---------------------------------------------------------------- receipts and keepalive
+
+
+async def test_ping_flood_is_answered_with_few_pongs(
+    tracker: TrackerServer, peer_factory: PeerFactory, tmp_path: Path
+) -> None:
+    """1,000 pings in one burst: Bob answers with at most one pong per read, never more
+    than he was sent, and his other channel is undisturbed."""
+    alice, bob = await _room(tracker, peer_factory)
+    link = await _dial(bob, await _mallory(tracker, peer_factory, tmp_path))
+    ping = encode_frame(Ping())
+    for _ in range(1000):
+        link.send_nowait(ping)
+    link.send_nowait(_chat(text="sentinel", msg_id=_id(1)))
+    await link.drain()
+    pongs = 0
+    while True:
+        frame = decode_frame(await asyncio.wait_for(link.receive(), TIMEOUT), "bob")
+        if isinstance(frame, Pong):
+            pongs += 1
+        elif isinstance(frame, Ack) and _id(1) in frame.ids:
+            break
+    assert 1 <= pongs <= 100
+    await _still_chatting(alice, bob, "after the ping flood")
+
+
+async def test_receipts_count_only_from_the_recipient_and_for_what_it_was_sent(
+    tracker: TrackerServer, peer_factory: PeerFactory, tmp_path: Path
+) -> None:
+    """Mallory acknowledges Alice's room message (she is not in the room) and ids Alice
+    never sent: nothing is reported delivered to Mallory, and Bob's real receipt is the
+    only one for that message."""
+    bob = await peer_factory(tracker, "bob")
+    alice = await peer_factory(tracker, "alice")
+    await bob.client.create_room("lobby")
+    await alice.client.join_room("lobby")
+    await asyncio.wait_for(alice.client.wait_channels(), TIMEOUT)
+    link = await _dial(alice, await _mallory(tracker, peer_factory, tmp_path))
+    sent = await alice.client.send_room("for bob only")
+    forged = (sent.msg_id, sent.msg_id.split("-")[0] + "-999", "ffffffffffffffff-1")
+    link.send_nowait(encode_frame(Ack(forged)))
+    link.send_nowait(_chat(text="sentinel", msg_id=_id(1)))
+    await alice.wait_for(MessageReceived, lambda e: e.text == "sentinel")
+    delivered = await alice.wait_for(MessageDelivered, lambda e: e.msg_id == sent.msg_id)
+    assert [e.username for e in alice.of(MessageDelivered)] == ["bob"]
+    assert delivered[0].username == "bob"

@@ -16,7 +16,9 @@ from peer.events import (
     ConnectionLost,
     ErrorEvent,
     KeyChanged,
+    MemberJoined,
     MemberLeft,
+    MessageFailed,
     MessageReceived,
     Reconnected,
 )
@@ -81,17 +83,22 @@ async def test_key_change_blocks_sending_until_trusted(
         await alice.client.send_private("bob", "hello?")
 
     await bob2.client.join_room("bobs")
-    await alice.client.send_room("anyone?")
+    await alice.wait_for(MemberJoined, lambda e: e.username == "bob")
+    sent = await alice.client.send_room("anyone?")
+    assert sent.recipients == ("bob",)
+    failed = await alice.wait_for(MessageFailed, lambda e: e.msg_id == sent.msg_id)
+    assert (failed[0].username, failed[0].reason) == ("bob", "key_changed")
     await alice.wait_for(ErrorEvent, lambda e: e.code == ErrorCode.KEY_CHANGED)
     assert "bob" not in alice.client.connected_peers
+    assert [e for e in bob2.of(MessageReceived) if e.text == "anyone?"] == []
 
-    await alice.client.trust("bob")
+    await alice.client.trust("bob", changed[0].key)
     assert alice.client.trust_state("bob") is TrustState.UNVERIFIED
     await alice.client.send_private("bob", "welcome back")
     got = await bob2.wait_for(MessageReceived)
     assert got[0].text == "welcome back"
     assert alice.client.safety_number("bob") == bob2.client.safety_number("alice")
-    await alice.client.verify("bob")
+    await alice.client.verify("bob", alice.client.key_to_verify("bob"))
     assert alice.client.trust_state("bob") is TrustState.VERIFIED
 
 
@@ -131,7 +138,8 @@ async def test_unexpected_error_in_a_channel_reports_the_member_gone(
     def broken(*_args: object) -> None:
         raise RuntimeError("a bug in frame handling")
 
-    monkeypatch.setattr(alice.client, "_handle_frame", broken)
+    assert alice.client.core is not None
+    monkeypatch.setattr(alice.client.core, "frames_received", broken)
     await bob.client.send_room("this frame trips the bug")
     closed = await alice.wait_for(ChannelClosed)
     assert closed[0].username == "bob" and "RuntimeError" in closed[0].reason
@@ -158,7 +166,7 @@ async def test_private_chat_reaches_a_user_who_moved_to_a_new_machine(
         await alice.client.send_private("bob", "are you there?")
     changed = await alice.wait_for(KeyChanged)
     assert changed[0].fingerprint == bob2.client.fingerprint()
-    await alice.client.trust("bob")
+    await alice.client.trust("bob", changed[0].key)
     await alice.client.send_private("bob", "welcome back")
     got = await bob2.wait_for(MessageReceived)
     assert [m.text for m in got] == ["welcome back"]

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import asyncio
 
-from peer.events import ChannelClosed, ChannelOpened, MemberJoined, MemberLeft, MessageReceived
+from peer.events import (
+    ChannelClosed,
+    ChannelOpened,
+    MemberJoined,
+    MemberLeft,
+    MessageDelivered,
+    MessageFailed,
+    MessageReceived,
+)
 from tests.e2e.proxy import FramingProxy, Mutator
 from tests.peers import PeerFactory, PeerHandle
 from tracker.server import TrackerServer
@@ -134,5 +142,32 @@ async def test_cut_connection_is_dialled_again_and_chat_resumes(
         assert [e.text for e in got] == ["after the blip"]
         assert [e.text for e in await amelia.wait_for(MessageReceived)] == ["heard you"]
         assert proxy.connections == 2  # the new channel went through the same route
+    finally:
+        await proxy.close()
+
+
+async def test_burst_across_a_cut_connection_is_delivered_exactly_once_in_order(
+    tracker: TrackerServer, peer_factory: PeerFactory
+) -> None:
+    """500 messages; the connection is cut with 150 of them lost in flight and 150 more
+    written during the outage. Every one reaches zoe once, in order, and amelia gets a
+    receipt for every one (the lost ones are sent again after the re-dial)."""
+    amelia, zoe, proxy = await pair_through_proxy(tracker, peer_factory)
+    try:
+        await asyncio.wait_for(amelia.client.wait_channels(), 10)
+        ids = [(await amelia.client.send_room(f"m{n}")).msg_id for n in range(200)]
+        await zoe.wait_for(MessageReceived, count=200)
+        proxy.hold()
+        ids += [(await amelia.client.send_room(f"m{n}")).msg_id for n in range(200, 350)]
+        await proxy.wait_swallowed(150)
+        proxy.cut()
+        ids += [(await amelia.client.send_room(f"m{n}")).msg_id for n in range(350, 500)]
+        await zoe.wait_for(MessageReceived, lambda e: e.text == "m499")
+        assert [e.text for e in zoe.of(MessageReceived)] == [f"m{n}" for n in range(500)]
+        delivered = await amelia.wait_for(MessageDelivered, count=500)
+        assert sorted(e.msg_id for e in delivered) == sorted(ids)
+        assert {e.username for e in delivered} == {LISTENER}
+        assert amelia.of(MessageFailed) == []
+        assert proxy.connections == 2
     finally:
         await proxy.close()

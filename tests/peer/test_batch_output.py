@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from commons.errors import ErrorCode, P2PChatError
 from commons.untrusted_text import is_unsafe_for_display
-from peer.batch import _command_name, error_to_json, json_line, json_line_writer
+from peer.batch import error_to_json, json_line, json_line_writer
+from peer.commands import command_word
 
 any_code_point = st.text(st.characters(codec=None, categories=None), max_size=40)
 
@@ -47,7 +48,7 @@ def test_writer_on_a_strict_utf8_stream_never_raises_on_lone_surrogates() -> Non
     stream = io.TextIOWrapper(raw, encoding="utf-8", errors="strict", newline="\n")
     write = json_line_writer(stream)
     error = P2PChatError("mallory refused the channel: \ud800\udfff", ErrorCode.HANDSHAKE_FAILED)
-    write(error_to_json(error, _command_name("/m\udcffsg mallory hi")))
+    write(error_to_json(error, command_word("/m\udcffsg mallory hi")))
     write({"event": "message", "text": "\u202eok\u2028"})
     lines = raw.getvalue().decode("utf-8").splitlines()
     assert len(lines) == 2

@@ -10,12 +10,15 @@ from hypothesis import strategies as st
 
 from commons.errors import ErrorCode, ProtocolError, ValidationError
 from peer.chat_protocol import (
+    MAX_ACK_IDS,
     MAX_TEXT_CHARS,
     Accept,
+    Ack,
     ChatMessage,
-    DeliveryFilter,
     LeaveNotice,
     MessageIds,
+    Ping,
+    Pong,
     Reject,
     TextTooLongError,
     decode_frame,
@@ -47,6 +50,22 @@ def test_control_frames_round_trip() -> None:
     assert decode_frame(encode_frame(reject), "bob") == reject
     leave = LeaveNotice("lobby", "bob")
     assert decode_frame(encode_frame(leave), "bob") == leave
+
+
+def test_receipt_and_keepalive_frames_round_trip() -> None:
+    ack = Ack(("0123456789abcdef-1", "0123456789abcdef-9"))
+    for frame in (ack, Ping(), Pong()):
+        assert decode_frame(encode_frame(frame), "bob") == frame
+
+
+@pytest.mark.parametrize(
+    "ids",
+    [[], ["0123456789abcdef-1"] * (MAX_ACK_IDS + 1), ["nope"], "0123456789abcdef-1", None],
+    ids=["empty", "too_many", "bad_id", "not_a_list", "missing"],
+)
+def test_malformed_receipts_refused(ids: object) -> None:
+    with pytest.raises(ProtocolError):
+        decode_frame(json.dumps({"type": "ack", "ids": ids}).encode(), "bob")
 
 
 def test_text_too_long_is_a_clear_error() -> None:
@@ -105,19 +124,6 @@ def test_malformed_frames_refused(fields: dict[str, object]) -> None:
 def test_not_json_refused() -> None:
     with pytest.raises(ProtocolError):
         decode_frame(b"\xff\x00", "alice")
-
-
-def test_delivery_filter_exactly_once_in_order() -> None:
-    ids = MessageIds("0123456789abcdef")
-    first, second, third = ids.next_id(), ids.next_id(), ids.next_id()
-    seen = DeliveryFilter()
-    assert seen.accept("alice", first)
-    assert seen.accept("alice", third)
-    assert not seen.accept("alice", second)
-    assert not seen.accept("alice", third)
-    assert seen.accept("bob", first)
-    restarted = MessageIds("fedcba9876543210")
-    assert seen.accept("alice", restarted.next_id())
 
 
 def test_session_ids_are_random() -> None:

@@ -5,20 +5,24 @@ from __future__ import annotations
 import asyncio
 
 
-async def test_failed_logins_are_throttled_per_username(tracker_factory, connect):
-    tracker = await tracker_factory(throttle_user_failures=2, throttle_base_delay=30.0)
+async def test_failed_logins_are_throttled_per_source_and_account(tracker_factory, connect):
+    tracker = await tracker_factory(throttle_account_failures=2, throttle_base_delay=30.0)
     owner = await connect(tracker)
     await owner.register("alice")
-    attacker = await connect(tracker)
+    attacker = await connect(tracker, "127.0.0.2")
     attacker.identity_key = owner.identity_key
     codes = [(await attacker.login("alice", password=f"guess{i}"))["code"] for i in range(3)]
     assert codes == ["auth_failed", "auth_failed", "throttled"]
-    # Even the right password is refused while the backoff lasts.
-    assert (await attacker.login("alice"))["code"] == "throttled"
-    # Another user is not affected by alice's backoff.
-    other = await connect(tracker)
+    # Even the right password is refused from that source while the backoff lasts.
+    refused = await attacker.login("alice")
+    assert refused["code"] == "throttled"
+    assert 0 < refused["retry_after"] <= 30.0
+    # Another account from the same source is not affected ...
+    other = await connect(tracker, "127.0.0.2")
     await other.register("bob")
     assert (await other.login("bob"))["status"] == "OK"
+    # ... nor alice from another source.
+    assert (await owner.login("alice"))["status"] == "OK"
 
 
 async def test_failed_logins_are_throttled_per_address(tracker_factory, connect):

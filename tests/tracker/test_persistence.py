@@ -8,13 +8,13 @@ import signal
 import sqlite3
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from argon2 import PasswordHasher
 
 from tests.tracker_client import TrackerTestClient, password_digest
+from tests.tracker_process import read_banner, start_tracker_process
 from tracker.certificate import fingerprint_of_pem
 from tracker.database import DB_FILE_NAME
 
@@ -53,7 +53,9 @@ async def test_users_and_rooms_survive_a_restart(tracker_factory, tmp_path, user
     again.identity_key = key
     assert (await again.login("alice"))["status"] == "OK"
     rooms = (await again.request("LIST_ROOMS"))["rooms"]
-    assert rooms == [{"room": "lobby", "owner": "alice", "members": [], "capacity": 3}]
+    assert rooms == [
+        {"room": "lobby", "owner": "alice", "members": [], "capacity": 3, "invite_only": False}
+    ]
     assert [p["username"] for p in (await again.request("LIST_PEERS"))["peers"]] == ["alice"]
     assert (await again.request("DELETE_ROOM", room="lobby"))["status"] == "OK"
 
@@ -77,43 +79,15 @@ async def test_generated_key_is_private_and_cert_matches_fingerprint(tracker):
     assert fingerprint_of_pem(tracker.cert_path) == tracker.cert_fingerprint
 
 
-async def _read_banner(proc: asyncio.subprocess.Process) -> tuple[int, str]:
-    assert proc.stdout is not None
-    port = 0
-    fingerprint = ""
-    while not (port and fingerprint):
-        line = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode()
-        assert line, "tracker exited before printing its banner"
-        if "listening on" in line:
-            port = int(line.rsplit(":", 1)[1])
-        if "fingerprint:" in line:
-            fingerprint = line.split("fingerprint:", 1)[1].strip()
-    return port, fingerprint
-
-
 async def _start_cli(data_dir: Path, stderr: int | None = None) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "tracker",
-        "--port",
-        "0",
-        "--data-dir",
-        str(data_dir),
-        "--log-level",
-        "WARNING",
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=stderr,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    )
+    return await start_tracker_process(data_dir, stderr=stderr)
 
 
 async def test_acknowledged_registration_survives_kill_9(tmp_path):
     data_dir = tmp_path / "killed"
     proc = await _start_cli(data_dir)
     try:
-        port, fingerprint = await _read_banner(proc)
+        port, fingerprint = await read_banner(proc)
         assert len(fingerprint) == 95
         client = await TrackerTestClient.connect("127.0.0.1", port, data_dir / "tracker-cert.pem")
         assert (await client.register("alice"))["status"] == "OK"
@@ -127,7 +101,7 @@ async def test_acknowledged_registration_survives_kill_9(tmp_path):
 
     proc = await _start_cli(data_dir)
     try:
-        port, again = await _read_banner(proc)
+        port, again = await read_banner(proc)
         assert again == fingerprint
         client2 = await TrackerTestClient.connect("127.0.0.1", port, data_dir / "tracker-cert.pem")
         client2.identity_key = client.identity_key
@@ -143,7 +117,7 @@ async def test_damaged_database_is_refused_clearly_and_left_alone(tmp_path, dama
     """The original silently started over with no users; this tracker refuses to start."""
     data_dir = tmp_path / "damaged"
     proc = await _start_cli(data_dir)
-    port, _ = await _read_banner(proc)
+    port, _ = await read_banner(proc)
     client = await TrackerTestClient.connect("127.0.0.1", port, data_dir / "tracker-cert.pem")
     for name in ("alice", "bob", "carol"):
         assert (await client.register(name))["status"] == "OK"

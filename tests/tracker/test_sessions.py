@@ -13,7 +13,9 @@ async def test_acting_as_another_user_is_forbidden(tracker, user, cmd):
     reply = await alice.request(cmd, room="bobs", username="bob")
     assert reply["code"] == "forbidden"
     rooms = (await bob.request("LIST_ROOMS"))["rooms"]
-    assert rooms == [{"room": "bobs", "owner": "bob", "members": ["bob"], "capacity": 3}]
+    assert rooms == [
+        {"room": "bobs", "owner": "bob", "members": ["bob"], "capacity": 3, "invite_only": False}
+    ]
 
 
 async def test_naming_yourself_is_fine(tracker, user):

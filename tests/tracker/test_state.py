@@ -38,7 +38,7 @@ def test_unauthenticated_session_is_refused(state):
 
 def test_create_room_asks_to_persist_and_pushes_to_creator(state):
     outcome = state.handle(1, cmd(Command.CREATE_ROOM, room="r"), 1.0)
-    assert outcome.store == RoomCreated("r", "alice")
+    assert outcome.store == (RoomCreated("r", "alice"),)
     assert [targets for targets, _ in outcome.pushes] == [(1,)]
 
 
@@ -60,7 +60,7 @@ def test_delete_by_owner_clears_members(state):
     state.handle(1, cmd(Command.CREATE_ROOM, room="r"), 1.0)
     state.handle(2, cmd(Command.JOIN_ROOM, room="r"), 1.0)
     outcome = state.handle(1, cmd(Command.DELETE_ROOM, room="r"), 1.0)
-    assert outcome.store == RoomDeleted("r")
+    assert outcome.store == (RoomDeleted("r"),)
     assert outcome.pushes[0][0] == (1, 2)
     assert state.sessions[2].room is None
     assert "r" not in state.rooms

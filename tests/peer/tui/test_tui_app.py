@@ -73,6 +73,8 @@ async def test_full_session(
         assert "bob" in static_text(chat, "#members")
         await pilot.press(*"hello bob", "enter")
         await bob.wait_for(MessageReceived, lambda e: e.text == "hello bob")
+        # bob's client acknowledged it: the line ends with the delivered mark
+        await until(pilot, lambda: "hello bob \u2713" in log_text(chat), "delivered mark")
         await bob.client.send_room("hi alice")
         await until(pilot, lambda: "hi alice" in log_text(chat), "bob's message drawn")
         bob_nicks = [s for s in log_segments(chat) if s.text.strip() == "bob" and s.style]
@@ -138,6 +140,21 @@ async def test_full_session(
             "blocked send warning",
         )
         assert model.buffers.current.lines[-1].kind is LineKind.WARNING
+        # a room message goes to carol, not to bob's unaccepted key: the red mark says so
+        await bob2.client.join_room("lobby")
+        await until(pilot, lambda: "bob" in model.members, "bob back in the room")
+        await pilot.press(*"/switch #lobby", "enter", *"room while undecided", "enter")
+        await carol.wait_for(MessageReceived, lambda e: e.text == "room while undecided")
+        await until(pilot, lambda: "room while undecided \u27171" in log_text(chat), "failed mark")
+        await pilot.press(*"/receipts", "enter")
+        await until(
+            pilot,
+            lambda: any(
+                line.text.endswith("delivered to carol; NOT delivered to bob (key changed)")
+                for line in model.buffers.current.lines
+            ),
+            "receipt names",
+        )
         await pilot.press(*"/trust bob", "enter")
         await until(pilot, lambda: not chat.query_one("#banner").has_class("shown"), "banner")
         await pilot.press(*"/msg bob after trust", "enter")

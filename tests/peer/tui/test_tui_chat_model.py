@@ -8,13 +8,18 @@ from peer.events import (
     KeyChanged,
     MemberJoined,
     MemberLeft,
+    MessageDelivered,
+    MessageFailed,
     MessageReceived,
+    PinsImported,
     Reconnected,
     RoomDeleted,
     SessionReplaced,
+    TrustChanged,
 )
 from peer.tui.buffers import STATUS, LineKind, private_buffer, room_buffer
 from peer.tui.chat_model import ChatModel, Verification
+from peer.tui.receipts import MarkKind
 
 LOBBY = room_buffer("lobby")
 
@@ -85,23 +90,63 @@ def test_room_deleted_leaves_the_room_and_marks_the_buffer() -> None:
     assert "lobby" not in model.deleted_rooms and lobby.active
 
 
-def test_key_change_blocks_private_and_room_sends_until_decided() -> None:
+def test_key_change_is_shown_until_decided() -> None:
     model = model_in_lobby()
     model.buffers.ensure(private_buffer("bob"))
-    assert model.send_blocked_reason(LOBBY) is None
-    touched = model.apply(KeyChanged("bob", "AAAA BBBB"))
+    touched = model.apply(KeyChanged("bob", "AAAA BBBB", bytes(32), ("AAAA BBBB",)))
     assert set(touched) == {STATUS, LOBBY, private_buffer("bob")}
     assert model.verification_of("bob") is Verification.KEY_CHANGED
-    assert model.pending_fingerprints["bob"] == "AAAA BBBB"
+    assert model.pending_fingerprints["bob"] == ("AAAA BBBB",)
     assert model.key_changed_users == ["bob"]
-    for target in (LOBBY, private_buffer("bob")):
-        reason = model.send_blocked_reason(target)
-        assert reason is not None and "/trust bob" in reason
-    assert model.send_blocked_reason(private_buffer("carol")) is None
-    assert model.send_blocked_reason(STATUS) is None
-    model.set_verification("bob", Verification.UNVERIFIED)
-    assert model.send_blocked_reason(LOBBY) is None
-    assert "bob" not in model.pending_fingerprints
+    # A second new key while the first is undecided: both stay in question, said so.
+    model.apply(KeyChanged("bob", "CCCC DDDD", bytes(32), ("AAAA BBBB", "CCCC DDDD")))
+    assert model.pending_fingerprints["bob"] == ("AAAA BBBB", "CCCC DDDD")
+    warning = model.buffers.current.lines[-1].text
+    assert "2 keys are in question" in warning and "AAAA BBBB" in warning
+    assert "/trust bob" in warning and "/reject bob" in warning
+    model.apply(TrustChanged("bob", "unverified", "AAAA BBBB"))
+    assert model.key_changed_users == [] and "bob" not in model.pending_fingerprints
+    model.apply(TrustChanged("bob", "verified", "AAAA BBBB"))
+    assert model.verification_of("bob") is Verification.VERIFIED
+    model.apply(TrustChanged("carol", "key_changed", "CCCC"))
+    assert model.key_changed_users == ["carol"]
+
+
+def test_own_line_follows_its_receipts() -> None:
+    model = model_in_lobby()
+    model.own_message(LOBBY, "hello", "aa-1", ("bob", "carol"))
+    line = model.buffers.current.lines[-1]
+    assert line.msg_id == "aa-1" and line.kind is LineKind.OWN
+    receipt = model.receipts.get("aa-1")
+    assert receipt is not None and receipt.mark() == ("\u2026", MarkKind.PENDING)
+    assert model.apply(MessageDelivered("aa-1", "bob")) == [LOBBY]
+    assert LOBBY in model.redraw
+    assert receipt.mark() == ("\u27131/2", MarkKind.PARTIAL)
+    model.apply(MessageDelivered("aa-1", "carol"))
+    assert receipt.mark() == ("\u2713", MarkKind.DONE)
+    model.own_message(LOBBY, "second", "aa-2", ("bob", "carol"))
+    model.apply(MessageDelivered("aa-2", "carol"))
+    model.apply(MessageFailed("aa-2", "bob", "key_changed"))
+    second = model.receipts.get("aa-2")
+    assert second is not None and second.mark() == ("\u27171", MarkKind.FAILED)
+    assert second.describe() == "delivered to carol; NOT delivered to bob (key changed)"
+    assert [r.text for r in model.receipts.latest(LOBBY, 5)] == ["hello", "second"]
+
+
+def test_a_receipt_that_beats_its_line_is_kept() -> None:
+    model = model_in_lobby()
+    assert model.apply(MessageDelivered("aa-9", "bob")) == []
+    model.own_message(LOBBY, "fast", "aa-9", ("bob",))
+    receipt = model.receipts.get("aa-9")
+    assert receipt is not None and receipt.mark() == ("\u2713", MarkKind.DONE)
+
+
+def test_private_message_without_recipients_has_no_mark() -> None:
+    model = model_in_lobby()
+    model.own_message(LOBBY, "alone", "aa-3", ())
+    receipt = model.receipts.get("aa-3")
+    assert receipt is not None and receipt.mark() is None
+    assert receipt.describe() == "nobody else was there"
 
 
 def test_connection_state_and_session_end() -> None:
@@ -121,3 +166,11 @@ def test_error_events_go_to_the_status_buffer() -> None:
     status = model.buffers.get(STATUS)
     assert status is not None
     assert status.lines[-1].text == "cannot reach bob [handshake_failed]"
+
+
+def test_an_imported_pin_store_is_announced_in_the_status_buffer() -> None:
+    model = model_in_lobby()
+    assert model.apply(PinsImported(3)) == [STATUS]
+    status = model.buffers.get(STATUS)
+    assert status is not None and status.lines[-1].kind is LineKind.WARNING
+    assert "3 pinned key(s)" in status.lines[-1].text and "/verify" in status.lines[-1].text

@@ -1,0 +1,113 @@
+"""What the peer core asks its shells to do, and what it returns from every input.
+
+The core (:mod:`peer.core`) never touches a socket: each of its methods takes one input
+(a tracker update, a channel opened or closed, frames received, a timer, a user's
+message) and returns a :class:`Step`: the events the user should see and the actions
+the shells should carry out, in order. Channels are named by the id the channel shell
+gave them, so an action or a report about a channel that has since been replaced is
+recognised as stale.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from peer.chat_protocol import Frame
+from peer.events import Event
+
+
+class CloseReason(StrEnum):
+    """Why a channel closed. The first four are the core's own decisions and are never
+    reported to the user as a loss; the others are."""
+
+    REPLACED = "replaced by a newer channel"
+    LEFT_ROOM = "the room was left"
+    SESSION_ENDED = "the session ended"
+    SHUTDOWN = "the client is closing"
+    KEY_CHANGED = "their identity key changed"
+    EXPIRED = "no traffic within the keepalive deadline"
+    REMOTE_CLOSED = "the peer closed the connection"
+    NETWORK_ERROR = "the connection failed"
+    PROTOCOL_ERROR = "the peer broke the protocol"
+    INTERNAL_ERROR = "internal error"
+
+    @property
+    def is_loss(self) -> bool:
+        """Whether the user is told (the channel ended without our deciding so)."""
+        return self not in _DECIDED
+
+
+_DECIDED = {
+    CloseReason.REPLACED,
+    CloseReason.LEFT_ROOM,
+    CloseReason.SESSION_ENDED,
+    CloseReason.SHUTDOWN,
+}
+
+
+class DialFailure(StrEnum):
+    """How a dial ended without a channel."""
+
+    UNREACHABLE = "unreachable"
+    TIMEOUT = "timeout"
+    REFUSED = "refused"
+    DUPLICATE = "duplicate"
+    IDENTITY = "identity"
+    KEY_CHANGED = "key_changed"
+
+    @property
+    def transient(self) -> bool:
+        """The peer may just be away: a retry nobody asked for does not report it."""
+        return self in (DialFailure.UNREACHABLE, DialFailure.TIMEOUT)
+
+
+@dataclass(frozen=True, slots=True)
+class Dial:
+    """Open a channel to ``user``. ``retry``: the user did not ask for it (a re-dial or a
+    fallback), so an unreachable peer is only logged."""
+
+    user: str
+    retry: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SendFrame:
+    """Encrypt ``frame`` and queue it on channel ``channel`` (to ``user``)."""
+
+    user: str
+    channel: int
+    frame: Frame
+
+
+@dataclass(frozen=True, slots=True)
+class CloseChannel:
+    user: str
+    channel: int
+    reason: CloseReason
+
+
+Action = Dial | SendFrame | CloseChannel
+
+
+@dataclass(frozen=True, slots=True)
+class SentMessage:
+    """A message the core accepted to send: its id and whom it is for."""
+
+    msg_id: str
+    room: str | None
+    recipients: tuple[str, ...]
+    ts: float
+
+
+@dataclass(slots=True)
+class Step:
+    """The outcome of one input: events for the user, then actions for the shells."""
+
+    events: list[Event] = field(default_factory=list)
+    actions: list[Action] = field(default_factory=list)
+
+    def extend(self, other: Step) -> Step:
+        self.events.extend(other.events)
+        self.actions.extend(other.actions)
+        return self

@@ -1,0 +1,436 @@
+"""The peer's rules without I/O: rooms, channels, delivery receipts and liveness.
+
+:class:`PeerCore` takes one input at a time (a tracker update, a channel opened or
+closed, frames received, a failed dial, a timer, a message typed) with the time passed
+in, and returns a :class:`peer.actions.Step`: events for the user and actions for the
+shells. It never awaits, sleeps, reads a clock or opens a socket. It is wired from parts
+with one concern each: :mod:`peer.room` (membership), :mod:`peer.dialling` (who dials
+whom, when), :mod:`peer.delivery` (receipts, resend, exactly-once),
+:mod:`peer.liveness` (keepalive) and :mod:`peer.channel_table`.
+
+Delivery: each message to each recipient awaits that recipient's ``ack``; one written on
+a channel that drops is written again, once, on the next channel (the re-dial), and the
+sender is told ``MessageDelivered`` or ``MessageFailed`` (with the reason) per
+recipient. A room message goes to the members present when it is sent and to those
+being re-dialled; one whose key changed and is not accepted is skipped and reported
+failed (``key_changed``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from commons.errors import ErrorCode
+from peer import events as ev
+from peer.actions import CloseChannel, CloseReason, Dial, DialFailure, SendFrame, SentMessage, Step
+from peer.channel_table import ChannelTable, OpenChannel
+from peer.chat_protocol import Ack, ChatMessage, Frame, LeaveNotice, MessageIds, Ping, Pong
+from peer.config import CoreSettings
+from peer.delivery import Failure, Inbox, Outbox
+from peer.dialling import DialPlan
+from peer.liveness import ChannelClock, Due
+from peer.room import RoomState
+
+
+def _private(frame: ChatMessage) -> bool:
+    return frame.room is None
+
+
+class PeerCore:
+    """One logged-in user's rooms, channels and deliveries (see the module docstring)."""
+
+    def __init__(
+        self, me: str, settings: CoreSettings | None = None, ids: MessageIds | None = None
+    ) -> None:
+        self.me = me
+        self.settings = settings or CoreSettings()
+        self.ids = ids or MessageIds()
+        self.room: RoomState | None = None
+        self.dials = DialPlan(me, self.settings.fallback_dial_delay, self.settings.redial_delays)
+        self.outbox = Outbox(self.settings.max_pending, self.settings.delivery_timeout)
+        self.inbox = Inbox()
+        self._channels = ChannelTable()
+        self._step = Step()
+
+    # ------------------------------------------------------------------ views
+
+    @property
+    def members(self) -> list[str]:
+        """Current room members (this user included), minus those known to have gone."""
+        return [] if self.room is None else sorted(self.room.present())
+
+    @property
+    def connected(self) -> list[str]:
+        """Users with an open, accepted channel."""
+        return self._channels.users()
+
+    def channel_of(self, user: str) -> int | None:
+        channel = self._channels.get(user)
+        return None if channel is None else channel.id
+
+    def next_wakeup(self) -> float | None:
+        """When :meth:`tick` next has something to do (``None``: nothing scheduled)."""
+        times = (
+            self._channels.next_check(self.settings.keepalive),
+            self.dials.next_due(),
+            self.outbox.next_deadline(),
+        )
+        return min((t for t in times if t is not None), default=None)
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _emit(self, event: ev.Event) -> None:
+        self._step.events.append(event)
+
+    def _do(self, action: Dial | SendFrame | CloseChannel) -> None:
+        self._step.actions.append(action)
+
+    def _done(self) -> Step:
+        step, self._step = self._step, Step()
+        return step
+
+    def _send(self, user: str, frame: Frame) -> None:
+        channel = self._channels.get(user)
+        assert channel is not None
+        self._do(SendFrame(user, channel.id, frame))
+
+    def _fail(self, user: str, ids: Iterable[str], reason: Failure) -> None:
+        for msg_id in ids:
+            self._emit(ev.MessageFailed(msg_id, user, str(reason)))
+
+    def _dial(self, user: str, *, retry: bool = False) -> None:
+        if user in self._channels or user in self.dials.dialing:
+            return
+        self.dials.started(user, retry=retry)
+        self._do(Dial(user, retry))
+
+    def _close(self, user: str, reason: CloseReason) -> None:
+        """Close our channel to ``user`` on our own decision (later reports are stale)."""
+        channel = self._channels.remove(user)
+        if channel is not None:
+            self._do(CloseChannel(user, channel.id, reason))
+
+    # ------------------------------------------------------------------ the room
+
+    def room_entered(
+        self, name: str, owner: str, capacity: int, members: Iterable[str], now: float
+    ) -> Step:
+        """We created or joined ``name`` (or joined it again after a tracker outage)."""
+        if self.room is not None and self.room.name != name:
+            self._clear_room(deleted=False)
+        if self.room is None:
+            self.room = RoomState(name, owner, capacity, self.me, set(members) | {self.me})
+            self._ensure_room_channels(now)
+            return self._done()
+        return self.room_update(name, owner, members, now)
+
+    def room_update(self, name: str, owner: str, members: Iterable[str], now: float) -> Step:
+        """The tracker's list of ``name``'s members (a ``ROOM_UPDATE``)."""
+        room = self.room
+        if room is None or room.name != name:
+            return self._done()
+        room.owner = owner
+        change = room.apply(set(members), set(self._channels.users()))
+        for user in change.joined:
+            self._emit(ev.MemberJoined(name, user))
+        for user, reason in change.removed_gone:
+            self._forget_member(user, reason)
+        for user in change.left:
+            self._emit(ev.MemberLeft(name, user, "left"))
+            self._forget_member(user, Failure.LEFT)
+        for frame in room.release_held():
+            self._deliver(frame)
+        self._flush_acks()
+        self._ensure_room_channels(now)
+        return self._done()
+
+    def _forget_member(self, user: str, reason: Failure) -> None:
+        """``user`` is no longer in the room: stop dialling, give up their room messages."""
+        self.dials.cancel(user)
+        channel = self._channels.get(user)
+        if channel is None or not channel.private:
+            self._close(user, CloseReason.LEFT_ROOM)
+        self._fail(user, self.outbox.drop(user, keep=_private), reason)
+
+    def _ensure_room_channels(self, now: float) -> None:
+        room = self.room
+        if room is None:
+            return
+        for user in sorted(room.members - set(room.gone) - {self.me}):
+            if user in self._channels or user in self.dials.dialing or self.dials.redialing(user):
+                continue
+            if self.dials.leads(user):
+                self._dial(user)
+            else:
+                self.dials.schedule_fallback(user, now)
+
+    def room_closed(self, *, deleted: bool) -> Step:
+        """We left the room, or it was deleted (``deleted``: tell the user)."""
+        self._clear_room(deleted=deleted)
+        return self._done()
+
+    def _clear_room(self, *, deleted: bool) -> None:
+        room = self.room
+        if room is None:
+            return
+        self.room = None
+        for user, msg_id in self.outbox.drop_room(room.name):
+            self._emit(ev.MessageFailed(msg_id, user, str(Failure.LEFT)))
+        for user in sorted((room.members | room.detached) - {self.me}):
+            self.dials.cancel(user)
+            channel = self._channels.get(user)
+            if channel is not None and not channel.private:
+                self._close(user, CloseReason.LEFT_ROOM)
+        if deleted:
+            self._emit(ev.RoomDeleted(room.name))
+
+    def leave_notices(self) -> Step:
+        """``leave`` frames for every present member we have a channel to."""
+        room = self.room
+        if room is not None:
+            for user in sorted(room.others()):
+                if user in self._channels:
+                    self._send(user, LeaveNotice(room.name, self.me))
+        return self._done()
+
+    # ------------------------------------------------------------------ sending
+
+    def send_room(
+        self, text: str, ts: float, now: float, blocked: Iterable[str] = ()
+    ) -> tuple[SentMessage, Step]:
+        """A message to every present member; ``blocked`` (key changed) are skipped."""
+        room = self.room
+        if room is None:
+            raise ValueError("not in a room")
+        frame = ChatMessage(room.name, self.me, text, ts, self.ids.next_id())
+        # What we write to a member being re-dialled waits for the new channel.
+        redialled = {u for u in room.gone if u in room.members and self.dials.redialing(u)}
+        recipients = tuple(sorted(room.others() | redialled))
+        blocked = set(blocked)
+        for user in recipients:
+            if user in blocked:
+                self._fail(user, [frame.msg_id], Failure.KEY_CHANGED)
+            else:
+                self._queue(user, frame, now)
+        return SentMessage(frame.msg_id, room.name, recipients, ts), self._done()
+
+    def send_private(self, user: str, text: str, ts: float, now: float) -> tuple[SentMessage, Step]:
+        frame = ChatMessage(None, self.me, text, ts, self.ids.next_id())
+        channel = self._channels.get(user)
+        if channel is not None:
+            channel.private = True
+        self._queue(user, frame, now)
+        return SentMessage(frame.msg_id, None, (user,), ts), self._done()
+
+    def _queue(self, user: str, frame: ChatMessage, now: float) -> None:
+        if not self.outbox.add(user, frame, now):
+            self._fail(user, [frame.msg_id], Failure.BACKLOG_FULL)
+        elif user in self._channels:
+            for queued in self.outbox.take_unsent(user):
+                self._send(user, queued)
+        elif not self.dials.redialing(user) and (frame.room is None or self.dials.leads(user)):
+            self._dial(user)
+
+    def want_channel(self, user: str) -> Step:
+        """Dial ``user`` (for a private message) unless a channel or a dial exists."""
+        self._dial(user)
+        return self._done()
+
+    # ------------------------------------------------------------------ channels
+
+    def admit(self, user: str) -> bool:
+        """Whether to accept an authenticated inbound channel from ``user``."""
+        channel = self._channels.get(user)
+        own = channel is not None and channel.initiator
+        return not self.dials.refuses(user, holds_own_channel=own)
+
+    def channel_opened(self, user: str, channel: int, *, initiator: bool, now: float) -> Step:
+        """A channel to ``user`` passed its checks and was accepted (by us or by them)."""
+        if initiator:
+            self.dials.finished(user)
+        self.dials.cancel(user)
+        old = self._channels.get(user)
+        private = old is not None and old.private
+        if old is not None:
+            self._close(user, CloseReason.REPLACED)
+            # The remote restarted: what the old channel carried unacknowledged goes again.
+            self._fail(user, self.outbox.channel_lost(user), Failure.CONNECTION_LOST)
+        self._channels.add(OpenChannel(channel, user, initiator, private, ChannelClock(now)))
+        room = self.room
+        if room is not None and user in room.gone and user in room.members:
+            del room.gone[user]
+            self._emit(ev.MemberJoined(room.name, user))
+        self._emit(ev.ChannelOpened(user))
+        for frame in self.outbox.take_unsent(user):
+            self._send(user, frame)
+        return self._done()
+
+    def channel_closed(self, channel: int, reason: CloseReason, detail: str, now: float) -> Step:
+        """The channel shell saw channel ``channel`` end (reader done, error, EOF)."""
+        open_channel = self._channels.by_id(channel)
+        if open_channel is not None and reason.is_loss:
+            self._lost(open_channel.user, detail or str(reason), now, redial=True)
+        elif open_channel is not None:
+            self._channels.remove(open_channel.user)
+        return self._done()
+
+    def _lost(self, user: str, detail: str, now: float, *, redial: bool) -> None:
+        """The channel to ``user`` is dead (closed under us, or silent too long)."""
+        self._channels.remove(user)
+        self._emit(ev.ChannelClosed(user, detail))
+        self._fail(user, self.outbox.channel_lost(user), Failure.CONNECTION_LOST)
+        room = self.room
+        listed = room is not None and user in room.members
+        if room is not None and room.mark_gone(user, Failure.CONNECTION_LOST):
+            self._emit(ev.MemberLeft(room.name, user, "connection_lost"))
+        if not listed:  # no re-dial for the room: its messages to them are lost
+            self._fail(user, self.outbox.drop(user, keep=_private), Failure.CONNECTION_LOST)
+        if redial and (listed or self.outbox.has_pending(user)):
+            self.dials.start_redial(user, now)
+        else:
+            self._fail(user, self.outbox.drop(user), Failure.CONNECTION_LOST)
+
+    def _expire(self, channel: OpenChannel, now: float) -> None:
+        self._do(CloseChannel(channel.user, channel.id, CloseReason.EXPIRED))
+        silent = f"no traffic for {self.settings.keepalive.deadline:g} s"
+        self._lost(channel.user, silent, now, redial=True)
+
+    def dial_failed(self, user: str, failure: DialFailure, detail: str, now: float) -> Step:
+        """A dial to ``user`` ended without a channel."""
+        retry = self.dials.dialing.get(user, False)
+        self.dials.finished(user)
+        if failure is DialFailure.DUPLICATE or user in self._channels:
+            return self._done()  # their dial won the tie-break: that channel is coming
+        if self.dials.redialing(user):
+            if not self.dials.redial_failed(user, now):
+                self._fail(user, self.outbox.drop(user), Failure.CONNECTION_LOST)
+            return self._done()
+        if not (retry and failure.transient):
+            code = ErrorCode.KEY_CHANGED if failure is DialFailure.KEY_CHANGED else None
+            self._emit(ev.ErrorEvent(str(code or ErrorCode.HANDSHAKE_FAILED), detail))
+        if failure is DialFailure.KEY_CHANGED:
+            self._fail(user, self.outbox.drop(user), Failure.KEY_CHANGED)
+        return self._done()
+
+    # ------------------------------------------------------------------ frames
+
+    def frames_received(self, channel: int, frames: Iterable[Frame], now: float) -> Step:
+        """Frames decrypted and validated from one read of channel ``channel``."""
+        open_channel = self._channels.by_id(channel)
+        if open_channel is None:
+            return self._done()  # a channel we already closed or replaced
+        if open_channel.clock.due(now, self.settings.keepalive) is Due.EXPIRED:
+            # We could not read for the whole deadline (this process was frozen): the
+            # other end has given up on this channel, and on what it carried, too.
+            self._expire(open_channel, now)
+            return self._done()
+        user = open_channel.user
+        open_channel.clock.heard(now)
+        pinged = False
+        for frame in frames:
+            if isinstance(frame, Ping):
+                pinged = True
+            elif isinstance(frame, Ack):
+                for msg_id in self.outbox.acked(user, frame.ids):
+                    self._emit(ev.MessageDelivered(msg_id, user))
+            elif isinstance(frame, LeaveNotice):
+                self._leave_notice(frame)
+            elif isinstance(frame, ChatMessage):
+                self._chat(user, frame)
+        if pinged and user in self._channels:
+            self._send(user, Pong())
+        self._flush_acks()
+        return self._done()
+
+    def _chat(self, user: str, frame: ChatMessage) -> None:
+        room = self.room
+        if frame.room is None:
+            channel = self._channels.get(user)
+            if channel is not None:
+                channel.private = True
+            self._deliver(frame)
+        elif room is None or frame.room != room.name:
+            return
+        elif frame.sender in room.present():
+            self._deliver(frame)
+        elif frame.sender not in room.gone:
+            room.hold(frame, self.settings.held_limit)
+
+    def _deliver(self, frame: ChatMessage) -> None:
+        if self.inbox.receive(frame):
+            self._emit(
+                ev.MessageReceived(frame.room, frame.sender, frame.text, frame.ts, frame.msg_id)
+            )
+
+    def _flush_acks(self) -> None:
+        for user, ack in self.inbox.take_acks():
+            if user in self._channels:
+                self._send(user, ack)
+
+    def _leave_notice(self, frame: LeaveNotice) -> None:
+        room = self.room
+        if room is None or frame.room != room.name or not room.known(frame.sender):
+            return
+        if room.mark_gone(frame.sender, Failure.LEFT):
+            self._emit(ev.MemberLeft(room.name, frame.sender, "left"))
+        self.dials.cancel(frame.sender)
+        pending = self.outbox.drop(frame.sender, keep=_private)
+        self._fail(frame.sender, pending, Failure.LEFT)
+
+    # ------------------------------------------------------------------ trust and session
+
+    def key_changed(self, user: str, now: float) -> Step:
+        """``user``'s key changed and is not accepted: nothing more goes to them."""
+        self.dials.cancel(user)
+        self._fail(user, self.outbox.drop(user), Failure.KEY_CHANGED)
+        channel = self._channels.get(user)
+        if channel is not None:
+            self._do(CloseChannel(user, channel.id, CloseReason.KEY_CHANGED))
+            self._lost(user, str(CloseReason.KEY_CHANGED), now, redial=False)
+        return self._done()
+
+    def trust_restored(self, user: str) -> Step:
+        """``user``'s key was accepted: dial them again if they are in the room."""
+        room = self.room
+        if room is not None and user in room.members:
+            self._dial(user)
+        return self._done()
+
+    def session_ended(self) -> Step:
+        """Another login took over this user's session: drop the room and every channel."""
+        self._clear_room(deleted=False)
+        self._close_all(CloseReason.SESSION_ENDED)
+        return self._done()
+
+    def shutdown(self) -> Step:
+        """Close every channel (the client is closing); nothing is reported."""
+        self._close_all(CloseReason.SHUTDOWN)
+        return self._done()
+
+    def _close_all(self, reason: CloseReason) -> None:
+        for user in self._channels.users():
+            self._close(user, reason)
+        self.dials.cancel_all()
+
+    # ------------------------------------------------------------------ time
+
+    def tick(self, now: float) -> Step:
+        """Fire what is due at ``now``: dials, pings, expired channels and receipts."""
+        fallbacks, redials = self.dials.due(now)
+        room = self.room
+        for user in fallbacks:
+            if room is not None and user in room.members and user not in room.gone:
+                self._dial(user)
+        for user in redials:
+            if user in self._channels:
+                self.dials.cancel(user)
+            else:
+                self._dial(user, retry=True)
+        for channel, due in self._channels.keepalive_due(now, self.settings.keepalive):
+            if due is Due.PING:
+                self._send(channel.user, Ping())
+            else:
+                self._expire(channel, now)
+        for user, msg_id in self.outbox.expired(now):
+            self._emit(ev.MessageFailed(msg_id, user, str(Failure.TIMED_OUT)))
+        return self._done()

@@ -1,0 +1,274 @@
+"""Runs the core: carries each :class:`peer.actions.Step` out through the shells and feeds
+the core what the channel shell reports. It holds no rules of its own.
+
+One :class:`CoreDriver` per login. Every input reaches the core through :meth:`apply`,
+which executes the actions at once and in order (frames are encrypted and queued
+synchronously, so channels are written in the order the core decided), hands the events
+to the client's queue, and re-arms the single timer at the core's next wake-up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+
+from commons.errors import P2PChatError
+from commons.models import MemberInfo, PeerInfo, RoomInfo, decode_identity_key
+from crypto.authorization import Admission
+from crypto.errors import KeyChangedError, KeyMismatchError
+from peer import events as ev
+from peer.actions import CloseChannel, CloseReason, Dial, DialFailure, SendFrame, Step
+from peer.channels import ChannelShell, Endpoint
+from peer.chat_protocol import Frame
+from peer.core import PeerCore
+from peer.directory import Directory
+from peer.errors import ChannelRefusedError, RequestTimeoutError, UserOfflineError
+from peer.supervisor import TaskSupervisor
+from peer.tracker_messages import (
+    KeyChangedPush,
+    RoomDeletedPush,
+    RoomUpdate,
+    SessionReplacedPush,
+    TrackerPush,
+)
+from peer.trust import TrustGate
+
+log = logging.getLogger(__name__)
+
+
+_FAILURE_ERRORS: dict[DialFailure, type[P2PChatError]] = {
+    DialFailure.KEY_CHANGED: KeyChangedError,
+    DialFailure.IDENTITY: KeyMismatchError,
+}
+
+
+class CoreDriver:
+    def __init__(
+        self,
+        core: PeerCore,
+        shell: ChannelShell,
+        trust: TrustGate,
+        tasks: TaskSupervisor,
+        emit: Callable[[ev.Event], None],
+        refresh_directory: Callable[[], Awaitable[object]],
+        clock: Callable[[], float],
+    ) -> None:
+        """``refresh_directory`` asks the tracker for every online user (and calls
+        :meth:`listed`); ``clock`` dates directory listings, whose age decides when."""
+        self.core = core
+        self._shell = shell
+        self.directory = Directory()
+        self._trust = trust
+        self._emit = emit
+        self._refresh = refresh_directory
+        self._refreshing: asyncio.Task[None] | None = None
+        self._tasks = tasks
+        self._clock = clock  # for the age of directory listings only
+        self._loop = asyncio.get_running_loop()
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self._waiters: dict[str, list[asyncio.Future[None]]] = {}
+        self.stopped = False
+
+    def now(self) -> float:
+        return self._loop.time()
+
+    # ------------------------------------------------------------------ steps
+
+    def apply(self, step: Step) -> None:
+        """Carry out ``step``: actions first, in order, then the events."""
+        for action in step.actions:
+            if isinstance(action, SendFrame):
+                self._shell.send(action.channel, action.frame)
+            elif isinstance(action, CloseChannel):
+                self._shell.close(action.channel)
+            elif isinstance(action, Dial):
+                self._dial(action.user)
+        for event in step.events:
+            self._emit(event)
+            if isinstance(event, ev.ChannelOpened):
+                self._wake(event.username, None)
+        self._arm()
+
+    def _dial(self, user: str) -> None:
+        listing = self.directory.get(user)
+        if listing is None:
+            self.dial_failed(user, DialFailure.UNREACHABLE, f"{user} is not online")
+        else:
+            self._shell.dial(user, Endpoint(listing.host, listing.port))
+
+    def _arm(self) -> None:
+        wake = None if self.stopped else self.core.next_wakeup()
+        if wake == self._timer_at:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer, self._timer_at = None, wake
+        if wake is not None:
+            self._timer = self._loop.call_at(wake, self._fire)
+
+    def _fire(self) -> None:
+        self._timer, self._timer_at = None, None
+        self.apply(self.core.tick(self.now()))
+
+    def stop(self) -> None:
+        self.stopped = True
+        if self._timer is not None:
+            self._timer.cancel()
+        for user in list(self._waiters):
+            self._wake(user, ChannelRefusedError("the client is closed"))
+
+    # ------------------------------------------------------------------ the tracker
+
+    def listed(self, peers: list[PeerInfo], *, complete: bool) -> None:
+        """A ``LIST_PEERS`` answer (``complete``: users it does not list are offline)."""
+        entries = [(p.username, decode_identity_key(p.identity_key), p.host, p.port) for p in peers]
+        self.directory.replace_all(entries, self._clock(), complete=complete)
+
+    def listed_key(self, user: str) -> bytes | None:
+        """The key the tracker last listed for ``user``, however old."""
+        listing = self.directory.get(user)
+        return None if listing is None else listing.key
+
+    def remember(self, members: list[MemberInfo]) -> None:
+        now = self._clock()
+        for m in members:
+            key = decode_identity_key(m.identity_key)
+            self.directory.remember(m.username, key, m.host, m.port, now)
+
+    def room_entered(self, info: RoomInfo, members: list[MemberInfo]) -> None:
+        """We created or joined ``info`` (``members``: how to reach them, when known)."""
+        self.remember(members)
+        names = [m.username for m in members] or list(info.members)
+        self.apply(self.core.room_entered(info.name, info.owner, info.capacity, names, self.now()))
+
+    def pushed(self, push: TrackerPush) -> None:
+        core = self.core
+        if isinstance(push, RoomUpdate):
+            self.remember(push.members)
+            names = [m.username for m in push.members]
+            self.apply(core.room_update(push.room, push.owner, names, self.now()))
+        elif isinstance(push, RoomDeletedPush):
+            if core.room is not None and core.room.name == push.room:
+                self.apply(core.room_closed(deleted=True))
+        elif isinstance(push, SessionReplacedPush):
+            self.apply(core.session_ended())
+            self._emit(ev.SessionReplaced())
+        elif isinstance(push, KeyChangedPush):
+            self.directory.key_changed(push.username, push.identity_key, self._clock())
+            self._tasks.spawn(self._new_key(push.username, push.identity_key), "key change")
+
+    async def _new_key(self, user: str, key: bytes) -> None:
+        """A new key for ``user`` now waits for the user: nothing more goes to them."""
+        if await self._trust.note_key(user, key) and not self.stopped:
+            self.apply(self.core.key_changed(user, self.now()))
+
+    # ------------------------------------------------------------------ waiting for channels
+
+    def _wake(self, user: str, error: P2PChatError | None) -> None:
+        for future in self._waiters.pop(user, []):
+            if future.done():
+                continue
+            if error is None:
+                future.set_result(None)
+            else:
+                future.set_exception(error)
+                future.exception()  # retrieved: a waiter may have timed out already
+
+    async def wait_channel(self, user: str) -> None:
+        """Until a channel to ``user`` is open; raises if a dial to them fails."""
+        if self.core.channel_of(user) is not None:
+            return
+        future: asyncio.Future[None] = self._loop.create_future()
+        self._waiters.setdefault(user, []).append(future)
+        await future
+
+    async def open_channel(self, user: str, patience: float) -> None:
+        """A channel to ``user`` for a private message, dialled if needed. A user who
+        logged in again has a new address (and maybe a new key), and no push tells us
+        unless we share a room: ask the tracker first; with the tracker down, the cached
+        listing is all there is."""
+        try:
+            await self._refresh()
+        except P2PChatError:
+            if user not in self.directory:
+                raise
+        if user not in self.directory:
+            raise UserOfflineError(f"{user} is not online")
+        self.apply(self.core.want_channel(user))
+        try:
+            async with asyncio.timeout(patience):
+                await self.wait_channel(user)
+        except TimeoutError:
+            raise RequestTimeoutError(f"no channel to {user} in time") from None
+
+    async def drain(self, users: Iterable[str]) -> None:
+        """Back-pressure: wait while the channels just written to are over their mark."""
+        channels = [self.core.channel_of(u) for u in users]
+        await self._shell.drain([c for c in channels if c is not None])
+
+    # ------------------------------------------------------------------ the channel shell
+
+    def admission(self, expected: str | None) -> Admission:
+        def listed(user: str) -> bytes | None:
+            listing = self.directory.fresh(user, self._clock())
+            return None if listing is None else listing.key
+
+        return self._trust.admission(expected, listed)
+
+    async def before_authorize(self, user: str, key: bytes) -> None:
+        """Ask the tracker again if our listing of ``user`` is missing, too old, or lists
+        another key (rate-limited; one request shared by concurrent handshakes). If the
+        tracker cannot be asked, an old listing stays old and the check refuses."""
+        task = self._refreshing
+        if task is None or task.done():
+            now = self._clock()
+            if not self.directory.should_refresh(user, now, key):
+                return
+            self.directory.refresh_started(now)
+            task = self._refreshing = self._tasks.spawn(self._refresh_now(), "directory")
+        await asyncio.shield(task)
+
+    async def _refresh_now(self) -> None:
+        with contextlib.suppress(P2PChatError):
+            await self._refresh()
+
+    async def settle(self, admission: Admission, *, accepted: bool) -> bool:
+        keep, changed = await self._trust.settle(admission, accepted=accepted)
+        decision = admission.decision
+        if changed and decision is not None and not self.stopped:
+            self.apply(self.core.key_changed(decision.username, self.now()))
+        return keep
+
+    async def refused(self, admission: Admission, error: P2PChatError) -> None:
+        decision = admission.decision
+        if decision is None or decision.error is None:
+            return
+        name = decision.username
+        self._emit(
+            ev.ErrorEvent(str(error.code), f"refused a channel claiming to be {name}: {error}")
+        )
+        await self.settle(admission, accepted=False)
+
+    def admit(self, user: str) -> bool:
+        return not self.stopped and self.core.admit(user)
+
+    def opened(self, user: str, channel: int, *, initiator: bool) -> None:
+        self.apply(self.core.channel_opened(user, channel, initiator=initiator, now=self.now()))
+
+    def received(self, channel: int, frames: list[Frame]) -> None:
+        self.apply(self.core.frames_received(channel, frames, self.now()))
+
+    def closed(self, channel: int, reason: CloseReason, detail: str) -> None:
+        if not self.stopped:
+            self.apply(self.core.channel_closed(channel, reason, detail, self.now()))
+
+    def dial_failed(self, user: str, failure: DialFailure, detail: str) -> None:
+        log.info("channel to %s failed: %r", user, detail)  # %r: remote-chosen text
+        if failure is not DialFailure.DUPLICATE:
+            error = _FAILURE_ERRORS.get(failure, ChannelRefusedError)
+            self._wake(user, error(detail))
+        if not self.stopped:
+            self.apply(self.core.dial_failed(user, failure, detail, self.now()))

@@ -1,0 +1,213 @@
+"""The tracker session shell: login, heartbeat, reconnect, typed requests and pushes.
+
+Around one :class:`peer.tracker_link.TrackerLink`:
+
+* Before login the link is opened on demand: the tracker closes connections that do not
+  log in within its timeout (10 s by default), so ``register`` and ``login`` connect
+  again whenever the link is down, however long the user waited. Such a drop is not a
+  loss worth reporting.
+* After login a lost link is reported to the :class:`SessionHandler` (``lost``) and
+  retried with exponential backoff (0.5 s doubling to 30 s, +-20% jitter): ``LOGIN``
+  again with the cached password digest and the same key, then the handler's
+  ``restored`` (the client joins its room again). A tracker whose certificate no longer
+  verifies stops the retries (``failed``). ``SESSION_REPLACED`` ends the session.
+* Replies come back typed (:mod:`peer.tracker_messages`), and so do pushes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from commons.codec import JsonObject
+from commons.errors import P2PChatError
+from commons.models import RoomInfo
+from commons.tracker_protocol import Command
+from peer.config import PeerConfig
+from peer.errors import TrackerUntrustedError
+from peer.supervisor import TaskSupervisor
+from peer.tracker_client_protocol import Push
+from peer.tracker_link import TrackerLink
+from peer.tracker_messages import (
+    JoinReply,
+    LoginReply,
+    PeerList,
+    SessionReplacedPush,
+    TrackerPush,
+    parse_created,
+    parse_push,
+    parse_rooms,
+)
+
+log = logging.getLogger(__name__)
+
+
+class SessionHandler(Protocol):
+    def pushed(self, push: TrackerPush) -> None: ...
+    def lost(self, detail: str) -> None: ...
+    async def restored(self) -> None: ...
+    def failed(self, error: P2PChatError) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Login:
+    """What a LOGIN carries, kept (digest only, never the password) to log in again."""
+
+    username: str
+    digest: str
+    identity_key: str
+    port: int
+    host: str | None
+
+
+class TrackerSession:
+    def __init__(self, config: PeerConfig, handler: SessionHandler, tasks: TaskSupervisor) -> None:
+        self._config = config
+        self._handler = handler
+        self._tasks = tasks
+        self._link = TrackerLink(config, self._on_push, self._on_lost, tasks)
+        self._login: _Login | None = None
+        self._reconnecting: asyncio.Task[None] | None = None
+        self._connecting = asyncio.Lock()
+        self._closing = False
+        self.replaced = False
+
+    @property
+    def connected(self) -> bool:
+        return self._link.connected
+
+    @property
+    def fingerprint(self) -> str | None:
+        return self._link.fingerprint
+
+    async def connect(self) -> None:
+        await self._link.connect()
+
+    async def _request(self, cmd: Command, **fields: Any) -> JsonObject:
+        if self._login is None and not self._closing:
+            async with self._connecting:  # on demand: the tracker drops idle anonymous links
+                if not self._link.connected:
+                    await self._link.connect()
+        return await self._link.request(cmd, **fields)
+
+    # ------------------------------------------------------------------ login
+
+    async def register(self, username: str, digest: str, identity_key: str) -> None:
+        await self._request(
+            Command.REGISTER, username=username, password=digest, identity_key=identity_key
+        )
+
+    async def login(
+        self,
+        username: str,
+        digest: str,
+        identity_key: str,
+        port: int,
+        *,
+        host: str | None = None,
+        replace_key: bool = False,
+    ) -> LoginReply:
+        login = _Login(username, digest, identity_key, port, host)
+        reply = await self._send_login(login, replace_key=replace_key)
+        self._login = login
+        return reply
+
+    async def _send_login(self, login: _Login, *, replace_key: bool = False) -> LoginReply:
+        reply = LoginReply.parse(
+            await self._request(
+                Command.LOGIN,
+                username=login.username,
+                password=login.digest,
+                identity_key=login.identity_key,
+                port=login.port,
+                host=login.host,
+                replace_key=True if replace_key else None,
+            )
+        )
+        self._link.start_heartbeat(reply.heartbeat_interval)
+        return reply
+
+    # ------------------------------------------------------------------ typed requests
+
+    async def list_peers(self) -> PeerList:
+        return PeerList.parse(await self._request(Command.LIST_PEERS))
+
+    async def list_rooms(self) -> list[RoomInfo]:
+        return parse_rooms(await self._request(Command.LIST_ROOMS))
+
+    async def create_room(self, name: str) -> RoomInfo:
+        return parse_created(await self._request(Command.CREATE_ROOM, room=name))
+
+    async def join_room(self, name: str) -> JoinReply:
+        return JoinReply.parse(await self._request(Command.JOIN_ROOM, room=name))
+
+    async def leave_room(self) -> None:
+        await self._request(Command.LEAVE_ROOM)
+
+    async def delete_room(self, name: str) -> None:
+        await self._request(Command.DELETE_ROOM, room=name)
+
+    # ------------------------------------------------------------------ pushes and loss
+
+    def _on_push(self, push: Push) -> None:
+        try:
+            typed = parse_push(push.event, push.body)
+        except P2PChatError as exc:
+            log.warning("ignored an invalid %s push: %s", push.event, exc.code)
+            return
+        if isinstance(typed, SessionReplacedPush):
+            self.replaced = True
+        if typed is not None:
+            self._handler.pushed(typed)
+
+    def _on_lost(self, detail: str) -> None:
+        if self._closing:
+            return
+        if self._login is None:
+            log.info("tracker link closed before login (%s); reconnecting on demand", detail)
+            return
+        self._handler.lost(detail)
+        if self.replaced:
+            return
+        if self._reconnecting is None or self._reconnecting.done():
+            self._reconnecting = self._tasks.spawn(self._reconnect(), "tracker reconnect")
+
+    async def _reconnect(self) -> None:
+        delay = self._config.reconnect_initial_delay
+        while not self._closing and self._login is not None:
+            await asyncio.sleep(delay * (0.8 + 0.4 * random.random()))  # noqa: S311
+            try:
+                await self._link.connect()
+                await self._send_login(self._login)
+                await self._handler.restored()
+            except TrackerUntrustedError as exc:
+                await self._link.close()
+                self._handler.failed(exc)
+                return
+            except P2PChatError as exc:
+                log.info("reconnect failed: %s", exc.code)
+                await self._link.close()
+                delay = min(delay * 2, self._config.reconnect_max_delay)
+                continue
+            return
+
+    # ------------------------------------------------------------------ the end
+
+    async def logout(self) -> None:
+        """LOGOUT if the session is live (best effort, bounded); then the link closes."""
+        if self._login is None or self.replaced or not self._link.connected:
+            return
+        with contextlib.suppress(P2PChatError, OSError, TimeoutError):
+            await asyncio.wait_for(self._link.request(Command.LOGOUT), 3.0)
+
+    async def close(self) -> None:
+        self._closing = True
+        await self._link.close()
+
+    def abort(self) -> None:
+        self._closing = True
+        self._link.abort()

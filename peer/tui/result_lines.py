@@ -1,0 +1,114 @@
+"""Command results as chat lines: the terminal chat's rendering of
+:mod:`peer.command_results` (the batch mode writes the same results as JSON).
+
+Some results also move the screen along: after ``/join`` the room's buffer is shown,
+after ``/trust`` the members panel shows the contact unverified again.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, assert_never
+
+from peer import command_results as res
+from peer.tui.buffers import LineKind, room_buffer
+from peer.tui.chat_model import Verification
+
+if TYPE_CHECKING:
+    from peer.tui.controller import ChatController
+
+
+def show_result(controller: ChatController, result: res.Result) -> None:
+    model = controller.model
+    match result:
+        case res.RoomCreated(room):
+            controller.refresh_room()
+            if model.room == room:
+                model.buffers.switch_to(room_buffer(room))
+                model.notice(f"created #{room}; you own it and are its first member")
+            else:
+                model.notice(f"created #{room}; /join {room} to enter it")
+        case res.Joined(room):
+            controller.refresh_room()
+            controller.entered_room(room)
+        case res.Left(room):
+            controller.refresh_room()
+            model.notice(f"you left #{room}" if room else "you are not in a room")
+        case res.Deleted(room):
+            was_in = room == model.room
+            controller.refresh_room()
+            if not was_in:  # otherwise the RoomDeleted event says it in the room's buffer
+                model.notice(f"deleted room #{room}")
+        case res.PeersListed(peers):
+            _peers(controller, peers)
+        case res.RoomsListed(rooms):
+            _rooms(controller, rooms)
+        case res.UsersListed():
+            _members(controller)
+        case res.OwnFingerprint(_, fingerprint):
+            model.notice(f"your identity key fingerprint: {fingerprint}")
+        case res.ContactFingerprint(user, fingerprint, number):
+            _contact_fingerprint(controller, user, fingerprint, number)
+        case res.Registered() | res.LoggedIn() | res.Sent() | res.Bye():
+            pass  # the login screen and the send path handle these themselves
+        case res.Trusted() | res.Verified() | res.Rejected():
+            pass  # the controller runs trust decisions itself, with the key shown
+        case _:
+            assert_never(result)
+
+
+def _state_label(controller: ChatController, username: str) -> str:
+    if username == controller.model.username:
+        return " (you)"
+    return f" [{controller.model.verification_of(username)}]"
+
+
+def _peers(controller: ChatController, peers: list[res.PeerEntry]) -> None:
+    model = controller.model
+    if not peers:
+        model.notice("nobody is online")
+        return
+    model.notice(f"{len(peers)} online:")
+    for peer in sorted(peers, key=lambda p: p.user.lower()):
+        where = f"in #{peer.room}" if peer.room else "in no room"
+        controller.refresh_trust(peer.user)
+        model.notice(f"  {peer.user} ({where}){_state_label(controller, peer.user)}")
+
+
+def _rooms(controller: ChatController, rooms: list[res.RoomEntry]) -> None:
+    model = controller.model
+    if not rooms:
+        model.notice("no rooms yet: /create ROOM")
+        return
+    model.notice(f"{len(rooms)} room(s):")
+    for room in sorted(rooms, key=lambda r: r.room.lower()):
+        model.notice(
+            f"  #{room.room}  {len(room.members)}/{room.capacity}  owner {room.owner}"
+            f"  members: {', '.join(room.members) or '-'}"
+        )
+
+
+def _members(controller: ChatController) -> None:
+    model = controller.model
+    if model.room is None:
+        model.error("you are not in a room")
+        return
+    model.notice(f"members of #{model.room}:")
+    for member in model.members:
+        model.notice(f"  {member}{_state_label(controller, member)}")
+
+
+def _contact_fingerprint(
+    controller: ChatController, user: str, fingerprint: str, number: str
+) -> None:
+    model = controller.model
+    controller.refresh_trust(user)
+    state = model.verification_of(user)
+    model.notice(f"{user}'s identity key fingerprint: {fingerprint} [{state}]")
+    if state is Verification.KEY_CHANGED:
+        model.add(
+            model.buffers.current.id,
+            LineKind.WARNING,
+            f"that is {user}'s NEW key; safety number for it: {number}",
+        )
+    else:
+        model.notice(f"safety number with {user}: {number}")

@@ -1,0 +1,261 @@
+"""Trust decisions against real peers and a real tracker (sometimes made to lie).
+
+* ``/reject`` keeps the pinned key after a lying ``KEY_CHANGED`` and gets the chat with
+  the genuine key back.
+* A handshake whose key conflicts with the pin is refused inside the handshake: the
+  initiator never writes message 3, the responder never answers message 3 (seen on
+  the wire through a recording proxy).
+* A directory listing older than the bound is refreshed before an inbound channel is
+  accepted, and a thief holding a replaced key is refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from pathlib import Path
+
+import pytest
+
+from commons.errors import ErrorCode
+from commons.private_file import write_private_file
+from crypto.errors import KeyChangedError
+from crypto.fingerprint import fingerprint
+from crypto.identity import IdentityKey
+from crypto.keystore import TEST_KDF_PARAMS, load_or_create_identity
+from crypto.pinning import TrustState
+from peer.directory import MAX_LISTING_AGE, REFRESH_INTERVAL
+from peer.errors import ChannelRefusedError
+from peer.events import (
+    ChannelClosed,
+    ChannelOpened,
+    ErrorEvent,
+    KeyChanged,
+    MessageReceived,
+    PinsImported,
+)
+from peer.p2p_link import LinkClosedError
+from tests.e2e.proxy import FramingProxy
+from tests.peers import (
+    DEFAULT_PASSWORD,
+    FakeClock,
+    PeerFactory,
+    PeerHandle,
+    hand_dial,
+    lie_about_key,
+)
+from tracker.server import TrackerServer
+
+BOB_PASSWORD = "bob-password-1"
+
+
+async def test_reject_keeps_the_pin_and_restores_the_chat_with_the_genuine_key(
+    tracker: TrackerServer, peer_factory: PeerFactory
+) -> None:
+    alice = await peer_factory(tracker, "alice")
+    bob = await peer_factory(tracker, "bob")
+    await bob.client.create_room("lobby")
+    await alice.client.join_room("lobby")
+    await asyncio.wait_for(alice.client.wait_channels(), 10)
+    genuine = bob.client.fingerprint()
+    await alice.client.verify("bob", alice.client.key_to_verify("bob"))
+
+    # The tracker lies to alice: bob "changed" keys to one mallory holds.
+    mallory = IdentityKey.generate()
+    lie_about_key(tracker, "bob", mallory.public_bytes, audience=["alice"])
+    changed = await alice.wait_for(KeyChanged)
+    assert changed[0].fingerprint == fingerprint(mallory.public_bytes)
+    with pytest.raises(KeyChangedError):
+        await alice.client.send_private("bob", "locked out until I decide")
+
+    refused = await alice.client.reject("bob")
+    assert refused == (mallory.public_bytes,)
+    assert alice.client.trust_state("bob") is TrustState.VERIFIED
+    assert alice.client.fingerprint("bob") == genuine
+    # Reconnected to the genuine key, although the tracker still lists mallory's.
+    await alice.wait_for(ChannelOpened, lambda e: e.username == "bob", count=2)
+    await alice.client.send_room("still you?")
+    got = await bob.wait_for(MessageReceived, lambda m: m.text == "still you?")
+    assert got[0].sender == "alice"
+    await bob.client.send_private("alice", "still me")
+    await alice.wait_for(MessageReceived, lambda m: m.text == "still me")
+
+    # The rejected key stays refused: mallory claiming to be bob gets nothing back.
+    link = await hand_dial(alice, "bob", mallory)
+    with pytest.raises(LinkClosedError):
+        await asyncio.wait_for(link.receive(), 10)
+    error = await alice.wait_for(ErrorEvent, lambda e: "rejected" in e.message)
+    assert error[0].code == ErrorCode.KEY_MISMATCH
+    assert len(alice.of(KeyChanged)) == 1  # no new question for a rejected key
+
+
+async def _bob_moves(
+    tracker: TrackerServer,
+    peer_factory: PeerFactory,
+    home: Path,
+    proxy: FramingProxy | None = None,
+) -> PeerHandle:
+    """bob logs in from a new machine with a new key (reached through ``proxy``)."""
+    changes = {} if proxy is None else {"advertise_port": proxy.port}
+    moved = await peer_factory(tracker, "bob", login=False, home=home, **changes)
+    if proxy is not None:
+        proxy.target = moved.client.listen_address
+    await moved.client.login("bob", BOB_PASSWORD, replace_key=True)
+    return moved
+
+
+def _key_of(home: Path) -> bytes:
+    identity, _ = load_or_create_identity(home, "bob", BOB_PASSWORD, kdf_params=TEST_KDF_PARAMS)
+    return identity.public_bytes
+
+
+async def test_initiator_refuses_a_key_conflicting_with_the_pin_before_message_3(
+    tracker: TrackerServer, peer_factory: PeerFactory, tmp_path: Path
+) -> None:
+    alice = await peer_factory(tracker, "alice")
+    bob = await peer_factory(tracker, "bob", BOB_PASSWORD)
+    await alice.client.send_private("bob", "hi")
+    await bob.wait_for(MessageReceived)
+    await bob.close()
+
+    proxy = FramingProxy()
+    await proxy.start()
+    try:
+        await _bob_moves(tracker, peer_factory, tmp_path / "bob-new", proxy)
+        # alice dials bob where the tracker now lists him: through the proxy.
+        with pytest.raises(KeyChangedError):
+            await alice.client.send_private("bob", "are you there?")
+        await proxy.wait_finished()
+        # Message 1 out, message 2 back, and nothing more from alice: no message 3.
+        assert len(proxy.frames["out"]) == 1 and len(proxy.frames["in"]) == 1
+        changed = await alice.wait_for(KeyChanged)
+        assert changed[0].key == _key_of(tmp_path / "bob-new")
+        assert alice.client.pinned_key("bob") != changed[0].key
+    finally:
+        await proxy.close()
+
+
+async def test_responder_refuses_a_key_conflicting_with_the_pin_before_accepting_it(
+    tracker: TrackerServer, peer_factory: PeerFactory, tmp_path: Path
+) -> None:
+    proxy = FramingProxy()
+    await proxy.start()
+    clock = FakeClock()
+    try:
+        alice = await peer_factory(
+            tracker, "alice", login=False, advertise_port=proxy.port, clock=clock
+        )
+        proxy.target = alice.client.listen_address
+        await alice.client.register("alice", "alice-password")
+        await alice.client.login("alice", "alice-password")
+        bob = await peer_factory(tracker, "bob", BOB_PASSWORD)
+        await bob.client.send_private("alice", "hi")  # bob dials: alice pins his key
+        await alice.wait_for(MessageReceived)
+        await proxy.wait_finished(0)
+        await bob.close()
+        await alice.wait_for(ChannelClosed)
+        await proxy.wait_finished(1)
+        before = {d: len(f) for d, f in proxy.frames.items()}
+
+        moved = await _bob_moves(tracker, peer_factory, tmp_path / "bob-new")
+        clock.advance(REFRESH_INTERVAL)  # alice may ask the tracker again
+        with pytest.raises(ChannelRefusedError):
+            await moved.client.send_private("alice", "it is me, new key")
+        await proxy.wait_finished(2)
+        # bob's message 1 and 3 reached alice; alice answered message 1 only: not even
+        # an encrypted refusal, since she never accepted message 3.
+        assert len(proxy.frames["out"]) - before["out"] == 2
+        assert len(proxy.frames["in"]) - before["in"] == 1
+        refused = await alice.wait_for(ErrorEvent, lambda e: e.code == ErrorCode.KEY_CHANGED)
+        assert "bob" in refused[0].message
+        changed = await alice.wait_for(KeyChanged)
+        assert changed[0].key == _key_of(tmp_path / "bob-new")
+        assert "bob" not in alice.client.connected_peers
+        assert not any(m.text == "it is me, new key" for m in alice.of(MessageReceived))
+    finally:
+        await proxy.close()
+
+
+async def test_old_listing_is_refreshed_and_a_replaced_key_refused(
+    tracker: TrackerServer, peer_factory: PeerFactory, tmp_path: Path
+) -> None:
+    """bob's key was stolen; he replaced it. alice shares no room with him, so no push
+    tells her: her listing still says the old key until it is older than the bound."""
+    clock = FakeClock()
+    alice = await peer_factory(tracker, "alice", clock=clock)
+    bob = await peer_factory(tracker, "bob", BOB_PASSWORD)
+    await alice.client.send_private("bob", "hi")
+    await bob.wait_for(MessageReceived)
+    stolen, _ = load_or_create_identity(
+        tmp_path / "home-bob", "bob", BOB_PASSWORD, kdf_params=TEST_KDF_PARAMS
+    )
+    await bob.close()
+    await alice.wait_for(ChannelClosed)
+    await _bob_moves(tracker, peer_factory, tmp_path / "bob-new")
+    assert alice.of(KeyChanged) == []  # no push reached alice
+
+    clock.advance(MAX_LISTING_AGE + 1)
+    link = await hand_dial(alice, "bob", stolen)  # the thief, with the old key
+    with pytest.raises(LinkClosedError):
+        await asyncio.wait_for(link.receive(), 10)
+    # Refreshed from the tracker: the new key is put before alice, the old one refused.
+    changed = await alice.wait_for(KeyChanged)
+    assert changed[0].key == _key_of(tmp_path / "bob-new")
+    refused = await alice.wait_for(ErrorEvent, lambda e: e.code == ErrorCode.KEY_CHANGED)
+    assert "bob" in refused[0].message
+    assert "bob" not in alice.client.connected_peers
+    assert alice.client.pinned_key("bob") == stolen.public_bytes  # nothing decided for her
+
+
+async def test_strangers_claiming_unknown_names_cost_one_directory_refresh(
+    tracker: TrackerServer, peer_factory: PeerFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = FakeClock()
+    alice = await peer_factory(tracker, "alice", clock=clock)
+    refreshes = 0
+    list_peers = alice.client.list_peers
+
+    async def counted() -> object:
+        nonlocal refreshes
+        refreshes += 1
+        return await list_peers()
+
+    monkeypatch.setattr(alice.client, "list_peers", counted)
+    for index in range(20):
+        link = await hand_dial(alice, f"ghost{index}")
+        with pytest.raises(LinkClosedError):
+            await asyncio.wait_for(link.receive(), 10)
+    assert refreshes == 1
+    await alice.wait_for(ErrorEvent, lambda e: "ghost19" in e.message)
+
+
+async def test_an_old_unauthenticated_pin_store_is_imported_without_trust_marks(
+    tracker: TrackerServer, peer_factory: PeerFactory, tmp_path: Path
+) -> None:
+    """First login after the upgrade: pins kept, ``verified`` and pending keys dropped
+    (anyone who could write the folder could have set them), store rewritten with a MAC."""
+    bob = await peer_factory(tracker, "bob")
+    bob_identity, _ = load_or_create_identity(
+        tmp_path / "home-bob", "bob", DEFAULT_PASSWORD, kdf_params=TEST_KDF_PARAMS
+    )
+    home = tmp_path / "home-alice"
+    old_store = {
+        "version": 1,
+        "contacts": {
+            "bob": {
+                "key": bob_identity.public_b64,
+                "verified": True,
+                "pending": base64.b64encode(IdentityKey.generate().public_bytes).decode(),
+            }
+        },
+    }
+    write_private_file(home / "alice" / "known_peers.json", json.dumps(old_store).encode())
+    alice = await peer_factory(tracker, "alice", home=home)
+    imported = await alice.wait_for(PinsImported)
+    assert imported[0].contacts == 1
+    assert alice.client.trust_state("bob") is TrustState.UNVERIFIED
+    assert alice.client.pending_keys("bob") == ()
+    assert "mac" in json.loads((home / "alice" / "known_peers.json").read_text())
+    await alice.client.send_private("bob", "the imported pin still works")
+    await bob.wait_for(MessageReceived)

@@ -1,0 +1,183 @@
+"""The command table both front ends share: line parsing, without I/O."""
+
+from __future__ import annotations
+
+import pytest
+
+from commons.errors import ErrorCode, ValidationError
+from peer.commands import (
+    COMMANDS,
+    CommandError,
+    CreateRoom,
+    DeleteRoom,
+    Expand,
+    Frontend,
+    Help,
+    JoinRoom,
+    LeaveRoom,
+    ListPeers,
+    ListRooms,
+    ListUsers,
+    Login,
+    Query,
+    Quit,
+    Receipts,
+    Register,
+    Reject,
+    SendPrivate,
+    SendRoom,
+    ShowFingerprint,
+    Switch,
+    Trust,
+    Verify,
+    command_word,
+    commands_for,
+    parse_line,
+    spec_for,
+)
+
+FP = "7249 A105 7E39 03FF F5DB 1430 E839 E7E0"
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("/register alice s3cret\n", Register("alice", "s3cret")),
+        ("/login alice s3cret", Login("alice", "s3cret")),
+        ("/login alice s3cret --replace-key", Login("alice", "s3cret", replace_key=True)),
+        ("/peers", ListPeers()),
+        ("/rooms", ListRooms()),
+        ("/create lobby", CreateRoom("lobby")),
+        ("/join lobby", JoinRoom("lobby")),
+        ("/leave", LeaveRoom()),
+        ("/delete lobby", DeleteRoom("lobby")),
+        ("/users", ListUsers()),
+        ("/msg bob  hello   there ", SendPrivate("bob", " hello   there ")),
+        ("/fingerprint", ShowFingerprint(None)),
+        ("/fingerprint bob", ShowFingerprint("bob")),
+        ("/trust bob", Trust("bob")),
+        ("/verify bob", Verify("bob")),
+        ("/trust bob " + FP, Trust("bob", FP)),
+        ("/trust bob " + FP.replace(" ", "").lower(), Trust("bob", FP)),
+        ("/verify bob " + FP.replace(" ", ":"), Verify("bob", FP)),
+        ("/reject bob", Reject("bob")),
+        ("/quit", Quit()),
+        ("/QUIT", Quit()),
+        ("hello  world ", SendRoom("hello  world ")),
+        ("//slash first", SendRoom("/slash first")),
+        ("héllo 👋", SendRoom("héllo 👋")),
+    ],
+)
+def test_parse(line: str, expected: object) -> None:
+    assert parse_line(line) == expected
+
+
+@pytest.mark.parametrize("line", ["", "   ", "\n"])
+def test_blank_lines_ignored(line: str) -> None:
+    assert parse_line(line) is None
+
+
+def test_unknown_command() -> None:
+    with pytest.raises(CommandError) as info:
+        parse_line("/frobnicate x")
+    assert info.value.code is ErrorCode.UNKNOWN_COMMAND
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "/register alice",
+        "/join",
+        "/join a b",
+        "/msg bob",
+        "/msg",
+        "/quit now",
+        "/trust",
+        "/verify",
+        "/reject",
+        "/reject bob now",
+        "/msg bob     ",
+        "/msg bob \t \u3000",
+    ],
+)
+def test_usage_errors(line: str) -> None:
+    with pytest.raises(CommandError, match="usage"):
+        parse_line(line)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "/join bad/room",
+        "/msg b@d hi",
+        "/register ../x pw",
+        "/register .. pw",
+        "/join ...",
+        "/trust bob 7249 A105",
+        "/verify bob " + "Z" * 32,
+    ],
+)
+def test_invalid_names(line: str) -> None:
+    with pytest.raises(ValidationError):
+        parse_line(line)
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("/help", Help()),
+        ("/switch #lobby", Switch("#lobby")),
+        ("/query bob", Query("bob")),
+        ("/receipts", Receipts()),
+        ("/expand", Expand()),
+        ("/msg bob hi", SendPrivate("bob", "hi")),
+        ("hello", SendRoom("hello")),
+    ],
+)
+def test_terminal_only_commands_parse_there(line: str, expected: object) -> None:
+    assert parse_line(line, Frontend.TUI) == expected
+
+
+@pytest.mark.parametrize(
+    ("line", "frontend"),
+    [
+        ("/help", Frontend.BATCH),
+        ("/switch 2", Frontend.BATCH),
+        ("/receipts", Frontend.BATCH),
+        ("/expand", Frontend.BATCH),
+        ("/login alice pw", Frontend.TUI),
+        ("/register alice pw", Frontend.TUI),
+    ],
+)
+def test_a_command_of_the_other_front_end_is_unknown(line: str, frontend: Frontend) -> None:
+    with pytest.raises(CommandError) as info:
+        parse_line(line, frontend)
+    assert info.value.code is ErrorCode.UNKNOWN_COMMAND
+
+
+def test_one_table_for_usage_help_and_completion() -> None:
+    names = [spec.name for spec in COMMANDS]
+    assert len(names) == len(set(names))
+    assert {spec.name for spec in commands_for(Frontend.BATCH)} >= {"/login", "/msg", "/quit"}
+    assert "/login" not in {spec.name for spec in commands_for(Frontend.TUI)}
+    spec = spec_for("/JOIN", Frontend.TUI)
+    assert spec is not None and spec.usage == "/join ROOM"
+    assert spec_for("/login", Frontend.TUI) is None
+
+
+@pytest.mark.parametrize(
+    "raw", [b"/msg bob caf\xe9", b"\xff\xfe hello", b"/\xc3\x28join x", b"/join \xed\xa0\x80"]
+)
+def test_lines_that_are_not_utf8_are_refused(raw: bytes) -> None:
+    """Batch mode reads stdin as bytes and decodes with ``surrogateescape``: the parser
+    is the one place that refuses what is not text, with a message that says so."""
+    for frontend in Frontend:
+        with pytest.raises(CommandError, match="UTF-8"):
+            parse_line(raw.decode("utf-8", "surrogateescape"), frontend)
+
+
+def test_command_word_for_error_replies() -> None:
+    assert "\udcff" not in command_word("/m\udcffsg bob hi")
+    assert command_word("/JOIN lobby") == "join"
+    assert command_word("//not a command") == "say"
+    assert command_word("hello") == "say"

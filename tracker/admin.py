@@ -1,0 +1,94 @@
+"""``p2pchat-tracker invite ...``: the operator's registration invites.
+
+Invites are made on the tracker's machine, by whoever can write its data directory
+(mode 0700, so: the operator), straight into the database; there is no wire command
+for it, so no account, however privileged, can mint invites over the network. The
+tracker may be running meanwhile (SQLite's locking and WAL keep both consistent).
+
+* ``invite new [--count N] [--expires-in HOURS]``: print N fresh single-use codes;
+* ``invite list``: every code's state (made, expires, used by whom); codes themselves
+  are not stored, so they cannot be listed;
+* ``invite revoke CODE``: forget an unused code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import sys
+import time
+from pathlib import Path
+
+from tracker.config import TrackerConfig
+from tracker.database import Database, DatabaseOpenError
+from tracker.invite_store import create_sync, list_sync, revoke_sync
+
+DEFAULT_EXPIRY_HOURS = 7 * 24.0
+MAX_CODES = 1000
+
+
+def _when(stamp: float | None) -> str:
+    if stamp is None:
+        return "never"
+    moment = datetime.datetime.fromtimestamp(stamp, tz=datetime.UTC)
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="p2pchat-tracker invite",
+        description="single-use registration invites (for --registration invite)",
+    )
+    parser.add_argument("--data-dir", type=Path, default=TrackerConfig().data_dir)
+    actions = parser.add_subparsers(dest="action", required=True)
+    new = actions.add_parser("new", help="make new invite codes and print them")
+    new.add_argument("--count", type=int, default=1, help=f"how many (1-{MAX_CODES})")
+    new.add_argument(
+        "--expires-in",
+        type=float,
+        default=DEFAULT_EXPIRY_HOURS,
+        metavar="HOURS",
+        help="hours until unused codes expire (0: never; default one week)",
+    )
+    actions.add_parser("list", help="show every code's state (not the codes)")
+    revoke = actions.add_parser("revoke", help="forget an unused code")
+    revoke.add_argument("code")
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    """Run one invite command; the exit status is 0 on success."""
+    args = _parser().parse_args(argv)
+    db = Database(args.data_dir)
+    try:
+        db.open_blocking()
+    except DatabaseOpenError as exc:
+        print(f"p2pchat-tracker: {exc}", file=sys.stderr)
+        return 1
+    try:
+        if args.action == "new":
+            if not 1 <= args.count <= MAX_CODES or args.expires_in < 0:
+                print(f"--count must be 1-{MAX_CODES}, --expires-in >= 0", file=sys.stderr)
+                return 2
+            expires = None if args.expires_in == 0 else time.time() + args.expires_in * 3600
+            for code in db.run_blocking(lambda conn: create_sync(conn, args.count, expires)):
+                print(code)
+            print(f"single use; expire: {_when(expires)}", file=sys.stderr)
+        elif args.action == "list":
+            now = time.time()
+            for record in db.run_blocking(list_sync):
+                if record.used_by is not None:
+                    state = f"used by {record.used_by} at {_when(record.used_at)}"
+                elif not record.usable(now):
+                    state = "expired"
+                else:
+                    state = f"unused, expires {_when(record.expires)}"
+                print(f"{record.code_hash[:12]}  made {_when(record.created)}  {state}")
+        else:
+            if not db.run_blocking(lambda conn: revoke_sync(conn, args.code)):
+                print("no unused invite with that code", file=sys.stderr)
+                return 1
+            print("revoked")
+    finally:
+        db.close_blocking()
+    return 0
