@@ -6,8 +6,10 @@ choices (every command, ids, names, target users, hosts, ports, invite codes, pa
 cursors and limits, room modes; strings may hold anything, lone surrogates included)
 sent as JSON with ``\\u`` escapes, a raw frame, raw stream bytes, or a disconnect.
 Decoded requests go to :class:`tracker.state.TrackerState` as the server would send
-them (``REGISTER`` always succeeds and ``LOGIN`` skips the password: accounts are not
-the state machine's job). After every step:
+them. Accounts are not the state machine's job, so the model keeps only their one rule
+the state relies on: a name is unique ignoring case, its spelling fixed by the first
+``REGISTER`` or ``LOGIN`` (a later ``REGISTER`` gets ``user_exists``, a ``LOGIN`` with
+another spelling ``auth_failed``); passwords are not checked. After every step:
 
 * every reply and push encodes within the frame limit (the lone-surrogate and the
   33 KB-host failures broke this);
@@ -29,8 +31,9 @@ import json
 from typing import Any
 
 from commons.codec import JsonObject, encode_message
+from commons.errors import ErrorCode
 from commons.framing import DEFAULT_MAX_FRAME_SIZE, HEADER
-from commons.tracker_protocol import Command, Request, Status, ok
+from commons.tracker_protocol import Command, Request, Status, error, ok
 from fuzz.byte_reader import ByteReader
 from tracker.request_decoder import MAX_REJECTED_IN_A_ROW, Rejected, RequestDecoder
 from tracker.state import Outcome, StateLimits, TrackerState
@@ -93,6 +96,8 @@ class _Model:
         self.decoders = {s: RequestDecoder(DEFAULT_MAX_FRAME_SIZE) for s in range(CONNECTIONS)}
         self.open = set(range(CONNECTIONS))
         self.rejected_in_a_row = dict.fromkeys(range(CONNECTIONS), 0)
+        #: Accounts by name ignoring case -> the name as registered.
+        self.accounts: dict[str, str] = {}
         self.now = 1000.0
 
     # -- delivery checks -------------------------------------------------------------
@@ -137,10 +142,24 @@ class _Model:
     def request(self, session: int, request: Request) -> None:
         state = self.state
         self.now += 1.0
-        if not state.is_authenticated(session) and request.cmd is Command.REGISTER:
-            self.sent(ok(request.id, username=request.username))
-            return
-        if not state.is_authenticated(session) and request.cmd is Command.LOGIN:
+        new_session = not state.is_authenticated(session)
+        if new_session and request.cmd in (Command.REGISTER, Command.LOGIN):
+            assert request.username is not None
+            folded = request.username.lower()
+            known = self.accounts.get(folded)
+            if request.cmd is Command.REGISTER:
+                if known is None:
+                    self.accounts[folded] = request.username
+                    self.sent(ok(request.id, username=request.username))
+                else:
+                    self.sent(error(request.id, ErrorCode.USER_EXISTS, "taken"))
+                return
+            if known is None:  # as if registered before
+                self.accounts[folded] = request.username
+            elif known != request.username:
+                self.sent(error(request.id, ErrorCode.AUTH_FAILED, "unknown user"))
+                return
+        if new_session and request.cmd is Command.LOGIN:
             outcome = state.login(session, request, request.host or "127.0.0.1", self.now)
         else:
             owners = {name: room.owner for name, room in state.rooms.items()}
