@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textual.widgets import RichLog
-
 from commons.untrusted_text import is_unsafe_for_display
 from peer.tui.app import MAX_LOG_ROWS, ChatApp, ChatScreen
-from peer.tui.buffers import private_buffer
+from peer.tui.buffers import MAX_SCROLLBACK, private_buffer
+from peer.tui.message_log import MessageLog
 from peer.tui.rendering import MAX_SHOWN_LINES
 from tests.peer.tui.conftest import PASSWORD, make_client, until
 from tests.peers import PeerFactory
@@ -17,7 +16,7 @@ from tracker.server import TrackerServer
 
 
 def log_text(screen: ChatScreen) -> str:
-    return "\n".join(strip.text for strip in screen.query_one("#log", RichLog).lines)
+    return screen.query_one("#log", MessageLog).text()
 
 
 async def test_a_long_hostile_message_is_clipped_marked_and_expandable(
@@ -53,13 +52,17 @@ async def test_a_long_hostile_message_is_clipped_marked_and_expandable(
         assert all(f"line {n} " in shown for n in (25, 100, 199))
         assert not any(is_unsafe_for_display(c) for c in shown if c != "\n")
 
-        # A flood of long messages scrolls old rows away instead of growing the log.
-        log = chat.query_one("#log", RichLog)
-        flood = "\n".join(["flood"] * MAX_SHOWN_LINES)
-        for _ in range(MAX_LOG_ROWS // MAX_SHOWN_LINES + 20):
-            chat.model.own_message(private_buffer("bob"), flood)
-        chat.sync()
+        # A flood of messages never grows the log past its bound: it is rebuilt from the
+        # buffer's scrollback (which forgets old lines) once it holds MAX_LOG_ROWS rows.
+        log = chat.query_one("#log", MessageLog)
+        biggest = 0
+        for burst in range(MAX_LOG_ROWS // MAX_SCROLLBACK + 2):
+            for n in range(MAX_SCROLLBACK):
+                chat.model.own_message(private_buffer("bob"), f"flood {burst}.{n}")
+            chat.sync()
+            biggest = max(biggest, log.row_count)
         await pilot.pause()
-        assert MAX_LOG_ROWS - MAX_SHOWN_LINES <= len(log.lines) <= MAX_LOG_ROWS
+        assert MAX_LOG_ROWS < biggest <= MAX_LOG_ROWS + MAX_SCROLLBACK + 10
+        assert log.row_count <= MAX_LOG_ROWS
         await pilot.press("ctrl+c")
         await until(pilot, lambda: not app.is_running, "app exit")
