@@ -5,7 +5,11 @@ Grammar: a line starting with ``/`` is a command (``/name args``); ``//text`` se
 mode, to the buffer shown in the terminal chat); blank lines are ignored. Arguments are
 split on whitespace, except that the text of ``/msg USER TEXT`` and of plain lines is
 kept exactly as typed, and that the ``FINGERPRINT`` of ``/trust`` and ``/verify`` may be
-typed in groups separated by spaces (as ``/fingerprint`` prints it).
+typed in groups separated by spaces (as ``/fingerprint`` prints it). A ``/msg`` whose text
+is only whitespace is a usage error, as a blank line is ignored.
+
+Input is untrusted text like anything from the network: a line holding a lone surrogate
+(stdin bytes that are not UTF-8 arrive that way) is refused before it is parsed.
 
 :data:`COMMANDS` says, for each command, its usage, a one-line summary, what its first
 argument names (for tab completion), how to parse it and which front ends offer it. The
@@ -22,6 +26,7 @@ from enum import StrEnum
 
 from commons.errors import ErrorCode, ValidationError
 from commons.models import NAME_RE, validate_room_name, validate_username
+from commons.untrusted_text import has_lone_surrogate
 from crypto.fingerprint import parse_fingerprint
 
 
@@ -185,6 +190,11 @@ class Receipts:
     pass
 
 
+@dataclass(frozen=True, slots=True)
+class Expand:
+    """Draw the newest clipped message of the buffer shown in full."""
+
+
 Command = (
     Register
     | Login
@@ -210,6 +220,7 @@ Command = (
     | Search
     | SetSetting
     | ClearHistory
+    | Expand
 )
 
 
@@ -256,7 +267,7 @@ def _credentials(login: bool) -> Parser:
 
 def _msg(usage: str, rest: str) -> Command:
     user, _, text = rest.lstrip().partition(" ")
-    if not user or not text:
+    if not user or not text.strip():
         raise CommandError(f"usage: {usage}")
     return SendPrivate(validate_username(user), text)
 
@@ -528,6 +539,16 @@ COMMANDS: tuple[CommandSpec, ...] = (
         details="Hides the buffer; its messages stay in your history.",
     ),
     CommandSpec(
+        "/expand",
+        "/expand",
+        "show the newest clipped long message in full",
+        _bare(Expand),
+        frontends=TUI_ONLY,
+        details="A message longer than 24 lines or 2,000 characters is drawn clipped, with"
+        " how many lines are hidden; this draws the newest such message of the buffer"
+        " shown in full.",
+    ),
+    CommandSpec(
         "/quit",
         "/quit",
         "leave the room, log out and exit",
@@ -556,6 +577,8 @@ def spec_for(name: str, frontend: Frontend | None = None) -> CommandSpec | None:
 def parse_line(line: str, frontend: Frontend = Frontend.BATCH) -> Command | None:
     """Parse one input line (without its newline); ``None`` for a blank line."""
     line = line.rstrip("\r\n")
+    if has_lone_surrogate(line):
+        raise CommandError("the line is not valid UTF-8 text")
     if not line.strip():
         return None
     if line.startswith("//"):
@@ -572,5 +595,6 @@ def parse_line(line: str, frontend: Frontend = Frontend.BATCH) -> Command | None
 def command_word(line: str) -> str:
     """The command word of ``line`` for error replies (``say`` for a message)."""
     if line.startswith("/") and not line.startswith("//"):
-        return line[1:].split(" ", 1)[0].strip().lower()[:32]
+        word = line[1:].split(" ", 1)[0].strip().lower()[:32]
+        return word.encode("utf-8", "replace").decode("utf-8") if has_lone_surrogate(word) else word
     return "say"

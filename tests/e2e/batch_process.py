@@ -28,6 +28,8 @@ class BatchProcess:
         self.seen: list[dict[str, Any]] = []
         #: The ``ready`` object (tracker, fingerprint, listen), once :meth:`log_in` read it.
         self.ready: dict[str, Any] = {}
+        #: Every stdout line exactly as written (bytes, newline included).
+        self.raw: list[bytes] = []
 
     @classmethod
     async def start(
@@ -76,8 +78,11 @@ class BatchProcess:
         return proc
 
     def send(self, line: str) -> None:
+        self.send_bytes(line.encode() + b"\n")
+
+    def send_bytes(self, data: bytes) -> None:
         assert self.proc.stdin is not None
-        self.proc.stdin.write(line.encode() + b"\n")
+        self.proc.stdin.write(data)
 
     async def expect(
         self, event: str, *, timeout: float = TIMEOUT, **fields: Any
@@ -102,6 +107,7 @@ class BatchProcess:
                     f"no {event} {fields} in {timeout} s; saw {self.seen}"
                 ) from None
             assert line, f"batch process ended before {event} {fields}; saw {self.seen}"
+            self.raw.append(line)
             obj = json.loads(line)
             assert isinstance(obj, dict) and "event" in obj
             obj["_read_at"] = loop.time()
