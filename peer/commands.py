@@ -8,7 +8,8 @@ kept exactly as typed, and that the ``FINGERPRINT`` of ``/trust`` and ``/verify`
 typed in groups separated by spaces (as ``/fingerprint`` prints it).
 
 :data:`COMMANDS` says, for each command, its usage, a one-line summary, what its first
-argument names (for tab completion), how to parse it and which front ends offer it. The
+argument names (for tab completion), how to parse it and which front ends offer it; the
+typed values it parses into live in :mod:`peer.command_values` (re-exported here). The
 batch mode and the terminal chat both parse with :func:`parse_line`; what a command does
 is :func:`peer.command_results.execute` (or, for the commands that only exist with
 buffers, the terminal chat's controller).
@@ -21,8 +22,76 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from commons.errors import ErrorCode, ValidationError
-from commons.models import validate_room_name, validate_username
+from commons.models import validate_name, validate_room_name, validate_username
 from crypto.fingerprint import parse_fingerprint
+from peer.command_values import (
+    CloseBuffer,
+    Command,
+    ControlUser,
+    CreateRoom,
+    DeleteRoom,
+    Help,
+    JoinRoom,
+    LeaveRoom,
+    ListPeers,
+    ListRooms,
+    ListUsers,
+    Login,
+    OwnerAction,
+    Query,
+    Quit,
+    Receipts,
+    Register,
+    Reject,
+    SendPrivate,
+    SendRoom,
+    SetInviteOnly,
+    ShowAccess,
+    ShowFingerprint,
+    Switch,
+    Trust,
+    Verify,
+)
+
+__all__ = [
+    "BATCH_ONLY",
+    "COMMANDS",
+    "TUI_ONLY",
+    "ArgumentKind",
+    "CloseBuffer",
+    "Command",
+    "CommandError",
+    "CommandSpec",
+    "ControlUser",
+    "CreateRoom",
+    "DeleteRoom",
+    "Frontend",
+    "Help",
+    "JoinRoom",
+    "LeaveRoom",
+    "ListPeers",
+    "ListRooms",
+    "ListUsers",
+    "Login",
+    "OwnerAction",
+    "Query",
+    "Quit",
+    "Receipts",
+    "Register",
+    "Reject",
+    "SendPrivate",
+    "SendRoom",
+    "SetInviteOnly",
+    "ShowAccess",
+    "ShowFingerprint",
+    "Switch",
+    "Trust",
+    "Verify",
+    "command_word",
+    "commands_for",
+    "parse_line",
+    "spec_for",
+]
 
 
 class Frontend(StrEnum):
@@ -38,151 +107,6 @@ class ArgumentKind(StrEnum):
     ROOM = "room"
     BUFFER = "buffer"
     TEXT = "text"
-
-
-@dataclass(frozen=True, slots=True)
-class Register:
-    username: str
-    password: str
-
-
-@dataclass(frozen=True, slots=True)
-class Login:
-    username: str
-    password: str
-    replace_key: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class ListPeers:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class ListRooms:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class CreateRoom:
-    room: str
-
-
-@dataclass(frozen=True, slots=True)
-class JoinRoom:
-    room: str
-
-
-@dataclass(frozen=True, slots=True)
-class LeaveRoom:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class DeleteRoom:
-    room: str
-
-
-@dataclass(frozen=True, slots=True)
-class ListUsers:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class SendPrivate:
-    username: str
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class SendRoom:
-    """A plain line: to the room (batch) or to the buffer shown (terminal chat)."""
-
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class ShowFingerprint:
-    username: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Trust:
-    """Accept the new key with ``fingerprint`` (``None``: the only new key seen)."""
-
-    username: str
-    fingerprint: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Verify:
-    """Mark the key with ``fingerprint`` verified (``None``: the pinned key, if no new
-    key is pending)."""
-
-    username: str
-    fingerprint: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Reject:
-    """Keep the pinned key and refuse every new one."""
-
-    username: str
-
-
-@dataclass(frozen=True, slots=True)
-class Quit:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class Help:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class Switch:
-    reference: str
-
-
-@dataclass(frozen=True, slots=True)
-class Query:
-    username: str
-
-
-@dataclass(frozen=True, slots=True)
-class CloseBuffer:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class Receipts:
-    pass
-
-
-Command = (
-    Register
-    | Login
-    | ListPeers
-    | ListRooms
-    | CreateRoom
-    | JoinRoom
-    | LeaveRoom
-    | DeleteRoom
-    | ListUsers
-    | SendPrivate
-    | SendRoom
-    | ShowFingerprint
-    | Trust
-    | Verify
-    | Reject
-    | Quit
-    | Help
-    | Switch
-    | Query
-    | CloseBuffer
-    | Receipts
-)
 
 
 class CommandError(ValidationError):
@@ -222,6 +146,58 @@ def _credentials(login: bool) -> Parser:
             raise CommandError(f"usage: {usage}")
         user = validate_username(args[0])
         return Login(user, args[1]) if login else Register(user, args[1])
+
+    return parse
+
+
+def _page(make: Callable[[str | None], Command]) -> Parser:
+    """``[FROM]``: where a listing starts (the ``next`` cursor a page ended with)."""
+
+    def parse(usage: str, rest: str) -> Command:
+        args = rest.split()
+        if len(args) > 1:
+            raise CommandError(f"usage: {usage}")
+        return make(validate_name("cursor", args[0]) if args else None)
+
+    return parse
+
+
+def _create(usage: str, rest: str) -> Command:
+    args = rest.split()
+    if len(args) == 2 and args[1] == "--invite-only":
+        return CreateRoom(validate_room_name(args[0]), invite_only=True)
+    if len(args) != 1:
+        raise CommandError(f"usage: {usage}")
+    return CreateRoom(validate_room_name(args[0]))
+
+
+def _control(action: OwnerAction) -> Parser:
+    """``USER [ROOM]``."""
+
+    def parse(usage: str, rest: str) -> Command:
+        args = rest.split()
+        if not 1 <= len(args) <= 2:
+            raise CommandError(f"usage: {usage}")
+        room = validate_room_name(args[1]) if len(args) == 2 else None
+        return ControlUser(action, validate_username(args[0]), room)
+
+    return parse
+
+
+def _invite_only(usage: str, rest: str) -> Command:
+    args = rest.split()
+    if not 1 <= len(args) <= 2 or args[0].lower() not in ("on", "off"):
+        raise CommandError(f"usage: {usage}")
+    room = validate_room_name(args[1]) if len(args) == 2 else None
+    return SetInviteOnly(args[0].lower() == "on", room)
+
+
+def _optional_room(make: Callable[[str | None], Command]) -> Parser:
+    def parse(usage: str, rest: str) -> Command:
+        args = rest.split()
+        if len(args) > 1:
+            raise CommandError(f"usage: {usage}")
+        return make(validate_room_name(args[0]) if args else None)
 
     return parse
 
@@ -289,13 +265,13 @@ COMMANDS: tuple[CommandSpec, ...] = (
         _credentials(login=True),
         frontends=BATCH_ONLY,
     ),
-    CommandSpec("/peers", "/peers", "list online users", _bare(ListPeers)),
-    CommandSpec("/rooms", "/rooms", "list rooms", _bare(ListRooms)),
+    CommandSpec("/peers", "/peers [FROM]", "list online users, a page at a time", _page(ListPeers)),
+    CommandSpec("/rooms", "/rooms [FROM]", "list rooms, a page at a time", _page(ListRooms)),
     CommandSpec(
         "/create",
-        "/create ROOM",
+        "/create ROOM [--invite-only]",
         "create a room that you own",
-        _one(CreateRoom, validate_room_name),
+        _create,
         ArgumentKind.TEXT,
     ),
     CommandSpec("/join", "/join ROOM", "join a room", _one(JoinRoom, validate_room_name), _R),
@@ -304,6 +280,48 @@ COMMANDS: tuple[CommandSpec, ...] = (
         "/delete", "/delete ROOM", "delete a room you own", _one(DeleteRoom, validate_room_name), _R
     ),
     CommandSpec("/users", "/users", "members of the current room", _bare(ListUsers)),
+    CommandSpec(
+        "/kick",
+        "/kick USER [ROOM]",
+        "remove USER from your room (they may join again)",
+        _control(OwnerAction.KICK),
+        _U,
+    ),
+    CommandSpec(
+        "/ban",
+        "/ban USER [ROOM]",
+        "remove USER from your room for good",
+        _control(OwnerAction.BAN),
+        _U,
+    ),
+    CommandSpec("/unban", "/unban USER [ROOM]", "lift USER's ban", _control(OwnerAction.UNBAN), _U),
+    CommandSpec(
+        "/invite",
+        "/invite USER [ROOM]",
+        "let USER join your invite-only room",
+        _control(OwnerAction.INVITE),
+        _U,
+    ),
+    CommandSpec(
+        "/uninvite",
+        "/uninvite USER [ROOM]",
+        "withdraw USER's invite",
+        _control(OwnerAction.UNINVITE),
+        _U,
+    ),
+    CommandSpec(
+        "/invite-only",
+        "/invite-only on|off [ROOM]",
+        "only invited users may join your room (on), or anyone (off)",
+        _invite_only,
+    ),
+    CommandSpec(
+        "/access",
+        "/access [ROOM]",
+        "your room's invite and ban lists",
+        _optional_room(ShowAccess),
+        _R,
+    ),
     CommandSpec("/msg", "/msg USER TEXT", "private message (opens a buffer)", _msg, _U),
     CommandSpec(
         "/query",
