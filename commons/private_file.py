@@ -126,7 +126,14 @@ def append_private_file(
     logs whose readers tolerate a torn last line (a crash mid-write): nothing before it
     is touched.
     """
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | _NOFOLLOW | _CLOEXEC | _NONBLOCK)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | _NOFOLLOW | _CLOEXEC | _NONBLOCK)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        if path.is_symlink():
+            raise refuse(f"'{path}' is a symbolic link; the {what} will not be written.") from None
+        raise refuse(f"cannot open the {what} '{path}': {exc.strerror}") from None
     try:
         info = os.fstat(fd)
         _check_private(path, info, what, info.st_size + len(data) + 1, refuse)

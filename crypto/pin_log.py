@@ -5,13 +5,16 @@ fsync, and a store grown by strangers slower with every one. Format version 3 is
 UTF-8 file of lines:
 
 * line 1, the **snapshot**: ``{"format": "p2pchat-pins", "version": 3, "username": ...,
-  "contacts": {...}, "mac": M0}`` where ``M0`` is HMAC-SHA256 over the canonical JSON
-  (sorted keys, no spaces, ASCII) of every other field, as in version 2;
+  "epoch": <32 random hex digits>, "contacts": {...}, "mac": M0}`` where ``M0`` is
+  HMAC-SHA256 over the canonical JSON (sorted keys, no spaces, ASCII) of every other
+  field, as in version 2; the random ``epoch`` makes every snapshot's MAC, and so every
+  chain, unique;
 * each later line, one **record**: ``{"seq": n, "user": NAME, "entry": {...} or null,
   "mac": Mn}``: the contact's whole entry after a change (``null``: removed), with
   ``Mn = HMAC(key, canonical({"prev": M(n-1), "seq": n, "user": ..., "entry": ...}))``.
   Each record is bound to everything before it: a record changed, dropped from the
-  middle, reordered, or copied from another store (another chain) fails its MAC.
+  middle, reordered, replayed, or copied from another chain (another store, or this
+  store before its last snapshot) fails its MAC.
 
 A change appends one record and fsyncs: the cost no longer grows with the store. After
 :data:`MAX_LOG_RECORDS` records the next write is a new snapshot (written atomically,

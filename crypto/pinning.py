@@ -57,6 +57,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -317,6 +318,9 @@ class PinStore:
             "format": FORMAT,
             "version": PIN_STORE_VERSION,
             "username": self.username,
+            # A fresh value per snapshot: records chained to an earlier snapshot never
+            # fit a later one, even one with the very same contacts.
+            "epoch": secrets.token_hex(16),
             "contacts": {name: _entry_json(c) for name, c in sorted(self._contacts.items())},
         }
         data, self._chain = self._file.snapshot(body)

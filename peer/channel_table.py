@@ -69,12 +69,14 @@ class ChannelTable:
     # ------------------------------------------------------------------ limits
 
     def evictable(
-        self, members: Collection[str], has_pending: Callable[[str], bool]
+        self, members: Collection[str], has_pending: Callable[[str], bool], keep: str = ""
     ) -> OpenChannel | None:
         """The channel to close when every slot is taken, or ``None``: a stranger's, the
         one opened longest ago; else a private conversation's with nothing awaiting a
-        receipt, the one whose last message is oldest. Room members are never chosen."""
-        strangers = [c for c in self._by_user.values() if not c.contact]
+        receipt, the one whose last message is oldest. Room members are never chosen, nor
+        ``keep`` (the channel just opened)."""
+        others = [c for c in self._by_user.values() if c.user != keep]
+        strangers = [c for c in others if not c.contact]
         if strangers:
             return min(strangers, key=lambda c: (c.opened_at, c.id))
         private = [

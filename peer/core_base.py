@@ -126,6 +126,6 @@ class CoreBase:
     def _member(self, user: str) -> bool:
         return self.room is not None and user in self.room.members
 
-    def _evictable(self) -> OpenChannel | None:
+    def _evictable(self, keep: str = "") -> OpenChannel | None:
         members = set() if self.room is None else self.room.members
-        return self._channels.evictable(members, self.outbox.has_pending)
+        return self._channels.evictable(members, self.outbox.has_pending, keep)

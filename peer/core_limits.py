@@ -33,8 +33,8 @@ class LimitRules(CoreBase):
 
     def _enforce_cap(self, keep: str) -> None:
         while len(self._channels) > self.settings.max_channels:
-            channel = self._evictable()
-            if channel is None or channel.user == keep:
+            channel = self._evictable(keep)
+            if channel is None:
                 return
             self._close(channel.user, CloseReason.EVICTED)
             self._emit(ev.ChannelClosed(channel.user, str(CloseReason.EVICTED)))

@@ -48,6 +48,11 @@ class AddressPolicy:
         address = parse_address(host)
         if address is None:
             return None
+        if _local(address):
+            if self.tracker_is_local:
+                return None
+            kind = "loopback" if address.is_loopback else "link-local"
+            return f"{host} is a {kind} address and the tracker is not on this machine"
         if (
             address.is_unspecified
             or address.is_multicast
@@ -55,9 +60,6 @@ class AddressPolicy:
             or (isinstance(address, ipaddress.IPv4Address) and address == _BROADCAST)
         ):
             return f"{host} is not a unicast address"
-        if _local(address) and not self.tracker_is_local:
-            kind = "loopback" if address.is_loopback else "link-local"
-            return f"{host} is a {kind} address and the tracker is not on this machine"
         return None
 
 
