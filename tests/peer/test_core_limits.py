@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from peer import events as ev
-from peer.actions import Admit, CheckOnline, CloseReason, PinContact
+from peer.actions import Admit, CheckOnline, CloseReason, PinContact, Step
 from peer.chat_protocol import ChatMessage, Ping
 from tests.peer.core_helpers import closes, events, frames, in_room, make_core
 
@@ -12,8 +12,8 @@ def private(sender: str, seq: int = 1) -> ChatMessage:
     return ChatMessage(None, sender, "hi", 1.0, f"{sum(map(ord, sender)):016x}-{seq}")
 
 
-def pins(step: object) -> list[str]:
-    return [a.user for a in getattr(step, "actions") if isinstance(a, PinContact)]
+def pins(step: Step) -> list[str]:
+    return [a.user for a in step.actions if isinstance(a, PinContact)]
 
 
 def test_only_contacts_are_pinned() -> None:
@@ -76,7 +76,7 @@ def test_the_channel_cap_evicts_strangers_first_and_never_room_members() -> None
 
 def test_a_full_table_refuses_strangers_but_not_members() -> None:
     alice = in_room("alice", ("alice", "bob", "carol"), max_channels=2)
-    _, step = alice.send_private("bob", "pending", 1.0, 1.0)  # awaiting a receipt
+    alice.send_private("bob", "pending", 1.0, 1.0)  # awaiting a receipt
     assert alice.admit("mallory") is Admit.FULL
     alice.room_update("lobby", "alice", ["aaron", "alice", "bob", "carol"], 2.0)
     assert alice.admit("aaron") is Admit.ACCEPT  # a member always gets a slot

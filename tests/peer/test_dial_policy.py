@@ -12,7 +12,7 @@ LOCAL_TRACKER = AddressPolicy("127.0.0.1")
 
 @pytest.mark.parametrize(
     "host",
-    ["0.0.0.0", "::", "224.0.0.1", "ff02::1", "255.255.255.255", "240.0.0.1"],  # noqa: S104
+    ["0.0.0.0", "::", "224.0.0.1", "ff02::1", "255.255.255.255", "240.0.0.1"],
 )
 def test_what_is_not_unicast_is_never_dialled(host: str) -> None:
     assert REMOTE_TRACKER.refusal(host) is not None
