@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from commons.errors import P2PChatError, ProtocolError
+from commons.network_source import UNKNOWN_SOURCE, source_key
 from commons.rate_limited_log import RateLimitedLog
 from crypto.authorization import Admission
 from crypto.channel import SecureChannel
@@ -233,10 +234,14 @@ class ChannelShell:
     # ------------------------------------------------------------------ accepting
 
     async def _accept_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await self.accept(TcpTransport(reader, writer))
+        peername = writer.get_extra_info("peername")
+        source = source_key(str(peername[0])) if peername else UNKNOWN_SOURCE
+        await self.accept(TcpTransport(reader, writer), source)
 
-    async def accept(self, transport: BodyTransport) -> None:
-        """Run the responder's side on an inbound transport until accepted or refused."""
+    async def accept(self, transport: BodyTransport, source: str = UNKNOWN_SOURCE) -> None:
+        """Run the responder's side on an inbound transport until accepted or refused.
+        ``source`` (:func:`commons.network_source.source_key`) is whom the lookups this
+        handshake may cost are charged to."""
         bound = self._bound
         if bound is None:
             transport.close()
@@ -253,7 +258,8 @@ class ChannelShell:
         link = P2PLink(transport, channel)
         try:
             await asyncio.wait_for(
-                self._responder(link, handler, admission), self._config.handshake_timeout
+                self._responder(link, handler, admission, source),
+                self._config.handshake_timeout,
             )
         except TimeoutError:
             link.close()
@@ -270,10 +276,14 @@ class ChannelShell:
             raise
 
     async def _responder(
-        self, link: P2PLink, handler: ChannelHandler, admission: Admission
+        self, link: P2PLink, handler: ChannelHandler, admission: Admission, source: str
     ) -> None:
         """Handshake (the identity check runs inside it), then accept unless duplicate."""
-        await link.handshake(False, handler.before_authorize)
+
+        async def before_authorize(user: str, key: bytes) -> None:
+            await handler.before_authorize(user, key, source)
+
+        await link.handshake(False, before_authorize)
         name = link.channel.remote_username
         assert name is not None
         verdict = handler.admit(name)

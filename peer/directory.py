@@ -15,10 +15,13 @@ while it is younger than ``max_age`` (:data:`MAX_LISTING_AGE` seconds by default
 :meth:`Directory.should_look_up` tells the shell to ask the tracker again before relying
 on a missing or old entry, or on one that disagrees with the key presented (the user may
 just have moved to a new machine). What strangers can make us ask is bounded: one
-``LOOKUP`` per name per ``refresh_interval`` and a shared budget (:data:`LOOKUP_BURST`
-at once, then :data:`LOOKUPS_PER_SECOND`); past it, the check goes on with what we have
-(an unknown name is refused). At most :data:`MAX_ENTRIES` users are remembered (the
-least recently listed go first).
+``LOOKUP`` per name per ``refresh_interval``, and, for a handshake from a *source* (an
+IPv4 address or IPv6 /64), a budget per source (:data:`LOOKUP_BURST` at once, then
+:data:`LOOKUPS_PER_SECOND`); past it, the check goes on with what we have (an unknown
+name is refused). A budget per source, not a shared one, so that a stranger who dials
+with made-up names cannot spend the lookups an honest newcomer from elsewhere needs. At
+most :data:`MAX_ENTRIES` users and :data:`MAX_SOURCES` sources are remembered (the least
+recently used go first).
 """
 
 from __future__ import annotations
@@ -31,9 +34,10 @@ from commons.token_bucket import TokenBucket
 
 MAX_LISTING_AGE = 30.0
 REFRESH_INTERVAL = 1.0
-LOOKUP_BURST = 10
-LOOKUPS_PER_SECOND = 2.0
+LOOKUP_BURST = 5
+LOOKUPS_PER_SECOND = 1.0
 MAX_ENTRIES = 4096
+MAX_SOURCES = 1024
 
 
 @dataclass(slots=True)
@@ -58,9 +62,11 @@ class Directory:
     ) -> None:
         self.max_age = max_age
         self.refresh_interval = refresh_interval
+        self.lookup_burst = lookup_burst
+        self.lookups_per_second = lookups_per_second
         self._entries: OrderedDict[str, Listing] = OrderedDict()
         self._asked: OrderedDict[str, float] = OrderedDict()  # name -> last LOOKUP
-        self._budget = TokenBucket(lookup_burst, lookups_per_second, 0.0)
+        self._budgets: OrderedDict[str, TokenBucket] = OrderedDict()  # per source
 
     def __contains__(self, username: object) -> bool:
         return username in self._entries
@@ -96,10 +102,17 @@ class Directory:
         if listing is not None:
             listing.key, listing.seen_at = key, now
 
-    def should_look_up(self, username: str, now: float, presented: bytes | None = None) -> bool:
+    def should_look_up(
+        self,
+        username: str,
+        now: float,
+        presented: bytes | None = None,
+        source: str | None = None,
+    ) -> bool:
         """Whether to ``LOOKUP`` ``username`` before relying on their listing: it is
         missing, too old, or lists another key than ``presented``; and neither this
-        name nor the shared budget is over its rate. True counts as a lookup made."""
+        name nor ``source``'s budget (an inbound handshake's; ``None``: our own dial) is
+        over its rate. True counts as a lookup made."""
         listing = self.fresh(username, now)
         if listing is not None and (
             presented is None or hmac.compare_digest(listing.key, presented)
@@ -108,10 +121,21 @@ class Directory:
         asked = self._asked.get(username)
         if asked is not None and now - asked < self.refresh_interval:
             return False
-        if self._budget.take(now) > 0:
+        if source is not None and self._budget(source, now).take(now) > 0:
             return False
         self._asked[username] = now
         self._asked.move_to_end(username)
         while len(self._asked) > MAX_ENTRIES:
             self._asked.popitem(last=False)
         return True
+
+    def _budget(self, source: str, now: float) -> TokenBucket:
+        bucket = self._budgets.get(source)
+        if bucket is None:
+            bucket = self._budgets[source] = TokenBucket(
+                self.lookup_burst, self.lookups_per_second, now
+            )
+            while len(self._budgets) > MAX_SOURCES:
+                self._budgets.popitem(last=False)
+        self._budgets.move_to_end(source)
+        return bucket

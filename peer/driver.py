@@ -277,8 +277,8 @@ class CoreDriver:
 
         return self._trust.admission(expected, listed)
 
-    async def before_authorize(self, user: str, key: bytes) -> None:
-        await self.lookups.before_authorize(user, key)
+    async def before_authorize(self, user: str, key: bytes, source: str | None = None) -> None:
+        await self.lookups.before_authorize(user, key, source)
 
     async def settle(self, admission: Admission, *, accepted: bool) -> bool:
         keep, changed = await self._trust.settle(admission, accepted=accepted)

@@ -63,11 +63,11 @@ class Lookups:
         self.directory.remember(peer.username, key, peer.host, peer.port, self._clock())
         return peer
 
-    async def before_authorize(self, user: str, key: bytes) -> None:
+    async def before_authorize(self, user: str, key: bytes, source: str | None) -> None:
         """Ask again if our listing of ``user`` is missing, too old, or lists another
-        key than ``key`` (rate-limited). If the tracker cannot be asked, an old listing
-        stays old and the identity check refuses."""
-        if self.directory.should_look_up(user, self._clock(), key):
+        key than ``key`` (rate-limited, per ``source`` for an inbound handshake). If the
+        tracker cannot be asked, an old listing stays old and the identity check refuses."""
+        if self.directory.should_look_up(user, self._clock(), key, source):
             with contextlib.suppress(P2PChatError):
                 await self.look_up(user)
 

@@ -35,13 +35,16 @@ def test_a_stale_or_missing_listing_asks_for_a_lookup_at_most_once_per_interval(
     assert directory.should_look_up("bob", 11.0 + MAX_LISTING_AGE)
 
 
-def test_lookups_strangers_can_trigger_share_one_budget() -> None:
-    """A stranger claiming a thousand unknown names gets the burst, then the rate."""
+def test_lookups_strangers_can_trigger_are_budgeted_per_source() -> None:
+    """A stranger claiming a thousand unknown names gets its source's burst, then its
+    rate; a newcomer from elsewhere is not kept waiting by it; our own dials ask freely."""
     directory = Directory()
-    asked = [directory.should_look_up(f"ghost{i}", 100.0) for i in range(1000)]
+    asked = [directory.should_look_up(f"ghost{i}", 100.0, source="s1") for i in range(1000)]
     assert sum(asked) == LOOKUP_BURST
-    later = [directory.should_look_up(f"later{i}", 102.0) for i in range(100)]
+    later = [directory.should_look_up(f"later{i}", 102.0, source="s1") for i in range(100)]
     assert sum(later) == int(2 * LOOKUPS_PER_SECOND)
+    assert directory.should_look_up("carol", 102.0, source="s2")
+    assert all(directory.should_look_up(f"friend{i}", 102.0) for i in range(100))
 
 
 def test_a_listing_that_disagrees_with_the_key_presented_asks_for_a_lookup() -> None:
