@@ -100,7 +100,7 @@ async def test_the_channel_cap_holds_and_contacts_still_get_in(
     await bob.client.create_room("lobby")
     fakes = await _strangers(tracker, STRANGERS)
     links = []
-    for client, key, name in fakes:
+    for _, key, name in fakes:
         links.append(await _dial(bob, name, key, _source(len(links))))
         assert len(bob.client.connected_peers) <= cap
     assert len(bob.client.connected_peers) == cap
