@@ -235,13 +235,16 @@ class CoreDriver:
                 future.set_exception(error)
                 future.exception()  # retrieved: a waiter may have timed out already
 
+    def _waiter(self, user: str) -> asyncio.Future[None]:
+        future: asyncio.Future[None] = self._loop.create_future()
+        self._waiters.setdefault(user, []).append(future)
+        return future
+
     async def wait_channel(self, user: str) -> None:
         """Until a channel to ``user`` is open; raises if a dial to them fails."""
         if self.core.channel_of(user) is not None:
             return
-        future: asyncio.Future[None] = self._loop.create_future()
-        self._waiters.setdefault(user, []).append(future)
-        await future
+        await self._waiter(user)
 
     async def open_channel(self, user: str, patience: float) -> None:
         """A channel to ``user`` for a private message, dialled if needed. A user who
@@ -255,10 +258,13 @@ class CoreDriver:
         except P2PChatError:
             if user not in self.directory:
                 raise
+        if self.core.channel_of(user) is not None:
+            return
+        opened = self._waiter(user)  # before the dial: it may fail at once
         self.apply(self.core.want_channel(user))
         try:
             async with asyncio.timeout(patience):
-                await self.wait_channel(user)
+                await opened
         except TimeoutError:
             raise RequestTimeoutError(f"no channel to {user} in time") from None
 
