@@ -16,7 +16,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 DEFAULT_TOTAL = 64
-DEFAULT_PER_SOURCE = 8
+#: A room of 16 behind one address (a NAT, a LAN) can all dial a newcomer at once.
+DEFAULT_PER_SOURCE = 16
 
 
 @dataclass(frozen=True, slots=True)
