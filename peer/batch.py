@@ -34,12 +34,16 @@ from peer import events as ev
 from peer.client import ChatClient
 from peer.command_results import Bye, execute, result_to_json
 from peer.commands import (
+    ClearHistory,
     CloseBuffer,
     Frontend,
     Help,
+    Login,
     Query,
     Quit,
     Receipts,
+    Search,
+    SetSetting,
     Switch,
     command_word,
     parse_line,
@@ -48,8 +52,10 @@ from peer.config import PeerConfig
 from peer.tracker_pins import endpoint_key
 
 Output = dict[str, Any]
+#: Exit status when a ``/login`` failed and no login succeeded afterwards.
+EXIT_LOGIN_FAILED = 3
 Writer = Callable[[Output], None]
-TUI_COMMANDS = (Help, Switch, Query, CloseBuffer, Receipts)
+TUI_COMMANDS = (Help, Switch, Query, CloseBuffer, Receipts, Search, SetSetting, ClearHistory)
 
 
 def event_to_json(event: ev.Event) -> Output:
@@ -73,7 +79,7 @@ def event_to_json(event: ev.Event) -> Output:
             "reason": event.reason,
         }
     if isinstance(event, ev.RoomDeleted):
-        return {"event": "room_deleted", "room": event.room}
+        return {"event": "room_deleted", "room": event.room, "by": event.owner}
     if isinstance(event, ev.KeyChanged):
         return {
             "event": "key_changed",
@@ -146,7 +152,9 @@ async def run_batch(config: PeerConfig, lines: AsyncIterator[str], write: Writer
     """Run a client driven by ``lines``; every reply and event goes to ``write``.
 
     Returns the process exit status: 0 after /quit or end of input, 1 if the tracker
-    could not be reached (or verified) at start.
+    could not be reached (or verified) at start, :data:`EXIT_LOGIN_FAILED` if a
+    ``/login`` failed and the session ended without any login succeeding (a script
+    whose password is wrong must not look like it worked).
     """
     client = ChatClient(config)
     pump = asyncio.create_task(_pump_events(client, write))
@@ -165,6 +173,7 @@ async def run_batch(config: PeerConfig, lines: AsyncIterator[str], write: Writer
             "listen": _endpoint(client.listen_address),
         }
     )
+    login_failed = False
     async for line in lines:
         try:
             command = parse_line(line, Frontend.BATCH)
@@ -180,10 +189,12 @@ async def run_batch(config: PeerConfig, lines: AsyncIterator[str], write: Writer
             write(result_to_json(await execute(client, command)))
         except P2PChatError as exc:
             write(error_to_json(exc, command_word(line.strip())))
+            login_failed = login_failed or isinstance(command, Login)
+    logged_in = client.username is not None
     await client.close()
     await pump
     write(result_to_json(Bye()))
-    return 0
+    return EXIT_LOGIN_FAILED if login_failed and not logged_in else 0
 
 
 async def _pump_events(client: ChatClient, write: Writer) -> None:

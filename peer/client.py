@@ -116,6 +116,7 @@ class ChatClient(RoomCommands, TrustCommands):
             self._session.tracker_address,
         )
         self.username, self._trust, self._driver = username, trust, driver
+        self._identity = identity
         self._shell.bind(username, identity, driver)
         await trust.started()
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Callable
 
+from crypto.history_seal import HistoryKeys, derive_history_keys
+from crypto.identity import IdentityKey
 from crypto.keystore import KdfParams
 from peer import events as ev
 from peer.channels import ChannelShell
@@ -49,6 +51,7 @@ class ClientBase:
         self._trust: TrustGate | None = None
         self.listen_address: tuple[str, int] | None = None
         self.username: str | None = None
+        self._identity: IdentityKey | None = None
         self._closing = False
 
     @property
@@ -84,6 +87,19 @@ class ClientBase:
     def tracker_fingerprint(self) -> str | None:
         """SHA-256 fingerprint of the tracker certificate seen on the last connection."""
         return self._session.fingerprint
+
+    @property
+    def tracker_pinned_now(self) -> bool:
+        """True if the last connection pinned the tracker's certificate for the first time
+        (trust on first use): the user should see the fingerprint that was pinned."""
+        return self._session.pinned_now
+
+    def history_keys(self, salt: bytes) -> HistoryKeys:
+        """Keys of this user's local history (HKDF over the identity private key, which
+        only the password unlocks); see :mod:`crypto.history_seal`."""
+        if self.username is None or self._identity is None:
+            raise NotLoggedInError("log in first")
+        return derive_history_keys(self._identity, self.username, salt)
 
     def _emit(self, event: ev.Event) -> None:
         self._events.put(event)

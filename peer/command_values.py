@@ -139,6 +139,29 @@ class Quit:
 
 @dataclass(frozen=True, slots=True)
 class Help:
+    """The list of commands, or one command in detail (``topic``: ``join`` or ``/join``)."""
+
+    topic: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Search:
+    """Open the search over the buffer shown (or every buffer) with ``query``."""
+
+    query: str
+    all_buffers: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SetSetting:
+    """``/set`` (list), ``/set NAME`` (show one), ``/set NAME VALUE`` (this session)."""
+
+    name: str | None
+    value: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ClearHistory:
     pass
 
 
@@ -187,4 +210,7 @@ Command = (
     | Query
     | CloseBuffer
     | Receipts
+    | Search
+    | SetSetting
+    | ClearHistory
 )

@@ -9,22 +9,24 @@ typed in groups separated by spaces (as ``/fingerprint`` prints it).
 
 :data:`COMMANDS` says, for each command, its usage, a one-line summary, what its first
 argument names (for tab completion), how to parse it and which front ends offer it; the
-typed values it parses into live in :mod:`peer.command_values` (re-exported here). The
-batch mode and the terminal chat both parse with :func:`parse_line`; what a command does
+typed values it parses into live in :mod:`peer.command_values` (re-exported here), the
+argument parsers in :mod:`peer.command_parsers`. The batch mode and the terminal chat
+both parse with :func:`parse_line`; what a command does
 is :func:`peer.command_results.execute` (or, for the commands that only exist with
 buffers, the terminal chat's controller).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from commons.errors import ErrorCode, ValidationError
-from commons.models import validate_name, validate_room_name, validate_username
-from crypto.fingerprint import parse_fingerprint
+from commons.errors import ErrorCode
+from commons.models import validate_username
+from peer import command_parsers as parsers
+from peer.command_parsers import CommandError, Parser
 from peer.command_values import (
+    ClearHistory,
     CloseBuffer,
     Command,
     ControlUser,
@@ -43,9 +45,11 @@ from peer.command_values import (
     Receipts,
     Register,
     Reject,
+    Search,
     SendPrivate,
     SendRoom,
     SetInviteOnly,
+    SetSetting,
     ShowAccess,
     ShowFingerprint,
     Switch,
@@ -58,6 +62,7 @@ __all__ = [
     "COMMANDS",
     "TUI_ONLY",
     "ArgumentKind",
+    "ClearHistory",
     "CloseBuffer",
     "Command",
     "CommandError",
@@ -74,14 +79,17 @@ __all__ = [
     "ListUsers",
     "Login",
     "OwnerAction",
+    "Parser",
     "Query",
     "Quit",
     "Receipts",
     "Register",
     "Reject",
+    "Search",
     "SendPrivate",
     "SendRoom",
     "SetInviteOnly",
+    "SetSetting",
     "ShowAccess",
     "ShowFingerprint",
     "Switch",
@@ -106,143 +114,24 @@ class ArgumentKind(StrEnum):
     USER = "user"
     ROOM = "room"
     BUFFER = "buffer"
+    SETTING = "setting"
+    COMMAND = "command"
     TEXT = "text"
-
-
-class CommandError(ValidationError):
-    """The line is not a valid command; the message shows the usage."""
-
-    code = ErrorCode.BAD_REQUEST
-
-
-Parser = Callable[[str, str], Command]  # (usage, rest of the line) -> command
-
-
-def _bare(make: Callable[[], Command]) -> Parser:
-    def parse(usage: str, rest: str) -> Command:
-        if rest.split():
-            raise CommandError(f"usage: {usage}")
-        return make()
-
-    return parse
-
-
-def _one(make: Callable[[str], Command], check: Callable[[str], str] = str) -> Parser:
-    def parse(usage: str, rest: str) -> Command:
-        args = rest.split()
-        if len(args) != 1:
-            raise CommandError(f"usage: {usage}")
-        return make(check(args[0]))
-
-    return parse
-
-
-def _credentials(login: bool) -> Parser:
-    def parse(usage: str, rest: str) -> Command:
-        args = rest.split()
-        if login and len(args) == 3 and args[2] == "--replace-key":
-            return Login(validate_username(args[0]), args[1], replace_key=True)
-        if len(args) != 2:
-            raise CommandError(f"usage: {usage}")
-        user = validate_username(args[0])
-        return Login(user, args[1]) if login else Register(user, args[1])
-
-    return parse
-
-
-def _page(make: Callable[[str | None], Command]) -> Parser:
-    """``[FROM]``: where a listing starts (the ``next`` cursor a page ended with)."""
-
-    def parse(usage: str, rest: str) -> Command:
-        args = rest.split()
-        if len(args) > 1:
-            raise CommandError(f"usage: {usage}")
-        return make(validate_name("cursor", args[0]) if args else None)
-
-    return parse
-
-
-def _create(usage: str, rest: str) -> Command:
-    args = rest.split()
-    if len(args) == 2 and args[1] == "--invite-only":
-        return CreateRoom(validate_room_name(args[0]), invite_only=True)
-    if len(args) != 1:
-        raise CommandError(f"usage: {usage}")
-    return CreateRoom(validate_room_name(args[0]))
-
-
-def _control(action: OwnerAction) -> Parser:
-    """``USER [ROOM]``."""
-
-    def parse(usage: str, rest: str) -> Command:
-        args = rest.split()
-        if not 1 <= len(args) <= 2:
-            raise CommandError(f"usage: {usage}")
-        room = validate_room_name(args[1]) if len(args) == 2 else None
-        return ControlUser(action, validate_username(args[0]), room)
-
-    return parse
-
-
-def _invite_only(usage: str, rest: str) -> Command:
-    args = rest.split()
-    if not 1 <= len(args) <= 2 or args[0].lower() not in ("on", "off"):
-        raise CommandError(f"usage: {usage}")
-    room = validate_room_name(args[1]) if len(args) == 2 else None
-    return SetInviteOnly(args[0].lower() == "on", room)
-
-
-def _optional_room(make: Callable[[str | None], Command]) -> Parser:
-    def parse(usage: str, rest: str) -> Command:
-        args = rest.split()
-        if len(args) > 1:
-            raise CommandError(f"usage: {usage}")
-        return make(validate_room_name(args[0]) if args else None)
-
-    return parse
-
-
-def _msg(usage: str, rest: str) -> Command:
-    user, _, text = rest.lstrip().partition(" ")
-    if not user or not text:
-        raise CommandError(f"usage: {usage}")
-    return SendPrivate(validate_username(user), text)
-
-
-def _fingerprint(usage: str, rest: str) -> Command:
-    args = rest.split()
-    if len(args) > 1:
-        raise CommandError(f"usage: {usage}")
-    return ShowFingerprint(validate_username(args[0]) if args else None)
-
-
-def _key_choice(make: Callable[[str, str | None], Command]) -> Parser:
-    """``USER [FINGERPRINT]``, the fingerprint possibly typed in spaced groups."""
-
-    def parse(usage: str, rest: str) -> Command:
-        args = rest.split()
-        if not args:
-            raise CommandError(f"usage: {usage}")
-        typed = parse_fingerprint(" ".join(args[1:])) if len(args) > 1 else None
-        return make(validate_username(args[0]), typed)
-
-    return parse
-
-
-def _switch(usage: str, rest: str) -> Command:
-    if not rest.strip():
-        raise CommandError(f"usage: {usage}")
-    return Switch(rest.strip())
 
 
 @dataclass(frozen=True, slots=True)
 class CommandSpec:
+    """A command: usage, one line of summary (``/help``), what it does in a few sentences
+    (``/help COMMAND``), its parser, what its first argument names (Tab completion) and
+    which front ends offer it."""
+
     name: str
     usage: str
     summary: str
     parse: Parser
     argument: ArgumentKind = ArgumentKind.NONE
     frontends: frozenset[Frontend] = frozenset(Frontend)
+    details: str = ""
 
 
 BATCH_ONLY = frozenset({Frontend.BATCH})
@@ -250,134 +139,260 @@ TUI_ONLY = frozenset({Frontend.TUI})
 _U, _R = ArgumentKind.USER, ArgumentKind.ROOM
 
 COMMANDS: tuple[CommandSpec, ...] = (
-    CommandSpec("/help", "/help", "show this list", _bare(Help), frontends=TUI_ONLY),
+    CommandSpec(
+        "/help",
+        "/help [COMMAND]",
+        "this list, or one command in detail",
+        parsers.help_topic,
+        ArgumentKind.COMMAND,
+        TUI_ONLY,
+        "/help alone lists the commands and keys; /help join (or /help /join) explains one.",
+    ),
     CommandSpec(
         "/register",
         "/register NAME PASSWORD",
         "create an account (and the identity key)",
-        _credentials(login=False),
+        parsers.credentials(login=False),
         frontends=BATCH_ONLY,
     ),
     CommandSpec(
         "/login",
         "/login NAME PASSWORD [--replace-key]",
         "log in; announces the P2P listener to the tracker",
-        _credentials(login=True),
+        parsers.credentials(login=True),
         frontends=BATCH_ONLY,
     ),
-    CommandSpec("/peers", "/peers [FROM]", "list online users, a page at a time", _page(ListPeers)),
-    CommandSpec("/rooms", "/rooms [FROM]", "list rooms, a page at a time", _page(ListRooms)),
+    CommandSpec(
+        "/peers",
+        "/peers [FROM]",
+        "list online users, a page at a time",
+        parsers.page(ListPeers),
+        details="Who the tracker says is online, in name order, their room and your trust in"
+        " their key; a long list comes in pages (/peers FROM shows the page that starts"
+        " after FROM, as the last line says). Their names then complete with Tab.",
+    ),
+    CommandSpec(
+        "/rooms",
+        "/rooms [FROM]",
+        "list rooms, a page at a time",
+        parsers.page(ListRooms),
+        details="Rooms in name order with their members, capacity, owner and whether they"
+        " are invite-only; a long list comes in pages (/rooms FROM). Room names then"
+        " complete with Tab after /join.",
+    ),
     CommandSpec(
         "/create",
         "/create ROOM [--invite-only]",
         "create a room that you own",
-        _create,
+        parsers.create,
         ArgumentKind.TEXT,
+        details="Creates ROOM and puts you in it as its owner (at most 5 rooms each). A room"
+        " name is one word of 1-32 letters, digits, '_', '.' or '-' (no spaces)."
+        " --invite-only: only users you /invite may join.",
     ),
-    CommandSpec("/join", "/join ROOM", "join a room", _one(JoinRoom, validate_room_name), _R),
-    CommandSpec("/leave", "/leave", "leave the current room", _bare(LeaveRoom)),
     CommandSpec(
-        "/delete", "/delete ROOM", "delete a room you own", _one(DeleteRoom, validate_room_name), _R
+        "/join",
+        "/join ROOM",
+        "join a room",
+        parsers.room(JoinRoom),
+        _R,
+        details="Leaves your current room (you are in one at a time) and enters ROOM; an"
+        " end-to-end encrypted channel opens to each member.",
     ),
-    CommandSpec("/users", "/users", "members of the current room", _bare(ListUsers)),
+    CommandSpec(
+        "/leave",
+        "/leave",
+        "leave the current room",
+        parsers.bare(LeaveRoom),
+        details="Members are told.",
+    ),
+    CommandSpec(
+        "/delete",
+        "/delete ROOM",
+        "delete a room you own",
+        parsers.room(DeleteRoom),
+        _R,
+        details="Only the owner can delete a room; its members are told who deleted it.",
+    ),
+    CommandSpec(
+        "/users",
+        "/users",
+        "members of the current room",
+        parsers.bare(ListUsers),
+        details="With the trust state of each member's key.",
+    ),
     CommandSpec(
         "/kick",
         "/kick USER [ROOM]",
         "remove USER from your room (they may join again)",
-        _control(OwnerAction.KICK),
+        parsers.control(OwnerAction.KICK),
         _U,
+        details="Only the owner may. ROOM: one of your rooms (default: the one you are in).",
     ),
     CommandSpec(
         "/ban",
         "/ban USER [ROOM]",
         "remove USER from your room for good",
-        _control(OwnerAction.BAN),
+        parsers.control(OwnerAction.BAN),
         _U,
+        details="USER is removed if in the room and may not join again until /unban; names"
+        " need not be online (at most 500 bans per room).",
     ),
-    CommandSpec("/unban", "/unban USER [ROOM]", "lift USER's ban", _control(OwnerAction.UNBAN), _U),
+    CommandSpec(
+        "/unban",
+        "/unban USER [ROOM]",
+        "lift USER's ban",
+        parsers.control(OwnerAction.UNBAN),
+        _U,
+        details="USER may join again (an invite-only room still needs an invite).",
+    ),
     CommandSpec(
         "/invite",
         "/invite USER [ROOM]",
         "let USER join your invite-only room",
-        _control(OwnerAction.INVITE),
+        parsers.control(OwnerAction.INVITE),
         _U,
+        details="USER is told if online. An invite lasts until /uninvite (at most 500).",
     ),
     CommandSpec(
         "/uninvite",
         "/uninvite USER [ROOM]",
         "withdraw USER's invite",
-        _control(OwnerAction.UNINVITE),
+        parsers.control(OwnerAction.UNINVITE),
         _U,
+        details="A member stays a member; /kick removes them.",
     ),
     CommandSpec(
         "/invite-only",
         "/invite-only on|off [ROOM]",
         "only invited users may join your room (on), or anyone (off)",
-        _invite_only,
+        parsers.invite_only,
+        details="Switching it on invites whoever is in the room at that moment.",
     ),
     CommandSpec(
         "/access",
         "/access [ROOM]",
         "your room's invite and ban lists",
-        _optional_room(ShowAccess),
+        parsers.optional_room(ShowAccess),
         _R,
+        details="Whether the room is invite-only, who is invited, who is banned.",
     ),
-    CommandSpec("/msg", "/msg USER TEXT", "private message (opens a buffer)", _msg, _U),
+    CommandSpec(
+        "/msg",
+        "/msg USER TEXT",
+        "private message (opens a buffer)",
+        parsers.msg,
+        _U,
+        details="Sends TEXT to USER alone over a direct encrypted channel, in a room or"
+        " not, and opens the buffer @USER.",
+    ),
     CommandSpec(
         "/query",
         "/query USER",
         "open a private buffer with USER",
-        _one(Query, validate_username),
+        parsers.one(Query, validate_username),
         _U,
         TUI_ONLY,
+        "Opens @USER without sending anything; what you type there goes to USER.",
     ),
     CommandSpec(
-        "/fingerprint", "/fingerprint [USER]", "your or USER's key fingerprint", _fingerprint, _U
+        "/fingerprint",
+        "/fingerprint [USER]",
+        "your or USER's key fingerprint",
+        parsers.fingerprint,
+        _U,
+        details="Your identity key's fingerprint, or USER's with the safety number you share.",
     ),
     CommandSpec(
         "/verify",
         "/verify USER [FINGERPRINT]",
         "compare safety numbers, mark that key verified",
-        _key_choice(Verify),
+        parsers.key_choice(Verify),
         _U,
+        details="Shows both fingerprints and the safety number: read it to USER over a"
+        " channel you trust (in person, a call) and confirm only if it is the same on"
+        " their side. With FINGERPRINT, marks exactly that key verified.",
     ),
     CommandSpec(
         "/trust",
         "/trust USER [FINGERPRINT]",
         "accept USER's new key (the fingerprint if several)",
-        _key_choice(Trust),
+        parsers.key_choice(Trust),
         _U,
+        details="After USER's key changed, nothing is sent to them until you accept the new"
+        " key (better: /verify USER first). If several new keys were seen, name the one"
+        " you accept by its FINGERPRINT.",
     ),
     CommandSpec(
         "/reject",
         "/reject USER",
         "keep USER's pinned key, refuse the new one",
-        _one(Reject, validate_username),
+        parsers.one(Reject, validate_username),
         _U,
+        details="Keeps the key you had pinned for USER: whoever presents the new one is refused.",
     ),
     CommandSpec(
         "/receipts",
         "/receipts",
         "who got your last messages here, and who did not",
-        _bare(Receipts),
+        parsers.bare(Receipts),
         frontends=TUI_ONLY,
+    ),
+    CommandSpec(
+        "/search",
+        "/search [-all] TEXT",
+        "search your history (Ctrl+F here, Ctrl+R all)",
+        parsers.search,
+        ArgumentKind.TEXT,
+        TUI_ONLY,
+        "Finds messages whose words start with each word of TEXT, newest first, in the"
+        " buffer shown (-all: in every buffer), from this session and the encrypted"
+        " history of earlier ones. Enter jumps to the message.",
+    ),
+    CommandSpec(
+        "/clear-history",
+        "/clear-history",
+        "delete your whole message history",
+        parsers.bare(ClearHistory),
+        frontends=TUI_ONLY,
+        details="Deletes every message kept on disk (for all buffers) and starts a new"
+        " history file with new keys. This session's messages stay on screen.",
+    ),
+    CommandSpec(
+        "/set",
+        "/set [NAME [VALUE]]",
+        "show or change a setting for this session",
+        parsers.setting,
+        ArgumentKind.SETTING,
+        TUI_ONLY,
+        "/set lists every setting, its value and where it comes from (default, config"
+        " file, flag, session); /set NAME VALUE changes it until you quit (the config"
+        " file is not written). Example: /set timestamp_format %H:%M:%S",
     ),
     CommandSpec(
         "/switch",
         "/switch N|#ROOM|@USER",
         "show another buffer",
-        _switch,
+        parsers.switch,
         ArgumentKind.BUFFER,
         TUI_ONLY,
+        "By number (as in the buffer bar), #room or @user.",
     ),
     CommandSpec(
         "/close",
         "/close",
         "close the buffer shown (not a joined room)",
-        _bare(CloseBuffer),
+        parsers.bare(CloseBuffer),
         frontends=TUI_ONLY,
+        details="Hides the buffer; its messages stay in your history.",
     ),
-    CommandSpec("/quit", "/quit", "leave the room, log out and exit", _bare(Quit)),
+    CommandSpec(
+        "/quit",
+        "/quit",
+        "leave the room, log out and exit",
+        parsers.bare(Quit),
+        details="Same as Ctrl+C.",
+    ),
 )
 
 
@@ -386,8 +401,11 @@ def commands_for(frontend: Frontend) -> tuple[CommandSpec, ...]:
 
 
 def spec_for(name: str, frontend: Frontend | None = None) -> CommandSpec | None:
-    """The spec of ``/name`` (case-insensitive), if that front end offers it."""
+    """The spec of ``/name`` (case-insensitive; the ``/`` may be left out), if that front
+    end offers it."""
     lowered = name.lower()
+    if not lowered.startswith("/"):
+        lowered = "/" + lowered
     for spec in COMMANDS:
         if spec.name == lowered and (frontend is None or frontend in spec.frontends):
             return spec

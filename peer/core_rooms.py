@@ -97,7 +97,7 @@ class RoomRules(CoreBase):
             if channel is not None and not channel.private:
                 self._close(user, CloseReason.LEFT_ROOM)
         if deleted:
-            self._emit(ev.RoomDeleted(room.name))
+            self._emit(ev.RoomDeleted(room.name, room.owner))
 
     def leave_notices(self) -> Step:
         """``leave`` frames for every present member we have a channel to."""

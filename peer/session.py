@@ -93,6 +93,11 @@ class TrackerSession:
         return self._link.fingerprint
 
     @property
+    def pinned_now(self) -> bool:
+        """The last connection pinned the tracker's certificate on first use."""
+        return self._link.pinned_now
+
+    @property
     def tracker_address(self) -> str | None:
         """The tracker's IP address, as connected to."""
         return self._link.address

@@ -316,7 +316,11 @@ class TrackerServer:
         cap = connection_cap(config.max_connections, soft, MAX_REJECTING)
         unauthenticated = min(config.max_unauthenticated, max(1, cap // 2))
         if cap < config.max_connections:
-            log.warning(
+            # A cap lowered by a few percent (the default 20,000 under a 20,000-descriptor
+            # limit) is not worth an operator's attention at every start.
+            material = cap < config.max_connections * 0.95
+            log.log(
+                logging.WARNING if material else logging.INFO,
                 "the open-file limit (%d) cannot carry --max-connections %d: serving at most"
                 " %d connections (%d of them not logged in yet); raise the limit"
                 " (ulimit -n, LimitNOFILE=) to serve more",
@@ -396,7 +400,7 @@ class TrackerServer:
         self._listener.start()
         self.port = self._listener.port
         self._sweeper = asyncio.create_task(self._sweep())
-        log.info("tracker listening on %s:%d", config.host, self.port)
+        log.debug("tracker listening on %s:%d", config.host, self.port)
 
     async def stop(self) -> None:
         if self._listener is not None:

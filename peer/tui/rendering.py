@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Sequence
 
 from rich.style import Style
-from rich.table import Table
 from rich.text import Text
 
+from peer.history_search import highlight_spans
 from peer.tui.buffers import BufferKind, BufferList, Line, LineKind
 from peer.tui.chat_model import ChatModel, Verification
+from peer.tui.log_rows import LogRow
 from peer.tui.nick_colors import nick_color
 from peer.tui.receipts import MarkKind, Receipt
 
@@ -51,11 +53,23 @@ def nick_text(username: str, *, own: bool = False) -> Text:
     return Text(sanitize(username), style=Style(color=nick_color(username), bold=own))
 
 
-def format_time(timestamp: float) -> str:
-    return time.strftime("%H:%M:%S", time.localtime(timestamp))
-
-
+DEFAULT_TIME_FORMAT = "%H:%M"
 NICK_WIDTH = 12
+HISTORY_STYLE = Style(dim=True)
+
+
+def format_time(timestamp: float, time_format: str = DEFAULT_TIME_FORMAT) -> str:
+    return time.strftime(time_format, time.localtime(timestamp))
+
+
+def fit_nick(name: str, width: int) -> str:
+    """``name`` in at most ``width`` cells: long ones keep both ends (``alice_…_admin``),
+    since the end is often what tells two similar names apart."""
+    if len(name) <= width:
+        return name
+    keep = width - 1
+    head, tail = (keep + 1) // 2, keep // 2
+    return name[:head] + "\u2026" + (name[-tail:] if tail else "")
 
 
 _RECEIPT_STYLE = {
@@ -66,17 +80,23 @@ _RECEIPT_STYLE = {
 }
 
 
-def render_line(line: Line, receipt: Receipt | None = None) -> Table:
+def render_line(
+    line: Line,
+    receipt: Receipt | None = None,
+    *,
+    time_format: str = DEFAULT_TIME_FORMAT,
+    nick_width: int = NICK_WIDTH,
+    highlight: Sequence[str] = (),
+) -> LogRow:
     """One log row: time, then the nick right-aligned in its colour (or a notice mark),
-    then the text, which wraps in its own column so continuation lines stay indented.
-    An own message ends with its delivery mark."""
-    grid = Table.grid(padding=(0, 1))
-    grid.add_column(no_wrap=True)
-    grid.add_column(no_wrap=True, min_width=NICK_WIDTH, justify="right")
-    grid.add_column(ratio=1, overflow="fold")
-    stamp = Text(format_time(line.timestamp), style=TIMESTAMP_STYLE)
+    then the text, which wraps under itself so continuation lines stay indented. An own
+    message ends with its delivery mark (``receipt``). A line from the history file is
+    dimmed; the words that start with one of ``highlight`` (a search's words) are drawn
+    reversed."""
+    stamp = Text(format_time(line.timestamp, time_format), style=TIMESTAMP_STYLE)
     if line.kind in (LineKind.MESSAGE, LineKind.OWN) and line.sender is not None:
-        who = nick_text(line.sender, own=line.kind is LineKind.OWN)
+        who = nick_text(fit_nick(line.sender, nick_width), own=line.kind is LineKind.OWN)
+        who.stylize(Style(color=nick_color(line.sender)))
         style = Style()
         if line.mention and line.sender is not None:
             who.stylize(Style(reverse=True, bold=True))
@@ -90,11 +110,19 @@ def render_line(line: Line, receipt: Receipt | None = None) -> Table:
             # No received text can pass for a new line with its own time and nick.
             body.append("\n" + CONTINUATION, style=TIMESTAMP_STYLE)
         body.append(sanitize(part), style=style)
-    mark = None if receipt is None else receipt.mark()
+    for start, end in highlight_spans(body.plain, highlight) if highlight else ():
+        body.stylize(Style(reverse=True, bold=True), start, end)
+    if line.history:
+        body.stylize(HISTORY_STYLE)
+    mark = None if receipt is None or line.kind is not LineKind.OWN else receipt.mark()
     if mark is not None:
         body.append(f" {mark[0]}", style=_RECEIPT_STYLE[mark[1]])
-    grid.add_row(stamp, who, body)
-    return grid
+    prefix = stamp
+    prefix.append(" ")
+    who.pad_left(max(0, nick_width - who.cell_len))
+    prefix.append_text(who)
+    prefix.append(" ")
+    return LogRow(prefix, body)
 
 
 _STATE_MARK = {

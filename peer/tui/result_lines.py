@@ -83,7 +83,7 @@ _DONE = {
 
 def _more(model: ChatModel, shown: int, total: int, command: str, cursor: str | None) -> None:
     if cursor is not None:
-        model.notice(f"{shown} of {total} shown; {command} {cursor} shows the next ones")
+        model.notice(f"{shown:,} of {total:,} shown; {command} {cursor} shows the next ones")
 
 
 def _peers(controller: ChatController, listed: res.PeersListed) -> None:
@@ -91,7 +91,9 @@ def _peers(controller: ChatController, listed: res.PeersListed) -> None:
     if not listed.peers:
         model.notice("nobody is online")
         return
-    model.notice(f"{listed.total} online:")
+    count = listed.total
+    model.notice(f"{count:,} user{'' if count == 1 else 's'} online:")
+    model.remember(users=[p.user for p in listed.peers])
     for peer in sorted(listed.peers, key=lambda p: p.user.lower()):
         where = f"in #{peer.room}" if peer.room else "in no room"
         controller.refresh_trust(peer.user)
@@ -104,7 +106,9 @@ def _rooms(controller: ChatController, listed: res.RoomsListed) -> None:
     if not listed.rooms:
         model.notice("no rooms yet: /create ROOM")
         return
-    model.notice(f"{listed.total} room(s):")
+    count = listed.total
+    model.notice(f"{count:,} room{'' if count == 1 else 's'}:")
+    model.remember(rooms=[r.room for r in listed.rooms])
     for room in sorted(listed.rooms, key=lambda r: r.room.lower()):
         mode = "  invite-only" if room.invite_only else ""
         model.notice(

@@ -7,6 +7,7 @@ import pytest
 from commons.errors import ErrorCode, ValidationError
 from peer.commands import (
     COMMANDS,
+    ClearHistory,
     CommandError,
     ControlUser,
     CreateRoom,
@@ -25,9 +26,11 @@ from peer.commands import (
     Receipts,
     Register,
     Reject,
+    Search,
     SendPrivate,
     SendRoom,
     SetInviteOnly,
+    SetSetting,
     ShowAccess,
     ShowFingerprint,
     Switch,
@@ -147,6 +150,13 @@ def test_invalid_names(line: str) -> None:
     ("line", "expected"),
     [
         ("/help", Help()),
+        ("/help join", Help("join")),
+        ("/search lunch at noon", Search("lunch at noon", all_buffers=False)),
+        ("/search -all lunch", Search("lunch", all_buffers=True)),
+        ("/set", SetSetting(None, None)),
+        ("/set bell", SetSetting("bell", None)),
+        ("/set timestamp_format %d %b %H:%M", SetSetting("timestamp_format", "%d %b %H:%M")),
+        ("/clear-history", ClearHistory()),
         ("/switch #lobby", Switch("#lobby")),
         ("/query bob", Query("bob")),
         ("/receipts", Receipts()),
@@ -162,6 +172,9 @@ def test_terminal_only_commands_parse_there(line: str, expected: object) -> None
     ("line", "frontend"),
     [
         ("/help", Frontend.BATCH),
+        ("/search x", Frontend.BATCH),
+        ("/set", Frontend.BATCH),
+        ("/clear-history", Frontend.BATCH),
         ("/switch 2", Frontend.BATCH),
         ("/receipts", Frontend.BATCH),
         ("/login alice pw", Frontend.TUI),
@@ -188,3 +201,12 @@ def test_command_word_for_error_replies() -> None:
     assert command_word("/JOIN lobby") == "join"
     assert command_word("//not a command") == "say"
     assert command_word("hello") == "say"
+
+
+@pytest.mark.parametrize("line", ["/create bad room!", "/create room!", "/join two words"])
+def test_a_bad_room_name_says_what_a_room_name_is(line: str) -> None:
+    with pytest.raises(CommandError) as info:
+        parse_line(line)
+    message = info.value.message
+    assert "is not a room name" in message and "letters, digits" in message
+    assert "usage: /" in message
