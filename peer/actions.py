@@ -95,10 +95,11 @@ class CloseChannel:
 
 @dataclass(frozen=True, slots=True)
 class PinContact:
-    """``user`` became a contact (their channel carried a message, or they share our
-    room): pin the key their channel was accepted with, if nothing is pinned yet."""
+    """``user`` became a contact (their channel ``channel`` carried a message, or they
+    share our room): pin the key that channel was accepted with, if nothing is pinned."""
 
     user: str
+    channel: int
 
 
 @dataclass(frozen=True, slots=True)

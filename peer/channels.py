@@ -177,6 +177,11 @@ class ChannelShell:
             _forget(open_channel)
             open_channel.link.close()
 
+    def remote_key(self, channel: int) -> bytes | None:
+        """The static key the remote of ``channel`` proved in its handshake."""
+        open_channel = self._links.get(channel)
+        return None if open_channel is None else open_channel.link.channel.remote_static
+
     def pause_reading(self, channel: int) -> None:
         open_channel = self._links.get(channel)
         if open_channel is not None:

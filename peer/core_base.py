@@ -94,7 +94,7 @@ class CoreBase:
         if not channel.contact:
             channel.contact = True
             channel.online_check = None
-            self._do(PinContact(channel.user))
+            self._do(PinContact(channel.user, channel.id))
 
     def _fail(self, user: str, ids: Iterable[str], reason: Failure) -> None:
         for msg_id in ids:

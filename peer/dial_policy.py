@@ -26,8 +26,8 @@ from collections import OrderedDict
 from commons.network_source import IPAddress, parse_address
 from commons.token_bucket import TokenBucket
 
-DIAL_BURST = 4
-DIAL_INTERVAL = 2.0
+DIAL_BURST = 8
+DIAL_INTERVAL = 1.0
 MAX_ADDRESSES = 1024
 
 

@@ -109,7 +109,9 @@ class CoreDriver:
             elif isinstance(action, Dial):
                 self._dial(action.user)
             elif isinstance(action, PinContact):
-                self._tasks.spawn(self._pin_contact(action.user), "pin contact")
+                key = self._shell.remote_key(action.channel)
+                if key is not None:
+                    self._tasks.spawn(self._pin_contact(action.user, key), "pin contact")
             elif isinstance(action, CheckOnline):
                 self.lookups.check_online(action.user)
         for event in step.events:
@@ -215,8 +217,8 @@ class CoreDriver:
         if await self._trust.note_key(user, key) and not self.stopped:
             self.apply(self.core.key_changed(user, self.now()))
 
-    async def _pin_contact(self, user: str) -> None:
-        if await self._trust.pin_contact(user) and not self.stopped:
+    async def _pin_contact(self, user: str, key: bytes) -> None:
+        if await self._trust.pin_contact(user, key) and not self.stopped:
             self.apply(self.core.key_changed(user, self.now()))
 
     def _offline(self, user: str) -> None:

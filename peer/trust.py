@@ -8,9 +8,8 @@ whether a contact's key is acceptable and whether a message may go to them:
   (a first key to pin, a new key to put before the user) is recorded only once the
   channel is accepted or refused (:meth:`TrustGate.settle`);
 * a first key is pinned only for a *contact*: once the channel carried a message or its
-  user shares our room (:meth:`TrustGate.pin_contact`, when the core says so), never for
-  a mere handshake, so strangers cannot grow the store; until then it is remembered in
-  memory (at most :data:`MAX_UNPINNED` names);
+  user shares our room (:meth:`TrustGate.pin_contact`, with the key that channel proved,
+  when the core says so), never for a mere handshake, so strangers cannot grow the store;
 * while a contact has a key waiting for the user's decision, nothing is sent to them: a
   private message is refused (``KeyChangedError``); a room message goes to the other
   members and is reported failed for that one (``key_changed``), so one contact's key
@@ -27,7 +26,6 @@ the event loop: one MAC-chained record appended, or now and then a whole new sna
 from __future__ import annotations
 
 import asyncio
-from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -45,8 +43,6 @@ from peer import events as ev
 from peer.errors import UserOfflineError
 
 PINS_FILE = "known_peers.json"
-#: First keys of channels that are not contacts yet, remembered to pin later.
-MAX_UNPINNED = 1024
 
 
 class TrustGate:
@@ -64,7 +60,6 @@ class TrustGate:
         self._executor = executor
         self._emit = emit
         self._announced: set[tuple[str, bytes]] = set()
-        self._unpinned: OrderedDict[str, bytes] = OrderedDict()
         self._told_full = False
 
     @classmethod
@@ -135,29 +130,22 @@ class TrustGate:
     async def settle(self, admission: Admission, *, accepted: bool) -> tuple[bool, bool]:
         """Record what a channel's identity check learned, now that the channel is
         accepted or refused: ``(keep the channel, a new key now waits for the user)``.
-        An accepted channel is dropped after all if another one pinned a different first
-        key meanwhile."""
+        A first key is not pinned here: only once the channel is a contact's
+        (:meth:`pin_contact`)."""
         decision = admission.decision
         if decision is None:
             return accepted, False
-        if accepted and decision.pin_first:
-            self._unpinned[decision.username] = decision.key
-            self._unpinned.move_to_end(decision.username)
-            while len(self._unpinned) > MAX_UNPINNED:
-                self._unpinned.popitem(last=False)
         changed = False
         if decision.new_key is not None:
             changed = await self.note_key(decision.username, decision.new_key)
         return accepted, changed
 
-    async def pin_contact(self, username: str) -> bool:
-        """``username`` became a contact: pin the first key their channel was accepted
-        with. True if that key is not the one pinned meanwhile (it now waits for the
-        user's decision, and the channel must go)."""
-        key = self._unpinned.pop(username, None)
+    async def pin_contact(self, username: str, key: bytes) -> bool:
+        """``username`` became a contact: pin ``key``, the one their channel proved (the
+        identity check accepted it), if nothing is pinned yet. True if another key was
+        pinned meanwhile: this one now waits for the user's decision, and the channel
+        must go."""
         pins = self._pins
-        if key is None:
-            return False
         pinned = pins.pinned_key(username)
         if pinned is None and pins.full:
             if not self._told_full:
