@@ -70,7 +70,7 @@ def credentials(login: bool) -> Parser:
 
 def msg(usage: str, rest: str) -> Command:
     user, _, text = rest.lstrip().partition(" ")
-    if not user or not text:
+    if not user or not text.strip():
         raise CommandError(f"usage: {usage}")
     return SendPrivate(validate_username(user), text)
 

@@ -9,6 +9,23 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 
+class Frontend(StrEnum):
+    BATCH = "batch"
+    TUI = "tui"
+
+
+class ArgumentKind(StrEnum):
+    """What the first argument of a command names, for completion."""
+
+    NONE = "none"
+    USER = "user"
+    ROOM = "room"
+    BUFFER = "buffer"
+    SETTING = "setting"
+    COMMAND = "command"
+    TEXT = "text"
+
+
 @dataclass(frozen=True, slots=True)
 class Register:
     username: str
@@ -185,6 +202,11 @@ class Receipts:
     pass
 
 
+@dataclass(frozen=True, slots=True)
+class Expand:
+    """Draw the newest clipped message of the buffer shown in full."""
+
+
 Command = (
     Register
     | Login
@@ -213,4 +235,5 @@ Command = (
     | Search
     | SetSetting
     | ClearHistory
+    | Expand
 )

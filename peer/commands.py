@@ -5,7 +5,11 @@ Grammar: a line starting with ``/`` is a command (``/name args``); ``//text`` se
 mode, to the buffer shown in the terminal chat); blank lines are ignored. Arguments are
 split on whitespace, except that the text of ``/msg USER TEXT`` and of plain lines is
 kept exactly as typed, and that the ``FINGERPRINT`` of ``/trust`` and ``/verify`` may be
-typed in groups separated by spaces (as ``/fingerprint`` prints it).
+typed in groups separated by spaces (as ``/fingerprint`` prints it). A ``/msg`` whose text
+is only whitespace is a usage error, as a blank line is ignored.
+
+Input is untrusted text like anything from the network: a line holding a lone surrogate
+(stdin bytes that are not UTF-8 arrive that way) is refused before it is parsed.
 
 :data:`COMMANDS` says, for each command, its usage, a one-line summary, what its first
 argument names (for tab completion), how to parse it and which front ends offer it; the
@@ -19,19 +23,22 @@ buffers, the terminal chat's controller).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 
 from commons.errors import ErrorCode
 from commons.models import validate_username
+from commons.untrusted_text import has_lone_surrogate
 from peer import command_parsers as parsers
 from peer.command_parsers import CommandError, Parser
 from peer.command_values import (
+    ArgumentKind,
     ClearHistory,
     CloseBuffer,
     Command,
     ControlUser,
     CreateRoom,
     DeleteRoom,
+    Expand,
+    Frontend,
     Help,
     JoinRoom,
     LeaveRoom,
@@ -70,6 +77,7 @@ __all__ = [
     "ControlUser",
     "CreateRoom",
     "DeleteRoom",
+    "Expand",
     "Frontend",
     "Help",
     "JoinRoom",
@@ -100,23 +108,6 @@ __all__ = [
     "parse_line",
     "spec_for",
 ]
-
-
-class Frontend(StrEnum):
-    BATCH = "batch"
-    TUI = "tui"
-
-
-class ArgumentKind(StrEnum):
-    """What the first argument of a command names, for completion."""
-
-    NONE = "none"
-    USER = "user"
-    ROOM = "room"
-    BUFFER = "buffer"
-    SETTING = "setting"
-    COMMAND = "command"
-    TEXT = "text"
 
 
 @dataclass(frozen=True, slots=True)
@@ -387,6 +378,16 @@ COMMANDS: tuple[CommandSpec, ...] = (
         details="Hides the buffer; its messages stay in your history.",
     ),
     CommandSpec(
+        "/expand",
+        "/expand",
+        "show the newest clipped long message in full",
+        parsers.bare(Expand),
+        frontends=TUI_ONLY,
+        details="A message longer than 24 lines or 2,000 characters is drawn clipped, with"
+        " how many lines are hidden; this draws the newest such message of the buffer"
+        " shown in full.",
+    ),
+    CommandSpec(
         "/quit",
         "/quit",
         "leave the room, log out and exit",
@@ -415,6 +416,8 @@ def spec_for(name: str, frontend: Frontend | None = None) -> CommandSpec | None:
 def parse_line(line: str, frontend: Frontend = Frontend.BATCH) -> Command | None:
     """Parse one input line (without its newline); ``None`` for a blank line."""
     line = line.rstrip("\r\n")
+    if has_lone_surrogate(line):
+        raise CommandError("the line is not valid UTF-8 text")
     if not line.strip():
         return None
     if line.startswith("//"):
@@ -431,5 +434,6 @@ def parse_line(line: str, frontend: Frontend = Frontend.BATCH) -> Command | None
 def command_word(line: str) -> str:
     """The command word of ``line`` for error replies (``say`` for a message)."""
     if line.startswith("/") and not line.startswith("//"):
-        return line[1:].split(" ", 1)[0].strip().lower()[:32]
+        word = line[1:].split(" ", 1)[0].strip().lower()[:32]
+        return word.encode("utf-8", "replace").decode("utf-8") if has_lone_surrogate(word) else word
     return "say"

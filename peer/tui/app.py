@@ -87,6 +87,9 @@ from peer.tui.widgets import ChatInput, PasteDialog
 
 NARROW = 80
 CLOSE_TIMEOUT = 5.0
+#: Rows the message log may hold before it is rebuilt from the buffer's scrollback (a
+#: few thousand lines): a flood of messages cannot grow the screen's memory without end.
+MAX_LOG_ROWS = 10_000
 #: Receipts change marks on lines already drawn; such redraws are batched this long.
 MARKS_DELAY = 0.15
 
@@ -495,6 +498,12 @@ class ChatScreen(Screen[None]):
             # A receipt changed a drawn line's mark: redraw soon, once for many receipts.
             self._marks_timer = self.set_timer(MARKS_DELAY, self._redraw_marks)
         log = self.query_one(MessageLog)
+        if (
+            self.history_view is None
+            and log.row_count > MAX_LOG_ROWS
+            and (log.following or log.row_count > 2 * MAX_LOG_ROWS)
+        ):
+            self._shown = None  # rebuilt below from the scrollback, which is bounded
         if self._shown is None or self._shown[0] != buffer.id:
             self.history_view = None
             rows, _ = self.view.rows(list(buffer.lines), marker=buffer.read_marker)

@@ -68,7 +68,8 @@ class Line:
     (the sender's for messages, see :func:`peer.tui.chat_model.shown_time`); ``mention``
     marks a room message that names the local user; ``history`` a line restored from the
     history file (``row`` is its row there); ``msg_id`` identifies a message: our own
-    lines show its delivery receipts, and a search hit is found in the scrollback by it.
+    lines show its delivery receipts, and a search hit is found in the scrollback by it;
+    ``full`` asks for the whole text even past the display bounds (``/expand``).
     Lines compare by identity: two identical messages are still two lines."""
 
     timestamp: float
@@ -79,6 +80,7 @@ class Line:
     msg_id: str | None = None
     history: bool = False
     row: int | None = None
+    full: bool = False
 
 
 @dataclass(slots=True)

@@ -4,7 +4,7 @@ No Textual here: :class:`ChatController` parses a line with the command table bo
 ends share (:mod:`peer.commands`), runs the shared commands with
 :func:`peer.command_results.execute` and draws their typed results as lines
 (:mod:`peer.tui.result_lines`), and handles the commands that only exist with buffers
-(``/help``, ``/switch``, ``/query``, ``/close``, ``/receipts``), the history
+(``/help``, ``/switch``, ``/query``, ``/close``, ``/receipts``, ``/expand``), the history
 (``/search``, ``/clear-history``) and settings (``/set``). What needs the screen (the
 ``/verify`` comparison, the search dialog, a changed setting, quitting) comes back as a
 request object for the app. The dialogs call the controller's methods, never commands
@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from commons.errors import P2PChatError
@@ -38,6 +38,7 @@ from peer.history_store import HistoryEntry, conversation_label
 from peer.settings import SettingError, Settings, format_value
 from peer.tui.buffers import STATUS, BufferId, BufferKind, LineKind, private_buffer, room_buffer
 from peer.tui.chat_model import ChatModel, Verification
+from peer.tui.rendering import is_clipped
 from peer.tui.result_lines import show_result
 
 RECEIPTS_SHOWN = 5
@@ -256,6 +257,8 @@ class ChatController:
                 self._close()
             case cmd.Receipts():
                 self._receipts()
+            case cmd.Expand():
+                self._expand()
             case cmd.Register() | cmd.Login():
                 model.error(f"already logged in as {model.username}")
             case cmd.SendRoom(text):
@@ -430,6 +433,18 @@ class ChatController:
             self.model.error(f"you are in #{current.name}: /leave it first")
         else:
             self.model.buffers.close(current)
+
+    def _expand(self) -> None:
+        """Draw the newest message of the shown buffer that was clipped, in full."""
+        buffer = self.model.buffers.current
+        for line in reversed(buffer.lines):
+            if is_clipped(line):
+                what = f"message from {line.sender}" if line.sender else "line"
+                lines = line.text.count("\n") + 1
+                self.model.notice(f"the whole {what} ({lines:,} lines):")
+                self.model.buffers.append(buffer.id, replace(line, full=True))
+                return
+        self.model.error("no clipped message in this buffer")
 
     def _receipts(self) -> None:
         current = self.model.buffers.current.id

@@ -12,6 +12,7 @@ from peer.commands import (
     ControlUser,
     CreateRoom,
     DeleteRoom,
+    Expand,
     Frontend,
     Help,
     JoinRoom,
@@ -121,6 +122,8 @@ def test_unknown_command() -> None:
         "/invite-only",
         "/invite-only maybe",
         "/access a b",
+        "/msg bob     ",
+        "/msg bob \t \u3000",
     ],
 )
 def test_usage_errors(line: str) -> None:
@@ -134,6 +137,8 @@ def test_usage_errors(line: str) -> None:
         "/join bad/room",
         "/msg b@d hi",
         "/register ../x pw",
+        "/register .. pw",
+        "/join ...",
         "/trust bob 7249 A105",
         "/verify bob " + "Z" * 32,
         "/kick b@d",
@@ -160,6 +165,7 @@ def test_invalid_names(line: str) -> None:
         ("/switch #lobby", Switch("#lobby")),
         ("/query bob", Query("bob")),
         ("/receipts", Receipts()),
+        ("/expand", Expand()),
         ("/msg bob hi", SendPrivate("bob", "hi")),
         ("hello", SendRoom("hello")),
     ],
@@ -177,6 +183,7 @@ def test_terminal_only_commands_parse_there(line: str, expected: object) -> None
         ("/clear-history", Frontend.BATCH),
         ("/switch 2", Frontend.BATCH),
         ("/receipts", Frontend.BATCH),
+        ("/expand", Frontend.BATCH),
         ("/login alice pw", Frontend.TUI),
         ("/register alice pw", Frontend.TUI),
     ],
@@ -197,7 +204,19 @@ def test_one_table_for_usage_help_and_completion() -> None:
     assert spec_for("/login", Frontend.TUI) is None
 
 
+@pytest.mark.parametrize(
+    "raw", [b"/msg bob caf\xe9", b"\xff\xfe hello", b"/\xc3\x28join x", b"/join \xed\xa0\x80"]
+)
+def test_lines_that_are_not_utf8_are_refused(raw: bytes) -> None:
+    """Batch mode reads stdin as bytes and decodes with ``surrogateescape``: the parser
+    is the one place that refuses what is not text, with a message that says so."""
+    for frontend in Frontend:
+        with pytest.raises(CommandError, match="UTF-8"):
+            parse_line(raw.decode("utf-8", "surrogateescape"), frontend)
+
+
 def test_command_word_for_error_replies() -> None:
+    assert "\udcff" not in command_word("/m\udcffsg bob hi")
     assert command_word("/JOIN lobby") == "join"
     assert command_word("//not a command") == "say"
     assert command_word("hello") == "say"
