@@ -24,7 +24,7 @@ from tests.peers import PeerFactory
 
 #: JSON escapes each of these as six bytes: 24 KB on the wire per message.
 TEXT = "\x01" * 4000
-MESSAGES = 2000  # 48 MB to each member: more than loopback's socket buffers can take
+MESSAGES = 4000  # up to 96 MB to each member: more than loopback's socket buffers take
 
 
 async def test_a_member_that_stops_reading_is_dropped_and_the_room_goes_on(
