@@ -51,6 +51,7 @@ class ErrorCode(StrEnum):
     INSECURE_KEY_FILE = "insecure_key_file"
     KEY_FILE_ERROR = "key_file_error"
     PIN_STORE_TAMPERED = "pin_store_tampered"
+    PIN_STORE_FULL = "pin_store_full"
     KEY_NOT_PENDING = "key_not_pending"
     AMBIGUOUS_KEY = "ambiguous_key"
     TRACKER_UNTRUSTED = "tracker_untrusted"

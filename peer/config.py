@@ -70,6 +70,14 @@ class CoreSettings:
     max_pending: int = 512
     #: A message without a receipt this long after it was sent fails (``timed_out``).
     delivery_timeout: float = 120.0
+    #: Open channels at most; beyond, strangers' channels (then idle private ones) are
+    #: closed to make room, and an inbound stranger is refused if none can go.
+    max_channels: int = 256
+    #: How often the tracker is asked whether a stranger with a channel is still online.
+    stranger_check_interval: float = 60.0
+    #: Refused inbound channels: the first per name is reported, then one summary per
+    #: this many seconds.
+    refusal_summary_interval: float = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +112,13 @@ class PeerConfig:
     direct_timeout: float = 1.5
     request_timeout: float = 15.0
     handshake_timeout: float = 10.0
+    #: A channel whose send buffer does not drain this long is dropped; a sender waits
+    #: at most this long for full buffers (:mod:`peer.write_watch`).
+    write_timeout: float = 10.0
+    #: Bytes of events one channel, and all channels, may have waiting for the
+    #: application before reading stops (:mod:`peer.event_queue`).
+    events_per_channel: int = 1024 * 1024
+    events_total: int = 16 * 1024 * 1024
     reconnect_initial_delay: float = 0.5
     reconnect_max_delay: float = 30.0
     core: CoreSettings = field(default_factory=CoreSettings)

@@ -141,6 +141,36 @@ class MessageFailed:
 
 
 @dataclass(frozen=True, slots=True)
+class RemovedFromRoom:
+    """The owner ``by`` removed us from ``room``: ``reason`` is ``kicked`` (we may join
+    again, unless the room is invite-only) or ``banned`` (we may not)."""
+
+    room: str
+    by: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class InvitedToRoom:
+    """The owner ``by`` invited us to ``room`` (``/join ROOM`` to accept)."""
+
+    room: str
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelsRefused:
+    """``count`` more inbound channels claiming to be ``username`` (``"*"``: any of
+    many names) were refused with ``code`` in the last ``seconds``, after the first
+    one, which was reported in full as an :class:`ErrorEvent`."""
+
+    username: str
+    code: str
+    count: int
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
 class ErrorEvent:
     """Something failed outside a method call (e.g. an inbound channel was refused)."""
 
@@ -163,5 +193,8 @@ Event = (
     | SessionReplaced
     | MessageDelivered
     | MessageFailed
+    | RemovedFromRoom
+    | InvitedToRoom
+    | ChannelsRefused
     | ErrorEvent
 )

@@ -7,9 +7,12 @@ differs. :class:`RelayLinks` is the routing table:
 
 * :meth:`RelayLinks.open` makes a link to a user (we are its opener);
 * a ``RELAY`` push for a link the other user opened and we do not know starts an
-  inbound channel (handed to ``accept``, like a TCP connection from the listener), at
-  most ``max_pending`` handshakes at a time and ``max_links`` links in all: more are
-  ended at once, so a stranger opening links costs a bounded amount;
+  inbound channel (handed to ``accept``, like a TCP connection from the listener). The
+  handshakes in progress are bounded as the listener's are
+  (:class:`peer.inbound_limits.HandshakeSlots`, the relaying *user* standing for the
+  source): 16 per user and 64 in all, a newcomer taking the place of the oldest of the
+  busiest user; and ``max_links`` links in all. The excess is ended at once, so a
+  stranger opening links costs a bounded amount and cannot keep others out;
 * a ``RELAY`` push for a link we closed lately is dropped (it crossed our end);
 * a ``RELAY_END`` ends one link, or every link with a user (their session ended), and
   losing the tracker session ends them all.
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
@@ -32,6 +36,7 @@ from typing import Protocol
 
 from commons.relay_frames import RelayedBody, RelayEndCode, RelayEnded
 from peer.errors import NotConnectedError
+from peer.inbound_limits import DEFAULT_PER_SOURCE, DEFAULT_TOTAL, HandshakeSlots
 from peer.p2p_link import LinkClosedError, LinkRefusedError
 from peer.supervisor import TaskSupervisor
 
@@ -68,6 +73,7 @@ class RelayTransport:
         self._bodies: deque[bytes] = deque()
         self._wake = asyncio.Event()
         self._ended: LinkClosedError | None = None
+        self._sent = 0
         self.closed = False
 
     # -- BodyTransport
@@ -90,6 +96,17 @@ class RelayTransport:
         if self.closed or self._ended is not None:
             raise LinkClosedError("link closed")
         self._links.send(self.key, body)
+        self._sent += len(body)
+
+    def buffered_bytes(self) -> int:
+        """Nothing waits per link: a body goes straight onto the tracker session (whose
+        buffer all links share, and which the tracker shapes); a remote that does not
+        read loses the link at the tracker (``receiver_slow``), so no write deadline is
+        needed here."""
+        return 0
+
+    def sent_bytes(self) -> int:
+        return self._sent
 
     async def drain(self) -> None:
         if self.closed:
@@ -142,18 +159,20 @@ class RelayLinks:
         accept: Accept,
         tasks: TaskSupervisor,
         *,
-        max_pending: int = 64,
+        max_pending: int = DEFAULT_TOTAL,
+        per_user: int = DEFAULT_PER_SOURCE,
         max_links: int = 1024,
     ) -> None:
         self._sender = sender
         self._accept = accept
         self._tasks = tasks
-        self._max_pending = max_pending
         self._max_links = max_links
         self._links: dict[LinkKey, RelayTransport] = {}
         self._recently_closed: OrderedDict[LinkKey, None] = OrderedDict()
         self._next_link = 0
-        self._pending = 0
+        self.slots = HandshakeSlots(max_pending, per_user)
+        self._tokens = itertools.count(1)
+        self._handshaking: dict[int, RelayTransport] = {}
         #: Whether the tracker relays for us now (logged in, and it offers the relay).
         self.available = False
 
@@ -183,27 +202,35 @@ class RelayLinks:
         transport.deliver(push.body)
 
     def _inbound(self, key: LinkKey) -> RelayTransport | None:
-        if (
-            not self.available
-            or self._pending >= self._max_pending
-            or len(self._links) >= self._max_links
-            or self._tasks.closed
-        ):
-            log.warning("too many relayed handshakes in progress; link refused")
+        token = next(self._tokens)
+        refusal = None
+        if not self.available or len(self._links) >= self._max_links or self._tasks.closed:
+            refusal = "too many relayed links"
+        else:
+            decision = self.slots.admit(key.user, token)
+            if not decision.admitted:
+                refusal = decision.reason
+            elif decision.evict is not None:
+                evicted = self._handshaking.pop(decision.evict, None)
+                if evicted is not None:
+                    evicted.end(LinkRefusedError("relay: its handshake slot went to another"))
+        if refusal is not None:
+            log.warning("relayed link refused: %s", refusal)
             self._remember_closed(key)
             self._send(key, None)
             return None
         transport = RelayTransport(self, key)
         self._links[key] = transport
-        self._pending += 1
-        self._tasks.spawn(self._run_accept(transport), f"relayed channel from {key.user}")
+        self._handshaking[token] = transport
+        self._tasks.spawn(self._run_accept(transport, token), f"relayed channel from {key.user}")
         return transport
 
-    async def _run_accept(self, transport: RelayTransport) -> None:
+    async def _run_accept(self, transport: RelayTransport, token: int) -> None:
         try:
             await self._accept(transport)
         finally:
-            self._pending -= 1
+            self._handshaking.pop(token, None)
+            self.slots.release(transport.key.user, token)
 
     def ended(self, push: RelayEnded) -> None:
         if push.code == RelayEndCode.CLOSED:

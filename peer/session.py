@@ -28,8 +28,9 @@ from typing import Any, Protocol
 
 from commons.codec import JsonObject
 from commons.errors import P2PChatError
-from commons.models import RoomInfo
+from commons.models import PeerInfo, RoomInfo
 from commons.relay_frames import RelayedBody, RelayEnded, relay_request
+from commons.room_control import RoomAccess
 from commons.tracker_protocol import Command
 from peer.config import PeerConfig
 from peer.errors import TrackerUntrustedError
@@ -39,12 +40,19 @@ from peer.tracker_link import TrackerLink
 from peer.tracker_messages import (
     JoinReply,
     LoginReply,
-    PeerList,
+    PeerPage,
+    RoomPage,
     SessionReplacedPush,
     TrackerPush,
     parse_created,
+    parse_lookup,
     parse_push,
-    parse_rooms,
+    parse_room_target,
+)
+
+#: The room commands that name a user: ``(room, user)`` in, ``(room, user)`` back.
+ROOM_TARGET_COMMANDS = frozenset(
+    {Command.KICK, Command.BAN, Command.UNBAN, Command.INVITE, Command.UNINVITE}
 )
 
 log = logging.getLogger(__name__)
@@ -102,6 +110,11 @@ class TrackerSession:
         """The last connection pinned the tracker's certificate on first use."""
         return self._link.pinned_now
 
+    @property
+    def tracker_address(self) -> str | None:
+        """The tracker's IP address, as connected to."""
+        return self._link.address
+
     async def connect(self) -> None:
         await self._link.connect()
 
@@ -152,14 +165,35 @@ class TrackerSession:
 
     # ------------------------------------------------------------------ typed requests
 
-    async def list_peers(self) -> PeerList:
-        return PeerList.parse(await self._request(Command.LIST_PEERS))
+    async def lookup(self, user: str) -> PeerInfo:
+        """The one online user ``user`` (``user_offline`` if they are not online)."""
+        return parse_lookup(await self._request(Command.LOOKUP, user=user), user)
 
-    async def list_rooms(self) -> list[RoomInfo]:
-        return parse_rooms(await self._request(Command.LIST_ROOMS))
+    async def list_peers(self, cursor: str | None = None, limit: int | None = None) -> PeerPage:
+        reply = await self._request(Command.LIST_PEERS, cursor=cursor, limit=limit)
+        return PeerPage.parse(reply)
 
-    async def create_room(self, name: str) -> RoomInfo:
-        return parse_created(await self._request(Command.CREATE_ROOM, room=name))
+    async def list_rooms(self, cursor: str | None = None, limit: int | None = None) -> RoomPage:
+        reply = await self._request(Command.LIST_ROOMS, cursor=cursor, limit=limit)
+        return RoomPage.parse(reply)
+
+    async def create_room(self, name: str, invite_only: bool = False) -> RoomInfo:
+        reply = await self._request(
+            Command.CREATE_ROOM, room=name, invite_only=True if invite_only else None
+        )
+        return parse_created(reply)
+
+    async def room_target(self, cmd: Command, room: str, user: str) -> tuple[str, str]:
+        """KICK, BAN, UNBAN, INVITE or UNINVITE ``user`` in ``room``; the exact names."""
+        assert cmd in ROOM_TARGET_COMMANDS
+        return parse_room_target(await self._request(cmd, room=room, user=user))
+
+    async def set_room(self, room: str, invite_only: bool) -> RoomInfo:
+        reply = await self._request(Command.SET_ROOM, room=room, invite_only=invite_only)
+        return parse_created(reply)
+
+    async def room_access(self, room: str) -> RoomAccess:
+        return RoomAccess.from_wire(await self._request(Command.ROOM_ACCESS, room=room))
 
     async def join_room(self, name: str) -> JoinReply:
         return JoinReply.parse(await self._request(Command.JOIN_ROOM, room=name))

@@ -95,6 +95,9 @@ class TrackerLink:
         self._closing = False
         self.fingerprint: str | None = None
         self.pinned_now = False
+        #: The tracker's IP address as the last connection saw it (decides which
+        #: addresses the peer will dial: :mod:`peer.dial_policy`).
+        self.address: str | None = None
 
     @property
     def connected(self) -> bool:
@@ -132,6 +135,8 @@ class TrackerLink:
         self._closing = False
         self._protocol = TrackerClientProtocol()
         self._writer = writer
+        peername = writer.get_extra_info("peername")
+        self.address = str(peername[0]) if peername else None
         self._reader_task = self._tasks.spawn(self._read_loop(reader, writer), "tracker reader")
 
     async def _verify(self, writer: asyncio.StreamWriter) -> None:

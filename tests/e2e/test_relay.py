@@ -296,7 +296,7 @@ async def test_a_stranger_reaches_a_listening_user_through_the_relay_until_trust
         await bob.client.register("bob", "bob-password")
         await bob.client.login("bob", "bob-password")
         alice = await peer_factory(tracker, "alice")
-        peers = {p.username: p for p in await alice.client.list_peers()}
+        peers = {p.username: p for p in (await alice.client.list_peers()).peers}
         assert set(peers["bob"].__slots__) == {"username", "identity_key", "room"}
         await alice.client.send_private("bob", "hi stranger")
         await bob.wait_for(MessageReceived)

@@ -19,13 +19,14 @@ from pathlib import Path
 import pytest
 
 from commons.errors import ErrorCode
+from commons.models import PeerInfo
 from commons.private_file import write_private_file
 from crypto.errors import KeyChangedError
 from crypto.fingerprint import fingerprint
 from crypto.identity import IdentityKey
 from crypto.keystore import TEST_KDF_PARAMS, load_or_create_identity
 from crypto.pinning import TrustState
-from peer.directory import MAX_LISTING_AGE, REFRESH_INTERVAL
+from peer.directory import LOOKUP_BURST, MAX_LISTING_AGE, REFRESH_INTERVAL
 from peer.errors import ChannelRefusedError
 from peer.events import (
     ChannelClosed,
@@ -216,26 +217,27 @@ async def test_old_listing_is_refreshed_and_a_replaced_key_refused(
     assert alice.client.pinned_key("bob") == stolen.public_bytes  # nothing decided for her
 
 
-async def test_strangers_claiming_unknown_names_cost_one_directory_refresh(
-    tracker: TrackerServer, peer_factory: PeerFactory, monkeypatch: pytest.MonkeyPatch
+async def test_strangers_claiming_unknown_names_cost_a_bounded_number_of_lookups(
+    tracker: TrackerServer, peer_factory: PeerFactory
 ) -> None:
     clock = FakeClock()
     alice = await peer_factory(tracker, "alice", clock=clock)
-    refreshes = 0
-    list_peers = alice.client.list_peers
+    driver = alice.client._driver
+    assert driver is not None
+    asked: list[str] = []
+    lookup = driver.lookups._lookup
 
-    async def counted() -> object:
-        nonlocal refreshes
-        refreshes += 1
-        return await list_peers()
+    async def counted(user: str) -> PeerInfo:
+        asked.append(user)
+        return await lookup(user)
 
-    monkeypatch.setattr(alice.client, "list_peers", counted)
-    for index in range(20):
+    driver.lookups._lookup = counted
+    for index in range(30):  # the fake clock stands still: no token comes back
         link = await hand_dial(alice, f"ghost{index}")
         with pytest.raises(LinkClosedError):
             await asyncio.wait_for(link.receive(), 10)
-    assert refreshes == 1
-    await alice.wait_for(ErrorEvent, lambda e: "ghost19" in e.message)
+    assert asked == [f"ghost{i}" for i in range(LOOKUP_BURST)]
+    await alice.wait_for(ErrorEvent, lambda e: "ghost0" in e.message)
 
 
 async def test_an_old_unauthenticated_pin_store_is_imported_without_trust_marks(

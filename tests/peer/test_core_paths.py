@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from peer import events as ev
-from peer.actions import ChannelPath, CloseReason, DialFailure, Step, Upgrade
+from peer.actions import Admit, ChannelPath, CloseReason, DialFailure, Step, Upgrade
 from peer.chat_protocol import Ack, ChatMessage, EndpointOffer, Frame
 from peer.core import PeerCore
 from tests.peer.core_helpers import closes, events, frames, make_core
@@ -38,7 +38,7 @@ class TwoPaths:
         return step
 
     def open(self, channel: int, path: ChannelPath, *, upgrade: bool = False) -> None:
-        assert self.bob.admit("alice", path)
+        assert self.bob.admit("alice", path) is Admit.ACCEPT
         step = self.bob.channel_opened("alice", channel, initiator=False, now=0, path=path)
         self.run("bob", step)
         step = self.alice.channel_opened(
@@ -127,14 +127,15 @@ def test_an_offer_is_dialled_once_per_relayed_channel_and_only_there() -> None:
 def test_a_direct_channel_is_admitted_over_a_relayed_one_unless_our_upgrade_wins() -> None:
     alice = make_core("alice")
     alice.channel_opened("bob", RELAYED, initiator=True, now=0.0, path=ChannelPath.RELAY)
-    assert alice.admit("bob", ChannelPath.DIRECT)  # bob upgrades: welcome
-    assert not alice.admit("bob", ChannelPath.RELAY)  # a duplicate relayed one: no
+    assert alice.admit("bob", ChannelPath.DIRECT) is Admit.ACCEPT  # bob upgrades: welcome
+    assert alice.admit("bob", ChannelPath.RELAY) is Admit.DUPLICATE  # another relayed one: no
     alice.frames_received(RELAYED, [EndpointOffer("192.0.2.1", 5000)], 1.0)
-    assert not alice.admit("bob", ChannelPath.DIRECT)  # both dial: alice's (smaller) wins
+    # Both dial directly at once: alice's dial (the smaller name's) wins.
+    assert alice.admit("bob", ChannelPath.DIRECT) is Admit.DUPLICATE
     zoe = make_core("zoe")
     zoe.channel_opened("bob", RELAYED, initiator=True, now=0.0, path=ChannelPath.RELAY)
     zoe.frames_received(RELAYED, [EndpointOffer("192.0.2.1", 5000)], 1.0)
-    assert zoe.admit("bob", ChannelPath.DIRECT)  # bob's name is smaller: his wins
+    assert zoe.admit("bob", ChannelPath.DIRECT) is Admit.ACCEPT  # bob's name is smaller
 
 
 def test_acks_and_chat_flow_over_a_relayed_channel_as_over_a_direct_one() -> None:

@@ -79,7 +79,7 @@ async def test_a_first_frame_from_the_other_side_starts_an_inbound_channel() -> 
 
 
 async def test_inbound_handshakes_are_bounded_the_excess_ended_at_once() -> None:
-    h = Harness(max_pending=2)
+    h = Harness(max_pending=2)  # and 16 per user: one user takes both
     for link in (1, 2, 3):
         h.links.received(RelayedBody("mallory", link, False, b"hello"))
     await asyncio.sleep(0)
