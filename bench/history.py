@@ -34,7 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from crypto.history_seal import derive_history_keys
 from crypto.identity import IdentityKey
 from peer import history_search
-from peer.history_store import HISTORY_FILE_NAME, HistoryEntry, HistoryStore
+from peer.history_entries import HistoryEntry
+from peer.history_file import HISTORY_FILE_NAME
+from peer.history_store import HistoryStore
 
 CONVERSATIONS = 40
 RESTORED = 12

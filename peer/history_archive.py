@@ -29,16 +29,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from crypto.history_seal import HistoryKeys
-from peer.history_store import (
-    HistoryEntry,
-    HistoryError,
-    HistoryKeyError,
-    HistoryLimits,
-    HistoryStore,
-    SearchResult,
-    StoredEntry,
-    remove_history_files,
-)
+from peer.history_entries import HistoryEntry, HistoryLimits, SearchResult, StoredEntry
+from peer.history_file import HistoryError, HistoryKeyError, remove_history_files
+from peer.history_store import HistoryStore
 
 log = logging.getLogger(__name__)
 

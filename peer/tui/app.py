@@ -45,7 +45,7 @@ from textual.widgets import Input, Static
 from peer.config import PeerConfig
 from peer.events import KeyChanged, MessageReceived
 from peer.history_archive import HistoryArchive
-from peer.history_store import HISTORY_FILE_NAME
+from peer.history_file import HISTORY_FILE_NAME
 from peer.settings import Settings
 from peer.tui.buffers import (
     STATUS,

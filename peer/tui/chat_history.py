@@ -15,8 +15,8 @@ import time
 from dataclasses import dataclass, field
 
 from peer.history_archive import HistoryArchive
+from peer.history_entries import HistoryEntry, SearchResult, StoredEntry
 from peer.history_search import matches, query_words
-from peer.history_store import HistoryEntry, SearchResult, StoredEntry
 from peer.tui.buffers import STATUS, Buffer, BufferId, Line, LineKind, private_buffer, room_buffer
 from peer.tui.chat_model import ChatModel, shown_time
 from peer.tui.controller import conversation_of

@@ -34,7 +34,7 @@ from peer import commands as cmd
 from peer.command_results import CommandClient, execute, refresh_key
 from peer.events import ChannelOpened, Event, MemberJoined, MessageReceived
 from peer.history_archive import HistoryArchive
-from peer.history_store import HistoryEntry, conversation_label
+from peer.history_entries import HistoryEntry, conversation_label
 from peer.settings import SettingError, Settings, format_value
 from peer.tui.buffers import STATUS, BufferId, BufferKind, LineKind, private_buffer, room_buffer
 from peer.tui.chat_model import ChatModel, Verification

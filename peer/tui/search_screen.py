@@ -24,8 +24,8 @@ from textual.timer import Timer
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
+from peer.history_entries import SearchResult, StoredEntry
 from peer.history_search import highlight_spans, query_words
-from peer.history_store import SearchResult, StoredEntry
 from peer.tui.nick_colors import nick_color
 from peer.tui.rendering import TIMESTAMP_STYLE, fit_nick, sanitize
 

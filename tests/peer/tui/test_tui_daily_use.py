@@ -22,7 +22,8 @@ from peer.__main__ import build_parser, settings_from_args
 from peer.client import ChatClient
 from peer.config import PeerConfig
 from peer.events import MessageReceived
-from peer.history_store import HISTORY_FILE_NAME, HistoryKeyError, HistoryStore
+from peer.history_file import HISTORY_FILE_NAME, HistoryKeyError
+from peer.history_store import HistoryStore
 from peer.settings import Settings
 from peer.tui.app import ChatApp, ChatScreen
 from peer.tui.buffers import STATUS, LineKind, private_buffer, room_buffer
