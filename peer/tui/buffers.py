@@ -7,7 +7,7 @@ notices that belong to no conversation. Rooms are written ``#name`` and private
 conversations ``@name`` wherever a reference could be ambiguous, because users and rooms
 share one name syntax.
 
-This module knows nothing about Textual; :mod:`peer.tui.app` renders what it holds.
+This module knows nothing about Textual; :mod:`peer.tui.chat_screen` renders what it holds.
 """
 
 from __future__ import annotations

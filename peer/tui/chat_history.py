@@ -15,11 +15,19 @@ import time
 from dataclasses import dataclass, field
 
 from peer.history_archive import HistoryArchive
-from peer.history_entries import HistoryEntry, SearchResult, StoredEntry
+from peer.history_entries import HistoryEntry, SearchResult, StoredEntry, conversation_label
 from peer.history_search import matches, query_words
-from peer.tui.buffers import STATUS, Buffer, BufferId, Line, LineKind, private_buffer, room_buffer
+from peer.tui.buffers import (
+    STATUS,
+    Buffer,
+    BufferId,
+    BufferKind,
+    Line,
+    LineKind,
+    private_buffer,
+    room_buffer,
+)
 from peer.tui.chat_model import ChatModel, shown_time
-from peer.tui.controller import conversation_of
 
 #: Conversations whose buffers come back at login, and messages restored per buffer.
 RESTORED_BUFFERS = 8
@@ -27,6 +35,15 @@ RESTORED_LINES = 200
 #: Messages shown before and after a search hit that is older than the scrollback.
 HISTORY_CONTEXT = 60
 SEARCH_RESULTS = 100
+
+
+def conversation_of(buffer_id: BufferId) -> str | None:
+    """The history's name of a buffer (``#room``, ``@user``); None for the status buffer."""
+    if buffer_id.kind is BufferKind.ROOM:
+        return conversation_label("room", buffer_id.name)
+    if buffer_id.kind is BufferKind.PRIVATE:
+        return conversation_label("private", buffer_id.name)
+    return None
 
 
 def buffer_of(conversation: str) -> BufferId:

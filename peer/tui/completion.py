@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from peer.commands import ArgumentKind, Frontend, commands_for, spec_for
+from peer.tui.buffers import BufferKind
+from peer.tui.chat_model import ChatModel
 
 COMMAND_NAMES: tuple[str, ...] = tuple(spec.name for spec in commands_for(Frontend.TUI))
 
@@ -25,6 +27,22 @@ class CompletionSources:
     buffers: Sequence[str] = ()
     settings: Sequence[str] = ()
     commands: Sequence[str] = field(default_factory=lambda: COMMAND_NAMES)
+
+
+def sources_of(model: ChatModel, settings: Sequence[str]) -> CompletionSources:
+    """What the chat knows now: members, contacts and users seen, rooms, buffers, and
+    the names of the ``settings``."""
+    users = set(model.members) | set(model.verification) | model.known_users
+    users |= {b.id.name for b in model.buffers if b.id.kind is BufferKind.PRIVATE}
+    users.discard(model.username)
+    rooms = {b.id.name for b in model.buffers if b.id.kind is BufferKind.ROOM}
+    rooms |= model.known_rooms
+    return CompletionSources(
+        users=sorted(users),
+        rooms=sorted(rooms),
+        buffers=[b.id.label for b in model.buffers],
+        settings=sorted(settings),
+    )
 
 
 @dataclass(slots=True)

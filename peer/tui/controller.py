@@ -2,13 +2,16 @@
 
 No Textual here: :class:`ChatController` parses a line with the command table both front
 ends share (:mod:`peer.commands`), runs the shared commands with
-:func:`peer.command_results.execute` and draws their typed results as lines
-(:mod:`peer.tui.result_lines`), and handles the commands that only exist with buffers
-(``/help``, ``/switch``, ``/query``, ``/close``, ``/receipts``, ``/expand``), the history
-(``/search``, ``/clear-history``) and settings (``/set``). What needs the screen (the
-``/verify`` comparison, the search dialog, a changed setting, quitting) comes back as a
-request object for the app. The dialogs call the controller's methods, never commands
-as text.
+:func:`peer.command_runner.execute` and draws their typed results as lines
+(:mod:`peer.tui.result_lines`), sends plain lines and pastes, runs trust decisions, and
+hands the commands that only exist with buffers, the history and settings to
+:mod:`peer.tui.local_commands`. What needs the screen (the ``/verify`` comparison, the
+search dialog, a changed setting, quitting) comes back as a request
+(:mod:`peer.tui.screen_requests`) for the app. The dialogs call the controller's methods,
+never commands as text.
+
+Events from the client go through :meth:`ChatController.handle_event`, which keeps the
+members' trust states current as they join or open a channel.
 
 Every message shown (received, or sent by this user) is handed to the history archive
 (:mod:`peer.history_archive`), which keeps it encrypted on disk.
@@ -25,7 +28,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
 from typing import Protocol
 
 from commons.errors import P2PChatError
@@ -34,25 +36,19 @@ from peer import commands as cmd
 from peer.command_results import CommandClient, execute, refresh_key
 from peer.events import ChannelOpened, Event, MemberJoined, MessageReceived
 from peer.history_archive import HistoryArchive
-from peer.history_entries import HistoryEntry, conversation_label
-from peer.settings import SettingError, Settings, format_value
-from peer.tui.buffers import STATUS, BufferId, BufferKind, LineKind, private_buffer, room_buffer
+from peer.history_entries import HistoryEntry
+from peer.settings import Settings
+from peer.tui import local_commands as local
+from peer.tui.buffers import BufferId, BufferKind, LineKind, private_buffer, room_buffer
+from peer.tui.chat_history import conversation_of
 from peer.tui.chat_model import ChatModel, Verification
-from peer.tui.rendering import is_clipped
 from peer.tui.result_lines import show_result
-
-RECEIPTS_SHOWN = 5
-
-KEY_HELP: tuple[tuple[str, str], ...] = (
-    ("F1..F9 / Alt+1..9", "show buffer 1..9"),
-    ("Ctrl+N / Ctrl+P", "next / previous buffer"),
-    ("Alt+A / Ctrl+X", "next buffer with unread messages (Ctrl+X inside tmux)"),
-    ("Ctrl+R / Ctrl+F", "search all buffers / the buffer shown"),
-    ("Tab", "complete command, nick, room or setting"),
-    ("Up / Down", "input history"),
-    ("PgUp / PgDn", "scroll the messages (new ones then wait below)"),
-    ("End", "back to the newest messages (with the cursor at the end of the line)"),
-    ("Ctrl+C", "quit (same as /quit)"),
+from peer.tui.screen_requests import (
+    KeyCandidate,
+    QuitRequest,
+    Request,
+    SearchRequest,
+    VerifyRequest,
 )
 
 
@@ -63,68 +59,6 @@ class ChatClientLike(CommandClient, Protocol):
     def tracker_connected(self) -> bool: ...
     async def connect(self) -> None: ...
     def events(self) -> AsyncIterator[Event]: ...
-
-
-@dataclass(frozen=True, slots=True)
-class KeyCandidate:
-    """One key of a contact as the verify panel shows it."""
-
-    key: bytes
-    fingerprint: str
-    safety_number: str
-
-
-@dataclass(frozen=True, slots=True)
-class VerifyRequest:
-    """Show fingerprints and safety numbers; confirm one with :meth:`confirm_verify`.
-
-    ``candidates``: the keys on screen (one, or every undecided key when more than one
-    new key has been seen). ``accept_new_key``: they are new keys, and confirming one
-    accepts it before marking it verified. ``pending``: the undecided keys when the
-    panel was built; if they differ at confirmation time, nothing is marked.
-    """
-
-    username: str
-    own_fingerprint: str
-    candidates: tuple[KeyCandidate, ...]
-    pending: tuple[bytes, ...]
-    accept_new_key: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class QuitRequest:
-    """The user asked to leave: the app closes the client and exits."""
-
-
-@dataclass(frozen=True, slots=True)
-class SearchRequest:
-    """Open the search dialog with ``query`` over the buffer shown, or all of them."""
-
-    query: str
-    all_buffers: bool
-
-
-@dataclass(frozen=True, slots=True)
-class SettingChanged:
-    """``/set`` changed ``key`` for this session: the screen applies it."""
-
-    key: str
-
-
-Request = VerifyRequest | QuitRequest | SearchRequest | SettingChanged
-
-
-def conversation_of(buffer_id: BufferId) -> str | None:
-    """The history's name of a buffer (``#room``, ``@user``); None for the status buffer."""
-    if buffer_id.kind is BufferKind.ROOM:
-        return conversation_label("room", buffer_id.name)
-    if buffer_id.kind is BufferKind.PRIVATE:
-        return conversation_label("private", buffer_id.name)
-    return None
-
-
-def plural(count: int, word: str, many: str | None = None) -> str:
-    return f"{count:,} {word if count == 1 else (many or word + 's')}"
 
 
 def verification_from_trust_state(state: object | None) -> Verification | None:
@@ -241,24 +175,24 @@ class ChatController:
             case cmd.Quit():
                 return QuitRequest()
             case cmd.Help(topic):
-                self._help(topic)
+                local.show_help(model, topic)
             case cmd.Search(query, all_buffers):
                 return self._search(query, all_buffers)
             case cmd.SetSetting(name, value):
-                return await self._set(name, value)
+                return await local.set_setting(model, self.settings, self.archive, name, value)
             case cmd.ClearHistory():
-                await self._clear_history()
+                await local.clear_history(model, self.archive)
             case cmd.Switch(reference):
-                self._switch(reference)
+                local.switch(model, reference)
             case cmd.Query(user):
                 model.buffers.switch_to(private_buffer(user))
                 self.refresh_trust(user)
             case cmd.CloseBuffer():
-                self._close()
+                local.close_buffer(model)
             case cmd.Receipts():
-                self._receipts()
+                local.show_receipts(model)
             case cmd.Expand():
-                self._expand()
+                local.expand(model)
             case cmd.Register() | cmd.Login():
                 model.error(f"already logged in as {model.username}")
             case cmd.SendRoom(text):
@@ -396,65 +330,7 @@ class ChatController:
             self.model.notice(f"sent to @{username} (buffer {number}: F{number})", shown)
         return True
 
-    # -- the commands that only exist with buffers ---------------------------------------
-
-    def _help(self, topic: str | None = None) -> None:
-        if topic:
-            spec = cmd.spec_for(topic, cmd.Frontend.TUI)
-            if spec is None:
-                self.model.error(f"no command {topic!r}: /help lists them")
-                return
-            self.model.notice(f"{spec.usage}  {spec.summary}")
-            if spec.details:
-                self.model.notice(f"  {spec.details}")
-            return
-        specs = cmd.commands_for(cmd.Frontend.TUI)
-        width = max(len(spec.usage) for spec in specs)
-        self.model.notice("commands (a line without / goes to the buffer shown):")
-        for spec in specs:
-            self.model.notice(f"  {spec.usage.ljust(width)}  {spec.summary}")
-        keys = max(len(key) for key, _ in KEY_HELP)
-        self.model.notice("keys:")
-        for key, summary in KEY_HELP:
-            self.model.notice(f"  {key.ljust(keys)}  {summary}")
-
-    def _switch(self, reference: str) -> None:
-        buffer_id = self.model.buffers.resolve(reference)
-        if buffer_id is None:
-            self.model.error(f"no buffer {reference!r}; /query USER opens a private one")
-            return
-        self.model.buffers.switch_to(buffer_id)
-
-    def _close(self) -> None:
-        current = self.model.buffers.current.id
-        if current == STATUS:
-            self.model.error("the status buffer cannot be closed")
-        elif current.kind is BufferKind.ROOM and current.name == self.model.room:
-            self.model.error(f"you are in #{current.name}: /leave it first")
-        else:
-            self.model.buffers.close(current)
-
-    def _expand(self) -> None:
-        """Draw the newest message of the shown buffer that was clipped, in full."""
-        buffer = self.model.buffers.current
-        for line in reversed(buffer.lines):
-            if is_clipped(line):
-                what = f"message from {line.sender}" if line.sender else "line"
-                lines = line.text.count("\n") + 1
-                self.model.notice(f"the whole {what} ({lines:,} lines):")
-                self.model.buffers.append(buffer.id, replace(line, full=True))
-                return
-        self.model.error("no clipped message in this buffer")
-
-    def _receipts(self) -> None:
-        current = self.model.buffers.current.id
-        receipts = self.model.receipts.latest(current, RECEIPTS_SHOWN)
-        if not receipts:
-            self.model.notice("none of your messages here yet")
-            return
-        for receipt in receipts:
-            text = receipt.text if len(receipt.text) <= 40 else receipt.text[:39] + "\u2026"
-            self.model.notice(f"{text!r}: {receipt.describe()}")
+    # -- what a command result moves along ------------------------------------------------
 
     def entered_room(self, room: str) -> None:
         self.model.buffers.switch_to(room_buffer(room))
@@ -470,69 +346,7 @@ class ChatController:
                 " new key; the status buffer (F1) says who refused",
             )
 
-    # -- history and settings ------------------------------------------------------------
-
     def _search(self, query: str, all_buffers: bool) -> SearchRequest:
         if conversation_of(self.model.buffers.current.id) is None:
             all_buffers = True
         return SearchRequest(query, all_buffers)
-
-    async def _clear_history(self) -> None:
-        archive = self.archive
-        if archive is None or not archive.enabled:
-            self.model.notice("no history is being kept (history.days is 0): nothing to delete")
-            return
-        await archive.clear()
-        for buffer in self.model.buffers:
-            kept = [line for line in buffer.lines if not line.history]
-            if len(kept) != len(buffer.lines):
-                buffer.lines.clear()
-                buffer.lines.extend(kept)
-                self.model.rebuilt.add(buffer.id)
-        self.model.notice(
-            "your message history was deleted from disk (new file, new keys);"
-            " this session's messages stay on screen until you quit"
-        )
-
-    async def _set(self, name: str | None, value: str | None) -> Request | None:
-        settings = self.settings
-        if name is None:
-            where = f" (config file {settings.path})" if settings.path is not None else ""
-            self.model.notice(f"settings{where}; /set NAME VALUE changes one for this session:")
-            width = max(len(spec.key) for spec, _, _ in settings.items())
-            for spec, current, source in settings.items():
-                shown = format_value(current)
-                self.model.notice(f"  {spec.key.ljust(width)} = {shown}  [{source}]")
-            return None
-        try:
-            spec = settings.resolve(name)
-        except SettingError as exc:
-            self.model.error(exc.message)
-            return None
-        if value is None:
-            shown = format_value(settings.get(spec.key))
-            self.model.notice(f"{spec.key} = {shown}  [{settings.source(spec.key)}]")
-            self.model.notice(f"  {spec.help}")
-            return None
-        if not spec.live:
-            self.model.error(
-                f"{spec.key} cannot change while the chat runs: set it in the config file"
-                f" ({settings.path or 'see /set'}) or with a command-line flag"
-            )
-            return None
-        try:
-            settings.set(spec.key, value, "session")
-        except SettingError as exc:
-            self.model.error(exc.message)
-            return None
-        self.model.notice(f"{spec.key} = {format_value(settings.get(spec.key))} for this session")
-        if spec.key == "history.days" and self.archive is not None:
-            days = settings.history_days
-            removed = await self.archive.set_days(days)
-            if days == 0:
-                self.model.notice(
-                    f"history off: {plural(removed, 'kept message')} deleted, nothing more is kept"
-                )
-            elif removed:
-                self.model.notice(f"{plural(removed, 'message')} older than {days} days deleted")
-        return SettingChanged(spec.key)

@@ -98,6 +98,11 @@ NICK_WIDTH = 12
 HISTORY_STYLE = Style(dim=True)
 
 
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """``1 line``, ``2 lines`` (``many``: the plural when it is not ``word`` + s)."""
+    return f"{count:,} {word if count == 1 else (many or word + 's')}"
+
+
 def format_time(timestamp: float, time_format: str = DEFAULT_TIME_FORMAT) -> str:
     return time.strftime(time_format, time.localtime(timestamp))
 
@@ -162,9 +167,8 @@ def render_line(
     if mark is not None:
         body.append(f" {mark[0]}", style=_RECEIPT_STYLE[mark[1]])
     if hidden:
-        plural = "s" if hidden > 1 else ""
         body.append("\n" + CONTINUATION, style=TIMESTAMP_STYLE)
-        body.append(f"\u2026 {hidden:,} more line{plural}: /expand shows all", style=HIDDEN_STYLE)
+        body.append(f"\u2026 {plural(hidden, 'more line')}: /expand shows all", style=HIDDEN_STYLE)
     prefix = stamp
     prefix.append(" ")
     who.pad_left(max(0, nick_width - who.cell_len))

@@ -23,8 +23,9 @@ from typing import Any
 from crypto.keystore import TEST_KDF_PARAMS
 from peer.client import ChatClient
 from peer.config import PeerConfig
-from peer.tui.app import ChatApp, ChatScreen
+from peer.tui.app import ChatApp
 from peer.tui.buffers import room_buffer
+from peer.tui.chat_screen import ChatScreen
 from peer.tui.message_log import MessageLog
 from peer.tui.receipts import MarkKind
 from peer.tui.search_screen import SearchScreen

@@ -15,9 +15,10 @@ from rich.segment import Segment
 from textual.widgets import Input, Static
 
 from peer.events import MessageReceived
-from peer.tui.app import ChatApp, ChatScreen
+from peer.tui.app import ChatApp
 from peer.tui.buffers import LineKind, private_buffer, room_buffer
 from peer.tui.chat_model import Verification
+from peer.tui.chat_screen import ChatScreen
 from peer.tui.login import LoginScreen
 from peer.tui.message_log import MessageLog
 from peer.tui.nick_colors import nick_color

@@ -25,8 +25,9 @@ from peer.events import MessageReceived
 from peer.history_file import HISTORY_FILE_NAME, HistoryKeyError
 from peer.history_store import HistoryStore
 from peer.settings import Settings
-from peer.tui.app import ChatApp, ChatScreen
+from peer.tui.app import ChatApp
 from peer.tui.buffers import STATUS, LineKind, private_buffer, room_buffer
+from peer.tui.chat_screen import ChatScreen
 from peer.tui.login import LoginScreen
 from peer.tui.message_log import MessageLog
 from peer.tui.notifications import BEL

@@ -11,7 +11,8 @@ from pathlib import Path
 from textual import events
 
 from peer.events import MessageReceived
-from peer.tui.app import ChatApp, ChatScreen
+from peer.tui.app import ChatApp
+from peer.tui.chat_screen import ChatScreen
 from peer.tui.widgets import ChatInput, PasteDialog
 from tests.peer.tui.conftest import PASSWORD, click, make_client, until
 from tests.peers import PeerFactory

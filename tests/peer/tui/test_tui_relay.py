@@ -7,7 +7,8 @@ from pathlib import Path
 
 from textual.widgets import Static
 
-from peer.tui.app import ChatApp, ChatScreen
+from peer.tui.app import ChatApp
+from peer.tui.chat_screen import ChatScreen
 from peer.tui.message_log import MessageLog
 from tests.peer.tui.conftest import PASSWORD, make_client, until
 from tests.peers import PeerFactory
