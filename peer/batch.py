@@ -1,6 +1,6 @@
 """Batch mode: commands on stdin, one JSON object per line on stdout (for scripts and tests).
 
-Lines are parsed by :mod:`peer.commands` and run by :func:`peer.command_results.execute`
+Lines are parsed by :mod:`peer.commands` and run by :func:`peer.command_runner.execute`
 (the same table and code as the terminal chat). Every output object has an ``"event"``
 key: command results (``registered``, ``logged_in``, ``peers``, ``rooms``,
 ``room_created``, ``joined``, ``left``, ``deleted``, ``users``, ``sent``,
@@ -40,7 +40,8 @@ from commons.errors import P2PChatError, RateLimitedError
 from commons.untrusted_text import replace_unsafe
 from peer import events as ev
 from peer.client import ChatClient
-from peer.command_results import Bye, execute, result_to_json
+from peer.command_results import Bye, result_to_json
+from peer.command_runner import execute
 from peer.commands import (
     ClearHistory,
     CloseBuffer,

@@ -1,5 +1,5 @@
 """The commands of both front ends as typed values (what :mod:`peer.commands` parses a
-line into). No behaviour here: :func:`peer.command_results.execute` and the terminal
+line into). No behaviour here: :func:`peer.command_runner.execute` and the terminal
 chat's controller carry them out.
 """
 

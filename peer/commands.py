@@ -16,7 +16,7 @@ argument names (for tab completion), how to parse it and which front ends offer 
 typed values it parses into live in :mod:`peer.command_values` (re-exported here), the
 argument parsers in :mod:`peer.command_parsers`. The batch mode and the terminal chat
 both parse with :func:`parse_line`; what a command does
-is :func:`peer.command_results.execute` (or, for the commands that only exist with
+is :func:`peer.command_runner.execute` (or, for the commands that only exist with
 buffers, the terminal chat's controller).
 """
 

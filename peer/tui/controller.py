@@ -33,7 +33,7 @@ from typing import Protocol
 from commons.errors import P2PChatError
 from crypto.errors import KeyChangedError
 from peer import commands as cmd
-from peer.command_results import CommandClient, execute, refresh_key
+from peer.command_runner import CommandClient, execute, refresh_key
 from peer.events import ChannelOpened, Event, MemberJoined, MessageReceived
 from peer.history_archive import HistoryArchive
 from peer.history_entries import HistoryEntry

@@ -14,7 +14,8 @@ import pytest
 
 from commons.errors import ErrorCode, P2PChatError
 from peer import command_results as res
-from peer.commands import ShowFingerprint
+from peer.command_runner import execute
+from peer.commands import ListPeers, ShowFingerprint
 from peer.events import MessageReceived
 from tests.abuse.conftest import UntrustedFactory
 from tests.peers import PeerFactory
@@ -35,7 +36,7 @@ async def test_msg_inbound_checks_and_fingerprint_never_need_the_user_list(
 
     await alice.client.send_private("bob", "found you")  # LOOKUP, dial, bob's LOOKUP
     await bob.wait_for(MessageReceived, lambda e: e.text == "found you")
-    shown = await res.execute(alice.client, ShowFingerprint("carol"))
+    shown = await execute(alice.client, ShowFingerprint("carol"))
     assert isinstance(shown, res.ContactFingerprint)
     assert shown.fingerprint == carol.client.fingerprint()
     await carol.client.look_up("alice")
@@ -56,5 +57,5 @@ async def test_the_user_list_comes_a_page_at_a_time(
         if cursor is None:
             break
     assert names == ["ann", "ben", "cat", "dan", "eve"]
-    first = await res.execute(peers[0].client, res.cmd.ListPeers())
+    first = await execute(peers[0].client, ListPeers())
     assert isinstance(first, res.PeersListed) and first.next is None and first.total == 5

@@ -15,7 +15,7 @@ import pytest
 
 from commons.errors import ErrorCode, P2PChatError
 from peer import command_results as res
-from peer.command_results import execute
+from peer.command_runner import execute
 from peer.commands import parse_line
 from peer.events import MemberLeft, MessageReceived, RemovedFromRoom
 from tests.e2e.batch_process import BatchProcess
