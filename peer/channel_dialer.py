@@ -25,7 +25,6 @@ from typing import Protocol
 
 from commons.errors import ErrorCode, P2PChatError, ProtocolError
 from crypto.authorization import Admission
-from crypto.channel import SecureChannel
 from crypto.errors import KeyChangedError, KeyMismatchError
 from crypto.identity import IdentityKey
 from peer.actions import ChannelPath, DialFailure
@@ -144,14 +143,9 @@ class ChannelDialer:
         upgrade: bool,
     ) -> P2PLink | None:
         admission = handler.admission(expected=user)
-        channel = SecureChannel(
-            initiator=True,
-            identity=identity,
-            username=me,
-            authorize=admission.authorize,
-            defer_authorize=True,
+        link = P2PLink.secure(
+            transport, initiator=True, identity=identity, username=me, admission=admission
         )
-        link = P2PLink(transport, channel)
         try:
             answer = await self._dial_handshake(user, link, handler)
         except TimeoutError:
@@ -166,7 +160,7 @@ class ChannelDialer:
         except LinkClosedError as exc:
             link.close()
             detail = exc.message
-            if channel.established:  # they closed after our message 3: they refused us
+            if link.channel.established:  # they closed after our message 3: they refused us
                 detail = f"{user} closed the channel without accepting it (they may not"
                 detail += " accept your key yet)"
             handler.dial_failed(user, DialFailure.REFUSED, detail, upgrade=upgrade)

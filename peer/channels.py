@@ -38,7 +38,6 @@ from commons.errors import P2PChatError, ProtocolError
 from commons.network_source import UNKNOWN_SOURCE, source_key
 from commons.rate_limited_log import RateLimitedLog
 from crypto.authorization import Admission
-from crypto.channel import SecureChannel
 from crypto.errors import OutdatedPeerError
 from crypto.identity import IdentityKey
 from peer.actions import Admit, ChannelPath, CloseReason
@@ -279,14 +278,9 @@ class ChannelShell:
             return
         me, identity, handler = bound
         admission = handler.admission(expected=None)
-        channel = SecureChannel(
-            initiator=False,
-            identity=identity,
-            username=me,
-            authorize=admission.authorize,
-            defer_authorize=True,
+        link = P2PLink.secure(
+            transport, initiator=False, identity=identity, username=me, admission=admission
         )
-        link = P2PLink(transport, channel)
         try:
             await asyncio.wait_for(
                 self._responder(link, handler, admission, source, path),

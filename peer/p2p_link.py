@@ -18,7 +18,9 @@ from typing import Protocol
 
 from commons.errors import ErrorCode, P2PChatError
 from commons.framing import FrameDecoder, encode_frame
-from crypto.channel import CLOSED_DURING_HANDSHAKE_HINT, MAX_BODY
+from crypto.authorization import Admission
+from crypto.channel import CLOSED_DURING_HANDSHAKE_HINT, MAX_BODY, SecureChannel
+from crypto.identity import IdentityKey
 
 READ_CHUNK = 256 * 1024
 #: A closing link flushes at most this much; a larger backlog is dropped at once.
@@ -176,6 +178,28 @@ class P2PLink:
         cls, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, channel: ChannelLike
     ) -> P2PLink:
         return cls(TcpTransport(reader, writer), channel)
+
+    @classmethod
+    def secure(
+        cls,
+        transport: BodyTransport,
+        *,
+        initiator: bool,
+        identity: IdentityKey,
+        username: str,
+        admission: Admission,
+    ) -> P2PLink:
+        """A link whose Noise channel checks the remote with ``admission``, deferred to
+        :meth:`handshake` so the check may await a look-up first (both ends of a peer's
+        channels, dialled and accepted, are made here)."""
+        channel = SecureChannel(
+            initiator=initiator,
+            identity=identity,
+            username=username,
+            authorize=admission.authorize,
+            defer_authorize=True,
+        )
+        return cls(transport, channel)
 
     @property
     def closed(self) -> bool:
