@@ -9,8 +9,9 @@ needs no mapping of its own.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
+from commons.models import RoomInfo
 from peer import commands as cmd
 
 
@@ -49,11 +50,17 @@ class PeersListed:
 
 @dataclass(frozen=True, slots=True)
 class RoomEntry:
+    """A room as the tracker describes it."""
+
     room: str
     owner: str
     members: list[str]
     capacity: int
     invite_only: bool
+
+    @classmethod
+    def of(cls, info: RoomInfo) -> Self:
+        return cls(info.name, info.owner, list(info.members), info.capacity, info.invite_only)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,13 +72,10 @@ class RoomsListed:
 
 
 @dataclass(frozen=True, slots=True)
-class RoomCreated:
+class RoomCreated(RoomEntry):
+    """The new room, described as a listing describes it."""
+
     EVENT: ClassVar[str] = "room_created"
-    room: str
-    owner: str
-    members: list[str]
-    capacity: int
-    invite_only: bool
 
 
 @dataclass(frozen=True, slots=True)

@@ -182,16 +182,10 @@ async def execute(client: CommandClient, command: SharedCommand) -> Result:
             return PeersListed(entries, peers.page.total, peers.page.next_cursor)
         case cmd.ListRooms(cursor):
             rooms = await client.list_rooms(cursor)
-            listed = [
-                RoomEntry(r.name, r.owner, list(r.members), r.capacity, r.invite_only)
-                for r in rooms.rooms
-            ]
+            listed = [RoomEntry.of(r) for r in rooms.rooms]
             return RoomsListed(listed, rooms.page.total, rooms.page.next_cursor)
         case cmd.CreateRoom(room, invite_only):
-            info = await client.create_room(room, invite_only)
-            return RoomCreated(
-                info.name, info.owner, list(info.members), info.capacity, info.invite_only
-            )
+            return RoomCreated.of(await client.create_room(room, invite_only))
         case cmd.ControlUser(action, username, room):
             done_room, done_user = await _OWNER_ACTIONS[action](client, username, room)
             return UserControlled(action, done_room, done_user)

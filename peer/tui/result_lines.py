@@ -13,6 +13,7 @@ from peer import command_results as res
 from peer.commands import OwnerAction
 from peer.tui.buffers import LineKind, room_buffer
 from peer.tui.chat_model import ChatModel, Verification
+from peer.tui.rendering import plural
 
 if TYPE_CHECKING:
     from peer.tui.controller import ChatController
@@ -91,8 +92,7 @@ def _peers(controller: ChatController, listed: res.PeersListed) -> None:
     if not listed.peers:
         model.notice("nobody is online")
         return
-    count = listed.total
-    model.notice(f"{count:,} user{'' if count == 1 else 's'} online:")
+    model.notice(f"{plural(listed.total, 'user')} online:")
     model.remember(users=[p.user for p in listed.peers])
     for peer in sorted(listed.peers, key=lambda p: p.user.lower()):
         where = f"in #{peer.room}" if peer.room else "in no room"
@@ -106,8 +106,7 @@ def _rooms(controller: ChatController, listed: res.RoomsListed) -> None:
     if not listed.rooms:
         model.notice("no rooms yet: /create ROOM")
         return
-    count = listed.total
-    model.notice(f"{count:,} room{'' if count == 1 else 's'}:")
+    model.notice(f"{plural(listed.total, 'room')}:")
     model.remember(rooms=[r.room for r in listed.rooms])
     for room in sorted(listed.rooms, key=lambda r: r.room.lower()):
         mode = "  invite-only" if room.invite_only else ""
