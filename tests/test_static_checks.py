@@ -1,6 +1,6 @@
 """The project's own standards, checked on every run: ruff clean, formatted, mypy --strict,
-and no merge-conflict markers left in any tracked text file (ruff and mypy never read the
-docs, where one once landed).
+no merge-conflict markers left in any tracked text file (ruff and mypy never read the
+docs, where one once landed), and no module of the peer grown past its size limit.
 
 These run the real tools on the real tree, so CI fails the moment a change slips below
 the bar the README promises. Each takes a few seconds.
@@ -64,3 +64,22 @@ def test_no_merge_conflict_markers_are_committed() -> None:
             if line.startswith(_CONFLICT_MARKERS[:2]) or line == _CONFLICT_MARKERS[2]:
                 offenders.append(f"{name}:{number}")
     assert not offenders, f"conflict markers at {offenders}"
+
+
+#: Issue 8's rule for ``peer/`` (``peer/tui/`` included): one job per module, so none
+#: grows past this; the ``ChatClient`` facade stays smaller still. A module over it is
+#: split by responsibility, not by line ranges.
+MAX_PEER_MODULE_LINES = 450
+MAX_CLIENT_LINES = 400
+
+
+def test_peer_modules_stay_within_their_size_limits() -> None:
+    sizes = {
+        path.relative_to(ROOT).as_posix(): len(path.read_text(encoding="utf-8").splitlines())
+        for path in sorted((ROOT / "peer").rglob("*.py"))
+    }
+    assert "peer/client.py" in sizes
+    too_long = {name: lines for name, lines in sizes.items() if lines > MAX_PEER_MODULE_LINES}
+    assert not too_long, f"over {MAX_PEER_MODULE_LINES} lines: {too_long}"
+    client = sizes["peer/client.py"]
+    assert client <= MAX_CLIENT_LINES, f"peer/client.py has {client} lines"
