@@ -57,6 +57,9 @@ class ErrorCode(StrEnum):
     TIMEOUT = "timeout"
     USER_OFFLINE = "user_offline"
     MESSAGE_TOO_LONG = "message_too_long"
+    TICKET_INVALID = "ticket_invalid"
+    TICKET_REUSED = "ticket_reused"
+    LEGACY_REFUSED = "legacy_login_refused"
 
 
 class P2PChatError(Exception):

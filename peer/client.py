@@ -34,7 +34,7 @@ from peer.channels import ChannelShell
 from peer.chat_protocol import validate_text
 from peer.config import PeerConfig
 from peer.core import PeerCore
-from peer.credentials import load_identity, password_digest
+from peer.credentials import LoginSecrets, load_identity, login_secrets
 from peer.driver import CoreDriver
 from peer.errors import (
     NotConnectedError,
@@ -146,7 +146,12 @@ class ChatClient:
         if not password:
             raise ValidationError("the password cannot be empty")
         identity = await load_identity(self.config.home, username, password, self._kdf_params)
-        await self._session.register(username, password_digest(password), identity.public_b64)
+        secrets = await self._secrets(username, password)
+        await self._session.register(username, secrets.secret, identity.public_b64)
+
+    async def _secrets(self, username: str, password: str) -> LoginSecrets:
+        salt = await self._session.salt(username)
+        return await login_secrets(password, salt, self.config.min_login_kdf)
 
     async def login(self, username: str, password: str, replace_key: bool = False) -> None:
         """LOGIN with the identity key and the listening port; start the heartbeat."""
@@ -159,13 +164,15 @@ class ChatClient:
         trust = await TrustGate.open(self.config.home, username, identity, self._emit)
         port = self.config.advertise_port or self.listen_address[1]
         try:
+            secrets = await self._secrets(username, password)
             await self._session.login(
                 username,
-                password_digest(password),
+                secrets.secret,
                 identity.public_b64,
                 port,
                 host=self.config.advertise_host,
                 replace_key=replace_key,
+                legacy=secrets.legacy,
             )
         except BaseException:
             trust.close()

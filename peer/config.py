@@ -13,6 +13,7 @@ from pathlib import Path
 from commons.data_dirs import user_data_dir
 from commons.errors import ValidationError
 from commons.models import validate_host
+from crypto.login_secret import MIN_LOGIN_KDF, LoginKdf
 from peer.liveness import Keepalive
 
 DEFAULT_TRACKER: tuple[str, int] = ("127.0.0.1", 6060)
@@ -73,3 +74,5 @@ class PeerConfig:
     reconnect_initial_delay: float = 0.5
     reconnect_max_delay: float = 30.0
     core: CoreSettings = field(default_factory=CoreSettings)
+    #: The least login-secret cost accepted from a tracker (tests lower it).
+    min_login_kdf: LoginKdf = MIN_LOGIN_KDF

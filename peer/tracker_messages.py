@@ -23,7 +23,8 @@ from commons.models import (
     validate_room_name,
     validate_username,
 )
-from commons.tracker_protocol import Event
+from commons.tracker_protocol import Event, validate_ticket
+from crypto.login_secret import ACCOUNT_SALT_SIZE, LoginKdf, validate_realm
 
 DEFAULT_HEARTBEAT = 10.0
 
@@ -37,9 +38,13 @@ def _list(reply: JsonObject, name: str) -> list[object]:
 
 @dataclass(frozen=True, slots=True)
 class LoginReply:
+    """A LOGIN or RESUME reply; ``ticket`` resumes the session once (``None`` from a
+    tracker without tickets)."""
+
     username: str
     heartbeat_interval: float
     host: str | None
+    ticket: str | None = None
 
     @classmethod
     def parse(cls, reply: JsonObject) -> LoginReply:
@@ -47,11 +52,41 @@ class LoginReply:
         if isinstance(interval, bool) or not isinstance(interval, int | float) or interval <= 0:
             interval = DEFAULT_HEARTBEAT
         host = reply.get("host")
+        ticket = reply.get("ticket")
         return cls(
             validate_username(reply.get("username")),
             float(interval),
             None if host is None else validate_host(host),
+            None if ticket is None else validate_ticket(ticket),
         )
+
+    def __repr__(self) -> str:
+        return f"LoginReply({self.username!r}, ticket=<hidden>)"
+
+
+@dataclass(frozen=True, slots=True)
+class SaltReply:
+    """``SALT``: the account's salt, the client's Argon2id cost, the group's realm, and
+    whether the account still has a legacy verifier."""
+
+    salt: bytes
+    kdf: LoginKdf
+    realm: str
+    legacy: bool
+
+    @classmethod
+    def parse(cls, reply: JsonObject) -> SaltReply:
+        raw = reply.get("salt")
+        if not isinstance(raw, str) or len(raw) != 2 * ACCOUNT_SALT_SIZE:
+            raise ValidationError(f"field 'salt' must be {ACCOUNT_SALT_SIZE} bytes in hex")
+        try:
+            salt = bytes.fromhex(raw)
+        except ValueError:
+            raise ValidationError("field 'salt' must be hex") from None
+        legacy = reply.get("legacy", False)
+        if not isinstance(legacy, bool):
+            raise ValidationError("field 'legacy' must be a boolean")
+        return cls(salt, LoginKdf.from_wire(reply.get("kdf")), validate_realm(reply.get("realm")), legacy)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,12 +138,19 @@ class SessionReplacedPush:
 
 
 @dataclass(frozen=True, slots=True)
+class SessionEndedPush:
+    """The tracker ended the session (``ticket_reused``: a spent ticket came back)."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class KeyChangedPush:
     username: str
     identity_key: bytes
 
 
-TrackerPush = RoomUpdate | RoomDeletedPush | SessionReplacedPush | KeyChangedPush
+TrackerPush = RoomUpdate | RoomDeletedPush | SessionReplacedPush | KeyChangedPush | SessionEndedPush
 
 
 def parse_push(event: str, body: JsonObject) -> TrackerPush | None:
@@ -124,6 +166,11 @@ def parse_push(event: str, body: JsonObject) -> TrackerPush | None:
         return RoomDeletedPush(validate_room_name(body.get("room")))
     if event == Event.SESSION_REPLACED:
         return SessionReplacedPush()
+    if event == Event.SESSION_ENDED:
+        reason = body.get("reason")
+        if not isinstance(reason, str) or not 1 <= len(reason) <= 64:
+            raise ValidationError("SESSION_ENDED without a reason")
+        return SessionEndedPush(reason)
     if event == Event.KEY_CHANGED:
         raw_key = body.get("identity_key")
         if not isinstance(raw_key, str):

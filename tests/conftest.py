@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 
 from crypto.keystore import TEST_KDF_PARAMS
+from crypto.login_secret import TEST_LOGIN_KDF
 from peer.client import ChatClient
 from tests.peers import DEFAULT_PASSWORD, TIMEOUT, PeerFactory, PeerHandle, peer_config
 from tests.tracker_client import TrackerTestClient
@@ -47,6 +48,8 @@ async def tracker_factory(tmp_path: Path) -> AsyncIterator[TrackerFactory]:
         # Tests register many users from 127.0.0.1: trust it, as a bench would. Tests of
         # the per-source limits pass trusted_networks=() and attack from 127.0.0.2+.
         changes.setdefault("trusted_networks", ("127.0.0.1/32",))
+        # Clients stretch login secrets with this (the default costs ~170 ms a login).
+        changes.setdefault("login_kdf", TEST_LOGIN_KDF)
         config = TrackerConfig(host="127.0.0.1", port=0).with_changes(**changes)
         server = TrackerServer(config)
         await server.start()

@@ -15,6 +15,7 @@ import signal
 import sys
 from pathlib import Path
 
+from crypto.login_secret import LoginKdf
 from tracker import admin
 from tracker.config import TrackerConfig
 from tracker.database import DatabaseOpenError
@@ -48,6 +49,33 @@ def parse_args(argv: list[str] | None = None) -> TrackerConfig:
     parser.add_argument("--argon2-time-cost", type=int, default=defaults.argon2_time_cost)
     parser.add_argument("--argon2-parallelism", type=int, default=defaults.argon2_parallelism)
     parser.add_argument("--log-level", default="INFO")
+    group = parser.add_argument_group("storage, logins and tracker groups")
+    group.add_argument(
+        "--database",
+        metavar="URL",
+        help="postgresql://... to share accounts, rooms and sessions with other trackers"
+        " (default: SQLite in --data-dir)",
+    )
+    group.add_argument(
+        "--realm", help="the group's name in login secrets (fixed by the first start)"
+    )
+    group.add_argument(
+        "--login-kdf-memory-kib",
+        type=int,
+        default=defaults.login_kdf.memory_kib,
+        help="client-side Argon2id memory of new accounts' login secrets",
+    )
+    group.add_argument("--login-kdf-iterations", type=int, default=defaults.login_kdf.iterations)
+    group.add_argument("--login-kdf-lanes", type=int, default=defaults.login_kdf.lanes)
+    group.add_argument(
+        "--ticket-lifetime", type=float, default=defaults.ticket_lifetime, metavar="SECONDS"
+    )
+    group.add_argument(
+        "--lease-seconds",
+        type=float,
+        default=defaults.lease_seconds,
+        help="with --database: a tracker silent this long is taken for dead by the others",
+    )
     limits = parser.add_argument_group("abuse limits (per source: an IPv4 address or IPv6 /64)")
     limits.add_argument(
         "--max-connections",
@@ -125,6 +153,13 @@ def parse_args(argv: list[str] | None = None) -> TrackerConfig:
             registrations_per_hour=args.registrations_total,
             rooms_per_owner=args.rooms_per_owner,
             max_rooms=args.max_rooms,
+            database=args.database,
+            realm=args.realm,
+            login_kdf=LoginKdf(
+                args.login_kdf_memory_kib, args.login_kdf_iterations, args.login_kdf_lanes
+            ),
+            ticket_lifetime=args.ticket_lifetime,
+            lease_seconds=args.lease_seconds,
         ).validated()
     except ValueError as exc:
         parser.error(str(exc))
@@ -137,6 +172,7 @@ async def serve(config: TrackerConfig) -> None:
     print(f"p2pchat tracker listening on {host}:{port}", flush=True)
     print(f"certificate SHA-256 fingerprint: {server.cert_fingerprint}", flush=True)
     print(f"data directory: {config.data_dir}", flush=True)
+    print(f"storage: {server.storage.kind}; realm: {server.realm}", flush=True)
     print(f"registration: {server.config.registration.value}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

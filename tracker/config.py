@@ -12,7 +12,9 @@ from pathlib import Path
 
 from commons.data_dirs import user_data_dir
 from commons.framing import DEFAULT_MAX_FRAME_SIZE
+from commons.errors import ValidationError
 from commons.models import MAX_ROOM_CAPACITY
+from crypto.login_secret import DEFAULT_LOGIN_KDF, LoginKdf
 from tracker.registration import RegistrationMode
 from tracker.source import parse_networks
 
@@ -91,6 +93,24 @@ class TrackerConfig:
     pages_per_source_per_second: float = 50.0
     #: Replies and pushes queued for a client that does not read are capped at this.
     max_send_buffer: int = 1024 * 1024
+    #: ``None``: SQLite in ``data_dir``; ``postgresql://...``: PostgreSQL, shared by a
+    #: group of trackers (``--database``).
+    database: str | None = None
+    #: The client's Argon2id cost for the login secret of new accounts (``SALT``).
+    login_kdf: LoginKdf = DEFAULT_LOGIN_KDF
+    #: The group's name mixed into login secrets, fixed by the first tracker to start on
+    #: a database (``None``: a random one).
+    realm: str | None = None
+    #: Seconds a resumption ticket stays valid.
+    ticket_lifetime: float = 7 * 24 * 3600.0
+    #: Failed RESUMEs per source: at once, then per second.
+    resume_failures_burst: int = 20
+    resume_failures_per_second: float = 1.0
+    #: Trackers on one PostgreSQL: a tracker whose lease is this old is taken for dead
+    #: and its sessions are ended by the others; it renews every third of it.
+    lease_seconds: float = 15.0
+    #: Connections in the PostgreSQL pool.
+    database_pool_size: int = 8
 
     def validated(self) -> TrackerConfig:
         """A normalised copy if every value is usable, else raise :class:`ValueError`."""
@@ -148,6 +168,22 @@ class TrackerConfig:
             raise ValueError("room command rate must be positive")
         if self.pages_burst_per_source < 1 or self.pages_per_source_per_second <= 0:
             raise ValueError("directory page rate must be positive")
+        try:
+            self.login_kdf.validate()
+        except ValidationError as exc:
+            raise ValueError(exc.message) from None
+        if self.realm is not None and not 1 <= len(self.realm.encode()) <= 64:
+            raise ValueError("the realm must be 1-64 bytes")
+        if self.ticket_lifetime <= 0 or self.lease_seconds < 1:
+            raise ValueError("ticket lifetime must be positive and the lease at least 1 s")
+        if self.resume_failures_burst < 1 or self.resume_failures_per_second <= 0:
+            raise ValueError("the resume failure rate must be positive")
+        if self.database is not None and not self.database.startswith(
+            ("postgresql://", "postgres://")
+        ):
+            raise ValueError("--database takes a postgresql:// URL (SQLite is the default)")
+        if not 1 <= self.database_pool_size <= 100:
+            raise ValueError("the database pool holds 1-100 connections")
         return replace(
             self,
             registration=RegistrationMode(self.registration),

@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import secrets
 import socket
 import ssl
 import struct
@@ -35,25 +36,24 @@ from typing import Any
 from commons.codec import JsonObject, encode_message
 from commons.errors import ErrorCode, P2PChatError
 from commons.rate_limited_log import RateLimitedLog
-from commons.tracker_protocol import Command, Request, error, error_from, ok
+from commons.tracker_protocol import Command, Event, Request, error, error_from, ok, push
 from tracker.accounts import Accounts
 from tracker.admission import MAX_REJECTING, Admission, Ticket, Verdict
 from tracker.certificate import ensure_certificate
 from tracker.config import TrackerConfig
-from tracker.database import Database
 from tracker.fd_limit import connection_cap, raise_open_file_limit
-from tracker.invite_store import InviteStore
+from tracker.keyed_records import KeyedRecords
 from tracker.listener import Listener, bind_sockets
 from tracker.password_hashing import PasswordHashing
+from tracker.rate_limit import KeyedTokenBuckets
 from tracker.registration import RegistrationPolicy
 from tracker.request_decoder import Rejected, RequestDecoder
-from tracker.room_store import RoomStore
 from tracker.source import TrustedNetworks
 from tracker.state import Outcome, RoomSeed, SessionId, StateLimits, TrackerState
+from tracker.storage import Storage, open_storage
 from tracker.throttle import LoginThrottle
-from tracker.throttle_store import SAVE_INTERVAL, ThrottleStore
+from tracker.throttle_store import GROUP_SAVE_INTERVAL, SAVE_INTERVAL, ThrottleStore
 from tracker.tls_context import server_context
-from tracker.user_store import UserStore
 
 log = logging.getLogger("tracker.server")
 
@@ -232,9 +232,14 @@ class TrackerConnection(asyncio.Protocol):
         now = time.time()
         state.touch(self.session, now)
         authenticated = state.is_authenticated(self.session)
-        if not authenticated and item.cmd in (Command.REGISTER, Command.LOGIN):
-            handler = server.register if item.cmd is Command.REGISTER else server.login
-            self._run_async(handler(self, item))
+        if item.cmd is Command.SALT:
+            self._run_async(server.salt(self, item))
+            return
+        if not authenticated and item.cmd in _ACCOUNT_COMMANDS:
+            self._run_async(_ACCOUNT_COMMANDS[item.cmd](server, self, item))
+            return
+        if authenticated and item.cmd is Command.LOGOUT:
+            self._run_async(server.logout(self, item))
             return
         outcome = state.handle(self.session, item, now)
         if outcome.store:
@@ -268,6 +273,8 @@ class TrackerConnection(asyncio.Protocol):
 class TrackerServer:
     """The tracker: ``await start()``, serve, ``await stop()``."""
 
+    realm: str
+
     def __init__(self, config: TrackerConfig) -> None:
         self.config = config.validated()
         self.session_ids = itertools.count(1)
@@ -280,9 +287,9 @@ class TrackerServer:
         self._tasks: set[asyncio.Task[None]] = set()
         self._listener: Listener | None = None
         self._sweeper: asyncio.Task[None] | None = None
-        self._db = Database(self.config.data_dir)
-        self._users = UserStore(self._db)
-        self._rooms = RoomStore(self._db)
+        self.storage: Storage = open_storage(self.config)
+        #: SALT requests per source (each is a database read a stranger can ask for).
+        self._salts = KeyedTokenBuckets(KeyedRecords("salt_source"), 50, 10.0)
         self.state = TrackerState(
             self.config.room_capacity, self.config.heartbeat_interval, self.config.max_frame_size
         )
@@ -342,8 +349,10 @@ class TrackerServer:
         self.cert_path = cert.cert_path
         self.cert_fingerprint = cert.fingerprint
         self.ssl_context = server_context(cert.cert_path, cert.key_path)
-        await self._db.open()
-        rooms = await self._rooms.all()
+        await self.storage.open()
+        settings = await self.storage.settings(config.realm or f"p2pchat-{secrets.token_hex(4)}")
+        self.realm = settings.realm
+        rooms = await self.storage.all_rooms()
         self.state = TrackerState(
             config.room_capacity,
             config.heartbeat_interval,
@@ -385,10 +394,24 @@ class TrackerServer:
             config.registrations_per_hour,
             TrustedNetworks(config.trusted_networks),
         )
-        self._throttles = ThrottleStore(self._db, [*throttle.tables, *registration.tables])
+        resume_failures = KeyedTokenBuckets(
+            KeyedRecords("resume_source"),
+            config.resume_failures_burst,
+            config.resume_failures_per_second,
+        )
+        self._throttles = ThrottleStore(
+            self.storage, [*throttle.tables, *registration.tables, resume_failures.records]
+        )
         await self._throttles.load()
         self.accounts = Accounts(
-            self._users, self._hashing, throttle, registration, InviteStore(self._db)
+            self.storage,
+            self._hashing,
+            throttle,
+            registration,
+            settings,
+            config.login_kdf,
+            ticket_lifetime=config.ticket_lifetime,
+            resume_failures=resume_failures,
         )
         self._listener = Listener(
             bind_sockets(config.host, config.port, backlog=1024), self._accepted, self.problems
@@ -415,7 +438,7 @@ class TrackerServer:
         if self._hashing is not None:
             self._hashing.close()
         await self._save_throttles()
-        await self._db.close()
+        await self.storage.close()
 
     @property
     def address(self) -> tuple[str, int]:
@@ -492,7 +515,8 @@ class TrackerServer:
         config = self.config
         max_silence = config.heartbeat_interval * config.heartbeat_misses
         period = min(config.heartbeat_interval, config.auth_timeout) / 2
-        next_save = time.monotonic() + SAVE_INTERVAL
+        save_interval = SAVE_INTERVAL if self.storage.kind == "sqlite" else GROUP_SAVE_INTERVAL
+        next_save = time.monotonic() + save_interval
         while True:
             await asyncio.sleep(min(period, 1.0))
             now = time.time()
@@ -507,7 +531,7 @@ class TrackerServer:
                     break
                 conn.abort()
             if time.monotonic() >= next_save:
-                next_save = time.monotonic() + SAVE_INTERVAL
+                next_save = time.monotonic() + save_interval
                 await self._save_throttles()
 
     async def _save_throttles(self) -> None:
@@ -559,6 +583,31 @@ class TrackerServer:
             )
         )
 
+    async def salt(self, conn: TrackerConnection, request: Request) -> None:
+        assert request.username is not None
+        if not conn.ticket.trusted:
+            wait = self._salts.take(conn.ticket.source, time.time())
+            if wait > 0:
+                conn.send(
+                    error(request.id, ErrorCode.RATE_LIMITED, "too many SALT requests", wait)
+                )
+                return
+        try:
+            reply = await self.accounts.salt(request.username)
+        except Exception:
+            log.exception("salt lookup failed")
+            conn.send(error(request.id, ErrorCode.INTERNAL, "internal error"))
+            return
+        conn.send(
+            ok(
+                request.id,
+                salt=reply.salt.hex(),
+                kdf=reply.kdf.to_wire(),
+                realm=reply.realm,
+                legacy=reply.legacy,
+            )
+        )
+
     async def login(self, conn: TrackerConnection, request: Request) -> None:
         assert request.username and request.password and request.identity_key
         if not self._may_log_in(conn, request.username):
@@ -571,7 +620,9 @@ class TrackerServer:
                 request.identity_key,
                 request.replace_key,
                 conn.host,
+                request.legacy_password,
             )
+            ticket = await self.accounts.issue_ticket(request.username, request.identity_key)
         except P2PChatError as exc:
             conn.send(error_from(request.id, exc))
             return
@@ -579,8 +630,36 @@ class TrackerServer:
             log.exception("login failed")
             conn.send(error(request.id, ErrorCode.INTERNAL, "internal error"))
             return
+        self._start_session(conn, request, ticket, key_changed=result.key_changed)
+
+    async def resume(self, conn: TrackerConnection, request: Request) -> None:
+        """RESUME: a session back with its ticket, without argon2."""
+        assert request.username and request.ticket and request.identity_key
+        if not self._may_log_in(conn, request.username):
+            self._refuse_session(conn, request)
+            return
+        try:
+            ticket = await self.accounts.resume(
+                request.username, request.ticket, request.identity_key, conn.host
+            )
+        except P2PChatError as exc:
+            if exc.code is ErrorCode.TICKET_REUSED:
+                await self.end_sessions_of(request.username, "ticket_reused")
+            conn.send(error_from(request.id, exc))
+            return
+        except Exception:
+            log.exception("resume failed")
+            conn.send(error(request.id, ErrorCode.INTERNAL, "internal error"))
+            return
+        self.counters["resumed"] += 1
+        self._start_session(conn, request, ticket, key_changed=False)
+
+    def _start_session(
+        self, conn: TrackerConnection, request: Request, ticket: str, *, key_changed: bool
+    ) -> None:
         if conn.closed:
             return
+        assert request.username is not None
         if not self._may_log_in(conn, request.username):
             self._refuse_session(conn, request)
             return
@@ -592,11 +671,34 @@ class TrackerServer:
             request,
             host,
             time.time(),
-            key_changed=result.key_changed,
+            key_changed=key_changed,
             source=conn.ticket.source,
             trusted=conn.ticket.trusted,
         )
+        if outcome.reply is not None:
+            outcome.reply["ticket"] = ticket
         self.deliver(conn, outcome)
+
+    async def end_sessions_of(self, username: str, reason: str) -> None:
+        """A spent ticket came back: whoever holds the user's session is cut off."""
+        user = self.state.online.get(username)
+        if user is None:
+            return
+        outcome = Outcome(close=[user.session])
+        outcome.push_to((user.session,), push(Event.SESSION_ENDED, reason=reason))
+        self.deliver(None, outcome)
+
+    async def logout(self, conn: TrackerConnection, request: Request) -> None:
+        """LOGOUT revokes the user's tickets before it is answered."""
+        username = self.state.username_of(conn.session)
+        if username is not None:
+            try:
+                await self.accounts.revoke_tickets(username)
+            except Exception:
+                log.exception("could not revoke the tickets of a logout")
+                conn.send(error(request.id, ErrorCode.INTERNAL, "could not revoke tickets"))
+                return
+        self.deliver(conn, self.state.handle(conn.session, request, time.time()))
 
     async def persist_then_deliver(self, conn: TrackerConnection, outcome: Outcome) -> None:
         """Write a command's durable changes before anyone hears of them.
@@ -606,7 +708,7 @@ class TrackerServer:
         and the command is answered ``internal_error``.
         """
         try:
-            await self._rooms.apply(outcome.store)
+            await self.storage.apply_room_changes(outcome.store)
         except Exception:
             log.exception("could not persist a room change")
             request_id = outcome.reply.get("id") if outcome.reply else None
@@ -615,3 +717,10 @@ class TrackerServer:
             conn.send(error(request_id, ErrorCode.INTERNAL, "could not store the change"))
             return
         self.deliver(conn, outcome)
+
+
+_ACCOUNT_COMMANDS = {
+    Command.REGISTER: TrackerServer.register,
+    Command.LOGIN: TrackerServer.login,
+    Command.RESUME: TrackerServer.resume,
+}

@@ -192,6 +192,9 @@ _ROOM_CHANGES = frozenset(
 )
 
 
+#: Commands that open a session; :mod:`tracker.accounts` checks them first.
+_ACCOUNT_COMMANDS = frozenset({Command.REGISTER, Command.LOGIN, Command.RESUME})
+
 #: Commands that build a directory page; each takes a token from the source's bucket.
 _PAGES = frozenset({Command.LIST_PEERS, Command.LIST_ROOMS, Command.ROOM_ACCESS})
 
@@ -368,10 +371,10 @@ class TrackerState:
         """Carry out a command of an authenticated session (others get an error)."""
         user = self.sessions.get(session)
         if user is None:
-            if request.cmd in (Command.REGISTER, Command.LOGIN):
-                raise ValueError("REGISTER/LOGIN of a new session go through accounts first")
+            if request.cmd in _ACCOUNT_COMMANDS:
+                raise ValueError("REGISTER/LOGIN/RESUME of a new session go through accounts")
             return _refuse(request, ErrorCode.NOT_AUTHENTICATED, "log in first")
-        if request.cmd in (Command.REGISTER, Command.LOGIN):
+        if request.cmd in _ACCOUNT_COMMANDS:
             return _refuse(request, ErrorCode.ALREADY_AUTHENTICATED, "already logged in")
         if request.username is not None and request.username != user.username:
             return _refuse(request, ErrorCode.FORBIDDEN, "a session may only act as its own user")
