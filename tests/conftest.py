@@ -7,6 +7,9 @@
 * ``connect(tracker, source=None)`` opens a :class:`TrackerTestClient` (pinned to the
   tracker's certificate), from the local address ``source`` if given (any of
   127.0.0.0/8); ``user(tracker, name)`` registers and logs one in.
+* ``pg_database``: the URL of a fresh database on a PostgreSQL server the test session
+  starts itself (:mod:`tests.pg_server`); tests that use it are skipped, with one line
+  in the report header saying so, where no PostgreSQL server binaries are installed.
 * ``peer_factory(tracker, name)``: a real :class:`~peer.client.ChatClient` in its own
   home, registered and logged in (``login=False`` to do that by hand), wrapped in a
   :class:`tests.peers.PeerHandle` that records its events; ``clock=`` gives it a clock
@@ -19,7 +22,7 @@ import asyncio
 import contextlib
 import itertools
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +31,7 @@ import pytest
 from crypto.keystore import TEST_KDF_PARAMS
 from crypto.login_secret import TEST_LOGIN_KDF
 from peer.client import ChatClient
+from tests.pg_server import PgServer, find_postgres
 from tests.peers import DEFAULT_PASSWORD, TIMEOUT, PeerFactory, PeerHandle, peer_config
 from tests.tracker_client import TrackerTestClient
 from tracker.config import TrackerConfig
@@ -36,6 +40,31 @@ from tracker.server import TrackerServer
 TrackerFactory = Callable[..., Awaitable[TrackerServer]]
 ClientFactory = Callable[..., Awaitable[TrackerTestClient]]
 UserFactory = Callable[..., Awaitable[TrackerTestClient]]
+
+
+_POSTGRES = find_postgres()
+
+
+def pytest_report_header() -> str:
+    if _POSTGRES is None:
+        return "postgresql: no server binaries found; the PostgreSQL tests are skipped"
+    return f"postgresql: {_POSTGRES} (the tests start their own server)"
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    if _POSTGRES is None:
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+    server = PgServer(_POSTGRES).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def pg_database(pg_server: PgServer) -> str:
+    return pg_server.create_database()
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from commons.data_dirs import user_data_dir
-from commons.framing import DEFAULT_MAX_FRAME_SIZE
 from commons.errors import ValidationError
+from commons.framing import DEFAULT_MAX_FRAME_SIZE
 from commons.models import MAX_ROOM_CAPACITY
 from crypto.login_secret import DEFAULT_LOGIN_KDF, LoginKdf
 from tracker.registration import RegistrationMode

@@ -21,6 +21,7 @@ take a reconnect storm of thousands of ticket logins a second.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import sqlite3
 import stat
@@ -227,8 +228,9 @@ class Database:
         try:
             while self._batch:
                 batch, self._batch = self._batch, []
+                run_all = functools.partial(_run_batch, funcs=[f for f, _ in batch])
                 try:
-                    results = await self.run(lambda conn: _run_batch(conn, [f for f, _ in batch]))
+                    results = await self.run(run_all)
                 except Exception as exc:
                     for _, future in batch:
                         if not future.done():

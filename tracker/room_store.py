@@ -77,7 +77,9 @@ def apply_changes(conn: sqlite3.Connection, actions: Sequence[StoreAction]) -> N
 def all_rooms(conn: sqlite3.Connection) -> list[RoomRecord]:
     banned = _names_by_room(conn, "room_bans")
     invited = _names_by_room(conn, "room_invites")
-    rows = conn.execute("SELECT name, owner, created, invite_only FROM rooms ORDER BY name").fetchall()
+    rows = conn.execute(
+        "SELECT name, owner, created, invite_only FROM rooms ORDER BY name"
+    ).fetchall()
     return [
         RoomRecord(
             name,

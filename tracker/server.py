@@ -29,7 +29,7 @@ import ssl
 import struct
 import time
 from collections import Counter, deque
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -42,14 +42,24 @@ from tracker.admission import MAX_REJECTING, Admission, Ticket, Verdict
 from tracker.certificate import ensure_certificate
 from tracker.config import TrackerConfig
 from tracker.fd_limit import connection_cap, raise_open_file_limit
+from tracker.group import Group, new_tracker_id
 from tracker.keyed_records import KeyedRecords
 from tracker.listener import Listener, bind_sockets
 from tracker.password_hashing import PasswordHashing
+from tracker.pg_storage import PgStorage
 from tracker.rate_limit import KeyedTokenBuckets
 from tracker.registration import RegistrationPolicy
+from tracker.replica import ReplicaState
 from tracker.request_decoder import Rejected, RequestDecoder
 from tracker.source import TrustedNetworks
-from tracker.state import Outcome, RoomSeed, SessionId, StateLimits, TrackerState
+from tracker.state import (
+    GROUP_COMMANDS,
+    Outcome,
+    RoomSeed,
+    SessionId,
+    StateLimits,
+    TrackerState,
+)
 from tracker.storage import Storage, open_storage
 from tracker.throttle import LoginThrottle
 from tracker.throttle_store import GROUP_SAVE_INTERVAL, SAVE_INTERVAL, ThrottleStore
@@ -241,6 +251,9 @@ class TrackerConnection(asyncio.Protocol):
         if authenticated and item.cmd is Command.LOGOUT:
             self._run_async(server.logout(self, item))
             return
+        if authenticated and server.group is not None and item.cmd in GROUP_COMMANDS:
+            self._run_async(server.group_command(self, item))
+            return
         outcome = state.handle(self.session, item, now)
         if outcome.store:
             self._run_async(server.persist_then_deliver(self, outcome))
@@ -301,6 +314,8 @@ class TrackerServer:
         self.accounts: Accounts
         self._hashing: PasswordHashing | None = None
         self._throttles: ThrottleStore | None = None
+        #: With ``--database postgresql://``: this tracker's part in a group.
+        self.group: Group | None = None
 
     def _admission(self) -> Admission:
         config = self.config
@@ -352,23 +367,31 @@ class TrackerServer:
         await self.storage.open()
         settings = await self.storage.settings(config.realm or f"p2pchat-{secrets.token_hex(4)}")
         self.realm = settings.realm
-        rooms = await self.storage.all_rooms()
-        self.state = TrackerState(
-            config.room_capacity,
-            config.heartbeat_interval,
-            config.max_frame_size,
-            [RoomSeed(r.name, r.owner, r.invite_only, r.banned, r.invited) for r in rooms],
-            StateLimits(
-                rooms_per_owner=config.rooms_per_owner,
-                max_rooms=config.max_rooms,
-                max_bans=config.max_bans_per_room,
-                max_invites=config.max_invites_per_room,
-                changes_burst=config.room_changes_burst,
-                changes_per_second=config.room_changes_per_second,
-                pages_burst_per_source=config.pages_burst_per_source,
-                pages_per_source_per_second=config.pages_per_source_per_second,
-            ),
+        limits = StateLimits(
+            rooms_per_owner=config.rooms_per_owner,
+            max_rooms=config.max_rooms,
+            max_bans=config.max_bans_per_room,
+            max_invites=config.max_invites_per_room,
+            changes_burst=config.room_changes_burst,
+            changes_per_second=config.room_changes_per_second,
+            pages_burst_per_source=config.pages_burst_per_source,
+            pages_per_source_per_second=config.pages_per_source_per_second,
         )
+        state_args = (config.room_capacity, config.heartbeat_interval, config.max_frame_size)
+        if isinstance(self.storage, PgStorage):
+            replica = ReplicaState(new_tracker_id(), *state_args, limits=limits)
+            self.state = replica
+            self.group = Group(
+                self.storage,
+                replica,
+                lambda outcome: self.deliver(None, outcome),
+                config.lease_seconds,
+                self.problems,
+            )
+        else:
+            rooms = await self.storage.all_rooms()
+            seeds = [RoomSeed(r.name, r.owner, r.invite_only, r.banned, r.invited) for r in rooms]
+            self.state = TrackerState(*state_args, seeds, limits)
         self._hashing = await loop.run_in_executor(
             None,
             lambda: PasswordHashing(
@@ -413,6 +436,8 @@ class TrackerServer:
             ticket_lifetime=config.ticket_lifetime,
             resume_failures=resume_failures,
         )
+        if self.group is not None:
+            await self.group.start()
         self._listener = Listener(
             bind_sockets(config.host, config.port, backlog=1024), self._accepted, self.problems
         )
@@ -437,6 +462,8 @@ class TrackerServer:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._hashing is not None:
             self._hashing.close()
+        if self.group is not None:
+            await self.group.stop()
         await self._save_throttles()
         await self.storage.close()
 
@@ -490,7 +517,24 @@ class TrackerServer:
             return
         awaiting = self._awaiting_login.pop(conn.session, None) is not None
         self.admission.gone(conn.ticket, was_session=not awaiting)
-        self.deliver(None, self.state.disconnect(conn.session))
+        if self.group is None:
+            self.deliver(None, self.state.disconnect(conn.session))
+        elif conn.session in self.state.sessions:
+            self.spawn(self._group_disconnect(conn.session))
+
+    async def _group_disconnect(self, session: SessionId) -> None:
+        try:
+            outcome = await self._change(lambda state: state.disconnect(session))
+        except Exception as exc:
+            self.problems.warning("disconnect", "ending a session failed: %s", type(exc).__name__)
+            return
+        self.deliver(None, outcome)
+
+    async def _change(self, op: Callable[[TrackerState], Outcome]) -> Outcome:
+        """Change live state: here, or through the group when trackers share a database."""
+        if self.group is None:
+            return op(self.state)
+        return await self.group.run(op)
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(work)
@@ -588,9 +632,7 @@ class TrackerServer:
         if not conn.ticket.trusted:
             wait = self._salts.take(conn.ticket.source, time.time())
             if wait > 0:
-                conn.send(
-                    error(request.id, ErrorCode.RATE_LIMITED, "too many SALT requests", wait)
-                )
+                conn.send(error(request.id, ErrorCode.RATE_LIMITED, "too many SALT requests", wait))
                 return
         try:
             reply = await self.accounts.salt(request.username)
@@ -630,7 +672,7 @@ class TrackerServer:
             log.exception("login failed")
             conn.send(error(request.id, ErrorCode.INTERNAL, "internal error"))
             return
-        self._start_session(conn, request, ticket, key_changed=result.key_changed)
+        await self._start_session(conn, request, ticket, key_changed=result.key_changed)
 
     async def resume(self, conn: TrackerConnection, request: Request) -> None:
         """RESUME: a session back with its ticket, without argon2."""
@@ -652,9 +694,9 @@ class TrackerServer:
             conn.send(error(request.id, ErrorCode.INTERNAL, "internal error"))
             return
         self.counters["resumed"] += 1
-        self._start_session(conn, request, ticket, key_changed=False)
+        await self._start_session(conn, request, ticket, key_changed=False)
 
-    def _start_session(
+    async def _start_session(
         self, conn: TrackerConnection, request: Request, ticket: str, *, key_changed: bool
     ) -> None:
         if conn.closed:
@@ -663,30 +705,60 @@ class TrackerServer:
         if not self._may_log_in(conn, request.username):
             self._refuse_session(conn, request)
             return
+        host = request.host or conn.host
+        now = time.time()
+
+        def login(state: TrackerState) -> Outcome:
+            if conn.closed:
+                return Outcome()
+            return state.login(
+                conn.session,
+                request,
+                host,
+                now,
+                key_changed=key_changed,
+                source=conn.ticket.source,
+                trusted=conn.ticket.trusted,
+            )
+
+        try:
+            outcome = await self._change(login)
+        except Exception:
+            log.exception("could not start a session")
+            conn.send(error(request.id, ErrorCode.INTERNAL, "internal error"))
+            return
+        if conn.closed or not self.state.is_authenticated(conn.session):
+            self.deliver(None, Outcome(pushes=outcome.pushes, close=outcome.close))
+            return
         self._awaiting_login.pop(conn.session, None)
         self.admission.logged_in(conn.ticket)
-        host = request.host or conn.host
-        outcome = self.state.login(
-            conn.session,
-            request,
-            host,
-            time.time(),
-            key_changed=key_changed,
-            source=conn.ticket.source,
-            trusted=conn.ticket.trusted,
-        )
         if outcome.reply is not None:
             outcome.reply["ticket"] = ticket
         self.deliver(conn, outcome)
 
     async def end_sessions_of(self, username: str, reason: str) -> None:
         """A spent ticket came back: whoever holds the user's session is cut off."""
-        user = self.state.online.get(username)
-        if user is None:
+
+        def end(state: TrackerState) -> Outcome:
+            user = state.online.get(username)
+            if user is None:
+                return Outcome()
+            outcome = Outcome(close=[user.session])
+            outcome.push_to((user.session,), push(Event.SESSION_ENDED, reason=reason))
+            return outcome
+
+        self.deliver(None, await self._change(end))
+
+    async def group_command(self, conn: TrackerConnection, request: Request) -> None:
+        """A room command when trackers share a database: decided under the group lock."""
+        now = time.time()
+        try:
+            outcome = await self._change(lambda state: state.handle(conn.session, request, now))
+        except Exception:
+            log.exception("a group command failed")
+            conn.send(error(request.id, ErrorCode.INTERNAL, "could not store the change"))
             return
-        outcome = Outcome(close=[user.session])
-        outcome.push_to((user.session,), push(Event.SESSION_ENDED, reason=reason))
-        self.deliver(None, outcome)
+        self.deliver(conn, outcome)
 
     async def logout(self, conn: TrackerConnection, request: Request) -> None:
         """LOGOUT revokes the user's tickets before it is answered."""
@@ -698,7 +770,14 @@ class TrackerServer:
                 log.exception("could not revoke the tickets of a logout")
                 conn.send(error(request.id, ErrorCode.INTERNAL, "could not revoke tickets"))
                 return
-        self.deliver(conn, self.state.handle(conn.session, request, time.time()))
+        now = time.time()
+        try:
+            outcome = await self._change(lambda state: state.handle(conn.session, request, now))
+        except Exception:
+            log.exception("logout failed")
+            conn.send(error(request.id, ErrorCode.INTERNAL, "internal error"))
+            return
+        self.deliver(conn, outcome)
 
     async def persist_then_deliver(self, conn: TrackerConnection, outcome: Outcome) -> None:
         """Write a command's durable changes before anyone hears of them.

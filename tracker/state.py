@@ -63,6 +63,7 @@ from tracker.room_changes import (
 )
 
 __all__ = [
+    "GROUP_COMMANDS",
     "Outcome",
     "RoomCreated",
     "RoomDeleted",
@@ -124,6 +125,13 @@ class OnlineUser:
     #: is a trusted network (exempt from per-source limits).
     source: str = ""
     trusted: bool = False
+    #: Another tracker of the group holds this session (:mod:`tracker.replica`); ``None``
+    #: for a session of this tracker.
+    tracker: str | None = None
+
+    @property
+    def local(self) -> bool:
+        return self.tracker is None
 
     def member_info(self) -> MemberInfo:
         return MemberInfo(self.username, self.host, self.port, self.identity_key)
@@ -191,6 +199,9 @@ _ROOM_CHANGES = frozenset(
     }
 )
 
+
+#: Commands that change what a group of trackers shares (:mod:`tracker.group`).
+GROUP_COMMANDS = _ROOM_CHANGES | {Command.LOGOUT}
 
 #: Commands that open a session; :mod:`tracker.accounts` checks them first.
 _ACCOUNT_COMMANDS = frozenset({Command.REGISTER, Command.LOGIN, Command.RESUME})
@@ -320,10 +331,7 @@ class TrackerState:
             source=source,
             trusted=trusted,
         )
-        self.online[username] = user
-        self.sessions[session] = user
-        bisect.insort(self._online_names, username)
-        self._folded[_fold(username)] = username
+        self._add_user(user)
         outcome.reply = ok(
             request.id,
             username=username,
@@ -331,6 +339,17 @@ class TrackerState:
             host=host,
         )
         return outcome
+
+    def _add_user(self, user: OnlineUser) -> None:
+        self.online[user.username] = user
+        self.sessions[user.session] = user
+        bisect.insort(self._online_names, user.username)
+        self._folded[_fold(user.username)] = user.username
+        self._changed(user=user.username)
+
+    def _changed(self, user: str | None = None, room: str | None = None) -> None:
+        """Hook: a user's presence or room, or a room's members, changed (see
+        :class:`tracker.replica.ReplicaState`)."""
 
     def disconnect(self, session: SessionId) -> Outcome:
         """The session is gone (closed, expired, replaced): offline at once."""
@@ -343,10 +362,15 @@ class TrackerState:
     def expired(self, now: float, max_silence: float) -> list[SessionId]:
         """Sessions silent for longer than ``max_silence`` seconds."""
         limit = now - max_silence
-        return [user.session for user in self.online.values() if user.last_seen < limit]
+        return [
+            user.session
+            for user in self.online.values()
+            if user.last_seen < limit and user.tracker is None
+        ]
 
     def _end(self, user: OnlineUser, outcome: Outcome) -> None:
         self._leave_room(user, outcome)
+        self._changed(user=user.username)
         del self.sessions[user.session]
         if self.online.get(user.username) is user:
             del self.online[user.username]
@@ -450,6 +474,7 @@ class TrackerState:
         )
         self._add_room(room)
         user.room = room.name
+        self._changed(user=user.username, room=room.name)
         outcome.store = (RoomCreated(room.name, room.owner, room.invite_only),)
         outcome.reply = ok(request.id, room=self.room_info(room).to_wire())
         self._push_update(room, outcome)
@@ -474,6 +499,7 @@ class TrackerState:
             self._leave_room(user, outcome)
             room.members.append(user.username)
             user.room = room.name
+            self._changed(user=user.username, room=room.name)
             self._push_update(room, outcome)
         outcome.reply = ok(
             request.id,
@@ -487,9 +513,11 @@ class TrackerState:
             return
         room = self.rooms.get(user.room)
         user.room = None
+        self._changed(user=user.username)
         if room is None:
             return
         room.members.remove(user.username)
+        self._changed(room=room.name)
         self._push_update(room, outcome)
 
     def _leave(self, user: OnlineUser, request: Request, now: float) -> Outcome:
@@ -521,7 +549,9 @@ class TrackerState:
             member = self.online.get(name)
             if member is not None:
                 member.room = None
+                self._changed(user=name)
         self._remove_room(room.name)
+        self._changed(room=room.name)
         return outcome
 
     # ----------------------------------------------------------------- owner control
@@ -692,6 +722,8 @@ class TrackerState:
                 member = self.online.get(member_name)
                 if member is not None:
                     member.room = None
+                    self._changed(user=member_name)
+            self._changed(room=name)
         return outcome
 
     def revert(self, actions: Sequence[StoreAction]) -> Outcome:

@@ -181,4 +181,4 @@ def open_storage(config: TrackerConfig) -> Storage:
         return SqliteStorage(config.data_dir)
     from tracker.pg_storage import PgStorage
 
-    return PgStorage(config.database)
+    return PgStorage(config.database, config.database_pool_size)

@@ -8,9 +8,10 @@ loses at most the last interval's changes.
 
 Trackers sharing one PostgreSQL database also read back, at each save, the records the
 others wrote since the last one and keep the stricter of each pair (more failures,
-fewer tokens; :meth:`~tracker.keyed_records.KeyedRecords.merge`): an attacker who moves to another tracker of the group finds their
-backoff there within one interval. Counts are merged by maximum, not added, so one
-spreading guesses over ``k`` trackers at once gets up to ``k`` times the attempts.
+fewer tokens; :meth:`~tracker.keyed_records.KeyedRecords.merge`): an attacker who
+moves to another tracker of the group finds their backoff there within one interval.
+Counts are merged by maximum, not added, so one spreading guesses over ``k`` trackers
+at once gets up to ``k`` times the attempts.
 """
 
 from __future__ import annotations
