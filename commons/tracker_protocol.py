@@ -231,9 +231,7 @@ def parse_request(obj: JsonObject) -> Request:
         fields["ticket"] = validate_ticket(obj.get("ticket"))
         fields["identity_key"] = validate_identity_key(obj.get("identity_key"))
         _session_fields(obj, fields)
-    elif cmd is Command.SALT:
-        fields["username"] = validate_username(obj.get("username"))
-    elif "username" in obj:
+    elif cmd is Command.SALT or "username" in obj:
         fields["username"] = validate_username(obj.get("username"))
     if cmd in _ROOM_COMMANDS:
         fields["room"] = validate_room_name(obj.get("room"))

@@ -86,7 +86,9 @@ class SaltReply:
         legacy = reply.get("legacy", False)
         if not isinstance(legacy, bool):
             raise ValidationError("field 'legacy' must be a boolean")
-        return cls(salt, LoginKdf.from_wire(reply.get("kdf")), validate_realm(reply.get("realm")), legacy)
+        return cls(
+            salt, LoginKdf.from_wire(reply.get("kdf")), validate_realm(reply.get("realm")), legacy
+        )
 
 
 @dataclass(frozen=True, slots=True)

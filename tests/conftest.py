@@ -31,8 +31,8 @@ import pytest
 from crypto.keystore import TEST_KDF_PARAMS
 from crypto.login_secret import TEST_LOGIN_KDF
 from peer.client import ChatClient
-from tests.pg_server import PgServer, find_postgres
 from tests.peers import DEFAULT_PASSWORD, TIMEOUT, PeerFactory, PeerHandle, peer_config
+from tests.pg_server import PgServer, find_postgres
 from tests.tracker_client import TrackerTestClient
 from tracker.config import TrackerConfig
 from tracker.server import TrackerServer

@@ -49,6 +49,7 @@ def parse_args(argv: list[str] | None = None) -> TrackerConfig:
     parser.add_argument("--argon2-time-cost", type=int, default=defaults.argon2_time_cost)
     parser.add_argument("--argon2-parallelism", type=int, default=defaults.argon2_parallelism)
     parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--allow-weak-argon2", action="store_true", help=argparse.SUPPRESS)
     group = parser.add_argument_group("storage, logins and tracker groups")
     group.add_argument(
         "--database",
@@ -154,6 +155,7 @@ def parse_args(argv: list[str] | None = None) -> TrackerConfig:
             rooms_per_owner=args.rooms_per_owner,
             max_rooms=args.max_rooms,
             database=args.database,
+            allow_weak_argon2=args.allow_weak_argon2,
             realm=args.realm,
             login_kdf=LoginKdf(
                 args.login_kdf_memory_kib, args.login_kdf_iterations, args.login_kdf_lanes
