@@ -132,15 +132,30 @@ class ReplicaState(TrackerState):
         (``None``: gone). Changes made here are not changes of ours to write back.
         """
         outcome = Outcome()
+        touched = set(rooms)
+        for username in presence:
+            user = self.online.get(username)
+            if user is not None and user.room is not None:
+                touched.add(user.room)
+        before = {name: self._shape(name) for name in touched}
         for item in pushes:
             self._addressed(item, outcome)
         for username, row in presence.items():
             self._presence(username, row, outcome)
         for name, snapshot in rooms.items():
             self._room(name, snapshot, outcome)
+        for name in sorted(touched):
+            shape = self._shape(name)
+            if shape is not None and shape != before[name]:
+                self._push_update(self.rooms[name], outcome)
         self.changed_users.clear()
         self.changed_rooms.clear()
         return outcome
+
+    def _shape(self, name: str) -> tuple[tuple[str, ...], bool] | None:
+        """What members see of a room: who is in it, and whether it is invite-only."""
+        room = self.rooms.get(name)
+        return None if room is None else (tuple(room.members), room.invite_only)
 
     def reset(self, presence: Iterable[Presence], rooms: Iterable[RoomSnapshot]) -> Outcome:
         """Start over from a full read; local sessions the database no longer has close."""
@@ -246,7 +261,6 @@ class ReplicaState(TrackerState):
         if room is None:
             room = Room(snapshot.name, snapshot.owner)
             self._add_room(room)
-        before = (tuple(room.members), room.invite_only)
         room.invite_only = snapshot.invite_only
         room.banned = {_fold(n): n for n in snapshot.banned}
         room.invited = {_fold(n): n for n in snapshot.invited}
@@ -263,5 +277,3 @@ class ReplicaState(TrackerState):
                     other.members.remove(member)
             user.room = name
         room.members = members
-        if (tuple(members), room.invite_only) != before:
-            self._push_update(room, outcome)

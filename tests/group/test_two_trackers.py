@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+
+from peer.events import MessageReceived
+from tests.peers import TIMEOUT
 from tests.tracker_client import TrackerTestClient
 
 
@@ -33,3 +37,88 @@ async def test_a_room_is_shared_and_pushes_cross_trackers(tracker_factory, pg_da
 
     assert (await bob.request("LEAVE_ROOM"))["status"] == "OK"
     await members_update(alice, ["alice"])
+
+
+async def test_one_login_replaces_a_session_held_on_another_tracker(
+    tracker_factory, pg_database, user, connect
+):
+    a = await tracker_factory(database=pg_database)
+    b = await tracker_factory(database=pg_database)
+    first = await user(a, "alice")
+    second = await connect(b)
+    second.identity_key = first.identity_key
+    assert (await second.login("alice", port=40009))["status"] == "OK"
+    await first.push("SESSION_REPLACED")
+    await first.wait_closed()
+    peers = (await second.request("LIST_PEERS"))["peers"]
+    assert [(p["username"], p["port"]) for p in peers] == [("alice", 40009)]
+    seen_from_a = a.state.online["alice"]
+    assert seen_from_a.tracker is not None and seen_from_a.port == 40009
+
+
+async def test_owner_control_crosses_trackers(tracker_factory, pg_database, user):
+    a = await tracker_factory(database=pg_database)
+    b = await tracker_factory(database=pg_database)
+    alice = await user(a, "alice")
+    bob = await user(b, "bob")
+    assert (await alice.request("CREATE_ROOM", room="lobby"))["status"] == "OK"
+    assert (await bob.request("JOIN_ROOM", room="lobby"))["status"] == "OK"
+    assert (await alice.request("BAN", room="lobby", user="bob"))["status"] == "OK"
+    kicked = await bob.push("KICKED")
+    assert (kicked["room"], kicked["by"], kicked["reason"]) == ("lobby", "alice", "banned")
+    assert (await bob.request("JOIN_ROOM", room="lobby"))["code"] == "banned"
+    assert (await alice.request("SET_ROOM", room="lobby", invite_only=True))["status"] == "OK"
+    assert (await alice.request("UNBAN", room="lobby", user="bob"))["status"] == "OK"
+    assert (await alice.request("INVITE", room="lobby", user="bob"))["status"] == "OK"
+    invited = await bob.push("INVITED")
+    assert invited["room"] == "lobby"
+    assert (await bob.request("JOIN_ROOM", room="lobby"))["status"] == "OK"
+
+
+async def test_a_ticket_from_one_tracker_resumes_on_another(
+    tracker_factory, pg_database, user, connect
+):
+    a = await tracker_factory(database=pg_database)
+    b = await tracker_factory(database=pg_database)
+    alice = await user(a, "alice")
+    ticket = alice.ticket
+    await alice.close()
+    back = await connect(b)
+    back.identity_key = alice.identity_key
+    assert (await back.resume("alice", ticket))["status"] == "OK"
+    assert b._hashing is not None and b._hashing.verifications == 0
+    assert (await back.resume("alice", ticket))["code"] == "already_authenticated"
+    again = await connect(a)
+    again.identity_key = alice.identity_key
+    assert (await again.resume("alice", ticket))["code"] == "ticket_reused"
+    await back.push("SESSION_ENDED")
+
+
+async def test_a_stopped_tracker_takes_its_users_out_of_rooms_at_once(
+    tracker_factory, pg_database, user
+):
+    a = await tracker_factory(database=pg_database)
+    b = await tracker_factory(database=pg_database)
+    alice = await user(a, "alice")
+    bob = await user(b, "bob")
+    assert (await bob.request("CREATE_ROOM", room="lobby"))["status"] == "OK"
+    assert (await alice.request("JOIN_ROOM", room="lobby"))["status"] == "OK"
+    await members_update(bob, ["bob", "alice"])
+    await a.stop()
+    await members_update(bob, ["bob"])
+    assert "alice" not in b.state.online
+
+
+async def test_peers_on_two_trackers_chat(tracker_factory, pg_database, peer_factory):
+    a = await tracker_factory(database=pg_database)
+    b = await tracker_factory(database=pg_database)
+    alice = await peer_factory(a, "alice")
+    bob = await peer_factory(b, "bob")
+    await alice.client.create_room("lobby")
+    await bob.client.join_room("lobby")
+    await asyncio.wait_for(alice.client.wait_channels(["bob"]), TIMEOUT)
+    await alice.client.send_room("hello across trackers")
+    received = await bob.wait_for(MessageReceived)
+    assert received[0].text == "hello across trackers" and received[0].sender == "alice"
+    await bob.client.send_private("alice", "and back")
+    assert (await alice.wait_for(MessageReceived))[0].text == "and back"
