@@ -22,10 +22,12 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+import psycopg
 from psycopg import AsyncConnection
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from crypto.login_secret import LoginKdf
+from tracker.database import DatabaseOpenError
 from tracker.invite_store import code_hash, new_code
 from tracker.room_changes import (
     BanAdded,
@@ -191,10 +193,17 @@ class PgStorage:
         )
 
     async def open(self) -> None:
-        await self.pool.open(wait=True, timeout=30)
-        async with self.pool.connection() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
-            await conn.execute(SCHEMA)
+        """Connect and create the schema; :class:`DatabaseOpenError` if that fails."""
+        try:
+            await self.pool.open(wait=True, timeout=30)
+            async with self.pool.connection() as conn, conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+                await conn.execute(SCHEMA)
+        except (psycopg.Error, PoolTimeout) as exc:
+            await self.pool.close()
+            raise DatabaseOpenError(
+                f"cannot use the PostgreSQL database: {type(exc).__name__}: {exc}"
+            ) from None
 
     async def close(self) -> None:
         await self.pool.close()

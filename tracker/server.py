@@ -31,7 +31,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from commons.codec import JsonObject, encode_message
 from commons.errors import ErrorCode, P2PChatError
@@ -42,14 +42,11 @@ from tracker.admission import MAX_REJECTING, Admission, Ticket, Verdict
 from tracker.certificate import ensure_certificate
 from tracker.config import TrackerConfig
 from tracker.fd_limit import connection_cap, raise_open_file_limit
-from tracker.group import Group, new_tracker_id
 from tracker.keyed_records import KeyedRecords
 from tracker.listener import Listener, bind_sockets
 from tracker.password_hashing import PasswordHashing
-from tracker.pg_storage import PgStorage
 from tracker.rate_limit import KeyedTokenBuckets
 from tracker.registration import RegistrationPolicy
-from tracker.replica import ReplicaState
 from tracker.request_decoder import Rejected, RequestDecoder
 from tracker.source import TrustedNetworks
 from tracker.state import (
@@ -65,9 +62,16 @@ from tracker.throttle import LoginThrottle
 from tracker.throttle_store import GROUP_SAVE_INTERVAL, SAVE_INTERVAL, ThrottleStore
 from tracker.tls_context import server_context
 
+if TYPE_CHECKING:
+    from tracker.group import Group
+
 log = logging.getLogger("tracker.server")
 
 _READ_CHUNK = 16 * 1024
+#: Connections the kernel may queue for accept() (capped by net.core.somaxconn): after a
+#: restart every client reconnects within a second, and a full queue drops SYNs, which
+#: clients retry only 1, 3, 7, 15... s later.
+LISTEN_BACKLOG = 4096
 _LINGER_RESET = struct.pack("ii", 1, 0)
 _HANDSHAKING, _OPEN, _CLOSED = 0, 1, 2
 
@@ -378,7 +382,13 @@ class TrackerServer:
             pages_per_source_per_second=config.pages_per_source_per_second,
         )
         state_args = (config.room_capacity, config.heartbeat_interval, config.max_frame_size)
-        if isinstance(self.storage, PgStorage):
+        if self.storage.kind == "postgresql":
+            # Imported here: psycopg is the optional extra "postgresql".
+            from tracker.group import Group, new_tracker_id
+            from tracker.pg_storage import PgStorage
+            from tracker.replica import ReplicaState
+
+            assert isinstance(self.storage, PgStorage)
             replica = ReplicaState(new_tracker_id(), *state_args, limits=limits)
             self.state = replica
             self.group = Group(
@@ -439,7 +449,9 @@ class TrackerServer:
         if self.group is not None:
             await self.group.start()
         self._listener = Listener(
-            bind_sockets(config.host, config.port, backlog=1024), self._accepted, self.problems
+            bind_sockets(config.host, config.port, backlog=LISTEN_BACKLOG),
+            self._accepted,
+            self.problems,
         )
         self._listener.start()
         self.port = self._listener.port
@@ -682,7 +694,11 @@ class TrackerServer:
             return
         try:
             ticket = await self.accounts.resume(
-                request.username, request.ticket, request.identity_key, conn.host
+                request.username,
+                request.ticket,
+                request.identity_key,
+                conn.host,
+                conn.ticket.trusted,
             )
         except P2PChatError as exc:
             if exc.code is ErrorCode.TICKET_REUSED:

@@ -179,6 +179,10 @@ def open_storage(config: TrackerConfig) -> Storage:
         from tracker.sqlite_storage import SqliteStorage
 
         return SqliteStorage(config.data_dir)
-    from tracker.pg_storage import PgStorage
-
+    try:
+        from tracker.pg_storage import PgStorage
+    except ImportError as exc:
+        raise OSError(
+            f"--database needs psycopg: pip install 'p2pchat[postgresql]' ({exc})"
+        ) from None
     return PgStorage(config.database, config.database_pool_size)

@@ -1,0 +1,357 @@
+"""Tracker at scale: a restart under N sessions, memory at 50,000 sessions, a tracker pair.
+
+Run through ``bench/tracker_load.py`` (``--restart``, ``--scale``, ``--group``):
+
+* ``--restart N``: N sessions log in (and sit in rooms of three), the tracker is killed
+  with ``kill -9`` and started again on the same port and data; every client comes back
+  as a real one does (first attempt 0.5 s after the loss, +-20%, doubling to 30 s on
+  failure), with ``RESUME`` and its ticket, then rejoins its room. Reports the time from
+  the new tracker's start until every session is back and every room restored, the
+  RESUME throughput, and how many RESUMEs failed (a failure would have cost argon2).
+* ``--scale N``: N concurrent sessions (default 50,000) from several loopback source
+  addresses (about 28,000 ports each), every one logged in by RESUME; reports the
+  tracker's RSS per session.
+* ``--group``: two trackers on one PostgreSQL (the bench starts its own server),
+  ``--group-sessions`` sessions spread over both; reports ``LIST_ROOMS`` latency on
+  each, and the latency of a ``ROOM_UPDATE`` from a JOIN on one tracker to a member on
+  the other, against the same push within one tracker, side by side.
+
+Setting up thousands of accounts would only measure argon2, so the setup uses cheap
+server-side argon2 (``--allow-weak-argon2``, m=8 KiB, t=1) and seeds accounts with one
+hash; nothing measured runs argon2 (every session in a measured phase is a RESUME).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import ctypes
+import os
+import random
+import resource
+import signal
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import psutil
+from argon2 import PasswordHasher
+from tracker_load import KEY, PASSWORD, Session, percentile  # type: ignore[import-not-found]
+
+from tracker.database import Database
+from tracker.user_store import insert_user
+
+REPO = Path(__file__).resolve().parents[1]
+WEAK_ARGON2 = ["--allow-weak-argon2", "--argon2-memory-kib", "8", "--argon2-time-cost", "1"]
+PORTS_PER_SOURCE = 25_000
+
+
+def seed_weak(data_dir: Path, names: list[str]) -> None:
+    """Legacy-scheme accounts sharing one cheap hash (the setup logs them in with it)."""
+    password_hash = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1).hash(PASSWORD)
+    db = Database(data_dir)
+    db.open_blocking()
+
+    def insert_all(conn: Any) -> None:
+        conn.execute("BEGIN")
+        for name in names:
+            insert_user(conn, name, password_hash, KEY)
+        conn.execute("COMMIT")
+
+    db.run_blocking(insert_all)
+    db.close_blocking()
+
+
+def raise_own_fd_limit(needed: int) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= needed:
+        return
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (needed, max(hard, needed)))
+    except (ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        print(f"warning: open-file limit {hard} < {needed} needed", file=sys.stderr)
+
+
+async def start_tracker(
+    data_dir: Path, *extra: str, port: int = 0, open_files: int = 0
+) -> tuple[asyncio.subprocess.Process, int]:
+    def limit() -> None:
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6").prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG: die with us
+        if open_files:
+            with contextlib.suppress(ValueError, OSError):
+                resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
+
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tracker",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(data_dir),
+        "--trusted-network",
+        "127.0.0.0/8",
+        "--log-level",
+        "WARNING",
+        *WEAK_ARGON2,
+        *extra,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        preexec_fn=limit,
+    )
+    assert proc.stdout is not None
+    while True:
+        line = (await proc.stdout.readline()).decode()
+        if not line:
+            raise RuntimeError("tracker exited")
+        if "listening on" in line:
+            return proc, int(line.rsplit(":", 1)[1])
+
+
+def client_context(cert: Path) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=str(cert))
+    context.check_hostname = False
+    return context
+
+
+def source_of(i: int) -> str:
+    return f"127.0.0.{1 + i // PORTS_PER_SOURCE}"
+
+
+async def connect(port: int, context: ssl.SSLContext, source: str) -> Session:
+    reader, writer = await asyncio.open_connection(
+        "127.0.0.1", port, ssl=context, local_addr=(source, 0)
+    )
+    return Session(reader, writer)
+
+
+async def login(port: int, context: ssl.SSLContext, name: str, source: str) -> tuple[Session, str]:
+    """Setup: LOGIN with the seeded password; the session and its ticket."""
+    while True:
+        session = await connect(port, context, source)
+        reply = await session.request(
+            "LOGIN", username=name, password=PASSWORD, identity_key=KEY, port=40000
+        )
+        if reply["status"] == "OK":
+            return session, str(reply["ticket"])
+        await session.close()
+        if reply.get("code") not in ("busy", "too_many_connections"):
+            raise RuntimeError(f"login of {name}: {reply}")
+        await asyncio.sleep(0.2)
+
+
+class Comeback:
+    """One client after the loss of the tracker: backoff, RESUME, rejoin."""
+
+    def __init__(self, name: str, ticket: str, room: str, source: str) -> None:
+        self.name = name
+        self.ticket = ticket
+        self.room = room
+        self.source = source
+        self.attempts = 0
+        self.session: Session | None = None
+        self.resumed_at = 0.0
+        self.back_at = 0.0
+
+    async def run(self, port: int, context: ssl.SSLContext, stats: Counter[str]) -> None:
+        delay = 0.5
+        while True:
+            await asyncio.sleep(delay * (0.8 + 0.4 * random.random()))
+            self.attempts += 1
+            try:
+                session = await asyncio.wait_for(connect(port, context, self.source), 30)
+                reply = await session.request(
+                    "RESUME", username=self.name, ticket=self.ticket, identity_key=KEY, port=40000
+                )
+            except (OSError, ConnectionError, TimeoutError, ssl.SSLError) as exc:
+                stats[type(exc).__name__] += 1
+                delay = min(delay * 2, 30.0)
+                continue
+            if reply["status"] != "OK":
+                stats[str(reply.get("code"))] += 1
+                await session.close()
+                if reply.get("code") == "ticket_invalid":
+                    return  # a real client would LOGIN (argon2) here: counted, not done
+                delay = min(delay * 2, 30.0)
+                continue
+            self.resumed_at = time.perf_counter()
+            self.ticket = str(reply["ticket"])
+            joined = await session.request("JOIN_ROOM", room=self.room)
+            if joined["status"] != "OK":
+                stats["rejoin_" + str(joined.get("code"))] += 1
+            self.back_at = time.perf_counter()
+            self.session = session
+            return
+
+
+async def run_restart(args: argparse.Namespace) -> None:
+    count = args.restart
+    raise_own_fd_limit(count + 1000)
+    names = [f"user{i}" for i in range(count)]
+    sources = [source_of(i) for i in range(count)]
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = Path(tmp)
+        seed_weak(data_dir, names)
+        limits = ["--max-connections", str(count + 500)]
+        proc, port = await start_tracker(data_dir, *limits, open_files=count + 2000)
+        context = client_context(data_dir / "tracker-cert.pem")
+        gate = asyncio.Semaphore(256)
+        sessions: list[Session] = []
+        tickets: list[str] = [""] * count
+
+        async def setup(i: int) -> None:
+            async with gate:
+                session, tickets[i] = await login(port, context, names[i], sources[i])
+                sessions.append(session)
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(setup(i) for i in range(count)))
+        rooms = [f"room{i // 3}" for i in range(count)]
+        setup_time = time.perf_counter() - t0
+        print(f"setup: {count} sessions logged in (cheap argon2) in {setup_time:.1f} s")
+        # Rooms of three: the first of each three makes it now (on a fresh RESUME); after
+        # the restart every client rejoins its room.
+        for session in sessions:
+            await session.close()
+
+        async def create(i: int) -> Session:
+            async with gate:
+                return await connect_resume_create(
+                    port, context, names[i], tickets, i, rooms[i], sources[i]
+                )
+
+        creators = await asyncio.gather(*(create(i) for i in range(0, count, 3)))
+        for session in creators:
+            await session.close()
+        ps = psutil.Process(proc.pid)
+        rss = ps.memory_info().rss
+
+        killed = time.perf_counter()
+        proc.send_signal(signal.SIGKILL)
+        await proc.wait()
+        clients = [Comeback(names[i], tickets[i], rooms[i], sources[i]) for i in range(count)]
+        stats: Counter[str] = Counter()
+        runs = [asyncio.create_task(c.run(port, context, stats)) for c in clients]
+        proc, _ = await start_tracker(data_dir, *limits, port=port, open_files=count + 2000)
+        started = time.perf_counter()
+        await asyncio.gather(*runs)
+        done = time.perf_counter()
+        back = [c for c in clients if c.back_at]
+        resumed = sorted(c.resumed_at for c in back)
+        print(
+            f"restart under {count} sessions (kill -9, start again; tracker RSS before: "
+            f"{rss / 2**20:.0f} MiB):"
+        )
+        print(f"  tracker up {started - killed:.2f} s after the kill")
+        print(
+            f"  all {len(back)} back (RESUME + JOIN_ROOM) {done - started:.2f} s after the new"
+            f" tracker started ({done - killed:.2f} s after the kill)"
+        )
+        if resumed:
+            marks = [t - started for t in sorted(c.back_at for c in back)]
+            print(
+                "  back after (s): "
+                + ", ".join(f"{q}% {percentile(marks, q / 100):.2f}" for q in (10, 50, 90, 99))
+            )
+            first, last = resumed[int(0.05 * len(resumed))], resumed[int(0.95 * len(resumed)) - 1]
+            middle = int(0.95 * len(resumed)) - int(0.05 * len(resumed))
+            print(f"  RESUME throughput (middle 90%): {middle / max(last - first, 1e-9):.0f}/s")
+        attempts = [c.attempts for c in clients]
+        print(
+            f"  attempts per client: median {statistics.median(attempts):.0f},"
+            f" max {max(attempts)}; refusals: {dict(stats)}"
+        )
+        for client in back:
+            assert client.session is not None
+            await client.session.close()
+        proc.terminate()
+        await proc.wait()
+
+
+async def connect_resume_create(
+    port: int,
+    context: ssl.SSLContext,
+    name: str,
+    tickets: list[str],
+    i: int,
+    room: str,
+    source: str,
+) -> Session:
+    session = await connect(port, context, source)
+    reply = await session.request(
+        "RESUME", username=name, ticket=tickets[i], identity_key=KEY, port=40000
+    )
+    tickets[i] = str(reply["ticket"])
+    created = await session.request("CREATE_ROOM", room=room)
+    assert created["status"] == "OK", created
+    return session
+
+
+async def run_scale(args: argparse.Namespace) -> None:
+    """N concurrent sessions; tracker RSS per session."""
+    count = args.scale
+    raise_own_fd_limit(count + 2000)
+    names = [f"user{i}" for i in range(count)]
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = Path(tmp)
+        seed_weak(data_dir, names)
+        proc, port = await start_tracker(
+            data_dir,
+            "--max-connections",
+            str(count + 500),
+            "--heartbeat-interval",
+            "600",
+            open_files=count + 2000,
+        )
+        context = client_context(data_dir / "tracker-cert.pem")
+        ps = psutil.Process(proc.pid)
+        gate = asyncio.Semaphore(256)
+        sessions: list[Session] = []
+
+        async def one(i: int) -> None:
+            async with gate:
+                session, _ = await login(port, context, names[i], source_of(i))
+                sessions.append(session)
+
+        warm = 200
+        await asyncio.gather(*(one(i) for i in range(warm)))
+        before = ps.memory_info().rss
+        t0 = time.perf_counter()
+        await asyncio.gather(*(one(i) for i in range(warm, count)))
+        elapsed = time.perf_counter() - t0
+        after = ps.memory_info().rss
+        measured = count - warm
+        sources = len({source_of(i) for i in range(count)})
+        print(
+            f"{count} concurrent sessions from {sources} loopback addresses"
+            f" ({measured} measured after {warm} warm-up, in {elapsed:.0f} s):"
+        )
+        print(
+            f"  tracker RSS {before / 2**20:.1f} -> {after / 2**20:.1f} MiB:"
+            f" {(after - before) / measured / 1024:.2f} kB per session"
+        )
+        for session in sessions:
+            await session.close()
+        proc.terminate()
+        await proc.wait()
+
+
+def main_for(args: argparse.Namespace) -> None:
+    if args.restart:
+        asyncio.run(run_restart(args))
+    elif args.scale:
+        asyncio.run(run_scale(args))
+
+
+if __name__ == "__main__":
+    print("run bench/tracker_load.py --restart N or --scale N", file=sys.stderr)
+    os._exit(2)
