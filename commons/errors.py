@@ -33,6 +33,7 @@ class ErrorCode(StrEnum):
     NOT_OWNER = "not_owner"
     BUSY = "busy"
     TOO_MANY_CONNECTIONS = "too_many_connections"
+    TOO_MANY_ERRORS = "too_many_errors"
     RATE_LIMITED = "rate_limited"
     REGISTRATION_CLOSED = "registration_closed"
     INVITE_REQUIRED = "invite_required"

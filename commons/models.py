@@ -2,6 +2,9 @@
 
 Each ``validate_*`` function takes an untrusted value straight from a decoded frame and
 either returns it in canonical form or raises :class:`ValidationError` naming the field.
+Every string field has a length bound, checked before any parsing (the codec has
+already refused strings that are not text, see :mod:`commons.untrusted_text`), so no
+field can push a reply or push that repeats it past the frame limit.
 The records are what the tracker publishes about users, peers and rooms; their
 ``to_wire``/``from_wire`` pair is the only place their JSON shape is written down in code.
 """
@@ -19,6 +22,10 @@ from commons.errors import ValidationError
 
 NAME_RE = re.compile(r"[A-Za-z0-9_.\-]{1,32}")
 PASSWORD_HASH_RE = re.compile(r"[0-9a-f]{64}")
+#: Every host, whatever its form (DNS name, IPv4, IPv6 with or without a scope id).
+MAX_HOST_LENGTH = 253
+#: An IPv6 zone: an interface name (at most 15 characters on Linux) or index.
+SCOPE_ID_RE = re.compile(r"[A-Za-z0-9_.\-]{1,15}")
 HOSTNAME_RE = re.compile(
     r"(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9\-]{0,61}[A-Za-z0-9])?"
     r"(\.[A-Za-z0-9]([A-Za-z0-9\-]{0,61}[A-Za-z0-9])?)*"
@@ -34,12 +41,18 @@ def _require_str(field: str, value: Any) -> str:
 
 
 def validate_name(field: str, value: Any) -> str:
-    """Usernames and room names: 1-32 letters, digits, ``_``, ``.`` or ``-``."""
+    """Usernames and room names: 1-32 letters, digits, ``_``, ``.`` or ``-``, not only dots.
+
+    All-dot names (``.``, ``..``) are refused: a username names a folder in the peer's
+    home, and ``..`` would be its parent.
+    """
     text = _require_str(field, value)
     if not NAME_RE.fullmatch(text):
         raise ValidationError(
             f"field '{field}' must be 1-32 characters of letters, digits, '_', '.' or '-'"
         )
+    if not text.strip("."):
+        raise ValidationError(f"field '{field}' must not be only dots")
     return text
 
 
@@ -82,12 +95,25 @@ def validate_identity_key(value: Any, field: str = "identity_key") -> str:
 
 
 def validate_host(value: Any, field: str = "host") -> str:
-    """An advertised host: an IP address literal or a DNS name."""
+    """An advertised host: an IP address literal or a DNS name, at most 253 characters.
+
+    The bound holds for every form: an IPv6 scope id (after ``%``) is otherwise free
+    text to :mod:`ipaddress`, so it is held to an interface name's characters too.
+    """
     text = _require_str(field, value)
+    if not 0 < len(text) <= MAX_HOST_LENGTH:
+        raise ValidationError(f"field '{field}' must be 1-{MAX_HOST_LENGTH} characters")
     try:
-        return str(ipaddress.ip_address(text))
+        address = ipaddress.ip_address(text)
     except ValueError:
         pass
+    else:
+        scope = address.scope_id if isinstance(address, ipaddress.IPv6Address) else None
+        if scope is not None and not SCOPE_ID_RE.fullmatch(scope):
+            raise ValidationError(
+                f"field '{field}' has an IPv6 scope id that is not an interface name"
+            )
+        return str(address)
     if not HOSTNAME_RE.fullmatch(text):
         raise ValidationError(f"field '{field}' must be an IP address or a host name")
     return text

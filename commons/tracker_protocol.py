@@ -31,6 +31,7 @@ from commons.models import (
     validate_room_name,
     validate_username,
 )
+from commons.untrusted_text import has_lone_surrogate
 
 PROTOCOL_VERSION = 1
 MAX_ID_LENGTH = 64
@@ -116,7 +117,7 @@ def parse_request_id(obj: JsonObject) -> RequestId | None:
     if isinstance(value, int) and 0 <= value < 2**63:
         return value
     if isinstance(value, str) and 0 < len(value) <= MAX_ID_LENGTH:
-        return value
+        return None if has_lone_surrogate(value) else value
     return None
 
 

@@ -2,7 +2,8 @@
 
 The public half is what the tracker publishes and what peers pin; the private half is
 the Noise static key of every channel the user opens. Only :mod:`crypto.keystore`
-ever serialises the private half, and only encrypted.
+ever serialises the private half, and only encrypted; :mod:`crypto.history_seal`
+derives the local history's keys from it with HKDF (its own labels).
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ class IdentityKey:
         return self._private
 
     def private_bytes(self) -> bytes:
-        """The raw private key; for the keystore only, which encrypts it at once."""
+        """The raw private key; for ``crypto/`` only: the keystore encrypts it at once,
+        the history derives keys from it."""
         return self._private.private_bytes_raw()
 
     @property

@@ -2,6 +2,9 @@
 
 On a terminal (stdin and stdout both TTYs) without ``--batch`` it opens the full-screen
 chat (:mod:`peer.tui.app`); otherwise it runs the batch mode (:mod:`peer.batch`).
+
+Settings come from the config file (:mod:`peer.settings`; the chat writes a commented
+one on first run) and the flags here override it. ``--help`` names every default.
 """
 
 from __future__ import annotations
@@ -16,26 +19,53 @@ from pathlib import Path
 from commons.data_dirs import user_data_dir
 from commons.errors import P2PChatError
 from commons.tls_fingerprint import normalize_fingerprint
-from peer.config import DEFAULT_TRACKER, PeerConfig, parse_endpoint
+from commons.version import package_version
+from peer.config import PeerConfig, parse_endpoint
+from peer.settings import (
+    SPEC_BY_KEY,
+    SettingError,
+    Settings,
+    default_config_path,
+    load_settings,
+    write_template,
+)
+
+
+def _default(key: str) -> str:
+    return str(SPEC_BY_KEY[key].default)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="p2pchat",
-        description="End-to-end encrypted peer-to-peer chat (client).",
+        description="End-to-end encrypted peer-to-peer chat (client). On a terminal it opens"
+        " the full-screen chat; piped, or with --batch, it reads commands on stdin and"
+        " writes JSON lines.",
+        epilog="Every setting of the config file is listed, with what it does, in the file"
+        " itself (written on the chat's first run) and by /set in the chat.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help=f"settings file (default {default_config_path()})",
     )
     parser.add_argument(
         "--tracker",
-        default=f"{DEFAULT_TRACKER[0]}:{DEFAULT_TRACKER[1]}",
+        default=None,
         metavar="HOST:PORT",
-        help="tracker address (default %(default)s)",
+        help=f"tracker address (default {_default('connection.tracker')},"
+        " or connection.tracker in the config file)",
     )
     parser.add_argument(
         "--home",
         type=Path,
         default=None,
         metavar="DIR",
-        help=f"folder for keys and pins (default {user_data_dir('peer')})",
+        help=f"folder for keys, pins and history (default {user_data_dir('peer')},"
+        " or connection.home in the config file)",
     )
     parser.add_argument(
         "--listen",
@@ -47,19 +77,54 @@ def build_parser() -> argparse.ArgumentParser:
         "--advertise-host",
         default=None,
         metavar="HOST",
-        help="host other peers should dial (default: what the tracker sees)",
+        help="host other peers should dial (default: the address the tracker sees)",
     )
     trust = parser.add_mutually_exclusive_group()
-    trust.add_argument("--cafile", type=Path, help="CA file to verify the tracker's certificate")
+    trust.add_argument(
+        "--cafile",
+        type=Path,
+        help="CA file to verify the tracker's certificate (default: none, pin on first use)",
+    )
     trust.add_argument(
         "--tracker-fingerprint",
         metavar="SHA256",
-        help="expected SHA-256 fingerprint of the tracker's certificate",
+        help="expected SHA-256 fingerprint of the tracker's certificate"
+        " (default: none, pin on first use in HOME/known_trackers.json)",
+    )
+    parser.add_argument(
+        "--history-days",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"days of messages kept in the encrypted history; 0 keeps nothing"
+        f" (default {_default('history.days')}, or history.days in the config file)",
+    )
+    parser.add_argument(
+        "--theme",
+        default=None,
+        metavar="NAME",
+        help=f"one of Textual's themes (default {_default('display.theme')})",
+    )
+    parser.add_argument(
+        "--no-bell",
+        action="store_true",
+        help="no terminal bell on private messages and mentions (default: ring)",
+    )
+    parser.add_argument(
+        "--no-title",
+        action="store_true",
+        help="leave the terminal title alone (default: show the unread count)",
+    )
+    parser.add_argument(
+        "--no-desktop",
+        action="store_true",
+        help="no desktop notifications (default: where the terminal or notify-send can)",
     )
     parser.add_argument(
         "--batch",
         action="store_true",
-        help="batch mode: commands on stdin, one JSON object per line on stdout",
+        help="batch mode: commands on stdin, one JSON object per line on stdout"
+        " (default: only when stdin or stdout is not a terminal)",
     )
     parser.add_argument(
         "--log-level", default="WARNING", help="log level on stderr (default %(default)s)"
@@ -67,13 +132,41 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def config_from_args(args: argparse.Namespace) -> PeerConfig:
-    """Validated settings from parsed arguments (P2PChatError on bad values)."""
+def settings_from_args(args: argparse.Namespace, *, write_file: bool = False) -> Settings:
+    """The config file's settings with the flags on top (SettingError on bad values).
+
+    ``write_file`` writes the commented template if there is no file yet (the chat does
+    on its first run; scripts in batch mode do not get files they did not ask for).
+    """
+    path = args.config if args.config is not None else default_config_path()
+    settings = load_settings(path)
+    if write_file and not path.exists():
+        settings.written = write_template(path)
+    flags: dict[str, object] = {
+        "connection.tracker": args.tracker,
+        "connection.home": None if args.home is None else str(args.home),
+        "history.days": args.history_days,
+        "display.theme": args.theme,
+        "notifications.bell": False if args.no_bell else None,
+        "notifications.title": False if args.no_title else None,
+        "notifications.desktop": False if args.no_desktop else None,
+    }
+    for key, value in flags.items():
+        if value is not None:
+            settings.set(key, value, "flag")
+    return settings
+
+
+def config_from_args(args: argparse.Namespace, settings: Settings | None = None) -> PeerConfig:
+    """Validated connection settings from flags over the config file (P2PChatError on bad
+    values)."""
+    settings = settings if settings is not None else settings_from_args(args)
     if args.tracker_fingerprint is not None:
         normalize_fingerprint(args.tracker_fingerprint)
+    home_text = str(settings.get("connection.home"))
     return PeerConfig(
-        tracker=parse_endpoint(args.tracker),
-        home=args.home if args.home is not None else user_data_dir("peer"),
+        tracker=parse_endpoint(str(settings.get("connection.tracker"))),
+        home=Path(home_text).expanduser() if home_text else user_data_dir("peer"),
         listen=parse_endpoint(args.listen, allow_port_zero=True),
         cafile=args.cafile,
         tracker_fingerprint=args.tracker_fingerprint,
@@ -86,14 +179,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr)
+    tui = not args.batch and sys.stdin.isatty() and sys.stdout.isatty()
     try:
-        config = config_from_args(args)
+        settings = settings_from_args(args, write_file=tui)
+        config = config_from_args(args, settings)
+    except SettingError as exc:
+        parser.error(exc.message)
     except P2PChatError as exc:
         parser.error(exc.message)
-    if not args.batch and sys.stdin.isatty() and sys.stdout.isatty():
+    if tui:
         from peer.tui.app import run_tui
 
-        return run_tui(config)
+        return run_tui(config, settings)
     from peer.batch import main_batch
 
     for stream in (sys.stdin, sys.stdout):

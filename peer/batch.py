@@ -12,6 +12,13 @@ client (``message``, ``delivered``, ``failed``, ``member_joined``, ``member_left
 failures (``error`` with ``code`` and ``message``). Commands run one after the other, in
 input order; events are written as they happen. End of input means ``/quit``.
 
+Each object is exactly one line for any line splitter: besides what JSON escapes
+anyway, every code point that is unsafe for display (:mod:`commons.untrusted_text`:
+C0 and C1 controls, U+0085, bidi controls and every other format character, U+2028 and
+U+2029) is written as a ``\\u`` escape, so a consumer that splits on Unicode line
+boundaries, or shows a field on a terminal, gets the text inert. Input bytes that are not
+UTF-8 become an ``error`` line, never a dead reader.
+
 :func:`run_batch` is the I/O-free core (lines in, objects out); :func:`main_batch` wires it
 to stdin and stdout.
 """
@@ -27,16 +34,22 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any, TextIO
 
 from commons.errors import P2PChatError
+from commons.untrusted_text import replace_unsafe
 from peer import events as ev
 from peer.client import ChatClient
 from peer.command_results import Bye, execute, result_to_json
 from peer.commands import (
+    ClearHistory,
     CloseBuffer,
+    Expand,
     Frontend,
     Help,
+    Login,
     Query,
     Quit,
     Receipts,
+    Search,
+    SetSetting,
     Switch,
     command_word,
     parse_line,
@@ -45,8 +58,20 @@ from peer.config import PeerConfig
 from peer.tracker_pins import endpoint_key
 
 Output = dict[str, Any]
+#: Exit status when a ``/login`` failed and no login succeeded afterwards.
+EXIT_LOGIN_FAILED = 3
 Writer = Callable[[Output], None]
-TUI_COMMANDS = (Help, Switch, Query, CloseBuffer, Receipts)
+TUI_COMMANDS = (
+    Help,
+    Switch,
+    Query,
+    CloseBuffer,
+    Receipts,
+    Search,
+    SetSetting,
+    ClearHistory,
+    Expand,
+)
 
 
 def event_to_json(event: ev.Event) -> Output:
@@ -70,7 +95,7 @@ def event_to_json(event: ev.Event) -> Output:
             "reason": event.reason,
         }
     if isinstance(event, ev.RoomDeleted):
-        return {"event": "room_deleted", "room": event.room}
+        return {"event": "room_deleted", "room": event.room, "by": event.owner}
     if isinstance(event, ev.KeyChanged):
         return {
             "event": "key_changed",
@@ -124,7 +149,9 @@ async def run_batch(config: PeerConfig, lines: AsyncIterator[str], write: Writer
     """Run a client driven by ``lines``; every reply and event goes to ``write``.
 
     Returns the process exit status: 0 after /quit or end of input, 1 if the tracker
-    could not be reached (or verified) at start.
+    could not be reached (or verified) at start, :data:`EXIT_LOGIN_FAILED` if a
+    ``/login`` failed and the session ended without any login succeeding (a script
+    whose password is wrong must not look like it worked).
     """
     client = ChatClient(config)
     pump = asyncio.create_task(_pump_events(client, write))
@@ -143,6 +170,7 @@ async def run_batch(config: PeerConfig, lines: AsyncIterator[str], write: Writer
             "listen": _endpoint(client.listen_address),
         }
     )
+    login_failed = False
     async for line in lines:
         try:
             command = parse_line(line, Frontend.BATCH)
@@ -158,10 +186,12 @@ async def run_batch(config: PeerConfig, lines: AsyncIterator[str], write: Writer
             write(result_to_json(await execute(client, command)))
         except P2PChatError as exc:
             write(error_to_json(exc, command_word(line.strip())))
+            login_failed = login_failed or isinstance(command, Login)
+    logged_in = client.username is not None
     await client.close()
     await pump
     write(result_to_json(Bye()))
-    return 0
+    return EXIT_LOGIN_FAILED if login_failed and not logged_in else 0
 
 
 async def _pump_events(client: ChatClient, write: Writer) -> None:
@@ -179,8 +209,14 @@ def _stdin_lines(stream: TextIO) -> AsyncIterator[str]:
             loop.call_soon_threadsafe(queue.put_nowait, item)
 
     def reader() -> None:
-        for line in stream:
-            post(line)
+        # Bytes, decoded per line: one line that is not UTF-8 must not end the input.
+        source = getattr(stream, "buffer", None)
+        if source is None:
+            for line in stream:
+                post(line)
+        else:
+            for raw in source:
+                post(raw.decode("utf-8", "surrogateescape"))
         post(None)
 
     threading.Thread(target=reader, name="p2pchat-stdin", daemon=True).start()
@@ -195,11 +231,27 @@ def _stdin_lines(stream: TextIO) -> AsyncIterator[str]:
     return lines()
 
 
+def _json_escape(char: str) -> str:
+    code = ord(char)
+    if 0xD800 <= code <= 0xDFFF:
+        return "\\ufffd"  # a lone surrogate (never passes decoding) would not be text
+    if code > 0xFFFF:
+        code -= 0x10000
+        return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+    return f"\\u{code:04x}"
+
+
+def json_line(obj: Output) -> str:
+    """``obj`` as one compact JSON line (no newline) with no unsafe character raw."""
+    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return replace_unsafe(text, _json_escape)
+
+
 def json_line_writer(stream: TextIO) -> Writer:
     """One compact JSON object per line, flushed at once."""
 
     def write(obj: Output) -> None:
-        stream.write(json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n")
+        stream.write(json_line(obj) + "\n")
         stream.flush()
 
     return write

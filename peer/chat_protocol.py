@@ -7,6 +7,8 @@ Each decrypted channel message is one UTF-8 JSON object (``commons.codec``) with
   directory, pinned key, no duplicate link) and may carry chat. The initiator sends
   nothing before it.
 * ``reject`` - the responder refuses the channel (``code``, ``reason``) and closes it.
+  ``code`` is an error code (``[a-z0-9_]``, at most 64), ``reason`` at most 200
+  characters of text; both are shown to the user, so both are bounded.
 * ``chat`` - a room message: ``room``, ``from``, ``text``, ``ts``, ``msg_id``.
 * ``private`` - a private message: same fields, ``room`` is ``null``.
 * ``leave`` - ``from`` leaves ``room``; sent to every member before leaving.
@@ -34,11 +36,15 @@ from typing import Any
 from commons.codec import decode_object, encode_object
 from commons.errors import ErrorCode, ProtocolError, ValidationError
 from commons.models import validate_room_name, validate_username
+from commons.untrusted_text import bounded_string, has_lone_surrogate
 
 MAX_TEXT_CHARS = 4000
+MAX_REJECT_CODE_CHARS = 64
+MAX_REJECT_REASON_CHARS = 200
 #: Receipts carried by one ``ack`` frame (a longer list is a protocol error).
 MAX_ACK_IDS = 128
 MSG_ID_RE = re.compile(r"([0-9a-f]{16})-([1-9][0-9]{0,18})")
+REJECT_CODE_RE = re.compile(r"[a-z0-9_]{1,64}")
 
 
 class FrameType(StrEnum):
@@ -68,10 +74,8 @@ def validate_text(value: Any) -> str:
         raise TextTooLongError(
             f"a message is at most {MAX_TEXT_CHARS} characters; this one has {len(value)}"
         )
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValidationError("message text is not valid Unicode") from None
+    if has_lone_surrogate(value):
+        raise ValidationError("message text is not valid Unicode")
     return value
 
 
@@ -174,17 +178,17 @@ def encode_frame(frame: Frame) -> bytes:
     return encode_object(obj)
 
 
+def _reject_code(value: Any) -> str:
+    code = bounded_string("code", value, MAX_REJECT_CODE_CHARS, min_chars=1)
+    if not REJECT_CODE_RE.fullmatch(code):
+        raise ValidationError("field 'code' must be an error code: a-z, 0-9 and '_'")
+    return code
+
+
 def _validate_ack_ids(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or not 1 <= len(value) <= MAX_ACK_IDS:
         raise ValidationError(f"field 'ids' must be a list of 1-{MAX_ACK_IDS} message ids")
     return tuple(_validate_msg_id(item) for item in value)
-
-
-def _short_str(obj: dict[str, Any], field: str, limit: int) -> str:
-    value = obj.get(field)
-    if not isinstance(value, str) or len(value) > limit:
-        raise ValidationError(f"field '{field}' must be a string of at most {limit} chars")
-    return value
 
 
 def decode_frame(plaintext: bytes, remote_username: str) -> Frame:
@@ -198,7 +202,10 @@ def decode_frame(plaintext: bytes, remote_username: str) -> Frame:
     if kind == FrameType.ACCEPT:
         return Accept()
     if kind == FrameType.REJECT:
-        return Reject(code=_short_str(obj, "code", 64), reason=_short_str(obj, "reason", 200))
+        return Reject(
+            code=_reject_code(obj.get("code")),
+            reason=bounded_string("reason", obj.get("reason"), MAX_REJECT_REASON_CHARS),
+        )
     if kind == FrameType.ACK:
         return Ack(_validate_ack_ids(obj.get("ids")))
     if kind == FrameType.PING:

@@ -26,6 +26,8 @@ from commons.models import (
     validate_room_name,
     validate_username,
 )
+from crypto.history_seal import HistoryKeys, derive_history_keys
+from crypto.identity import IdentityKey
 from crypto.keystore import KdfParams
 from crypto.pinning import TrustState
 from peer import events as ev
@@ -78,6 +80,7 @@ class ChatClient:
         self._trust: TrustGate | None = None
         self.listen_address: tuple[str, int] | None = None
         self.username: str | None = None
+        self._identity: IdentityKey | None = None
         self._closing = False
 
     # ------------------------------------------------------------------ state
@@ -115,6 +118,19 @@ class ChatClient:
     def tracker_fingerprint(self) -> str | None:
         """SHA-256 fingerprint of the tracker certificate seen on the last connection."""
         return self._session.fingerprint
+
+    @property
+    def tracker_pinned_now(self) -> bool:
+        """True if the last connection pinned the tracker's certificate for the first time
+        (trust on first use): the user should see the fingerprint that was pinned."""
+        return self._session.pinned_now
+
+    def history_keys(self, salt: bytes) -> HistoryKeys:
+        """Keys of this user's local history (HKDF over the identity private key, which
+        only the password unlocks); see :mod:`crypto.history_seal`."""
+        if self.username is None or self._identity is None:
+            raise NotLoggedInError("log in first")
+        return derive_history_keys(self._identity, self.username, salt)
 
     def _emit(self, event: ev.Event) -> None:
         self._events.put_nowait(event)
@@ -182,6 +198,7 @@ class ChatClient:
             core, self._shell, trust, self._tasks, self._emit, self._refresh, self._clock
         )
         self.username, self._trust, self._driver = username, trust, driver
+        self._identity = identity
         self._shell.bind(username, identity, driver)
         await trust.started()
 

@@ -182,7 +182,7 @@ class PeerCore:
             if channel is not None and not channel.private:
                 self._close(user, CloseReason.LEFT_ROOM)
         if deleted:
-            self._emit(ev.RoomDeleted(room.name))
+            self._emit(ev.RoomDeleted(room.name, room.owner))
 
     def leave_notices(self) -> Step:
         """``leave`` frames for every present member we have a channel to."""
@@ -319,9 +319,10 @@ class PeerCore:
         open_channel = self._channels.by_id(channel)
         if open_channel is None:
             return self._done()  # a channel we already closed or replaced
-        if open_channel.clock.due(now, self.settings.keepalive) is Due.EXPIRED:
-            # We could not read for the whole deadline (this process was frozen): the
-            # other end has given up on this channel, and on what it carried, too.
+        if open_channel.clock.stale(now, self.settings.keepalive):
+            # We could not read for most of the deadline (this process was frozen): the
+            # other end has given up on this channel, or is about to, and on what it
+            # carried, too.
             self._expire(open_channel, now)
             return self._done()
         user = open_channel.user

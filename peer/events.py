@@ -37,7 +37,10 @@ class MemberLeft:
 
 @dataclass(frozen=True, slots=True)
 class RoomDeleted:
+    """The room is gone; ``owner`` (who alone may delete it) when known."""
+
     room: str
+    owner: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,19 @@ class Keepalive:
     def deadline(self) -> float:
         return self.interval * self.misses
 
+    @property
+    def stale_after(self) -> float:
+        """Silence after which frames read at last are no longer delivered.
+
+        One interval short of :attr:`deadline`: the remote hears from a live channel at
+        least once an interval (it pings when silent), so a silence this long means this
+        process was frozen; and the remote, which gives up at the deadline measured from
+        the last frame *it* heard, may give up a little before our own clock says so
+        (that frame can be a reply to the last frame we heard). The interval of margin
+        keeps what the sender reports ``failed`` from being delivered late.
+        """
+        return self.interval * max(1, self.misses - 1)
+
 
 class Due(Enum):
     NOTHING = "nothing"
@@ -57,6 +70,10 @@ class ChannelClock:
             self.last_ping = now
             return Due.PING
         return Due.NOTHING
+
+    def stale(self, now: float, keepalive: Keepalive) -> bool:
+        """Whether frames read at ``now`` come too late to be delivered."""
+        return now - self.last_heard >= keepalive.stale_after
 
     def next_check(self, keepalive: Keepalive) -> float:
         return min(self._next_ping(keepalive), self.last_heard + keepalive.deadline)

@@ -99,6 +99,11 @@ class TrackerSession:
     def fingerprint(self) -> str | None:
         return self._link.fingerprint
 
+    @property
+    def pinned_now(self) -> bool:
+        """The last connection pinned the tracker's certificate on first use."""
+        return self._link.pinned_now
+
     async def connect(self) -> None:
         await self._link.connect()
 

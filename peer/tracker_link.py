@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
+import socket
 import ssl
 from collections.abc import Callable
 from typing import Any
@@ -36,6 +38,27 @@ from peer.tracker_pins import PINS_FILE, PinDecision, check_pin, endpoint_key, l
 log = logging.getLogger(__name__)
 
 READ_CHUNK = 65536
+
+
+def describe_connect_error(exc: OSError) -> str:
+    """What a failed TCP connect means, in words (not ``[Errno 111] Connect call failed``)."""
+    if isinstance(exc, socket.gaierror):
+        return "that host name is unknown (check the spelling, or the network)"
+    # Several addresses tried (localhost: ::1 then 127.0.0.1) give one OSError with no
+    # errno whose text lists each failure.
+    if isinstance(exc, ConnectionRefusedError) or f"[Errno {errno.ECONNREFUSED}]" in str(exc):
+        return "nothing is listening there (is p2pchat-tracker running, on that port?)"
+    reasons = {
+        errno.EHOSTUNREACH: "no route to that host (is the network up?)",
+        errno.ENETUNREACH: "the network is unreachable (is it up?)",
+        errno.ETIMEDOUT: "no answer (a firewall, or the wrong address?)",
+        errno.EADDRNOTAVAIL: "that address is not available here",
+        errno.ECONNRESET: "the connection was reset",
+    }
+    reason = reasons.get(exc.errno or -1)
+    if reason is not None:
+        return reason
+    return exc.strerror.lower() if exc.strerror else type(exc).__name__
 
 
 def _client_context(config: PeerConfig) -> ssl.SSLContext:
@@ -71,6 +94,7 @@ class TrackerLink:
         self._heartbeat_task: asyncio.Task[None] | None = None
         self._closing = False
         self.fingerprint: str | None = None
+        self.pinned_now = False
 
     @property
     def connected(self) -> bool:
@@ -91,9 +115,15 @@ class TrackerLink:
                 f"{exc.verify_message}"
             ) from None
         except TimeoutError:
-            raise RequestTimeoutError(f"tracker {host}:{port} did not answer in time") from None
+            raise RequestTimeoutError(
+                f"the tracker at {endpoint_key(host, port)} did not answer within"
+                f" {self._config.connect_timeout:g} s (a firewall, or the wrong address?)"
+            ) from None
         except OSError as exc:
-            raise NotConnectedError(f"cannot reach tracker {host}:{port}: {exc}") from None
+            raise NotConnectedError(
+                f"cannot reach the tracker at {endpoint_key(host, port)}: "
+                f"{describe_connect_error(exc)}"
+            ) from None
         try:
             await self._verify(writer)
         except BaseException:
@@ -126,7 +156,9 @@ class TrackerLink:
         loop = asyncio.get_running_loop()
         pins = await loop.run_in_executor(None, load_pins, path)
         endpoint = endpoint_key(*self._config.tracker)
+        self.pinned_now = False
         if check_pin(pins, endpoint, actual, path) is PinDecision.NEW:
+            self.pinned_now = True
             pins[endpoint] = actual
             await loop.run_in_executor(None, save_pins, path, pins)
             log.info("pinned tracker %s certificate SHA256:%s (first use)", endpoint, actual)

@@ -67,6 +67,17 @@ def pg_database(pg_server: PgServer) -> str:
     return pg_server.create_database()
 
 
+@pytest.fixture(autouse=True)
+def private_config_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """No test, nor a p2pchat process it starts, reads or writes the real user's settings
+    file (platformdirs finds it through ``XDG_CONFIG_HOME``)."""
+    folder = tmp_path_factory.mktemp("config")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(folder))
+    return folder
+
+
 @pytest.fixture
 async def tracker_factory(tmp_path: Path) -> AsyncIterator[TrackerFactory]:
     servers: list[TrackerServer] = []

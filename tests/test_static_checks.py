@@ -1,4 +1,6 @@
-"""The project's own standards, checked on every run: ruff clean, formatted, mypy --strict.
+"""The project's own standards, checked on every run: ruff clean, formatted, mypy --strict,
+and no merge-conflict markers left in any tracked text file (ruff and mypy never read the
+docs, where one once landed).
 
 These run the real tools on the real tree, so CI fails the moment a change slips below
 the bar the README promises. Each takes a few seconds.
@@ -38,3 +40,27 @@ def test_mypy_strict_is_clean() -> None:
     pytest.importorskip("mypy")
     result = run("mypy")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+_CONFLICT_MARKERS = ("<<<<<<< ", ">>>>>>> ", "=======\n")
+
+
+def test_no_merge_conflict_markers_are_committed() -> None:
+    listed = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=False, timeout=60
+    )
+    if listed.returncode != 0:
+        pytest.skip("not a git checkout")
+    offenders = []
+    for name in listed.stdout.decode().split("\0"):
+        path = ROOT / name
+        if not name or not path.is_file() or path.suffix in {".svg", ".rsp", ".json"}:
+            continue
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+        except UnicodeDecodeError:
+            continue
+        for number, line in enumerate(lines, 1):
+            if line.startswith(_CONFLICT_MARKERS[:2]) or line == _CONFLICT_MARKERS[2]:
+                offenders.append(f"{name}:{number}")
+    assert not offenders, f"conflict markers at {offenders}"

@@ -15,40 +15,100 @@ import signal
 import sys
 from pathlib import Path
 
+from commons.version import package_version
 from crypto.login_secret import LoginKdf
 from tracker import admin
 from tracker.config import TrackerConfig
-from tracker.database import DatabaseOpenError
+from tracker.database import DB_FILE_NAME, DatabaseOpenError
 from tracker.registration import RegistrationMode
 from tracker.server import TrackerServer
 
 
-def parse_args(argv: list[str] | None = None) -> TrackerConfig:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line; every option's help names its default."""
     defaults = TrackerConfig()
     parser = argparse.ArgumentParser(
         prog="p2pchat-tracker",
-        description="p2pchat tracker: accounts, presence and rooms over TLS",
+        description="p2pchat tracker: accounts, presence and rooms over TLS. Prints its"
+        " address and its certificate's SHA-256 fingerprint, which users pin.",
         epilog="p2pchat-tracker invite --help: single-use registration invites",
     )
-    parser.add_argument("--host", default=defaults.host, help="address to listen on")
-    parser.add_argument("--port", type=int, default=defaults.port, help="TCP port (0: any free)")
-    parser.add_argument("--data-dir", type=Path, default=defaults.data_dir)
-    parser.add_argument("--cert", type=Path, help="PEM certificate (default: self-signed)")
-    parser.add_argument("--key", type=Path, help="PEM private key matching --cert")
-    parser.add_argument("--room-capacity", type=int, default=defaults.room_capacity)
-    parser.add_argument("--max-frame-size", type=int, default=defaults.max_frame_size)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
+    parser.add_argument(
+        "--host", default=defaults.host, help="address to listen on (default %(default)s)"
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=defaults.port,
+        help="TCP port, 0: any free (default %(default)s)",
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=defaults.data_dir,
+        metavar="DIR",
+        help=f"users and rooms ({DB_FILE_NAME}), the self-signed certificate and its key"
+        " (default %(default)s)",
+    )
+    parser.add_argument(
+        "--cert", type=Path, help="PEM certificate (default: a self-signed one in --data-dir)"
+    )
+    parser.add_argument(
+        "--key", type=Path, help="PEM private key matching --cert (default: with the certificate)"
+    )
+    parser.add_argument(
+        "--room-capacity",
+        type=int,
+        default=defaults.room_capacity,
+        help="members per room (default %(default)s)",
+    )
+    parser.add_argument(
+        "--max-frame-size",
+        type=int,
+        default=defaults.max_frame_size,
+        help="largest request in bytes (default %(default)s)",
+    )
     parser.add_argument(
         "--heartbeat-interval",
         type=float,
         default=defaults.heartbeat_interval,
-        help="seconds between client PINGs; silent for 3 intervals means gone",
+        help="seconds between client PINGs; silent for 3 intervals means gone"
+        " (default %(default)s)",
     )
-    parser.add_argument("--auth-timeout", type=float, default=defaults.auth_timeout)
-    parser.add_argument("--hash-workers", type=int, default=defaults.hash_workers)
-    parser.add_argument("--argon2-memory-kib", type=int, default=defaults.argon2_memory_kib)
-    parser.add_argument("--argon2-time-cost", type=int, default=defaults.argon2_time_cost)
-    parser.add_argument("--argon2-parallelism", type=int, default=defaults.argon2_parallelism)
-    parser.add_argument("--log-level", default="INFO")
+    parser.add_argument(
+        "--auth-timeout",
+        type=float,
+        default=defaults.auth_timeout,
+        help="seconds a connection has to log in (default %(default)s)",
+    )
+    parser.add_argument(
+        "--hash-workers",
+        type=int,
+        default=defaults.hash_workers,
+        help="threads hashing passwords (default %(default)s)",
+    )
+    parser.add_argument(
+        "--argon2-memory-kib",
+        type=int,
+        default=defaults.argon2_memory_kib,
+        help="argon2id memory per hash, KiB (default %(default)s, the OWASP minimum)",
+    )
+    parser.add_argument(
+        "--argon2-time-cost",
+        type=int,
+        default=defaults.argon2_time_cost,
+        help="argon2id passes (default %(default)s)",
+    )
+    parser.add_argument(
+        "--argon2-parallelism",
+        type=int,
+        default=defaults.argon2_parallelism,
+        help="argon2id lanes (default %(default)s)",
+    )
+    parser.add_argument(
+        "--log-level", default="INFO", help="log level on stderr (default %(default)s)"
+    )
     parser.add_argument("--allow-weak-argon2", action="store_true", help=argparse.SUPPRESS)
     group = parser.add_argument_group("storage, logins and tracker groups")
     group.add_argument(
@@ -64,7 +124,7 @@ def parse_args(argv: list[str] | None = None) -> TrackerConfig:
         "--login-kdf-memory-kib",
         type=int,
         default=defaults.login_kdf.memory_kib,
-        help="client-side Argon2id memory of new accounts' login secrets",
+        help="client-side Argon2id memory of new accounts' login secrets (default %(default)s)",
     )
     group.add_argument("--login-kdf-iterations", type=int, default=defaults.login_kdf.iterations)
     group.add_argument("--login-kdf-lanes", type=int, default=defaults.login_kdf.lanes)
@@ -82,49 +142,73 @@ def parse_args(argv: list[str] | None = None) -> TrackerConfig:
         "--max-connections",
         type=int,
         default=defaults.max_connections,
-        help="connections in all (lowered at start if the open-file limit cannot carry it)",
+        help="connections in all, lowered at start if the open-file limit cannot carry it"
+        " (default %(default)s)",
     )
     limits.add_argument(
         "--max-unauthenticated",
         type=int,
         default=defaults.max_unauthenticated,
-        help="connections not logged in yet, in all",
+        help="connections not logged in yet, in all (default %(default)s)",
     )
     limits.add_argument(
         "--max-unauthenticated-per-source",
         type=int,
         default=defaults.max_unauthenticated_per_source,
+        help="connections not logged in yet, per source (default %(default)s)",
     )
     limits.add_argument(
-        "--max-sessions-per-source", type=int, default=defaults.max_sessions_per_source
+        "--max-sessions-per-source",
+        type=int,
+        default=defaults.max_sessions_per_source,
+        help="logged-in sessions per source (default %(default)s)",
     )
     limits.add_argument(
         "--trusted-network",
         action="append",
         default=[],
         metavar="CIDR",
-        help="exempt from every per-source limit (repeatable; e.g. 127.0.0.0/8 for benches)",
+        help="exempt from every per-source limit (repeatable; e.g. 127.0.0.0/8 for benches;"
+        " default: none)",
     )
     limits.add_argument(
         "--registration",
         choices=[mode.value for mode in RegistrationMode],
         default=defaults.registration.value,
-        help="open, invite (codes from 'p2pchat-tracker invite new') or closed",
+        help="open, invite (codes from 'p2pchat-tracker invite new') or closed"
+        " (default %(default)s)",
     )
     limits.add_argument(
         "--registrations-per-source",
         type=int,
         default=defaults.registrations_per_source_per_hour,
         metavar="PER_HOUR",
+        help="new accounts per source per hour (default %(default)s)",
     )
     limits.add_argument(
         "--registrations-total",
         type=int,
         default=defaults.registrations_per_hour,
         metavar="PER_HOUR",
+        help="new accounts per hour in all (default %(default)s)",
     )
-    limits.add_argument("--rooms-per-owner", type=int, default=defaults.rooms_per_owner)
-    limits.add_argument("--max-rooms", type=int, default=defaults.max_rooms)
+    limits.add_argument(
+        "--rooms-per-owner",
+        type=int,
+        default=defaults.rooms_per_owner,
+        help="rooms one user may own (default %(default)s)",
+    )
+    limits.add_argument(
+        "--max-rooms",
+        type=int,
+        default=defaults.max_rooms,
+        help="rooms in all (default %(default)s)",
+    )
+    return parser
+
+
+def parse_args(argv: list[str] | None = None) -> TrackerConfig:
+    parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -171,9 +255,9 @@ async def serve(config: TrackerConfig) -> None:
     server = TrackerServer(config)
     await server.start()
     host, port = server.address
-    print(f"p2pchat tracker listening on {host}:{port}", flush=True)
+    print(f"p2pchat tracker {package_version()} listening on {host}:{port}", flush=True)
     print(f"certificate SHA-256 fingerprint: {server.cert_fingerprint}", flush=True)
-    print(f"data directory: {config.data_dir}", flush=True)
+    print(f"data directory: {config.data_dir} (database {DB_FILE_NAME})", flush=True)
     print(f"storage: {server.storage.kind}; realm: {server.realm}", flush=True)
     print(f"registration: {server.config.registration.value}", flush=True)
     stop = asyncio.Event()

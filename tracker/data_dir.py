@@ -14,6 +14,9 @@ from pathlib import Path
 
 log = logging.getLogger("tracker.data_dir")
 
+#: Directories already warned about: the database and the certificate share one.
+_warned: set[Path] = set()
+
 
 def make_private_directory(path: Path) -> None:
     """Create ``path`` (and parents) with mode 0700 whatever the umask.
@@ -23,7 +26,8 @@ def make_private_directory(path: Path) -> None:
     """
     if path.is_dir():
         mode = stat.S_IMODE(path.stat().st_mode)
-        if mode & 0o077:
+        if mode & 0o077 and path not in _warned:
+            _warned.add(path)
             log.warning(
                 "data directory %s has mode %o: others can list it (chmod 700 it)", path, mode
             )

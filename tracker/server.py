@@ -15,6 +15,13 @@ bounded under descriptor exhaustion) and are admitted or refused per source by
 :class:`~tracker.admission.Admission` before any TLS work. Everything a stranger can
 trigger in bulk (refused connections, failed handshakes, accept errors) is counted in
 :attr:`TrackerServer.counters` and logged at a bounded rate, never once per socket.
+
+Nothing a client sends can make the tracker log a traceback or fail half-way through
+delivering an outcome: :meth:`TrackerConnection.send` never raises (values that came
+through :mod:`commons.codec` always encode; anything else is replaced or dropped and
+reported on one rate-limited line), so the reply, the pushes to other sessions and the
+closes of an :class:`~tracker.state.Outcome` are each carried out whatever happened to
+the others.
 """
 
 from __future__ import annotations
@@ -34,9 +41,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from commons.codec import JsonObject, encode_message
-from commons.errors import ErrorCode, P2PChatError
+from commons.errors import ErrorCode, FrameTooLargeError, P2PChatError
 from commons.rate_limited_log import RateLimitedLog
-from commons.tracker_protocol import Command, Event, Request, error, error_from, ok, push
+from commons.tracker_protocol import (
+    Command,
+    Event,
+    Request,
+    error,
+    error_from,
+    is_push,
+    ok,
+    parse_request_id,
+    push,
+)
 from tracker.accounts import Accounts
 from tracker.admission import MAX_REJECTING, Admission, Ticket, Verdict
 from tracker.certificate import ensure_certificate
@@ -125,8 +142,13 @@ class TrackerConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         try:
             self._receive(data)
-        except Exception:
-            log.exception("session %d: handler failed; closing it", self.session)
+        except Exception as exc:
+            self._server.problems.warning(
+                "handler",
+                "session %d: handler failed (%s); closing it",
+                self.session,
+                type(exc).__name__,
+            )
             self.abort()
 
     def eof_received(self) -> bool | None:
@@ -196,19 +218,42 @@ class TrackerConnection(asyncio.Protocol):
             self.transport.write(self._out.read(pending))
 
     def send(self, message: JsonObject) -> None:
-        """Queue one frame to this client; a client that stops reading is dropped."""
+        """Queue one frame to this client. Never raises; affects this connection only.
+
+        A message that cannot be encoded (impossible for values that came through the
+        codec; this is the second line) becomes an ``internal_error`` reply to the same
+        id, or is dropped if it is a push. A client that stops reading is dropped.
+        """
         if self._phase != _OPEN or self.transport is None:
             return
         try:
-            frame = encode_message(message, self._server.config.max_frame_size)
-        except P2PChatError:
-            log.exception("session %d: reply does not fit in a frame", self.session)
-            frame = encode_message(error(message.get("id"), ErrorCode.INTERNAL, "reply too large"))
-        self._tls.write(frame)
-        self._flush()
+            frame = self._encode(message)
+            if frame is None:
+                return
+            self._tls.write(frame)
+            self._flush()
+        except Exception as exc:
+            self._server.problems.warning(
+                "send", "session %d: send failed (%s); closing it", self.session, type(exc).__name__
+            )
+            self.abort()
+            return
         if self.transport.get_write_buffer_size() > self._server.config.max_send_buffer:
             log.info("session %d does not read its replies; dropping it", self.session)
             self.abort()
+
+    def _encode(self, message: JsonObject) -> bytes | None:
+        try:
+            return encode_message(message, self._server.config.max_frame_size)
+        except FrameTooLargeError:
+            reason = "reply too large"
+        except (ValueError, TypeError):  # UnicodeEncodeError is a ValueError
+            reason = "reply could not be encoded"
+        self._server.problems.warning(reason, "session %d: %s", self.session, reason)
+        if is_push(message):
+            return None
+        request_id = parse_request_id({"id": message.get("id")})
+        return encode_message(error(request_id, ErrorCode.INTERNAL, reason))
 
     def close(self) -> None:
         """Send close_notify and close after the queued bytes are written."""
@@ -342,7 +387,11 @@ class TrackerServer:
         cap = connection_cap(config.max_connections, soft, MAX_REJECTING)
         unauthenticated = min(config.max_unauthenticated, max(1, cap // 2))
         if cap < config.max_connections:
-            log.warning(
+            # A cap lowered by a few percent (the default 20,000 under a 20,000-descriptor
+            # limit) is not worth an operator's attention at every start.
+            material = cap < config.max_connections * 0.95
+            log.log(
+                logging.WARNING if material else logging.INFO,
                 "the open-file limit (%d) cannot carry --max-connections %d: serving at most"
                 " %d connections (%d of them not logged in yet); raise the limit"
                 " (ulimit -n, LimitNOFILE=) to serve more",
@@ -456,7 +505,7 @@ class TrackerServer:
         self._listener.start()
         self.port = self._listener.port
         self._sweeper = asyncio.create_task(self._sweep())
-        log.info("tracker listening on %s:%d", config.host, self.port)
+        log.debug("tracker listening on %s:%d", config.host, self.port)
 
     async def stop(self) -> None:
         if self._listener is not None:
@@ -554,7 +603,11 @@ class TrackerServer:
         task.add_done_callback(self._tasks.discard)
 
     def deliver(self, conn: TrackerConnection | None, outcome: Outcome) -> None:
-        """Send the reply, the pushes, then close what must be closed."""
+        """Send the reply, the pushes, then close what must be closed.
+
+        ``send`` never raises, so a reply that could not be sent never skips the pushes
+        and closes that belong to the same state change.
+        """
         if conn is not None and outcome.reply is not None:
             conn.send(outcome.reply)
         for sessions, message in outcome.pushes:

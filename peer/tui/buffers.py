@@ -62,11 +62,15 @@ def private_buffer(username: str) -> BufferId:
     return BufferId(BufferKind.PRIVATE, username)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Line:
-    """One displayed line. ``sender`` is set for messages; ``timestamp`` is local time;
-    ``mention`` marks a room message that names the local user; ``msg_id`` is set on our
-    own messages, whose delivery receipts the line shows."""
+    """One displayed line. ``sender`` is set for messages; ``timestamp`` is the time shown
+    (the sender's for messages, see :func:`peer.tui.chat_model.shown_time`); ``mention``
+    marks a room message that names the local user; ``history`` a line restored from the
+    history file (``row`` is its row there); ``msg_id`` identifies a message: our own
+    lines show its delivery receipts, and a search hit is found in the scrollback by it;
+    ``full`` asks for the whole text even past the display bounds (``/expand``).
+    Lines compare by identity: two identical messages are still two lines."""
 
     timestamp: float
     kind: LineKind
@@ -74,6 +78,9 @@ class Line:
     sender: str | None = None
     mention: bool = False
     msg_id: str | None = None
+    history: bool = False
+    row: int | None = None
+    full: bool = False
 
 
 @dataclass(slots=True)
@@ -92,8 +99,15 @@ class Buffer:
     lines: deque[Line] = field(default_factory=lambda: deque(maxlen=MAX_SCROLLBACK))
     unread: int = 0
     highlight: bool = False
+    #: Unread messages addressed to us (private, mentions): the terminal title counts them.
+    highlights: int = 0
     active: bool = True
     total: int = 0
+    #: The last line there was when the user last left this buffer: the read marker is
+    #: drawn after it when the buffer is shown again with newer lines.
+    read_marker: Line | None = None
+    #: The history file was asked for this buffer's past (once per session).
+    restored: bool = False
 
     def lines_since(self, total_seen: int) -> list[Line]:
         """Lines appended after the moment ``total`` was ``total_seen`` (bounded by scrollback)."""
@@ -102,7 +116,17 @@ class Buffer:
 
     def mark_read(self) -> None:
         self.unread = 0
+        self.highlights = 0
         self.highlight = False
+
+    def prepend(self, lines: list[Line]) -> int:
+        """Put restored history lines before the others, as many as the scrollback has
+        room for (the newest of them); returns how many. ``total`` is unchanged: they
+        are not new."""
+        room = MAX_SCROLLBACK - len(self.lines)
+        kept = lines[-room:] if room > 0 else []
+        self.lines.extendleft(reversed(kept))
+        return len(kept)
 
 
 class BufferList:
@@ -115,6 +139,8 @@ class BufferList:
     def __init__(self) -> None:
         self._buffers: list[Buffer] = [Buffer(STATUS)]
         self._current = 0
+        #: Buffers created since the app last looked (it restores their history).
+        self.created: list[BufferId] = []
 
     def __iter__(self) -> Iterator[Buffer]:
         return iter(self._buffers)
@@ -141,7 +167,17 @@ class BufferList:
         if buffer is None:
             buffer = Buffer(buffer_id)
             self._buffers.append(buffer)
+            self.created.append(buffer_id)
         return buffer
+
+    @property
+    def highlights(self) -> int:
+        """Unread private messages and mentions in all buffers."""
+        return sum(b.highlights for b in self._buffers)
+
+    def _leave_current(self) -> None:
+        current = self._buffers[self._current]
+        current.read_marker = current.lines[-1] if current.lines else None
 
     def append(self, buffer_id: BufferId, line: Line, *, highlight: bool = False) -> bool:
         """Add ``line`` to its buffer (created if needed); True if that buffer is shown."""
@@ -151,12 +187,18 @@ class BufferList:
         shown = buffer is self.current
         if not shown and line.kind is LineKind.MESSAGE:
             buffer.unread += 1
+            buffer.highlights += 1 if highlight else 0
             buffer.highlight = buffer.highlight or highlight
+        elif not shown and buffer_id == STATUS and line.kind in (LineKind.ERROR, LineKind.WARNING):
+            buffer.unread += 1  # an error elsewhere is worth a look: "1:status(1)"
         return shown
 
     def switch_to(self, buffer_id: BufferId) -> Buffer:
         buffer = self.ensure(buffer_id)
-        self._current = self._buffers.index(buffer)
+        index = self._buffers.index(buffer)
+        if index != self._current:
+            self._leave_current()
+        self._current = index
         buffer.mark_read()
         return buffer
 
@@ -164,12 +206,15 @@ class BufferList:
         """Show buffer ``number`` (1-based, as displayed); None if there is no such one."""
         if not 1 <= number <= len(self._buffers):
             return None
+        if number - 1 != self._current:
+            self._leave_current()
         self._current = number - 1
         self.current.mark_read()
         return self.current
 
     def switch_relative(self, step: int) -> Buffer:
         """Next (``+1``) or previous (``-1``) buffer, wrapping around."""
+        self._leave_current()
         self._current = (self._current + step) % len(self._buffers)
         self.current.mark_read()
         return self.current

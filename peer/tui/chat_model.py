@@ -45,6 +45,25 @@ from peer.tui.buffers import (
 )
 from peer.tui.receipts import ReceiptBook
 
+#: A sender's clock may run this far ahead of ours before we stop believing it.
+MAX_CLOCK_AHEAD = 120.0
+#: A message may have waited this long (a channel coming up) before arriving.
+MAX_DELIVERY_DELAY = 3600.0
+#: Names kept for completion (from /peers, /rooms, rooms and messages).
+MAX_KNOWN_NAMES = 2000
+
+
+def shown_time(sent_at: float, received_at: float) -> float:
+    """The time to show for a message: the sender's, unless it is implausible.
+
+    A peer sets its own ``ts``; a clock far ahead of ours, or a message claiming to
+    have waited longer than a delivery can, is shown at its arrival time instead, so
+    nobody can make a message look as if it was written yesterday.
+    """
+    if received_at - MAX_DELIVERY_DELAY <= sent_at <= received_at + MAX_CLOCK_AHEAD:
+        return sent_at
+    return received_at
+
 
 class Verification(StrEnum):
     """A contact's state as the members panel shows it."""
@@ -70,11 +89,19 @@ class ChatModel:
         self.verification: dict[str, Verification] = {}
         self.pending_fingerprints: dict[str, tuple[str, ...]] = {}
         self.deleted_rooms: set[str] = set()
+        self.room_owner: str | None = None
+        #: Users and rooms seen in listings and conversations, for Tab completion.
+        self.known_users: set[str] = set()
+        self.known_rooms: set[str] = set()
         self.connected = True
         self.session_ended = False
         self.receipts = ReceiptBook()
         #: Buffers whose drawn lines changed (a receipt mark): the screen redraws them.
         self.redraw: set[BufferId] = set()
+        #: Buffers that lost lines (``/clear-history``): the screen draws them anew.
+        self.rebuilt: set[BufferId] = set()
+        #: This session replaced the user's identity key (contacts refuse it for now).
+        self.replaced_key = False
         self._clock = clock
         self._mention = re.compile(rf"(?<![\w.\-]){re.escape(username)}(?![\w\-])", re.I)
 
@@ -100,21 +127,32 @@ class ChatModel:
         text: str,
         msg_id: str | None = None,
         recipients: tuple[str, ...] = (),
-    ) -> BufferId:
+    ) -> Line:
         line = Line(self._clock(), LineKind.OWN, text, self.username, msg_id=msg_id)
         self.buffers.append(buffer_id, line)
         if msg_id is not None:
             self.receipts.sent(msg_id, buffer_id, text, recipients)
-        return buffer_id
+        return line
+
+    def remember(self, *, users: Iterable[str] = (), rooms: Iterable[str] = ()) -> None:
+        """Names to offer for completion; bounded, so a long /peers list cannot grow it
+        without end."""
+        for target, names in ((self.known_users, users), (self.known_rooms, rooms)):
+            for name in names:
+                if len(target) >= MAX_KNOWN_NAMES:
+                    break
+                target.add(name)
 
     # -- room and members --------------------------------------------------------------
 
-    def set_room(self, room: str | None, members: Iterable[str]) -> None:
+    def set_room(self, room: str | None, members: Iterable[str], owner: str | None = None) -> None:
         """The client's view after a join/leave/create: the truth, replacing ours."""
         self.room = room
+        self.room_owner = owner
         self.members = sorted(set(members), key=str.lower)
         if room is not None:
             self.deleted_rooms.discard(room)
+            self.remember(users=self.members, rooms=[room])
         for buffer in self.buffers:
             if buffer.id.kind is BufferKind.ROOM:
                 buffer.active = buffer.id.name == room
@@ -147,7 +185,7 @@ class ChatModel:
             how = "lost connection and left" if event.reason == "connection_lost" else "left"
             return [self.notice(f"{event.username} {how} #{event.room}", room_buffer(event.room))]
         if isinstance(event, RoomDeleted):
-            return self._room_deleted(event.room)
+            return self._room_deleted(event.room, event.owner)
         if isinstance(event, KeyChanged):
             return self._key_changed(event)
         if isinstance(event, TrustChanged):
@@ -187,29 +225,41 @@ class ChatModel:
             return [self.add(STATUS, LineKind.WARNING, text)]
         return []
 
+    def is_mention(self, text: str) -> bool:
+        return bool(self._mention.search(text))
+
     def _message(self, event: MessageReceived) -> BufferId:
         if event.room is None:
             buffer_id = private_buffer(event.sender)
             highlight = True
         else:
             buffer_id = room_buffer(event.room)
-            highlight = bool(self._mention.search(event.text))
+            highlight = self.is_mention(event.text)
         mention = highlight and event.room is not None
-        line = Line(self._clock(), LineKind.MESSAGE, event.text, event.sender, mention)
+        shown = shown_time(event.timestamp, self._clock())
+        line = Line(shown, LineKind.MESSAGE, event.text, event.sender, mention, msg_id=event.msg_id)
         self.buffers.append(buffer_id, line, highlight=highlight)
+        self.remember(users=[event.sender])
         return buffer_id
 
-    def _room_deleted(self, room: str) -> list[BufferId]:
+    def _room_deleted(self, room: str, owner: str | None) -> list[BufferId]:
         self.deleted_rooms.add(room)
         if self.room == room:
             self.set_room(None, [])
+        self.known_rooms.discard(room)
+        if owner == self.username:
+            text = f"you deleted room #{room}"
+        elif owner is not None:
+            text = f"room #{room} was deleted by its owner {owner}"
+        else:
+            text = f"room #{room} was deleted"
         buffer_id = room_buffer(room)
-        touched = [self.add(buffer_id, LineKind.WARNING, f"room #{room} was deleted")]
+        touched = [self.add(buffer_id, LineKind.WARNING, text)]
         buffer = self.buffers.get(buffer_id)
         if buffer is not None:
             buffer.active = False
         if self.buffers.current.id != buffer_id:
-            touched.append(self.notice(f"room #{room} was deleted"))
+            touched.append(self.notice(text))
         return touched
 
     def _key_changed(self, event: KeyChanged) -> list[BufferId]:

@@ -23,6 +23,7 @@ class CompletionSources:
     users: Sequence[str] = ()
     rooms: Sequence[str] = ()
     buffers: Sequence[str] = ()
+    settings: Sequence[str] = ()
     commands: Sequence[str] = field(default_factory=lambda: COMMAND_NAMES)
 
 
@@ -97,6 +98,11 @@ class TabCompleter:
                 return _matches(bare, sources.rooms), " "
             if kind is ArgumentKind.BUFFER:
                 return _matches(prefix, sources.buffers), " "
+            if kind is ArgumentKind.SETTING:
+                return _matches(prefix, sources.settings), " "
+            if kind is ArgumentKind.COMMAND:
+                names = [name.removeprefix("/") for name in sources.commands]
+                return _matches(prefix.removeprefix("/"), names), " "
             return [], ""
         if words[0].startswith("/") and words[0].lower() != "/msg":
             return [], ""

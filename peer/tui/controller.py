@@ -4,9 +4,14 @@ No Textual here: :class:`ChatController` parses a line with the command table bo
 ends share (:mod:`peer.commands`), runs the shared commands with
 :func:`peer.command_results.execute` and draws their typed results as lines
 (:mod:`peer.tui.result_lines`), and handles the commands that only exist with buffers
-(``/help``, ``/switch``, ``/query``, ``/close``, ``/receipts``). What needs the screen
-(the ``/verify`` comparison, quitting) comes back as a request object for the app. The
-dialogs call the controller's methods, never commands as text.
+(``/help``, ``/switch``, ``/query``, ``/close``, ``/receipts``, ``/expand``), the history
+(``/search``, ``/clear-history``) and settings (``/set``). What needs the screen (the
+``/verify`` comparison, the search dialog, a changed setting, quitting) comes back as a
+request object for the app. The dialogs call the controller's methods, never commands
+as text.
+
+Every message shown (received, or sent by this user) is handed to the history archive
+(:mod:`peer.history_archive`), which keeps it encrypted on disk.
 
 Trust decisions pass the exact key the user was shown: a :class:`VerifyRequest` carries
 the keys behind the numbers on screen and the undecided keys at that moment, and
@@ -18,28 +23,35 @@ A plain line goes to the buffer being shown: the room, or the private conversati
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Sequence
-from dataclasses import dataclass
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from commons.errors import P2PChatError
 from crypto.errors import KeyChangedError
 from peer import commands as cmd
 from peer.command_results import CommandClient, execute
-from peer.events import ChannelOpened, Event, MemberJoined
+from peer.events import ChannelOpened, Event, MemberJoined, MessageReceived
+from peer.history_archive import HistoryArchive
+from peer.history_store import HistoryEntry, conversation_label
+from peer.settings import SettingError, Settings, format_value
 from peer.tui.buffers import STATUS, BufferId, BufferKind, LineKind, private_buffer, room_buffer
 from peer.tui.chat_model import ChatModel, Verification
+from peer.tui.rendering import is_clipped
 from peer.tui.result_lines import show_result
 
 RECEIPTS_SHOWN = 5
 
 KEY_HELP: tuple[tuple[str, str], ...] = (
-    ("F1..F9 / Alt+1..9", "show buffer 1..9 (Alt where the terminal sends it)"),
+    ("F1..F9 / Alt+1..9", "show buffer 1..9"),
     ("Ctrl+N / Ctrl+P", "next / previous buffer"),
-    ("Alt+A", "next buffer with unread messages"),
-    ("Tab", "complete command, nick or room"),
+    ("Alt+A / Ctrl+X", "next buffer with unread messages (Ctrl+X inside tmux)"),
+    ("Ctrl+R / Ctrl+F", "search all buffers / the buffer shown"),
+    ("Tab", "complete command, nick, room or setting"),
     ("Up / Down", "input history"),
-    ("PgUp / PgDn", "scroll the messages"),
+    ("PgUp / PgDn", "scroll the messages (new ones then wait below)"),
+    ("End", "back to the newest messages (with the cursor at the end of the line)"),
     ("Ctrl+C", "quit (same as /quit)"),
 )
 
@@ -84,7 +96,35 @@ class QuitRequest:
     """The user asked to leave: the app closes the client and exits."""
 
 
-Request = VerifyRequest | QuitRequest
+@dataclass(frozen=True, slots=True)
+class SearchRequest:
+    """Open the search dialog with ``query`` over the buffer shown, or all of them."""
+
+    query: str
+    all_buffers: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SettingChanged:
+    """``/set`` changed ``key`` for this session: the screen applies it."""
+
+    key: str
+
+
+Request = VerifyRequest | QuitRequest | SearchRequest | SettingChanged
+
+
+def conversation_of(buffer_id: BufferId) -> str | None:
+    """The history's name of a buffer (``#room``, ``@user``); None for the status buffer."""
+    if buffer_id.kind is BufferKind.ROOM:
+        return conversation_label("room", buffer_id.name)
+    if buffer_id.kind is BufferKind.PRIVATE:
+        return conversation_label("private", buffer_id.name)
+    return None
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    return f"{count:,} {word if count == 1 else (many or word + 's')}"
 
 
 def verification_from_trust_state(state: object | None) -> Verification | None:
@@ -105,15 +145,41 @@ def verification_from_trust_state(state: object | None) -> Verification | None:
 class ChatController:
     """One per chat screen; every method records its outcome in ``model``."""
 
-    def __init__(self, client: ChatClientLike, model: ChatModel) -> None:
+    def __init__(
+        self,
+        client: ChatClientLike,
+        model: ChatModel,
+        *,
+        archive: HistoryArchive | None = None,
+        settings: Settings | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.client = client
         self.model = model
+        self.archive = archive
+        self.settings = settings or Settings()
+        self._clock = clock
+
+    def _record(
+        self,
+        buffer_id: BufferId,
+        sender: str,
+        text: str,
+        sent_at: float,
+        msg_id: str | None,
+        own: bool,
+    ) -> None:
+        conversation = conversation_of(buffer_id)
+        if self.archive is None or conversation is None:
+            return
+        entry = HistoryEntry(conversation, sender, text, sent_at, self._clock(), msg_id or "", own)
+        self.archive.record(entry)
 
     # -- state refresh -------------------------------------------------------------------
 
     def refresh_room(self) -> None:
         """Copy the client's room and members into the model, with trust states."""
-        self.model.set_room(self.client.room, self.client.members)
+        self.model.set_room(self.client.room, self.client.members, self.client.room_owner)
         for member in self.model.members:
             self.refresh_trust(member)
 
@@ -136,6 +202,8 @@ class ChatController:
         touched = self.model.apply(event)
         if isinstance(event, MemberJoined | ChannelOpened):
             self.refresh_trust(event.username)
+        if isinstance(event, MessageReceived) and touched:
+            self._record(touched[0], event.sender, event.text, event.timestamp, event.msg_id, False)
         return touched
 
     # -- input -------------------------------------------------------------------------
@@ -172,8 +240,14 @@ class ChatController:
         match command:
             case cmd.Quit():
                 return QuitRequest()
-            case cmd.Help():
-                self._help()
+            case cmd.Help(topic):
+                self._help(topic)
+            case cmd.Search(query, all_buffers):
+                return self._search(query, all_buffers)
+            case cmd.SetSetting(name, value):
+                return await self._set(name, value)
+            case cmd.ClearHistory():
+                await self._clear_history()
             case cmd.Switch(reference):
                 self._switch(reference)
             case cmd.Query(user):
@@ -183,6 +257,8 @@ class ChatController:
                 self._close()
             case cmd.Receipts():
                 self._receipts()
+            case cmd.Expand():
+                self._expand()
             case cmd.Register() | cmd.Login():
                 model.error(f"already logged in as {model.username}")
             case cmd.SendRoom(text):
@@ -298,7 +374,8 @@ class ChatController:
             self.model.error(f"you are not in #{target.name}: /join {target.name} to chat here")
             return False
         sent = await self.client.send_room(text)
-        self.model.own_message(target, text, sent.msg_id, sent.recipients)
+        line = self.model.own_message(target, text, sent.msg_id, sent.recipients)
+        self._record(target, self.model.username, text, line.timestamp, line.msg_id, True)
         return True
 
     async def _send_private(self, username: str, text: str) -> bool:
@@ -310,7 +387,8 @@ class ChatController:
         except KeyChangedError as exc:
             self.model.add(shown, LineKind.WARNING, f"not sent: {exc.message}")
             return False
-        self.model.own_message(target, text, sent.msg_id, sent.recipients)
+        line = self.model.own_message(target, text, sent.msg_id, sent.recipients)
+        self._record(target, self.model.username, text, line.timestamp, line.msg_id, True)
         self.refresh_trust(username)
         if shown != target:
             number = self.model.buffers.number_of(target)
@@ -319,7 +397,16 @@ class ChatController:
 
     # -- the commands that only exist with buffers ---------------------------------------
 
-    def _help(self) -> None:
+    def _help(self, topic: str | None = None) -> None:
+        if topic:
+            spec = cmd.spec_for(topic, cmd.Frontend.TUI)
+            if spec is None:
+                self.model.error(f"no command {topic!r}: /help lists them")
+                return
+            self.model.notice(f"{spec.usage}  {spec.summary}")
+            if spec.details:
+                self.model.notice(f"  {spec.details}")
+            return
         specs = cmd.commands_for(cmd.Frontend.TUI)
         width = max(len(spec.usage) for spec in specs)
         self.model.notice("commands (a line without / goes to the buffer shown):")
@@ -346,6 +433,18 @@ class ChatController:
         else:
             self.model.buffers.close(current)
 
+    def _expand(self) -> None:
+        """Draw the newest message of the shown buffer that was clipped, in full."""
+        buffer = self.model.buffers.current
+        for line in reversed(buffer.lines):
+            if is_clipped(line):
+                what = f"message from {line.sender}" if line.sender else "line"
+                lines = line.text.count("\n") + 1
+                self.model.notice(f"the whole {what} ({lines:,} lines):")
+                self.model.buffers.append(buffer.id, replace(line, full=True))
+                return
+        self.model.error("no clipped message in this buffer")
+
     def _receipts(self) -> None:
         current = self.model.buffers.current.id
         receipts = self.model.receipts.latest(current, RECEIPTS_SHOWN)
@@ -361,3 +460,78 @@ class ChatController:
         others = [m for m in self.model.members if m != self.model.username]
         who = ", ".join(others) if others else "nobody else yet"
         self.model.notice(f"you joined #{room}; here: {who}")
+        if self.model.replaced_key and others:
+            self.model.add(
+                room_buffer(room),
+                LineKind.WARNING,
+                "you replaced your identity key this session: members who knew the old one"
+                " refuse your channel (and get none of your messages) until they accept the"
+                " new key; the status buffer (F1) says who refused",
+            )
+
+    # -- history and settings ------------------------------------------------------------
+
+    def _search(self, query: str, all_buffers: bool) -> SearchRequest:
+        if conversation_of(self.model.buffers.current.id) is None:
+            all_buffers = True
+        return SearchRequest(query, all_buffers)
+
+    async def _clear_history(self) -> None:
+        archive = self.archive
+        if archive is None or not archive.enabled:
+            self.model.notice("no history is being kept (history.days is 0): nothing to delete")
+            return
+        await archive.clear()
+        for buffer in self.model.buffers:
+            kept = [line for line in buffer.lines if not line.history]
+            if len(kept) != len(buffer.lines):
+                buffer.lines.clear()
+                buffer.lines.extend(kept)
+                self.model.rebuilt.add(buffer.id)
+        self.model.notice(
+            "your message history was deleted from disk (new file, new keys);"
+            " this session's messages stay on screen until you quit"
+        )
+
+    async def _set(self, name: str | None, value: str | None) -> Request | None:
+        settings = self.settings
+        if name is None:
+            where = f" (config file {settings.path})" if settings.path is not None else ""
+            self.model.notice(f"settings{where}; /set NAME VALUE changes one for this session:")
+            width = max(len(spec.key) for spec, _, _ in settings.items())
+            for spec, current, source in settings.items():
+                shown = format_value(current)
+                self.model.notice(f"  {spec.key.ljust(width)} = {shown}  [{source}]")
+            return None
+        try:
+            spec = settings.resolve(name)
+        except SettingError as exc:
+            self.model.error(exc.message)
+            return None
+        if value is None:
+            shown = format_value(settings.get(spec.key))
+            self.model.notice(f"{spec.key} = {shown}  [{settings.source(spec.key)}]")
+            self.model.notice(f"  {spec.help}")
+            return None
+        if not spec.live:
+            self.model.error(
+                f"{spec.key} cannot change while the chat runs: set it in the config file"
+                f" ({settings.path or 'see /set'}) or with a command-line flag"
+            )
+            return None
+        try:
+            settings.set(spec.key, value, "session")
+        except SettingError as exc:
+            self.model.error(exc.message)
+            return None
+        self.model.notice(f"{spec.key} = {format_value(settings.get(spec.key))} for this session")
+        if spec.key == "history.days" and self.archive is not None:
+            days = settings.history_days
+            removed = await self.archive.set_days(days)
+            if days == 0:
+                self.model.notice(
+                    f"history off: {plural(removed, 'kept message')} deleted, nothing more is kept"
+                )
+            elif removed:
+                self.model.notice(f"{plural(removed, 'message')} older than {days} days deleted")
+        return SettingChanged(spec.key)

@@ -7,11 +7,20 @@ user can tell contacts what to compare with ``/verify``. A first run (no key fil
 the home folder) opens on "create account"; otherwise on "log in", with the name filled
 in when there is a single local account.
 
-The screen dismisses with the username once the client is logged in.
+The tracker is contacted as soon as the screen opens, so a tracker that cannot be
+reached is reported in words before anyone types a password (and tried again every
+:data:`RETRY_INTERVAL` seconds), and the fingerprint of a tracker certificate pinned on
+first use is shown on the card. Enter and Tab move between fields in key order, so a
+password manager's auto-type (name, Tab, password, Tab, password, Enter, all in one
+burst) fills each field with its own part.
+
+The screen dismisses with the username once the client is logged in;
+:attr:`LoginScreen.replaced_key` tells whether the identity key was replaced.
 """
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import ClassVar
 
@@ -21,17 +30,25 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import Button, Input, LoadingIndicator, Static
 
 from commons.errors import ErrorCode, P2PChatError
 from commons.models import validate_username
 from crypto.keystore import KEY_FILE_NAME, key_file_path
+from peer.tracker_link import describe_connect_error
 from peer.tui.controller import ChatClientLike
 from peer.tui.widgets import group_fingerprint
 
+RETRY_INTERVAL = 5.0
+
 LOGIN_CSS = """
 LoginScreen { align: center middle; }
-#login-box { width: 64; max-width: 100%; height: auto; border: round $primary; padding: 1 2; }
+#login-box { width: 64; max-width: 100%; height: auto; max-height: 100%;
+             border: round $primary; padding: 1 2; }
+#form { height: auto; }
+#tracker-status { color: $text-muted; height: auto; padding-bottom: 1; }
+#tracker-status.error { color: $error; }
 #login-title { text-style: bold; content-align: center middle; width: 100%; }
 #login-subtitle { color: $text-muted; content-align: center middle; width: 100%;
                   padding-bottom: 1; }
@@ -64,6 +81,8 @@ class LoginScreen(Screen[str]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+t", "toggle_mode", "Switch between log in and create account"),
         Binding("enter", "enter", "Next field or submit", show=False, priority=True),
+        Binding("tab", "next_field(1)", "Next field", show=False, priority=True),
+        Binding("shift+tab", "next_field(-1)", "Previous field", show=False, priority=True),
     ]
 
     def __init__(self, client: ChatClientLike, *, tracker_label: str, home: Path | None) -> None:
@@ -73,7 +92,9 @@ class LoginScreen(Screen[str]):
         self.home = home
         self.accounts = local_accounts(home)
         self.registering = not self.accounts
+        self.replaced_key = False
         self._username = ""
+        self._connecting: asyncio.Task[None] | None = None
 
     def compose(self) -> ComposeResult:
         with Vertical(id="login-box"):
@@ -82,6 +103,7 @@ class LoginScreen(Screen[str]):
                 f"end-to-end encrypted chat  \u00b7  tracker {self.tracker_label}",
                 id="login-subtitle",
             )
+            yield Static(id="tracker-status")
             with Vertical(id="form"):
                 yield Static(id="mode-title")
                 yield Input(placeholder="username (letters, digits, _ . -)", id="username")
@@ -110,6 +132,48 @@ class LoginScreen(Screen[str]):
             self.query_one("#password", Input).focus()
         else:
             self.query_one("#username", Input).focus()
+        self.run_worker(self._reach_tracker(), group="tracker")
+
+    # -- the tracker, before anything is typed ------------------------------------------
+
+    def _connect(self) -> asyncio.Task[None]:
+        """One connection attempt at a time, shared by the probe and a submit."""
+        if self._connecting is None or self._connecting.done():
+            self._connecting = asyncio.get_running_loop().create_task(self.client.connect())
+        return self._connecting
+
+    async def _reach_tracker(self) -> None:
+        """Connect now; on failure say why in words and try again every few seconds."""
+        while not self.client.tracker_connected:
+            self._set_tracker_status(f"connecting to the tracker at {self.tracker_label}...")
+            try:
+                await asyncio.shield(self._connect())
+            except P2PChatError as exc:
+                self._set_tracker_status(
+                    f"{exc.message}. Trying again every {RETRY_INTERVAL:g} s.", error=True
+                )
+                await asyncio.sleep(RETRY_INTERVAL)
+                continue
+            break
+        self._show_tracker()
+
+    def _show_tracker(self) -> None:
+        fingerprint = getattr(self.client, "tracker_fingerprint", None)
+        text = f"tracker {self.tracker_label} reachable"
+        if getattr(self.client, "tracker_pinned_now", False) and fingerprint:
+            pairs = fingerprint.split(":")
+            lines = [":".join(pairs[i : i + 16]) for i in range(0, len(pairs), 16)]
+            text = (
+                "First connection to this tracker: its certificate is now pinned (another"
+                " one later is refused). Its SHA-256 fingerprint, to compare with the"
+                " operator's:\n" + "\n".join(lines)
+            )
+        self._set_tracker_status(text)
+
+    def _set_tracker_status(self, message: str, *, error: bool = False) -> None:
+        status = self.query_one("#tracker-status", Static)
+        status.set_class(error, "error")
+        status.update(Text(message))
 
     # -- mode -----------------------------------------------------------------------
 
@@ -147,6 +211,16 @@ class LoginScreen(Screen[str]):
     @on(Button.Pressed, "#continue")
     def _continue(self) -> None:
         self.dismiss(self._username)
+
+    def action_next_field(self, step: int) -> None:
+        """Tab and Shift+Tab, in key order (see :meth:`action_enter`)."""
+        candidates: list[Widget] = [*self.query(Input), *self.query(Button)]
+        fields = [w for w in candidates if w.display and not w.disabled and w.region.area]
+        if not fields:
+            return
+        focused = self.focused
+        index = fields.index(focused) if focused in fields else -1
+        self.set_focus(fields[(index + step) % len(fields)])
 
     def action_enter(self) -> None:
         """Enter moves to the next field, or submits from the last one.
@@ -196,7 +270,8 @@ class LoginScreen(Screen[str]):
         try:
             if not client.tracker_connected:
                 self._set_status(f"connecting to the tracker at {self.tracker_label}...")
-                await client.connect()
+                await asyncio.shield(self._connect())
+                self._show_tracker()
             created = False
             if self.registering:
                 created = self.home is None or not key_file_path(self.home, username).exists()
@@ -216,12 +291,13 @@ class LoginScreen(Screen[str]):
             self._busy(False)
             self.set_focus(self.query_one("#password", Input))
             self._set_status(
-                f"cannot reach the tracker at {self.tracker_label} ({exc.strerror or exc})",
+                f"cannot reach the tracker at {self.tracker_label}: {describe_connect_error(exc)}",
                 error=True,
             )
             return
         self._clear_passwords()
         self._username = username
+        self.replaced_key = replace_key
         if created:
             self._show_fingerprint()
         else:

@@ -1,9 +1,17 @@
 """Buffer lines -> styled ``rich`` text, sans-I/O.
 
 Every string here that came from the network (message text, names in notices) is made
-inert before it is drawn: it is never parsed as markup, and control characters (ANSI
-escapes, carriage returns) and bidirectional overrides, which could repaint the screen
-or disguise who said what, are replaced by visible symbols.
+inert before it is drawn: it is never parsed as markup, and every code point that is
+unsafe for display (:mod:`commons.untrusted_text`: Unicode categories Cc, Cf, Cs, Zl,
+Zp and the bidi controls, so ANSI escapes, carriage returns, direction overrides,
+zero-width and other invisible characters), which could repaint the screen, disguise
+who said what or hide text, is drawn as a visible mark: a control picture for C0
+codes (``␛``), ``⟨U+202E⟩`` for the others.
+
+Drawing time is bounded whatever a peer sends: one message shows at most
+:data:`MAX_SHOWN_LINES` lines and :data:`MAX_SHOWN_CHARS` characters, then says how
+many lines are hidden; ``/expand`` draws the newest clipped message of the buffer in
+full (a :class:`~peer.tui.buffers.Line` with ``full`` set).
 
 Styles use named terminal colours and attributes rather than fixed backgrounds, so they
 follow the user's theme; nick colours come from :mod:`peer.tui.nick_colors`.
@@ -11,15 +19,17 @@ follow the user's theme; nick colours come from :mod:`peer.tui.nick_colors`.
 
 from __future__ import annotations
 
-import re
 import time
+from collections.abc import Sequence
 
 from rich.style import Style
-from rich.table import Table
 from rich.text import Text
 
+from commons.untrusted_text import code_point_label, replace_unsafe
+from peer.history_search import highlight_spans
 from peer.tui.buffers import BufferKind, BufferList, Line, LineKind
 from peer.tui.chat_model import ChatModel, Verification
+from peer.tui.log_rows import LogRow
 from peer.tui.nick_colors import nick_color
 from peer.tui.receipts import MarkKind, Receipt
 
@@ -31,19 +41,51 @@ _LINE_STYLE = {LineKind.ERROR: ERROR_STYLE, LineKind.WARNING: WARNING_STYLE}
 
 CONTINUATION = "\u2506 "
 _MARK = {LineKind.NOTICE: "--", LineKind.ERROR: "!!", LineKind.WARNING: "**"}
-_UNSAFE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+HIDDEN_STYLE = Style(dim=True, italic=True)
+
+#: Lines of one message drawn before the rest is hidden behind "N more lines".
+MAX_SHOWN_LINES = 24
+#: Characters of one message drawn (after marking) before the rest is hidden.
+MAX_SHOWN_CHARS = 2000
 
 
-def _visible(match: re.Match[str]) -> str:
-    code = ord(match.group())
+def _visible(char: str) -> str:
+    code = ord(char)
     if code < 0x20:
         return chr(0x2400 + code)  # the Unicode "control picture" of C0 codes
-    return "\ufffd"
+    if code == 0x7F:
+        return "\u2421"
+    return f"\u27e8{code_point_label(char)}\u27e9"
 
 
 def sanitize(text: str) -> str:
-    """Neutralise characters that could rewrite the terminal or reorder the line."""
-    return _UNSAFE.sub(_visible, text.replace("\t", "    "))
+    """Neutralise characters that could rewrite the terminal, reorder or hide text."""
+    return replace_unsafe(text.replace("\t", "    "), _visible)
+
+
+def clip(text: str) -> tuple[list[str], int]:
+    """The sanitised lines of ``text`` that fit the display bounds, and how many lines
+    were left out (a line cut short counts as one). Only what is shown is sanitised."""
+    lines = text.split("\n")
+    shown: list[str] = []
+    budget = MAX_SHOWN_CHARS
+    for part in lines[:MAX_SHOWN_LINES]:
+        clean = sanitize(part)
+        if len(clean) > budget:
+            shown.append(clean[:budget] + "\u2026")
+            return shown, len(lines) - len(shown) + 1
+        shown.append(clean)
+        budget -= len(clean)
+    return shown, len(lines) - len(shown)
+
+
+def is_clipped(line: Line) -> bool:
+    """True if :func:`render_line` hides part of ``line`` (``/expand`` shows it)."""
+    if line.full:
+        return False
+    if len(line.text) * len(_visible("\u200b")) <= MAX_SHOWN_CHARS:
+        return line.text.count("\n") >= MAX_SHOWN_LINES  # even fully marked it fits
+    return clip(line.text)[1] > 0
 
 
 def nick_text(username: str, *, own: bool = False) -> Text:
@@ -51,11 +93,23 @@ def nick_text(username: str, *, own: bool = False) -> Text:
     return Text(sanitize(username), style=Style(color=nick_color(username), bold=own))
 
 
-def format_time(timestamp: float) -> str:
-    return time.strftime("%H:%M:%S", time.localtime(timestamp))
-
-
+DEFAULT_TIME_FORMAT = "%H:%M"
 NICK_WIDTH = 12
+HISTORY_STYLE = Style(dim=True)
+
+
+def format_time(timestamp: float, time_format: str = DEFAULT_TIME_FORMAT) -> str:
+    return time.strftime(time_format, time.localtime(timestamp))
+
+
+def fit_nick(name: str, width: int) -> str:
+    """``name`` in at most ``width`` cells: long ones keep both ends (``alice_…_admin``),
+    since the end is often what tells two similar names apart."""
+    if len(name) <= width:
+        return name
+    keep = width - 1
+    head, tail = (keep + 1) // 2, keep // 2
+    return name[:head] + "\u2026" + (name[-tail:] if tail else "")
 
 
 _RECEIPT_STYLE = {
@@ -66,17 +120,23 @@ _RECEIPT_STYLE = {
 }
 
 
-def render_line(line: Line, receipt: Receipt | None = None) -> Table:
+def render_line(
+    line: Line,
+    receipt: Receipt | None = None,
+    *,
+    time_format: str = DEFAULT_TIME_FORMAT,
+    nick_width: int = NICK_WIDTH,
+    highlight: Sequence[str] = (),
+) -> LogRow:
     """One log row: time, then the nick right-aligned in its colour (or a notice mark),
-    then the text, which wraps in its own column so continuation lines stay indented.
-    An own message ends with its delivery mark."""
-    grid = Table.grid(padding=(0, 1))
-    grid.add_column(no_wrap=True)
-    grid.add_column(no_wrap=True, min_width=NICK_WIDTH, justify="right")
-    grid.add_column(ratio=1, overflow="fold")
-    stamp = Text(format_time(line.timestamp), style=TIMESTAMP_STYLE)
+    then the text, which wraps under itself so continuation lines stay indented. An own
+    message ends with its delivery mark (``receipt``). A line from the history file is
+    dimmed; the words that start with one of ``highlight`` (a search's words) are drawn
+    reversed."""
+    stamp = Text(format_time(line.timestamp, time_format), style=TIMESTAMP_STYLE)
     if line.kind in (LineKind.MESSAGE, LineKind.OWN) and line.sender is not None:
-        who = nick_text(line.sender, own=line.kind is LineKind.OWN)
+        who = nick_text(fit_nick(line.sender, nick_width), own=line.kind is LineKind.OWN)
+        who.stylize(Style(color=nick_color(line.sender)))
         style = Style()
         if line.mention and line.sender is not None:
             who.stylize(Style(reverse=True, bold=True))
@@ -84,17 +144,33 @@ def render_line(line: Line, receipt: Receipt | None = None) -> Table:
     else:
         style = _LINE_STYLE.get(line.kind, NOTICE_STYLE)
         who = Text(_MARK.get(line.kind, "--"), style=style)
+    if line.full:
+        parts, hidden = [sanitize(part) for part in line.text.split("\n")], 0
+    else:
+        parts, hidden = clip(line.text)
     body = Text()
-    for index, part in enumerate(line.text.split("\n")):
+    for index, part in enumerate(parts):
         if index:
             # No received text can pass for a new line with its own time and nick.
             body.append("\n" + CONTINUATION, style=TIMESTAMP_STYLE)
-        body.append(sanitize(part), style=style)
-    mark = None if receipt is None else receipt.mark()
+        body.append(part, style=style)
+    for start, end in highlight_spans(body.plain, highlight) if highlight else ():
+        body.stylize(Style(reverse=True, bold=True), start, end)
+    if line.history:
+        body.stylize(HISTORY_STYLE)
+    mark = None if receipt is None or line.kind is not LineKind.OWN else receipt.mark()
     if mark is not None:
         body.append(f" {mark[0]}", style=_RECEIPT_STYLE[mark[1]])
-    grid.add_row(stamp, who, body)
-    return grid
+    if hidden:
+        plural = "s" if hidden > 1 else ""
+        body.append("\n" + CONTINUATION, style=TIMESTAMP_STYLE)
+        body.append(f"\u2026 {hidden:,} more line{plural}: /expand shows all", style=HIDDEN_STYLE)
+    prefix = stamp
+    prefix.append(" ")
+    who.pad_left(max(0, nick_width - who.cell_len))
+    prefix.append_text(who)
+    prefix.append(" ")
+    return LogRow(prefix, body)
 
 
 _STATE_MARK = {

@@ -67,7 +67,9 @@ def _peers(controller: ChatController, peers: list[res.PeerEntry]) -> None:
     if not peers:
         model.notice("nobody is online")
         return
-    model.notice(f"{len(peers)} online:")
+    count = len(peers)
+    model.notice(f"{count:,} user{'' if count == 1 else 's'} online:")
+    model.remember(users=[p.user for p in peers])
     for peer in sorted(peers, key=lambda p: p.user.lower()):
         where = f"in #{peer.room}" if peer.room else "in no room"
         controller.refresh_trust(peer.user)
@@ -79,7 +81,9 @@ def _rooms(controller: ChatController, rooms: list[res.RoomEntry]) -> None:
     if not rooms:
         model.notice("no rooms yet: /create ROOM")
         return
-    model.notice(f"{len(rooms)} room(s):")
+    count = len(rooms)
+    model.notice(f"{count:,} room{'' if count == 1 else 's'}:")
+    model.remember(rooms=[r.room for r in rooms])
     for room in sorted(rooms, key=lambda r: r.room.lower()):
         model.notice(
             f"  #{room.room}  {len(room.members)}/{room.capacity}  owner {room.owner}"

@@ -1,9 +1,12 @@
-"""Draw the README's screenshot: the chat with three users, exported as SVG.
+"""Draw the documentation's screenshots: the chat, history after a restart, and search.
 
-``python3 -m peer.tui.screenshot [docs/screenshots/chat.svg]`` starts a real tracker on
-127.0.0.1 in a temporary folder, logs in alice in the terminal UI (headless) and bob and
-carol as plain clients, has them talk in a room and privately, and saves what alice
-sees. Nothing is staged: every line on the picture went through the encrypted channels.
+``python3 -m peer.tui.screenshot [FOLDER]`` (default ``docs/screenshots``) starts a real
+tracker on 127.0.0.1 in a temporary folder, logs in alice in the terminal UI (headless)
+and bob and carol as plain clients, has them talk in a room and privately, and saves
+what alice sees (``chat.svg``). Then alice quits and starts the chat again: her buffers
+come back from her encrypted history (``history.svg``), and Ctrl+R searches it
+(``search.svg``). Nothing is staged: every line went through the encrypted channels
+and the history file.
 """
 
 from __future__ import annotations
@@ -22,11 +25,13 @@ from peer.client import ChatClient
 from peer.config import PeerConfig
 from peer.tui.app import ChatApp, ChatScreen
 from peer.tui.buffers import room_buffer
+from peer.tui.message_log import MessageLog
 from peer.tui.receipts import MarkKind
+from peer.tui.search_screen import SearchScreen
 from tracker.config import TrackerConfig
 from tracker.server import TrackerServer
 
-SIZE = (104, 18)
+SIZE = (104, 20)
 DEADLINE = 15.0
 
 
@@ -42,16 +47,22 @@ async def _type(pilot: Any, line: str) -> None:
     await pilot.press(*line, "enter")
 
 
-async def draw() -> str:
-    """Play the scene and return the SVG of alice's screen."""
+def _chat(app: ChatApp) -> ChatScreen:
+    assert app.chat is not None
+    return app.chat
+
+
+async def draw() -> dict[str, str]:
+    """Play the scenes and return the SVG of each of alice's screens, by file name."""
     password = secrets.token_urlsafe(12)  # throwaway accounts in a throwaway tracker
-    svg = ""
+    svgs: dict[str, str] = {}
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         tracker = TrackerServer(
             TrackerConfig(host="127.0.0.1", port=0).with_changes(data_dir=root / "tracker")
         )
         await tracker.start()
+        label = f"127.0.0.1:{tracker.port}"
 
         def client(name: str) -> ChatClient:
             config = PeerConfig(
@@ -69,11 +80,10 @@ async def draw() -> str:
             await alice.connect()
             await alice.register("alice", password)
             await alice.login("alice", password)
-            app = ChatApp(alice, tracker_label=f"127.0.0.1:{tracker.port}")
+            app = ChatApp(alice, tracker_label=label, home=root / "alice")
             async with app.run_test(size=SIZE) as pilot:
-                await _until(pilot, lambda: isinstance(app.screen, ChatScreen))
-                chat = app.screen
-                assert isinstance(chat, ChatScreen)
+                await _until(pilot, lambda: app.chat is not None and app.chat.is_mounted)
+                chat = _chat(app)
                 await _type(pilot, "/create lobby")
                 await _until(pilot, lambda: chat.model.room == "lobby")
                 for other in others.values():
@@ -98,23 +108,57 @@ async def draw() -> str:
 
                 await _until(pilot, delivered)
                 await pilot.press(*"bob: see you at noon")
-                svg = app.export_screenshot(title="p2pchat")
+                svgs["chat.svg"] = app.export_screenshot(title="p2pchat")
+                await pilot.press("ctrl+u")
+                await app.shutdown()
+
+            # -- the next morning: alice starts the chat again ---------------------------
+            alice = client("alice")
+            await alice.connect()
+            await alice.login("alice", password)
+            app = ChatApp(alice, tracker_label=label, home=root / "alice")
+            async with app.run_test(size=SIZE) as pilot:
+                await _until(pilot, lambda: app.chat is not None and app.chat.is_mounted)
+                chat = _chat(app)
+
+                def lobby_restored() -> bool:
+                    lobby = chat.model.buffers.get(room_buffer("lobby"))
+                    return lobby is not None and lobby.restored and len(lobby.lines) >= 5
+
+                await _until(pilot, lobby_restored)
+                await _type(pilot, "/join lobby")
+                await _until(pilot, lambda: chat.model.room == "lobby")
+                await alice.wait_channels()
+                await others["carol"].send_room("welcome back alice, the tracker logs are clean")
+                await _until(pilot, lambda: "welcome back" in chat.query_one(MessageLog).text())
+                svgs["history.svg"] = app.export_screenshot(title="p2pchat: history")
+                await pilot.press("ctrl+r", *"track")
+                await _until(
+                    pilot,
+                    lambda: (
+                        isinstance(app.screen, SearchScreen)
+                        and "match" in str(app.screen.query_one("#search-status").render())
+                    ),
+                )
+                svgs["search.svg"] = app.export_screenshot(title="p2pchat: search (Ctrl+R)")
+                await pilot.press("escape")
                 await app.shutdown()
         finally:
             for other in others.values():
                 await other.close()
             await alice.close()
             await tracker.stop()
-    return svg
+    return svgs
 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    out = Path(args[0]) if args else Path("docs/screenshots/chat.svg")
-    svg = asyncio.run(draw())
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(svg, encoding="utf-8")
-    print(f"wrote {out}")
+    out = Path(args[0]) if args else Path("docs/screenshots")
+    svgs = asyncio.run(draw())
+    out.mkdir(parents=True, exist_ok=True)
+    for name, svg in svgs.items():
+        (out / name).write_text(svg, encoding="utf-8")
+        print(f"wrote {out / name}")
     return 0
 
 

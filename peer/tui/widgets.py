@@ -24,6 +24,7 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
+from peer.chat_protocol import MAX_TEXT_CHARS
 from peer.tui.completion import CompletionSources, TabCompleter
 from peer.tui.history import InputHistory
 from peer.tui.rendering import nick_text, sanitize
@@ -41,6 +42,19 @@ def group_fingerprint(fingerprint: str, per_line: int = 4) -> str:
     return "\n".join(lines)
 
 
+def message_text(line: str) -> str:
+    """The part of an input line that would go out as message text (for the length
+    check): the whole line, the text of ``/msg USER TEXT``, nothing for other commands."""
+    if line.startswith("//"):
+        return line[1:]
+    if not line.startswith("/"):
+        return line
+    word, _, rest = line.partition(" ")
+    if word.lower() == "/msg":
+        return rest.lstrip().partition(" ")[2]
+    return ""
+
+
 class ChatInput(Input):
     """The input line. Incoming messages are drawn elsewhere, so typing is never garbled."""
 
@@ -50,6 +64,17 @@ class ChatInput(Input):
         def __init__(self, lines: list[str]) -> None:
             super().__init__()
             self.lines = lines
+
+    class JumpToEnd(Message):
+        """End with the cursor already at the end of the line: show the newest messages."""
+
+    class TooLong(Message):
+        """The line's message is over the limit; it stays in the field to be cut."""
+
+        def __init__(self, length: int, limit: int) -> None:
+            super().__init__()
+            self.length = length
+            self.limit = limit
 
     def __init__(self, sources: Callable[[], CompletionSources], **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
@@ -89,11 +114,23 @@ class ChatInput(Input):
             event.text = lines[0]  # Input keeps the first line, which may be blank
 
     def submit_line(self) -> None:
-        """Hand the line over and empty the field at once."""
+        """Hand the line over and empty the field at once; a message over the length
+        limit is not sent and stays in the field, to be shortened."""
         line = self.value
+        length = len(message_text(line))
+        if length > MAX_TEXT_CHARS:
+            self.post_message(self.TooLong(length, MAX_TEXT_CHARS))
+            return
         self.value = ""
         self.history.add(line)
         self.post_message(self.Submitted(self, line, None))
+
+    def end_or_jump(self) -> None:
+        """End: to the end of the line, or, if the cursor is there, to the newest messages."""
+        if self.cursor_position >= len(self.value):
+            self.post_message(self.JumpToEnd())
+        else:
+            self.cursor_position = len(self.value)
 
     def action_complete(self) -> None:
         result = self.completer.complete(self.value, self.cursor_position, self._sources())
@@ -111,6 +148,7 @@ class ChatInput(Input):
         "tab": action_complete,
         "up": action_history_previous,
         "down": action_history_next,
+        "end": end_or_jump,
     }
 
 

@@ -22,12 +22,14 @@ from commons.models import (
 KEY = base64.b64encode(bytes(range(1, 33))).decode()
 
 
-@pytest.mark.parametrize("name", ["a", "A_b.c-9", "x" * 32])
+@pytest.mark.parametrize("name", ["a", "A_b.c-9", "x" * 32, ".a", "a..", "-", "_"])
 def test_good_names(name):
     assert validate_name("username", name) == name
 
 
-@pytest.mark.parametrize("name", ["", "x" * 33, "sp ace", "é", "a/b", None, 3, ["a"]])
+@pytest.mark.parametrize(
+    "name", ["", "x" * 33, "sp ace", "é", "a/b", None, 3, ["a"], ".", "..", "." * 32, "\ud800"]
+)
 def test_bad_names(name):
     with pytest.raises(ValidationError, match="username"):
         validate_name("username", name)
@@ -72,3 +74,28 @@ def test_records_round_trip():
     assert RoomInfo.from_wire(room.to_wire()) == room
     with pytest.raises(ValidationError):
         RoomInfo.from_wire({"room": "r", "owner": "o", "members": "x", "capacity": 3})
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "fe80::1%\ud800",
+        "fe80::1%" + "a" * 33_000,
+        "fe80::1%" + "a" * 16,
+        "fe80::1%a b",
+        "fe80::1%\u202e",
+        "1.2.3.4%eth0",
+        "a" * 254,
+        "",
+        "\ud800.example",
+    ],
+)
+def test_hosts_are_bounded_in_every_form(host):
+    with pytest.raises(ValidationError, match="host"):
+        validate_host(host)
+
+
+def test_ipv6_scope_ids_that_name_an_interface_are_kept():
+    assert validate_host("fe80::1%eth0") == "fe80::1%eth0"
+    assert validate_host("fe80::1%" + "w" * 15) == "fe80::1%" + "w" * 15
+    assert validate_host("FE80::1%7") == "fe80::1%7"

@@ -25,6 +25,8 @@ class BatchProcess:
     def __init__(self, proc: asyncio.subprocess.Process) -> None:
         self.proc = proc
         self.seen: list[dict[str, Any]] = []
+        #: Every stdout line exactly as written (bytes, newline included).
+        self.raw: list[bytes] = []
 
     @classmethod
     async def start(cls, tracker: TrackerServer, home: Path) -> BatchProcess:
@@ -58,8 +60,11 @@ class BatchProcess:
         return proc
 
     def send(self, line: str) -> None:
+        self.send_bytes(line.encode() + b"\n")
+
+    def send_bytes(self, data: bytes) -> None:
         assert self.proc.stdin is not None
-        self.proc.stdin.write(line.encode() + b"\n")
+        self.proc.stdin.write(data)
 
     async def expect(
         self, event: str, *, timeout: float = TIMEOUT, **fields: Any
@@ -84,6 +89,7 @@ class BatchProcess:
                     f"no {event} {fields} in {timeout} s; saw {self.seen}"
                 ) from None
             assert line, f"batch process ended before {event} {fields}; saw {self.seen}"
+            self.raw.append(line)
             obj = json.loads(line)
             assert isinstance(obj, dict) and "event" in obj
             obj["_read_at"] = loop.time()

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from crypto.login_secret import MIN_LOGIN_KDF
+from peer.batch import EXIT_LOGIN_FAILED
 from peer.events import MemberLeft, MessageReceived
 from tests.conftest import TrackerFactory
 from tests.e2e.batch_process import TIMEOUT, BatchProcess
@@ -90,5 +91,34 @@ async def test_batch_end_of_input_quits(tracker: TrackerServer, tmp_path: Path) 
     await proc.expect("logged_in", user="dave")
     users = await proc.expect("users")
     assert users["room"] is None and users["members"] == []
+    await proc.expect("bye")
+    assert await asyncio.wait_for(proc.proc.wait(), TIMEOUT) == 0
+
+
+async def test_batch_exits_non_zero_when_login_failed(
+    tracker: TrackerServer, tmp_path: Path
+) -> None:
+    proc = await BatchProcess.start(tracker, tmp_path / "erin")
+    proc.send("/register erin pw-erin-1")
+    proc.send("/login erin not-the-password")
+    assert proc.proc.stdin is not None
+    proc.proc.stdin.close()
+    await proc.expect("registered", user="erin")
+    error = await proc.expect("error", command="login")
+    assert error["code"] in ("wrong_password", "auth_failed")
+    await proc.expect("bye")
+    assert await asyncio.wait_for(proc.proc.wait(), TIMEOUT) == EXIT_LOGIN_FAILED
+
+
+async def test_a_failed_login_then_a_good_one_exits_zero(
+    tracker: TrackerServer, tmp_path: Path
+) -> None:
+    proc = await BatchProcess.start(tracker, tmp_path / "fred")
+    proc.send("/register fred pw-fred-1")
+    proc.send("/login fred typo")
+    proc.send("/login fred pw-fred-1")
+    assert proc.proc.stdin is not None
+    proc.proc.stdin.close()
+    await proc.expect("logged_in", user="fred")
     await proc.expect("bye")
     assert await asyncio.wait_for(proc.proc.wait(), TIMEOUT) == 0

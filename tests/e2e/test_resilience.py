@@ -11,6 +11,7 @@ import pytest
 from commons.errors import ErrorCode
 from crypto.errors import KeyChangedError
 from crypto.pinning import TrustState
+from peer.client import ChatClient
 from peer.events import (
     ChannelClosed,
     ChannelOpened,
@@ -194,3 +195,23 @@ async def test_private_chat_reaches_a_user_who_moved_to_a_new_machine(
     await alice.client.send_private("bob", "welcome back")
     got = await bob2.wait_for(MessageReceived)
     assert [m.text for m in got] == ["welcome back"]
+
+
+async def test_a_slow_first_login_after_the_tracker_dropped_the_idle_link(
+    tracker_factory: TrackerFactory, peer_factory: PeerFactory
+) -> None:
+    """The login screen connects before anything is typed; the tracker closes a link that
+    does not log in within its auth timeout. A slow typist still gets in, and no
+    'connection lost' is reported for a session that never existed."""
+    tracker = await tracker_factory(auth_timeout=0.3)
+    slow = await peer_factory(tracker, "slow", login=False)
+    await asyncio.wait_for(_until_disconnected(slow.client), 10)
+    await slow.client.register("slow", "pw-slow-typist")
+    await slow.client.login("slow", "pw-slow-typist")
+    assert slow.client.tracker_connected and slow.client.username == "slow"
+    assert slow.of(ConnectionLost) == []
+
+
+async def _until_disconnected(client: ChatClient) -> None:
+    while client.tracker_connected:  # the tracker's auth timeout closes it
+        await asyncio.sleep(0.02)

@@ -135,8 +135,39 @@ def test_session_ids_are_random() -> None:
 )
 def test_out_of_range_timestamp_is_a_protocol_error(ts: str) -> None:
     """A huge JSON integer made float() raise OverflowError, which escaped the channel's
-    error handling (the read loop died without reporting the channel closed)."""
+    error handling (the read loop died without reporting the channel closed). The codec
+    now refuses such numbers before any field is read."""
     body = _raw().replace(b'"ts": 1.0', b'"ts": ' + ts.encode())
     assert ts.encode() in body
-    with pytest.raises(ValidationError):
+    with pytest.raises(ProtocolError):
         decode_frame(body, "alice")
+
+
+def _reject(code: object, reason: object) -> bytes:
+    return json.dumps({"type": "reject", "code": code, "reason": reason}).encode()
+
+
+@pytest.mark.parametrize(
+    ("code", "reason"),
+    [
+        ("\ud800", "x"),
+        ("key_mismatch", "\udfff"),
+        ("", "x"),
+        ("k" * 65, "x"),
+        ("key_mismatch", "r" * 201),
+        ("Key Mismatch", "x"),
+        ("key_mismatch\u202e", "x"),
+        (5, "x"),
+        ("key_mismatch", None),
+    ],
+)
+def test_reject_fields_are_bounded_text(code: object, reason: object) -> None:
+    """A peer's reject once carried a lone surrogate into batch mode, which crashed
+    writing it out: both fields are now checked like every other string."""
+    with pytest.raises(ProtocolError):
+        decode_frame(_reject(code, reason), "alice")
+
+
+def test_a_reject_reason_may_be_any_short_text() -> None:
+    reason = "refusé \u202e\x1b[2J " + "r" * 180
+    assert decode_frame(_reject("key_changed", reason), "bob") == Reject("key_changed", reason)

@@ -7,9 +7,11 @@ import pytest
 from commons.errors import ErrorCode, ValidationError
 from peer.commands import (
     COMMANDS,
+    ClearHistory,
     CommandError,
     CreateRoom,
     DeleteRoom,
+    Expand,
     Frontend,
     Help,
     JoinRoom,
@@ -23,8 +25,10 @@ from peer.commands import (
     Receipts,
     Register,
     Reject,
+    Search,
     SendPrivate,
     SendRoom,
+    SetSetting,
     ShowFingerprint,
     Switch,
     Trust,
@@ -95,6 +99,8 @@ def test_unknown_command() -> None:
         "/verify",
         "/reject",
         "/reject bob now",
+        "/msg bob     ",
+        "/msg bob \t \u3000",
     ],
 )
 def test_usage_errors(line: str) -> None:
@@ -108,6 +114,8 @@ def test_usage_errors(line: str) -> None:
         "/join bad/room",
         "/msg b@d hi",
         "/register ../x pw",
+        "/register .. pw",
+        "/join ...",
         "/trust bob 7249 A105",
         "/verify bob " + "Z" * 32,
     ],
@@ -121,9 +129,17 @@ def test_invalid_names(line: str) -> None:
     ("line", "expected"),
     [
         ("/help", Help()),
+        ("/help join", Help("join")),
+        ("/search lunch at noon", Search("lunch at noon", all_buffers=False)),
+        ("/search -all lunch", Search("lunch", all_buffers=True)),
+        ("/set", SetSetting(None, None)),
+        ("/set bell", SetSetting("bell", None)),
+        ("/set timestamp_format %d %b %H:%M", SetSetting("timestamp_format", "%d %b %H:%M")),
+        ("/clear-history", ClearHistory()),
         ("/switch #lobby", Switch("#lobby")),
         ("/query bob", Query("bob")),
         ("/receipts", Receipts()),
+        ("/expand", Expand()),
         ("/msg bob hi", SendPrivate("bob", "hi")),
         ("hello", SendRoom("hello")),
     ],
@@ -136,8 +152,12 @@ def test_terminal_only_commands_parse_there(line: str, expected: object) -> None
     ("line", "frontend"),
     [
         ("/help", Frontend.BATCH),
+        ("/search x", Frontend.BATCH),
+        ("/set", Frontend.BATCH),
+        ("/clear-history", Frontend.BATCH),
         ("/switch 2", Frontend.BATCH),
         ("/receipts", Frontend.BATCH),
+        ("/expand", Frontend.BATCH),
         ("/login alice pw", Frontend.TUI),
         ("/register alice pw", Frontend.TUI),
     ],
@@ -158,7 +178,28 @@ def test_one_table_for_usage_help_and_completion() -> None:
     assert spec_for("/login", Frontend.TUI) is None
 
 
+@pytest.mark.parametrize(
+    "raw", [b"/msg bob caf\xe9", b"\xff\xfe hello", b"/\xc3\x28join x", b"/join \xed\xa0\x80"]
+)
+def test_lines_that_are_not_utf8_are_refused(raw: bytes) -> None:
+    """Batch mode reads stdin as bytes and decodes with ``surrogateescape``: the parser
+    is the one place that refuses what is not text, with a message that says so."""
+    for frontend in Frontend:
+        with pytest.raises(CommandError, match="UTF-8"):
+            parse_line(raw.decode("utf-8", "surrogateescape"), frontend)
+
+
 def test_command_word_for_error_replies() -> None:
+    assert "\udcff" not in command_word("/m\udcffsg bob hi")
     assert command_word("/JOIN lobby") == "join"
     assert command_word("//not a command") == "say"
     assert command_word("hello") == "say"
+
+
+@pytest.mark.parametrize("line", ["/create bad room!", "/create room!", "/join two words"])
+def test_a_bad_room_name_says_what_a_room_name_is(line: str) -> None:
+    with pytest.raises(CommandError) as info:
+        parse_line(line)
+    message = info.value.message
+    assert "is not a room name" in message and "letters, digits" in message
+    assert "usage: /" in message

@@ -307,6 +307,23 @@ def test_frames_read_after_the_deadline_are_not_delivered() -> None:
     assert events(step, ev.MemberLeft) == [ev.MemberLeft("lobby", "alice", "connection_lost")]
 
 
+def test_frames_read_one_interval_before_the_deadline_are_not_delivered() -> None:
+    """The sender counts its deadline from the last frame *it* heard, which may be our
+    reply to the last frame we heard: it can give up a moment before our own deadline.
+    Frames read after two silent intervals are therefore dropped, not delivered late."""
+    bob = in_room("bob", ("alice", "bob"))
+    step = bob.frames_received(1, [chat("alice", 1)], 10.0)
+    assert events(step, ev.MessageReceived) == []
+    assert closes(step) == [("alice", CloseReason.EXPIRED)]
+
+
+def test_frames_read_within_two_intervals_are_delivered() -> None:
+    bob = in_room("bob", ("alice", "bob"))
+    step = bob.frames_received(1, [chat("alice", 1)], 9.9)
+    assert [e.text for e in events(step, ev.MessageReceived)] == ["hi"]
+    assert closes(step) == []
+
+
 def test_pings_are_answered_with_one_pong_per_read() -> None:
     bob = in_room("bob", ("alice", "bob"))
     step = bob.frames_received(1, [Ping()] * 100, 1.0)

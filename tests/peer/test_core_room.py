@@ -104,9 +104,9 @@ def test_our_leave_sends_notices_then_closes_room_channels_but_not_private_ones(
     assert alice.connected == ["carol"] and alice.members == []
 
 
-def test_room_deleted_is_reported() -> None:
-    alice = in_room("alice", ("alice", "bob"))
-    assert alice.room_closed(deleted=True).events == [ev.RoomDeleted("lobby")]
+def test_room_deleted_is_reported_with_who_deleted_it() -> None:
+    alice = in_room("alice", ("bob", "alice"))  # bob owns the room: only he can delete it
+    assert alice.room_closed(deleted=True).events == [ev.RoomDeleted("lobby", "bob")]
     assert alice.room_closed(deleted=True).events == []  # only once
 
 
@@ -191,8 +191,8 @@ def test_member_the_tracker_drops_stays_while_the_channel_lives() -> None:
     step = alice.room_update("lobby", "alice", ["alice"], 1.0)  # tracker restarted
     assert step.events == [] and closes(step) == []
     assert alice.members == ["alice", "bob"]
-    alice.frames_received(1, [Ping()], 10.0)
-    assert alice.tick(20.0).events == []  # heard at 10: alive until 25
+    alice.frames_received(1, [Ping()], 9.0)
+    assert alice.tick(20.0).events == []  # heard at 9: alive until 24
     assert alice.room_update("lobby", "alice", ["alice", "bob"], 21.0).events == []  # back
 
 

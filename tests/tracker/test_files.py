@@ -67,3 +67,16 @@ async def test_schema_1_database_is_upgraded_keeping_rooms(tracker_factory, tmp_
     rooms = (await alice.request("LIST_ROOMS"))["rooms"]
     assert [(r["room"], r["owner"], r["invite_only"]) for r in rooms] == [("lobby", "alice", False)]
     assert (await alice.request("BAN", room="lobby", user="mallory"))["status"] == "OK"
+
+
+async def test_a_shared_data_directory_is_warned_about_once(tracker_factory, tmp_path, caplog):
+    """The database and the certificate both live there: one warning, not two."""
+    data_dir = tmp_path / "shared"
+    data_dir.mkdir()
+    os.chmod(data_dir, 0o755)
+    with caplog.at_level("WARNING", logger="tracker.data_dir"):
+        await tracker_factory(data_dir=data_dir)
+    warnings = [r for r in caplog.records if r.name == "tracker.data_dir"]
+    assert len(warnings) == 1
+    assert "chmod 700" in warnings[0].getMessage()
+    assert mode(data_dir) == 0o755  # left as the operator made it

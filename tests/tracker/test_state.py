@@ -6,7 +6,10 @@ import base64
 
 import pytest
 
-from commons.tracker_protocol import Command, Request
+from commons.codec import JsonObject, encode_message
+from commons.framing import DEFAULT_MAX_FRAME_SIZE
+from commons.models import MAX_HOST_LENGTH, MAX_ROOM_CAPACITY
+from commons.tracker_protocol import MAX_ID_LENGTH, Command, Request
 from tracker.state import RoomCreated, RoomDeleted, TrackerState
 
 KEY = base64.b64encode(b"k" * 32).decode()
@@ -95,3 +98,35 @@ def test_list_replies_are_truncated_to_fit_a_frame():
     assert reply["truncated"] is True
     assert reply["total"] == 59
     assert 0 < len(reply["peers"]) < 59
+
+
+def test_the_largest_room_update_fits_in_one_default_frame():
+    """Every field is bounded, so a full room of the largest capacity, every member with
+    the longest name, host, port and id, still fits: no push can be too large."""
+    capacity = MAX_ROOM_CAPACITY
+    state = TrackerState(capacity, heartbeat_interval=1.0, max_frame_size=DEFAULT_MAX_FRAME_SIZE)
+    host = ".".join(["a" * 63] * 3) + "." + "b" * 61
+    assert len(host) == MAX_HOST_LENGTH
+    room = "r" * 32
+    frames: list[JsonObject] = []
+    for session in range(1, capacity + 1):
+        name = f"{session:0>32}"
+        request = Request(
+            "i" * MAX_ID_LENGTH,
+            Command.LOGIN,
+            username=name,
+            password="0" * 64,
+            identity_key=KEY,
+            port=65535,
+        )
+        state.login(session, request, host, now=1.0)
+        command = Command.CREATE_ROOM if session == 1 else Command.JOIN_ROOM
+        outcome = state.handle(session, Request("i" * MAX_ID_LENGTH, command, room=room), 1.0)
+        assert outcome.reply is not None and outcome.reply["status"] == "OK", outcome.reply
+        frames.append(outcome.reply)
+        frames.extend(message for _, message in outcome.pushes)
+    assert len(state.rooms[room].members) == capacity
+    for message in frames:
+        encode_message(message, DEFAULT_MAX_FRAME_SIZE)  # raises if it does not fit
+    largest = max(len(encode_message(m, DEFAULT_MAX_FRAME_SIZE)) for m in frames)
+    assert largest < DEFAULT_MAX_FRAME_SIZE // 2

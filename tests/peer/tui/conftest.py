@@ -3,17 +3,21 @@
 The other peers come from the ``peer_factory`` fixture (``tests/conftest.py``); the
 app's own client from :func:`make_client`, since the app reads its events itself.
 :func:`until` lets Textual process its messages while polling a condition, bounded by
-a deadline; :func:`click` clicks a widget once it is really drawn.
+a deadline; :func:`click` clicks a widget once it is really drawn; :func:`burst` types
+keys all at once.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from textual import events
+from textual.app import App
 from textual.errors import NoWidget
+from textual.keys import _character_to_key
 from textual.pilot import Pilot
 
 from crypto.keystore import TEST_KDF_PARAMS
@@ -59,6 +63,21 @@ async def click(pilot: Pilot[Any], selector: str) -> None:
 
     await until(pilot, drawn, f"{selector} drawn")
     assert await pilot.click(screen.query_one(selector)), f"the click on {selector} missed"
+
+
+def burst(app: App[Any], keys: Sequence[str]) -> None:
+    """Queue ``keys`` all at once, as a password manager's auto-type or ``tmux send-keys``
+    delivers them (``pilot.press`` lets the app settle after every key, which hides
+    ordering bugs)."""
+    driver = app._driver
+    assert driver is not None
+    for key in keys:
+        character = key if len(key) == 1 else None
+        event = events.Key(
+            _character_to_key(key) if character and not key.isalnum() else key, character
+        )
+        event.set_sender(app)
+        driver.send_message(event)
 
 
 def make_client(tracker: TrackerServer, home: Path) -> ChatClient:

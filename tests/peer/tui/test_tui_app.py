@@ -12,13 +12,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.segment import Segment
-from textual.widgets import Input, RichLog, Static
+from textual.widgets import Input, Static
 
 from peer.events import MessageReceived
 from peer.tui.app import ChatApp, ChatScreen
 from peer.tui.buffers import LineKind, private_buffer, room_buffer
 from peer.tui.chat_model import Verification
 from peer.tui.login import LoginScreen
+from peer.tui.message_log import MessageLog
 from peer.tui.nick_colors import nick_color
 from peer.tui.widgets import KeyChangedDialog, group_fingerprint
 from tests.peer.tui.conftest import PASSWORD, click, make_client, until
@@ -27,12 +28,12 @@ from tracker.server import TrackerServer
 
 
 def log_segments(screen: ChatScreen) -> list[Segment]:
-    log = screen.query_one("#log", RichLog)
+    log = screen.query_one("#log", MessageLog)
     return [segment for strip in log.lines for segment in strip]
 
 
 def log_text(screen: ChatScreen) -> str:
-    log = screen.query_one("#log", RichLog)
+    log = screen.query_one("#log", MessageLog)
     return "\n".join(strip.text for strip in log.lines)
 
 

@@ -18,21 +18,31 @@ from peer.events import (
     TrustChanged,
 )
 from peer.tui.buffers import STATUS, LineKind, private_buffer, room_buffer
-from peer.tui.chat_model import ChatModel, Verification
+from peer.tui.chat_model import (
+    MAX_CLOCK_AHEAD,
+    MAX_DELIVERY_DELAY,
+    MAX_KNOWN_NAMES,
+    ChatModel,
+    Verification,
+    shown_time,
+)
 from peer.tui.receipts import MarkKind
 
 LOBBY = room_buffer("lobby")
 
 
+NOW = 100_000.0
+
+
 def model_in_lobby() -> ChatModel:
-    model = ChatModel("alice", clock=lambda: 1000.0)
+    model = ChatModel("alice", clock=lambda: NOW)
     model.set_room("lobby", ["bob", "alice", "carol"])
     model.buffers.switch_to(LOBBY)
     return model
 
 
-def msg(room: str | None, sender: str, text: str) -> MessageReceived:
-    return MessageReceived(room, sender, text, 0.0, f"{sender}-{text}")
+def msg(room: str | None, sender: str, text: str, sent_at: float = NOW - 5) -> MessageReceived:
+    return MessageReceived(room, sender, text, sent_at, f"{sender}-{text}")
 
 
 def test_room_message_is_drawn_in_the_room_buffer() -> None:
@@ -43,7 +53,7 @@ def test_room_message_is_drawn_in_the_room_buffer() -> None:
         LineKind.MESSAGE,
         "bob",
         "hi",
-        1000.0,
+        NOW - 5,  # the sender's time
     )
     assert model.buffers.current.unread == 0
     assert model.members == ["alice", "bob", "carol"]
@@ -166,6 +176,38 @@ def test_error_events_go_to_the_status_buffer() -> None:
     status = model.buffers.get(STATUS)
     assert status is not None
     assert status.lines[-1].text == "cannot reach bob [handshake_failed]"
+
+
+def test_shown_time_is_the_senders_unless_implausible() -> None:
+    model = model_in_lobby()
+    model.apply(msg("lobby", "bob", "delayed", NOW - 600))
+    model.apply(msg("lobby", "bob", "from the future", NOW + 86400))
+    model.apply(msg("lobby", "bob", "from last year", NOW - 365 * 86400))
+    shown = [line.timestamp for line in model.buffers.current.lines][-3:]
+    assert shown == [NOW - 600, NOW, NOW]
+    assert shown_time(NOW + MAX_CLOCK_AHEAD, NOW) == NOW + MAX_CLOCK_AHEAD
+    assert shown_time(NOW + MAX_CLOCK_AHEAD + 1, NOW) == NOW
+    assert shown_time(NOW - MAX_DELIVERY_DELAY, NOW) == NOW - MAX_DELIVERY_DELAY
+    assert shown_time(NOW - MAX_DELIVERY_DELAY - 1, NOW) == NOW
+
+
+def test_a_deleted_room_says_who_deleted_it() -> None:
+    model = model_in_lobby()
+    model.apply(RoomDeleted("lobby", "carol"))
+    assert model.buffers.current.lines[-1].text == "room #lobby was deleted by its owner carol"
+    model.set_room("other", ["alice"], "alice")
+    model.buffers.switch_to(room_buffer("other"))
+    model.apply(RoomDeleted("other", "alice"))
+    assert model.buffers.current.lines[-1].text == "you deleted room #other"
+
+
+def test_names_seen_are_remembered_for_completion_with_a_bound() -> None:
+    model = model_in_lobby()
+    assert {"bob", "carol"} <= model.known_users and "lobby" in model.known_rooms
+    model.apply(msg(None, "dave", "psst"))
+    assert "dave" in model.known_users
+    model.remember(users=[f"user{i}" for i in range(3 * MAX_KNOWN_NAMES)])
+    assert len(model.known_users) == MAX_KNOWN_NAMES
 
 
 def test_an_imported_pin_store_is_announced_in_the_status_buffer() -> None:

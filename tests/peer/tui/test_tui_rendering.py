@@ -4,17 +4,45 @@ from __future__ import annotations
 
 import io
 
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from rich.console import Console
 
+from commons.untrusted_text import is_unsafe_for_display
+from peer.chat_protocol import MAX_TEXT_CHARS
 from peer.tui.buffers import BufferList, Line, LineKind, private_buffer, room_buffer
 from peer.tui.chat_model import ChatModel, Verification
 from peer.tui.nick_colors import nick_color
 from peer.tui.rendering import (
+    MAX_SHOWN_CHARS,
+    MAX_SHOWN_LINES,
+    is_clipped,
     render_buffer_bar,
     render_line,
     render_members,
     sanitize,
 )
+
+#: What the fixed list of the first sanitiser let through (found by fuzzing).
+ONCE_INVISIBLE = [
+    "\u061c",
+    "\u00ad",
+    *map(chr, range(0x200B, 0x200E)),
+    *map(chr, range(0x2060, 0x2065)),
+    *map(chr, range(0x206A, 0x2070)),
+    "\ufeff",
+    *map(chr, range(0xFFF9, 0xFFFC)),
+    *map(chr, range(0x0600, 0x0606)),
+    "\u180e",
+    "\U000e0001",
+    *map(chr, range(0xE0020, 0xE0080)),
+    "\ud800",
+    "\udfff",
+    "\u2028",
+    "\u2029",
+    "\x85",
+]
 
 
 def draw(renderable: object, width: int = 60) -> str:
@@ -29,6 +57,57 @@ def test_control_and_bidi_characters_are_made_visible() -> None:
     assert "\x1b" not in clean and "\x07" not in clean and "\r" not in clean
     assert "\u202e" not in clean and "\u2066" not in clean
     assert clean.startswith("hi\u241b[2J\u2407\u240d")
+
+
+@pytest.mark.parametrize("char", ONCE_INVISIBLE, ids=lambda c: f"U+{ord(c):04X}")
+def test_every_invisible_or_direction_changing_character_gets_a_visible_mark(char: str) -> None:
+    clean = sanitize(f"a{char}b")
+    assert char not in clean
+    assert clean == f"a\u27e8U+{ord(char):04X}\u27e9b"
+    drawn = draw(render_line(Line(0.0, LineKind.MESSAGE, f"a{char}b", "bob")), 100)
+    assert f"U+{ord(char):04X}" in drawn
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(st.characters(codec=None, categories=None), max_size=60))
+def test_nothing_unsafe_is_ever_drawn(text: str) -> None:
+    assert not any(is_unsafe_for_display(c) for c in sanitize(text))
+    drawn = draw(render_line(Line(0.0, LineKind.MESSAGE, text, "bob")), 80)
+    assert not any(is_unsafe_for_display(c) for c in drawn if c != "\n")
+
+
+def test_ordinary_text_is_left_alone() -> None:
+    text = "héllo 👋 مرحبا שלום 你好 e\u0301 \U0001f468\u200d\U0001f469"
+    assert sanitize(text) == text.replace("\u200d", "\u27e8U+200D\u27e9")
+
+
+def rows(text: str, *, full: bool = False) -> list[str]:
+    line = Line(0.0, LineKind.MESSAGE, text, "bob", full=full)
+    return draw(render_line(line), 80).splitlines()
+
+
+def test_a_message_of_newlines_draws_a_bounded_number_of_rows() -> None:
+    """4,000 newlines once drew 4,001 rows (~100 ms, so a peer could make the chat lag)."""
+    text = "x" + "\n" * (MAX_TEXT_CHARS - 2) + "y"
+    drawn = rows(text)
+    assert len(drawn) == MAX_SHOWN_LINES + 1
+    assert f"{MAX_TEXT_CHARS - 1 - MAX_SHOWN_LINES:,} more lines: /expand shows all" in drawn[-1]
+    assert is_clipped(Line(0.0, LineKind.MESSAGE, text, "bob"))
+    assert len(rows(text, full=True)) == MAX_TEXT_CHARS - 1
+
+
+def test_a_message_of_marks_draws_a_bounded_number_of_characters() -> None:
+    text = "\u200b" * MAX_TEXT_CHARS  # each becomes an 8-character mark
+    drawn = rows(text)
+    assert sum(len(r.strip()) for r in drawn) < MAX_SHOWN_CHARS + 200
+    assert "1 more line: /expand shows all" in drawn[-1]
+    assert is_clipped(Line(0.0, LineKind.MESSAGE, text, "bob"))
+
+
+def test_short_messages_are_not_clipped() -> None:
+    text = "\n".join(["\u202e" * 10] * (MAX_SHOWN_LINES - 1))
+    assert not is_clipped(Line(0.0, LineKind.MESSAGE, text, "bob"))
+    assert "more line" not in "".join(rows(text))
 
 
 def test_markup_in_messages_is_not_interpreted() -> None:

@@ -1,0 +1,98 @@
+"""Untrusted text: the one rule for every string that comes from outside the process.
+
+Two questions, asked at two moments:
+
+* **At decoding** (:mod:`commons.codec` for every frame; the batch parser for every
+  input line): is this *text*? Python strings may hold lone surrogates (JSON's
+  ``"\\ud800"``, or stdin read with ``surrogateescape``); they are not Unicode scalar
+  values, cannot be encoded as UTF-8, and a reply that echoed one would fail half-way.
+  :func:`require_text` refuses them, so any value that passed decoding can always be
+  encoded again. Every field then has a length bound (:func:`bounded_string`), checked
+  before any parsing, so no field can grow a reply or push past the frame limit.
+* **At display** (the terminal chat, batch output): may this character reach a
+  terminal or a line-splitting consumer raw? Every code point of the Unicode general
+  categories Cc (controls, C0 and C1, DEL), Cf (format characters: bidi controls,
+  zero-width characters, soft hyphen, tag characters, ...), Cs (surrogates), Zl and Zp
+  (line and paragraph separators), plus the bidi controls by name, is *unsafe for
+  display*: it could repaint the screen, reorder a line, hide text or split one event
+  into two lines. :func:`replace_unsafe` swaps each for a caller-chosen visible form.
+
+The category table is Python's :mod:`unicodedata`; no list is kept by hand, so a new
+format character is covered as soon as the interpreter knows it.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable
+from typing import Any
+
+from commons.errors import ValidationError
+
+#: General categories never shown raw: controls, format characters, surrogates, line
+#: and paragraph separators.
+UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+
+#: Unicode's Bidi_Control characters (all are Cf today; named here so that a change of
+#: category in a later Unicode version cannot let one through).
+BIDI_CONTROLS = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+class NotTextError(ValidationError):
+    """A string holds a lone surrogate: it is not Unicode text and cannot be encoded."""
+
+
+def has_lone_surrogate(text: str) -> bool:
+    """True if ``text`` cannot be encoded as UTF-8 (it holds an unpaired surrogate)."""
+    return _LONE_SURROGATE.search(text) is not None
+
+
+def require_text(text: str, where: str) -> str:
+    """Return ``text`` if it is encodable Unicode, else raise :class:`NotTextError`."""
+    if has_lone_surrogate(text):
+        raise NotTextError(f"{where} is not valid Unicode text (it holds a lone surrogate)")
+    return text
+
+
+def bounded_string(field: str, value: Any, max_chars: int, *, min_chars: int = 0) -> str:
+    """``value`` as a string of ``min_chars``..``max_chars`` characters of real text.
+
+    The length is checked first, so a long hostile value is refused before anything
+    else looks at it.
+    """
+    if not isinstance(value, str):
+        raise ValidationError(f"field '{field}' must be a string")
+    if not min_chars <= len(value) <= max_chars:
+        raise ValidationError(
+            f"field '{field}' must be a string of {min_chars}-{max_chars} characters"
+        )
+    return require_text(value, f"field '{field}'")
+
+
+def is_unsafe_for_display(char: str) -> bool:
+    """True for one code point that must never reach a terminal or a line splitter raw."""
+    return char in BIDI_CONTROLS or unicodedata.category(char) in UNSAFE_CATEGORIES
+
+
+def replace_unsafe(text: str, visible: Callable[[str], str]) -> str:
+    """``text`` with every unsafe code point replaced by ``visible(char)``.
+
+    Linear in ``len(text)``. ``str.isprintable`` (in C) is false for every unsafe code
+    point, so text without any non-printable character is returned as is at once.
+    """
+    if text.isprintable():
+        return text
+    return "".join(
+        visible(char) if not char.isprintable() and is_unsafe_for_display(char) else char
+        for char in text
+    )
+
+
+def code_point_label(char: str) -> str:
+    """``U+200B``: how a hidden character is named where it is shown."""
+    return f"U+{ord(char):04X}"

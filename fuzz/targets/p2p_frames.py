@@ -1,0 +1,68 @@
+"""Target ``p2p_frames``: :func:`peer.chat_protocol.decode_frame`, a channel's plaintext.
+
+An accepted frame has bounded, well-formed fields (text that is real Unicode of at most
+4,000 characters, a finite timestamp, a sender equal to the channel's user, a reject
+code of ``[a-z0-9_]``, at most ``MAX_ACK_IDS`` receipts) and survives an encode/decode
+round trip unchanged; its message ids parse. A refused one raises ``ProtocolError``.
+"""
+
+from __future__ import annotations
+
+import math
+
+from commons.errors import ProtocolError
+from commons.untrusted_text import has_lone_surrogate
+from peer.chat_protocol import (
+    MAX_ACK_IDS,
+    MAX_REJECT_REASON_CHARS,
+    MAX_TEXT_CHARS,
+    REJECT_CODE_RE,
+    Ack,
+    ChatMessage,
+    LeaveNotice,
+    Reject,
+    decode_frame,
+    encode_frame,
+    split_msg_id,
+)
+
+MAX_LEN = 20_000
+PEER = "alice"
+
+
+def fuzz_one(data: bytes) -> None:
+    try:
+        frame = decode_frame(data, PEER)
+    except ProtocolError:
+        return
+    if isinstance(frame, Reject):
+        assert REJECT_CODE_RE.fullmatch(frame.code)
+        assert len(frame.reason) <= MAX_REJECT_REASON_CHARS
+        assert not has_lone_surrogate(frame.reason)
+    elif isinstance(frame, ChatMessage):
+        assert frame.sender == PEER
+        assert 0 < len(frame.text) <= MAX_TEXT_CHARS
+        assert not has_lone_surrogate(frame.text)
+        assert math.isfinite(frame.ts) and frame.ts >= 0
+        split_msg_id(frame.msg_id)
+    elif isinstance(frame, Ack):
+        assert 1 <= len(frame.ids) <= MAX_ACK_IDS
+        for msg_id in frame.ids:
+            split_msg_id(msg_id)
+    elif isinstance(frame, LeaveNotice):
+        assert frame.sender == PEER
+    assert decode_frame(encode_frame(frame), PEER) == frame
+
+
+def seeds() -> list[bytes]:
+    base = b'"from":"alice","text":"hi \\u202e","ts":1700000000.5,"msg_id":"0123456789abcdef-1"'
+    return [
+        b'{"type":"accept"}',
+        b'{"type":"reject","code":"key_mismatch","reason":"not the key the tracker lists"}',
+        b'{"type":"chat","room":"lobby",' + base + b"}",
+        b'{"type":"private","room":null,' + base + b"}",
+        b'{"type":"leave","room":"lobby","from":"alice"}',
+        b'{"type":"ack","ids":["0123456789abcdef-1","0123456789abcdef-2"]}',
+        b'{"type":"ping"}',
+        b'{"type":"reject","code":"\\ud800","reason":"\\udfff"}',
+    ]
