@@ -118,7 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
         " (default: SQLite in --data-dir)",
     )
     group.add_argument(
-        "--realm", help="the group's name in login secrets (fixed by the first start)"
+        "--realm",
+        help="the group's name in login secrets, fixed by the first tracker to start on a"
+        " database (default: a random one)",
     )
     group.add_argument(
         "--login-kdf-memory-kib",
@@ -126,16 +128,31 @@ def build_parser() -> argparse.ArgumentParser:
         default=defaults.login_kdf.memory_kib,
         help="client-side Argon2id memory of new accounts' login secrets (default %(default)s)",
     )
-    group.add_argument("--login-kdf-iterations", type=int, default=defaults.login_kdf.iterations)
-    group.add_argument("--login-kdf-lanes", type=int, default=defaults.login_kdf.lanes)
     group.add_argument(
-        "--ticket-lifetime", type=float, default=defaults.ticket_lifetime, metavar="SECONDS"
+        "--login-kdf-iterations",
+        type=int,
+        default=defaults.login_kdf.iterations,
+        help="its passes (default %(default)s)",
+    )
+    group.add_argument(
+        "--login-kdf-lanes",
+        type=int,
+        default=defaults.login_kdf.lanes,
+        help="its lanes (default %(default)s)",
+    )
+    group.add_argument(
+        "--ticket-lifetime",
+        type=float,
+        default=defaults.ticket_lifetime,
+        metavar="SECONDS",
+        help="how long a resumption ticket stays valid (default %(default)s)",
     )
     group.add_argument(
         "--lease-seconds",
         type=float,
         default=defaults.lease_seconds,
-        help="with --database: a tracker silent this long is taken for dead by the others",
+        help="with --database: a tracker silent this long is taken for dead by the others"
+        " (default %(default)s)",
     )
     limits = parser.add_argument_group("abuse limits (per source: an IPv4 address or IPv6 /64)")
     limits.add_argument(

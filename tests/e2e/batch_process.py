@@ -41,6 +41,9 @@ class BatchProcess:
             str(home),
             "--cafile",
             str(tracker.cert_path),
+            # The test trackers hand out a cheap login KDF (tests/conftest.py).
+            "--min-login-kdf",
+            "8,1",
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             cwd=Path(__file__).resolve().parents[2],

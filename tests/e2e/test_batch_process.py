@@ -6,21 +6,11 @@ import asyncio
 import signal
 from pathlib import Path
 
-import pytest
-
-from crypto.login_secret import MIN_LOGIN_KDF
 from peer.batch import EXIT_LOGIN_FAILED
 from peer.events import MemberLeft, MessageReceived
-from tests.conftest import TrackerFactory
 from tests.e2e.batch_process import TIMEOUT, BatchProcess
 from tests.peers import PeerFactory
 from tracker.server import TrackerServer
-
-
-@pytest.fixture
-async def tracker(tracker_factory: TrackerFactory) -> TrackerServer:
-    """Batch processes accept no cheaper login secret than a real client does."""
-    return await tracker_factory(login_kdf=MIN_LOGIN_KDF)
 
 
 async def test_batch_process_chats_and_is_killed(

@@ -6,21 +6,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
-
-from crypto.login_secret import MIN_LOGIN_KDF
 from peer.events import MessageReceived
-from tests.conftest import TrackerFactory
 from tests.e2e.test_batch_process import BatchProcess
 from tests.peers import PeerFactory, PeerHandle
 from tracker.server import TrackerServer
-
-
-@pytest.fixture
-async def tracker(tracker_factory: TrackerFactory) -> TrackerServer:
-    """Batch processes accept no cheaper login secret than a real client does."""
-    return await tracker_factory(login_kdf=MIN_LOGIN_KDF)
-
 
 BOB_PASSWORD = "bob-password-1"
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from crypto.login_secret import MIN_LOGIN_KDF
 from tests.conftest import TrackerFactory
 from tests.e2e.batch_process import BatchProcess
 
@@ -22,7 +21,7 @@ GONE_WITHIN = 20.0
 async def test_frozen_member_is_dropped_within_20_s_then_comes_back(
     tracker_factory: TrackerFactory, tmp_path: Path
 ) -> None:
-    tracker = await tracker_factory(heartbeat_interval=2.0, login_kdf=MIN_LOGIN_KDF)
+    tracker = await tracker_factory(heartbeat_interval=2.0)
     names = ("alice", "bob", "carol")
     procs = [await BatchProcess.logged_in(tracker, tmp_path / name, name) for name in names]
     alice, bob, carol = procs

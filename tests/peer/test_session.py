@@ -10,20 +10,11 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import pytest
-
-from crypto.login_secret import MIN_LOGIN_KDF
 from peer.events import ConnectionLost, MemberJoined
 from tests.conftest import TrackerFactory
 from tests.e2e.batch_process import BatchProcess
 from tests.peers import DEFAULT_PASSWORD, TIMEOUT, PeerFactory
 from tracker.server import TrackerServer
-
-
-@pytest.fixture
-async def tracker(tracker_factory: TrackerFactory) -> TrackerServer:
-    """Batch processes accept no cheaper login secret than a real client does."""
-    return await tracker_factory(login_kdf=MIN_LOGIN_KDF)
 
 
 async def _until_no_connections(tracker: TrackerServer) -> None:
@@ -58,7 +49,7 @@ async def test_register_and_login_work_after_the_tracker_dropped_the_idle_link(
 async def test_batch_script_that_waits_still_logs_in(
     tracker_factory: TrackerFactory, tmp_path: Path
 ) -> None:
-    tracker = await tracker_factory(auth_timeout=0.3, login_kdf=MIN_LOGIN_KDF)
+    tracker = await tracker_factory(auth_timeout=0.3)
     proc = await BatchProcess.start(tracker, tmp_path / "dave")
     try:
         await proc.expect("ready")
