@@ -536,6 +536,8 @@ def main() -> None:
     scale.add_argument("--scale", type=int, metavar="N", help="N concurrent sessions (memory)")
     scale.add_argument("--group", action="store_true", help="two trackers on PostgreSQL")
     scale.add_argument("--group-sessions", type=int, default=2000)
+    scale.add_argument("--inflight", type=int, default=300, help="--restart: attempts at once")
+    scale.add_argument("--client-processes", type=int, default=2, help="--restart: clients in")
     args = parser.parse_args()
     started = time.perf_counter()
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus")

@@ -5,7 +5,10 @@ Run through ``bench/tracker_load.py`` (``--restart``, ``--scale``, ``--group``):
 * ``--restart N``: N sessions log in (and sit in rooms of three), the tracker is killed
   with ``kill -9`` and started again on the same port and data; every client comes back
   as a real one does (first attempt 0.5 s after the loss, +-20%, doubling to 30 s on
-  failure), with ``RESUME`` and its ticket, then rejoins its room. Reports the time from
+  failure), with ``RESUME`` and its ticket, then rejoins its room. One bench process
+  plays every client, so at most ``--inflight`` (default 500) connect-and-RESUME
+  attempts are in progress at once (beyond that the bench's own event loop, not the
+  tracker, is what limits: its TLS handshakes time out). Reports the time from
   the new tracker's start until every session is back and every room restored, the
   RESUME throughput, and how many RESUMEs failed (a failure would have cost argon2).
 * ``--scale N``: N concurrent sessions (default 50,000) from several loopback source
@@ -27,6 +30,7 @@ import argparse
 import asyncio
 import contextlib
 import ctypes
+import multiprocessing
 import os
 import random
 import resource
@@ -162,33 +166,52 @@ class Comeback:
         self.resumed_at = 0.0
         self.back_at = 0.0
 
-    async def run(self, port: int, context: ssl.SSLContext, stats: Counter[str]) -> None:
+    async def run(
+        self,
+        port: int,
+        context: ssl.SSLContext,
+        stats: Counter[str],
+        inflight: asyncio.Semaphore,
+    ) -> None:
+        """Like ``peer/session.py``: a ticket is sent once; a RESUME that got no answer
+        is followed by a LOGIN (argon2), as is a refused ticket (counted as fallbacks)."""
         delay = 0.5
         while True:
             await asyncio.sleep(delay * (0.8 + 0.4 * random.random()))
             self.attempts += 1
+            ticket, self.ticket = self.ticket, ""
+            sent = False
             try:
-                session = await asyncio.wait_for(connect(port, context, self.source), 30)
-                reply = await session.request(
-                    "RESUME", username=self.name, ticket=self.ticket, identity_key=KEY, port=40000
-                )
+                async with inflight:  # one process plays thousands of machines
+                    session = await asyncio.wait_for(connect(port, context, self.source), 30)
+                    if ticket:
+                        fields = {"ticket": ticket}
+                        cmd = "RESUME"
+                    else:
+                        stats["fallback_login"] += 1
+                        fields = {"password": PASSWORD}
+                        cmd = "LOGIN"
+                    sent = True
+                    reply = await session.request(
+                        cmd, username=self.name, identity_key=KEY, port=40000, **fields
+                    )
             except (OSError, ConnectionError, TimeoutError, ssl.SSLError) as exc:
                 stats[type(exc).__name__] += 1
+                if not sent:
+                    self.ticket = ticket  # refused before a byte of ours: still unused
                 delay = min(delay * 2, 30.0)
                 continue
             if reply["status"] != "OK":
                 stats[str(reply.get("code"))] += 1
                 await session.close()
-                if reply.get("code") == "ticket_invalid":
-                    return  # a real client would LOGIN (argon2) here: counted, not done
                 delay = min(delay * 2, 30.0)
                 continue
-            self.resumed_at = time.perf_counter()
+            self.resumed_at = time.monotonic()
             self.ticket = str(reply["ticket"])
             joined = await session.request("JOIN_ROOM", room=self.room)
             if joined["status"] != "OK":
                 stats["rejoin_" + str(joined.get("code"))] += 1
-            self.back_at = time.perf_counter()
+            self.back_at = time.monotonic()
             self.session = session
             return
 
@@ -235,46 +258,108 @@ async def run_restart(args: argparse.Namespace) -> None:
         ps = psutil.Process(proc.pid)
         rss = ps.memory_info().rss
 
-        killed = time.perf_counter()
+        rows = [(names[i], tickets[i], rooms[i], sources[i]) for i in range(count)]
+        spawn = multiprocessing.get_context("spawn")
+        workers = []
+        for k in range(args.client_processes):
+            go_recv, go_send = spawn.Pipe(duplex=False)
+            out_recv, out_send = spawn.Pipe(duplex=False)
+            share = rows[k :: args.client_processes]
+            worker = spawn.Process(
+                target=comeback_worker,
+                args=(
+                    port,
+                    str(data_dir / "tracker-cert.pem"),
+                    share,
+                    args.inflight,
+                    go_recv,
+                    out_send,
+                ),
+            )
+            worker.start()
+            workers.append((worker, go_send, out_recv))
+        for _, _, out_recv in workers:
+            assert await asyncio.get_running_loop().run_in_executor(None, out_recv.recv) == "ready"
+
+        killed = time.monotonic()
         proc.send_signal(signal.SIGKILL)
         await proc.wait()
-        clients = [Comeback(names[i], tickets[i], rooms[i], sources[i]) for i in range(count)]
-        stats: Counter[str] = Counter()
-        runs = [asyncio.create_task(c.run(port, context, stats)) for c in clients]
+        for _, go_send, _ in workers:
+            go_send.send("go")
         proc, _ = await start_tracker(data_dir, *limits, port=port, open_files=count + 2000)
-        started = time.perf_counter()
-        await asyncio.gather(*runs)
-        done = time.perf_counter()
-        back = [c for c in clients if c.back_at]
-        resumed = sorted(c.resumed_at for c in back)
+        started = time.monotonic()
+        tracker = psutil.Process(proc.pid)
+        cpu_start = sum(tracker.cpu_times()[:2])
+        results = []
+        for worker, _, out_recv in workers:
+            results.append(await asyncio.get_running_loop().run_in_executor(None, out_recv.recv))
+            worker.join()
+        cpu_used = sum(tracker.cpu_times()[:2]) - cpu_start
+        clients = [c for part, _ in results for c in part]
+        stats: Counter[str] = Counter()
+        for _, part_stats in results:
+            stats.update(part_stats)
+        back = [(resumed, done) for resumed, done, _ in clients if done]
+        done_at = max(done for _, done in back)
         print(
             f"restart under {count} sessions (kill -9, start again; tracker RSS before: "
-            f"{rss / 2**20:.0f} MiB):"
+            f"{rss / 2**20:.0f} MiB; the clients in {args.client_processes} processes, each"
+            f" with at most {args.inflight} connects+RESUMEs in flight):"
         )
         print(f"  tracker up {started - killed:.2f} s after the kill")
         print(
-            f"  all {len(back)} back (RESUME + JOIN_ROOM) {done - started:.2f} s after the new"
-            f" tracker started ({done - killed:.2f} s after the kill)"
+            f"  all {len(back)} back (RESUME + JOIN_ROOM) {done_at - started:.2f} s after the"
+            f" new tracker started ({done_at - killed:.2f} s after the kill)"
         )
-        if resumed:
-            marks = [t - started for t in sorted(c.back_at for c in back)]
-            print(
-                "  back after (s): "
-                + ", ".join(f"{q}% {percentile(marks, q / 100):.2f}" for q in (10, 50, 90, 99))
-            )
-            first, last = resumed[int(0.05 * len(resumed))], resumed[int(0.95 * len(resumed)) - 1]
-            middle = int(0.95 * len(resumed)) - int(0.05 * len(resumed))
-            print(f"  RESUME throughput (middle 90%): {middle / max(last - first, 1e-9):.0f}/s")
-        attempts = [c.attempts for c in clients]
+        marks = sorted(done - started for _, done in back)
+        print(
+            "  back after (s): "
+            + ", ".join(f"{q}% {percentile(marks, q / 100):.2f}" for q in (10, 50, 90, 99))
+        )
+        resumed = sorted(r for r, _ in back)
+        first, last = resumed[int(0.05 * len(resumed))], resumed[int(0.95 * len(resumed)) - 1]
+        middle = int(0.95 * len(resumed)) - int(0.05 * len(resumed))
+        print(f"  RESUME throughput (middle 90%): {middle / max(last - first, 1e-9):.0f}/s")
+        print(
+            f"  tracker CPU from its start until all were back: {cpu_used:.1f} s"
+            f" ({len(back) / max(cpu_used, 1e-9):.0f} sessions back per tracker CPU-second;"
+            f" machine load average {os.getloadavg()[0]:.1f})"
+        )
+        attempts = [a for _, _, a in clients]
         print(
             f"  attempts per client: median {statistics.median(attempts):.0f},"
-            f" max {max(attempts)}; refusals: {dict(stats)}"
+            f" max {max(attempts)}; refusals and fallbacks: {dict(stats)}"
         )
-        for client in back:
-            assert client.session is not None
-            await client.session.close()
         proc.terminate()
         await proc.wait()
+
+
+def comeback_worker(
+    port: int,
+    cert: str,
+    rows: list[tuple[str, str, str, str]],
+    inflight: int,
+    go: Any,
+    out: Any,
+) -> None:
+    """A client process: waits for "go" (the tracker was just killed), then every client
+    of ``rows`` comes back; sends ``([(resumed, back, attempts)], stats)``."""
+
+    async def main() -> tuple[list[tuple[float, float, int]], Counter[str]]:
+        raise_own_fd_limit(len(rows) + 500)
+        context = client_context(Path(cert))
+        clients = [Comeback(*row) for row in rows]
+        stats: Counter[str] = Counter()
+        gate = asyncio.Semaphore(inflight)
+        out.send("ready")
+        await asyncio.get_running_loop().run_in_executor(None, go.recv)
+        await asyncio.gather(*(c.run(port, context, stats, gate) for c in clients))
+        for client in clients:
+            if client.session is not None:
+                await client.session.close()
+        return [(c.resumed_at, c.back_at, c.attempts) for c in clients], stats
+
+    out.send(asyncio.run(main()))
 
 
 async def connect_resume_create(

@@ -15,6 +15,13 @@ clients get a clean close rather than a hang), reopens the spare and pauses acce
 for :data:`EXHAUSTED_PAUSE` seconds. Every failure is counted in :attr:`Listener.errors`
 and reported through a :class:`~commons.rate_limited_log.RateLimitedLog` (one line
 per kind per interval, never a traceback).
+
+When the tracker holds as many connections still logging in as it takes
+(``is_full``), the listener stops accepting and looks again every
+:data:`FULL_POLL` seconds: new connections wait in the kernel's accept queue instead of
+being accepted only to be reset. After a restart every client reconnects within a
+second; resetting thousands of them would only make them come back later (their
+backoff doubles) and cost both sides a TCP and TLS start each time.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from collections.abc import Callable
 from commons.rate_limited_log import RateLimitedLog
 
 ACCEPT_BATCH = 64
+FULL_POLL = 0.01
 EXHAUSTED_PAUSE = 0.1
 _EXHAUSTED = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 
@@ -69,10 +77,12 @@ class Listener:
         sockets: list[socket.socket],
         on_accept: Callable[[socket.socket, str], None],
         problems: RateLimitedLog,
+        is_full: Callable[[], bool] = lambda: False,
     ) -> None:
         self.sockets = sockets
         self._on_accept = on_accept
         self._problems = problems
+        self._is_full = is_full
         self._loop = asyncio.get_running_loop()
         self._spare: int | None = self._open_spare()
         self._closed = False
@@ -96,6 +106,11 @@ class Listener:
 
     def _accept(self, sock: socket.socket) -> None:
         for _ in range(ACCEPT_BATCH):
+            if self._is_full():
+                self.errors["paused_full"] += 1
+                self._loop.remove_reader(sock.fileno())
+                self._loop.call_later(FULL_POLL, self._resume, sock)
+                return
             try:
                 conn, address = sock.accept()
             except (BlockingIOError, InterruptedError):

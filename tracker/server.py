@@ -501,6 +501,7 @@ class TrackerServer:
             bind_sockets(config.host, config.port, backlog=LISTEN_BACKLOG),
             self._accepted,
             self.problems,
+            lambda: self.admission.unauthenticated >= self.admission.max_unauthenticated,
         )
         self._listener.start()
         self.port = self._listener.port
