@@ -536,6 +536,7 @@ def main() -> None:
     scale.add_argument("--scale", type=int, metavar="N", help="N concurrent sessions (memory)")
     scale.add_argument("--group", action="store_true", help="two trackers on PostgreSQL")
     scale.add_argument("--group-sessions", type=int, default=2000)
+    scale.add_argument("--group-samples", type=int, default=200, help="--group: pushes timed")
     scale.add_argument("--inflight", type=int, default=300, help="--restart: attempts at once")
     scale.add_argument("--client-processes", type=int, default=2, help="--restart: clients in")
     args = parser.parse_args()

@@ -49,6 +49,9 @@ import psutil
 from argon2 import PasswordHasher
 from tracker_load import KEY, PASSWORD, Session, percentile  # type: ignore[import-not-found]
 
+from commons.codec import decode_object
+from commons.framing import FrameDecoder
+from commons.tracker_protocol import is_push
 from tracker.database import Database
 from tracker.user_store import insert_user
 
@@ -430,11 +433,164 @@ async def run_scale(args: argparse.Namespace) -> None:
         await proc.wait()
 
 
+class PushSession(Session):  # type: ignore[misc]
+    """A bench session that also timestamps the ROOM_UPDATE pushes it gets."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.updates: asyncio.Queue[tuple[float, dict[str, Any]]] = asyncio.Queue()
+        super().__init__(reader, writer)
+
+    async def _read(self) -> None:
+        decoder = FrameDecoder()
+        with contextlib.suppress(ConnectionError, ssl.SSLError, OSError):
+            while data := await self.reader.read(65536):
+                for body in decoder.feed(data):
+                    obj = decode_object(body)
+                    if is_push(obj):
+                        if obj.get("event") == "ROOM_UPDATE":
+                            self.updates.put_nowait((time.perf_counter(), obj))
+                        continue
+                    future = self.pending.pop(obj["id"], None)
+                    if future is not None and not future.done():
+                        future.set_result(obj)
+        self.closed = True
+
+    async def update_with(self, member: str) -> float:
+        """When the next ROOM_UPDATE listing ``member`` arrived."""
+        while True:
+            stamp, update = await asyncio.wait_for(self.updates.get(), 30)
+            if any(m["username"] == member for m in update["members"]):
+                return stamp
+
+
+async def push_login(port: int, context: ssl.SSLContext, name: str) -> PushSession:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=context)
+    session = PushSession(reader, writer)
+    reply = await session.request(
+        "LOGIN", username=name, password=PASSWORD, identity_key=KEY, port=40000
+    )
+    assert reply["status"] == "OK", reply
+    return session
+
+
+def seed_pg(url: str, names: list[str]) -> None:
+    import psycopg
+
+    from tracker.pg_storage import SCHEMA
+
+    password_hash = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1).hash(PASSWORD)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(SCHEMA)
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO users (username, password, identity_key, created)"
+                " VALUES (%s, %s, %s, 0)",
+                [(name, password_hash, KEY) for name in names],
+            )
+
+
+async def run_group(args: argparse.Namespace) -> None:
+    """Two trackers on one PostgreSQL: LIST_ROOMS on each, ROOM_UPDATE across and within."""
+    sys.path.insert(0, str(REPO))
+    from tests.pg_server import PgServer, find_postgres
+
+    bindir = find_postgres()
+    if bindir is None:
+        print("no PostgreSQL server binaries (apt-get install postgresql)")
+        return
+    server = PgServer(bindir, durable=True).start()
+    count = args.group_sessions
+    samples = 200
+    names = [f"user{i}" for i in range(count)]
+    probes = [f"probe{i}" for i in range(2 * samples + 4)]
+    try:
+        url = server.create_database()
+        await asyncio.get_running_loop().run_in_executor(None, seed_pg, url, names + probes)
+        with tempfile.TemporaryDirectory() as tmp:
+            group = ["--database", url, "--max-connections", str(count + 1000)]
+            proc_a, port_a = await start_tracker(Path(tmp) / "a", *group)
+            proc_b, port_b = await start_tracker(Path(tmp) / "b", *group)
+            ctx_a = client_context(Path(tmp) / "a" / "tracker-cert.pem")
+            ctx_b = client_context(Path(tmp) / "b" / "tracker-cert.pem")
+            try:
+                await measure_group(args, names, probes, (port_a, ctx_a), (port_b, ctx_b))
+            finally:
+                for proc in (proc_a, proc_b):
+                    proc.terminate()
+                    await proc.wait()
+    finally:
+        server.stop()
+
+
+async def measure_group(
+    args: argparse.Namespace,
+    names: list[str],
+    probes: list[str],
+    a: tuple[int, ssl.SSLContext],
+    b: tuple[int, ssl.SSLContext],
+) -> None:
+    gate = asyncio.Semaphore(128)
+    sessions: list[Session] = []
+
+    async def one(i: int) -> None:
+        port, context = a if i % 2 == 0 else b
+        async with gate:
+            session, _ = await login(port, context, names[i], "127.0.0.1")
+            sessions.append(session)
+            if i % 3 == 0:
+                await session.request("CREATE_ROOM", room=f"room{i}")
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(one(i) for i in range(len(names))))
+    print(
+        f"two trackers on one PostgreSQL (fsync on): {len(names)} sessions, half on each,"
+        f" logged in and {len(names) // 3 + 1} rooms made in {time.perf_counter() - t0:.1f} s"
+    )
+    for label, (port, context) in (("A", a), ("B", b)):
+        probe = await push_login(port, context, probes[-1 if label == "A" else -2])
+        latencies = []
+        for _ in range(300):
+            t1 = time.perf_counter()
+            reply = await probe.request("LIST_ROOMS", limit=100)
+            latencies.append((time.perf_counter() - t1) * 1000)
+            assert reply["status"] == "OK"
+        print(
+            f"  LIST_ROOMS (first page of 100) on tracker {label}: p50"
+            f" {statistics.median(latencies):.2f} ms, p99 {percentile(latencies, 0.99):.2f} ms"
+        )
+        await probe.close()
+    across: list[float] = []
+    within: list[float] = []
+    for k in range(args.group_samples):
+        owner = await push_login(*a, probes[2 * k])
+        room = f"probe{k}"
+        assert (await owner.request("CREATE_ROOM", room=room))["status"] == "OK"
+        await owner.update_with(probes[2 * k])
+        port, context = b if k % 2 == 0 else a
+        joiner = await push_login(port, context, probes[2 * k + 1])
+        t1 = time.perf_counter()
+        assert (await joiner.request("JOIN_ROOM", room=room))["status"] == "OK"
+        arrived = await owner.update_with(probes[2 * k + 1])
+        (across if k % 2 == 0 else within).append((arrived - t1) * 1000)
+        await owner.close()
+        await joiner.close()
+    print(
+        f"  ROOM_UPDATE from a JOIN_ROOM to the owner ({len(across)} each, alternating):"
+        f" owner on the other tracker p50 {statistics.median(across):.1f} ms,"
+        f" p99 {percentile(across, 0.99):.1f} ms; on the same tracker p50"
+        f" {statistics.median(within):.1f} ms, p99 {percentile(within, 0.99):.1f} ms"
+    )
+    for session in sessions:
+        await session.close()
+
+
 def main_for(args: argparse.Namespace) -> None:
     if args.restart:
         asyncio.run(run_restart(args))
     elif args.scale:
         asyncio.run(run_scale(args))
+    elif args.group:
+        asyncio.run(run_group(args))
 
 
 if __name__ == "__main__":
