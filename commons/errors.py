@@ -60,7 +60,6 @@ class ErrorCode(StrEnum):
     MESSAGE_TOO_LONG = "message_too_long"
     TICKET_INVALID = "ticket_invalid"
     TICKET_REUSED = "ticket_reused"
-    LEGACY_REFUSED = "legacy_login_refused"
 
 
 class P2PChatError(Exception):
