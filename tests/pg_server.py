@@ -38,7 +38,8 @@ def find_postgres() -> Path | None:
                 [pg_config, "--bindir"], capture_output=True, text=True, timeout=10, check=True
             )
             candidates.append(out.stdout.strip())
-    candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
+    debian = glob.glob("/usr/lib/postgresql/*/bin")
+    candidates += sorted(debian, key=lambda path: _version(path.split("/")[-2]), reverse=True)
     initdb = shutil.which("initdb")
     if initdb:
         candidates.append(str(Path(initdb).resolve().parent))
@@ -47,6 +48,10 @@ def find_postgres() -> Path | None:
         if all((path / tool).is_file() for tool in ("initdb", "pg_ctl", "postgres")):
             return path
     return None
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split(".") if part.isdigit())
 
 
 def _free_port() -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 from peer.events import MessageReceived
 from tests.peers import TIMEOUT
@@ -122,3 +123,21 @@ async def test_peers_on_two_trackers_chat(tracker_factory, pg_database, peer_fac
     assert received[0].text == "hello across trackers" and received[0].sender == "alice"
     await bob.client.send_private("alice", "and back")
     assert (await alice.wait_for(MessageReceived))[0].text == "and back"
+
+
+async def test_a_login_backoff_follows_the_guesser_to_another_tracker(
+    tracker_factory, pg_database, connect
+):
+    limits = {"throttle_address_failures": 3, "throttle_base_delay": 30.0}
+    a = await tracker_factory(database=pg_database, **limits)
+    b = await tracker_factory(database=pg_database, **limits)
+    guesser = await connect(a, "127.0.0.2")
+    codes = [(await guesser.login(f"user{i}"))["code"] for i in range(4)]
+    assert codes == ["auth_failed"] * 3 + ["throttled"]
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10  # the trackers exchange throttles every 2 s
+    while b.accounts._throttle.retry_after("anyone", "127.0.0.2", time.time()) == 0:
+        assert loop.time() < deadline, "tracker B never learnt of the failures on A"
+        await asyncio.sleep(0.1)
+    elsewhere = await connect(b, "127.0.0.2")
+    assert (await elsewhere.login("anyone"))["code"] == "throttled"

@@ -162,3 +162,13 @@ async def test_a_real_client_refuses_a_cheap_login_derivation(tracker, tmp_path)
         assert await tracker.storage.get_user("alice") is None
     finally:
         await client.close()
+
+
+async def test_salt_requests_are_rate_limited_per_source(tracker_factory, connect):
+    tracker = await tracker_factory(trusted_networks=())
+    client = await connect(tracker, "127.0.0.2")
+    codes = [(await client.request("SALT", username=f"n{i}")).get("code") for i in range(60)]
+    assert codes[:50] == [None] * 50
+    assert "rate_limited" in codes[50:]
+    elsewhere = await connect(tracker, "127.0.0.3")
+    assert (await elsewhere.request("SALT", username="n1"))["status"] == "OK"

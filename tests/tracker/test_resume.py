@@ -175,3 +175,25 @@ async def test_bad_tickets_are_rate_limited_per_source(tracker_factory, connect)
     assert codes[5:] == ["rate_limited"] * 3
     elsewhere = await connect(tracker, "127.0.0.3")
     assert (await elsewhere.resume("alice", "y" * 32))["code"] == "ticket_invalid"
+
+
+async def test_a_full_login_queue_makes_newcomers_wait_not_fail(tracker_factory, connect):
+    """After a restart every client reconnects at once: while the connections logging in
+    fill their cap, new ones wait in the kernel's queue instead of being refused."""
+    tracker = await tracker_factory(max_unauthenticated=3)
+    first, *_others = [await connect(tracker) for _ in range(3)]
+    waiting = asyncio.create_task(connect(tracker))
+    listener = tracker._listener
+    assert listener is not None
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 5
+    while listener.errors["paused_full"] == 0:
+        assert loop.time() < deadline, "the listener never paused"
+        await asyncio.sleep(0.01)
+    assert not waiting.done()
+    await first.register("alice")
+    assert (await first.login("alice"))["status"] == "OK"  # a slot frees up
+    newcomer = await asyncio.wait_for(waiting, 5)
+    await newcomer.register("bob")
+    assert (await newcomer.login("bob"))["status"] == "OK"
+    assert tracker.counters["rejected"] == tracker.counters["dropped"] == 0
