@@ -287,7 +287,13 @@ async def bench_join(repeat: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
         tracker = TrackerServer(
-            TrackerConfig(host="127.0.0.1", port=0, data_dir=base / "tracker", room_capacity=16)
+            TrackerConfig(
+                host="127.0.0.1",
+                port=0,
+                data_dir=base / "tracker",
+                room_capacity=16,
+                trusted_networks=("127.0.0.0/8",),  # 16 accounts from one address
+            )
         )
         await tracker.start()
         clients: list[ChatClient] = []

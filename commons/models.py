@@ -137,69 +137,59 @@ def decode_identity_key(text: str) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class MemberInfo:
-    """How to reach one room member: published in ``ROOM_UPDATE``."""
+    """A room member, as ``ROOM_UPDATE`` and the ``JOIN_ROOM`` reply publish them to the
+    other members: how to dial them (``host``/``port``: both ``None`` for a user with no
+    listener, reached through the relay) and their key."""
 
     username: str
-    host: str
-    port: int
+    host: str | None
+    port: int | None
     identity_key: str
 
     def to_wire(self) -> dict[str, Any]:
-        return {
-            "username": self.username,
-            "host": self.host,
-            "port": self.port,
-            "identity_key": self.identity_key,
-        }
+        obj: dict[str, Any] = {"username": self.username, "identity_key": self.identity_key}
+        if self.host is not None and self.port is not None:
+            obj["host"] = self.host
+            obj["port"] = self.port
+        return obj
 
     @classmethod
     def from_wire(cls, obj: Any) -> MemberInfo:
         if not isinstance(obj, dict):
             raise ValidationError("member entry must be an object")
+        host = obj.get("host")
+        port = obj.get("port")
+        if (host is None) != (port is None):
+            raise ValidationError("a member's 'host' and 'port' come together")
         return cls(
             username=validate_username(obj.get("username")),
-            host=validate_host(obj.get("host")),
-            port=validate_port(obj.get("port")),
+            host=None if host is None else validate_host(host),
+            port=None if port is None else validate_port(port),
             identity_key=validate_identity_key(obj.get("identity_key")),
         )
 
 
 @dataclass(frozen=True, slots=True)
 class PeerInfo:
-    """An online user, as ``LIST_PEERS`` returns it."""
+    """An online user, as ``LIST_PEERS`` and ``LOOKUP`` return it: no address (only
+    room-mates learn that), no timing."""
 
     username: str
-    host: str
-    port: int
     identity_key: str
     room: str | None
-    last_seen: float
 
     def to_wire(self) -> dict[str, Any]:
-        return {
-            "username": self.username,
-            "host": self.host,
-            "port": self.port,
-            "identity_key": self.identity_key,
-            "room": self.room,
-            "last_seen": self.last_seen,
-        }
+        return {"username": self.username, "identity_key": self.identity_key, "room": self.room}
 
     @classmethod
     def from_wire(cls, obj: Any) -> PeerInfo:
         if not isinstance(obj, dict):
             raise ValidationError("peer entry must be an object")
         room = obj.get("room")
-        last_seen = obj.get("last_seen")
-        if isinstance(last_seen, bool) or not isinstance(last_seen, int | float):
-            raise ValidationError("field 'last_seen' must be a number")
         return cls(
             username=validate_username(obj.get("username")),
-            host=validate_host(obj.get("host")),
-            port=validate_port(obj.get("port")),
             identity_key=validate_identity_key(obj.get("identity_key")),
             room=None if room is None else validate_room_name(room),
-            last_seen=float(last_seen),
         )
 
 

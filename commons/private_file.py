@@ -115,6 +115,37 @@ def write_private_file(path: Path, data: bytes, *, replace: bool = True) -> None
     fsync_directory(path.parent)
 
 
+def append_private_file(
+    path: Path, data: bytes, *, what: str, refuse: Callable[[str], Exception]
+) -> None:
+    """Append ``data`` to the existing owner-only file ``path`` and fsync it.
+
+    The file is opened without following a symbolic link and checked like
+    :func:`read_private_file` does (regular, owned by this user, no access for others)
+    before a byte is written; ``FileNotFoundError`` if it is missing. Appends are for
+    logs whose readers tolerate a torn last line (a crash mid-write): nothing before it
+    is touched.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | _NOFOLLOW | _CLOEXEC | _NONBLOCK)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        if path.is_symlink():
+            raise refuse(f"'{path}' is a symbolic link; the {what} will not be written.") from None
+        raise refuse(f"cannot open the {what} '{path}': {exc.strerror}") from None
+    try:
+        info = os.fstat(fd)
+        _check_private(path, info, what, info.st_size + len(data) + 1, refuse)
+        view = memoryview(data)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def fsync_directory(directory: Path) -> None:
     """Make a rename in ``directory`` durable (a no-op where the OS cannot)."""
     if sys.platform == "win32":

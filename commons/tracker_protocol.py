@@ -187,8 +187,10 @@ def validate_ticket(value: Any) -> str:
 
 
 def _session_fields(obj: JsonObject, fields: dict[str, Any]) -> None:
-    """LOGIN and RESUME: where the new session listens."""
-    fields["port"] = validate_port(obj.get("port"))
+    """LOGIN and RESUME: where the new session listens (no port: no listener, no address
+    published)."""
+    if obj.get("port") is not None:
+        fields["port"] = validate_port(obj.get("port"))
     if obj.get("host") is not None:
         fields["host"] = validate_host(obj.get("host"))
 

@@ -114,3 +114,9 @@ class PinStoreTamperedError(KeyFileError):
     """The pin store's MAC does not match its content: it was modified outside p2pchat."""
 
     code = ErrorCode.PIN_STORE_TAMPERED
+
+
+class PinStoreFullError(KeyFileError):
+    """The pin store holds as many contacts as it may; a new one is not pinned."""
+
+    code = ErrorCode.PIN_STORE_FULL

@@ -21,26 +21,28 @@ comparisons; a key that is not (or no longer) one of them is refused with
 :meth:`~PinStore.key_to_verify` turn what a user typed (a fingerprint, or nothing) into
 that key, refusing the short form whenever more than one key could be meant.
 
-The store lives in memory; the caller persists it: :meth:`~PinStore.dump` gives the
-file's bytes (write them with :func:`commons.private_file.write_private_file`, in an
-executor) and :meth:`~PinStore.load` reads one back. :attr:`~PinStore.revision` grows
-with every change, so the caller knows when there is something to write.
+The store lives in memory; the caller persists it: :meth:`~PinStore.take_write` gives
+what to write next, either a record to append (one changed contact, MAC-chained to the
+rest) or a whole new snapshot (:mod:`crypto.pin_log` describes the file, format version
+3), and :meth:`~PinStore.load` reads a file back. :attr:`~PinStore.revision` grows with
+every change. At most :data:`MAX_CONTACTS` contacts are pinned: once the store holds
+that many, a new contact is not pinned (:attr:`~PinStore.full`; its key is still checked
+against the tracker's listing, as on any first contact), and no pin is ever pushed out
+to make room, so a stranger with many accounts cannot evict anyone's pinned key.
 
-File format (version 2)::
+A contact's entry::
 
-    {"format": "p2pchat-pins", "version": 2, "username": "alice",
-     "contacts": {"bob": {"key": "<b64>", "verified": false,
-                          "pending": ["<b64>", ...], "rejected": ["<b64>", ...]}},
-     "mac": "<64 hex digits>"}
+    "bob": {"key": "<b64>", "verified": false, "pending": ["<b64>", ...],
+            "rejected": ["<b64>", ...]}
 
-``mac`` is HMAC-SHA256 over the canonical JSON (sorted keys, no spaces, ASCII) of every
-other field, under a key derived from the user's identity key with HKDF-SHA256 and its
-own label (:data:`PIN_STORE_MAC_LABEL`). Someone who can write the user's folder but does
-not hold the identity key (it is encrypted under the password) cannot swap a pinned key
-or set ``verified`` without :meth:`~PinStore.load` refusing the whole store
-(:class:`PinStoreTamperedError`). The file is read with
-:func:`commons.private_file.read_private_file` (no symlinks; owner and mode checked on
-the open descriptor).
+Every MAC (the snapshot's and each record's) is HMAC-SHA256 under a key derived from the
+user's identity key with HKDF-SHA256 and its own label (:data:`PIN_STORE_MAC_LABEL`).
+Someone who can write the user's folder but does not hold the identity key (it is
+encrypted under the password) cannot swap a pinned key or set ``verified`` without
+:meth:`~PinStore.load` refusing the whole store (:class:`PinStoreTamperedError`). The file
+is read with :func:`commons.private_file.read_private_file` (no symlinks; owner and mode
+checked on the open descriptor). Version 2 files (one JSON object with the same fields
+and a MAC) are read as they are and rewritten as version 3 at the first write.
 
 Version 1 files (no MAC) are imported once: pinned keys are kept, unverified; verified
 marks and pending keys are dropped, since anyone could have written them; the caller
@@ -54,16 +56,15 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import hmac
-import json
+import secrets
 from collections.abc import Sequence
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from commons.codec import decode_object
-from commons.errors import P2PChatError, ValidationError
+from commons.errors import ValidationError
 from commons.models import encode_identity_key, validate_username
 from commons.private_file import read_private_file
 from crypto.errors import (
@@ -71,20 +72,21 @@ from crypto.errors import (
     InsecureKeyFileError,
     KeyFileError,
     KeyNotPendingError,
+    PinStoreFullError,
     PinStoreTamperedError,
     UnknownContactError,
 )
 from crypto.fingerprint import fingerprint, parse_fingerprint
 from crypto.identity import IdentityKey
+from crypto.pin_log import FORMAT, LOG_VERSION, MAC_FIELD, MAX_LOG_RECORDS, PinFile, PinFileError
 from crypto.primitives import hkdf
 
-FORMAT = "p2pchat-pins"
-PIN_STORE_VERSION = 2
+PIN_STORE_VERSION = LOG_VERSION
 MAX_PIN_STORE_SIZE = 4 * 1024 * 1024
 MAX_PENDING_KEYS = 4
 MAX_REJECTED_KEYS = 8
+MAX_CONTACTS = 2000
 PIN_STORE_MAC_LABEL = b"p2pchat/1 pin store MAC key"
-_MAC_FIELD = "mac"
 
 
 class TrustState(StrEnum):
@@ -172,8 +174,33 @@ def _check_key(key: bytes) -> None:
         raise ValueError("an identity key is 32 bytes")
 
 
-def _canonical(document: dict[str, Any]) -> bytes:
-    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+def _entry_json(contact: _Contact) -> dict[str, Any]:
+    return {
+        "key": encode_identity_key(contact.key),
+        "verified": contact.verified,
+        "pending": _b64_list(contact.pending),
+        "rejected": _b64_list(contact.rejected),
+    }
+
+
+def _entry_from(entry: Any) -> _Contact:
+    if not isinstance(entry, dict) or not isinstance(entry.get("verified"), bool):
+        raise KeyFileError("pin store: malformed entry")
+    return _Contact(
+        _decode_key(entry.get("key")),
+        entry["verified"],
+        _decode_keys(entry.get("pending"), MAX_PENDING_KEYS),
+        _decode_keys(entry.get("rejected"), MAX_REJECTED_KEYS),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PinWrite:
+    """What to write: ``data`` appended to the file, or (``append`` false) the whole
+    file replaced by ``data``."""
+
+    data: bytes
+    append: bool
 
 
 class PinStore:
@@ -182,7 +209,7 @@ class PinStore:
     def __init__(self, path: Path, identity: IdentityKey, username: str) -> None:
         self.path = path
         self.username = validate_username(username)
-        self._mac_key = pin_store_mac_key(identity)
+        self._file = PinFile(pin_store_mac_key(identity))
         self._contacts: dict[str, _Contact] = {}
         #: Grows with every change: compare before and after to know whether to save.
         self.revision = 0
@@ -190,6 +217,10 @@ class PinStore:
         self.imported_v1: int | None = None
         #: Whether :meth:`load` found a file in the current format (else: write one).
         self.current_on_disk = False
+        self._chain = ""  # MAC the next record continues from
+        self._seq = 0  # records since the snapshot
+        self._dirty: dict[str, None] = {}  # contacts changed since the last write
+        self._snapshot_due = True  # the file is missing, old or torn: rewrite it whole
 
     # ---------------------------------------------------------------- at rest
 
@@ -214,40 +245,45 @@ class PinStore:
         store.current_on_disk = store.imported_v1 is None
         return store
 
-    def _mac(self, body: dict[str, Any]) -> str:
-        return hmac.new(self._mac_key, _canonical(body), hashlib.sha256).hexdigest()
+    def _tampered(self) -> PinStoreTamperedError:
+        return PinStoreTamperedError(
+            f"@@@ WARNING: the contact pin store '{self.path}' failed its integrity "
+            "check. @@@ It was changed outside p2pchat (or was written with another "
+            "identity key): someone who can write your files may have swapped a "
+            "contact's key. It will not be used. Check it, then move it away to start "
+            f"over with no pinned contacts: mv '{self.path}' '{self.path}.bad'"
+        )
 
     def _parse(self, data: bytes) -> None:
         try:
-            document = decode_object(data)
-        except P2PChatError:
-            raise KeyFileError(f"pin store '{self.path}' is not valid JSON") from None
+            parsed = self._file.parse(data)
+        except PinFileError as exc:
+            if exc.tampered:
+                raise self._tampered() from None
+            raise KeyFileError(f"pin store '{self.path}' is not valid ({exc})") from None
+        document = parsed.document
         version = document.get("version")
-        if version == 1 and _MAC_FIELD not in document:
+        if parsed.legacy and version == 1 and MAC_FIELD not in document:
             self._import_v1(document)
             return
-        if document.get("format") != FORMAT or version != PIN_STORE_VERSION:
-            raise KeyFileError(f"pin store '{self.path}' has an unsupported format or version")
-        mac = document.pop(_MAC_FIELD, None)
-        if not isinstance(mac, str) or not hmac.compare_digest(mac, self._mac(document)):
-            raise PinStoreTamperedError(
-                f"@@@ WARNING: the contact pin store '{self.path}' failed its integrity "
-                "check. @@@ It was changed outside p2pchat (or was written with another "
-                "identity key): someone who can write your files may have swapped a "
-                "contact's key. It will not be used. Check it, then move it away to start "
-                f"over with no pinned contacts: mv '{self.path}' '{self.path}.bad'"
-            )
+        if parsed.legacy:
+            if document.get("format") != FORMAT or version != 2:
+                raise KeyFileError(f"pin store '{self.path}' has an unsupported format or version")
+            mac = document.pop(MAC_FIELD, None)
+            if not isinstance(mac, str) or not hmac.compare_digest(mac, self._file.mac(document)):
+                raise self._tampered()
         if document.get("username") != self.username:
             raise KeyFileError(f"pin store '{self.path}' belongs to another user")
         for username, entry in self._entries(document):
-            if not isinstance(entry.get("verified"), bool):
-                raise KeyFileError("pin store: malformed entry")
-            self._contacts[username] = _Contact(
-                _decode_key(entry.get("key")),
-                entry["verified"],
-                _decode_keys(entry.get("pending"), MAX_PENDING_KEYS),
-                _decode_keys(entry.get("rejected"), MAX_REJECTED_KEYS),
-            )
+            self._contacts[username] = _entry_from(entry)
+        for username, record in parsed.records:
+            validate_username(username)
+            if record is None:
+                self._contacts.pop(username, None)
+            else:
+                self._contacts[username] = _entry_from(record)
+        self._chain, self._seq = parsed.chain, parsed.seq
+        self._snapshot_due = parsed.legacy or parsed.torn
 
     def _entries(self, document: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
         contacts = document.get("contacts")
@@ -271,24 +307,50 @@ class PinStore:
         self.imported_v1 = len(self._contacts)
         self.revision += 1
 
+    def _changed(self, username: str) -> None:
+        self.revision += 1
+        self._dirty.pop(username, None)
+        self._dirty[username] = None
+
     def dump(self) -> bytes:
-        """The file's bytes for the current state, MAC included."""
+        """The whole file for the current state: a snapshot, MAC included, no records."""
         body: dict[str, Any] = {
             "format": FORMAT,
             "version": PIN_STORE_VERSION,
             "username": self.username,
-            "contacts": {
-                name: {
-                    "key": encode_identity_key(c.key),
-                    "verified": c.verified,
-                    "pending": _b64_list(c.pending),
-                    "rejected": _b64_list(c.rejected),
-                }
-                for name, c in sorted(self._contacts.items())
-            },
+            # A fresh value per snapshot: records chained to an earlier snapshot never
+            # fit a later one, even one with the very same contacts.
+            "epoch": secrets.token_hex(16),
+            "contacts": {name: _entry_json(c) for name, c in sorted(self._contacts.items())},
         }
-        document = {**body, _MAC_FIELD: self._mac(body)}
-        return (json.dumps(document, indent=2) + "\n").encode("utf-8")
+        data, self._chain = self._file.snapshot(body)
+        self._seq = 0
+        return data
+
+    def take_write(self) -> PinWrite | None:
+        """What to write for the changes since the last call (``None``: nothing), in
+        the order the writes must happen: records to append, or, when the file must be
+        rewritten or holds :data:`MAX_LOG_RECORDS` records, a new snapshot. Taken on the
+        event loop; the bytes are then written in order by one thread."""
+        if self._snapshot_due or self._seq + len(self._dirty) > MAX_LOG_RECORDS:
+            self._dirty.clear()
+            self._snapshot_due = False
+            return PinWrite(self.dump(), append=False)
+        if not self._dirty:
+            return None
+        lines = []
+        for username in self._dirty:
+            contact = self._contacts.get(username)
+            entry = None if contact is None else _entry_json(contact)
+            line, self._chain = self._file.record(self._chain, self._seq + 1, username, entry)
+            self._seq += 1
+            lines.append(line)
+        self._dirty.clear()
+        return PinWrite(b"".join(lines), append=True)
+
+    def write_failed(self) -> None:
+        """A write did not complete: the next one rewrites the whole file."""
+        self._snapshot_due = True
 
     # ---------------------------------------------------------------- what is known
 
@@ -334,6 +396,11 @@ class PinStore:
     def usernames(self) -> list[str]:
         return sorted(self._contacts)
 
+    @property
+    def full(self) -> bool:
+        """Whether :data:`MAX_CONTACTS` contacts are pinned (new ones are not)."""
+        return len(self._contacts) >= MAX_CONTACTS
+
     # ---------------------------------------------------------------- what was seen
 
     def observe(self, username: str, key: bytes) -> TrustState:
@@ -347,8 +414,10 @@ class PinStore:
         _check_key(key)
         contact = self._contacts.get(username)
         if contact is None:
+            if self.full:
+                raise PinStoreFullError(f"the pin store holds {MAX_CONTACTS} contacts")
             self._contacts[username] = _Contact(key)
-            self.revision += 1
+            self._changed(username)
             return TrustState.UNVERIFIED
         if (
             hmac.compare_digest(contact.key, key)
@@ -358,7 +427,7 @@ class PinStore:
             return contact.state
         contact.pending.append(key)
         del contact.pending[:-MAX_PENDING_KEYS]
-        self.revision += 1
+        self._changed(username)
         return TrustState.KEY_CHANGED
 
     # ---------------------------------------------------------------- the user's decisions
@@ -382,7 +451,7 @@ class PinStore:
                 f"/fingerprint {username}"
             )
         contact.pin(key, verified)
-        self.revision += 1
+        self._changed(username)
 
     def verify(self, username: str, key: bytes) -> None:
         """Record that the user compared safety numbers for exactly ``key``.
@@ -403,7 +472,7 @@ class PinStore:
         else:
             self.accept(username, key, verified=True)
             return
-        self.revision += 1
+        self._changed(username)
 
     def reject(self, username: str) -> tuple[bytes, ...]:
         """Refuse every pending key and keep the pinned one; returns the refused keys."""
@@ -416,7 +485,7 @@ class PinStore:
                 contact.rejected.append(key)
         del contact.rejected[:-MAX_REJECTED_KEYS]
         contact.pending = []
-        self.revision += 1
+        self._changed(username)
         return refused
 
     # ---------------------------------------------------------------- what the user typed

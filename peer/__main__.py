@@ -18,10 +18,12 @@ from pathlib import Path
 
 from commons.data_dirs import user_data_dir
 from commons.errors import P2PChatError, ValidationError
+from commons.models import validate_host, validate_port
 from commons.tls_fingerprint import normalize_fingerprint
 from commons.version import package_version
 from crypto.login_secret import MIN_LOGIN_KDF, LoginKdf
 from peer.config import PeerConfig, parse_endpoint
+from peer.endpoint_policy import DirectPrivate
 from peer.settings import (
     SPEC_BY_KEY,
     SettingError,
@@ -70,15 +72,44 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--listen",
-        default="127.0.0.1:0",
+        default=None,
         metavar="HOST:PORT",
-        help="P2P listening address (default %(default)s: loopback, any free port)",
+        help="P2P listening address (default: any free port, on loopback when the tracker"
+        " is on loopback, else on every interface)",
     )
     parser.add_argument(
         "--advertise-host",
         default=None,
         metavar="HOST",
-        help="host other peers should dial (default: the address the tracker sees)",
+        help="host your room-mates should dial (default: what the tracker sees)",
+    )
+    parser.add_argument(
+        "--advertise-port",
+        type=int,
+        default=None,
+        metavar="PORT",
+        help="port your room-mates should dial, if not the one bound, as behind a port"
+        " forward (default: the port bound)",
+    )
+    hiding = parser.add_mutually_exclusive_group()
+    hiding.add_argument(
+        "--no-listen",
+        action="store_true",
+        help="no listener: your address is never published; others reach you through the"
+        " tracker's relay; you still dial room-mates directly (default: listen)",
+    )
+    hiding.add_argument(
+        "--relay-only",
+        action="store_true",
+        help="no listener and no direct dial: every channel goes through the tracker's"
+        " relay, so no other user ever learns your address (default: off)",
+    )
+    parser.add_argument(
+        "--direct-private",
+        choices=[p.value for p in DirectPrivate],
+        default=DirectPrivate.VERIFIED.value,
+        help="to whom you offer your address in a private conversation over the relay, so"
+        " it can go direct (default %(default)s: contacts you verified)",
     )
     trust = parser.add_mutually_exclusive_group()
     trust.add_argument(
@@ -175,10 +206,14 @@ def config_from_args(args: argparse.Namespace, settings: Settings | None = None)
     return PeerConfig(
         tracker=parse_endpoint(str(settings.get("connection.tracker"))),
         home=Path(home_text).expanduser() if home_text else user_data_dir("peer"),
-        listen=parse_endpoint(args.listen, allow_port_zero=True),
+        listen=None if args.listen is None else parse_endpoint(args.listen, allow_port_zero=True),
+        no_listen=args.no_listen,
+        relay_only=args.relay_only,
+        direct_private=DirectPrivate(args.direct_private),
         cafile=args.cafile,
         tracker_fingerprint=args.tracker_fingerprint,
-        advertise_host=args.advertise_host,
+        advertise_host=None if args.advertise_host is None else validate_host(args.advertise_host),
+        advertise_port=None if args.advertise_port is None else validate_port(args.advertise_port),
         min_login_kdf=_login_kdf_floor(args.min_login_kdf),
     )
 

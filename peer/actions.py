@@ -18,14 +18,17 @@ from peer.events import Event
 
 
 class CloseReason(StrEnum):
-    """Why a channel closed. The first four are the core's own decisions and are never
+    """Why a channel closed. The first six are the core's own decisions and are never
     reported to the user as a loss; the others are."""
 
     REPLACED = "replaced by a newer channel"
     LEFT_ROOM = "the room was left"
     SESSION_ENDED = "the session ended"
     SHUTDOWN = "the client is closing"
+    EVICTED = "closed to make room for other channels"
+    LOGGED_OUT = "they are no longer online"
     KEY_CHANGED = "their identity key changed"
+    STALLED = "they stopped reading what we send"
     EXPIRED = "no traffic within the keepalive deadline"
     REMOTE_CLOSED = "the peer closed the connection"
     NETWORK_ERROR = "the connection failed"
@@ -43,7 +46,18 @@ _DECIDED = {
     CloseReason.LEFT_ROOM,
     CloseReason.SESSION_ENDED,
     CloseReason.SHUTDOWN,
+    CloseReason.EVICTED,
+    CloseReason.LOGGED_OUT,
 }
+
+
+class ChannelPath(StrEnum):
+    """How a channel's bodies travel: a TCP connection between the two peers, or the
+    tracker's relay. The core is otherwise blind to transports; the path only decides
+    which of two channels to keep (a direct one replaces a relayed one)."""
+
+    DIRECT = "direct"
+    RELAY = "relay"
 
 
 class DialFailure(StrEnum):
@@ -52,6 +66,7 @@ class DialFailure(StrEnum):
     UNREACHABLE = "unreachable"
     TIMEOUT = "timeout"
     REFUSED = "refused"
+    ADDRESS = "address"
     DUPLICATE = "duplicate"
     IDENTITY = "identity"
     KEY_CHANGED = "key_changed"
@@ -72,6 +87,17 @@ class Dial:
 
 
 @dataclass(frozen=True, slots=True)
+class Upgrade:
+    """Dial ``user`` directly at the endpoint they offered over our relayed channel; if
+    that channel is accepted it replaces the relayed one (nothing is lost or repeated to
+    the user). A failure changes nothing: the relayed channel goes on."""
+
+    user: str
+    host: str
+    port: int
+
+
+@dataclass(frozen=True, slots=True)
 class SendFrame:
     """Encrypt ``frame`` and queue it on channel ``channel`` (to ``user``)."""
 
@@ -87,7 +113,32 @@ class CloseChannel:
     reason: CloseReason
 
 
-Action = Dial | SendFrame | CloseChannel
+@dataclass(frozen=True, slots=True)
+class PinContact:
+    """``user`` became a contact (their channel ``channel`` carried a message, or they
+    share our room): pin the key that channel was accepted with, if nothing is pinned."""
+
+    user: str
+    channel: int
+
+
+@dataclass(frozen=True, slots=True)
+class CheckOnline:
+    """Ask the tracker whether ``user`` (a channel that is no contact) is still online;
+    report :meth:`peer.core.PeerCore.user_offline` if not."""
+
+    user: str
+
+
+class Admit(StrEnum):
+    """The core's answer to an authenticated inbound channel."""
+
+    ACCEPT = "accept"
+    DUPLICATE = "duplicate"  # the tie-break: our own dial to them wins
+    FULL = "full"  # every channel slot is taken by channels we keep
+
+
+Action = Dial | SendFrame | CloseChannel | PinContact | CheckOnline | Upgrade
 
 
 @dataclass(frozen=True, slots=True)

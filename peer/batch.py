@@ -4,13 +4,16 @@ Lines are parsed by :mod:`peer.commands` and run by :func:`peer.command_results.
 (the same table and code as the terminal chat). Every output object has an ``"event"``
 key: command results (``registered``, ``logged_in``, ``peers``, ``rooms``,
 ``room_created``, ``joined``, ``left``, ``deleted``, ``users``, ``sent``,
-``fingerprint``, ``trusted``, ``verified``, ``rejected``, ``bye``), events from the
-client (``message``, ``delivered``, ``failed``, ``member_joined``, ``member_left``,
-``room_deleted``, ``key_changed``, ``trust_changed``, ``pins_imported``,
-``channel_opened``, ``channel_closed``, ``connection_lost``, ``reconnected``,
-``session_replaced``) and
-failures (``error`` with ``code`` and ``message``). Commands run one after the other, in
-input order; events are written as they happen. End of input means ``/quit``.
+``fingerprint``, ``trusted``, ``verified``, ``rejected``, ``kicked``, ``banned``,
+``unbanned``, ``invited``, ``uninvited``, ``room_mode``, ``room_access``, ``bye``),
+events from the client (``message``, ``delivered``, ``failed``, ``member_joined``,
+``member_left``, ``room_deleted``, ``key_changed``, ``trust_changed``,
+``pins_imported``, ``channel_opened``, ``channel_closed``, ``connection_lost``,
+``reconnected``, ``session_replaced``, ``removed_from_room``, ``invited_to_room``,
+``channels_refused``) and failures (``error`` with ``code`` and ``message``, and
+``retry_after`` in seconds for ``throttled`` and ``rate_limited``). Commands run one
+after the other, in input order; events are written as they happen. End of input means
+``/quit``.
 
 Each object is exactly one line for any line splitter: besides what JSON escapes
 anyway, every code point that is unsafe for display (:mod:`commons.untrusted_text`:
@@ -33,7 +36,7 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TextIO
 
-from commons.errors import P2PChatError
+from commons.errors import P2PChatError, RateLimitedError
 from commons.untrusted_text import replace_unsafe
 from peer import events as ev
 from peer.client import ChatClient
@@ -106,7 +109,7 @@ def event_to_json(event: ev.Event) -> Output:
     if isinstance(event, ev.PinsImported):
         return {"event": "pins_imported", "contacts": event.contacts}
     if isinstance(event, ev.ChannelOpened):
-        return {"event": "channel_opened", "user": event.username}
+        return {"event": "channel_opened", "user": event.username, "path": event.path}
     if isinstance(event, ev.ChannelClosed):
         return {"event": "channel_closed", "user": event.username, "reason": event.reason}
     if isinstance(event, ev.ConnectionLost):
@@ -131,11 +134,30 @@ def event_to_json(event: ev.Event) -> Output:
             "trust": event.state,
             "fingerprint": event.fingerprint,
         }
+    if isinstance(event, ev.RemovedFromRoom):
+        return {
+            "event": "removed_from_room",
+            "room": event.room,
+            "by": event.by,
+            "reason": event.reason,
+        }
+    if isinstance(event, ev.InvitedToRoom):
+        return {"event": "invited_to_room", "room": event.room, "by": event.by}
+    if isinstance(event, ev.ChannelsRefused):
+        return {
+            "event": "channels_refused",
+            "user": event.username,
+            "code": event.code,
+            "count": event.count,
+            "seconds": event.seconds,
+        }
     return {"event": "error", "code": event.code, "message": event.message}
 
 
 def error_to_json(exc: P2PChatError, command: str | None = None) -> Output:
     out: Output = {"event": "error", "code": str(exc.code), "message": exc.message}
+    if isinstance(exc, RateLimitedError):
+        out["retry_after"] = exc.retry_after
     if command is not None:
         out["command"] = command
     return out

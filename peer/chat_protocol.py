@@ -16,6 +16,10 @@ Each decrypted channel message is one UTF-8 JSON object (``commons.codec``) with
   has handed to its user (the end-to-end delivery receipt).
 * ``ping`` / ``pong`` - keepalive: a client pings a channel on which it has heard nothing
   for one keepalive interval; the other end answers ``pong``.
+* ``endpoint`` - ``host``, ``port``: over a relayed channel, the sender offers the address
+  it listens on, so the receiver may open a direct channel to replace the relayed one.
+  Only the sender's policy decides to send it (``--direct-private``); the tracker never
+  sees it.
 
 ``msg_id`` is ``"<sid>-<seq>"``: ``sid`` is 16 hex digits chosen at random per client
 session and ``seq`` counts that session's messages from 1. :mod:`peer.delivery` uses it
@@ -35,7 +39,7 @@ from typing import Any
 
 from commons.codec import decode_object, encode_object
 from commons.errors import ErrorCode, ProtocolError, ValidationError
-from commons.models import validate_room_name, validate_username
+from commons.models import validate_host, validate_port, validate_room_name, validate_username
 from commons.untrusted_text import bounded_string, has_lone_surrogate
 
 MAX_TEXT_CHARS = 4000
@@ -56,6 +60,7 @@ class FrameType(StrEnum):
     ACK = "ack"
     PING = "ping"
     PONG = "pong"
+    ENDPOINT = "endpoint"
 
 
 class TextTooLongError(ValidationError):
@@ -149,7 +154,15 @@ class Pong:
     pass
 
 
-Frame = Accept | Reject | ChatMessage | LeaveNotice | Ack | Ping | Pong
+@dataclass(frozen=True, slots=True)
+class EndpointOffer:
+    """The sender's direct address, offered inside a relayed channel."""
+
+    host: str
+    port: int
+
+
+Frame = Accept | Reject | ChatMessage | LeaveNotice | Ack | Ping | Pong | EndpointOffer
 
 
 def encode_frame(frame: Frame) -> bytes:
@@ -173,6 +186,8 @@ def encode_frame(frame: Frame) -> bytes:
         obj = {"type": str(FrameType.LEAVE), "room": frame.room, "from": frame.sender}
     elif isinstance(frame, Ack):
         obj = {"type": str(FrameType.ACK), "ids": list(frame.ids)}
+    elif isinstance(frame, EndpointOffer):
+        obj = {"type": str(FrameType.ENDPOINT), "host": frame.host, "port": frame.port}
     else:
         obj = {"type": str(FrameType.PING if isinstance(frame, Ping) else FrameType.PONG)}
     return encode_object(obj)
@@ -212,6 +227,8 @@ def decode_frame(plaintext: bytes, remote_username: str) -> Frame:
         return Ping()
     if kind == FrameType.PONG:
         return Pong()
+    if kind == FrameType.ENDPOINT:
+        return EndpointOffer(validate_host(obj.get("host")), validate_port(obj.get("port")))
     if kind in (FrameType.CHAT, FrameType.PRIVATE, FrameType.LEAVE):
         sender = validate_username(obj.get("from"))
         if sender != remote_username:

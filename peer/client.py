@@ -5,11 +5,16 @@ tracker: login, heartbeat, reconnect), :class:`peer.channels.ChannelShell` (dial
 accepting, reading and writing end-to-end channels), :class:`peer.core.PeerCore` (every
 rule about rooms, channels, receipts and liveness, without I/O) run by
 :class:`peer.driver.CoreDriver`, and :class:`peer.trust.TrustGate` (pins and the send
-gate). One :class:`peer.supervisor.TaskSupervisor` owns every background task.
+gate). One :class:`peer.supervisor.TaskSupervisor` owns every background task. The
+facade's methods are split by job: :mod:`peer.client_rooms` (directory, rooms and room
+control), :mod:`peer.client_trust` (keys and trust), and here the session's life and
+sending.
 
 Methods raise :class:`commons.errors.P2PChatError` subclasses; everything else the user
 should know arrives as events from :meth:`ChatClient.events` (``peer/events.py``),
-including a receipt or a failure for every message to every recipient.
+including a receipt or a failure for every message to every recipient. The event queue
+is bounded by back-pressure on the channels that fill it, never by dropping events
+(:mod:`peer.event_queue`).
 """
 
 from __future__ import annotations
@@ -17,34 +22,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from commons.errors import ErrorCode, P2PChatError, ValidationError
-from commons.models import (
-    PeerInfo,
-    RoomInfo,
-    validate_room_name,
-    validate_username,
-)
-from crypto.history_seal import HistoryKeys, derive_history_keys
-from crypto.identity import IdentityKey
+from commons.models import validate_username
 from crypto.keystore import KdfParams
-from crypto.pinning import TrustState
 from peer import events as ev
 from peer.actions import SentMessage
-from peer.channels import ChannelShell
+from peer.channels import Endpoint
 from peer.chat_protocol import validate_text
+from peer.client_rooms import RoomCommands
+from peer.client_trust import TrustCommands
 from peer.config import PeerConfig
 from peer.core import PeerCore
 from peer.credentials import LoginSecrets, load_identity, login_secrets
 from peer.driver import CoreDriver
-from peer.errors import (
-    NotConnectedError,
-    NotInRoomError,
-    NotLoggedInError,
-)
-from peer.session import TrackerSession
-from peer.supervisor import TaskSupervisor
+from peer.errors import NotConnectedError, NotInRoomError
 from peer.tracker_messages import TrackerPush
 from peer.trust import TrustGate
 
@@ -58,7 +51,7 @@ _REJOIN_REFUSALS = {
 }
 
 
-class ChatClient:
+class ChatClient(RoomCommands, TrustCommands):
     """One user's chat session."""
 
     def __init__(
@@ -69,81 +62,7 @@ class ChatClient:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """``clock`` dates directory listings (their age decides when to ask again)."""
-        self.config = config
-        self._kdf_params = kdf_params
-        self._clock = clock
-        self._tasks = TaskSupervisor()
-        self._session = TrackerSession(config, self, self._tasks)
-        self._shell = ChannelShell(config, self._tasks)
-        self._events: asyncio.Queue[ev.Event | None] = asyncio.Queue()
-        self._driver: CoreDriver | None = None
-        self._trust: TrustGate | None = None
-        self.listen_address: tuple[str, int] | None = None
-        self.username: str | None = None
-        self._identity: IdentityKey | None = None
-        self._closing = False
-
-    # ------------------------------------------------------------------ state
-
-    @property
-    def core(self) -> PeerCore | None:
-        """The rules engine of the logged-in session (``None`` before login)."""
-        return None if self._driver is None else self._driver.core
-
-    @property
-    def room(self) -> str | None:
-        core = self.core
-        return None if core is None or core.room is None else core.room.name
-
-    @property
-    def room_owner(self) -> str | None:
-        core = self.core
-        return None if core is None or core.room is None else core.room.owner
-
-    @property
-    def members(self) -> list[str]:
-        """Current room members (this user included), minus those known to have gone."""
-        return [] if self.core is None else self.core.members
-
-    @property
-    def connected_peers(self) -> list[str]:
-        """Users with an open, accepted channel."""
-        return [] if self.core is None else self.core.connected
-
-    @property
-    def tracker_connected(self) -> bool:
-        return self._session.connected
-
-    @property
-    def tracker_fingerprint(self) -> str | None:
-        """SHA-256 fingerprint of the tracker certificate seen on the last connection."""
-        return self._session.fingerprint
-
-    @property
-    def tracker_pinned_now(self) -> bool:
-        """True if the last connection pinned the tracker's certificate for the first time
-        (trust on first use): the user should see the fingerprint that was pinned."""
-        return self._session.pinned_now
-
-    def history_keys(self, salt: bytes) -> HistoryKeys:
-        """Keys of this user's local history (HKDF over the identity private key, which
-        only the password unlocks); see :mod:`crypto.history_seal`."""
-        if self.username is None or self._identity is None:
-            raise NotLoggedInError("log in first")
-        return derive_history_keys(self._identity, self.username, salt)
-
-    def _emit(self, event: ev.Event) -> None:
-        self._events.put_nowait(event)
-
-    async def events(self) -> AsyncIterator[ev.Event]:
-        """Every event in order, until :meth:`close`; meant for a single consumer."""
-        while (event := await self._events.get()) is not None:
-            yield event
-
-    def _require(self) -> tuple[CoreDriver, TrustGate]:
-        if self._driver is None or self._trust is None:
-            raise NotLoggedInError("log in first")
-        return self._driver, self._trust
+        super().__init__(config, self, kdf_params=kdf_params, clock=clock)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -152,8 +71,10 @@ class ChatClient:
 
         Before login the connection is also reopened on demand, so ``register`` and
         ``login`` work however long after this they come."""
-        if self.listen_address is None:
-            self.listen_address = await self._shell.listen(*self.config.listen)
+        listen = self.config.listen_address
+        if listen is not None and self.listen_address is None:
+            self.listen_address = await self._shell.listen(*listen)
+        self._connected = True
         await self._session.connect()
 
     async def register(self, username: str, password: str) -> None:
@@ -174,14 +95,16 @@ class ChatClient:
         username = validate_username(username)
         if self.username is not None:
             raise ValidationError(f"already logged in as {self.username}")
-        if self.listen_address is None:
+        if not self._connected:
             raise NotConnectedError("call connect() first")
         identity = await load_identity(self.config.home, username, password, self._kdf_params)
         trust = await TrustGate.open(self.config.home, username, identity, self._emit)
-        port = self.config.advertise_port or self.listen_address[1]
+        port = None
+        if self.listen_address is not None:
+            port = self.config.advertise_port or self.listen_address[1]
         try:
             secrets = await self._secrets(username, password)
-            await self._session.login(
+            reply = await self._session.login(
                 username,
                 secrets.secret,
                 identity.public_b64,
@@ -195,12 +118,35 @@ class ChatClient:
             raise
         core = PeerCore(username, self.config.core)
         driver = CoreDriver(
-            core, self._shell, trust, self._tasks, self._emit, self._refresh, self._clock
+            core,
+            self._shell,
+            trust,
+            self._tasks,
+            self._events,
+            self._session.lookup,
+            self._clock,
+            self._session.tracker_address,
         )
+        driver.direct_private = self.config.direct_private
+        host = self.config.advertise_host or reply.host
+        if port is not None and host is not None:
+            driver.own_endpoint = Endpoint(host, port)
         self.username, self._trust, self._driver = username, trust, driver
         self._identity = identity
         self._shell.bind(username, identity, driver)
+        self._relay_offered(reply.relay)
         await trust.started()
+
+    def _relay_offered(self, available: bool) -> None:
+        """The tracker says (at each login) whether it relays for us."""
+        self._relay.available = available
+        if not available and self.config.relay_only:
+            self._emit(
+                ev.ErrorEvent(
+                    str(ErrorCode.RELAY_UNAVAILABLE),
+                    "this tracker does not relay: with --relay-only nobody can be reached",
+                )
+            )
 
     async def close(self) -> None:
         """Leave the room (leave notices), log out, close every channel and the listener."""
@@ -231,63 +177,7 @@ class ChatClient:
         await self._tasks.close()
         if self._trust is not None:
             self._trust.close()
-        self._events.put_nowait(None)
-
-    # ------------------------------------------------------------------ tracker commands
-
-    async def list_peers(self) -> list[PeerInfo]:
-        """Online users, as the tracker lists them (refreshes the local directory)."""
-        driver, _ = self._require()
-        reply = await self._session.list_peers()
-        driver.listed(reply.peers, complete=not reply.truncated)
-        return reply.peers
-
-    async def _refresh(self) -> object:
-        return await self.list_peers()  # looked up at each call (tests count the calls)
-
-    async def list_rooms(self) -> list[RoomInfo]:
-        self._require()
-        return await self._session.list_rooms()
-
-    async def create_room(self, name: str) -> RoomInfo:
-        """Create ``name``; the tracker makes the creator its owner and first member."""
-        driver, _ = self._require()
-        info = await self._session.create_room(validate_room_name(name))
-        if driver.core.me in info.members:
-            driver.room_entered(info, [])
-        return info
-
-    async def join_room(self, name: str) -> list[str]:
-        """Join ``name`` and open channels to its members; returns the member names."""
-        driver, _ = self._require()
-        reply = await self._session.join_room(validate_room_name(name))
-        driver.room_entered(reply.room, reply.members)
-        return self.members
-
-    async def leave_room(self) -> None:
-        """Send a leave notice to every member, tell the tracker, close room-only channels."""
-        driver, _ = self._require()
-        room = driver.core.room
-        if room is None:
-            raise NotInRoomError("you are not in a room")
-        driver.apply(driver.core.leave_notices())
-        await self._drain(room.others())
-        try:
-            await self._session.leave_room()
-        except P2PChatError as exc:
-            if exc.code not in (ErrorCode.NOT_IN_ROOM, ErrorCode.NOT_CONNECTED, ErrorCode.TIMEOUT):
-                raise
-        finally:
-            if driver.core.room is room:
-                driver.apply(driver.core.room_closed(deleted=False))
-
-    async def delete_room(self, name: str) -> None:
-        """Delete ``name`` (owner only); members are told by the tracker."""
-        driver, _ = self._require()
-        name = validate_room_name(name)
-        await self._session.delete_room(name)
-        if self.room == name:
-            driver.apply(driver.core.room_closed(deleted=True))
+        self._events.end()
 
     # ------------------------------------------------------------------ sending
 
@@ -332,63 +222,9 @@ class ChatClient:
                     await driver.wait_channel(name)
 
     async def _drain(self, users: Iterable[str]) -> None:
-        """Back-pressure: wait while the channels just written to are over their mark."""
+        """Back-pressure: wait (at most ``write_timeout``) while the channels just
+        written to are over their mark."""
         await self._require()[0].drain(users)
-
-    # ------------------------------------------------------------------ keys and trust
-
-    def _listed(self, username: str | None) -> bytes | None:
-        return None if username is None else self._require()[0].listed_key(username)
-
-    def fingerprint(self, username: str | None = None, key: bytes | None = None) -> str:
-        """Your key's fingerprint, or ``key``'s, or the one of the key to show for
-        ``username`` (the newest undecided key, else the pinned one, else the listed one)."""
-        return self._require()[1].fingerprint(username, key, self._listed(username))
-
-    def safety_number(self, username: str, key: bytes | None = None) -> str:
-        """The 60-digit number to compare with ``username`` out of band, for ``key``
-        (default: the key :meth:`fingerprint` shows for them)."""
-        return self._require()[1].safety_number(username, key, self._listed(username))
-
-    def trust_state(self, username: str) -> TrustState | None:
-        return self._require()[1].state(username)
-
-    def pinned_key(self, username: str) -> bytes | None:
-        return self._require()[1].pinned_key(username)
-
-    def pending_keys(self, username: str) -> tuple[bytes, ...]:
-        """``username``'s keys waiting for a decision, oldest first."""
-        return self._require()[1].pending_keys(username)
-
-    def key_to_trust(self, username: str, typed_fingerprint: str | None = None) -> bytes:
-        """The key ``/trust USER [FINGERPRINT]`` names (see :meth:`PinStore.key_to_trust`)."""
-        return self._require()[1].key_to_trust(username, typed_fingerprint)
-
-    def key_to_verify(self, username: str, typed_fingerprint: str | None = None) -> bytes:
-        """The key ``/verify USER [FINGERPRINT]`` names (see :meth:`PinStore.key_to_verify`)."""
-        listed = self._listed(validate_username(username))
-        return self._require()[1].key_to_verify(username, typed_fingerprint, listed)
-
-    async def trust(self, username: str, key: bytes) -> None:
-        """Accept ``key``, the exact key the user was shown, as ``username``'s; reconnect.
-        ``KeyNotPendingError`` (nothing changed) if it is no longer waiting for a decision."""
-        driver, trust = self._require()
-        await trust.trust(username, key)
-        driver.apply(driver.core.trust_restored(validate_username(username)))
-
-    async def verify(self, username: str, key: bytes) -> None:
-        """Safety numbers were compared for exactly ``key``: the pinned key is marked
-        verified; an undecided key is accepted and marked verified."""
-        driver, trust = self._require()
-        if await trust.verify(username, key):
-            driver.apply(driver.core.trust_restored(validate_username(username)))
-
-    async def reject(self, username: str) -> tuple[bytes, ...]:
-        """Keep the pinned key, refuse every undecided one (returned), and reconnect."""
-        driver, trust = self._require()
-        refused = await trust.reject(username)
-        driver.apply(driver.core.trust_restored(validate_username(username)))
-        return refused
 
     # ------------------------------------------------------------------ the tracker session
 
@@ -402,6 +238,8 @@ class ChatClient:
 
     async def restored(self) -> None:
         """Logged in again after an outage: join the room we were in."""
+        login = self._session.login_reply
+        self._relay_offered(login is not None and login.relay)
         room = self.room
         if room is not None:
             try:

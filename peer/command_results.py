@@ -11,10 +11,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar, Protocol, assert_never
 
-from commons.models import PeerInfo, RoomInfo
+from commons.errors import ErrorCode, P2PChatError
+from commons.models import PeerInfo, RoomInfo, decode_identity_key
+from commons.room_control import RoomAccess
 from crypto.pinning import TrustState
 from peer import commands as cmd
 from peer.actions import SentMessage
+from peer.tracker_messages import PeerPage, RoomPage
 from peer.tracker_pins import endpoint_key
 
 
@@ -32,12 +35,22 @@ class CommandClient(Protocol):
     @property
     def connected_peers(self) -> list[str]: ...
     @property
+    def channel_paths(self) -> dict[str, str]: ...
+    @property
     def listen_address(self) -> tuple[str, int] | None: ...
     async def register(self, username: str, password: str) -> None: ...
     async def login(self, username: str, password: str, replace_key: bool = False) -> None: ...
-    async def list_peers(self) -> list[PeerInfo]: ...
-    async def list_rooms(self) -> list[RoomInfo]: ...
-    async def create_room(self, name: str) -> RoomInfo: ...
+    async def look_up(self, username: str) -> PeerInfo: ...
+    async def list_peers(self, cursor: str | None = None, limit: int | None = None) -> PeerPage: ...
+    async def list_rooms(self, cursor: str | None = None, limit: int | None = None) -> RoomPage: ...
+    async def create_room(self, name: str, invite_only: bool = False) -> RoomInfo: ...
+    async def kick(self, username: str, room: str | None = None) -> tuple[str, str]: ...
+    async def ban(self, username: str, room: str | None = None) -> tuple[str, str]: ...
+    async def unban(self, username: str, room: str | None = None) -> tuple[str, str]: ...
+    async def invite(self, username: str, room: str | None = None) -> tuple[str, str]: ...
+    async def uninvite(self, username: str, room: str | None = None) -> tuple[str, str]: ...
+    async def set_invite_only(self, invite_only: bool, room: str | None = None) -> RoomInfo: ...
+    async def room_access(self, room: str | None = None) -> RoomAccess: ...
     async def join_room(self, name: str) -> list[str]: ...
     async def leave_room(self) -> None: ...
     async def delete_room(self, name: str) -> None: ...
@@ -72,17 +85,21 @@ class LoggedIn:
 
 @dataclass(frozen=True, slots=True)
 class PeerEntry:
+    """An online user as the directory lists them: no address (only room-mates get it)."""
+
     user: str
-    host: str
-    port: int
     room: str | None
     fingerprint: str
 
 
 @dataclass(frozen=True, slots=True)
 class PeersListed:
+    """One page: ``total`` online in all; ``next``: ``/peers NEXT`` shows the next page."""
+
     EVENT: ClassVar[str] = "peers"
     peers: list[PeerEntry]
+    total: int
+    next: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,12 +108,15 @@ class RoomEntry:
     owner: str
     members: list[str]
     capacity: int
+    invite_only: bool
 
 
 @dataclass(frozen=True, slots=True)
 class RoomsListed:
     EVENT: ClassVar[str] = "rooms"
     rooms: list[RoomEntry]
+    total: int
+    next: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +126,43 @@ class RoomCreated:
     owner: str
     members: list[str]
     capacity: int
+    invite_only: bool
+
+
+@dataclass(frozen=True, slots=True)
+class UserControlled:
+    """An owner's action done: ``/kick`` gives ``kicked``, ``/ban`` ``banned``, and so on."""
+
+    EVENTS: ClassVar[dict[cmd.OwnerAction, str]] = {
+        cmd.OwnerAction.KICK: "kicked",
+        cmd.OwnerAction.BAN: "banned",
+        cmd.OwnerAction.UNBAN: "unbanned",
+        cmd.OwnerAction.INVITE: "invited",
+        cmd.OwnerAction.UNINVITE: "uninvited",
+    }
+    action: cmd.OwnerAction
+    room: str
+    user: str
+
+    @property
+    def EVENT(self) -> str:
+        return self.EVENTS[self.action]
+
+
+@dataclass(frozen=True, slots=True)
+class RoomModeSet:
+    EVENT: ClassVar[str] = "room_mode"
+    room: str
+    invite_only: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AccessListed:
+    EVENT: ClassVar[str] = "room_access"
+    room: str
+    invite_only: bool
+    invited: list[str]
+    banned: list[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +192,8 @@ class UsersListed:
     owner: str | None
     members: list[str]
     connected: list[str]
+    #: How each open channel travels: ``direct`` or ``relay``.
+    paths: dict[str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +267,9 @@ Result = (
     | PeersListed
     | RoomsListed
     | RoomCreated
+    | UserControlled
+    | RoomModeSet
+    | AccessListed
     | Joined
     | Left
     | Deleted
@@ -227,6 +289,9 @@ SharedCommand = (
     | cmd.ListPeers
     | cmd.ListRooms
     | cmd.CreateRoom
+    | cmd.ControlUser
+    | cmd.SetInviteOnly
+    | cmd.ShowAccess
     | cmd.JoinRoom
     | cmd.LeaveRoom
     | cmd.DeleteRoom
@@ -243,7 +308,10 @@ SharedCommand = (
 
 def result_to_json(result: Result) -> dict[str, Any]:
     """The batch-mode object of a result: its fields under ``"event"``."""
-    return {"event": result.EVENT, **asdict(result)}
+    fields = asdict(result)
+    if isinstance(result, UserControlled):
+        del fields["action"]
+    return {"event": result.EVENT, **fields}
 
 
 def _endpoint(address: tuple[str, int] | None) -> str | None:
@@ -271,6 +339,26 @@ def fingerprint_result(
     )
 
 
+async def refresh_key(client: CommandClient, username: str) -> None:
+    """Ask the tracker for ``username``'s key now (``LOOKUP``), so a key to show or to
+    verify is current. Offline, or the tracker out of reach: what is known will do (the
+    pinned key); a user with no key known at all stays an error for the caller."""
+    try:
+        await client.look_up(username)
+    except P2PChatError as exc:
+        if exc.code not in (ErrorCode.USER_OFFLINE, ErrorCode.NOT_CONNECTED, ErrorCode.TIMEOUT):
+            raise
+
+
+_OWNER_ACTIONS = {
+    cmd.OwnerAction.KICK: lambda c, u, r: c.kick(u, r),
+    cmd.OwnerAction.BAN: lambda c, u, r: c.ban(u, r),
+    cmd.OwnerAction.UNBAN: lambda c, u, r: c.unban(u, r),
+    cmd.OwnerAction.INVITE: lambda c, u, r: c.invite(u, r),
+    cmd.OwnerAction.UNINVITE: lambda c, u, r: c.uninvite(u, r),
+}
+
+
 async def execute(client: CommandClient, command: SharedCommand) -> Result:
     """Run one command; errors raise :class:`commons.errors.P2PChatError`."""
     match command:
@@ -280,22 +368,40 @@ async def execute(client: CommandClient, command: SharedCommand) -> Result:
         case cmd.Login(username, password, replace_key):
             await client.login(username, password, replace_key)
             return LoggedIn(username, client.fingerprint(), _endpoint(client.listen_address))
-        case cmd.ListPeers():
-            peers = await client.list_peers()
-            return PeersListed(
-                [
-                    PeerEntry(p.username, p.host, p.port, p.room, client.fingerprint(p.username))
-                    for p in peers
-                ]
+        case cmd.ListPeers(cursor):
+            peers = await client.list_peers(cursor)
+            entries = [
+                PeerEntry(
+                    p.username,
+                    p.room,
+                    client.fingerprint(key=decode_identity_key(p.identity_key)),
+                )
+                for p in peers.peers
+            ]
+            return PeersListed(entries, peers.page.total, peers.page.next_cursor)
+        case cmd.ListRooms(cursor):
+            rooms = await client.list_rooms(cursor)
+            listed = [
+                RoomEntry(r.name, r.owner, list(r.members), r.capacity, r.invite_only)
+                for r in rooms.rooms
+            ]
+            return RoomsListed(listed, rooms.page.total, rooms.page.next_cursor)
+        case cmd.CreateRoom(room, invite_only):
+            info = await client.create_room(room, invite_only)
+            return RoomCreated(
+                info.name, info.owner, list(info.members), info.capacity, info.invite_only
             )
-        case cmd.ListRooms():
-            rooms = await client.list_rooms()
-            return RoomsListed(
-                [RoomEntry(r.name, r.owner, list(r.members), r.capacity) for r in rooms]
+        case cmd.ControlUser(action, username, room):
+            done_room, done_user = await _OWNER_ACTIONS[action](client, username, room)
+            return UserControlled(action, done_room, done_user)
+        case cmd.SetInviteOnly(invite_only, room):
+            info = await client.set_invite_only(invite_only, room)
+            return RoomModeSet(info.name, info.invite_only)
+        case cmd.ShowAccess(room):
+            access = await client.room_access(room)
+            return AccessListed(
+                access.room, access.invite_only, list(access.invited), list(access.banned)
             )
-        case cmd.CreateRoom(room):
-            info = await client.create_room(room)
-            return RoomCreated(info.name, info.owner, list(info.members), info.capacity)
         case cmd.JoinRoom(room):
             members = await client.join_room(room)
             return Joined(room, client.room_owner, members)
@@ -308,7 +414,11 @@ async def execute(client: CommandClient, command: SharedCommand) -> Result:
             return Deleted(room)
         case cmd.ListUsers():
             return UsersListed(
-                client.room, client.room_owner, client.members, client.connected_peers
+                client.room,
+                client.room_owner,
+                client.members,
+                client.connected_peers,
+                client.channel_paths,
             )
         case cmd.SendPrivate(username, text):
             sent = await client.send_private(username, text)
@@ -317,6 +427,8 @@ async def execute(client: CommandClient, command: SharedCommand) -> Result:
             sent = await client.send_room(text)
             return Sent(sent.room, None, sent.msg_id, list(sent.recipients))
         case cmd.ShowFingerprint(username):
+            if username is not None and username != client.username:
+                await refresh_key(client, username)
             return fingerprint_result(client, username)
         case cmd.Trust(username, typed):
             key = client.key_to_trust(username, typed)

@@ -3,10 +3,16 @@
 One frozen dataclass built by the CLI (or by a test) and handed to
 :class:`peer.client.ChatClient`. ``parse_endpoint`` turns the ``HOST:PORT`` strings of
 the command line into a validated pair; port 0 means "any free port" for the listener.
+
+Where to listen, by default: on loopback when the tracker is on loopback (nothing else
+could reach us anyway), on every interface otherwise, so that two machines of a LAN
+chat with no flags; the tracker then publishes the address it sees us at, and only to
+our room-mates.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,10 +20,27 @@ from commons.data_dirs import user_data_dir
 from commons.errors import ValidationError
 from commons.models import validate_host
 from crypto.login_secret import MIN_LOGIN_KDF, LoginKdf
+from peer.endpoint_policy import DirectPrivate
 from peer.liveness import Keepalive
 
 DEFAULT_TRACKER: tuple[str, int] = ("127.0.0.1", 6060)
 DEFAULT_LISTEN: tuple[str, int] = ("127.0.0.1", 0)
+#: Every IPv4 interface: the listener when the tracker is not on loopback.
+ALL_INTERFACES: tuple[str, int] = ("0.0.0.0", 0)  # noqa: S104 (the point: a LAN can dial)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def default_listen(tracker: tuple[str, int]) -> tuple[str, int]:
+    """Loopback next to a loopback tracker, every interface otherwise."""
+    return DEFAULT_LISTEN if is_loopback(tracker[0]) else ALL_INTERFACES
 
 
 def parse_endpoint(text: str, *, allow_port_zero: bool = False) -> tuple[str, int]:
@@ -48,6 +71,14 @@ class CoreSettings:
     max_pending: int = 512
     #: A message without a receipt this long after it was sent fails (``timed_out``).
     delivery_timeout: float = 120.0
+    #: Open channels at most; beyond, strangers' channels (then idle private ones) are
+    #: closed to make room, and an inbound stranger is refused if none can go.
+    max_channels: int = 256
+    #: How often the tracker is asked whether a stranger with a channel is still online.
+    stranger_check_interval: float = 60.0
+    #: Refused inbound channels: the first per name is reported, then one summary per
+    #: this many seconds.
+    refusal_summary_interval: float = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,20 +90,49 @@ class PeerConfig:
     ``advertise_host``/``advertise_port`` are what the tracker tells other peers to dial
     (e.g. behind a port forward); ``None`` means the address the tracker observed and
     the port actually bound.
+
+    ``listen`` ``None`` means :func:`default_listen`. ``no_listen``: no listener, no
+    address published; we still dial room-mates directly (they see our address then).
+    ``relay_only``: no listener and no direct dial either: every channel goes through the
+    relay and only the tracker ever sees our address. ``direct_private``: to whom we
+    offer our address over a relayed channel (:mod:`peer.endpoint_policy`).
     """
 
     tracker: tuple[str, int] = DEFAULT_TRACKER
     home: Path = field(default_factory=lambda: user_data_dir("peer"))
-    listen: tuple[str, int] = DEFAULT_LISTEN
+    listen: tuple[str, int] | None = None
+    no_listen: bool = False
+    relay_only: bool = False
+    direct_private: DirectPrivate = DirectPrivate.VERIFIED
     cafile: Path | None = None
     tracker_fingerprint: str | None = None
     advertise_host: str | None = None
     advertise_port: int | None = None
     connect_timeout: float = 10.0
+    #: A direct dial that cannot connect in this time goes through the relay instead.
+    direct_timeout: float = 1.5
     request_timeout: float = 15.0
     handshake_timeout: float = 10.0
+    #: A channel whose send buffer does not drain this long is dropped; a sender waits
+    #: at most this long for full buffers (:mod:`peer.write_watch`).
+    write_timeout: float = 10.0
+    #: Bytes of events one channel, and all channels, may have waiting for the
+    #: application before reading stops (:mod:`peer.event_queue`).
+    events_per_channel: int = 1024 * 1024
+    events_total: int = 16 * 1024 * 1024
     reconnect_initial_delay: float = 0.5
     reconnect_max_delay: float = 30.0
     core: CoreSettings = field(default_factory=CoreSettings)
     #: The least login-secret cost accepted from a tracker (tests lower it).
     min_login_kdf: LoginKdf = MIN_LOGIN_KDF
+
+    @property
+    def listen_address(self) -> tuple[str, int] | None:
+        """Where to listen (``None``: no listener)."""
+        if self.no_listen or self.relay_only:
+            return None
+        return self.listen if self.listen is not None else default_listen(self.tracker)
+
+    @property
+    def direct_dials(self) -> bool:
+        return not self.relay_only

@@ -4,9 +4,12 @@
 closed, frames received, a failed dial, a timer, a message typed) with the time passed
 in, and returns a :class:`peer.actions.Step`: events for the user and actions for the
 shells. It never awaits, sleeps, reads a clock or opens a socket. It is wired from parts
-with one concern each: :mod:`peer.room` (membership), :mod:`peer.dialling` (who dials
-whom, when), :mod:`peer.delivery` (receipts, resend, exactly-once),
-:mod:`peer.liveness` (keepalive) and :mod:`peer.channel_table`.
+with one concern each: :mod:`peer.core_base` (state and plumbing),
+:mod:`peer.core_rooms` (membership rules), :mod:`peer.core_limits` (the channel cap,
+strangers, refused channels, reading paused by back-pressure), and the bookkeeping of
+:mod:`peer.room`, :mod:`peer.dialling` (who dials whom, when), :mod:`peer.delivery`
+(receipts, resend, exactly-once), :mod:`peer.liveness` (keepalive),
+:mod:`peer.channel_table` and :mod:`peer.refusals`.
 
 Delivery: each message to each recipient awaits that recipient's ``ack``; one written on
 a channel that drops is written again, once, on the next channel (the re-dial), and the
@@ -14,6 +17,13 @@ sender is told ``MessageDelivered`` or ``MessageFailed`` (with the reason) per
 recipient. A room message goes to the members present when it is sent and to those
 being re-dialled; one whose key changed and is not accepted is skipped and reported
 failed (``key_changed``).
+
+Paths: a channel is direct or relayed (:class:`peer.actions.ChannelPath`); the rules
+are the same on both. An ``endpoint`` offered on a relayed channel is dialled once
+(:class:`peer.actions.Upgrade`); a direct channel that opens while a relayed one exists
+replaces it and takes over what the relayed one carried unacknowledged, in order, before
+anything new; the receiver's exactly-once filter drops what had already arrived, so the
+switch neither loses nor repeats a message, and it does not count as a loss.
 """
 
 from __future__ import annotations
@@ -22,176 +32,27 @@ from collections.abc import Iterable
 
 from commons.errors import ErrorCode
 from peer import events as ev
-from peer.actions import CloseChannel, CloseReason, Dial, DialFailure, SendFrame, SentMessage, Step
-from peer.channel_table import ChannelTable, OpenChannel
-from peer.chat_protocol import Ack, ChatMessage, Frame, LeaveNotice, MessageIds, Ping, Pong
-from peer.config import CoreSettings
-from peer.delivery import Failure, Inbox, Outbox
-from peer.dialling import DialPlan
+from peer.actions import (
+    ChannelPath,
+    CheckOnline,
+    CloseChannel,
+    CloseReason,
+    DialFailure,
+    SentMessage,
+    Step,
+    Upgrade,
+)
+from peer.channel_table import OpenChannel
+from peer.chat_protocol import Ack, ChatMessage, EndpointOffer, Frame, LeaveNotice, Ping, Pong
+from peer.core_base import is_private
+from peer.core_limits import LimitRules
+from peer.core_rooms import RoomRules
+from peer.delivery import Failure
 from peer.liveness import ChannelClock, Due
-from peer.room import RoomState
 
 
-def _private(frame: ChatMessage) -> bool:
-    return frame.room is None
-
-
-class PeerCore:
+class PeerCore(RoomRules, LimitRules):
     """One logged-in user's rooms, channels and deliveries (see the module docstring)."""
-
-    def __init__(
-        self, me: str, settings: CoreSettings | None = None, ids: MessageIds | None = None
-    ) -> None:
-        self.me = me
-        self.settings = settings or CoreSettings()
-        self.ids = ids or MessageIds()
-        self.room: RoomState | None = None
-        self.dials = DialPlan(me, self.settings.fallback_dial_delay, self.settings.redial_delays)
-        self.outbox = Outbox(self.settings.max_pending, self.settings.delivery_timeout)
-        self.inbox = Inbox()
-        self._channels = ChannelTable()
-        self._step = Step()
-
-    # ------------------------------------------------------------------ views
-
-    @property
-    def members(self) -> list[str]:
-        """Current room members (this user included), minus those known to have gone."""
-        return [] if self.room is None else sorted(self.room.present())
-
-    @property
-    def connected(self) -> list[str]:
-        """Users with an open, accepted channel."""
-        return self._channels.users()
-
-    def channel_of(self, user: str) -> int | None:
-        channel = self._channels.get(user)
-        return None if channel is None else channel.id
-
-    def next_wakeup(self) -> float | None:
-        """When :meth:`tick` next has something to do (``None``: nothing scheduled)."""
-        times = (
-            self._channels.next_check(self.settings.keepalive),
-            self.dials.next_due(),
-            self.outbox.next_deadline(),
-        )
-        return min((t for t in times if t is not None), default=None)
-
-    # ------------------------------------------------------------------ plumbing
-
-    def _emit(self, event: ev.Event) -> None:
-        self._step.events.append(event)
-
-    def _do(self, action: Dial | SendFrame | CloseChannel) -> None:
-        self._step.actions.append(action)
-
-    def _done(self) -> Step:
-        step, self._step = self._step, Step()
-        return step
-
-    def _send(self, user: str, frame: Frame) -> None:
-        channel = self._channels.get(user)
-        assert channel is not None
-        self._do(SendFrame(user, channel.id, frame))
-
-    def _fail(self, user: str, ids: Iterable[str], reason: Failure) -> None:
-        for msg_id in ids:
-            self._emit(ev.MessageFailed(msg_id, user, str(reason)))
-
-    def _dial(self, user: str, *, retry: bool = False) -> None:
-        if user in self._channels or user in self.dials.dialing:
-            return
-        self.dials.started(user, retry=retry)
-        self._do(Dial(user, retry))
-
-    def _close(self, user: str, reason: CloseReason) -> None:
-        """Close our channel to ``user`` on our own decision (later reports are stale)."""
-        channel = self._channels.remove(user)
-        if channel is not None:
-            self._do(CloseChannel(user, channel.id, reason))
-
-    # ------------------------------------------------------------------ the room
-
-    def room_entered(
-        self, name: str, owner: str, capacity: int, members: Iterable[str], now: float
-    ) -> Step:
-        """We created or joined ``name`` (or joined it again after a tracker outage)."""
-        if self.room is not None and self.room.name != name:
-            self._clear_room(deleted=False)
-        if self.room is None:
-            self.room = RoomState(name, owner, capacity, self.me, set(members) | {self.me})
-            self._ensure_room_channels(now)
-            return self._done()
-        return self.room_update(name, owner, members, now)
-
-    def room_update(self, name: str, owner: str, members: Iterable[str], now: float) -> Step:
-        """The tracker's list of ``name``'s members (a ``ROOM_UPDATE``)."""
-        room = self.room
-        if room is None or room.name != name:
-            return self._done()
-        room.owner = owner
-        change = room.apply(set(members), set(self._channels.users()))
-        for user in change.joined:
-            self._emit(ev.MemberJoined(name, user))
-        for user, reason in change.removed_gone:
-            self._forget_member(user, reason)
-        for user in change.left:
-            self._emit(ev.MemberLeft(name, user, "left"))
-            self._forget_member(user, Failure.LEFT)
-        for frame in room.release_held():
-            self._deliver(frame)
-        self._flush_acks()
-        self._ensure_room_channels(now)
-        return self._done()
-
-    def _forget_member(self, user: str, reason: Failure) -> None:
-        """``user`` is no longer in the room: stop dialling, give up their room messages."""
-        self.dials.cancel(user)
-        channel = self._channels.get(user)
-        if channel is None or not channel.private:
-            self._close(user, CloseReason.LEFT_ROOM)
-        self._fail(user, self.outbox.drop(user, keep=_private), reason)
-
-    def _ensure_room_channels(self, now: float) -> None:
-        room = self.room
-        if room is None:
-            return
-        for user in sorted(room.members - set(room.gone) - {self.me}):
-            if user in self._channels or user in self.dials.dialing or self.dials.redialing(user):
-                continue
-            if self.dials.leads(user):
-                self._dial(user)
-            else:
-                self.dials.schedule_fallback(user, now)
-
-    def room_closed(self, *, deleted: bool) -> Step:
-        """We left the room, or it was deleted (``deleted``: tell the user)."""
-        self._clear_room(deleted=deleted)
-        return self._done()
-
-    def _clear_room(self, *, deleted: bool) -> None:
-        room = self.room
-        if room is None:
-            return
-        self.room = None
-        for user, msg_id in self.outbox.drop_room(room.name):
-            self._emit(ev.MessageFailed(msg_id, user, str(Failure.LEFT)))
-        for user in sorted((room.members | room.detached) - {self.me}):
-            self.dials.cancel(user)
-            channel = self._channels.get(user)
-            if channel is not None and not channel.private:
-                self._close(user, CloseReason.LEFT_ROOM)
-        if deleted:
-            self._emit(ev.RoomDeleted(room.name, room.owner))
-
-    def leave_notices(self) -> Step:
-        """``leave`` frames for every present member we have a channel to."""
-        room = self.room
-        if room is not None:
-            for user in sorted(room.others()):
-                if user in self._channels:
-                    self._send(user, LeaveNotice(room.name, self.me))
-        return self._done()
 
     # ------------------------------------------------------------------ sending
 
@@ -223,6 +84,9 @@ class PeerCore:
         return SentMessage(frame.msg_id, None, (user,), ts), self._done()
 
     def _queue(self, user: str, frame: ChatMessage, now: float) -> None:
+        channel = self._channels.get(user)
+        if channel is not None:
+            channel.last_message = now
         if not self.outbox.add(user, frame, now):
             self._fail(user, [frame.msg_id], Failure.BACKLOG_FULL)
         elif user in self._channels:
@@ -238,29 +102,48 @@ class PeerCore:
 
     # ------------------------------------------------------------------ channels
 
-    def admit(self, user: str) -> bool:
-        """Whether to accept an authenticated inbound channel from ``user``."""
-        channel = self._channels.get(user)
-        own = channel is not None and channel.initiator
-        return not self.dials.refuses(user, holds_own_channel=own)
+    def channel_opened(
+        self,
+        user: str,
+        channel: int,
+        *,
+        initiator: bool,
+        now: float,
+        path: ChannelPath = ChannelPath.DIRECT,
+        upgrade: bool = False,
+    ) -> Step:
+        """A channel to ``user`` passed its checks and was accepted (by us or by them).
 
-    def channel_opened(self, user: str, channel: int, *, initiator: bool, now: float) -> Step:
-        """A channel to ``user`` passed its checks and was accepted (by us or by them)."""
-        if initiator:
+        ``upgrade``: it is the direct dial of an :class:`Upgrade` action."""
+        if upgrade:
+            self._upgrading.discard(user)
+        elif initiator:
             self.dials.finished(user)
         self.dials.cancel(user)
         old = self._channels.get(user)
         private = old is not None and old.private
         if old is not None:
             self._close(user, CloseReason.REPLACED)
-            # The remote restarted: what the old channel carried unacknowledged goes again.
-            self._fail(user, self.outbox.channel_lost(user), Failure.CONNECTION_LOST)
-        self._channels.add(OpenChannel(channel, user, initiator, private, ChannelClock(now)))
+            if old.path is ChannelPath.RELAY and path is ChannelPath.DIRECT:
+                self.outbox.channel_switched(user)
+            else:
+                # The remote restarted: what the old channel carried unacknowledged goes
+                # again, and counts as a loss.
+                self._fail(user, self.outbox.channel_lost(user), Failure.CONNECTION_LOST)
+        added = OpenChannel(
+            channel, user, initiator, private, ChannelClock(now), opened_at=now, path=path
+        )
+        self._channels.add(added)
+        if private or self._member(user):
+            self._contact(added)
+        else:
+            added.online_check = now + self.settings.stranger_check_interval
+        self._enforce_cap(keep=user)
         room = self.room
         if room is not None and user in room.gone and user in room.members:
             del room.gone[user]
             self._emit(ev.MemberJoined(room.name, user))
-        self._emit(ev.ChannelOpened(user))
+        self._emit(ev.ChannelOpened(user, str(path)))
         for frame in self.outbox.take_unsent(user):
             self._send(user, frame)
         return self._done()
@@ -284,7 +167,7 @@ class PeerCore:
         if room is not None and room.mark_gone(user, Failure.CONNECTION_LOST):
             self._emit(ev.MemberLeft(room.name, user, "connection_lost"))
         if not listed:  # no re-dial for the room: its messages to them are lost
-            self._fail(user, self.outbox.drop(user, keep=_private), Failure.CONNECTION_LOST)
+            self._fail(user, self.outbox.drop(user, keep=is_private), Failure.CONNECTION_LOST)
         if redial and (listed or self.outbox.has_pending(user)):
             self.dials.start_redial(user, now)
         else:
@@ -295,8 +178,14 @@ class PeerCore:
         silent = f"no traffic for {self.settings.keepalive.deadline:g} s"
         self._lost(channel.user, silent, now, redial=True)
 
-    def dial_failed(self, user: str, failure: DialFailure, detail: str, now: float) -> Step:
-        """A dial to ``user`` ended without a channel."""
+    def dial_failed(
+        self, user: str, failure: DialFailure, detail: str, now: float, *, upgrade: bool = False
+    ) -> Step:
+        """A dial to ``user`` ended without a channel (``upgrade``: the direct dial of an
+        :class:`Upgrade`; the relayed channel simply goes on)."""
+        if upgrade:
+            self._upgrading.discard(user)
+            return self._done()
         retry = self.dials.dialing.get(user, False)
         self.dials.finished(user)
         if failure is DialFailure.DUPLICATE or user in self._channels:
@@ -337,11 +226,23 @@ class PeerCore:
             elif isinstance(frame, LeaveNotice):
                 self._leave_notice(frame)
             elif isinstance(frame, ChatMessage):
+                open_channel.last_message = now
                 self._chat(user, frame)
+            elif isinstance(frame, EndpointOffer):
+                self._offered(open_channel, frame)
         if pinged and user in self._channels:
             self._send(user, Pong())
         self._flush_acks()
         return self._done()
+
+    def _offered(self, channel: OpenChannel, frame: EndpointOffer) -> None:
+        """``channel``'s user offers a direct address: dial it, once per relayed channel."""
+        if channel.path is not ChannelPath.RELAY or channel.upgrade_tried:
+            return
+        channel.upgrade_tried = True
+        if channel.user not in self._upgrading:
+            self._upgrading.add(channel.user)
+            self._do(Upgrade(channel.user, frame.host, frame.port))
 
     def _chat(self, user: str, frame: ChatMessage) -> None:
         room = self.room
@@ -349,6 +250,7 @@ class PeerCore:
             channel = self._channels.get(user)
             if channel is not None:
                 channel.private = True
+                self._contact(channel)
             self._deliver(frame)
         elif room is None or frame.room != room.name:
             return
@@ -356,27 +258,6 @@ class PeerCore:
             self._deliver(frame)
         elif frame.sender not in room.gone:
             room.hold(frame, self.settings.held_limit)
-
-    def _deliver(self, frame: ChatMessage) -> None:
-        if self.inbox.receive(frame):
-            self._emit(
-                ev.MessageReceived(frame.room, frame.sender, frame.text, frame.ts, frame.msg_id)
-            )
-
-    def _flush_acks(self) -> None:
-        for user, ack in self.inbox.take_acks():
-            if user in self._channels:
-                self._send(user, ack)
-
-    def _leave_notice(self, frame: LeaveNotice) -> None:
-        room = self.room
-        if room is None or frame.room != room.name or not room.known(frame.sender):
-            return
-        if room.mark_gone(frame.sender, Failure.LEFT):
-            self._emit(ev.MemberLeft(room.name, frame.sender, "left"))
-        self.dials.cancel(frame.sender)
-        pending = self.outbox.drop(frame.sender, keep=_private)
-        self._fail(frame.sender, pending, Failure.LEFT)
 
     # ------------------------------------------------------------------ trust and session
 
@@ -412,6 +293,7 @@ class PeerCore:
         for user in self._channels.users():
             self._close(user, reason)
         self.dials.cancel_all()
+        self._upgrading.clear()
 
     # ------------------------------------------------------------------ time
 
@@ -434,4 +316,8 @@ class PeerCore:
                 self._expire(channel, now)
         for user, msg_id in self.outbox.expired(now):
             self._emit(ev.MessageFailed(msg_id, user, str(Failure.TIMED_OUT)))
+        for user in self._channels.online_checks_due(now, self.settings.stranger_check_interval):
+            self._do(CheckOnline(user))
+        for event in self.refusals.due(now):
+            self._emit(event)
         return self._done()

@@ -123,6 +123,18 @@ class Outbox:
             self._unsent.pop(user, None)
         return failed
 
+    def channel_switched(self, user: str) -> None:
+        """Our relayed channel to ``user`` gave way to a direct one: what it carried
+        unacknowledged is written again on the new channel, first, without counting as
+        a send (the switch was no loss: the receiver's filter drops what had arrived)."""
+        entries = self._pending.get(user, {})
+        for entry in entries.values():
+            if entry.in_flight:
+                entry.in_flight = False
+                entry.sends -= 1
+        if entries:
+            self._unsent[user] = deque(entries.values())
+
     def drop(self, user: str, keep: Callable[[ChatMessage], bool] | None = None) -> list[str]:
         """Give up on what awaits ``user`` (all, or all but what ``keep`` accepts)."""
         entries = self._pending.get(user, {})

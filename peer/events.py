@@ -83,9 +83,13 @@ class TrustChanged:
 
 @dataclass(frozen=True, slots=True)
 class ChannelOpened:
-    """An authenticated end-to-end channel to ``username`` is ready."""
+    """An authenticated end-to-end channel to ``username`` is ready. ``path``:
+    ``"direct"`` (a TCP connection between the two peers) or ``"relay"`` (through the
+    tracker; the same encryption, the tracker sees only ciphertext). A direct channel
+    that replaces a relayed one is announced again with ``path`` ``"direct"``."""
 
     username: str
+    path: str = "direct"
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +141,36 @@ class MessageFailed:
 
 
 @dataclass(frozen=True, slots=True)
+class RemovedFromRoom:
+    """The owner ``by`` removed us from ``room``: ``reason`` is ``kicked`` (we may join
+    again, unless the room is invite-only) or ``banned`` (we may not)."""
+
+    room: str
+    by: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class InvitedToRoom:
+    """The owner ``by`` invited us to ``room`` (``/join ROOM`` to accept)."""
+
+    room: str
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelsRefused:
+    """``count`` more inbound channels claiming to be ``username`` (``"*"``: any of
+    many names) were refused with ``code`` in the last ``seconds``, after the first
+    one, which was reported in full as an :class:`ErrorEvent`."""
+
+    username: str
+    code: str
+    count: int
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
 class ErrorEvent:
     """Something failed outside a method call (e.g. an inbound channel was refused)."""
 
@@ -159,5 +193,8 @@ Event = (
     | SessionReplaced
     | MessageDelivered
     | MessageFailed
+    | RemovedFromRoom
+    | InvitedToRoom
+    | ChannelsRefused
     | ErrorEvent
 )

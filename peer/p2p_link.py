@@ -21,6 +21,10 @@ from commons.framing import FrameDecoder, encode_frame
 from crypto.channel import CLOSED_DURING_HANDSHAKE_HINT, MAX_BODY
 
 READ_CHUNK = 256 * 1024
+#: A closing link flushes at most this much; a larger backlog is dropped at once.
+CLOSE_FLUSH_LIMIT = 64 * 1024
+#: ... and for at most this many seconds.
+CLOSE_FLUSH_TIMEOUT = 10.0
 
 
 class ChannelOutputLike(Protocol):
@@ -60,15 +64,26 @@ class LinkClosedError(P2PChatError):
     code = ErrorCode.CHANNEL_CLOSED
 
 
+class LinkRefusedError(LinkClosedError):
+    """The path ended the link, not the peer (the relay refused it or dropped frames,
+    the tracker connection was lost): nothing to say about the remote's version."""
+
+
 class BodyTransport(Protocol):
-    """Moves a channel's bodies, whole and in order, to the other end."""
+    """Moves a channel's bodies, whole and in order, to the other end.
+
+    ``buffered_bytes()`` is what was written but still waits in this process;
+    ``sent_bytes()`` counts every byte that ever left it (for the write deadlines of
+    :mod:`peer.write_watch`)."""
 
     @property
     def closed(self) -> bool: ...
     async def read_bodies(self) -> list[bytes]: ...
     def write_body(self, body: bytes) -> None: ...
+    def buffered_bytes(self) -> int: ...
+    def sent_bytes(self) -> int: ...
     async def drain(self) -> None: ...
-    def close(self) -> None: ...
+    def close(self, linger: float = 0.0) -> None: ...
     def abort(self) -> None: ...
     async def wait_closed(self) -> None: ...
 
@@ -83,6 +98,7 @@ class TcpTransport:
         self.writer = writer
         self._max_body = max_body
         self._decoder = FrameDecoder(max_body)
+        self._written = 0
         self.closed = False
 
     async def read_bodies(self) -> list[bytes]:
@@ -103,7 +119,15 @@ class TcpTransport:
     def write_body(self, body: bytes) -> None:
         if self.closed or self.writer.is_closing():
             raise LinkClosedError("link closed")
-        self.writer.write(encode_frame(body, self._max_body))
+        frame = encode_frame(body, self._max_body)
+        self._written += len(frame)
+        self.writer.write(frame)
+
+    def buffered_bytes(self) -> int:
+        return self.writer.transport.get_write_buffer_size()
+
+    def sent_bytes(self) -> int:
+        return self._written - self.buffered_bytes()
 
     async def drain(self) -> None:
         if self.closed:
@@ -113,9 +137,20 @@ class TcpTransport:
         except OSError as exc:
             raise LinkClosedError(f"connection failed: {exc.__class__.__name__}") from None
 
-    def close(self) -> None:
+    def close(self, linger: float = 0.0) -> None:
+        """Close after flushing what waits, unless it is more than a remote that reads
+        would have taken by now: a remote that stopped reading must not keep the
+        connection (and its buffer) open for ever. (``linger`` is for transports whose
+        end could overtake a switch of path; a TCP connection closes now.)"""
         self.closed = True
+        waiting = self.buffered_bytes()
+        if waiting > CLOSE_FLUSH_LIMIT:
+            self.writer.transport.abort()
+            return
         self.writer.close()
+        if waiting:
+            transport = self.writer.transport
+            asyncio.get_running_loop().call_later(CLOSE_FLUSH_TIMEOUT, transport.abort)
 
     def abort(self) -> None:
         self.closed = True
@@ -171,7 +206,7 @@ class P2PLink:
             try:
                 body = await self._next_body()
             except LinkClosedError as exc:
-                if not initiator or self.closed:
+                if not initiator or self.closed or isinstance(exc, LinkRefusedError):
                     raise
                 raise LinkClosedError(
                     f"{exc.message} during the handshake ({CLOSED_DURING_HANDSHAKE_HINT})"
@@ -223,12 +258,12 @@ class P2PLink:
         """Backpressure: wait while the transport buffer is above its high-water mark."""
         await self.transport.drain()
 
-    def close(self) -> None:
+    def close(self, linger: float = 0.0) -> None:
         """Close the channel (keys forgotten) and the transport; idempotent."""
         if self.transport.closed:
             return
         self.channel.close()
-        self.transport.close()
+        self.transport.close(linger)
 
     def abort(self) -> None:
         """Drop the connection at once (no flush): used to simulate a crash."""

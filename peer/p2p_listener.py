@@ -1,18 +1,24 @@
 """The TCP listener other peers dial; each accepted connection goes to a handler.
 
-Bounded: at most ``max_pending`` connections may be in their handshake at once (the
-handler enforces its own timeout); extra ones are closed at once, so a flood of idle
-sockets cannot pile up. Handler tasks belong to the client's task supervisor, which
-cancels them when the client closes.
+Bounded by :class:`peer.inbound_limits.HandshakeSlots`: at most ``per_source``
+connections from one source (IPv4 address, IPv6 /64) may be in their handshake at once,
+and ``total`` in all; an extra one is closed at once, or takes the place of the oldest
+handshake of the busiest source (the handler enforces its own timeout). Refusals are
+logged at a bounded rate (:class:`commons.rate_limited_log.RateLimitedLog`). Handler
+tasks belong to the client's task supervisor, which cancels them when the client closes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 from collections.abc import Awaitable, Callable
 
+from commons.network_source import source_key
+from commons.rate_limited_log import RateLimitedLog
+from peer.inbound_limits import DEFAULT_PER_SOURCE, DEFAULT_TOTAL, HandshakeSlots
 from peer.supervisor import TaskSupervisor
 
 log = logging.getLogger(__name__)
@@ -21,12 +27,20 @@ Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]
 
 
 class P2PListener:
-    def __init__(self, handler: Handler, tasks: TaskSupervisor, max_pending: int = 64) -> None:
+    def __init__(
+        self,
+        handler: Handler,
+        tasks: TaskSupervisor,
+        max_pending: int = DEFAULT_TOTAL,
+        per_source: int = DEFAULT_PER_SOURCE,
+    ) -> None:
         self._handler = handler
         self._tasks = tasks
-        self._max_pending = max_pending
-        self._pending = 0
+        self.slots = HandshakeSlots(max_pending, per_source)
+        self._tokens = itertools.count(1)
+        self._writers: dict[int, asyncio.StreamWriter] = {}
         self._server: asyncio.Server | None = None
+        self._log = RateLimitedLog(log)
 
     async def start(self, host: str, port: int) -> tuple[str, int]:
         """Bind and listen; returns the bound address (port 0 -> a free port)."""
@@ -35,18 +49,29 @@ class P2PListener:
         return str(sockname[0]), int(sockname[1])
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self._pending >= self._max_pending or self._tasks.closed:
-            log.warning("too many inbound handshakes in progress; connection dropped")
-            writer.close()
+        peername = writer.get_extra_info("peername")
+        source = source_key(str(peername[0])) if peername else source_key("")
+        token = next(self._tokens)
+        decision = self.slots.admit(source, token) if not self._tasks.closed else None
+        if decision is None or not decision.admitted:
+            why = "the client is closing" if decision is None else decision.reason
+            self._log.warning("inbound-refused", "inbound connection dropped: %s", why)
+            writer.transport.abort()
             return
-        self._pending += 1
+        if decision.evict is not None:
+            evicted = self._writers.pop(decision.evict, None)
+            if evicted is not None:
+                evicted.transport.abort()
+            self._log.warning("inbound-evicted", "slow inbound handshake dropped for a newcomer")
+        self._writers[token] = writer
         task = asyncio.current_task()
         if task is not None:
             self._tasks.adopt(task)
         try:
             await self._handler(reader, writer)
         finally:
-            self._pending -= 1
+            self._writers.pop(token, None)
+            self.slots.release(source, token)
 
     async def close(self) -> None:
         server = self._server

@@ -15,7 +15,10 @@ Around one :class:`peer.tracker_link.TrackerLink`:
   live only in this object's memory. A tracker whose certificate no longer verifies
   stops the retries (``failed``). ``SESSION_REPLACED`` ends the session;
   ``SESSION_ENDED`` (someone presented a spent ticket of ours) drops the ticket.
-* Replies come back typed (:mod:`peer.tracker_messages`), and so do pushes.
+* Replies come back typed (:mod:`peer.tracker_messages`), and so do pushes; the relay's
+  pushes go to the :class:`RelaySink` (:class:`peer.relay_links.RelayLinks`), which also
+  hears every loss of the link, and :meth:`TrackerSession.send_relay` writes ``RELAY``
+  frames in order with the requests.
 """
 
 from __future__ import annotations
@@ -29,7 +32,9 @@ from typing import Any, Protocol
 
 from commons.codec import JsonObject
 from commons.errors import ErrorCode, P2PChatError
-from commons.models import RoomInfo
+from commons.models import PeerInfo, RoomInfo
+from commons.relay_frames import RelayedBody, RelayEnded, relay_request
+from commons.room_control import RoomAccess
 from commons.tracker_protocol import Command
 from peer.config import PeerConfig
 from peer.errors import TrackerUntrustedError
@@ -39,14 +44,21 @@ from peer.tracker_link import TrackerLink
 from peer.tracker_messages import (
     JoinReply,
     LoginReply,
-    PeerList,
+    PeerPage,
+    RoomPage,
     SaltReply,
     SessionEndedPush,
     SessionReplacedPush,
     TrackerPush,
     parse_created,
+    parse_lookup,
     parse_push,
-    parse_rooms,
+    parse_room_target,
+)
+
+#: The room commands that name a user: ``(room, user)`` in, ``(room, user)`` back.
+ROOM_TARGET_COMMANDS = frozenset(
+    {Command.KICK, Command.BAN, Command.UNBAN, Command.INVITE, Command.UNINVITE}
 )
 
 log = logging.getLogger(__name__)
@@ -63,6 +75,12 @@ class SessionHandler(Protocol):
 _TICKET_REFUSALS = {ErrorCode.TICKET_INVALID, ErrorCode.TICKET_REUSED, ErrorCode.RATE_LIMITED}
 
 
+class RelaySink(Protocol):
+    def received(self, push: RelayedBody) -> None: ...
+    def ended(self, push: RelayEnded) -> None: ...
+    def lost(self, detail: str) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class _Login:
     """What a LOGIN carries, kept (the login secret, never the password) to log in again."""
@@ -70,7 +88,7 @@ class _Login:
     username: str
     secret: str
     identity_key: str
-    port: int
+    port: int | None
     host: str | None
 
     def __repr__(self) -> str:
@@ -90,6 +108,9 @@ class TrackerSession:
         self._connecting = asyncio.Lock()
         self._closing = False
         self.replaced = False
+        self.relay: RelaySink | None = None
+        #: The last LOGIN reply (the address the tracker sees, whether it relays).
+        self.login_reply: LoginReply | None = None
 
     @property
     def connected(self) -> bool:
@@ -103,6 +124,11 @@ class TrackerSession:
     def pinned_now(self) -> bool:
         """The last connection pinned the tracker's certificate on first use."""
         return self._link.pinned_now
+
+    @property
+    def tracker_address(self) -> str | None:
+        """The tracker's IP address, as connected to."""
+        return self._link.address
 
     async def connect(self) -> None:
         await self._link.connect()
@@ -130,7 +156,7 @@ class TrackerSession:
         username: str,
         secret: str,
         identity_key: str,
-        port: int,
+        port: int | None,
         *,
         host: str | None = None,
         replace_key: bool = False,
@@ -163,6 +189,7 @@ class TrackerSession:
         self._ticket = reply.ticket
         self._ended = None
         self._link.start_heartbeat(reply.heartbeat_interval)
+        self.login_reply = reply
         return reply
 
     async def _resume(self, login: _Login) -> LoginReply:
@@ -188,14 +215,35 @@ class TrackerSession:
 
     # ------------------------------------------------------------------ typed requests
 
-    async def list_peers(self) -> PeerList:
-        return PeerList.parse(await self._request(Command.LIST_PEERS))
+    async def lookup(self, user: str) -> PeerInfo:
+        """The one online user ``user`` (``user_offline`` if they are not online)."""
+        return parse_lookup(await self._request(Command.LOOKUP, user=user), user)
 
-    async def list_rooms(self) -> list[RoomInfo]:
-        return parse_rooms(await self._request(Command.LIST_ROOMS))
+    async def list_peers(self, cursor: str | None = None, limit: int | None = None) -> PeerPage:
+        reply = await self._request(Command.LIST_PEERS, cursor=cursor, limit=limit)
+        return PeerPage.parse(reply)
 
-    async def create_room(self, name: str) -> RoomInfo:
-        return parse_created(await self._request(Command.CREATE_ROOM, room=name))
+    async def list_rooms(self, cursor: str | None = None, limit: int | None = None) -> RoomPage:
+        reply = await self._request(Command.LIST_ROOMS, cursor=cursor, limit=limit)
+        return RoomPage.parse(reply)
+
+    async def create_room(self, name: str, invite_only: bool = False) -> RoomInfo:
+        reply = await self._request(
+            Command.CREATE_ROOM, room=name, invite_only=True if invite_only else None
+        )
+        return parse_created(reply)
+
+    async def room_target(self, cmd: Command, room: str, user: str) -> tuple[str, str]:
+        """KICK, BAN, UNBAN, INVITE or UNINVITE ``user`` in ``room``; the exact names."""
+        assert cmd in ROOM_TARGET_COMMANDS
+        return parse_room_target(await self._request(cmd, room=room, user=user))
+
+    async def set_room(self, room: str, invite_only: bool) -> RoomInfo:
+        reply = await self._request(Command.SET_ROOM, room=room, invite_only=invite_only)
+        return parse_created(reply)
+
+    async def room_access(self, room: str) -> RoomAccess:
+        return RoomAccess.from_wire(await self._request(Command.ROOM_ACCESS, room=room))
 
     async def join_room(self, name: str) -> JoinReply:
         return JoinReply.parse(await self._request(Command.JOIN_ROOM, room=name))
@@ -206,6 +254,15 @@ class TrackerSession:
     async def delete_room(self, name: str) -> None:
         await self._request(Command.DELETE_ROOM, room=name)
 
+    # ------------------------------------------------------------------ the relay
+
+    def send_relay(self, to: str, link: int, back: bool, body: bytes | None) -> None:
+        """One ``RELAY`` frame (a channel body, or the link's end); no reply comes."""
+        self._link.send_oneway(relay_request(to, link, back, body))
+
+    async def drain_relay(self) -> None:
+        await self._link.drain()
+
     # ------------------------------------------------------------------ pushes and loss
 
     def _on_push(self, push: Push) -> None:
@@ -213,6 +270,13 @@ class TrackerSession:
             typed = parse_push(push.event, push.body)
         except P2PChatError as exc:
             log.warning("ignored an invalid %s push: %s", push.event, exc.code)
+            return
+        if isinstance(typed, RelayedBody | RelayEnded):
+            if self.relay is not None:
+                if isinstance(typed, RelayedBody):
+                    self.relay.received(typed)
+                else:
+                    self.relay.ended(typed)
             return
         if isinstance(typed, SessionReplacedPush):
             self.replaced = True
@@ -225,6 +289,8 @@ class TrackerSession:
             self._handler.pushed(typed)
 
     def _on_lost(self, detail: str) -> None:
+        if self.relay is not None:
+            self.relay.lost(detail)
         if self._closing:
             return
         if self._login is None:

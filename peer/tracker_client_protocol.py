@@ -10,6 +10,7 @@ futures by id.
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ from commons.errors import (
     ForbiddenError,
     P2PChatError,
     ProtocolError,
+    RateLimitedError,
     RoomError,
     ValidationError,
 )
@@ -54,11 +56,51 @@ _ROOM_CODES = {
     ErrorCode.ROOM_NOT_FOUND,
     ErrorCode.ROOM_FULL,
     ErrorCode.NOT_IN_ROOM,
+    ErrorCode.BANNED,
+    ErrorCode.NOT_INVITED,
+    ErrorCode.QUOTA_EXCEEDED,
 }
 
 
+#: Longest wait we repeat from a tracker (a day; a larger or broken value is clipped).
+MAX_RETRY_AFTER = 86_400.0
+
+
+def wait_in_words(seconds: float) -> str:
+    """``retry_after`` as a person reads it: "1 second", "40 seconds", "3 minutes",
+    "1 hour 5 minutes" (rounded up: never sooner than the tracker said)."""
+    whole = max(1, math.ceil(seconds))
+    if whole < 60:
+        return f"{whole} second{'s' if whole != 1 else ''}"
+    minutes = math.ceil(whole / 60)
+    if minutes < 60:
+        return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    hours, minutes = divmod(minutes, 60)
+    text = f"{hours} hour{'s' if hours != 1 else ''}"
+    return text + (f" {minutes} minute{'s' if minutes != 1 else ''}" if minutes else "")
+
+
+def _retry_after(body: JsonObject) -> float:
+    value = body.get("retry_after")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+        return 1.0
+    return min(float(value), MAX_RETRY_AFTER)
+
+
+def _rate_limited(code: ErrorCode, body: JsonObject) -> RateLimitedError:
+    wait = _retry_after(body)
+    if code is ErrorCode.THROTTLED:
+        what = "too many failed logins from your address"
+    else:
+        what = "too many requests of this kind"
+    return RateLimitedError(f"{what}: try again in {wait_in_words(wait)}", wait, code)
+
+
 def reply_error(reply: Reply) -> P2PChatError:
-    """The typed error an ``ERROR`` reply stands for (unknown codes -> ``internal_error``)."""
+    """The typed error an ``ERROR`` reply stands for (unknown codes -> ``internal_error``).
+
+    ``throttled`` and ``rate_limited`` become :class:`RateLimitedError` with the
+    tracker's ``retry_after`` and a message that says the wait in words."""
     raw_code = reply.body.get("code")
     msg = reply.body.get("msg")
     message = msg[:500] if isinstance(msg, str) else "the tracker refused the request"
@@ -66,6 +108,8 @@ def reply_error(reply: Reply) -> P2PChatError:
         code = ErrorCode(str(raw_code))
     except ValueError:
         return P2PChatError(message, ErrorCode.INTERNAL)
+    if code in (ErrorCode.RATE_LIMITED, ErrorCode.THROTTLED):
+        return _rate_limited(code, reply.body)
     if code in _ROOM_CODES:
         return RoomError(message, code)
     cls = _ERROR_CLASSES.get(code, P2PChatError)
@@ -86,6 +130,10 @@ class TrackerClientProtocol:
         obj: JsonObject = {"cmd": str(cmd), "id": request_id}
         obj.update({k: v for k, v in fields.items() if v is not None})
         return request_id, encode_message(obj, self.max_frame_size)
+
+    def oneway(self, frame: JsonObject) -> bytes:
+        """The bytes of a frame that carries no id (``RELAY``: it gets no reply)."""
+        return encode_message(frame, self.max_frame_size)
 
     def receive(self, data: bytes) -> list[Reply | Push]:
         """Everything ``data`` completed; raises ProtocolError if the stream is broken."""

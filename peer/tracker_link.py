@@ -95,6 +95,9 @@ class TrackerLink:
         self._closing = False
         self.fingerprint: str | None = None
         self.pinned_now = False
+        #: The tracker's IP address as the last connection saw it (decides which
+        #: addresses the peer will dial: :mod:`peer.dial_policy`).
+        self.address: str | None = None
 
     @property
     def connected(self) -> bool:
@@ -132,6 +135,8 @@ class TrackerLink:
         self._closing = False
         self._protocol = TrackerClientProtocol()
         self._writer = writer
+        peername = writer.get_extra_info("peername")
+        self.address = str(peername[0]) if peername else None
         self._reader_task = self._tasks.spawn(self._read_loop(reader, writer), "tracker reader")
 
     async def _verify(self, writer: asyncio.StreamWriter) -> None:
@@ -181,6 +186,20 @@ class TrackerLink:
         if not reply.ok:
             raise reply_error(reply)
         return reply.body
+
+    def send_oneway(self, frame: JsonObject) -> None:
+        """Write a frame that gets no reply (``RELAY``), in order with the requests."""
+        writer = self._writer
+        if writer is None or writer.is_closing():
+            raise NotConnectedError("not connected to the tracker")
+        writer.write(self._protocol.oneway(frame))
+
+    async def drain(self) -> None:
+        """Back-pressure: wait while the link's send buffer is above its high mark."""
+        writer = self._writer
+        if writer is None or writer.is_closing():
+            raise NotConnectedError("not connected to the tracker")
+        await writer.drain()
 
     def start_heartbeat(self, interval: float) -> None:
         """PING every ``interval`` seconds until the connection ends."""

@@ -23,6 +23,15 @@ from commons.models import (
     validate_room_name,
     validate_username,
 )
+from commons.relay_frames import (
+    RELAY_END_EVENT,
+    RELAY_EVENT,
+    RelayedBody,
+    RelayEnded,
+    parse_relay_end,
+    parse_relay_push,
+)
+from commons.room_control import Invited, Kicked, Page
 from commons.tracker_protocol import Event, validate_ticket
 from crypto.login_secret import ACCOUNT_SALT_SIZE, LoginKdf, validate_realm
 
@@ -38,12 +47,14 @@ def _list(reply: JsonObject, name: str) -> list[object]:
 
 @dataclass(frozen=True, slots=True)
 class LoginReply:
-    """A LOGIN or RESUME reply; ``ticket`` resumes the session once (``None`` from a
-    tracker without tickets)."""
+    """A LOGIN or RESUME reply. ``host``: the address the tracker sees us at; ``relay``:
+    whether it relays; ``ticket`` resumes the session once (``None`` from a tracker
+    without tickets)."""
 
     username: str
     heartbeat_interval: float
     host: str | None
+    relay: bool = False
     ticket: str | None = None
 
     @classmethod
@@ -57,6 +68,7 @@ class LoginReply:
             validate_username(reply.get("username")),
             float(interval),
             None if host is None else validate_host(host),
+            reply.get("relay") is True,
             None if ticket is None else validate_ticket(ticket),
         )
 
@@ -92,18 +104,43 @@ class SaltReply:
 
 
 @dataclass(frozen=True, slots=True)
-class PeerList:
+class PeerPage:
+    """One page of ``LIST_PEERS``: ``page.next_cursor`` asks for the next one."""
+
     peers: list[PeerInfo]
-    truncated: bool
+    page: Page
 
     @classmethod
-    def parse(cls, reply: JsonObject) -> PeerList:
+    def parse(cls, reply: JsonObject) -> PeerPage:
         peers = [PeerInfo.from_wire(item) for item in _list(reply, "peers")]
-        return cls(peers, reply.get("truncated") is True)
+        return cls(peers, Page.from_wire(reply))
 
 
-def parse_rooms(reply: JsonObject) -> list[RoomInfo]:
-    return [RoomInfo.from_wire(item) for item in _list(reply, "rooms")]
+@dataclass(frozen=True, slots=True)
+class RoomPage:
+    """One page of ``LIST_ROOMS``."""
+
+    rooms: list[RoomInfo]
+    page: Page
+
+    @classmethod
+    def parse(cls, reply: JsonObject) -> RoomPage:
+        rooms = [RoomInfo.from_wire(item) for item in _list(reply, "rooms")]
+        return cls(rooms, Page.from_wire(reply))
+
+
+def parse_lookup(reply: JsonObject, asked: str) -> PeerInfo:
+    """A ``LOOKUP`` reply: the user asked for. The tracker matches names ignoring case
+    and returns the exact one; anything else is a broken reply."""
+    peer = PeerInfo.from_wire(reply.get("peer"))
+    if peer.username.casefold() != asked.casefold():
+        raise ProtocolError("the tracker answered a LOOKUP with another user")
+    return peer
+
+
+def parse_room_target(reply: JsonObject) -> tuple[str, str]:
+    """``(room, user)`` of a KICK, BAN, UNBAN, INVITE or UNINVITE reply."""
+    return validate_room_name(reply.get("room")), validate_username(reply.get("user"))
 
 
 def parse_created(reply: JsonObject) -> RoomInfo:
@@ -127,6 +164,7 @@ class RoomUpdate:
     owner: str
     capacity: int
     members: list[MemberInfo]
+    invite_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,17 +190,48 @@ class KeyChangedPush:
     identity_key: bytes
 
 
-TrackerPush = RoomUpdate | RoomDeletedPush | SessionReplacedPush | KeyChangedPush | SessionEndedPush
+@dataclass(frozen=True, slots=True)
+class KickedPush:
+    """The owner removed us from a room (``KICKED``)."""
+
+    kicked: Kicked
 
 
-def parse_push(event: str, body: JsonObject) -> TrackerPush | None:
+@dataclass(frozen=True, slots=True)
+class InvitedPush:
+    """The owner of a room invited us (``INVITED``)."""
+
+    invited: Invited
+
+
+TrackerPush = (
+    RoomUpdate
+    | RoomDeletedPush
+    | SessionReplacedPush
+    | SessionEndedPush
+    | KeyChangedPush
+    | KickedPush
+    | InvitedPush
+)
+RelayPush = RelayedBody | RelayEnded
+
+
+def parse_push(event: str, body: JsonObject) -> TrackerPush | RelayPush | None:
     """The typed push, ``None`` for an event this client does not know."""
+    if event == RELAY_EVENT:  # by far the most frequent
+        return parse_relay_push(body)
+    if event == RELAY_END_EVENT:
+        return parse_relay_end(body)
     if event == Event.ROOM_UPDATE:
+        invite_only = body.get("invite_only", False)
+        if not isinstance(invite_only, bool):
+            raise ValidationError("field 'invite_only' must be a boolean")
         return RoomUpdate(
             validate_room_name(body.get("room")),
             validate_username(body.get("owner")),
             validate_capacity(body.get("capacity")),
             [MemberInfo.from_wire(m) for m in _list(body, "members")],
+            invite_only,
         )
     if event == Event.ROOM_DELETED:
         return RoomDeletedPush(validate_room_name(body.get("room")))
@@ -178,4 +247,8 @@ def parse_push(event: str, body: JsonObject) -> TrackerPush | None:
         if not isinstance(raw_key, str):
             raise ValidationError("KEY_CHANGED without an identity_key")
         return KeyChangedPush(validate_username(body.get("username")), decode_identity_key(raw_key))
+    if event == Event.KICKED:
+        return KickedPush(Kicked.from_wire(body))
+    if event == Event.INVITED:
+        return InvitedPush(Invited.from_wire(body))
     return None

@@ -7,6 +7,9 @@ whether a contact's key is acceptable and whether a message may go to them:
   :class:`crypto.authorization.Admission`) inside its handshake; what the check learned
   (a first key to pin, a new key to put before the user) is recorded only once the
   channel is accepted or refused (:meth:`TrustGate.settle`);
+* a first key is pinned only for a *contact*: once the channel carried a message or its
+  user shares our room (:meth:`TrustGate.pin_contact`, with the key that channel proved,
+  when the core says so), never for a mere handshake, so strangers cannot grow the store;
 * while a contact has a key waiting for the user's decision, nothing is sent to them: a
   private message is refused (``KeyChangedError``); a room message goes to the other
   members and is reported failed for that one (``key_changed``), so one contact's key
@@ -15,8 +18,9 @@ whether a contact's key is acceptable and whether a message may go to them:
   pinned one (``reject``); every change of a contact's trust state is reported as a
   typed ``TrustChanged`` event, and a new key also as ``KeyChanged`` (once per key).
 
-The pin store lives in memory; each change is written (with its MAC) by a single
-thread, in order, off the event loop.
+The pin store lives in memory; each change is written by a single thread, in order, off
+the event loop: one MAC-chained record appended, or now and then a whole new snapshot
+(:mod:`crypto.pin_log`).
 """
 
 from __future__ import annotations
@@ -26,14 +30,15 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from commons.errors import ErrorCode
 from commons.models import validate_username
-from commons.private_file import write_private_file
+from commons.private_file import append_private_file, write_private_file
 from crypto.authorization import Admission
-from crypto.errors import KeyChangedError
+from crypto.errors import InsecureKeyFileError, KeyChangedError
 from crypto.fingerprint import fingerprint as key_fingerprint
 from crypto.fingerprint import safety_number as compute_safety_number
 from crypto.identity import IdentityKey
-from crypto.pinning import PinStore, TrustState
+from crypto.pinning import MAX_CONTACTS, PinStore, PinWrite, TrustState
 from peer import events as ev
 from peer.errors import UserOfflineError
 
@@ -54,8 +59,8 @@ class TrustGate:
         self._pins = pins
         self._executor = executor
         self._emit = emit
-        self._saved = pins.revision if pins.current_on_disk else -1
         self._announced: set[tuple[str, bytes]] = set()
+        self._told_full = False
 
     @classmethod
     async def open(
@@ -83,13 +88,25 @@ class TrustGate:
         self._executor.shutdown(wait=False)
 
     async def save(self) -> None:
-        """Write the store if it changed: a snapshot taken here, written in order."""
-        pins = self._pins
-        if pins.revision == self._saved:
+        """Write what changed: taken here, on the loop, and written in order."""
+        write = self._pins.take_write()
+        if write is None:
             return
-        self._saved = pins.revision
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._executor, write_private_file, pins.path, pins.dump())
+        try:
+            await loop.run_in_executor(self._executor, self._write, write)
+        except BaseException:
+            self._pins.write_failed()
+            raise
+
+    def _write(self, write: PinWrite) -> None:
+        path = self._pins.path
+        if write.append:
+            append_private_file(
+                path, write.data, what="contact pin store", refuse=InsecureKeyFileError
+            )
+        else:
+            write_private_file(path, write.data)
 
     # ------------------------------------------------------------------ the gate
 
@@ -113,22 +130,42 @@ class TrustGate:
     async def settle(self, admission: Admission, *, accepted: bool) -> tuple[bool, bool]:
         """Record what a channel's identity check learned, now that the channel is
         accepted or refused: ``(keep the channel, a new key now waits for the user)``.
-        An accepted channel is dropped after all if another one pinned a different first
-        key meanwhile."""
+        A first key is not pinned here: only once the channel is a contact's
+        (:meth:`pin_contact`)."""
         decision = admission.decision
         if decision is None:
             return accepted, False
-        if accepted and decision.pin_first:
-            state = self._pins.observe(decision.username, decision.key)
-            await self.save()
-            if state is TrustState.KEY_CHANGED:
-                self._announce(decision.username, decision.key)
-                return False, False
-            self._report(decision.username)
         changed = False
         if decision.new_key is not None:
             changed = await self.note_key(decision.username, decision.new_key)
         return accepted, changed
+
+    async def pin_contact(self, username: str, key: bytes) -> bool:
+        """``username`` became a contact: pin ``key``, the one their channel proved (the
+        identity check accepted it), if nothing is pinned yet. True if another key was
+        pinned meanwhile: this one now waits for the user's decision, and the channel
+        must go."""
+        pins = self._pins
+        pinned = pins.pinned_key(username)
+        if pinned is None and pins.full:
+            if not self._told_full:
+                self._told_full = True
+                self._emit(
+                    ev.ErrorEvent(
+                        str(ErrorCode.PIN_STORE_FULL),
+                        f"your pin store holds {MAX_CONTACTS} contacts: new contacts' keys"
+                        " are not pinned (they are still checked against the tracker)",
+                    )
+                )
+            return False
+        state = pins.observe(username, key)
+        await self.save()
+        if state is TrustState.KEY_CHANGED and pins.is_pending(username, key):
+            self._announce(username, key)
+            return True
+        if pinned is None:
+            self._report(username)
+        return False
 
     async def note_key(self, username: str, key: bytes) -> bool:
         """The tracker lists, or a remote presented, ``key`` for ``username``: True if it
@@ -209,7 +246,9 @@ class TrustGate:
         pending = self._pins.pending_keys(username)
         key = pending[-1] if pending else self._pins.pinned_key(username) or listed
         if key is None:
-            raise UserOfflineError(f"no key known for {username}: /peers first")
+            raise UserOfflineError(
+                f"no key known for {username}: they are not online and none is pinned"
+            )
         return key
 
     def fingerprint(

@@ -14,6 +14,9 @@
   home, registered and logged in (``login=False`` to do that by hand), wrapped in a
   :class:`tests.peers.PeerHandle` that records its events; ``clock=`` gives it a clock
   the test moves (:class:`tests.peers.FakeClock`) for the age of directory listings.
+* ``unused_port``: a loopback port nothing listens on (a dial is refused at once);
+  ``blackholed_port``: one whose connections are never answered (the listen queue is
+  full, so the kernel drops every new SYN, as a firewall dropping packets would).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -171,3 +175,28 @@ async def peer_factory(tmp_path: Path) -> AsyncIterator[PeerFactory]:
     for handle in handles:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(handle.close(), 2 * TIMEOUT)
+
+
+@pytest.fixture
+def unused_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def blackholed_port() -> Iterator[int]:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = int(listener.getsockname()[1])
+    fillers = []
+    for _ in range(3):  # fill the accept queue; nobody ever accepts
+        filler = socket.socket()
+        filler.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            filler.connect(("127.0.0.1", port))
+        fillers.append(filler)
+    yield port
+    for sock in [*fillers, listener]:
+        sock.close()

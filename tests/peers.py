@@ -78,12 +78,16 @@ class PeerHandle:
 PeerFactory = Callable[..., Awaitable[PeerHandle]]
 
 
-async def hand_dial(peer: PeerHandle, claim: str, identity: IdentityKey | None = None) -> P2PLink:
+async def hand_dial(
+    peer: PeerHandle, claim: str, identity: IdentityKey | None = None, source: str | None = None
+) -> P2PLink:
     """A hand-driven channel to ``peer`` claiming to be ``claim`` (with a fresh key unless
-    given one); returns once the handshake is done, before ``peer`` accepts or rejects.
-    This side checks nothing: it plays the attacker."""
+    given one), from the local address ``source`` if given (any of 127.0.0.0/8); returns
+    once the handshake is done, before ``peer`` accepts or rejects. This side checks
+    nothing: it plays the attacker."""
     assert peer.client.listen_address is not None
-    reader, writer = await asyncio.open_connection(*peer.client.listen_address)
+    local = None if source is None else (source, 0)
+    reader, writer = await asyncio.open_connection(*peer.client.listen_address, local_addr=local)
     channel = SecureChannel(
         initiator=True,
         identity=identity or IdentityKey.generate(),

@@ -13,7 +13,7 @@ import os
 import resource
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -33,8 +33,11 @@ async def start_tracker_process(
     stderr: int | IO[bytes] | None = None,
     open_files: int | None = None,
     log_level: str = "WARNING",
+    prefix: Sequence[str] = (),
 ) -> asyncio.subprocess.Process:
+    """``prefix``: a command to run it under (``ip netns exec NS``)."""
     return await asyncio.create_subprocess_exec(
+        *prefix,
         sys.executable,
         "-m",
         "tracker",

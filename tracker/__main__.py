@@ -15,6 +15,7 @@ import signal
 import sys
 from pathlib import Path
 
+from commons.relay_frames import MAX_RELAY_BODY
 from commons.version import package_version
 from crypto.login_secret import LoginKdf
 from tracker import admin
@@ -221,6 +222,34 @@ def build_parser() -> argparse.ArgumentParser:
         default=defaults.max_rooms,
         help="rooms in all (default %(default)s)",
     )
+    relay = parser.add_argument_group(
+        "relay (channels of peers that cannot reach each other, through this tracker)"
+    )
+    relay.add_argument(
+        "--no-relay",
+        action="store_true",
+        help="relay nothing: peers must reach each other (default: relay)",
+    )
+    relay.add_argument(
+        "--relay-rate",
+        type=float,
+        default=defaults.relay_bytes_per_second / 1024,
+        metavar="KIB_PER_S",
+        help="relayed bytes per session and second, in KiB (default %(default)g)",
+    )
+    relay.add_argument(
+        "--relay-frames",
+        type=float,
+        default=defaults.relay_frames_per_second,
+        metavar="PER_S",
+        help="relayed frames per session and second (default %(default)g)",
+    )
+    relay.add_argument(
+        "--relay-pairs",
+        type=int,
+        default=defaults.relay_max_pairs,
+        help="users one session may relay to at once (default %(default)d)",
+    )
     return parser
 
 
@@ -263,6 +292,12 @@ def parse_args(argv: list[str] | None = None) -> TrackerConfig:
             ),
             ticket_lifetime=args.ticket_lifetime,
             lease_seconds=args.lease_seconds,
+            relay_enabled=not args.no_relay,
+            relay_bytes_per_second=args.relay_rate * 1024,
+            relay_burst_bytes=max(2 * args.relay_rate * 1024, MAX_RELAY_BODY),
+            relay_frames_per_second=args.relay_frames,
+            relay_burst_frames=max(2 * args.relay_frames, 1.0),
+            relay_max_pairs=args.relay_pairs,
         ).validated()
     except ValueError as exc:
         parser.error(str(exc))

@@ -16,6 +16,7 @@ from commons.framing import DEFAULT_MAX_FRAME_SIZE
 from commons.models import MAX_ROOM_CAPACITY
 from crypto.login_secret import DEFAULT_LOGIN_KDF, LoginKdf
 from tracker.registration import RegistrationMode
+from tracker.relay import RelayLimits
 from tracker.source import parse_networks
 
 #: OWASP's floor for argon2id (m=19 MiB, t=2, p=1); the tracker refuses anything weaker.
@@ -114,6 +115,29 @@ class TrackerConfig:
     lease_seconds: float = 15.0
     #: Connections in the PostgreSQL pool.
     database_pool_size: int = 8
+    #: The relay (``--no-relay`` turns it off): per-session budget, pairs, and the
+    #: queue above which frames relayed to a slow receiver are dropped.
+    relay_enabled: bool = True
+    relay_bytes_per_second: float = 256 * 1024
+    relay_burst_bytes: float = 512 * 1024
+    relay_frames_per_second: float = 500.0
+    relay_burst_frames: float = 1000.0
+    relay_max_pairs: int = 64
+    relay_pair_idle: float = 30.0
+    relay_receiver_buffer: int = 256 * 1024
+    #: Seconds between two lines of relay counters in the log (only when they changed).
+    stats_interval: float = 60.0
+
+    def relay_limits(self) -> RelayLimits:
+        return RelayLimits(
+            enabled=self.relay_enabled,
+            bytes_per_second=self.relay_bytes_per_second,
+            burst_bytes=self.relay_burst_bytes,
+            frames_per_second=self.relay_frames_per_second,
+            burst_frames=self.relay_burst_frames,
+            max_pairs=self.relay_max_pairs,
+            pair_idle=self.relay_pair_idle,
+        )
 
     def validated(self) -> TrackerConfig:
         """A normalised copy if every value is usable, else raise :class:`ValueError`."""
@@ -187,8 +211,15 @@ class TrackerConfig:
             raise ValueError("--database takes a postgresql:// URL (SQLite is the default)")
         if not 1 <= self.database_pool_size <= 100:
             raise ValueError("the database pool holds 1-100 connections")
+        self.relay_limits().check()
+        if self.relay_receiver_buffer <= 0:
+            raise ValueError("the relay's receiver buffer must be positive")
+        if self.stats_interval <= 0:
+            raise ValueError("the stats interval must be positive")
         return replace(
             self,
+            # Relayed frames are dropped before the client would be (no reader at all).
+            relay_receiver_buffer=min(self.relay_receiver_buffer, self.max_send_buffer // 2),
             registration=RegistrationMode(self.registration),
             trusted_networks=tuple(self.trusted_networks),
         )

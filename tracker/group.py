@@ -458,7 +458,8 @@ async def _presence(
         cur = await conn.execute(query + " WHERE username = ANY(%s)", (list(names),))
         found = dict.fromkeys(names)
     for row in await cur.fetchall():
-        found[row[0]] = Presence(row[0], row[1], int(row[2]), row[3], int(row[4]), row[5], row[6])
+        port = None if row[4] is None else int(row[4])
+        found[row[0]] = Presence(row[0], row[1], int(row[2]), row[3], port, row[5], row[6])
     return found
 
 

@@ -123,7 +123,7 @@ CREATE TABLE IF NOT EXISTS presence (
     tracker      TEXT NOT NULL,
     session      BIGINT NOT NULL,
     host         TEXT NOT NULL,
-    port         INTEGER NOT NULL,
+    port         INTEGER,
     identity_key TEXT NOT NULL,
     since        DOUBLE PRECISION NOT NULL
 );

@@ -42,7 +42,8 @@ class Presence:
     tracker: str
     session: int
     host: str
-    port: int
+    #: ``None``: no listener, no address published (reached through the relay).
+    port: int | None
     identity_key: str
     since: float
 

@@ -3,7 +3,8 @@
 This is the untrusted edge: frames are size-checked before buffering
 (:class:`commons.framing.FrameDecoder`), bodies are decoded strictly
 (:mod:`commons.codec`) and requests validated field by field
-(:func:`commons.tracker_protocol.parse_request`). Anything wrong becomes a
+(:func:`commons.tracker_protocol.parse_request`; ``RELAY`` frames, which are not
+requests, by :func:`commons.relay_frames.parse_relay`). Anything wrong becomes a
 :class:`Rejected` holding the ``ERROR`` reply to send. Only a framing error loses the
 stream's sync, so only that one asks for the connection to be closed; a bad body is
 answered and the next frame is read normally, up to a point: after
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from commons.codec import JsonObject, decode_object
 from commons.errors import ErrorCode, P2PChatError, ProtocolError
 from commons.framing import FrameDecoder
+from commons.relay_frames import RELAY_COMMAND, RelayFrame, parse_relay
 from commons.tracker_protocol import Request, error, error_from, parse_request, parse_request_id
 
 #: Bad frames in a row (no valid request between them) before the connection is closed;
@@ -35,8 +37,11 @@ class Rejected:
     close: bool = False
 
 
+Decoded = Request | RelayFrame | Rejected
+
+
 class RequestDecoder:
-    """``feed(bytes) -> list[Request | Rejected]`` for one connection.
+    """``feed(bytes) -> list[Request | RelayFrame | Rejected]`` for one connection.
 
     After it has returned a ``Rejected`` with ``close`` set, it returns nothing more.
     """
@@ -52,7 +57,7 @@ class RequestDecoder:
     def buffered(self) -> int:
         return self._frames.buffered
 
-    def feed(self, data: bytes) -> list[Request | Rejected]:
+    def feed(self, data: bytes) -> list[Decoded]:
         if self._done:
             return []
         try:
@@ -60,10 +65,10 @@ class RequestDecoder:
         except ProtocolError as exc:
             self._done = True
             return [Rejected(error(None, exc.code, exc.message), close=True)]
-        items: list[Request | Rejected] = []
+        items: list[Decoded] = []
         for body in bodies:
             item = self._parse(body)
-            if isinstance(item, Request):
+            if not isinstance(item, Rejected):
                 self._rejected_in_a_row = 0
             else:
                 self._rejected_in_a_row += 1
@@ -78,12 +83,14 @@ class RequestDecoder:
         return items
 
     @staticmethod
-    def _parse(body: bytes) -> Request | Rejected:
+    def _parse(body: bytes) -> Decoded:
         try:
             obj = decode_object(body)
         except ProtocolError as exc:
             return Rejected(error_from(None, exc))
         try:
+            if obj.get("cmd") == RELAY_COMMAND:
+                return parse_relay(obj)
             return parse_request(obj)
         except P2PChatError as exc:
             return Rejected(error_from(parse_request_id(obj), exc))

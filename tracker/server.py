@@ -37,12 +37,14 @@ import struct
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Coroutine
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from commons.codec import JsonObject, encode_message
 from commons.errors import ErrorCode, FrameTooLargeError, P2PChatError
 from commons.rate_limited_log import RateLimitedLog
+from commons.relay_frames import RelayFrame
 from commons.tracker_protocol import (
     Command,
     Event,
@@ -64,10 +66,12 @@ from tracker.listener import Listener, bind_sockets
 from tracker.password_hashing import PasswordHashing
 from tracker.rate_limit import KeyedTokenBuckets
 from tracker.registration import RegistrationPolicy
-from tracker.request_decoder import Rejected, RequestDecoder
+from tracker.relay import RelayStats
+from tracker.request_decoder import Decoded, Rejected, RequestDecoder
 from tracker.source import TrustedNetworks
 from tracker.state import (
     GROUP_COMMANDS,
+    Forward,
     Outcome,
     RoomSeed,
     SessionId,
@@ -124,7 +128,7 @@ class TrackerConnection(asyncio.Protocol):
         self._decoder = RequestDecoder(server.config.max_frame_size)
         self._phase = _HANDSHAKING
         self._busy = False
-        self._backlog: deque[Request | Rejected] | None = None
+        self._backlog: deque[Decoded] | None = None
         self._rejecting = ticket.verdict is not Verdict.ADMIT
         self.host = host
         self.opened = time.monotonic()
@@ -278,9 +282,14 @@ class TrackerConnection(asyncio.Protocol):
     def closed(self) -> bool:
         return self._phase == _CLOSED
 
+    @property
+    def unsent(self) -> int:
+        """Bytes queued for this client and not yet taken by its socket."""
+        return 0 if self.transport is None else self.transport.get_write_buffer_size()
+
     # ------------------------------------------------------------ requests
 
-    def _dispatch(self, item: Request | Rejected) -> None:
+    def _dispatch(self, item: Decoded) -> None:
         server = self._server
         if isinstance(item, Rejected):
             self.send(item.reply)
@@ -290,6 +299,13 @@ class TrackerConnection(asyncio.Protocol):
         state = server.state
         now = time.time()
         state.touch(self.session, now)
+        if isinstance(item, RelayFrame):
+            outcome = state.relay(self.session, item, now)
+            if outcome.wait > 0:
+                self._hold(outcome.wait, item)
+            else:
+                server.deliver(self, outcome)
+            return
         authenticated = state.is_authenticated(self.session)
         if item.cmd is Command.SALT:
             self._run_async(server.salt(self, item))
@@ -309,6 +325,12 @@ class TrackerConnection(asyncio.Protocol):
             return
         server.deliver(self, outcome)
 
+    def _hold(self, wait: float, item: RelayFrame) -> None:
+        """Shape: read nothing more from this client for ``wait`` s, then retry ``item``."""
+        self._run_async(asyncio.sleep(wait))
+        assert self._backlog is not None
+        self._backlog.appendleft(item)
+
     def _run_async(self, work: Coroutine[Any, Any, None]) -> None:
         """Run ``work`` while holding back this connection's further requests."""
         self._busy = True
@@ -327,7 +349,8 @@ class TrackerConnection(asyncio.Protocol):
                 self._dispatch(backlog.popleft())
             if self._busy and backlog:
                 assert self._backlog is not None
-                self._backlog.extendleft(reversed(backlog))
+                # After what the new work holds (a shaped RELAY frame), in order.
+                self._backlog.extend(backlog)
             if not self.closed and not self._busy and self.transport is not None:
                 self.transport.resume_reading()
 
@@ -429,6 +452,7 @@ class TrackerServer:
             changes_per_second=config.room_changes_per_second,
             pages_burst_per_source=config.pages_burst_per_source,
             pages_per_source_per_second=config.pages_per_source_per_second,
+            relay=config.relay_limits(),
         )
         state_args = (config.room_capacity, config.heartbeat_interval, config.max_frame_size)
         if self.storage.kind == "postgresql":
@@ -604,7 +628,7 @@ class TrackerServer:
         task.add_done_callback(self._tasks.discard)
 
     def deliver(self, conn: TrackerConnection | None, outcome: Outcome) -> None:
-        """Send the reply, the pushes, then close what must be closed.
+        """Send the reply, the pushes, the relayed frame, then close what must be closed.
 
         ``send`` never raises, so a reply that could not be sent never skips the pushes
         and closes that belong to the same state change.
@@ -616,10 +640,24 @@ class TrackerServer:
                 target = self.connections.get(session)
                 if target is not None:
                     target.send(message)
+        if outcome.forward is not None:
+            self._forward(outcome.forward)
         for session in outcome.close:
             target = self.connections.get(session)
             if target is not None:
                 target.close()
+
+    def _forward(self, forward: Forward) -> None:
+        """Carry a relayed frame, never waiting: a target that does not read fast enough
+        loses it (and both ends are told) instead of making the tracker buffer it."""
+        target = self.connections.get(forward.target)
+        if target is None:
+            return
+        if target.unsent > self.config.relay_receiver_buffer:
+            self.problems.warning("relay_drop", "dropping relayed frames to a slow receiver")
+            self.deliver(None, self.state.relay_dropped(forward))
+            return
+        target.send(forward.message)
 
     async def _sweep(self) -> None:
         config = self.config
@@ -627,6 +665,8 @@ class TrackerServer:
         period = min(config.heartbeat_interval, config.auth_timeout) / 2
         save_interval = SAVE_INTERVAL if self.storage.kind == "sqlite" else GROUP_SAVE_INTERVAL
         next_save = time.monotonic() + save_interval
+        next_stats = time.monotonic() + config.stats_interval
+        logged_stats: RelayStats | None = None
         while True:
             await asyncio.sleep(min(period, 1.0))
             now = time.time()
@@ -640,6 +680,12 @@ class TrackerServer:
                 if conn.opened > deadline:
                     break
                 conn.abort()
+            if time.monotonic() >= next_stats:
+                next_stats = time.monotonic() + config.stats_interval
+                stats = self.state.relay_stats
+                if stats != logged_stats:
+                    log.info("%s", stats.line(self.state.relay_pairs()))
+                    logged_stats = replace(stats)
             if time.monotonic() >= next_save:
                 next_save = time.monotonic() + save_interval
                 await self._save_throttles()

@@ -10,47 +10,28 @@ missing peer name) becomes one shared source, so it cannot dodge the limits eith
 Trusted networks (``--trusted-network``) are exempt from the per-source limits (not
 from the global ones): the operator's own hosts, or loopback for benchmarks.
 
-Both functions are cached (a flood comes from few addresses, and every accepted socket
-asks), so classifying a connection costs a dictionary lookup.
+The classification itself lives in :mod:`commons.network_source` (the peer's listener
+counts by it too).
 """
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 from collections.abc import Iterable
 
-#: The one source every unparsable address shares.
-UNKNOWN_SOURCE = "unknown"
+from commons.network_source import UNKNOWN_SOURCE, IPAddress, parse_address, source_key
 
-_IPV6_SOURCE_PREFIX = 64
+__all__ = [
+    "UNKNOWN_SOURCE",
+    "IPAddress",
+    "IPNetwork",
+    "TrustedNetworks",
+    "parse_address",
+    "parse_networks",
+    "source_key",
+]
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-
-@functools.lru_cache(maxsize=4096)
-def parse_address(host: str) -> IPAddress | None:
-    """The address of ``host`` with IPv4-mapped IPv6 unwrapped; ``None`` if not an IP."""
-    try:
-        address = ipaddress.ip_address(host.split("%", 1)[0])
-    except ValueError:
-        return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    return address
-
-
-@functools.lru_cache(maxsize=4096)
-def source_key(host: str) -> str:
-    """``"192.0.2.1"`` for IPv4, ``"2001:db8:1:2::/64"`` for IPv6: the unit of every limit."""
-    address = parse_address(host)
-    if address is None:
-        return UNKNOWN_SOURCE
-    if isinstance(address, ipaddress.IPv4Address):
-        return str(address)
-    network = ipaddress.IPv6Network((address, _IPV6_SOURCE_PREFIX), strict=False)
-    return str(network)
 
 
 def parse_networks(values: Iterable[str]) -> tuple[IPNetwork, ...]:

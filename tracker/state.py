@@ -21,7 +21,15 @@ never touches a socket, a clock or a disk, so every rule below is unit-testable:
   removed gets ``KICKED``, the user invited gets ``INVITED``;
 * room commands are rate-limited per session (a token bucket), so join/leave cycles
   cannot flood the members with pushes; directory pages per source, so sessions cannot
-  make the tracker spend its time building them.
+  make the tracker spend its time building them;
+* a user's address (``host``/``port``) goes only to the members of the room the user is
+  in (``ROOM_UPDATE``, the ``JOIN_ROOM`` reply), never into a directory listing
+  (``LIST_PEERS``, ``LOOKUP``: name, key and room); a user who announces no port has no
+  address at all;
+* ``RELAY`` frames are forwarded to the session named, as an outcome
+  (:class:`Forward`) the shell carries out: the decision "this frame goes to session X"
+  is taken here, so another shell (or trackers sharing one database) can carry it
+  differently. Budgets, pair caps and the relay's counters are in :mod:`tracker.relay`.
 
 Accounts (passwords, keys on disk) are not here: :mod:`tracker.accounts` checks them
 before :meth:`TrackerState.login` is called.
@@ -39,6 +47,7 @@ from typing import ClassVar
 from commons.codec import JsonObject
 from commons.errors import ErrorCode
 from commons.models import MemberInfo, PeerInfo, RoomInfo
+from commons.relay_frames import RelayEndCode, RelayFrame, relay_end_push, relay_push
 from commons.room_control import Invited, Kicked, KickReason, Page, RoomAccess
 from commons.tracker_protocol import (
     MAX_PAGE_LIMIT,
@@ -51,6 +60,7 @@ from commons.tracker_protocol import (
 )
 from tracker.keyed_records import KeyedRecords
 from tracker.rate_limit import KeyedTokenBuckets, TokenBucket
+from tracker.relay import RelayLimits, RelaySession, RelayStats
 from tracker.room_changes import (
     BanAdded,
     BanRemoved,
@@ -64,6 +74,7 @@ from tracker.room_changes import (
 
 __all__ = [
     "GROUP_COMMANDS",
+    "Forward",
     "Outcome",
     "RoomCreated",
     "RoomDeleted",
@@ -96,6 +107,7 @@ class StateLimits:
     #: the tracker spend on them (~0.1 s per second at most), whatever its sessions.
     pages_burst_per_source: int = 100
     pages_per_source_per_second: float = 50.0
+    relay: RelayLimits = field(default_factory=RelayLimits)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +128,8 @@ class OnlineUser:
     username: str
     session: SessionId
     host: str
-    port: int
+    #: The P2P port announced at login; ``None``: no listener, no address published.
+    port: int | None
     identity_key: str
     last_seen: float
     room_changes: TokenBucket
@@ -128,18 +141,22 @@ class OnlineUser:
     #: Another tracker of the group holds this session (:mod:`tracker.replica`); ``None``
     #: for a session of this tracker.
     tracker: str | None = None
+    #: Budget and pairs of what this session relays (made by its first RELAY frame).
+    relay: RelaySession | None = None
 
     @property
     def local(self) -> bool:
         return self.tracker is None
 
     def member_info(self) -> MemberInfo:
+        """What a room-mate learns: how to dial this user, if they listen."""
+        if self.port is None:
+            return MemberInfo(self.username, None, None, self.identity_key)
         return MemberInfo(self.username, self.host, self.port, self.identity_key)
 
     def peer_info(self) -> PeerInfo:
-        return PeerInfo(
-            self.username, self.host, self.port, self.identity_key, self.room, self.last_seen
-        )
+        """What anyone logged in learns: the name, the key and the room, no address."""
+        return PeerInfo(self.username, self.identity_key, self.room)
 
 
 def _fold(name: str) -> str:
@@ -166,14 +183,32 @@ class Room:
         return next((m for m in self.members if _fold(m) == folded), None)
 
 
+@dataclass(frozen=True, slots=True)
+class Forward:
+    """A relayed frame to carry: push ``message`` to ``target``, unless ``target`` does
+    not read fast enough, in which case the shell drops it and carries out
+    :meth:`TrackerState.relay_dropped` instead."""
+
+    sender: SessionId
+    target: SessionId
+    frame: RelayFrame
+    message: JsonObject
+
+
 @dataclass(slots=True)
 class Outcome:
-    """What the shell must do: persist, reply, push, close — in that order."""
+    """What the shell must do: persist, reply, push, forward, close — in that order.
+
+    ``wait`` > 0: nothing was done; hold this session's input that many seconds, then
+    hand the same frame in again (the relay's rate limit shapes, it does not drop).
+    """
 
     reply: JsonObject | None = None
     pushes: list[tuple[tuple[SessionId, ...], JsonObject]] = field(default_factory=list)
     close: list[SessionId] = field(default_factory=list)
     store: tuple[StoreAction, ...] = ()
+    forward: Forward | None = None
+    wait: float = 0.0
 
     def push_to(self, sessions: Iterable[SessionId], message: JsonObject) -> None:
         targets = tuple(sessions)
@@ -237,6 +272,9 @@ class TrackerState:
         self._room_names: list[str] = []
         self._folded: dict[str, str] = {}
         self._owned: Counter[str] = Counter()
+        #: Who relays to each user (the reverse of the senders' pairs).
+        self._relayed_by: dict[str, set[str]] = {}
+        self.relay_stats = RelayStats()
         self._pages = KeyedTokenBuckets(
             KeyedRecords("pages_source"),
             self.limits.pages_burst_per_source,
@@ -305,8 +343,7 @@ class TrackerState:
         ``source`` and ``trusted`` are where the connection comes from, for per-source
         limits (:mod:`tracker.source`).
         """
-        assert request.username is not None and request.port is not None
-        assert request.identity_key is not None
+        assert request.username is not None and request.identity_key is not None
         outcome = Outcome()
         username = request.username
         if key_changed:
@@ -337,6 +374,7 @@ class TrackerState:
             username=username,
             heartbeat_interval=self.heartbeat_interval,
             host=host,
+            relay=self.limits.relay.enabled,
         )
         return outcome
 
@@ -371,6 +409,7 @@ class TrackerState:
     def _end(self, user: OnlineUser, outcome: Outcome) -> None:
         self._leave_room(user, outcome)
         self._changed(user=user.username)
+        self._end_relays(user, outcome)
         del self.sessions[user.session]
         if self.online.get(user.username) is user:
             del self.online[user.username]
@@ -388,6 +427,133 @@ class TrackerState:
                 names.update(room.members)
         names.discard(username)
         return [self.online[name].session for name in sorted(names) if name in self.online]
+
+    # ----------------------------------------------------------------- relay
+
+    def relay(self, session: SessionId, frame: RelayFrame, now: float) -> Outcome:
+        """A ``RELAY`` frame from ``session``: forward it, shape it, or refuse it.
+
+        Every frame, refused or not, is charged to the sender's budget first, so a
+        stream of frames to nobody costs the sender as much as real traffic. A refusal
+        is a ``RELAY_END`` for that link to the sender; it never gets a reply.
+        """
+        user = self.sessions.get(session)
+        if user is None:
+            return Outcome(reply=error(None, ErrorCode.NOT_AUTHENTICATED, "log in first"))
+        limits = self.limits.relay
+        state = user.relay
+        if state is None:
+            state = user.relay = RelaySession(limits, now)
+        wait = state.take(frame.size, now)
+        if wait > 0:
+            self.relay_stats.shaped += 1
+            return Outcome(wait=wait)
+        if not limits.enabled:
+            return self._relay_refused(
+                user, frame, RelayEndCode.RELAY_DISABLED, "this tracker does not relay"
+            )
+        target = self.online.get(frame.to)
+        if target is None or target is user:
+            return self._relay_refused(
+                user, frame, RelayEndCode.USER_OFFLINE, f"{frame.to} is not online"
+            )
+        if target.tracker is not None:
+            return self._relay_refused(
+                user,
+                frame,
+                RelayEndCode.OTHER_TRACKER,
+                f"{frame.to} is connected to another tracker of this group, and relaying"
+                " between trackers is not supported: a direct connection is needed",
+            )
+        outcome = Outcome()
+        if frame.end:
+            self.relay_stats.ends += 1
+            if frame.to in state.pairs or frame.to in self._relayed_by.get(user.username, ()):
+                message = relay_end_push(
+                    user.username, frame.link, frame.back, RelayEndCode.CLOSED, "closed"
+                )
+                outcome.push_to((target.session,), message)
+            return outcome
+        expired = state.pairs.use(frame.to, now)
+        if expired is None:
+            return self._relay_refused(
+                user,
+                frame,
+                RelayEndCode.TOO_MANY_PAIRS,
+                f"you relay to {limits.max_pairs} users already",
+            )
+        for name in expired:
+            self._relayed_by.get(name, set()).discard(user.username)
+        self._relayed_by.setdefault(frame.to, set()).add(user.username)
+        self.relay_stats.frames += 1
+        self.relay_stats.bytes += frame.size
+        outcome.forward = Forward(session, target.session, frame, relay_push(user.username, frame))
+        return outcome
+
+    def _relay_refused(
+        self, user: OnlineUser, frame: RelayFrame, code: RelayEndCode, msg: str
+    ) -> Outcome:
+        self.relay_stats.refused += 1
+        outcome = Outcome()
+        if not frame.end:  # an end needs no answer
+            notice = relay_end_push(frame.to, frame.link, not frame.back, code, msg)
+            outcome.push_to((user.session,), notice)
+        return outcome
+
+    def relay_dropped(self, forward: Forward) -> Outcome:
+        """The shell dropped ``forward``: its target does not read fast enough. The
+        link is broken (a channel cannot skip a frame): both ends are told."""
+        self.relay_stats.dropped += 1
+        outcome = Outcome()
+        sender = self.sessions.get(forward.sender)
+        target = self.sessions.get(forward.target)
+        frame = forward.frame
+        if sender is None or target is None:
+            return outcome
+        code = RelayEndCode.RECEIVER_SLOW
+        outcome.push_to(
+            (sender.session,),
+            relay_end_push(
+                target.username,
+                frame.link,
+                not frame.back,
+                code,
+                f"{target.username} does not read fast enough: relayed frames were dropped",
+            ),
+        )
+        outcome.push_to(
+            (target.session,),
+            relay_end_push(
+                sender.username,
+                frame.link,
+                frame.back,
+                code,
+                "frames relayed to you were dropped: your connection does not read fast enough",
+            ),
+        )
+        return outcome
+
+    def _end_relays(self, user: OnlineUser, outcome: Outcome) -> None:
+        """``user``'s session ends: everyone it relayed with loses those links at once."""
+        partners = self._relayed_by.pop(user.username, set())
+        if user.relay is not None:
+            for name in user.relay.pairs:
+                partners.add(name)
+                self._relayed_by.get(name, set()).discard(user.username)
+        notice = relay_end_push(
+            user.username, None, False, RelayEndCode.USER_OFFLINE, f"{user.username} went offline"
+        )
+        for name in sorted(partners):
+            partner = self.online.get(name)
+            if partner is None or partner is user:
+                continue
+            if partner.relay is not None:
+                partner.relay.pairs.forget(user.username)
+            outcome.push_to((partner.session,), notice)
+
+    def relay_pairs(self) -> int:
+        """Pairs relaying now (for the log)."""
+        return sum(len(u.relay.pairs) for u in self.sessions.values() if u.relay is not None)
 
     # ----------------------------------------------------------------- commands
 

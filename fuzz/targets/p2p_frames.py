@@ -2,8 +2,10 @@
 
 An accepted frame has bounded, well-formed fields (text that is real Unicode of at most
 4,000 characters, a finite timestamp, a sender equal to the channel's user, a reject
-code of ``[a-z0-9_]``, at most ``MAX_ACK_IDS`` receipts) and survives an encode/decode
-round trip unchanged; its message ids parse. A refused one raises ``ProtocolError``.
+code of ``[a-z0-9_]``, at most ``MAX_ACK_IDS`` receipts, an offered endpoint's host a
+valid address of at most 253 characters and its port 1-65535) and survives an
+encode/decode round trip unchanged; its message ids parse. A refused one raises
+``ProtocolError``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from peer.chat_protocol import (
     REJECT_CODE_RE,
     Ack,
     ChatMessage,
+    EndpointOffer,
     LeaveNotice,
     Reject,
     decode_frame,
@@ -51,6 +54,9 @@ def fuzz_one(data: bytes) -> None:
             split_msg_id(msg_id)
     elif isinstance(frame, LeaveNotice):
         assert frame.sender == PEER
+    elif isinstance(frame, EndpointOffer):
+        assert 0 < len(frame.host) <= 253 and not has_lone_surrogate(frame.host)
+        assert 1 <= frame.port <= 65535
     assert decode_frame(encode_frame(frame), PEER) == frame
 
 
@@ -65,4 +71,6 @@ def seeds() -> list[bytes]:
         b'{"type":"ack","ids":["0123456789abcdef-1","0123456789abcdef-2"]}',
         b'{"type":"ping"}',
         b'{"type":"reject","code":"\\ud800","reason":"\\udfff"}',
+        b'{"type":"endpoint","host":"192.0.2.7","port":4000}',
+        b'{"type":"endpoint","host":"fe80::1%eth0","port":65535}',
     ]

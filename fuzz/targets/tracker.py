@@ -21,7 +21,9 @@ another spelling ``auth_failed``); passwords are not checked. After every step:
 * no banned user is a member; ban and invite lists and rooms per owner stay within
   their quotas;
 * pushes and closes name only live sessions;
-* a decoder asks to close after at most ``MAX_REJECTED_IN_A_ROW`` bad frames in a row.
+* a decoder asks to close after at most ``MAX_REJECTED_IN_A_ROW`` bad frames in a row;
+* a ``RELAY`` frame gets no reply (only an id-less error before login), and what it is
+  forwarded to is another live session, with the body unchanged.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from typing import Any
 from commons.codec import JsonObject, encode_message
 from commons.errors import ErrorCode
 from commons.framing import DEFAULT_MAX_FRAME_SIZE, HEADER
+from commons.relay_frames import RELAY_COMMAND, RelayFrame
 from commons.tracker_protocol import Command, Request, Status, error, ok
 from fuzz.byte_reader import ByteReader
 from tracker.request_decoder import MAX_REJECTED_IN_A_ROW, Rejected, RequestDecoder
@@ -61,7 +64,9 @@ _HOSTS = (
 )
 _IDS: tuple[Any, ...] = (1, 0, 2**63 - 1, 2**63, -1, "a", "i" * 64, "i" * 65, "\ud800", True, None)
 _PORTS: tuple[Any, ...] = (4000, 1, 65535, 0, 65536, "80", None)
-_COMMANDS = (*[c.value for c in Command], "FLY", 7)
+_COMMANDS = (*[c.value for c in Command], "FLY", 7, RELAY_COMMAND)
+_LINKS: tuple[Any, ...] = (1, 2, 2**31 - 1, 0, 2**31, True, "1")
+_DATA: tuple[Any, ...] = ("bm9pc2U=", "", "bm9pc2U", "!!!!", 7, "A" * 60_001)
 _ROOM_COMMANDS = {
     "CREATE_ROOM",
     "JOIN_ROOM",
@@ -137,7 +142,24 @@ class _Model:
                     self.disconnect(session)
                 continue
             self.rejected_in_a_row[session] = 0
-            self.request(session, item)
+            if isinstance(item, RelayFrame):
+                self.relay(session, item)
+            else:
+                self.request(session, item)
+
+    def relay(self, session: int, frame: RelayFrame) -> None:
+        self.now += 1.0
+        outcome = self.state.relay(session, frame, self.now)
+        if outcome.reply is not None:  # only before login, and never with an id
+            assert outcome.reply["id"] is None and outcome.reply["status"] == Status.ERROR
+            assert not self.state.is_authenticated(session)
+        forward = outcome.forward
+        if forward is not None:
+            assert forward.sender == session and forward.target != session
+            assert forward.target in self.state.sessions and forward.target in self.open
+            assert forward.message["data"] == frame.data
+            self.sent(forward.message)
+        self.deliver(outcome)
 
     def request(self, session: int, request: Request) -> None:
         state = self.state
@@ -225,6 +247,16 @@ def _request(reader: ByteReader) -> bytes:
         obj["limit"] = reader.choice(_LIMITS)
     if cmd in ("CREATE_ROOM", "SET_ROOM") and extras & 128:
         obj["invite_only"] = reader.choice((True, False, "yes"))
+    if cmd == RELAY_COMMAND:
+        if extras & 128:
+            obj.pop("id")
+        obj["to"] = _string(reader, _USERS)
+        obj["link"] = reader.choice(_LINKS)
+        obj["back"] = reader.choice((True, False, None))
+        if extras & 64:
+            obj["end"] = reader.choice((True, False, 1))
+        else:
+            obj["data"] = reader.choice(_DATA)
     for _ in range(reader.below(3)):
         obj.pop(reader.choice(tuple(obj)), None)
     body = json.dumps(obj).encode("ascii")
@@ -281,6 +313,14 @@ def simple_step(session: int, cmd: str, request_id: int = 0) -> bytes:
     return _step(session, 0, _CMD[cmd], request_id, 0, 0)
 
 
+def relay_step(session: int, user: int, back: int = 1, end: bool = False) -> bytes:
+    """A RELAY frame (no id) to ``_USERS[user]`` on link 1: a body, or the link's end.
+    ``back``: index in (True, False, None)."""
+    if end:  # extras 64 also adds cursor and limit (ignored by RELAY): their choices first
+        return _step(session, 0, _CMD[RELAY_COMMAND], 0, 192, 1, 0, 0, 1, user, 0, back, 0, 0)
+    return _step(session, 0, _CMD[RELAY_COMMAND], 0, 128, 1, user, 0, back, 0, 0)
+
+
 def empty_frame_step(session: int) -> bytes:
     return _step(session, 5, 0)
 
@@ -328,4 +368,14 @@ def seeds() -> list[bytes]:
         + target_step(0, "KICK", 0, 2)
         + _step(2, 0, _CMD["LOOKUP"], 0, 0, 1, 0, 0)
         + _step(2, 0, _CMD["LIST_PEERS"], 0, 64, 1, 0, 2, 0),
+        CAPACITY_3
+        + relay_step(0, 1)
+        + login_step(0, 0)
+        + login_step(1, 1)
+        + relay_step(0, 1)
+        + relay_step(1, 0, back=0)
+        + relay_step(0, 1, end=True)
+        + relay_step(0, 2)
+        + relay_step(1, 1)
+        + _step(0, 7),
     ]

@@ -18,9 +18,11 @@ from enum import StrEnum
 from peer.events import (
     ChannelClosed,
     ChannelOpened,
+    ChannelsRefused,
     ConnectionLost,
     ErrorEvent,
     Event,
+    InvitedToRoom,
     KeyChanged,
     MemberJoined,
     MemberLeft,
@@ -29,6 +31,7 @@ from peer.events import (
     MessageReceived,
     PinsImported,
     Reconnected,
+    RemovedFromRoom,
     RoomDeleted,
     SessionReplaced,
     TrustChanged,
@@ -87,6 +90,8 @@ class ChatModel:
         self.room: str | None = None
         self.members: list[str] = []
         self.verification: dict[str, Verification] = {}
+        #: How each open channel travels (``direct`` or ``relay``), by user.
+        self.paths: dict[str, str] = {}
         self.pending_fingerprints: dict[str, tuple[str, ...]] = {}
         self.deleted_rooms: set[str] = set()
         self.room_owner: str | None = None
@@ -194,6 +199,7 @@ class ChatModel:
         if isinstance(event, MessageDelivered | MessageFailed):
             return self._receipt(event)
         if isinstance(event, ChannelClosed):
+            self.paths.pop(event.username, None)
             buffer_id = private_buffer(event.username)
             if buffer_id in self.buffers:
                 return [
@@ -201,6 +207,7 @@ class ChatModel:
                 ]
             return []
         if isinstance(event, ChannelOpened):
+            self.paths[event.username] = event.path
             return []
         if isinstance(event, ConnectionLost):
             self.connected = False
@@ -216,6 +223,18 @@ class ChatModel:
             return self._everywhere(LineKind.WARNING, text)
         if isinstance(event, ErrorEvent):
             return [self.error(f"{event.message} [{event.code}]", STATUS)]
+        if isinstance(event, RemovedFromRoom):
+            return self._removed(event)
+        if isinstance(event, InvitedToRoom):
+            text = f"{event.by} invited you to #{event.room}: /join {event.room} to enter it"
+            return [self.notice(text, STATUS)]
+        if isinstance(event, ChannelsRefused):
+            who = "other names" if event.username == "*" else event.username
+            text = (
+                f"{event.count} more channels claiming to be {who} were refused in the last"
+                f" {event.seconds:g} s [{event.code}]"
+            )
+            return [self.add(STATUS, LineKind.WARNING, text)]
         if isinstance(event, PinsImported):
             text = (
                 f"your contact pin store was in the old unauthenticated format: imported"
@@ -241,6 +260,14 @@ class ChatModel:
         self.buffers.append(buffer_id, line, highlight=highlight)
         self.remember(users=[event.sender])
         return buffer_id
+
+    def _removed(self, event: RemovedFromRoom) -> list[BufferId]:
+        if self.room == event.room:
+            self.set_room(None, [])
+        how = "banned you from" if event.reason == "banned" else "removed you from"
+        text = f"{event.by} {how} #{event.room}"
+        targets = [room_buffer(event.room), self.buffers.current.id]
+        return [self.add(t, LineKind.WARNING, text) for t in dict.fromkeys(targets)]
 
     def _room_deleted(self, room: str, owner: str | None) -> list[BufferId]:
         self.deleted_rooms.add(room)

@@ -31,7 +31,7 @@ from typing import Protocol
 from commons.errors import P2PChatError
 from crypto.errors import KeyChangedError
 from peer import commands as cmd
-from peer.command_results import CommandClient, execute
+from peer.command_results import CommandClient, execute, refresh_key
 from peer.events import ChannelOpened, Event, MemberJoined, MessageReceived
 from peer.history_archive import HistoryArchive
 from peer.history_store import HistoryEntry, conversation_label
@@ -266,6 +266,7 @@ class ChatController:
             case cmd.SendPrivate(user, text):
                 await self._send_private(user, text)
             case cmd.Verify(user, typed):
+                await refresh_key(self.client, user)  # the key the tracker lists now
                 return self.verify_request(user, typed)
             case cmd.Trust(user, typed):
                 await self.trust_key(user, self.client.key_to_trust(user, typed))

@@ -182,7 +182,8 @@ _STATE_MARK = {
 
 def render_members(model: ChatModel) -> Text:
     """The side panel: in a private buffer, the two people in it; elsewhere the room's
-    members. One per line, with a mark and a word for their trust state."""
+    members. One per line, with a mark and a word for their trust state, and
+    ``\u21c4 relay`` after those our channel reaches through the tracker's relay."""
     shown = model.buffers.current.id
     if shown.kind is BufferKind.PRIVATE:
         text = Text(f"@{sanitize(shown.name)}", style=Style(bold=True))
@@ -218,7 +219,10 @@ def _append_member(text: Text, model: ChatModel, member: str) -> None:
     label_style = style if state is not Verification.UNVERIFIED else TIMESTAMP_STYLE
     if state is Verification.KEY_CHANGED:
         label_style = Style(color="red", bold=True)
-    text.append(f" {state}\n", style=label_style)
+    text.append(f" {state}", style=label_style)
+    if model.paths.get(member) == "relay":
+        text.append(" \u21c4 relay", style=Style(color="yellow"))
+    text.append("\n")
 
 
 def render_buffer_bar(buffers: BufferList) -> Text:

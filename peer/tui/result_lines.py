@@ -10,8 +10,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, assert_never
 
 from peer import command_results as res
+from peer.commands import OwnerAction
 from peer.tui.buffers import LineKind, room_buffer
-from peer.tui.chat_model import Verification
+from peer.tui.chat_model import ChatModel, Verification
 
 if TYPE_CHECKING:
     from peer.tui.controller import ChatController
@@ -38,12 +39,21 @@ def show_result(controller: ChatController, result: res.Result) -> None:
             controller.refresh_room()
             if not was_in:  # otherwise the RoomDeleted event says it in the room's buffer
                 model.notice(f"deleted room #{room}")
-        case res.PeersListed(peers):
-            _peers(controller, peers)
-        case res.RoomsListed(rooms):
-            _rooms(controller, rooms)
-        case res.UsersListed():
-            _members(controller)
+        case res.PeersListed():
+            _peers(controller, result)
+        case res.RoomsListed():
+            _rooms(controller, result)
+        case res.UserControlled(action, room, user):
+            model.notice(f"{_DONE[action]} {user} in #{room}")
+        case res.RoomModeSet(room, invite_only):
+            mode = "invite-only: /invite USER lets someone in" if invite_only else "open to all"
+            model.notice(f"#{room} is now {mode}")
+        case res.AccessListed(room, invite_only, invited, banned):
+            model.notice(f"#{room} is {'invite-only' if invite_only else 'open to all'}")
+            model.notice(f"  invited: {', '.join(invited) or '-'}")
+            model.notice(f"  banned: {', '.join(banned) or '-'}")
+        case res.UsersListed(paths=paths):
+            _members(controller, paths)
         case res.OwnFingerprint(_, fingerprint):
             model.notice(f"your identity key fingerprint: {fingerprint}")
         case res.ContactFingerprint(user, fingerprint, number):
@@ -62,43 +72,61 @@ def _state_label(controller: ChatController, username: str) -> str:
     return f" [{controller.model.verification_of(username)}]"
 
 
-def _peers(controller: ChatController, peers: list[res.PeerEntry]) -> None:
+_DONE = {
+    OwnerAction.KICK: "kicked",
+    OwnerAction.BAN: "banned",
+    OwnerAction.UNBAN: "lifted the ban on",
+    OwnerAction.INVITE: "invited",
+    OwnerAction.UNINVITE: "withdrew the invite of",
+}
+
+
+def _more(model: ChatModel, shown: int, total: int, command: str, cursor: str | None) -> None:
+    if cursor is not None:
+        model.notice(f"{shown:,} of {total:,} shown; {command} {cursor} shows the next ones")
+
+
+def _peers(controller: ChatController, listed: res.PeersListed) -> None:
     model = controller.model
-    if not peers:
+    if not listed.peers:
         model.notice("nobody is online")
         return
-    count = len(peers)
+    count = listed.total
     model.notice(f"{count:,} user{'' if count == 1 else 's'} online:")
-    model.remember(users=[p.user for p in peers])
-    for peer in sorted(peers, key=lambda p: p.user.lower()):
+    model.remember(users=[p.user for p in listed.peers])
+    for peer in sorted(listed.peers, key=lambda p: p.user.lower()):
         where = f"in #{peer.room}" if peer.room else "in no room"
         controller.refresh_trust(peer.user)
         model.notice(f"  {peer.user} ({where}){_state_label(controller, peer.user)}")
+    _more(model, len(listed.peers), listed.total, "/peers", listed.next)
 
 
-def _rooms(controller: ChatController, rooms: list[res.RoomEntry]) -> None:
+def _rooms(controller: ChatController, listed: res.RoomsListed) -> None:
     model = controller.model
-    if not rooms:
+    if not listed.rooms:
         model.notice("no rooms yet: /create ROOM")
         return
-    count = len(rooms)
+    count = listed.total
     model.notice(f"{count:,} room{'' if count == 1 else 's'}:")
-    model.remember(rooms=[r.room for r in rooms])
-    for room in sorted(rooms, key=lambda r: r.room.lower()):
+    model.remember(rooms=[r.room for r in listed.rooms])
+    for room in sorted(listed.rooms, key=lambda r: r.room.lower()):
+        mode = "  invite-only" if room.invite_only else ""
         model.notice(
-            f"  #{room.room}  {len(room.members)}/{room.capacity}  owner {room.owner}"
+            f"  #{room.room}  {len(room.members)}/{room.capacity}  owner {room.owner}{mode}"
             f"  members: {', '.join(room.members) or '-'}"
         )
+    _more(model, len(listed.rooms), listed.total, "/rooms", listed.next)
 
 
-def _members(controller: ChatController) -> None:
+def _members(controller: ChatController, paths: dict[str, str]) -> None:
     model = controller.model
     if model.room is None:
         model.error("you are not in a room")
         return
     model.notice(f"members of #{model.room}:")
     for member in model.members:
-        model.notice(f"  {member}{_state_label(controller, member)}")
+        path = f" ({paths[member]})" if member in paths else ""
+        model.notice(f"  {member}{_state_label(controller, member)}{path}")
 
 
 def _contact_fingerprint(

@@ -67,7 +67,13 @@ def test_hosts():
 def test_records_round_trip():
     member = MemberInfo("alice", "127.0.0.1", 4000, KEY)
     assert MemberInfo.from_wire(member.to_wire()) == member
-    peer = PeerInfo("alice", "127.0.0.1", 4000, KEY, "lobby", 12.5)
+    hidden = MemberInfo("bob", None, None, KEY)
+    assert hidden.to_wire() == {"username": "bob", "identity_key": KEY}
+    assert MemberInfo.from_wire(hidden.to_wire()) == hidden
+    with pytest.raises(ValidationError):  # half an address is no address
+        MemberInfo.from_wire({"username": "bob", "identity_key": KEY, "port": 4000})
+    peer = PeerInfo("alice", KEY, "lobby")
+    assert peer.to_wire() == {"username": "alice", "identity_key": KEY, "room": "lobby"}
     assert PeerInfo.from_wire(peer.to_wire()) == peer
     room = RoomInfo("lobby", "alice", ("alice", "bob"), 3)
     assert room.to_wire()["room"] == "lobby"

@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,25 +26,36 @@ class BatchProcess:
     def __init__(self, proc: asyncio.subprocess.Process) -> None:
         self.proc = proc
         self.seen: list[dict[str, Any]] = []
+        #: The ``ready`` object (tracker, fingerprint, listen), once :meth:`log_in` read it.
+        self.ready: dict[str, Any] = {}
         #: Every stdout line exactly as written (bytes, newline included).
         self.raw: list[bytes] = []
 
     @classmethod
-    async def start(cls, tracker: TrackerServer, home: Path) -> BatchProcess:
+    async def start(
+        cls, tracker: TrackerServer, home: Path, extra: Sequence[str] = ()
+    ) -> BatchProcess:
+        """``extra``: more command-line options (``--no-listen``, ...)."""
+        options = ["--tracker", f"127.0.0.1:{tracker.port}", "--cafile", str(tracker.cert_path)]
+        return await cls.spawn(home, [*options, *extra])
+
+    @classmethod
+    async def spawn(
+        cls, home: Path, options: Sequence[str], prefix: Sequence[str] = ()
+    ) -> BatchProcess:
+        """``prefix``: a command to run it under (``ip netns exec NS``)."""
         proc = await asyncio.create_subprocess_exec(
+            *prefix,
             sys.executable,
             "-m",
             "peer",
             "--batch",
-            "--tracker",
-            f"127.0.0.1:{tracker.port}",
             "--home",
             str(home),
-            "--cafile",
-            str(tracker.cert_path),
             # The test trackers hand out a cheap login KDF (tests/conftest.py).
             "--min-login-kdf",
             "8,1",
+            *options,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             cwd=Path(__file__).resolve().parents[2],
@@ -52,10 +64,16 @@ class BatchProcess:
         return cls(proc)
 
     @classmethod
-    async def logged_in(cls, tracker: TrackerServer, home: Path, name: str) -> BatchProcess:
+    async def logged_in(
+        cls, tracker: TrackerServer, home: Path, name: str, extra: Sequence[str] = ()
+    ) -> BatchProcess:
         """A process that registered and logged in ``name``."""
-        proc = await cls.start(tracker, home)
-        await proc.expect("ready")
+        return await (await cls.start(tracker, home, extra)).log_in(name)
+
+    async def log_in(self, name: str) -> BatchProcess:
+        """Register and log in ``name`` (after ``ready``)."""
+        proc = self
+        self.ready = await proc.expect("ready")
         proc.send(f"/register {name} {PASSWORD}")
         await proc.expect("registered", user=name)
         proc.send(f"/login {name} {PASSWORD}")

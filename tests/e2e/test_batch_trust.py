@@ -95,7 +95,7 @@ async def test_tampered_pin_store_and_symlinked_key_file_refuse_login_clearly(
         await carol.proc.wait()
     pins = home / "carol" / "known_peers.json"
     assert pins.exists()
-    pins.write_text(pins.read_text().replace('"contacts": {}', '"contacts": {"x": 1}'))
+    pins.write_text(pins.read_text().replace('"contacts":{}', '"contacts":{"x":1}'))
 
     again = await BatchProcess.start(tracker, home)
     try:

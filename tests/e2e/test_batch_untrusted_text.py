@@ -130,6 +130,11 @@ async def test_a_hostile_reject_cannot_crash_batch_mode(
         assert (await mallory.register("mallory"))["status"] == "OK"
         port = server.sockets[0].getsockname()[1]
         assert (await mallory.login("mallory", port=port))["status"] == "OK"
+        # Only room-mates learn an address: carol dials mallory's (and leads, as "carol"
+        # sorts first), and so does her /msg.
+        assert (await mallory.request("CREATE_ROOM", room="den"))["status"] == "OK"
+        batch.send("/join den")
+        await batch.expect("joined", room="den")
 
         batch.send("/msg mallory hello")
         error = await batch.expect("error", command="msg")

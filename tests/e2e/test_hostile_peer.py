@@ -32,6 +32,7 @@ from peer.events import (
     MessageDelivered,
     MessageReceived,
 )
+from peer.inbound_limits import DEFAULT_PER_SOURCE, DEFAULT_TOTAL
 from peer.p2p_link import LinkClosedError, P2PLink, TcpTransport
 from tests.peers import PeerFactory, PeerHandle, hand_dial
 from tracker.server import TrackerServer
@@ -294,10 +295,11 @@ async def test_garbage_before_the_handshake_is_dropped(
 
 
 async def _stalled_after_msg2(
-    address: tuple[str, int],
+    address: tuple[str, int], source: str | None = None
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """Send a valid message 1, read Bob's message 2 (so Bob is mid-handshake), stall."""
-    reader, writer = await asyncio.open_connection(*address)
+    local = None if source is None else (source, 0)
+    reader, writer = await asyncio.open_connection(*address, local_addr=local)
     noise = HandshakeState(PATTERN, True, PROLOGUE, s=X25519PrivateKey.generate())
     msg1 = noise.write_message(b"")
     writer.write(struct.pack(">I", len(msg1)) + msg1)
@@ -332,30 +334,48 @@ async def _eventually(check: Callable[[], Awaitable[bool]], timeout: float = TIM
     await asyncio.wait_for(loop(), timeout)
 
 
-async def test_at_most_64_handshakes_in_progress(
-    tracker: TrackerServer, peer_factory: PeerFactory
-) -> None:
-    alice, bob = await _room(tracker, peer_factory, handshake_timeout=LONG)
-    address = bob.client.listen_address
-    assert address is not None
-    stalled = [await _stalled_after_msg2(address) for _ in range(64)]
-
-    # The 65th gets no message 2: it is closed at once, not held for 60 s.
-    reader, writer = await asyncio.open_connection(*address)
+async def _refused_at_once(address: tuple[str, int], source: str) -> bool:
+    """A connection from ``source`` gets no message 2: closed at once, not held."""
+    reader, writer = await asyncio.open_connection(*address, local_addr=(source, 0))
     msg1 = HandshakeState(PATTERN, True, PROLOGUE, s=X25519PrivateKey.generate())
     body = msg1.write_message(b"")
     writer.write(struct.pack(">I", len(body)) + body)
-    assert await _closed_by_bob(reader) == b""
+    refused = await _closed_by_bob(reader) == b""
     writer.close()
+    return refused
 
+
+async def test_handshakes_in_progress_are_capped_per_source_and_in_all(
+    tracker: TrackerServer, peer_factory: PeerFactory
+) -> None:
+    """8 per source (the 9th closed at once), 64 in all; a newcomer from a quieter source
+    takes the place of the busiest source's oldest handshake."""
+    alice, bob = await _room(tracker, peer_factory, handshake_timeout=LONG)
+    address = bob.client.listen_address
+    assert address is not None
+    sources = [f"127.0.0.{n}" for n in range(2, 2 + DEFAULT_TOTAL // DEFAULT_PER_SOURCE)]
+    stalled = {
+        source: [await _stalled_after_msg2(address, source) for _ in range(DEFAULT_PER_SOURCE)]
+        for source in sources
+    }
+    assert await _refused_at_once(address, sources[0])  # that source is at its cap
+    assert len(bob.client._shell._listener.slots) == DEFAULT_TOTAL
+
+    # Every slot is taken: a new source takes the place of the busiest's oldest one.
+    newcomer = await _stalled_after_msg2(address, "127.0.0.200")
+    oldest_reader = stalled[sources[0]][0][0]
+    await _closed_by_bob(oldest_reader)
+    assert len(bob.client._shell._listener.slots) == DEFAULT_TOTAL
     await _still_chatting(alice, bob, "during the flood")
 
-    for _, stalled_writer in stalled:
-        stalled_writer.close()
+    for pairs in stalled.values():
+        for _, writer in pairs:
+            writer.close()
+    newcomer[1].close()
 
     async def slot_free() -> bool:
         try:
-            _, probe = await _stalled_after_msg2(address)
+            _, probe = await _stalled_after_msg2(address, sources[0])
         except (asyncio.IncompleteReadError, ConnectionError):
             return False
         probe.close()

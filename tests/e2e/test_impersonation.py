@@ -21,7 +21,7 @@ from tracker.server import TrackerServer
 async def test_impersonator_refused(tracker: TrackerServer, peer_factory: PeerFactory) -> None:
     alice = await peer_factory(tracker, "alice")
     bob = await peer_factory(tracker, "bob")
-    assert {p.username for p in await bob.client.list_peers()} == {"alice", "bob"}
+    assert {p.username for p in (await bob.client.list_peers()).peers} == {"alice", "bob"}
     assert bob.client.listen_address is not None
 
     link = await hand_dial(bob, "alice")

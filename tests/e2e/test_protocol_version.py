@@ -16,6 +16,7 @@ from commons.errors import P2PChatError
 from commons.framing import FrameDecoder
 from crypto.noise import HandshakeState
 from peer.events import ChannelOpened, ErrorEvent, MessageReceived
+from tests.conftest import UserFactory
 from tests.peers import PeerFactory
 from tracker.server import TrackerServer
 
@@ -48,11 +49,11 @@ async def test_version_1_dialler_is_refused_with_a_message_naming_the_version(
 
 
 async def test_dialling_a_version_1_peer_tells_the_user_to_update(
-    tracker: TrackerServer, peer_factory: PeerFactory
+    tracker: TrackerServer, peer_factory: PeerFactory, user: UserFactory
 ) -> None:
     """``oldie``'s advertised port is a protocol-1 listener: it reads message 1 as plain
     XX would, finds a payload where version 1 allows none, and hangs up, as the old
-    client does."""
+    client does. (Oldie is a room-mate: only room-mates learn each other's address.)"""
     refused = asyncio.Event()
 
     async def version_1_listener(
@@ -70,8 +71,12 @@ async def test_dialling_a_version_1_peer_tells_the_user_to_update(
     server = await asyncio.start_server(version_1_listener, "127.0.0.1", 0)
     try:
         port = int(server.sockets[0].getsockname()[1])
-        await peer_factory(tracker, "oldie", advertise_port=port)
+        oldie = await user(tracker, "oldie", port=port)
         amelia = await peer_factory(tracker, "amelia")
+        await amelia.client.create_room("old")
+        assert (await oldie.request("JOIN_ROOM", room="old"))["status"] == "OK"
+        await asyncio.wait_for(refused.wait(), TIMEOUT)  # amelia dials her room-mate
+        refused.clear()
         with pytest.raises(P2PChatError, match="update p2pchat"):
             await amelia.client.send_private("oldie", "hello?")
         await asyncio.wait_for(refused.wait(), TIMEOUT)

@@ -52,7 +52,7 @@ async def test_tracker_loss_keeps_channels_and_reconnects(
         await handle.wait_for(Reconnected)
         assert handle.client.tracker_connected
         assert handle.client.room == "lobby"
-    rooms = await alice.client.list_rooms()
+    rooms = (await alice.client.list_rooms()).rooms
     assert sorted(rooms[0].members) == ["alice", "bob"]
     assert alice.client.members == ["alice", "bob"]
     assert alice.of(ChannelOpened) == [ChannelOpened("bob")]  # the channel never dropped
@@ -102,7 +102,7 @@ async def test_key_change_blocks_sending_until_trusted(
     assert alice.client.trust_state("bob") is TrustState.KEY_CHANGED
     # Before deciding, alice compares the safety number of the *new* key with bob.
     assert alice.client.fingerprint("bob") == bob2.client.fingerprint()
-    await bob2.client.list_peers()
+    await bob2.client.look_up("alice")
     assert alice.client.safety_number("bob") == bob2.client.safety_number("alice")
     with pytest.raises(KeyChangedError):
         await alice.client.send_private("bob", "hello?")
@@ -133,8 +133,8 @@ async def test_simultaneous_private_messages_share_one_channel(
     tracker = await tracker_factory()
     alice = await peer_factory(tracker, "alice")
     bob = await peer_factory(tracker, "bob")
-    await alice.client.list_peers()
-    await bob.client.list_peers()
+    await alice.client.look_up("bob")
+    await bob.client.look_up("alice")
     await asyncio.gather(
         alice.client.send_private("bob", "hi bob"),
         bob.client.send_private("alice", "hi alice"),

@@ -29,11 +29,11 @@ async def test_three_peers_scenario(tracker: TrackerServer, peer_factory: PeerFa
     bob = await peer_factory(tracker, "bob")
     carol = await peer_factory(tracker, "carol")
     dave = await peer_factory(tracker, "dave")
-    peers = {p.username for p in await alice.client.list_peers()}
+    peers = {p.username for p in (await alice.client.list_peers()).peers}
     assert peers == {"alice", "bob", "carol", "dave"}
 
     await alice.client.create_room("lobby")
-    assert [r.name for r in await bob.client.list_rooms()] == ["lobby"]
+    assert [r.name for r in (await bob.client.list_rooms()).rooms] == ["lobby"]
     await bob.client.join_room("lobby")
     await carol.client.join_room("lobby")
     with pytest.raises(RoomError) as refused:
@@ -94,7 +94,7 @@ async def test_three_peers_scenario(tracker: TrackerServer, peer_factory: PeerFa
         deleted = await handle.wait_for(RoomDeleted)
         assert deleted[0].room == "lobby"
         assert handle.client.room is None
-    assert await alice.client.list_rooms() == []
+    assert (await alice.client.list_rooms()).rooms == []
 
     # A peer is killed: the others hear it within seconds (channel close, then tracker).
     await alice.client.create_room("second")
@@ -111,10 +111,10 @@ async def test_three_peers_scenario(tracker: TrackerServer, peer_factory: PeerFa
         )
         assert gone[0].reason == "connection_lost"
     assert loop.time() - started < 3.0
-    rooms = await alice.client.list_rooms()
+    rooms = (await alice.client.list_rooms()).rooms
 
     async def tracker_dropped_carol() -> None:
-        while "carol" in (await alice.client.list_rooms())[0].members:
+        while "carol" in (await alice.client.list_rooms()).rooms[0].members:
             await asyncio.sleep(0.05)
 
     await asyncio.wait_for(tracker_dropped_carol(), 5)

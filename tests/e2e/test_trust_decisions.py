@@ -19,13 +19,14 @@ from pathlib import Path
 import pytest
 
 from commons.errors import ErrorCode
+from commons.models import PeerInfo
 from commons.private_file import write_private_file
 from crypto.errors import KeyChangedError
 from crypto.fingerprint import fingerprint
 from crypto.identity import IdentityKey
 from crypto.keystore import TEST_KDF_PARAMS, load_or_create_identity
 from crypto.pinning import TrustState
-from peer.directory import MAX_LISTING_AGE, REFRESH_INTERVAL
+from peer.directory import LOOKUP_BURST, MAX_LISTING_AGE, REFRESH_INTERVAL
 from peer.errors import ChannelRefusedError
 from peer.events import (
     ChannelClosed,
@@ -113,8 +114,11 @@ def _key_of(home: Path) -> bytes:
 async def test_initiator_refuses_a_key_conflicting_with_the_pin_before_message_3(
     tracker: TrackerServer, peer_factory: PeerFactory, tmp_path: Path
 ) -> None:
+    """Room-mates learn each other's address: alice dials bob directly (she leads)."""
     alice = await peer_factory(tracker, "alice")
     bob = await peer_factory(tracker, "bob", BOB_PASSWORD)
+    await alice.client.create_room("lobby")  # hers: bob's key change is pushed to no one
+    await bob.client.join_room("lobby")
     await alice.client.send_private("bob", "hi")
     await bob.wait_for(MessageReceived)
     await bob.close()
@@ -122,7 +126,8 @@ async def test_initiator_refuses_a_key_conflicting_with_the_pin_before_message_3
     proxy = FramingProxy()
     await proxy.start()
     try:
-        await _bob_moves(tracker, peer_factory, tmp_path / "bob-new", proxy)
+        moved = await _bob_moves(tracker, peer_factory, tmp_path / "bob-new", proxy)
+        await moved.client.join_room("lobby")
         # alice dials bob where the tracker now lists him: through the proxy.
         with pytest.raises(KeyChangedError):
             await alice.client.send_private("bob", "are you there?")
@@ -139,40 +144,44 @@ async def test_initiator_refuses_a_key_conflicting_with_the_pin_before_message_3
 async def test_responder_refuses_a_key_conflicting_with_the_pin_before_accepting_it(
     tracker: TrackerServer, peer_factory: PeerFactory, tmp_path: Path
 ) -> None:
+    """Zoe and bob are room-mates; bob's name sorts first, so he dials her, through the
+    proxy her address leads to."""
     proxy = FramingProxy()
     await proxy.start()
     clock = FakeClock()
     try:
-        alice = await peer_factory(
-            tracker, "alice", login=False, advertise_port=proxy.port, clock=clock
+        zoe = await peer_factory(
+            tracker, "zoe", login=False, advertise_port=proxy.port, clock=clock
         )
-        proxy.target = alice.client.listen_address
-        await alice.client.register("alice", "alice-password")
-        await alice.client.login("alice", "alice-password")
+        proxy.target = zoe.client.listen_address
+        await zoe.client.register("zoe", "zoe-password")
+        await zoe.client.login("zoe", "zoe-password")
+        await zoe.client.create_room("lobby")  # hers: bob's key change is pushed to no one
         bob = await peer_factory(tracker, "bob", BOB_PASSWORD)
-        await bob.client.send_private("alice", "hi")  # bob dials: alice pins his key
-        await alice.wait_for(MessageReceived)
+        await bob.client.join_room("lobby")  # bob dials: zoe pins his key
+        await zoe.wait_for(ChannelOpened)
         await proxy.wait_finished(0)
         await bob.close()
-        await alice.wait_for(ChannelClosed)
+        await zoe.wait_for(ChannelClosed)
         await proxy.wait_finished(1)
         before = {d: len(f) for d, f in proxy.frames.items()}
 
         moved = await _bob_moves(tracker, peer_factory, tmp_path / "bob-new")
-        clock.advance(REFRESH_INTERVAL)  # alice may ask the tracker again
+        clock.advance(REFRESH_INTERVAL)  # zoe may ask the tracker again
+        await moved.client.join_room("lobby")
         with pytest.raises(ChannelRefusedError):
-            await moved.client.send_private("alice", "it is me, new key")
+            await moved.client.send_private("zoe", "it is me, new key")
         await proxy.wait_finished(2)
-        # bob's message 1 and 3 reached alice; alice answered message 1 only: not even
+        # bob's message 1 and 3 reached zoe; zoe answered message 1 only: not even
         # an encrypted refusal, since she never accepted message 3.
         assert len(proxy.frames["out"]) - before["out"] == 2
         assert len(proxy.frames["in"]) - before["in"] == 1
-        refused = await alice.wait_for(ErrorEvent, lambda e: e.code == ErrorCode.KEY_CHANGED)
+        refused = await zoe.wait_for(ErrorEvent, lambda e: e.code == ErrorCode.KEY_CHANGED)
         assert "bob" in refused[0].message
-        changed = await alice.wait_for(KeyChanged)
+        changed = await zoe.wait_for(KeyChanged)
         assert changed[0].key == _key_of(tmp_path / "bob-new")
-        assert "bob" not in alice.client.connected_peers
-        assert not any(m.text == "it is me, new key" for m in alice.of(MessageReceived))
+        assert "bob" not in zoe.client.connected_peers
+        assert not any(m.text == "it is me, new key" for m in zoe.of(MessageReceived))
     finally:
         await proxy.close()
 
@@ -208,26 +217,27 @@ async def test_old_listing_is_refreshed_and_a_replaced_key_refused(
     assert alice.client.pinned_key("bob") == stolen.public_bytes  # nothing decided for her
 
 
-async def test_strangers_claiming_unknown_names_cost_one_directory_refresh(
-    tracker: TrackerServer, peer_factory: PeerFactory, monkeypatch: pytest.MonkeyPatch
+async def test_strangers_claiming_unknown_names_cost_a_bounded_number_of_lookups(
+    tracker: TrackerServer, peer_factory: PeerFactory
 ) -> None:
     clock = FakeClock()
     alice = await peer_factory(tracker, "alice", clock=clock)
-    refreshes = 0
-    list_peers = alice.client.list_peers
+    driver = alice.client._driver
+    assert driver is not None
+    asked: list[str] = []
+    lookup = driver.lookups._lookup
 
-    async def counted() -> object:
-        nonlocal refreshes
-        refreshes += 1
-        return await list_peers()
+    async def counted(user: str) -> PeerInfo:
+        asked.append(user)
+        return await lookup(user)
 
-    monkeypatch.setattr(alice.client, "list_peers", counted)
-    for index in range(20):
+    driver.lookups._lookup = counted
+    for index in range(30):  # the fake clock stands still: no token comes back
         link = await hand_dial(alice, f"ghost{index}")
         with pytest.raises(LinkClosedError):
             await asyncio.wait_for(link.receive(), 10)
-    assert refreshes == 1
-    await alice.wait_for(ErrorEvent, lambda e: "ghost19" in e.message)
+    assert asked == [f"ghost{i}" for i in range(LOOKUP_BURST)]
+    await alice.wait_for(ErrorEvent, lambda e: "ghost0" in e.message)
 
 
 async def test_an_old_unauthenticated_pin_store_is_imported_without_trust_marks(

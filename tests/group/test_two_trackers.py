@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
 
 from peer.events import MessageReceived
 from tests.peers import TIMEOUT
 from tests.tracker_client import TrackerTestClient
+
+
+async def online(client: TrackerTestClient, name: str) -> None:
+    """Wait until ``client``'s tracker lists ``name`` (changes reach it in milliseconds)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    while (await client.request("LOOKUP", user=name))["status"] != "OK":
+        assert loop.time() < deadline, f"{name} never showed up"
+        await asyncio.sleep(0.02)
 
 
 async def members_update(client: TrackerTestClient, expected: list[str]) -> dict:
@@ -52,7 +62,7 @@ async def test_one_login_replaces_a_session_held_on_another_tracker(
     await first.push("SESSION_REPLACED")
     await first.wait_closed()
     peers = (await second.request("LIST_PEERS"))["peers"]
-    assert [(p["username"], p["port"]) for p in peers] == [("alice", 40009)]
+    assert [p["username"] for p in peers] == ["alice"]
     seen_from_a = a.state.online["alice"]
     assert seen_from_a.tracker is not None and seen_from_a.port == 40009
 
@@ -141,3 +151,16 @@ async def test_a_login_backoff_follows_the_guesser_to_another_tracker(
         await asyncio.sleep(0.1)
     elsewhere = await connect(b, "127.0.0.2")
     assert (await elsewhere.login("anyone"))["code"] == "throttled"
+
+
+async def test_relaying_to_another_tracker_is_refused_clearly(tracker_factory, pg_database, user):
+    a = await tracker_factory(database=pg_database)
+    b = await tracker_factory(database=pg_database)
+    alice = await user(a, "alice")
+    await user(b, "bob")
+    await online(alice, "bob")  # tracker A has applied bob's login on B
+    data = base64.b64encode(b"a noise message").decode()
+    await alice.send({"cmd": "RELAY", "to": "bob", "link": 1, "back": False, "data": data})
+    ended = await alice.push("RELAY_END")
+    assert (ended["user"], ended["link"], ended["code"]) == ("bob", 1, "relay_other_tracker")
+    assert "another tracker" in ended["msg"]

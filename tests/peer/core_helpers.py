@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from peer import events as ev
-from peer.actions import CloseChannel, CloseReason, Dial, SendFrame, Step
+from peer.actions import Admit, CloseChannel, CloseReason, Dial, SendFrame, Step
 from peer.chat_protocol import Frame, MessageIds
 from peer.config import CoreSettings
 from peer.core import PeerCore
@@ -96,7 +96,7 @@ class Wire:
     def open(self, dialler: PeerCore) -> None:
         self.channel = next(self.ids)
         responder = self.other(dialler)
-        assert responder.admit(dialler.me)
+        assert responder.admit(dialler.me) is Admit.ACCEPT
         self.run(
             responder,
             responder.channel_opened(dialler.me, self.channel, initiator=False, now=self.now),

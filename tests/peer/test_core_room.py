@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from peer import events as ev
-from peer.actions import CloseReason, Dial, DialFailure
+from peer.actions import Admit, CloseReason, Dial, DialFailure
 from peer.chat_protocol import ChatMessage, LeaveNotice, Ping
 from tests.peer.core_helpers import closes, dials, events, frames, in_room, make_core
 
@@ -224,11 +224,13 @@ def test_duplicate_dial_tie_break() -> None:
     """The channel dialled by the smaller name wins on both ends."""
     alice = make_core("alice")
     alice.room_entered("lobby", "bob", 3, ["alice", "bob"], 0.0)  # alice dials bob
-    assert not alice.admit("bob")  # bob's crossing dial is refused as a duplicate
+    assert alice.admit("bob") is Admit.DUPLICATE  # bob's crossing dial is refused as a duplicate
     bob = make_core("bob")
     bob.room_entered("lobby", "bob", 3, ["alice", "bob"], 0.0)
     assert dials(bob.tick(2.0)) == [Dial("alice", retry=False)]
-    assert bob.admit("alice")  # the larger name always takes the smaller one's channel
+    assert (
+        bob.admit("alice") is Admit.ACCEPT
+    )  # the larger name always takes the smaller one's channel
     assert bob.channel_opened("alice", 5, initiator=False, now=2.0).events == [
         ev.ChannelOpened("alice")
     ]
@@ -238,12 +240,14 @@ def test_duplicate_dial_tie_break() -> None:
 
 def test_smaller_name_refuses_a_second_channel_while_it_holds_its_own() -> None:
     alice = in_room("alice", ("alice", "bob"))
-    assert not alice.admit("bob")
+    assert alice.admit("bob") is Admit.DUPLICATE
     bob = in_room("bob", ("alice", "bob"))
-    assert bob.admit("alice")  # alice restarted and dials again: replace
+    assert bob.admit("alice") is Admit.ACCEPT  # alice restarted and dials again: replace
     alice_inbound = make_core("alice")
     alice_inbound.channel_opened("bob", 3, initiator=False, now=0.0)
-    assert alice_inbound.admit("bob")  # the old channel was bob's: a new one replaces it
+    assert (
+        alice_inbound.admit("bob") is Admit.ACCEPT
+    )  # the old channel was bob's: a new one replaces it
 
 
 def test_replacing_channel_resends_what_the_old_one_carried() -> None:

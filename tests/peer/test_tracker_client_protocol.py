@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from commons.codec import decode_object, encode_message
-from commons.errors import ErrorCode, ProtocolError, RoomError
+from commons.errors import ErrorCode, ProtocolError, RateLimitedError, RoomError
 from commons.framing import FrameDecoder
 from commons.tracker_protocol import Command
 from peer.errors import TrackerUntrustedError
@@ -47,6 +47,26 @@ def test_error_reply_becomes_typed_error() -> None:
     assert isinstance(error, RoomError) and error.code is ErrorCode.ROOM_FULL
     unknown = reply_error(Reply(3, False, {"status": "ERROR", "id": 3, "code": "??"}))
     assert unknown.code is ErrorCode.INTERNAL
+
+
+@pytest.mark.parametrize(
+    ("code", "retry_after", "words", "kept"),
+    [
+        ("rate_limited", 0.3, "try again in 1 second", 0.3),
+        ("rate_limited", 12.2, "try again in 13 seconds", 12.2),
+        ("throttled", 61, "try again in 2 minutes", 61.0),
+        ("throttled", 3 * 3600 + 60, "try again in 3 hours 1 minute", 10860.0),
+        ("rate_limited", "soon", "try again in 1 second", 1.0),  # broken: a safe default
+        ("throttled", 10**9, "try again in 24 hours", 86_400.0),  # clipped to a day
+    ],
+)
+def test_waits_are_said_in_words(code: str, retry_after: object, words: str, kept: float) -> None:
+    body = {"status": "ERROR", "id": 1, "code": code, "msg": "x", "retry_after": retry_after}
+    error = reply_error(Reply(1, False, body))
+    assert isinstance(error, RateLimitedError) and error.code == code
+    assert error.message.endswith(words) and error.retry_after == kept
+    if code == "throttled":
+        assert "failed logins" in error.message
 
 
 @pytest.mark.parametrize("obj", [{"status": "MAYBE", "id": 1}, {"event": 5}, {"id": 1, "time": 2}])

@@ -8,13 +8,17 @@ import pytest
 
 from commons.errors import ProtocolError, ValidationError
 from peer.tracker_messages import (
+    InvitedPush,
     JoinReply,
     KeyChangedPush,
+    KickedPush,
     LoginReply,
-    PeerList,
+    PeerPage,
     RoomDeletedPush,
+    RoomPage,
     RoomUpdate,
     SessionReplacedPush,
+    parse_lookup,
     parse_push,
 )
 
@@ -28,15 +32,21 @@ def test_login_reply_with_a_bad_heartbeat_falls_back_to_the_default() -> None:
     assert LoginReply.parse({"username": "alice", "heartbeat_interval": 2}).heartbeat_interval == 2
 
 
-def test_peer_list_and_join_reply() -> None:
+def test_pages_lookup_and_join_reply() -> None:
     peer = {**MEMBER, "room": None, "last_seen": 1.0}
-    peers = PeerList.parse({"peers": [peer], "truncated": True})
-    assert peers.truncated and peers.peers[0].username == "bob"
+    peers = PeerPage.parse({"peers": [peer], "total": 7, "truncated": True, "next": "bob"})
+    assert peers.page.truncated and peers.page.next_cursor == "bob" and peers.page.total == 7
+    assert peers.peers[0].username == "bob"
     room = {"room": "lobby", "owner": "bob", "members": ["bob"], "capacity": 3}
+    rooms = RoomPage.parse({"rooms": [room], "total": 1, "truncated": False, "next": None})
+    assert rooms.page.next_cursor is None and not rooms.rooms[0].invite_only
     joined = JoinReply.parse({"room": room, "members": [MEMBER]})
     assert joined.room.name == "lobby" and joined.members[0].port == 4000
     with pytest.raises(ProtocolError):
-        PeerList.parse({"peers": "everyone"})
+        PeerPage.parse({"peers": "everyone", "total": 1})
+    assert parse_lookup({"peer": peer}, "BOB").username == "bob"  # names match ignoring case
+    with pytest.raises(ProtocolError):  # a tracker answering with someone else
+        parse_lookup({"peer": peer}, "carol")
 
 
 def test_pushes_are_typed() -> None:
@@ -48,6 +58,16 @@ def test_pushes_are_typed() -> None:
     changed = parse_push("KEY_CHANGED", {"username": "bob", "identity_key": KEY})
     assert changed == KeyChangedPush("bob", bytes(range(1, 33)))
     assert parse_push("SOMETHING_NEW", {}) is None
+    kicked = parse_push("KICKED", {"room": "lobby", "by": "bob", "reason": "banned"})
+    assert isinstance(kicked, KickedPush) and kicked.kicked.reason == "banned"
+    invited = parse_push("INVITED", {"room": "lobby", "by": "bob"})
+    assert isinstance(invited, InvitedPush) and invited.invited.by == "bob"
+    update = parse_push("ROOM_UPDATE", {**{"invite_only": True}, **_update()})
+    assert isinstance(update, RoomUpdate) and update.invite_only
+
+
+def _update() -> dict[str, object]:
+    return {"room": "lobby", "owner": "bob", "capacity": 3, "members": [MEMBER]}
 
 
 @pytest.mark.parametrize(
@@ -57,6 +77,12 @@ def test_pushes_are_typed() -> None:
         ("ROOM_UPDATE", {"room": "bad room", "owner": "bob", "capacity": 3, "members": []}),
         ("KEY_CHANGED", {"username": "bob"}),
         ("ROOM_DELETED", {}),
+        ("KICKED", {"room": "lobby", "by": "bob", "reason": "nope"}),
+        ("INVITED", {"room": "lobby"}),
+        (
+            "ROOM_UPDATE",
+            {"room": "lobby", "owner": "bob", "capacity": 3, "members": [], "invite_only": "yes"},
+        ),
     ],
 )
 def test_bad_pushes_are_refused(event: str, body: dict[str, object]) -> None:

@@ -56,22 +56,47 @@ async def test_ping_and_logout(tracker, user):
     assert [p["username"] for p in peers] == ["bob"]
 
 
-async def test_list_peers_shows_address_port_room_key(tracker, user, connect):
+async def test_directory_shows_name_key_and_room_but_no_address(tracker, user, connect):
+    """A stranger learns nobody's address: LIST_PEERS and LOOKUP give name, key, room."""
     alice = await user(tracker, "alice", port=4001)
     bob = await connect(tracker)
     await bob.register("bob")
     reply = await bob.login("bob", port=4002, host="192.0.2.7")
     assert reply["host"] == "192.0.2.7"
+    assert reply["relay"] is True
     await alice.request("CREATE_ROOM", room="lobby")
     listed = (await bob.request("LIST_PEERS"))["peers"]
+    looked_up = (await bob.request("LOOKUP", user="alice"))["peer"]
+    assert {p["username"]: p for p in listed}["alice"] == looked_up
+    assert looked_up == {"username": "alice", "identity_key": alice.identity_key, "room": "lobby"}
+    for entry in [*listed, looked_up]:
+        assert set(entry) == {"username", "identity_key", "room"}
+        assert "4001" not in str(entry) and "192.0.2.7" not in str(entry)
     peers = {p["username"]: PeerInfo.from_wire(p) for p in listed}
-    assert peers["alice"].host == "127.0.0.1"
-    assert peers["alice"].port == 4001
-    assert peers["alice"].room == "lobby"
-    assert peers["alice"].identity_key == alice.identity_key
-    assert peers["bob"].host == "192.0.2.7"
     assert peers["bob"].room is None
-    assert peers["bob"].last_seen > 0
+
+
+async def test_address_goes_only_to_room_mates_and_never_without_a_port(tracker, user, connect):
+    """Room-mates get each other's address; a user who announces no port has none."""
+    alice = await user(tracker, "alice", port=4001)
+    hidden = await connect(tracker)
+    await hidden.register("hidden")
+    reply = await hidden.request(
+        "LOGIN",
+        username="hidden",
+        password=password_digest("correct horse"),
+        identity_key=hidden.identity_key,
+    )
+    assert reply["status"] == "OK", reply
+    await alice.request("CREATE_ROOM", room="lobby")
+    joined = await hidden.request("JOIN_ROOM", room="lobby")
+    members = {m["username"]: m for m in joined["members"]}
+    assert members["alice"]["host"] == "127.0.0.1" and members["alice"]["port"] == 4001
+    assert members["hidden"] == {"username": "hidden", "identity_key": hidden.identity_key}
+    update = await alice.push("ROOM_UPDATE")
+    while len(update["members"]) < 2:
+        update = await alice.push("ROOM_UPDATE")
+    assert {m["username"]: m for m in update["members"]}["hidden"] == members["hidden"]
 
 
 async def test_room_lifecycle(tracker, user):

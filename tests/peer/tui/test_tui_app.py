@@ -165,5 +165,5 @@ async def test_full_session(
         # -- Ctrl+C leaves the room and logs out --------------------------------------------
         await pilot.press("ctrl+c")
         await until(pilot, lambda: not app.is_running, "app exit")
-    online = {p.username for p in await bob2.client.list_peers()}
+    online = {p.username for p in (await bob2.client.list_peers()).peers}
     assert "alice" not in online

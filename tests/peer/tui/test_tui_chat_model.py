@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from peer.events import (
+    ChannelsRefused,
     ConnectionLost,
     ErrorEvent,
+    InvitedToRoom,
     KeyChanged,
     MemberJoined,
     MemberLeft,
@@ -13,6 +15,7 @@ from peer.events import (
     MessageReceived,
     PinsImported,
     Reconnected,
+    RemovedFromRoom,
     RoomDeleted,
     SessionReplaced,
     TrustChanged,
@@ -216,3 +219,21 @@ def test_an_imported_pin_store_is_announced_in_the_status_buffer() -> None:
     status = model.buffers.get(STATUS)
     assert status is not None and status.lines[-1].kind is LineKind.WARNING
     assert "3 pinned key(s)" in status.lines[-1].text and "/verify" in status.lines[-1].text
+
+
+def test_being_kicked_leaves_the_room_with_a_warning() -> None:
+    model = model_in_lobby()
+    touched = model.apply(RemovedFromRoom("lobby", "bob", "banned"))
+    assert LOBBY in touched and model.room is None and model.members == []
+    line = model.buffers.get(LOBBY).lines[-1]  # type: ignore[union-attr]
+    assert line.kind is LineKind.WARNING and line.text == "bob banned you from #lobby"
+    assert not model.buffers.get(LOBBY).active  # type: ignore[union-attr]
+
+
+def test_an_invitation_and_a_refusal_summary_go_to_the_status_buffer() -> None:
+    model = model_in_lobby()
+    assert model.apply(InvitedToRoom("secret", "carol")) == [STATUS]
+    assert "/join secret" in model.buffers.get(STATUS).lines[-1].text  # type: ignore[union-attr]
+    assert model.apply(ChannelsRefused("alice", "key_mismatch", 6509, 60.0)) == [STATUS]
+    line = model.buffers.get(STATUS).lines[-1]  # type: ignore[union-attr]
+    assert line.kind is LineKind.WARNING and "6509 more channels claiming to be alice" in line.text

@@ -11,6 +11,7 @@ from rich.console import Console
 
 from commons.untrusted_text import is_unsafe_for_display
 from peer.chat_protocol import MAX_TEXT_CHARS
+from peer.events import ChannelClosed, ChannelOpened
 from peer.tui.buffers import BufferList, Line, LineKind, private_buffer, room_buffer
 from peer.tui.chat_model import ChatModel, Verification
 from peer.tui.nick_colors import nick_color
@@ -143,6 +144,21 @@ def test_members_panel_shows_each_trust_state() -> None:
     assert "bob verified" in text
     assert "carol key changed" in text
     assert "dave unverified" in text
+
+
+def test_members_panel_marks_those_reached_through_the_relay() -> None:
+    model = ChatModel("alice")
+    model.set_room("lobby", ["alice", "bob", "carol"])
+    model.apply(ChannelOpened("bob", "relay"))
+    model.apply(ChannelOpened("carol", "direct"))
+    lines = draw(render_members(model)).splitlines()
+    assert "\u21c4 relay" in next(line for line in lines if "bob" in line)
+    assert "relay" not in next(line for line in lines if "carol" in line)
+    model.apply(ChannelOpened("bob", "direct"))  # the relay gave way to a direct channel
+    assert "relay" not in draw(render_members(model))
+    model.apply(ChannelOpened("carol", "relay"))
+    model.apply(ChannelClosed("carol", "gone"))
+    assert "relay" not in draw(render_members(model))
 
 
 def test_private_buffer_panel_shows_the_two_people_in_it() -> None:

@@ -36,7 +36,7 @@ async def _alice_in_lobby(tracker: TrackerServer, home: Path) -> ChatClient:
 async def _bob_moves(tracker: TrackerServer, peer_factory: PeerFactory, home: Path) -> PeerHandle:
     moved = await peer_factory(tracker, "bob", login=False, home=home)
     await moved.client.login("bob", BOB_PASSWORD, replace_key=True)
-    await moved.client.list_peers()  # so it can show its side of the safety number
+    await moved.client.look_up("alice")  # so it can show its side of the safety number
     return moved
 
 
