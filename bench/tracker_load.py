@@ -72,6 +72,7 @@ class Session:
         self.writer = writer
         self.pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self.ids = itertools.count(1)
+        self.closed = False
         self.task = asyncio.create_task(self._read())
 
     async def _read(self) -> None:
@@ -80,15 +81,24 @@ class Session:
             while data := await self.reader.read(65536):
                 for body in decoder.feed(data):
                     obj = decode_object(body)
-                    if not is_push(obj):
+                    if obj.get("id") is None and obj.get("status") == "ERROR":
+                        # A refusal of the connection itself (too_many_connections).
+                        for future in self.pending.values():
+                            if not future.done():
+                                future.set_exception(ConnectionError(obj.get("code")))
+                        self.pending.clear()
+                    elif not is_push(obj):
                         future = self.pending.pop(obj["id"], None)
                         if future is not None and not future.done():
                             future.set_result(obj)
+        self.closed = True
         for future in self.pending.values():
             if not future.done():
                 future.set_exception(ConnectionError("closed"))
 
     async def request(self, cmd: str, **fields: Any) -> dict[str, Any]:
+        if self.closed:
+            raise ConnectionError("closed")
         request_id = next(self.ids)
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self.pending[request_id] = future
@@ -97,7 +107,7 @@ class Session:
 
     async def close(self) -> None:
         self.task.cancel()
-        self.writer.close()
+        self.writer.transport.abort()  # frees the descriptor now (no TLS close_notify dance)
 
 
 async def open_session(port: int, context: ssl.SSLContext, name: str) -> tuple[Session, int]:
@@ -521,10 +531,23 @@ def main() -> None:
     attack.add_argument("--attack-connections", type=int, default=64)
     attack.add_argument("--attack-hold", type=int, default=1500)
     attack.add_argument("--attack-warmup", type=float, default=2.0)
+    scale = parser.add_argument_group("at scale (bench/tracker_scale.py)")
+    scale.add_argument("--restart", type=int, metavar="N", help="restart under N sessions")
+    scale.add_argument("--scale", type=int, metavar="N", help="N concurrent sessions (memory)")
+    scale.add_argument("--group", action="store_true", help="two trackers on PostgreSQL")
+    scale.add_argument("--group-sessions", type=int, default=2000)
+    scale.add_argument("--group-samples", type=int, default=200, help="--group: pushes timed")
+    scale.add_argument("--inflight", type=int, default=300, help="--restart: attempts at once")
+    scale.add_argument("--client-processes", type=int, default=2, help="--restart: clients in")
     args = parser.parse_args()
     started = time.perf_counter()
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus")
-    asyncio.run(run_under_attack(args) if args.under_attack else run(args))
+    if args.restart or args.scale or args.group:
+        import tracker_scale  # type: ignore[import-not-found]
+
+        tracker_scale.main_for(args)
+    else:
+        asyncio.run(run_under_attack(args) if args.under_attack else run(args))
     print(f"total bench time: {time.perf_counter() - started:.1f} s")
 
 

@@ -60,6 +60,8 @@ class ErrorCode(StrEnum):
     USER_OFFLINE = "user_offline"
     RELAY_UNAVAILABLE = "relay_unavailable"
     MESSAGE_TOO_LONG = "message_too_long"
+    TICKET_INVALID = "ticket_invalid"
+    TICKET_REUSED = "ticket_reused"
 
 
 class P2PChatError(Exception):

@@ -64,11 +64,11 @@ def validate_room_name(value: Any) -> str:
     return validate_name("room", value)
 
 
-def validate_password_hash(value: Any) -> str:
-    """The client sends SHA-256 of the password as 64 hex digits; accept either case."""
-    text = _require_str("password", value).lower()
+def validate_password_hash(value: Any, field: str = "password") -> str:
+    """The client's login secret (:mod:`crypto.login_secret`): 64 hex digits, either case."""
+    text = _require_str(field, value).lower()
     if not PASSWORD_HASH_RE.fullmatch(text):
-        raise ValidationError("field 'password' must be the SHA-256 hex digest (64 hex digits)")
+        raise ValidationError(f"field '{field}' must be a SHA-256 hex digest (64 hex digits)")
     return text
 
 

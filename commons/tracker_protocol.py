@@ -56,6 +56,8 @@ class Command(StrEnum):
     UNINVITE = "UNINVITE"
     SET_ROOM = "SET_ROOM"
     ROOM_ACCESS = "ROOM_ACCESS"
+    SALT = "SALT"
+    RESUME = "RESUME"
 
 
 class Event(StrEnum):
@@ -67,6 +69,7 @@ class Event(StrEnum):
     KEY_CHANGED = "KEY_CHANGED"
     KICKED = "KICKED"
     INVITED = "INVITED"
+    SESSION_ENDED = "SESSION_ENDED"
 
 
 class Status(StrEnum):
@@ -101,6 +104,9 @@ class Request:
     limit: int | None = None
     invite: str | None = None
     invite_only: bool | None = None
+    #: RESUME: the resumption ticket. LOGIN: the legacy digest, to upgrade an old account.
+    ticket: str | None = None
+    legacy_password: str | None = None
 
 
 def parse_request_id(obj: JsonObject) -> RequestId | None:
@@ -119,6 +125,8 @@ def parse_request_id(obj: JsonObject) -> RequestId | None:
 MAX_PAGE_LIMIT = 1000
 #: Registration invite codes: URL-safe base64 text (the tracker makes 20 characters).
 INVITE_CODE_RE = re.compile(r"[A-Za-z0-9_\-]{8,64}")
+#: Resumption tickets: URL-safe base64 text (the tracker makes 32 characters).
+TICKET_RE = re.compile(r"[A-Za-z0-9_\-]{22,64}")
 
 _ROOM_COMMANDS = {
     Command.CREATE_ROOM,
@@ -172,6 +180,21 @@ def validate_invite_code(value: Any) -> str:
     return value
 
 
+def validate_ticket(value: Any) -> str:
+    if not isinstance(value, str) or not TICKET_RE.fullmatch(value):
+        raise ValidationError("field 'ticket' must be 22-64 characters of A-Z a-z 0-9 _ -")
+    return value
+
+
+def _session_fields(obj: JsonObject, fields: dict[str, Any]) -> None:
+    """LOGIN and RESUME: where the new session listens (no port: no listener, no address
+    published)."""
+    if obj.get("port") is not None:
+        fields["port"] = validate_port(obj.get("port"))
+    if obj.get("host") is not None:
+        fields["host"] = validate_host(obj.get("host"))
+
+
 def parse_request(obj: JsonObject) -> Request:
     """Validate ``obj`` field by field and return a typed :class:`Request`."""
     request_id = parse_request_id(obj)
@@ -195,17 +218,23 @@ def parse_request(obj: JsonObject) -> Request:
         fields["password"] = validate_password_hash(obj.get("password"))
         fields["identity_key"] = validate_identity_key(obj.get("identity_key"))
         if cmd is Command.LOGIN:
-            if obj.get("port") is not None:  # absent: no listener, no address published
-                fields["port"] = validate_port(obj.get("port"))
-            if obj.get("host") is not None:
-                fields["host"] = validate_host(obj.get("host"))
+            _session_fields(obj, fields)
             replace = obj.get("replace_key", False)
             if not isinstance(replace, bool):
                 raise ValidationError("field 'replace_key' must be a boolean")
             fields["replace_key"] = replace
+            if obj.get("legacy_password") is not None:
+                fields["legacy_password"] = validate_password_hash(
+                    obj.get("legacy_password"), "legacy_password"
+                )
         elif obj.get("invite") is not None:
             fields["invite"] = validate_invite_code(obj.get("invite"))
-    elif "username" in obj:
+    elif cmd is Command.RESUME:
+        fields["username"] = validate_username(obj.get("username"))
+        fields["ticket"] = validate_ticket(obj.get("ticket"))
+        fields["identity_key"] = validate_identity_key(obj.get("identity_key"))
+        _session_fields(obj, fields)
+    elif cmd is Command.SALT or "username" in obj:
         fields["username"] = validate_username(obj.get("username"))
     if cmd in _ROOM_COMMANDS:
         fields["room"] = validate_room_name(obj.get("room"))

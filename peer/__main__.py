@@ -17,10 +17,11 @@ import sys
 from pathlib import Path
 
 from commons.data_dirs import user_data_dir
-from commons.errors import P2PChatError
+from commons.errors import P2PChatError, ValidationError
 from commons.models import validate_host, validate_port
 from commons.tls_fingerprint import normalize_fingerprint
 from commons.version import package_version
+from crypto.login_secret import MIN_LOGIN_KDF, LoginKdf
 from peer.config import PeerConfig, parse_endpoint
 from peer.endpoint_policy import DirectPrivate
 from peer.settings import (
@@ -123,6 +124,13 @@ def build_parser() -> argparse.ArgumentParser:
         " (default: none, pin on first use in HOME/known_trackers.json)",
     )
     parser.add_argument(
+        "--min-login-kdf",
+        metavar="MEMORY_KIB,PASSES",
+        default=f"{MIN_LOGIN_KDF.memory_kib},{MIN_LOGIN_KDF.iterations}",
+        help="the least Argon2id cost of the login secret accepted from a tracker; lower"
+        " it only for a tracker you trust (default %(default)s)",
+    )
+    parser.add_argument(
         "--history-days",
         type=int,
         default=None,
@@ -206,7 +214,15 @@ def config_from_args(args: argparse.Namespace, settings: Settings | None = None)
         tracker_fingerprint=args.tracker_fingerprint,
         advertise_host=None if args.advertise_host is None else validate_host(args.advertise_host),
         advertise_port=None if args.advertise_port is None else validate_port(args.advertise_port),
+        min_login_kdf=_login_kdf_floor(args.min_login_kdf),
     )
+
+
+def _login_kdf_floor(text: str) -> LoginKdf:
+    memory, _, passes = text.partition(",")
+    if not (memory.isdigit() and passes.isdigit()):
+        raise ValidationError("--min-login-kdf takes MEMORY_KIB,PASSES (e.g. 19456,2)")
+    return LoginKdf(int(memory), int(passes), 1)
 
 
 def main(argv: list[str] | None = None) -> int:

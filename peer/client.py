@@ -35,7 +35,7 @@ from peer.client_rooms import RoomCommands
 from peer.client_trust import TrustCommands
 from peer.config import PeerConfig
 from peer.core import PeerCore
-from peer.credentials import load_identity, password_digest
+from peer.credentials import LoginSecrets, load_identity, login_secrets
 from peer.driver import CoreDriver
 from peer.errors import NotConnectedError, NotInRoomError
 from peer.tracker_messages import TrackerPush
@@ -83,7 +83,12 @@ class ChatClient(RoomCommands, TrustCommands):
         if not password:
             raise ValidationError("the password cannot be empty")
         identity = await load_identity(self.config.home, username, password, self._kdf_params)
-        await self._session.register(username, password_digest(password), identity.public_b64)
+        secrets = await self._secrets(username, password)
+        await self._session.register(username, secrets.secret, identity.public_b64)
+
+    async def _secrets(self, username: str, password: str) -> LoginSecrets:
+        salt = await self._session.salt(username)
+        return await login_secrets(password, salt, self.config.min_login_kdf)
 
     async def login(self, username: str, password: str, replace_key: bool = False) -> None:
         """LOGIN with the identity key and the listening port; start the heartbeat."""
@@ -98,13 +103,15 @@ class ChatClient(RoomCommands, TrustCommands):
         if self.listen_address is not None:
             port = self.config.advertise_port or self.listen_address[1]
         try:
+            secrets = await self._secrets(username, password)
             reply = await self._session.login(
                 username,
-                password_digest(password),
+                secrets.secret,
                 identity.public_b64,
                 port,
                 host=self.config.advertise_host,
                 replace_key=replace_key,
+                legacy=secrets.legacy,
             )
         except BaseException:
             trust.close()

@@ -19,6 +19,7 @@ from pathlib import Path
 from commons.data_dirs import user_data_dir
 from commons.errors import ValidationError
 from commons.models import validate_host
+from crypto.login_secret import MIN_LOGIN_KDF, LoginKdf
 from peer.endpoint_policy import DirectPrivate
 from peer.liveness import Keepalive
 
@@ -122,6 +123,8 @@ class PeerConfig:
     reconnect_initial_delay: float = 0.5
     reconnect_max_delay: float = 30.0
     core: CoreSettings = field(default_factory=CoreSettings)
+    #: The least login-secret cost accepted from a tracker (tests lower it).
+    min_login_kdf: LoginKdf = MIN_LOGIN_KDF
 
     @property
     def listen_address(self) -> tuple[str, int] | None:

@@ -7,10 +7,14 @@ Around one :class:`peer.tracker_link.TrackerLink`:
   again whenever the link is down, however long the user waited. Such a drop is not a
   loss worth reporting.
 * After login a lost link is reported to the :class:`SessionHandler` (``lost``) and
-  retried with exponential backoff (0.5 s doubling to 30 s, +-20% jitter): ``LOGIN``
-  again with the cached password digest and the same key, then the handler's
-  ``restored`` (the client joins its room again). A tracker whose certificate no longer
-  verifies stops the retries (``failed``). ``SESSION_REPLACED`` ends the session.
+  retried with exponential backoff (0.5 s doubling to 30 s, +-20% jitter): ``RESUME``
+  with the resumption ticket of the last LOGIN or RESUME (no Argon2 on either side; the
+  reply brings the next ticket), or, if the tracker refuses the ticket (expired,
+  revoked, reused), ``LOGIN`` with the cached login secret and the same key; then the
+  handler's ``restored`` (the client joins its room again). The ticket and the secret
+  live only in this object's memory. A tracker whose certificate no longer verifies
+  stops the retries (``failed``). ``SESSION_REPLACED`` ends the session;
+  ``SESSION_ENDED`` (someone presented a spent ticket of ours) drops the ticket.
 * Replies come back typed (:mod:`peer.tracker_messages`), and so do pushes; the relay's
   pushes go to the :class:`RelaySink` (:class:`peer.relay_links.RelayLinks`), which also
   hears every loss of the link, and :meth:`TrackerSession.send_relay` writes ``RELAY``
@@ -27,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from commons.codec import JsonObject
-from commons.errors import P2PChatError
+from commons.errors import ErrorCode, P2PChatError
 from commons.models import PeerInfo, RoomInfo
 from commons.relay_frames import RelayedBody, RelayEnded, relay_request
 from commons.room_control import RoomAccess
@@ -42,6 +46,8 @@ from peer.tracker_messages import (
     LoginReply,
     PeerPage,
     RoomPage,
+    SaltReply,
+    SessionEndedPush,
     SessionReplacedPush,
     TrackerPush,
     parse_created,
@@ -65,6 +71,10 @@ class SessionHandler(Protocol):
     def failed(self, error: P2PChatError) -> None: ...
 
 
+#: RESUME refusals after which a full LOGIN is worth trying.
+_TICKET_REFUSALS = {ErrorCode.TICKET_INVALID, ErrorCode.TICKET_REUSED, ErrorCode.RATE_LIMITED}
+
+
 class RelaySink(Protocol):
     def received(self, push: RelayedBody) -> None: ...
     def ended(self, push: RelayEnded) -> None: ...
@@ -73,13 +83,16 @@ class RelaySink(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class _Login:
-    """What a LOGIN carries, kept (digest only, never the password) to log in again."""
+    """What a LOGIN carries, kept (the login secret, never the password) to log in again."""
 
     username: str
-    digest: str
+    secret: str
     identity_key: str
     port: int | None
     host: str | None
+
+    def __repr__(self) -> str:
+        return f"_Login({self.username!r}, <hidden>)"
 
 
 class TrackerSession:
@@ -89,6 +102,8 @@ class TrackerSession:
         self._tasks = tasks
         self._link = TrackerLink(config, self._on_push, self._on_lost, tasks)
         self._login: _Login | None = None
+        self._ticket: str | None = None
+        self._ended: str | None = None
         self._reconnecting: asyncio.Task[None] | None = None
         self._connecting = asyncio.Lock()
         self._closing = False
@@ -127,41 +142,76 @@ class TrackerSession:
 
     # ------------------------------------------------------------------ login
 
-    async def register(self, username: str, digest: str, identity_key: str) -> None:
+    async def salt(self, username: str) -> SaltReply:
+        """The account's login salt and cost (any name gets one)."""
+        return SaltReply.parse(await self._request(Command.SALT, username=username))
+
+    async def register(self, username: str, secret: str, identity_key: str) -> None:
         await self._request(
-            Command.REGISTER, username=username, password=digest, identity_key=identity_key
+            Command.REGISTER, username=username, password=secret, identity_key=identity_key
         )
 
     async def login(
         self,
         username: str,
-        digest: str,
+        secret: str,
         identity_key: str,
         port: int | None,
         *,
         host: str | None = None,
         replace_key: bool = False,
+        legacy: str | None = None,
     ) -> LoginReply:
-        login = _Login(username, digest, identity_key, port, host)
-        reply = await self._send_login(login, replace_key=replace_key)
+        """LOGIN; ``legacy`` (the old digest) upgrades an account of the legacy scheme."""
+        login = _Login(username, secret, identity_key, port, host)
+        reply = await self._send_login(login, replace_key=replace_key, legacy=legacy)
         self._login = login
         return reply
 
-    async def _send_login(self, login: _Login, *, replace_key: bool = False) -> LoginReply:
+    async def _send_login(
+        self, login: _Login, *, replace_key: bool = False, legacy: str | None = None
+    ) -> LoginReply:
         reply = LoginReply.parse(
             await self._request(
                 Command.LOGIN,
                 username=login.username,
-                password=login.digest,
+                password=login.secret,
                 identity_key=login.identity_key,
                 port=login.port,
                 host=login.host,
                 replace_key=True if replace_key else None,
+                legacy_password=legacy,
             )
         )
+        return self._started(reply)
+
+    def _started(self, reply: LoginReply) -> LoginReply:
+        self._ticket = reply.ticket
+        self._ended = None
         self._link.start_heartbeat(reply.heartbeat_interval)
         self.login_reply = reply
         return reply
+
+    async def _resume(self, login: _Login) -> LoginReply:
+        """RESUME with the ticket; a refused ticket falls back to LOGIN with the secret."""
+        ticket, self._ticket = self._ticket, None  # single use, whatever the answer
+        if ticket is not None:
+            try:
+                reply = await self._link.request(
+                    Command.RESUME,
+                    username=login.username,
+                    ticket=ticket,
+                    identity_key=login.identity_key,
+                    port=login.port,
+                    host=login.host,
+                )
+            except P2PChatError as exc:
+                if exc.code not in _TICKET_REFUSALS:
+                    raise
+                log.info("the tracker refused the resumption ticket (%s); logging in", exc.code)
+            else:
+                return self._started(LoginReply.parse(reply))
+        return await self._send_login(login)
 
     # ------------------------------------------------------------------ typed requests
 
@@ -230,6 +280,11 @@ class TrackerSession:
             return
         if isinstance(typed, SessionReplacedPush):
             self.replaced = True
+        if isinstance(typed, SessionEndedPush):
+            log.warning("the tracker ended the session: %s", typed.reason)
+            self._ticket = None
+            self._ended = typed.reason
+            return
         if typed is not None:
             self._handler.pushed(typed)
 
@@ -241,6 +296,8 @@ class TrackerSession:
         if self._login is None:
             log.info("tracker link closed before login (%s); reconnecting on demand", detail)
             return
+        if self._ended is not None:
+            detail = f"the tracker ended the session ({self._ended})"
         self._handler.lost(detail)
         if self.replaced:
             return
@@ -253,7 +310,7 @@ class TrackerSession:
             await asyncio.sleep(delay * (0.8 + 0.4 * random.random()))  # noqa: S311
             try:
                 await self._link.connect()
-                await self._send_login(self._login)
+                await self._resume(self._login)
                 await self._handler.restored()
             except TrackerUntrustedError as exc:
                 await self._link.close()

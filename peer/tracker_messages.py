@@ -32,7 +32,8 @@ from commons.relay_frames import (
     parse_relay_push,
 )
 from commons.room_control import Invited, Kicked, Page
-from commons.tracker_protocol import Event
+from commons.tracker_protocol import Event, validate_ticket
+from crypto.login_secret import ACCOUNT_SALT_SIZE, LoginKdf, validate_realm
 
 DEFAULT_HEARTBEAT = 10.0
 
@@ -46,12 +47,15 @@ def _list(reply: JsonObject, name: str) -> list[object]:
 
 @dataclass(frozen=True, slots=True)
 class LoginReply:
-    """``host``: the address the tracker sees us at; ``relay``: whether it relays."""
+    """A LOGIN or RESUME reply. ``host``: the address the tracker sees us at; ``relay``:
+    whether it relays; ``ticket`` resumes the session once (``None`` from a tracker
+    without tickets)."""
 
     username: str
     heartbeat_interval: float
     host: str | None
     relay: bool = False
+    ticket: str | None = None
 
     @classmethod
     def parse(cls, reply: JsonObject) -> LoginReply:
@@ -59,11 +63,43 @@ class LoginReply:
         if isinstance(interval, bool) or not isinstance(interval, int | float) or interval <= 0:
             interval = DEFAULT_HEARTBEAT
         host = reply.get("host")
+        ticket = reply.get("ticket")
         return cls(
             validate_username(reply.get("username")),
             float(interval),
             None if host is None else validate_host(host),
             reply.get("relay") is True,
+            None if ticket is None else validate_ticket(ticket),
+        )
+
+    def __repr__(self) -> str:
+        return f"LoginReply({self.username!r}, ticket=<hidden>)"
+
+
+@dataclass(frozen=True, slots=True)
+class SaltReply:
+    """``SALT``: the account's salt, the client's Argon2id cost, the group's realm, and
+    whether the account still has a legacy verifier."""
+
+    salt: bytes
+    kdf: LoginKdf
+    realm: str
+    legacy: bool
+
+    @classmethod
+    def parse(cls, reply: JsonObject) -> SaltReply:
+        raw = reply.get("salt")
+        if not isinstance(raw, str) or len(raw) != 2 * ACCOUNT_SALT_SIZE:
+            raise ValidationError(f"field 'salt' must be {ACCOUNT_SALT_SIZE} bytes in hex")
+        try:
+            salt = bytes.fromhex(raw)
+        except ValueError:
+            raise ValidationError("field 'salt' must be hex") from None
+        legacy = reply.get("legacy", False)
+        if not isinstance(legacy, bool):
+            raise ValidationError("field 'legacy' must be a boolean")
+        return cls(
+            salt, LoginKdf.from_wire(reply.get("kdf")), validate_realm(reply.get("realm")), legacy
         )
 
 
@@ -142,6 +178,13 @@ class SessionReplacedPush:
 
 
 @dataclass(frozen=True, slots=True)
+class SessionEndedPush:
+    """The tracker ended the session (``ticket_reused``: a spent ticket came back)."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class KeyChangedPush:
     username: str
     identity_key: bytes
@@ -162,7 +205,13 @@ class InvitedPush:
 
 
 TrackerPush = (
-    RoomUpdate | RoomDeletedPush | SessionReplacedPush | KeyChangedPush | KickedPush | InvitedPush
+    RoomUpdate
+    | RoomDeletedPush
+    | SessionReplacedPush
+    | SessionEndedPush
+    | KeyChangedPush
+    | KickedPush
+    | InvitedPush
 )
 RelayPush = RelayedBody | RelayEnded
 
@@ -188,6 +237,11 @@ def parse_push(event: str, body: JsonObject) -> TrackerPush | RelayPush | None:
         return RoomDeletedPush(validate_room_name(body.get("room")))
     if event == Event.SESSION_REPLACED:
         return SessionReplacedPush()
+    if event == Event.SESSION_ENDED:
+        reason = body.get("reason")
+        if not isinstance(reason, str) or not 1 <= len(reason) <= 64:
+            raise ValidationError("SESSION_ENDED without a reason")
+        return SessionEndedPush(reason)
     if event == Event.KEY_CHANGED:
         raw_key = body.get("identity_key")
         if not isinstance(raw_key, str):

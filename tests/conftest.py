@@ -7,6 +7,9 @@
 * ``connect(tracker, source=None)`` opens a :class:`TrackerTestClient` (pinned to the
   tracker's certificate), from the local address ``source`` if given (any of
   127.0.0.0/8); ``user(tracker, name)`` registers and logs one in.
+* ``pg_database``: the URL of a fresh database on a PostgreSQL server the test session
+  starts itself (:mod:`tests.pg_server`); tests that use it are skipped, with one line
+  in the report header saying so, where no PostgreSQL server binaries are installed.
 * ``peer_factory(tracker, name)``: a real :class:`~peer.client.ChatClient` in its own
   home, registered and logged in (``login=False`` to do that by hand), wrapped in a
   :class:`tests.peers.PeerHandle` that records its events; ``clock=`` gives it a clock
@@ -30,8 +33,10 @@ from typing import Any
 import pytest
 
 from crypto.keystore import TEST_KDF_PARAMS
+from crypto.login_secret import TEST_LOGIN_KDF
 from peer.client import ChatClient
 from tests.peers import DEFAULT_PASSWORD, TIMEOUT, PeerFactory, PeerHandle, peer_config
+from tests.pg_server import PgServer, find_postgres
 from tests.tracker_client import TrackerTestClient
 from tracker.config import TrackerConfig
 from tracker.server import TrackerServer
@@ -39,6 +44,31 @@ from tracker.server import TrackerServer
 TrackerFactory = Callable[..., Awaitable[TrackerServer]]
 ClientFactory = Callable[..., Awaitable[TrackerTestClient]]
 UserFactory = Callable[..., Awaitable[TrackerTestClient]]
+
+
+_POSTGRES = find_postgres()
+
+
+def pytest_report_header() -> str:
+    if _POSTGRES is None:
+        return "postgresql: no server binaries found; the PostgreSQL tests are skipped"
+    return f"postgresql: {_POSTGRES} (the tests start their own server)"
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    if _POSTGRES is None:
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+    server = PgServer(_POSTGRES).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def pg_database(pg_server: PgServer) -> str:
+    return pg_server.create_database()
 
 
 @pytest.fixture(autouse=True)
@@ -62,6 +92,8 @@ async def tracker_factory(tmp_path: Path) -> AsyncIterator[TrackerFactory]:
         # Tests register many users from 127.0.0.1: trust it, as a bench would. Tests of
         # the per-source limits pass trusted_networks=() and attack from 127.0.0.2+.
         changes.setdefault("trusted_networks", ("127.0.0.1/32",))
+        # Clients stretch login secrets with this (the default costs ~170 ms a login).
+        changes.setdefault("login_kdf", TEST_LOGIN_KDF)
         config = TrackerConfig(host="127.0.0.1", port=0).with_changes(**changes)
         server = TrackerServer(config)
         await server.start()

@@ -18,6 +18,7 @@ from commons.tracker_protocol import Event as TrackerEvent
 from commons.tracker_protocol import push
 from crypto.channel import SecureChannel
 from crypto.identity import IdentityKey
+from crypto.login_secret import TEST_LOGIN_KDF
 from peer.client import ChatClient
 from peer.config import PeerConfig
 from peer.events import Event
@@ -130,6 +131,7 @@ def peer_config(tracker: TrackerServer, home: Path, **changes: Any) -> PeerConfi
         "home": home,
         "listen": ("127.0.0.1", 0),
         "cafile": tracker.cert_path,
+        "min_login_kdf": TEST_LOGIN_KDF,
     }
     fields.update(changes)
     return PeerConfig(**fields)

@@ -37,6 +37,8 @@ def test_help_names_every_default(build: object) -> None:
     for action in parser._actions:
         if isinstance(action, argparse._HelpAction | argparse._VersionAction):
             continue
+        if action.help == argparse.SUPPRESS:
+            continue  # hidden on purpose (--allow-weak-argon2: tests and benchmarks only)
         assert action.help and "default" in action.help, action.option_strings
     text = parser.format_help()
     assert "%(default)" not in text

@@ -11,7 +11,6 @@ import asyncio
 import base64
 import contextlib
 import functools
-import hashlib
 import itertools
 import os
 import ssl
@@ -21,13 +20,14 @@ from typing import Any
 from commons.codec import JsonObject, decode_object, encode_message
 from commons.framing import FrameDecoder
 from commons.tracker_protocol import is_push
+from crypto.login_secret import LoginKdf, legacy_digest, login_secret
 
 DEFAULT_TIMEOUT = 10.0
 
 
 def password_digest(password: str) -> str:
-    """What the client sends as ``password``: SHA-256 hex of the password."""
-    return hashlib.sha256(password.encode()).hexdigest()
+    """The legacy scheme's ``password``: SHA-256 hex of the password."""
+    return legacy_digest(password)
 
 
 def random_identity_key() -> str:
@@ -63,6 +63,8 @@ class TrackerTestClient:
         self._task = asyncio.create_task(self._read())
         self.username: str | None = None
         self.identity_key = random_identity_key()
+        #: The resumption ticket of the last successful LOGIN or RESUME.
+        self.ticket: str | None = None
 
     @classmethod
     async def connect(
@@ -156,27 +158,54 @@ class TrackerTestClient:
         assert reply.get("id") == request_id, reply
         return reply
 
+    async def secrets(self, username: str, password: str) -> tuple[str, str | None]:
+        """SALT, then the login secret (and the legacy digest if the account needs it)."""
+        salt = await self.request("SALT", username=username)
+        assert salt["status"] == "OK", salt
+        kdf = LoginKdf.from_wire(salt["kdf"])
+        secret = login_secret(password, salt["realm"], bytes.fromhex(salt["salt"]), kdf)
+        return secret, legacy_digest(password) if salt["legacy"] else None
+
     async def register(self, username: str, password: str = "correct horse") -> JsonObject:
+        secret, _ = await self.secrets(username, password)
         return await self.request(
-            "REGISTER",
-            username=username,
-            password=password_digest(password),
-            identity_key=self.identity_key,
+            "REGISTER", username=username, password=secret, identity_key=self.identity_key
         )
 
     async def login(
         self, username: str, password: str = "correct horse", port: int = 40000, **extra: Any
     ) -> JsonObject:
+        secret, legacy = await self.secrets(username, password)
+        if legacy is not None:
+            extra.setdefault("legacy_password", legacy)
         reply = await self.request(
             "LOGIN",
             username=username,
-            password=password_digest(password),
+            password=secret,
             identity_key=self.identity_key,
             port=port,
             **extra,
         )
+        return self._logged_in(username, reply)
+
+    async def resume(
+        self, username: str, ticket: str | None = None, port: int = 40000, **extra: Any
+    ) -> JsonObject:
+        """RESUME with ``ticket`` (default: the last one this client got)."""
+        reply = await self.request(
+            "RESUME",
+            username=username,
+            ticket=ticket or self.ticket,
+            identity_key=self.identity_key,
+            port=port,
+            **extra,
+        )
+        return self._logged_in(username, reply)
+
+    def _logged_in(self, username: str, reply: JsonObject) -> JsonObject:
         if reply["status"] == "OK":
             self.username = username
+            self.ticket = reply.get("ticket")
         return reply
 
     async def close(self) -> None:

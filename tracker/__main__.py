@@ -17,6 +17,7 @@ from pathlib import Path
 
 from commons.relay_frames import MAX_RELAY_BODY
 from commons.version import package_version
+from crypto.login_secret import LoginKdf
 from tracker import admin
 from tracker.config import TrackerConfig
 from tracker.database import DB_FILE_NAME, DatabaseOpenError
@@ -108,6 +109,51 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--log-level", default="INFO", help="log level on stderr (default %(default)s)"
+    )
+    parser.add_argument("--allow-weak-argon2", action="store_true", help=argparse.SUPPRESS)
+    group = parser.add_argument_group("storage, logins and tracker groups")
+    group.add_argument(
+        "--database",
+        metavar="URL",
+        help="postgresql://... to share accounts, rooms and sessions with other trackers"
+        " (default: SQLite in --data-dir)",
+    )
+    group.add_argument(
+        "--realm",
+        help="the group's name in login secrets, fixed by the first tracker to start on a"
+        " database (default: a random one)",
+    )
+    group.add_argument(
+        "--login-kdf-memory-kib",
+        type=int,
+        default=defaults.login_kdf.memory_kib,
+        help="client-side Argon2id memory of new accounts' login secrets (default %(default)s)",
+    )
+    group.add_argument(
+        "--login-kdf-iterations",
+        type=int,
+        default=defaults.login_kdf.iterations,
+        help="its passes (default %(default)s)",
+    )
+    group.add_argument(
+        "--login-kdf-lanes",
+        type=int,
+        default=defaults.login_kdf.lanes,
+        help="its lanes (default %(default)s)",
+    )
+    group.add_argument(
+        "--ticket-lifetime",
+        type=float,
+        default=defaults.ticket_lifetime,
+        metavar="SECONDS",
+        help="how long a resumption ticket stays valid (default %(default)s)",
+    )
+    group.add_argument(
+        "--lease-seconds",
+        type=float,
+        default=defaults.lease_seconds,
+        help="with --database: a tracker silent this long is taken for dead by the others"
+        " (default %(default)s)",
     )
     limits = parser.add_argument_group("abuse limits (per source: an IPv4 address or IPv6 /64)")
     limits.add_argument(
@@ -238,6 +284,14 @@ def parse_args(argv: list[str] | None = None) -> TrackerConfig:
             registrations_per_hour=args.registrations_total,
             rooms_per_owner=args.rooms_per_owner,
             max_rooms=args.max_rooms,
+            database=args.database,
+            allow_weak_argon2=args.allow_weak_argon2,
+            realm=args.realm,
+            login_kdf=LoginKdf(
+                args.login_kdf_memory_kib, args.login_kdf_iterations, args.login_kdf_lanes
+            ),
+            ticket_lifetime=args.ticket_lifetime,
+            lease_seconds=args.lease_seconds,
             relay_enabled=not args.no_relay,
             relay_bytes_per_second=args.relay_rate * 1024,
             relay_burst_bytes=max(2 * args.relay_rate * 1024, MAX_RELAY_BODY),
@@ -256,6 +310,7 @@ async def serve(config: TrackerConfig) -> None:
     print(f"p2pchat tracker {package_version()} listening on {host}:{port}", flush=True)
     print(f"certificate SHA-256 fingerprint: {server.cert_fingerprint}", flush=True)
     print(f"data directory: {config.data_dir} (database {DB_FILE_NAME})", flush=True)
+    print(f"storage: {server.storage.kind}; realm: {server.realm}", flush=True)
     print(f"registration: {server.config.registration.value}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

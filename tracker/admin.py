@@ -14,14 +14,15 @@ tracker may be running meanwhile (SQLite's locking and WAL keep both consistent)
 from __future__ import annotations
 
 import argparse
+import asyncio
 import datetime
 import sys
 import time
 from pathlib import Path
 
 from tracker.config import TrackerConfig
-from tracker.database import Database, DatabaseOpenError
-from tracker.invite_store import create_sync, list_sync, revoke_sync
+from tracker.database import DatabaseOpenError
+from tracker.storage import Storage, open_storage
 
 DEFAULT_EXPIRY_HOURS = 7 * 24.0
 MAX_CODES = 1000
@@ -40,6 +41,9 @@ def _parser() -> argparse.ArgumentParser:
         description="single-use registration invites (for --registration invite)",
     )
     parser.add_argument("--data-dir", type=Path, default=TrackerConfig().data_dir)
+    parser.add_argument(
+        "--database", metavar="URL", help="postgresql://... (default: SQLite in --data-dir)"
+    )
     actions = parser.add_subparsers(dest="action", required=True)
     new = actions.add_parser("new", help="make new invite codes and print them")
     new.add_argument("--count", type=int, default=1, help=f"how many (1-{MAX_CODES})")
@@ -59,24 +63,33 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str]) -> int:
     """Run one invite command; the exit status is 0 on success."""
     args = _parser().parse_args(argv)
-    db = Database(args.data_dir)
+    if args.action == "new" and (not 1 <= args.count <= MAX_CODES or args.expires_in < 0):
+        print(f"--count must be 1-{MAX_CODES}, --expires-in >= 0", file=sys.stderr)
+        return 2
     try:
-        db.open_blocking()
-    except DatabaseOpenError as exc:
+        config = TrackerConfig(data_dir=args.data_dir, database=args.database).validated()
+    except ValueError as exc:
+        print(f"p2pchat-tracker: {exc}", file=sys.stderr)
+        return 2
+    storage = open_storage(config)
+    try:
+        return asyncio.run(_run(storage, args))
+    except (DatabaseOpenError, OSError) as exc:
         print(f"p2pchat-tracker: {exc}", file=sys.stderr)
         return 1
+
+
+async def _run(storage: Storage, args: argparse.Namespace) -> int:
+    await storage.open()
     try:
         if args.action == "new":
-            if not 1 <= args.count <= MAX_CODES or args.expires_in < 0:
-                print(f"--count must be 1-{MAX_CODES}, --expires-in >= 0", file=sys.stderr)
-                return 2
             expires = None if args.expires_in == 0 else time.time() + args.expires_in * 3600
-            for code in db.run_blocking(lambda conn: create_sync(conn, args.count, expires)):
+            for code in await storage.create_invites(args.count, expires):
                 print(code)
             print(f"single use; expire: {_when(expires)}", file=sys.stderr)
         elif args.action == "list":
             now = time.time()
-            for record in db.run_blocking(list_sync):
+            for record in await storage.list_invites():
                 if record.used_by is not None:
                     state = f"used by {record.used_by} at {_when(record.used_at)}"
                 elif not record.usable(now):
@@ -85,10 +98,10 @@ def main(argv: list[str]) -> int:
                     state = f"unused, expires {_when(record.expires)}"
                 print(f"{record.code_hash[:12]}  made {_when(record.created)}  {state}")
         else:
-            if not db.run_blocking(lambda conn: revoke_sync(conn, args.code)):
+            if not await storage.revoke_invite(args.code):
                 print("no unused invite with that code", file=sys.stderr)
                 return 1
             print("revoked")
     finally:
-        db.close_blocking()
+        await storage.close()
     return 0

@@ -11,8 +11,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from commons.data_dirs import user_data_dir
+from commons.errors import ValidationError
 from commons.framing import DEFAULT_MAX_FRAME_SIZE
 from commons.models import MAX_ROOM_CAPACITY
+from crypto.login_secret import DEFAULT_LOGIN_KDF, LoginKdf
 from tracker.registration import RegistrationMode
 from tracker.relay import RelayLimits
 from tracker.source import parse_networks
@@ -62,6 +64,9 @@ class TrackerConfig:
     argon2_memory_kib: int = ARGON2_MIN_MEMORY_KIB
     argon2_time_cost: int = ARGON2_MIN_TIME_COST
     argon2_parallelism: int = ARGON2_MIN_PARALLELISM
+    #: Lets tests and benchmarks set argon2 below the OWASP floor to set up thousands of
+    #: accounts quickly; never for a tracker people use (the CLI flag is hidden).
+    allow_weak_argon2: bool = False
     #: Failed logins allowed per source, and per source and account, before backoff.
     throttle_address_failures: int = 10
     throttle_account_failures: int = 3
@@ -92,6 +97,24 @@ class TrackerConfig:
     pages_per_source_per_second: float = 50.0
     #: Replies and pushes queued for a client that does not read are capped at this.
     max_send_buffer: int = 1024 * 1024
+    #: ``None``: SQLite in ``data_dir``; ``postgresql://...``: PostgreSQL, shared by a
+    #: group of trackers (``--database``).
+    database: str | None = None
+    #: The client's Argon2id cost for the login secret of new accounts (``SALT``).
+    login_kdf: LoginKdf = DEFAULT_LOGIN_KDF
+    #: The group's name mixed into login secrets, fixed by the first tracker to start on
+    #: a database (``None``: a random one).
+    realm: str | None = None
+    #: Seconds a resumption ticket stays valid.
+    ticket_lifetime: float = 7 * 24 * 3600.0
+    #: Failed RESUMEs per source: at once, then per second.
+    resume_failures_burst: int = 20
+    resume_failures_per_second: float = 1.0
+    #: Trackers on one PostgreSQL: a tracker whose lease is this old is taken for dead
+    #: and its sessions are ended by the others; it renews every third of it.
+    lease_seconds: float = 15.0
+    #: Connections in the PostgreSQL pool.
+    database_pool_size: int = 8
     #: The relay (``--no-relay`` turns it off): per-session budget, pairs, and the
     #: queue above which frames relayed to a slow receiver are dropped.
     relay_enabled: bool = True
@@ -146,7 +169,7 @@ class TrackerConfig:
             RegistrationMode(self.registration)
         except ValueError:
             raise ValueError("registration must be open, invite or closed") from None
-        if (
+        if not self.allow_weak_argon2 and (
             self.argon2_memory_kib < ARGON2_MIN_MEMORY_KIB
             or self.argon2_time_cost < ARGON2_MIN_TIME_COST
             or self.argon2_parallelism < ARGON2_MIN_PARALLELISM
@@ -172,6 +195,22 @@ class TrackerConfig:
             raise ValueError("room command rate must be positive")
         if self.pages_burst_per_source < 1 or self.pages_per_source_per_second <= 0:
             raise ValueError("directory page rate must be positive")
+        try:
+            self.login_kdf.validate()
+        except ValidationError as exc:
+            raise ValueError(exc.message) from None
+        if self.realm is not None and not 1 <= len(self.realm.encode()) <= 64:
+            raise ValueError("the realm must be 1-64 bytes")
+        if self.ticket_lifetime <= 0 or self.lease_seconds < 1:
+            raise ValueError("ticket lifetime must be positive and the lease at least 1 s")
+        if self.resume_failures_burst < 1 or self.resume_failures_per_second <= 0:
+            raise ValueError("the resume failure rate must be positive")
+        if self.database is not None and not self.database.startswith(
+            ("postgresql://", "postgres://")
+        ):
+            raise ValueError("--database takes a postgresql:// URL (SQLite is the default)")
+        if not 1 <= self.database_pool_size <= 100:
+            raise ValueError("the database pool holds 1-100 connections")
         self.relay_limits().check()
         if self.relay_receiver_buffer <= 0:
             raise ValueError("the relay's receiver buffer must be positive")

@@ -9,25 +9,31 @@ never a reason to start from an empty user base.
 
 The file holds password hashes, so the data directory is created 0700 and the database
 files 0600 whatever the umask (SQLite gives its ``-wal`` and ``-shm`` files the mode
-of the database file). Schema 1 (users, rooms) is upgraded in place to schema 2 (room
-access lists, registration invites, throttle state).
+of the database file). Older schemas are upgraded in place: 1 (users, rooms) to 2 (room
+access lists, registration invites, throttle state) to 3 (per-account login salts,
+resumption tickets, group settings).
+
+:meth:`Database.run_batched` is group commit: calls that arrive while a transaction is
+being written share the next one (one fsync for many), which is what lets a tracker
+take a reconnect storm of thousands of ticket logins a second.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import sqlite3
 import stat
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 
 from tracker.data_dir import make_private_directory
 
 DB_FILE_NAME = "tracker.sqlite3"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: How long a writer waits for another process's lock (the admin CLI, a second tool).
 BUSY_TIMEOUT_MS = 5000
 
@@ -45,7 +51,9 @@ CREATE TABLE IF NOT EXISTS users (
     username     TEXT PRIMARY KEY,
     password     TEXT NOT NULL,
     identity_key TEXT NOT NULL,
-    created      REAL NOT NULL
+    created      REAL NOT NULL,
+    salt         BLOB,
+    login_kdf    TEXT
 );
 CREATE UNIQUE INDEX IF NOT EXISTS users_username_nocase ON users (username COLLATE NOCASE);
 CREATE TABLE IF NOT EXISTS rooms (
@@ -80,14 +88,37 @@ CREATE TABLE IF NOT EXISTS throttle (
     stamp REAL NOT NULL,
     PRIMARY KEY (kind, key)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS tickets (
+    hash         TEXT PRIMARY KEY,
+    username     TEXT NOT NULL,
+    identity_key TEXT NOT NULL,
+    expires      REAL NOT NULL,
+    used         REAL
+);
+CREATE INDEX IF NOT EXISTS tickets_by_user ON tickets (username);
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 """
 
 
-def _upgrade_from_1(conn: sqlite3.Connection) -> None:
-    """Schema 1 had rooms without ``invite_only``; every other table is new."""
-    columns = {row[1] for row in conn.execute("PRAGMA table_info(rooms)")}
-    if columns and "invite_only" not in columns:
-        conn.execute("ALTER TABLE rooms ADD COLUMN invite_only INTEGER NOT NULL DEFAULT 0")
+def _add_missing_columns(conn: sqlite3.Connection, table: str, columns: dict[str, str]) -> None:
+    present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+    if not present:
+        return  # a new database: the schema below creates the table whole
+    for name, definition in columns.items():
+        if name not in present:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {definition}")
+
+
+def _upgrade(conn: sqlite3.Connection) -> None:
+    """Schema 1 had rooms without ``invite_only``; schema 2 users without login salts.
+
+    Every other table of a later schema is new and made by ``_SCHEMA``.
+    """
+    _add_missing_columns(conn, "rooms", {"invite_only": "INTEGER NOT NULL DEFAULT 0"})
+    _add_missing_columns(conn, "users", {"salt": "BLOB", "login_kdf": "TEXT"})
 
 
 def make_private_files(db_path: Path) -> None:
@@ -104,6 +135,28 @@ def make_private_files(db_path: Path) -> None:
             os.chmod(candidate, 0o600)
 
 
+def _run_batch(
+    conn: sqlite3.Connection, funcs: list[Callable[[sqlite3.Connection], Any]]
+) -> list[tuple[bool, Any]]:
+    """Each of ``funcs`` in its own savepoint, all in one transaction."""
+    results: list[tuple[bool, Any]] = []
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for func in funcs:
+            conn.execute("SAVEPOINT batched")
+            try:
+                results.append((True, func(conn)))
+            except Exception as exc:
+                conn.execute("ROLLBACK TO batched")
+                results.append((False, exc))
+            conn.execute("RELEASE batched")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return results
+
+
 class Database:
     """Owns the connection; :meth:`run` executes a function with it on the DB thread."""
 
@@ -112,6 +165,8 @@ class Database:
         self.path = data_dir / DB_FILE_NAME
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="sqlite")
         self._conn: sqlite3.Connection | None = None
+        self._batch: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
+        self._draining = False
 
     def _open_sync(self) -> None:
         make_private_directory(self.data_dir)
@@ -131,8 +186,8 @@ class Database:
                     f"{self.path} has schema {version}, newer than this tracker's"
                     f" {SCHEMA_VERSION}: run a newer tracker"
                 )
-            if version == 1:
-                _upgrade_from_1(conn)
+            if 0 < version < SCHEMA_VERSION:
+                _upgrade(conn)
             conn.executescript(_SCHEMA)
             conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             make_private_files(self.path)
@@ -155,6 +210,41 @@ class Database:
     async def run(self, func: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``func(connection)`` on the database thread and return its result."""
         return await asyncio.get_running_loop().run_in_executor(self._executor, self._call, func)
+
+    async def run_batched(self, func: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``func`` inside a transaction shared with the calls queued meanwhile.
+
+        ``func`` must not begin or end transactions itself; it runs in a savepoint, so
+        its failure undoes only its own writes. Returns once the shared commit is durable.
+        """
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._batch.append((func, future))
+        if not self._draining:
+            self._draining = True
+            asyncio.get_running_loop().create_task(self._drain())
+        return cast(T, await future)
+
+    async def _drain(self) -> None:
+        try:
+            while self._batch:
+                batch, self._batch = self._batch, []
+                run_all = functools.partial(_run_batch, funcs=[f for f, _ in batch])
+                try:
+                    results = await self.run(run_all)
+                except Exception as exc:
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                for (_, future), (ok, value) in zip(batch, results, strict=True):
+                    if future.done():
+                        continue
+                    if ok:
+                        future.set_result(value)
+                    else:
+                        future.set_exception(cast(BaseException, value))
+        finally:
+            self._draining = False
 
     def run_blocking(self, func: Callable[[sqlite3.Connection], T]) -> T:
         """Synchronous variant for tools (the bench seeds users with it)."""

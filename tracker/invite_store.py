@@ -18,9 +18,8 @@ import hashlib
 import secrets
 import sqlite3
 import time
-from dataclasses import dataclass
 
-from tracker.database import Database
+from tracker.storage import InviteRecord
 
 #: 15 random bytes: 120 bits, 20 characters of URL-safe base64.
 CODE_BYTES = 15
@@ -36,20 +35,6 @@ def new_code() -> str:
         code = secrets.token_urlsafe(CODE_BYTES)
         if not code.startswith("-"):
             return code
-
-
-@dataclass(frozen=True, slots=True)
-class InviteRecord:
-    """What the store knows about a code: never the code itself."""
-
-    code_hash: str
-    created: float
-    expires: float | None
-    used_by: str | None
-    used_at: float | None
-
-    def usable(self, now: float) -> bool:
-        return self.used_by is None and (self.expires is None or self.expires > now)
 
 
 def spend_sync(conn: sqlite3.Connection, code: str, username: str, now: float) -> bool:
@@ -97,24 +82,10 @@ def revoke_sync(conn: sqlite3.Connection, code: str) -> bool:
     return cursor.rowcount == 1
 
 
-class InviteStore:
-    """Async access to the ``invites`` table; every call runs on the database thread."""
-
-    def __init__(self, db: Database) -> None:
-        self._db = db
-
-    async def usable(self, code: str, now: float) -> bool:
-        """Whether ``code`` would be accepted now (REGISTER checks before hashing)."""
-
-        def query(conn: sqlite3.Connection) -> bool:
-            row = conn.execute(
-                "SELECT code_hash, created, expires, used_by, used_at FROM invites"
-                " WHERE code_hash = ?",
-                (code_hash(code),),
-            ).fetchone()
-            return row is not None and InviteRecord(*row).usable(now)
-
-        return await self._db.run(query)
-
-    async def create(self, count: int, expires: float | None) -> list[str]:
-        return await self._db.run(lambda conn: create_sync(conn, count, expires))
+def usable_sync(conn: sqlite3.Connection, code: str, now: float) -> bool:
+    """Whether ``code`` would be accepted now (REGISTER checks before hashing)."""
+    row = conn.execute(
+        "SELECT code_hash, created, expires, used_by, used_at FROM invites WHERE code_hash = ?",
+        (code_hash(code),),
+    ).fetchone()
+    return row is not None and InviteRecord(*row).usable(now)

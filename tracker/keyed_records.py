@@ -36,7 +36,7 @@ Change = tuple[str, Record | None]
 class KeyedRecords:
     """``kind`` names the table in the store; keys are opaque strings."""
 
-    __slots__ = ("_changed", "_max_entries", "_records", "kind")
+    __slots__ = ("_changed", "_max_entries", "_records", "higher_is_stricter", "kind")
 
     def __init__(self, kind: str, max_entries: int = DEFAULT_MAX_ENTRIES) -> None:
         if max_entries < 1:
@@ -45,6 +45,8 @@ class KeyedRecords:
         self._max_entries = max_entries
         self._records: OrderedDict[str, Record] = OrderedDict()
         self._changed: set[str] = set()
+        #: Failure counts: more is stricter; a bucket's tokens: fewer is (see :meth:`merge`).
+        self.higher_is_stricter = True
 
     def get(self, key: str) -> Record | None:
         return self._records.get(key)
@@ -57,6 +59,20 @@ class KeyedRecords:
         while len(self._records) > self._max_entries:
             evicted, _ = self._records.popitem(last=False)
             self._changed.add(evicted)
+
+    def merge(self, key: str, record: Record) -> None:
+        """Fold in a record another tracker wrote: the stricter value, the later stamp.
+
+        Not a change of ours (it is not written back).
+        """
+        mine = self._records.get(key)
+        if mine is not None:
+            pick = max if self.higher_is_stricter else min
+            record = Record(pick(mine.value, record.value), max(mine.stamp, record.stamp))
+        self._records[key] = record
+        self._records.move_to_end(key)
+        while len(self._records) > self._max_entries:
+            self._records.popitem(last=False)
 
     def delete(self, key: str) -> None:
         if self._records.pop(key, None) is not None:

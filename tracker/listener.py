@@ -15,6 +15,16 @@ clients get a clean close rather than a hang), reopens the spare and pauses acce
 for :data:`EXHAUSTED_PAUSE` seconds. Every failure is counted in :attr:`Listener.errors`
 and reported through a :class:`~commons.rate_limited_log.RateLimitedLog` (one line
 per kind per interval, never a traceback).
+
+When the tracker holds as many connections still logging in as it takes
+(``is_full``), the listener stops accepting and looks again every
+:data:`FULL_POLL` seconds, for at most :data:`MAX_FULL_PAUSE` seconds in a row: new
+connections wait in the kernel's accept queue instead of being accepted only to be
+refused. After a restart every client reconnects within a second and logins take
+milliseconds, so slots free up long before that; refusing thousands of clients would
+only make them come back later (their backoff doubles) and cost both sides a TCP and
+TLS start each time. Slots held longer (idle connections, up to the 10 s login
+timeout) end the pause: connections are then accepted and refused as before.
 """
 
 from __future__ import annotations
@@ -30,6 +40,8 @@ from collections.abc import Callable
 from commons.rate_limited_log import RateLimitedLog
 
 ACCEPT_BATCH = 64
+FULL_POLL = 0.01
+MAX_FULL_PAUSE = 2.0
 EXHAUSTED_PAUSE = 0.1
 _EXHAUSTED = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 
@@ -69,10 +81,13 @@ class Listener:
         sockets: list[socket.socket],
         on_accept: Callable[[socket.socket, str], None],
         problems: RateLimitedLog,
+        is_full: Callable[[], bool] = lambda: False,
     ) -> None:
         self.sockets = sockets
         self._on_accept = on_accept
         self._problems = problems
+        self._is_full = is_full
+        self._full_since: float | None = None
         self._loop = asyncio.get_running_loop()
         self._spare: int | None = self._open_spare()
         self._closed = False
@@ -96,6 +111,8 @@ class Listener:
 
     def _accept(self, sock: socket.socket) -> None:
         for _ in range(ACCEPT_BATCH):
+            if self._wait_for_room(sock):
+                return
             try:
                 conn, address = sock.accept()
             except (BlockingIOError, InterruptedError):
@@ -120,6 +137,21 @@ class Listener:
                 self._problems.warning(
                     "accept_handler", "setting up a connection failed: %s", type(exc).__name__
                 )
+
+    def _wait_for_room(self, sock: socket.socket) -> bool:
+        """Pause accepting while full, up to :data:`MAX_FULL_PAUSE` in a row."""
+        if not self._is_full():
+            self._full_since = None
+            return False
+        now = self._loop.time()
+        if self._full_since is None:
+            self._full_since = now
+        if now - self._full_since >= MAX_FULL_PAUSE:
+            return False
+        self.errors["paused_full"] += 1
+        self._loop.remove_reader(sock.fileno())
+        self._loop.call_later(FULL_POLL, self._resume, sock)
+        return True
 
     def _exhausted(self, sock: socket.socket, exc: OSError) -> None:
         """Out of descriptors: shed waiting connections, pause, count, log (bounded)."""

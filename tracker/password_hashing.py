@@ -44,6 +44,8 @@ class PasswordHashing:
         self._executor = ThreadPoolExecutor(workers, thread_name_prefix="argon2")
         self._slots = asyncio.Semaphore(workers)
         self._wait_timeout = wait_timeout
+        #: Verifications started (tests and the bench count them: a resumed session costs none).
+        self.verifications = 0
         # Verified against when the user does not exist, so that an unknown user costs
         # the same time as a wrong password and names cannot be probed by timing.
         self._dummy_hash = self._hasher.hash(secrets.token_hex(32))
@@ -66,6 +68,7 @@ class PasswordHashing:
     async def verify(self, stored_hash: str | None, secret: str) -> bool:
         """Whether ``secret`` matches ``stored_hash``; ``None`` means no such user."""
         target = self._dummy_hash if stored_hash is None else stored_hash
+        self.verifications += 1
         matched = await self._run(self._verify_sync, target, secret)
         return matched and stored_hash is not None
 

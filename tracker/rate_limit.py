@@ -25,6 +25,7 @@ class KeyedTokenBuckets:
         if capacity < 1 or per_second <= 0:
             raise ValueError("a bucket needs capacity >= 1 and a positive rate")
         self.records = records
+        records.higher_is_stricter = False
         self._capacity = capacity
         self._per_second = per_second
 

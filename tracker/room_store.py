@@ -1,10 +1,10 @@
-"""Rooms on disk: name, owner, invite-only flag, ban list and invite list.
+"""Rooms in SQLite: name, owner, invite-only flag, ban list and invite list.
 
 Membership is live state and not stored. Ban and invite lists are keyed by username
 ignoring case (usernames are unique ignoring case) and go away with their room
-(``ON DELETE CASCADE``). :meth:`RoomStore.apply` writes all the changes of one command
+(``ON DELETE CASCADE``). :func:`apply_changes` writes all the changes of one command
 in one transaction, so a crash never keeps half of a BAN (say, the ban without the
-invite it revoked).
+invite it revoked). The SQL of :class:`tracker.sqlite_storage.SqliteStorage`.
 """
 
 from __future__ import annotations
@@ -13,9 +13,7 @@ import sqlite3
 import time
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-from tracker.database import Database
 from tracker.room_changes import (
     BanAdded,
     BanRemoved,
@@ -26,16 +24,7 @@ from tracker.room_changes import (
     RoomModeChanged,
     StoreAction,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class RoomRecord:
-    name: str
-    owner: str
-    created: float
-    invite_only: bool = False
-    banned: tuple[str, ...] = ()
-    invited: tuple[str, ...] = ()
+from tracker.storage import RoomRecord
 
 
 def _names_by_room(conn: sqlite3.Connection, table: str) -> dict[str, list[str]]:
@@ -85,40 +74,20 @@ def apply_changes(conn: sqlite3.Connection, actions: Sequence[StoreAction]) -> N
     conn.execute("COMMIT")
 
 
-class RoomStore:
-    """Async access to the room tables; every call runs on the database thread."""
-
-    def __init__(self, db: Database) -> None:
-        self._db = db
-
-    async def all(self) -> list[RoomRecord]:
-        def query(conn: sqlite3.Connection) -> list[RoomRecord]:
-            banned = _names_by_room(conn, "room_bans")
-            invited = _names_by_room(conn, "room_invites")
-            rows = conn.execute(
-                "SELECT name, owner, created, invite_only FROM rooms ORDER BY name"
-            ).fetchall()
-            return [
-                RoomRecord(
-                    name,
-                    owner,
-                    created,
-                    bool(invite_only),
-                    tuple(banned.get(name, ())),
-                    tuple(invited.get(name, ())),
-                )
-                for name, owner, created, invite_only in rows
-            ]
-
-        return await self._db.run(query)
-
-    async def apply(self, actions: Sequence[StoreAction]) -> None:
-        """Persist one command's changes durably, in one transaction."""
-        changes = tuple(actions)
-        await self._db.run(lambda conn: apply_changes(conn, changes))
-
-    async def add(self, name: str, owner: str) -> None:
-        await self.apply([RoomCreated(name, owner)])
-
-    async def delete(self, name: str) -> None:
-        await self.apply([RoomDeleted(name)])
+def all_rooms(conn: sqlite3.Connection) -> list[RoomRecord]:
+    banned = _names_by_room(conn, "room_bans")
+    invited = _names_by_room(conn, "room_invites")
+    rows = conn.execute(
+        "SELECT name, owner, created, invite_only FROM rooms ORDER BY name"
+    ).fetchall()
+    return [
+        RoomRecord(
+            name,
+            owner,
+            created,
+            bool(invite_only),
+            tuple(banned.get(name, ())),
+            tuple(invited.get(name, ())),
+        )
+        for name, owner, created, invite_only in rows
+    ]

@@ -30,15 +30,16 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import secrets
 import socket
 import ssl
 import struct
 import time
 from collections import Counter, deque
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from commons.codec import JsonObject, encode_message
 from commons.errors import ErrorCode, FrameTooLargeError, P2PChatError
@@ -46,36 +47,52 @@ from commons.rate_limited_log import RateLimitedLog
 from commons.relay_frames import RelayFrame
 from commons.tracker_protocol import (
     Command,
+    Event,
     Request,
     error,
     error_from,
     is_push,
     ok,
     parse_request_id,
+    push,
 )
 from tracker.accounts import Accounts
 from tracker.admission import MAX_REJECTING, Admission, Ticket, Verdict
 from tracker.certificate import ensure_certificate
 from tracker.config import TrackerConfig
-from tracker.database import Database
 from tracker.fd_limit import connection_cap, raise_open_file_limit
-from tracker.invite_store import InviteStore
+from tracker.keyed_records import KeyedRecords
 from tracker.listener import Listener, bind_sockets
 from tracker.password_hashing import PasswordHashing
+from tracker.rate_limit import KeyedTokenBuckets
 from tracker.registration import RegistrationPolicy
 from tracker.relay import RelayStats
 from tracker.request_decoder import Decoded, Rejected, RequestDecoder
-from tracker.room_store import RoomStore
 from tracker.source import TrustedNetworks
-from tracker.state import Forward, Outcome, RoomSeed, SessionId, StateLimits, TrackerState
+from tracker.state import (
+    GROUP_COMMANDS,
+    Forward,
+    Outcome,
+    RoomSeed,
+    SessionId,
+    StateLimits,
+    TrackerState,
+)
+from tracker.storage import Storage, open_storage
 from tracker.throttle import LoginThrottle
-from tracker.throttle_store import SAVE_INTERVAL, ThrottleStore
+from tracker.throttle_store import GROUP_SAVE_INTERVAL, SAVE_INTERVAL, ThrottleStore
 from tracker.tls_context import server_context
-from tracker.user_store import UserStore
+
+if TYPE_CHECKING:
+    from tracker.group import Group
 
 log = logging.getLogger("tracker.server")
 
 _READ_CHUNK = 16 * 1024
+#: Connections the kernel may queue for accept() (capped by net.core.somaxconn): after a
+#: restart every client reconnects within a second, and a full queue drops SYNs, which
+#: clients retry only 1, 3, 7, 15... s later.
+LISTEN_BACKLOG = 4096
 _LINGER_RESET = struct.pack("ii", 1, 0)
 _HANDSHAKING, _OPEN, _CLOSED = 0, 1, 2
 
@@ -290,9 +307,17 @@ class TrackerConnection(asyncio.Protocol):
                 server.deliver(self, outcome)
             return
         authenticated = state.is_authenticated(self.session)
-        if not authenticated and item.cmd in (Command.REGISTER, Command.LOGIN):
-            handler = server.register if item.cmd is Command.REGISTER else server.login
-            self._run_async(handler(self, item))
+        if item.cmd is Command.SALT:
+            self._run_async(server.salt(self, item))
+            return
+        if not authenticated and item.cmd in _ACCOUNT_COMMANDS:
+            self._run_async(_ACCOUNT_COMMANDS[item.cmd](server, self, item))
+            return
+        if authenticated and item.cmd is Command.LOGOUT:
+            self._run_async(server.logout(self, item))
+            return
+        if authenticated and server.group is not None and item.cmd in GROUP_COMMANDS:
+            self._run_async(server.group_command(self, item))
             return
         outcome = state.handle(self.session, item, now)
         if outcome.store:
@@ -333,6 +358,8 @@ class TrackerConnection(asyncio.Protocol):
 class TrackerServer:
     """The tracker: ``await start()``, serve, ``await stop()``."""
 
+    realm: str
+
     def __init__(self, config: TrackerConfig) -> None:
         self.config = config.validated()
         self.session_ids = itertools.count(1)
@@ -345,9 +372,9 @@ class TrackerServer:
         self._tasks: set[asyncio.Task[None]] = set()
         self._listener: Listener | None = None
         self._sweeper: asyncio.Task[None] | None = None
-        self._db = Database(self.config.data_dir)
-        self._users = UserStore(self._db)
-        self._rooms = RoomStore(self._db)
+        self.storage: Storage = open_storage(self.config)
+        #: SALT requests per source (each is a database read a stranger can ask for).
+        self._salts = KeyedTokenBuckets(KeyedRecords("salt_source"), 50, 10.0)
         self.state = TrackerState(
             self.config.room_capacity, self.config.heartbeat_interval, self.config.max_frame_size
         )
@@ -359,6 +386,8 @@ class TrackerServer:
         self.accounts: Accounts
         self._hashing: PasswordHashing | None = None
         self._throttles: ThrottleStore | None = None
+        #: With ``--database postgresql://``: this tracker's part in a group.
+        self.group: Group | None = None
 
     def _admission(self) -> Admission:
         config = self.config
@@ -411,25 +440,41 @@ class TrackerServer:
         self.cert_path = cert.cert_path
         self.cert_fingerprint = cert.fingerprint
         self.ssl_context = server_context(cert.cert_path, cert.key_path)
-        await self._db.open()
-        rooms = await self._rooms.all()
-        self.state = TrackerState(
-            config.room_capacity,
-            config.heartbeat_interval,
-            config.max_frame_size,
-            [RoomSeed(r.name, r.owner, r.invite_only, r.banned, r.invited) for r in rooms],
-            StateLimits(
-                rooms_per_owner=config.rooms_per_owner,
-                max_rooms=config.max_rooms,
-                max_bans=config.max_bans_per_room,
-                max_invites=config.max_invites_per_room,
-                changes_burst=config.room_changes_burst,
-                changes_per_second=config.room_changes_per_second,
-                pages_burst_per_source=config.pages_burst_per_source,
-                pages_per_source_per_second=config.pages_per_source_per_second,
-                relay=config.relay_limits(),
-            ),
+        await self.storage.open()
+        settings = await self.storage.settings(config.realm or f"p2pchat-{secrets.token_hex(4)}")
+        self.realm = settings.realm
+        limits = StateLimits(
+            rooms_per_owner=config.rooms_per_owner,
+            max_rooms=config.max_rooms,
+            max_bans=config.max_bans_per_room,
+            max_invites=config.max_invites_per_room,
+            changes_burst=config.room_changes_burst,
+            changes_per_second=config.room_changes_per_second,
+            pages_burst_per_source=config.pages_burst_per_source,
+            pages_per_source_per_second=config.pages_per_source_per_second,
+            relay=config.relay_limits(),
         )
+        state_args = (config.room_capacity, config.heartbeat_interval, config.max_frame_size)
+        if self.storage.kind == "postgresql":
+            # Imported here: psycopg is the optional extra "postgresql".
+            from tracker.group import Group, new_tracker_id
+            from tracker.pg_storage import PgStorage
+            from tracker.replica import ReplicaState
+
+            assert isinstance(self.storage, PgStorage)
+            replica = ReplicaState(new_tracker_id(), *state_args, limits=limits)
+            self.state = replica
+            self.group = Group(
+                self.storage,
+                replica,
+                lambda outcome: self.deliver(None, outcome),
+                config.lease_seconds,
+                self.problems,
+            )
+        else:
+            rooms = await self.storage.all_rooms()
+            seeds = [RoomSeed(r.name, r.owner, r.invite_only, r.banned, r.invited) for r in rooms]
+            self.state = TrackerState(*state_args, seeds, limits)
         self._hashing = await loop.run_in_executor(
             None,
             lambda: PasswordHashing(
@@ -455,13 +500,32 @@ class TrackerServer:
             config.registrations_per_hour,
             TrustedNetworks(config.trusted_networks),
         )
-        self._throttles = ThrottleStore(self._db, [*throttle.tables, *registration.tables])
+        resume_failures = KeyedTokenBuckets(
+            KeyedRecords("resume_source"),
+            config.resume_failures_burst,
+            config.resume_failures_per_second,
+        )
+        self._throttles = ThrottleStore(
+            self.storage, [*throttle.tables, *registration.tables, resume_failures.records]
+        )
         await self._throttles.load()
         self.accounts = Accounts(
-            self._users, self._hashing, throttle, registration, InviteStore(self._db)
+            self.storage,
+            self._hashing,
+            throttle,
+            registration,
+            settings,
+            config.login_kdf,
+            ticket_lifetime=config.ticket_lifetime,
+            resume_failures=resume_failures,
         )
+        if self.group is not None:
+            await self.group.start()
         self._listener = Listener(
-            bind_sockets(config.host, config.port, backlog=1024), self._accepted, self.problems
+            bind_sockets(config.host, config.port, backlog=LISTEN_BACKLOG),
+            self._accepted,
+            self.problems,
+            lambda: self.admission.unauthenticated >= self.admission.max_unauthenticated,
         )
         self._listener.start()
         self.port = self._listener.port
@@ -484,8 +548,10 @@ class TrackerServer:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._hashing is not None:
             self._hashing.close()
+        if self.group is not None:
+            await self.group.stop()
         await self._save_throttles()
-        await self._db.close()
+        await self.storage.close()
 
     @property
     def address(self) -> tuple[str, int]:
@@ -537,7 +603,24 @@ class TrackerServer:
             return
         awaiting = self._awaiting_login.pop(conn.session, None) is not None
         self.admission.gone(conn.ticket, was_session=not awaiting)
-        self.deliver(None, self.state.disconnect(conn.session))
+        if self.group is None:
+            self.deliver(None, self.state.disconnect(conn.session))
+        elif conn.session in self.state.sessions:
+            self.spawn(self._group_disconnect(conn.session))
+
+    async def _group_disconnect(self, session: SessionId) -> None:
+        try:
+            outcome = await self._change(lambda state: state.disconnect(session))
+        except Exception as exc:
+            self.problems.warning("disconnect", "ending a session failed: %s", type(exc).__name__)
+            return
+        self.deliver(None, outcome)
+
+    async def _change(self, op: Callable[[TrackerState], Outcome]) -> Outcome:
+        """Change live state: here, or through the group when trackers share a database."""
+        if self.group is None:
+            return op(self.state)
+        return await self.group.run(op)
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(work)
@@ -580,7 +663,8 @@ class TrackerServer:
         config = self.config
         max_silence = config.heartbeat_interval * config.heartbeat_misses
         period = min(config.heartbeat_interval, config.auth_timeout) / 2
-        next_save = time.monotonic() + SAVE_INTERVAL
+        save_interval = SAVE_INTERVAL if self.storage.kind == "sqlite" else GROUP_SAVE_INTERVAL
+        next_save = time.monotonic() + save_interval
         next_stats = time.monotonic() + config.stats_interval
         logged_stats: RelayStats | None = None
         while True:
@@ -603,7 +687,7 @@ class TrackerServer:
                     log.info("%s", stats.line(self.state.relay_pairs()))
                     logged_stats = replace(stats)
             if time.monotonic() >= next_save:
-                next_save = time.monotonic() + SAVE_INTERVAL
+                next_save = time.monotonic() + save_interval
                 await self._save_throttles()
 
     async def _save_throttles(self) -> None:
@@ -655,6 +739,29 @@ class TrackerServer:
             )
         )
 
+    async def salt(self, conn: TrackerConnection, request: Request) -> None:
+        assert request.username is not None
+        if not conn.ticket.trusted:
+            wait = self._salts.take(conn.ticket.source, time.time())
+            if wait > 0:
+                conn.send(error(request.id, ErrorCode.RATE_LIMITED, "too many SALT requests", wait))
+                return
+        try:
+            reply = await self.accounts.salt(request.username)
+        except Exception:
+            log.exception("salt lookup failed")
+            conn.send(error(request.id, ErrorCode.INTERNAL, "internal error"))
+            return
+        conn.send(
+            ok(
+                request.id,
+                salt=reply.salt.hex(),
+                kdf=reply.kdf.to_wire(),
+                realm=reply.realm,
+                legacy=reply.legacy,
+            )
+        )
+
     async def login(self, conn: TrackerConnection, request: Request) -> None:
         assert request.username and request.password and request.identity_key
         if not self._may_log_in(conn, request.username):
@@ -667,7 +774,9 @@ class TrackerServer:
                 request.identity_key,
                 request.replace_key,
                 conn.host,
+                request.legacy_password,
             )
+            ticket = await self.accounts.issue_ticket(request.username, request.identity_key)
         except P2PChatError as exc:
             conn.send(error_from(request.id, exc))
             return
@@ -675,23 +784,115 @@ class TrackerServer:
             log.exception("login failed")
             conn.send(error(request.id, ErrorCode.INTERNAL, "internal error"))
             return
-        if conn.closed:
-            return
+        await self._start_session(conn, request, ticket, key_changed=result.key_changed)
+
+    async def resume(self, conn: TrackerConnection, request: Request) -> None:
+        """RESUME: a session back with its ticket, without argon2."""
+        assert request.username and request.ticket and request.identity_key
         if not self._may_log_in(conn, request.username):
             self._refuse_session(conn, request)
             return
+        try:
+            ticket = await self.accounts.resume(
+                request.username,
+                request.ticket,
+                request.identity_key,
+                conn.host,
+                conn.ticket.trusted,
+            )
+        except P2PChatError as exc:
+            if exc.code is ErrorCode.TICKET_REUSED:
+                await self.end_sessions_of(request.username, "ticket_reused")
+            conn.send(error_from(request.id, exc))
+            return
+        except Exception:
+            log.exception("resume failed")
+            conn.send(error(request.id, ErrorCode.INTERNAL, "internal error"))
+            return
+        self.counters["resumed"] += 1
+        await self._start_session(conn, request, ticket, key_changed=False)
+
+    async def _start_session(
+        self, conn: TrackerConnection, request: Request, ticket: str, *, key_changed: bool
+    ) -> None:
+        if conn.closed:
+            return
+        assert request.username is not None
+        if not self._may_log_in(conn, request.username):
+            self._refuse_session(conn, request)
+            return
+        host = request.host or conn.host
+        now = time.time()
+
+        def login(state: TrackerState) -> Outcome:
+            if conn.closed:
+                return Outcome()
+            return state.login(
+                conn.session,
+                request,
+                host,
+                now,
+                key_changed=key_changed,
+                source=conn.ticket.source,
+                trusted=conn.ticket.trusted,
+            )
+
+        try:
+            outcome = await self._change(login)
+        except Exception:
+            log.exception("could not start a session")
+            conn.send(error(request.id, ErrorCode.INTERNAL, "internal error"))
+            return
+        if conn.closed or not self.state.is_authenticated(conn.session):
+            self.deliver(None, Outcome(pushes=outcome.pushes, close=outcome.close))
+            return
         self._awaiting_login.pop(conn.session, None)
         self.admission.logged_in(conn.ticket)
-        host = request.host or conn.host
-        outcome = self.state.login(
-            conn.session,
-            request,
-            host,
-            time.time(),
-            key_changed=result.key_changed,
-            source=conn.ticket.source,
-            trusted=conn.ticket.trusted,
-        )
+        if outcome.reply is not None:
+            outcome.reply["ticket"] = ticket
+        self.deliver(conn, outcome)
+
+    async def end_sessions_of(self, username: str, reason: str) -> None:
+        """A spent ticket came back: whoever holds the user's session is cut off."""
+
+        def end(state: TrackerState) -> Outcome:
+            user = state.online.get(username)
+            if user is None:
+                return Outcome()
+            outcome = Outcome(close=[user.session])
+            outcome.push_to((user.session,), push(Event.SESSION_ENDED, reason=reason))
+            return outcome
+
+        self.deliver(None, await self._change(end))
+
+    async def group_command(self, conn: TrackerConnection, request: Request) -> None:
+        """A room command when trackers share a database: decided under the group lock."""
+        now = time.time()
+        try:
+            outcome = await self._change(lambda state: state.handle(conn.session, request, now))
+        except Exception:
+            log.exception("a group command failed")
+            conn.send(error(request.id, ErrorCode.INTERNAL, "could not store the change"))
+            return
+        self.deliver(conn, outcome)
+
+    async def logout(self, conn: TrackerConnection, request: Request) -> None:
+        """LOGOUT revokes the user's tickets before it is answered."""
+        username = self.state.username_of(conn.session)
+        if username is not None:
+            try:
+                await self.accounts.revoke_tickets(username)
+            except Exception:
+                log.exception("could not revoke the tickets of a logout")
+                conn.send(error(request.id, ErrorCode.INTERNAL, "could not revoke tickets"))
+                return
+        now = time.time()
+        try:
+            outcome = await self._change(lambda state: state.handle(conn.session, request, now))
+        except Exception:
+            log.exception("logout failed")
+            conn.send(error(request.id, ErrorCode.INTERNAL, "internal error"))
+            return
         self.deliver(conn, outcome)
 
     async def persist_then_deliver(self, conn: TrackerConnection, outcome: Outcome) -> None:
@@ -702,7 +903,7 @@ class TrackerServer:
         and the command is answered ``internal_error``.
         """
         try:
-            await self._rooms.apply(outcome.store)
+            await self.storage.apply_room_changes(outcome.store)
         except Exception:
             log.exception("could not persist a room change")
             request_id = outcome.reply.get("id") if outcome.reply else None
@@ -711,3 +912,10 @@ class TrackerServer:
             conn.send(error(request_id, ErrorCode.INTERNAL, "could not store the change"))
             return
         self.deliver(conn, outcome)
+
+
+_ACCOUNT_COMMANDS = {
+    Command.REGISTER: TrackerServer.register,
+    Command.LOGIN: TrackerServer.login,
+    Command.RESUME: TrackerServer.resume,
+}

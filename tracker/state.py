@@ -73,6 +73,7 @@ from tracker.room_changes import (
 )
 
 __all__ = [
+    "GROUP_COMMANDS",
     "Forward",
     "Outcome",
     "RoomCreated",
@@ -137,8 +138,15 @@ class OnlineUser:
     #: is a trusted network (exempt from per-source limits).
     source: str = ""
     trusted: bool = False
+    #: Another tracker of the group holds this session (:mod:`tracker.replica`); ``None``
+    #: for a session of this tracker.
+    tracker: str | None = None
     #: Budget and pairs of what this session relays (made by its first RELAY frame).
     relay: RelaySession | None = None
+
+    @property
+    def local(self) -> bool:
+        return self.tracker is None
 
     def member_info(self) -> MemberInfo:
         """What a room-mate learns: how to dial this user, if they listen."""
@@ -226,6 +234,12 @@ _ROOM_CHANGES = frozenset(
     }
 )
 
+
+#: Commands that change what a group of trackers shares (:mod:`tracker.group`).
+GROUP_COMMANDS = _ROOM_CHANGES | {Command.LOGOUT}
+
+#: Commands that open a session; :mod:`tracker.accounts` checks them first.
+_ACCOUNT_COMMANDS = frozenset({Command.REGISTER, Command.LOGIN, Command.RESUME})
 
 #: Commands that build a directory page; each takes a token from the source's bucket.
 _PAGES = frozenset({Command.LIST_PEERS, Command.LIST_ROOMS, Command.ROOM_ACCESS})
@@ -354,10 +368,7 @@ class TrackerState:
             source=source,
             trusted=trusted,
         )
-        self.online[username] = user
-        self.sessions[session] = user
-        bisect.insort(self._online_names, username)
-        self._folded[_fold(username)] = username
+        self._add_user(user)
         outcome.reply = ok(
             request.id,
             username=username,
@@ -366,6 +377,17 @@ class TrackerState:
             relay=self.limits.relay.enabled,
         )
         return outcome
+
+    def _add_user(self, user: OnlineUser) -> None:
+        self.online[user.username] = user
+        self.sessions[user.session] = user
+        bisect.insort(self._online_names, user.username)
+        self._folded[_fold(user.username)] = user.username
+        self._changed(user=user.username)
+
+    def _changed(self, user: str | None = None, room: str | None = None) -> None:
+        """Hook: a user's presence or room, or a room's members, changed (see
+        :class:`tracker.replica.ReplicaState`)."""
 
     def disconnect(self, session: SessionId) -> Outcome:
         """The session is gone (closed, expired, replaced): offline at once."""
@@ -378,10 +400,15 @@ class TrackerState:
     def expired(self, now: float, max_silence: float) -> list[SessionId]:
         """Sessions silent for longer than ``max_silence`` seconds."""
         limit = now - max_silence
-        return [user.session for user in self.online.values() if user.last_seen < limit]
+        return [
+            user.session
+            for user in self.online.values()
+            if user.last_seen < limit and user.tracker is None
+        ]
 
     def _end(self, user: OnlineUser, outcome: Outcome) -> None:
         self._leave_room(user, outcome)
+        self._changed(user=user.username)
         self._end_relays(user, outcome)
         del self.sessions[user.session]
         if self.online.get(user.username) is user:
@@ -429,6 +456,14 @@ class TrackerState:
         if target is None or target is user:
             return self._relay_refused(
                 user, frame, RelayEndCode.USER_OFFLINE, f"{frame.to} is not online"
+            )
+        if target.tracker is not None:
+            return self._relay_refused(
+                user,
+                frame,
+                RelayEndCode.OTHER_TRACKER,
+                f"{frame.to} is connected to another tracker of this group, and relaying"
+                " between trackers is not supported: a direct connection is needed",
             )
         outcome = Outcome()
         if frame.end:
@@ -526,10 +561,10 @@ class TrackerState:
         """Carry out a command of an authenticated session (others get an error)."""
         user = self.sessions.get(session)
         if user is None:
-            if request.cmd in (Command.REGISTER, Command.LOGIN):
-                raise ValueError("REGISTER/LOGIN of a new session go through accounts first")
+            if request.cmd in _ACCOUNT_COMMANDS:
+                raise ValueError("REGISTER/LOGIN/RESUME of a new session go through accounts")
             return _refuse(request, ErrorCode.NOT_AUTHENTICATED, "log in first")
-        if request.cmd in (Command.REGISTER, Command.LOGIN):
+        if request.cmd in _ACCOUNT_COMMANDS:
             return _refuse(request, ErrorCode.ALREADY_AUTHENTICATED, "already logged in")
         if request.username is not None and request.username != user.username:
             return _refuse(request, ErrorCode.FORBIDDEN, "a session may only act as its own user")
@@ -605,6 +640,7 @@ class TrackerState:
         )
         self._add_room(room)
         user.room = room.name
+        self._changed(user=user.username, room=room.name)
         outcome.store = (RoomCreated(room.name, room.owner, room.invite_only),)
         outcome.reply = ok(request.id, room=self.room_info(room).to_wire())
         self._push_update(room, outcome)
@@ -629,6 +665,7 @@ class TrackerState:
             self._leave_room(user, outcome)
             room.members.append(user.username)
             user.room = room.name
+            self._changed(user=user.username, room=room.name)
             self._push_update(room, outcome)
         outcome.reply = ok(
             request.id,
@@ -642,9 +679,11 @@ class TrackerState:
             return
         room = self.rooms.get(user.room)
         user.room = None
+        self._changed(user=user.username)
         if room is None:
             return
         room.members.remove(user.username)
+        self._changed(room=room.name)
         self._push_update(room, outcome)
 
     def _leave(self, user: OnlineUser, request: Request, now: float) -> Outcome:
@@ -676,7 +715,9 @@ class TrackerState:
             member = self.online.get(name)
             if member is not None:
                 member.room = None
+                self._changed(user=name)
         self._remove_room(room.name)
+        self._changed(room=room.name)
         return outcome
 
     # ----------------------------------------------------------------- owner control
@@ -847,6 +888,8 @@ class TrackerState:
                 member = self.online.get(member_name)
                 if member is not None:
                     member.room = None
+                    self._changed(user=member_name)
+            self._changed(room=name)
         return outcome
 
     def revert(self, actions: Sequence[StoreAction]) -> Outcome:

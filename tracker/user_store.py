@@ -1,72 +1,36 @@
-"""Accounts on disk: username, argon2id hash, bound identity key, creation time."""
+"""Accounts in SQLite: username, argon2id verifier, login salt and cost, bound key.
+
+The SQL of :class:`tracker.sqlite_storage.SqliteStorage` for the ``users`` table; the
+bench and the tests seed users with :func:`insert_user` directly.
+"""
 
 from __future__ import annotations
 
 import sqlite3
 import time
-from dataclasses import dataclass
-from enum import Enum
 
-from tracker.database import Database
+from crypto.login_secret import LoginKdf
 from tracker.invite_store import spend_sync
+from tracker.storage import AddResult, UserRecord
 
 
-@dataclass(frozen=True, slots=True)
-class UserRecord:
-    username: str
-    password_hash: str
-    identity_key: str
-    created: float
-
-
-class AddResult(Enum):
-    ADDED = "added"
-    TAKEN = "taken"
-    INVITE_INVALID = "invite_invalid"
-
-
-class UserStore:
-    """Async access to the ``users`` table; every call runs on the database thread."""
-
-    def __init__(self, db: Database) -> None:
-        self._db = db
-
-    async def get(self, username: str) -> UserRecord | None:
-        def query(conn: sqlite3.Connection) -> UserRecord | None:
-            row = conn.execute(
-                "SELECT username, password, identity_key, created FROM users WHERE username = ?",
-                (username,),
-            ).fetchone()
-            return None if row is None else UserRecord(*row)
-
-        return await self._db.run(query)
-
-    async def add(
-        self, username: str, password_hash: str, identity_key: str, invite: str | None = None
-    ) -> AddResult:
-        """Insert a user durably, spending ``invite`` in the same transaction if given."""
-        return await self._db.run(
-            lambda conn: insert_user(conn, username, password_hash, identity_key, invite)
-        )
-
-    async def set_password_hash(self, username: str, password_hash: str) -> None:
-        await self._db.run(
-            lambda conn: conn.execute(
-                "UPDATE users SET password = ? WHERE username = ?", (password_hash, username)
-            )
-        )
-
-    async def set_identity_key(self, username: str, identity_key: str) -> None:
-        await self._db.run(
-            lambda conn: conn.execute(
-                "UPDATE users SET identity_key = ? WHERE username = ?", (identity_key, username)
-            )
-        )
-
-    async def count(self) -> int:
-        return await self._db.run(
-            lambda conn: int(conn.execute("SELECT COUNT(*) FROM users").fetchone()[0])
-        )
+def get_user(conn: sqlite3.Connection, username: str) -> UserRecord | None:
+    row = conn.execute(
+        "SELECT username, password, identity_key, created, salt, login_kdf FROM users"
+        " WHERE username = ?",
+        (username,),
+    ).fetchone()
+    if row is None:
+        return None
+    name, password_hash, identity_key, created, salt, login_kdf = row
+    return UserRecord(
+        name,
+        password_hash,
+        identity_key,
+        created,
+        None if salt is None else bytes(salt),
+        None if login_kdf is None else LoginKdf.decode(login_kdf),
+    )
 
 
 def insert_user(
@@ -75,6 +39,8 @@ def insert_user(
     password_hash: str,
     identity_key: str,
     invite: str | None = None,
+    salt: bytes | None = None,
+    login_kdf: LoginKdf | None = None,
 ) -> AddResult:
     """Insert one user (and spend ``invite``) atomically.
 
@@ -86,8 +52,16 @@ def insert_user(
     try:
         try:
             conn.execute(
-                "INSERT INTO users (username, password, identity_key, created) VALUES (?, ?, ?, ?)",
-                (username, password_hash, identity_key, now),
+                "INSERT INTO users (username, password, identity_key, created, salt, login_kdf)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    username,
+                    password_hash,
+                    identity_key,
+                    now,
+                    salt,
+                    None if login_kdf is None else login_kdf.encode(),
+                ),
             )
         except sqlite3.IntegrityError:
             result = AddResult.TAKEN

@@ -165,7 +165,10 @@ class _Model:
         state = self.state
         self.now += 1.0
         new_session = not state.is_authenticated(session)
-        if new_session and request.cmd in (Command.REGISTER, Command.LOGIN):
+        if request.cmd is Command.SALT:  # answered by tracker.accounts, never by the state
+            self.sent(ok(request.id))
+            return
+        if new_session and request.cmd in (Command.REGISTER, Command.LOGIN, Command.RESUME):
             assert request.username is not None
             folded = request.username.lower()
             known = self.accounts.get(folded)
@@ -181,7 +184,7 @@ class _Model:
             elif known != request.username:
                 self.sent(error(request.id, ErrorCode.AUTH_FAILED, "unknown user"))
                 return
-        if new_session and request.cmd is Command.LOGIN:
+        if new_session and request.cmd in (Command.LOGIN, Command.RESUME):
             outcome = state.login(session, request, request.host or "127.0.0.1", self.now)
         else:
             owners = {name: room.owner for name, room in state.rooms.items()}

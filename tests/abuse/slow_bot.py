@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from crypto.keystore import TEST_KDF_PARAMS
+from crypto.login_secret import TEST_LOGIN_KDF
 from peer.client import ChatClient
 from peer.config import PeerConfig
 from peer.events import MessageReceived
@@ -25,7 +26,9 @@ PASSWORD = "bot-password"
 
 
 async def main(port: int, cafile: Path, home: Path) -> None:
-    config = PeerConfig(tracker=("127.0.0.1", port), home=home, cafile=cafile)
+    config = PeerConfig(
+        tracker=("127.0.0.1", port), home=home, cafile=cafile, min_login_kdf=TEST_LOGIN_KDF
+    )
     client = ChatClient(config, kdf_params=TEST_KDF_PARAMS)
     await client.connect()
     await client.register("bot", PASSWORD)

@@ -52,6 +52,9 @@ class BatchProcess:
             "--batch",
             "--home",
             str(home),
+            # The test trackers hand out a cheap login KDF (tests/conftest.py).
+            "--min-login-kdf",
+            "8,1",
             *options,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,

@@ -12,7 +12,7 @@ import pytest
 
 from crypto.errors import WrongPasswordError
 from crypto.keystore import load_or_create_identity
-from peer.client import password_digest
+from crypto.login_secret import legacy_digest, login_secret
 from peer.events import ErrorEvent, MessageReceived
 from peer.p2p_link import LinkClosedError
 from tests.peers import PeerFactory, hand_dial
@@ -59,7 +59,17 @@ async def test_logs_hold_no_secrets(
         load_or_create_identity(tmp_path / "b", "bob", BOB_PASSWORD)[0],
     ]
     secrets = [*TEXTS, ALICE_PASSWORD, BOB_PASSWORD, "carol-password", "carol-wrong-password"]
-    secrets += [password_digest(p) for p in (ALICE_PASSWORD, BOB_PASSWORD, "carol-password")]
+    for name, password in (
+        ("alice", ALICE_PASSWORD),
+        ("bob", BOB_PASSWORD),
+        ("carol", "carol-password"),
+    ):
+        salt = await tracker.accounts.salt(name)
+        secrets += [
+            legacy_digest(password),
+            login_secret(password, salt.realm, salt.salt, salt.kdf),
+        ]
+    secrets += [ticket for ticket in (alice.client._session._ticket,) if ticket]
     for identity in identities:
         raw = identity.private_bytes()
         secrets += [raw.hex(), base64.b64encode(raw).decode(), repr(raw)[2:-1]]

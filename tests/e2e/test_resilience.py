@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,7 @@ from peer.events import (
 )
 from tests.conftest import TrackerFactory
 from tests.peers import PeerFactory
+from tracker.database import DB_FILE_NAME
 
 
 async def test_tracker_loss_keeps_channels_and_reconnects(
@@ -45,7 +47,7 @@ async def test_tracker_loss_keeps_channels_and_reconnects(
     got = await alice.wait_for(MessageReceived)
     assert got[0].text == "the tracker is down but we are not"
 
-    await tracker_factory(port=port, data_dir=data_dir)
+    again = await tracker_factory(port=port, data_dir=data_dir)
     for handle in (alice, bob):
         await handle.wait_for(Reconnected)
         assert handle.client.tracker_connected
@@ -54,6 +56,28 @@ async def test_tracker_loss_keeps_channels_and_reconnects(
     assert sorted(rooms[0].members) == ["alice", "bob"]
     assert alice.client.members == ["alice", "bob"]
     assert alice.of(ChannelOpened) == [ChannelOpened("bob")]  # the channel never dropped
+    # Back by resumption tickets: the restarted tracker verified no password.
+    assert again._hashing is not None and again._hashing.verifications == 0
+    assert again.counters["resumed"] == 2
+
+
+async def test_a_refused_ticket_falls_back_to_the_login_secret(
+    tracker_factory: TrackerFactory, peer_factory: PeerFactory
+) -> None:
+    tracker = await tracker_factory()
+    port, data_dir = tracker.port, tracker.config.data_dir
+    alice = await peer_factory(tracker, "alice", reconnect_initial_delay=0.1)
+    await alice.client.create_room("lobby")
+    await tracker.stop()
+    await alice.wait_for(ConnectionLost)
+    with sqlite3.connect(data_dir / DB_FILE_NAME) as conn:
+        conn.execute("DELETE FROM tickets")  # say, a tracker restored from an older backup
+
+    again = await tracker_factory(port=port, data_dir=data_dir)
+    await alice.wait_for(Reconnected)
+    assert alice.client.room == "lobby"
+    assert again.counters["resumed"] == 0
+    assert again._hashing is not None and again._hashing.verifications == 1
 
 
 async def test_key_change_blocks_sending_until_trusted(

@@ -81,10 +81,11 @@ async def test_address_goes_only_to_room_mates_and_never_without_a_port(tracker,
     alice = await user(tracker, "alice", port=4001)
     hidden = await connect(tracker)
     await hidden.register("hidden")
+    secret, _ = await hidden.secrets("hidden", "correct horse")
     reply = await hidden.request(
         "LOGIN",
         username="hidden",
-        password=password_digest("correct horse"),
+        password=secret,
         identity_key=hidden.identity_key,
     )
     assert reply["status"] == "OK", reply

@@ -29,12 +29,13 @@ def stored_hash(data_dir: Path, username: str) -> str:
 
 
 async def test_stored_hash_is_argon2id_with_owasp_parameters(tracker, user):
-    await user(tracker, "alice")
+    alice = await user(tracker, "alice")
+    secret, _ = await alice.secrets("alice", "correct horse")
     value = stored_hash(tracker.config.data_dir, "alice")
     assert value.startswith("$argon2id$")
     assert "m=19456,t=2,p=1" in value
-    assert password_digest("correct horse") not in value
-    assert PasswordHasher().verify(value, password_digest("correct horse"))
+    assert secret not in value and password_digest("correct horse") not in value
+    assert PasswordHasher().verify(value, secret)
 
 
 async def test_users_and_rooms_survive_a_restart(tracker_factory, tmp_path, user, connect):

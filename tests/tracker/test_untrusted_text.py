@@ -182,12 +182,13 @@ async def test_replaced_session_is_told_and_closed_even_when_the_reply_cannot_be
     second = await connect(tracker)
     second.identity_key = alice.identity_key
     await second.request("PING")  # not logged in: just to be sure the connection is up
+    secret, _ = await second.secrets("alice", "correct horse")
     conn = tracker.connections[max(tracker.connections)]
     request = Request(
         id=SURROGATE,
         cmd=Command.LOGIN,
         username="alice",
-        password=password_digest("correct horse"),
+        password=secret,
         identity_key=alice.identity_key,
         port=40000,
     )

@@ -1,0 +1,99 @@
+"""Trackers of a group die: the others clean up within the lease; nothing acknowledged is lost."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+from tests.group.test_two_trackers import members_update
+from tests.tracker_client import TrackerTestClient
+from tests.tracker_process import read_banner, start_tracker_process, stop_tracker_process
+
+LEASE = 3.0
+#: Expiry comes at most one lease after the last renewal, which is at most the kill;
+#: the others look every third of a lease; plus a second for the transaction.
+CLEANED_WITHIN = LEASE + LEASE / 3 + 1.0
+CHEAP_LOGIN = ("--login-kdf-memory-kib", "8", "--login-kdf-iterations", "1")
+
+
+async def _tracker_process(data_dir, database: str):
+    proc = await start_tracker_process(
+        data_dir,
+        "--database",
+        database,
+        "--lease-seconds",
+        str(LEASE),
+        "--trusted-network",
+        "127.0.0.1/32",
+        *CHEAP_LOGIN,
+    )
+    port, _ = await read_banner(proc)
+    return proc, port
+
+
+async def test_a_killed_trackers_users_leave_the_others_rooms_within_the_lease(
+    tmp_path, tracker_factory, pg_database, user, connect
+):
+    proc, port = await _tracker_process(tmp_path / "a", pg_database)
+    try:
+        b = await tracker_factory(database=pg_database, lease_seconds=LEASE)
+        alice = await TrackerTestClient.connect(
+            "127.0.0.1", port, tmp_path / "a" / "tracker-cert.pem"
+        )
+        assert (await alice.register("alice"))["status"] == "OK"
+        assert (await alice.login("alice"))["status"] == "OK"
+        bob = await user(b, "bob")
+        assert (await bob.request("CREATE_ROOM", room="lobby"))["status"] == "OK"
+        assert (await alice.request("JOIN_ROOM", room="lobby"))["status"] == "OK"
+        await members_update(bob, ["bob", "alice"])
+
+        loop = asyncio.get_running_loop()
+        killed = loop.time()
+        proc.send_signal(signal.SIGKILL)
+        await proc.wait()
+        update = await asyncio.wait_for(members_update(bob, ["bob"]), CLEANED_WITHIN + 5)
+        elapsed = loop.time() - killed
+        assert update["room"] == "lobby"
+        assert elapsed <= CLEANED_WITHIN, f"{elapsed:.1f} s"
+        peers = (await bob.request("LIST_PEERS"))["peers"]
+        assert [p["username"] for p in peers] == ["bob"]
+        assert b.group is not None and b.group.counters["reaped"] == 1
+
+        # alice comes back on the surviving tracker with her ticket: no argon2 there.
+        await alice.close()
+        back = await connect(b)
+        back.identity_key = alice.identity_key
+        assert (await back.resume("alice", alice.ticket))["status"] == "OK"
+        assert (await back.request("JOIN_ROOM", room="lobby"))["status"] == "OK"
+        await members_update(bob, ["bob", "alice"])
+        assert b._hashing is not None and b._hashing.verifications == 1  # bob's login only
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+async def test_an_acknowledged_registration_survives_kill_9_on_postgresql(tmp_path, pg_database):
+    proc, port = await _tracker_process(tmp_path / "a", pg_database)
+    client = await TrackerTestClient.connect("127.0.0.1", port, tmp_path / "a" / "tracker-cert.pem")
+    try:
+        assert (await client.register("alice"))["status"] == "OK"
+        proc.send_signal(signal.SIGKILL)
+        await proc.wait()
+    finally:
+        await client.close()
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+    again, port = await _tracker_process(tmp_path / "b", pg_database)
+    try:
+        other = await TrackerTestClient.connect(
+            "127.0.0.1", port, tmp_path / "b" / "tracker-cert.pem"
+        )
+        other.identity_key = client.identity_key
+        assert (await other.login("alice"))["status"] == "OK"
+        assert (await other.register("alice"))["code"] in ("already_authenticated",)
+        await other.close()
+    finally:
+        assert await stop_tracker_process(again) == 0

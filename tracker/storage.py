@@ -1,0 +1,188 @@
+"""What the tracker keeps across restarts, behind one interface with two back ends.
+
+:class:`Storage` is everything durable: accounts, rooms with their ban and invite
+lists, registration invites, throttle tables, resumption tickets, and the group's
+settings (the secret behind fake login salts, the realm). Two implementations:
+
+* :class:`tracker.sqlite_storage.SqliteStorage`: one file in the data directory, the
+  embedded default (WAL, ``synchronous=FULL``, one thread);
+* :class:`tracker.pg_storage.PgStorage` (``--database postgresql://...``): a
+  connection pool to PostgreSQL, which several trackers share
+  (:mod:`tracker.group` coordinates their live state).
+
+Every write that a reply acknowledges is committed durably before the reply.
+:func:`open_storage` picks the back end from the configuration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import TYPE_CHECKING, Protocol
+
+from crypto.login_secret import LoginKdf
+from tracker.keyed_records import Record
+from tracker.room_changes import StoreAction
+
+if TYPE_CHECKING:
+    from tracker.config import TrackerConfig
+
+#: Used tickets kept per user (to recognise a replay) beyond the live one.
+USED_TICKETS_KEPT = 8
+
+
+@dataclass(frozen=True, slots=True)
+class UserRecord:
+    """An account. ``salt`` is ``None`` for an account still in the legacy scheme
+    (its verifier is Argon2id of SHA-256 of the password)."""
+
+    username: str
+    password_hash: str
+    identity_key: str
+    created: float
+    salt: bytes | None = None
+    login_kdf: LoginKdf | None = None
+
+
+class AddResult(Enum):
+    ADDED = "added"
+    TAKEN = "taken"
+    INVITE_INVALID = "invite_invalid"
+
+
+@dataclass(frozen=True, slots=True)
+class RoomRecord:
+    name: str
+    owner: str
+    created: float
+    invite_only: bool = False
+    banned: tuple[str, ...] = ()
+    invited: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class InviteRecord:
+    """What the store knows about a registration invite: never the code itself."""
+
+    code_hash: str
+    created: float
+    expires: float | None
+    used_by: str | None
+    used_at: float | None
+
+    def usable(self, now: float) -> bool:
+        return self.used_by is None and (self.expires is None or self.expires > now)
+
+
+class Redeemed(Enum):
+    """What presenting a resumption ticket found."""
+
+    OK = "ok"
+    #: Unknown, expired, revoked, or for another user or key.
+    INVALID = "invalid"
+    #: Already used once: stolen or replayed. Every ticket of the user is now revoked.
+    REUSED = "reused"
+
+
+@dataclass(frozen=True, slots=True)
+class GroupSettings:
+    """Shared by every tracker on one database."""
+
+    #: Key of the HMAC that makes fake (and new accounts') login salts.
+    salt_secret: bytes
+    #: The group's name, mixed into every login secret.
+    realm: str
+
+
+ThrottleChange = tuple[str, str, Record | None]
+ThrottleRow = tuple[str, str, float, float]
+
+
+class Storage(Protocol):
+    """The durable state; every method may raise on a storage failure."""
+
+    #: ``"sqlite"`` or ``"postgresql"``.
+    kind: str
+
+    async def open(self) -> None: ...
+    async def close(self) -> None: ...
+    async def settings(self, default_realm: str) -> GroupSettings:
+        """The group settings, created (with ``default_realm``) by the first tracker."""
+        ...
+
+    # accounts
+    async def get_user(self, username: str) -> UserRecord | None: ...
+    async def add_user(
+        self,
+        username: str,
+        password_hash: str,
+        identity_key: str,
+        salt: bytes | None,
+        login_kdf: LoginKdf | None,
+        invite: str | None = None,
+    ) -> AddResult: ...
+    async def set_password(
+        self, username: str, password_hash: str, salt: bytes | None, login_kdf: LoginKdf | None
+    ) -> None:
+        """Replace the verifier (a rehash or the upgrade from the legacy scheme)."""
+        ...
+
+    async def set_identity_key(self, username: str, identity_key: str) -> None:
+        """Bind a new key; revokes every resumption ticket of the user in the same write."""
+        ...
+
+    async def count_users(self) -> int: ...
+
+    # rooms
+    async def all_rooms(self) -> list[RoomRecord]: ...
+    async def apply_room_changes(self, actions: Sequence[StoreAction]) -> None:
+        """One command's changes, in one transaction."""
+        ...
+
+    # registration invites
+    async def invite_usable(self, code: str, now: float) -> bool: ...
+    async def create_invites(self, count: int, expires: float | None) -> list[str]: ...
+    async def list_invites(self) -> list[InviteRecord]: ...
+    async def revoke_invite(self, code: str) -> bool: ...
+
+    # throttles
+    async def load_throttles(self) -> list[ThrottleRow]: ...
+    async def save_throttles(
+        self, changes: Sequence[ThrottleChange], since: float
+    ) -> list[ThrottleRow]:
+        """Write ``changes``; return rows others wrote with a stamp after ``since``."""
+        ...
+
+    # resumption tickets
+    async def issue_ticket(
+        self, ticket_hash: str, username: str, identity_key: str, expires: float
+    ) -> None: ...
+    async def redeem_ticket(
+        self,
+        ticket_hash: str,
+        username: str,
+        identity_key: str,
+        next_hash: str,
+        next_expires: float,
+        now: float,
+    ) -> Redeemed:
+        """Use a ticket once: on ``OK`` it is spent and ``next_hash`` issued in its place."""
+        ...
+
+    async def revoke_tickets(self, username: str) -> None: ...
+
+
+def open_storage(config: TrackerConfig) -> Storage:
+    """The back end ``config.database`` names (``None``: SQLite in the data directory)."""
+    if config.database is None:
+        from tracker.sqlite_storage import SqliteStorage
+
+        return SqliteStorage(config.data_dir)
+    try:
+        from tracker.pg_storage import PgStorage
+    except ImportError as exc:
+        raise OSError(
+            f"--database needs psycopg: pip install 'p2pchat[postgresql]' ({exc})"
+        ) from None
+    return PgStorage(config.database, config.database_pool_size)
