@@ -27,6 +27,8 @@ does not read on one tracker. The outbox is bounded the same way. Rows are delet
 when delivered, with their tracker when its lease is reaped, and after
 ``ROW_LIFETIME`` seconds in any case. Nothing here blocks the event loop: database
 calls are the pool's async ones, and a failed write drops its frames with a clear end.
+Relay rows are committed without waiting for the disk (``synchronous_commit`` off):
+they are frames in flight, not acknowledged data.
 """
 
 from __future__ import annotations
@@ -65,6 +67,11 @@ READ_BATCH = 256
 POLL_INTERVAL = 2.0
 #: Undelivered rows older than this are deleted (their tracker is dead or stuck).
 ROW_LIFETIME = 60.0
+
+
+#: Relay rows are in flight, not acknowledged data: their commits need not wait for the
+#: disk (a database crash loses them as a tracker crash loses its sockets' buffers).
+_NO_SYNC = "SET LOCAL synchronous_commit TO OFF"
 
 
 class RelayTarget(Protocol):
@@ -226,42 +233,51 @@ class GroupRelay:
     async def _write(self, batch: list[Outgoing]) -> list[Outgoing]:
         me = self._state.me
         now = time.time()
-        async with self._storage.pool.connection() as conn, conn.transaction():
-            cur = await conn.execute(
-                "SELECT tracker, session, count(*), sum(size) FROM relay"
-                " WHERE origin = %s GROUP BY tracker, session",
-                (me,),
-            )
-            pending: dict[tuple[str, int], int] = {}
-            rows = 0
-            for tracker, session, count, size in await cur.fetchall():
-                pending[(str(tracker), int(session))] = int(size)
-                rows += int(count)
-            accepted, dropped = admit(
-                batch, pending, rows, self._receiver_buffer, self._max_bytes, self._max_rows
-            )
-            if accepted:
-                await conn.execute(
-                    "INSERT INTO relay"
-                    " (tracker, session, username, origin, origin_session, size, body, at)"
-                    " SELECT t, s, u, %s, o, z, b, %s FROM unnest("
-                    "%s::text[], %s::bigint[], %s::text[], %s::bigint[], %s::int[], %s::text[]"
-                    ") AS r(t, s, u, o, z, b)",
-                    (
-                        me,
-                        now,
-                        [i.to.tracker for i in accepted],
-                        [i.to.session for i in accepted],
-                        [i.to.username for i in accepted],
-                        [i.origin_session for i in accepted],
-                        [i.size for i in accepted],
-                        [i.body for i in accepted],
-                    ),
-                )
-                for tracker in sorted({i.to.tracker for i in accepted}):
-                    await conn.execute("SELECT pg_notify(%s, %s)", (RELAY_CHANNEL, tracker))
+        # Pipelined: one round trip to learn what waits, one to write and commit.
+        pool = self._storage.pool
+        async with pool.connection() as conn, conn.pipeline(), conn.transaction():
+            accepted, dropped = await self._insert(conn, batch, me, now)
         self.counters["written"] += len(accepted)
         return dropped
+
+    async def _insert(
+        self, conn: AsyncConnection[Any], batch: list[Outgoing], me: str, now: float
+    ) -> tuple[list[Outgoing], list[Outgoing]]:
+        await conn.execute(_NO_SYNC)
+        cur = await conn.execute(
+            "SELECT tracker, session, count(*), sum(size) FROM relay"
+            " WHERE origin = %s GROUP BY tracker, session",
+            (me,),
+        )
+        pending: dict[tuple[str, int], int] = {}
+        rows = 0
+        for tracker, session, count, size in await cur.fetchall():
+            pending[(str(tracker), int(session))] = int(size)
+            rows += int(count)
+        accepted, dropped = admit(
+            batch, pending, rows, self._receiver_buffer, self._max_bytes, self._max_rows
+        )
+        if accepted:
+            await conn.execute(
+                "INSERT INTO relay"
+                " (tracker, session, username, origin, origin_session, size, body, at)"
+                " SELECT t, s, u, %s, o, z, b, %s FROM unnest("
+                "%s::text[], %s::bigint[], %s::text[], %s::bigint[], %s::int[], %s::text[]"
+                ") AS r(t, s, u, o, z, b)",
+                (
+                    me,
+                    now,
+                    [i.to.tracker for i in accepted],
+                    [i.to.session for i in accepted],
+                    [i.to.username for i in accepted],
+                    [i.origin_session for i in accepted],
+                    [i.size for i in accepted],
+                    [i.body for i in accepted],
+                ),
+            )
+            for tracker in sorted({i.to.tracker for i in accepted}):
+                await conn.execute("SELECT pg_notify(%s, %s)", (RELAY_CHANNEL, tracker))
+        return accepted, dropped
 
     # ------------------------------------------------------------ receiving
 
@@ -282,13 +298,15 @@ class GroupRelay:
                 await asyncio.sleep(0.5)
 
     async def _read(self) -> int:
-        async with self._storage.pool.connection() as conn:
-            cur = await conn.execute(
-                "DELETE FROM relay WHERE id IN"
-                " (SELECT id FROM relay WHERE tracker = %s ORDER BY id LIMIT %s)"
-                " RETURNING id, session, username, origin, origin_session, body",
-                (self._state.me, READ_BATCH),
-            )
+        async with self._storage.pool.connection() as conn, conn.pipeline():
+            async with conn.transaction():  # pipelined: one round trip
+                await conn.execute(_NO_SYNC)
+                cur = await conn.execute(
+                    "DELETE FROM relay WHERE id IN"
+                    " (SELECT id FROM relay WHERE tracker = %s ORDER BY id LIMIT %s)"
+                    " RETURNING id, session, username, origin, origin_session, body",
+                    (self._state.me, READ_BATCH),
+                )
             rows = sorted(await cur.fetchall())
         for _, session, username, origin, origin_session, body in rows:
             self._arrived(int(session), str(username), str(origin), int(origin_session), body)
