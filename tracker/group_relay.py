@@ -309,7 +309,12 @@ class GroupRelay:
                 )
             rows = sorted(await cur.fetchall())
         for _, session, username, origin, origin_session, body in rows:
-            self._arrived(int(session), str(username), str(origin), int(origin_session), body)
+            try:
+                self._arrived(int(session), str(username), str(origin), int(origin_session), body)
+            except (ValueError, KeyError, TypeError) as exc:  # one bad row costs that row
+                self._problems.warning(
+                    "group_relay_row", "a relay row could not be delivered: %s", type(exc).__name__
+                )
         return len(rows)
 
     def _arrived(
