@@ -12,12 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from argon2 import PasswordHasher
 from textual.pilot import Pilot
 from textual.widgets import Input, Static
 
 from crypto.history_seal import derive_history_keys
 from crypto.identity import IdentityKey
 from crypto.keystore import TEST_KDF_PARAMS
+from crypto.login_secret import legacy_digest
 from peer.__main__ import build_parser, settings_from_args
 from peer.client import ChatClient
 from peer.config import PeerConfig
@@ -543,3 +545,29 @@ async def test_replacing_the_key_says_why_contacts_refuse(
         status = chat.model.buffers.get(STATUS)
         await until(pilot, lambda: status is not None and status.unread > 0, "refusal noted")
         await app.shutdown()
+
+
+async def test_a_login_downgrade_is_named_on_the_login_screen(
+    tracker: TrackerServer, peer_factory: PeerFactory, tmp_path: Path
+) -> None:
+    alice = await peer_factory(tracker, "alice", PASSWORD)
+    await alice.close()
+    old_verifier = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1).hash(
+        legacy_digest(PASSWORD)
+    )
+    await tracker.storage.set_password("alice", old_verifier, None, None)  # a restored backup
+    home = tmp_path / "home-alice"
+    client = make_client(tracker, home)
+    app = ChatApp(client, tracker_label=f"127.0.0.1:{tracker.port}", home=home)
+    async with app.run_test(size=SIZE) as pilot:
+        login = app.screen
+        assert isinstance(login, LoginScreen) and not login.registering
+        login.query_one("#username", Input).value = "alice"
+        login.query_one("#password", Input).value = PASSWORD
+        await pilot.click("#submit")
+        status = login.query_one("#status", Static)
+        await until(pilot, lambda: status.has_class("error"), "refusal shown")
+        text = str(status.render())
+        assert "downgrade attack" in text and "[login_downgrade]" in text, text
+        assert client.username is None
+        await client.close()
