@@ -96,7 +96,9 @@ class ChatClient(RoomCommands, TrustCommands):
         await self._session.register(username, secrets.secret, identity.public_b64)
         await remember_login(self.config.home, memory, username, self._session.tracker_identity)
 
-    async def _secrets(self, username: str, password: str, memory: LoginMemory) -> LoginSecrets:
+    async def _secrets(
+        self, username: str, password: str, memory: LoginMemory, allow_legacy: bool
+    ) -> LoginSecrets:
         """SALT, then the login secret; the old digest only if the tracker asks for it and
         neither the login memory nor the user's choice forbids it (else nothing is sent)."""
         salt = await self._session.salt(username)
@@ -105,14 +107,24 @@ class ChatClient(RoomCommands, TrustCommands):
                 memory,
                 username,
                 self._session.tracker_identity,
-                allowed=self.config.allow_legacy_login,
+                allowed=allow_legacy,
                 memory_path=self.config.home / MEMORY_FILE,
             )
         floor = self.config.min_login_kdf
         return await login_secrets(password, salt, floor, send_legacy=True)
 
-    async def login(self, username: str, password: str, replace_key: bool = False) -> None:
-        """LOGIN with the identity key and the listening port; start the heartbeat."""
+    async def login(
+        self,
+        username: str,
+        password: str,
+        replace_key: bool = False,
+        *,
+        allow_legacy_login: bool = False,
+    ) -> None:
+        """LOGIN with the identity key and the listening port; start the heartbeat.
+
+        ``allow_legacy_login`` (or the config's) lets this login send the old digest to
+        upgrade an account of the old scheme, unless the login memory knows better."""
         username = validate_username(username)
         if self.username is not None:
             raise ValidationError(f"already logged in as {self.username}")
@@ -125,7 +137,8 @@ class ChatClient(RoomCommands, TrustCommands):
             port = self.config.advertise_port or self.listen_address[1]
         try:
             memory = await open_login_memory(self.config.home)
-            secrets = await self._secrets(username, password, memory)
+            allow_legacy = allow_legacy_login or self.config.allow_legacy_login
+            secrets = await self._secrets(username, password, memory, allow_legacy)
             reply = await self._session.login(
                 username,
                 secrets.secret,

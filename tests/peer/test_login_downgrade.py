@@ -163,7 +163,9 @@ async def test_a_tracker_rolled_back_to_legacy_gets_no_digest_after_a_restart(
     assert salt is None and CHEAP.verify(verifier, legacy_digest(DEFAULT_PASSWORD))
 
 
-def _schema_2_with(data_dir: Path, username: str, identity_key: str) -> None:
+def schema_2_with(
+    data_dir: Path, username: str, identity_key: str, password: str = OLD_PASSWORD
+) -> None:
     """A tracker database from before the salted scheme, holding one account."""
     data_dir.mkdir(mode=0o700)
     with sqlite3.connect(data_dir / DB_FILE_NAME) as conn:
@@ -179,7 +181,7 @@ def _schema_2_with(data_dir: Path, username: str, identity_key: str) -> None:
         )
         conn.execute(
             "INSERT INTO users VALUES (?, ?, ?, 0)",
-            (username, CHEAP.hash(legacy_digest(OLD_PASSWORD)), identity_key),
+            (username, CHEAP.hash(legacy_digest(password)), identity_key),
         )
 
 
@@ -187,7 +189,7 @@ async def test_a_genuinely_old_account_migrates_once_the_user_allows_it(tracker_
     home = tmp_path / "home-olduser"
     identity, _ = load_or_create_identity(home, "olduser", OLD_PASSWORD, kdf_params=TEST_KDF_PARAMS)
     data_dir = tmp_path / "schema2"
-    _schema_2_with(data_dir, "olduser", identity.public_b64)
+    schema_2_with(data_dir, "olduser", identity.public_b64)
     tracker = await tracker_factory(data_dir=data_dir)
 
     refused = await _log_in(tracker, home, "olduser", OLD_PASSWORD)
