@@ -14,7 +14,7 @@ class TrackerUntrustedError(P2PChatError):
 class LoginDowngradeError(P2PChatError):
     """The tracker asked for the old, unsalted login digest for an account this client
     already logged in to (or created) with the salted login secret there: a downgrade
-    attack, or a tracker restored from an old backup. Nothing was sent."""
+    attack, or a tracker restored from an old backup. Only SALT was sent."""
 
     code = ErrorCode.LOGIN_DOWNGRADE
 

@@ -168,19 +168,19 @@ def check_legacy_request(
         raise LoginDowngradeError(
             f"login refused: the tracker at {tracker.endpoint} asks for the old, unsalted"
             f" password digest of '{account}', but this client already logged in to that"
-            " account there with the salted login secret. A tracker does not go back to the"
-            " old scheme: this is a downgrade attack (or the tracker was restored from an"
-            " old backup). Nothing was sent. If the operator confirms such a restore, remove"
-            f" the '{account}' entries for this tracker from {memory_path} and log in again"
-            " with --allow-legacy-login."
+            " account there with the salted login secret. A tracker does not go back to"
+            " the old scheme: this is a downgrade attack (or the tracker was restored from"
+            " an old backup). Nothing of your password was sent. If the operator confirms"
+            f" such a restore, remove the '{account}' entries for this tracker from"
+            f" {memory_path} and log in again with --allow-legacy-login."
         )
     if not allowed:
         raise LegacyLoginRefusedError(
             f"login refused: the tracker at {tracker.endpoint} holds '{account}' in the old"
             " login scheme. Upgrading it sends SHA-256 of your password once, which is fast"
-            " to crack if this tracker is not the one you think. Nothing was sent. If you"
-            " created this account with an older p2pchat and trust this tracker, log in"
-            " once with --allow-legacy-login."
+            " to crack if this tracker is not the one you think. Nothing of it was sent."
+            " If you created this account with an older p2pchat and trust this tracker,"
+            " log in once with --allow-legacy-login."
         )
 
 

@@ -342,8 +342,9 @@ class LoginScreen(Screen[str]):
             message = (
                 "the tracker holds this account in the login scheme of older p2pchat"
                 " versions. Upgrading it sends a fast hash of your password once, which"
-                " someone posing as the tracker could crack; nothing was sent. Created with"
-                f" an older p2pchat and sure of this tracker? Upgrade it below. [{code}]"
+                " someone posing as the tracker could crack; nothing of it was sent."
+                " Created with an older p2pchat and sure of this tracker? Upgrade it"
+                f" below. [{code}]"
             )
         elif code == ErrorCode.USER_EXISTS:
             message = "this name is taken; log in instead (Ctrl+T) or pick another name"
