@@ -55,6 +55,13 @@ MAX_DELIVERY_DELAY = 3600.0
 #: Names kept for completion (from /peers, /rooms, rooms and messages).
 MAX_KNOWN_NAMES = 2000
 
+#: How a member's departure reads, by ``MemberLeft.reason``.
+_LEFT_HOW = {
+    "connection_lost": "lost connection and left",
+    "kicked": "was removed by the owner from",
+    "banned": "was banned by the owner from",
+}
+
 
 def shown_time(sent_at: float, received_at: float) -> float:
     """The time to show for a message: the sender's, unless it is implausible.
@@ -187,7 +194,7 @@ class ChatModel:
         if isinstance(event, MemberLeft):
             if event.room == self.room and event.username in self.members:
                 self.members = [m for m in self.members if m != event.username]
-            how = "lost connection and left" if event.reason == "connection_lost" else "left"
+            how = _LEFT_HOW.get(event.reason, "left")
             return [self.notice(f"{event.username} {how} #{event.room}", room_buffer(event.room))]
         if isinstance(event, RoomDeleted):
             return self._room_deleted(event.room, event.owner)

@@ -91,6 +91,18 @@ def test_members_follow_joins_and_leaves_with_notices() -> None:
     assert all(line.kind is LineKind.NOTICE for line in model.buffers.current.lines)
 
 
+def test_a_member_the_owner_removed_is_told_apart_from_one_who_left() -> None:
+    model = model_in_lobby()
+    model.apply(MemberLeft("lobby", "carol", "banned"))
+    model.apply(MemberLeft("lobby", "bob", "kicked"))
+    texts = [line.text for line in model.buffers.current.lines]
+    assert texts == [
+        "carol was banned by the owner from #lobby",
+        "bob was removed by the owner from #lobby",
+    ]
+    assert model.members == ["alice"]
+
+
 def test_room_deleted_leaves_the_room_and_marks_the_buffer() -> None:
     model = model_in_lobby()
     model.apply(RoomDeleted("lobby"))
