@@ -62,6 +62,8 @@ class ErrorCode(StrEnum):
     MESSAGE_TOO_LONG = "message_too_long"
     TICKET_INVALID = "ticket_invalid"
     TICKET_REUSED = "ticket_reused"
+    LOGIN_DOWNGRADE = "login_downgrade"
+    LEGACY_LOGIN_REFUSED = "legacy_login_refused"
 
 
 class P2PChatError(Exception):

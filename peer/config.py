@@ -128,6 +128,9 @@ class PeerConfig:
     core: CoreSettings = field(default_factory=CoreSettings)
     #: The least login-secret cost accepted from a tracker (tests lower it).
     min_login_kdf: LoginKdf = MIN_LOGIN_KDF
+    #: Send the old, unsalted login digest when a tracker holds the account in the old
+    #: scheme, to upgrade it (never for an account :mod:`peer.login_memory` knows).
+    allow_legacy_login: bool = False
 
     @property
     def listen_address(self) -> tuple[str, int] | None:
