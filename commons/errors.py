@@ -64,6 +64,7 @@ class ErrorCode(StrEnum):
     TICKET_REUSED = "ticket_reused"
     LOGIN_DOWNGRADE = "login_downgrade"
     LEGACY_LOGIN_REFUSED = "legacy_login_refused"
+    LOGIN_KDF_TOO_WEAK = "login_kdf_too_weak"
 
 
 class P2PChatError(Exception):

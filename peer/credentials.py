@@ -56,8 +56,9 @@ async def login_secrets(
     if not salt.kdf.at_least(floor):
         raise P2PChatError(
             "the tracker asks for a login key derivation weaker than this client accepts"
-            f" (memory {salt.kdf.memory_kib} KiB, {salt.kdf.iterations} passes)",
-            ErrorCode.AUTH_FAILED,
+            f" (memory {salt.kdf.memory_kib} KiB, {salt.kdf.iterations} passes); nothing"
+            " was sent. Lower --min-login-kdf only for a tracker you trust",
+            ErrorCode.LOGIN_KDF_TOO_WEAK,
         )
     derive = functools.partial(login_secret, password, salt.realm, salt.salt, salt.kdf)
     secret = await asyncio.get_running_loop().run_in_executor(None, derive)
