@@ -62,6 +62,9 @@ class ErrorCode(StrEnum):
     MESSAGE_TOO_LONG = "message_too_long"
     TICKET_INVALID = "ticket_invalid"
     TICKET_REUSED = "ticket_reused"
+    LOGIN_DOWNGRADE = "login_downgrade"
+    LEGACY_LOGIN_REFUSED = "legacy_login_refused"
+    LOGIN_KDF_TOO_WEAK = "login_kdf_too_weak"
 
 
 class P2PChatError(Exception):

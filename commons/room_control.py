@@ -2,8 +2,9 @@
 
 The tracker builds these frames with ``to_wire`` and a client reads them with
 ``from_wire`` (which validates every field like :mod:`commons.models` does), so each
-JSON shape is written down once: the ``KICKED`` and ``INVITED`` pushes, the
-``ROOM_ACCESS`` reply, and the paging fields of ``LIST_PEERS``/``LIST_ROOMS`` replies.
+JSON shape is written down once: the ``KICKED`` and ``INVITED`` pushes, the ``removed``
+field of ``ROOM_UPDATE``, the ``ROOM_ACCESS`` reply, and the paging fields of
+``LIST_PEERS``/``LIST_ROOMS`` replies.
 """
 
 from __future__ import annotations
@@ -19,6 +20,40 @@ from commons.models import validate_name, validate_room_name, validate_username
 class KickReason(StrEnum):
     KICKED = "kicked"
     BANNED = "banned"
+
+
+class Departure(StrEnum):
+    """Why a member left a room on purpose (``ROOM_UPDATE``'s ``removed.reason``).
+
+    A member whose session merely ended (a dropped connection, heartbeat expiry, a
+    replaced session) is not a departure: the update carries no ``removed`` and the
+    members' clients keep a live channel to them for a while (a tracker hiccup is not
+    a goodbye). A departure is final at once, channel or not.
+    """
+
+    LEFT = "left"
+    KICKED = "kicked"
+    BANNED = "banned"
+
+
+@dataclass(frozen=True, slots=True)
+class Removed:
+    """``ROOM_UPDATE``'s ``removed``: who this update takes out of the room, and why."""
+
+    username: str
+    reason: Departure
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"username": self.username, "reason": str(self.reason)}
+
+    @classmethod
+    def from_wire(cls, obj: Any) -> Removed:
+        body = _object(obj, "field 'removed'")
+        try:
+            reason = Departure(str(body.get("reason")))
+        except ValueError:
+            raise ValidationError("field 'removed.reason' is not a known reason") from None
+        return cls(validate_username(body.get("username")), reason)
 
 
 def _object(obj: Any, what: str) -> dict[str, Any]:

@@ -131,6 +131,13 @@ def build_parser() -> argparse.ArgumentParser:
         " it only for a tracker you trust (default %(default)s)",
     )
     parser.add_argument(
+        "--allow-legacy-login",
+        action="store_true",
+        help="if the tracker holds your account in the old login scheme, send the old"
+        " password digest once to upgrade it (default: refuse; never for an account this"
+        " client already logged in to with the new scheme there)",
+    )
+    parser.add_argument(
         "--history-days",
         type=int,
         default=None,
@@ -215,6 +222,7 @@ def config_from_args(args: argparse.Namespace, settings: Settings | None = None)
         advertise_host=None if args.advertise_host is None else validate_host(args.advertise_host),
         advertise_port=None if args.advertise_port is None else validate_port(args.advertise_port),
         min_login_kdf=_login_kdf_floor(args.min_login_kdf),
+        allow_legacy_login=args.allow_legacy_login,
     )
 
 

@@ -35,9 +35,16 @@ from peer.client_rooms import RoomCommands
 from peer.client_trust import TrustCommands
 from peer.config import PeerConfig
 from peer.core import PeerCore
-from peer.credentials import LoginSecrets, load_identity, login_secrets
+from peer.credentials import (
+    LoginSecrets,
+    load_identity,
+    login_secrets,
+    open_login_memory,
+    remember_login,
+)
 from peer.driver import CoreDriver
 from peer.errors import NotConnectedError, NotInRoomError
+from peer.login_memory import MEMORY_FILE, LoginMemory, check_legacy_request
 from peer.tracker_messages import TrackerPush
 from peer.trust import TrustGate
 
@@ -83,15 +90,41 @@ class ChatClient(RoomCommands, TrustCommands):
         if not password:
             raise ValidationError("the password cannot be empty")
         identity = await load_identity(self.config.home, username, password, self._kdf_params)
-        secrets = await self._secrets(username, password)
-        await self._session.register(username, secrets.secret, identity.public_b64)
-
-    async def _secrets(self, username: str, password: str) -> LoginSecrets:
+        memory = await open_login_memory(self.config.home)
         salt = await self._session.salt(username)
-        return await login_secrets(password, salt, self.config.min_login_kdf)
+        secrets = await login_secrets(password, salt, self.config.min_login_kdf)
+        await self._session.register(username, secrets.secret, identity.public_b64)
+        await remember_login(self.config.home, memory, username, self._session.tracker_identity)
 
-    async def login(self, username: str, password: str, replace_key: bool = False) -> None:
-        """LOGIN with the identity key and the listening port; start the heartbeat."""
+    async def _secrets(
+        self, username: str, password: str, memory: LoginMemory, allow_legacy: bool
+    ) -> LoginSecrets:
+        """SALT, then the login secret; the old digest only if the tracker asks for it and
+        neither the login memory nor the user's choice forbids it (else nothing is sent)."""
+        salt = await self._session.salt(username)
+        if salt.legacy:
+            check_legacy_request(
+                memory,
+                username,
+                self._session.tracker_identity,
+                allowed=allow_legacy,
+                memory_path=self.config.home / MEMORY_FILE,
+            )
+        floor = self.config.min_login_kdf
+        return await login_secrets(password, salt, floor, send_legacy=True)
+
+    async def login(
+        self,
+        username: str,
+        password: str,
+        replace_key: bool = False,
+        *,
+        allow_legacy_login: bool = False,
+    ) -> None:
+        """LOGIN with the identity key and the listening port; start the heartbeat.
+
+        ``allow_legacy_login`` (or the config's) lets this login send the old digest to
+        upgrade an account of the old scheme, unless the login memory knows better."""
         username = validate_username(username)
         if self.username is not None:
             raise ValidationError(f"already logged in as {self.username}")
@@ -103,7 +136,9 @@ class ChatClient(RoomCommands, TrustCommands):
         if self.listen_address is not None:
             port = self.config.advertise_port or self.listen_address[1]
         try:
-            secrets = await self._secrets(username, password)
+            memory = await open_login_memory(self.config.home)
+            allow_legacy = allow_legacy_login or self.config.allow_legacy_login
+            secrets = await self._secrets(username, password, memory, allow_legacy)
             reply = await self._session.login(
                 username,
                 secrets.secret,
@@ -113,6 +148,7 @@ class ChatClient(RoomCommands, TrustCommands):
                 replace_key=replace_key,
                 legacy=secrets.legacy,
             )
+            await remember_login(self.config.home, memory, username, self._session.tracker_identity)
         except BaseException:
             trust.close()
             raise

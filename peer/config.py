@@ -65,6 +65,9 @@ class CoreSettings:
     fallback_dial_delay: float = 2.0
     #: Waits before each new dial to a member whose channel dropped (about a minute).
     redial_delays: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
+    #: How long a member the tracker stopped listing (not a departure) stays while our
+    #: channel to them lives: a tracker restart or their tracker link coming back.
+    detach_grace: float = 60.0
     #: Room messages held per sender the tracker has not listed yet.
     held_limit: int = 32
     #: Messages awaiting a receipt per recipient; more fail at once (``backlog_full``).
@@ -125,6 +128,9 @@ class PeerConfig:
     core: CoreSettings = field(default_factory=CoreSettings)
     #: The least login-secret cost accepted from a tracker (tests lower it).
     min_login_kdf: LoginKdf = MIN_LOGIN_KDF
+    #: Send the old, unsalted login digest when a tracker holds the account in the old
+    #: scheme, to upgrade it (never for an account :mod:`peer.login_memory` knows).
+    allow_legacy_login: bool = False
 
     @property
     def listen_address(self) -> tuple[str, int] | None:

@@ -320,4 +320,5 @@ class PeerCore(RoomRules, LimitRules):
             self._do(CheckOnline(user))
         for event in self.refusals.due(now):
             self._emit(event)
+        self._expire_detached(now)
         return self._done()

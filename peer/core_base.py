@@ -83,6 +83,7 @@ class CoreBase:
             self.dials.next_due(),
             self.outbox.next_deadline(),
             self.refusals.next_due(),
+            None if self.room is None else self.room.next_detach_expiry(self.settings.detach_grace),
         )
         return min((t for t in times if t is not None), default=None)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from commons.room_control import Departure
 from peer import events as ev
 from peer.actions import CloseReason, Step
 from peer.chat_protocol import LeaveNotice
@@ -31,19 +32,27 @@ class RoomRules(CoreBase):
             return self._done()
         return self.room_update(name, owner, members, now)
 
-    def room_update(self, name: str, owner: str, members: Iterable[str], now: float) -> Step:
-        """The tracker's list of ``name``'s members (a ``ROOM_UPDATE``)."""
+    def room_update(
+        self,
+        name: str,
+        owner: str,
+        members: Iterable[str],
+        now: float,
+        departed: tuple[str, Departure] | None = None,
+    ) -> Step:
+        """The tracker's list of ``name``'s members (a ``ROOM_UPDATE``); ``departed``:
+        the member it removes on purpose (``removed``), never kept as detached."""
         room = self.room
         if room is None or room.name != name:
             return self._done()
         room.owner = owner
-        change = room.apply(set(members), set(self._channels.users()))
+        change = room.apply(set(members), set(self._channels.users()), now, departed)
         for user in change.joined:
             self._emit(ev.MemberJoined(name, user))
         for user, reason in change.removed_gone:
             self._forget_member(user, reason)
-        for user in change.left:
-            self._emit(ev.MemberLeft(name, user, "left"))
+        for user, why in change.left:
+            self._emit(ev.MemberLeft(name, user, why))
             self._forget_member(user, Failure.LEFT)
         for frame in room.release_held():
             self._deliver(frame)
@@ -79,6 +88,19 @@ class RoomRules(CoreBase):
             else:
                 self.dials.schedule_fallback(user, now)
 
+    def _expire_detached(self, now: float) -> None:
+        """Detached members the tracker has not listed again in time: gone.
+
+        The grace covers a tracker restart or a member's tracker link coming back; past
+        it, a member the tracker dropped does not keep receiving the room's messages
+        over a channel they keep alive (a banned user who quit the tracker, say)."""
+        room = self.room
+        if room is None:
+            return
+        for user in room.detach_expired(now, self.settings.detach_grace):
+            self._emit(ev.MemberLeft(room.name, user, "connection_lost"))
+            self._forget_member(user, Failure.CONNECTION_LOST)
+
     def room_closed(self, *, deleted: bool) -> Step:
         """We left the room, or it was deleted (``deleted``: tell the user)."""
         self._clear_room(deleted=deleted)
@@ -91,7 +113,7 @@ class RoomRules(CoreBase):
         self.room = None
         for user, msg_id in self.outbox.drop_room(room.name):
             self._emit(ev.MessageFailed(msg_id, user, str(Failure.LEFT)))
-        for user in sorted((room.members | room.detached) - {self.me}):
+        for user in sorted((room.members | room.detached.keys()) - {self.me}):
             self.dials.cancel(user)
             channel = self._channels.get(user)
             if channel is not None and not channel.private:

@@ -267,13 +267,18 @@ class CoreDriver:
             if core.room is not None and core.room.name == push.room:
                 self._room_addresses(push.members)
             names = [m.username for m in push.members]
-            self.apply(core.room_update(push.room, push.owner, names, self.now()))
+            removed = push.removed
+            departed = None if removed is None else (removed.username, removed.reason)
+            self.apply(core.room_update(push.room, push.owner, names, self.now(), departed))
         elif isinstance(push, RoomDeletedPush):
             if core.room is not None and core.room.name == push.room:
                 self.apply(core.room_closed(deleted=True))
         elif isinstance(push, KickedPush):
             kicked = push.kicked
             if core.room is not None and core.room.name == kicked.room:
+                # Say goodbye as a leave would: the members hear it from us at once,
+                # whatever the tracker's update does.
+                self.apply(core.leave_notices())
                 self.apply(core.room_closed(deleted=False))
             self._events.put(ev.RemovedFromRoom(kicked.room, kicked.by, str(kicked.reason)))
         elif isinstance(push, InvitedPush):

@@ -11,6 +11,22 @@ class TrackerUntrustedError(P2PChatError):
     code = ErrorCode.TRACKER_UNTRUSTED
 
 
+class LoginDowngradeError(P2PChatError):
+    """The tracker asked for the old, unsalted login digest for an account this client
+    already logged in to (or created) with the salted login secret there: a downgrade
+    attack, or a tracker restored from an old backup. Only SALT was sent."""
+
+    code = ErrorCode.LOGIN_DOWNGRADE
+
+
+class LegacyLoginRefusedError(P2PChatError):
+    """The tracker holds the account in the old login scheme, and this client was not
+    told (``--allow-legacy-login``) to send the old digest that upgrades it. Nothing
+    was sent."""
+
+    code = ErrorCode.LEGACY_LOGIN_REFUSED
+
+
 class NotConnectedError(P2PChatError):
     """There is no tracker connection (not yet connected, lost, or closed)."""
 

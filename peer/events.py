@@ -28,7 +28,8 @@ class MemberJoined:
 
 @dataclass(frozen=True, slots=True)
 class MemberLeft:
-    """``reason``: ``"left"`` (leave notice or tracker update) or ``"connection_lost"``."""
+    """``reason``: ``"left"`` (leave notice or tracker update), ``"kicked"`` or
+    ``"banned"`` (by the room's owner), or ``"connection_lost"``."""
 
     room: str
     username: str

@@ -38,6 +38,7 @@ from commons.room_control import RoomAccess
 from commons.tracker_protocol import Command
 from peer.config import PeerConfig
 from peer.errors import TrackerUntrustedError
+from peer.login_memory import TrackerIdentity
 from peer.supervisor import TaskSupervisor
 from peer.tracker_client_protocol import Push
 from peer.tracker_link import TrackerLink
@@ -55,6 +56,7 @@ from peer.tracker_messages import (
     parse_push,
     parse_room_target,
 )
+from peer.tracker_pins import endpoint_key
 
 #: The room commands that name a user: ``(room, user)`` in, ``(room, user)`` back.
 ROOM_TARGET_COMMANDS = frozenset(
@@ -124,6 +126,12 @@ class TrackerSession:
     def pinned_now(self) -> bool:
         """The last connection pinned the tracker's certificate on first use."""
         return self._link.pinned_now
+
+    @property
+    def tracker_identity(self) -> TrackerIdentity:
+        """The address the user gave and the certificate of the last connection (what
+        :mod:`peer.login_memory` remembers a tracker by)."""
+        return TrackerIdentity(endpoint_key(*self._config.tracker), self._link.fingerprint)
 
     @property
     def tracker_address(self) -> str | None:

@@ -31,7 +31,7 @@ from commons.relay_frames import (
     parse_relay_end,
     parse_relay_push,
 )
-from commons.room_control import Invited, Kicked, Page
+from commons.room_control import Invited, Kicked, Page, Removed
 from commons.tracker_protocol import Event, validate_ticket
 from crypto.login_secret import ACCOUNT_SALT_SIZE, LoginKdf, validate_realm
 
@@ -165,6 +165,8 @@ class RoomUpdate:
     capacity: int
     members: list[MemberInfo]
     invite_only: bool = False
+    #: The member this update takes out on purpose (left, kicked, banned), if any.
+    removed: Removed | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,6 +234,7 @@ def parse_push(event: str, body: JsonObject) -> TrackerPush | RelayPush | None:
             validate_capacity(body.get("capacity")),
             [MemberInfo.from_wire(m) for m in _list(body, "members")],
             invite_only,
+            None if body.get("removed") is None else Removed.from_wire(body["removed"]),
         )
     if event == Event.ROOM_DELETED:
         return RoomDeletedPush(validate_room_name(body.get("room")))

@@ -13,11 +13,13 @@ from enum import Enum, auto
 from pathlib import Path
 
 from commons.errors import ErrorCode
-from commons.private_file import write_private_file
+from commons.private_file import read_private_file, write_private_file
 from commons.tls_fingerprint import fingerprints_match, normalize_fingerprint
 from peer.errors import TrackerUntrustedError
 
 PINS_FILE = "known_trackers.json"
+#: Far more than any user's trackers; a larger file is refused, not read into memory.
+MAX_PINS_FILE = 1024 * 1024
 
 
 class PinDecision(Enum):
@@ -52,9 +54,15 @@ def check_pin(
 
 
 def load_pins(path: Path) -> dict[str, str]:
-    """The pin file's entries; a missing file is empty, a corrupt one is refused."""
+    """The pin file's entries; a missing file is empty, a corrupt one is refused.
+
+    Read like the key file and the contact pins (:func:`read_private_file`): a symbolic
+    link, another user's file or one others can read or write is refused, since whoever
+    can rewrite it chooses which tracker certificate this client trusts."""
     try:
-        raw = path.read_text(encoding="utf-8")
+        raw = read_private_file(
+            path, what="tracker pin file", max_size=MAX_PINS_FILE, refuse=TrackerUntrustedError
+        )
     except FileNotFoundError:
         return {}
     try:

@@ -44,6 +44,7 @@ import psycopg
 from psycopg import AsyncConnection
 
 from commons.rate_limited_log import RateLimitedLog
+from commons.tracker_protocol import Event
 from tracker.group_relay import RELAY_CHANNEL, GroupRelay
 from tracker.pg_storage import GROUP_LOCK, PgStorage, apply_room_change
 from tracker.replica import (
@@ -294,7 +295,16 @@ class Group:
             await cur.executemany("UPDATE rooms SET members = %s WHERE name = %s", live)
         kinds = ["user"] * len(users) + ["room"] * len(rooms) + ["push"] * len(addressed)
         keys = [*users, *rooms, *(p.username for p in addressed)]
-        extras: list[str | None] = [None] * (len(users) + len(rooms))
+        # A member taken out on purpose (left, kicked, banned) is named with its room, so
+        # the other trackers' ROOM_UPDATE says so too and members close their channel.
+        removed = {
+            str(message["room"]): message["removed"]
+            for outcome in outcomes
+            for _, message in outcome.pushes
+            if message.get("event") == Event.ROOM_UPDATE and "removed" in message
+        }
+        extras: list[str | None] = [None] * len(users)
+        extras += [json.dumps({"removed": removed[n]}) if n in removed else None for n in rooms]
         extras += [
             json.dumps({"tracker": p.tracker, "session": p.session, "body": p.body})
             for p in addressed
@@ -322,6 +332,11 @@ class Group:
             return Outcome()
         users = {key for _, kind, key, _ in entries if kind == "user"}
         names = {key for _, kind, key, _ in entries if kind == "room"}
+        removed = {
+            key: json.loads(extra)["removed"]
+            for _, kind, key, extra in entries
+            if kind == "room" and extra is not None
+        }
         pushes = []
         for _, kind, key, extra in entries:
             if kind == "push" and extra is not None:
@@ -333,7 +348,7 @@ class Group:
         presence = await _presence(conn, users | missing)
         self.applied = int(entries[-1][0])
         self.counters["applied"] += len(entries)
-        return self.state.apply(presence, rooms, pushes)
+        return self.state.apply(presence, rooms, pushes, removed)
 
     async def _listen_loop(self) -> None:
         delay = 0.5

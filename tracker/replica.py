@@ -24,6 +24,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from commons.codec import JsonObject
+from commons.errors import ValidationError
+from commons.room_control import Removed
 from commons.tracker_protocol import Event, push
 from tracker.rate_limit import TokenBucket
 from tracker.relay import RelaySession
@@ -145,11 +147,15 @@ class ReplicaState(TrackerState):
         presence: Mapping[str, Presence | None],
         rooms: Mapping[str, RoomSnapshot | None],
         pushes: Iterable[AddressedPush] = (),
+        removed: Mapping[str, object] = {},
     ) -> Outcome:
         """Bring the copy in line with rows others wrote; what to deliver here.
 
         ``presence`` and ``rooms`` map each name an entry named to its current row
-        (``None``: gone). Changes made here are not changes of ours to write back.
+        (``None``: gone). ``removed`` maps a room to the ``removed`` record of its
+        writer's ``ROOM_UPDATE`` (the member taken out on purpose), repeated in ours
+        when that member is indeed out. Changes made here are not changes of ours to
+        write back.
         """
         outcome = Outcome()
         touched = set(rooms)
@@ -167,7 +173,8 @@ class ReplicaState(TrackerState):
         for name in sorted(touched):
             shape = self._shape(name)
             if shape is not None and shape != before[name]:
-                self._push_update(self.rooms[name], outcome)
+                room = self.rooms[name]
+                self._push_update(room, outcome, _departure(removed.get(name), room))
         self.changed_users.clear()
         self.changed_rooms.clear()
         return outcome
@@ -298,3 +305,14 @@ class ReplicaState(TrackerState):
                     other.members.remove(member)
             user.room = name
         room.members = members
+
+
+def _departure(record: object, room: Room) -> Removed | None:
+    """The writer's ``removed`` record, if valid and its member is out of ``room``."""
+    if record is None:
+        return None
+    try:
+        removed = Removed.from_wire(record)
+    except ValidationError:
+        return None
+    return None if removed.username in room.members else removed

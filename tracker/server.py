@@ -418,7 +418,7 @@ class TrackerServer:
             # limit) is not worth an operator's attention at every start.
             material = cap < config.max_connections * 0.95
             log.log(
-                logging.WARNING if material else logging.INFO,
+                logging.WARNING if material else logging.DEBUG,
                 "the open-file limit (%d) cannot carry --max-connections %d: serving at most"
                 " %d connections (%d of them not logged in yet); raise the limit"
                 " (ulimit -n, LimitNOFILE=) to serve more",
@@ -703,7 +703,7 @@ class TrackerServer:
         save_interval = SAVE_INTERVAL if self.storage.kind == "sqlite" else GROUP_SAVE_INTERVAL
         next_save = time.monotonic() + save_interval
         next_stats = time.monotonic() + config.stats_interval
-        logged_stats: RelayStats | None = None
+        logged_stats = RelayStats()  # nothing relayed yet: nothing to log
         while True:
             await asyncio.sleep(min(period, 1.0))
             now = time.time()

@@ -48,7 +48,15 @@ from commons.codec import JsonObject
 from commons.errors import ErrorCode
 from commons.models import MemberInfo, PeerInfo, RoomInfo
 from commons.relay_frames import RelayEndCode, RelayFrame, relay_end_push, relay_push
-from commons.room_control import Invited, Kicked, KickReason, Page, RoomAccess
+from commons.room_control import (
+    Departure,
+    Invited,
+    Kicked,
+    KickReason,
+    Page,
+    Removed,
+    RoomAccess,
+)
 from commons.tracker_protocol import (
     MAX_PAGE_LIMIT,
     Command,
@@ -406,8 +414,8 @@ class TrackerState:
             if user.last_seen < limit and user.tracker is None
         ]
 
-    def _end(self, user: OnlineUser, outcome: Outcome) -> None:
-        self._leave_room(user, outcome)
+    def _end(self, user: OnlineUser, outcome: Outcome, departure: Departure | None = None) -> None:
+        self._leave_room(user, outcome, departure)
         self._changed(user=user.username)
         self._end_relays(user, outcome)
         del self.sessions[user.session]
@@ -583,7 +591,7 @@ class TrackerState:
 
     def _logout(self, user: OnlineUser, request: Request, now: float) -> Outcome:
         outcome = Outcome(reply=ok(request.id))
-        self._end(user, outcome)
+        self._end(user, outcome, Departure.LEFT)
         outcome.close.append(user.session)
         return outcome
 
@@ -627,7 +635,7 @@ class TrackerState:
                 request, ErrorCode.QUOTA_EXCEEDED, "the tracker holds as many rooms as it may"
             )
         outcome = Outcome()
-        self._leave_room(user, outcome)
+        self._leave_room(user, outcome, Departure.LEFT)
         room = Room(
             request.room, user.username, [user.username], invite_only=bool(request.invite_only)
         )
@@ -655,7 +663,7 @@ class TrackerState:
                 return _refuse(
                     request, ErrorCode.ROOM_FULL, f"room is full ({self.room_capacity} members)"
                 )
-            self._leave_room(user, outcome)
+            self._leave_room(user, outcome, Departure.LEFT)
             room.members.append(user.username)
             user.room = room.name
             self._changed(user=user.username, room=room.name)
@@ -667,7 +675,10 @@ class TrackerState:
         )
         return outcome
 
-    def _leave_room(self, user: OnlineUser, outcome: Outcome) -> None:
+    def _leave_room(
+        self, user: OnlineUser, outcome: Outcome, departure: Departure | None = None
+    ) -> None:
+        """Take ``user`` out of their room; ``departure`` says why if they meant it."""
         if user.room is None:
             return
         room = self.rooms.get(user.room)
@@ -677,14 +688,15 @@ class TrackerState:
             return
         room.members.remove(user.username)
         self._changed(room=room.name)
-        self._push_update(room, outcome)
+        removed = None if departure is None else Removed(user.username, departure)
+        self._push_update(room, outcome, removed)
 
     def _leave(self, user: OnlineUser, request: Request, now: float) -> Outcome:
         if user.room is None:
             return _refuse(request, ErrorCode.NOT_IN_ROOM, "not in a room")
         name = user.room
         outcome = Outcome(reply=ok(request.id, room=name))
-        self._leave_room(user, outcome)
+        self._leave_room(user, outcome, Departure.LEFT)
         return outcome
 
     def _delete_room(self, user: OnlineUser, request: Request, now: float) -> Outcome:
@@ -738,7 +750,7 @@ class TrackerState:
             return
         notice = Kicked(room.name, by, reason)
         outcome.push_to((member.session,), push(Event.KICKED, **notice.to_wire()))
-        self._leave_room(member, outcome)
+        self._leave_room(member, outcome, Departure(str(reason)))
 
     def _kick(self, user: OnlineUser, request: Request, now: float) -> Outcome:
         room, outcome = self._owned_room(user, request, "kick from")
@@ -956,7 +968,7 @@ class TrackerState:
     def _sessions_of(self, names: Iterable[str]) -> list[SessionId]:
         return [self.online[name].session for name in names if name in self.online]
 
-    def _push_update(self, room: Room, outcome: Outcome) -> None:
+    def _push_update(self, room: Room, outcome: Outcome, removed: Removed | None = None) -> None:
         message = push(
             Event.ROOM_UPDATE,
             room=room.name,
@@ -965,6 +977,8 @@ class TrackerState:
             invite_only=room.invite_only,
             members=self._members_wire(room),
         )
+        if removed is not None:
+            message["removed"] = removed.to_wire()
         outcome.push_to(self._sessions_of(room.members), message)
 
     def _page(

@@ -55,6 +55,13 @@ MAX_DELIVERY_DELAY = 3600.0
 #: Names kept for completion (from /peers, /rooms, rooms and messages).
 MAX_KNOWN_NAMES = 2000
 
+#: How a member's departure reads, by ``MemberLeft.reason``.
+_LEFT_HOW = {
+    "connection_lost": "lost connection and left",
+    "kicked": "was removed by the owner from",
+    "banned": "was banned by the owner from",
+}
+
 
 def shown_time(sent_at: float, received_at: float) -> float:
     """The time to show for a message: the sender's, unless it is implausible.
@@ -94,6 +101,8 @@ class ChatModel:
         self.paths: dict[str, str] = {}
         self.pending_fingerprints: dict[str, tuple[str, ...]] = {}
         self.deleted_rooms: set[str] = set()
+        #: Rooms whose owner banned us (until we are let in again).
+        self.banned_from: set[str] = set()
         self.room_owner: str | None = None
         #: Users and rooms seen in listings and conversations, for Tab completion.
         self.known_users: set[str] = set()
@@ -157,6 +166,7 @@ class ChatModel:
         self.members = sorted(set(members), key=str.lower)
         if room is not None:
             self.deleted_rooms.discard(room)
+            self.banned_from.discard(room)
             self.remember(users=self.members, rooms=[room])
         for buffer in self.buffers:
             if buffer.id.kind is BufferKind.ROOM:
@@ -187,7 +197,9 @@ class ChatModel:
         if isinstance(event, MemberLeft):
             if event.room == self.room and event.username in self.members:
                 self.members = [m for m in self.members if m != event.username]
-            how = "lost connection and left" if event.reason == "connection_lost" else "left"
+            if event.reason in ("kicked", "banned") and self.room_owner == self.username:
+                return []  # our own /kick or /ban: its result line says it once
+            how = _LEFT_HOW.get(event.reason, "left")
             return [self.notice(f"{event.username} {how} #{event.room}", room_buffer(event.room))]
         if isinstance(event, RoomDeleted):
             return self._room_deleted(event.room, event.owner)
@@ -265,6 +277,8 @@ class ChatModel:
         if self.room == event.room:
             self.set_room(None, [])
         how = "banned you from" if event.reason == "banned" else "removed you from"
+        if event.reason == "banned":
+            self.banned_from.add(event.room)
         text = f"{event.by} {how} #{event.room}"
         targets = [room_buffer(event.room), self.buffers.current.id]
         return [self.add(t, LineKind.WARNING, text) for t in dict.fromkeys(targets)]

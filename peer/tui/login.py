@@ -14,6 +14,11 @@ first use is shown on the card. Enter and Tab move between fields in key order, 
 password manager's auto-type (name, Tab, password, Tab, password, Enter, all in one
 burst) fills each field with its own part.
 
+An account the tracker still holds in the login scheme of older versions is refused
+(``legacy_login_refused``) with a button that logs in once more, allowing the old
+password digest to go (:mod:`peer.login_memory` still refuses it for an account this
+home has seen use the new scheme there: ``login_downgrade``, with no button).
+
 The screen dismisses with the username once the client is logged in;
 :attr:`LoginScreen.replaced_key` tells whether the identity key was replaced.
 """
@@ -59,8 +64,8 @@ LoginScreen { align: center middle; }
 #busy.shown { display: block; }
 #status { padding-top: 1; height: auto; }
 #status.error { color: $error; }
-#replace-key { display: none; margin-top: 1; }
-#replace-key.shown { display: block; }
+#replace-key, #legacy-login { display: none; margin-top: 1; }
+#replace-key.shown, #legacy-login.shown { display: block; }
 #done { display: none; height: auto; }
 #done.shown { display: block; }
 #fingerprint { text-style: bold; padding: 1 0; }
@@ -113,6 +118,11 @@ class LoginScreen(Screen[str]):
                     yield Button("Log in", id="submit", variant="primary")
                     yield Button("Create an account instead", id="toggle")
                 yield Button("Replace my key on the tracker", id="replace-key", variant="warning")
+                yield Button(
+                    "Upgrade my old account (sends the old digest once)",
+                    id="legacy-login",
+                    variant="warning",
+                )
             with Vertical(id="done"):
                 yield Static("Your identity key is ready.", id="done-title")
                 yield Static(id="fingerprint")
@@ -192,6 +202,7 @@ class LoginScreen(Screen[str]):
     def action_toggle_mode(self) -> None:
         self.registering = not self.registering
         self.query_one("#replace-key").set_class(False, "shown")
+        self.query_one("#legacy-login").set_class(False, "shown")
         self._apply_mode()
 
     # -- input ------------------------------------------------------------------------
@@ -207,6 +218,10 @@ class LoginScreen(Screen[str]):
     @on(Button.Pressed, "#replace-key")
     def _replace_key(self) -> None:
         self._submit(replace_key=True)
+
+    @on(Button.Pressed, "#legacy-login")
+    def _legacy_login(self) -> None:
+        self._submit(replace_key=False, allow_legacy=True)
 
     @on(Button.Pressed, "#continue")
     def _continue(self) -> None:
@@ -242,7 +257,7 @@ class LoginScreen(Screen[str]):
             # After the keys already queued to that field: they are part of the password.
             focused.call_later(self._submit, replace_key=False)
 
-    def _submit(self, *, replace_key: bool) -> None:
+    def _submit(self, *, replace_key: bool, allow_legacy: bool = False) -> None:
         username = self.query_one("#username", Input).value.strip()
         password = self.query_one("#password", Input).value
         try:
@@ -261,11 +276,14 @@ class LoginScreen(Screen[str]):
             self.query_one("#confirm", Input).focus()
             return
         self._busy(True)
-        self.run_worker(self._authenticate(username, password, replace_key), exclusive=True)
+        work = self._authenticate(username, password, replace_key, allow_legacy)
+        self.run_worker(work, exclusive=True)
 
     # -- work -------------------------------------------------------------------------
 
-    async def _authenticate(self, username: str, password: str, replace_key: bool) -> None:
+    async def _authenticate(
+        self, username: str, password: str, replace_key: bool, allow_legacy: bool
+    ) -> None:
         client = self.client
         try:
             if not client.tracker_connected:
@@ -283,7 +301,9 @@ class LoginScreen(Screen[str]):
                 await client.register(username, password)
             else:
                 self._set_status("unlocking your identity key and logging in...")
-            await client.login(username, password, replace_key=replace_key)
+            await client.login(
+                username, password, replace_key=replace_key, allow_legacy_login=allow_legacy
+            )
         except P2PChatError as exc:
             self._failed(exc)
             return
@@ -311,10 +331,20 @@ class LoginScreen(Screen[str]):
         code = exc.code
         replace = self.query_one("#replace-key")
         replace.set_class(code == ErrorCode.KEY_MISMATCH, "shown")
+        legacy = code == ErrorCode.LEGACY_LOGIN_REFUSED and not self.registering
+        self.query_one("#legacy-login").set_class(legacy, "shown")
         if code == ErrorCode.KEY_MISMATCH:
             message = (
                 "the tracker holds a different identity key for this account (set up on "
                 "another machine?). Replacing it makes your contacts see a key change."
+            )
+        elif legacy:
+            message = (
+                "the tracker holds this account in the login scheme of older p2pchat"
+                " versions. Upgrading it sends a fast hash of your password once, which"
+                " someone posing as the tracker could crack; nothing of it was sent."
+                " Created with an older p2pchat and sure of this tracker? Upgrade it"
+                f" below. [{code}]"
             )
         elif code == ErrorCode.USER_EXISTS:
             message = "this name is taken; log in instead (Ctrl+T) or pick another name"

@@ -36,6 +36,8 @@ def placeholder(model: ChatModel) -> str:
             return f"message #{current.name}  (/help for commands)"
         if current.name in model.deleted_rooms:
             return f"#{current.name} was deleted: /close this buffer, /rooms lists others"
+        if current.name in model.banned_from:
+            return f"the owner banned you from #{current.name}: /close this buffer"
         return f"you left #{current.name}: /join {current.name} to come back"
     if current.kind is BufferKind.PRIVATE:
         return f"private message to {current.name}  (end-to-end encrypted)"

@@ -114,3 +114,42 @@ async def test_invite_only_rooms_and_rate_limits_in_the_batch_mode(
         assert removed == {**removed, "by": "owner", "reason": "kicked"}
     finally:
         await asyncio.gather(owner.stop(), friend.stop())
+
+
+async def test_a_banned_member_whose_client_ignores_the_ban_reads_no_more_room_messages(
+    tracker: TrackerServer, peer_factory: PeerFactory
+) -> None:
+    """Carol keeps a private channel with the owner alive and her client ignores
+    ``KICKED``: the ban must still take effect at every member, whose own clients stop
+    sending the room's messages to her (the tracker's update says she was banned)."""
+    from peer.tracker_messages import KickedPush
+
+    owner = await peer_factory(tracker, "owner")
+    await owner.client.create_room("general")
+    bob = await peer_factory(tracker, "bob")
+    carol = await peer_factory(tracker, "carol")
+    for member in (bob, carol):
+        await member.client.join_room("general")
+    await asyncio.wait_for(owner.client.wait_channels(["bob", "carol"]), 10)
+    await carol.client.send_private("owner", "a private word")
+    await owner.wait_for(MessageReceived, lambda e: e.text == "a private word")
+
+    driver = carol.client._driver
+    assert driver is not None
+    honest_pushed = driver.pushed
+    driver.pushed = lambda push: None if isinstance(push, KickedPush) else honest_pushed(push)  # type: ignore[method-assign]
+
+    await _run(owner, "/ban carol")
+    for member in (owner, bob):
+        gone = await member.wait_for(MemberLeft, lambda e: e.username == "carol")
+        assert gone[-1].reason == "banned"
+    assert carol.client.room == "general"  # her client still thinks she is in
+
+    sent = await owner.client.send_room("members only from now on")
+    assert sent.recipients == ("bob",)
+    await bob.wait_for(MessageReceived, lambda e: e.text == "members only from now on")
+    await owner.client.send_private("carol", "this one is for you")
+    await carol.wait_for(MessageReceived, lambda e: e.text == "this one is for you")
+    texts = [e.text for e in carol.of(MessageReceived)]
+    assert "members only from now on" not in texts
+    assert "carol" in owner.client.connected_peers  # the private conversation goes on

@@ -6,9 +6,12 @@ import asyncio
 import signal
 from pathlib import Path
 
+from argon2 import PasswordHasher
+
+from crypto.login_secret import legacy_digest
 from peer.batch import EXIT_LOGIN_FAILED
 from peer.events import MemberLeft, MessageReceived
-from tests.e2e.batch_process import TIMEOUT, BatchProcess
+from tests.e2e.batch_process import PASSWORD, TIMEOUT, BatchProcess
 from tests.peers import PeerFactory
 from tracker.server import TrackerServer
 
@@ -112,3 +115,30 @@ async def test_a_failed_login_then_a_good_one_exits_zero(
     await proc.expect("logged_in", user="fred")
     await proc.expect("bye")
     assert await asyncio.wait_for(proc.proc.wait(), TIMEOUT) == 0
+
+
+async def test_a_restarted_batch_client_refuses_a_tracker_downgrading_its_login(
+    tracker: TrackerServer, tmp_path: Path
+) -> None:
+    home = tmp_path / "gina"
+    first = await BatchProcess.logged_in(tracker, home, "gina")
+    first.send("/quit")
+    await first.expect("bye")
+    assert await asyncio.wait_for(first.proc.wait(), TIMEOUT) == 0
+    # The tracker's database goes back to before the account's upgrade.
+    old_verifier = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1).hash(
+        legacy_digest(PASSWORD)
+    )
+    await tracker.storage.set_password("gina", old_verifier, None, None)
+
+    again = await BatchProcess.start(tracker, home, ["--allow-legacy-login"])
+    await again.expect("ready")
+    again.send(f"/login gina {PASSWORD}")
+    assert again.proc.stdin is not None
+    again.proc.stdin.close()
+    error = await again.expect("error", command="login")
+    assert error["code"] == "login_downgrade" and "downgrade attack" in error["message"]
+    await again.expect("bye")
+    assert await asyncio.wait_for(again.proc.wait(), TIMEOUT) == EXIT_LOGIN_FAILED
+    user = await tracker.storage.get_user("gina")
+    assert user is not None and user.salt is None  # the old digest never reached it

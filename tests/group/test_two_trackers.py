@@ -85,6 +85,33 @@ async def test_owner_control_crosses_trackers(tracker_factory, pg_database, user
     assert (await bob.request("JOIN_ROOM", room="lobby"))["status"] == "OK"
 
 
+async def test_a_kick_on_one_tracker_says_removed_on_the_other(tracker_factory, pg_database, user):
+    """Members on B learn that a member was taken out on purpose, not merely dropped,
+    so they close their channel to them at once (see peer/room.py)."""
+    a = await tracker_factory(database=pg_database)
+    b = await tracker_factory(database=pg_database)
+    alice = await user(a, "alice")
+    bob = await user(b, "bob")
+    carol = await user(a, "carol")
+    assert (await alice.request("CREATE_ROOM", room="lobby"))["status"] == "OK"
+    assert (await bob.request("JOIN_ROOM", room="lobby"))["status"] == "OK"
+    assert (await carol.request("JOIN_ROOM", room="lobby"))["status"] == "OK"
+    await members_update(bob, ["alice", "bob", "carol"])
+    await members_update(alice, ["alice", "bob", "carol"])
+    assert (await alice.request("KICK", room="lobby", user="carol"))["status"] == "OK"
+    update = await members_update(bob, ["alice", "bob"])
+    assert update["removed"] == {"username": "carol", "reason": "kicked"}
+    await members_update(alice, ["alice", "bob"])
+    assert (await bob.request("LEAVE_ROOM"))["status"] == "OK"
+    update = await members_update(alice, ["alice"])
+    assert update["removed"] == {"username": "bob", "reason": "left"}
+    assert (await bob.request("JOIN_ROOM", room="lobby"))["status"] == "OK"
+    await members_update(alice, ["alice", "bob"])
+    await bob.close()  # a connection that ends is no departure: no "removed"
+    update = await members_update(alice, ["alice"])
+    assert "removed" not in update
+
+
 async def test_a_ticket_from_one_tracker_resumes_on_another(
     tracker_factory, pg_database, user, connect
 ):

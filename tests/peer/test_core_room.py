@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from commons.room_control import Departure
 from peer import events as ev
 from peer.actions import Admit, CloseReason, Dial, DialFailure
 from peer.chat_protocol import ChatMessage, LeaveNotice, Ping
@@ -215,6 +216,63 @@ def test_detached_member_whose_channel_closes_is_reported_gone_once() -> None:
     step = alice.channel_closed(1, CloseReason.REMOTE_CLOSED, "eof", 2.0)
     assert events(step, ev.MemberLeft) == [ev.MemberLeft("lobby", "bob", "connection_lost")]
     assert alice.room_update("lobby", "alice", ["alice"], 3.0).events == []
+
+
+def test_a_kicked_member_is_gone_at_once_even_with_a_live_private_channel() -> None:
+    """The owner kicked carol: every member drops her now, channel or not. Keeping her
+    detached would let a kicked (or banned) user whose client ignores the kick go on
+    reading the room over the private channel they keep alive."""
+    alice = in_room("alice", ("alice", "bob", "carol"))
+    alice.frames_received(2, [chat("carol", 1, room=None)], 0.5)  # a private chat too
+    step = alice.room_update(
+        "lobby", "alice", ["alice", "bob"], 1.0, departed=("carol", Departure.KICKED)
+    )
+    assert events(step, ev.MemberLeft) == [ev.MemberLeft("lobby", "carol", "kicked")]
+    assert closes(step) == []  # the private conversation goes on
+    assert alice.members == ["alice", "bob"]
+    sent, step = alice.send_room("members only", 2.0, 2.0)
+    assert sent.recipients == ("bob",)
+    assert frames(step, "carol") == []
+
+
+def test_a_banned_member_without_a_private_channel_is_closed_and_reported_banned() -> None:
+    alice = in_room("alice", ("alice", "bob", "carol"))
+    step = alice.room_update(
+        "lobby", "alice", ["alice", "bob"], 1.0, departed=("carol", Departure.BANNED)
+    )
+    assert events(step, ev.MemberLeft) == [ev.MemberLeft("lobby", "carol", "banned")]
+    assert closes(step) == [("carol", CloseReason.LEFT_ROOM)]
+
+
+def test_a_detached_member_not_listed_again_within_the_grace_is_dropped() -> None:
+    """The tracker dropped bob (no departure) while our channel lives: he stays for the
+    grace, however alive the channel, then is gone."""
+    alice = in_room("alice", ("alice", "bob", "carol"), detach_grace=30.0)
+    alice.frames_received(2, [chat("carol", 1, room=None)], 0.5)  # carol's is private too
+    alice.room_update("lobby", "alice", ["alice", "bob"], 1.0)  # carol's session dropped
+    assert alice.members == ["alice", "bob", "carol"]
+    for now in (5.0, 10.0, 15.0, 20.0, 25.0, 30.0):
+        alice.frames_received(1, [Ping()], now)  # both channels stay alive
+        alice.frames_received(2, [Ping()], now)
+        assert events(alice.tick(now), ev.MemberLeft) == []
+    assert alice.next_wakeup() is not None and alice.next_wakeup() <= 31.0
+    step = alice.tick(31.0)
+    assert events(step, ev.MemberLeft) == [ev.MemberLeft("lobby", "carol", "connection_lost")]
+    assert closes(step) == []  # private: kept
+    assert alice.members == ["alice", "bob"]
+    sent, _ = alice.send_room("after", 32.0, 32.0)
+    assert sent.recipients == ("bob",)
+
+
+def test_a_detached_member_listed_again_within_the_grace_stays_silently() -> None:
+    alice = in_room("alice", ("alice", "bob"), detach_grace=30.0)
+    alice.room_update("lobby", "alice", ["alice"], 1.0)
+    alice.frames_received(1, [Ping()], 5.0)
+    assert alice.room_update("lobby", "alice", ["alice", "bob"], 6.0).events == []
+    for now in (10.0, 15.0, 20.0, 25.0, 30.0, 35.0, 40.0):
+        alice.frames_received(1, [Ping()], now)
+        assert events(alice.tick(now), ev.MemberLeft) == []
+    assert alice.members == ["alice", "bob"]
 
 
 # ---------------------------------------------------------------- duplicate dials

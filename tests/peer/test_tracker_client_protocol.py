@@ -90,6 +90,22 @@ def test_pin_decisions(tmp_path: Path) -> None:
 def test_corrupt_pin_file_refused(tmp_path: Path) -> None:
     path = tmp_path / "known_trackers.json"
     path.write_text(json.dumps(["not", "a", "map"]))
+    path.chmod(0o600)
     with pytest.raises(TrackerUntrustedError, match="corrupt"):
         load_pins(path)
     assert load_pins(tmp_path / "missing.json") == {}
+
+
+def test_a_pin_file_others_can_rewrite_or_a_symlink_is_refused(tmp_path: Path) -> None:
+    """Whoever can rewrite the tracker pins chooses which certificate is trusted."""
+    path = tmp_path / "known_trackers.json"
+    save_pins(path, {endpoint_key("127.0.0.1", 6060): FP1})
+    path.chmod(0o666)
+    with pytest.raises(TrackerUntrustedError):
+        load_pins(path)
+    path.chmod(0o600)
+    link = tmp_path / "link.json"
+    link.symlink_to(path)
+    with pytest.raises(TrackerUntrustedError, match="symbolic link"):
+        load_pins(link)
+    assert load_pins(path) == {endpoint_key("127.0.0.1", 6060): FP1}

@@ -6,6 +6,7 @@ import sqlite3
 
 from argon2 import PasswordHasher
 
+from commons.errors import ErrorCode, P2PChatError
 from crypto.login_secret import MIN_LOGIN_KDF, legacy_digest, login_secret
 from peer.client import ChatClient
 from tests.peers import peer_config
@@ -155,8 +156,9 @@ async def test_a_real_client_refuses_a_cheap_login_derivation(tracker, tmp_path)
     try:
         try:
             await client.register("alice", "pw-xxxxxxxx")
-        except Exception as exc:
+        except P2PChatError as exc:
             assert "weaker than this client accepts" in str(exc)
+            assert exc.code is ErrorCode.LOGIN_KDF_TOO_WEAK  # not "wrong password"
         else:
             raise AssertionError("a cheap login derivation was accepted")
         assert await tracker.storage.get_user("alice") is None

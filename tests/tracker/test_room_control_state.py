@@ -198,3 +198,40 @@ def test_directory_pages_are_rate_limited_per_source_unless_trusted():
     assert code(state.handle(3, cmd(Command.LIST_PEERS), 0.0)) == "OK"
     assert all(code(state.handle(4, cmd(Command.LIST_PEERS), 0.0)) == "OK" for _ in range(10))
     assert code(state.handle(1, cmd(Command.LIST_PEERS), 1.0)) == "OK"
+
+
+def _removed(outcome, session: int) -> list[object]:
+    return [
+        msg.get("removed") for msg in events_for(outcome, session) if msg["event"] == "ROOM_UPDATE"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("command", "fields", "reason"),
+    [
+        (Command.KICK, {"room": "r", "target": "bob"}, "kicked"),
+        (Command.BAN, {"room": "r", "target": "bob"}, "banned"),
+    ],
+)
+def test_an_owners_removal_says_who_and_why_to_the_members(state, command, fields, reason):
+    """Members must drop a removed member at once, live channel or not (peer/room.py)."""
+    state.handle(ALICE, cmd(Command.CREATE_ROOM, room="r"), 0.0)
+    state.handle(BOB, cmd(Command.JOIN_ROOM, room="r"), 0.0)
+    state.handle(CAROL, cmd(Command.JOIN_ROOM, room="r"), 0.0)
+    outcome = state.handle(ALICE, cmd(command, **fields), 0.0)
+    expected = [{"username": "bob", "reason": reason}]
+    assert _removed(outcome, ALICE) == expected
+    assert _removed(outcome, CAROL) == expected
+
+
+def test_leaving_and_logging_out_are_departures_a_lost_session_is_not(state):
+    state.handle(ALICE, cmd(Command.CREATE_ROOM, room="r"), 0.0)
+    for session in (BOB, CAROL):
+        state.handle(session, cmd(Command.JOIN_ROOM, room="r"), 0.0)
+    left = state.handle(BOB, cmd(Command.LEAVE_ROOM), 0.0)
+    assert _removed(left, ALICE) == [{"username": "bob", "reason": "left"}]
+    state.handle(DAVE, cmd(Command.JOIN_ROOM, room="r"), 0.0)  # capacity 3
+    logged_out = state.handle(CAROL, cmd(Command.LOGOUT), 0.0)
+    assert _removed(logged_out, ALICE) == [{"username": "carol", "reason": "left"}]
+    lost = state.disconnect(DAVE)  # a dropped connection, heartbeat expiry: no goodbye
+    assert _removed(lost, ALICE) == [None]

@@ -30,6 +30,7 @@ from peer.tui.chat_model import (
     shown_time,
 )
 from peer.tui.receipts import MarkKind
+from peer.tui.status_lines import placeholder
 
 LOBBY = room_buffer("lobby")
 
@@ -89,6 +90,28 @@ def test_members_follow_joins_and_leaves_with_notices() -> None:
     texts = [line.text for line in model.buffers.current.lines]
     assert texts == ["carol lost connection and left #lobby", "dave joined #lobby"]
     assert all(line.kind is LineKind.NOTICE for line in model.buffers.current.lines)
+
+
+def test_a_member_the_owner_removed_is_told_apart_from_one_who_left() -> None:
+    model = model_in_lobby()
+    model.apply(MemberLeft("lobby", "carol", "banned"))
+    model.apply(MemberLeft("lobby", "bob", "kicked"))
+    texts = [line.text for line in model.buffers.current.lines]
+    assert texts == [
+        "carol was banned by the owner from #lobby",
+        "bob was removed by the owner from #lobby",
+    ]
+    assert model.members == ["alice"]
+
+
+def test_the_owner_reads_their_own_kick_once() -> None:
+    model = model_in_lobby()
+    model.room_owner = model.username
+    model.apply(MemberLeft("lobby", "bob", "kicked"))
+    model.apply(MemberLeft("lobby", "carol", "left"))
+    texts = [line.text for line in model.buffers.current.lines]
+    assert texts == ["carol left #lobby"]  # the /kick result line names bob
+    assert "bob" not in model.members
 
 
 def test_room_deleted_leaves_the_room_and_marks_the_buffer() -> None:
@@ -228,6 +251,11 @@ def test_being_kicked_leaves_the_room_with_a_warning() -> None:
     line = model.buffers.get(LOBBY).lines[-1]  # type: ignore[union-attr]
     assert line.kind is LineKind.WARNING and line.text == "bob banned you from #lobby"
     assert not model.buffers.get(LOBBY).active  # type: ignore[union-attr]
+    assert placeholder(model) == "the owner banned you from #lobby: /close this buffer"
+    kicked = model_in_lobby()
+    kicked.apply(RemovedFromRoom("lobby", "bob", "kicked"))
+    kicked.buffers.switch_to(LOBBY)
+    assert placeholder(kicked) == "you left #lobby: /join lobby to come back"
 
 
 def test_an_invitation_and_a_refusal_summary_go_to_the_status_buffer() -> None:

@@ -12,12 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from argon2 import PasswordHasher
 from textual.pilot import Pilot
 from textual.widgets import Input, Static
 
 from crypto.history_seal import derive_history_keys
 from crypto.identity import IdentityKey
-from crypto.keystore import TEST_KDF_PARAMS
+from crypto.keystore import TEST_KDF_PARAMS, load_or_create_identity
+from crypto.login_secret import legacy_digest
 from peer.__main__ import build_parser, settings_from_args
 from peer.client import ChatClient
 from peer.config import PeerConfig
@@ -32,7 +34,8 @@ from peer.tui.login import LoginScreen
 from peer.tui.message_log import MessageLog
 from peer.tui.notifications import BEL
 from peer.tui.search_screen import SearchScreen
-from tests.peer.tui.conftest import PASSWORD, burst, make_client, until
+from tests.peer.test_login_downgrade import schema_2_with
+from tests.peer.tui.conftest import PASSWORD, burst, click, make_client, until
 from tests.peers import PeerFactory
 from tracker.server import TrackerServer
 
@@ -542,4 +545,59 @@ async def test_replacing_the_key_says_why_contacts_refuse(
         assert said("members who knew the old one refuse your channel")
         status = chat.model.buffers.get(STATUS)
         await until(pilot, lambda: status is not None and status.unread > 0, "refusal noted")
+        await app.shutdown()
+
+
+async def test_a_login_downgrade_is_named_on_the_login_screen(
+    tracker: TrackerServer, peer_factory: PeerFactory, tmp_path: Path
+) -> None:
+    alice = await peer_factory(tracker, "alice", PASSWORD)
+    await alice.close()
+    old_verifier = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1).hash(
+        legacy_digest(PASSWORD)
+    )
+    await tracker.storage.set_password("alice", old_verifier, None, None)  # a restored backup
+    home = tmp_path / "home-alice"
+    client = make_client(tracker, home)
+    app = ChatApp(client, tracker_label=f"127.0.0.1:{tracker.port}", home=home)
+    async with app.run_test(size=SIZE) as pilot:
+        login = app.screen
+        assert isinstance(login, LoginScreen) and not login.registering
+        login.query_one("#username", Input).value = "alice"
+        login.query_one("#password", Input).value = PASSWORD
+        await pilot.click("#submit")
+        status = login.query_one("#status", Static)
+        await until(pilot, lambda: status.has_class("error"), "refusal shown")
+        text = str(status.render())
+        assert "downgrade attack" in text and "[login_downgrade]" in text, text
+        assert client.username is None
+        await client.close()
+
+
+async def test_an_account_of_an_older_version_is_upgraded_by_one_click(
+    tracker_factory: Any, tmp_path: Path
+) -> None:
+    home = tmp_path / "home-olduser"
+    identity, _ = load_or_create_identity(home, "olduser", PASSWORD, kdf_params=TEST_KDF_PARAMS)
+    data_dir = tmp_path / "schema2"
+    schema_2_with(data_dir, "olduser", identity.public_b64, PASSWORD)
+    tracker = await tracker_factory(data_dir=data_dir)
+    client = make_client(tracker, home)
+    app = ChatApp(client, tracker_label=f"127.0.0.1:{tracker.port}", home=home)
+    async with app.run_test(size=SIZE) as pilot:
+        login = app.screen
+        assert isinstance(login, LoginScreen) and not login.registering
+        login.query_one("#password", Input).value = PASSWORD
+        await pilot.click("#submit")
+        upgrade = login.query_one("#legacy-login")
+        await until(pilot, lambda: upgrade.has_class("shown"), "upgrade offered")
+        text = str(login.query_one("#status", Static).render())
+        assert "[legacy_login_refused]" in text and "nothing of it was sent" in text, text
+        before = await tracker.storage.get_user("olduser")
+        assert before is not None and before.salt is None  # not upgraded: nothing sent
+        await click(pilot, "#legacy-login")
+        await chat_of(pilot, app)
+        assert client.username == "olduser"
+        after = await tracker.storage.get_user("olduser")
+        assert after is not None and after.salt is not None  # upgraded
         await app.shutdown()
