@@ -19,11 +19,14 @@ Frames of one link come from one sender's tracker, whose single writer commits t
 order with increasing ids, so they arrive in order. Ends (``RELAY_END``) take the same
 path, so an end never overtakes the bodies before it.
 
-**Bounds.** A tracker never has more than ``max_pending_bytes`` (and
-``max_pending_rows``) of rows waiting in the table, all receivers together, nor more
-than ``receiver_buffer`` bytes waiting for one receiving session: a frame over either
-is dropped and both ends get ``RELAY_END`` ``receiver_slow``, as for a receiver that
-does not read on one tracker. The outbox is bounded the same way. Rows are deleted
+**Bounds.** A tracker never has more than ``receiver_buffer`` bytes waiting in the
+table for one receiving session, nor more than ``max_pending_bytes`` (and
+``max_pending_rows``) for the sessions of one receiving tracker: a frame over either is
+dropped and both ends get ``RELAY_END`` ``receiver_slow``, as for a receiver that does
+not read on one tracker. Rows pile up only when the receiving *tracker* falls behind
+(dead, cut off, overloaded): it takes its rows whatever its sessions do, and a session
+that does not read loses frames there, at its own queue. A tracker that falls behind
+fills only its own share. The outbox is bounded by ``max_pending_bytes`` too. Rows are deleted
 when delivered, with their tracker when its lease is reaped, and after
 ``ROW_LIFETIME`` seconds in any case. Nothing here blocks the event loop: database
 calls are the pool's async ones, and a failed write drops its frames with a clear end.
@@ -55,7 +58,7 @@ from tracker.state import Forward, Outcome, SessionId
 log = logging.getLogger("tracker.group_relay")
 
 RELAY_CHANNEL = "p2pchat_relay"
-#: Rows one tracker may have waiting in the table, all receivers together.
+#: Rows one tracker may have waiting in the table for the sessions of one other tracker.
 MAX_PENDING_BYTES = 16 * 1024 * 1024
 MAX_PENDING_ROWS = 8192
 #: Room kept for ends (small) to a receiver whose bodies fill its share.
@@ -103,33 +106,41 @@ class Outgoing:
 
 def admit(
     items: Iterable[Outgoing],
-    pending: Mapping[tuple[str, int], int],
-    pending_rows: int,
+    pending: Mapping[tuple[str, int], tuple[int, int]],
     receiver_buffer: int,
     max_bytes: int,
     max_rows: int,
 ) -> tuple[list[Outgoing], list[Outgoing]]:
     """Split ``items`` into rows to write and frames to drop, given what already waits
-    in the table (``pending``: bytes per receiving tracker and session)."""
-    waiting = Counter(pending)
-    total = sum(waiting.values())
-    rows = pending_rows
+    in the table (``pending``: rows and bytes per receiving tracker and session).
+
+    The bounds are per receiving session (``receiver_buffer``) and per receiving
+    tracker (``max_bytes``, ``max_rows``): a tracker that is dead or behind fills only
+    its own share, never the others'."""
+    waiting: Counter[tuple[str, int]] = Counter()
+    total: Counter[str] = Counter()
+    rows: Counter[str] = Counter()
+    for (tracker, session), (count, size) in pending.items():
+        waiting[(tracker, session)] += size
+        total[tracker] += size
+        rows[tracker] += count
     accepted: list[Outgoing] = []
     dropped: list[Outgoing] = []
     for item in items:
-        key = (item.to.tracker, item.to.session)
+        tracker = item.to.tracker
+        key = (tracker, item.to.session)
         allowance = 0 if item.forward is not None else END_ALLOWANCE
         fits = (
             waiting[key] + item.size <= receiver_buffer + allowance
-            and total + item.size <= max_bytes + allowance
-            and rows < max_rows
+            and total[tracker] + item.size <= max_bytes + allowance
+            and rows[tracker] < max_rows
         )
         if not fits:
             dropped.append(item)
             continue
         waiting[key] += item.size
-        total += item.size
-        rows += 1
+        total[tracker] += item.size
+        rows[tracker] += 1
         accepted.append(item)
     return accepted, dropped
 
@@ -249,13 +260,12 @@ class GroupRelay:
             " WHERE origin = %s GROUP BY tracker, session",
             (me,),
         )
-        pending: dict[tuple[str, int], int] = {}
-        rows = 0
-        for tracker, session, count, size in await cur.fetchall():
-            pending[(str(tracker), int(session))] = int(size)
-            rows += int(count)
+        pending = {
+            (str(tracker), int(session)): (int(count), int(size))
+            for tracker, session, count, size in await cur.fetchall()
+        }
         accepted, dropped = admit(
-            batch, pending, rows, self._receiver_buffer, self._max_bytes, self._max_rows
+            batch, pending, self._receiver_buffer, self._max_bytes, self._max_rows
         )
         if accepted:
             await conn.execute(

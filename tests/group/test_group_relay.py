@@ -309,10 +309,14 @@ def test_what_waits_in_the_table_is_bounded_per_receiver_and_in_all() -> None:
         return Outgoing(to, 7, "x" * size, None if end else forward)
 
     items = [body(bob, 600), body(bob, 600), body(bob, 100, end=True), body(carol, 600)]
-    accepted, dropped = admit(items, {("B", 1): 0}, 0, 1000, 10_000, 100)
+    # bob's share holds one body (and the small end); carol's is hers.
+    accepted, dropped = admit(items, {}, 1000, 10_000, 100)
     assert (accepted, dropped) == ([items[0], items[2], items[3]], [items[1]])
-    # carol's share is free, but all receivers together are at the bound.
-    accepted, dropped = admit(items, {("C", 3): 900}, 1, 1000, 1500, 100)
+    # carol's share is free, but tracker B's sessions together are at the bound.
+    accepted, dropped = admit(items, {("B", 3): (1, 900)}, 1000, 1500, 100)
     assert (accepted, dropped) == ([items[0], items[2]], [items[1], items[3]])
-    accepted, dropped = admit(items, {}, 99, 1000, 10_000, 100)
+    accepted, dropped = admit(items, {("B", 3): (99, 100)}, 1000, 10_000, 100)
     assert (accepted, dropped) == ([items[0]], items[1:])
+    # What waits for a dead tracker C takes nothing from B's share.
+    accepted, dropped = admit(items, {("C", 3): (99, 9_999)}, 1000, 10_000, 100)
+    assert (accepted, dropped) == ([items[0], items[2], items[3]], [items[1]])
