@@ -187,9 +187,10 @@ class GroupRelay:
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if self._tasks:
+            _, stuck = await asyncio.wait(self._tasks, timeout=5)
+            if stuck:
+                log.warning("the group relay's tasks did not stop in 5 s")
         self._tasks = []
 
     def wake(self) -> None:
@@ -293,8 +294,11 @@ class GroupRelay:
 
     async def _read_loop(self) -> None:
         while True:
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+            # that comes as the event is set, and stop() would wait for ever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._incoming.wait(), POLL_INTERVAL)
+                async with asyncio.timeout(POLL_INTERVAL):
+                    await self._incoming.wait()
             self._incoming.clear()
             try:
                 while await self._read() == READ_BATCH:
