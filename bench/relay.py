@@ -16,8 +16,15 @@
    throughput with receipts (``--messages`` private messages, until every receipt is in).
    Reported: p50/p99 of each, and the latency the relay adds at p50.
 
+3. **Across two trackers** (``--group``): a throwaway PostgreSQL (:mod:`tests.pg_server`,
+   fsync on) and two tracker processes on it. Raw sessions relay bodies of 200 B from
+   tracker A to a receiver on A and to one on B, side by side in one run: one-way
+   latency of one frame (one in flight, samples alternating) and messages/s (``--pairs``
+   pairs each way, the same window). Then two ``relay_only`` client pairs, one on A
+   only and one across A and B: one-way latency and messages/s with receipts.
+
 Usage: ``python bench/relay.py [--frames N] [--pairs N] [--samples N] [--messages N]
-[--repeat N]``. Linux only (``/proc``).
+[--repeat N] [--group]``. Linux only (``/proc``).
 """
 
 from __future__ import annotations
@@ -74,7 +81,7 @@ def percentile(values: list[float], q: float) -> float:
 # --------------------------------------------------------------------- the tracker
 
 
-async def start_tracker(data_dir: Path) -> tuple[asyncio.subprocess.Process, int, str]:
+async def start_tracker(data_dir: Path, *extra: str) -> tuple[asyncio.subprocess.Process, int, str]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -91,6 +98,7 @@ async def start_tracker(data_dir: Path) -> tuple[asyncio.subprocess.Process, int
         "1000000",
         "--log-level",
         "WARNING",
+        *extra,
         cwd=REPO,
         stdout=subprocess.PIPE,
     )
@@ -359,6 +367,129 @@ async def bench_clients(args: argparse.Namespace, port: int, fingerprint: str, h
             await peer.task
 
 
+# --------------------------------------------------------------------- two trackers
+
+
+async def one_frame(sender: Session, receiver: Session, to: str) -> float:
+    """Seconds from writing one body to the receiver counting it (nothing else in flight)."""
+    goal = receiver.received + 1
+    started = time.perf_counter()
+    sender.writer.write(encode_message(relay_request(to, 1, False, BODY)))
+    await receiver.relayed(goal)
+    return time.perf_counter() - started
+
+
+async def bench_group_sessions(args: argparse.Namespace, a: int, b: int, tmp: Path) -> None:
+    cert_a, cert_b = tmp / "a" / "tracker-cert.pem", tmp / "b" / "tracker-cert.pem"
+    variants: dict[str, list[tuple[Session, Session, str]]] = {"same": [], "across": []}
+    for n in range(args.pairs):
+        for name, (port, cert) in (("same", (a, cert_a)), ("across", (b, cert_b))):
+            sender = await Session.logged_in(a, cert_a, f"{name}s{n}")
+            receiver = await Session.logged_in(port, cert, f"{name}r{n}")
+            variants[name].append((sender, receiver, f"{name}r{n}"))
+            sender.start()
+            receiver.start()
+    await asyncio.sleep(1)  # the logins on B reach A's copy of the group
+    for pairs in variants.values():
+        await relay_round(pairs, args.frames // 10)  # warm up
+    latency: dict[str, list[float]] = {"same": [], "across": []}
+    for _ in range(args.samples):
+        for name, pairs in variants.items():
+            latency[name].append(await one_frame(*pairs[0]) * 1000)
+    rate: dict[str, list[float]] = {"same": [], "across": []}
+    for _ in range(args.repeat):
+        for name, pairs in variants.items():
+            rate[name].append(await relay_round(pairs, args.frames))
+    for pairs in variants.values():
+        for sender, receiver, _ in pairs:
+            sender.close()
+            receiver.close()
+    print(f"\n3. Across two trackers on one PostgreSQL: raw sessions, bodies of {len(BODY)} B;")
+    print(f"   one-way latency of one frame ({args.samples} samples per path, alternating) and")
+    print(
+        f"   {args.frames:,} bodies over {args.pairs} pairs per run ({args.repeat} runs, medians)"
+    )
+    for name, label in (("same", "A -> A"), ("across", "A -> B")):
+        values = latency[name]
+        print(
+            f"   {label}  p50 {percentile(values, 0.5):.3f} ms  p99"
+            f" {percentile(values, 0.99):.3f} ms   {statistics.median(rate[name]):>8,.0f} msg/s"
+            f"   runs {[round(x) for x in rate[name]]}"
+        )
+    added = percentile(latency["across"], 0.5) - percentile(latency["same"], 0.5)
+    ratio = statistics.median(rate["across"]) / statistics.median(rate["same"])
+    print(f"   crossing trackers adds {added:.3f} ms at p50; across / same throughput {ratio:.2f}")
+
+
+async def bench_group_clients(
+    args: argparse.Namespace, a: tuple[int, str], b: tuple[int, str], home: Path
+) -> None:
+    carol = await make_peer(*a, home, "carol", relay_only=True)
+    dave = await make_peer(*a, home, "dave", relay_only=True)
+    erin = await make_peer(*a, home, "erin", relay_only=True)
+    frank = await make_peer(*b, home, "frank", relay_only=True)
+    await asyncio.sleep(1)  # frank's login on B reaches A's copy of the group
+    await carol.client.send_private("dave", "hello")
+    await erin.client.send_private("frank", "hello")
+    paths = (carol.client.channel_paths["dave"], erin.client.channel_paths["frank"])
+    assert paths == ("relay", "relay"), paths
+    variants: dict[str, tuple[Peer, Peer, str]] = {
+        "same": (carol, dave, "dave"),
+        "across": (erin, frank, "frank"),
+    }
+    latency: dict[str, list[float]] = {"same": [], "across": []}
+    for _ in range(20):  # warm up
+        for sender, receiver, to in variants.values():
+            await one_way(sender, receiver, to)
+    for _ in range(args.samples):
+        for name, (sender, receiver, to) in variants.items():
+            latency[name].append(await one_way(sender, receiver, to) * 1000)
+    rate: dict[str, list[float]] = {"same": [], "across": []}
+    for _ in range(args.repeat):
+        for name, (sender, _receiver, to) in variants.items():
+            rate[name].append(await burst(sender, to, args.messages))
+    print(f"\n   Real relay_only clients: a {len(TEXT)}-character private message, one way,")
+    print(f"   and {args.messages:,} messages until every receipt is in")
+    for name, label in (("same", "A -> A"), ("across", "A -> B")):
+        values = latency[name]
+        print(
+            f"   {label}  p50 {percentile(values, 0.5):.3f} ms  p99"
+            f" {percentile(values, 0.99):.3f} ms   {statistics.median(rate[name]):>8,.0f} msg/s"
+            " with receipts"
+        )
+    added = percentile(latency["across"], 0.5) - percentile(latency["same"], 0.5)
+    ratio = statistics.median(rate["across"]) / statistics.median(rate["same"])
+    print(f"   crossing trackers adds {added:.3f} ms at p50; across / same throughput {ratio:.2f}")
+    for peer in (carol, dave, erin, frank):
+        await peer.client.close()
+        with contextlib.suppress(asyncio.CancelledError):
+            await peer.task
+
+
+async def bench_group(args: argparse.Namespace) -> None:
+    from tests.pg_server import PgServer, find_postgres
+
+    bindir = find_postgres()
+    if bindir is None:
+        print("\n3. skipped: no PostgreSQL server binaries (apt-get install postgresql)")
+        return
+    server = PgServer(bindir, durable=True).start()
+    try:
+        url = server.create_database()
+        with tempfile.TemporaryDirectory() as tmp:
+            proc_a, port_a, fp_a = await start_tracker(Path(tmp) / "a", "--database", url)
+            proc_b, port_b, fp_b = await start_tracker(Path(tmp) / "b", "--database", url)
+            try:
+                await bench_group_sessions(args, port_a, port_b, Path(tmp))
+                await bench_group_clients(args, (port_a, fp_a), (port_b, fp_b), Path(tmp))
+            finally:
+                for proc in (proc_a, proc_b):
+                    proc.terminate()
+                    await proc.wait()
+    finally:
+        server.stop()
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--frames", type=int, default=200_000)
@@ -366,17 +497,24 @@ async def main() -> None:
     parser.add_argument("--samples", type=int, default=500)
     parser.add_argument("--messages", type=int, default=2_000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument(
+        "--group", action="store_true", help="also relay across two trackers on PostgreSQL"
+    )
+    parser.add_argument("--only-group", action="store_true", help="only the two-tracker part (3)")
     args = parser.parse_args()
     print(f"Python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} cores")
     with tempfile.TemporaryDirectory() as tmp:
         proc, port, fingerprint = await start_tracker(Path(tmp) / "tracker")
         cert = Path(tmp) / "tracker" / "tracker-cert.pem"
         try:
-            await bench_tracker(args, proc.pid, port, cert)
-            await bench_clients(args, port, fingerprint, Path(tmp))
+            if not args.only_group:
+                await bench_tracker(args, proc.pid, port, cert)
+                await bench_clients(args, port, fingerprint, Path(tmp))
         finally:
             proc.terminate()
             await proc.wait()
+    if args.group or args.only_group:
+        await bench_group(args)
 
 
 if __name__ == "__main__":

@@ -56,7 +56,6 @@ class RelayEndCode(StrEnum):
     RELAY_DISABLED = "relay_disabled"  # this tracker does not relay
     TOO_MANY_PAIRS = "relay_pairs_full"  # the sender relays to too many users already
     RECEIVER_SLOW = "receiver_slow"  # the recipient does not read: frames were dropped
-    OTHER_TRACKER = "relay_other_tracker"  # the recipient is on another tracker of the group
 
 
 def validate_link(value: Any) -> int:

@@ -45,6 +45,7 @@ from psycopg import AsyncConnection
 
 from commons.rate_limited_log import RateLimitedLog
 from commons.tracker_protocol import Event
+from tracker.group_relay import RELAY_CHANNEL, GroupRelay
 from tracker.pg_storage import GROUP_LOCK, PgStorage, apply_room_change
 from tracker.replica import (
     ROOM_EVENTS,
@@ -84,8 +85,11 @@ class Group:
         deliver: Callable[[Outcome], None],
         lease_seconds: float,
         problems: RateLimitedLog,
+        relay: GroupRelay | None = None,
     ) -> None:
         self._storage = storage
+        #: Relayed frames between the group's trackers (:mod:`tracker.group_relay`).
+        self.relay = relay
         self.state = state
         self._deliver = deliver
         self.lease_seconds = lease_seconds
@@ -116,15 +120,20 @@ class Group:
             asyncio.create_task(self._catch_up_loop()),
             asyncio.create_task(self._lease_loop()),
         ]
+        if self.relay is not None:
+            self.relay.start()
 
     async def stop(self) -> None:
         """Leave the group: end this tracker's sessions in everyone's copy, drop the lease."""
         self._stopping = True
+        if self.relay is not None:
+            await self.relay.stop()
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if self._tasks:  # bounded: a task that swallowed its cancellation must not hang us
+            _, stuck = await asyncio.wait(self._tasks, timeout=5)
+            if stuck:
+                log.warning("%d group tasks did not stop in 5 s", len(stuck))
 
         async def leave(conn: AsyncConnection[Any]) -> Outcome:
             outcome = Outcome()
@@ -152,6 +161,7 @@ class Group:
     async def _open_listener(self) -> None:
         self._listen = await psycopg.AsyncConnection.connect(self._storage.url, autocommit=True)
         await self._listen.execute(f"LISTEN {CHANNEL}")
+        await self._listen.execute(f"LISTEN {RELAY_CHANNEL}")
 
     async def resync(self) -> None:
         """Read the whole live state under the lock and start over from it."""
@@ -348,9 +358,14 @@ class Group:
                 if self._listen is None or self._listen.closed:
                     await self._open_listener()
                     self._wake.set()  # notifications may have been missed meanwhile
+                    if self.relay is not None:
+                        self.relay.wake()
                 assert self._listen is not None
                 async for notice in self._listen.notifies():
-                    if notice.payload != self.me:
+                    if notice.channel == RELAY_CHANNEL:
+                        if notice.payload == self.me and self.relay is not None:
+                            self.relay.wake()
+                    elif notice.payload != self.me:
                         self._wake.set()
                 delay = 0.5
             except asyncio.CancelledError:
@@ -391,6 +406,9 @@ class Group:
                     await self._rejoin()
                     continue
                 await self._reap()
+                if self.relay is not None:
+                    async with self._storage.pool.connection() as conn:
+                        await self.relay.sweep(conn)
                 if time.monotonic() >= next_prune:
                     next_prune = time.monotonic() + 60
                     async with self._storage.pool.connection() as conn:

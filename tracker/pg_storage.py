@@ -10,8 +10,9 @@ tracker to start, under an advisory lock so that two starting at once do not rac
 Besides the tables of the SQLite back end it holds what a group of trackers shares
 live (:mod:`tracker.group`): ``trackers`` (one row per running tracker and its lease),
 ``presence`` (who is logged in, on which tracker), ``rooms.members`` (each room's
-members in join order) and ``group_log`` (the ordered list of changes that the
-trackers' ``NOTIFY`` points to).
+members in join order), ``group_log`` (the ordered list of changes that the
+trackers' ``NOTIFY`` points to) and ``relay`` (relayed frames on their way to a session
+of another tracker, :mod:`tracker.group_relay`).
 """
 
 from __future__ import annotations
@@ -135,6 +136,19 @@ CREATE TABLE IF NOT EXISTS group_log (
     extra TEXT,
     at    DOUBLE PRECISION NOT NULL
 );
+CREATE TABLE IF NOT EXISTS relay (
+    id             BIGSERIAL PRIMARY KEY,
+    tracker        TEXT NOT NULL,
+    session        BIGINT NOT NULL,
+    username       TEXT NOT NULL,
+    origin         TEXT NOT NULL,
+    origin_session BIGINT NOT NULL,
+    size           INTEGER NOT NULL,
+    body           TEXT NOT NULL,
+    at             DOUBLE PRECISION NOT NULL
+);
+CREATE INDEX IF NOT EXISTS relay_by_tracker ON relay (tracker, id);
+CREATE INDEX IF NOT EXISTS relay_by_origin ON relay (origin);
 """
 
 _ACCESS_TABLES = {BanAdded: "room_bans", InviteAdded: "room_invites"}

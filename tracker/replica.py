@@ -28,6 +28,7 @@ from commons.errors import ValidationError
 from commons.room_control import Removed
 from commons.tracker_protocol import Event, push
 from tracker.rate_limit import TokenBucket
+from tracker.relay import RelaySession
 from tracker.state import OnlineUser, Outcome, Room, SessionId, TrackerState, _fold
 
 #: Pushes a tracker derives from room rows itself; never sent as addressed pushes.
@@ -121,6 +122,24 @@ class ReplicaState(TrackerState):
     def address_of(self, session: SessionId) -> RemoteSession | None:
         return self.remote.get(session)
 
+    # ------------------------------------------------------------ relay
+
+    def relay_arrived(self, origin: str, sender: str, target: OnlineUser, now: float) -> None:
+        """A body from ``sender`` (tracker ``origin``) reached ``target``, one of ours:
+        note the pair as the sender's tracker did, so that when either end goes, the
+        other end's tracker tells it (:meth:`TrackerState._end_relays`)."""
+        user = self.online.get(sender)
+        if user is None or user.tracker != origin:
+            return  # not in this copy yet; a later body notes it
+        if user.relay is None:
+            user.relay = RelaySession(self.limits.relay, now)
+        expired = user.relay.pairs.use(target.username, now)
+        if expired is None:
+            return
+        for name in expired:
+            self._relayed_by.get(name, set()).discard(sender)
+        self._relayed_by.setdefault(target.username, set()).add(sender)
+
     # ------------------------------------------------------------ others' changes
 
     def apply(
@@ -212,6 +231,7 @@ class ReplicaState(TrackerState):
                 current.host, current.port = row.host, row.port
                 current.identity_key = row.identity_key
                 return
+            self._end_relays(current, outcome)
             self._drop(current)
             if current.tracker is None:
                 outcome.close.append(current.session)

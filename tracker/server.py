@@ -85,6 +85,8 @@ from tracker.tls_context import server_context
 
 if TYPE_CHECKING:
     from tracker.group import Group
+    from tracker.group_relay import GroupRelay
+    from tracker.replica import RemoteSession
 
 log = logging.getLogger("tracker.server")
 
@@ -304,7 +306,7 @@ class TrackerConnection(asyncio.Protocol):
             if outcome.wait > 0:
                 self._hold(outcome.wait, item)
             else:
-                server.deliver(self, outcome)
+                server.deliver_relay(self, outcome)
             return
         authenticated = state.is_authenticated(self.session)
         if item.cmd is Command.SALT:
@@ -386,8 +388,10 @@ class TrackerServer:
         self.accounts: Accounts
         self._hashing: PasswordHashing | None = None
         self._throttles: ThrottleStore | None = None
-        #: With ``--database postgresql://``: this tracker's part in a group.
+        #: With ``--database postgresql://``: this tracker's part in a group, and its
+        #: end of the relay between the group's trackers.
         self.group: Group | None = None
+        self.group_relay: GroupRelay | None = None
 
     def _admission(self) -> Admission:
         config = self.config
@@ -458,18 +462,28 @@ class TrackerServer:
         if self.storage.kind == "postgresql":
             # Imported here: psycopg is the optional extra "postgresql".
             from tracker.group import Group, new_tracker_id
+            from tracker.group_relay import GroupRelay
             from tracker.pg_storage import PgStorage
             from tracker.replica import ReplicaState
 
             assert isinstance(self.storage, PgStorage)
             replica = ReplicaState(new_tracker_id(), *state_args, limits=limits)
             self.state = replica
+            self.group_relay = GroupRelay(
+                self.storage,
+                replica,
+                self.connections,
+                lambda outcome: self.deliver_relay(None, outcome),
+                config.relay_receiver_buffer,
+                self.problems,
+            )
             self.group = Group(
                 self.storage,
                 replica,
                 lambda outcome: self.deliver(None, outcome),
                 config.lease_seconds,
                 self.problems,
+                self.group_relay,
             )
         else:
             rooms = await self.storage.all_rooms()
@@ -647,15 +661,38 @@ class TrackerServer:
             if target is not None:
                 target.close()
 
+    def deliver_relay(self, conn: TrackerConnection | None, outcome: Outcome) -> None:
+        """:meth:`deliver` an outcome of the relay's rules, whose pushes may be for
+        sessions of other trackers of the group: those go through the ``relay`` table
+        (:mod:`tracker.group_relay`). Outcomes of group commands never come here: their
+        pushes to other trackers go in the group's log."""
+        relay = self.group_relay
+        if relay is not None:
+            for sessions, message in outcome.pushes:
+                for session in sessions:
+                    ref = self.group_remote(session)
+                    if ref is not None:
+                        relay.push(ref, message)
+        self.deliver(conn, outcome)
+
+    def group_remote(self, session: SessionId) -> RemoteSession | None:
+        """Where a session of another tracker of the group is (``None``: one of ours)."""
+        if self.group is None:
+            return None
+        return self.group.state.address_of(session)
+
     def _forward(self, forward: Forward) -> None:
         """Carry a relayed frame, never waiting: a target that does not read fast enough
         loses it (and both ends are told) instead of making the tracker buffer it."""
         target = self.connections.get(forward.target)
         if target is None:
+            ref = self.group_remote(forward.target)
+            if ref is not None and self.group_relay is not None:
+                self.group_relay.forward(forward, ref)
             return
         if target.unsent > self.config.relay_receiver_buffer:
             self.problems.warning("relay_drop", "dropping relayed frames to a slow receiver")
-            self.deliver(None, self.state.relay_dropped(forward))
+            self.deliver_relay(None, self.state.relay_dropped(forward))
             return
         target.send(forward.message)
 

@@ -465,14 +465,6 @@ class TrackerState:
             return self._relay_refused(
                 user, frame, RelayEndCode.USER_OFFLINE, f"{frame.to} is not online"
             )
-        if target.tracker is not None:
-            return self._relay_refused(
-                user,
-                frame,
-                RelayEndCode.OTHER_TRACKER,
-                f"{frame.to} is connected to another tracker of this group, and relaying"
-                " between trackers is not supported: a direct connection is needed",
-            )
         outcome = Outcome()
         if frame.end:
             self.relay_stats.ends += 1
@@ -557,7 +549,8 @@ class TrackerState:
                 continue
             if partner.relay is not None:
                 partner.relay.pairs.forget(user.username)
-            outcome.push_to((partner.session,), notice)
+            if partner.local:  # another tracker tells its own (tracker.replica)
+                outcome.push_to((partner.session,), notice)
 
     def relay_pairs(self) -> int:
         """Pairs relaying now (for the log)."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import time
 
 from peer.events import MessageReceived
@@ -178,16 +177,3 @@ async def test_a_login_backoff_follows_the_guesser_to_another_tracker(
         await asyncio.sleep(0.1)
     elsewhere = await connect(b, "127.0.0.2")
     assert (await elsewhere.login("anyone"))["code"] == "throttled"
-
-
-async def test_relaying_to_another_tracker_is_refused_clearly(tracker_factory, pg_database, user):
-    a = await tracker_factory(database=pg_database)
-    b = await tracker_factory(database=pg_database)
-    alice = await user(a, "alice")
-    await user(b, "bob")
-    await online(alice, "bob")  # tracker A has applied bob's login on B
-    data = base64.b64encode(b"a noise message").decode()
-    await alice.send({"cmd": "RELAY", "to": "bob", "link": 1, "back": False, "data": data})
-    ended = await alice.push("RELAY_END")
-    assert (ended["user"], ended["link"], ended["code"]) == ("bob", 1, "relay_other_tracker")
-    assert "another tracker" in ended["msg"]
