@@ -210,6 +210,12 @@ class ReplicaState(TrackerState):
                 self._add_user(local)
         for snapshot in rooms:
             self._room(snapshot.name, snapshot, Outcome())
+        live = self.online.keys()
+        self._relayed_by = {
+            name: {p for p in partners if p in live}
+            for name, partners in self._relayed_by.items()
+            if name in live
+        }
         self.changed_users.clear()
         self.changed_rooms.clear()
         return outcome

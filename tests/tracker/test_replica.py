@@ -1,0 +1,32 @@
+"""A group tracker's copy of the live state (:class:`ReplicaState`), as plain calls."""
+
+from __future__ import annotations
+
+import base64
+
+from commons.relay_frames import parse_relay, relay_request
+from commons.tracker_protocol import Command, Request
+from tracker.replica import Presence, ReplicaState
+from tracker.state import Forward, StateLimits
+
+KEY = base64.b64encode(b"k" * 32).decode()
+ALICE = 1
+
+
+def test_a_full_resync_forgets_the_relay_pairs_of_users_gone_meanwhile() -> None:
+    """Pairs are indexed by user; a resync that drops a user drops theirs too, so the
+    index holds only users online (it would otherwise grow with every resync)."""
+    state = ReplicaState("tracker-a", 3, 1.0, 65536, limits=StateLimits())
+    login = Request(1, Command.LOGIN, username="alice", password="0" * 64, identity_key=KEY)
+    state.login(ALICE, login, "127.0.0.1", now=0.0)
+    alice_row = Presence("alice", "tracker-a", ALICE, "127.0.0.1", None, KEY, 0.0)
+    bob_row = Presence("bob", "tracker-b", 7, "127.0.0.1", None, KEY, 0.0)
+    state.apply({"bob": bob_row}, {})
+    outcome = state.relay(ALICE, parse_relay(relay_request("bob", 1, False, b"x")), now=1.0)
+    assert isinstance(outcome.forward, Forward)
+    assert state._relayed_by == {"bob": {"alice"}}
+
+    state.reset([alice_row], [])  # bob logged out while this tracker was cut off
+
+    assert set(state.online) == {"alice"}
+    assert state._relayed_by == {}
