@@ -8,8 +8,9 @@ The rules stay in :class:`~tracker.accounts.Accounts` and :class:`~tracker.state
 this part awaits them and hands the outcome to :mod:`tracker.delivery`.
 
 Contract: a failure a client can cause is answered with its wire error code, anything
-else with ``internal_error`` and a logged traceback (never a password, hash or ticket). A session is started only if the source may hold one
-more (:meth:`~tracker.admission.Admission.may_log_in`), checked again after the await.
+else with ``internal_error`` and a logged traceback (never a password, hash or ticket).
+A session is started only if the source may hold one more
+(:meth:`~tracker.admission.Admission.may_log_in`), checked again after the await.
 """
 
 from __future__ import annotations

@@ -207,11 +207,9 @@ class TrackerServer(AccountCommands, Maintenance):
 
     def register_connection(self, conn: TrackerConnection) -> None:
         """Track an admitted connection (refused ones are only bounded in time)."""
+        self.connections[conn.session] = conn
         if conn.ticket.verdict is Verdict.ADMIT:
-            self.connections[conn.session] = conn
             self._awaiting_login[conn.session] = conn
-        else:
-            self.connections[conn.session] = conn
 
     def connection_gone(self, conn: TrackerConnection) -> None:
         """Idempotent clean-up: offline at once, room left, members told."""
