@@ -8,14 +8,16 @@ Each connection is one :class:`TrackerConnection` (an ``asyncio.Protocol``) driv
 ``ssl.SSLObject`` over memory BIOs. asyncio's own TLS transport keeps a 256 KiB read
 buffer per connection; doing TLS here keeps a session to a few kilobytes and needs no
 task per connection. Requests go through :class:`~tracker.request_decoder.RequestDecoder`
-and :class:`~tracker.state.TrackerState`; only REGISTER/LOGIN (argon2, disk) and room
-creation/deletion (disk) run as short tasks, during which the connection stops reading
-so that its requests stay in order.
+and :class:`~tracker.state.TrackerState`; only the requests that must await (account
+commands: argon2, disk; room changes: disk; group commands: the group's lock; a shaped
+RELAY frame: its wait) run as short tasks, during which the connection stops reading so
+that its requests stay in order.
 
 Contract: :meth:`TrackerConnection.send` never raises (values that came through
 :mod:`commons.codec` always encode; anything else is replaced or dropped and reported on
 one rate-limited line) and affects this connection only; :meth:`~TrackerConnection.close`
-and :meth:`~TrackerConnection.abort` are idempotent and tell the server exactly once.
+and :meth:`~TrackerConnection.abort` may be called any number of times (the server's
+clean-up, ``connection_gone``, is idempotent).
 """
 
 from __future__ import annotations
