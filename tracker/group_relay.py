@@ -349,32 +349,20 @@ class GroupRelay:
         sender = str(message["from"])
         link, back = int(message["link"]), bool(message["back"])
         back_to = RemoteSession(origin, origin_session, sender)
+
+        def end_at_sender(code: RelayEndCode, text: str) -> None:
+            self.push(back_to, relay_end_push(username, link, not back, code, text))
+
         if not state.limits.relay.enabled:
             state.relay_stats.refused += 1
-            self.push(
-                back_to,
-                relay_end_push(
-                    username,
-                    link,
-                    not back,
-                    RelayEndCode.RELAY_DISABLED,
-                    f"{username}'s tracker does not relay",
-                ),
-            )
+            end_at_sender(RelayEndCode.RELAY_DISABLED, f"{username}'s tracker does not relay")
             return
         if target.unsent > self._receiver_buffer:
             self._problems.warning("relay_drop", "dropping relayed frames to a slow receiver")
             state.relay_stats.dropped += 1
             code = RelayEndCode.RECEIVER_SLOW
-            self.push(
-                back_to,
-                relay_end_push(
-                    username,
-                    link,
-                    not back,
-                    code,
-                    f"{username} does not read fast enough: relayed frames were dropped",
-                ),
+            end_at_sender(
+                code, f"{username} does not read fast enough: relayed frames were dropped"
             )
             target.send(
                 relay_end_push(

@@ -50,6 +50,7 @@ from tracker.storage import (
     ThrottleChange,
     ThrottleRow,
     UserRecord,
+    user_from_row,
 )
 
 #: Advisory lock keys (arbitrary 64-bit constants).
@@ -183,18 +184,6 @@ async def apply_room_change(conn: AsyncConnection[Any], action: StoreAction, now
         )
 
 
-def _user(row: tuple[Any, ...]) -> UserRecord:
-    name, password_hash, identity_key, created, salt, login_kdf = row
-    return UserRecord(
-        name,
-        password_hash,
-        identity_key,
-        created,
-        None if salt is None else bytes(salt),
-        None if login_kdf is None else LoginKdf.decode(login_kdf),
-    )
-
-
 class PgStorage:
     """A pool of connections to ``url``; see the module docstring."""
 
@@ -249,7 +238,7 @@ class PgStorage:
                 (username,),
             )
             row = await cur.fetchone()
-        return None if row is None else _user(row)
+        return None if row is None else user_from_row(row)
 
     async def add_user(
         self,

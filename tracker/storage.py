@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from crypto.login_secret import LoginKdf
 from tracker.keyed_records import Record
@@ -43,6 +43,20 @@ class UserRecord:
     created: float
     salt: bytes | None = None
     login_kdf: LoginKdf | None = None
+
+
+def user_from_row(row: Sequence[Any]) -> UserRecord:
+    """A :class:`UserRecord` from a ``users`` row selected (by either back end) as
+    ``username, password, identity_key, created, salt, login_kdf``."""
+    name, password_hash, identity_key, created, salt, login_kdf = row
+    return UserRecord(
+        name,
+        password_hash,
+        identity_key,
+        created,
+        None if salt is None else bytes(salt),
+        None if login_kdf is None else LoginKdf.decode(login_kdf),
+    )
 
 
 class AddResult(Enum):

@@ -11,7 +11,7 @@ import time
 
 from crypto.login_secret import LoginKdf
 from tracker.invite_store import spend_sync
-from tracker.storage import AddResult, UserRecord
+from tracker.storage import AddResult, UserRecord, user_from_row
 
 
 def get_user(conn: sqlite3.Connection, username: str) -> UserRecord | None:
@@ -22,15 +22,7 @@ def get_user(conn: sqlite3.Connection, username: str) -> UserRecord | None:
     ).fetchone()
     if row is None:
         return None
-    name, password_hash, identity_key, created, salt, login_kdf = row
-    return UserRecord(
-        name,
-        password_hash,
-        identity_key,
-        created,
-        None if salt is None else bytes(salt),
-        None if login_kdf is None else LoginKdf.decode(login_kdf),
-    )
+    return user_from_row(row)
 
 
 def insert_user(
