@@ -87,6 +87,11 @@ class RoomState:
                 change.detached.append(user)
             else:
                 change.left.append((user, why.get(user, "left")))
+        for user in why.keys() & self.detached.keys() - self.members:
+            # Named after it was already unlisted: one update names one member, so a
+            # batch of departures comes as several updates with the same list.
+            del self.detached[user]
+            change.left.append((user, why[user]))
         return change
 
     def detach_expired(self, now: float, grace: float) -> list[str]:

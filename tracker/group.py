@@ -298,12 +298,12 @@ class Group:
         keys = [*users, *rooms, *(p.username for p in addressed)]
         # A member taken out on purpose (left, kicked, banned) is named with its room, so
         # the other trackers' ROOM_UPDATE says so too and members close their channel.
-        removed = {
-            str(message["room"]): message["removed"]
-            for outcome in outcomes
-            for _, message in outcome.pushes
-            if message.get("event") == Event.ROOM_UPDATE and "removed" in message
-        }
+        # Every such member of the batch: several may leave one room in one batch.
+        removed: dict[str, list[object]] = {}
+        for outcome in outcomes:
+            for _, message in outcome.pushes:
+                if message.get("event") == Event.ROOM_UPDATE and "removed" in message:
+                    removed.setdefault(str(message["room"]), []).append(message["removed"])
         extras: list[str | None] = [None] * len(users)
         extras += [json.dumps({"removed": removed[n]}) if n in removed else None for n in rooms]
         extras += [
@@ -333,11 +333,12 @@ class Group:
             return Outcome()
         users = {key for _, kind, key, _ in entries if kind == "user"}
         names = {key for _, kind, key, _ in entries if kind == "room"}
-        removed = {
-            key: json.loads(extra)["removed"]
-            for _, kind, key, extra in entries
-            if kind == "room" and extra is not None
-        }
+        removed: dict[str, list[object]] = {}
+        for _, kind, key, extra in entries:
+            if kind == "room" and extra is not None:
+                records = json.loads(extra).get("removed")
+                if isinstance(records, list):
+                    removed.setdefault(key, []).extend(records)
         pushes = []
         for _, kind, key, extra in entries:
             if kind == "push" and extra is not None:

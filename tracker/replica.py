@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from commons.codec import JsonObject
@@ -147,15 +147,16 @@ class ReplicaState(TrackerState):
         presence: Mapping[str, Presence | None],
         rooms: Mapping[str, RoomSnapshot | None],
         pushes: Iterable[AddressedPush] = (),
-        removed: Mapping[str, object] = {},
+        removed: Mapping[str, Sequence[object]] = {},
     ) -> Outcome:
         """Bring the copy in line with rows others wrote; what to deliver here.
 
         ``presence`` and ``rooms`` map each name an entry named to its current row
-        (``None``: gone). ``removed`` maps a room to the ``removed`` record of its
-        writer's ``ROOM_UPDATE`` (the member taken out on purpose), repeated in ours
-        when that member is indeed out. Changes made here are not changes of ours to
-        write back.
+        (``None``: gone). ``removed`` maps a room to the ``removed`` records of its
+        writers' updates (the members taken out on purpose). A room that
+        changed gets one ``ROOM_UPDATE`` per such member still out, each naming one (the
+        field names one member; members drop each at once, see :mod:`peer.room`), or a
+        plain one. Changes made here are not changes of ours to write back.
         """
         outcome = Outcome()
         touched = set(rooms)
@@ -174,7 +175,9 @@ class ReplicaState(TrackerState):
             shape = self._shape(name)
             if shape is not None and shape != before[name]:
                 room = self.rooms[name]
-                self._push_update(room, outcome, _departure(removed.get(name), room))
+                departures: list[Removed | None] = [*_departures(removed.get(name, ()), room)]
+                for departure in departures or [None]:
+                    self._push_update(room, outcome, departure)
         self.changed_users.clear()
         self.changed_rooms.clear()
         return outcome
@@ -313,12 +316,20 @@ class ReplicaState(TrackerState):
         room.members = members
 
 
-def _departure(record: object, room: Room) -> Removed | None:
-    """The writer's ``removed`` record, if valid and its member is out of ``room``."""
-    if record is None:
-        return None
-    try:
-        removed = Removed.from_wire(record)
-    except ValidationError:
-        return None
-    return None if removed.username in room.members else removed
+#: Departures named per room and batch, at most (a room holds at most 64 members).
+MAX_DEPARTURES = 64
+
+
+def _departures(records: Sequence[object], room: Room) -> list[Removed]:
+    """The valid ``removed`` records whose member is out of ``room``: the latest per
+    member, at most :data:`MAX_DEPARTURES` (the latest)."""
+    latest: dict[str, Removed] = {}
+    for record in records:
+        try:
+            removed = Removed.from_wire(record)
+        except ValidationError:
+            continue
+        latest.pop(removed.username, None)
+        latest[removed.username] = removed
+    out = [r for r in latest.values() if r.username not in room.members]
+    return out[-MAX_DEPARTURES:]

@@ -177,3 +177,35 @@ async def test_a_login_backoff_follows_the_guesser_to_another_tracker(
         await asyncio.sleep(0.1)
     elsewhere = await connect(b, "127.0.0.2")
     assert (await elsewhere.login("anyone"))["code"] == "throttled"
+
+
+async def test_two_departures_in_one_group_batch_are_both_named_on_the_other_tracker(
+    tracker_factory, pg_database, user
+):
+    """A kick and a leave from two connections land in one batch of tracker A; the room
+    rows then say only who is left, so B must still name both members who went, or a
+    kicked member with a live channel would stay detached at B's members."""
+    a = await tracker_factory(database=pg_database, room_capacity=8)
+    b = await tracker_factory(database=pg_database, room_capacity=8)
+    alice = await user(a, "alice")
+    bob = await user(b, "bob")
+    kicked = await user(a, "xkicked")
+    leaver = await user(a, "yleaver")
+    busy = await user(a, "zbusy")
+    assert (await alice.request("CREATE_ROOM", room="lobby"))["status"] == "OK"
+    for member in (bob, kicked, leaver):
+        assert (await member.request("JOIN_ROOM", room="lobby"))["status"] == "OK"
+    await members_update(bob, ["alice", "bob", "xkicked", "yleaver"])
+    # zbusy's command starts a batch; the kick and the leave queue behind it, together.
+    await busy.send({"cmd": "CREATE_ROOM", "id": 800, "room": "other"})
+    await asyncio.gather(
+        alice.send({"cmd": "KICK", "id": 900, "room": "lobby", "user": "xkicked"}),
+        leaver.send({"cmd": "LEAVE_ROOM", "id": 901}),
+    )
+    named: dict[str, str] = {}
+    while len(named) < 2:
+        update = await bob.push("ROOM_UPDATE")
+        if "removed" in update:
+            named[update["removed"]["username"]] = update["removed"]["reason"]
+    assert named == {"xkicked": "kicked", "yleaver": "left"}
+    assert [m["username"] for m in update["members"]] == ["alice", "bob"]

@@ -235,6 +235,24 @@ def test_a_kicked_member_is_gone_at_once_even_with_a_live_private_channel() -> N
     assert frames(step, "carol") == []
 
 
+def test_two_departures_in_one_batch_come_as_two_updates_and_both_are_dropped() -> None:
+    """A tracker of a group names one departure per update: carol, unlisted by the
+    first update (which names dave), is dropped at once when the second names her."""
+    alice = in_room("alice", ("alice", "bob", "carol", "dave"))
+    first = alice.room_update(
+        "lobby", "alice", ["alice", "bob"], 1.0, departed=("dave", Departure.LEFT)
+    )
+    assert events(first, ev.MemberLeft) == [ev.MemberLeft("lobby", "dave", "left")]
+    second = alice.room_update(
+        "lobby", "alice", ["alice", "bob"], 1.0, departed=("carol", Departure.KICKED)
+    )
+    assert events(second, ev.MemberLeft) == [ev.MemberLeft("lobby", "carol", "kicked")]
+    assert ("carol", CloseReason.LEFT_ROOM) in closes(second)
+    sent, step = alice.send_room("members only", 2.0, 2.0)
+    assert sent.recipients == ("bob",)
+    assert frames(step, "carol") == []
+
+
 def test_a_banned_member_without_a_private_channel_is_closed_and_reported_banned() -> None:
     alice = in_room("alice", ("alice", "bob", "carol"))
     step = alice.room_update(
