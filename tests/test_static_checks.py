@@ -1,6 +1,7 @@
 """The project's own standards, checked on every run: ruff clean, formatted, mypy --strict,
 no merge-conflict markers left in any tracked text file (ruff and mypy never read the
-docs, where one once landed), and no module of the peer grown past its size limit.
+docs, where one once landed), and no module of the peer or of the tracker's core grown
+past its size limit.
 
 These run the real tools on the real tree, so CI fails the moment a change slips below
 the bar the README promises. Each takes a few seconds.
@@ -83,3 +84,27 @@ def test_peer_modules_stay_within_their_size_limits() -> None:
     assert not too_long, f"over {MAX_PEER_MODULE_LINES} lines: {too_long}"
     client = sizes["peer/client.py"]
     assert client <= MAX_CLIENT_LINES, f"peer/client.py has {client} lines"
+
+
+#: The same rule for the tracker's sans-I/O core, split by job like ``peer/core*``:
+#: the state and its parts (sessions and dispatch, records, directory, rooms, owner
+#: control, relay). Meant to cover all of ``tracker/`` once the I/O shell is split too.
+TRACKER_CORE_MODULES = (
+    "tracker/state.py",
+    "tracker/state_base.py",
+    "tracker/directory_rules.py",
+    "tracker/room_rules.py",
+    "tracker/owner_control.py",
+    "tracker/relay_rules.py",
+    "tracker/relay.py",
+    "tracker/replica.py",
+)
+
+
+def test_tracker_core_modules_stay_within_the_size_limit() -> None:
+    sizes = {
+        name: len((ROOT / name).read_text(encoding="utf-8").splitlines())
+        for name in TRACKER_CORE_MODULES
+    }
+    too_long = {name: lines for name, lines in sizes.items() if lines > MAX_PEER_MODULE_LINES}
+    assert not too_long, f"over {MAX_PEER_MODULE_LINES} lines: {too_long}"
