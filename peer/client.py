@@ -278,6 +278,7 @@ class ChatClient(RoomCommands, TrustCommands):
         self._relay_offered(login is not None and login.relay)
         room = self.room
         if room is not None:
+            self._require()[0].joining(room)
             try:
                 reply = await self._session.join_room(room)
             except P2PChatError as exc:

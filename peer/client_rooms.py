@@ -38,7 +38,9 @@ class RoomCommands(ClientBase):
     async def create_room(self, name: str, invite_only: bool = False) -> RoomInfo:
         """Create ``name``; the tracker makes the creator its owner and first member."""
         driver, _ = self._require()
-        info = await self._session.create_room(validate_room_name(name), invite_only)
+        name = validate_room_name(name)
+        driver.joining(name)
+        info = await self._session.create_room(name, invite_only)
         if driver.core.me in info.members:
             driver.room_entered(info, [])
         return info
@@ -46,7 +48,9 @@ class RoomCommands(ClientBase):
     async def join_room(self, name: str) -> list[str]:
         """Join ``name`` and open channels to its members; returns the member names."""
         driver, _ = self._require()
-        reply = await self._session.join_room(validate_room_name(name))
+        name = validate_room_name(name)
+        driver.joining(name)
+        reply = await self._session.join_room(name)
         driver.room_entered(reply.room, reply.members)
         return self.members
 

@@ -105,6 +105,9 @@ class CoreDriver:
         self.own_endpoint: Endpoint | None = None
         self.direct_private = DirectPrivate.VERIFIED
         self._offered: dict[str, int] = {}  # user -> channel our endpoint went on
+        #: The room a JOIN_ROOM/CREATE_ROOM is out for, and its pushes seen meanwhile.
+        self._joining: str | None = None
+        self._since_join: list[TrackerPush] = []
         self.stopped = False
 
     def now(self) -> float:
@@ -253,15 +256,42 @@ class CoreDriver:
             if m.host is not None and m.port is not None
         }
 
+    def joining(self, room: str) -> None:
+        """A JOIN_ROOM or CREATE_ROOM for ``room`` is about to go out.
+
+        The tracker may push a change of the room (someone else joins) right after its
+        reply; the reader handles that push before the command's caller resumes, so
+        :meth:`room_entered` would then adopt the older list of the reply. Pushes for
+        ``room`` seen from now on are replayed after it (the tracker sends none for a
+        room before we are in it, so none of them is older than the reply)."""
+        self._joining = room
+        self._since_join = []
+
     def room_entered(self, info: RoomInfo, members: list[MemberInfo]) -> None:
         """We created or joined ``info`` (``members``: how to reach them, when known)."""
         self.remember(members)
         self._room_addresses(members)
         names = [m.username for m in members] or list(info.members)
         self.apply(self.core.room_entered(info.name, info.owner, info.capacity, names, self.now()))
+        later = self._since_join if self._joining == info.name else []
+        self._joining, self._since_join = None, []
+        for push in later:
+            self.pushed(push)
+
+    def _note_since_join(self, push: TrackerPush) -> None:
+        room = (
+            push.room
+            if isinstance(push, RoomUpdate | RoomDeletedPush)
+            else push.kicked.room
+            if isinstance(push, KickedPush)
+            else None
+        )
+        if room is not None and room == self._joining and len(self._since_join) < 16:
+            self._since_join.append(push)
 
     def pushed(self, push: TrackerPush) -> None:
         core = self.core
+        self._note_since_join(push)
         if isinstance(push, RoomUpdate):
             self.remember(push.members)
             if core.room is not None and core.room.name == push.room:

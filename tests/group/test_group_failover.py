@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import signal
 
+import psycopg
+
 from tests.group.test_two_trackers import members_update
 from tests.tracker_client import TrackerTestClient
 from tests.tracker_process import read_banner, start_tracker_process, stop_tracker_process
@@ -97,3 +99,48 @@ async def test_an_acknowledged_registration_survives_kill_9_on_postgresql(tmp_pa
         await other.close()
     finally:
         assert await stop_tracker_process(again) == 0
+
+
+async def test_a_tracker_that_lost_its_lease_closes_its_sessions_and_rejoins(
+    tracker_factory, pg_database, user, connect
+):
+    """Tracker A stalled long enough for B to reap it (here: its lease is made to expire
+    while A still runs). B ends A's sessions at once; A, at its next renewal, finds its
+    lease gone, closes its sessions (the group no longer has them) and joins again under
+    a new id, after which its users log in there as usual."""
+    # A renews every 6 s; B looks for expired leases every second: B reaps first.
+    a = await tracker_factory(database=pg_database, lease_seconds=18.0)
+    b = await tracker_factory(database=pg_database, lease_seconds=LEASE)
+    assert a.group is not None and b.group is not None
+    alice = await user(a, "alice")
+    bob = await user(b, "bob")
+    assert (await bob.request("CREATE_ROOM", room="lobby"))["status"] == "OK"
+    assert (await alice.request("JOIN_ROOM", room="lobby"))["status"] == "OK"
+    await members_update(bob, ["bob", "alice"])
+    first_id = a.group.me
+
+    async with await psycopg.AsyncConnection.connect(pg_database, autocommit=True) as conn:
+        await conn.execute(
+            "UPDATE trackers SET lease_until = extract(epoch from clock_timestamp()) - 1"
+            " WHERE id = %s",
+            (first_id,),
+        )
+    await asyncio.wait_for(members_update(bob, ["bob"]), 10)  # B reaped A
+    assert b.group.counters["reaped"] == 1
+
+    # A drops alice as soon as it reads B's change, and rejoins at its next renewal.
+    await asyncio.wait_for(alice.wait_closed(), 10)
+
+    async def rejoined() -> None:
+        while a.group.counters["rejoined"] == 0:
+            await asyncio.sleep(0.05)
+
+    await asyncio.wait_for(rejoined(), 20)
+    assert a.group.me != first_id
+    again = await connect(a)
+    again.identity_key = alice.identity_key
+    assert (await again.login("alice"))["status"] == "OK"
+    assert (await again.request("JOIN_ROOM", room="lobby"))["status"] == "OK"
+    await members_update(bob, ["bob", "alice"])
+    peers = (await bob.request("LIST_PEERS"))["peers"]
+    assert [p["username"] for p in peers] == ["alice", "bob"]
