@@ -1,7 +1,7 @@
 """The project's own standards, checked on every run: ruff clean, formatted, mypy --strict,
 no merge-conflict markers left in any tracked text file (ruff and mypy never read the
-docs, where one once landed), and no module of the peer or of the tracker's asyncio
-shell grown past its size limit.
+docs, where one once landed), and no module of the peer or of the tracker grown past
+its size limit.
 
 These run the real tools on the real tree, so CI fails the moment a change slips below
 the bar the README promises. Each takes a few seconds.
@@ -86,23 +86,22 @@ def test_peer_modules_stay_within_their_size_limits() -> None:
     assert client <= MAX_CLIENT_LINES, f"peer/client.py has {client} lines"
 
 
-#: The tracker's asyncio shell, split by job the same way (tracker/server.py names the
-#: parts in its docstring); held to the peer's limit so that none of them regrows.
-TRACKER_SHELL_MODULES = (
-    "tracker/server.py",
-    "tracker/server_base.py",
-    "tracker/connection.py",
-    "tracker/delivery.py",
-    "tracker/account_commands.py",
-    "tracker/maintenance.py",
-    "tracker/startup.py",
-)
+#: The same rule for ``tracker/``: its asyncio shell (``server.py`` names the parts) and
+#: its sans-I/O core (``state.py`` names its rules) are split by job. Two modules are
+#: still over it and held at their size until they are split in turn: the group's
+#: coordination over PostgreSQL and the PostgreSQL store.
+TRACKER_NOT_YET_SPLIT = {"tracker/group.py": 531, "tracker/pg_storage.py": 458}
 
 
-def test_tracker_shell_modules_stay_within_the_size_limit() -> None:
+def test_tracker_modules_stay_within_the_size_limit() -> None:
     sizes = {
-        name: len((ROOT / name).read_text(encoding="utf-8").splitlines())
-        for name in TRACKER_SHELL_MODULES
+        path.relative_to(ROOT).as_posix(): len(path.read_text(encoding="utf-8").splitlines())
+        for path in sorted((ROOT / "tracker").glob("*.py"))
     }
-    too_long = {name: lines for name, lines in sizes.items() if lines > MAX_PEER_MODULE_LINES}
-    assert not too_long, f"over {MAX_PEER_MODULE_LINES} lines: {too_long}"
+    assert "tracker/state.py" in sizes and "tracker/server.py" in sizes
+    too_long = {
+        name: lines
+        for name, lines in sizes.items()
+        if lines > TRACKER_NOT_YET_SPLIT.get(name, MAX_PEER_MODULE_LINES)
+    }
+    assert not too_long, f"over their limit: {too_long}"

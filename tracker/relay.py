@@ -1,9 +1,10 @@
-"""The relay's rules, sans-I/O: how fast a session may relay, to how many users, and
+"""The relay's budgets, sans-I/O: how fast a session may relay, to how many users, and
 what the relay carried.
 
-:class:`~tracker.state.TrackerState` holds one :class:`RelaySession` per session that
-relays and asks it before forwarding a frame. Everything is bounded against a user with
-many accounts or a client that never stops sending:
+Each session that relays has one :class:`RelaySession`, which
+:mod:`tracker.relay_rules` (where these meet the sessions) asks before forwarding a
+frame. Everything is bounded against a user with many accounts or a client that never
+stops sending:
 
 * **shaping, not dropping, for the sender**: each session has a byte budget and a frame
   budget (token buckets, :class:`RelayLimits`). A frame over budget is not refused: the
@@ -14,7 +15,7 @@ many accounts or a client that never stops sending:
   unused for ``pair_idle`` seconds (an open channel is never silent that long: its
   keepalive pings every 5 s) gives its place to a new one, so no one can hold slots;
 * **slow receivers** are the I/O shell's business (it sees buffers): their frames are
-  dropped, and :meth:`~tracker.state.TrackerState.relay_dropped` says whom to tell;
+  dropped, and :meth:`~tracker.relay_rules.RelayRules.relay_dropped` says whom to tell;
 * :class:`RelayStats` counts what was forwarded, refused, shaped and dropped, for the
   tracker's log (no names, no contents).
 """

@@ -18,7 +18,6 @@ rules of :class:`TrackerState` run unchanged on it; two things are added:
 
 from __future__ import annotations
 
-import bisect
 import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -29,7 +28,8 @@ from commons.room_control import Removed
 from commons.tracker_protocol import Event, push
 from tracker.rate_limit import TokenBucket
 from tracker.relay import RelaySession
-from tracker.state import OnlineUser, Outcome, Room, SessionId, TrackerState, _fold
+from tracker.state import OnlineUser, Outcome, Room, SessionId, TrackerState
+from tracker.state_base import _fold
 
 #: Pushes a tracker derives from room rows itself; never sent as addressed pushes.
 ROOM_EVENTS = frozenset({str(Event.ROOM_UPDATE), str(Event.ROOM_DELETED)})
@@ -277,11 +277,7 @@ class ReplicaState(TrackerState):
             if room is not None and user.username in room.members:
                 room.members.remove(user.username)
             user.room = None
-        self.sessions.pop(user.session, None)
-        if self.online.get(user.username) is user:
-            del self.online[user.username]
-            del self._online_names[bisect.bisect_left(self._online_names, user.username)]
-            self._folded.pop(_fold(user.username), None)
+        self._remove_user(user)
 
     def _room(self, name: str, snapshot: RoomSnapshot | None, outcome: Outcome) -> None:
         room = self.rooms.get(name)
