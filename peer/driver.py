@@ -47,6 +47,7 @@ from peer.directory import Directory
 from peer.endpoint_policy import DirectPrivate, should_offer
 from peer.errors import ChannelRefusedError, RequestTimeoutError, UserOfflineError
 from peer.event_queue import EventQueue
+from peer.join_catchup import JoinCatchUp
 from peer.lookups import Lookup, Lookups
 from peer.supervisor import TaskSupervisor
 from peer.tracker_messages import (
@@ -105,9 +106,8 @@ class CoreDriver:
         self.own_endpoint: Endpoint | None = None
         self.direct_private = DirectPrivate.VERIFIED
         self._offered: dict[str, int] = {}  # user -> channel our endpoint went on
-        #: The room a JOIN_ROOM/CREATE_ROOM is out for, and its pushes seen meanwhile.
-        self._joining: str | None = None
-        self._since_join: list[TrackerPush] = []
+        #: Pushes for the room a JOIN_ROOM/CREATE_ROOM is out for, replayed after it.
+        self._catch_up = JoinCatchUp()
         self.stopped = False
 
     def now(self) -> float:
@@ -257,15 +257,9 @@ class CoreDriver:
         }
 
     def joining(self, room: str) -> None:
-        """A JOIN_ROOM or CREATE_ROOM for ``room`` is about to go out.
-
-        The tracker may push a change of the room (someone else joins) right after its
-        reply; the reader handles that push before the command's caller resumes, so
-        :meth:`room_entered` would then adopt the older list of the reply. Pushes for
-        ``room`` seen from now on are replayed after it (the tracker sends none for a
-        room before we are in it, so none of them is older than the reply)."""
-        self._joining = room
-        self._since_join = []
+        """A JOIN_ROOM or CREATE_ROOM for ``room`` is about to go out: the pushes for it
+        that race the reply are replayed after it (:mod:`peer.join_catchup`)."""
+        self._catch_up.start(room)
 
     def room_entered(self, info: RoomInfo, members: list[MemberInfo]) -> None:
         """We created or joined ``info`` (``members``: how to reach them, when known)."""
@@ -273,25 +267,12 @@ class CoreDriver:
         self._room_addresses(members)
         names = [m.username for m in members] or list(info.members)
         self.apply(self.core.room_entered(info.name, info.owner, info.capacity, names, self.now()))
-        later = self._since_join if self._joining == info.name else []
-        self._joining, self._since_join = None, []
-        for push in later:
+        for push in self._catch_up.finish(info.name):
             self.pushed(push)
-
-    def _note_since_join(self, push: TrackerPush) -> None:
-        room = (
-            push.room
-            if isinstance(push, RoomUpdate | RoomDeletedPush)
-            else push.kicked.room
-            if isinstance(push, KickedPush)
-            else None
-        )
-        if room is not None and room == self._joining and len(self._since_join) < 16:
-            self._since_join.append(push)
 
     def pushed(self, push: TrackerPush) -> None:
         core = self.core
-        self._note_since_join(push)
+        self._catch_up.note(push)
         if isinstance(push, RoomUpdate):
             self.remember(push.members)
             if core.room is not None and core.room.name == push.room:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 
 from peer.events import MemberJoined
-from tests.conftest import UserFactory
-from tests.peers import PeerFactory
+from tests.conftest import TrackerFactory, UserFactory
+from tests.peers import TIMEOUT, PeerFactory
 from tracker.server import TrackerServer
 
 
@@ -29,3 +29,35 @@ async def test_a_member_who_joins_right_after_us_is_not_lost(
     await bob.wait_for(MemberJoined, lambda e: e.username == "carol")
     await alice.wait_for(MemberJoined, lambda e: e.username == "carol")
     assert sorted(alice.client.members) == ["alice", "bob", "carol"]
+
+
+async def test_a_burst_of_joiners_racing_our_join_is_all_seen(
+    tracker_factory: TrackerFactory, peer_factory: PeerFactory, user: UserFactory
+) -> None:
+    """30 accounts join in the same instant as alice: whatever number of pushes races
+    her join, what she keeps is the newest (the latest list, not the first 16)."""
+    tracker = await tracker_factory(room_capacity=40)
+    bob = await peer_factory(tracker, "bob")
+    await bob.client.create_room("lobby")
+    alice = await peer_factory(tracker, "alice")
+    others = [await user(tracker, f"u{i:02d}", port=None) for i in range(30)]
+
+    async def burst() -> None:
+        join = {"cmd": "JOIN_ROOM", "id": 99, "room": "lobby"}
+        await asyncio.gather(*(other.send(join) for other in others))
+
+    await asyncio.gather(alice.client.join_room("lobby"), burst())
+    for other in others:
+        assert (await other.reply())["status"] == "OK"
+    await bob.wait_for(MemberJoined, count=31)  # alice and the 30: the tracker is done
+    expected = sorted(["alice", "bob", *(f"u{i:02d}" for i in range(30))])
+
+    async def all_listed() -> None:  # the last pushes may still be on their way
+        while sorted(alice.client.members) != expected:
+            await asyncio.sleep(0.02)
+
+    try:
+        await asyncio.wait_for(all_listed(), TIMEOUT)
+    except TimeoutError:
+        missing = set(expected) - set(alice.client.members)
+        raise AssertionError(f"alice never listed {sorted(missing)}") from None
