@@ -126,6 +126,9 @@ def admit(
         rows[tracker] += count
     accepted: list[Outgoing] = []
     dropped: list[Outgoing] = []
+    # A receiver one of whose bodies is dropped gets none of the later ones of the batch:
+    # frames after a gap would only arrive before the end that reports it.
+    cut: set[tuple[str, int]] = set()
     for item in items:
         tracker = item.to.tracker
         key = (tracker, item.to.session)
@@ -135,8 +138,10 @@ def admit(
             and total[tracker] + item.size <= max_bytes + allowance
             and rows[tracker] < max_rows
         )
-        if not fits:
+        if not fits or (item.forward is not None and key in cut):
             dropped.append(item)
+            if item.forward is not None:
+                cut.add(key)
             continue
         waiting[key] += item.size
         total[tracker] += item.size
@@ -244,16 +249,15 @@ class GroupRelay:
 
     async def _write(self, batch: list[Outgoing]) -> list[Outgoing]:
         me = self._state.me
-        now = time.time()
         # Pipelined: one round trip to learn what waits, one to write and commit.
         pool = self._storage.pool
         async with pool.connection() as conn, conn.pipeline(), conn.transaction():
-            accepted, dropped = await self._insert(conn, batch, me, now)
+            accepted, dropped = await self._insert(conn, batch, me)
         self.counters["written"] += len(accepted)
         return dropped
 
     async def _insert(
-        self, conn: AsyncConnection[Any], batch: list[Outgoing], me: str, now: float
+        self, conn: AsyncConnection[Any], batch: list[Outgoing], me: str
     ) -> tuple[list[Outgoing], list[Outgoing]]:
         await conn.execute(_NO_SYNC)
         cur = await conn.execute(
@@ -272,12 +276,12 @@ class GroupRelay:
             await conn.execute(
                 "INSERT INTO relay"
                 " (tracker, session, username, origin, origin_session, size, body, at)"
-                " SELECT t, s, u, %s, o, z, b, %s FROM unnest("
+                " SELECT t, s, u, %s, o, z, b, extract(epoch from clock_timestamp())"
+                " FROM unnest("
                 "%s::text[], %s::bigint[], %s::text[], %s::bigint[], %s::int[], %s::text[]"
                 ") AS r(t, s, u, o, z, b)",
                 (
                     me,
-                    now,
                     [i.to.tracker for i in accepted],
                     [i.to.session for i in accepted],
                     [i.to.username for i in accepted],
@@ -381,9 +385,12 @@ class GroupRelay:
 
     async def sweep(self, conn: AsyncConnection[Any]) -> None:
         """Delete rows nobody will read: for trackers gone, or too old."""
+        # The database's clock, as for the leases: a tracker whose own clock runs ahead
+        # must not delete the others' fresh rows.
         await conn.execute(
-            "DELETE FROM relay WHERE at < %s OR tracker NOT IN (SELECT id FROM trackers)",
-            (time.time() - ROW_LIFETIME,),
+            "DELETE FROM relay WHERE at < extract(epoch from clock_timestamp()) - %s"
+            " OR tracker NOT IN (SELECT id FROM trackers)",
+            (ROW_LIFETIME,),
         )
 
 

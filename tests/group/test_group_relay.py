@@ -320,3 +320,8 @@ def test_what_waits_in_the_table_is_bounded_per_receiver_and_in_all() -> None:
     # What waits for a dead tracker C takes nothing from B's share.
     accepted, dropped = admit(items, {("C", 3): (99, 9_999)}, 1000, 10_000, 100)
     assert (accepted, dropped) == ([items[0], items[2], items[3]], [items[1]])
+    # Once a body for bob is dropped, a smaller one after it in the batch is too: it
+    # would arrive after a gap, before the end that reports the gap. His end still goes.
+    gap = [body(bob, 600), body(bob, 600), body(bob, 10), body(bob, 100, end=True)]
+    accepted, dropped = admit(gap, {}, 1000, 10_000, 100)
+    assert (accepted, dropped) == ([gap[0], gap[3]], [gap[1], gap[2]])
