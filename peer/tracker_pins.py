@@ -28,6 +28,9 @@ class PinDecision(Enum):
 
 
 def endpoint_key(host: str, port: int) -> str:
+    """``host:port`` as pinned; host names compare without case, as DNS does, so one
+    tracker has one pin however its name is spelled."""
+    host = host.lower()
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
@@ -73,7 +76,17 @@ def load_pins(path: Path) -> dict[str, str]:
         isinstance(k, str) and isinstance(v, str) for k, v in data.items()
     ):
         raise TrackerUntrustedError(f"{path} is corrupt; refusing to guess")
-    return dict(data)
+    pins: dict[str, str] = {}
+    for endpoint, fingerprint in data.items():  # files written before keys were lowered
+        key = endpoint.lower()
+        if key in pins and not fingerprints_match(pins[key], fingerprint):
+            raise TrackerUntrustedError(
+                f"{path} pins two different certificates for {key} (its name spelled in"
+                " two ways); check the right fingerprint with the operator and remove the"
+                " other entry"
+            )
+        pins[key] = fingerprint
+    return pins
 
 
 def save_pins(path: Path, pins: dict[str, str]) -> None:

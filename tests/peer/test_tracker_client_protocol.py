@@ -109,3 +109,18 @@ def test_a_pin_file_others_can_rewrite_or_a_symlink_is_refused(tmp_path: Path) -
     with pytest.raises(TrackerUntrustedError, match="symbolic link"):
         load_pins(link)
     assert load_pins(path) == {endpoint_key("127.0.0.1", 6060): FP1}
+
+
+def test_a_tracker_name_spelled_in_another_case_is_the_same_pin(tmp_path: Path) -> None:
+    """Otherwise ``Tracker.example`` would be trusted on first use beside the pinned
+    ``tracker.example``: a man in the middle on that spelling would get a login."""
+    path = tmp_path / "known_trackers.json"
+    save_pins(path, {"Tracker.Example:7000": FP1})  # as an older version wrote it
+    pins = load_pins(path)
+    endpoint = endpoint_key("TRACKER.example", 7000)
+    assert endpoint == "tracker.example:7000"
+    with pytest.raises(TrackerUntrustedError, match="HAS CHANGED"):
+        check_pin(pins, endpoint, FP2, path)
+    save_pins(path, {"Tracker.Example:7000": FP1, "tracker.example:7000": FP2})
+    with pytest.raises(TrackerUntrustedError, match="two different certificates"):
+        load_pins(path)
