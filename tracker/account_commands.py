@@ -140,7 +140,14 @@ class AccountCommands(OutcomeDelivery):
             )
         except Exception as exc:
             if isinstance(exc, P2PChatError) and exc.code is ErrorCode.TICKET_REUSED:
-                await self.end_sessions_of(request.username, "ticket_reused")
+                try:
+                    await self.end_sessions_of(request.username, "ticket_reused")
+                except Exception as failure:  # the group's database, say: still answer
+                    self.problems.warning(
+                        "end_sessions",
+                        "could not end the sessions of a reused ticket: %s",
+                        type(failure).__name__,
+                    )
             self._answer_failure(conn, request, exc, "resume failed")
             return
         self.counters["resumed"] += 1

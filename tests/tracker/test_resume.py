@@ -104,6 +104,28 @@ async def test_a_replayed_ticket_ends_both_sessions(tracker, connect):
     assert (await other.login("alice"))["status"] == "OK"
 
 
+async def test_a_replayed_ticket_is_answered_even_if_ending_the_sessions_fails(
+    tracker, connect, monkeypatch
+):
+    """Ending the holder's sessions can fail (a group's database down): the presenter
+    of the reused ticket is still answered, not left waiting."""
+    alice = await connect(tracker)
+    await alice.register("alice")
+    await alice.login("alice")
+    stolen = alice.ticket
+    thief = await connect(tracker)
+    thief.identity_key = alice.identity_key
+    assert (await thief.resume("alice", stolen))["status"] == "OK"
+
+    async def database_down(username: str, reason: str) -> None:
+        raise ConnectionError("database unreachable")
+
+    monkeypatch.setattr(tracker, "end_sessions_of", database_down)
+    again = await connect(tracker)
+    again.identity_key = alice.identity_key
+    assert (await again.resume("alice", stolen))["code"] == "ticket_reused"
+
+
 async def test_a_ticket_is_single_use_and_the_next_one_works(tracker, connect):
     alice = await connect(tracker)
     await alice.register("alice")
