@@ -17,7 +17,6 @@ of another tracker, :mod:`tracker.group_relay`).
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 import time
@@ -29,9 +28,9 @@ from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from crypto.login_secret import LoginKdf
+from tracker import pg_throttles
 from tracker.database import DatabaseOpenError
 from tracker.invite_store import code_hash, new_code
-from tracker.keyed_records import Record, shared_row
 from tracker.room_changes import (
     BanAdded,
     BanRemoved,
@@ -59,18 +58,6 @@ from tracker.storage import (
 #: Advisory lock keys (arbitrary 64-bit constants).
 SCHEMA_LOCK = 0x70327063_68617401
 GROUP_LOCK = 0x70327063_68617402
-#: The first half of a throttle row's two-part advisory lock (a space apart from the above).
-THROTTLE_LOCK_CLASS = 0x70327401
-#: Throttle rows share this many locks: a save of any size holds at most this many
-#: (PostgreSQL's lock table is small), and saves of unrelated keys mostly run at once.
-THROTTLE_LOCKS = 64
-
-
-def throttle_lock(kind: str, key: str) -> int:
-    """The second half of the advisory lock that guards one throttle row."""
-    digest = hashlib.blake2b(f"{kind}\0{key}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") % THROTTLE_LOCKS
-
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
@@ -361,70 +348,13 @@ class PgStorage:
 
     async def load_throttles(self) -> list[ThrottleRow]:
         async with self.pool.connection() as conn:
-            cur = await conn.execute("SELECT kind, key, value, stamp FROM throttle")
-            return [(k, key, float(v), float(s)) for k, key, v, s in await cur.fetchall()]
+            return await pg_throttles.load(conn)
 
     async def save_throttles(
         self, changes: Sequence[ThrottleChange], since: float
     ) -> SavedThrottles:
-        """Apply this tracker's events to the shared rows; return the group's recent rows.
-
-        Every writer of a row holds its key's advisory lock (one of
-        :data:`THROTTLE_LOCKS`, taken in one order, so two trackers cannot deadlock)
-        from reading the row to committing the new one, which the table's own rule
-        (:func:`~tracker.keyed_records.shared_row`) computes at the database's clock:
-        events saved by several trackers at once add up, none is lost or counted twice.
-        """
-        async with self.pool.connection() as conn, conn.transaction():
-            if changes:
-                locks = sorted({throttle_lock(c.kind, c.key) for c in changes})
-                await conn.execute(
-                    "SELECT pg_advisory_xact_lock(%s, k) FROM unnest(%s::integer[]) AS k",
-                    (THROTTLE_LOCK_CLASS, locks),
-                )
-                await self._apply_throttles(conn, changes)
-            cur = await conn.execute("SELECT extract(epoch FROM clock_timestamp())::float8")
-            clock_row = await cur.fetchone()
-            assert clock_row is not None
-            cur = await conn.execute(
-                "SELECT kind, key, value, stamp FROM throttle WHERE stamp > %s", (since,)
-            )
-            rows = await cur.fetchall()
-        return SavedThrottles(
-            [(k, key, float(v), float(s)) for k, key, v, s in rows], float(clock_row[0])
-        )
-
-    async def _apply_throttles(
-        self, conn: AsyncConnection[Any], changes: Sequence[ThrottleChange]
-    ) -> None:
-        cur = await conn.execute(
-            "SELECT extract(epoch FROM clock_timestamp())::float8, t.kind, t.key, t.value,"
-            " t.stamp FROM unnest(%s::text[], %s::text[]) AS c (kind, key)"
-            " LEFT JOIN throttle AS t ON t.kind = c.kind AND t.key = c.key",
-            ([c.kind for c in changes], [c.key for c in changes]),
-        )
-        found = await cur.fetchall()
-        now = float(found[0][0])
-        rows = {(k, key): Record(float(v), float(s)) for _, k, key, v, s in found if k is not None}
-        gone: list[tuple[str, str]] = []
-        kept: list[tuple[str, str, float, float]] = []
-        for change in changes:
-            row = rows.get((change.kind, change.key))
-            new = shared_row(row, change.pending, change.rule, now)
-            if new is None and row is not None:
-                gone.append((change.kind, change.key))
-            elif new is not None and new is not row:
-                kept.append((change.kind, change.key, new.value, new.stamp))
-        writer = conn.cursor()
-        if gone:
-            await writer.executemany("DELETE FROM throttle WHERE kind = %s AND key = %s", gone)
-        if kept:
-            await writer.executemany(
-                "INSERT INTO throttle (kind, key, value, stamp) VALUES (%s, %s, %s, %s)"
-                " ON CONFLICT (kind, key) DO UPDATE"
-                " SET value = excluded.value, stamp = excluded.stamp",
-                kept,
-            )
+        async with self.pool.connection() as conn:
+            return await pg_throttles.save(conn, changes, since)
 
     # resumption tickets
 

@@ -6,19 +6,20 @@ changed since the previous save in one transaction: every few seconds and at shu
 not per failed login, so a guessing flood costs no extra disk syncs. A ``kill -9``
 loses at most the last interval's changes.
 
-Trackers sharing one PostgreSQL database add their counts up. Each save hands the store
-what happened to each changed key since the last one (so many failures counted, tokens
-taken, or the record reset or expired), and the store applies exactly that to the
-shared row with the table's own rule, under a lock guarding the row, at the database's clock
-(:meth:`tracker.pg_storage.PgStorage.save_throttles`). The tracker then adopts the
-rows the group changed lately, its own included, in place of its copies
-(:meth:`~tracker.keyed_records.KeyedRecords.adopt`): a row already holds this tracker's
-saved events, so nothing is counted twice. A guesser who spreads failures over ``k``
-trackers is throttled after the same number in total as on one, once the trackers
-have exchanged (every 2 s); a success that resets a (source, account) pair resets it
-on every tracker. Within one interval each tracker only knows its own events, so ``k``
-trackers let at most one interval's worth of attempts each pass before the sum is
-seen. A save that fails is put back and retried with the next.
+Trackers sharing one PostgreSQL database add their counts up. Each save hands the
+store what happened to each changed key since the last one (so many failures counted,
+tokens taken, or the record reset or expired), and the store applies exactly that to
+the shared row with the table's own rule, holding the row's lock, at the database's
+clock (:mod:`tracker.pg_throttles`). The tracker then adopts the rows the group changed
+lately, its own included, in place of its copies
+(:meth:`~tracker.keyed_records.KeyedRecords.adopt`): a row already holds this
+tracker's saved events, so nothing is counted twice. A guesser who spreads failures
+over ``k`` trackers is throttled after the same number in total as on one, once the
+trackers have exchanged (every 2 s: ``tests/group/test_group_throttles.py``); a
+success that resets a (source, account) pair resets it on every tracker. Within one
+interval each tracker only knows its own events, so ``k`` trackers each let through
+at most what they allow alone in that interval before the sum is seen. A save that
+fails is put back and retried with the next.
 """
 
 from __future__ import annotations
