@@ -51,6 +51,7 @@ from psycopg import AsyncConnection
 from commons.codec import JsonObject
 from commons.rate_limited_log import RateLimitedLog
 from commons.relay_frames import RELAY_EVENT, RelayEndCode, relay_end_push
+from tracker.background_tasks import cancel_and_wait
 from tracker.pg_storage import PgStorage
 from tracker.replica import RemoteSession, ReplicaState
 from tracker.state import Forward, Outcome, SessionId
@@ -190,12 +191,8 @@ class GroupRelay:
         ]
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        if self._tasks:
-            _, stuck = await asyncio.wait(self._tasks, timeout=5)
-            if stuck:
-                log.warning("the group relay's tasks did not stop in 5 s")
+        if await cancel_and_wait(self._tasks):
+            log.warning("the group relay's tasks did not stop in 5 s")
         self._tasks = []
 
     def wake(self) -> None:
