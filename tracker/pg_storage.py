@@ -28,6 +28,7 @@ from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from crypto.login_secret import LoginKdf
+from tracker import pg_throttles
 from tracker.database import DatabaseOpenError
 from tracker.invite_store import code_hash, new_code
 from tracker.room_changes import (
@@ -47,6 +48,7 @@ from tracker.storage import (
     InviteRecord,
     Redeemed,
     RoomRecord,
+    SavedThrottles,
     ThrottleChange,
     ThrottleRow,
     UserRecord,
@@ -346,36 +348,13 @@ class PgStorage:
 
     async def load_throttles(self) -> list[ThrottleRow]:
         async with self.pool.connection() as conn:
-            cur = await conn.execute("SELECT kind, key, value, stamp FROM throttle")
-            return [(k, key, float(v), float(s)) for k, key, v, s in await cur.fetchall()]
+            return await pg_throttles.load(conn)
 
     async def save_throttles(
         self, changes: Sequence[ThrottleChange], since: float
-    ) -> list[ThrottleRow]:
-        mine = {(kind, key) for kind, key, _ in changes}
+    ) -> SavedThrottles:
         async with self.pool.connection() as conn:
-            async with conn.transaction():
-                cur = conn.cursor()
-                gone = [(kind, key) for kind, key, record in changes if record is None]
-                kept = [
-                    (kind, key, record.value, record.stamp)
-                    for kind, key, record in changes
-                    if record is not None
-                ]
-                if gone:
-                    await cur.executemany("DELETE FROM throttle WHERE kind = %s AND key = %s", gone)
-                if kept:
-                    await cur.executemany(
-                        "INSERT INTO throttle (kind, key, value, stamp) VALUES (%s, %s, %s, %s)"
-                        " ON CONFLICT (kind, key) DO UPDATE"
-                        " SET value = excluded.value, stamp = excluded.stamp",
-                        kept,
-                    )
-            cur = await conn.execute(
-                "SELECT kind, key, value, stamp FROM throttle WHERE stamp > %s", (since,)
-            )
-            rows = await cur.fetchall()
-        return [(k, key, float(v), float(s)) for k, key, v, s in rows if (k, key) not in mine]
+            return await pg_throttles.save(conn, changes, since)
 
     # resumption tickets
 

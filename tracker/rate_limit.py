@@ -13,27 +13,46 @@ from __future__ import annotations
 from commons.token_bucket import TokenBucket, refill, wait_for_token
 from tracker.keyed_records import KeyedRecords, Record
 
-__all__ = ["KeyedTokenBuckets", "TokenBucket"]
+__all__ = ["BucketRule", "KeyedTokenBuckets", "TokenBucket"]
+
+
+class BucketRule:
+    """The rule of a bucket table: an event takes a token from the refilled bucket.
+
+    Never below empty: locally a token is only taken from a bucket that has one, and
+    tokens taken on several trackers at once empty the shared bucket, no further.
+    """
+
+    __slots__ = ("_capacity", "_per_second")
+
+    def __init__(self, capacity: float, per_second: float) -> None:
+        self._capacity = capacity
+        self._per_second = per_second
+
+    def tokens(self, record: Record | None, now: float) -> float:
+        if record is None:
+            return self._capacity
+        return refill(record.value, record.stamp, now, self._capacity, self._per_second)
+
+    def apply(self, record: Record | None, events: int, now: float) -> Record:
+        return Record(max(0.0, self.tokens(record, now) - events), now)
 
 
 class KeyedTokenBuckets:
     """One bucket per key; full buckets are forgotten (they hold nothing worth keeping)."""
 
-    __slots__ = ("_capacity", "_per_second", "records")
+    __slots__ = ("_per_second", "_rule", "records")
 
     def __init__(self, records: KeyedRecords, capacity: float, per_second: float) -> None:
         if capacity < 1 or per_second <= 0:
             raise ValueError("a bucket needs capacity >= 1 and a positive rate")
         self.records = records
-        records.higher_is_stricter = False
-        self._capacity = capacity
+        self._rule = BucketRule(capacity, per_second)
+        records.rule = self._rule
         self._per_second = per_second
 
     def _tokens(self, key: str, now: float) -> float:
-        record = self.records.get(key)
-        if record is None:
-            return self._capacity
-        return refill(record.value, record.stamp, now, self._capacity, self._per_second)
+        return self._rule.tokens(self.records.get(key), now)
 
     def wait(self, key: str, now: float) -> float:
         """Seconds until ``key`` has a token (0: it has one now). Takes nothing."""
@@ -44,5 +63,5 @@ class KeyedTokenBuckets:
         tokens = self._tokens(key, now)
         if tokens < 1.0:
             return wait_for_token(tokens, self._per_second)
-        self.records.put(key, Record(tokens - 1.0, now))
+        self.records.add(key, now)
         return 0.0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 import secrets
 import sqlite3
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from tracker.storage import (
     InviteRecord,
     Redeemed,
     RoomRecord,
+    SavedThrottles,
     ThrottleChange,
     ThrottleRow,
     UserRecord,
@@ -52,7 +54,8 @@ def settings_sync(conn: sqlite3.Connection, default_realm: str) -> GroupSettings
 def _save_throttles_sync(conn: sqlite3.Connection, changes: Sequence[ThrottleChange]) -> None:
     conn.execute("BEGIN IMMEDIATE")
     try:
-        for kind, key, record in changes:
+        for change in changes:
+            kind, key, record = change.kind, change.key, change.record
             if record is None:
                 conn.execute("DELETE FROM throttle WHERE kind = ? AND key = ?", (kind, key))
             else:
@@ -206,11 +209,11 @@ class SqliteStorage:
 
     async def save_throttles(
         self, changes: Sequence[ThrottleChange], since: float
-    ) -> list[ThrottleRow]:
+    ) -> SavedThrottles:
         if changes:
             rows = list(changes)
             await self.db.run(lambda conn: _save_throttles_sync(conn, rows))
-        return []  # one tracker per file: nobody else writes
+        return SavedThrottles([], time.time())  # one tracker per file: nobody else writes
 
     # resumption tickets
 

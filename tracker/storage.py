@@ -22,7 +22,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any, Protocol
 
 from crypto.login_secret import LoginKdf
-from tracker.keyed_records import Record
+from tracker.keyed_records import Pending, Record, RecordRule
 from tracker.room_changes import StoreAction
 
 if TYPE_CHECKING:
@@ -109,8 +109,31 @@ class GroupSettings:
     realm: str
 
 
-ThrottleChange = tuple[str, str, Record | None]
 ThrottleRow = tuple[str, str, float, float]
+
+
+@dataclass(frozen=True, slots=True)
+class ThrottleChange:
+    """One key of a throttle table that changed since the last save.
+
+    A store used by one tracker writes ``record`` (``None``: delete the row). A shared
+    store applies ``pending`` to its row with ``rule``, so that every tracker's events
+    add up (:mod:`tracker.throttle_store`).
+    """
+
+    kind: str
+    key: str
+    record: Record | None
+    pending: Pending
+    rule: RecordRule
+
+
+@dataclass(frozen=True, slots=True)
+class SavedThrottles:
+    """The rows to adopt after a save, and the store's clock when it was made."""
+
+    rows: list[ThrottleRow]
+    clock: float
 
 
 class Storage(Protocol):
@@ -164,8 +187,11 @@ class Storage(Protocol):
     async def load_throttles(self) -> list[ThrottleRow]: ...
     async def save_throttles(
         self, changes: Sequence[ThrottleChange], since: float
-    ) -> list[ThrottleRow]:
-        """Write ``changes``; return rows others wrote with a stamp after ``since``."""
+    ) -> SavedThrottles:
+        """Write ``changes``; return the shared rows changed after ``since`` (store clock).
+
+        One tracker alone gets no rows back: its tables are already the truth.
+        """
         ...
 
     # resumption tickets

@@ -24,7 +24,7 @@ by :mod:`tracker.throttle_store` so a restart does not reset them.
 
 from __future__ import annotations
 
-from tracker.keyed_records import DEFAULT_MAX_ENTRIES, KeyedRecords, Record
+from tracker.keyed_records import DEFAULT_MAX_ENTRIES, KeyedRecords, Record, Tally
 
 
 class Backoff:
@@ -44,6 +44,7 @@ class Backoff:
         self._base = base_delay
         self._max = max_delay
         self.records = records if records is not None else KeyedRecords("backoff", max_entries)
+        self.records.rule = Tally()
 
     def _delay(self, failures: float) -> float:
         extra = failures - self._free
@@ -58,41 +59,52 @@ class Backoff:
             return 0.0
         wait = record.stamp + self._delay(record.value) - now
         if wait <= 0 and now - record.stamp > self._max:
-            self.records.delete(key)
+            self.records.expire(key)
         return min(self._max, max(0.0, wait))
 
     def failure(self, key: str, now: float) -> None:
-        record = self.records.get(key)
-        failures = 0.0 if record is None else record.value
-        self.records.put(key, Record(failures + 1, now))
+        self.records.add(key, now)
 
     def reset(self, key: str) -> None:
-        self.records.delete(key)
+        self.records.reset(key)
 
     def __len__(self) -> int:
         return len(self.records)
 
 
-class DecayingCount:
-    """A count per key that halves every ``half_life`` seconds."""
+class Decay:
+    """The rule of a count that halves every ``half_life`` seconds."""
 
-    __slots__ = ("_half_life", "records")
+    __slots__ = ("_half_life",)
 
-    def __init__(self, half_life: float, records: KeyedRecords) -> None:
+    def __init__(self, half_life: float) -> None:
         self._half_life = half_life
-        self.records = records
 
-    def value(self, key: str, now: float) -> float:
-        record = self.records.get(key)
+    def value(self, record: Record | None, now: float) -> float:
         if record is None:
             return 0.0
         elapsed = max(0.0, now - record.stamp)
         return float(record.value * 0.5 ** (elapsed / self._half_life))
 
+    def apply(self, record: Record | None, events: int, now: float) -> Record:
+        return Record(self.value(record, now) + events, now)
+
+
+class DecayingCount:
+    """A count per key that halves every ``half_life`` seconds."""
+
+    __slots__ = ("_decay", "records")
+
+    def __init__(self, half_life: float, records: KeyedRecords) -> None:
+        self._decay = Decay(half_life)
+        self.records = records
+        records.rule = self._decay
+
+    def value(self, key: str, now: float) -> float:
+        return self._decay.value(self.records.get(key), now)
+
     def add(self, key: str, now: float) -> float:
-        count = self.value(key, now) + 1.0
-        self.records.put(key, Record(count, now))
-        return count
+        return self.records.add(key, now).value
 
 
 def pair_key(source: str, username: str) -> str:

@@ -6,12 +6,20 @@ changed since the previous save in one transaction: every few seconds and at shu
 not per failed login, so a guessing flood costs no extra disk syncs. A ``kill -9``
 loses at most the last interval's changes.
 
-Trackers sharing one PostgreSQL database also read back, at each save, the records the
-others wrote since the last one and keep the stricter of each pair (more failures,
-fewer tokens; :meth:`~tracker.keyed_records.KeyedRecords.merge`): an attacker who
-moves to another tracker of the group finds their backoff there within one interval.
-Counts are merged by maximum, not added, so one spreading guesses over ``k`` trackers
-at once gets up to ``k`` times the attempts.
+Trackers sharing one PostgreSQL database add their counts up. Each save hands the
+store what happened to each changed key since the last one (so many failures counted,
+tokens taken, or the record reset or expired), and the store applies exactly that to
+the shared row with the table's own rule, holding the row's lock, at the database's
+clock (:mod:`tracker.pg_throttles`). The tracker then adopts the rows the group changed
+lately, its own included, in place of its copies
+(:meth:`~tracker.keyed_records.KeyedRecords.adopt`): a row already holds this
+tracker's saved events, so nothing is counted twice. A guesser who spreads failures
+over ``k`` trackers is throttled after the same number in total as on one, once the
+trackers have exchanged (every 2 s: ``tests/group/test_group_throttles.py``); a
+success that resets a (source, account) pair resets it on every tracker. Within one
+interval each tracker only knows its own events, so ``k`` trackers each let through
+at most what they allow alone in that interval before the sum is seen. A save that
+fails is put back and retried with the next.
 """
 
 from __future__ import annotations
@@ -19,8 +27,8 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 
-from tracker.keyed_records import KeyedRecords, Record
-from tracker.storage import Storage, ThrottleRow
+from tracker.keyed_records import Change, KeyedRecords, Record
+from tracker.storage import Storage, ThrottleChange, ThrottleRow
 
 #: Throttle changes are written at most this often (seconds).
 SAVE_INTERVAL = 5.0
@@ -34,7 +42,10 @@ class ThrottleStore:
     def __init__(self, storage: Storage, tables: Iterable[KeyedRecords]) -> None:
         self._storage = storage
         self._tables = {table.kind: table for table in tables}
-        self._synced = time.time()
+        for table in self._tables.values():
+            table.track_changes()
+        #: The store's clock at the last save, less a margin for transactions in flight.
+        self._since = time.time() - GROUP_SAVE_INTERVAL
 
     def _by_kind(self, rows: Iterable[ThrottleRow]) -> dict[str, list[tuple[str, float, float]]]:
         by_kind: dict[str, list[tuple[str, float, float]]] = {}
@@ -44,24 +55,32 @@ class ThrottleStore:
 
     async def load(self) -> None:
         """Fill every table from the store (rows of unknown kinds are ignored)."""
-        self._synced = time.time()
+        self._since = time.time() - GROUP_SAVE_INTERVAL
         by_kind = self._by_kind(await self._storage.load_throttles())
         for kind, table in self._tables.items():
             table.load(by_kind.get(kind, ()))
 
     async def save(self) -> int:
-        """Write what changed since the last save; returns the number of rows written."""
+        """Write what changed since the last save; returns the number of keys written."""
+        taken: dict[str, list[Change]] = {
+            kind: table.take_changes() for kind, table in self._tables.items()
+        }
         changes = [
-            (kind, key, record)
-            for kind, table in self._tables.items()
-            for key, record in table.take_changes()
+            ThrottleChange(kind, key, record, pending, self._tables[kind].rule)
+            for kind, table_changes in taken.items()
+            for key, record, pending in table_changes
         ]
-        since, self._synced = self._synced, time.time()
-        theirs = await self._storage.save_throttles(changes, since - GROUP_SAVE_INTERVAL)
-        for kind, rows in self._by_kind(theirs).items():
+        try:
+            saved = await self._storage.save_throttles(changes, self._since)
+        except Exception:  # not committed: try again with the next save
+            for kind, table_changes in taken.items():
+                self._tables[kind].restore(table_changes)
+            raise
+        self._since = saved.clock - GROUP_SAVE_INTERVAL
+        for kind, rows in self._by_kind(saved.rows).items():
             table = self._tables.get(kind)
             if table is None:
                 continue
             for key, value, stamp in rows:
-                table.merge(key, Record(value, stamp))
+                table.adopt(key, Record(value, stamp))
         return len(changes)

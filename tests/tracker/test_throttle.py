@@ -91,11 +91,22 @@ def test_keyed_buckets_are_independent_and_wait_takes_nothing():
 
 def test_keyed_records_report_changes_once_and_evictions_as_deletions():
     records = KeyedRecords("t", max_entries=2)
-    records.put("a", Record(1, 0))
-    records.put("b", Record(1, 0))
-    records.put("c", Record(1, 0))
-    changes = dict(records.take_changes())
+    records.track_changes()
+    records.add("a", 0)
+    records.add("b", 0)
+    records.add("c", 0)
+    changes = {key: record for key, record, _ in records.take_changes()}
     assert changes["a"] is None and changes["b"] == Record(1, 0)
     assert records.take_changes() == []
     records.load([("x", 5.0, 1.0)])
     assert records.take_changes() == []
+
+
+def test_a_table_nobody_saves_remembers_no_changes():
+    """Per-source buckets of connections and pages are not saved: a spray of sources
+    must leave only the bounded table behind."""
+    buckets = KeyedTokenBuckets(KeyedRecords("t", max_entries=4), capacity=1, per_second=1.0)
+    for i in range(100):
+        buckets.take(f"10.0.{i}.1", 0.0)
+    assert len(buckets.records) == 4
+    assert buckets.records.take_changes() == []
