@@ -39,7 +39,8 @@ class BucketRule:
 
 
 class KeyedTokenBuckets:
-    """One bucket per key; full buckets are forgotten (they hold nothing worth keeping)."""
+    """One bucket per key in a bounded table (the least recently touched evicted first: a
+    key without a record has a full bucket, so evicting one forgives nothing it took)."""
 
     __slots__ = ("_per_second", "_rule", "records")
 
