@@ -39,8 +39,8 @@ class BucketRule:
 
 
 class KeyedTokenBuckets:
-    """One bucket per key in a bounded table (the least recently touched evicted first: a
-    key without a record has a full bucket, so evicting one forgives nothing it took)."""
+    """One bucket per key in a bounded table: a key without a record has a full bucket,
+    and the least recently touched key is evicted first once the table is full."""
 
     __slots__ = ("_per_second", "_rule", "records")
 
