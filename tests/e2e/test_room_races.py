@@ -6,8 +6,23 @@ import asyncio
 
 from peer.events import MemberJoined
 from tests.conftest import TrackerFactory, UserFactory
-from tests.peers import TIMEOUT, PeerFactory
+from tests.peers import TIMEOUT, PeerFactory, PeerHandle
 from tracker.server import TrackerServer
+
+
+async def lists(peer: PeerHandle, expected: list[str]) -> None:
+    """Wait until ``peer`` lists exactly ``expected`` (the last pushes may still be on
+    their way; whether a member came in the reply or a push does not matter)."""
+
+    async def listed() -> None:
+        while sorted(peer.client.members) != expected:
+            await asyncio.sleep(0.02)
+
+    try:
+        await asyncio.wait_for(listed(), TIMEOUT)
+    except TimeoutError:
+        missing = sorted(set(expected) - set(peer.client.members))
+        raise AssertionError(f"{peer.client.username} never listed {missing}") from None
 
 
 async def test_a_member_who_joins_right_after_us_is_not_lost(
@@ -27,8 +42,7 @@ async def test_a_member_who_joins_right_after_us_is_not_lost(
     )
     assert (await carol.reply())["status"] == "OK"
     await bob.wait_for(MemberJoined, lambda e: e.username == "carol")
-    await alice.wait_for(MemberJoined, lambda e: e.username == "carol")
-    assert sorted(alice.client.members) == ["alice", "bob", "carol"]
+    await lists(alice, ["alice", "bob", "carol"])
 
 
 async def test_a_burst_of_joiners_racing_our_join_is_all_seen(
@@ -50,14 +64,4 @@ async def test_a_burst_of_joiners_racing_our_join_is_all_seen(
     for other in others:
         assert (await other.reply())["status"] == "OK"
     await bob.wait_for(MemberJoined, count=31)  # alice and the 30: the tracker is done
-    expected = sorted(["alice", "bob", *(f"u{i:02d}" for i in range(30))])
-
-    async def all_listed() -> None:  # the last pushes may still be on their way
-        while sorted(alice.client.members) != expected:
-            await asyncio.sleep(0.02)
-
-    try:
-        await asyncio.wait_for(all_listed(), TIMEOUT)
-    except TimeoutError:
-        missing = set(expected) - set(alice.client.members)
-        raise AssertionError(f"alice never listed {sorted(missing)}") from None
+    await lists(alice, sorted(["alice", "bob", *(f"u{i:02d}" for i in range(30))]))
