@@ -17,7 +17,6 @@ of another tracker, :mod:`tracker.group_relay`).
 
 from __future__ import annotations
 
-import hmac
 import secrets
 import time
 from collections.abc import Sequence
@@ -51,7 +50,9 @@ from tracker.storage import (
     SavedThrottles,
     ThrottleChange,
     ThrottleRow,
+    TicketCleanup,
     UserRecord,
+    judge_ticket,
     user_from_row,
 )
 
@@ -383,31 +384,24 @@ class PgStorage:
                 " FOR UPDATE",
                 (ticket_hash,),
             )
-            row = await cur.fetchone()
-            if row is None:
-                return Redeemed.INVALID
-            owner, bound_key, expires, used = row
-            if owner != username:
-                return Redeemed.INVALID
-            if expires <= now:
+            verdict, cleanup = judge_ticket(await cur.fetchone(), username, identity_key, now)
+            if cleanup is TicketCleanup.THIS_TICKET:
                 await conn.execute("DELETE FROM tickets WHERE hash = %s", (ticket_hash,))
-                return Redeemed.INVALID
-            if used is not None:
-                await conn.execute("DELETE FROM tickets WHERE username = %s", (owner,))
-                return Redeemed.REUSED
-            if not hmac.compare_digest(bound_key, identity_key):
-                return Redeemed.INVALID
+            elif cleanup is TicketCleanup.ALL_OF_USER:
+                await conn.execute("DELETE FROM tickets WHERE username = %s", (username,))
+            if verdict is not Redeemed.OK:
+                return verdict
             await conn.execute("UPDATE tickets SET used = %s WHERE hash = %s", (now, ticket_hash))
             await conn.execute(
                 "INSERT INTO tickets (hash, username, identity_key, expires)"
                 " VALUES (%s, %s, %s, %s)",
-                (next_hash, owner, bound_key, next_expires),
+                (next_hash, username, identity_key, next_expires),
             )
             await conn.execute(
                 "DELETE FROM tickets WHERE username = %s AND (expires <= %s OR hash IN ("
                 " SELECT hash FROM tickets WHERE username = %s AND used IS NOT NULL"
                 " ORDER BY used DESC OFFSET %s))",
-                (owner, now, owner, USED_TICKETS_KEPT),
+                (username, now, username, USED_TICKETS_KEPT),
             )
         return Redeemed.OK
 

@@ -7,7 +7,6 @@ disk sync per batch, not one per session.
 
 from __future__ import annotations
 
-import hmac
 import secrets
 import sqlite3
 import time
@@ -28,7 +27,9 @@ from tracker.storage import (
     SavedThrottles,
     ThrottleChange,
     ThrottleRow,
+    TicketCleanup,
     UserRecord,
+    judge_ticket,
 )
 
 SALT_SECRET_BYTES = 32
@@ -87,29 +88,23 @@ def redeem_ticket_sync(
         "SELECT username, identity_key, expires, used FROM tickets WHERE hash = ?",
         (ticket_hash,),
     ).fetchone()
-    if row is None:
-        return Redeemed.INVALID
-    owner, bound_key, expires, used = row
-    if owner != username:
-        return Redeemed.INVALID
-    if expires <= now:
+    verdict, cleanup = judge_ticket(row, username, identity_key, now)
+    if cleanup is TicketCleanup.THIS_TICKET:
         conn.execute("DELETE FROM tickets WHERE hash = ?", (ticket_hash,))
-        return Redeemed.INVALID
-    if used is not None:
-        revoke_tickets_sync(conn, owner)
-        return Redeemed.REUSED
-    if not hmac.compare_digest(bound_key, identity_key):
-        return Redeemed.INVALID
+    elif cleanup is TicketCleanup.ALL_OF_USER:
+        revoke_tickets_sync(conn, username)
+    if verdict is not Redeemed.OK:
+        return verdict
     conn.execute("UPDATE tickets SET used = ? WHERE hash = ?", (now, ticket_hash))
     conn.execute(
         "INSERT INTO tickets (hash, username, identity_key, expires) VALUES (?, ?, ?, ?)",
-        (next_hash, owner, bound_key, next_expires),
+        (next_hash, username, identity_key, next_expires),
     )
     conn.execute(
         "DELETE FROM tickets WHERE username = ? AND (expires <= ? OR hash IN ("
         " SELECT hash FROM tickets WHERE username = ? AND used IS NOT NULL"
         " ORDER BY used DESC LIMIT -1 OFFSET ?))",
-        (owner, now, owner, USED_TICKETS_KEPT),
+        (username, now, username, USED_TICKETS_KEPT),
     )
     return Redeemed.OK
 

@@ -16,6 +16,7 @@ Every write that a reply acknowledges is committed durably before the reply.
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -97,6 +98,36 @@ class Redeemed(Enum):
     INVALID = "invalid"
     #: Already used once: stolen or replayed. Every ticket of the user is now revoked.
     REUSED = "reused"
+
+
+class TicketCleanup(Enum):
+    """What a store deletes along with its answer to a presented ticket."""
+
+    NOTHING = "nothing"
+    #: The ticket presented (it expired).
+    THIS_TICKET = "this"
+    #: Every ticket of its user (a spent one came back).
+    ALL_OF_USER = "all"
+
+
+def judge_ticket(
+    row: tuple[str, str, float, float | None] | None, username: str, identity_key: str, now: float
+) -> tuple[Redeemed, TicketCleanup]:
+    """The rules of ``RESUME``, for every store: ``row`` is the presented ticket's
+    ``(username, identity_key, expires, used)`` (``None``: unknown). On ``OK`` the store
+    marks it used and issues the next one for the same user and key."""
+    if row is None:
+        return Redeemed.INVALID, TicketCleanup.NOTHING
+    owner, bound_key, expires, used = row
+    if owner != username:
+        return Redeemed.INVALID, TicketCleanup.NOTHING
+    if expires <= now:
+        return Redeemed.INVALID, TicketCleanup.THIS_TICKET
+    if used is not None:
+        return Redeemed.REUSED, TicketCleanup.ALL_OF_USER
+    if not hmac.compare_digest(bound_key, identity_key):
+        return Redeemed.INVALID, TicketCleanup.NOTHING
+    return Redeemed.OK, TicketCleanup.NOTHING
 
 
 @dataclass(frozen=True, slots=True)
