@@ -323,6 +323,25 @@ async def burst(sender: Peer, to: str, count: int) -> float:
     return count / elapsed
 
 
+async def measure_paths(
+    args: argparse.Namespace, variants: dict[str, tuple[Peer, Peer, str]]
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """One-way latency in ms (``args.samples`` each, paths alternating after a warm-up)
+    and burst rates (``args.repeat`` runs of ``args.messages``) for each path."""
+    latency: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(20):  # warm up
+        for sender, receiver, to in variants.values():
+            await one_way(sender, receiver, to)
+    for _ in range(args.samples):
+        for name, (sender, receiver, to) in variants.items():
+            latency[name].append(await one_way(sender, receiver, to) * 1000)
+    rate: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(args.repeat):
+        for name, (sender, _receiver, to) in variants.items():
+            rate[name].append(await burst(sender, to, args.messages))
+    return latency, rate
+
+
 async def bench_clients(args: argparse.Namespace, port: int, fingerprint: str, home: Path) -> None:
     alice = await make_peer(port, fingerprint, home, "alice")
     bob = await make_peer(port, fingerprint, home, "bob")
@@ -338,17 +357,7 @@ async def bench_clients(args: argparse.Namespace, port: int, fingerprint: str, h
         "direct": (alice, bob, "bob"),
         "relay": (carol, dave, "dave"),
     }
-    latency: dict[str, list[float]] = {"direct": [], "relay": []}
-    for _ in range(20):  # warm up
-        for sender, receiver, to in variants.values():
-            await one_way(sender, receiver, to)
-    for _ in range(args.samples):
-        for name, (sender, receiver, to) in variants.items():
-            latency[name].append(await one_way(sender, receiver, to) * 1000)
-    rate: dict[str, list[float]] = {"direct": [], "relay": []}
-    for _ in range(args.repeat):
-        for name, (sender, _receiver, to) in variants.items():
-            rate[name].append(await burst(sender, to, args.messages))
+    latency, rate = await measure_paths(args, variants)
     print(f"\n2. Through real clients: one-way latency of a {len(TEXT)}-character private")
     print(f"   message ({args.samples} samples per path, alternating), and {args.messages:,}")
     print(f"   messages until every receipt is in ({args.repeat} runs, medians)")
@@ -437,17 +446,7 @@ async def bench_group_clients(
         "same": (carol, dave, "dave"),
         "across": (erin, frank, "frank"),
     }
-    latency: dict[str, list[float]] = {"same": [], "across": []}
-    for _ in range(20):  # warm up
-        for sender, receiver, to in variants.values():
-            await one_way(sender, receiver, to)
-    for _ in range(args.samples):
-        for name, (sender, receiver, to) in variants.items():
-            latency[name].append(await one_way(sender, receiver, to) * 1000)
-    rate: dict[str, list[float]] = {"same": [], "across": []}
-    for _ in range(args.repeat):
-        for name, (sender, _receiver, to) in variants.items():
-            rate[name].append(await burst(sender, to, args.messages))
+    latency, rate = await measure_paths(args, variants)
     print(f"\n   Real relay_only clients: a {len(TEXT)}-character private message, one way,")
     print(f"   and {args.messages:,} messages until every receipt is in")
     for name, label in (("same", "A -> A"), ("across", "A -> B")):
