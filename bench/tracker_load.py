@@ -131,8 +131,11 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def seed_users(data_dir: Path, names: list[str]) -> None:
-    password_hash = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1).hash(PASSWORD)
+def seed_users(data_dir: Path, names: list[str], hasher: PasswordHasher | None = None) -> None:
+    """Legacy-scheme accounts sharing one hash of PASSWORD (by default at the tracker's
+    default cost; the scale bench passes a cheap hasher)."""
+    hasher = hasher or PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
+    password_hash = hasher.hash(PASSWORD)
     db = Database(data_dir)
     db.open_blocking()
 

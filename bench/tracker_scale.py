@@ -47,13 +47,17 @@ from typing import Any
 
 import psutil
 from argon2 import PasswordHasher
-from tracker_load import KEY, PASSWORD, Session, percentile  # type: ignore[import-not-found]
+from tracker_load import (  # type: ignore[import-not-found]
+    KEY,
+    PASSWORD,
+    Session,
+    percentile,
+    seed_users,
+)
 
 from commons.codec import decode_object
 from commons.framing import FrameDecoder
 from commons.tracker_protocol import is_push
-from tracker.database import Database
-from tracker.user_store import insert_user
 
 REPO = Path(__file__).resolve().parents[1]
 WEAK_ARGON2 = ["--allow-weak-argon2", "--argon2-memory-kib", "8", "--argon2-time-cost", "1"]
@@ -62,18 +66,7 @@ PORTS_PER_SOURCE = 25_000
 
 def seed_weak(data_dir: Path, names: list[str]) -> None:
     """Legacy-scheme accounts sharing one cheap hash (the setup logs them in with it)."""
-    password_hash = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1).hash(PASSWORD)
-    db = Database(data_dir)
-    db.open_blocking()
-
-    def insert_all(conn: Any) -> None:
-        conn.execute("BEGIN")
-        for name in names:
-            insert_user(conn, name, password_hash, KEY)
-        conn.execute("COMMIT")
-
-    db.run_blocking(insert_all)
-    db.close_blocking()
+    seed_users(data_dir, names, PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
 
 
 def raise_own_fd_limit(needed: int) -> None:
