@@ -1,6 +1,6 @@
 """Benchmark of the client's bounded event queue against a plain ``asyncio.Queue``.
 
-The client's events now go through :class:`peer.event_queue.EventQueue`, which charges
+The client's events now go through :class:`peer.client.event_queue.EventQueue`, which charges
 each event to the channel that produced it (its cost is the UTF-8 size of its text) and
 pauses and resumes reading; before, they went through an unbounded ``asyncio.Queue``.
 This measures, side by side in one run (variants alternating), events per second put
@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from peer import events as ev
-from peer.event_queue import EventQueue
+from peer.client.event_queue import EventQueue
 
 TEXT = "x" * 200
 

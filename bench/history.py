@@ -1,6 +1,6 @@
 """Encrypted history benchmark: start-up and search over a 100,000-message history.
 
-Builds a history file (:class:`peer.history_store.HistoryStore`, real AES-GCM and blind
+Builds a history file (:class:`peer.history.store.HistoryStore`, real AES-GCM and blind
 index) with ``--messages`` messages spread over 40 conversations, texts drawn from a
 Zipf-distributed vocabulary (a few very common words, a long tail of rare ones), then
 measures, each as the median of ``--repeat`` runs:
@@ -33,10 +33,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from crypto.history_seal import derive_history_keys
 from crypto.identity import IdentityKey
-from peer import history_search
-from peer.history_entries import HistoryEntry
-from peer.history_file import HISTORY_FILE_NAME
-from peer.history_store import HistoryStore
+from peer.history import search as history_search
+from peer.history.entries import HistoryEntry
+from peer.history.file import HISTORY_FILE_NAME
+from peer.history.store import HistoryStore
 
 CONVERSATIONS = 40
 RESTORED = 12

@@ -1,10 +1,10 @@
 """Peer-to-peer benchmark: encrypted channel vs the same framing in plaintext, and room joins.
 
 1. Two P2P links over loopback TCP, carrying chat frames with 200-character texts
-   (:mod:`peer.chat_protocol` encode/decode on both ends, :mod:`commons.framing`), once
+   (:mod:`peer.core.frames` encode/decode on both ends, :mod:`commons.framing`), once
    over the real Noise channel (:class:`crypto.channel.SecureChannel`) and once over
    :class:`PlainChannel`, a stand-in used only here that passes bodies through. Each is
-   run twice: frames only, and through :class:`peer.core.PeerCore` on both ends with
+   run twice: frames only, and through :class:`peer.core.peer_core.PeerCore` on both ends with
    delivery receipts on (a run ends when every message is acknowledged). The variants
    alternate within one run; reported: messages/s (median of the repetitions), one-way
    latency p50/p99 (send-to-decoded, one message in flight, same clock) and the
@@ -34,15 +34,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from crypto.channel import SecureChannel
 from crypto.identity import IdentityKey
 from crypto.keystore import TEST_KDF_PARAMS
-from peer.actions import SendFrame, Step
-from peer.chat_protocol import ChatMessage, MessageIds, decode_frame, encode_frame
-from peer.client import ChatClient
-from peer.config import CoreSettings, PeerConfig
-from peer.core import PeerCore
+from peer.channels.link import ChannelLike, P2PLink
+from peer.client.chat_client import ChatClient
+from peer.config import PeerConfig
+from peer.core.actions import SendFrame, Step
+from peer.core.frames import ChatMessage, MessageIds, decode_frame, encode_frame
+from peer.core.peer_core import PeerCore
+from peer.core.settings import CoreSettings
 from peer.events import MessageDelivered, MessageReceived
-from peer.p2p_link import ChannelLike, P2PLink
 from tracker.config import TrackerConfig
-from tracker.server import TrackerServer
+from tracker.server.server import TrackerServer
 
 TEXT = "x" * 200
 
@@ -176,7 +177,7 @@ def _write(link: P2PLink, step: Step) -> int:
 
 
 async def throughput_with_receipts(make: ChannelPair, count: int) -> tuple[Rate, float]:
-    """Messages/s through :class:`peer.core.PeerCore` on both ends, receipts on: the
+    """Messages/s through :class:`peer.core.peer_core.PeerCore` on both ends, receipts on: the
     sender's core writes each message, the receiver's core delivers it and acknowledges
     each read's worth in ``ack`` frames, the sender's core settles them. Done when every
     message has its receipt. Also returns the ack frames per message."""

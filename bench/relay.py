@@ -9,7 +9,7 @@
    tracker), as fast as the receivers take them (a window of :data:`WINDOW` frames per
    pair, as receipts would give). Reported: messages/s (median of ``--repeat``) and the
    CPU time per relayed message of the tracker and of the bench's own clients.
-2. **Through real clients.** Two :class:`peer.client.ChatClient` pairs in this process,
+2. **Through real clients.** Two :class:`peer.client.chat_client.ChatClient` pairs in this process,
    one with a direct channel and one relayed (``relay_only``), both through the same
    tracker process: one-way latency of a 200-character message (send to
    ``MessageReceived``, one in flight, samples alternating between the paths) and
@@ -50,7 +50,7 @@ from commons.codec import encode_message
 from commons.framing import FrameDecoder
 from commons.relay_frames import relay_request
 from crypto.keystore import TEST_KDF_PARAMS
-from peer.client import ChatClient
+from peer.client.chat_client import ChatClient
 from peer.config import PeerConfig
 from peer.events import Event, MessageDelivered, MessageFailed, MessageReceived
 

@@ -27,9 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from rich.console import Console
 
-from peer.chat_protocol import MAX_TEXT_CHARS
-from peer.tui.buffers import Line, LineKind
-from peer.tui.rendering import render_line
+from peer.core.frames import MAX_TEXT_CHARS
+from peer.tui.model.buffers import Line, LineKind
+from peer.tui.model.rendering import render_line
 
 CASES = {
     "ordinary 200 chars": "lorem ipsum dolor sit amet " * 7 + "consec",

@@ -57,8 +57,8 @@ sys.path.insert(0, str(REPO))
 from commons.codec import decode_object, encode_message  # noqa: E402
 from commons.framing import FrameDecoder  # noqa: E402
 from commons.tracker_protocol import is_push  # noqa: E402
-from tracker.database import Database  # noqa: E402
-from tracker.user_store import insert_user  # noqa: E402
+from tracker.storage.sqlite_file import Database  # noqa: E402
+from tracker.storage.sqlite_users import insert_user  # noqa: E402
 
 PASSWORD = hashlib.sha256(b"bench password").hexdigest()
 KEY = "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA="

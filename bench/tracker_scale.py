@@ -169,7 +169,7 @@ class Comeback:
         stats: Counter[str],
         inflight: asyncio.Semaphore,
     ) -> None:
-        """Like ``peer/session.py``: a ticket is sent once; a RESUME that got no answer
+        """Like ``peer/session/session.py``: a ticket is sent once; a RESUME that got no answer
         is followed by a LOGIN (argon2), as is a refused ticket (counted as fallbacks)."""
         delay = 0.5
         while True:
@@ -469,7 +469,7 @@ async def push_login(port: int, context: ssl.SSLContext, name: str) -> PushSessi
 def seed_pg(url: str, names: list[str]) -> None:
     import psycopg
 
-    from tracker.pg_storage import SCHEMA
+    from tracker.storage.postgres import SCHEMA
 
     password_hash = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1).hash(PASSWORD)
     with psycopg.connect(url, autocommit=True) as conn:

@@ -1,7 +1,7 @@
 """Message log benchmark: showing a buffer's whole kept scrollback (2,000 lines) on a switch.
 
 Headless Textual app, 120 x 40. Two variants, alternated within one run, each given the
-same 2,000 chat rows (:func:`peer.tui.log_view.LogView.rows`: time, nick, text of 20-120
+same 2,000 chat rows (:func:`peer.tui.model.log_view.LogView.rows`: time, nick, text of 20-120
 characters, date rules):
 
 * ``RichLog``: Textual's log widget, which renders every row when it is written (the
@@ -30,9 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from textual.app import App, ComposeResult
 from textual.widgets import RichLog
 
-from peer.tui.buffers import Line, LineKind
-from peer.tui.log_view import LogView
 from peer.tui.message_log import MessageLog
+from peer.tui.model.buffers import Line, LineKind
+from peer.tui.model.log_view import LogView
 
 SIZE = (120, 40)
 WORDS = ("the quick brown fox jumps over a lazy dog lunch at noon tracker room key").split()  # noqa: SIM905

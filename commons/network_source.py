@@ -7,7 +7,7 @@ the low 64 bits. IPv4-mapped IPv6 addresses (``::ffff:192.0.2.1``, what a dual-s
 socket reports) count as the IPv4 address. Anything unparsable (a Unix socket, a
 missing peer name) becomes one shared source, so it cannot dodge the limits either.
 
-The tracker (:mod:`tracker.source`) and the peer's P2P listener both count by it. Both
+The tracker (:mod:`tracker.limits.source`) and the peer's P2P listener both count by it. Both
 functions are cached (a flood comes from few addresses, and every accepted socket
 asks), so classifying a connection costs a dictionary lookup.
 """

@@ -2,7 +2,7 @@
 
 A bucket starts full, every request takes one token, and tokens come back at
 ``per_second`` up to ``capacity``. Asking when the next token comes never takes one.
-The tracker keeps one per session or per source (:mod:`tracker.rate_limit`); the peer
+The tracker keeps one per session or per source (:mod:`tracker.limits.rate_limit`); the peer
 one per address it dials and one for the directory lookups strangers can trigger.
 """
 

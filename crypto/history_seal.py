@@ -1,6 +1,6 @@
 """The cryptography of the local message history: keys, sealed entries, blind search terms.
 
-The history file (:mod:`peer.history_store`) holds nothing readable. Its keys are derived
+The history file (:mod:`peer.history.store`) holds nothing readable. Its keys are derived
 with HKDF-SHA256 from the user's identity private key, which exists in memory only after
 the password opened the key file, so the history opens with the password and nothing
 else. Each use has its own HKDF label (``info``), distinct from every label the Noise

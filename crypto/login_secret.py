@@ -1,7 +1,7 @@
 """The login secret: what a client proves its password with, instead of the password.
 
 The tracker keeps Argon2id of a value the client computes (the tracker's hash is
-:mod:`tracker.password_hashing`); this module is how the client computes that value.
+:mod:`tracker.accounts.hashing`); this module is how the client computes that value.
 Scheme 2 (this one) is per account and slow::
 
     argon2_salt = "p2pchat/login-secret/2" || u16be(len(realm)) || realm || account_salt

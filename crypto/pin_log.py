@@ -28,7 +28,7 @@ What the chain cannot stop is the same as for version 2: deleting the store, or 
 whole records off its end / putting back an older authentic copy (a rollback).
 
 :class:`PinFile` is sans-I/O (bytes in, bytes out); :mod:`crypto.pinning` holds the
-store's meaning and :mod:`peer.trust` does the writing.
+store's meaning and :mod:`peer.client.trust_gate` does the writing.
 """
 
 from __future__ import annotations

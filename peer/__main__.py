@@ -3,7 +3,7 @@
 On a terminal (stdin and stdout both TTYs) without ``--batch`` it opens the full-screen
 chat (:mod:`peer.tui.app`); otherwise it runs the batch mode (:mod:`peer.batch`).
 
-Settings come from the config file (:mod:`peer.settings`; the chat writes a commented
+Settings come from the config file (:mod:`peer.user_settings`; the chat writes a commented
 one on first run) and the flags here override it. ``--help`` names every default.
 """
 
@@ -23,8 +23,8 @@ from commons.tls_fingerprint import normalize_fingerprint
 from commons.version import package_version
 from crypto.login_secret import MIN_LOGIN_KDF, LoginKdf
 from peer.config import PeerConfig, parse_endpoint
-from peer.endpoint_policy import DirectPrivate
-from peer.settings import (
+from peer.core.endpoint_policy import DirectPrivate
+from peer.user_settings import (
     SPEC_BY_KEY,
     SettingError,
     Settings,

@@ -1,6 +1,6 @@
 """Batch mode: commands on stdin, one JSON object per line on stdout (for scripts and tests).
 
-Lines are parsed by :mod:`peer.commands` and run by :func:`peer.command_runner.execute`
+Lines are parsed by :mod:`peer.commands.table` and run by :func:`peer.commands.runner.execute`
 (the same table and code as the terminal chat). Every output object has an ``"event"``
 key: command results (``registered``, ``logged_in``, ``peers``, ``rooms``,
 ``room_created``, ``joined``, ``left``, ``deleted``, ``users``, ``sent``,
@@ -39,10 +39,10 @@ from typing import Any, TextIO
 from commons.errors import P2PChatError, RateLimitedError
 from commons.untrusted_text import replace_unsafe
 from peer import events as ev
-from peer.client import ChatClient
-from peer.command_results import Bye, result_to_json
-from peer.command_runner import execute
-from peer.commands import (
+from peer.client.chat_client import ChatClient
+from peer.commands.results import Bye, result_to_json
+from peer.commands.runner import execute
+from peer.commands.table import (
     ClearHistory,
     CloseBuffer,
     Expand,
@@ -59,7 +59,7 @@ from peer.commands import (
     parse_line,
 )
 from peer.config import PeerConfig
-from peer.tracker_pins import endpoint_key
+from peer.session.pins import endpoint_key
 
 Output = dict[str, Any]
 #: Exit status when a ``/login`` failed and no login succeeded afterwards.

@@ -1,7 +1,7 @@
 """Peer settings: where the tracker is, where the user's files live, where to listen.
 
 One frozen dataclass built by the CLI (or by a test) and handed to
-:class:`peer.client.ChatClient`. ``parse_endpoint`` turns the ``HOST:PORT`` strings of
+:class:`peer.client.chat_client.ChatClient`. ``parse_endpoint`` turns the ``HOST:PORT`` strings of
 the command line into a validated pair; port 0 means "any free port" for the listener.
 
 Where to listen, by default: on loopback when the tracker is on loopback (nothing else
@@ -20,8 +20,8 @@ from commons.data_dirs import user_data_dir
 from commons.errors import ValidationError
 from commons.models import validate_host
 from crypto.login_secret import MIN_LOGIN_KDF, LoginKdf
-from peer.endpoint_policy import DirectPrivate
-from peer.liveness import Keepalive
+from peer.core.endpoint_policy import DirectPrivate
+from peer.core.settings import CoreSettings
 
 DEFAULT_TRACKER: tuple[str, int] = ("127.0.0.1", 6060)
 DEFAULT_LISTEN: tuple[str, int] = ("127.0.0.1", 0)
@@ -58,33 +58,6 @@ def parse_endpoint(text: str, *, allow_port_zero: bool = False) -> tuple[str, in
 
 
 @dataclass(frozen=True, slots=True)
-class CoreSettings:
-    """The rules of :class:`peer.core.PeerCore` that a user or a test may tune."""
-
-    keepalive: Keepalive = field(default_factory=Keepalive)
-    fallback_dial_delay: float = 2.0
-    #: Waits before each new dial to a member whose channel dropped (about a minute).
-    redial_delays: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
-    #: How long a member the tracker stopped listing (not a departure) stays while our
-    #: channel to them lives: a tracker restart or their tracker link coming back.
-    detach_grace: float = 60.0
-    #: Room messages held per sender the tracker has not listed yet.
-    held_limit: int = 32
-    #: Messages awaiting a receipt per recipient; more fail at once (``backlog_full``).
-    max_pending: int = 512
-    #: A message without a receipt this long after it was sent fails (``timed_out``).
-    delivery_timeout: float = 120.0
-    #: Open channels at most; beyond, strangers' channels (then idle private ones) are
-    #: closed to make room, and an inbound stranger is refused if none can go.
-    max_channels: int = 256
-    #: How often the tracker is asked whether a stranger with a channel is still online.
-    stranger_check_interval: float = 60.0
-    #: Refused inbound channels: the first per name is reported, then one summary per
-    #: this many seconds.
-    refusal_summary_interval: float = 60.0
-
-
-@dataclass(frozen=True, slots=True)
 class PeerConfig:
     """Everything a :class:`ChatClient` needs before it connects.
 
@@ -98,7 +71,7 @@ class PeerConfig:
     address published; we still dial room-mates directly (they see our address then).
     ``relay_only``: no listener and no direct dial either: every channel goes through the
     relay and only the tracker ever sees our address. ``direct_private``: to whom we
-    offer our address over a relayed channel (:mod:`peer.endpoint_policy`).
+    offer our address over a relayed channel (:mod:`peer.core.endpoint_policy`).
     """
 
     tracker: tuple[str, int] = DEFAULT_TRACKER
@@ -117,10 +90,10 @@ class PeerConfig:
     request_timeout: float = 15.0
     handshake_timeout: float = 10.0
     #: A channel whose send buffer does not drain this long is dropped; a sender waits
-    #: at most this long for full buffers (:mod:`peer.write_watch`).
+    #: at most this long for full buffers (:mod:`peer.channels.write_watch`).
     write_timeout: float = 10.0
     #: Bytes of events one channel, and all channels, may have waiting for the
-    #: application before reading stops (:mod:`peer.event_queue`).
+    #: application before reading stops (:mod:`peer.client.event_queue`).
     events_per_channel: int = 1024 * 1024
     events_total: int = 16 * 1024 * 1024
     reconnect_initial_delay: float = 0.5
@@ -129,7 +102,7 @@ class PeerConfig:
     #: The least login-secret cost accepted from a tracker (tests lower it).
     min_login_kdf: LoginKdf = MIN_LOGIN_KDF
     #: Send the old, unsalted login digest when a tracker holds the account in the old
-    #: scheme, to upgrade it (never for an account :mod:`peer.login_memory` knows).
+    #: scheme, to upgrade it (never for an account :mod:`peer.session.login_memory` knows).
     allow_legacy_login: bool = False
 
     @property

@@ -1,4 +1,5 @@
-"""Typed events a :class:`peer.client.ChatClient` reports to its user (UI, batch mode, bot).
+"""Typed events a :class:`peer.client.chat_client.ChatClient` reports to its user (UI, batch mode,
+bot).
 
 Frozen dataclasses, consumed from ``client.events()``. They carry no secrets: message
 text reaches only the local user, never a log.

@@ -10,7 +10,7 @@
 * ``pg_database``: the URL of a fresh database on a PostgreSQL server the test session
   starts itself (:mod:`tests.pg_server`); tests that use it are skipped, with one line
   in the report header saying so, where no PostgreSQL server binaries are installed.
-* ``peer_factory(tracker, name)``: a real :class:`~peer.client.ChatClient` in its own
+* ``peer_factory(tracker, name)``: a real :class:`~peer.client.chat_client.ChatClient` in its own
   home, registered and logged in (``login=False`` to do that by hand), wrapped in a
   :class:`tests.peers.PeerHandle` that records its events; ``clock=`` gives it a clock
   the test moves (:class:`tests.peers.FakeClock`) for the age of directory listings.
@@ -34,12 +34,12 @@ import pytest
 
 from crypto.keystore import TEST_KDF_PARAMS
 from crypto.login_secret import TEST_LOGIN_KDF
-from peer.client import ChatClient
+from peer.client.chat_client import ChatClient
 from tests.peers import DEFAULT_PASSWORD, TIMEOUT, PeerFactory, PeerHandle, peer_config
 from tests.pg_server import PgServer, find_postgres
 from tests.tracker_client import TrackerTestClient
 from tracker.config import TrackerConfig
-from tracker.server import TrackerServer
+from tracker.server.server import TrackerServer
 
 TrackerFactory = Callable[..., Awaitable[TrackerServer]]
 ClientFactory = Callable[..., Awaitable[TrackerTestClient]]

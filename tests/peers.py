@@ -19,12 +19,12 @@ from commons.tracker_protocol import push
 from crypto.channel import SecureChannel
 from crypto.identity import IdentityKey
 from crypto.login_secret import TEST_LOGIN_KDF
-from peer.client import ChatClient
+from peer.channels.link import P2PLink
+from peer.client.chat_client import ChatClient
 from peer.config import PeerConfig
 from peer.events import Event
-from peer.p2p_link import P2PLink
-from tracker.server import TrackerServer
-from tracker.state import Outcome
+from tracker.server.server import TrackerServer
+from tracker.state.tracker_state import Outcome
 
 E = TypeVar("E")
 TIMEOUT = 10.0

@@ -12,7 +12,7 @@ import pytest
 from commons.version import package_version
 from peer.__main__ import build_parser as peer_parser
 from tracker.__main__ import build_parser as tracker_parser
-from tracker.database import DB_FILE_NAME
+from tracker.storage.sqlite_file import DB_FILE_NAME
 
 ROOT = Path(__file__).resolve().parents[1]
 

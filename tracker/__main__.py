@@ -19,10 +19,10 @@ from commons.relay_frames import MAX_RELAY_BODY
 from commons.version import package_version
 from crypto.login_secret import LoginKdf
 from tracker import admin
+from tracker.accounts.registration import RegistrationMode
 from tracker.config import TrackerConfig
-from tracker.database import DB_FILE_NAME, DatabaseOpenError
-from tracker.registration import RegistrationMode
-from tracker.server import TrackerServer
+from tracker.server.server import TrackerServer
+from tracker.storage.sqlite_file import DB_FILE_NAME, DatabaseOpenError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -329,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
         return admin.main(arguments[1:])
     config = parse_args(arguments)
     if sys.platform == "win32":
-        # The accept loop (tracker/listener.py) needs add_reader: a selector loop.
+        # The accept loop (tracker/network/listener.py) needs add_reader: a selector loop.
         asyncio.set_event_loop_policy(asyncio.WindowsSelectorEventLoopPolicy())  # type: ignore[attr-defined,unused-ignore]
     try:
         asyncio.run(serve(config))

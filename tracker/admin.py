@@ -21,8 +21,8 @@ import time
 from pathlib import Path
 
 from tracker.config import TrackerConfig
-from tracker.database import DatabaseOpenError
-from tracker.storage import Storage, open_storage
+from tracker.storage.base import Storage, open_storage
+from tracker.storage.sqlite_file import DatabaseOpenError
 
 DEFAULT_EXPIRY_HOURS = 7 * 24.0
 MAX_CODES = 1000

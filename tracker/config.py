@@ -15,9 +15,9 @@ from commons.errors import ValidationError
 from commons.framing import DEFAULT_MAX_FRAME_SIZE
 from commons.models import MAX_ROOM_CAPACITY
 from crypto.login_secret import DEFAULT_LOGIN_KDF, LoginKdf
-from tracker.registration import RegistrationMode
-from tracker.relay import RelayLimits
-from tracker.source import parse_networks
+from tracker.accounts.registration import RegistrationMode
+from tracker.limits.source import parse_networks
+from tracker.state.relay_budget import RelayLimits
 
 #: OWASP's floor for argon2id (m=19 MiB, t=2, p=1); the tracker refuses anything weaker.
 ARGON2_MIN_MEMORY_KIB = 19 * 1024
@@ -31,7 +31,7 @@ def _default_data_dir() -> Path:
 
 @dataclass(frozen=True, slots=True)
 class TrackerConfig:
-    """Everything a :class:`tracker.server.TrackerServer` needs to run."""
+    """Everything a :class:`tracker.server.server.TrackerServer` needs to run."""
 
     host: str = "127.0.0.1"
     port: int = 6060

@@ -1,7 +1,7 @@
 """The tracker's data directory: created private, whatever the umask.
 
 It holds the password-hash database and the certificate's private key. The files
-themselves are created 0600 (:mod:`tracker.database`, :mod:`commons.private_file`); the
+themselves are created 0600 (:mod:`tracker.storage.sqlite_file`, :mod:`commons.private_file`); the
 directory is created 0700 so that not even their names are listed to others.
 """
 

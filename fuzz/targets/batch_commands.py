@@ -1,7 +1,7 @@
 """Target ``batch_commands``: one input line through the command parser and batch writer.
 
 The line is made from bytes exactly as batch mode reads stdin (UTF-8 with
-``surrogateescape``) and parsed as each front end would (:mod:`peer.commands`, one
+``surrogateescape``) and parsed as each front end would (:mod:`peer.commands.table`, one
 table for both). A parsed command holds only real text, valid names and, for a message,
 non-blank text; a refused line raises ``P2PChatError``. Either way the JSON line batch
 mode would write about it is one line for any splitter, with nothing unsafe for display
@@ -16,8 +16,8 @@ import json
 from commons.errors import P2PChatError
 from commons.models import validate_username
 from commons.untrusted_text import has_lone_surrogate, is_unsafe_for_display
-from peer import commands as cmd
 from peer.batch import error_to_json, json_line
+from peer.commands import table as cmd
 
 MAX_LEN = 8192
 

@@ -1,4 +1,4 @@
-"""Target ``p2p_frames``: :func:`peer.chat_protocol.decode_frame`, a channel's plaintext.
+"""Target ``p2p_frames``: :func:`peer.core.frames.decode_frame`, a channel's plaintext.
 
 An accepted frame has bounded, well-formed fields (text that is real Unicode of at most
 4,000 characters, a finite timestamp, a sender equal to the channel's user, a reject
@@ -14,7 +14,7 @@ import math
 
 from commons.errors import ProtocolError
 from commons.untrusted_text import has_lone_surrogate
-from peer.chat_protocol import (
+from peer.core.frames import (
     MAX_ACK_IDS,
     MAX_REJECT_REASON_CHARS,
     MAX_TEXT_CHARS,

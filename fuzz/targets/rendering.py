@@ -17,8 +17,8 @@ from rich.console import Console
 from commons.untrusted_text import has_lone_surrogate, is_unsafe_for_display
 from fuzz.byte_reader import utf16_text
 from peer.batch import json_line
-from peer.tui.buffers import Line, LineKind
-from peer.tui.rendering import MAX_SHOWN_CHARS, MAX_SHOWN_LINES, render_line, sanitize
+from peer.tui.model.buffers import Line, LineKind
+from peer.tui.model.rendering import MAX_SHOWN_CHARS, MAX_SHOWN_LINES, render_line, sanitize
 
 MAX_LEN = 16_384
 WIDTH = 80

@@ -1,11 +1,11 @@
 """Target ``tracker``: request decoding and the tracker's state machine, with invariants.
 
-Up to six connections each get a :class:`tracker.request_decoder.RequestDecoder`; the
+Up to six connections each get a :class:`tracker.server.request_decoder.RequestDecoder`; the
 input is a script of steps, each for one connection: a request built from fuzzed
 choices (every command, ids, names, target users, hosts, ports, invite codes, page
 cursors and limits, room modes; strings may hold anything, lone surrogates included)
 sent as JSON with ``\\u`` escapes, a raw frame, raw stream bytes, or a disconnect.
-Decoded requests go to :class:`tracker.state.TrackerState` as the server would send
+Decoded requests go to :class:`tracker.state.tracker_state.TrackerState` as the server would send
 them. Accounts are not the state machine's job, so the model keeps only their one rule
 the state relies on: a name is unique ignoring case, its spelling fixed by the first
 ``REGISTER`` or ``LOGIN`` (a later ``REGISTER`` gets ``user_exists``, a ``LOGIN`` with
@@ -38,8 +38,8 @@ from commons.framing import DEFAULT_MAX_FRAME_SIZE, HEADER
 from commons.relay_frames import RELAY_COMMAND, RelayFrame
 from commons.tracker_protocol import Command, Request, Status, error, ok
 from fuzz.byte_reader import ByteReader
-from tracker.request_decoder import MAX_REJECTED_IN_A_ROW, Rejected, RequestDecoder
-from tracker.state import Outcome, StateLimits, TrackerState
+from tracker.server.request_decoder import MAX_REJECTED_IN_A_ROW, Rejected, RequestDecoder
+from tracker.state.tracker_state import Outcome, StateLimits, TrackerState
 
 MAX_LEN = 8192
 MAX_STEPS = 96
@@ -165,7 +165,7 @@ class _Model:
         state = self.state
         self.now += 1.0
         new_session = not state.is_authenticated(session)
-        if request.cmd is Command.SALT:  # answered by tracker.accounts, never by the state
+        if request.cmd is Command.SALT:  # answered by tracker.accounts.accounts, never by the state
             self.sent(ok(request.id))
             return
         if new_session and request.cmd in (Command.REGISTER, Command.LOGIN, Command.RESUME):

@@ -1,6 +1,7 @@
 """The chat screen's notifications: the policy's signals carried out on the terminal.
 
-For each arrived message :class:`Alerts` asks :class:`~peer.tui.notifications.NotificationPolicy`
+For each arrived message :class:`Alerts` asks
+:class:`~peer.tui.model.notifications.NotificationPolicy`
 what to do and makes :class:`~peer.tui.terminal_output.TerminalOutput` ring or show a
 desktop notification; after each redraw it keeps the window title's unread count. The
 ``notifications.*`` settings take effect at once (:meth:`Alerts.follow`). Without a
@@ -12,11 +13,11 @@ from __future__ import annotations
 import time
 
 from peer.events import MessageReceived
-from peer.settings import Settings
-from peer.tui.buffers import private_buffer, room_buffer
-from peer.tui.chat_model import ChatModel
-from peer.tui.notifications import NotificationPolicy
+from peer.tui.model.buffers import private_buffer, room_buffer
+from peer.tui.model.chat_model import ChatModel
+from peer.tui.model.notifications import NotificationPolicy
 from peer.tui.terminal_output import TerminalOutput
+from peer.user_settings import Settings
 
 
 class Alerts:

@@ -19,11 +19,11 @@ from textual.app import App
 from textual.binding import Binding, BindingType
 
 from peer.config import PeerConfig
-from peer.settings import Settings
 from peer.tui.chat_screen import ChatScreen
-from peer.tui.controller import ChatClientLike
+from peer.tui.model.controller import ChatClientLike
 from peer.tui.terminal_keys import read_alt_digits
 from peer.tui.terminal_output import TerminalOutput
+from peer.user_settings import Settings
 
 CLOSE_TIMEOUT = 5.0
 
@@ -123,7 +123,7 @@ def _logging_to(path: Path) -> Iterator[None]:
 
 def run_tui(config: PeerConfig, settings: Settings | None = None) -> int:
     """Run the full-screen chat until the user quits; the ``p2pchat`` entry on a TTY."""
-    from peer.client import ChatClient
+    from peer.client.chat_client import ChatClient
 
     read_alt_digits()
     client = ChatClient(config)

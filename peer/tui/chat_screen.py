@@ -5,18 +5,18 @@
 state, the buffer bar with unread counts, and the input line; each own message ends with
 its delivery mark (``✓``, ``✓2/3``, ``…``, a red ``✗``). Two workers feed it: one reads
 ``client.events()``, one runs submitted lines and the dialogs' decisions one at a time
-(:mod:`peer.tui.command_queue`, so a slow ``/join`` never reorders the messages typed
+(:mod:`peer.tui.model.command_queue`, so a slow ``/join`` never reorders the messages typed
 after it). After each change :meth:`ChatScreen.sync` redraws from the
-:class:`~peer.tui.chat_model.ChatModel`.
+:class:`~peer.tui.model.chat_model.ChatModel`.
 
-It also opens the user's encrypted history (:mod:`peer.tui.chat_history`): the buffers
+It also opens the user's encrypted history (:mod:`peer.tui.model.chat_history`): the buffers
 with the most recent conversations come back with their last messages (dimmed, marked
 as history), every message shown is kept, and Ctrl+R / Ctrl+F / ``/search`` search it
 (:mod:`peer.tui.search_screen`). The log keeps its place while the user reads back
 (scroll lock, with a count of what arrived below), draws a read marker where the user
 left a buffer, and the date whenever the day changes. Private messages and mentions ring
 the bell, count in the terminal title and raise a desktop notification
-(:mod:`peer.tui.alerts`), as the settings allow (:mod:`peer.settings`); the keys are
+(:mod:`peer.tui.alerts`), as the settings allow (:mod:`peer.user_settings`); the keys are
 bound from the settings too (:mod:`peer.tui.key_bindings`).
 """
 
@@ -34,26 +34,26 @@ from textual.timer import Timer
 from textual.widgets import Input, Static
 
 from peer.events import KeyChanged, MessageReceived
-from peer.history_archive import HistoryArchive
-from peer.history_file import HISTORY_FILE_NAME
-from peer.settings import Settings
+from peer.history.archive import HistoryArchive
+from peer.history.file import HISTORY_FILE_NAME
 from peer.tui.alerts import Alerts
-from peer.tui.buffers import STATUS, BufferKind, LineKind, room_buffer
-from peer.tui.chat_history import ChatHistory, conversation_of, hit_time
-from peer.tui.chat_model import ChatModel
-from peer.tui.command_queue import CommandQueue
-from peer.tui.completion import CompletionSources, sources_of
-from peer.tui.controller import ChatClientLike, ChatController
 from peer.tui.decisions import KeyDecisions
 from peer.tui.key_bindings import key_bindings
 from peer.tui.log_display import LogDisplay
 from peer.tui.message_log import MessageLog
-from peer.tui.rendering import render_buffer_bar, render_key_banner, render_members
-from peer.tui.screen_requests import QuitRequest, SearchRequest, SettingChanged, VerifyRequest
+from peer.tui.model.buffers import STATUS, BufferKind, LineKind, room_buffer
+from peer.tui.model.chat_history import ChatHistory, conversation_of, hit_time
+from peer.tui.model.chat_model import ChatModel
+from peer.tui.model.command_queue import CommandQueue
+from peer.tui.model.completion import CompletionSources, sources_of
+from peer.tui.model.controller import ChatClientLike, ChatController
+from peer.tui.model.rendering import render_buffer_bar, render_key_banner, render_members
+from peer.tui.model.screen_requests import QuitRequest, SearchRequest, SettingChanged, VerifyRequest
+from peer.tui.model.status_lines import placeholder, topbar
 from peer.tui.search_screen import SearchHit, SearchScreen
-from peer.tui.status_lines import placeholder, topbar
 from peer.tui.terminal_output import TerminalOutput
 from peer.tui.widgets import ChatInput, PasteDialog
+from peer.user_settings import Settings
 
 NARROW = 80
 #: Receipts change marks on lines already drawn; such redraws are batched this long.

@@ -14,9 +14,9 @@ from typing import Any
 
 from textual.screen import Screen
 
-from peer.tui.chat_model import ChatModel
-from peer.tui.controller import ChatClientLike, ChatController
-from peer.tui.screen_requests import Request, VerifyRequest
+from peer.tui.model.chat_model import ChatModel
+from peer.tui.model.controller import ChatClientLike, ChatController
+from peer.tui.model.screen_requests import Request, VerifyRequest
 from peer.tui.widgets import DecisionDialog, KeyChangedDialog, VerifyDialog
 
 Decide = Callable[[Callable[[], Awaitable[Request | None]]], None]

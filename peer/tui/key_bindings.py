@@ -3,14 +3,14 @@
 
 Every binding is a priority binding, so the input line (which has the focus) does not
 keep Ctrl+X or Ctrl+F for itself. The keys themselves come from the settings
-(:meth:`peer.settings.Settings.keys`); the help text names the defaults.
+(:meth:`peer.user_settings.Settings.keys`); the help text names the defaults.
 """
 
 from __future__ import annotations
 
 from textual.binding import Binding, BindingType
 
-from peer.settings import Settings
+from peer.user_settings import Settings
 
 #: Setting name under ``[keys]`` -> the screen action it runs.
 KEY_ACTIONS: tuple[tuple[str, str], ...] = (

@@ -19,14 +19,14 @@ from rich.style import Style
 from rich.text import Text
 from textual.widgets import Static
 
-from peer.settings import Settings
-from peer.tui.buffers import Buffer, BufferId
-from peer.tui.chat_history import HitPlace
-from peer.tui.log_rows import LogRow
-from peer.tui.log_view import LogView, date_label
 from peer.tui.message_log import MessageLog
-from peer.tui.receipts import Receipt
-from peer.tui.rendering import plural
+from peer.tui.model.buffers import Buffer, BufferId
+from peer.tui.model.chat_history import HitPlace
+from peer.tui.model.log_rows import LogRow
+from peer.tui.model.log_view import LogView, date_label
+from peer.tui.model.receipts import Receipt
+from peer.tui.model.rendering import plural
+from peer.user_settings import Settings
 
 #: Rows the message log may hold before it is rebuilt from the buffer's scrollback (a
 #: few thousand lines).

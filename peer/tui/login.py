@@ -16,7 +16,7 @@ burst) fills each field with its own part.
 
 An account the tracker still holds in the login scheme of older versions is refused
 (``legacy_login_refused``) with a button that logs in once more, allowing the old
-password digest to go (:mod:`peer.login_memory` still refuses it for an account this
+password digest to go (:mod:`peer.session.login_memory` still refuses it for an account this
 home has seen use the new scheme there: ``login_downgrade``, with no button).
 
 The screen dismisses with the username once the client is logged in;
@@ -41,8 +41,8 @@ from textual.widgets import Button, Input, LoadingIndicator, Static
 from commons.errors import ErrorCode, P2PChatError
 from commons.models import validate_username
 from crypto.keystore import KEY_FILE_NAME, key_file_path
-from peer.tracker_link import describe_connect_error
-from peer.tui.controller import ChatClientLike
+from peer.session.link import describe_connect_error
+from peer.tui.model.controller import ChatClientLike
 from peer.tui.widgets import group_fingerprint
 
 RETRY_INTERVAL = 5.0

@@ -2,7 +2,7 @@
 
 Textual's ``RichLog`` renders every line it is given at once (about a millisecond per
 chat row here), so showing a buffer's whole kept scrollback on a switch took seconds.
-:class:`MessageLog` keeps :class:`~peer.tui.log_rows.LogRow` objects, computes their
+:class:`MessageLog` keeps :class:`~peer.tui.model.log_rows.LogRow` objects, computes their
 heights (cheap: most rows fit on one line) and draws a row only when it scrolls into
 view, caching the result.
 
@@ -25,7 +25,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from peer.tui.log_rows import LogRow
+from peer.tui.model.log_rows import LogRow
 
 
 class MessageLog(ScrollView, can_focus=False):

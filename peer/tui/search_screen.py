@@ -4,7 +4,7 @@ Results come as the query is typed (after a short pause), newest first: time, bu
 nick and the text with the matching words marked. Up/Down (or Ctrl+R again, for the
 next older hit) choose one, Enter jumps to it in its buffer, Tab switches between "this
 buffer" and "all buffers", Esc closes. The query runs through the ``search`` callable
-the chat screen passes (the encrypted history's index, :mod:`peer.history_store`).
+the chat screen passes (the encrypted history's index, :mod:`peer.history.store`).
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ from textual.timer import Timer
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
-from peer.history_entries import SearchResult, StoredEntry
-from peer.history_search import highlight_spans, query_words
-from peer.tui.nick_colors import nick_color
-from peer.tui.rendering import TIMESTAMP_STYLE, fit_nick, sanitize
+from peer.history.entries import SearchResult, StoredEntry
+from peer.history.search import highlight_spans, query_words
+from peer.tui.model.nick_colors import nick_color
+from peer.tui.model.rendering import TIMESTAMP_STYLE, fit_nick, sanitize
 
 SEARCH_DELAY = 0.15
 MAX_RESULTS = 100

@@ -1,6 +1,6 @@
 """Writes the bell, the window title and desktop notifications to the terminal.
 
-The thin I/O side of :mod:`peer.tui.notifications`. Escape sequences go through the
+The thin I/O side of :mod:`peer.tui.model.notifications`. Escape sequences go through the
 Textual driver's writer (the same queue as the screen updates, so they never land in the
 middle of a frame); headless (tests) nothing reaches a terminal. Every sequence written,
 or that would have been, is kept in :attr:`TerminalOutput.sent` (the last
@@ -21,7 +21,7 @@ from typing import Any
 
 from textual.app import App
 
-from peer.tui.notifications import (
+from peer.tui.model.notifications import (
     BEL,
     DesktopMethod,
     DesktopNote,

@@ -24,10 +24,10 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
-from peer.chat_protocol import MAX_TEXT_CHARS
-from peer.tui.completion import CompletionSources, TabCompleter
-from peer.tui.history import InputHistory
-from peer.tui.rendering import nick_text, sanitize
+from peer.core.frames import MAX_TEXT_CHARS
+from peer.tui.model.completion import CompletionSources, TabCompleter
+from peer.tui.model.input_history import InputHistory
+from peer.tui.model.rendering import nick_text, sanitize
 
 _Result = TypeVar("_Result")
 

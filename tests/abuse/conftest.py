@@ -10,9 +10,9 @@ import pytest
 from argon2 import PasswordHasher
 
 from tests.tracker_client import password_digest
-from tracker.database import Database
-from tracker.server import TrackerServer
-from tracker.user_store import insert_user
+from tracker.server.server import TrackerServer
+from tracker.storage.sqlite_file import Database
+from tracker.storage.sqlite_users import insert_user
 
 UntrustedFactory = Callable[..., Awaitable[TrackerServer]]
 

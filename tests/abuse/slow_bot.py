@@ -18,7 +18,7 @@ from pathlib import Path
 
 from crypto.keystore import TEST_KDF_PARAMS
 from crypto.login_secret import TEST_LOGIN_KDF
-from peer.client import ChatClient
+from peer.client.chat_client import ChatClient
 from peer.config import PeerConfig
 from peer.events import MessageReceived
 

@@ -11,12 +11,12 @@ import asyncio
 import pytest
 
 from commons.errors import P2PChatError
-from peer.dial_policy import DIAL_BURST, DIAL_INTERVAL, AddressPolicy
+from peer.channels.dial_policy import DIAL_BURST, DIAL_INTERVAL, AddressPolicy
 from peer.events import ErrorEvent, MessageReceived
 from tests.conftest import TrackerFactory
 from tests.peers import PeerFactory
 from tests.tracker_client import TrackerTestClient
-from tracker.server import TrackerServer
+from tracker.server.server import TrackerServer
 
 
 async def test_loopback_members_are_not_dialled_when_the_tracker_is_elsewhere(

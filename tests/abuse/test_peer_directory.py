@@ -13,13 +13,13 @@ from __future__ import annotations
 import pytest
 
 from commons.errors import ErrorCode, P2PChatError
-from peer import command_results as res
-from peer.command_runner import execute
-from peer.commands import ListPeers, ShowFingerprint
+from peer.commands.runner import execute
+from peer.commands.table import ListPeers, ShowFingerprint
+from peer.commands.table import results as res
 from peer.events import MessageReceived
 from tests.abuse.conftest import UntrustedFactory
 from tests.peers import PeerFactory
-from tracker.server import TrackerServer
+from tracker.server.server import TrackerServer
 
 
 async def test_msg_inbound_checks_and_fingerprint_never_need_the_user_list(

@@ -3,7 +3,7 @@
 The original client queued every event without bound: a registered user who shared no
 room with a bot dialled it and flooded it, and the bot went from 34 MB to 2.5 GB in 20
 seconds. Now the events a channel produced wait in a bounded budget (1 MiB per channel,
-``peer.event_queue``); past it the bot stops reading that channel, so the flood waits in
+``peer.client.event_queue``); past it the bot stops reading that channel, so the flood waits in
 the kernel's socket buffers and with its sender. The bot here is a real process built
 on the client API that takes no event during the flood (an application busy elsewhere);
 the test samples its resident memory (``VmRSS``) all along, then lets it read and checks
@@ -20,9 +20,9 @@ from pathlib import Path
 from commons.codec import encode_object
 from crypto.channel import SecureChannel
 from crypto.keystore import load_or_create_identity
-from peer.chat_protocol import Accept, Ack, decode_frame
-from peer.event_queue import PER_CHANNEL_BUDGET
-from peer.p2p_link import LinkClosedError, P2PLink
+from peer.channels.link import LinkClosedError, P2PLink
+from peer.client.event_queue import PER_CHANNEL_BUDGET
+from peer.core.frames import Accept, Ack, decode_frame
 from tests.conftest import TrackerFactory
 from tests.peers import PeerFactory
 

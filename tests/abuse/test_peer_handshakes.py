@@ -16,12 +16,12 @@ import pytest
 
 from commons.errors import ErrorCode
 from crypto.keystore import load_or_create_identity
-from peer.config import CoreSettings
+from peer.channels.inbound_limits import DEFAULT_PER_SOURCE, DEFAULT_TOTAL
+from peer.channels.link import LinkClosedError
+from peer.core.settings import CoreSettings
 from peer.events import ChannelOpened, ChannelsRefused, ErrorEvent, MessageReceived
-from peer.inbound_limits import DEFAULT_PER_SOURCE, DEFAULT_TOTAL
-from peer.p2p_link import LinkClosedError
 from tests.peers import PeerFactory, hand_dial
-from tracker.server import TrackerServer
+from tracker.server.server import TrackerServer
 
 SOURCES = [f"127.0.0.{n}" for n in range(2, 14)]  # 12 sources: more than 64 slots' worth
 
@@ -58,7 +58,7 @@ async def test_idle_sockets_from_many_sources_do_not_keep_an_honest_user_out(
     for writer in flood:
         writer.close()  # type: ignore[attr-defined]
     # Well over a hundred connections were dropped or pushed out: a few log lines.
-    lines = [r for r in caplog.records if r.name == "peer.p2p_listener"]
+    lines = [r for r in caplog.records if r.name == "peer.channels.listener"]
     assert 1 <= len(lines) <= 4
 
 
@@ -89,7 +89,9 @@ async def test_refused_handshakes_claiming_alice_give_one_notice_per_interval(
     assert (summary[0].username, summary[0].code) == ("alice", "key_mismatch")
     assert summary[0].count == attempts - 1
     assert bob.of(ChannelOpened) == []
-    lines = [r for r in caplog.records if r.name == "peer.channels" and "refused" in r.message]
+    lines = [
+        r for r in caplog.records if r.name == "peer.channels.shell" and "refused" in r.message
+    ]
     assert 1 <= len(lines) <= 2  # at most one line per 10 s for the whole flood
 
 

@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 
 from commons.errors import ErrorCode, P2PChatError
-from peer import command_results as res
-from peer.command_runner import execute
-from peer.commands import parse_line
+from peer.commands.runner import execute
+from peer.commands.table import parse_line
+from peer.commands.table import results as res
 from peer.events import MemberLeft, MessageReceived, RemovedFromRoom
 from tests.e2e.batch_process import BatchProcess
 from tests.peers import PeerFactory, PeerHandle
-from tracker.server import TrackerServer
+from tracker.server.server import TrackerServer
 
 
 async def _run(peer: PeerHandle, line: str) -> res.Result:
@@ -122,7 +122,7 @@ async def test_a_banned_member_whose_client_ignores_the_ban_reads_no_more_room_m
     """Carol keeps a private channel with the owner alive and her client ignores
     ``KICKED``: the ban must still take effect at every member, whose own clients stop
     sending the room's messages to her (the tracker's update says she was banned)."""
-    from peer.tracker_messages import KickedPush
+    from peer.session.messages import KickedPush
 
     owner = await peer_factory(tracker, "owner")
     await owner.client.create_room("general")

@@ -14,10 +14,10 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from peer.actions import CloseReason
-from peer.config import CoreSettings
+from peer.core.actions import CloseReason
+from peer.core.liveness import Keepalive
+from peer.core.settings import CoreSettings
 from peer.events import ChannelClosed, MemberLeft, MessageReceived
-from peer.liveness import Keepalive
 from tests.conftest import TrackerFactory
 from tests.e2e.batch_process import BatchProcess
 from tests.peers import PeerFactory

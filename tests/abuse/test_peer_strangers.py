@@ -13,15 +13,15 @@ import asyncio
 from pathlib import Path
 
 from crypto.identity import IdentityKey
-from peer.actions import CloseReason
-from peer.chat_protocol import Accept, decode_frame
-from peer.config import CoreSettings
+from peer.channels.link import LinkClosedError, P2PLink
+from peer.client.trust_gate import PINS_FILE
+from peer.core.actions import CloseReason
+from peer.core.frames import Accept, decode_frame
+from peer.core.settings import CoreSettings
 from peer.events import ChannelClosed, ChannelOpened, MessageReceived
-from peer.p2p_link import LinkClosedError, P2PLink
-from peer.trust import PINS_FILE
 from tests.peers import PeerFactory, PeerHandle, hand_dial
 from tests.tracker_client import TrackerTestClient
-from tracker.server import TrackerServer
+from tracker.server.server import TrackerServer
 
 STRANGERS = 12
 

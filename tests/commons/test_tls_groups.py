@@ -17,8 +17,8 @@ import pytest
 
 from commons.tls_groups import HYBRID_GROUP, PREFERRED_GROUPS, prefer_hybrid_key_exchange
 from peer.config import PeerConfig
-from peer.tracker_link import _client_context
-from tracker.server import TrackerServer
+from peer.session.link import _client_context
+from tracker.server.server import TrackerServer
 
 
 def _platform_offers_the_hybrid() -> bool:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tracker.server import TrackerServer
+from tracker.server.server import TrackerServer
 
 TIMEOUT = 15.0
 PASSWORD = "hunter2hunter2"

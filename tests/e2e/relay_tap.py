@@ -1,6 +1,7 @@
 """A hostile (or merely curious) tracker for relay tests: a tap on its relay decision.
 
-:class:`RelayTap` wraps ``tracker.state.relay`` (the sans-I/O decision "this frame goes
+:class:`RelayTap` wraps ``tracker.state.tracker_state.relay`` (the sans-I/O decision "this frame
+goes
 to session X"), so it sees exactly what the tracker sees of a relayed conversation,
 after TLS: every ``RELAY`` frame with its sender. ``rewrite(sender, index, data)`` may
 replace the base64 body of the ``index``-th frame (from 0) a sender relays on one link
@@ -20,10 +21,10 @@ from commons.codec import encode_message
 from commons.relay_frames import RelayFrame, relay_request
 from crypto.channel import SecureChannel
 from crypto.identity import IdentityKey
-from peer.p2p_link import LinkClosedError, P2PLink
+from peer.channels.link import LinkClosedError, P2PLink
 from tests.tracker_client import TrackerTestClient
-from tracker.server import TrackerServer
-from tracker.state import Outcome, SessionId
+from tracker.server.server import TrackerServer
+from tracker.state.tracker_state import Outcome, SessionId
 
 Rewrite = Callable[[str, int, str], list[str]]
 
@@ -85,7 +86,7 @@ def flip_bit(data: str) -> str:
 
 class HandRelayTransport:
     """A relayed link driven by hand from a raw tracker client (an attacker's side):
-    a :class:`peer.p2p_link.BodyTransport` over ``RELAY`` frames to ``to``."""
+    a :class:`peer.channels.link.BodyTransport` over ``RELAY`` frames to ``to``."""
 
     def __init__(self, client: TrackerTestClient, to: str, link: int = 4242) -> None:
         self.client, self.to, self.link = client, to, link

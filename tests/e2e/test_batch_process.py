@@ -13,7 +13,7 @@ from peer.batch import EXIT_LOGIN_FAILED
 from peer.events import MemberLeft, MessageReceived
 from tests.e2e.batch_process import PASSWORD, TIMEOUT, BatchProcess
 from tests.peers import PeerFactory
-from tracker.server import TrackerServer
+from tracker.server.server import TrackerServer
 
 
 async def test_batch_process_chats_and_is_killed(

@@ -9,7 +9,7 @@ from pathlib import Path
 from peer.events import MessageReceived
 from tests.e2e.test_batch_process import BatchProcess
 from tests.peers import PeerFactory, PeerHandle
-from tracker.server import TrackerServer
+from tracker.server.server import TrackerServer
 
 BOB_PASSWORD = "bob-password-1"
 

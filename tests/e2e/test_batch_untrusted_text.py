@@ -13,11 +13,11 @@ import pytest
 from commons.untrusted_text import is_unsafe_for_display
 from crypto.channel import SecureChannel
 from crypto.identity import IdentityKey
-from peer.p2p_link import P2PLink
+from peer.channels.link import P2PLink
 from tests.e2e.batch_process import BatchProcess
 from tests.peers import PeerFactory
 from tests.tracker_client import TrackerTestClient
-from tracker.server import TrackerServer
+from tracker.server.server import TrackerServer
 
 #: One of each kind of character that must never reach a terminal or a splitter raw.
 HOSTILE = (

@@ -24,7 +24,9 @@ from crypto.channel import PATTERN, PROLOGUE
 from crypto.identity import IdentityKey
 from crypto.keystore import load_or_create_identity
 from crypto.noise import HandshakeState
-from peer.chat_protocol import Accept, Ack, Ping, Pong, decode_frame, encode_frame
+from peer.channels.inbound_limits import DEFAULT_PER_SOURCE, DEFAULT_TOTAL
+from peer.channels.link import LinkClosedError, P2PLink, TcpTransport
+from peer.core.frames import Accept, Ack, Ping, Pong, decode_frame, encode_frame
 from peer.events import (
     ChannelClosed,
     ChannelOpened,
@@ -32,10 +34,8 @@ from peer.events import (
     MessageDelivered,
     MessageReceived,
 )
-from peer.inbound_limits import DEFAULT_PER_SOURCE, DEFAULT_TOTAL
-from peer.p2p_link import LinkClosedError, P2PLink, TcpTransport
 from tests.peers import PeerFactory, PeerHandle, hand_dial
-from tracker.server import TrackerServer
+from tracker.server.server import TrackerServer
 
 TIMEOUT = 5.0
 MALLORY_PASSWORD = "mallory-password"

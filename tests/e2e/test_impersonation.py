@@ -12,10 +12,10 @@ import asyncio
 import pytest
 
 from commons.errors import ErrorCode
+from peer.channels.link import LinkClosedError
 from peer.events import ChannelOpened, ErrorEvent, MessageReceived
-from peer.p2p_link import LinkClosedError
 from tests.peers import PeerFactory, hand_dial
-from tracker.server import TrackerServer
+from tracker.server.server import TrackerServer
 
 
 async def test_impersonator_refused(tracker: TrackerServer, peer_factory: PeerFactory) -> None:

@@ -13,10 +13,10 @@ import pytest
 from crypto.errors import WrongPasswordError
 from crypto.keystore import load_or_create_identity
 from crypto.login_secret import legacy_digest, login_secret
+from peer.channels.link import LinkClosedError
 from peer.events import ErrorEvent, MessageReceived
-from peer.p2p_link import LinkClosedError
 from tests.peers import PeerFactory, hand_dial
-from tracker.server import TrackerServer
+from tracker.server.server import TrackerServer
 
 ALICE_PASSWORD = "alice-Secret-passw0rd"
 BOB_PASSWORD = "bob-Secret-passw0rd"

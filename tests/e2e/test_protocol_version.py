@@ -18,7 +18,7 @@ from crypto.noise import HandshakeState
 from peer.events import ChannelOpened, ErrorEvent, MessageReceived
 from tests.conftest import UserFactory
 from tests.peers import PeerFactory
-from tracker.server import TrackerServer
+from tracker.server.server import TrackerServer
 
 TIMEOUT = 10.0
 V1_PROLOGUE = b"p2pchat/1 Noise_XX_25519_AESGCM_SHA256"

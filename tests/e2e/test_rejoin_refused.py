@@ -12,7 +12,7 @@ import sqlite3
 from peer.events import ErrorEvent, Reconnected
 from tests.conftest import TrackerFactory
 from tests.peers import PeerFactory
-from tracker.database import DB_FILE_NAME
+from tracker.storage.sqlite_file import DB_FILE_NAME
 
 
 async def test_ban_during_an_outage_drops_the_room_on_reconnect(

@@ -15,7 +15,9 @@ import pytest
 from commons.errors import ErrorCode
 from crypto.errors import KeyChangedError
 from crypto.identity import IdentityKey
-from peer.config import CoreSettings
+from peer.channels.link import LinkClosedError
+from peer.core.liveness import Keepalive
+from peer.core.settings import CoreSettings
 from peer.errors import ChannelRefusedError
 from peer.events import (
     ChannelClosed,
@@ -26,13 +28,11 @@ from peer.events import (
     MessageFailed,
     MessageReceived,
 )
-from peer.liveness import Keepalive
-from peer.p2p_link import LinkClosedError
 from tests.conftest import ClientFactory, TrackerFactory
 from tests.e2e.proxy import FramingProxy
 from tests.e2e.relay_tap import RelayTap, flip_bit, relay_hand_dial
 from tests.peers import PeerFactory, PeerHandle
-from tracker.server import TrackerServer
+from tracker.server.server import TrackerServer
 
 TIMEOUT = 10.0
 

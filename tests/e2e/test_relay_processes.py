@@ -15,7 +15,7 @@ import pytest
 from tests.conftest import TrackerFactory
 from tests.e2e.batch_process import BatchProcess
 from tests.e2e.relay_tap import RelayTap, flip_bit
-from tracker.server import TrackerServer
+from tracker.server.server import TrackerServer
 
 SECRET = "the eagle lands at midnight, bring the 7f3a crate"
 #: A refused dial goes to the relay at once; an unanswered one after 1.5 s

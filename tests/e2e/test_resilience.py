@@ -11,7 +11,7 @@ import pytest
 from commons.errors import ErrorCode
 from crypto.errors import KeyChangedError
 from crypto.pinning import TrustState
-from peer.client import ChatClient
+from peer.client.chat_client import ChatClient
 from peer.events import (
     ChannelClosed,
     ChannelOpened,
@@ -26,7 +26,7 @@ from peer.events import (
 )
 from tests.conftest import TrackerFactory
 from tests.peers import PeerFactory
-from tracker.database import DB_FILE_NAME
+from tracker.storage.sqlite_file import DB_FILE_NAME
 
 
 async def test_tracker_loss_keeps_channels_and_reconnects(

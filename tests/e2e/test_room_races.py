@@ -7,7 +7,7 @@ import asyncio
 from peer.events import MemberJoined
 from tests.conftest import TrackerFactory, UserFactory
 from tests.peers import TIMEOUT, PeerFactory, PeerHandle
-from tracker.server import TrackerServer
+from tracker.server.server import TrackerServer
 
 
 async def lists(peer: PeerHandle, expected: list[str]) -> None:

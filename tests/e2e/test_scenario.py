@@ -15,7 +15,7 @@ import pytest
 from commons.errors import ErrorCode, P2PChatError, RoomError
 from peer.events import MemberJoined, MemberLeft, MessageReceived, RoomDeleted
 from tests.peers import PeerFactory, PeerHandle
-from tracker.server import TrackerServer
+from tracker.server.server import TrackerServer
 
 ROUNDS = 5
 

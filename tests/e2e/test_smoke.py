@@ -4,7 +4,7 @@ import asyncio
 
 from peer.events import MessageReceived
 from tests.peers import PeerFactory
-from tracker.server import TrackerServer
+from tracker.server.server import TrackerServer
 
 
 async def test_two_peers_chat(tracker: TrackerServer, peer_factory: PeerFactory) -> None:

@@ -26,7 +26,8 @@ from crypto.fingerprint import fingerprint
 from crypto.identity import IdentityKey
 from crypto.keystore import TEST_KDF_PARAMS, load_or_create_identity
 from crypto.pinning import TrustState
-from peer.directory import LOOKUP_BURST, MAX_LISTING_AGE, REFRESH_INTERVAL
+from peer.channels.link import LinkClosedError
+from peer.client.directory import LOOKUP_BURST, MAX_LISTING_AGE, REFRESH_INTERVAL
 from peer.errors import ChannelRefusedError
 from peer.events import (
     ChannelClosed,
@@ -37,7 +38,6 @@ from peer.events import (
     MessageReceived,
     PinsImported,
 )
-from peer.p2p_link import LinkClosedError
 from tests.e2e.proxy import FramingProxy
 from tests.peers import (
     DEFAULT_PASSWORD,
@@ -47,7 +47,7 @@ from tests.peers import (
     hand_dial,
     lie_about_key,
 )
-from tracker.server import TrackerServer
+from tracker.server.server import TrackerServer
 
 BOB_PASSWORD = "bob-password-1"
 

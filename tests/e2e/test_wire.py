@@ -15,7 +15,7 @@ from peer.events import (
 )
 from tests.e2e.proxy import FramingProxy, Mutator
 from tests.peers import PeerFactory, PeerHandle
-from tracker.server import TrackerServer
+from tracker.server.server import TrackerServer
 
 # "amelia..." sorts first, so she dials "zoe..." - through the proxy Zoe advertises.
 DIALLER = "amelia_wirecheck"

@@ -1,4 +1,4 @@
-"""Relayed frames between two trackers of one group (tracker/group_relay.py): real
+"""Relayed frames between two trackers of one group (tracker/group/relay.py): real
 peers chat through the relay across trackers, and every limit of the relay holds there
 too (rate, pairs, slow receivers, ``--no-relay``, a receiver's tracker killed)."""
 
@@ -16,10 +16,10 @@ from tests.group.test_group_failover import LEASE, _tracker_process
 from tests.group.test_two_trackers import online
 from tests.peers import TIMEOUT, PeerFactory
 from tests.tracker_client import TrackerTestClient
-from tracker.group_relay import GroupRelay, Outgoing, admit
-from tracker.replica import RemoteSession
-from tracker.server import TrackerServer
-from tracker.state import Forward
+from tracker.group.relay import GroupRelay, Outgoing, admit
+from tracker.group.replica import RemoteSession
+from tracker.server.server import TrackerServer
+from tracker.state.tracker_state import Forward
 
 #: Relay budgets no test here reaches (floods that only the queues bound).
 UNLIMITED: dict[str, object] = {
@@ -301,7 +301,7 @@ async def test_the_receivers_tracker_killed_mid_relay_ends_the_link_clearly(
 
 
 def test_what_waits_in_the_table_is_bounded_per_receiver_and_in_all() -> None:
-    """:func:`tracker.group_relay.admit`, the table's bounds, without a database."""
+    """:func:`tracker.group.relay.admit`, the table's bounds, without a database."""
     bob, carol = RemoteSession("B", 1, "bob"), RemoteSession("B", 2, "carol")
     forward = Forward(7, -1, RelayFrame("bob", 1, False, "eA==", 1), {})
 

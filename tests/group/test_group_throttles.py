@@ -1,7 +1,7 @@
 """Throttles add up across the trackers of a group: one guesser, one count.
 
 Each tracker applies its own failures (and tokens taken) to the shared rows, and adopts
-the rows back (tracker/throttle_store.py), so attempts spread over two trackers count
+the rows back (tracker/storage/throttle_store.py), so attempts spread over two trackers count
 as on one, and none counts twice. Most tests here make the trackers exchange on cue
 (the periodic exchange is pushed out of the way) so that "within one interval" is
 certain; the last one lets the trackers' own 2 s exchange do it.
@@ -14,11 +14,11 @@ import time
 
 import pytest
 
-import tracker.maintenance
-from tracker.keyed_records import Pending, Tally
-from tracker.pg_storage import PgStorage
-from tracker.server import TrackerServer
-from tracker.storage import ThrottleChange
+import tracker.server.maintenance
+from tracker.limits.keyed_records import Pending, Tally
+from tracker.server.server import TrackerServer
+from tracker.storage.base import ThrottleChange
+from tracker.storage.postgres import PgStorage
 
 GUESSER = "127.0.0.2"
 

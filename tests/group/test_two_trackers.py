@@ -87,7 +87,7 @@ async def test_owner_control_crosses_trackers(tracker_factory, pg_database, user
 
 async def test_a_kick_on_one_tracker_says_removed_on_the_other(tracker_factory, pg_database, user):
     """Members on B learn that a member was taken out on purpose, not merely dropped,
-    so they close their channel to them at once (see peer/room.py)."""
+    so they close their channel to them at once (see peer/core/room.py)."""
     a = await tracker_factory(database=pg_database)
     b = await tracker_factory(database=pg_database)
     alice = await user(a, "alice")

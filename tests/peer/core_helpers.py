@@ -1,7 +1,7 @@
-"""Helpers for driving :class:`peer.core.PeerCore` by hand: no event loop, no sockets.
+"""Helpers for driving :class:`peer.core.peer_core.PeerCore` by hand: no event loop, no sockets.
 
 :func:`make_core` builds a core with a fixed session id; the ``frames``/``dials``/
-``closes`` helpers pick actions out of a :class:`peer.actions.Step`. :class:`Wire` joins
+``closes`` helpers pick actions out of a :class:`peer.core.actions.Step`. :class:`Wire` joins
 two cores the way the channel shell would, frame by frame, so a test can cut a
 connection with frames in flight and watch both sides recover.
 """
@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from peer import events as ev
-from peer.actions import Admit, CloseChannel, CloseReason, Dial, SendFrame, Step
-from peer.chat_protocol import Frame, MessageIds
-from peer.config import CoreSettings
-from peer.core import PeerCore
-from peer.liveness import Keepalive
+from peer.core.actions import Admit, CloseChannel, CloseReason, Dial, SendFrame, Step
+from peer.core.frames import Frame, MessageIds
+from peer.core.liveness import Keepalive
+from peer.core.peer_core import PeerCore
+from peer.core.settings import CoreSettings
 
 E = TypeVar("E")
 SESSION = {"alice": "00000000000000aa", "bob": "00000000000000bb", "carol": "00000000000000cc"}

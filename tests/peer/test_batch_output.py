@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from commons.errors import ErrorCode, P2PChatError
 from commons.untrusted_text import is_unsafe_for_display
 from peer.batch import error_to_json, json_line, json_line_writer
-from peer.commands import command_word
+from peer.commands.table import command_word
 
 any_code_point = st.text(st.characters(codec=None, categories=None), max_size=40)
 

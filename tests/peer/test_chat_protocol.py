@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from commons.errors import ErrorCode, ProtocolError, ValidationError
-from peer.chat_protocol import (
+from peer.core.frames import (
     MAX_ACK_IDS,
     MAX_TEXT_CHARS,
     Accept,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from commons.errors import ErrorCode, ValidationError
-from peer.commands import (
+from peer.commands.table import (
     COMMANDS,
     ClearHistory,
     CommandError,

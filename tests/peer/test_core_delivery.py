@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from peer import events as ev
-from peer.actions import CloseReason, Dial
-from peer.chat_protocol import MAX_ACK_IDS, Ack, ChatMessage, LeaveNotice, Ping, Pong
+from peer.core.actions import CloseReason, Dial
+from peer.core.frames import MAX_ACK_IDS, Ack, ChatMessage, LeaveNotice, Ping, Pong
 from tests.peer.core_helpers import (
     Wire,
     closes,
@@ -77,7 +77,7 @@ def test_what_waits_for_a_redial_that_gives_up_fails() -> None:
     sent, _ = alice.send_room("one", 1.0, 1.0)
     alice.channel_closed(1, CloseReason.NETWORK_ERROR, "reset", 2.0)
     alice.tick(3.0)
-    from peer.actions import DialFailure
+    from peer.core.actions import DialFailure
 
     step = alice.dial_failed("bob", DialFailure.TIMEOUT, "no answer", 13.0)
     assert step.events == [ev.MessageFailed(sent.msg_id, "bob", "connection_lost")]
@@ -331,7 +331,7 @@ def test_pings_are_answered_with_one_pong_per_read() -> None:
 
 
 def test_keepalive_settings_are_configurable() -> None:
-    from peer.liveness import Keepalive
+    from peer.core.liveness import Keepalive
 
     alice = in_room("alice", ("alice", "bob"), keepalive=Keepalive(1.0, 2))
     assert frames(alice.tick(1.0)) == [Ping()]

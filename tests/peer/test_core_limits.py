@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from peer import events as ev
-from peer.actions import Admit, CheckOnline, CloseReason, PinContact, Step
-from peer.chat_protocol import ChatMessage, Ping
+from peer.core.actions import Admit, CheckOnline, CloseReason, PinContact, Step
+from peer.core.frames import ChatMessage, Ping
 from tests.peer.core_helpers import closes, events, frames, in_room, make_core
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from peer import events as ev
-from peer.actions import Admit, ChannelPath, CloseReason, DialFailure, Step, Upgrade
-from peer.chat_protocol import Ack, ChatMessage, EndpointOffer, Frame
-from peer.core import PeerCore
+from peer.core.actions import Admit, ChannelPath, CloseReason, DialFailure, Step, Upgrade
+from peer.core.frames import Ack, ChatMessage, EndpointOffer, Frame
+from peer.core.peer_core import PeerCore
 from tests.peer.core_helpers import closes, events, frames, make_core
 
 RELAYED, DIRECT = 1, 2

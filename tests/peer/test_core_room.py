@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from commons.room_control import Departure
 from peer import events as ev
-from peer.actions import Admit, CloseReason, Dial, DialFailure
-from peer.chat_protocol import ChatMessage, LeaveNotice, Ping
+from peer.core.actions import Admit, CloseReason, Dial, DialFailure
+from peer.core.frames import ChatMessage, LeaveNotice, Ping
 from tests.peer.core_helpers import closes, dials, events, frames, in_room, make_core
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from peer.chat_protocol import Ack, ChatMessage, MessageIds
-from peer.delivery import RECENT_DELIVERED, DeliveryFilter, Inbox, Outbox, Verdict
+from peer.core.delivery import RECENT_DELIVERED, DeliveryFilter, Inbox, Outbox, Verdict
+from peer.core.frames import Ack, ChatMessage, MessageIds
 
 
 def msg(seq: int, room: str | None = "lobby", session: str = "00000000000000aa") -> ChatMessage:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from peer.dial_policy import DIAL_BURST, DIAL_INTERVAL, AddressPolicy, DialRate
+from peer.channels.dial_policy import DIAL_BURST, DIAL_INTERVAL, AddressPolicy, DialRate
 
 REMOTE_TRACKER = AddressPolicy("198.51.100.7")
 LOCAL_TRACKER = AddressPolicy("127.0.0.1")

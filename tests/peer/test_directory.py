@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from peer.directory import (
+from peer.client.directory import (
     LOOKUP_BURST,
     LOOKUPS_PER_SECOND,
     MAX_ENTRIES,

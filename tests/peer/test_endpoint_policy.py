@@ -6,9 +6,9 @@ import pytest
 
 from crypto.pinning import TrustState
 from peer.__main__ import build_parser, config_from_args
-from peer.actions import ChannelPath
 from peer.config import PeerConfig, default_listen
-from peer.endpoint_policy import DirectPrivate, should_offer
+from peer.core.actions import ChannelPath
+from peer.core.endpoint_policy import DirectPrivate, should_offer
 
 RELAY, DIRECT = ChannelPath.RELAY, ChannelPath.DIRECT
 VERIFIED, UNVERIFIED = TrustState.VERIFIED, TrustState.UNVERIFIED

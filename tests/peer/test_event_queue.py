@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from peer import events as ev
-from peer.event_queue import EVENT_OVERHEAD, EventBudget, EventQueue, event_cost
+from peer.client.event_queue import EVENT_OVERHEAD, EventBudget, EventQueue, event_cost
 
 
 def message(text: str = "x", sender: str = "mallory") -> ev.MessageReceived:

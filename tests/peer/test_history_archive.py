@@ -7,9 +7,9 @@ from pathlib import Path
 
 from crypto.history_seal import HistoryKeys, derive_history_keys
 from crypto.identity import IdentityKey
-from peer.history_archive import MAX_PENDING, HistoryArchive
-from peer.history_entries import HistoryEntry
-from peer.history_file import HISTORY_FILE_NAME
+from peer.history.archive import MAX_PENDING, HistoryArchive
+from peer.history.entries import HistoryEntry
+from peer.history.file import HISTORY_FILE_NAME
 
 NOW = 1_800_000_000.0
 

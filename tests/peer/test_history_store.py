@@ -12,15 +12,15 @@ import pytest
 
 from crypto.history_seal import HistoryKeys, derive_history_keys
 from crypto.identity import IdentityKey
-from peer.history_entries import HistoryEntry, HistoryLimits
-from peer.history_file import (
+from peer.history.entries import HistoryEntry, HistoryLimits
+from peer.history.file import (
     HISTORY_FILE_NAME,
     HistoryError,
     HistoryKeyError,
     remove_history_files,
 )
-from peer.history_search import MAX_WORDS_PER_MESSAGE, PREFIX_LEVELS
-from peer.history_store import HistoryStore
+from peer.history.search import MAX_WORDS_PER_MESSAGE, PREFIX_LEVELS
+from peer.history.store import HistoryStore
 
 NOW = 1_800_000_000.0
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="POSIX permissions")

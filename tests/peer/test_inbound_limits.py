@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from peer.inbound_limits import HandshakeSlots
+from peer.channels.inbound_limits import HandshakeSlots
 
 
 def test_one_source_gets_its_share_and_no_more() -> None:

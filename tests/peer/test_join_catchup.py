@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from commons.models import MemberInfo
 from commons.room_control import Departure, Kicked, KickReason, Removed
-from peer.join_catchup import MAX_DEPARTURES, JoinCatchUp
-from peer.tracker_messages import KickedPush, RoomDeletedPush, RoomUpdate
+from peer.client.join_catchup import MAX_DEPARTURES, JoinCatchUp
+from peer.session.messages import KickedPush, RoomDeletedPush, RoomUpdate
 
 KEY = "k" * 44
 

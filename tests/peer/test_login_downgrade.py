@@ -22,12 +22,12 @@ from commons.framing import FrameDecoder
 from commons.tracker_protocol import error, ok
 from crypto.keystore import TEST_KDF_PARAMS, load_or_create_identity
 from crypto.login_secret import legacy_digest
-from peer.client import ChatClient
-from peer.login_memory import MEMORY_FILE
+from peer.client.chat_client import ChatClient
+from peer.session.login_memory import MEMORY_FILE
 from tests.peers import DEFAULT_PASSWORD, peer_config
 from tests.tracker.test_login_secret import OLD_PASSWORD, stored
-from tracker.database import DB_FILE_NAME
-from tracker.server import TrackerServer
+from tracker.server.server import TrackerServer
+from tracker.storage.sqlite_file import DB_FILE_NAME
 
 CHEAP = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 

@@ -11,7 +11,7 @@ import pytest
 from commons.errors import ErrorCode
 from commons.tls_fingerprint import cert_fingerprint
 from peer.errors import LegacyLoginRefusedError, LoginDowngradeError, TrackerUntrustedError
-from peer.login_memory import (
+from peer.session.login_memory import (
     MAX_ENDPOINT_LENGTH,
     MAX_ENTRIES,
     MAX_FILE_SIZE,

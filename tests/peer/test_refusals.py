@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from peer import events as ev
-from peer.refusals import ANY_NAME, RefusalDigest
+from peer.core.refusals import ANY_NAME, RefusalDigest
 
 
 def test_6510_claims_give_one_error_and_one_summary() -> None:

@@ -9,8 +9,8 @@ import asyncio
 import pytest
 
 from commons.relay_frames import RelayedBody, RelayEnded
-from peer.p2p_link import LinkClosedError, LinkRefusedError
-from peer.relay_links import MAX_QUEUED, RelayLinks, RelayTransport
+from peer.channels.link import LinkClosedError, LinkRefusedError
+from peer.channels.relay import MAX_QUEUED, RelayLinks, RelayTransport
 from peer.supervisor import TaskSupervisor
 
 

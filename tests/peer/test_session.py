@@ -15,7 +15,7 @@ from peer.events import ConnectionLost, MemberJoined
 from tests.conftest import TrackerFactory
 from tests.e2e.batch_process import BatchProcess
 from tests.peers import DEFAULT_PASSWORD, TIMEOUT, PeerFactory
-from tracker.server import TrackerServer
+from tracker.server.server import TrackerServer
 
 
 async def _until_no_connections(tracker: TrackerServer) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from peer.__main__ import build_parser, config_from_args, settings_from_args
-from peer.settings import (
+from peer.user_settings import (
     MAX_CONFIG_BYTES,
     SPECS,
     SettingError,

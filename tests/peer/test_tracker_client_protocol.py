@@ -12,8 +12,8 @@ from commons.errors import ErrorCode, ProtocolError, RateLimitedError, RoomError
 from commons.framing import FrameDecoder
 from commons.tracker_protocol import Command
 from peer.errors import TrackerUntrustedError
-from peer.tracker_client_protocol import Push, Reply, TrackerClientProtocol, reply_error
-from peer.tracker_pins import PinDecision, check_pin, endpoint_key, load_pins, save_pins
+from peer.session.pins import PinDecision, check_pin, endpoint_key, load_pins, save_pins
+from peer.session.wire import Push, Reply, TrackerClientProtocol, reply_error
 
 FP1 = ":".join(["AB"] * 32)
 FP2 = ":".join(["CD"] * 32)

@@ -7,7 +7,7 @@ import base64
 import pytest
 
 from commons.errors import ProtocolError, ValidationError
-from peer.tracker_messages import (
+from peer.session.messages import (
     InvitedPush,
     JoinReply,
     KeyChangedPush,

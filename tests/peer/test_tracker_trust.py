@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from commons.errors import ErrorCode
-from peer.client import ChatClient
+from peer.client.chat_client import ChatClient
 from peer.config import PeerConfig
 from peer.errors import TrackerUntrustedError
-from peer.tracker_pins import PINS_FILE
+from peer.session.pins import PINS_FILE
 from tests.conftest import TrackerFactory
-from tracker.server import TrackerServer
+from tracker.server.server import TrackerServer
 
 
 def config(tracker: TrackerServer, home: Path, **changes: object) -> PeerConfig:

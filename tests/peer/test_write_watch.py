@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from peer.write_watch import WriteState, WriteWatch
+from peer.channels.write_watch import WriteState, WriteWatch
 
 HIGH = 64 * 1024
 

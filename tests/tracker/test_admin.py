@@ -5,8 +5,8 @@ from __future__ import annotations
 import sqlite3
 
 from tests.tracker_process import run_admin
-from tracker.database import DB_FILE_NAME
-from tracker.invite_store import new_code
+from tracker.storage.invites import new_code
+from tracker.storage.sqlite_file import DB_FILE_NAME
 
 
 async def register_with(client, name: str, code: str) -> str:

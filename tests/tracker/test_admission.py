@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tracker.admission import MAX_REJECTING, MAX_REJECTING_PER_SOURCE, Admission, Verdict
-from tracker.source import TrustedNetworks
+from tracker.limits.source import TrustedNetworks
+from tracker.network.admission import MAX_REJECTING, MAX_REJECTING_PER_SOURCE, Admission, Verdict
 
 
 def admission(**changes: int) -> Admission:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tracker.database import DB_FILE_NAME
+from tracker.storage.sqlite_file import DB_FILE_NAME
 
 
 @pytest.fixture

@@ -11,9 +11,9 @@ import math
 
 import pytest
 
-from tracker.keyed_records import KeyedRecords, Pending, Record, Tally, shared_row
-from tracker.rate_limit import BucketRule, KeyedTokenBuckets
-from tracker.throttle import Backoff, Decay, DecayingCount
+from tracker.limits.keyed_records import KeyedRecords, Pending, Record, Tally, shared_row
+from tracker.limits.rate_limit import BucketRule, KeyedTokenBuckets
+from tracker.limits.throttle import Backoff, Decay, DecayingCount
 
 
 def tracked(*backoffs: Backoff) -> None:

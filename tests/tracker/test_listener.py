@@ -1,7 +1,7 @@
 """The accept loop out of descriptors: it sheds, pauses and logs one line, no tracebacks.
 
 asyncio's own accept loop (Python 3.11) logs a traceback per failed ``accept()``, up to
-the backlog (1024) per wake-up. The tracker's :class:`~tracker.listener.Listener` is run
+the backlog (1024) per wake-up. The tracker's :class:`~tracker.network.listener.Listener` is run
 here in a child process whose open-file limit is set just above what it already uses,
 and flooded with connections it cannot hold.
 """
@@ -21,7 +21,7 @@ CHILD = textwrap.dedent(
     """
     import asyncio, json, logging, os, resource, sys
     from commons.rate_limited_log import RateLimitedLog
-    from tracker.listener import Listener, bind_sockets
+    from tracker.network.listener import Listener, bind_sockets
 
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
 

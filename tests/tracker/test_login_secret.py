@@ -8,10 +8,10 @@ from argon2 import PasswordHasher
 
 from commons.errors import ErrorCode, P2PChatError
 from crypto.login_secret import MIN_LOGIN_KDF, legacy_digest, login_secret
-from peer.client import ChatClient
+from peer.client.chat_client import ChatClient
 from tests.peers import peer_config
 from tests.tracker_client import TrackerTestClient
-from tracker.database import DB_FILE_NAME
+from tracker.storage.sqlite_file import DB_FILE_NAME
 
 OLD_PASSWORD = "an old password"
 OWASP = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)

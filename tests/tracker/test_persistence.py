@@ -15,8 +15,8 @@ from argon2 import PasswordHasher
 
 from tests.tracker_client import TrackerTestClient, password_digest
 from tests.tracker_process import read_banner, start_tracker_process
-from tracker.certificate import fingerprint_of_pem
-from tracker.database import DB_FILE_NAME
+from tracker.network.certificate import fingerprint_of_pem
+from tracker.storage.sqlite_file import DB_FILE_NAME
 
 REPO = Path(__file__).resolve().parents[2]
 

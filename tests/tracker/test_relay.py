@@ -12,7 +12,7 @@ import pytest
 from commons.relay_frames import relay_request
 from tests.conftest import TrackerFactory, UserFactory
 from tests.tracker_client import TrackerTestClient
-from tracker.server import TrackerServer
+from tracker.server.server import TrackerServer
 
 TIMEOUT = 10.0
 

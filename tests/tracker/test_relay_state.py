@@ -11,8 +11,8 @@ import pytest
 
 from commons.relay_frames import RelayFrame, parse_relay, relay_request
 from commons.tracker_protocol import Command, Request
-from tracker.relay import RelayLimits
-from tracker.state import Forward, Outcome, StateLimits, TrackerState
+from tracker.state.relay_budget import RelayLimits
+from tracker.state.tracker_state import Forward, Outcome, StateLimits, TrackerState
 
 KEY = base64.b64encode(b"k" * 32).decode()
 ALICE, BOB, CAROL, DAVE = 1, 2, 3, 4

@@ -6,8 +6,8 @@ import base64
 
 from commons.relay_frames import parse_relay, relay_request
 from commons.tracker_protocol import Command, Request
-from tracker.replica import Presence, ReplicaState
-from tracker.state import Forward, StateLimits
+from tracker.group.replica import Presence, ReplicaState
+from tracker.state.tracker_state import Forward, StateLimits
 
 KEY = base64.b64encode(b"k" * 32).decode()
 ALICE = 1

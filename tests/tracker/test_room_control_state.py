@@ -7,8 +7,8 @@ import base64
 import pytest
 
 from commons.tracker_protocol import Command, Request
-from tracker.room_changes import BanAdded, InviteAdded, InviteRemoved, RoomModeChanged
-from tracker.state import RoomSeed, StateLimits, TrackerState
+from tracker.state.room_changes import BanAdded, InviteAdded, InviteRemoved, RoomModeChanged
+from tracker.state.tracker_state import RoomSeed, StateLimits, TrackerState
 
 KEY = base64.b64encode(b"k" * 32).decode()
 ALICE, BOB, CAROL, DAVE = 1, 2, 3, 4
@@ -214,7 +214,7 @@ def _removed(outcome, session: int) -> list[object]:
     ],
 )
 def test_an_owners_removal_says_who_and_why_to_the_members(state, command, fields, reason):
-    """Members must drop a removed member at once, live channel or not (peer/room.py)."""
+    """Members must drop a removed member at once, live channel or not (peer/core/room.py)."""
     state.handle(ALICE, cmd(Command.CREATE_ROOM, room="r"), 0.0)
     state.handle(BOB, cmd(Command.JOIN_ROOM, room="r"), 0.0)
     state.handle(CAROL, cmd(Command.JOIN_ROOM, room="r"), 0.0)

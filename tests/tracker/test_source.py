@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tracker.source import UNKNOWN_SOURCE, TrustedNetworks, parse_networks, source_key
+from tracker.limits.source import UNKNOWN_SOURCE, TrustedNetworks, parse_networks, source_key
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from commons.codec import JsonObject, encode_message
 from commons.framing import DEFAULT_MAX_FRAME_SIZE
 from commons.models import MAX_HOST_LENGTH, MAX_ROOM_CAPACITY
 from commons.tracker_protocol import MAX_ID_LENGTH, Command, Request
-from tracker.state import RoomCreated, RoomDeleted, TrackerState
+from tracker.state.tracker_state import RoomCreated, RoomDeleted, TrackerState
 
 KEY = base64.b64encode(b"k" * 32).decode()
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tracker.keyed_records import KeyedRecords, Record
-from tracker.rate_limit import KeyedTokenBuckets, TokenBucket
-from tracker.throttle import Backoff, LoginThrottle
+from tracker.limits.keyed_records import KeyedRecords, Record
+from tracker.limits.rate_limit import KeyedTokenBuckets, TokenBucket
+from tracker.limits.throttle import Backoff, LoginThrottle
 
 
 def test_free_failures_then_doubling_backoff():

@@ -1,8 +1,8 @@
-"""The rules of RESUME that every store applies (:func:`tracker.storage.judge_ticket`)."""
+"""The rules of RESUME that every store applies (:func:`tracker.storage.base.judge_ticket`)."""
 
 from __future__ import annotations
 
-from tracker.storage import Redeemed, TicketCleanup, judge_ticket
+from tracker.storage.base import Redeemed, TicketCleanup, judge_ticket
 
 KEY, OTHER = "k" * 44, "o" * 44
 

@@ -20,8 +20,8 @@ import pytest
 from commons.framing import HEADER
 from commons.tracker_protocol import Command, Request
 from tests.tracker_client import TrackerTestClient, password_digest
-from tracker.request_decoder import MAX_REJECTED_IN_A_ROW
-from tracker.server import TrackerConnection, TrackerServer
+from tracker.server.request_decoder import MAX_REJECTED_IN_A_ROW
+from tracker.server.server import TrackerConnection, TrackerServer
 
 SURROGATE = "\ud800"
 

@@ -21,9 +21,9 @@ from textual.keys import _character_to_key
 from textual.pilot import Pilot
 
 from crypto.keystore import TEST_KDF_PARAMS
-from peer.client import ChatClient
+from peer.client.chat_client import ChatClient
 from tests.peers import peer_config
-from tracker.server import TrackerServer
+from tracker.server.server import TrackerServer
 
 DEADLINE = 10.0
 #: The password the app's own user types (the other peers use the factory's default).

@@ -16,16 +16,16 @@ from textual.widgets import Input, Static
 
 from peer.events import MessageReceived
 from peer.tui.app import ChatApp
-from peer.tui.buffers import LineKind, private_buffer, room_buffer
-from peer.tui.chat_model import Verification
 from peer.tui.chat_screen import ChatScreen
 from peer.tui.login import LoginScreen
 from peer.tui.message_log import MessageLog
-from peer.tui.nick_colors import nick_color
+from peer.tui.model.buffers import LineKind, private_buffer, room_buffer
+from peer.tui.model.chat_model import Verification
+from peer.tui.model.nick_colors import nick_color
 from peer.tui.widgets import KeyChangedDialog, group_fingerprint
 from tests.peer.tui.conftest import PASSWORD, click, make_client, until
 from tests.peers import DEFAULT_PASSWORD, PeerFactory
-from tracker.server import TrackerServer
+from tracker.server.server import TrackerServer
 
 
 def log_segments(screen: ChatScreen) -> list[Segment]:

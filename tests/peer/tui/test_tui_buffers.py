@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from peer.tui.buffers import (
+from peer.tui.model.buffers import (
     STATUS,
     BufferList,
     Line,

@@ -20,8 +20,8 @@ from peer.events import (
     SessionReplaced,
     TrustChanged,
 )
-from peer.tui.buffers import STATUS, LineKind, private_buffer, room_buffer
-from peer.tui.chat_model import (
+from peer.tui.model.buffers import STATUS, LineKind, private_buffer, room_buffer
+from peer.tui.model.chat_model import (
     MAX_CLOCK_AHEAD,
     MAX_DELIVERY_DELAY,
     MAX_KNOWN_NAMES,
@@ -29,8 +29,8 @@ from peer.tui.chat_model import (
     Verification,
     shown_time,
 )
-from peer.tui.receipts import MarkKind
-from peer.tui.status_lines import placeholder
+from peer.tui.model.receipts import MarkKind
+from peer.tui.model.status_lines import placeholder
 
 LOBBY = room_buffer("lobby")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from peer.tui.completion import CompletionSources, TabCompleter
+from peer.tui.model.completion import CompletionSources, TabCompleter
 
 SOURCES = CompletionSources(
     users=["alice", "bob", "Bella", "carol"],

@@ -21,23 +21,23 @@ from crypto.identity import IdentityKey
 from crypto.keystore import TEST_KDF_PARAMS, load_or_create_identity
 from crypto.login_secret import legacy_digest
 from peer.__main__ import build_parser, settings_from_args
-from peer.client import ChatClient
+from peer.client.chat_client import ChatClient
 from peer.config import PeerConfig
 from peer.events import MessageReceived
-from peer.history_file import HISTORY_FILE_NAME, HistoryKeyError
-from peer.history_store import HistoryStore
-from peer.settings import Settings
+from peer.history.file import HISTORY_FILE_NAME, HistoryKeyError
+from peer.history.store import HistoryStore
 from peer.tui.app import ChatApp
-from peer.tui.buffers import STATUS, LineKind, private_buffer, room_buffer
 from peer.tui.chat_screen import ChatScreen
 from peer.tui.login import LoginScreen
 from peer.tui.message_log import MessageLog
-from peer.tui.notifications import BEL
+from peer.tui.model.buffers import STATUS, LineKind, private_buffer, room_buffer
+from peer.tui.model.notifications import BEL
 from peer.tui.search_screen import SearchScreen
+from peer.user_settings import Settings
 from tests.peer.test_login_downgrade import schema_2_with
 from tests.peer.tui.conftest import PASSWORD, burst, click, make_client, until
 from tests.peers import PeerFactory
-from tracker.server import TrackerServer
+from tracker.server.server import TrackerServer
 
 SIZE = (110, 30)
 

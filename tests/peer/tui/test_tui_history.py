@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from peer.tui.history import InputHistory
+from peer.tui.model.input_history import InputHistory
 
 
 def test_up_down_walks_entries_and_restores_draft() -> None:

@@ -10,11 +10,11 @@ from textual import _ansi_sequences
 from textual._xterm_parser import XTermParser
 
 from peer.events import MessageDelivered, MessageReceived
-from peer.tui.buffers import Line, LineKind, room_buffer
-from peer.tui.chat_model import ChatModel
-from peer.tui.log_rows import LogRow
-from peer.tui.log_view import HISTORY_END, READ_MARKER, LogView, date_label
-from peer.tui.rendering import fit_nick, render_line
+from peer.tui.model.buffers import Line, LineKind, room_buffer
+from peer.tui.model.chat_model import ChatModel
+from peer.tui.model.log_rows import LogRow
+from peer.tui.model.log_view import HISTORY_END, READ_MARKER, LogView, date_label
+from peer.tui.model.rendering import fit_nick, render_line
 from peer.tui.terminal_keys import ALT_DIGITS, read_alt_digits
 
 DAY = 86400.0

@@ -8,7 +8,7 @@ import sys
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from peer.tui.nick_colors import PALETTE, nick_color
+from peer.tui.model.nick_colors import PALETTE, nick_color
 
 BACKGROUNDS = ("#000000", "#121212", "#1e1e1e", "#272822", "#ffffff", "#f5f5f5", "#fdf6e3")
 
@@ -42,7 +42,7 @@ def test_colour_is_a_palette_entry_and_deterministic(name: str) -> None:
 
 def test_colour_is_stable_across_processes() -> None:
     names = ["alice", "bob", "carol", "dave"]
-    code = f"from peer.tui.nick_colors import nick_color;print(*map(nick_color, {names!r}))"
+    code = f"from peer.tui.model.nick_colors import nick_color;print(*map(nick_color, {names!r}))"
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.split()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from peer.tui.notifications import (
+from peer.tui.model.notifications import (
     BEL,
     BELL_INTERVAL,
     DESKTOP_INTERVAL,

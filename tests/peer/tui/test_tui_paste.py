@@ -16,7 +16,7 @@ from peer.tui.chat_screen import ChatScreen
 from peer.tui.widgets import ChatInput, PasteDialog
 from tests.peer.tui.conftest import PASSWORD, click, make_client, until
 from tests.peers import PeerFactory
-from tracker.server import TrackerServer
+from tracker.server.server import TrackerServer
 
 
 async def test_multi_line_paste_asks_then_sends_each_line_as_text(

@@ -12,7 +12,7 @@ from peer.tui.chat_screen import ChatScreen
 from peer.tui.message_log import MessageLog
 from tests.peer.tui.conftest import PASSWORD, make_client, until
 from tests.peers import PeerFactory
-from tracker.server import TrackerServer
+from tracker.server.server import TrackerServer
 
 
 async def test_relayed_members_are_marked_in_the_panel_and_in_users(

@@ -10,12 +10,12 @@ from hypothesis import strategies as st
 from rich.console import Console
 
 from commons.untrusted_text import is_unsafe_for_display
-from peer.chat_protocol import MAX_TEXT_CHARS
+from peer.core.frames import MAX_TEXT_CHARS
 from peer.events import ChannelClosed, ChannelOpened
-from peer.tui.buffers import BufferList, Line, LineKind, private_buffer, room_buffer
-from peer.tui.chat_model import ChatModel, Verification
-from peer.tui.nick_colors import nick_color
-from peer.tui.rendering import (
+from peer.tui.model.buffers import BufferList, Line, LineKind, private_buffer, room_buffer
+from peer.tui.model.chat_model import ChatModel, Verification
+from peer.tui.model.nick_colors import nick_color
+from peer.tui.model.rendering import (
     MAX_SHOWN_CHARS,
     MAX_SHOWN_LINES,
     is_clipped,

@@ -7,11 +7,11 @@ without the screen (the lines asserted are the ones it would draw).
 from __future__ import annotations
 
 from peer.events import InvitedToRoom, RemovedFromRoom
-from peer.tui.buffers import room_buffer
-from peer.tui.chat_model import ChatModel
-from peer.tui.controller import ChatController
+from peer.tui.model.buffers import room_buffer
+from peer.tui.model.chat_model import ChatModel
+from peer.tui.model.controller import ChatController
 from tests.peers import PeerFactory, PeerHandle
-from tracker.server import TrackerServer
+from tracker.server.server import TrackerServer
 
 
 def _screen(peer: PeerHandle) -> ChatController:

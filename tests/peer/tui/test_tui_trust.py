@@ -12,14 +12,14 @@ from pathlib import Path
 
 from crypto.identity import IdentityKey
 from crypto.pinning import TrustState
-from peer.client import ChatClient
+from peer.client.chat_client import ChatClient
 from peer.events import MessageReceived
 from peer.tui.app import ChatApp
 from peer.tui.chat_screen import ChatScreen
 from peer.tui.widgets import KeyChangedDialog, VerifyDialog
 from tests.peer.tui.conftest import PASSWORD, click, make_client, until
 from tests.peers import PeerFactory, PeerHandle, lie_about_key
-from tracker.server import TrackerServer
+from tracker.server.server import TrackerServer
 
 BOB_PASSWORD = "bob-password-1"
 

@@ -7,14 +7,14 @@ from pathlib import Path
 
 from commons.untrusted_text import is_unsafe_for_display
 from peer.tui.app import ChatApp
-from peer.tui.buffers import MAX_SCROLLBACK, private_buffer
 from peer.tui.chat_screen import ChatScreen
 from peer.tui.log_display import MAX_LOG_ROWS
 from peer.tui.message_log import MessageLog
-from peer.tui.rendering import MAX_SHOWN_LINES
+from peer.tui.model.buffers import MAX_SCROLLBACK, private_buffer
+from peer.tui.model.rendering import MAX_SHOWN_LINES
 from tests.peer.tui.conftest import PASSWORD, make_client, until
 from tests.peers import PeerFactory
-from tracker.server import TrackerServer
+from tracker.server.server import TrackerServer
 
 
 def log_text(screen: ChatScreen) -> str:

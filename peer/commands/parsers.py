@@ -1,0 +1,192 @@
+"""How the arguments of each command are read (the parsers :mod:`peer.commands.table`' table
+names). Each takes the command's usage and the rest of the line and returns a typed
+command (:mod:`peer.commands.values`) or raises :class:`CommandError` with the usage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from commons.errors import ErrorCode, ValidationError
+from commons.models import NAME_RE, validate_name, validate_room_name, validate_username
+from crypto.fingerprint import parse_fingerprint
+from peer.commands.values import (
+    Command,
+    ControlUser,
+    CreateRoom,
+    Help,
+    Login,
+    OwnerAction,
+    Register,
+    Search,
+    SendPrivate,
+    SetInviteOnly,
+    SetSetting,
+    ShowFingerprint,
+    Switch,
+)
+
+
+class CommandError(ValidationError):
+    """The line is not a valid command; the message shows the usage."""
+
+    code = ErrorCode.BAD_REQUEST
+
+
+Parser = Callable[[str, str], Command]  # (usage, rest of the line) -> command
+
+
+def bare(make: Callable[[], Command]) -> Parser:
+    def parse(usage: str, rest: str) -> Command:
+        if rest.split():
+            raise CommandError(f"usage: {usage}")
+        return make()
+
+    return parse
+
+
+def one(make: Callable[[str], Command], check: Callable[[str], str] = str) -> Parser:
+    def parse(usage: str, rest: str) -> Command:
+        args = rest.split()
+        if len(args) != 1:
+            raise CommandError(f"usage: {usage}")
+        return make(check(args[0]))
+
+    return parse
+
+
+def credentials(login: bool) -> Parser:
+    def parse(usage: str, rest: str) -> Command:
+        args = rest.split()
+        if login and len(args) == 3 and args[2] == "--replace-key":
+            return Login(validate_username(args[0]), args[1], replace_key=True)
+        if len(args) != 2:
+            raise CommandError(f"usage: {usage}")
+        user = validate_username(args[0])
+        return Login(user, args[1]) if login else Register(user, args[1])
+
+    return parse
+
+
+def msg(usage: str, rest: str) -> Command:
+    user, _, text = rest.lstrip().partition(" ")
+    if not user or not text.strip():
+        raise CommandError(f"usage: {usage}")
+    return SendPrivate(validate_username(user), text)
+
+
+def fingerprint(usage: str, rest: str) -> Command:
+    args = rest.split()
+    if len(args) > 1:
+        raise CommandError(f"usage: {usage}")
+    return ShowFingerprint(validate_username(args[0]) if args else None)
+
+
+def key_choice(make: Callable[[str, str | None], Command]) -> Parser:
+    """``USER [FINGERPRINT]``, the fingerprint possibly typed in spaced groups."""
+
+    def parse(usage: str, rest: str) -> Command:
+        args = rest.split()
+        if not args:
+            raise CommandError(f"usage: {usage}")
+        typed = parse_fingerprint(" ".join(args[1:])) if len(args) > 1 else None
+        return make(validate_username(args[0]), typed)
+
+    return parse
+
+
+def room(make: Callable[[str], Command]) -> Parser:
+    """``ROOM``: one name; anything else says what a room name is, not just the usage."""
+
+    def parse(usage: str, rest: str) -> Command:
+        args = rest.split()
+        if not args:
+            raise CommandError(f"usage: {usage}")
+        return make(room_name(usage, args[0] if len(args) == 1 else rest.strip()))
+
+    return parse
+
+
+def help_topic(usage: str, rest: str) -> Command:
+    args = rest.split()
+    if len(args) > 1:
+        raise CommandError(f"usage: {usage}")
+    return Help(args[0][:33] if args else None)
+
+
+def search(usage: str, rest: str) -> Command:
+    first, _, more = rest.strip().partition(" ")
+    if first.lower() in ("-all", "--all"):
+        return Search(more.strip(), all_buffers=True)
+    return Search(rest.strip())
+
+
+def setting(usage: str, rest: str) -> Command:
+    name, _, value = rest.strip().partition(" ")
+    return SetSetting(name or None, value.strip() or None)
+
+
+def switch(usage: str, rest: str) -> Command:
+    if not rest.strip():
+        raise CommandError(f"usage: {usage}")
+    return Switch(rest.strip())
+
+
+def page(make: Callable[[str | None], Command]) -> Parser:
+    """``[FROM]``: where a listing starts (the ``next`` cursor a page ended with)."""
+
+    def parse(usage: str, rest: str) -> Command:
+        args = rest.split()
+        if len(args) > 1:
+            raise CommandError(f"usage: {usage}")
+        return make(validate_name("cursor", args[0]) if args else None)
+
+    return parse
+
+
+def create(usage: str, rest: str) -> Command:
+    args = rest.split()
+    if len(args) == 2 and args[1] == "--invite-only":
+        return CreateRoom(room_name(usage, args[0]), invite_only=True)
+    return room(CreateRoom)(usage, rest)
+
+
+def room_name(usage: str, text: str) -> str:
+    """``text`` as a room name, or an error that says what a room name is."""
+    if not NAME_RE.fullmatch(text):
+        raise CommandError(
+            f"{text[:40]!r} is not a room name: one word of 1-32 letters,"
+            f" digits, '_', '.' or '-' (usage: {usage})"
+        )
+    return validate_room_name(text)
+
+
+def control(action: OwnerAction) -> Parser:
+    """``USER [ROOM]``."""
+
+    def parse(usage: str, rest: str) -> Command:
+        args = rest.split()
+        if not 1 <= len(args) <= 2:
+            raise CommandError(f"usage: {usage}")
+        room = room_name(usage, args[1]) if len(args) == 2 else None
+        return ControlUser(action, validate_username(args[0]), room)
+
+    return parse
+
+
+def invite_only(usage: str, rest: str) -> Command:
+    args = rest.split()
+    if not 1 <= len(args) <= 2 or args[0].lower() not in ("on", "off"):
+        raise CommandError(f"usage: {usage}")
+    room = room_name(usage, args[1]) if len(args) == 2 else None
+    return SetInviteOnly(args[0].lower() == "on", room)
+
+
+def optional_room(make: Callable[[str | None], Command]) -> Parser:
+    def parse(usage: str, rest: str) -> Command:
+        args = rest.split()
+        if len(args) > 1:
+            raise CommandError(f"usage: {usage}")
+        return make(room_name(usage, args[0]) if args else None)
+
+    return parse

@@ -1,0 +1,241 @@
+"""What a command did, as typed values (:func:`peer.commands.runner.execute` returns them).
+
+The batch mode writes each result as one JSON object (:func:`result_to_json`: the
+result's fields under its ``EVENT`` name), the terminal chat as lines
+(:mod:`peer.tui.model.result_lines`). Field names are the batch protocol's, so the JSON form
+needs no mapping of its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar, Self
+
+from commons.models import RoomInfo
+from peer.commands import table as cmd
+
+
+@dataclass(frozen=True, slots=True)
+class Registered:
+    EVENT: ClassVar[str] = "registered"
+    user: str
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedIn:
+    EVENT: ClassVar[str] = "logged_in"
+    user: str
+    fingerprint: str
+    listen: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PeerEntry:
+    """An online user as the directory lists them: no address (only room-mates get it)."""
+
+    user: str
+    room: str | None
+    fingerprint: str
+
+
+@dataclass(frozen=True, slots=True)
+class PeersListed:
+    """One page: ``total`` online in all; ``next``: ``/peers NEXT`` shows the next page."""
+
+    EVENT: ClassVar[str] = "peers"
+    peers: list[PeerEntry]
+    total: int
+    next: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RoomEntry:
+    """A room as the tracker describes it."""
+
+    room: str
+    owner: str
+    members: list[str]
+    capacity: int
+    invite_only: bool
+
+    @classmethod
+    def of(cls, info: RoomInfo) -> Self:
+        return cls(info.name, info.owner, list(info.members), info.capacity, info.invite_only)
+
+
+@dataclass(frozen=True, slots=True)
+class RoomsListed:
+    EVENT: ClassVar[str] = "rooms"
+    rooms: list[RoomEntry]
+    total: int
+    next: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RoomCreated(RoomEntry):
+    """The new room, described as a listing describes it."""
+
+    EVENT: ClassVar[str] = "room_created"
+
+
+@dataclass(frozen=True, slots=True)
+class UserControlled:
+    """An owner's action done: ``/kick`` gives ``kicked``, ``/ban`` ``banned``, and so on."""
+
+    EVENTS: ClassVar[dict[cmd.OwnerAction, str]] = {
+        cmd.OwnerAction.KICK: "kicked",
+        cmd.OwnerAction.BAN: "banned",
+        cmd.OwnerAction.UNBAN: "unbanned",
+        cmd.OwnerAction.INVITE: "invited",
+        cmd.OwnerAction.UNINVITE: "uninvited",
+    }
+    action: cmd.OwnerAction
+    room: str
+    user: str
+
+    @property
+    def EVENT(self) -> str:
+        return self.EVENTS[self.action]
+
+
+@dataclass(frozen=True, slots=True)
+class RoomModeSet:
+    EVENT: ClassVar[str] = "room_mode"
+    room: str
+    invite_only: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AccessListed:
+    EVENT: ClassVar[str] = "room_access"
+    room: str
+    invite_only: bool
+    invited: list[str]
+    banned: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Joined:
+    EVENT: ClassVar[str] = "joined"
+    room: str
+    owner: str | None
+    members: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Left:
+    EVENT: ClassVar[str] = "left"
+    room: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Deleted:
+    EVENT: ClassVar[str] = "deleted"
+    room: str
+
+
+@dataclass(frozen=True, slots=True)
+class UsersListed:
+    EVENT: ClassVar[str] = "users"
+    room: str | None
+    owner: str | None
+    members: list[str]
+    connected: list[str]
+    #: How each open channel travels: ``direct`` or ``relay``.
+    paths: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """Handed to the channels; receipts follow as ``delivered``/``failed`` events."""
+
+    EVENT: ClassVar[str] = "sent"
+    room: str | None
+    to: str | None
+    msg_id: str
+    recipients: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class OwnFingerprint:
+    EVENT: ClassVar[str] = "fingerprint"
+    user: str | None
+    fingerprint: str
+
+
+@dataclass(frozen=True, slots=True)
+class PendingKey:
+    fingerprint: str
+    safety_number: str
+
+
+@dataclass(frozen=True, slots=True)
+class ContactFingerprint:
+    """The key shown for a contact (the newest undecided one, else the pinned one), the
+    pinned key, and every key waiting for a decision."""
+
+    EVENT: ClassVar[str] = "fingerprint"
+    user: str
+    fingerprint: str
+    safety_number: str
+    trust: str | None
+    pinned: str | None
+    pending: list[PendingKey]
+
+
+@dataclass(frozen=True, slots=True)
+class Trusted:
+    EVENT: ClassVar[str] = "trusted"
+    user: str
+    fingerprint: str
+
+
+@dataclass(frozen=True, slots=True)
+class Verified:
+    EVENT: ClassVar[str] = "verified"
+    user: str
+    fingerprint: str
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    EVENT: ClassVar[str] = "rejected"
+    user: str
+    kept: str | None
+    refused: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Bye:
+    EVENT: ClassVar[str] = "bye"
+
+
+Result = (
+    Registered
+    | LoggedIn
+    | PeersListed
+    | RoomsListed
+    | RoomCreated
+    | UserControlled
+    | RoomModeSet
+    | AccessListed
+    | Joined
+    | Left
+    | Deleted
+    | UsersListed
+    | Sent
+    | OwnFingerprint
+    | ContactFingerprint
+    | Trusted
+    | Verified
+    | Rejected
+    | Bye
+)
+
+
+def result_to_json(result: Result) -> dict[str, Any]:
+    """The batch-mode object of a result: its fields under ``"event"``."""
+    fields = asdict(result)
+    if isinstance(result, UserControlled):
+        del fields["action"]
+    return {"event": result.EVENT, **fields}

@@ -1,0 +1,254 @@
+"""Runs a command both front ends share on a chat client: :func:`execute`.
+
+Both front ends call :func:`execute` for the commands they share and get a typed result
+(:mod:`peer.commands.results`) or a :class:`commons.errors.P2PChatError`;
+:class:`CommandClient` is the part of the client it needs.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, assert_never
+
+from commons.errors import ErrorCode, P2PChatError
+from commons.models import PeerInfo, RoomInfo, decode_identity_key
+from commons.room_control import RoomAccess
+from crypto.pinning import TrustState
+from peer.commands import table as cmd
+from peer.commands.results import (
+    AccessListed,
+    Bye,
+    ContactFingerprint,
+    Deleted,
+    Joined,
+    Left,
+    LoggedIn,
+    OwnFingerprint,
+    PeerEntry,
+    PeersListed,
+    PendingKey,
+    Registered,
+    Rejected,
+    Result,
+    RoomCreated,
+    RoomEntry,
+    RoomModeSet,
+    RoomsListed,
+    Sent,
+    Trusted,
+    UserControlled,
+    UsersListed,
+    Verified,
+)
+from peer.core.actions import SentMessage
+from peer.session.messages import PeerPage, RoomPage
+from peer.session.pins import endpoint_key
+
+#: The commands both front ends run through :func:`execute`.
+SharedCommand = (
+    cmd.Register
+    | cmd.Login
+    | cmd.ListPeers
+    | cmd.ListRooms
+    | cmd.CreateRoom
+    | cmd.ControlUser
+    | cmd.SetInviteOnly
+    | cmd.ShowAccess
+    | cmd.JoinRoom
+    | cmd.LeaveRoom
+    | cmd.DeleteRoom
+    | cmd.ListUsers
+    | cmd.SendPrivate
+    | cmd.SendRoom
+    | cmd.ShowFingerprint
+    | cmd.Trust
+    | cmd.Verify
+    | cmd.Reject
+    | cmd.Quit
+)
+
+
+class CommandClient(Protocol):
+    """The part of :class:`peer.client.chat_client.ChatClient` commands use."""
+
+    @property
+    def username(self) -> str | None: ...
+    @property
+    def room(self) -> str | None: ...
+    @property
+    def room_owner(self) -> str | None: ...
+    @property
+    def members(self) -> list[str]: ...
+    @property
+    def connected_peers(self) -> list[str]: ...
+    @property
+    def channel_paths(self) -> dict[str, str]: ...
+    @property
+    def listen_address(self) -> tuple[str, int] | None: ...
+    async def register(self, username: str, password: str) -> None: ...
+    async def login(
+        self,
+        username: str,
+        password: str,
+        replace_key: bool = False,
+        *,
+        allow_legacy_login: bool = False,
+    ) -> None: ...
+    async def look_up(self, username: str) -> PeerInfo: ...
+    async def list_peers(self, cursor: str | None = None, limit: int | None = None) -> PeerPage: ...
+    async def list_rooms(self, cursor: str | None = None, limit: int | None = None) -> RoomPage: ...
+    async def create_room(self, name: str, invite_only: bool = False) -> RoomInfo: ...
+    async def kick(self, username: str, room: str | None = None) -> tuple[str, str]: ...
+    async def ban(self, username: str, room: str | None = None) -> tuple[str, str]: ...
+    async def unban(self, username: str, room: str | None = None) -> tuple[str, str]: ...
+    async def invite(self, username: str, room: str | None = None) -> tuple[str, str]: ...
+    async def uninvite(self, username: str, room: str | None = None) -> tuple[str, str]: ...
+    async def set_invite_only(self, invite_only: bool, room: str | None = None) -> RoomInfo: ...
+    async def room_access(self, room: str | None = None) -> RoomAccess: ...
+    async def join_room(self, name: str) -> list[str]: ...
+    async def leave_room(self) -> None: ...
+    async def delete_room(self, name: str) -> None: ...
+    async def send_room(self, text: str) -> SentMessage: ...
+    async def send_private(self, username: str, text: str) -> SentMessage: ...
+    def fingerprint(self, username: str | None = None, key: bytes | None = None) -> str: ...
+    def safety_number(self, username: str, key: bytes | None = None) -> str: ...
+    def trust_state(self, username: str) -> TrustState | None: ...
+    def pinned_key(self, username: str) -> bytes | None: ...
+    def pending_keys(self, username: str) -> tuple[bytes, ...]: ...
+    def key_to_trust(self, username: str, typed_fingerprint: str | None = None) -> bytes: ...
+    def key_to_verify(self, username: str, typed_fingerprint: str | None = None) -> bytes: ...
+    async def trust(self, username: str, key: bytes) -> None: ...
+    async def verify(self, username: str, key: bytes) -> None: ...
+    async def reject(self, username: str) -> tuple[bytes, ...]: ...
+    async def close(self) -> None: ...
+
+
+def _endpoint(address: tuple[str, int] | None) -> str | None:
+    return None if address is None else endpoint_key(*address)
+
+
+def fingerprint_result(
+    client: CommandClient, username: str | None
+) -> OwnFingerprint | ContactFingerprint:
+    if username is None or username == client.username:
+        return OwnFingerprint(client.username, client.fingerprint())
+    state = client.trust_state(username)
+    pinned = client.pinned_key(username)
+    pending = [
+        PendingKey(client.fingerprint(key=key), client.safety_number(username, key))
+        for key in client.pending_keys(username)
+    ]
+    return ContactFingerprint(
+        username,
+        client.fingerprint(username),
+        client.safety_number(username),
+        None if state is None else str(state),
+        None if pinned is None else client.fingerprint(key=pinned),
+        pending,
+    )
+
+
+async def refresh_key(client: CommandClient, username: str) -> None:
+    """Ask the tracker for ``username``'s key now (``LOOKUP``), so a key to show or to
+    verify is current. Offline, or the tracker out of reach: what is known will do (the
+    pinned key); a user with no key known at all stays an error for the caller."""
+    try:
+        await client.look_up(username)
+    except P2PChatError as exc:
+        if exc.code not in (ErrorCode.USER_OFFLINE, ErrorCode.NOT_CONNECTED, ErrorCode.TIMEOUT):
+            raise
+
+
+_OWNER_ACTIONS = {
+    cmd.OwnerAction.KICK: lambda c, u, r: c.kick(u, r),
+    cmd.OwnerAction.BAN: lambda c, u, r: c.ban(u, r),
+    cmd.OwnerAction.UNBAN: lambda c, u, r: c.unban(u, r),
+    cmd.OwnerAction.INVITE: lambda c, u, r: c.invite(u, r),
+    cmd.OwnerAction.UNINVITE: lambda c, u, r: c.uninvite(u, r),
+}
+
+
+async def execute(client: CommandClient, command: SharedCommand) -> Result:
+    """Run one command; errors raise :class:`commons.errors.P2PChatError`."""
+    match command:
+        case cmd.Register(username, password):
+            await client.register(username, password)
+            return Registered(username)
+        case cmd.Login(username, password, replace_key):
+            await client.login(username, password, replace_key)
+            return LoggedIn(username, client.fingerprint(), _endpoint(client.listen_address))
+        case cmd.ListPeers(cursor):
+            peers = await client.list_peers(cursor)
+            entries = [
+                PeerEntry(
+                    p.username,
+                    p.room,
+                    client.fingerprint(key=decode_identity_key(p.identity_key)),
+                )
+                for p in peers.peers
+            ]
+            return PeersListed(entries, peers.page.total, peers.page.next_cursor)
+        case cmd.ListRooms(cursor):
+            rooms = await client.list_rooms(cursor)
+            listed = [RoomEntry.of(r) for r in rooms.rooms]
+            return RoomsListed(listed, rooms.page.total, rooms.page.next_cursor)
+        case cmd.CreateRoom(room, invite_only):
+            return RoomCreated.of(await client.create_room(room, invite_only))
+        case cmd.ControlUser(action, username, room):
+            done_room, done_user = await _OWNER_ACTIONS[action](client, username, room)
+            return UserControlled(action, done_room, done_user)
+        case cmd.SetInviteOnly(invite_only, room):
+            info = await client.set_invite_only(invite_only, room)
+            return RoomModeSet(info.name, info.invite_only)
+        case cmd.ShowAccess(room):
+            access = await client.room_access(room)
+            return AccessListed(
+                access.room, access.invite_only, list(access.invited), list(access.banned)
+            )
+        case cmd.JoinRoom(room):
+            members = await client.join_room(room)
+            return Joined(room, client.room_owner, members)
+        case cmd.LeaveRoom():
+            left = client.room
+            await client.leave_room()
+            return Left(left)
+        case cmd.DeleteRoom(room):
+            await client.delete_room(room)
+            return Deleted(room)
+        case cmd.ListUsers():
+            return UsersListed(
+                client.room,
+                client.room_owner,
+                client.members,
+                client.connected_peers,
+                client.channel_paths,
+            )
+        case cmd.SendPrivate(username, text):
+            sent = await client.send_private(username, text)
+            return Sent(None, username, sent.msg_id, list(sent.recipients))
+        case cmd.SendRoom(text):
+            sent = await client.send_room(text)
+            return Sent(sent.room, None, sent.msg_id, list(sent.recipients))
+        case cmd.ShowFingerprint(username):
+            if username is not None and username != client.username:
+                await refresh_key(client, username)
+            return fingerprint_result(client, username)
+        case cmd.Trust(username, typed):
+            key = client.key_to_trust(username, typed)
+            await client.trust(username, key)
+            return Trusted(username, client.fingerprint(key=key))
+        case cmd.Verify(username, typed):
+            key = client.key_to_verify(username, typed)
+            await client.verify(username, key)
+            return Verified(username, client.fingerprint(key=key))
+        case cmd.Reject(username):
+            refused = await client.reject(username)
+            kept = client.pinned_key(username)
+            return Rejected(
+                username,
+                None if kept is None else client.fingerprint(key=kept),
+                [client.fingerprint(key=k) for k in refused],
+            )
+        case cmd.Quit():
+            await client.close()
+            return Bye()
+    assert_never(command)

@@ -1,0 +1,439 @@
+"""The slash commands of both front ends, sans-I/O: one table, one parser.
+
+Grammar: a line starting with ``/`` is a command (``/name args``); ``//text`` sends
+``/text`` as a message; any other non-blank line is a message (to the room in batch
+mode, to the buffer shown in the terminal chat); blank lines are ignored. Arguments are
+split on whitespace, except that the text of ``/msg USER TEXT`` and of plain lines is
+kept exactly as typed, and that the ``FINGERPRINT`` of ``/trust`` and ``/verify`` may be
+typed in groups separated by spaces (as ``/fingerprint`` prints it). A ``/msg`` whose text
+is only whitespace is a usage error, as a blank line is ignored.
+
+Input is untrusted text like anything from the network: a line holding a lone surrogate
+(stdin bytes that are not UTF-8 arrive that way) is refused before it is parsed.
+
+:data:`COMMANDS` says, for each command, its usage, a one-line summary, what its first
+argument names (for tab completion), how to parse it and which front ends offer it; the
+typed values it parses into live in :mod:`peer.commands.values` (re-exported here), the
+argument parsers in :mod:`peer.commands.parsers`. The batch mode and the terminal chat
+both parse with :func:`parse_line`; what a command does
+is :func:`peer.commands.runner.execute` (or, for the commands that only exist with
+buffers, the terminal chat's controller).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from commons.errors import ErrorCode
+from commons.models import validate_username
+from commons.untrusted_text import has_lone_surrogate
+from peer.commands import parsers
+from peer.commands.parsers import CommandError, Parser
+from peer.commands.values import (
+    ArgumentKind,
+    ClearHistory,
+    CloseBuffer,
+    Command,
+    ControlUser,
+    CreateRoom,
+    DeleteRoom,
+    Expand,
+    Frontend,
+    Help,
+    JoinRoom,
+    LeaveRoom,
+    ListPeers,
+    ListRooms,
+    ListUsers,
+    Login,
+    OwnerAction,
+    Query,
+    Quit,
+    Receipts,
+    Register,
+    Reject,
+    Search,
+    SendPrivate,
+    SendRoom,
+    SetInviteOnly,
+    SetSetting,
+    ShowAccess,
+    ShowFingerprint,
+    Switch,
+    Trust,
+    Verify,
+)
+
+__all__ = [
+    "BATCH_ONLY",
+    "COMMANDS",
+    "TUI_ONLY",
+    "ArgumentKind",
+    "ClearHistory",
+    "CloseBuffer",
+    "Command",
+    "CommandError",
+    "CommandSpec",
+    "ControlUser",
+    "CreateRoom",
+    "DeleteRoom",
+    "Expand",
+    "Frontend",
+    "Help",
+    "JoinRoom",
+    "LeaveRoom",
+    "ListPeers",
+    "ListRooms",
+    "ListUsers",
+    "Login",
+    "OwnerAction",
+    "Parser",
+    "Query",
+    "Quit",
+    "Receipts",
+    "Register",
+    "Reject",
+    "Search",
+    "SendPrivate",
+    "SendRoom",
+    "SetInviteOnly",
+    "SetSetting",
+    "ShowAccess",
+    "ShowFingerprint",
+    "Switch",
+    "Trust",
+    "Verify",
+    "command_word",
+    "commands_for",
+    "parse_line",
+    "spec_for",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class CommandSpec:
+    """A command: usage, one line of summary (``/help``), what it does in a few sentences
+    (``/help COMMAND``), its parser, what its first argument names (Tab completion) and
+    which front ends offer it."""
+
+    name: str
+    usage: str
+    summary: str
+    parse: Parser
+    argument: ArgumentKind = ArgumentKind.NONE
+    frontends: frozenset[Frontend] = frozenset(Frontend)
+    details: str = ""
+
+
+BATCH_ONLY = frozenset({Frontend.BATCH})
+TUI_ONLY = frozenset({Frontend.TUI})
+_U, _R = ArgumentKind.USER, ArgumentKind.ROOM
+
+COMMANDS: tuple[CommandSpec, ...] = (
+    CommandSpec(
+        "/help",
+        "/help [COMMAND]",
+        "this list, or one command in detail",
+        parsers.help_topic,
+        ArgumentKind.COMMAND,
+        TUI_ONLY,
+        "/help alone lists the commands and keys; /help join (or /help /join) explains one.",
+    ),
+    CommandSpec(
+        "/register",
+        "/register NAME PASSWORD",
+        "create an account (and the identity key)",
+        parsers.credentials(login=False),
+        frontends=BATCH_ONLY,
+    ),
+    CommandSpec(
+        "/login",
+        "/login NAME PASSWORD [--replace-key]",
+        "log in; announces the P2P listener to the tracker",
+        parsers.credentials(login=True),
+        frontends=BATCH_ONLY,
+    ),
+    CommandSpec(
+        "/peers",
+        "/peers [FROM]",
+        "list online users, a page at a time",
+        parsers.page(ListPeers),
+        details="Who the tracker says is online, in name order, their room and your trust in"
+        " their key; a long list comes in pages (/peers FROM shows the page that starts"
+        " after FROM, as the last line says). Their names then complete with Tab.",
+    ),
+    CommandSpec(
+        "/rooms",
+        "/rooms [FROM]",
+        "list rooms, a page at a time",
+        parsers.page(ListRooms),
+        details="Rooms in name order with their members, capacity, owner and whether they"
+        " are invite-only; a long list comes in pages (/rooms FROM). Room names then"
+        " complete with Tab after /join.",
+    ),
+    CommandSpec(
+        "/create",
+        "/create ROOM [--invite-only]",
+        "create a room that you own",
+        parsers.create,
+        ArgumentKind.TEXT,
+        details="Creates ROOM and puts you in it as its owner (at most 5 rooms each). A room"
+        " name is one word of 1-32 letters, digits, '_', '.' or '-' (no spaces)."
+        " --invite-only: only users you /invite may join.",
+    ),
+    CommandSpec(
+        "/join",
+        "/join ROOM",
+        "join a room",
+        parsers.room(JoinRoom),
+        _R,
+        details="Leaves your current room (you are in one at a time) and enters ROOM; an"
+        " end-to-end encrypted channel opens to each member.",
+    ),
+    CommandSpec(
+        "/leave",
+        "/leave",
+        "leave the current room",
+        parsers.bare(LeaveRoom),
+        details="Members are told.",
+    ),
+    CommandSpec(
+        "/delete",
+        "/delete ROOM",
+        "delete a room you own",
+        parsers.room(DeleteRoom),
+        _R,
+        details="Only the owner can delete a room; its members are told who deleted it.",
+    ),
+    CommandSpec(
+        "/users",
+        "/users",
+        "members of the current room",
+        parsers.bare(ListUsers),
+        details="With the trust state of each member's key.",
+    ),
+    CommandSpec(
+        "/kick",
+        "/kick USER [ROOM]",
+        "remove USER from your room (they may join again)",
+        parsers.control(OwnerAction.KICK),
+        _U,
+        details="Only the owner may. ROOM: one of your rooms (default: the one you are in).",
+    ),
+    CommandSpec(
+        "/ban",
+        "/ban USER [ROOM]",
+        "remove USER from your room for good",
+        parsers.control(OwnerAction.BAN),
+        _U,
+        details="USER is removed if in the room and may not join again until /unban; names"
+        " need not be online (at most 500 bans per room).",
+    ),
+    CommandSpec(
+        "/unban",
+        "/unban USER [ROOM]",
+        "lift USER's ban",
+        parsers.control(OwnerAction.UNBAN),
+        _U,
+        details="USER may join again (an invite-only room still needs an invite).",
+    ),
+    CommandSpec(
+        "/invite",
+        "/invite USER [ROOM]",
+        "let USER join your invite-only room",
+        parsers.control(OwnerAction.INVITE),
+        _U,
+        details="USER is told if online. An invite lasts until /uninvite (at most 500).",
+    ),
+    CommandSpec(
+        "/uninvite",
+        "/uninvite USER [ROOM]",
+        "withdraw USER's invite",
+        parsers.control(OwnerAction.UNINVITE),
+        _U,
+        details="A member stays a member; /kick removes them.",
+    ),
+    CommandSpec(
+        "/invite-only",
+        "/invite-only on|off [ROOM]",
+        "only invited users may join your room (on), or anyone (off)",
+        parsers.invite_only,
+        details="Switching it on invites whoever is in the room at that moment.",
+    ),
+    CommandSpec(
+        "/access",
+        "/access [ROOM]",
+        "your room's invite and ban lists",
+        parsers.optional_room(ShowAccess),
+        _R,
+        details="Whether the room is invite-only, who is invited, who is banned.",
+    ),
+    CommandSpec(
+        "/msg",
+        "/msg USER TEXT",
+        "private message (opens a buffer)",
+        parsers.msg,
+        _U,
+        details="Sends TEXT to USER alone over a direct encrypted channel, in a room or"
+        " not, and opens the buffer @USER.",
+    ),
+    CommandSpec(
+        "/query",
+        "/query USER",
+        "open a private buffer with USER",
+        parsers.one(Query, validate_username),
+        _U,
+        TUI_ONLY,
+        "Opens @USER without sending anything; what you type there goes to USER.",
+    ),
+    CommandSpec(
+        "/fingerprint",
+        "/fingerprint [USER]",
+        "your or USER's key fingerprint",
+        parsers.fingerprint,
+        _U,
+        details="Your identity key's fingerprint, or USER's with the safety number you share.",
+    ),
+    CommandSpec(
+        "/verify",
+        "/verify USER [FINGERPRINT]",
+        "compare safety numbers, mark that key verified",
+        parsers.key_choice(Verify),
+        _U,
+        details="Shows both fingerprints and the safety number: read it to USER over a"
+        " channel you trust (in person, a call) and confirm only if it is the same on"
+        " their side. With FINGERPRINT, marks exactly that key verified.",
+    ),
+    CommandSpec(
+        "/trust",
+        "/trust USER [FINGERPRINT]",
+        "accept USER's new key (the fingerprint if several)",
+        parsers.key_choice(Trust),
+        _U,
+        details="After USER's key changed, nothing is sent to them until you accept the new"
+        " key (better: /verify USER first). If several new keys were seen, name the one"
+        " you accept by its FINGERPRINT.",
+    ),
+    CommandSpec(
+        "/reject",
+        "/reject USER",
+        "keep USER's pinned key, refuse the new one",
+        parsers.one(Reject, validate_username),
+        _U,
+        details="Keeps the key you had pinned for USER: whoever presents the new one is refused.",
+    ),
+    CommandSpec(
+        "/receipts",
+        "/receipts",
+        "who got your last messages here, and who did not",
+        parsers.bare(Receipts),
+        frontends=TUI_ONLY,
+    ),
+    CommandSpec(
+        "/search",
+        "/search [-all] TEXT",
+        "search your history (Ctrl+F here, Ctrl+R all)",
+        parsers.search,
+        ArgumentKind.TEXT,
+        TUI_ONLY,
+        "Finds messages whose words start with each word of TEXT, newest first, in the"
+        " buffer shown (-all: in every buffer), from this session and the encrypted"
+        " history of earlier ones. Enter jumps to the message.",
+    ),
+    CommandSpec(
+        "/clear-history",
+        "/clear-history",
+        "delete your whole message history",
+        parsers.bare(ClearHistory),
+        frontends=TUI_ONLY,
+        details="Deletes every message kept on disk (for all buffers) and starts a new"
+        " history file with new keys. This session's messages stay on screen.",
+    ),
+    CommandSpec(
+        "/set",
+        "/set [NAME [VALUE]]",
+        "show or change a setting for this session",
+        parsers.setting,
+        ArgumentKind.SETTING,
+        TUI_ONLY,
+        "/set lists every setting, its value and where it comes from (default, config"
+        " file, flag, session); /set NAME VALUE changes it until you quit (the config"
+        " file is not written). Example: /set timestamp_format %H:%M:%S",
+    ),
+    CommandSpec(
+        "/switch",
+        "/switch N|#ROOM|@USER",
+        "show another buffer",
+        parsers.switch,
+        ArgumentKind.BUFFER,
+        TUI_ONLY,
+        "By number (as in the buffer bar), #room or @user.",
+    ),
+    CommandSpec(
+        "/close",
+        "/close",
+        "close the buffer shown (not a joined room)",
+        parsers.bare(CloseBuffer),
+        frontends=TUI_ONLY,
+        details="Hides the buffer; its messages stay in your history.",
+    ),
+    CommandSpec(
+        "/expand",
+        "/expand",
+        "show the newest clipped long message in full",
+        parsers.bare(Expand),
+        frontends=TUI_ONLY,
+        details="A message longer than 24 lines or 2,000 characters is drawn clipped, with"
+        " how many lines are hidden; this draws the newest such message of the buffer"
+        " shown in full.",
+    ),
+    CommandSpec(
+        "/quit",
+        "/quit",
+        "leave the room, log out and exit",
+        parsers.bare(Quit),
+        details="Same as Ctrl+C.",
+    ),
+)
+
+
+def commands_for(frontend: Frontend) -> tuple[CommandSpec, ...]:
+    return tuple(spec for spec in COMMANDS if frontend in spec.frontends)
+
+
+def spec_for(name: str, frontend: Frontend | None = None) -> CommandSpec | None:
+    """The spec of ``/name`` (case-insensitive; the ``/`` may be left out), if that front
+    end offers it."""
+    lowered = name.lower()
+    if not lowered.startswith("/"):
+        lowered = "/" + lowered
+    for spec in COMMANDS:
+        if spec.name == lowered and (frontend is None or frontend in spec.frontends):
+            return spec
+    return None
+
+
+def parse_line(line: str, frontend: Frontend = Frontend.BATCH) -> Command | None:
+    """Parse one input line (without its newline); ``None`` for a blank line."""
+    line = line.rstrip("\r\n")
+    if has_lone_surrogate(line):
+        raise CommandError("the line is not valid UTF-8 text")
+    if not line.strip():
+        return None
+    if line.startswith("//"):
+        return SendRoom(line[1:])
+    if not line.startswith("/"):
+        return SendRoom(line)
+    word, _, rest = line.partition(" ")
+    spec = spec_for(word, frontend)
+    if spec is None:
+        raise CommandError(f"unknown command {word[:33].lower()}", ErrorCode.UNKNOWN_COMMAND)
+    return spec.parse(spec.usage, rest)
+
+
+def command_word(line: str) -> str:
+    """The command word of ``line`` for error replies (``say`` for a message)."""
+    if line.startswith("/") and not line.startswith("//"):
+        word = line[1:].split(" ", 1)[0].strip().lower()[:32]
+        return word.encode("utf-8", "replace").decode("utf-8") if has_lone_surrogate(word) else word
+    return "say"

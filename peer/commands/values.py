@@ -1,0 +1,239 @@
+"""The commands of both front ends as typed values (what :mod:`peer.commands.table` parses a
+line into). No behaviour here: :func:`peer.commands.runner.execute` and the terminal
+chat's controller carry them out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Frontend(StrEnum):
+    BATCH = "batch"
+    TUI = "tui"
+
+
+class ArgumentKind(StrEnum):
+    """What the first argument of a command names, for completion."""
+
+    NONE = "none"
+    USER = "user"
+    ROOM = "room"
+    BUFFER = "buffer"
+    SETTING = "setting"
+    COMMAND = "command"
+    TEXT = "text"
+
+
+@dataclass(frozen=True, slots=True)
+class Register:
+    username: str
+    password: str
+
+
+@dataclass(frozen=True, slots=True)
+class Login:
+    username: str
+    password: str
+    replace_key: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ListPeers:
+    """One page of online users, from ``cursor`` (the ``next`` of the page before)."""
+
+    cursor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ListRooms:
+    cursor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CreateRoom:
+    room: str
+    invite_only: bool = False
+
+
+class OwnerAction(StrEnum):
+    """What a room's owner does to a user (``/kick USER [ROOM]`` and the others)."""
+
+    KICK = "kick"
+    BAN = "ban"
+    UNBAN = "unban"
+    INVITE = "invite"
+    UNINVITE = "uninvite"
+
+
+@dataclass(frozen=True, slots=True)
+class ControlUser:
+    """``action`` on ``username`` in ``room`` (``None``: the current room)."""
+
+    action: OwnerAction
+    username: str
+    room: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SetInviteOnly:
+    invite_only: bool
+    room: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ShowAccess:
+    room: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JoinRoom:
+    room: str
+
+
+@dataclass(frozen=True, slots=True)
+class LeaveRoom:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteRoom:
+    room: str
+
+
+@dataclass(frozen=True, slots=True)
+class ListUsers:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class SendPrivate:
+    username: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class SendRoom:
+    """A plain line: to the room (batch) or to the buffer shown (terminal chat)."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ShowFingerprint:
+    username: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Trust:
+    """Accept the new key with ``fingerprint`` (``None``: the only new key seen)."""
+
+    username: str
+    fingerprint: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Verify:
+    """Mark the key with ``fingerprint`` verified (``None``: the pinned key, if no new
+    key is pending)."""
+
+    username: str
+    fingerprint: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Reject:
+    """Keep the pinned key and refuse every new one."""
+
+    username: str
+
+
+@dataclass(frozen=True, slots=True)
+class Quit:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Help:
+    """The list of commands, or one command in detail (``topic``: ``join`` or ``/join``)."""
+
+    topic: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Search:
+    """Open the search over the buffer shown (or every buffer) with ``query``."""
+
+    query: str
+    all_buffers: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SetSetting:
+    """``/set`` (list), ``/set NAME`` (show one), ``/set NAME VALUE`` (this session)."""
+
+    name: str | None
+    value: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ClearHistory:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Switch:
+    reference: str
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    username: str
+
+
+@dataclass(frozen=True, slots=True)
+class CloseBuffer:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Receipts:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Expand:
+    """Draw the newest clipped message of the buffer shown in full."""
+
+
+Command = (
+    Register
+    | Login
+    | ListPeers
+    | ListRooms
+    | CreateRoom
+    | ControlUser
+    | SetInviteOnly
+    | ShowAccess
+    | JoinRoom
+    | LeaveRoom
+    | DeleteRoom
+    | ListUsers
+    | SendPrivate
+    | SendRoom
+    | ShowFingerprint
+    | Trust
+    | Verify
+    | Reject
+    | Quit
+    | Help
+    | Switch
+    | Query
+    | CloseBuffer
+    | Receipts
+    | Search
+    | SetSetting
+    | ClearHistory
+    | Expand
+)

@@ -1,0 +1,1 @@
+"""The encrypted local message history: file, sealing, conversations, retention, search, store."""

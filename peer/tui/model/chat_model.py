@@ -1,0 +1,349 @@
+"""What the chat screen shows, as plain data, updated from client events: sans-I/O.
+
+:class:`ChatModel` turns :mod:`peer.events` into buffer lines, keeps the current room's
+members with their verification state (from ``TrustChanged``) and the delivery receipts
+of our own lines (:mod:`peer.tui.model.receipts`). Whether a message may go to someone is the
+client's decision, not the screen's: a private message to a contact whose key change is
+undecided is refused, a room message skips them and shows it in its mark. The Textual
+app only draws this model.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterable
+from enum import StrEnum
+
+from peer.events import (
+    ChannelClosed,
+    ChannelOpened,
+    ChannelsRefused,
+    ConnectionLost,
+    ErrorEvent,
+    Event,
+    InvitedToRoom,
+    KeyChanged,
+    MemberJoined,
+    MemberLeft,
+    MessageDelivered,
+    MessageFailed,
+    MessageReceived,
+    PinsImported,
+    Reconnected,
+    RemovedFromRoom,
+    RoomDeleted,
+    SessionReplaced,
+    TrustChanged,
+)
+from peer.tui.model.buffers import (
+    STATUS,
+    BufferId,
+    BufferKind,
+    BufferList,
+    Line,
+    LineKind,
+    private_buffer,
+    room_buffer,
+)
+from peer.tui.model.receipts import ReceiptBook
+
+#: A sender's clock may run this far ahead of ours before we stop believing it.
+MAX_CLOCK_AHEAD = 120.0
+#: A message may have waited this long (a channel coming up) before arriving.
+MAX_DELIVERY_DELAY = 3600.0
+#: Names kept for completion (from /peers, /rooms, rooms and messages).
+MAX_KNOWN_NAMES = 2000
+
+#: How a member's departure reads, by ``MemberLeft.reason``.
+_LEFT_HOW = {
+    "connection_lost": "lost connection and left",
+    "kicked": "was removed by the owner from",
+    "banned": "was banned by the owner from",
+}
+
+
+def shown_time(sent_at: float, received_at: float) -> float:
+    """The time to show for a message: the sender's, unless it is implausible.
+
+    A peer sets its own ``ts``; a clock far ahead of ours, or a message claiming to
+    have waited longer than a delivery can, is shown at its arrival time instead, so
+    nobody can make a message look as if it was written yesterday.
+    """
+    if received_at - MAX_DELIVERY_DELAY <= sent_at <= received_at + MAX_CLOCK_AHEAD:
+        return sent_at
+    return received_at
+
+
+class Verification(StrEnum):
+    """A contact's state as the members panel shows it."""
+
+    UNVERIFIED = "unverified"
+    VERIFIED = "verified"
+    KEY_CHANGED = "key changed"
+
+
+class ChatModel:
+    """Buffers, room, members and trust for one logged-in user.
+
+    ``clock`` gives the local time stamped on each line (tests pass a fixed one).
+    Methods that add lines return the buffers they touched so the app redraws only
+    what changed.
+    """
+
+    def __init__(self, username: str, clock: Callable[[], float] = time.time) -> None:
+        self.username = username
+        self.buffers = BufferList()
+        self.room: str | None = None
+        self.members: list[str] = []
+        self.verification: dict[str, Verification] = {}
+        #: How each open channel travels (``direct`` or ``relay``), by user.
+        self.paths: dict[str, str] = {}
+        self.pending_fingerprints: dict[str, tuple[str, ...]] = {}
+        self.deleted_rooms: set[str] = set()
+        #: Rooms whose owner banned us (until we are let in again).
+        self.banned_from: set[str] = set()
+        self.room_owner: str | None = None
+        #: Users and rooms seen in listings and conversations, for Tab completion.
+        self.known_users: set[str] = set()
+        self.known_rooms: set[str] = set()
+        self.connected = True
+        self.session_ended = False
+        self.receipts = ReceiptBook()
+        #: Buffers whose drawn lines changed (a receipt mark): the screen redraws them.
+        self.redraw: set[BufferId] = set()
+        #: Buffers that lost lines (``/clear-history``): the screen draws them anew.
+        self.rebuilt: set[BufferId] = set()
+        #: This session replaced the user's identity key (contacts refuse it for now).
+        self.replaced_key = False
+        self._clock = clock
+        self._mention = re.compile(rf"(?<![\w.\-]){re.escape(username)}(?![\w\-])", re.I)
+
+    # -- lines -----------------------------------------------------------------------
+
+    def _line(self, kind: LineKind, text: str, sender: str | None = None) -> Line:
+        return Line(self._clock(), kind, text, sender)
+
+    def add(self, buffer_id: BufferId, kind: LineKind, text: str) -> BufferId:
+        self.buffers.append(buffer_id, self._line(kind, text))
+        return buffer_id
+
+    def notice(self, text: str, buffer_id: BufferId | None = None) -> BufferId:
+        """A system notice in ``buffer_id`` (default: the buffer being shown)."""
+        return self.add(buffer_id or self.buffers.current.id, LineKind.NOTICE, text)
+
+    def error(self, text: str, buffer_id: BufferId | None = None) -> BufferId:
+        return self.add(buffer_id or self.buffers.current.id, LineKind.ERROR, text)
+
+    def own_message(
+        self,
+        buffer_id: BufferId,
+        text: str,
+        msg_id: str | None = None,
+        recipients: tuple[str, ...] = (),
+    ) -> Line:
+        line = Line(self._clock(), LineKind.OWN, text, self.username, msg_id=msg_id)
+        self.buffers.append(buffer_id, line)
+        if msg_id is not None:
+            self.receipts.sent(msg_id, buffer_id, text, recipients)
+        return line
+
+    def remember(self, *, users: Iterable[str] = (), rooms: Iterable[str] = ()) -> None:
+        """Names to offer for completion; bounded, so a long /peers list cannot grow it
+        without end."""
+        for target, names in ((self.known_users, users), (self.known_rooms, rooms)):
+            for name in names:
+                if len(target) >= MAX_KNOWN_NAMES:
+                    break
+                target.add(name)
+
+    # -- room and members --------------------------------------------------------------
+
+    def set_room(self, room: str | None, members: Iterable[str], owner: str | None = None) -> None:
+        """The client's view after a join/leave/create: the truth, replacing ours."""
+        self.room = room
+        self.room_owner = owner
+        self.members = sorted(set(members), key=str.lower)
+        if room is not None:
+            self.deleted_rooms.discard(room)
+            self.banned_from.discard(room)
+            self.remember(users=self.members, rooms=[room])
+        for buffer in self.buffers:
+            if buffer.id.kind is BufferKind.ROOM:
+                buffer.active = buffer.id.name == room
+
+    def set_verification(self, username: str, state: Verification) -> None:
+        self.verification[username] = state
+        if state is not Verification.KEY_CHANGED:
+            self.pending_fingerprints.pop(username, None)
+
+    def verification_of(self, username: str) -> Verification:
+        return self.verification.get(username, Verification.UNVERIFIED)
+
+    @property
+    def key_changed_users(self) -> list[str]:
+        return sorted(u for u, s in self.verification.items() if s is Verification.KEY_CHANGED)
+
+    # -- events ------------------------------------------------------------------------
+
+    def apply(self, event: Event) -> list[BufferId]:
+        """Fold one client event into the model; returns the buffers that changed."""
+        if isinstance(event, MessageReceived):
+            return [self._message(event)]
+        if isinstance(event, MemberJoined):
+            if event.room == self.room and event.username not in self.members:
+                self.members = sorted([*self.members, event.username], key=str.lower)
+            return [self.notice(f"{event.username} joined #{event.room}", room_buffer(event.room))]
+        if isinstance(event, MemberLeft):
+            if event.room == self.room and event.username in self.members:
+                self.members = [m for m in self.members if m != event.username]
+            if event.reason in ("kicked", "banned") and self.room_owner == self.username:
+                return []  # our own /kick or /ban: its result line says it once
+            how = _LEFT_HOW.get(event.reason, "left")
+            return [self.notice(f"{event.username} {how} #{event.room}", room_buffer(event.room))]
+        if isinstance(event, RoomDeleted):
+            return self._room_deleted(event.room, event.owner)
+        if isinstance(event, KeyChanged):
+            return self._key_changed(event)
+        if isinstance(event, TrustChanged):
+            self._trust_changed(event)
+            return []
+        if isinstance(event, MessageDelivered | MessageFailed):
+            return self._receipt(event)
+        if isinstance(event, ChannelClosed):
+            self.paths.pop(event.username, None)
+            buffer_id = private_buffer(event.username)
+            if buffer_id in self.buffers:
+                return [
+                    self.notice(f"channel to {event.username} closed: {event.reason}", buffer_id)
+                ]
+            return []
+        if isinstance(event, ChannelOpened):
+            self.paths[event.username] = event.path
+            return []
+        if isinstance(event, ConnectionLost):
+            self.connected = False
+            text = f"connection to the tracker lost ({event.detail}); reconnecting..."
+            return self._everywhere(LineKind.WARNING, text)
+        if isinstance(event, Reconnected):
+            self.connected = True
+            return self._everywhere(LineKind.NOTICE, "reconnected to the tracker")
+        if isinstance(event, SessionReplaced):
+            self.connected = False
+            self.session_ended = True
+            text = "you logged in somewhere else; this session has ended (/quit)"
+            return self._everywhere(LineKind.WARNING, text)
+        if isinstance(event, ErrorEvent):
+            return [self.error(f"{event.message} [{event.code}]", STATUS)]
+        if isinstance(event, RemovedFromRoom):
+            return self._removed(event)
+        if isinstance(event, InvitedToRoom):
+            text = f"{event.by} invited you to #{event.room}: /join {event.room} to enter it"
+            return [self.notice(text, STATUS)]
+        if isinstance(event, ChannelsRefused):
+            who = "other names" if event.username == "*" else event.username
+            text = (
+                f"{event.count} more channels claiming to be {who} were refused in the last"
+                f" {event.seconds:g} s [{event.code}]"
+            )
+            return [self.add(STATUS, LineKind.WARNING, text)]
+        if isinstance(event, PinsImported):
+            text = (
+                f"your contact pin store was in the old unauthenticated format: imported"
+                f" {event.contacts} pinned key(s), all unverified now (verification marks"
+                " could have been forged). /verify your contacts again."
+            )
+            return [self.add(STATUS, LineKind.WARNING, text)]
+        return []
+
+    def is_mention(self, text: str) -> bool:
+        return bool(self._mention.search(text))
+
+    def _message(self, event: MessageReceived) -> BufferId:
+        if event.room is None:
+            buffer_id = private_buffer(event.sender)
+            highlight = True
+        else:
+            buffer_id = room_buffer(event.room)
+            highlight = self.is_mention(event.text)
+        mention = highlight and event.room is not None
+        shown = shown_time(event.timestamp, self._clock())
+        line = Line(shown, LineKind.MESSAGE, event.text, event.sender, mention, msg_id=event.msg_id)
+        self.buffers.append(buffer_id, line, highlight=highlight)
+        self.remember(users=[event.sender])
+        return buffer_id
+
+    def _removed(self, event: RemovedFromRoom) -> list[BufferId]:
+        if self.room == event.room:
+            self.set_room(None, [])
+        how = "banned you from" if event.reason == "banned" else "removed you from"
+        if event.reason == "banned":
+            self.banned_from.add(event.room)
+        text = f"{event.by} {how} #{event.room}"
+        targets = [room_buffer(event.room), self.buffers.current.id]
+        return [self.add(t, LineKind.WARNING, text) for t in dict.fromkeys(targets)]
+
+    def _room_deleted(self, room: str, owner: str | None) -> list[BufferId]:
+        self.deleted_rooms.add(room)
+        if self.room == room:
+            self.set_room(None, [])
+        self.known_rooms.discard(room)
+        if owner == self.username:
+            text = f"you deleted room #{room}"
+        elif owner is not None:
+            text = f"room #{room} was deleted by its owner {owner}"
+        else:
+            text = f"room #{room} was deleted"
+        buffer_id = room_buffer(room)
+        touched = [self.add(buffer_id, LineKind.WARNING, text)]
+        buffer = self.buffers.get(buffer_id)
+        if buffer is not None:
+            buffer.active = False
+        if self.buffers.current.id != buffer_id:
+            touched.append(self.notice(text))
+        return touched
+
+    def _key_changed(self, event: KeyChanged) -> list[BufferId]:
+        user = event.username
+        self.verification[user] = Verification.KEY_CHANGED
+        self.pending_fingerprints[user] = event.pending
+        text = (
+            f"the identity key of {user} CHANGED (new fingerprint {event.fingerprint})."
+            f" Sending to {user} is blocked until you decide: /verify {user}, /trust {user}"
+            f" or /reject {user}."
+        )
+        if len(event.pending) > 1:
+            text += (
+                f" Another new key arrived while one was undecided: {len(event.pending)} keys"
+                f" are in question ({'; '.join(event.pending)}); /verify {user} shows them all."
+            )
+        targets = [STATUS, self.buffers.current.id]
+        if private_buffer(event.username) in self.buffers:
+            targets.append(private_buffer(event.username))
+        if self.room is not None and event.username in self.members:
+            targets.append(room_buffer(self.room))
+        return [self.add(t, LineKind.WARNING, text) for t in dict.fromkeys(targets)]
+
+    def _trust_changed(self, event: TrustChanged) -> None:
+        if event.state == "key_changed":  # KeyChanged said which keys are in question
+            self.verification[event.username] = Verification.KEY_CHANGED
+        elif event.state == "verified":
+            self.set_verification(event.username, Verification.VERIFIED)
+        else:
+            self.set_verification(event.username, Verification.UNVERIFIED)
+
+    def _receipt(self, event: MessageDelivered | MessageFailed) -> list[BufferId]:
+        if isinstance(event, MessageDelivered):
+            buffer_id = self.receipts.delivered(event.msg_id, event.username)
+        else:
+            buffer_id = self.receipts.failed(event.msg_id, event.username, event.reason)
+        if buffer_id is None:
+            return []
+        self.redraw.add(buffer_id)
+        return [buffer_id]
+
+    def _everywhere(self, kind: LineKind, text: str) -> list[BufferId]:
+        targets = [STATUS, self.buffers.current.id]
+        if self.room is not None:
+            targets.append(room_buffer(self.room))
+        return [self.add(t, kind, text) for t in dict.fromkeys(targets)]

@@ -1,0 +1,352 @@
+"""Runs what the user typed against the chat client, writing the results into the model.
+
+No Textual here: :class:`ChatController` parses a line with the command table both front
+ends share (:mod:`peer.commands.table`), runs the shared commands with
+:func:`peer.commands.runner.execute` and draws their typed results as lines
+(:mod:`peer.tui.model.result_lines`), sends plain lines and pastes, runs trust decisions, and
+hands the commands that only exist with buffers, the history and settings to
+:mod:`peer.tui.model.local_commands`. What needs the screen (the ``/verify`` comparison, the
+search dialog, a changed setting, quitting) comes back as a request
+(:mod:`peer.tui.model.screen_requests`) for the app. The dialogs call the controller's methods,
+never commands as text.
+
+Events from the client go through :meth:`ChatController.handle_event`, which keeps the
+members' trust states current as they join or open a channel.
+
+Every message shown (received, or sent by this user) is handed to the history archive
+(:mod:`peer.history.archive`), which keeps it encrypted on disk.
+
+Trust decisions pass the exact key the user was shown: a :class:`VerifyRequest` carries
+the keys behind the numbers on screen and the undecided keys at that moment, and
+:meth:`ChatController.confirm_verify` refuses (nothing is marked) if another key
+arrived since; the key-changed dialog's buttons pass the key it displayed.
+
+A plain line goes to the buffer being shown: the room, or the private conversation.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Protocol
+
+from commons.errors import P2PChatError
+from crypto.errors import KeyChangedError
+from peer.commands import table as cmd
+from peer.commands.runner import CommandClient, execute, refresh_key
+from peer.events import ChannelOpened, Event, MemberJoined, MessageReceived
+from peer.history.archive import HistoryArchive
+from peer.history.entries import HistoryEntry
+from peer.tui.model import local_commands as local
+from peer.tui.model.buffers import BufferId, BufferKind, LineKind, private_buffer, room_buffer
+from peer.tui.model.chat_history import conversation_of
+from peer.tui.model.chat_model import ChatModel, Verification
+from peer.tui.model.result_lines import show_result
+from peer.tui.model.screen_requests import (
+    KeyCandidate,
+    QuitRequest,
+    Request,
+    SearchRequest,
+    VerifyRequest,
+)
+from peer.user_settings import Settings
+
+
+class ChatClientLike(CommandClient, Protocol):
+    """The part of :class:`peer.client.chat_client.ChatClient` the terminal UI uses."""
+
+    @property
+    def tracker_connected(self) -> bool: ...
+    async def connect(self) -> None: ...
+    def events(self) -> AsyncIterator[Event]: ...
+
+
+def verification_from_trust_state(state: object | None) -> Verification | None:
+    """Map the client's trust state (crypto.pinning.TrustState) to what the panel shows.
+
+    ``None`` (no key pinned yet) maps to ``None``: the panel keeps what it knew.
+    """
+    if state is None:
+        return None
+    name = str(getattr(state, "name", state)).upper()
+    if "CHANGED" in name or "MISMATCH" in name:
+        return Verification.KEY_CHANGED
+    if "VERIFIED" in name and "UNVERIFIED" not in name:
+        return Verification.VERIFIED
+    return Verification.UNVERIFIED
+
+
+class ChatController:
+    """One per chat screen; every method records its outcome in ``model``."""
+
+    def __init__(
+        self,
+        client: ChatClientLike,
+        model: ChatModel,
+        *,
+        archive: HistoryArchive | None = None,
+        settings: Settings | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.client = client
+        self.model = model
+        self.archive = archive
+        self.settings = settings or Settings()
+        self._clock = clock
+
+    def _record(
+        self,
+        buffer_id: BufferId,
+        sender: str,
+        text: str,
+        sent_at: float,
+        msg_id: str | None,
+        own: bool,
+    ) -> None:
+        conversation = conversation_of(buffer_id)
+        if self.archive is None or conversation is None:
+            return
+        entry = HistoryEntry(conversation, sender, text, sent_at, self._clock(), msg_id or "", own)
+        self.archive.record(entry)
+
+    # -- state refresh -------------------------------------------------------------------
+
+    def refresh_room(self) -> None:
+        """Copy the client's room and members into the model, with trust states."""
+        self.model.set_room(self.client.room, self.client.members, self.client.room_owner)
+        for member in self.model.members:
+            self.refresh_trust(member)
+
+    def refresh_trust(self, username: str) -> None:
+        """Ask the client for ``username``'s state (what was pinned before this session;
+        later changes arrive as ``TrustChanged``). An undecided key change is never
+        cleared here, only by ``/trust`` or a confirmed ``/verify``."""
+        if username == self.model.username:
+            return
+        if self.model.verification_of(username) is Verification.KEY_CHANGED:
+            return
+        try:
+            state = verification_from_trust_state(self.client.trust_state(username))
+        except P2PChatError:
+            return
+        if state is not None:
+            self.model.set_verification(username, state)
+
+    def handle_event(self, event: Event) -> list[BufferId]:
+        touched = self.model.apply(event)
+        if isinstance(event, MemberJoined | ChannelOpened):
+            self.refresh_trust(event.username)
+        if isinstance(event, MessageReceived) and touched:
+            self._record(touched[0], event.sender, event.text, event.timestamp, event.msg_id, False)
+        return touched
+
+    # -- input -------------------------------------------------------------------------
+
+    async def handle_line(self, line: str) -> Request | None:
+        """Run one submitted line; errors become error lines, never exceptions."""
+        try:
+            command = cmd.parse_line(line, cmd.Frontend.TUI)
+        except P2PChatError as exc:
+            self._record_failure(exc)
+            return None
+        return None if command is None else await self.run(command)
+
+    async def run(self, command: cmd.Command) -> Request | None:
+        """Run one typed command; errors become error lines."""
+        return await self.guarded(self._run(command))
+
+    async def guarded(self, work: Awaitable[Request | None]) -> Request | None:
+        """Await a command or a decision taken in a dialog; errors become error lines."""
+        try:
+            return await work
+        except (P2PChatError, OSError, TimeoutError) as exc:
+            self._record_failure(exc)
+        return None
+
+    def _record_failure(self, exc: P2PChatError | OSError | TimeoutError) -> None:
+        if isinstance(exc, P2PChatError):
+            self.model.error(f"{exc.message} [{exc.code}]")
+        else:
+            self.model.error(f"network error: {type(exc).__name__}")
+
+    async def _run(self, command: cmd.Command) -> Request | None:
+        model = self.model
+        match command:
+            case cmd.Quit():
+                return QuitRequest()
+            case cmd.Help(topic):
+                local.show_help(model, topic)
+            case cmd.Search(query, all_buffers):
+                return self._search(query, all_buffers)
+            case cmd.SetSetting(name, value):
+                return await local.set_setting(model, self.settings, self.archive, name, value)
+            case cmd.ClearHistory():
+                await local.clear_history(model, self.archive)
+            case cmd.Switch(reference):
+                local.switch(model, reference)
+            case cmd.Query(user):
+                model.buffers.switch_to(private_buffer(user))
+                self.refresh_trust(user)
+            case cmd.CloseBuffer():
+                local.close_buffer(model)
+            case cmd.Receipts():
+                local.show_receipts(model)
+            case cmd.Expand():
+                local.expand(model)
+            case cmd.Register() | cmd.Login():
+                model.error(f"already logged in as {model.username}")
+            case cmd.SendRoom(text):
+                await self._send_to(model.buffers.current.id, text)
+            case cmd.SendPrivate(user, text):
+                await self._send_private(user, text)
+            case cmd.Verify(user, typed):
+                await refresh_key(self.client, user)  # the key the tracker lists now
+                return self.verify_request(user, typed)
+            case cmd.Trust(user, typed):
+                await self.trust_key(user, self.client.key_to_trust(user, typed))
+            case cmd.Reject(user):
+                await self.reject(user)
+            case _:
+                show_result(self, await execute(self.client, command))
+        return None
+
+    # -- trust decisions -----------------------------------------------------------------
+
+    def verify_request(self, username: str, typed: str | None = None) -> VerifyRequest:
+        """What the verify panel shows: the key typed, else every undecided key, else the
+        pinned (or listed) key."""
+        client = self.client
+        pending = client.pending_keys(username)
+        if typed is not None:
+            keys: tuple[bytes, ...] = (client.key_to_verify(username, typed),)
+        elif pending:
+            keys = pending
+        else:
+            keys = (client.key_to_verify(username),)
+        candidates = tuple(
+            KeyCandidate(k, client.fingerprint(key=k), client.safety_number(username, k))
+            for k in keys
+        )
+        return VerifyRequest(
+            username=username,
+            own_fingerprint=client.fingerprint(),
+            candidates=candidates,
+            pending=pending,
+            accept_new_key=any(k in pending for k in keys),
+        )
+
+    async def confirm_verify(self, request: VerifyRequest, key: bytes) -> bool:
+        """The user compared the numbers for ``key`` (one of the request's) and they
+        match: (accept and) mark it verified. ``False``, with nothing marked, if the
+        undecided keys changed since the panel was built: the user must look again."""
+        username = request.username
+        if self.client.pending_keys(username) != request.pending:
+            self.model.error(
+                f"the key of {username} changed again while you were comparing: nothing "
+                "was marked. Compare the new safety numbers."
+            )
+            return False
+        try:
+            await self.client.verify(username, key)
+        except P2PChatError as exc:
+            self.model.error(f"{exc.message} [{exc.code}]")
+            return False
+        self.model.set_verification(username, Verification.VERIFIED)
+        self.refresh_trust(username)
+        self.model.notice(f"{username} is now verified (key {self.client.fingerprint(key=key)})")
+        return True
+
+    async def trust_key(self, username: str, key: bytes) -> None:
+        """Accept ``key``, the key shown to the user, as ``username``'s new key."""
+        await self.client.trust(username, key)
+        self.model.set_verification(username, Verification.UNVERIFIED)
+        self.refresh_trust(username)
+        self.model.notice(
+            f"accepted {username}'s new key {self.client.fingerprint(key=key)}; sending to "
+            f"them is unblocked (still unverified: /verify {username} to compare safety numbers)"
+        )
+
+    async def reject(self, username: str) -> None:
+        """Keep ``username``'s pinned key, refuse the new ones, reconnect."""
+        refused = await self.client.reject(username)
+        kept = self.client.pinned_key(username)
+        self.model.set_verification(username, Verification.UNVERIFIED)
+        self.refresh_trust(username)
+        shown = ", ".join(self.client.fingerprint(key=k) for k in refused)
+        kept_text = "" if kept is None else f" {self.client.fingerprint(key=kept)}"
+        self.model.notice(
+            f"kept {username}'s pinned key{kept_text}; refused the new key(s) {shown}."
+            f" Reconnecting to {username} with the pinned key."
+        )
+
+    # -- sending -------------------------------------------------------------------------
+
+    async def send_pasted(self, target: BufferId, lines: Sequence[str]) -> None:
+        """Send pasted ``lines`` to ``target``, one message each, as text (never commands).
+
+        The target is the buffer shown when the paste was confirmed, even if the user
+        switches away before the last line is out. The first failure stops the rest, and
+        the user is told how many lines did not go.
+        """
+        for sent, line in enumerate(lines):
+            try:
+                delivered = await self._send_to(target, line)
+            except (P2PChatError, OSError, TimeoutError) as exc:
+                self._record_failure(exc)
+                delivered = False
+            if not delivered:
+                self.model.error(f"{len(lines) - sent} of {len(lines)} pasted lines not sent")
+                return
+
+    async def _send_to(self, target: BufferId, text: str) -> bool:
+        """Send ``text`` to the room or private buffer ``target``; False if refused."""
+        if target.kind is BufferKind.PRIVATE:
+            return await self._send_private(target.name, text)
+        if target.kind is BufferKind.STATUS:
+            self.model.error("this is the status buffer: /join a room or /msg someone first")
+            return False
+        if self.model.room != target.name:
+            self.model.error(f"you are not in #{target.name}: /join {target.name} to chat here")
+            return False
+        sent = await self.client.send_room(text)
+        line = self.model.own_message(target, text, sent.msg_id, sent.recipients)
+        self._record(target, self.model.username, text, line.timestamp, line.msg_id, True)
+        return True
+
+    async def _send_private(self, username: str, text: str) -> bool:
+        """Send privately; False (with a warning line) while their key change is undecided."""
+        target = private_buffer(username)
+        shown = self.model.buffers.current.id
+        try:
+            sent = await self.client.send_private(username, text)
+        except KeyChangedError as exc:
+            self.model.add(shown, LineKind.WARNING, f"not sent: {exc.message}")
+            return False
+        line = self.model.own_message(target, text, sent.msg_id, sent.recipients)
+        self._record(target, self.model.username, text, line.timestamp, line.msg_id, True)
+        self.refresh_trust(username)
+        if shown != target:
+            number = self.model.buffers.number_of(target)
+            self.model.notice(f"sent to @{username} (buffer {number}: F{number})", shown)
+        return True
+
+    # -- what a command result moves along ------------------------------------------------
+
+    def entered_room(self, room: str) -> None:
+        self.model.buffers.switch_to(room_buffer(room))
+        others = [m for m in self.model.members if m != self.model.username]
+        who = ", ".join(others) if others else "nobody else yet"
+        self.model.notice(f"you joined #{room}; here: {who}")
+        if self.model.replaced_key and others:
+            self.model.add(
+                room_buffer(room),
+                LineKind.WARNING,
+                "you replaced your identity key this session: members who knew the old one"
+                " refuse your channel (and get none of your messages) until they accept the"
+                " new key; the status buffer (F1) says who refused",
+            )
+
+    def _search(self, query: str, all_buffers: bool) -> SearchRequest:
+        if conversation_of(self.model.buffers.current.id) is None:
+            all_buffers = True
+        return SearchRequest(query, all_buffers)

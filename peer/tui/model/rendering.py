@@ -1,0 +1,267 @@
+"""Buffer lines -> styled ``rich`` text, sans-I/O.
+
+Every string here that came from the network (message text, names in notices) is made
+inert before it is drawn: it is never parsed as markup, and every code point that is
+unsafe for display (:mod:`commons.untrusted_text`: Unicode categories Cc, Cf, Cs, Zl,
+Zp and the bidi controls, so ANSI escapes, carriage returns, direction overrides,
+zero-width and other invisible characters), which could repaint the screen, disguise
+who said what or hide text, is drawn as a visible mark: a control picture for C0
+codes (``␛``), ``⟨U+202E⟩`` for the others.
+
+Drawing time is bounded whatever a peer sends: one message shows at most
+:data:`MAX_SHOWN_LINES` lines and :data:`MAX_SHOWN_CHARS` characters, then says how
+many lines are hidden; ``/expand`` draws the newest clipped message of the buffer in
+full (a :class:`~peer.tui.model.buffers.Line` with ``full`` set).
+
+Styles use named terminal colours and attributes rather than fixed backgrounds, so they
+follow the user's theme; nick colours come from :mod:`peer.tui.model.nick_colors`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from rich.style import Style
+from rich.text import Text
+
+from commons.untrusted_text import code_point_label, replace_unsafe
+from peer.history.search import highlight_spans
+from peer.tui.model.buffers import BufferKind, BufferList, Line, LineKind
+from peer.tui.model.chat_model import ChatModel, Verification
+from peer.tui.model.log_rows import LogRow
+from peer.tui.model.nick_colors import nick_color
+from peer.tui.model.receipts import MarkKind, Receipt
+
+TIMESTAMP_STYLE = Style(dim=True)
+NOTICE_STYLE = Style(dim=True, italic=True)
+ERROR_STYLE = Style(color="red", bold=True)
+WARNING_STYLE = Style(color="bright_white", bgcolor="red", bold=True)
+_LINE_STYLE = {LineKind.ERROR: ERROR_STYLE, LineKind.WARNING: WARNING_STYLE}
+
+CONTINUATION = "\u2506 "
+_MARK = {LineKind.NOTICE: "--", LineKind.ERROR: "!!", LineKind.WARNING: "**"}
+HIDDEN_STYLE = Style(dim=True, italic=True)
+
+#: Lines of one message drawn before the rest is hidden behind "N more lines".
+MAX_SHOWN_LINES = 24
+#: Characters of one message drawn (after marking) before the rest is hidden.
+MAX_SHOWN_CHARS = 2000
+
+
+def _visible(char: str) -> str:
+    code = ord(char)
+    if code < 0x20:
+        return chr(0x2400 + code)  # the Unicode "control picture" of C0 codes
+    if code == 0x7F:
+        return "\u2421"
+    return f"\u27e8{code_point_label(char)}\u27e9"
+
+
+def sanitize(text: str) -> str:
+    """Neutralise characters that could rewrite the terminal, reorder or hide text."""
+    return replace_unsafe(text.replace("\t", "    "), _visible)
+
+
+def clip(text: str) -> tuple[list[str], int]:
+    """The sanitised lines of ``text`` that fit the display bounds, and how many lines
+    were left out (a line cut short counts as one). Only what is shown is sanitised."""
+    lines = text.split("\n")
+    shown: list[str] = []
+    budget = MAX_SHOWN_CHARS
+    for part in lines[:MAX_SHOWN_LINES]:
+        clean = sanitize(part)
+        if len(clean) > budget:
+            shown.append(clean[:budget] + "\u2026")
+            return shown, len(lines) - len(shown) + 1
+        shown.append(clean)
+        budget -= len(clean)
+    return shown, len(lines) - len(shown)
+
+
+def is_clipped(line: Line) -> bool:
+    """True if :func:`render_line` hides part of ``line`` (``/expand`` shows it)."""
+    if line.full:
+        return False
+    if len(line.text) * len(_visible("\u200b")) <= MAX_SHOWN_CHARS:
+        return line.text.count("\n") >= MAX_SHOWN_LINES  # even fully marked it fits
+    return clip(line.text)[1] > 0
+
+
+def nick_text(username: str, *, own: bool = False) -> Text:
+    """A nick in its stable colour; our own is bold as well."""
+    return Text(sanitize(username), style=Style(color=nick_color(username), bold=own))
+
+
+DEFAULT_TIME_FORMAT = "%H:%M"
+NICK_WIDTH = 12
+HISTORY_STYLE = Style(dim=True)
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """``1 line``, ``2 lines`` (``many``: the plural when it is not ``word`` + s)."""
+    return f"{count:,} {word if count == 1 else (many or word + 's')}"
+
+
+def format_time(timestamp: float, time_format: str = DEFAULT_TIME_FORMAT) -> str:
+    return time.strftime(time_format, time.localtime(timestamp))
+
+
+def fit_nick(name: str, width: int) -> str:
+    """``name`` in at most ``width`` cells: long ones keep both ends (``alice_…_admin``),
+    since the end is often what tells two similar names apart."""
+    if len(name) <= width:
+        return name
+    keep = width - 1
+    head, tail = (keep + 1) // 2, keep // 2
+    return name[:head] + "\u2026" + (name[-tail:] if tail else "")
+
+
+_RECEIPT_STYLE = {
+    MarkKind.PENDING: Style(dim=True),
+    MarkKind.PARTIAL: Style(dim=True),
+    MarkKind.DONE: Style(color="green"),
+    MarkKind.FAILED: Style(color="red", bold=True),
+}
+
+
+def render_line(
+    line: Line,
+    receipt: Receipt | None = None,
+    *,
+    time_format: str = DEFAULT_TIME_FORMAT,
+    nick_width: int = NICK_WIDTH,
+    highlight: Sequence[str] = (),
+) -> LogRow:
+    """One log row: time, then the nick right-aligned in its colour (or a notice mark),
+    then the text, which wraps under itself so continuation lines stay indented. An own
+    message ends with its delivery mark (``receipt``). A line from the history file is
+    dimmed; the words that start with one of ``highlight`` (a search's words) are drawn
+    reversed."""
+    stamp = Text(format_time(line.timestamp, time_format), style=TIMESTAMP_STYLE)
+    if line.kind in (LineKind.MESSAGE, LineKind.OWN) and line.sender is not None:
+        who = nick_text(fit_nick(line.sender, nick_width), own=line.kind is LineKind.OWN)
+        who.stylize(Style(color=nick_color(line.sender)))
+        style = Style()
+        if line.mention and line.sender is not None:
+            who.stylize(Style(reverse=True, bold=True))
+            style = Style(bold=True)
+    else:
+        style = _LINE_STYLE.get(line.kind, NOTICE_STYLE)
+        who = Text(_MARK.get(line.kind, "--"), style=style)
+    if line.full:
+        parts, hidden = [sanitize(part) for part in line.text.split("\n")], 0
+    else:
+        parts, hidden = clip(line.text)
+    body = Text()
+    for index, part in enumerate(parts):
+        if index:
+            # No received text can pass for a new line with its own time and nick.
+            body.append("\n" + CONTINUATION, style=TIMESTAMP_STYLE)
+        body.append(part, style=style)
+    for start, end in highlight_spans(body.plain, highlight) if highlight else ():
+        body.stylize(Style(reverse=True, bold=True), start, end)
+    if line.history:
+        body.stylize(HISTORY_STYLE)
+    mark = None if receipt is None or line.kind is not LineKind.OWN else receipt.mark()
+    if mark is not None:
+        body.append(f" {mark[0]}", style=_RECEIPT_STYLE[mark[1]])
+    if hidden:
+        body.append("\n" + CONTINUATION, style=TIMESTAMP_STYLE)
+        body.append(f"\u2026 {plural(hidden, 'more line')}: /expand shows all", style=HIDDEN_STYLE)
+    prefix = stamp
+    prefix.append(" ")
+    who.pad_left(max(0, nick_width - who.cell_len))
+    prefix.append_text(who)
+    prefix.append(" ")
+    return LogRow(prefix, body)
+
+
+_STATE_MARK = {
+    Verification.VERIFIED: ("\u2713", Style(color="green", bold=True)),
+    Verification.UNVERIFIED: ("?", Style(dim=True)),
+    Verification.KEY_CHANGED: ("!", Style(color="red", bold=True, reverse=True)),
+}
+
+
+def render_members(model: ChatModel) -> Text:
+    """The side panel: in a private buffer, the two people in it; elsewhere the room's
+    members. One per line, with a mark and a word for their trust state, and
+    ``\u21c4 relay`` after those our channel reaches through the tracker's relay."""
+    shown = model.buffers.current.id
+    if shown.kind is BufferKind.PRIVATE:
+        text = Text(f"@{sanitize(shown.name)}", style=Style(bold=True))
+        text.append("  private\n", style=TIMESTAMP_STYLE)
+        for person in (model.username, shown.name):
+            _append_member(text, model, person)
+        text.append(
+            f"\n/verify {sanitize(shown.name)}\ncompares safety numbers", style=NOTICE_STYLE
+        )
+        return text
+    if model.room is None:
+        return Text("not in a room\n\n/rooms lists them\n/join ROOM enters one", style=NOTICE_STYLE)
+    text = Text()
+    text.append(f"#{model.room}", style=Style(bold=True))
+    text.append(f"  {len(model.members)}\n", style=TIMESTAMP_STYLE)
+    for member in model.members:
+        _append_member(text, model, member)
+    text.rstrip()
+    return text
+
+
+def _append_member(text: Text, model: ChatModel, member: str) -> None:
+    if member == model.username:
+        text.append("\u25cf ", style=Style(dim=True))
+        text.append_text(nick_text(member, own=True))
+        text.append(" (you)\n", style=TIMESTAMP_STYLE)
+        return
+    state = model.verification_of(member)
+    mark, style = _STATE_MARK[state]
+    text.append(mark, style=style)
+    text.append(" ")
+    text.append_text(nick_text(member))
+    label_style = style if state is not Verification.UNVERIFIED else TIMESTAMP_STYLE
+    if state is Verification.KEY_CHANGED:
+        label_style = Style(color="red", bold=True)
+    text.append(f" {state}", style=label_style)
+    if model.paths.get(member) == "relay":
+        text.append(" \u21c4 relay", style=Style(color="yellow"))
+    text.append("\n")
+
+
+def render_buffer_bar(buffers: BufferList) -> Text:
+    """``1:status 2:#lobby 3:@bob(2)``: the shown buffer reversed, unread ones bold,
+    highlighted ones (private messages, mentions) in colour, left rooms dimmed."""
+    text = Text()
+    for number, buffer in enumerate(buffers, start=1):
+        if number > 1:
+            text.append(" ")
+        label = f"{number}:{buffer.id.label}"
+        if buffer.unread:
+            label += f"({buffer.unread})"
+        if buffer is buffers.current:
+            style = Style(reverse=True, bold=True)
+        elif buffer.highlight:
+            style = Style(color="magenta", bold=True)
+        elif buffer.unread:
+            style = Style(bold=True)
+        elif not buffer.active:
+            style = Style(dim=True, strike=True)
+        else:
+            style = Style(dim=True)
+        text.append(f" {label} ", style=style)
+    return text
+
+
+def render_key_banner(users: list[str]) -> Text:
+    """The banner that stays on screen while a key change is undecided."""
+    text = Text()
+    text.append(" \u26a0 IDENTITY KEY CHANGED: ", style=WARNING_STYLE)
+    text.append(", ".join(sanitize(u) for u in users), style=WARNING_STYLE)
+    first = users[0] if users else "USER"
+    text.append(
+        f"  sending to them is blocked. /verify {first} to compare safety numbers,"
+        f" /trust {first} to accept the new key, /reject {first} to keep the old one ",
+        style=WARNING_STYLE,
+    )
+    return text

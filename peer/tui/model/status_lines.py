@@ -1,0 +1,44 @@
+"""The chat screen's one-line texts, sans-I/O: the top bar and the input's placeholder."""
+
+from __future__ import annotations
+
+from rich.style import Style
+from rich.text import Text
+
+from peer.tui.model.buffers import BufferKind
+from peer.tui.model.chat_model import ChatModel
+from peer.tui.model.rendering import ERROR_STYLE, TIMESTAMP_STYLE, nick_text
+
+
+def topbar(model: ChatModel, tracker_label: str) -> Text:
+    """The line at the top: who, which room, which tracker, connected or not."""
+    text = Text()
+    text.append("p2pchat ", style=Style(bold=True))
+    text.append_text(nick_text(model.username, own=True))
+    if model.room is not None:
+        text.append(f"  in #{model.room} ({len(model.members)})")
+    text.append(f"  tracker {tracker_label} ")
+    if model.session_ended:
+        text.append("\u25cb session ended", style=ERROR_STYLE)
+    elif model.connected:
+        text.append("\u25cf connected", style=Style(color="green"))
+    else:
+        text.append("\u25cb reconnecting", style=ERROR_STYLE)
+    text.append("  end-to-end encrypted", style=TIMESTAMP_STYLE)
+    return text
+
+
+def placeholder(model: ChatModel) -> str:
+    """What the empty input line says: where a typed line would go."""
+    current = model.buffers.current.id
+    if current.kind is BufferKind.ROOM:
+        if current.name == model.room:
+            return f"message #{current.name}  (/help for commands)"
+        if current.name in model.deleted_rooms:
+            return f"#{current.name} was deleted: /close this buffer, /rooms lists others"
+        if current.name in model.banned_from:
+            return f"the owner banned you from #{current.name}: /close this buffer"
+        return f"you left #{current.name}: /join {current.name} to come back"
+    if current.kind is BufferKind.PRIVATE:
+        return f"private message to {current.name}  (end-to-end encrypted)"
+    return "type /help, /rooms, /join ROOM or /msg USER TEXT"

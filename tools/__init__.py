@@ -1,0 +1,1 @@
+"""Project tools that are not shipped: the documentation's screenshots."""

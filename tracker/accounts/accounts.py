@@ -1,0 +1,272 @@
+"""Registration, login and resumption checks: salts, argon2id, throttles, tickets, keys.
+
+Rules this module enforces:
+
+* the stored verifier is an argon2id hash of the client's login secret
+  (:mod:`crypto.login_secret`: Argon2id on the client over a per-account salt, then
+  SHA-256); hashes made with older parameters are replaced on the next successful login;
+* ``SALT`` gives an account's salt and client cost; for a name without an account it
+  gives the salt that name would get (an HMAC of the name under the group's secret),
+  so the reply is the same before and after a registration and enumerates nothing;
+* an account from before the salted scheme (its verifier is argon2id of SHA-256 of the
+  password) is upgraded by a login that carries both the old digest
+  (``legacy_password``, checked) and the new secret (stored in its place);
+* a successful LOGIN or RESUME hands out a resumption ticket (:meth:`Accounts.resume`):
+  192 random bits, stored only as SHA-256 with the user, the identity key and an
+  expiry; single use; presenting a used one revokes every ticket of the user;
+* unknown user and wrong password are one error (``auth_failed``) that costs the same
+  argon2 time, so neither the reply nor its timing tells which it was;
+* REGISTER of a taken name costs the same hash as a new one (the name is checked by
+  the insert, after hashing), so timing does not enumerate accounts faster than the
+  registration rate limit allows;
+* who may register, and how fast, is :class:`~tracker.accounts.registration.RegistrationPolicy`;
+* failed logins are throttled by source (:mod:`tracker.limits.throttle`) and logged with the
+  name and address only, never the secret;
+* the identity key given at registration is bound to the account: a login with another
+  key is ``key_mismatch`` unless it sets ``replace_key``, checked only after the
+  password so the key cannot be probed without it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from commons.errors import AuthError, ErrorCode, P2PChatError, RateLimitedError
+from commons.rate_limited_log import RateLimitedLog
+from crypto.login_secret import ACCOUNT_SALT_SIZE, LoginKdf
+from tracker.accounts.hashing import PasswordHashing
+from tracker.accounts.registration import RegistrationMode, RegistrationPolicy
+from tracker.limits.keyed_records import KeyedRecords
+from tracker.limits.rate_limit import KeyedTokenBuckets
+from tracker.limits.source import source_key
+from tracker.limits.throttle import LoginThrottle
+from tracker.storage.base import AddResult, GroupSettings, Redeemed, Storage
+
+#: 24 random bytes: 192 bits, 32 characters of URL-safe base64.
+TICKET_BYTES = 24
+
+log = logging.getLogger("tracker.accounts")
+
+
+@dataclass(frozen=True, slots=True)
+class LoginResult:
+    username: str
+    key_changed: bool
+    #: The verifier moved from the legacy scheme to the salted one.
+    upgraded: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SaltReply:
+    """What ``SALT`` answers for a name."""
+
+    salt: bytes
+    kdf: LoginKdf
+    realm: str
+    #: The account still has a legacy verifier: send ``legacy_password`` too.
+    legacy: bool
+
+
+def account_salt(secret: bytes, username: str) -> bytes:
+    """The salt a name gets (ignoring case): HMAC-SHA256 under the group's secret."""
+    mac = hmac.new(secret, b"p2pchat login salt\x00" + username.lower().encode(), "sha256")
+    return mac.digest()[:ACCOUNT_SALT_SIZE]
+
+
+def ticket_hash(ticket: str) -> str:
+    """What the store keeps of a ticket."""
+    return hashlib.sha256(ticket.encode("ascii")).hexdigest()
+
+
+def new_ticket() -> str:
+    return secrets.token_urlsafe(TICKET_BYTES)
+
+
+_TAKEN = "that username is taken"
+_BAD_INVITE = "that invite code is unknown, used or expired"
+
+
+class Accounts:
+    """Async account operations over the stores, the hasher and the throttles."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        hashing: PasswordHashing,
+        throttle: LoginThrottle,
+        registration: RegistrationPolicy,
+        settings: GroupSettings,
+        login_kdf: LoginKdf,
+        *,
+        ticket_lifetime: float,
+        resume_failures: KeyedTokenBuckets | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._storage = storage
+        self._hashing = hashing
+        self._throttle = throttle
+        self._registration = registration
+        self._settings = settings
+        self._login_kdf = login_kdf
+        self._ticket_lifetime = ticket_lifetime
+        self.resume_failures = resume_failures or KeyedTokenBuckets(
+            KeyedRecords("resume_source"), 20, 1.0
+        )
+        self._clock = clock
+        #: Failed logins are what an attacker repeats: one line per 10 s, with a count.
+        self._failures_log = RateLimitedLog(log)
+
+    async def register(
+        self,
+        username: str,
+        password: str,
+        identity_key: str,
+        host: str,
+        invite: str | None = None,
+    ) -> None:
+        """Create the account durably, or raise the error to answer.
+
+        ``registration_closed``, ``invite_required``, ``rate_limited`` and
+        ``invite_invalid`` are answered before any hashing; ``user_exists`` after it.
+        """
+        policy = self._registration
+        policy.admit(host, invite is not None, self._clock())
+        if policy.mode is not RegistrationMode.INVITE:
+            invite = None
+        elif invite is None or not await self._storage.invite_usable(invite, self._clock()):
+            raise P2PChatError(_BAD_INVITE, ErrorCode.INVITE_INVALID)
+        password_hash = await self._hashing.hash(password)
+        salt = account_salt(self._settings.salt_secret, username)
+        result = await self._storage.add_user(
+            username, password_hash, identity_key, salt, self._login_kdf, invite
+        )
+        if result is AddResult.TAKEN:
+            raise P2PChatError(_TAKEN, ErrorCode.USER_EXISTS)
+        if result is AddResult.INVITE_INVALID:
+            raise P2PChatError(_BAD_INVITE, ErrorCode.INVITE_INVALID)
+        log.info("registered user %s from %s", username, source_key(host))
+
+    async def salt(self, username: str) -> SaltReply:
+        """``SALT``: the same shape of answer whether ``username`` has an account or not."""
+        record = await self._storage.get_user(username)
+        if record is not None and record.salt is not None and record.login_kdf is not None:
+            return SaltReply(record.salt, record.login_kdf, self._settings.realm, legacy=False)
+        derived = account_salt(self._settings.salt_secret, username)
+        return SaltReply(derived, self._login_kdf, self._settings.realm, legacy=record is not None)
+
+    async def login(
+        self,
+        username: str,
+        password: str,
+        identity_key: str,
+        replace_key: bool,
+        host: str,
+        legacy_password: str | None = None,
+    ) -> LoginResult:
+        """Check a login; raise ``throttled``, ``auth_failed``, ``key_mismatch`` or ``busy``.
+
+        ``password`` is the salted login secret; for an account still in the legacy
+        scheme, ``legacy_password`` (the old digest) is what is checked, and on success
+        the salted secret replaces it. An old client sends only the old digest as
+        ``password``: it is checked as such and nothing is upgraded.
+        """
+        source = source_key(host)
+        wait = self._throttle.retry_after(username, source, self._clock())
+        if wait > 0:
+            self._failures_log.warning(
+                "throttled", "throttled login for %s from %s", username, source
+            )
+            raise RateLimitedError(
+                f"too many failed logins from your address, retry in {wait:.0f} s",
+                wait,
+                ErrorCode.THROTTLED,
+            )
+        record = await self._storage.get_user(username)
+        legacy = record is not None and record.salt is None
+        presented = legacy_password if legacy and legacy_password is not None else password
+        matched = await self._hashing.verify(
+            None if record is None else record.password_hash, presented
+        )
+        if record is None or not matched:
+            hold = self._throttle.failure(username, source, self._clock())
+            self._failures_log.warning("failed", "failed login for %s from %s", username, source)
+            if hold > 0:
+                await asyncio.sleep(hold)
+            raise AuthError("unknown user or wrong password")
+        self._throttle.success(username, source)
+        upgraded = legacy and legacy_password is not None
+        if upgraded:
+            salt = account_salt(self._settings.salt_secret, username)
+            verifier = await self._hashing.hash(password)
+            await self._storage.set_password(username, verifier, salt, self._login_kdf)
+            log.info("upgraded the login secret of %s to the salted scheme", username)
+        elif self._hashing.needs_rehash(record.password_hash):
+            await self._storage.set_password(
+                username, await self._hashing.hash(password), record.salt, record.login_kdf
+            )
+            log.info("rehashed password of %s with current parameters", username)
+        key_changed = not hmac.compare_digest(record.identity_key, identity_key)
+        if key_changed:
+            if not replace_key:
+                raise P2PChatError(
+                    "identity key differs from the registered one (set replace_key to replace)",
+                    ErrorCode.KEY_MISMATCH,
+                )
+            await self._storage.set_identity_key(username, identity_key)
+            log.warning("identity key of %s replaced", username)
+        return LoginResult(username, key_changed, upgraded)
+
+    # ------------------------------------------------------------ resumption tickets
+
+    async def issue_ticket(self, username: str, identity_key: str) -> str:
+        """A fresh ticket for a session that just logged in (stored before it is sent)."""
+        ticket = new_ticket()
+        expires = self._clock() + self._ticket_lifetime
+        await self._storage.issue_ticket(ticket_hash(ticket), username, identity_key, expires)
+        return ticket
+
+    async def resume(
+        self, username: str, ticket: str, identity_key: str, host: str, trusted: bool = False
+    ) -> str:
+        """Spend ``ticket`` and return the next one; no argon2.
+
+        Raises ``ticket_invalid`` (unknown, expired, revoked, another user's or another
+        key's), ``ticket_reused`` (already spent: every ticket of the user is revoked and
+        the caller ends the user's sessions), or ``rate_limited`` when this source has
+        presented too many bad tickets (``trusted`` sources are exempt).
+        """
+        source = source_key(host)
+        now = self._clock()
+        wait = 0.0 if trusted else self.resume_failures.wait(source, now)
+        if wait > 0:
+            raise RateLimitedError(f"too many bad tickets, retry in {wait:.0f} s", wait)
+        following = new_ticket()
+        result = await self._storage.redeem_ticket(
+            ticket_hash(ticket),
+            username,
+            identity_key,
+            ticket_hash(following),
+            now + self._ticket_lifetime,
+            now,
+        )
+        if result is Redeemed.OK:
+            return following
+        if not trusted:
+            self.resume_failures.take(source, now)
+        if result is Redeemed.REUSED:
+            log.warning("a spent resumption ticket of %s was presented from %s", username, source)
+            raise P2PChatError(
+                "this ticket was already used: every session of the account is ended",
+                ErrorCode.TICKET_REUSED,
+            )
+        raise P2PChatError("unknown, expired or revoked ticket", ErrorCode.TICKET_INVALID)
+
+    async def revoke_tickets(self, username: str) -> None:
+        await self._storage.revoke_tickets(username)

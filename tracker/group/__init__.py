@@ -1,0 +1,1 @@
+"""Several trackers on one PostgreSQL database: coordinator, log, rows, leases, relay, replica."""

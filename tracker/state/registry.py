@@ -1,0 +1,326 @@
+"""What every part of :class:`tracker.state.tracker_state.TrackerState` shares: the records, the
+registry and its indexes, and the few steps several rules take. Sans-I/O.
+
+The tracker's rules are split by job (:mod:`tracker.state.tracker_state` lists the parts); they all
+work on one registry, held by :class:`StateBase`:
+
+* ``online`` (username to :class:`OnlineUser`) and ``sessions`` (session id to the
+  same records), kept in step by :meth:`StateBase._add_user` and
+  :meth:`StateBase._remove_user`;
+* ``rooms`` (name to :class:`Room`), only changed through :meth:`StateBase._add_room`
+  and :meth:`StateBase._remove_room`, which keep the sorted names and the owners'
+  counts right;
+* the indexes the directory pages from (sorted names, folded names for ``LOOKUP``).
+
+Contract of every rule built on it: it takes a validated request (or an event of the
+shell) and the time, changes the registry, and says everything the shell must do in an
+:class:`Outcome`; it never touches a socket, a clock or a disk. :meth:`StateBase._changed`
+is called for every user or room whose shared facts change (a group of trackers writes
+them out, :mod:`tracker.group.replica`).
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from commons.codec import JsonObject
+from commons.errors import ErrorCode
+from commons.models import MemberInfo, PeerInfo, RoomInfo
+from commons.relay_frames import RelayFrame
+from commons.room_control import Departure, Removed
+from commons.tracker_protocol import Event, Request, error, push
+from tracker.limits.keyed_records import KeyedRecords
+from tracker.limits.rate_limit import KeyedTokenBuckets, TokenBucket
+from tracker.state.relay_budget import RelayLimits, RelaySession, RelayStats
+from tracker.state.room_changes import StoreAction
+
+SessionId = int
+
+#: Bytes kept free in a list reply for the envelope (status, id, flags, cursor).
+_ENVELOPE_RESERVE = 512
+
+
+@dataclass(frozen=True, slots=True)
+class StateLimits:
+    """Quotas and rates of the commands (``TrackerConfig`` fills them)."""
+
+    rooms_per_owner: int = 5
+    max_rooms: int = 10_000
+    max_bans: int = 500
+    max_invites: int = 500
+    #: Room commands a session may send at once, then per second.
+    changes_burst: int = 10
+    changes_per_second: float = 1.0
+    #: Directory pages (LIST_PEERS, LIST_ROOMS, ROOM_ACCESS) per source: burst, then rate.
+    #: A page of peers costs ~2 ms to build, so this bounds what one source can make
+    #: the tracker spend on them (~0.1 s per second at most), whatever its sessions.
+    pages_burst_per_source: int = 100
+    pages_per_source_per_second: float = 50.0
+    relay: RelayLimits = field(default_factory=RelayLimits)
+
+
+@dataclass(frozen=True, slots=True)
+class RoomSeed:
+    """A room as stored, to start from."""
+
+    name: str
+    owner: str
+    invite_only: bool = False
+    banned: tuple[str, ...] = ()
+    invited: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class OnlineUser:
+    """A logged-in session's public facts."""
+
+    username: str
+    session: SessionId
+    host: str
+    #: The P2P port announced at login; ``None``: no listener, no address published.
+    port: int | None
+    identity_key: str
+    last_seen: float
+    room_changes: TokenBucket
+    room: str | None = None
+    #: Where the session comes from (:func:`tracker.limits.source.source_key`), and whether that
+    #: is a trusted network (exempt from per-source limits).
+    source: str = ""
+    trusted: bool = False
+    #: Another tracker of the group holds this session (:mod:`tracker.group.replica`); ``None``
+    #: for a session of this tracker.
+    tracker: str | None = None
+    #: Budget and pairs of what this session relays (made by its first RELAY frame).
+    relay: RelaySession | None = None
+
+    @property
+    def local(self) -> bool:
+        return self.tracker is None
+
+    def member_info(self) -> MemberInfo:
+        """What a room-mate learns: how to dial this user, if they listen."""
+        if self.port is None:
+            return MemberInfo(self.username, None, None, self.identity_key)
+        return MemberInfo(self.username, self.host, self.port, self.identity_key)
+
+    def peer_info(self) -> PeerInfo:
+        """What anyone logged in learns: the name, the key and the room, no address."""
+        return PeerInfo(self.username, self.identity_key, self.room)
+
+
+def _fold(name: str) -> str:
+    """Usernames are unique ignoring case (ASCII only, so ``lower`` is enough)."""
+    return name.lower()
+
+
+@dataclass(slots=True)
+class Room:
+    """A room: persistent name, owner and access lists; live member list (join order).
+
+    ``banned`` and ``invited`` map a folded username to the name as the owner gave it.
+    """
+
+    name: str
+    owner: str
+    members: list[str] = field(default_factory=list)
+    invite_only: bool = False
+    banned: dict[str, str] = field(default_factory=dict)
+    invited: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def stored(
+        cls,
+        name: str,
+        owner: str,
+        invite_only: bool,
+        banned: Iterable[str],
+        invited: Iterable[str],
+    ) -> Room:
+        """The room as the store holds it: no members yet."""
+        return cls(
+            name,
+            owner,
+            invite_only=invite_only,
+            banned={_fold(n): n for n in banned},
+            invited={_fold(n): n for n in invited},
+        )
+
+    def member_named(self, name: str) -> str | None:
+        folded = _fold(name)
+        return next((m for m in self.members if _fold(m) == folded), None)
+
+
+@dataclass(frozen=True, slots=True)
+class Forward:
+    """A relayed frame to carry: push ``message`` to ``target``, unless ``target`` does
+    not read fast enough, in which case the shell drops it and carries out
+    :meth:`~tracker.state.relay.RelayRules.relay_dropped` instead."""
+
+    sender: SessionId
+    target: SessionId
+    frame: RelayFrame
+    message: JsonObject
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What the shell must do: persist, reply, push, forward, close — in that order.
+
+    ``wait`` > 0: nothing was done; hold this session's input that many seconds, then
+    hand the same frame in again (the relay's rate limit shapes, it does not drop).
+    """
+
+    reply: JsonObject | None = None
+    pushes: list[tuple[tuple[SessionId, ...], JsonObject]] = field(default_factory=list)
+    close: list[SessionId] = field(default_factory=list)
+    store: tuple[StoreAction, ...] = ()
+    forward: Forward | None = None
+    wait: float = 0.0
+
+    def push_to(self, sessions: Iterable[SessionId], message: JsonObject) -> None:
+        targets = tuple(sessions)
+        if targets:
+            self.pushes.append((targets, message))
+
+
+def _refuse(request: Request, code: ErrorCode, msg: str) -> Outcome:
+    return Outcome(reply=error(request.id, code, msg))
+
+
+class StateBase:
+    """The live registry of sessions and rooms, and the steps the rules share."""
+
+    def __init__(
+        self,
+        room_capacity: int,
+        heartbeat_interval: float,
+        max_frame_size: int,
+        rooms: Iterable[RoomSeed] = (),
+        limits: StateLimits | None = None,
+    ) -> None:
+        self.room_capacity = room_capacity
+        self.heartbeat_interval = heartbeat_interval
+        self.limits = limits or StateLimits()
+        self._list_budget = max(256, max_frame_size - _ENVELOPE_RESERVE)
+        self.online: dict[str, OnlineUser] = {}
+        self.sessions: dict[SessionId, OnlineUser] = {}
+        self.rooms: dict[str, Room] = {}
+        #: Sorted names, for cursor paging; folded names, for LOOKUP.
+        self._online_names: list[str] = []
+        self._room_names: list[str] = []
+        self._folded: dict[str, str] = {}
+        self._owned: Counter[str] = Counter()
+        #: Who relays to each user (the reverse of the senders' pairs).
+        self._relayed_by: dict[str, set[str]] = {}
+        self.relay_stats = RelayStats()
+        self._pages = KeyedTokenBuckets(
+            KeyedRecords("pages_source"),
+            self.limits.pages_burst_per_source,
+            self.limits.pages_per_source_per_second,
+        )
+        for seed in rooms:
+            self._add_room(
+                Room.stored(seed.name, seed.owner, seed.invite_only, seed.banned, seed.invited)
+            )
+
+    # ----------------------------------------------------------------- indexes
+
+    def _add_room(self, room: Room) -> None:
+        self.rooms[room.name] = room
+        bisect.insort(self._room_names, room.name)
+        self._owned[room.owner] += 1
+
+    def _remove_room(self, name: str) -> Room | None:
+        room = self.rooms.pop(name, None)
+        if room is None:
+            return None
+        index = bisect.bisect_left(self._room_names, name)
+        del self._room_names[index]
+        self._owned[room.owner] -= 1
+        if self._owned[room.owner] <= 0:
+            del self._owned[room.owner]
+        return room
+
+    def rooms_owned_by(self, username: str) -> int:
+        return self._owned.get(username, 0)
+
+    def _add_user(self, user: OnlineUser) -> None:
+        self.online[user.username] = user
+        self.sessions[user.session] = user
+        bisect.insort(self._online_names, user.username)
+        self._folded[_fold(user.username)] = user.username
+        self._changed(user=user.username)
+
+    def _remove_user(self, user: OnlineUser) -> None:
+        """Take ``user``'s session out of the indexes; its name stays if a newer session
+        holds it."""
+        self.sessions.pop(user.session, None)
+        if self.online.get(user.username) is user:
+            del self.online[user.username]
+            del self._online_names[bisect.bisect_left(self._online_names, user.username)]
+            self._folded.pop(_fold(user.username), None)
+
+    def _changed(self, user: str | None = None, room: str | None = None) -> None:
+        """Hook: a user's presence or room, or a room's members, changed (see
+        :class:`tracker.group.replica.ReplicaState`)."""
+
+    # ----------------------------------------------------------------- shared steps
+
+    def _leave_room(
+        self, user: OnlineUser, outcome: Outcome, departure: Departure | None = None
+    ) -> None:
+        """Take ``user`` out of their room; ``departure`` says why if they meant it."""
+        if user.room is None:
+            return
+        room = self.rooms.get(user.room)
+        user.room = None
+        self._changed(user=user.username)
+        if room is None:
+            return
+        room.members.remove(user.username)
+        self._changed(room=room.name)
+        removed = None if departure is None else Removed(user.username, departure)
+        self._push_update(room, outcome, removed)
+
+    def _owned_room(
+        self, user: OnlineUser, request: Request, verb: str
+    ) -> tuple[Room, Outcome] | tuple[None, Outcome]:
+        """The request's room if ``user`` owns it, else the refusal to send."""
+        assert request.room is not None
+        room = self.rooms.get(request.room)
+        if room is None:
+            return None, _refuse(request, ErrorCode.ROOM_NOT_FOUND, "no such room")
+        if room.owner != user.username:
+            return None, _refuse(
+                request, ErrorCode.NOT_OWNER, f"only the room's owner may {verb} it"
+            )
+        return room, Outcome()
+
+    # ----------------------------------------------------------------- views
+
+    def room_info(self, room: Room) -> RoomInfo:
+        return RoomInfo(
+            room.name, room.owner, tuple(room.members), self.room_capacity, room.invite_only
+        )
+
+    def _members_wire(self, room: Room) -> list[JsonObject]:
+        return [self.online[name].member_info().to_wire() for name in room.members]
+
+    def _sessions_of(self, names: Iterable[str]) -> list[SessionId]:
+        return [self.online[name].session for name in names if name in self.online]
+
+    def _push_update(self, room: Room, outcome: Outcome, removed: Removed | None = None) -> None:
+        message = push(
+            Event.ROOM_UPDATE,
+            room=room.name,
+            owner=room.owner,
+            capacity=self.room_capacity,
+            invite_only=room.invite_only,
+            members=self._members_wire(room),
+        )
+        if removed is not None:
+            message["removed"] = removed.to_wire()
+        outcome.push_to(self._sessions_of(room.members), message)

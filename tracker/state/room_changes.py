@@ -1,0 +1,70 @@
+"""The durable facts a room command changes, as values. Sans-I/O.
+
+:class:`tracker.state.tracker_state.TrackerState` returns them in :attr:`Outcome.store`;
+:class:`tracker.storage.sqlite_rooms.RoomStore` writes a command's whole list in one transaction
+before anyone hears of the change, and :meth:`TrackerState.revert` undoes them in
+memory if that write fails. Membership is live state and never one of these.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class RoomCreated:
+    name: str
+    owner: str
+    invite_only: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RoomDeleted:
+    """``owner``, ``invite_only``, ``banned`` and ``invited`` let a failed write be undone."""
+
+    name: str
+    owner: str = field(default="", compare=False)
+    invite_only: bool = field(default=False, compare=False)
+    banned: tuple[str, ...] = field(default=(), compare=False)
+    invited: tuple[str, ...] = field(default=(), compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class RoomModeChanged:
+    room: str
+    invite_only: bool
+
+
+@dataclass(frozen=True, slots=True)
+class BanAdded:
+    room: str
+    username: str
+
+
+@dataclass(frozen=True, slots=True)
+class BanRemoved:
+    room: str
+    username: str
+
+
+@dataclass(frozen=True, slots=True)
+class InviteAdded:
+    room: str
+    username: str
+
+
+@dataclass(frozen=True, slots=True)
+class InviteRemoved:
+    room: str
+    username: str
+
+
+StoreAction = (
+    RoomCreated
+    | RoomDeleted
+    | RoomModeChanged
+    | BanAdded
+    | BanRemoved
+    | InviteAdded
+    | InviteRemoved
+)

@@ -1,0 +1,93 @@
+"""Rooms in SQLite: name, owner, invite-only flag, ban list and invite list.
+
+Membership is live state and not stored. Ban and invite lists are keyed by username
+ignoring case (usernames are unique ignoring case) and go away with their room
+(``ON DELETE CASCADE``). :func:`apply_changes` writes all the changes of one command
+in one transaction, so a crash never keeps half of a BAN (say, the ban without the
+invite it revoked). The SQL of :class:`tracker.storage.sqlite.SqliteStorage`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+
+from tracker.state.room_changes import (
+    BanAdded,
+    BanRemoved,
+    InviteAdded,
+    InviteRemoved,
+    RoomCreated,
+    RoomDeleted,
+    RoomModeChanged,
+    StoreAction,
+)
+from tracker.storage.base import RoomRecord
+
+
+def _names_by_room(conn: sqlite3.Connection, table: str) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = defaultdict(list)
+    for room, username in conn.execute(f"SELECT room, username FROM {table} ORDER BY created"):  # noqa: S608
+        found[room].append(username)
+    return found
+
+
+def _apply_one(conn: sqlite3.Connection, action: StoreAction, now: float) -> None:
+    if isinstance(action, RoomCreated):
+        conn.execute(
+            "INSERT INTO rooms (name, owner, created, invite_only) VALUES (?, ?, ?, ?)",
+            (action.name, action.owner, now, int(action.invite_only)),
+        )
+    elif isinstance(action, RoomDeleted):
+        conn.execute("DELETE FROM rooms WHERE name = ?", (action.name,))
+    elif isinstance(action, RoomModeChanged):
+        conn.execute(
+            "UPDATE rooms SET invite_only = ? WHERE name = ?",
+            (int(action.invite_only), action.room),
+        )
+    elif isinstance(action, BanAdded | InviteAdded):
+        table = "room_bans" if isinstance(action, BanAdded) else "room_invites"
+        conn.execute(
+            f"INSERT OR IGNORE INTO {table} (room, username, created) VALUES (?, ?, ?)",  # noqa: S608
+            (action.room, action.username, now),
+        )
+    elif isinstance(action, BanRemoved | InviteRemoved):
+        table = "room_bans" if isinstance(action, BanRemoved) else "room_invites"
+        conn.execute(
+            f"DELETE FROM {table} WHERE room = ? AND username = ?",  # noqa: S608
+            (action.room, action.username),
+        )
+
+
+def apply_changes(conn: sqlite3.Connection, actions: Sequence[StoreAction]) -> None:
+    """Write ``actions`` in one transaction (all or nothing)."""
+    now = time.time()
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for action in actions:
+            _apply_one(conn, action, now)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def all_rooms(conn: sqlite3.Connection) -> list[RoomRecord]:
+    banned = _names_by_room(conn, "room_bans")
+    invited = _names_by_room(conn, "room_invites")
+    rows = conn.execute(
+        "SELECT name, owner, created, invite_only FROM rooms ORDER BY name"
+    ).fetchall()
+    return [
+        RoomRecord(
+            name,
+            owner,
+            created,
+            bool(invite_only),
+            tuple(banned.get(name, ())),
+            tuple(invited.get(name, ())),
+        )
+        for name, owner, created, invite_only in rows
+    ]
