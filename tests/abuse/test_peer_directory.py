@@ -13,9 +13,9 @@ from __future__ import annotations
 import pytest
 
 from commons.errors import ErrorCode, P2PChatError
+from peer.commands import results as res
 from peer.commands.runner import execute
 from peer.commands.table import ListPeers, ShowFingerprint
-from peer.commands.table import results as res
 from peer.events import MessageReceived
 from tests.abuse.conftest import UntrustedFactory
 from tests.peers import PeerFactory

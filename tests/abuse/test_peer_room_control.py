@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from commons.errors import ErrorCode, P2PChatError
+from peer.commands import results as res
 from peer.commands.runner import execute
 from peer.commands.table import parse_line
-from peer.commands.table import results as res
 from peer.events import MemberLeft, MessageReceived, RemovedFromRoom
 from tests.e2e.batch_process import BatchProcess
 from tests.peers import PeerFactory, PeerHandle
