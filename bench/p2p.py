@@ -38,7 +38,7 @@ from peer.channels.link import ChannelLike, P2PLink
 from peer.client.chat_client import ChatClient
 from peer.config import PeerConfig
 from peer.core.actions import SendFrame, Step
-from peer.core.frames import ChatMessage, MessageIds, decode_frame, encode_frame
+from peer.core.frames import ChatMessage, MessageIds, decode_frame, encode_chat_frame
 from peer.core.peer_core import PeerCore
 from peer.core.settings import CoreSettings
 from peer.events import MessageDelivered, MessageReceived
@@ -155,7 +155,7 @@ async def throughput(make: ChannelPair, count: int) -> Rate:
     consumer = asyncio.create_task(consume())
     for i in range(count):
         msg = ChatMessage("bench", "alice", TEXT, time.time(), ids.next_id())
-        sender.send_nowait(encode_frame(msg))
+        sender.send_nowait(encode_chat_frame(msg))
         if i % 64 == 63:
             await sender.drain()
     await consumer
@@ -171,7 +171,7 @@ def _write(link: P2PLink, step: Step) -> int:
     written = 0
     for action in step.actions:
         if isinstance(action, SendFrame):
-            link.send_nowait(encode_frame(action.frame))
+            link.send_nowait(encode_chat_frame(action.frame))
             written += 1
     return written
 
@@ -226,7 +226,7 @@ async def latency(make: ChannelPair, samples: int) -> list[float]:
     delays: list[float] = []
     for _ in range(samples):
         msg = ChatMessage("bench", "alice", TEXT, time.perf_counter(), ids.next_id())
-        await sender.send(encode_frame(msg))
+        await sender.send(encode_chat_frame(msg))
         got = decode_frame(await receiver.receive(), "alice")
         assert isinstance(got, ChatMessage)
         delays.append(time.perf_counter() - got.ts)

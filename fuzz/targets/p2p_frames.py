@@ -25,7 +25,7 @@ from peer.core.frames import (
     LeaveNotice,
     Reject,
     decode_frame,
-    encode_frame,
+    encode_chat_frame,
     split_msg_id,
 )
 
@@ -57,7 +57,7 @@ def fuzz_one(data: bytes) -> None:
     elif isinstance(frame, EndpointOffer):
         assert 0 < len(frame.host) <= 253 and not has_lone_surrogate(frame.host)
         assert 1 <= frame.port <= 65535
-    assert decode_frame(encode_frame(frame), PEER) == frame
+    assert decode_frame(encode_chat_frame(frame), PEER) == frame
 
 
 def seeds() -> list[bytes]:

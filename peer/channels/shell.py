@@ -55,7 +55,7 @@ from peer.channels.relay import RelayLinks, RelayTransport
 from peer.channels.write_watch import WriteState, WriteWatch
 from peer.config import PeerConfig
 from peer.core.actions import Admit, ChannelPath, CloseReason
-from peer.core.frames import Accept, Frame, Reject, decode_frame, encode_frame
+from peer.core.frames import Accept, Frame, Reject, decode_frame, encode_chat_frame
 from peer.supervisor import TaskSupervisor
 
 __all__ = ["BUSY", "ChannelHandler", "ChannelShell", "Connector", "Endpoint", "tcp_connector"]
@@ -142,7 +142,7 @@ class ChannelShell:
             return
         link = open_channel.link
         with contextlib.suppress(P2PChatError):  # its reader reports the loss
-            link.send_nowait(encode_frame(frame))
+            link.send_nowait(encode_chat_frame(frame))
         transport = link.transport
         state = open_channel.watch.wrote(transport.buffered_bytes(), transport.sent_bytes(), _now())
         if state is WriteState.STALLED:
@@ -324,7 +324,7 @@ class ChannelShell:
             self._log.warning("inbound-full", "inbound channel refused: every slot is taken")
             await _reject(link, BUSY, "this peer has too many channels open; try later")
             return
-        link.send_nowait(encode_frame(Accept()))
+        link.send_nowait(encode_chat_frame(Accept()))
         if await handler.settle(admission, accepted=True):
             self._adopt(name, link, handler, initiator=False, path=path)
         else:
@@ -416,6 +416,6 @@ def _chat_frame(plaintext: bytes, user: str) -> Frame:
 
 async def _reject(link: P2PLink, code: str, reason: str) -> None:
     with contextlib.suppress(P2PChatError):
-        await link.send(encode_frame(Reject(code, reason[:200])))
+        await link.send(encode_chat_frame(Reject(code, reason[:200])))
     link.close()
     await link.wait_closed()

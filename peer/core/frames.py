@@ -165,7 +165,7 @@ class EndpointOffer:
 Frame = Accept | Reject | ChatMessage | LeaveNotice | Ack | Ping | Pong | EndpointOffer
 
 
-def encode_frame(frame: Frame) -> bytes:
+def encode_chat_frame(frame: Frame) -> bytes:
     """The plaintext of one channel message."""
     obj: dict[str, Any]
     if isinstance(frame, Accept):

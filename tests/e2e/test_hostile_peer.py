@@ -26,7 +26,7 @@ from crypto.keystore import load_or_create_identity
 from crypto.noise import HandshakeState
 from peer.channels.inbound_limits import DEFAULT_PER_SOURCE, DEFAULT_TOTAL
 from peer.channels.link import LinkClosedError, P2PLink, TcpTransport
-from peer.core.frames import Accept, Ack, Ping, Pong, decode_frame, encode_frame
+from peer.core.frames import Accept, Ack, Ping, Pong, decode_frame, encode_chat_frame
 from peer.events import (
     ChannelClosed,
     ChannelOpened,
@@ -414,7 +414,7 @@ async def test_ping_flood_is_answered_with_few_pongs(
     than he was sent, and his other channel is undisturbed."""
     alice, bob = await _room(tracker, peer_factory)
     link = await _dial(bob, await _mallory(tracker, peer_factory, tmp_path))
-    ping = encode_frame(Ping())
+    ping = encode_chat_frame(Ping())
     for _ in range(1000):
         link.send_nowait(ping)
     link.send_nowait(_chat(text="sentinel", msg_id=_id(1)))
@@ -444,7 +444,7 @@ async def test_receipts_count_only_from_the_recipient_and_for_what_it_was_sent(
     link = await _dial(alice, await _mallory(tracker, peer_factory, tmp_path))
     sent = await alice.client.send_room("for bob only")
     forged = (sent.msg_id, sent.msg_id.split("-")[0] + "-999", "ffffffffffffffff-1")
-    link.send_nowait(encode_frame(Ack(forged)))
+    link.send_nowait(encode_chat_frame(Ack(forged)))
     link.send_nowait(_chat(text="sentinel", msg_id=_id(1)))
     await alice.wait_for(MessageReceived, lambda e: e.text == "sentinel")
     delivered = await alice.wait_for(MessageDelivered, lambda e: e.msg_id == sent.msg_id)

@@ -22,7 +22,7 @@ from peer.core.frames import (
     Reject,
     TextTooLongError,
     decode_frame,
-    encode_frame,
+    encode_chat_frame,
     validate_text,
 )
 
@@ -35,27 +35,27 @@ unicode_text = st.text(
 @given(text=unicode_text, room=st.one_of(st.none(), st.just("lobby")))
 def test_chat_round_trip_any_unicode(text: str, room: str | None) -> None:
     msg = ChatMessage(room=room, sender="alice", text=text, ts=1.5, msg_id="0123456789abcdef-7")
-    assert decode_frame(encode_frame(msg), "alice") == msg
+    assert decode_frame(encode_chat_frame(msg), "alice") == msg
 
 
 def test_longest_text_of_four_byte_chars_fits_one_channel_message() -> None:
     text = "\U0001f600" * MAX_TEXT_CHARS
-    body = encode_frame(ChatMessage("r", "alice", text, 0.0, "0123456789abcdef-1"))
+    body = encode_chat_frame(ChatMessage("r", "alice", text, 0.0, "0123456789abcdef-1"))
     assert len(body) < 65535 - 64
 
 
 def test_control_frames_round_trip() -> None:
-    assert decode_frame(encode_frame(Accept()), "bob") == Accept()
+    assert decode_frame(encode_chat_frame(Accept()), "bob") == Accept()
     reject = Reject("duplicate", "a channel already exists")
-    assert decode_frame(encode_frame(reject), "bob") == reject
+    assert decode_frame(encode_chat_frame(reject), "bob") == reject
     leave = LeaveNotice("lobby", "bob")
-    assert decode_frame(encode_frame(leave), "bob") == leave
+    assert decode_frame(encode_chat_frame(leave), "bob") == leave
 
 
 def test_receipt_and_keepalive_frames_round_trip() -> None:
     ack = Ack(("0123456789abcdef-1", "0123456789abcdef-9"))
     for frame in (ack, Ping(), Pong()):
-        assert decode_frame(encode_frame(frame), "bob") == frame
+        assert decode_frame(encode_chat_frame(frame), "bob") == frame
 
 
 @pytest.mark.parametrize(
@@ -81,7 +81,7 @@ def test_bad_text_refused(bad: object) -> None:
 
 
 def test_sender_must_be_the_channel_peer() -> None:
-    body = encode_frame(ChatMessage("r", "mallory", "hi", 0.0, "0123456789abcdef-1"))
+    body = encode_chat_frame(ChatMessage("r", "mallory", "hi", 0.0, "0123456789abcdef-1"))
     with pytest.raises(ProtocolError) as info:
         decode_frame(body, "alice")
     assert info.value.code is ErrorCode.FORBIDDEN
