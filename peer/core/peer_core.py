@@ -3,13 +3,14 @@
 :class:`PeerCore` takes one input at a time (a tracker update, a channel opened or
 closed, frames received, a failed dial, a timer, a message typed) with the time passed
 in, and returns a :class:`peer.core.actions.Step`: events for the user and actions for the
-shells. It never awaits, sleeps, reads a clock or opens a socket. It is wired from parts
-with one concern each: :mod:`peer.core.core_base` (state and plumbing),
-:mod:`peer.core.core_rooms` (membership rules), :mod:`peer.core.core_limits` (the channel cap,
-strangers, refused channels, reading paused by back-pressure), and the bookkeeping of
+shells. It never awaits, sleeps, reads a clock or opens a socket. It holds one logged-in
+user's room, channels, outbox and inbox, and leans on the bookkeeping of
 :mod:`peer.core.room`, :mod:`peer.core.dialling` (who dials whom, when), :mod:`peer.core.delivery`
 (receipts, resend, exactly-once), :mod:`peer.core.liveness` (keepalive),
 :mod:`peer.core.channel_table` and :mod:`peer.core.refusals`.
+
+Room: the tracker's member lists refined by the channels; see :mod:`peer.core.room` for
+what a member's states mean (present, gone, detached, held messages).
 
 Delivery: each message to each recipient awaits that recipient's ``ack``; one written on
 a channel that drops is written again, once, on the next channel (the re-dial), and the
@@ -24,6 +25,19 @@ are the same on both. An ``endpoint`` offered on a relayed channel is dialled on
 replaces it and takes over what the relayed one carried unacknowledged, in order, before
 anything new; the receiver's exactly-once filter drops what had already arrived, so the
 switch neither loses nor repeats a message, and it does not count as a loss.
+
+Limits: at most ``max_channels`` channels are open: when an inbound one comes while
+every slot is taken, a stranger's channel (no message, no shared room) or else a private
+conversation's with nothing awaiting a receipt is closed to make room; a room member
+always gets a slot; anyone else is refused (:attr:`peer.core.actions.Admit.FULL`). A
+stranger's channel is closed when the tracker says they are offline. Refused inbound
+channels are summarised (:mod:`peer.core.refusals`). A channel we stop reading because the
+application is behind on events is not held against its remote by the keepalive.
+
+Every public input returns the :class:`peer.core.actions.Step` built while it ran: the
+private helpers record events and actions into ``self._step`` (:meth:`PeerCore._emit`,
+:meth:`PeerCore._do`) and each input ends with ``return self._done()``, which hands the
+step over and starts an empty one.
 """
 
 from __future__ import annotations
@@ -31,28 +45,96 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from commons.errors import ErrorCode
+from commons.room_control import Departure
 from peer import events as ev
 from peer.core.actions import (
+    Action,
+    Admit,
     ChannelPath,
     CheckOnline,
     CloseChannel,
     CloseReason,
+    Dial,
     DialFailure,
+    PinContact,
+    SendFrame,
     SentMessage,
     Step,
     Upgrade,
 )
-from peer.core.channel_table import OpenChannel
-from peer.core.core_base import is_private
-from peer.core.core_limits import LimitRules
-from peer.core.core_rooms import RoomRules
-from peer.core.delivery import Failure
-from peer.core.frames import Ack, ChatMessage, EndpointOffer, Frame, LeaveNotice, Ping, Pong
+from peer.core.channel_table import ChannelTable, OpenChannel
+from peer.core.delivery import Failure, Inbox, Outbox
+from peer.core.dialling import DialPlan
+from peer.core.frames import (
+    Ack,
+    ChatMessage,
+    EndpointOffer,
+    Frame,
+    LeaveNotice,
+    MessageIds,
+    Ping,
+    Pong,
+)
 from peer.core.liveness import ChannelClock, Due
+from peer.core.refusals import RefusalDigest
+from peer.core.room import RoomState
+from peer.core.settings import CoreSettings
 
 
-class PeerCore(RoomRules, LimitRules):
+def is_private(frame: ChatMessage) -> bool:
+    return frame.room is None
+
+
+class PeerCore:
     """One logged-in user's rooms, channels and deliveries (see the module docstring)."""
+
+    def __init__(
+        self, me: str, settings: CoreSettings | None = None, ids: MessageIds | None = None
+    ) -> None:
+        self.me = me
+        self.settings = settings or CoreSettings()
+        self.ids = ids or MessageIds()
+        self.room: RoomState | None = None
+        self.dials = DialPlan(me, self.settings.fallback_dial_delay, self.settings.redial_delays)
+        self.outbox = Outbox(self.settings.max_pending, self.settings.delivery_timeout)
+        self.inbox = Inbox()
+        self.refusals = RefusalDigest(self.settings.refusal_summary_interval)
+        self._channels = ChannelTable()
+        #: Users we are dialling directly to replace a relayed channel.
+        self._upgrading: set[str] = set()
+        self._step = Step()
+
+    # ------------------------------------------------------------------ views
+
+    @property
+    def members(self) -> list[str]:
+        """Current room members (this user included), minus those known to have gone."""
+        return [] if self.room is None else sorted(self.room.present())
+
+    @property
+    def connected(self) -> list[str]:
+        """Users with an open, accepted channel."""
+        return self._channels.users()
+
+    @property
+    def paths(self) -> dict[str, ChannelPath]:
+        """The path of each open channel, by user."""
+        return self._channels.paths()
+
+    def channel_of(self, user: str) -> int | None:
+        channel = self._channels.get(user)
+        return None if channel is None else channel.id
+
+    def next_wakeup(self) -> float | None:
+        """When :meth:`tick` next has something to do (``None``: nothing scheduled)."""
+        times = (
+            self._channels.next_check(self.settings.keepalive),
+            self.dials.next_due(),
+            self.outbox.next_deadline(),
+            self.refusals.next_due(),
+            None if self.room is None else self.room.next_detach_expiry(self.settings.detach_grace),
+        )
+        return min((t for t in times if t is not None), default=None)
 
     # ------------------------------------------------------------------ sending
 
@@ -295,6 +377,190 @@ class PeerCore(RoomRules, LimitRules):
         self.dials.cancel_all()
         self._upgrading.clear()
 
+    # ------------------------------------------------------------------ the room
+
+    def room_entered(
+        self, name: str, owner: str, capacity: int, members: Iterable[str], now: float
+    ) -> Step:
+        """We created or joined ``name`` (or joined it again after a tracker outage)."""
+        if self.room is not None and self.room.name != name:
+            self._clear_room(deleted=False)
+        if self.room is None:
+            self.room = RoomState(name, owner, capacity, self.me, set(members) | {self.me})
+            self._ensure_room_channels(now)
+            return self._done()
+        return self.room_update(name, owner, members, now)
+
+    def room_update(
+        self,
+        name: str,
+        owner: str,
+        members: Iterable[str],
+        now: float,
+        departed: tuple[str, Departure] | None = None,
+    ) -> Step:
+        """The tracker's list of ``name``'s members (a ``ROOM_UPDATE``); ``departed``:
+        the member it removes on purpose (``removed``), never kept as detached."""
+        room = self.room
+        if room is None or room.name != name:
+            return self._done()
+        room.owner = owner
+        change = room.apply(set(members), set(self._channels.users()), now, departed)
+        for user in change.joined:
+            self._emit(ev.MemberJoined(name, user))
+        for user, reason in change.removed_gone:
+            self._forget_member(user, reason)
+        for user, why in change.left:
+            self._emit(ev.MemberLeft(name, user, why))
+            self._forget_member(user, Failure.LEFT)
+        for frame in room.release_held():
+            self._deliver(frame)
+        self._flush_acks()
+        self._ensure_room_channels(now)
+        return self._done()
+
+    def _room_contacts(self) -> None:
+        room = self.room
+        for user in [] if room is None else sorted(room.members):
+            channel = self._channels.get(user)
+            if channel is not None:
+                self._contact(channel)
+
+    def _forget_member(self, user: str, reason: Failure) -> None:
+        """``user`` is no longer in the room: stop dialling, give up their room messages."""
+        self.dials.cancel(user)
+        channel = self._channels.get(user)
+        if channel is None or not channel.private:
+            self._close(user, CloseReason.LEFT_ROOM)
+        self._fail(user, self.outbox.drop(user, keep=is_private), reason)
+
+    def _ensure_room_channels(self, now: float) -> None:
+        room = self.room
+        if room is None:
+            return
+        self._room_contacts()
+        for user in sorted(room.members - set(room.gone) - {self.me}):
+            if user in self._channels or user in self.dials.dialing or self.dials.redialing(user):
+                continue
+            if self.dials.leads(user):
+                self._dial(user)
+            else:
+                self.dials.schedule_fallback(user, now)
+
+    def _expire_detached(self, now: float) -> None:
+        """Detached members the tracker has not listed again in time: gone.
+
+        The grace covers a tracker restart or a member's tracker link coming back; past
+        it, a member the tracker dropped does not keep receiving the room's messages
+        over a channel they keep alive (a banned user who quit the tracker, say)."""
+        room = self.room
+        if room is None:
+            return
+        for user in room.detach_expired(now, self.settings.detach_grace):
+            self._emit(ev.MemberLeft(room.name, user, "connection_lost"))
+            self._forget_member(user, Failure.CONNECTION_LOST)
+
+    def room_closed(self, *, deleted: bool) -> Step:
+        """We left the room, or it was deleted (``deleted``: tell the user)."""
+        self._clear_room(deleted=deleted)
+        return self._done()
+
+    def _clear_room(self, *, deleted: bool) -> None:
+        room = self.room
+        if room is None:
+            return
+        self.room = None
+        for user, msg_id in self.outbox.drop_room(room.name):
+            self._emit(ev.MessageFailed(msg_id, user, str(Failure.LEFT)))
+        for user in sorted((room.members | room.detached.keys()) - {self.me}):
+            self.dials.cancel(user)
+            channel = self._channels.get(user)
+            if channel is not None and not channel.private:
+                self._close(user, CloseReason.LEFT_ROOM)
+        if deleted:
+            self._emit(ev.RoomDeleted(room.name, room.owner))
+
+    def leave_notices(self) -> Step:
+        """``leave`` frames for every present member we have a channel to."""
+        room = self.room
+        if room is not None:
+            for user in sorted(room.others()):
+                if user in self._channels:
+                    self._send(user, LeaveNotice(room.name, self.me))
+        return self._done()
+
+    def _leave_notice(self, frame: LeaveNotice) -> None:
+        room = self.room
+        if room is None or frame.room != room.name or not room.known(frame.sender):
+            return
+        if room.mark_gone(frame.sender, Failure.LEFT):
+            self._emit(ev.MemberLeft(room.name, frame.sender, "left"))
+        self.dials.cancel(frame.sender)
+        pending = self.outbox.drop(frame.sender, keep=is_private)
+        self._fail(frame.sender, pending, Failure.LEFT)
+
+    # ------------------------------------------------------------------ limits
+
+    def admit(self, user: str, path: ChannelPath = ChannelPath.DIRECT) -> Admit:
+        """Whether to accept an authenticated inbound channel from ``user``: the dial
+        tie-break, then the channel cap (a room member always gets a slot; anyone else
+        only if one is free or a stranger's or an idle conversation's can be closed).
+
+        A direct channel offered while ours is relayed is the upgrade: it takes the
+        relayed one's slot, unless both of us dial at once and ours wins (the smaller
+        name's)."""
+        channel = self._channels.get(user)
+        if channel is not None and channel.path is ChannelPath.RELAY and path is ChannelPath.DIRECT:
+            upgrading = user in self._upgrading and self.dials.leads(user)
+            return Admit.DUPLICATE if upgrading else Admit.ACCEPT
+        own = channel is not None and channel.initiator
+        if self.dials.refuses(user, holds_own_channel=own):
+            return Admit.DUPLICATE
+        if channel is not None or len(self._channels) < self.settings.max_channels:
+            return Admit.ACCEPT
+        if self._member(user) or self._evictable() is not None:
+            return Admit.ACCEPT
+        return Admit.FULL
+
+    def _enforce_cap(self, keep: str) -> None:
+        while len(self._channels) > self.settings.max_channels:
+            channel = self._evictable(keep)
+            if channel is None:
+                return
+            self._close(channel.user, CloseReason.EVICTED)
+            self._emit(ev.ChannelClosed(channel.user, str(CloseReason.EVICTED)))
+
+    def user_offline(self, user: str) -> Step:
+        """The tracker says ``user`` is not online: a stranger's channel is closed
+        (a contact's stays until it ends or falls silent)."""
+        channel = self._channels.get(user)
+        if channel is not None and not channel.contact:
+            self._close(user, CloseReason.LOGGED_OUT)
+            self._emit(ev.ChannelClosed(user, str(CloseReason.LOGGED_OUT)))
+        return self._done()
+
+    def channel_refused(self, user: str, code: str, message: str, now: float) -> Step:
+        """An inbound channel claiming to be ``user`` failed the identity checks."""
+        for event in self.refusals.refused(user, code, message, now):
+            self._emit(event)
+        return self._done()
+
+    def reading_paused(self, channel: int) -> Step:
+        """We stopped reading ``channel`` (the application is behind on events): its
+        silence is ours, so it is neither pinged nor expired meanwhile."""
+        open_channel = self._channels.by_id(channel)
+        if open_channel is not None:
+            open_channel.paused = True
+        return self._done()
+
+    def reading_resumed(self, channel: int, now: float) -> Step:
+        """We read ``channel`` again: its keepalive starts afresh."""
+        open_channel = self._channels.by_id(channel)
+        if open_channel is not None and open_channel.paused:
+            open_channel.paused = False
+            open_channel.clock.heard(now)
+        return self._done()
+
     # ------------------------------------------------------------------ time
 
     def tick(self, now: float) -> Step:
@@ -322,3 +588,63 @@ class PeerCore(RoomRules, LimitRules):
             self._emit(event)
         self._expire_detached(now)
         return self._done()
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _emit(self, event: ev.Event) -> None:
+        self._step.events.append(event)
+
+    def _do(self, action: Action) -> None:
+        self._step.actions.append(action)
+
+    def _done(self) -> Step:
+        step, self._step = self._step, Step()
+        return step
+
+    def _send(self, user: str, frame: Frame) -> None:
+        channel = self._channels.get(user)
+        assert channel is not None
+        if isinstance(frame, ChatMessage):
+            self._contact(channel)
+        self._do(SendFrame(user, channel.id, frame))
+
+    def _contact(self, channel: OpenChannel) -> None:
+        """``channel`` carries a message or shares our room: its key is worth pinning."""
+        if not channel.contact:
+            channel.contact = True
+            channel.online_check = None
+            self._do(PinContact(channel.user, channel.id))
+
+    def _fail(self, user: str, ids: Iterable[str], reason: Failure) -> None:
+        for msg_id in ids:
+            self._emit(ev.MessageFailed(msg_id, user, str(reason)))
+
+    def _dial(self, user: str, *, retry: bool = False) -> None:
+        if user in self._channels or user in self.dials.dialing:
+            return
+        self.dials.started(user, retry=retry)
+        self._do(Dial(user, retry))
+
+    def _close(self, user: str, reason: CloseReason) -> None:
+        """Close our channel to ``user`` on our own decision (later reports are stale)."""
+        channel = self._channels.remove(user)
+        if channel is not None:
+            self._do(CloseChannel(user, channel.id, reason))
+
+    def _deliver(self, frame: ChatMessage) -> None:
+        if self.inbox.receive(frame):
+            self._emit(
+                ev.MessageReceived(frame.room, frame.sender, frame.text, frame.ts, frame.msg_id)
+            )
+
+    def _flush_acks(self) -> None:
+        for user, ack in self.inbox.take_acks():
+            if user in self._channels:
+                self._send(user, ack)
+
+    def _member(self, user: str) -> bool:
+        return self.room is not None and user in self.room.members
+
+    def _evictable(self, keep: str = "") -> OpenChannel | None:
+        members = set() if self.room is None else self.room.members
+        return self._channels.evictable(members, self.outbox.has_pending, keep)
