@@ -1,18 +1,21 @@
 """Runs the core: carries each :class:`peer.core.actions.Step` out through the shells and feeds
-the core what the channel shell reports. It holds no rules of its own.
+the core what the channel shell reports. It holds no rules of its own: even how to dial,
+what a kick does and whom to offer our address are the core's decisions
+(:meth:`peer.core.peer_core.PeerCore.dial_path`, :meth:`~peer.core.peer_core.PeerCore.kicked`,
+:meth:`~peer.core.peer_core.PeerCore.offer_endpoint`); the driver brings them what only the
+shells know (addresses, the relay, trust, the dial policy and its rate).
 
 One :class:`CoreDriver` per login. Every input reaches the core through :meth:`apply`,
 which executes the actions at once and in order (frames are encrypted and queued
 synchronously, so channels are written in the order the core decided), hands the events
 to the client's queue (charged to the channel whose frames produced them, for the
 queue's back-pressure: :mod:`peer.client.event_queue`), and re-arms the single timer at the
-core's next wake-up. Dials go only to addresses :mod:`peer.channels.dial_policy` allows, at its
-rate.
+core's next wake-up. The dial policy and rate it hands the core are
+:mod:`peer.channels.dial_policy`'s.
 
 It also keeps the room-mates' addresses (the tracker gives them only in the room's
-member list; anyone else is dialled through the relay, as is a room-mate whose address
-the policy refuses) and, on a relayed channel, sends our own address when
-:func:`peer.core.endpoint_policy.should_offer` says so.
+member list) and our own, for the core to decide where a dial goes and whether a
+relayed channel gets our address.
 """
 
 from __future__ import annotations
@@ -46,8 +49,9 @@ from peer.core.actions import (
     Step,
     Upgrade,
 )
-from peer.core.endpoint_policy import DirectPrivate, should_offer
-from peer.core.frames import EndpointOffer, Frame
+from peer.core.dialling import DialDirect, DialRefused
+from peer.core.endpoint_policy import DirectPrivate
+from peer.core.frames import Frame
 from peer.core.peer_core import PeerCore
 from peer.errors import ChannelRefusedError, RequestTimeoutError, UserOfflineError
 from peer.session.messages import (
@@ -105,7 +109,6 @@ class CoreDriver:
         #: Our own address, offered over relayed channels (``None``: no listener).
         self.own_endpoint: Endpoint | None = None
         self.direct_private = DirectPrivate.VERIFIED
-        self._offered: dict[str, int] = {}  # user -> channel our endpoint went on
         #: Pushes for the room a JOIN_ROOM/CREATE_ROOM is out for, replayed after it.
         self._catch_up = JoinCatchUp()
         self.stopped = False
@@ -141,65 +144,48 @@ class CoreDriver:
         self._arm()
 
     def _dial(self, user: str) -> None:
-        """Dial a room-mate at their address (through the relay if the policy refuses
-        it, or if it cannot be reached), anyone else through the relay."""
-        room = self.core.room
-        endpoint = self._addresses.get(user) if room is not None and user in room.members else None
-        if endpoint is None and user not in self.directory:
-            self.dial_failed(user, DialFailure.UNREACHABLE, f"{user} is not online")
-            return
-        if endpoint is not None:
-            refusal = self._shell.address_policy.refusal(endpoint.host)
-            if refusal is not None and not self._relay_open():
-                self.dial_failed(user, DialFailure.ADDRESS, f"not dialling {user}: {refusal}")
-                return
-            if refusal is not None:
-                endpoint = None
-            elif self._dial_rate.take(endpoint.host, endpoint.port, self.now()) > 0:
-                detail = f"not dialling {user}: dials to that address are rate-limited"
-                self.dial_failed(user, DialFailure.UNREACHABLE, detail)
-                return
-        self._shell.dial(user, endpoint)
+        """Dial ``user`` the way the core decides (:meth:`PeerCore.dial_path`)."""
+        endpoint = self._addresses.get(user)
+        path = self.core.dial_path(
+            user,
+            None if endpoint is None else (endpoint.host, endpoint.port),
+            listed=user in self.directory,
+            relay_open=self._relay_open(),
+            policy=self._shell.address_policy,
+            rate=self._dial_rate,
+            now=self.now(),
+        )
+        if isinstance(path, DialRefused):
+            self.dial_failed(user, path.failure, path.detail)
+        elif isinstance(path, DialDirect):
+            self._shell.dial(user, Endpoint(path.host, path.port))
+        else:
+            self._shell.dial(user, None)
 
     def _relay_open(self) -> bool:
         relay = self._shell.relay
         return relay is not None and relay.available
 
     def _upgrade(self, action: Upgrade) -> None:
-        """Dial the endpoint ``action.user`` offered, directly, under the same address
-        policy and rate as any dial (an offer is the remote's word)."""
-        refusal = self._shell.address_policy.refusal(action.host)
-        if refusal is None and self._dial_rate.take(action.host, action.port, self.now()) > 0:
-            refusal = "dials to that address are rate-limited"
-        if refusal is not None:
-            self.dial_failed(
-                action.user,
-                DialFailure.ADDRESS,
-                f"not dialling {action.user}: {refusal}",
-                upgrade=True,
-            )
-            return
-        self._shell.dial(action.user, Endpoint(action.host, action.port), upgrade=True)
+        """Dial the endpoint ``action.user`` offered, if the core allows
+        (:meth:`PeerCore.upgrade_path`)."""
+        policy, rate = self._shell.address_policy, self._dial_rate
+        path = self.core.upgrade_path(action, policy=policy, rate=rate, now=self.now())
+        if isinstance(path, DialRefused):
+            self.dial_failed(action.user, path.failure, path.detail, upgrade=True)
+        else:
+            self._shell.dial(action.user, Endpoint(path.host, path.port), upgrade=True)
 
     def offer_endpoint(self, user: str) -> None:
-        """Send our address over the relayed channel to ``user`` if the policy allows
-        (once per channel); called when a channel opens and when trust changes."""
-        channel = self.core.channel_of(user)
+        """Let the core offer our address over the channel to ``user``
+        (:meth:`PeerCore.offer_endpoint`); called when a channel opens and when trust
+        changes."""
+        if self.stopped:
+            return
         own = self.own_endpoint
-        if channel is None or self._offered.get(user) == channel or self.stopped:
-            return
-        room = self.core.room
-        if not should_offer(
-            self.direct_private,
-            path=self.core.paths.get(user, ChannelPath.DIRECT),
-            trust=self._trust.state(user),
-            room_mate=room is not None and user in room.present(),
-            listening=own is not None,
-        ):
-            return
-        assert own is not None
-        self._offered[user] = channel
-        self._shell.send(channel, EndpointOffer(own.host, own.port))
+        address = None if own is None else (own.host, own.port)
+        trust = self._trust.state(user)
+        self.apply(self.core.offer_endpoint(user, address, self.direct_private, trust))
 
     def _arm(self) -> None:
         wake = None if self.stopped else self.core.next_wakeup()
@@ -285,13 +271,7 @@ class CoreDriver:
             if core.room is not None and core.room.name == push.room:
                 self.apply(core.room_closed(deleted=True))
         elif isinstance(push, KickedPush):
-            kicked = push.kicked
-            if core.room is not None and core.room.name == kicked.room:
-                # Say goodbye as a leave would: the members hear it from us at once,
-                # whatever the tracker's update does.
-                self.apply(core.leave_notices())
-                self.apply(core.room_closed(deleted=False))
-            self._events.put(ev.RemovedFromRoom(kicked.room, kicked.by, str(kicked.reason)))
+            self.apply(core.kicked(push.kicked))
         elif isinstance(push, InvitedPush):
             self._events.put(ev.InvitedToRoom(push.invited.room, push.invited.by))
         elif isinstance(push, SessionReplacedPush):

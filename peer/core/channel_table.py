@@ -37,6 +37,8 @@ class OpenChannel:
     path: ChannelPath = ChannelPath.DIRECT
     #: An endpoint offered on this (relayed) channel was dialled already: once is enough.
     upgrade_tried: bool = False
+    #: Our own endpoint went on this (relayed) channel: once is enough.
+    offered: bool = False
 
 
 class ChannelTable:

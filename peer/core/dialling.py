@@ -1,4 +1,5 @@
-"""Who dials whom and when, sans-I/O: dials under way, fallback dials, re-dials.
+"""Who dials whom, when and how, sans-I/O: dials under way, fallback dials, re-dials,
+and the path a dial takes (:data:`DialPath`).
 
 So that each pair of users ends up with one channel:
 
@@ -10,11 +11,59 @@ So that each pair of users ends up with one channel:
 * A channel that drops while nobody left is dialled again after each of
   ``redial_delays`` (the larger name adds ``fallback_delay``, so the smaller one's dial
   usually wins) until one succeeds or the plan gives up.
+
+The path is decided by :meth:`peer.core.peer_core.PeerCore.dial_path` under an address
+policy and a dial rate the shell owns (:class:`AddressCheck`, :class:`RateCheck`; in the
+client, :mod:`peer.channels.dial_policy`), both sans-I/O, passed in with each decision.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
+
+from peer.core.actions import DialFailure
+
+
+class AddressCheck(Protocol):
+    """Which addresses may be dialled at all."""
+
+    def refusal(self, host: str) -> str | None:
+        """Why ``host`` must not be dialled, or ``None`` if it may be."""
+        ...
+
+
+class RateCheck(Protocol):
+    """How often one address may be dialled."""
+
+    def take(self, host: str, port: int, now: float) -> float:
+        """0 if a dial to ``host:port`` may go now (a token is taken), else the wait."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class DialDirect:
+    """Dial ``host:port`` directly."""
+
+    host: str
+    port: int
+
+
+@dataclass(frozen=True, slots=True)
+class DialRelay:
+    """Dial through the tracker's relay."""
+
+
+@dataclass(frozen=True, slots=True)
+class DialRefused:
+    """Do not dial: report the dial failed with ``failure`` and ``detail``."""
+
+    failure: DialFailure
+    detail: str
+
+
+#: How to carry out a :class:`peer.core.actions.Dial` or :class:`peer.core.actions.Upgrade`.
+DialPath = DialDirect | DialRelay | DialRefused
 
 
 @dataclass(slots=True)

@@ -45,7 +45,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from commons.errors import ErrorCode
-from commons.room_control import Departure
+from commons.room_control import Departure, Kicked
+from crypto.pinning import TrustState
 from peer import events as ev
 from peer.core.actions import (
     Action,
@@ -64,7 +65,16 @@ from peer.core.actions import (
 )
 from peer.core.channel_table import ChannelTable, OpenChannel
 from peer.core.delivery import Failure, Inbox, Outbox
-from peer.core.dialling import DialPlan
+from peer.core.dialling import (
+    AddressCheck,
+    DialDirect,
+    DialPath,
+    DialPlan,
+    DialRefused,
+    DialRelay,
+    RateCheck,
+)
+from peer.core.endpoint_policy import DirectPrivate, should_offer
 from peer.core.frames import (
     Ack,
     ChatMessage,
@@ -283,6 +293,79 @@ class PeerCore:
             self._fail(user, self.outbox.drop(user), Failure.KEY_CHANGED)
         return self._done()
 
+    # ------------------------------------------------------------------ paths
+
+    def dial_path(
+        self,
+        user: str,
+        address: tuple[str, int] | None,
+        *,
+        listed: bool,
+        relay_open: bool,
+        policy: AddressCheck,
+        rate: RateCheck,
+        now: float,
+    ) -> DialPath:
+        """How to carry out a :class:`Dial` to ``user``. A room member goes to
+        ``address`` (their host and port in the tracker's member list, if they listen)
+        unless ``policy`` refuses it (then through the relay, if ``relay_open``) or
+        ``rate`` says that address was dialled too often; anyone else goes through the
+        relay, if the tracker ever ``listed`` them (a name nobody listed is not online)."""
+        if not self._member(user):
+            address = None
+        if address is None:
+            if listed:
+                return DialRelay()
+            return DialRefused(DialFailure.UNREACHABLE, f"{user} is not online")
+        host, port = address
+        refusal = policy.refusal(host)
+        if refusal is not None and relay_open:
+            return DialRelay()
+        if refusal is not None:
+            return DialRefused(DialFailure.ADDRESS, f"not dialling {user}: {refusal}")
+        if rate.take(host, port, now) > 0:
+            detail = f"not dialling {user}: dials to that address are rate-limited"
+            return DialRefused(DialFailure.UNREACHABLE, detail)
+        return DialDirect(host, port)
+
+    def upgrade_path(
+        self, upgrade: Upgrade, *, policy: AddressCheck, rate: RateCheck, now: float
+    ) -> DialDirect | DialRefused:
+        """How to carry out an :class:`Upgrade`: the offered endpoint is the remote's
+        word, so it is dialled under the same address ``policy`` and ``rate`` as any
+        dial, and never through the relay (the relayed channel already is)."""
+        refusal = policy.refusal(upgrade.host)
+        if refusal is None and rate.take(upgrade.host, upgrade.port, now) > 0:
+            refusal = "dials to that address are rate-limited"
+        if refusal is not None:
+            return DialRefused(DialFailure.ADDRESS, f"not dialling {upgrade.user}: {refusal}")
+        return DialDirect(upgrade.host, upgrade.port)
+
+    def offer_endpoint(
+        self,
+        user: str,
+        own: tuple[str, int] | None,
+        policy: DirectPrivate,
+        trust: TrustState | None,
+    ) -> Step:
+        """Send our address ``own`` (``None``: we do not listen) over the channel to
+        ``user`` if :func:`peer.core.endpoint_policy.should_offer` allows, once per
+        channel; ``trust``: what we know of ``user``'s key."""
+        channel = self._channels.get(user)
+        if channel is None or channel.offered:
+            return self._done()
+        room = self.room
+        if own is not None and should_offer(
+            policy,
+            path=channel.path,
+            trust=trust,
+            room_mate=room is not None and user in room.present(),
+            listening=True,
+        ):
+            channel.offered = True
+            self._send(user, EndpointOffer(*own))
+        return self._done()
+
     # ------------------------------------------------------------------ frames
 
     def frames_received(self, channel: int, frames: Iterable[Frame], now: float) -> Step:
@@ -482,11 +565,25 @@ class PeerCore:
 
     def leave_notices(self) -> Step:
         """``leave`` frames for every present member we have a channel to."""
+        self._leave_notices()
+        return self._done()
+
+    def _leave_notices(self) -> None:
         room = self.room
         if room is not None:
             for user in sorted(room.others()):
                 if user in self._channels:
                     self._send(user, LeaveNotice(room.name, self.me))
+
+    def kicked(self, kicked: Kicked) -> Step:
+        """The owner removed us from ``kicked.room`` (``KICKED``). If it is our room, we
+        say goodbye as a leave would (the members hear it from us at once, whatever the
+        tracker's update does), then close it; the user is told in any case."""
+        room = self.room
+        if room is not None and room.name == kicked.room:
+            self._leave_notices()
+            self._clear_room(deleted=False)
+        self._emit(ev.RemovedFromRoom(kicked.room, kicked.by, str(kicked.reason)))
         return self._done()
 
     def _leave_notice(self, frame: LeaveNotice) -> None:

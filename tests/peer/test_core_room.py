@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from commons.room_control import Departure
+from commons.room_control import Departure, Kicked, KickReason
 from peer import events as ev
-from peer.core.actions import Admit, CloseReason, Dial, DialFailure
+from peer.core.actions import Admit, CloseChannel, CloseReason, Dial, DialFailure, SendFrame
 from peer.core.frames import ChatMessage, LeaveNotice, Ping
 from tests.peer.core_helpers import closes, dials, events, frames, in_room, make_core
 
@@ -103,6 +103,30 @@ def test_our_leave_sends_notices_then_closes_room_channels_but_not_private_ones(
     assert closes(step) == [("bob", CloseReason.LEFT_ROOM)]
     assert step.events == []
     assert alice.connected == ["carol"] and alice.members == []
+
+
+def test_a_kick_from_our_room_says_goodbye_then_closes_it_and_tells_the_user() -> None:
+    alice = in_room("alice", ("bob", "alice", "carol"))  # bob owns the room
+    alice.frames_received(2, [chat("carol", 1, room=None)], 0.5)  # carol's is private too
+    alice.send_room("pending", 1.0, 1.0)
+    step = alice.kicked(Kicked("lobby", "bob", KickReason.BANNED))
+    # The notices go out before any channel closes, on both channels.
+    assert [type(a) for a in step.actions] == [SendFrame, SendFrame, CloseChannel]
+    assert frames(step) == [LeaveNotice("lobby", "alice")] * 2
+    assert closes(step) == [("bob", CloseReason.LEFT_ROOM)]
+    assert events(step, ev.MessageFailed) != []  # what was pending for the room is given up
+    assert step.events[-1] == ev.RemovedFromRoom("lobby", "bob", "banned")
+    assert events(step, ev.RoomDeleted) == []
+    assert alice.members == [] and alice.connected == ["carol"]
+
+
+def test_a_kick_from_another_room_is_only_reported() -> None:
+    alice = in_room("alice", ("alice", "bob"))
+    step = alice.kicked(Kicked("elsewhere", "zoe", KickReason.KICKED))
+    assert step.actions == []
+    assert step.events == [ev.RemovedFromRoom("elsewhere", "zoe", "kicked")]
+    assert alice.members == ["alice", "bob"] and alice.connected == ["bob"]
+    assert make_core("alice").kicked(Kicked("lobby", "bob", KickReason.KICKED)).actions == []
 
 
 def test_room_deleted_is_reported_with_who_deleted_it() -> None:
