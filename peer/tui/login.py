@@ -42,7 +42,7 @@ from commons.errors import ErrorCode, P2PChatError
 from commons.models import validate_username
 from crypto.keystore import KEY_FILE_NAME, key_file_path
 from peer.client.chat_client import ChatClient
-from peer.session.link import describe_connect_error
+from peer.errors import describe_connect_error
 from peer.tui.widgets import group_fingerprint
 
 RETRY_INTERVAL = 5.0
