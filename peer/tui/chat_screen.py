@@ -104,11 +104,12 @@ class ChatScreen(Screen[None]):
 
     def _make_archive(self, home: Path | None) -> HistoryArchive | None:
         username = self.client.username
-        history_keys = getattr(self.client, "history_keys", None)
-        if home is None or username is None or history_keys is None:
+        if home is None or username is None:
             return None
         return HistoryArchive(
-            home / username / HISTORY_FILE_NAME, history_keys, days=self.settings.history_days
+            home / username / HISTORY_FILE_NAME,
+            self.client.history_keys,
+            days=self.settings.history_days,
         )
 
     def compose(self) -> ComposeResult:

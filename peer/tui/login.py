@@ -168,9 +168,9 @@ class LoginScreen(Screen[str]):
         self._show_tracker()
 
     def _show_tracker(self) -> None:
-        fingerprint = getattr(self.client, "tracker_fingerprint", None)
+        fingerprint = self.client.tracker_fingerprint
         text = f"tracker {self.tracker_label} reachable"
-        if getattr(self.client, "tracker_pinned_now", False) and fingerprint:
+        if self.client.tracker_pinned_now and fingerprint:
             pairs = fingerprint.split(":")
             lines = [":".join(pairs[i : i + 16]) for i in range(0, len(pairs), 16)]
             text = (
