@@ -13,7 +13,6 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from commons.models import encode_identity_key
 
 PRIVATE_KEY_SIZE = 32
-PUBLIC_KEY_SIZE = 32
 
 
 class IdentityKey:

@@ -215,8 +215,6 @@ class PinStore:
         self.revision = 0
         #: How many contacts a version 1 file held, when this store was imported from one.
         self.imported_v1: int | None = None
-        #: Whether :meth:`load` found a file in the current format (else: write one).
-        self.current_on_disk = False
         self._chain = ""  # MAC the next record continues from
         self._seq = 0  # records since the snapshot
         self._dirty: dict[str, None] = {}  # contacts changed since the last write
@@ -242,7 +240,6 @@ class PinStore:
         except FileNotFoundError:
             return store
         store._parse(data)
-        store.current_on_disk = store.imported_v1 is None
         return store
 
     def _tampered(self) -> PinStoreTamperedError:
@@ -376,10 +373,6 @@ class PinStore:
     def rejected_keys(self, username: str) -> tuple[bytes, ...]:
         contact = self._contacts.get(username)
         return () if contact is None else tuple(contact.rejected)
-
-    def is_pinned(self, username: str, key: bytes) -> bool:
-        contact = self._contacts.get(username)
-        return contact is not None and hmac.compare_digest(contact.key, key)
 
     def is_pending(self, username: str, key: bytes) -> bool:
         return _find(self.pending_keys(username), key) is not None

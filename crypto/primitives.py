@@ -29,7 +29,6 @@ from crypto.errors import DecryptError, HandshakeError
 
 DHLEN = 32
 HASHLEN = 32
-KEYLEN = 32
 TAGLEN = 16
 MAX_NONCE = 2**64 - 1
 KEM_PUBLIC_KEY_LEN = 1184

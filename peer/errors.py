@@ -1,6 +1,12 @@
-"""The peer's own typed errors (each with a stable :class:`commons.errors.ErrorCode`)."""
+"""The peer's own typed errors (each with a stable :class:`commons.errors.ErrorCode`), and
+:func:`describe_connect_error`, the words for a failed connect: the TLS link and the
+login screen both show them, and the screen should not need the link module for that.
+"""
 
 from __future__ import annotations
+
+import errno
+import socket
 
 from commons.errors import ErrorCode, P2PChatError
 
@@ -59,3 +65,24 @@ class ChannelRefusedError(P2PChatError):
     """No channel to that user could be opened (the message says why)."""
 
     code = ErrorCode.HANDSHAKE_FAILED
+
+
+def describe_connect_error(exc: OSError) -> str:
+    """What a failed TCP connect means, in words (not ``[Errno 111] Connect call failed``)."""
+    if isinstance(exc, socket.gaierror):
+        return "that host name is unknown (check the spelling, or the network)"
+    # Several addresses tried (localhost: ::1 then 127.0.0.1) give one OSError with no
+    # errno whose text lists each failure.
+    if isinstance(exc, ConnectionRefusedError) or f"[Errno {errno.ECONNREFUSED}]" in str(exc):
+        return "nothing is listening there (is p2pchat-tracker running, on that port?)"
+    reasons = {
+        errno.EHOSTUNREACH: "no route to that host (is the network up?)",
+        errno.ENETUNREACH: "the network is unreachable (is it up?)",
+        errno.ETIMEDOUT: "no answer (a firewall, or the wrong address?)",
+        errno.EADDRNOTAVAIL: "that address is not available here",
+        errno.ECONNRESET: "the connection was reset",
+    }
+    reason = reasons.get(exc.errno or -1)
+    if reason is not None:
+        return reason
+    return exc.strerror.lower() if exc.strerror else type(exc).__name__

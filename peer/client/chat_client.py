@@ -5,11 +5,16 @@ tracker: login, heartbeat, reconnect), :class:`peer.channels.shell.ChannelShell`
 accepting, reading and writing end-to-end channels), :class:`peer.core.peer_core.PeerCore` (every
 rule about rooms, channels, receipts and liveness, without I/O) run by
 :class:`peer.client.driver.CoreDriver`, and :class:`peer.client.trust_gate.TrustGate` (pins and the
-send
-gate). One :class:`peer.supervisor.TaskSupervisor` owns every background task. The
-facade's methods are split by job: :mod:`peer.client.client_rooms` (directory, rooms and room
-control), :mod:`peer.client.client_trust` (keys and trust), and here the session's life and
-sending.
+send gate; the trust rules are its and the pin store's, :mod:`crypto.pinning`). One
+:class:`peer.supervisor.TaskSupervisor` owns every background task. The class reads in
+sections: its state, the session's life, the tracker's directory and rooms, a room owner's
+control, keys and trust, sending, and the tracker session's callbacks.
+
+No feature reads the whole user list: :meth:`ChatClient.look_up` asks for one user
+(``LOOKUP``), and the lists come a page at a time (``list_peers``/``list_rooms`` with the
+cursor of the previous page). A room's owner kicks, bans, unbans, invites and uninvites
+users, makes the room invite-only and reads its access lists; those commands name a room,
+or mean the current one.
 
 Methods raise :class:`commons.errors.P2PChatError` subclasses; everything else the user
 should know arrives as events from :meth:`ChatClient.events` (``peer/events.py``),
@@ -23,22 +28,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 
 from commons.errors import ErrorCode, P2PChatError, ValidationError
-from commons.models import validate_username
+from commons.models import PeerInfo, RoomInfo, validate_room_name, validate_username
+from commons.room_control import RoomAccess
+from commons.tracker_protocol import Command
+from crypto.history_seal import HistoryKeys, derive_history_keys
+from crypto.identity import IdentityKey
 from crypto.keystore import KdfParams
+from crypto.pinning import TrustState
 from peer import events as ev
-from peer.channels.shell import Endpoint
-from peer.client.client_rooms import RoomCommands
-from peer.client.client_trust import TrustCommands
+from peer.channels.relay import RelayLinks
+from peer.channels.shell import ChannelShell, Endpoint
 from peer.client.driver import CoreDriver
+from peer.client.event_queue import EventBudget, EventQueue
 from peer.client.trust_gate import TrustGate
 from peer.config import PeerConfig
 from peer.core.actions import SentMessage
 from peer.core.frames import validate_text
 from peer.core.peer_core import PeerCore
-from peer.errors import NotConnectedError, NotInRoomError
+from peer.errors import NotConnectedError, NotInRoomError, NotLoggedInError
 from peer.session.credentials import (
     LoginSecrets,
     load_identity,
@@ -47,7 +57,9 @@ from peer.session.credentials import (
     remember_login,
 )
 from peer.session.login_memory import MEMORY_FILE, LoginMemory, check_legacy_request
-from peer.session.messages import TrackerPush
+from peer.session.messages import PeerPage, RoomPage, TrackerPush
+from peer.session.session import TrackerSession
+from peer.supervisor import TaskSupervisor
 
 CLOSE_TIMEOUT = 3.0
 #: Rejoin refusals after an outage that retrying will not fix: the room is dropped.
@@ -59,7 +71,7 @@ _REJOIN_REFUSALS = {
 }
 
 
-class ChatClient(RoomCommands, TrustCommands):
+class ChatClient:
     """One user's chat session."""
 
     def __init__(
@@ -70,7 +82,95 @@ class ChatClient(RoomCommands, TrustCommands):
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """``clock`` dates directory listings (their age decides when to ask again)."""
-        super().__init__(config, self, kdf_params=kdf_params, clock=clock)
+        self.config = config
+        self._kdf_params = kdf_params
+        self._clock = clock
+        self._tasks = TaskSupervisor()
+        self._session = TrackerSession(config, self, self._tasks)
+        self._shell = ChannelShell(config, self._tasks)
+        self._relay = RelayLinks(self._session, self._shell.accept_relayed, self._tasks)
+        self._shell.relay = self._session.relay = self._relay
+        budget = EventBudget(config.events_per_channel, config.events_total)
+        self._events = EventQueue(budget)
+        self._driver: CoreDriver | None = None
+        self._trust: TrustGate | None = None
+        self.listen_address: tuple[str, int] | None = None
+        self.username: str | None = None
+        self._identity: IdentityKey | None = None
+        self._connected = False
+        self._closing = False
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def core(self) -> PeerCore | None:
+        """The rules engine of the logged-in session (``None`` before login)."""
+        return None if self._driver is None else self._driver.core
+
+    @property
+    def room(self) -> str | None:
+        core = self.core
+        return None if core is None or core.room is None else core.room.name
+
+    @property
+    def room_owner(self) -> str | None:
+        core = self.core
+        return None if core is None or core.room is None else core.room.owner
+
+    @property
+    def members(self) -> list[str]:
+        """Current room members (this user included), minus those known to have gone."""
+        return [] if self.core is None else self.core.members
+
+    @property
+    def connected_peers(self) -> list[str]:
+        """Users with an open, accepted channel."""
+        return [] if self.core is None else self.core.connected
+
+    @property
+    def channel_paths(self) -> dict[str, str]:
+        """How each open channel travels, by user: ``"direct"`` or ``"relay"``."""
+        return {} if self.core is None else {u: str(p) for u, p in self.core.paths.items()}
+
+    @property
+    def tracker_connected(self) -> bool:
+        return self._session.connected
+
+    @property
+    def tracker_fingerprint(self) -> str | None:
+        """SHA-256 fingerprint of the tracker certificate seen on the last connection."""
+        return self._session.fingerprint
+
+    @property
+    def tracker_pinned_now(self) -> bool:
+        """True if the last connection pinned the tracker's certificate for the first time
+        (trust on first use): the user should see the fingerprint that was pinned."""
+        return self._session.pinned_now
+
+    def history_keys(self, salt: bytes) -> HistoryKeys:
+        """Keys of this user's local history (HKDF over the identity private key, which
+        only the password unlocks); see :mod:`crypto.history_seal`."""
+        if self.username is None or self._identity is None:
+            raise NotLoggedInError("log in first")
+        return derive_history_keys(self._identity, self.username, salt)
+
+    def _emit(self, event: ev.Event) -> None:
+        self._events.put(event)
+
+    async def events(self) -> AsyncIterator[ev.Event]:
+        """Every event in order, until :meth:`close`; meant for a single consumer.
+
+        The queue is bounded by back-pressure, never by dropping: while the events one
+        channel produced (or all events) that wait here are over their budget
+        (``PeerConfig.events_per_channel``/``events_total``), that channel is not read.
+        A consumer that falls behind slows its senders down; it loses nothing."""
+        while (event := await self._events.get()) is not None:
+            yield event
+
+    def _require(self) -> tuple[CoreDriver, TrustGate]:
+        if self._driver is None or self._trust is None:
+            raise NotLoggedInError("log in first")
+        return self._driver, self._trust
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -215,6 +315,172 @@ class ChatClient(RoomCommands, TrustCommands):
         if self._trust is not None:
             self._trust.close()
         self._events.end()
+
+    # ------------------------------------------------------------------ directory and rooms
+
+    async def look_up(self, username: str) -> PeerInfo:
+        """``username`` as the tracker lists them now (``user_offline`` if they are not
+        online); their key is remembered for ``fingerprint`` and ``safety_number``."""
+        driver, _ = self._require()
+        return await driver.lookups.look_up(validate_username(username))
+
+    async def list_peers(self, cursor: str | None = None, limit: int | None = None) -> PeerPage:
+        """One page of online users in name order (``page.next_cursor``: the next)."""
+        self._require()
+        return await self._session.list_peers(cursor, limit)
+
+    async def list_rooms(self, cursor: str | None = None, limit: int | None = None) -> RoomPage:
+        """One page of rooms in name order (``page.next_cursor``: the next)."""
+        self._require()
+        return await self._session.list_rooms(cursor, limit)
+
+    async def create_room(self, name: str, invite_only: bool = False) -> RoomInfo:
+        """Create ``name``; the tracker makes the creator its owner and first member."""
+        driver, _ = self._require()
+        name = validate_room_name(name)
+        driver.joining(name)
+        info = await self._session.create_room(name, invite_only)
+        if driver.core.me in info.members:
+            driver.room_entered(info, [])
+        return info
+
+    async def join_room(self, name: str) -> list[str]:
+        """Join ``name`` and open channels to its members; returns the member names."""
+        driver, _ = self._require()
+        name = validate_room_name(name)
+        driver.joining(name)
+        reply = await self._session.join_room(name)
+        driver.room_entered(reply.room, reply.members)
+        return self.members
+
+    async def leave_room(self) -> None:
+        """Send a leave notice to every member, tell the tracker, close room-only channels."""
+        driver, _ = self._require()
+        room = driver.core.room
+        if room is None:
+            raise NotInRoomError("you are not in a room")
+        driver.apply(driver.core.leave_notices())
+        await driver.drain(room.others())
+        try:
+            await self._session.leave_room()
+        except P2PChatError as exc:
+            if exc.code not in (ErrorCode.NOT_IN_ROOM, ErrorCode.NOT_CONNECTED, ErrorCode.TIMEOUT):
+                raise
+        finally:
+            if driver.core.room is room:
+                driver.apply(driver.core.room_closed(deleted=False))
+
+    async def delete_room(self, name: str) -> None:
+        """Delete ``name`` (owner only); members are told by the tracker."""
+        driver, _ = self._require()
+        name = validate_room_name(name)
+        await self._session.delete_room(name)
+        if self.room == name:
+            driver.apply(driver.core.room_closed(deleted=True))
+
+    # ------------------------------------------------------------------ owner control
+
+    def _room_named(self, room: str | None) -> str:
+        if room is not None:
+            return validate_room_name(room)
+        if self.room is None:
+            raise NotInRoomError("name the room: you are not in one")
+        return self.room
+
+    async def _on_user(self, cmd: Command, username: str, room: str | None) -> tuple[str, str]:
+        self._require()
+        user = validate_username(username)
+        return await self._session.room_target(cmd, self._room_named(room), user)
+
+    async def kick(self, username: str, room: str | None = None) -> tuple[str, str]:
+        """Remove ``username`` from the room (owner only); they may join again (unless
+        the room is invite-only). Returns the room and the member's exact name."""
+        return await self._on_user(Command.KICK, username, room)
+
+    async def ban(self, username: str, room: str | None = None) -> tuple[str, str]:
+        """Ban ``username`` from the room (and remove them if they are in it)."""
+        return await self._on_user(Command.BAN, username, room)
+
+    async def unban(self, username: str, room: str | None = None) -> tuple[str, str]:
+        return await self._on_user(Command.UNBAN, username, room)
+
+    async def invite(self, username: str, room: str | None = None) -> tuple[str, str]:
+        """Invite ``username`` (they are told if online); needed to join an invite-only room."""
+        return await self._on_user(Command.INVITE, username, room)
+
+    async def uninvite(self, username: str, room: str | None = None) -> tuple[str, str]:
+        """Withdraw an invite (a member stays a member)."""
+        return await self._on_user(Command.UNINVITE, username, room)
+
+    async def set_invite_only(self, invite_only: bool, room: str | None = None) -> RoomInfo:
+        """Make the room invite-only (whoever is in it is invited) or open again."""
+        self._require()
+        return await self._session.set_room(self._room_named(room), invite_only)
+
+    async def room_access(self, room: str | None = None) -> RoomAccess:
+        """The room's mode, invite list and ban list (owner only)."""
+        self._require()
+        return await self._session.room_access(self._room_named(room))
+
+    # ------------------------------------------------------------------ keys and trust
+
+    def _listed(self, username: str | None) -> bytes | None:
+        return None if username is None else self._require()[0].listed_key(username)
+
+    def fingerprint(self, username: str | None = None, key: bytes | None = None) -> str:
+        """Your key's fingerprint, or ``key``'s, or the one of the key to show for
+        ``username`` (the newest undecided key, else the pinned one, else the listed one)."""
+        return self._require()[1].fingerprint(username, key, self._listed(username))
+
+    def safety_number(self, username: str, key: bytes | None = None) -> str:
+        """The 60-digit number to compare with ``username`` out of band, for ``key``
+        (default: the key :meth:`fingerprint` shows for them)."""
+        return self._require()[1].safety_number(username, key, self._listed(username))
+
+    def trust_state(self, username: str) -> TrustState | None:
+        return self._require()[1].state(username)
+
+    def pinned_key(self, username: str) -> bytes | None:
+        return self._require()[1].pinned_key(username)
+
+    def pending_keys(self, username: str) -> tuple[bytes, ...]:
+        """``username``'s keys waiting for a decision, oldest first."""
+        return self._require()[1].pending_keys(username)
+
+    def key_to_trust(self, username: str, typed_fingerprint: str | None = None) -> bytes:
+        """The key ``/trust USER [FINGERPRINT]`` names (see
+        :meth:`crypto.pinning.PinStore.key_to_trust`)."""
+        return self._require()[1].key_to_trust(username, typed_fingerprint)
+
+    def key_to_verify(self, username: str, typed_fingerprint: str | None = None) -> bytes:
+        """The key ``/verify USER [FINGERPRINT]`` names (see
+        :meth:`crypto.pinning.PinStore.key_to_verify`)."""
+        listed = self._listed(validate_username(username))
+        return self._require()[1].key_to_verify(username, typed_fingerprint, listed)
+
+    async def trust(self, username: str, key: bytes) -> None:
+        """Accept ``key``, the exact key the user was shown, as ``username``'s; reconnect.
+        ``KeyNotPendingError`` (nothing changed) if it is no longer waiting for a decision."""
+        driver, trust = self._require()
+        await trust.trust(username, key)
+        driver.apply(driver.core.trust_restored(validate_username(username)))
+
+    async def verify(self, username: str, key: bytes) -> None:
+        """Safety numbers were compared for exactly ``key``: the pinned key is marked
+        verified; an undecided key is accepted and marked verified. A verified contact
+        may now get our address over a relayed channel (``--direct-private verified``)."""
+        driver, trust = self._require()
+        username = validate_username(username)
+        if await trust.verify(username, key):
+            driver.apply(driver.core.trust_restored(username))
+        driver.offer_endpoint(username)
+
+    async def reject(self, username: str) -> tuple[bytes, ...]:
+        """Keep the pinned key, refuse every undecided one (returned), and reconnect."""
+        driver, trust = self._require()
+        refused = await trust.reject(username)
+        driver.apply(driver.core.trust_restored(validate_username(username)))
+        return refused
 
     # ------------------------------------------------------------------ sending
 

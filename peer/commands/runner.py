@@ -1,18 +1,18 @@
 """Runs a command both front ends share on a chat client: :func:`execute`.
 
 Both front ends call :func:`execute` for the commands they share and get a typed result
-(:mod:`peer.commands.results`) or a :class:`commons.errors.P2PChatError`;
-:class:`CommandClient` is the part of the client it needs.
+(:mod:`peer.commands.results`) or a :class:`commons.errors.P2PChatError`. It runs on the one
+client there is, :class:`peer.client.chat_client.ChatClient` (same level, no cycle): the tests
+run it on real clients, so no Protocol repeats the facade's signatures.
 """
 
 from __future__ import annotations
 
-from typing import Protocol, assert_never
+from typing import assert_never
 
 from commons.errors import ErrorCode, P2PChatError
-from commons.models import PeerInfo, RoomInfo, decode_identity_key
-from commons.room_control import RoomAccess
-from crypto.pinning import TrustState
+from commons.models import decode_identity_key
+from peer.client.chat_client import ChatClient
 from peer.commands import table as cmd
 from peer.commands.results import (
     AccessListed,
@@ -39,8 +39,6 @@ from peer.commands.results import (
     UsersListed,
     Verified,
 )
-from peer.core.actions import SentMessage
-from peer.session.messages import PeerPage, RoomPage
 from peer.session.pins import endpoint_key
 
 #: The commands both front ends run through :func:`execute`.
@@ -67,67 +65,12 @@ SharedCommand = (
 )
 
 
-class CommandClient(Protocol):
-    """The part of :class:`peer.client.chat_client.ChatClient` commands use."""
-
-    @property
-    def username(self) -> str | None: ...
-    @property
-    def room(self) -> str | None: ...
-    @property
-    def room_owner(self) -> str | None: ...
-    @property
-    def members(self) -> list[str]: ...
-    @property
-    def connected_peers(self) -> list[str]: ...
-    @property
-    def channel_paths(self) -> dict[str, str]: ...
-    @property
-    def listen_address(self) -> tuple[str, int] | None: ...
-    async def register(self, username: str, password: str) -> None: ...
-    async def login(
-        self,
-        username: str,
-        password: str,
-        replace_key: bool = False,
-        *,
-        allow_legacy_login: bool = False,
-    ) -> None: ...
-    async def look_up(self, username: str) -> PeerInfo: ...
-    async def list_peers(self, cursor: str | None = None, limit: int | None = None) -> PeerPage: ...
-    async def list_rooms(self, cursor: str | None = None, limit: int | None = None) -> RoomPage: ...
-    async def create_room(self, name: str, invite_only: bool = False) -> RoomInfo: ...
-    async def kick(self, username: str, room: str | None = None) -> tuple[str, str]: ...
-    async def ban(self, username: str, room: str | None = None) -> tuple[str, str]: ...
-    async def unban(self, username: str, room: str | None = None) -> tuple[str, str]: ...
-    async def invite(self, username: str, room: str | None = None) -> tuple[str, str]: ...
-    async def uninvite(self, username: str, room: str | None = None) -> tuple[str, str]: ...
-    async def set_invite_only(self, invite_only: bool, room: str | None = None) -> RoomInfo: ...
-    async def room_access(self, room: str | None = None) -> RoomAccess: ...
-    async def join_room(self, name: str) -> list[str]: ...
-    async def leave_room(self) -> None: ...
-    async def delete_room(self, name: str) -> None: ...
-    async def send_room(self, text: str) -> SentMessage: ...
-    async def send_private(self, username: str, text: str) -> SentMessage: ...
-    def fingerprint(self, username: str | None = None, key: bytes | None = None) -> str: ...
-    def safety_number(self, username: str, key: bytes | None = None) -> str: ...
-    def trust_state(self, username: str) -> TrustState | None: ...
-    def pinned_key(self, username: str) -> bytes | None: ...
-    def pending_keys(self, username: str) -> tuple[bytes, ...]: ...
-    def key_to_trust(self, username: str, typed_fingerprint: str | None = None) -> bytes: ...
-    def key_to_verify(self, username: str, typed_fingerprint: str | None = None) -> bytes: ...
-    async def trust(self, username: str, key: bytes) -> None: ...
-    async def verify(self, username: str, key: bytes) -> None: ...
-    async def reject(self, username: str) -> tuple[bytes, ...]: ...
-    async def close(self) -> None: ...
-
-
 def _endpoint(address: tuple[str, int] | None) -> str | None:
     return None if address is None else endpoint_key(*address)
 
 
 def fingerprint_result(
-    client: CommandClient, username: str | None
+    client: ChatClient, username: str | None
 ) -> OwnFingerprint | ContactFingerprint:
     if username is None or username == client.username:
         return OwnFingerprint(client.username, client.fingerprint())
@@ -147,7 +90,7 @@ def fingerprint_result(
     )
 
 
-async def refresh_key(client: CommandClient, username: str) -> None:
+async def refresh_key(client: ChatClient, username: str) -> None:
     """Ask the tracker for ``username``'s key now (``LOOKUP``), so a key to show or to
     verify is current. Offline, or the tracker out of reach: what is known will do (the
     pinned key); a user with no key known at all stays an error for the caller."""
@@ -167,7 +110,7 @@ _OWNER_ACTIONS = {
 }
 
 
-async def execute(client: CommandClient, command: SharedCommand) -> Result:
+async def execute(client: ChatClient, command: SharedCommand) -> Result:
     """Run one command; errors raise :class:`commons.errors.P2PChatError`."""
     match command:
         case cmd.Register(username, password):

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import logging
-import socket
 import ssl
 from collections.abc import Callable
 from typing import Any
@@ -30,7 +28,12 @@ from commons.tls_fingerprint import cert_fingerprint, fingerprints_match, normal
 from commons.tls_groups import prefer_hybrid_key_exchange
 from commons.tracker_protocol import Command
 from peer.config import PeerConfig
-from peer.errors import NotConnectedError, RequestTimeoutError, TrackerUntrustedError
+from peer.errors import (
+    NotConnectedError,
+    RequestTimeoutError,
+    TrackerUntrustedError,
+    describe_connect_error,
+)
 from peer.session.pins import PINS_FILE, PinDecision, check_pin, endpoint_key, load_pins, save_pins
 from peer.session.wire import Push, Reply, TrackerClientProtocol, reply_error
 from peer.supervisor import TaskSupervisor
@@ -38,27 +41,6 @@ from peer.supervisor import TaskSupervisor
 log = logging.getLogger(__name__)
 
 READ_CHUNK = 65536
-
-
-def describe_connect_error(exc: OSError) -> str:
-    """What a failed TCP connect means, in words (not ``[Errno 111] Connect call failed``)."""
-    if isinstance(exc, socket.gaierror):
-        return "that host name is unknown (check the spelling, or the network)"
-    # Several addresses tried (localhost: ::1 then 127.0.0.1) give one OSError with no
-    # errno whose text lists each failure.
-    if isinstance(exc, ConnectionRefusedError) or f"[Errno {errno.ECONNREFUSED}]" in str(exc):
-        return "nothing is listening there (is p2pchat-tracker running, on that port?)"
-    reasons = {
-        errno.EHOSTUNREACH: "no route to that host (is the network up?)",
-        errno.ENETUNREACH: "the network is unreachable (is it up?)",
-        errno.ETIMEDOUT: "no answer (a firewall, or the wrong address?)",
-        errno.EADDRNOTAVAIL: "that address is not available here",
-        errno.ECONNRESET: "the connection was reset",
-    }
-    reason = reasons.get(exc.errno or -1)
-    if reason is not None:
-        return reason
-    return exc.strerror.lower() if exc.strerror else type(exc).__name__
 
 
 def _client_context(config: PeerConfig) -> ssl.SSLContext:

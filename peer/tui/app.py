@@ -18,9 +18,9 @@ from typing import ClassVar
 from textual.app import App
 from textual.binding import Binding, BindingType
 
+from peer.client.chat_client import ChatClient
 from peer.config import PeerConfig
 from peer.tui.chat_screen import ChatScreen
-from peer.tui.model.controller import ChatClientLike
 from peer.tui.terminal_keys import read_alt_digits
 from peer.tui.terminal_output import TerminalOutput
 from peer.user_settings import Settings
@@ -40,7 +40,7 @@ class ChatApp(App[None]):
 
     def __init__(
         self,
-        client: ChatClientLike,
+        client: ChatClient,
         *,
         tracker_label: str,
         home: Path | None = None,
@@ -123,8 +123,6 @@ def _logging_to(path: Path) -> Iterator[None]:
 
 def run_tui(config: PeerConfig, settings: Settings | None = None) -> int:
     """Run the full-screen chat until the user quits; the ``p2pchat`` entry on a TTY."""
-    from peer.client.chat_client import ChatClient
-
     read_alt_digits()
     client = ChatClient(config)
     host, port = config.tracker

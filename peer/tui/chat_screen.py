@@ -33,6 +33,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Input, Static
 
+from peer.client.chat_client import ChatClient
 from peer.events import KeyChanged, MessageReceived
 from peer.history.archive import HistoryArchive
 from peer.history.file import HISTORY_FILE_NAME
@@ -46,7 +47,7 @@ from peer.tui.model.chat_history import ChatHistory, conversation_of, hit_time
 from peer.tui.model.chat_model import ChatModel
 from peer.tui.model.command_queue import CommandQueue
 from peer.tui.model.completion import CompletionSources, sources_of
-from peer.tui.model.controller import ChatClientLike, ChatController
+from peer.tui.model.controller import ChatController
 from peer.tui.model.rendering import render_buffer_bar, render_key_banner, render_members
 from peer.tui.model.screen_requests import QuitRequest, SearchRequest, SettingChanged, VerifyRequest
 from peer.tui.model.status_lines import placeholder, topbar
@@ -65,7 +66,7 @@ class ChatScreen(Screen[None]):
 
     def __init__(
         self,
-        client: ChatClientLike,
+        client: ChatClient,
         tracker_label: str,
         *,
         shutdown: Callable[[], Awaitable[None]],
@@ -103,11 +104,12 @@ class ChatScreen(Screen[None]):
 
     def _make_archive(self, home: Path | None) -> HistoryArchive | None:
         username = self.client.username
-        history_keys = getattr(self.client, "history_keys", None)
-        if home is None or username is None or history_keys is None:
+        if home is None or username is None:
             return None
         return HistoryArchive(
-            home / username / HISTORY_FILE_NAME, history_keys, days=self.settings.history_days
+            home / username / HISTORY_FILE_NAME,
+            self.client.history_keys,
+            days=self.settings.history_days,
         )
 
     def compose(self) -> ComposeResult:

@@ -14,8 +14,9 @@ from typing import Any
 
 from textual.screen import Screen
 
+from peer.client.chat_client import ChatClient
 from peer.tui.model.chat_model import ChatModel
-from peer.tui.model.controller import ChatClientLike, ChatController
+from peer.tui.model.controller import ChatController
 from peer.tui.model.screen_requests import Request, VerifyRequest
 from peer.tui.widgets import DecisionDialog, KeyChangedDialog, VerifyDialog
 
@@ -28,7 +29,7 @@ class KeyDecisions:
 
     def __init__(
         self,
-        client: ChatClientLike,
+        client: ChatClient,
         controller: ChatController,
         model: ChatModel,
         *,

@@ -41,8 +41,8 @@ from textual.widgets import Button, Input, LoadingIndicator, Static
 from commons.errors import ErrorCode, P2PChatError
 from commons.models import validate_username
 from crypto.keystore import KEY_FILE_NAME, key_file_path
-from peer.session.link import describe_connect_error
-from peer.tui.model.controller import ChatClientLike
+from peer.client.chat_client import ChatClient
+from peer.errors import describe_connect_error
 from peer.tui.widgets import group_fingerprint
 
 RETRY_INTERVAL = 5.0
@@ -90,7 +90,7 @@ class LoginScreen(Screen[str]):
         Binding("shift+tab", "next_field(-1)", "Previous field", show=False, priority=True),
     ]
 
-    def __init__(self, client: ChatClientLike, *, tracker_label: str, home: Path | None) -> None:
+    def __init__(self, client: ChatClient, *, tracker_label: str, home: Path | None) -> None:
         super().__init__()
         self.client = client
         self.tracker_label = tracker_label
@@ -168,9 +168,9 @@ class LoginScreen(Screen[str]):
         self._show_tracker()
 
     def _show_tracker(self) -> None:
-        fingerprint = getattr(self.client, "tracker_fingerprint", None)
+        fingerprint = self.client.tracker_fingerprint
         text = f"tracker {self.tracker_label} reachable"
-        if getattr(self.client, "tracker_pinned_now", False) and fingerprint:
+        if self.client.tracker_pinned_now and fingerprint:
             pairs = fingerprint.split(":")
             lines = [":".join(pairs[i : i + 16]) for i in range(0, len(pairs), 16)]
             text = (

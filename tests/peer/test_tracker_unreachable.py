@@ -11,8 +11,7 @@ import pytest
 from crypto.keystore import TEST_KDF_PARAMS
 from peer.client.chat_client import ChatClient
 from peer.config import PeerConfig
-from peer.errors import NotConnectedError
-from peer.session.link import describe_connect_error
+from peer.errors import NotConnectedError, describe_connect_error
 
 
 async def test_a_closed_port_says_nothing_is_listening(tmp_path: Path) -> None:

@@ -27,13 +27,13 @@ A plain line goes to the buffer being shown: the room, or the private conversati
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Protocol
+from collections.abc import Awaitable, Callable, Sequence
 
 from commons.errors import P2PChatError
 from crypto.errors import KeyChangedError
+from peer.client.chat_client import ChatClient
 from peer.commands import table as cmd
-from peer.commands.runner import CommandClient, execute, refresh_key
+from peer.commands.runner import execute, refresh_key
 from peer.events import ChannelOpened, Event, MemberJoined, MessageReceived
 from peer.history.archive import HistoryArchive
 from peer.history.entries import HistoryEntry
@@ -50,15 +50,6 @@ from peer.tui.model.screen_requests import (
     VerifyRequest,
 )
 from peer.user_settings import Settings
-
-
-class ChatClientLike(CommandClient, Protocol):
-    """The part of :class:`peer.client.chat_client.ChatClient` the terminal UI uses."""
-
-    @property
-    def tracker_connected(self) -> bool: ...
-    async def connect(self) -> None: ...
-    def events(self) -> AsyncIterator[Event]: ...
 
 
 def verification_from_trust_state(state: object | None) -> Verification | None:
@@ -81,7 +72,7 @@ class ChatController:
 
     def __init__(
         self,
-        client: ChatClientLike,
+        client: ChatClient,
         model: ChatModel,
         *,
         archive: HistoryArchive | None = None,
