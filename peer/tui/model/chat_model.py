@@ -14,6 +14,7 @@ import re
 import time
 from collections.abc import Callable, Iterable
 from enum import StrEnum
+from typing import assert_never
 
 from peer.events import (
     ChannelClosed,
@@ -187,74 +188,56 @@ class ChatModel:
     # -- events ------------------------------------------------------------------------
 
     def apply(self, event: Event) -> list[BufferId]:
-        """Fold one client event into the model; returns the buffers that changed."""
-        if isinstance(event, MessageReceived):
-            return [self._message(event)]
-        if isinstance(event, MemberJoined):
-            if event.room == self.room and event.username not in self.members:
-                self.members = sorted([*self.members, event.username], key=str.lower)
-            return [self.notice(f"{event.username} joined #{event.room}", room_buffer(event.room))]
-        if isinstance(event, MemberLeft):
-            if event.room == self.room and event.username in self.members:
-                self.members = [m for m in self.members if m != event.username]
-            if event.reason in ("kicked", "banned") and self.room_owner == self.username:
-                return []  # our own /kick or /ban: its result line says it once
-            how = _LEFT_HOW.get(event.reason, "left")
-            return [self.notice(f"{event.username} {how} #{event.room}", room_buffer(event.room))]
-        if isinstance(event, RoomDeleted):
-            return self._room_deleted(event.room, event.owner)
-        if isinstance(event, KeyChanged):
-            return self._key_changed(event)
-        if isinstance(event, TrustChanged):
-            self._trust_changed(event)
-            return []
-        if isinstance(event, MessageDelivered | MessageFailed):
-            return self._receipt(event)
-        if isinstance(event, ChannelClosed):
-            self.paths.pop(event.username, None)
-            buffer_id = private_buffer(event.username)
-            if buffer_id in self.buffers:
-                return [
-                    self.notice(f"channel to {event.username} closed: {event.reason}", buffer_id)
-                ]
-            return []
-        if isinstance(event, ChannelOpened):
-            self.paths[event.username] = event.path
-            return []
-        if isinstance(event, ConnectionLost):
-            self.connected = False
-            text = f"connection to the tracker lost ({event.detail}); reconnecting..."
-            return self._everywhere(LineKind.WARNING, text)
-        if isinstance(event, Reconnected):
-            self.connected = True
-            return self._everywhere(LineKind.NOTICE, "reconnected to the tracker")
-        if isinstance(event, SessionReplaced):
-            self.connected = False
-            self.session_ended = True
-            text = "you logged in somewhere else; this session has ended (/quit)"
-            return self._everywhere(LineKind.WARNING, text)
-        if isinstance(event, ErrorEvent):
-            return [self.error(f"{event.message} [{event.code}]", STATUS)]
-        if isinstance(event, RemovedFromRoom):
-            return self._removed(event)
-        if isinstance(event, InvitedToRoom):
-            text = f"{event.by} invited you to #{event.room}: /join {event.room} to enter it"
-            return [self.notice(text, STATUS)]
-        if isinstance(event, ChannelsRefused):
-            who = "other names" if event.username == "*" else event.username
-            text = (
-                f"{event.count} more channels claiming to be {who} were refused in the last"
-                f" {event.seconds:g} s [{event.code}]"
-            )
-            return [self.add(STATUS, LineKind.WARNING, text)]
-        if isinstance(event, PinsImported):
-            text = (
-                f"your contact pin store was in the old unauthenticated format: imported"
-                f" {event.contacts} pinned key(s), all unverified now (verification marks"
-                " could have been forged). /verify your contacts again."
-            )
-            return [self.add(STATUS, LineKind.WARNING, text)]
-        return []
+        """Fold one client event into the model; returns the buffers that changed.
+
+        Exhaustive over :data:`peer.events.Event`: mypy refuses an event type left out.
+        """
+        match event:
+            case MessageReceived():
+                return [self._message(event)]
+            case MemberJoined():
+                return self._member_joined(event)
+            case MemberLeft():
+                return self._member_left(event)
+            case RoomDeleted():
+                return self._room_deleted(event.room, event.owner)
+            case KeyChanged():
+                return self._key_changed(event)
+            case TrustChanged():
+                self._trust_changed(event)
+                return []
+            case MessageDelivered() | MessageFailed():
+                return self._receipt(event)
+            case ChannelClosed():
+                return self._channel_closed(event)
+            case ChannelOpened():
+                self.paths[event.username] = event.path
+                return []
+            case ConnectionLost():
+                self.connected = False
+                text = f"connection to the tracker lost ({event.detail}); reconnecting..."
+                return self._everywhere(LineKind.WARNING, text)
+            case Reconnected():
+                self.connected = True
+                return self._everywhere(LineKind.NOTICE, "reconnected to the tracker")
+            case SessionReplaced():
+                self.connected = False
+                self.session_ended = True
+                text = "you logged in somewhere else; this session has ended (/quit)"
+                return self._everywhere(LineKind.WARNING, text)
+            case ErrorEvent():
+                return [self.error(f"{event.message} [{event.code}]", STATUS)]
+            case RemovedFromRoom():
+                return self._removed(event)
+            case InvitedToRoom():
+                text = f"{event.by} invited you to #{event.room}: /join {event.room} to enter it"
+                return [self.notice(text, STATUS)]
+            case ChannelsRefused():
+                return [self.add(STATUS, LineKind.WARNING, _refused_text(event))]
+            case PinsImported():
+                return [self.add(STATUS, LineKind.WARNING, _imported_text(event))]
+            case _:
+                assert_never(event)
 
     def is_mention(self, text: str) -> bool:
         return bool(self._mention.search(text))
@@ -272,6 +255,26 @@ class ChatModel:
         self.buffers.append(buffer_id, line, highlight=highlight)
         self.remember(users=[event.sender])
         return buffer_id
+
+    def _member_joined(self, event: MemberJoined) -> list[BufferId]:
+        if event.room == self.room and event.username not in self.members:
+            self.members = sorted([*self.members, event.username], key=str.lower)
+        return [self.notice(f"{event.username} joined #{event.room}", room_buffer(event.room))]
+
+    def _member_left(self, event: MemberLeft) -> list[BufferId]:
+        if event.room == self.room and event.username in self.members:
+            self.members = [m for m in self.members if m != event.username]
+        if event.reason in ("kicked", "banned") and self.room_owner == self.username:
+            return []  # our own /kick or /ban: its result line says it once
+        how = _LEFT_HOW.get(event.reason, "left")
+        return [self.notice(f"{event.username} {how} #{event.room}", room_buffer(event.room))]
+
+    def _channel_closed(self, event: ChannelClosed) -> list[BufferId]:
+        self.paths.pop(event.username, None)
+        buffer_id = private_buffer(event.username)
+        if buffer_id not in self.buffers:
+            return []
+        return [self.notice(f"channel to {event.username} closed: {event.reason}", buffer_id)]
 
     def _removed(self, event: RemovedFromRoom) -> list[BufferId]:
         if self.room == event.room:
@@ -347,3 +350,19 @@ class ChatModel:
         if self.room is not None:
             targets.append(room_buffer(self.room))
         return [self.add(t, kind, text) for t in dict.fromkeys(targets)]
+
+
+def _refused_text(event: ChannelsRefused) -> str:
+    who = "other names" if event.username == "*" else event.username
+    return (
+        f"{event.count} more channels claiming to be {who} were refused in the last"
+        f" {event.seconds:g} s [{event.code}]"
+    )
+
+
+def _imported_text(event: PinsImported) -> str:
+    return (
+        f"your contact pin store was in the old unauthenticated format: imported"
+        f" {event.contacts} pinned key(s), all unverified now (verification marks"
+        " could have been forged). /verify your contacts again."
+    )
