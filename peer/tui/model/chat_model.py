@@ -13,9 +13,9 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterable
-from enum import StrEnum
 from typing import assert_never
 
+from crypto.pinning import TrustState
 from peer.events import (
     ChannelClosed,
     ChannelOpened,
@@ -76,14 +76,6 @@ def shown_time(sent_at: float, received_at: float) -> float:
     return received_at
 
 
-class Verification(StrEnum):
-    """A contact's state as the members panel shows it."""
-
-    UNVERIFIED = "unverified"
-    VERIFIED = "verified"
-    KEY_CHANGED = "key changed"
-
-
 class ChatModel:
     """Buffers, room, members and trust for one logged-in user.
 
@@ -97,7 +89,7 @@ class ChatModel:
         self.buffers = BufferList()
         self.room: str | None = None
         self.members: list[str] = []
-        self.verification: dict[str, Verification] = {}
+        self.verification: dict[str, TrustState] = {}
         #: How each open channel travels (``direct`` or ``relay``), by user.
         self.paths: dict[str, str] = {}
         self.pending_fingerprints: dict[str, tuple[str, ...]] = {}
@@ -173,17 +165,17 @@ class ChatModel:
             if buffer.id.kind is BufferKind.ROOM:
                 buffer.active = buffer.id.name == room
 
-    def set_verification(self, username: str, state: Verification) -> None:
+    def set_verification(self, username: str, state: TrustState) -> None:
         self.verification[username] = state
-        if state is not Verification.KEY_CHANGED:
+        if state is not TrustState.KEY_CHANGED:
             self.pending_fingerprints.pop(username, None)
 
-    def verification_of(self, username: str) -> Verification:
-        return self.verification.get(username, Verification.UNVERIFIED)
+    def verification_of(self, username: str) -> TrustState:
+        return self.verification.get(username, TrustState.UNVERIFIED)
 
     @property
     def key_changed_users(self) -> list[str]:
-        return sorted(u for u, s in self.verification.items() if s is Verification.KEY_CHANGED)
+        return sorted(u for u, s in self.verification.items() if s is TrustState.KEY_CHANGED)
 
     # -- events ------------------------------------------------------------------------
 
@@ -308,7 +300,7 @@ class ChatModel:
 
     def _key_changed(self, event: KeyChanged) -> list[BufferId]:
         user = event.username
-        self.verification[user] = Verification.KEY_CHANGED
+        self.verification[user] = TrustState.KEY_CHANGED
         self.pending_fingerprints[user] = event.pending
         text = (
             f"the identity key of {user} CHANGED (new fingerprint {event.fingerprint})."
@@ -328,12 +320,13 @@ class ChatModel:
         return [self.add(t, LineKind.WARNING, text) for t in dict.fromkeys(targets)]
 
     def _trust_changed(self, event: TrustChanged) -> None:
-        if event.state == "key_changed":  # KeyChanged said which keys are in question
-            self.verification[event.username] = Verification.KEY_CHANGED
-        elif event.state == "verified":
-            self.set_verification(event.username, Verification.VERIFIED)
-        else:
-            self.set_verification(event.username, Verification.UNVERIFIED)
+        match event.state:
+            case TrustState.KEY_CHANGED:  # KeyChanged said which keys are in question
+                self.verification[event.username] = TrustState.KEY_CHANGED
+            case TrustState.VERIFIED:
+                self.set_verification(event.username, TrustState.VERIFIED)
+            case _:
+                self.set_verification(event.username, TrustState.UNVERIFIED)
 
     def _receipt(self, event: MessageDelivered | MessageFailed) -> list[BufferId]:
         if isinstance(event, MessageDelivered):
