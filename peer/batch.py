@@ -34,7 +34,7 @@ import json
 import sys
 import threading
 from collections.abc import AsyncIterator, Callable
-from typing import Any, TextIO
+from typing import Any, TextIO, assert_never
 
 from commons.errors import P2PChatError, RateLimitedError
 from commons.untrusted_text import replace_unsafe
@@ -79,80 +79,84 @@ TUI_COMMANDS = (
 
 
 def event_to_json(event: ev.Event) -> Output:
-    """The batch-mode object of a client event."""
-    if isinstance(event, ev.MessageReceived):
-        return {
-            "event": "message",
-            "room": event.room,
-            "from": event.sender,
-            "text": event.text,
-            "timestamp": event.timestamp,
-            "msg_id": event.msg_id,
-        }
-    if isinstance(event, ev.MemberJoined):
-        return {"event": "member_joined", "room": event.room, "user": event.username}
-    if isinstance(event, ev.MemberLeft):
-        return {
-            "event": "member_left",
-            "room": event.room,
-            "user": event.username,
-            "reason": event.reason,
-        }
-    if isinstance(event, ev.RoomDeleted):
-        return {"event": "room_deleted", "room": event.room, "by": event.owner}
-    if isinstance(event, ev.KeyChanged):
-        return {
-            "event": "key_changed",
-            "user": event.username,
-            "fingerprint": event.fingerprint,
-            "pending": list(event.pending),
-        }
-    if isinstance(event, ev.PinsImported):
-        return {"event": "pins_imported", "contacts": event.contacts}
-    if isinstance(event, ev.ChannelOpened):
-        return {"event": "channel_opened", "user": event.username, "path": event.path}
-    if isinstance(event, ev.ChannelClosed):
-        return {"event": "channel_closed", "user": event.username, "reason": event.reason}
-    if isinstance(event, ev.ConnectionLost):
-        return {"event": "connection_lost", "detail": event.detail}
-    if isinstance(event, ev.Reconnected):
-        return {"event": "reconnected"}
-    if isinstance(event, ev.SessionReplaced):
-        return {"event": "session_replaced"}
-    if isinstance(event, ev.MessageDelivered):
-        return {"event": "delivered", "msg_id": event.msg_id, "user": event.username}
-    if isinstance(event, ev.MessageFailed):
-        return {
-            "event": "failed",
-            "msg_id": event.msg_id,
-            "user": event.username,
-            "reason": event.reason,
-        }
-    if isinstance(event, ev.TrustChanged):
-        return {
-            "event": "trust_changed",
-            "user": event.username,
-            "trust": event.state,
-            "fingerprint": event.fingerprint,
-        }
-    if isinstance(event, ev.RemovedFromRoom):
-        return {
-            "event": "removed_from_room",
-            "room": event.room,
-            "by": event.by,
-            "reason": event.reason,
-        }
-    if isinstance(event, ev.InvitedToRoom):
-        return {"event": "invited_to_room", "room": event.room, "by": event.by}
-    if isinstance(event, ev.ChannelsRefused):
-        return {
-            "event": "channels_refused",
-            "user": event.username,
-            "code": event.code,
-            "count": event.count,
-            "seconds": event.seconds,
-        }
-    return {"event": "error", "code": event.code, "message": event.message}
+    """The batch-mode object of a client event: ``"event"`` (its name) first, then its
+    fields under the batch protocol's keys (``user`` for a username, ``by`` for who acted)."""
+    name, fields = _event_fields(event)
+    return {"event": name, **fields}
+
+
+def _event_fields(event: ev.Event) -> tuple[str, Output]:
+    """Exhaustive over :data:`peer.events.Event`: mypy refuses an event type left out."""
+    match event:
+        case ev.MessageReceived():
+            return "message", {
+                "room": event.room,
+                "from": event.sender,
+                "text": event.text,
+                "timestamp": event.timestamp,
+                "msg_id": event.msg_id,
+            }
+        case ev.MemberJoined():
+            return "member_joined", {"room": event.room, "user": event.username}
+        case ev.MemberLeft():
+            return "member_left", {
+                "room": event.room,
+                "user": event.username,
+                "reason": event.reason,
+            }
+        case ev.RoomDeleted():
+            return "room_deleted", {"room": event.room, "by": event.owner}
+        case ev.KeyChanged():
+            return "key_changed", {
+                "user": event.username,
+                "fingerprint": event.fingerprint,
+                "pending": list(event.pending),
+            }
+        case ev.TrustChanged():
+            return "trust_changed", {
+                "user": event.username,
+                "trust": event.state,
+                "fingerprint": event.fingerprint,
+            }
+        case ev.PinsImported():
+            return "pins_imported", {"contacts": event.contacts}
+        case ev.ChannelOpened():
+            return "channel_opened", {"user": event.username, "path": event.path}
+        case ev.ChannelClosed():
+            return "channel_closed", {"user": event.username, "reason": event.reason}
+        case ev.ConnectionLost():
+            return "connection_lost", {"detail": event.detail}
+        case ev.Reconnected():
+            return "reconnected", {}
+        case ev.SessionReplaced():
+            return "session_replaced", {}
+        case ev.MessageDelivered():
+            return "delivered", {"msg_id": event.msg_id, "user": event.username}
+        case ev.MessageFailed():
+            return "failed", {
+                "msg_id": event.msg_id,
+                "user": event.username,
+                "reason": event.reason,
+            }
+        case ev.RemovedFromRoom():
+            return "removed_from_room", {
+                "room": event.room,
+                "by": event.by,
+                "reason": event.reason,
+            }
+        case ev.InvitedToRoom():
+            return "invited_to_room", {"room": event.room, "by": event.by}
+        case ev.ChannelsRefused():
+            return "channels_refused", {
+                "user": event.username,
+                "code": event.code,
+                "count": event.count,
+                "seconds": event.seconds,
+            }
+        case ev.ErrorEvent():
+            return "error", {"code": event.code, "message": event.message}
+        case _:
+            assert_never(event)
 
 
 def error_to_json(exc: P2PChatError, command: str | None = None) -> Output:

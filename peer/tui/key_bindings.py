@@ -1,40 +1,16 @@
-"""The chat screen's keys: which action each ``[keys]`` setting is bound to, and how
-``/help`` describes them.
+"""The chat screen's key bindings, built from the ``[keys]`` settings.
 
 Every binding is a priority binding, so the input line (which has the focus) does not
-keep Ctrl+X or Ctrl+F for itself. The keys themselves come from the settings
-(:meth:`peer.user_settings.Settings.keys`); the help text names the defaults.
+keep Ctrl+X or Ctrl+F for itself. Which setting runs which action, and the keys' help
+text, are plain data in :mod:`peer.tui.model.keys`.
 """
 
 from __future__ import annotations
 
 from textual.binding import Binding, BindingType
 
+from peer.tui.model.keys import KEY_ACTIONS
 from peer.user_settings import Settings
-
-#: Setting name under ``[keys]`` -> the screen action it runs.
-KEY_ACTIONS: tuple[tuple[str, str], ...] = (
-    ("next_buffer", "switch_relative(1)"),
-    ("previous_buffer", "switch_relative(-1)"),
-    ("next_unread", "next_unread"),
-    ("search", "search(True)"),
-    ("find", "search(False)"),
-    ("scroll_up", "scroll_log(-1)"),
-    ("scroll_down", "scroll_log(1)"),
-    *((f"buffer_{n}", f"switch_number({n})") for n in range(1, 10)),
-)
-
-KEY_HELP: tuple[tuple[str, str], ...] = (
-    ("F1..F9 / Alt+1..9", "show buffer 1..9"),
-    ("Ctrl+N / Ctrl+P", "next / previous buffer"),
-    ("Alt+A / Ctrl+X", "next buffer with unread messages (Ctrl+X inside tmux)"),
-    ("Ctrl+R / Ctrl+F", "search all buffers / the buffer shown"),
-    ("Tab", "complete command, nick, room or setting"),
-    ("Up / Down", "input history"),
-    ("PgUp / PgDn", "scroll the messages (new ones then wait below)"),
-    ("End", "back to the newest messages (with the cursor at the end of the line)"),
-    ("Ctrl+C", "quit (same as /quit)"),
-)
 
 
 def key_bindings(settings: Settings) -> list[BindingType]:

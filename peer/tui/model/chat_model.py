@@ -13,8 +13,9 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterable
-from enum import StrEnum
+from typing import assert_never
 
+from crypto.pinning import TrustState
 from peer.events import (
     ChannelClosed,
     ChannelOpened,
@@ -75,14 +76,6 @@ def shown_time(sent_at: float, received_at: float) -> float:
     return received_at
 
 
-class Verification(StrEnum):
-    """A contact's state as the members panel shows it."""
-
-    UNVERIFIED = "unverified"
-    VERIFIED = "verified"
-    KEY_CHANGED = "key changed"
-
-
 class ChatModel:
     """Buffers, room, members and trust for one logged-in user.
 
@@ -96,7 +89,7 @@ class ChatModel:
         self.buffers = BufferList()
         self.room: str | None = None
         self.members: list[str] = []
-        self.verification: dict[str, Verification] = {}
+        self.verification: dict[str, TrustState] = {}
         #: How each open channel travels (``direct`` or ``relay``), by user.
         self.paths: dict[str, str] = {}
         self.pending_fingerprints: dict[str, tuple[str, ...]] = {}
@@ -172,89 +165,71 @@ class ChatModel:
             if buffer.id.kind is BufferKind.ROOM:
                 buffer.active = buffer.id.name == room
 
-    def set_verification(self, username: str, state: Verification) -> None:
+    def set_verification(self, username: str, state: TrustState) -> None:
         self.verification[username] = state
-        if state is not Verification.KEY_CHANGED:
+        if state is not TrustState.KEY_CHANGED:
             self.pending_fingerprints.pop(username, None)
 
-    def verification_of(self, username: str) -> Verification:
-        return self.verification.get(username, Verification.UNVERIFIED)
+    def verification_of(self, username: str) -> TrustState:
+        return self.verification.get(username, TrustState.UNVERIFIED)
 
     @property
     def key_changed_users(self) -> list[str]:
-        return sorted(u for u, s in self.verification.items() if s is Verification.KEY_CHANGED)
+        return sorted(u for u, s in self.verification.items() if s is TrustState.KEY_CHANGED)
 
     # -- events ------------------------------------------------------------------------
 
     def apply(self, event: Event) -> list[BufferId]:
-        """Fold one client event into the model; returns the buffers that changed."""
-        if isinstance(event, MessageReceived):
-            return [self._message(event)]
-        if isinstance(event, MemberJoined):
-            if event.room == self.room and event.username not in self.members:
-                self.members = sorted([*self.members, event.username], key=str.lower)
-            return [self.notice(f"{event.username} joined #{event.room}", room_buffer(event.room))]
-        if isinstance(event, MemberLeft):
-            if event.room == self.room and event.username in self.members:
-                self.members = [m for m in self.members if m != event.username]
-            if event.reason in ("kicked", "banned") and self.room_owner == self.username:
-                return []  # our own /kick or /ban: its result line says it once
-            how = _LEFT_HOW.get(event.reason, "left")
-            return [self.notice(f"{event.username} {how} #{event.room}", room_buffer(event.room))]
-        if isinstance(event, RoomDeleted):
-            return self._room_deleted(event.room, event.owner)
-        if isinstance(event, KeyChanged):
-            return self._key_changed(event)
-        if isinstance(event, TrustChanged):
-            self._trust_changed(event)
-            return []
-        if isinstance(event, MessageDelivered | MessageFailed):
-            return self._receipt(event)
-        if isinstance(event, ChannelClosed):
-            self.paths.pop(event.username, None)
-            buffer_id = private_buffer(event.username)
-            if buffer_id in self.buffers:
-                return [
-                    self.notice(f"channel to {event.username} closed: {event.reason}", buffer_id)
-                ]
-            return []
-        if isinstance(event, ChannelOpened):
-            self.paths[event.username] = event.path
-            return []
-        if isinstance(event, ConnectionLost):
-            self.connected = False
-            text = f"connection to the tracker lost ({event.detail}); reconnecting..."
-            return self._everywhere(LineKind.WARNING, text)
-        if isinstance(event, Reconnected):
-            self.connected = True
-            return self._everywhere(LineKind.NOTICE, "reconnected to the tracker")
-        if isinstance(event, SessionReplaced):
-            self.connected = False
-            self.session_ended = True
-            text = "you logged in somewhere else; this session has ended (/quit)"
-            return self._everywhere(LineKind.WARNING, text)
-        if isinstance(event, ErrorEvent):
-            return [self.error(f"{event.message} [{event.code}]", STATUS)]
-        if isinstance(event, RemovedFromRoom):
-            return self._removed(event)
-        if isinstance(event, InvitedToRoom):
-            text = f"{event.by} invited you to #{event.room}: /join {event.room} to enter it"
-            return [self.notice(text, STATUS)]
-        if isinstance(event, ChannelsRefused):
-            who = "other names" if event.username == "*" else event.username
-            text = (
-                f"{event.count} more channels claiming to be {who} were refused in the last"
-                f" {event.seconds:g} s [{event.code}]"
-            )
-            return [self.add(STATUS, LineKind.WARNING, text)]
-        if isinstance(event, PinsImported):
-            text = (
-                f"your contact pin store was in the old unauthenticated format: imported"
-                f" {event.contacts} pinned key(s), all unverified now (verification marks"
-                " could have been forged). /verify your contacts again."
-            )
-            return [self.add(STATUS, LineKind.WARNING, text)]
-        return []
+        """Fold one client event into the model; returns the buffers that changed.
+
+        Exhaustive over :data:`peer.events.Event`: mypy refuses an event type left out.
+        """
+        match event:
+            case MessageReceived():
+                return [self._message(event)]
+            case MemberJoined():
+                return self._member_joined(event)
+            case MemberLeft():
+                return self._member_left(event)
+            case RoomDeleted():
+                return self._room_deleted(event.room, event.owner)
+            case KeyChanged():
+                return self._key_changed(event)
+            case TrustChanged():
+                self._trust_changed(event)
+                return []
+            case MessageDelivered() | MessageFailed():
+                return self._receipt(event)
+            case ChannelClosed():
+                return self._channel_closed(event)
+            case ChannelOpened():
+                self.paths[event.username] = event.path
+                return []
+            case ConnectionLost():
+                self.connected = False
+                text = f"connection to the tracker lost ({event.detail}); reconnecting..."
+                return self._everywhere(LineKind.WARNING, text)
+            case Reconnected():
+                self.connected = True
+                return self._everywhere(LineKind.NOTICE, "reconnected to the tracker")
+            case SessionReplaced():
+                self.connected = False
+                self.session_ended = True
+                text = "you logged in somewhere else; this session has ended (/quit)"
+                return self._everywhere(LineKind.WARNING, text)
+            case ErrorEvent():
+                return [self.error(f"{event.message} [{event.code}]", STATUS)]
+            case RemovedFromRoom():
+                return self._removed(event)
+            case InvitedToRoom():
+                text = f"{event.by} invited you to #{event.room}: /join {event.room} to enter it"
+                return [self.notice(text, STATUS)]
+            case ChannelsRefused():
+                return [self.add(STATUS, LineKind.WARNING, _refused_text(event))]
+            case PinsImported():
+                return [self.add(STATUS, LineKind.WARNING, _imported_text(event))]
+            case _:
+                assert_never(event)
 
     def is_mention(self, text: str) -> bool:
         return bool(self._mention.search(text))
@@ -272,6 +247,26 @@ class ChatModel:
         self.buffers.append(buffer_id, line, highlight=highlight)
         self.remember(users=[event.sender])
         return buffer_id
+
+    def _member_joined(self, event: MemberJoined) -> list[BufferId]:
+        if event.room == self.room and event.username not in self.members:
+            self.members = sorted([*self.members, event.username], key=str.lower)
+        return [self.notice(f"{event.username} joined #{event.room}", room_buffer(event.room))]
+
+    def _member_left(self, event: MemberLeft) -> list[BufferId]:
+        if event.room == self.room and event.username in self.members:
+            self.members = [m for m in self.members if m != event.username]
+        if event.reason in ("kicked", "banned") and self.room_owner == self.username:
+            return []  # our own /kick or /ban: its result line says it once
+        how = _LEFT_HOW.get(event.reason, "left")
+        return [self.notice(f"{event.username} {how} #{event.room}", room_buffer(event.room))]
+
+    def _channel_closed(self, event: ChannelClosed) -> list[BufferId]:
+        self.paths.pop(event.username, None)
+        buffer_id = private_buffer(event.username)
+        if buffer_id not in self.buffers:
+            return []
+        return [self.notice(f"channel to {event.username} closed: {event.reason}", buffer_id)]
 
     def _removed(self, event: RemovedFromRoom) -> list[BufferId]:
         if self.room == event.room:
@@ -305,7 +300,7 @@ class ChatModel:
 
     def _key_changed(self, event: KeyChanged) -> list[BufferId]:
         user = event.username
-        self.verification[user] = Verification.KEY_CHANGED
+        self.verification[user] = TrustState.KEY_CHANGED
         self.pending_fingerprints[user] = event.pending
         text = (
             f"the identity key of {user} CHANGED (new fingerprint {event.fingerprint})."
@@ -325,12 +320,13 @@ class ChatModel:
         return [self.add(t, LineKind.WARNING, text) for t in dict.fromkeys(targets)]
 
     def _trust_changed(self, event: TrustChanged) -> None:
-        if event.state == "key_changed":  # KeyChanged said which keys are in question
-            self.verification[event.username] = Verification.KEY_CHANGED
-        elif event.state == "verified":
-            self.set_verification(event.username, Verification.VERIFIED)
-        else:
-            self.set_verification(event.username, Verification.UNVERIFIED)
+        match event.state:
+            case TrustState.KEY_CHANGED:  # KeyChanged said which keys are in question
+                self.verification[event.username] = TrustState.KEY_CHANGED
+            case TrustState.VERIFIED:
+                self.set_verification(event.username, TrustState.VERIFIED)
+            case _:
+                self.set_verification(event.username, TrustState.UNVERIFIED)
 
     def _receipt(self, event: MessageDelivered | MessageFailed) -> list[BufferId]:
         if isinstance(event, MessageDelivered):
@@ -347,3 +343,19 @@ class ChatModel:
         if self.room is not None:
             targets.append(room_buffer(self.room))
         return [self.add(t, kind, text) for t in dict.fromkeys(targets)]
+
+
+def _refused_text(event: ChannelsRefused) -> str:
+    who = "other names" if event.username == "*" else event.username
+    return (
+        f"{event.count} more channels claiming to be {who} were refused in the last"
+        f" {event.seconds:g} s [{event.code}]"
+    )
+
+
+def _imported_text(event: PinsImported) -> str:
+    return (
+        f"your contact pin store was in the old unauthenticated format: imported"
+        f" {event.contacts} pinned key(s), all unverified now (verification marks"
+        " could have been forged). /verify your contacts again."
+    )

@@ -31,6 +31,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from commons.errors import P2PChatError
 from crypto.errors import KeyChangedError
+from crypto.pinning import TrustState
 from peer.client.chat_client import ChatClient
 from peer.commands import table as cmd
 from peer.commands.runner import execute, refresh_key
@@ -38,10 +39,10 @@ from peer.events import ChannelOpened, Event, MemberJoined, MessageReceived
 from peer.history.archive import HistoryArchive
 from peer.history.entries import HistoryEntry
 from peer.tui.model import local_commands as local
-from peer.tui.model.buffers import BufferId, BufferKind, LineKind, private_buffer, room_buffer
+from peer.tui.model.buffers import BufferId, BufferKind, LineKind, private_buffer
 from peer.tui.model.chat_history import conversation_of
-from peer.tui.model.chat_model import ChatModel, Verification
-from peer.tui.model.result_lines import show_result
+from peer.tui.model.chat_model import ChatModel
+from peer.tui.model.result_lines import Refresh, refresh_for, show_result
 from peer.tui.model.screen_requests import (
     KeyCandidate,
     QuitRequest,
@@ -50,21 +51,6 @@ from peer.tui.model.screen_requests import (
     VerifyRequest,
 )
 from peer.user_settings import Settings
-
-
-def verification_from_trust_state(state: object | None) -> Verification | None:
-    """Map the client's trust state (crypto.pinning.TrustState) to what the panel shows.
-
-    ``None`` (no key pinned yet) maps to ``None``: the panel keeps what it knew.
-    """
-    if state is None:
-        return None
-    name = str(getattr(state, "name", state)).upper()
-    if "CHANGED" in name or "MISMATCH" in name:
-        return Verification.KEY_CHANGED
-    if "VERIFIED" in name and "UNVERIFIED" not in name:
-        return Verification.VERIFIED
-    return Verification.UNVERIFIED
 
 
 class ChatController:
@@ -111,17 +97,24 @@ class ChatController:
     def refresh_trust(self, username: str) -> None:
         """Ask the client for ``username``'s state (what was pinned before this session;
         later changes arrive as ``TrustChanged``). An undecided key change is never
-        cleared here, only by ``/trust`` or a confirmed ``/verify``."""
+        cleared here, only by ``/trust`` or a confirmed ``/verify``; no key pinned yet
+        (``None``) leaves what the model knew."""
         if username == self.model.username:
             return
-        if self.model.verification_of(username) is Verification.KEY_CHANGED:
+        if self.model.verification_of(username) is TrustState.KEY_CHANGED:
             return
         try:
-            state = verification_from_trust_state(self.client.trust_state(username))
+            state = self.client.trust_state(username)
         except P2PChatError:
             return
         if state is not None:
             self.model.set_verification(username, state)
+
+    def _refresh(self, refresh: Refresh) -> None:
+        if refresh.room:
+            self.refresh_room()
+        for username in refresh.trust:
+            self.refresh_trust(username)
 
     def handle_event(self, event: Event) -> list[BufferId]:
         touched = self.model.apply(event)
@@ -198,7 +191,10 @@ class ChatController:
             case cmd.Reject(user):
                 await self.reject(user)
             case _:
-                show_result(self, await execute(self.client, command))
+                result = await execute(self.client, command)
+                room_before = model.room
+                self._refresh(refresh_for(result))
+                show_result(model, result, room_before)
         return None
 
     # -- trust decisions -----------------------------------------------------------------
@@ -242,7 +238,7 @@ class ChatController:
         except P2PChatError as exc:
             self.model.error(f"{exc.message} [{exc.code}]")
             return False
-        self.model.set_verification(username, Verification.VERIFIED)
+        self.model.set_verification(username, TrustState.VERIFIED)
         self.refresh_trust(username)
         self.model.notice(f"{username} is now verified (key {self.client.fingerprint(key=key)})")
         return True
@@ -250,7 +246,7 @@ class ChatController:
     async def trust_key(self, username: str, key: bytes) -> None:
         """Accept ``key``, the key shown to the user, as ``username``'s new key."""
         await self.client.trust(username, key)
-        self.model.set_verification(username, Verification.UNVERIFIED)
+        self.model.set_verification(username, TrustState.UNVERIFIED)
         self.refresh_trust(username)
         self.model.notice(
             f"accepted {username}'s new key {self.client.fingerprint(key=key)}; sending to "
@@ -261,7 +257,7 @@ class ChatController:
         """Keep ``username``'s pinned key, refuse the new ones, reconnect."""
         refused = await self.client.reject(username)
         kept = self.client.pinned_key(username)
-        self.model.set_verification(username, Verification.UNVERIFIED)
+        self.model.set_verification(username, TrustState.UNVERIFIED)
         self.refresh_trust(username)
         shown = ", ".join(self.client.fingerprint(key=k) for k in refused)
         kept_text = "" if kept is None else f" {self.client.fingerprint(key=kept)}"
@@ -321,21 +317,7 @@ class ChatController:
             self.model.notice(f"sent to @{username} (buffer {number}: F{number})", shown)
         return True
 
-    # -- what a command result moves along ------------------------------------------------
-
-    def entered_room(self, room: str) -> None:
-        self.model.buffers.switch_to(room_buffer(room))
-        others = [m for m in self.model.members if m != self.model.username]
-        who = ", ".join(others) if others else "nobody else yet"
-        self.model.notice(f"you joined #{room}; here: {who}")
-        if self.model.replaced_key and others:
-            self.model.add(
-                room_buffer(room),
-                LineKind.WARNING,
-                "you replaced your identity key this session: members who knew the old one"
-                " refuse your channel (and get none of your messages) until they accept the"
-                " new key; the status buffer (F1) says who refused",
-            )
+    # -- search ---------------------------------------------------------------------------
 
     def _search(self, query: str, all_buffers: bool) -> SearchRequest:
         if conversation_of(self.model.buffers.current.id) is None:

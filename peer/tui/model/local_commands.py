@@ -13,9 +13,9 @@ from dataclasses import replace
 
 from peer.commands import table as cmd
 from peer.history.archive import HistoryArchive
-from peer.tui.key_bindings import KEY_HELP
 from peer.tui.model.buffers import STATUS, BufferKind
 from peer.tui.model.chat_model import ChatModel
+from peer.tui.model.keys import KEY_HELP
 from peer.tui.model.rendering import is_clipped, plural
 from peer.tui.model.screen_requests import SettingChanged
 from peer.user_settings import SettingError, Settings, format_value

@@ -21,14 +21,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from typing import assert_never
 
 from rich.style import Style
 from rich.text import Text
 
 from commons.untrusted_text import code_point_label, replace_unsafe
+from crypto.pinning import TrustState
 from peer.history.search import highlight_spans
 from peer.tui.model.buffers import BufferKind, BufferList, Line, LineKind
-from peer.tui.model.chat_model import ChatModel, Verification
+from peer.tui.model.chat_model import ChatModel
 from peer.tui.model.log_rows import LogRow
 from peer.tui.model.nick_colors import nick_color
 from peer.tui.model.receipts import MarkKind, Receipt
@@ -178,10 +180,24 @@ def render_line(
 
 
 _STATE_MARK = {
-    Verification.VERIFIED: ("\u2713", Style(color="green", bold=True)),
-    Verification.UNVERIFIED: ("?", Style(dim=True)),
-    Verification.KEY_CHANGED: ("!", Style(color="red", bold=True, reverse=True)),
+    TrustState.VERIFIED: ("\u2713", Style(color="green", bold=True)),
+    TrustState.UNVERIFIED: ("?", Style(dim=True)),
+    TrustState.KEY_CHANGED: ("!", Style(color="red", bold=True, reverse=True)),
 }
+
+
+def trust_label(state: TrustState) -> str:
+    """How a contact's trust state reads on screen (the members panel, ``/peers``,
+    ``/fingerprint``): words, not the pin store's identifiers."""
+    match state:
+        case TrustState.UNVERIFIED:
+            return "unverified"
+        case TrustState.VERIFIED:
+            return "verified"
+        case TrustState.KEY_CHANGED:
+            return "key changed"
+        case _:
+            assert_never(state)
 
 
 def render_members(model: ChatModel) -> Text:
@@ -220,10 +236,10 @@ def _append_member(text: Text, model: ChatModel, member: str) -> None:
     text.append(mark, style=style)
     text.append(" ")
     text.append_text(nick_text(member))
-    label_style = style if state is not Verification.UNVERIFIED else TIMESTAMP_STYLE
-    if state is Verification.KEY_CHANGED:
+    label_style = style if state is not TrustState.UNVERIFIED else TIMESTAMP_STYLE
+    if state is TrustState.KEY_CHANGED:
         label_style = Style(color="red", bold=True)
-    text.append(f" {state}", style=label_style)
+    text.append(f" {trust_label(state)}", style=label_style)
     if model.paths.get(member) == "relay":
         text.append(" \u21c4 relay", style=Style(color="yellow"))
     text.append("\n")

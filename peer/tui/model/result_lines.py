@@ -1,49 +1,90 @@
 """Command results as chat lines: the terminal chat's rendering of
 :mod:`peer.commands.results` (the batch mode writes the same results as JSON).
 
-Some results also move the screen along: after ``/join`` the room's buffer is shown,
-after ``/trust`` the members panel shows the contact unverified again.
+Some results make the model stale: after ``/join`` the room and its members changed,
+after ``/peers`` the trust states shown beside each name must be current.
+:func:`refresh_for` says what to copy from the client (a :class:`Refresh`); the controller
+copies it, then :func:`show_result` draws the lines from the model as it is then, and
+moves the screen along (after ``/join`` the room's buffer is shown). Neither knows the
+controller.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, assert_never
+from dataclasses import dataclass
+from typing import assert_never
 
+from crypto.pinning import TrustState
 from peer.commands import results as res
 from peer.commands.table import OwnerAction
 from peer.tui.model.buffers import LineKind, room_buffer
-from peer.tui.model.chat_model import ChatModel, Verification
-from peer.tui.model.rendering import plural
-
-if TYPE_CHECKING:
-    from peer.tui.model.controller import ChatController
+from peer.tui.model.chat_model import ChatModel
+from peer.tui.model.rendering import plural, trust_label
 
 
-def show_result(controller: ChatController, result: res.Result) -> None:
-    model = controller.model
+@dataclass(frozen=True, slots=True)
+class Refresh:
+    """What a result made stale in the model: ``room`` (the client's room, owner and
+    members, with the members' trust states) and the trust states of the users in
+    ``trust``."""
+
+    room: bool = False
+    trust: tuple[str, ...] = ()
+
+
+def refresh_for(result: res.Result) -> Refresh:
+    """What to copy from the client into the model before ``result`` is drawn."""
+    match result:
+        case res.RoomCreated() | res.Joined() | res.Left() | res.Deleted():
+            return Refresh(room=True)
+        case res.PeersListed():
+            return Refresh(trust=tuple(peer.user for peer in result.peers))
+        case res.ContactFingerprint():
+            return Refresh(trust=(result.user,))
+        case (
+            res.Registered()
+            | res.LoggedIn()
+            | res.RoomsListed()
+            | res.UserControlled()
+            | res.RoomModeSet()
+            | res.AccessListed()
+            | res.UsersListed()
+            | res.Sent()
+            | res.OwnFingerprint()
+            | res.Trusted()
+            | res.Verified()
+            | res.Rejected()
+            | res.Bye()
+        ):
+            return Refresh()
+        case _:
+            assert_never(result)
+
+
+def show_result(model: ChatModel, result: res.Result, room_before: str | None) -> None:
+    """Draw ``result`` into ``model``, already refreshed as :func:`refresh_for` said.
+
+    ``room_before`` is the model's room before that refresh: a ``/delete`` of the room we
+    were in is announced by its ``RoomDeleted`` event in the room's buffer, not here.
+    """
     match result:
         case res.RoomCreated(room):
-            controller.refresh_room()
             if model.room == room:
                 model.buffers.switch_to(room_buffer(room))
                 model.notice(f"created #{room}; you own it and are its first member")
             else:
                 model.notice(f"created #{room}; /join {room} to enter it")
         case res.Joined(room):
-            controller.refresh_room()
-            controller.entered_room(room)
+            _entered(model, room)
         case res.Left(room):
-            controller.refresh_room()
             model.notice(f"you left #{room}" if room else "you are not in a room")
         case res.Deleted(room):
-            was_in = room == model.room
-            controller.refresh_room()
-            if not was_in:  # otherwise the RoomDeleted event says it in the room's buffer
+            if room != room_before:
                 model.notice(f"deleted room #{room}")
         case res.PeersListed():
-            _peers(controller, result)
+            _peers(model, result)
         case res.RoomsListed():
-            _rooms(controller, result)
+            _rooms(model, result)
         case res.UserControlled(action, room, user):
             model.notice(f"{_DONE[action]} {user} in #{room}")
         case res.RoomModeSet(room, invite_only):
@@ -54,11 +95,11 @@ def show_result(controller: ChatController, result: res.Result) -> None:
             model.notice(f"  invited: {', '.join(invited) or '-'}")
             model.notice(f"  banned: {', '.join(banned) or '-'}")
         case res.UsersListed(paths=paths):
-            _members(controller, paths)
+            _members(model, paths)
         case res.OwnFingerprint(_, fingerprint):
             model.notice(f"your identity key fingerprint: {fingerprint}")
         case res.ContactFingerprint(user, fingerprint, number):
-            _contact_fingerprint(controller, user, fingerprint, number)
+            _contact_fingerprint(model, user, fingerprint, number)
         case res.Registered() | res.LoggedIn() | res.Sent() | res.Bye():
             pass  # the login screen and the send path handle these themselves
         case res.Trusted() | res.Verified() | res.Rejected():
@@ -67,10 +108,25 @@ def show_result(controller: ChatController, result: res.Result) -> None:
             assert_never(result)
 
 
-def _state_label(controller: ChatController, username: str) -> str:
-    if username == controller.model.username:
+def _state_label(model: ChatModel, username: str) -> str:
+    if username == model.username:
         return " (you)"
-    return f" [{controller.model.verification_of(username)}]"
+    return f" [{trust_label(model.verification_of(username))}]"
+
+
+def _entered(model: ChatModel, room: str) -> None:
+    model.buffers.switch_to(room_buffer(room))
+    others = [m for m in model.members if m != model.username]
+    who = ", ".join(others) if others else "nobody else yet"
+    model.notice(f"you joined #{room}; here: {who}")
+    if model.replaced_key and others:
+        model.add(
+            room_buffer(room),
+            LineKind.WARNING,
+            "you replaced your identity key this session: members who knew the old one"
+            " refuse your channel (and get none of your messages) until they accept the"
+            " new key; the status buffer (F1) says who refused",
+        )
 
 
 _DONE = {
@@ -87,8 +143,7 @@ def _more(model: ChatModel, shown: int, total: int, command: str, cursor: str | 
         model.notice(f"{shown:,} of {total:,} shown; {command} {cursor} shows the next ones")
 
 
-def _peers(controller: ChatController, listed: res.PeersListed) -> None:
-    model = controller.model
+def _peers(model: ChatModel, listed: res.PeersListed) -> None:
     if not listed.peers:
         model.notice("nobody is online")
         return
@@ -96,13 +151,11 @@ def _peers(controller: ChatController, listed: res.PeersListed) -> None:
     model.remember(users=[p.user for p in listed.peers])
     for peer in sorted(listed.peers, key=lambda p: p.user.lower()):
         where = f"in #{peer.room}" if peer.room else "in no room"
-        controller.refresh_trust(peer.user)
-        model.notice(f"  {peer.user} ({where}){_state_label(controller, peer.user)}")
+        model.notice(f"  {peer.user} ({where}){_state_label(model, peer.user)}")
     _more(model, len(listed.peers), listed.total, "/peers", listed.next)
 
 
-def _rooms(controller: ChatController, listed: res.RoomsListed) -> None:
-    model = controller.model
+def _rooms(model: ChatModel, listed: res.RoomsListed) -> None:
     if not listed.rooms:
         model.notice("no rooms yet: /create ROOM")
         return
@@ -117,25 +170,20 @@ def _rooms(controller: ChatController, listed: res.RoomsListed) -> None:
     _more(model, len(listed.rooms), listed.total, "/rooms", listed.next)
 
 
-def _members(controller: ChatController, paths: dict[str, str]) -> None:
-    model = controller.model
+def _members(model: ChatModel, paths: dict[str, str]) -> None:
     if model.room is None:
         model.error("you are not in a room")
         return
     model.notice(f"members of #{model.room}:")
     for member in model.members:
         path = f" ({paths[member]})" if member in paths else ""
-        model.notice(f"  {member}{_state_label(controller, member)}{path}")
+        model.notice(f"  {member}{_state_label(model, member)}{path}")
 
 
-def _contact_fingerprint(
-    controller: ChatController, user: str, fingerprint: str, number: str
-) -> None:
-    model = controller.model
-    controller.refresh_trust(user)
+def _contact_fingerprint(model: ChatModel, user: str, fingerprint: str, number: str) -> None:
     state = model.verification_of(user)
-    model.notice(f"{user}'s identity key fingerprint: {fingerprint} [{state}]")
-    if state is Verification.KEY_CHANGED:
+    model.notice(f"{user}'s identity key fingerprint: {fingerprint} [{trust_label(state)}]")
+    if state is TrustState.KEY_CHANGED:
         model.add(
             model.buffers.current.id,
             LineKind.WARNING,

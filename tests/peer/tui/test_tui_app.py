@@ -14,13 +14,13 @@ from pathlib import Path
 from rich.segment import Segment
 from textual.widgets import Input, Static
 
+from crypto.pinning import TrustState
 from peer.events import MessageReceived
 from peer.tui.app import ChatApp
 from peer.tui.chat_screen import ChatScreen
 from peer.tui.login import LoginScreen
 from peer.tui.message_log import MessageLog
 from peer.tui.model.buffers import LineKind, private_buffer, room_buffer
-from peer.tui.model.chat_model import Verification
 from peer.tui.model.nick_colors import nick_color
 from peer.tui.widgets import KeyChangedDialog, group_fingerprint
 from tests.peer.tui.conftest import PASSWORD, click, make_client, until
@@ -130,7 +130,7 @@ async def test_full_session(
         bob2 = await peer_factory(tracker, "bob", login=False, home=tmp_path / "home-bob-new")
         await bob2.client.login("bob", DEFAULT_PASSWORD, replace_key=True)
         await until(pilot, lambda: isinstance(app.screen, KeyChangedDialog), "key dialog")
-        assert model.verification_of("bob") is Verification.KEY_CHANGED
+        assert model.verification_of("bob") is TrustState.KEY_CHANGED
         assert chat.query_one("#banner").has_class("shown")
         assert "IDENTITY KEY CHANGED" in static_text(chat, "#banner")
         await click(pilot, "#later")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from crypto.pinning import TrustState
 from peer.events import (
     ChannelsRefused,
     ConnectionLost,
@@ -26,7 +27,6 @@ from peer.tui.model.chat_model import (
     MAX_DELIVERY_DELAY,
     MAX_KNOWN_NAMES,
     ChatModel,
-    Verification,
     shown_time,
 )
 from peer.tui.model.receipts import MarkKind
@@ -131,7 +131,7 @@ def test_key_change_is_shown_until_decided() -> None:
     model.buffers.ensure(private_buffer("bob"))
     touched = model.apply(KeyChanged("bob", "AAAA BBBB", bytes(32), ("AAAA BBBB",)))
     assert set(touched) == {STATUS, LOBBY, private_buffer("bob")}
-    assert model.verification_of("bob") is Verification.KEY_CHANGED
+    assert model.verification_of("bob") is TrustState.KEY_CHANGED
     assert model.pending_fingerprints["bob"] == ("AAAA BBBB",)
     assert model.key_changed_users == ["bob"]
     # A second new key while the first is undecided: both stay in question, said so.
@@ -143,7 +143,7 @@ def test_key_change_is_shown_until_decided() -> None:
     model.apply(TrustChanged("bob", "unverified", "AAAA BBBB"))
     assert model.key_changed_users == [] and "bob" not in model.pending_fingerprints
     model.apply(TrustChanged("bob", "verified", "AAAA BBBB"))
-    assert model.verification_of("bob") is Verification.VERIFIED
+    assert model.verification_of("bob") is TrustState.VERIFIED
     model.apply(TrustChanged("carol", "key_changed", "CCCC"))
     assert model.key_changed_users == ["carol"]
 

@@ -10,10 +10,11 @@ from hypothesis import strategies as st
 from rich.console import Console
 
 from commons.untrusted_text import is_unsafe_for_display
+from crypto.pinning import TrustState
 from peer.core.frames import MAX_TEXT_CHARS
 from peer.events import ChannelClosed, ChannelOpened
 from peer.tui.model.buffers import BufferList, Line, LineKind, private_buffer, room_buffer
-from peer.tui.model.chat_model import ChatModel, Verification
+from peer.tui.model.chat_model import ChatModel
 from peer.tui.model.nick_colors import nick_color
 from peer.tui.model.rendering import (
     MAX_SHOWN_CHARS,
@@ -137,8 +138,8 @@ def test_members_panel_shows_each_trust_state() -> None:
     model = ChatModel("alice")
     assert "not in a room" in draw(render_members(model))
     model.set_room("lobby", ["alice", "bob", "carol", "dave"])
-    model.set_verification("bob", Verification.VERIFIED)
-    model.set_verification("carol", Verification.KEY_CHANGED)
+    model.set_verification("bob", TrustState.VERIFIED)
+    model.set_verification("carol", TrustState.KEY_CHANGED)
     text = draw(render_members(model))
     assert "alice (you)" in text
     assert "bob verified" in text
@@ -164,7 +165,7 @@ def test_members_panel_marks_those_reached_through_the_relay() -> None:
 def test_private_buffer_panel_shows_the_two_people_in_it() -> None:
     model = ChatModel("alice")
     model.set_room("lobby", ["alice", "bob", "carol"])
-    model.set_verification("dave", Verification.KEY_CHANGED)
+    model.set_verification("dave", TrustState.KEY_CHANGED)
     model.buffers.switch_to(private_buffer("dave"))
     text = draw(render_members(model))
     assert text.startswith("@dave")
