@@ -24,9 +24,9 @@ def test_a_full_resync_forgets_the_relay_pairs_of_users_gone_meanwhile() -> None
     state.apply({"bob": bob_row}, {})
     outcome = state.relay(ALICE, parse_relay(relay_request("bob", 1, False, b"x")), now=1.0)
     assert isinstance(outcome.forward, Forward)
-    assert state._relayed_by == {"bob": {"alice"}}
+    assert state.registry.relayed_by == {"bob": {"alice"}}
 
     state.reset([alice_row], [])  # bob logged out while this tracker was cut off
 
     assert set(state.online) == {"alice"}
-    assert state._relayed_by == {}
+    assert state.registry.relayed_by == {}

@@ -53,12 +53,14 @@ from tracker.group.rows import read_presence, read_rooms
 from tracker.state.tracker_state import Outcome
 from tracker.storage.postgres import GROUP_LOCK, PgStorage
 
-__all__ = ["CHANNEL", "LOG_RETENTION", "Group", "Op", "Step", "new_tracker_id"]
+__all__ = ["CHANNEL", "LOG_RETENTION", "Group", "GroupOp", "Op", "new_tracker_id"]
 
 log = logging.getLogger("tracker.group")
 
+#: A change of live state, run on the up-to-date copy (:meth:`Group.run`).
 Op = Callable[[ReplicaState], Outcome]
-Step = Callable[[AsyncConnection[Any]], Awaitable[Outcome]]
+#: One queued part of a group transaction: it runs on the locked connection.
+GroupOp = Callable[[AsyncConnection[Any]], Awaitable[Outcome]]
 
 
 class Group:
@@ -82,7 +84,7 @@ class Group:
         self._problems = problems
         self.applied = 0
         self._local = asyncio.Lock()
-        self._queue: list[tuple[Step, asyncio.Future[Outcome]]] = []
+        self._queue: list[tuple[GroupOp, asyncio.Future[Outcome]]] = []
         self._draining = False
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -149,14 +151,14 @@ class Group:
     async def run(self, op: Op) -> Outcome:
         """Run ``op`` on the up-to-date copy, under the group lock; its outcome once stored."""
 
-        async def step(conn: AsyncConnection[Any]) -> Outcome:
+        async def on_copy(conn: AsyncConnection[Any]) -> Outcome:
             return op(self.state)
 
-        return await self._submit(step)
+        return await self._submit(on_copy)
 
-    async def _submit(self, step: Step) -> Outcome:
+    async def _submit(self, group_op: GroupOp) -> Outcome:
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-        self._queue.append((step, future))
+        self._queue.append((group_op, future))
         if not self._draining:
             self._draining = True
             asyncio.get_running_loop().create_task(self._drain())
@@ -170,16 +172,16 @@ class Group:
         finally:
             self._draining = False
 
-    async def _run_batch(self, batch: list[tuple[Step, asyncio.Future[Outcome]]]) -> None:
+    async def _run_batch(self, batch: list[tuple[GroupOp, asyncio.Future[Outcome]]]) -> None:
         results: list[tuple[asyncio.Future[Outcome], Outcome | BaseException]] = []
         async with self._local:
             try:
                 async with self._storage.pool.connection() as conn, conn.transaction():
                     await conn.execute("SELECT pg_advisory_xact_lock(%s)", (GROUP_LOCK,))
                     caught_up = await self._catch_up(conn)
-                    for step, future in batch:
+                    for group_op, future in batch:
                         try:
-                            results.append((future, await step(conn)))
+                            results.append((future, await group_op(conn)))
                         except Exception as exc:  # one command's bug fails that command only
                             log.exception("a group command failed")
                             results.append((future, exc))

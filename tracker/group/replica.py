@@ -27,7 +27,7 @@ from commons.errors import ValidationError
 from commons.room_control import Removed
 from commons.tracker_protocol import Event, push
 from tracker.limits.rate_limit import TokenBucket
-from tracker.state.registry import _fold
+from tracker.state.registry import end_relays, fold, push_update
 from tracker.state.relay_budget import RelaySession
 from tracker.state.tracker_state import OnlineUser, Outcome, Room, SessionId, TrackerState
 
@@ -81,7 +81,13 @@ class RemoteSession:
 
 
 class ReplicaState(TrackerState):
-    """:class:`TrackerState` for tracker ``me`` of a group."""
+    """:class:`TrackerState` for tracker ``me`` of a group.
+
+    It extends the rules at one point, :meth:`TrackerState._changed` (the registry's
+    ``on_change``): every user and room a rule touches is noted for
+    :meth:`ReplicaState.take_changes`. Everything else reads and changes the same
+    :class:`~tracker.state.registry.Registry` the rules do (``self.registry``).
+    """
 
     def __init__(self, me: str, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
@@ -127,7 +133,7 @@ class ReplicaState(TrackerState):
     def relay_arrived(self, origin: str, sender: str, target: OnlineUser, now: float) -> None:
         """A body from ``sender`` (tracker ``origin``) reached ``target``, one of ours:
         note the pair as the sender's tracker did, so that when either end goes, the
-        other end's tracker tells it (:meth:`TrackerState._end_relays`)."""
+        other end's tracker tells it (:func:`tracker.state.registry.end_relays`)."""
         user = self.online.get(sender)
         if user is None or user.tracker != origin:
             return  # not in this copy yet; a later body notes it
@@ -137,8 +143,8 @@ class ReplicaState(TrackerState):
         if expired is None:
             return
         for name in expired:
-            self._relayed_by.get(name, set()).discard(sender)
-        self._relayed_by.setdefault(target.username, set()).add(sender)
+            self.registry.relayed_by.get(name, set()).discard(sender)
+        self.registry.relayed_by.setdefault(target.username, set()).add(sender)
 
     # ------------------------------------------------------------ others' changes
 
@@ -177,7 +183,7 @@ class ReplicaState(TrackerState):
                 room = self.rooms[name]
                 departures: list[Removed | None] = [*_departures(removed.get(name, ()), room)]
                 for departure in departures or [None]:
-                    self._push_update(room, outcome, departure)
+                    push_update(self.registry, room, outcome, departure)
         self.changed_users.clear()
         self.changed_rooms.clear()
         return outcome
@@ -201,8 +207,8 @@ class ReplicaState(TrackerState):
                     outcome.close.append(user.session)
             self._drop(user)
         self.rooms.clear()
-        self._room_names.clear()
-        self._owned.clear()
+        self.registry.room_names.clear()
+        self.registry.owned.clear()
         self.remote.clear()
         for row in rows.values():
             if row.tracker != self.me:
@@ -210,13 +216,13 @@ class ReplicaState(TrackerState):
                 continue
             local = kept.get(row.session)
             if local is not None and local.username == row.username:
-                self._add_user(local)
+                self.registry.add_user(local)
         for snapshot in rooms:
             self._room(snapshot.name, snapshot, Outcome())
         live = self.online.keys()
-        self._relayed_by = {
+        self.registry.relayed_by = {
             name: {p for p in partners if p in live}
-            for name, partners in self._relayed_by.items()
+            for name, partners in self.registry.relayed_by.items()
             if name in live
         }
         self.changed_users.clear()
@@ -240,7 +246,7 @@ class ReplicaState(TrackerState):
                 current.host, current.port = row.host, row.port
                 current.identity_key = row.identity_key
                 return
-            self._end_relays(current, outcome)
+            end_relays(self.registry, current, outcome)
             self._drop(current)
             if current.tracker is None:
                 outcome.close.append(current.session)
@@ -257,7 +263,7 @@ class ReplicaState(TrackerState):
         session = next(self._remote_ids)
         self.remote[session] = RemoteSession(row.tracker, row.session, row.username)
         limits = self.limits
-        self._add_user(
+        self.registry.add_user(
             OnlineUser(
                 row.username,
                 session,
@@ -277,26 +283,28 @@ class ReplicaState(TrackerState):
             if room is not None and user.username in room.members:
                 room.members.remove(user.username)
             user.room = None
-        self._remove_user(user)
+        self.registry.remove_user(user)
 
     def _room(self, name: str, snapshot: RoomSnapshot | None, outcome: Outcome) -> None:
         room = self.rooms.get(name)
         if snapshot is None:
             if room is None:
                 return
-            outcome.push_to(self._sessions_of(room.members), push(Event.ROOM_DELETED, room=name))
+            outcome.push_to(
+                self.registry.sessions_of(room.members), push(Event.ROOM_DELETED, room=name)
+            )
             for member in room.members:
                 user = self.online.get(member)
                 if user is not None and user.room == name:
                     user.room = None
-            self._remove_room(name)
+            self.registry.remove_room(name)
             return
         if room is None:
             room = Room(snapshot.name, snapshot.owner)
-            self._add_room(room)
+            self.registry.add_room(room)
         room.invite_only = snapshot.invite_only
-        room.banned = {_fold(n): n for n in snapshot.banned}
-        room.invited = {_fold(n): n for n in snapshot.invited}
+        room.banned = {fold(n): n for n in snapshot.banned}
+        room.invited = {fold(n): n for n in snapshot.invited}
         members = [m for m in snapshot.members if m in self.online]
         for member in room.members:
             user = self.online.get(member)

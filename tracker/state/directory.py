@@ -6,7 +6,8 @@ client needs to see everyone at once and no number of fake accounts hides a name
 page never holds more than fits in one frame. What a listing shows of a user is
 :meth:`~tracker.state.registry.OnlineUser.peer_info` (name, key and room): never an
 address, which only room-mates get. The rate of pages per source is charged by
-:meth:`tracker.state.tracker_state.TrackerState.handle` before these rules run.
+:meth:`tracker.state.tracker_state.TrackerState.handle` before these rules run. Each rule is
+a function of the :class:`~tracker.state.registry.Registry`.
 """
 
 from __future__ import annotations
@@ -19,54 +20,54 @@ from commons.codec import JsonObject
 from commons.errors import ErrorCode
 from commons.room_control import Page
 from commons.tracker_protocol import MAX_PAGE_LIMIT, Request, ok
-from tracker.state.registry import OnlineUser, Outcome, StateBase, _fold, _refuse
+from tracker.state.registry import OnlineUser, Outcome, Registry, fold, refuse
 
 
-class DirectoryRules(StateBase):
-    """``LOOKUP``, ``LIST_PEERS`` and ``LIST_ROOMS``."""
+def lookup(state: Registry, user: OnlineUser, request: Request, now: float) -> Outcome:
+    assert request.target is not None
+    name = state.folded.get(fold(request.target))
+    if name is None:
+        return refuse(request, ErrorCode.USER_OFFLINE, f"{request.target} is not online")
+    return Outcome(reply=ok(request.id, peer=state.online[name].peer_info().to_wire()))
 
-    def _lookup(self, user: OnlineUser, request: Request, now: float) -> Outcome:
-        assert request.target is not None
-        name = self._folded.get(_fold(request.target))
-        if name is None:
-            return _refuse(request, ErrorCode.USER_OFFLINE, f"{request.target} is not online")
-        return Outcome(reply=ok(request.id, peer=self.online[name].peer_info().to_wire()))
 
-    def _list_peers(self, user: OnlineUser, request: Request, now: float) -> Outcome:
-        online = self.online
-        peers, cursor = self._page(
-            self._online_names, request, lambda name: online[name].peer_info().to_wire()
-        )
-        page = Page(len(online), cursor)
-        return Outcome(reply=ok(request.id, peers=peers, **page.to_wire()))
+def list_peers(state: Registry, user: OnlineUser, request: Request, now: float) -> Outcome:
+    online = state.online
+    peers, cursor = _page(
+        state, state.online_names, request, lambda name: online[name].peer_info().to_wire()
+    )
+    page = Page(len(online), cursor)
+    return Outcome(reply=ok(request.id, peers=peers, **page.to_wire()))
 
-    def _list_rooms(self, user: OnlineUser, request: Request, now: float) -> Outcome:
-        rooms = self.rooms
-        listed, cursor = self._page(
-            self._room_names, request, lambda name: self.room_info(rooms[name]).to_wire()
-        )
-        page = Page(len(rooms), cursor)
-        return Outcome(reply=ok(request.id, rooms=listed, **page.to_wire()))
 
-    def _page(
-        self, names: list[str], request: Request, render: Callable[[str], JsonObject]
-    ) -> tuple[list[JsonObject], str | None]:
-        """One page of ``names`` after ``request.cursor``: the items and the next cursor.
+def list_rooms(state: Registry, user: OnlineUser, request: Request, now: float) -> Outcome:
+    rooms = state.rooms
+    listed, cursor = _page(
+        state, state.room_names, request, lambda name: state.room_info(rooms[name]).to_wire()
+    )
+    page = Page(len(rooms), cursor)
+    return Outcome(reply=ok(request.id, rooms=listed, **page.to_wire()))
 
-        A page holds at most ``limit`` items (default and maximum
-        :data:`~commons.tracker_protocol.MAX_PAGE_LIMIT`) and never more than fit in one
-        frame; the cursor is the last name returned.
-        """
-        start = 0 if request.cursor is None else bisect.bisect_right(names, request.cursor)
-        limit = request.limit or MAX_PAGE_LIMIT
-        taken: list[JsonObject] = []
-        used = 0
-        for name in names[start : start + limit]:
-            item = render(name)
-            used += len(json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode()) + 1
-            if used > self._list_budget:
-                break
-            taken.append(item)
-        more = start + len(taken) < len(names)
-        cursor = names[start + len(taken) - 1] if more and taken else None
-        return taken, cursor
+
+def _page(
+    state: Registry, names: list[str], request: Request, render: Callable[[str], JsonObject]
+) -> tuple[list[JsonObject], str | None]:
+    """One page of ``names`` after ``request.cursor``: the items and the next cursor.
+
+    A page holds at most ``limit`` items (default and maximum
+    :data:`~commons.tracker_protocol.MAX_PAGE_LIMIT`) and never more than fit in one
+    frame; the cursor is the last name returned.
+    """
+    start = 0 if request.cursor is None else bisect.bisect_right(names, request.cursor)
+    limit = request.limit or MAX_PAGE_LIMIT
+    taken: list[JsonObject] = []
+    used = 0
+    for name in names[start : start + limit]:
+        item = render(name)
+        used += len(json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode()) + 1
+        if used > state.list_budget:
+            break
+        taken.append(item)
+    more = start + len(taken) < len(names)
+    cursor = names[start + len(taken) - 1] if more and taken else None
+    return taken, cursor

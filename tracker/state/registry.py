@@ -1,20 +1,23 @@
-"""What every part of :class:`tracker.state.tracker_state.TrackerState` shares: the records, the
-registry and its indexes, and the few steps several rules take. Sans-I/O.
+"""The registry every tracker rule works on: the records, the sessions and rooms with
+their indexes, and the few steps several rules take. Sans-I/O.
 
-The tracker's rules are split by job (:mod:`tracker.state.tracker_state` lists the parts); they all
-work on one registry, held by :class:`StateBase`:
+The rules are module functions over one :class:`Registry`, one module per command family
+(:mod:`tracker.state.tracker_state` lists them and dispatches to them). The registry holds:
 
 * ``online`` (username to :class:`OnlineUser`) and ``sessions`` (session id to the
-  same records), kept in step by :meth:`StateBase._add_user` and
-  :meth:`StateBase._remove_user`;
-* ``rooms`` (name to :class:`Room`), only changed through :meth:`StateBase._add_room`
-  and :meth:`StateBase._remove_room`, which keep the sorted names and the owners'
+  same records), kept in step by :meth:`Registry.add_user` and
+  :meth:`Registry.remove_user`;
+* ``rooms`` (name to :class:`Room`), only changed through :meth:`Registry.add_room`
+  and :meth:`Registry.remove_room`, which keep the sorted names and the owners'
   counts right;
 * the indexes the directory pages from (sorted names, folded names for ``LOOKUP``).
 
+It is a plain class that :class:`~tracker.state.tracker_state.TrackerState` *has*, not a
+base it inherits: the rules take it as ``state``, and no rule needs the shell's API.
+
 Contract of every rule built on it: it takes a validated request (or an event of the
 shell) and the time, changes the registry, and says everything the shell must do in an
-:class:`Outcome`; it never touches a socket, a clock or a disk. :meth:`StateBase._changed`
+:class:`Outcome`; it never touches a socket, a clock or a disk. :meth:`Registry.changed`
 is called for every user or room whose shared facts change (a group of trackers writes
 them out, :mod:`tracker.group.replica`).
 """
@@ -23,13 +26,13 @@ from __future__ import annotations
 
 import bisect
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from commons.codec import JsonObject
 from commons.errors import ErrorCode
 from commons.models import MemberInfo, PeerInfo, RoomInfo
-from commons.relay_frames import RelayFrame
+from commons.relay_frames import RelayEndCode, RelayFrame, relay_end_push
 from commons.room_control import Departure, Removed
 from commons.tracker_protocol import Event, Request, error, push
 from tracker.limits.keyed_records import KeyedRecords
@@ -38,6 +41,9 @@ from tracker.state.relay_budget import RelayLimits, RelaySession, RelayStats
 from tracker.state.room_changes import StoreAction
 
 SessionId = int
+
+#: Told which user (or room) changed: see :meth:`Registry.changed`.
+ChangeHook = Callable[[str | None, str | None], None]
 
 #: Bytes kept free in a list reply for the envelope (status, id, flags, cursor).
 _ENVELOPE_RESERVE = 512
@@ -111,7 +117,7 @@ class OnlineUser:
         return PeerInfo(self.username, self.identity_key, self.room)
 
 
-def _fold(name: str) -> str:
+def fold(name: str) -> str:
     """Usernames are unique ignoring case (ASCII only, so ``lower`` is enough)."""
     return name.lower()
 
@@ -144,20 +150,20 @@ class Room:
             name,
             owner,
             invite_only=invite_only,
-            banned={_fold(n): n for n in banned},
-            invited={_fold(n): n for n in invited},
+            banned={fold(n): n for n in banned},
+            invited={fold(n): n for n in invited},
         )
 
     def member_named(self, name: str) -> str | None:
-        folded = _fold(name)
-        return next((m for m in self.members if _fold(m) == folded), None)
+        folded = fold(name)
+        return next((m for m in self.members if fold(m) == folded), None)
 
 
 @dataclass(frozen=True, slots=True)
 class Forward:
     """A relayed frame to carry: push ``message`` to ``target``, unless ``target`` does
     not read fast enough, in which case the shell drops it and carries out
-    :meth:`~tracker.state.relay.RelayRules.relay_dropped` instead."""
+    :meth:`~tracker.state.tracker_state.TrackerState.relay_dropped` instead."""
 
     sender: SessionId
     target: SessionId
@@ -186,12 +192,13 @@ class Outcome:
             self.pushes.append((targets, message))
 
 
-def _refuse(request: Request, code: ErrorCode, msg: str) -> Outcome:
+def refuse(request: Request, code: ErrorCode, msg: str) -> Outcome:
+    """The error reply to ``request``, and nothing else done."""
     return Outcome(reply=error(request.id, code, msg))
 
 
-class StateBase:
-    """The live registry of sessions and rooms, and the steps the rules share."""
+class Registry:
+    """The live registry of sessions and rooms, with its indexes."""
 
     def __init__(
         self,
@@ -200,104 +207,77 @@ class StateBase:
         max_frame_size: int,
         rooms: Iterable[RoomSeed] = (),
         limits: StateLimits | None = None,
+        on_change: ChangeHook | None = None,
     ) -> None:
         self.room_capacity = room_capacity
         self.heartbeat_interval = heartbeat_interval
         self.limits = limits or StateLimits()
-        self._list_budget = max(256, max_frame_size - _ENVELOPE_RESERVE)
+        self.on_change = on_change
+        self.list_budget = max(256, max_frame_size - _ENVELOPE_RESERVE)
         self.online: dict[str, OnlineUser] = {}
         self.sessions: dict[SessionId, OnlineUser] = {}
         self.rooms: dict[str, Room] = {}
         #: Sorted names, for cursor paging; folded names, for LOOKUP.
-        self._online_names: list[str] = []
-        self._room_names: list[str] = []
-        self._folded: dict[str, str] = {}
-        self._owned: Counter[str] = Counter()
+        self.online_names: list[str] = []
+        self.room_names: list[str] = []
+        self.folded: dict[str, str] = {}
+        self.owned: Counter[str] = Counter()
         #: Who relays to each user (the reverse of the senders' pairs).
-        self._relayed_by: dict[str, set[str]] = {}
+        self.relayed_by: dict[str, set[str]] = {}
         self.relay_stats = RelayStats()
-        self._pages = KeyedTokenBuckets(
+        #: Directory pages per source (charged before the rule runs).
+        self.pages = KeyedTokenBuckets(
             KeyedRecords("pages_source"),
             self.limits.pages_burst_per_source,
             self.limits.pages_per_source_per_second,
         )
         for seed in rooms:
-            self._add_room(
+            self.add_room(
                 Room.stored(seed.name, seed.owner, seed.invite_only, seed.banned, seed.invited)
             )
 
     # ----------------------------------------------------------------- indexes
 
-    def _add_room(self, room: Room) -> None:
+    def add_room(self, room: Room) -> None:
         self.rooms[room.name] = room
-        bisect.insort(self._room_names, room.name)
-        self._owned[room.owner] += 1
+        bisect.insort(self.room_names, room.name)
+        self.owned[room.owner] += 1
 
-    def _remove_room(self, name: str) -> Room | None:
+    def remove_room(self, name: str) -> Room | None:
         room = self.rooms.pop(name, None)
         if room is None:
             return None
-        index = bisect.bisect_left(self._room_names, name)
-        del self._room_names[index]
-        self._owned[room.owner] -= 1
-        if self._owned[room.owner] <= 0:
-            del self._owned[room.owner]
+        index = bisect.bisect_left(self.room_names, name)
+        del self.room_names[index]
+        self.owned[room.owner] -= 1
+        if self.owned[room.owner] <= 0:
+            del self.owned[room.owner]
         return room
 
     def rooms_owned_by(self, username: str) -> int:
-        return self._owned.get(username, 0)
+        return self.owned.get(username, 0)
 
-    def _add_user(self, user: OnlineUser) -> None:
+    def add_user(self, user: OnlineUser) -> None:
         self.online[user.username] = user
         self.sessions[user.session] = user
-        bisect.insort(self._online_names, user.username)
-        self._folded[_fold(user.username)] = user.username
-        self._changed(user=user.username)
+        bisect.insort(self.online_names, user.username)
+        self.folded[fold(user.username)] = user.username
+        self.changed(user=user.username)
 
-    def _remove_user(self, user: OnlineUser) -> None:
+    def remove_user(self, user: OnlineUser) -> None:
         """Take ``user``'s session out of the indexes; its name stays if a newer session
         holds it."""
         self.sessions.pop(user.session, None)
         if self.online.get(user.username) is user:
             del self.online[user.username]
-            del self._online_names[bisect.bisect_left(self._online_names, user.username)]
-            self._folded.pop(_fold(user.username), None)
+            del self.online_names[bisect.bisect_left(self.online_names, user.username)]
+            self.folded.pop(fold(user.username), None)
 
-    def _changed(self, user: str | None = None, room: str | None = None) -> None:
-        """Hook: a user's presence or room, or a room's members, changed (see
-        :class:`tracker.group.replica.ReplicaState`)."""
-
-    # ----------------------------------------------------------------- shared steps
-
-    def _leave_room(
-        self, user: OnlineUser, outcome: Outcome, departure: Departure | None = None
-    ) -> None:
-        """Take ``user`` out of their room; ``departure`` says why if they meant it."""
-        if user.room is None:
-            return
-        room = self.rooms.get(user.room)
-        user.room = None
-        self._changed(user=user.username)
-        if room is None:
-            return
-        room.members.remove(user.username)
-        self._changed(room=room.name)
-        removed = None if departure is None else Removed(user.username, departure)
-        self._push_update(room, outcome, removed)
-
-    def _owned_room(
-        self, user: OnlineUser, request: Request, verb: str
-    ) -> tuple[Room, Outcome] | tuple[None, Outcome]:
-        """The request's room if ``user`` owns it, else the refusal to send."""
-        assert request.room is not None
-        room = self.rooms.get(request.room)
-        if room is None:
-            return None, _refuse(request, ErrorCode.ROOM_NOT_FOUND, "no such room")
-        if room.owner != user.username:
-            return None, _refuse(
-                request, ErrorCode.NOT_OWNER, f"only the room's owner may {verb} it"
-            )
-        return room, Outcome()
+    def changed(self, user: str | None = None, room: str | None = None) -> None:
+        """A user's presence or room, or a room's members, changed: ``on_change`` hears
+        of it (:class:`tracker.group.replica.ReplicaState` collects what to write)."""
+        if self.on_change is not None:
+            self.on_change(user, room)
 
     # ----------------------------------------------------------------- views
 
@@ -306,21 +286,79 @@ class StateBase:
             room.name, room.owner, tuple(room.members), self.room_capacity, room.invite_only
         )
 
-    def _members_wire(self, room: Room) -> list[JsonObject]:
+    def members_wire(self, room: Room) -> list[JsonObject]:
         return [self.online[name].member_info().to_wire() for name in room.members]
 
-    def _sessions_of(self, names: Iterable[str]) -> list[SessionId]:
+    def sessions_of(self, names: Iterable[str]) -> list[SessionId]:
         return [self.online[name].session for name in names if name in self.online]
 
-    def _push_update(self, room: Room, outcome: Outcome, removed: Removed | None = None) -> None:
-        message = push(
-            Event.ROOM_UPDATE,
-            room=room.name,
-            owner=room.owner,
-            capacity=self.room_capacity,
-            invite_only=room.invite_only,
-            members=self._members_wire(room),
-        )
-        if removed is not None:
-            message["removed"] = removed.to_wire()
-        outcome.push_to(self._sessions_of(room.members), message)
+
+# --------------------------------------------------------------------- shared steps
+
+
+def leave_room(
+    state: Registry, user: OnlineUser, outcome: Outcome, departure: Departure | None = None
+) -> None:
+    """Take ``user`` out of their room; ``departure`` says why if they meant it."""
+    if user.room is None:
+        return
+    room = state.rooms.get(user.room)
+    user.room = None
+    state.changed(user=user.username)
+    if room is None:
+        return
+    room.members.remove(user.username)
+    state.changed(room=room.name)
+    removed = None if departure is None else Removed(user.username, departure)
+    push_update(state, room, outcome, removed)
+
+
+def owned_room(
+    state: Registry, user: OnlineUser, request: Request, verb: str
+) -> tuple[Room, Outcome] | tuple[None, Outcome]:
+    """The request's room if ``user`` owns it, else the refusal to send."""
+    assert request.room is not None
+    room = state.rooms.get(request.room)
+    if room is None:
+        return None, refuse(request, ErrorCode.ROOM_NOT_FOUND, "no such room")
+    if room.owner != user.username:
+        return None, refuse(request, ErrorCode.NOT_OWNER, f"only the room's owner may {verb} it")
+    return room, Outcome()
+
+
+def push_update(
+    state: Registry, room: Room, outcome: Outcome, removed: Removed | None = None
+) -> None:
+    """``ROOM_UPDATE`` (the full member list, ``removed`` if one left on purpose) to every
+    member of ``room``."""
+    message = push(
+        Event.ROOM_UPDATE,
+        room=room.name,
+        owner=room.owner,
+        capacity=state.room_capacity,
+        invite_only=room.invite_only,
+        members=state.members_wire(room),
+    )
+    if removed is not None:
+        message["removed"] = removed.to_wire()
+    outcome.push_to(state.sessions_of(room.members), message)
+
+
+def end_relays(state: Registry, user: OnlineUser, outcome: Outcome) -> None:
+    """``user``'s session ends: everyone it relayed with loses those links at once."""
+    partners = state.relayed_by.pop(user.username, set())
+    if user.relay is not None:
+        for name in user.relay.pairs:
+            partners.add(name)
+            state.relayed_by.get(name, set()).discard(user.username)
+    notice = relay_end_push(
+        user.username, None, False, RelayEndCode.USER_OFFLINE, f"{user.username} went offline"
+    )
+    for name in sorted(partners):
+        partner = state.online.get(name)
+        if partner is None or partner is user:
+            continue
+        if partner.relay is not None:
+            partner.relay.pairs.forget(user.username)
+        if partner.local:  # another tracker tells its own (tracker.group.replica)
+            outcome.push_to((partner.session,), notice)

@@ -1,7 +1,7 @@
 """The relay's rules on the registry: whose ``RELAY`` frame goes to which session,
 and which links end when a session does. Sans-I/O.
 
-:class:`RelayRules` decides; the shell carries out. A frame that may go becomes an
+These functions decide; the shell carries out. A frame that may go becomes an
 :class:`~tracker.state.registry.Forward` in the :class:`~tracker.state.registry.Outcome`, so
 another shell (or trackers sharing one database, :mod:`tracker.group.relay`) can carry
 it differently. Contract:
@@ -9,8 +9,8 @@ it differently. Contract:
 * every frame, refused or not, is charged to the sender's budget first; over budget the
   sender is shaped (``Outcome.wait``), never dropped;
 * a refusal is a ``RELAY_END`` for that link to the sender, never a reply;
-* a session that ends (:meth:`RelayRules._end_relays`) ends every link it had, and each
-  partner on this tracker is told at once.
+* a session that ends (:func:`tracker.state.registry.end_relays`) ends every link it had,
+  and each partner on this tracker is told at once.
 
 The budgets, the pair caps and the counters themselves are in :mod:`tracker.state.relay_budget`,
 which knows nothing of sessions; this module is where they meet the registry.
@@ -21,127 +21,109 @@ from __future__ import annotations
 from commons.errors import ErrorCode
 from commons.relay_frames import RelayEndCode, RelayFrame, relay_end_push, relay_push
 from commons.tracker_protocol import error
-from tracker.state.registry import Forward, OnlineUser, Outcome, SessionId, StateBase
+from tracker.state.registry import Forward, OnlineUser, Outcome, Registry, SessionId
 from tracker.state.relay_budget import RelaySession
 
 
-class RelayRules(StateBase):
-    """``RELAY`` frames between sessions, and the links a session leaves behind."""
+def relay_frame(state: Registry, session: SessionId, frame: RelayFrame, now: float) -> Outcome:
+    """A ``RELAY`` frame from ``session``: forward it, shape it, or refuse it.
 
-    def relay(self, session: SessionId, frame: RelayFrame, now: float) -> Outcome:
-        """A ``RELAY`` frame from ``session``: forward it, shape it, or refuse it.
-
-        Every frame, refused or not, is charged to the sender's budget first, so a
-        stream of frames to nobody costs the sender as much as real traffic. A refusal
-        is a ``RELAY_END`` for that link to the sender; it never gets a reply.
-        """
-        user = self.sessions.get(session)
-        if user is None:
-            return Outcome(reply=error(None, ErrorCode.NOT_AUTHENTICATED, "log in first"))
-        limits = self.limits.relay
-        state = user.relay
-        if state is None:
-            state = user.relay = RelaySession(limits, now)
-        wait = state.take(frame.size, now)
-        if wait > 0:
-            self.relay_stats.shaped += 1
-            return Outcome(wait=wait)
-        if not limits.enabled:
-            return self._relay_refused(
-                user, frame, RelayEndCode.RELAY_DISABLED, "this tracker does not relay"
-            )
-        target = self.online.get(frame.to)
-        if target is None or target is user:
-            return self._relay_refused(
-                user, frame, RelayEndCode.USER_OFFLINE, f"{frame.to} is not online"
-            )
-        outcome = Outcome()
-        if frame.end:
-            self.relay_stats.ends += 1
-            if frame.to in state.pairs or frame.to in self._relayed_by.get(user.username, ()):
-                message = relay_end_push(
-                    user.username, frame.link, frame.back, RelayEndCode.CLOSED, "closed"
-                )
-                outcome.push_to((target.session,), message)
-            return outcome
-        expired = state.pairs.use(frame.to, now)
-        if expired is None:
-            return self._relay_refused(
-                user,
-                frame,
-                RelayEndCode.TOO_MANY_PAIRS,
-                f"you relay to {limits.max_pairs} users already",
-            )
-        for name in expired:
-            self._relayed_by.get(name, set()).discard(user.username)
-        self._relayed_by.setdefault(frame.to, set()).add(user.username)
-        self.relay_stats.frames += 1
-        self.relay_stats.bytes += frame.size
-        outcome.forward = Forward(session, target.session, frame, relay_push(user.username, frame))
-        return outcome
-
-    def _relay_refused(
-        self, user: OnlineUser, frame: RelayFrame, code: RelayEndCode, msg: str
-    ) -> Outcome:
-        self.relay_stats.refused += 1
-        outcome = Outcome()
-        if not frame.end:  # an end needs no answer
-            notice = relay_end_push(frame.to, frame.link, not frame.back, code, msg)
-            outcome.push_to((user.session,), notice)
-        return outcome
-
-    def relay_dropped(self, forward: Forward) -> Outcome:
-        """The shell dropped ``forward``: its target does not read fast enough. The
-        link is broken (a channel cannot skip a frame): both ends are told."""
-        self.relay_stats.dropped += 1
-        outcome = Outcome()
-        sender = self.sessions.get(forward.sender)
-        target = self.sessions.get(forward.target)
-        frame = forward.frame
-        if sender is None or target is None:
-            return outcome
-        code = RelayEndCode.RECEIVER_SLOW
-        outcome.push_to(
-            (sender.session,),
-            relay_end_push(
-                target.username,
-                frame.link,
-                not frame.back,
-                code,
-                f"{target.username} does not read fast enough: relayed frames were dropped",
-            ),
+    Every frame, refused or not, is charged to the sender's budget first, so a
+    stream of frames to nobody costs the sender as much as real traffic. A refusal
+    is a ``RELAY_END`` for that link to the sender; it never gets a reply.
+    """
+    user = state.sessions.get(session)
+    if user is None:
+        return Outcome(reply=error(None, ErrorCode.NOT_AUTHENTICATED, "log in first"))
+    limits = state.limits.relay
+    budget = user.relay
+    if budget is None:
+        budget = user.relay = RelaySession(limits, now)
+    wait = budget.take(frame.size, now)
+    if wait > 0:
+        state.relay_stats.shaped += 1
+        return Outcome(wait=wait)
+    if not limits.enabled:
+        return _relay_refused(
+            state, user, frame, RelayEndCode.RELAY_DISABLED, "this tracker does not relay"
         )
-        outcome.push_to(
-            (target.session,),
-            relay_end_push(
-                sender.username,
-                frame.link,
-                frame.back,
-                code,
-                "frames relayed to you were dropped: your connection does not read fast enough",
-            ),
+    target = state.online.get(frame.to)
+    if target is None or target is user:
+        return _relay_refused(
+            state, user, frame, RelayEndCode.USER_OFFLINE, f"{frame.to} is not online"
         )
+    outcome = Outcome()
+    if frame.end:
+        state.relay_stats.ends += 1
+        if frame.to in budget.pairs or frame.to in state.relayed_by.get(user.username, ()):
+            message = relay_end_push(
+                user.username, frame.link, frame.back, RelayEndCode.CLOSED, "closed"
+            )
+            outcome.push_to((target.session,), message)
         return outcome
-
-    def _end_relays(self, user: OnlineUser, outcome: Outcome) -> None:
-        """``user``'s session ends: everyone it relayed with loses those links at once."""
-        partners = self._relayed_by.pop(user.username, set())
-        if user.relay is not None:
-            for name in user.relay.pairs:
-                partners.add(name)
-                self._relayed_by.get(name, set()).discard(user.username)
-        notice = relay_end_push(
-            user.username, None, False, RelayEndCode.USER_OFFLINE, f"{user.username} went offline"
+    expired = budget.pairs.use(frame.to, now)
+    if expired is None:
+        return _relay_refused(
+            state,
+            user,
+            frame,
+            RelayEndCode.TOO_MANY_PAIRS,
+            f"you relay to {limits.max_pairs} users already",
         )
-        for name in sorted(partners):
-            partner = self.online.get(name)
-            if partner is None or partner is user:
-                continue
-            if partner.relay is not None:
-                partner.relay.pairs.forget(user.username)
-            if partner.local:  # another tracker tells its own (tracker.group.replica)
-                outcome.push_to((partner.session,), notice)
+    for name in expired:
+        state.relayed_by.get(name, set()).discard(user.username)
+    state.relayed_by.setdefault(frame.to, set()).add(user.username)
+    state.relay_stats.frames += 1
+    state.relay_stats.bytes += frame.size
+    outcome.forward = Forward(session, target.session, frame, relay_push(user.username, frame))
+    return outcome
 
-    def relay_pairs(self) -> int:
-        """Pairs relaying now (for the log)."""
-        return sum(len(u.relay.pairs) for u in self.sessions.values() if u.relay is not None)
+
+def _relay_refused(
+    state: Registry, user: OnlineUser, frame: RelayFrame, code: RelayEndCode, msg: str
+) -> Outcome:
+    state.relay_stats.refused += 1
+    outcome = Outcome()
+    if not frame.end:  # an end needs no answer
+        notice = relay_end_push(frame.to, frame.link, not frame.back, code, msg)
+        outcome.push_to((user.session,), notice)
+    return outcome
+
+
+def forward_dropped(state: Registry, forward: Forward) -> Outcome:
+    """The shell dropped ``forward``: its target does not read fast enough. The
+    link is broken (a channel cannot skip a frame): both ends are told."""
+    state.relay_stats.dropped += 1
+    outcome = Outcome()
+    sender = state.sessions.get(forward.sender)
+    target = state.sessions.get(forward.target)
+    frame = forward.frame
+    if sender is None or target is None:
+        return outcome
+    code = RelayEndCode.RECEIVER_SLOW
+    outcome.push_to(
+        (sender.session,),
+        relay_end_push(
+            target.username,
+            frame.link,
+            not frame.back,
+            code,
+            f"{target.username} does not read fast enough: relayed frames were dropped",
+        ),
+    )
+    outcome.push_to(
+        (target.session,),
+        relay_end_push(
+            sender.username,
+            frame.link,
+            frame.back,
+            code,
+            "frames relayed to you were dropped: your connection does not read fast enough",
+        ),
+    )
+    return outcome
+
+
+def count_relay_pairs(state: Registry) -> int:
+    """Pairs relaying now (for the log)."""
+    return sum(len(u.relay.pairs) for u in state.sessions.values() if u.relay is not None)

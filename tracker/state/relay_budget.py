@@ -15,7 +15,7 @@ stops sending:
   unused for ``pair_idle`` seconds (an open channel is never silent that long: its
   keepalive pings every 5 s) gives its place to a new one, so no one can hold slots;
 * **slow receivers** are the I/O shell's business (it sees buffers): their frames are
-  dropped, and :meth:`~tracker.state.relay.RelayRules.relay_dropped` says whom to tell;
+  dropped, and :func:`~tracker.state.relay.forward_dropped` says whom to tell;
 * :class:`RelayStats` counts what was forwarded, refused, shaped and dropped, for the
   tracker's log (no names, no contents).
 """

@@ -1,9 +1,10 @@
 """The durable facts a room command changes, as values. Sans-I/O.
 
-:class:`tracker.state.tracker_state.TrackerState` returns them in :attr:`Outcome.store`;
-:class:`tracker.storage.sqlite_rooms.RoomStore` writes a command's whole list in one transaction
-before anyone hears of the change, and :meth:`TrackerState.revert` undoes them in
-memory if that write fails. Membership is live state and never one of these.
+:class:`tracker.state.tracker_state.TrackerState` returns them in
+:attr:`~tracker.state.registry.Outcome.store`; the store (in SQLite
+:func:`tracker.storage.sqlite_rooms.apply_changes`) writes a command's whole list in one transaction
+before anyone hears of the change, and :meth:`~tracker.state.tracker_state.TrackerState.revert`
+undoes them in memory if that write fails. Membership is live state and never one of these.
 """
 
 from __future__ import annotations

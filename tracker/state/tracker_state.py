@@ -3,8 +3,10 @@
 :class:`TrackerState` takes validated :class:`~commons.tracker_protocol.Request` objects
 for a session and returns an :class:`Outcome`: the reply for that session, the pushes
 to deliver to other sessions, the sessions to close, and the room facts to persist. It
-never touches a socket, a clock or a disk, so every rule is unit-testable. It is wired
-from parts with one job each, over one registry:
+never touches a socket, a clock or a disk, so every rule is unit-testable. It *has* one
+:class:`~tracker.state.registry.Registry`, and the rules are functions of it, one module per
+command family, reached through a table from :class:`~commons.tracker_protocol.Command` to
+function (like h11's reader and writer tables):
 
 * :mod:`tracker.state.registry`: the records (:class:`OnlineUser`, :class:`Room`,
   :class:`Outcome`, :class:`Forward`, :class:`StateLimits`), the registry and its
@@ -15,7 +17,7 @@ from parts with one job each, over one registry:
 * :mod:`tracker.state.owner`: ``KICK``, ``BAN``, ``UNBAN``, ``INVITE``,
   ``UNINVITE``, ``SET_ROOM``, ``ROOM_ACCESS``;
 * :mod:`tracker.state.relay`: ``RELAY`` frames (budgets and pairs in
-:mod:`tracker.state.relay_budget`);
+  :mod:`tracker.state.relay_budget`);
 * this module: sessions (login, presence, the end of a session) and the dispatch of
   commands, with the rate limits charged before any rule runs.
 
@@ -54,28 +56,40 @@ before :meth:`TrackerState.login` is called.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from typing import ClassVar
 
 from commons.errors import ErrorCode
+from commons.relay_frames import RelayFrame
 from commons.room_control import Departure
 from commons.tracker_protocol import Command, Event, Request, error, ok, push
 from tracker.limits.rate_limit import TokenBucket
-from tracker.state.directory import DirectoryRules
-from tracker.state.owner import OwnerControlRules
+from tracker.state.directory import list_peers, list_rooms, lookup
+from tracker.state.owner import ban, invite, kick, room_access, set_room, unban, uninvite
 from tracker.state.registry import (
     Forward,
     OnlineUser,
     Outcome,
+    Registry,
     Room,
     RoomSeed,
     SessionId,
     StateLimits,
-    _refuse,
+    end_relays,
+    leave_room,
+    refuse,
 )
-from tracker.state.relay import RelayRules
+from tracker.state.relay import count_relay_pairs, forward_dropped, relay_frame
+from tracker.state.relay_budget import RelayStats
 from tracker.state.room_changes import RoomCreated, RoomDeleted, StoreAction
-from tracker.state.rooms import RoomRules
+from tracker.state.rooms import (
+    create_room,
+    delete_room,
+    drop_room,
+    join_room,
+    leave,
+    revert_actions,
+)
 
 __all__ = [
     "GROUP_COMMANDS",
@@ -92,7 +106,8 @@ __all__ = [
     "TrackerState",
 ]
 
-_Handler = Callable[["TrackerState", OnlineUser, Request, float], Outcome]
+#: A command's rule: what ``user`` asked in ``request`` at ``now``, done to the registry.
+_Handler = Callable[[Registry, OnlineUser, Request, float], Outcome]
 
 #: Commands that change rooms; each takes a token from the session's bucket.
 _ROOM_CHANGES = frozenset(
@@ -121,21 +136,106 @@ _ACCOUNT_COMMANDS = frozenset({Command.REGISTER, Command.LOGIN, Command.RESUME})
 _PAGES = frozenset({Command.LIST_PEERS, Command.LIST_ROOMS, Command.ROOM_ACCESS})
 
 
-class TrackerState(RoomRules, OwnerControlRules, DirectoryRules, RelayRules):
-    """The live registry of sessions and rooms, and every rule on it."""
+def _ping(state: Registry, user: OnlineUser, request: Request, now: float) -> Outcome:
+    return Outcome(reply=ok(request.id, time=now))
+
+
+def _logout(state: Registry, user: OnlineUser, request: Request, now: float) -> Outcome:
+    outcome = Outcome(reply=ok(request.id))
+    _end(state, user, outcome, Departure.LEFT)
+    outcome.close.append(user.session)
+    return outcome
+
+
+def _end(
+    state: Registry, user: OnlineUser, outcome: Outcome, departure: Departure | None = None
+) -> None:
+    leave_room(state, user, outcome, departure)
+    state.changed(user=user.username)
+    end_relays(state, user, outcome)
+    state.remove_user(user)
+
+
+def _key_audience(state: Registry, username: str) -> list[SessionId]:
+    """Who must hear that ``username`` changed keys: its room and rooms it owns."""
+    names: set[str] = set()
+    current = state.online.get(username)
+    if current is not None and current.room is not None:
+        names.update(state.rooms[current.room].members)
+    for room in state.rooms.values():
+        if room.owner == username:
+            names.update(room.members)
+    names.discard(username)
+    return [state.online[name].session for name in sorted(names) if name in state.online]
+
+
+class TrackerState:
+    """The live registry of sessions and rooms, and every rule on it: the shell's API.
+
+    :class:`tracker.group.replica.ReplicaState` is the one declared extension point. It
+    overrides :meth:`TrackerState._changed`, which the registry calls on every change (it is passed
+    as the registry's ``on_change``). ``_handlers`` is a class attribute, so a subclass
+    could substitute one command's function without touching the others.
+    """
+
+    def __init__(
+        self,
+        room_capacity: int,
+        heartbeat_interval: float,
+        max_frame_size: int,
+        rooms: Iterable[RoomSeed] = (),
+        limits: StateLimits | None = None,
+    ) -> None:
+        self.registry = Registry(
+            room_capacity,
+            heartbeat_interval,
+            max_frame_size,
+            rooms,
+            limits,
+            on_change=self._changed,
+        )
+
+    def _changed(self, user: str | None = None, room: str | None = None) -> None:
+        """Hook: a user's presence or room, or a room's members, changed (see
+        :class:`tracker.group.replica.ReplicaState`)."""
+
+    # ----------------------------------------------------------------- the registry's views
+
+    @property
+    def online(self) -> dict[str, OnlineUser]:
+        return self.registry.online
+
+    @property
+    def sessions(self) -> dict[SessionId, OnlineUser]:
+        return self.registry.sessions
+
+    @property
+    def rooms(self) -> dict[str, Room]:
+        return self.registry.rooms
+
+    @property
+    def limits(self) -> StateLimits:
+        return self.registry.limits
+
+    @property
+    def relay_stats(self) -> RelayStats:
+        return self.registry.relay_stats
+
+    def rooms_owned_by(self, username: str) -> int:
+        return self.registry.rooms_owned_by(username)
 
     # ----------------------------------------------------------------- sessions
 
     def is_authenticated(self, session: SessionId) -> bool:
-        return session in self.sessions
+        return session in self.registry.sessions
 
     def username_of(self, session: SessionId) -> str | None:
-        user = self.sessions.get(session)
+        user = self.registry.sessions.get(session)
         return None if user is None else user.username
 
     def touch(self, session: SessionId, now: float) -> None:
         """Any frame from a logged-in session counts as a heartbeat."""
-        user = self.sessions.get(session)
+        user = self.registry.sessions.get(session)
         if user is not None:
             user.last_seen = now
 
@@ -156,19 +256,20 @@ class TrackerState(RoomRules, OwnerControlRules, DirectoryRules, RelayRules):
         limits (:mod:`tracker.limits.source`).
         """
         assert request.username is not None and request.identity_key is not None
+        state = self.registry
         outcome = Outcome()
         username = request.username
         if key_changed:
             outcome.push_to(
-                self._key_audience(username),
+                _key_audience(state, username),
                 push(Event.KEY_CHANGED, username=username, identity_key=request.identity_key),
             )
-        previous = self.online.get(username)
+        previous = state.online.get(username)
         if previous is not None:
             outcome.push_to((previous.session,), push(Event.SESSION_REPLACED))
             outcome.close.append(previous.session)
-            self._end(previous, outcome)
-        limits = self.limits
+            _end(state, previous, outcome)
+        limits = state.limits
         user = OnlineUser(
             username,
             session,
@@ -180,22 +281,22 @@ class TrackerState(RoomRules, OwnerControlRules, DirectoryRules, RelayRules):
             source=source,
             trusted=trusted,
         )
-        self._add_user(user)
+        state.add_user(user)
         outcome.reply = ok(
             request.id,
             username=username,
-            heartbeat_interval=self.heartbeat_interval,
+            heartbeat_interval=state.heartbeat_interval,
             host=host,
-            relay=self.limits.relay.enabled,
+            relay=state.limits.relay.enabled,
         )
         return outcome
 
     def disconnect(self, session: SessionId) -> Outcome:
         """The session is gone (closed, expired, replaced): offline at once."""
         outcome = Outcome()
-        user = self.sessions.get(session)
+        user = self.registry.sessions.get(session)
         if user is not None:
-            self._end(user, outcome)
+            _end(self.registry, user, outcome)
         return outcome
 
     def expired(self, now: float, max_silence: float) -> list[SessionId]:
@@ -203,46 +304,28 @@ class TrackerState(RoomRules, OwnerControlRules, DirectoryRules, RelayRules):
         limit = now - max_silence
         return [
             user.session
-            for user in self.online.values()
+            for user in self.registry.online.values()
             if user.last_seen < limit and user.tracker is None
         ]
-
-    def _end(self, user: OnlineUser, outcome: Outcome, departure: Departure | None = None) -> None:
-        self._leave_room(user, outcome, departure)
-        self._changed(user=user.username)
-        self._end_relays(user, outcome)
-        self._remove_user(user)
-
-    def _key_audience(self, username: str) -> list[SessionId]:
-        """Who must hear that ``username`` changed keys: its room and rooms it owns."""
-        names: set[str] = set()
-        current = self.online.get(username)
-        if current is not None and current.room is not None:
-            names.update(self.rooms[current.room].members)
-        for room in self.rooms.values():
-            if room.owner == username:
-                names.update(room.members)
-        names.discard(username)
-        return [self.online[name].session for name in sorted(names) if name in self.online]
 
     # ----------------------------------------------------------------- commands
 
     def handle(self, session: SessionId, request: Request, now: float) -> Outcome:
         """Carry out a command of an authenticated session (others get an error)."""
-        user = self.sessions.get(session)
+        user = self.registry.sessions.get(session)
         if user is None:
             if request.cmd in _ACCOUNT_COMMANDS:
                 raise ValueError("REGISTER/LOGIN/RESUME of a new session go through accounts")
-            return _refuse(request, ErrorCode.NOT_AUTHENTICATED, "log in first")
+            return refuse(request, ErrorCode.NOT_AUTHENTICATED, "log in first")
         if request.cmd in _ACCOUNT_COMMANDS:
-            return _refuse(request, ErrorCode.ALREADY_AUTHENTICATED, "already logged in")
+            return refuse(request, ErrorCode.ALREADY_AUTHENTICATED, "already logged in")
         if request.username is not None and request.username != user.username:
-            return _refuse(request, ErrorCode.FORBIDDEN, "a session may only act as its own user")
+            return refuse(request, ErrorCode.FORBIDDEN, "a session may only act as its own user")
         wait = 0.0
         if request.cmd in _ROOM_CHANGES:
             wait = user.room_changes.take(now)
         elif request.cmd in _PAGES and not user.trusted:
-            wait = self._pages.take(user.source, now)
+            wait = self.registry.pages.take(user.source, now)
         if wait > 0:
             return Outcome(
                 reply=error(
@@ -253,32 +336,50 @@ class TrackerState(RoomRules, OwnerControlRules, DirectoryRules, RelayRules):
                 )
             )
         handler = self._handlers[request.cmd]
-        return handler(self, user, request, now)
-
-    def _ping(self, user: OnlineUser, request: Request, now: float) -> Outcome:
-        return Outcome(reply=ok(request.id, time=now))
-
-    def _logout(self, user: OnlineUser, request: Request, now: float) -> Outcome:
-        outcome = Outcome(reply=ok(request.id))
-        self._end(user, outcome, Departure.LEFT)
-        outcome.close.append(user.session)
-        return outcome
+        return handler(self.registry, user, request, now)
 
     _handlers: ClassVar[dict[Command, _Handler]] = {
         Command.PING: _ping,
         Command.LOGOUT: _logout,
-        Command.LOOKUP: DirectoryRules._lookup,
-        Command.LIST_PEERS: DirectoryRules._list_peers,
-        Command.LIST_ROOMS: DirectoryRules._list_rooms,
-        Command.CREATE_ROOM: RoomRules._create_room,
-        Command.JOIN_ROOM: RoomRules._join_room,
-        Command.LEAVE_ROOM: RoomRules._leave,
-        Command.DELETE_ROOM: RoomRules._delete_room,
-        Command.KICK: OwnerControlRules._kick,
-        Command.BAN: OwnerControlRules._ban,
-        Command.UNBAN: OwnerControlRules._unban,
-        Command.INVITE: OwnerControlRules._invite,
-        Command.UNINVITE: OwnerControlRules._uninvite,
-        Command.SET_ROOM: OwnerControlRules._set_room,
-        Command.ROOM_ACCESS: OwnerControlRules._room_access,
+        Command.LOOKUP: lookup,
+        Command.LIST_PEERS: list_peers,
+        Command.LIST_ROOMS: list_rooms,
+        Command.CREATE_ROOM: create_room,
+        Command.JOIN_ROOM: join_room,
+        Command.LEAVE_ROOM: leave,
+        Command.DELETE_ROOM: delete_room,
+        Command.KICK: kick,
+        Command.BAN: ban,
+        Command.UNBAN: unban,
+        Command.INVITE: invite,
+        Command.UNINVITE: uninvite,
+        Command.SET_ROOM: set_room,
+        Command.ROOM_ACCESS: room_access,
     }
+
+    # ----------------------------------------------------------------- relay
+
+    def relay(self, session: SessionId, frame: RelayFrame, now: float) -> Outcome:
+        """A ``RELAY`` frame from ``session``: forward it, shape it, or refuse it
+        (:func:`tracker.state.relay.relay_frame`)."""
+        return relay_frame(self.registry, session, frame, now)
+
+    def relay_dropped(self, forward: Forward) -> Outcome:
+        """The shell dropped ``forward`` (its target reads too slowly): both ends are
+        told the link broke (:func:`tracker.state.relay.forward_dropped`)."""
+        return forward_dropped(self.registry, forward)
+
+    def relay_pairs(self) -> int:
+        """Pairs relaying now (for the log)."""
+        return count_relay_pairs(self.registry)
+
+    # ----------------------------------------------------------------- undo
+
+    def drop_room(self, name: str) -> Outcome:
+        """Undo a creation the store could not persist (:func:`tracker.state.rooms.drop_room`)."""
+        return drop_room(self.registry, name)
+
+    def revert(self, actions: Sequence[StoreAction]) -> Outcome:
+        """Undo in memory the durable facts a failed write did not store; membership
+        changes stand (:func:`tracker.state.rooms.revert_actions`)."""
+        return revert_actions(self.registry, actions)
