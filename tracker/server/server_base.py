@@ -33,7 +33,8 @@ from tracker.limits.rate_limit import KeyedTokenBuckets
 from tracker.network.listener import Listener
 from tracker.server.startup import admission_for
 from tracker.state.tracker_state import Outcome, SessionId, TrackerState
-from tracker.storage.base import Storage, open_storage
+from tracker.storage.base import Storage
+from tracker.storage.open import open_storage
 from tracker.storage.throttle_store import ThrottleStore
 
 if TYPE_CHECKING:
@@ -61,7 +62,9 @@ class ServerBase:
         self._tasks: set[asyncio.Task[None]] = set()
         self._listener: Listener | None = None
         self._sweeper: asyncio.Task[None] | None = None
-        self.storage: Storage = open_storage(self.config)
+        self.storage: Storage = open_storage(
+            self.config.database, self.config.data_dir, self.config.database_pool_size
+        )
         #: SALT requests per source (each is a database read a stranger can ask for).
         self._salts = KeyedTokenBuckets(KeyedRecords("salt_source"), 50, 10.0)
         self.state = TrackerState(
