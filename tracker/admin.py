@@ -21,7 +21,8 @@ import time
 from pathlib import Path
 
 from tracker.config import TrackerConfig
-from tracker.storage.base import Storage, open_storage
+from tracker.storage.base import Storage
+from tracker.storage.open import open_storage
 from tracker.storage.sqlite_file import DatabaseOpenError
 
 DEFAULT_EXPIRY_HOURS = 7 * 24.0
@@ -71,7 +72,7 @@ def main(argv: list[str]) -> int:
     except ValueError as exc:
         print(f"p2pchat-tracker: {exc}", file=sys.stderr)
         return 2
-    storage = open_storage(config)
+    storage = open_storage(config.database, config.data_dir, config.database_pool_size)
     try:
         return asyncio.run(_run(storage, args))
     except (DatabaseOpenError, OSError) as exc:

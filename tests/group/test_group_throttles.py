@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-import tracker.server.maintenance
+import tracker.server.server
 from tracker.limits.keyed_records import Pending, Tally
 from tracker.server.server import TrackerServer
 from tracker.storage.base import ThrottleChange
@@ -26,7 +26,7 @@ GUESSER = "127.0.0.2"
 @pytest.fixture
 def on_cue(monkeypatch: pytest.MonkeyPatch) -> None:
     """Trackers started after this exchange throttles only when :func:`exchange` says."""
-    monkeypatch.setattr(tracker.maintenance, "GROUP_SAVE_INTERVAL", 3600.0)
+    monkeypatch.setattr(tracker.server.server, "GROUP_SAVE_INTERVAL", 3600.0)
 
 
 async def exchange(*trackers: TrackerServer) -> None:

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from tracker.limits.source import TrustedNetworks
-from tracker.network.admission import MAX_REJECTING, MAX_REJECTING_PER_SOURCE, Admission, Verdict
+from tracker.network.admission import (
+    MAX_REJECTING,
+    MAX_REJECTING_PER_SOURCE,
+    SourceAdmission,
+    Verdict,
+)
 
 
-def admission(**changes: int) -> Admission:
+def admission(**changes: int) -> SourceAdmission:
     settings = {
         "max_connections": 100,
         "max_unauthenticated": 50,
@@ -16,7 +21,7 @@ def admission(**changes: int) -> Admission:
         "per_source_per_second": 1000.0,
     }
     settings.update(changes)
-    return Admission(trusted=TrustedNetworks(["10.9.0.0/16"]), **settings)  # type: ignore[arg-type]
+    return SourceAdmission(trusted=TrustedNetworks(["10.9.0.0/16"]), **settings)  # type: ignore[arg-type]
 
 
 def test_one_source_over_its_cap_does_not_block_another():

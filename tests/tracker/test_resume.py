@@ -120,7 +120,7 @@ async def test_a_replayed_ticket_is_answered_even_if_ending_the_sessions_fails(
     async def database_down(username: str, reason: str) -> None:
         raise ConnectionError("database unreachable")
 
-    monkeypatch.setattr(tracker, "end_sessions_of", database_down)
+    monkeypatch.setattr(tracker.account_commands, "end_sessions_of", database_down)
     again = await connect(tracker)
     again.identity_key = alice.identity_key
     assert (await again.resume("alice", stolen))["code"] == "ticket_reused"

@@ -20,8 +20,9 @@ import pytest
 from commons.framing import HEADER
 from commons.tracker_protocol import Command, Request
 from tests.tracker_client import TrackerTestClient, password_digest
+from tracker.server.connection import TrackerConnection
 from tracker.server.request_decoder import MAX_REJECTED_IN_A_ROW
-from tracker.server.server import TrackerConnection, TrackerServer
+from tracker.server.server import TrackerServer
 
 SURROGATE = "\ud800"
 
@@ -192,7 +193,7 @@ async def test_replaced_session_is_told_and_closed_even_when_the_reply_cannot_be
         identity_key=alice.identity_key,
         port=40000,
     )
-    await tracker.login(conn, request)
+    await tracker.account_commands.login(conn, request)
     await alice.push("SESSION_REPLACED")
     await alice.wait_closed()
     assert (await second.reply())["code"] == "internal_error"

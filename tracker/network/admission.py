@@ -17,7 +17,7 @@ A connection over a limit is either refused politely (TLS, then
 ``too_many_connections``: at most :data:`MAX_REJECTING` at once and
 :data:`MAX_REJECTING_PER_SOURCE` per source, so the politeness cannot be flooded either)
 or dropped at once without a byte. Sources in a trusted network skip the per-source
-limits. Every refusal is counted by reason in :attr:`Admission.refused`.
+limits. Every refusal is counted by reason in :attr:`SourceAdmission.refused`.
 """
 
 from __future__ import annotations
@@ -53,8 +53,12 @@ class _Usage:
 
 
 @dataclass(frozen=True, slots=True)
-class Ticket:
-    """What :meth:`Admission.arrive` decided for one connection; hand it back later."""
+class AdmissionVerdict:
+    """What :meth:`SourceAdmission.arrive` decided for one connection; hand it back later.
+
+    Not a resumption ticket: it lives as long as its connection and never leaves the
+    tracker.
+    """
 
     source: str
     verdict: Verdict
@@ -62,7 +66,7 @@ class Ticket:
     reason: str = ""
 
 
-class Admission:
+class SourceAdmission:
     """Connection counts per source and in all; see the module docstring."""
 
     def __init__(
@@ -114,7 +118,7 @@ class Admission:
         if usage.idle():
             self._usage.pop(source, None)
 
-    def arrive(self, host: str, now: float | None = None) -> Ticket:
+    def arrive(self, host: str, now: float | None = None) -> AdmissionVerdict:
         """Decide for a connection just accepted from ``host``."""
         source = source_key(host)
         trusted = self.trusted.contains(host)
@@ -132,40 +136,40 @@ class Admission:
             usage.unauthenticated += 1
             self._unauthenticated += 1
             self._total += 1
-            return Ticket(source, Verdict.ADMIT, trusted)
+            return AdmissionVerdict(source, Verdict.ADMIT, trusted)
         self.refused[reason] += 1
         polite_here = trusted or usage.rejecting < MAX_REJECTING_PER_SOURCE
         if self._rejecting < MAX_REJECTING and polite_here:
             usage.rejecting += 1
             self._rejecting += 1
-            return Ticket(source, Verdict.REJECT, trusted, reason)
+            return AdmissionVerdict(source, Verdict.REJECT, trusted, reason)
         self._release(source, usage)
-        return Ticket(source, Verdict.DROP, trusted, reason)
+        return AdmissionVerdict(source, Verdict.DROP, trusted, reason)
 
-    def may_log_in(self, ticket: Ticket, replacing_same_source: bool = False) -> bool:
+    def may_log_in(self, admitted: AdmissionVerdict, replacing_same_source: bool = False) -> bool:
         """Whether this connection's source may hold one more session."""
-        if ticket.trusted or replacing_same_source:
+        if admitted.trusted or replacing_same_source:
             return True
-        return self._slot(ticket.source).sessions < self.max_sessions_per_source
+        return self._slot(admitted.source).sessions < self.max_sessions_per_source
 
-    def logged_in(self, ticket: Ticket) -> None:
+    def logged_in(self, admitted: AdmissionVerdict) -> None:
         """The connection became a session (call once, after :meth:`may_log_in`)."""
-        usage = self._slot(ticket.source)
+        usage = self._slot(admitted.source)
         usage.unauthenticated -= 1
         usage.sessions += 1
         self._unauthenticated -= 1
 
-    def gone(self, ticket: Ticket, was_session: bool) -> None:
+    def gone(self, admitted: AdmissionVerdict, was_session: bool) -> None:
         """The connection closed; give back what it held."""
-        usage = self._slot(ticket.source)
-        if ticket.verdict is Verdict.REJECT:
+        usage = self._slot(admitted.source)
+        if admitted.verdict is Verdict.REJECT:
             usage.rejecting -= 1
             self._rejecting -= 1
-        elif ticket.verdict is Verdict.ADMIT:
+        elif admitted.verdict is Verdict.ADMIT:
             self._total -= 1
             if was_session:
                 usage.sessions -= 1
             else:
                 usage.unauthenticated -= 1
                 self._unauthenticated -= 1
-        self._release(ticket.source, usage)
+        self._release(admitted.source, usage)

@@ -3,39 +3,90 @@
 Why here: these are the requests that await slow work before they can be answered
 (argon2 in :class:`~tracker.accounts.hashing.PasswordHashing`'s bounded executor, account
 and ticket reads and writes in storage, the group's lock), so each runs as a short task
-while its connection stops reading (:meth:`tracker.server.connection.TrackerConnection._run_async`).
+while its connection stops reading (:meth:`tracker.server.connection.TrackerConnection.run_async`).
 The rules stay in :class:`~tracker.accounts.accounts.Accounts` and
 :class:`~tracker.state.tracker_state.TrackerState`;
-this part awaits them and hands the outcome to :mod:`tracker.server.delivery`.
+this part awaits them and hands the outcome back to its owner to deliver.
+
+:class:`AccountCommands` is a part the server builds and holds, not a base of it: it
+sees the server only through :class:`AccountOwner`, the few things it needs (in the
+style of magic-wormhole's ``wire()``), so the server imports it and never the reverse.
 
 Contract: a failure a client can cause is answered with its wire error code, anything
 else with ``internal_error`` and a logged traceback (never a password, hash or ticket).
 A session is started only if the source may hold one more
-(:meth:`~tracker.network.admission.Admission.may_log_in`), checked again after the await.
+(:meth:`~tracker.network.admission.SourceAdmission.may_log_in`), checked again after the
+await.
 """
 
 from __future__ import annotations
 
+import logging
 import time
-from typing import TYPE_CHECKING
+from collections import Counter
+from collections.abc import Callable, Mapping
+from typing import Protocol
 
 from commons.errors import ErrorCode, P2PChatError
+from commons.rate_limited_log import RateLimitedLog
 from commons.tracker_protocol import Command, Event, Request, error, error_from, ok, push
-from tracker.server.delivery import OutcomeDelivery
-from tracker.server.server_base import log
-from tracker.state.tracker_state import Outcome, TrackerState
+from tracker.accounts.accounts import Accounts
+from tracker.limits.keyed_records import KeyedRecords
+from tracker.limits.rate_limit import KeyedTokenBuckets
+from tracker.network.admission import SourceAdmission
+from tracker.server.connection import TrackerConnection
+from tracker.state.tracker_state import Outcome, SessionId, TrackerState
 
-if TYPE_CHECKING:
-    from tracker.server.connection import TrackerConnection
+log = logging.getLogger("tracker.server")
 
 
-class AccountCommands(OutcomeDelivery):
+class AccountOwner(Protocol):
+    """What the account commands need from the tracker that holds them."""
+
+    @property
+    def accounts(self) -> Accounts: ...
+    @property
+    def state(self) -> TrackerState: ...
+    @property
+    def admission(self) -> SourceAdmission: ...
+    @property
+    def connections(self) -> Mapping[SessionId, TrackerConnection]: ...
+    @property
+    def counters(self) -> Counter[str]: ...
+    @property
+    def problems(self) -> RateLimitedLog: ...
+
+    async def change(self, op: Callable[[TrackerState], Outcome]) -> Outcome:
+        """Change live state: here, or under the group's lock."""
+        ...
+
+    def deliver(self, conn: TrackerConnection | None, outcome: Outcome) -> None:
+        """Send an outcome's reply, pushes and closes; never raises."""
+        ...
+
+    async def handle_then_deliver(
+        self, conn: TrackerConnection, request: Request, failure: str, answer: str
+    ) -> None:
+        """Decide ``request`` through :meth:`change` and deliver, answering a failure."""
+        ...
+
+    def session_started(self, conn: TrackerConnection) -> None:
+        """``conn`` logged in: it no longer counts as a connection still logging in."""
+        ...
+
+
+class AccountCommands:
     """REGISTER, SALT, LOGIN, RESUME and LOGOUT, and the start and end of sessions."""
+
+    def __init__(self, owner: AccountOwner) -> None:
+        self._owner = owner
+        #: SALT requests per source (each is a database read a stranger can ask for).
+        self._salts = KeyedTokenBuckets(KeyedRecords("salt_source"), 50, 10.0)
 
     async def register(self, conn: TrackerConnection, request: Request) -> None:
         assert request.username and request.password and request.identity_key
         try:
-            await self.accounts.register(
+            await self._owner.accounts.register(
                 request.username,
                 request.password,
                 request.identity_key,
@@ -67,14 +118,15 @@ class AccountCommands(OutcomeDelivery):
 
         Logging in again from the same source replaces the old session, so it is let in.
         """
-        previous = self.state.online.get(username)
+        owner = self._owner
+        previous = owner.state.online.get(username)
         replacing = previous is not None and (
-            (old := self.connections.get(previous.session)) is not None
-            and old.ticket.source == conn.ticket.source
+            (old := owner.connections.get(previous.session)) is not None
+            and old.admitted.source == conn.admitted.source
         )
-        if self.admission.may_log_in(conn.ticket, replacing_same_source=replacing):
+        if owner.admission.may_log_in(conn.admitted, replacing_same_source=replacing):
             return False
-        self.counters["sessions_per_source"] += 1
+        owner.counters["sessions_per_source"] += 1
         conn.send(
             error(
                 request.id,
@@ -86,13 +138,13 @@ class AccountCommands(OutcomeDelivery):
 
     async def salt(self, conn: TrackerConnection, request: Request) -> None:
         assert request.username is not None
-        if not conn.ticket.trusted:
-            wait = self._salts.take(conn.ticket.source, time.time())
+        if not conn.admitted.trusted:
+            wait = self._salts.take(conn.admitted.source, time.time())
             if wait > 0:
                 conn.send(error(request.id, ErrorCode.RATE_LIMITED, "too many SALT requests", wait))
                 return
         try:
-            reply = await self.accounts.salt(request.username)
+            reply = await self._owner.accounts.salt(request.username)
         except Exception:
             log.exception("salt lookup failed")
             conn.send(error(request.id, ErrorCode.INTERNAL, "internal error"))
@@ -111,8 +163,9 @@ class AccountCommands(OutcomeDelivery):
         assert request.username and request.password and request.identity_key
         if self._refused(conn, request.username, request):
             return
+        accounts = self._owner.accounts
         try:
-            result = await self.accounts.login(
+            result = await accounts.login(
                 request.username,
                 request.password,
                 request.identity_key,
@@ -120,43 +173,49 @@ class AccountCommands(OutcomeDelivery):
                 conn.host,
                 request.legacy_password,
             )
-            ticket = await self.accounts.issue_ticket(request.username, request.identity_key)
+            issued = await accounts.issue_ticket(request.username, request.identity_key)
         except Exception as exc:
             self._answer_failure(conn, request, exc, "login failed")
             return
-        await self._start_session(conn, request, ticket, key_changed=result.key_changed)
+        await self._start_session(conn, request, issued, key_changed=result.key_changed)
 
     async def resume(self, conn: TrackerConnection, request: Request) -> None:
-        """RESUME: a session back with its ticket, without argon2."""
-        assert request.username and request.ticket and request.identity_key
+        """RESUME: a session back with its resumption ticket, without argon2.
+
+        The ticket ``presented`` is spent and the one ``issued`` in its place goes in the
+        reply; neither is the connection's admission verdict (``conn.admitted``).
+        """
+        presented = request.ticket
+        assert request.username and presented and request.identity_key
         if self._refused(conn, request.username, request):
             return
         try:
-            ticket = await self.accounts.resume(
+            issued = await self._owner.accounts.resume(
                 request.username,
-                request.ticket,
+                presented,
                 request.identity_key,
                 conn.host,
-                conn.ticket.trusted,
+                conn.admitted.trusted,
             )
         except Exception as exc:
             if isinstance(exc, P2PChatError) and exc.code is ErrorCode.TICKET_REUSED:
                 try:
                     await self.end_sessions_of(request.username, "ticket_reused")
                 except Exception as failure:  # the group's database, say: still answer
-                    self.problems.warning(
+                    self._owner.problems.warning(
                         "end_sessions",
                         "could not end the sessions of a reused ticket: %s",
                         type(failure).__name__,
                     )
             self._answer_failure(conn, request, exc, "resume failed")
             return
-        self.counters["resumed"] += 1
-        await self._start_session(conn, request, ticket, key_changed=False)
+        self._owner.counters["resumed"] += 1
+        await self._start_session(conn, request, issued, key_changed=False)
 
     async def _start_session(
-        self, conn: TrackerConnection, request: Request, ticket: str, *, key_changed: bool
+        self, conn: TrackerConnection, request: Request, issued: str, *, key_changed: bool
     ) -> None:
+        """Log ``conn`` in and answer with the resumption ticket ``issued`` for it."""
         if conn.closed:
             return
         assert request.username is not None
@@ -174,24 +233,24 @@ class AccountCommands(OutcomeDelivery):
                 host,
                 now,
                 key_changed=key_changed,
-                source=conn.ticket.source,
-                trusted=conn.ticket.trusted,
+                source=conn.admitted.source,
+                trusted=conn.admitted.trusted,
             )
 
+        owner = self._owner
         try:
-            outcome = await self._change(login)
+            outcome = await owner.change(login)
         except Exception:
             log.exception("could not start a session")
             conn.send(error(request.id, ErrorCode.INTERNAL, "internal error"))
             return
-        if conn.closed or not self.state.is_authenticated(conn.session):
-            self.deliver(None, Outcome(pushes=outcome.pushes, close=outcome.close))
+        if conn.closed or not owner.state.is_authenticated(conn.session):
+            owner.deliver(None, Outcome(pushes=outcome.pushes, close=outcome.close))
             return
-        self._awaiting_login.pop(conn.session, None)
-        self.admission.logged_in(conn.ticket)
+        owner.session_started(conn)
         if outcome.reply is not None:
-            outcome.reply["ticket"] = ticket
-        self.deliver(conn, outcome)
+            outcome.reply["ticket"] = issued
+        owner.deliver(conn, outcome)
 
     async def end_sessions_of(self, username: str, reason: str) -> None:
         """A spent ticket came back: whoever holds the user's session is cut off."""
@@ -204,19 +263,20 @@ class AccountCommands(OutcomeDelivery):
             outcome.push_to((user.session,), push(Event.SESSION_ENDED, reason=reason))
             return outcome
 
-        self.deliver(None, await self._change(end))
+        self._owner.deliver(None, await self._owner.change(end))
 
     async def logout(self, conn: TrackerConnection, request: Request) -> None:
         """LOGOUT revokes the user's tickets before it is answered."""
-        username = self.state.username_of(conn.session)
+        owner = self._owner
+        username = owner.state.username_of(conn.session)
         if username is not None:
             try:
-                await self.accounts.revoke_tickets(username)
+                await owner.accounts.revoke_tickets(username)
             except Exception:
                 log.exception("could not revoke the tickets of a logout")
                 conn.send(error(request.id, ErrorCode.INTERNAL, "could not revoke tickets"))
                 return
-        await self.handle_then_deliver(conn, request, "logout failed", "internal error")
+        await owner.handle_then_deliver(conn, request, "logout failed", "internal error")
 
 
 #: The account commands a connection that has not logged in may send, by command.

@@ -1,18 +1,21 @@
-"""One client connection of the tracker: TLS record layer, framing, request routing.
+"""One client connection of the tracker: TLS record layer, framing, the order of requests.
 
 Why here: the bytes of one connection (TLS over memory BIOs, frame decoding, the order
-of its requests) are one job; what a request means is
-:class:`~tracker.state.tracker_state.TrackerState`'s
-and what the tracker does with the outcome is :mod:`tracker.server.delivery`'s.
+of its requests) are one job; which part handles a request, what it means and what
+becomes of the outcome are its owner's (:class:`ConnectionOwner`, in practice
+:class:`~tracker.server.server.TrackerServer`), and the rules are
+:class:`~tracker.state.tracker_state.TrackerState`'s. A connection knows its owner only
+through that Protocol, so this module imports nothing of the server's.
 
 Each connection is one :class:`TrackerConnection` (an ``asyncio.Protocol``) driving an
 ``ssl.SSLObject`` over memory BIOs. asyncio's own TLS transport keeps a 256 KiB read
 buffer per connection; doing TLS here keeps a session to a few kilobytes and needs no
 task per connection. Requests go through :class:`~tracker.server.request_decoder.RequestDecoder`
-and :class:`~tracker.state.tracker_state.TrackerState`; only the requests that must await (account
-commands: argon2, disk; room changes: disk; group commands: the group's lock; a shaped
-RELAY frame: its wait) run as short tasks, during which the connection stops reading so
-that its requests stay in order.
+(a frame it rejects is answered here) and then to :meth:`ConnectionOwner.dispatch`; only
+the requests that must await (account commands: argon2, disk; room changes: disk; group
+commands: the group's lock; a shaped RELAY frame: its wait) run as short tasks
+(:meth:`TrackerConnection.run_async`, :meth:`TrackerConnection.hold`), during which the
+connection stops reading so that its requests stay in order.
 
 Contract: :meth:`TrackerConnection.send` never raises (values that came through
 :mod:`commons.codec` always encode; anything else is replaced or dropped and reported on
@@ -25,31 +28,66 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import ssl
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from commons.codec import JsonObject, encode_message
 from commons.errors import ErrorCode, FrameTooLargeError
+from commons.rate_limited_log import RateLimitedLog
 from commons.relay_frames import RelayFrame
-from commons.tracker_protocol import Command, error, is_push, parse_request_id
-from tracker.network.admission import Ticket, Verdict
-from tracker.server.account_commands import ACCOUNT_COMMANDS
+from commons.tracker_protocol import Request, error, is_push, parse_request_id
+from tracker.config import TrackerConfig
+from tracker.network.admission import AdmissionVerdict, Verdict
 from tracker.server.request_decoder import Decoded, Rejected, RequestDecoder
-from tracker.server.server_base import log
-from tracker.state.tracker_state import GROUP_COMMANDS, SessionId
+from tracker.state.tracker_state import SessionId
 
-if TYPE_CHECKING:
-    from tracker.server.server import TrackerServer
+log = logging.getLogger("tracker.server")
 
 _READ_CHUNK = 16 * 1024
 _HANDSHAKING, _OPEN, _CLOSED = 0, 1, 2
 
 
+class ConnectionOwner(Protocol):
+    """What a connection needs from the tracker that accepted it."""
+
+    @property
+    def config(self) -> TrackerConfig: ...
+    @property
+    def ssl_context(self) -> ssl.SSLContext: ...
+    @property
+    def problems(self) -> RateLimitedLog:
+        """Problems a client can trigger: one line per kind per 10 s."""
+        ...
+
+    @property
+    def counters(self) -> Counter[str]:
+        """What strangers did that was refused or failed, by kind."""
+        ...
+
+    def register_connection(self, conn: TrackerConnection) -> None:
+        """The connection is up (called once, before any request)."""
+        ...
+
+    def connection_gone(self, conn: TrackerConnection) -> None:
+        """The connection closed or was aborted; idempotent (it may be called again)."""
+        ...
+
+    def dispatch(self, conn: TrackerConnection, item: Request | RelayFrame) -> None:
+        """Handle ``conn``'s next request, in order; work that awaits goes through
+        :meth:`TrackerConnection.run_async` or :meth:`TrackerConnection.hold`."""
+        ...
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` as a task the owner cancels when it stops."""
+        ...
+
+
 class TrackerConnection(asyncio.Protocol):
-    """One client connection: TLS record layer, framing, and request dispatch."""
+    """One client connection: TLS record layer, framing, and the order of its requests."""
 
     __slots__ = (
         "_backlog",
@@ -57,30 +95,33 @@ class TrackerConnection(asyncio.Protocol):
         "_decoder",
         "_in",
         "_out",
+        "_owner",
         "_phase",
         "_rejecting",
-        "_server",
         "_tls",
+        "admitted",
         "host",
         "opened",
         "session",
-        "ticket",
         "transport",
     )
 
-    def __init__(self, server: TrackerServer, ticket: Ticket, host: str) -> None:
-        self._server = server
-        self.ticket = ticket
-        self.session: SessionId = next(server.session_ids)
+    def __init__(
+        self, owner: ConnectionOwner, admitted: AdmissionVerdict, host: str, session: SessionId
+    ) -> None:
+        self._owner = owner
+        #: The admission's verdict on this connection (admitted, or refused politely).
+        self.admitted = admitted
+        self.session = session
         self.transport: asyncio.Transport | None = None
         self._in = ssl.MemoryBIO()
         self._out = ssl.MemoryBIO()
-        self._tls = server.ssl_context.wrap_bio(self._in, self._out, server_side=True)
-        self._decoder = RequestDecoder(server.config.max_frame_size)
+        self._tls = owner.ssl_context.wrap_bio(self._in, self._out, server_side=True)
+        self._decoder = RequestDecoder(owner.config.max_frame_size)
         self._phase = _HANDSHAKING
         self._busy = False
         self._backlog: deque[Decoded] | None = None
-        self._rejecting = ticket.verdict is not Verdict.ADMIT
+        self._rejecting = admitted.verdict is not Verdict.ADMIT
         self.host = host
         self.opened = time.monotonic()
 
@@ -89,16 +130,16 @@ class TrackerConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
-        self._server.register_connection(self)
+        self._owner.register_connection(self)
         if self._rejecting:
             # Not tracked by the sweep: bound its life so the cap cannot be dodged.
-            asyncio.get_running_loop().call_later(self._server.config.auth_timeout, self.abort)
+            asyncio.get_running_loop().call_later(self._owner.config.auth_timeout, self.abort)
 
     def data_received(self, data: bytes) -> None:
         try:
             self._receive(data)
         except Exception as exc:
-            self._server.problems.warning(
+            self._owner.problems.warning(
                 "handler",
                 "session %d: handler failed (%s); closing it",
                 self.session,
@@ -112,7 +153,7 @@ class TrackerConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._phase = _CLOSED
-        self._server.connection_gone(self)
+        self._owner.connection_gone(self)
 
     # ------------------------------------------------------------ TLS record layer
 
@@ -127,11 +168,11 @@ class TrackerConnection(asyncio.Protocol):
                 self._flush()
                 return
             except (ssl.SSLError, OSError) as exc:
-                self._server.counters["tls_handshake_failed"] += 1
-                self._server.problems.warning(
+                self._owner.counters["tls_handshake_failed"] += 1
+                self._owner.problems.warning(
                     "tls_handshake",
                     "TLS handshake from %s failed: %s",
-                    self.ticket.source,
+                    self.admitted.source,
                     exc.__class__.__name__,
                 )
                 self.abort()
@@ -139,7 +180,7 @@ class TrackerConnection(asyncio.Protocol):
             self._phase = _OPEN
             self._flush()
             if self._rejecting:
-                reason = self.ticket.reason or "the tracker is full"
+                reason = self.admitted.reason or "the tracker is full"
                 self.send(error(None, ErrorCode.TOO_MANY_CONNECTIONS, reason))
                 self.close()
                 return
@@ -164,7 +205,7 @@ class TrackerConnection(asyncio.Protocol):
                     assert self._backlog is not None
                     self._backlog.append(item)
                 else:
-                    self._dispatch(item)
+                    self._handle(item)
         self._flush()
 
     def _flush(self) -> None:
@@ -188,23 +229,23 @@ class TrackerConnection(asyncio.Protocol):
             self._tls.write(frame)
             self._flush()
         except Exception as exc:
-            self._server.problems.warning(
+            self._owner.problems.warning(
                 "send", "session %d: send failed (%s); closing it", self.session, type(exc).__name__
             )
             self.abort()
             return
-        if self.transport.get_write_buffer_size() > self._server.config.max_send_buffer:
+        if self.transport.get_write_buffer_size() > self._owner.config.max_send_buffer:
             log.info("session %d does not read its replies; dropping it", self.session)
             self.abort()
 
     def _encode(self, message: JsonObject) -> bytes | None:
         try:
-            return encode_message(message, self._server.config.max_frame_size)
+            return encode_message(message, self._owner.config.max_frame_size)
         except FrameTooLargeError:
             reason = "reply too large"
         except (ValueError, TypeError):  # UnicodeEncodeError is a ValueError
             reason = "reply could not be encoded"
-        self._server.problems.warning(reason, "session %d: %s", self.session, reason)
+        self._owner.problems.warning(reason, "session %d: %s", self.session, reason)
         if is_push(message):
             return None
         request_id = parse_request_id({"id": message.get("id")})
@@ -221,13 +262,13 @@ class TrackerConnection(asyncio.Protocol):
         self._phase = _CLOSED
         if self.transport is not None:
             self.transport.close()
-        self._server.connection_gone(self)
+        self._owner.connection_gone(self)
 
     def abort(self) -> None:
         self._phase = _CLOSED
         if self.transport is not None:
             self.transport.abort()
-        self._server.connection_gone(self)
+        self._owner.connection_gone(self)
 
     @property
     def closed(self) -> bool:
@@ -240,55 +281,28 @@ class TrackerConnection(asyncio.Protocol):
 
     # ------------------------------------------------------------ requests
 
-    def _dispatch(self, item: Decoded) -> None:
-        server = self._server
+    def _handle(self, item: Decoded) -> None:
+        """Answer a rejected frame here; hand a request to the owner."""
         if isinstance(item, Rejected):
             self.send(item.reply)
             if item.close:
                 self.close()
             return
-        state = server.state
-        now = time.time()
-        state.touch(self.session, now)
-        if isinstance(item, RelayFrame):
-            outcome = state.relay(self.session, item, now)
-            if outcome.wait > 0:
-                self._hold(outcome.wait, item)
-            else:
-                server.deliver_relay(self, outcome)
-            return
-        authenticated = state.is_authenticated(self.session)
-        if item.cmd is Command.SALT:
-            self._run_async(server.salt(self, item))
-            return
-        if not authenticated and item.cmd in ACCOUNT_COMMANDS:
-            self._run_async(ACCOUNT_COMMANDS[item.cmd](server, self, item))
-            return
-        if authenticated and item.cmd is Command.LOGOUT:
-            self._run_async(server.logout(self, item))
-            return
-        if authenticated and server.group is not None and item.cmd in GROUP_COMMANDS:
-            self._run_async(server.group_command(self, item))
-            return
-        outcome = state.handle(self.session, item, now)
-        if outcome.store:
-            self._run_async(server.persist_then_deliver(self, outcome))
-            return
-        server.deliver(self, outcome)
+        self._owner.dispatch(self, item)
 
-    def _hold(self, wait: float, item: RelayFrame) -> None:
+    def hold(self, wait: float, item: RelayFrame) -> None:
         """Shape: read nothing more from this client for ``wait`` s, then retry ``item``."""
-        self._run_async(asyncio.sleep(wait))
+        self.run_async(asyncio.sleep(wait))
         assert self._backlog is not None
         self._backlog.appendleft(item)
 
-    def _run_async(self, work: Coroutine[Any, Any, None]) -> None:
+    def run_async(self, work: Coroutine[Any, Any, None]) -> None:
         """Run ``work`` while holding back this connection's further requests."""
         self._busy = True
         self._backlog = deque()
         if self.transport is not None:
             self.transport.pause_reading()
-        self._server.spawn(self._finish_async(work))
+        self._owner.spawn(self._finish_async(work))
 
     async def _finish_async(self, work: Coroutine[Any, Any, None]) -> None:
         try:
@@ -297,7 +311,7 @@ class TrackerConnection(asyncio.Protocol):
             self._busy = False
             backlog, self._backlog = self._backlog, None
             while backlog and not self.closed and not self._busy:
-                self._dispatch(backlog.popleft())
+                self._handle(backlog.popleft())
             if self._busy and backlog:
                 assert self._backlog is not None
                 # After what the new work holds (a shaped RELAY frame), in order.

@@ -1,44 +1,75 @@
-"""The asyncio shell of the tracker: TLS connections in, frames out.
+"""The asyncio shell of the tracker: TLS connections in, outcomes out.
 
-:class:`TrackerServer` is ``await start()``, serve, ``await stop()``. It owns the parts'
-life (certificate, storage, state, hashing, throttles, accounts, the group when trackers
-share a database, the listener and the periodic sweep) and the life of connections:
-accepted, admitted or refused, registered, gone. The rest of the shell is split by job:
+:class:`TrackerServer` is ``await start()``, serve, ``await stop()``. It is one class,
+and it owns:
 
-- :mod:`tracker.server.connection`: one connection's TLS, framing and request routing
-  (:class:`~tracker.server.connection.TrackerConnection`, importable from here as before);
-- :mod:`tracker.server.delivery`: carrying out :class:`~tracker.state.tracker_state.Outcome`
-values, after a
-  durable write or the group's lock when one is needed;
-- :mod:`tracker.server.account_commands`: REGISTER, SALT, LOGIN, RESUME, LOGOUT (argon2, disk);
-- :mod:`tracker.server.maintenance`: the one periodic sweep (there are no per-session timers);
-- :mod:`tracker.server.startup`: building the parts from the configuration;
-- :mod:`tracker.server.server_base`: the parts and tables they all share.
+- the parts' life: certificate, storage, state, hashing, throttles, accounts, the group
+  when trackers share a database, the listener and the periodic sweep (what each part is
+  made of is :mod:`tracker.server.startup`'s);
+- the life of connections: accepted, admitted or refused, registered, gone;
+- routing: which part handles each request a connection hands it (:meth:`~TrackerServer.dispatch`);
+- delivery: carrying out an :class:`~tracker.state.tracker_state.Outcome` (reply,
+  pushes, relayed frame, closes), after a durable write or under the group's lock when
+  one is needed;
+- the one periodic sweep (there are no per-session timers: a timer per connection costs
+  memory a stranger with many sockets could make the tracker spend).
 
-Connections come in through :class:`~tracker.network.listener.Listener` (our own accept loop,
-bounded under descriptor exhaustion) and are admitted or refused per source by
-:class:`~tracker.network.admission.Admission` before any TLS work. Everything a stranger can
-trigger in bulk (refused connections, failed handshakes, accept errors) is counted in
-:attr:`TrackerServer.counters` and logged at a bounded rate, never once per socket.
+Its two collaborators see it only through a Protocol each, so neither imports this
+module: :class:`~tracker.server.connection.TrackerConnection` (one connection's TLS,
+framing and the order of its requests) through
+:class:`~tracker.server.connection.ConnectionOwner`, and
+:class:`~tracker.server.account_commands.AccountCommands` (REGISTER, SALT, LOGIN, RESUME,
+LOGOUT: argon2, disk) through :class:`~tracker.server.account_commands.AccountOwner`.
+
+Connections come in through :class:`~tracker.network.listener.Listener` (our own accept
+loop, bounded under descriptor exhaustion) and are admitted or refused per source by
+:class:`~tracker.network.admission.SourceAdmission` before any TLS work. Everything a
+stranger can trigger in bulk (refused connections, failed handshakes, accept errors) is
+counted in :attr:`TrackerServer.counters` and logged at a bounded rate, never once per
+socket.
+
+Contract: every part logs through :data:`log` (the logger ``tracker.server``, which
+operators and tests filter on). Nothing a client sends can make delivery fail half-way:
+:meth:`~tracker.server.connection.TrackerConnection.send` never raises, so the reply, the
+pushes to other sessions and the closes of one outcome are each carried out whatever
+happened to the others. A relayed frame is never buffered for a receiver that does not
+read: it is dropped and both ends are told. Each pass of the sweep aborts the sessions
+silent for ``heartbeat_interval * heartbeat_misses`` and the connections that have not
+logged in within ``auth_timeout``, logs the relay statistics every ``stats_interval`` if
+they changed, and saves the throttle tables every save interval (a failed save is logged
+at a bounded rate and retried at the next interval).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
+import logging
 import secrets
 import socket
+import ssl
 import struct
+import time
+from collections import Counter
+from collections.abc import Callable, Coroutine
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from commons.errors import ErrorCode
+from commons.rate_limited_log import RateLimitedLog
+from commons.relay_frames import RelayFrame
+from commons.tracker_protocol import Command, Request, error
 from tracker.accounts.accounts import Accounts
+from tracker.accounts.hashing import PasswordHashing
+from tracker.config import TrackerConfig
 from tracker.network.admission import Verdict
 from tracker.network.certificate import ensure_certificate
 from tracker.network.listener import Listener, bind_sockets
 from tracker.network.tls_context import server_context
-from tracker.server.account_commands import AccountCommands
+from tracker.server.account_commands import ACCOUNT_COMMANDS, AccountCommands
 from tracker.server.connection import TrackerConnection
-from tracker.server.maintenance import Maintenance
-from tracker.server.server_base import log
 from tracker.server.startup import (
     admission_for,
     fit_to_descriptors,
@@ -48,10 +79,27 @@ from tracker.server.startup import (
     resume_failures,
     state_limits,
 )
-from tracker.state.tracker_state import RoomSeed, SessionId, TrackerState
-from tracker.storage.throttle_store import ThrottleStore
+from tracker.state.relay_budget import RelayStats
+from tracker.state.tracker_state import (
+    GROUP_COMMANDS,
+    Forward,
+    Outcome,
+    RoomSeed,
+    SessionId,
+    TrackerState,
+)
+from tracker.storage.base import Storage
+from tracker.storage.open import open_storage
+from tracker.storage.throttle_store import GROUP_SAVE_INTERVAL, SAVE_INTERVAL, ThrottleStore
 
-__all__ = ["LISTEN_BACKLOG", "TrackerConnection", "TrackerServer"]
+if TYPE_CHECKING:
+    from tracker.group.coordinator import Group
+    from tracker.group.relay import GroupRelay
+    from tracker.group.replica import RemoteSession
+
+__all__ = ["LISTEN_BACKLOG", "TrackerServer"]
+
+log = logging.getLogger("tracker.server")
 
 #: Connections the kernel may queue for accept() (capped by net.core.somaxconn): after a
 #: restart every client reconnects within a second, and a full queue drops SYNs, which
@@ -60,8 +108,54 @@ LISTEN_BACKLOG = 4096
 _LINGER_RESET = struct.pack("ii", 1, 0)
 
 
-class TrackerServer(AccountCommands, Maintenance):
+class TrackerServer:
     """The tracker: ``await start()``, serve, ``await stop()``."""
+
+    realm: str
+
+    def __init__(self, config: TrackerConfig) -> None:
+        self.config = config.validated()
+        self.session_ids = itertools.count(1)
+        #: Problems a client can trigger are logged here: one line per kind per 10 s.
+        self.problems = RateLimitedLog(log)
+        #: What strangers did that was refused or failed, by kind (logs and tests).
+        self.counters: Counter[str] = Counter()
+        self.connections: dict[SessionId, TrackerConnection] = {}
+        self._awaiting_login: dict[SessionId, TrackerConnection] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._listener: Listener | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+        self.storage: Storage = open_storage(
+            self.config.database, self.config.data_dir, self.config.database_pool_size
+        )
+        self.state = TrackerState(
+            self.config.room_capacity, self.config.heartbeat_interval, self.config.max_frame_size
+        )
+        self.admission = admission_for(self.config)
+        self.ssl_context: ssl.SSLContext
+        self.cert_path: Path
+        self.cert_fingerprint = ""
+        self.port = self.config.port
+        self.accounts: Accounts
+        self.account_commands = AccountCommands(self)
+        self._hashing: PasswordHashing | None = None
+        self._throttles: ThrottleStore | None = None
+        #: With ``--database postgresql://``: this tracker's part in a group, and its
+        #: end of the relay between the group's trackers.
+        self.group: Group | None = None
+        self.group_relay: GroupRelay | None = None
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` as a task that ``stop()`` cancels."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def change(self, op: Callable[[TrackerState], Outcome]) -> Outcome:
+        """Change live state: here, or through the group when trackers share a database."""
+        if self.group is None:
+            return op(self.state)
+        return await self.group.run(op)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -178,19 +272,19 @@ class TrackerServer(AccountCommands, Maintenance):
 
     def _accepted(self, sock: socket.socket, host: str) -> None:
         """A socket was accepted: admit it, refuse it politely, or drop it at once."""
-        ticket = self.admission.arrive(host)
-        if ticket.verdict is Verdict.DROP:
+        arrival = self.admission.arrive(host)
+        if arrival.verdict is Verdict.DROP:
             # A reset, not a FIN: no closing handshake or TIME_WAIT kept for a flood.
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
             sock.close()
             self.counters["dropped"] += 1
             self.problems.warning(
-                "refused", "refusing connections (%s) from %s", ticket.reason, ticket.source
+                "refused", "refusing connections (%s) from %s", arrival.reason, arrival.source
             )
             return
-        if ticket.verdict is Verdict.REJECT:
+        if arrival.verdict is Verdict.REJECT:
             self.counters["rejected"] += 1
-        protocol = TrackerConnection(self, ticket, host)
+        protocol = TrackerConnection(self, arrival, host, next(self.session_ids))
         self.spawn(self._attach(sock, protocol))
 
     async def _attach(self, sock: socket.socket, protocol: TrackerConnection) -> None:
@@ -200,7 +294,7 @@ class TrackerServer(AccountCommands, Maintenance):
         except BaseException as exc:
             sock.close()
             if protocol.transport is None:
-                self.admission.gone(protocol.ticket, was_session=False)
+                self.admission.gone(protocol.admitted, was_session=False)
             if not isinstance(exc, Exception):
                 raise
             self.counters["attach_failed"] += 1
@@ -209,15 +303,20 @@ class TrackerServer(AccountCommands, Maintenance):
     def register_connection(self, conn: TrackerConnection) -> None:
         """Track an admitted connection (refused ones are only bounded in time)."""
         self.connections[conn.session] = conn
-        if conn.ticket.verdict is Verdict.ADMIT:
+        if conn.admitted.verdict is Verdict.ADMIT:
             self._awaiting_login[conn.session] = conn
+
+    def session_started(self, conn: TrackerConnection) -> None:
+        """``conn`` logged in: off the login deadline, counted as a session of its source."""
+        self._awaiting_login.pop(conn.session, None)
+        self.admission.logged_in(conn.admitted)
 
     def connection_gone(self, conn: TrackerConnection) -> None:
         """Idempotent clean-up: offline at once, room left, members told."""
         if self.connections.pop(conn.session, None) is None:
             return
         awaiting = self._awaiting_login.pop(conn.session, None) is not None
-        self.admission.gone(conn.ticket, was_session=not awaiting)
+        self.admission.gone(conn.admitted, was_session=not awaiting)
         if self.group is None:
             self.deliver(None, self.state.disconnect(conn.session))
         elif conn.session in self.state.sessions:
@@ -225,8 +324,184 @@ class TrackerServer(AccountCommands, Maintenance):
 
     async def _group_disconnect(self, session: SessionId) -> None:
         try:
-            outcome = await self._change(lambda state: state.disconnect(session))
+            outcome = await self.change(lambda state: state.disconnect(session))
         except Exception as exc:
             self.problems.warning("disconnect", "ending a session failed: %s", type(exc).__name__)
             return
         self.deliver(None, outcome)
+
+    # ------------------------------------------------------------ routing
+
+    def dispatch(self, conn: TrackerConnection, item: Request | RelayFrame) -> None:
+        """Handle ``conn``'s next request: at once when the rules need nothing slow,
+        else as work the connection awaits before it reads its next request."""
+        state = self.state
+        now = time.time()
+        state.touch(conn.session, now)
+        if isinstance(item, RelayFrame):
+            outcome = state.relay(conn.session, item, now)
+            if outcome.wait > 0:
+                conn.hold(outcome.wait, item)
+            else:
+                self.deliver_relay(conn, outcome)
+            return
+        authenticated = state.is_authenticated(conn.session)
+        accounts = self.account_commands
+        if item.cmd is Command.SALT:
+            conn.run_async(accounts.salt(conn, item))
+            return
+        if not authenticated and item.cmd in ACCOUNT_COMMANDS:
+            conn.run_async(ACCOUNT_COMMANDS[item.cmd](accounts, conn, item))
+            return
+        if authenticated and item.cmd is Command.LOGOUT:
+            conn.run_async(accounts.logout(conn, item))
+            return
+        if authenticated and self.group is not None and item.cmd in GROUP_COMMANDS:
+            conn.run_async(self.group_command(conn, item))
+            return
+        outcome = state.handle(conn.session, item, now)
+        if outcome.store:
+            conn.run_async(self.persist_then_deliver(conn, outcome))
+            return
+        self.deliver(conn, outcome)
+
+    # ------------------------------------------------------------ delivery
+
+    def deliver(self, conn: TrackerConnection | None, outcome: Outcome) -> None:
+        """Send the reply, the pushes, the relayed frame, then close what must be closed.
+
+        ``send`` never raises, so a reply that could not be sent never skips the pushes
+        and closes that belong to the same state change.
+        """
+        if conn is not None and outcome.reply is not None:
+            conn.send(outcome.reply)
+        for sessions, message in outcome.pushes:
+            for session in sessions:
+                target = self.connections.get(session)
+                if target is not None:
+                    target.send(message)
+        if outcome.forward is not None:
+            self._forward(outcome.forward)
+        for session in outcome.close:
+            target = self.connections.get(session)
+            if target is not None:
+                target.close()
+
+    def deliver_relay(self, conn: TrackerConnection | None, outcome: Outcome) -> None:
+        """:meth:`deliver` an outcome of the relay's rules, whose pushes may be for
+        sessions of other trackers of the group: those go through the ``relay`` table
+        (:mod:`tracker.group.relay`). Outcomes of group commands never come here: their
+        pushes to other trackers go in the group's log."""
+        relay = self.group_relay
+        if relay is not None:
+            for sessions, message in outcome.pushes:
+                for session in sessions:
+                    ref = self.group_remote(session)
+                    if ref is not None:
+                        relay.push(ref, message)
+        self.deliver(conn, outcome)
+
+    def group_remote(self, session: SessionId) -> RemoteSession | None:
+        """Where a session of another tracker of the group is (``None``: one of ours)."""
+        if self.group is None:
+            return None
+        return self.group.state.address_of(session)
+
+    def _forward(self, forward: Forward) -> None:
+        """Carry a relayed frame, never waiting: a target that does not read fast enough
+        loses it (and both ends are told) instead of making the tracker buffer it."""
+        target = self.connections.get(forward.target)
+        if target is None:
+            ref = self.group_remote(forward.target)
+            if ref is not None and self.group_relay is not None:
+                self.group_relay.forward(forward, ref)
+            return
+        if target.unsent > self.config.relay_receiver_buffer:
+            self.problems.warning("relay_drop", "dropping relayed frames to a slow receiver")
+            self.deliver_relay(None, self.state.relay_dropped(forward))
+            return
+        target.send(forward.message)
+
+    async def group_command(self, conn: TrackerConnection, request: Request) -> None:
+        """A room command when trackers share a database: decided under the group lock."""
+        await self.handle_then_deliver(
+            conn, request, "a group command failed", "could not store the change"
+        )
+
+    async def handle_then_deliver(
+        self, conn: TrackerConnection, request: Request, failure: str, answer: str
+    ) -> None:
+        """Decide ``request`` through :meth:`change` (the group's lock, in a group), then
+        deliver; if that fails, log ``failure`` and answer ``internal_error`` ``answer``."""
+        now = time.time()
+        try:
+            outcome = await self.change(lambda state: state.handle(conn.session, request, now))
+        except Exception:
+            log.exception(failure)
+            conn.send(error(request.id, ErrorCode.INTERNAL, answer))
+            return
+        self.deliver(conn, outcome)
+
+    async def persist_then_deliver(self, conn: TrackerConnection, outcome: Outcome) -> None:
+        """Write a command's durable changes before anyone hears of them.
+
+        If the write fails, what it would have stored is undone in memory
+        (:meth:`~tracker.state.tracker_state.TrackerState.revert`), the membership
+        changes stand and are announced, and the command is answered ``internal_error``.
+        """
+        try:
+            await self.storage.apply_room_changes(outcome.store)
+        except Exception:
+            log.exception("could not persist a room change")
+            request_id = outcome.reply.get("id") if outcome.reply else None
+            self.deliver(None, Outcome(pushes=outcome.pushes))
+            self.deliver(None, self.state.revert(outcome.store))
+            conn.send(error(request_id, ErrorCode.INTERNAL, "could not store the change"))
+            return
+        self.deliver(conn, outcome)
+
+    # ------------------------------------------------------------ the periodic sweep
+
+    async def _sweep(self) -> None:
+        """Every duty that recurs, in one task from ``start()`` to ``stop()``; one pass at
+        most every second (``_awaiting_login`` is in arrival order, so the login deadline
+        check stops at the first connection still in time)."""
+        config = self.config
+        max_silence = config.heartbeat_interval * config.heartbeat_misses
+        period = min(config.heartbeat_interval, config.auth_timeout) / 2
+        save_interval = SAVE_INTERVAL if self.storage.kind == "sqlite" else GROUP_SAVE_INTERVAL
+        next_save = time.monotonic() + save_interval
+        next_stats = time.monotonic() + config.stats_interval
+        logged_stats = RelayStats()  # nothing relayed yet: nothing to log
+        while True:
+            await asyncio.sleep(min(period, 1.0))
+            now = time.time()
+            for session in self.state.expired(now, max_silence):
+                conn = self.connections.get(session)
+                if conn is not None:
+                    log.info("session %d silent for %.1f s; closing it", session, max_silence)
+                    conn.abort()
+            deadline = time.monotonic() - config.auth_timeout
+            for conn in list(self._awaiting_login.values()):
+                if conn.opened > deadline:
+                    break
+                conn.abort()
+            if time.monotonic() >= next_stats:
+                next_stats = time.monotonic() + config.stats_interval
+                stats = self.state.relay_stats
+                if stats != logged_stats:
+                    log.info("%s", stats.line(self.state.relay_pairs()))
+                    logged_stats = replace(stats)
+            if time.monotonic() >= next_save:
+                next_save = time.monotonic() + save_interval
+                await self._save_throttles()
+
+    async def _save_throttles(self) -> None:
+        if self._throttles is None:
+            return
+        try:
+            await self._throttles.save()
+        except Exception as exc:
+            self.problems.warning(
+                "throttle_save", "could not save throttle state: %s", type(exc).__name__
+            )

@@ -22,16 +22,16 @@ from tracker.limits.keyed_records import KeyedRecords
 from tracker.limits.rate_limit import KeyedTokenBuckets
 from tracker.limits.source import TrustedNetworks
 from tracker.limits.throttle import LoginThrottle
-from tracker.network.admission import MAX_REJECTING, Admission
+from tracker.network.admission import MAX_REJECTING, SourceAdmission
 from tracker.network.fd_limit import connection_cap, raise_open_file_limit
 from tracker.state.tracker_state import StateLimits
 
 log = logging.getLogger("tracker.server")
 
 
-def admission_for(config: TrackerConfig) -> Admission:
+def admission_for(config: TrackerConfig) -> SourceAdmission:
     """The connection caps of ``config``, per source and in total."""
-    return Admission(
+    return SourceAdmission(
         max_connections=config.max_connections,
         max_unauthenticated=config.max_unauthenticated,
         max_unauthenticated_per_source=config.max_unauthenticated_per_source,

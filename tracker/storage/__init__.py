@@ -1,5 +1,6 @@
 """What survives restarts: the Storage interface and its SQLite and PostgreSQL back ends."""
 
-from tracker.storage.base import Storage, open_storage
+from tracker.storage.base import Storage
+from tracker.storage.open import open_storage
 
 __all__ = ["Storage", "open_storage"]

@@ -11,7 +11,7 @@ settings (the secret behind fake login salts, the realm). Two implementations:
   (:mod:`tracker.group.coordinator` coordinates their live state).
 
 Every write that a reply acknowledges is committed durably before the reply.
-:func:`open_storage` picks the back end from the configuration.
+:func:`tracker.storage.open.open_storage` picks the back end.
 """
 
 from __future__ import annotations
@@ -20,14 +20,11 @@ import hmac
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from crypto.login_secret import LoginKdf
 from tracker.limits.keyed_records import Pending, Record, RecordRule
 from tracker.state.room_changes import StoreAction
-
-if TYPE_CHECKING:
-    from tracker.config import TrackerConfig
 
 #: Used tickets kept per user (to recognise a replay) beyond the live one.
 USED_TICKETS_KEPT = 8
@@ -242,18 +239,3 @@ class Storage(Protocol):
         ...
 
     async def revoke_tickets(self, username: str) -> None: ...
-
-
-def open_storage(config: TrackerConfig) -> Storage:
-    """The back end ``config.database`` names (``None``: SQLite in the data directory)."""
-    if config.database is None:
-        from tracker.storage.sqlite import SqliteStorage
-
-        return SqliteStorage(config.data_dir)
-    try:
-        from tracker.storage.postgres import PgStorage
-    except ImportError as exc:
-        raise OSError(
-            f"--database needs psycopg: pip install 'p2pchat[postgresql]' ({exc})"
-        ) from None
-    return PgStorage(config.database, config.database_pool_size)

@@ -26,6 +26,7 @@ import psycopg
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+import tracker.storage.pg_throttles as pg_throttles
 from crypto.login_secret import LoginKdf
 from tracker.state.room_changes import (
     BanAdded,
@@ -37,7 +38,6 @@ from tracker.state.room_changes import (
     RoomModeChanged,
     StoreAction,
 )
-from tracker.storage import pg_throttles
 from tracker.storage.base import (
     USED_TICKETS_KEPT,
     AddResult,

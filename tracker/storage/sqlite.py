@@ -13,11 +13,11 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import tracker.storage.invites as invite_store
+import tracker.storage.sqlite_rooms as room_store
+import tracker.storage.sqlite_users as user_store
 from crypto.login_secret import LoginKdf
 from tracker.state.room_changes import StoreAction
-from tracker.storage import invites as invite_store
-from tracker.storage import sqlite_rooms as room_store
-from tracker.storage import sqlite_users as user_store
 from tracker.storage.base import (
     USED_TICKETS_KEPT,
     AddResult,
