@@ -38,7 +38,7 @@ class _Flow:
         pass
 
 
-async def _bounded(events: list[ev.Event], batch: int) -> tuple[float, int]:
+async def _bounded(events: list[ev.ClientEvent], batch: int) -> tuple[float, int]:
     queue = EventQueue()
     flow = queue.flow = _Flow()
     started = time.perf_counter()
@@ -50,8 +50,8 @@ async def _bounded(events: list[ev.Event], batch: int) -> tuple[float, int]:
     return time.perf_counter() - started, flow.pauses
 
 
-async def _plain(events: list[ev.Event], batch: int) -> float:
-    queue: asyncio.Queue[ev.Event | None] = asyncio.Queue()
+async def _plain(events: list[ev.ClientEvent], batch: int) -> float:
+    queue: asyncio.Queue[ev.ClientEvent | None] = asyncio.Queue()
     started = time.perf_counter()
     for start in range(0, len(events), batch):
         for event in events[start : start + batch]:
@@ -66,7 +66,7 @@ async def main() -> None:
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--repeat", type=int, default=7)
     args = parser.parse_args()
-    events: list[ev.Event] = [
+    events: list[ev.ClientEvent] = [
         ev.MessageReceived(None, f"user{n % 8}", TEXT, 1.0, f"{n:016x}-{n}")
         for n in range(args.events)
     ]

@@ -52,7 +52,7 @@ from commons.relay_frames import relay_request
 from crypto.keystore import TEST_KDF_PARAMS
 from peer.client.chat_client import ChatClient
 from peer.config import PeerConfig
-from peer.events import Event, MessageDelivered, MessageFailed, MessageReceived
+from peer.events import ClientEvent, MessageDelivered, MessageFailed, MessageReceived
 
 REPO = Path(__file__).resolve().parents[1]
 BODY = bytes(range(200))
@@ -247,8 +247,8 @@ async def bench_tracker(args: argparse.Namespace, pid: int, port: int, cert: Pat
 class Peer:
     def __init__(self, client: ChatClient) -> None:
         self.client = client
-        self.waiters: list[tuple[Callable[[Event], bool], asyncio.Future[Event]]] = []
-        self.listeners: list[Callable[[Event], bool]] = []
+        self.waiters: list[tuple[Callable[[ClientEvent], bool], asyncio.Future[ClientEvent]]] = []
+        self.listeners: list[Callable[[ClientEvent], bool]] = []
         self.task = asyncio.create_task(self._pump())
 
     async def _pump(self) -> None:
@@ -261,8 +261,8 @@ class Peer:
                     future.set_result(event)
                     self.waiters.remove(waiter)
 
-    def next(self, match: Callable[[Event], bool]) -> asyncio.Future[Event]:
-        future: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
+    def next(self, match: Callable[[ClientEvent], bool]) -> asyncio.Future[ClientEvent]:
+        future: asyncio.Future[ClientEvent] = asyncio.get_running_loop().create_future()
         self.waiters.append((match, future))
         return future
 
@@ -297,7 +297,7 @@ async def burst(sender: Peer, to: str, count: int) -> float:
     failed: list[str] = []
     progress = asyncio.Event()
 
-    def match(event: Event) -> bool:
+    def match(event: ClientEvent) -> bool:
         nonlocal delivered
         if isinstance(event, MessageDelivered | MessageFailed):
             delivered += 1

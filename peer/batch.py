@@ -78,15 +78,15 @@ TUI_COMMANDS = (
 )
 
 
-def event_to_json(event: ev.Event) -> Output:
+def event_to_json(event: ev.ClientEvent) -> Output:
     """The batch-mode object of a client event: ``"event"`` (its name) first, then its
     fields under the batch protocol's keys (``user`` for a username, ``by`` for who acted)."""
     name, fields = _event_fields(event)
     return {"event": name, **fields}
 
 
-def _event_fields(event: ev.Event) -> tuple[str, Output]:
-    """Exhaustive over :data:`peer.events.Event`: mypy refuses an event type left out."""
+def _event_fields(event: ev.ClientEvent) -> tuple[str, Output]:
+    """Exhaustive over :data:`peer.events.ClientEvent`: mypy refuses an event type left out."""
     match event:
         case ev.MessageReceived():
             return "message", {

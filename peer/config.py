@@ -59,7 +59,7 @@ def parse_endpoint(text: str, *, allow_port_zero: bool = False) -> tuple[str, in
 
 @dataclass(frozen=True, slots=True)
 class PeerConfig:
-    """Everything a :class:`ChatClient` needs before it connects.
+    """Everything a :class:`peer.client.ChatClient` needs before it connects.
 
     ``cafile`` and ``tracker_fingerprint`` are alternative ways to authenticate the
     tracker; with neither, the first certificate seen is pinned in ``home`` (TOFU).

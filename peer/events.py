@@ -180,7 +180,7 @@ class ErrorEvent:
     message: str
 
 
-Event = (
+ClientEvent = (
     MessageReceived
     | MemberJoined
     | MemberLeft

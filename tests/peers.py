@@ -22,7 +22,7 @@ from crypto.login_secret import TEST_LOGIN_KDF
 from peer.channels.link import P2PLink
 from peer.client.chat_client import ChatClient
 from peer.config import PeerConfig
-from peer.events import Event
+from peer.events import ClientEvent
 from tracker.server.server import TrackerServer
 from tracker.state.tracker_state import Outcome
 
@@ -36,7 +36,7 @@ class PeerHandle:
 
     def __init__(self, client: ChatClient) -> None:
         self.client = client
-        self.events: list[Event] = []
+        self.events: list[ClientEvent] = []
         self._changed = asyncio.Condition()
         self._task = asyncio.create_task(self._record())
 

@@ -154,10 +154,10 @@ class ChatClient:
             raise NotLoggedInError("log in first")
         return derive_history_keys(self._identity, self.username, salt)
 
-    def _emit(self, event: ev.Event) -> None:
+    def _emit(self, event: ev.ClientEvent) -> None:
         self._events.put(event)
 
-    async def events(self) -> AsyncIterator[ev.Event]:
+    async def events(self) -> AsyncIterator[ev.ClientEvent]:
         """Every event in order, until :meth:`close`; meant for a single consumer.
 
         The queue is bounded by back-pressure, never by dropping: while the events one

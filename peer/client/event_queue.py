@@ -37,7 +37,7 @@ PER_CHANNEL_BUDGET = 1024 * 1024
 TOTAL_BUDGET = 16 * 1024 * 1024
 
 
-def event_cost(event: ev.Event) -> int:
+def event_cost(event: ev.ClientEvent) -> int:
     """About the memory ``event`` holds while it waits."""
     if isinstance(event, ev.MessageReceived):
         return EVENT_OVERHEAD + len(event.text.encode("utf-8", "surrogatepass"))
@@ -101,13 +101,13 @@ class EventQueue:
     def __init__(self, budget: EventBudget | None = None) -> None:
         self.budget = budget or EventBudget()
         self.flow: Flow | None = None
-        self._items: deque[tuple[ev.Event | None, int | None, int]] = deque()
+        self._items: deque[tuple[ev.ClientEvent | None, int | None, int]] = deque()
         self._ready = asyncio.Event()
 
     def __len__(self) -> int:
         return len(self._items)
 
-    def put(self, event: ev.Event, channel: int | None = None) -> None:
+    def put(self, event: ev.ClientEvent, channel: int | None = None) -> None:
         cost = event_cost(event)
         self._items.append((event, channel, cost))
         self._ready.set()
@@ -119,7 +119,7 @@ class EventQueue:
         self._items.append((None, None, 0))
         self._ready.set()
 
-    async def get(self) -> ev.Event | None:
+    async def get(self) -> ev.ClientEvent | None:
         while not self._items:
             self._ready.clear()
             await self._ready.wait()

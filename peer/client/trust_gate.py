@@ -52,7 +52,7 @@ class TrustGate:
         identity: IdentityKey,
         pins: PinStore,
         executor: ThreadPoolExecutor,
-        emit: Callable[[ev.Event], None],
+        emit: Callable[[ev.ClientEvent], None],
     ) -> None:
         self.me = me
         self.identity = identity
@@ -64,7 +64,7 @@ class TrustGate:
 
     @classmethod
     async def open(
-        cls, home: Path, me: str, identity: IdentityKey, emit: Callable[[ev.Event], None]
+        cls, home: Path, me: str, identity: IdentityKey, emit: Callable[[ev.ClientEvent], None]
     ) -> TrustGate:
         """Load (and check) the pin store; refuses a tampered or exposed one."""
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="p2pchat-pins")

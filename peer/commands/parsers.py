@@ -11,7 +11,6 @@ from commons.errors import ErrorCode, ValidationError
 from commons.models import NAME_RE, validate_name, validate_room_name, validate_username
 from crypto.fingerprint import parse_fingerprint
 from peer.commands.values import (
-    Command,
     ControlUser,
     CreateRoom,
     Help,
@@ -24,6 +23,7 @@ from peer.commands.values import (
     SetSetting,
     ShowFingerprint,
     Switch,
+    UserCommand,
 )
 
 
@@ -33,11 +33,11 @@ class CommandError(ValidationError):
     code = ErrorCode.BAD_REQUEST
 
 
-Parser = Callable[[str, str], Command]  # (usage, rest of the line) -> command
+Parser = Callable[[str, str], UserCommand]  # (usage, rest of the line) -> command
 
 
-def bare(make: Callable[[], Command]) -> Parser:
-    def parse(usage: str, rest: str) -> Command:
+def bare(make: Callable[[], UserCommand]) -> Parser:
+    def parse(usage: str, rest: str) -> UserCommand:
         if rest.split():
             raise CommandError(f"usage: {usage}")
         return make()
@@ -45,8 +45,8 @@ def bare(make: Callable[[], Command]) -> Parser:
     return parse
 
 
-def one(make: Callable[[str], Command], check: Callable[[str], str] = str) -> Parser:
-    def parse(usage: str, rest: str) -> Command:
+def one(make: Callable[[str], UserCommand], check: Callable[[str], str] = str) -> Parser:
+    def parse(usage: str, rest: str) -> UserCommand:
         args = rest.split()
         if len(args) != 1:
             raise CommandError(f"usage: {usage}")
@@ -56,7 +56,7 @@ def one(make: Callable[[str], Command], check: Callable[[str], str] = str) -> Pa
 
 
 def credentials(login: bool) -> Parser:
-    def parse(usage: str, rest: str) -> Command:
+    def parse(usage: str, rest: str) -> UserCommand:
         args = rest.split()
         if login and len(args) == 3 and args[2] == "--replace-key":
             return Login(validate_username(args[0]), args[1], replace_key=True)
@@ -68,24 +68,24 @@ def credentials(login: bool) -> Parser:
     return parse
 
 
-def msg(usage: str, rest: str) -> Command:
+def msg(usage: str, rest: str) -> UserCommand:
     user, _, text = rest.lstrip().partition(" ")
     if not user or not text.strip():
         raise CommandError(f"usage: {usage}")
     return SendPrivate(validate_username(user), text)
 
 
-def fingerprint(usage: str, rest: str) -> Command:
+def fingerprint(usage: str, rest: str) -> UserCommand:
     args = rest.split()
     if len(args) > 1:
         raise CommandError(f"usage: {usage}")
     return ShowFingerprint(validate_username(args[0]) if args else None)
 
 
-def key_choice(make: Callable[[str, str | None], Command]) -> Parser:
+def key_choice(make: Callable[[str, str | None], UserCommand]) -> Parser:
     """``USER [FINGERPRINT]``, the fingerprint possibly typed in spaced groups."""
 
-    def parse(usage: str, rest: str) -> Command:
+    def parse(usage: str, rest: str) -> UserCommand:
         args = rest.split()
         if not args:
             raise CommandError(f"usage: {usage}")
@@ -95,10 +95,10 @@ def key_choice(make: Callable[[str, str | None], Command]) -> Parser:
     return parse
 
 
-def room(make: Callable[[str], Command]) -> Parser:
+def room(make: Callable[[str], UserCommand]) -> Parser:
     """``ROOM``: one name; anything else says what a room name is, not just the usage."""
 
-    def parse(usage: str, rest: str) -> Command:
+    def parse(usage: str, rest: str) -> UserCommand:
         args = rest.split()
         if not args:
             raise CommandError(f"usage: {usage}")
@@ -107,35 +107,35 @@ def room(make: Callable[[str], Command]) -> Parser:
     return parse
 
 
-def help_topic(usage: str, rest: str) -> Command:
+def help_topic(usage: str, rest: str) -> UserCommand:
     args = rest.split()
     if len(args) > 1:
         raise CommandError(f"usage: {usage}")
     return Help(args[0][:33] if args else None)
 
 
-def search(usage: str, rest: str) -> Command:
+def search(usage: str, rest: str) -> UserCommand:
     first, _, more = rest.strip().partition(" ")
     if first.lower() in ("-all", "--all"):
         return Search(more.strip(), all_buffers=True)
     return Search(rest.strip())
 
 
-def setting(usage: str, rest: str) -> Command:
+def setting(usage: str, rest: str) -> UserCommand:
     name, _, value = rest.strip().partition(" ")
     return SetSetting(name or None, value.strip() or None)
 
 
-def switch(usage: str, rest: str) -> Command:
+def switch(usage: str, rest: str) -> UserCommand:
     if not rest.strip():
         raise CommandError(f"usage: {usage}")
     return Switch(rest.strip())
 
 
-def page(make: Callable[[str | None], Command]) -> Parser:
+def page(make: Callable[[str | None], UserCommand]) -> Parser:
     """``[FROM]``: where a listing starts (the ``next`` cursor a page ended with)."""
 
-    def parse(usage: str, rest: str) -> Command:
+    def parse(usage: str, rest: str) -> UserCommand:
         args = rest.split()
         if len(args) > 1:
             raise CommandError(f"usage: {usage}")
@@ -144,7 +144,7 @@ def page(make: Callable[[str | None], Command]) -> Parser:
     return parse
 
 
-def create(usage: str, rest: str) -> Command:
+def create(usage: str, rest: str) -> UserCommand:
     args = rest.split()
     if len(args) == 2 and args[1] == "--invite-only":
         return CreateRoom(room_name(usage, args[0]), invite_only=True)
@@ -164,7 +164,7 @@ def room_name(usage: str, text: str) -> str:
 def control(action: OwnerAction) -> Parser:
     """``USER [ROOM]``."""
 
-    def parse(usage: str, rest: str) -> Command:
+    def parse(usage: str, rest: str) -> UserCommand:
         args = rest.split()
         if not 1 <= len(args) <= 2:
             raise CommandError(f"usage: {usage}")
@@ -174,7 +174,7 @@ def control(action: OwnerAction) -> Parser:
     return parse
 
 
-def invite_only(usage: str, rest: str) -> Command:
+def invite_only(usage: str, rest: str) -> UserCommand:
     args = rest.split()
     if not 1 <= len(args) <= 2 or args[0].lower() not in ("on", "off"):
         raise CommandError(f"usage: {usage}")
@@ -182,8 +182,8 @@ def invite_only(usage: str, rest: str) -> Command:
     return SetInviteOnly(args[0].lower() == "on", room)
 
 
-def optional_room(make: Callable[[str | None], Command]) -> Parser:
-    def parse(usage: str, rest: str) -> Command:
+def optional_room(make: Callable[[str | None], UserCommand]) -> Parser:
+    def parse(usage: str, rest: str) -> UserCommand:
         args = rest.split()
         if len(args) > 1:
             raise CommandError(f"usage: {usage}")

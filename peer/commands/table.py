@@ -33,7 +33,6 @@ from peer.commands.values import (
     ArgumentKind,
     ClearHistory,
     CloseBuffer,
-    Command,
     ControlUser,
     CreateRoom,
     DeleteRoom,
@@ -61,6 +60,7 @@ from peer.commands.values import (
     ShowFingerprint,
     Switch,
     Trust,
+    UserCommand,
     Verify,
 )
 
@@ -71,7 +71,6 @@ __all__ = [
     "ArgumentKind",
     "ClearHistory",
     "CloseBuffer",
-    "Command",
     "CommandError",
     "CommandSpec",
     "ControlUser",
@@ -102,6 +101,7 @@ __all__ = [
     "ShowFingerprint",
     "Switch",
     "Trust",
+    "UserCommand",
     "Verify",
     "command_word",
     "commands_for",
@@ -413,7 +413,7 @@ def spec_for(name: str, frontend: Frontend | None = None) -> CommandSpec | None:
     return None
 
 
-def parse_line(line: str, frontend: Frontend = Frontend.BATCH) -> Command | None:
+def parse_line(line: str, frontend: Frontend = Frontend.BATCH) -> UserCommand | None:
     """Parse one input line (without its newline); ``None`` for a blank line."""
     line = line.rstrip("\r\n")
     if has_lone_surrogate(line):

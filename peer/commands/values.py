@@ -207,7 +207,7 @@ class Expand:
     """Draw the newest clipped message of the buffer shown in full."""
 
 
-Command = (
+UserCommand = (
     Register
     | Login
     | ListPeers

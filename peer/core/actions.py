@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from peer.core.frames import Frame
-from peer.events import Event
+from peer.events import ClientEvent
 
 
 class CloseReason(StrEnum):
@@ -155,7 +155,7 @@ class SentMessage:
 class Step:
     """The outcome of one input: events for the user, then actions for the shells."""
 
-    events: list[Event] = field(default_factory=list)
+    events: list[ClientEvent] = field(default_factory=list)
     actions: list[Action] = field(default_factory=list)
 
     def extend(self, other: Step) -> Step:

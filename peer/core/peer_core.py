@@ -688,7 +688,7 @@ class PeerCore:
 
     # ------------------------------------------------------------------ plumbing
 
-    def _emit(self, event: ev.Event) -> None:
+    def _emit(self, event: ev.ClientEvent) -> None:
         self._step.events.append(event)
 
     def _do(self, action: Action) -> None:

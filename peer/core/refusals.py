@@ -28,7 +28,7 @@ class RefusalDigest:
         self._started: dict[tuple[str, str], float] = {}  # first refusal of the interval
         self._counts: dict[tuple[str, str], int] = {}  # refusals not reported yet
 
-    def refused(self, user: str, code: str, message: str, now: float) -> list[ev.Event]:
+    def refused(self, user: str, code: str, message: str, now: float) -> list[ev.ClientEvent]:
         """A channel claiming to be ``user`` was refused (``code``); what to tell the
         user now (the first of an interval, in full), or nothing."""
         out = self.due(now)
@@ -41,9 +41,9 @@ class RefusalDigest:
         self._started[kind] = now
         return [*out, ev.ErrorEvent(code, message)]
 
-    def due(self, now: float) -> list[ev.Event]:
+    def due(self, now: float) -> list[ev.ClientEvent]:
         """Summaries of the intervals that ended by ``now``; those kinds start afresh."""
-        out: list[ev.Event] = []
+        out: list[ev.ClientEvent] = []
         for kind, started in sorted(self._started.items()):
             if now - started < self.interval:
                 continue

@@ -17,10 +17,10 @@ from textual.screen import Screen
 from peer.client.chat_client import ChatClient
 from peer.tui.model.chat_model import ChatModel
 from peer.tui.model.controller import ChatController
-from peer.tui.model.screen_requests import Request, VerifyRequest
+from peer.tui.model.screen_requests import ScreenRequest, VerifyRequest
 from peer.tui.widgets import DecisionDialog, KeyChangedDialog, VerifyDialog
 
-Decide = Callable[[Callable[[], Awaitable[Request | None]]], None]
+Decide = Callable[[Callable[[], Awaitable[ScreenRequest | None]]], None]
 Push = Callable[[Screen[Any], Callable[[Any], None]], object]
 
 
@@ -66,7 +66,7 @@ class KeyDecisions:
         shown = tuple(self.client.fingerprint(key=k) for k in keys)
         dialog = KeyChangedDialog(user, shown)
 
-        async def verify() -> Request:
+        async def verify() -> ScreenRequest:
             return self.controller.verify_request(user)
 
         async def trust() -> None:

@@ -76,7 +76,7 @@ class Wire:
     channel: int | None = None
     ids: Iterator[int] = field(default_factory=lambda: itertools.count(100))
     queued: dict[str, list[Frame]] = field(default_factory=lambda: {"a": [], "b": []})
-    seen: dict[str, list[ev.Event]] = field(default_factory=lambda: {"a": [], "b": []})
+    seen: dict[str, list[ev.ClientEvent]] = field(default_factory=lambda: {"a": [], "b": []})
 
     def side(self, core: PeerCore) -> str:
         return "a" if core is self.a else "b"

@@ -31,13 +31,13 @@ def test_room_control_and_refusal_events() -> None:
 
 
 def test_every_event_has_its_own_name() -> None:
-    kinds = typing.get_args(ev.Event)
+    kinds = typing.get_args(ev.ClientEvent)
     samples = {kind: _sample(kind) for kind in kinds}
     names = [event_to_json(sample)["event"] for sample in samples.values()]
     assert len(set(names)) == len(kinds)
 
 
-def _sample(kind: type) -> ev.Event:
+def _sample(kind: type) -> ev.ClientEvent:
     hints = typing.get_type_hints(kind)
     values: dict[str, object] = {"str": "x", "str | None": None, "float": 1.0, "int": 1}
     values["bytes"] = b"k"
@@ -45,7 +45,7 @@ def _sample(kind: type) -> ev.Event:
     args = [values[str(t).replace("<class '", "").replace("'>", "")] for t in hints.values()]
     event = kind(*args)
     assert isinstance(event, kind)
-    return typing.cast(ev.Event, event)
+    return typing.cast(ev.ClientEvent, event)
 
 
 def test_a_rate_limit_says_when_to_try_again() -> None:

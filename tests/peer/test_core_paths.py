@@ -25,7 +25,7 @@ class TwoPaths:
     alice: PeerCore = field(default_factory=lambda: make_core("alice"))
     bob: PeerCore = field(default_factory=lambda: make_core("bob"))
     wire: dict[tuple[str, int], list[Frame]] = field(default_factory=dict)
-    seen: dict[str, list[ev.Event]] = field(default_factory=lambda: {"alice": [], "bob": []})
+    seen: dict[str, list[ev.ClientEvent]] = field(default_factory=lambda: {"alice": [], "bob": []})
 
     def core(self, name: str) -> PeerCore:
         return self.alice if name == "alice" else self.bob

@@ -8,7 +8,7 @@ from peer.core.refusals import ANY_NAME, RefusalDigest
 
 def test_6510_claims_give_one_error_and_one_summary() -> None:
     digest = RefusalDigest(interval=60.0)
-    told: list[ev.Event] = []
+    told: list[ev.ClientEvent] = []
     for attempt in range(6510):
         told += digest.refused("alice", "key_mismatch", f"refused #{attempt}", attempt / 1000)
     assert told == [ev.ErrorEvent("key_mismatch", "refused #0")]

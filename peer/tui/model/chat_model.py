@@ -20,9 +20,9 @@ from peer.events import (
     ChannelClosed,
     ChannelOpened,
     ChannelsRefused,
+    ClientEvent,
     ConnectionLost,
     ErrorEvent,
-    Event,
     InvitedToRoom,
     KeyChanged,
     MemberJoined,
@@ -179,10 +179,10 @@ class ChatModel:
 
     # -- events ------------------------------------------------------------------------
 
-    def apply(self, event: Event) -> list[BufferId]:
+    def apply(self, event: ClientEvent) -> list[BufferId]:
         """Fold one client event into the model; returns the buffers that changed.
 
-        Exhaustive over :data:`peer.events.Event`: mypy refuses an event type left out.
+        Exhaustive over :data:`peer.events.ClientEvent`: mypy refuses an event type left out.
         """
         match event:
             case MessageReceived():

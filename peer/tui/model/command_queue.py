@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from peer.tui.model.buffers import BufferId
 from peer.tui.model.controller import ChatController
-from peer.tui.model.screen_requests import Request
+from peer.tui.model.screen_requests import ScreenRequest
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +29,7 @@ class _Paste:
 class _Decision:
     """A dialog's decision, queued behind the lines typed before it."""
 
-    run: Callable[[], Awaitable[Request | None]]
+    run: Callable[[], Awaitable[ScreenRequest | None]]
 
 
 class CommandQueue:
@@ -48,11 +48,11 @@ class CommandQueue:
         """Queue confirmed pasted ``lines``, sent as text to ``target``."""
         self._items.put_nowait(_Paste(target, lines))
 
-    def decide(self, run: Callable[[], Awaitable[Request | None]]) -> None:
+    def decide(self, run: Callable[[], Awaitable[ScreenRequest | None]]) -> None:
         """Queue a dialog's decision."""
         self._items.put_nowait(_Decision(run))
 
-    async def next_request(self) -> Request:
+    async def next_request(self) -> ScreenRequest:
         """Run what is queued, in order, until something asks for the screen."""
         controller = self._controller
         while True:

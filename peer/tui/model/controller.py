@@ -35,7 +35,7 @@ from crypto.pinning import TrustState
 from peer.client.chat_client import ChatClient
 from peer.commands import table as cmd
 from peer.commands.runner import execute, refresh_key
-from peer.events import ChannelOpened, Event, MemberJoined, MessageReceived
+from peer.events import ChannelOpened, ClientEvent, MemberJoined, MessageReceived
 from peer.history.archive import HistoryArchive
 from peer.history.entries import HistoryEntry
 from peer.tui.model import local_commands as local
@@ -46,7 +46,7 @@ from peer.tui.model.result_lines import Refresh, refresh_for, show_result
 from peer.tui.model.screen_requests import (
     KeyCandidate,
     QuitRequest,
-    Request,
+    ScreenRequest,
     SearchRequest,
     VerifyRequest,
 )
@@ -116,7 +116,7 @@ class ChatController:
         for username in refresh.trust:
             self.refresh_trust(username)
 
-    def handle_event(self, event: Event) -> list[BufferId]:
+    def handle_event(self, event: ClientEvent) -> list[BufferId]:
         touched = self.model.apply(event)
         if isinstance(event, MemberJoined | ChannelOpened):
             self.refresh_trust(event.username)
@@ -126,7 +126,7 @@ class ChatController:
 
     # -- input -------------------------------------------------------------------------
 
-    async def handle_line(self, line: str) -> Request | None:
+    async def handle_line(self, line: str) -> ScreenRequest | None:
         """Run one submitted line; errors become error lines, never exceptions."""
         try:
             command = cmd.parse_line(line, cmd.Frontend.TUI)
@@ -135,11 +135,11 @@ class ChatController:
             return None
         return None if command is None else await self.run(command)
 
-    async def run(self, command: cmd.Command) -> Request | None:
+    async def run(self, command: cmd.UserCommand) -> ScreenRequest | None:
         """Run one typed command; errors become error lines."""
         return await self.guarded(self._run(command))
 
-    async def guarded(self, work: Awaitable[Request | None]) -> Request | None:
+    async def guarded(self, work: Awaitable[ScreenRequest | None]) -> ScreenRequest | None:
         """Await a command or a decision taken in a dialog; errors become error lines."""
         try:
             return await work
@@ -153,7 +153,7 @@ class ChatController:
         else:
             self.model.error(f"network error: {type(exc).__name__}")
 
-    async def _run(self, command: cmd.Command) -> Request | None:
+    async def _run(self, command: cmd.UserCommand) -> ScreenRequest | None:
         model = self.model
         match command:
             case cmd.Quit():

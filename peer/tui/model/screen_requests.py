@@ -58,4 +58,4 @@ class SettingChanged:
     key: str
 
 
-Request = VerifyRequest | QuitRequest | SearchRequest | SettingChanged
+ScreenRequest = VerifyRequest | QuitRequest | SearchRequest | SettingChanged
