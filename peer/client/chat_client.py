@@ -55,6 +55,7 @@ from peer.session.credentials import (
     login_secrets,
     open_login_memory,
     remember_login,
+    save_identity,
 )
 from peer.session.login_memory import MEMORY_FILE, LoginMemory, check_legacy_request
 from peer.session.messages import PeerPage, RoomPage, TrackerPush
@@ -186,15 +187,17 @@ class ChatClient:
         await self._session.connect()
 
     async def register(self, username: str, password: str) -> None:
-        """Load or create the identity key (encrypted with ``password``), then REGISTER."""
+        """REGISTER with the saved identity key, or a new one that is written (sealed with
+        ``password``) only once the tracker created the account."""
         username = validate_username(username)
         if not password:
             raise ValidationError("the password cannot be empty")
-        identity = await load_identity(self.config.home, username, password, self._kdf_params)
+        loaded = await load_identity(self.config.home, username, password)
         memory = await open_login_memory(self.config.home)
         salt = await self._session.salt(username)
         secrets = await login_secrets(password, salt, self.config.min_login_kdf)
-        await self._session.register(username, secrets.secret, identity.public_b64)
+        await self._session.register(username, secrets.secret, loaded.key.public_b64)
+        await save_identity(self.config.home, username, loaded, password, self._kdf_params)
         await remember_login(self.config.home, memory, username, self._session.tracker_identity)
 
     async def _secrets(
@@ -231,7 +234,8 @@ class ChatClient:
             raise ValidationError(f"already logged in as {self.username}")
         if not self._connected:
             raise NotConnectedError("call connect() first")
-        identity = await load_identity(self.config.home, username, password, self._kdf_params)
+        loaded = await load_identity(self.config.home, username, password)
+        identity = loaded.key
         trust = await TrustGate.open(self.config.home, username, identity, self._emit)
         port = None
         if self.listen_address is not None:
@@ -249,6 +253,7 @@ class ChatClient:
                 replace_key=replace_key,
                 legacy=secrets.legacy,
             )
+            await save_identity(self.config.home, username, loaded, password, self._kdf_params)
             await remember_login(self.config.home, memory, username, self._session.tracker_identity)
         except BaseException:
             trust.close()
