@@ -30,6 +30,7 @@ from crypto.login_secret import LoginKdf, legacy_digest, login_secret
 from peer.session.login_memory import (
     MEMORY_FILE,
     LoginMemory,
+    LoginRealm,
     TrackerIdentity,
     load_login_memory,
     save_login_memory,
@@ -76,11 +77,12 @@ async def open_login_memory(home: Path) -> LoginMemory:
 
 
 async def remember_login(
-    home: Path, memory: LoginMemory, account: str, tracker: TrackerIdentity
+    home: Path, memory: LoginMemory, account: str, tracker: TrackerIdentity, salt: SaltReply
 ) -> None:
-    """Record that ``account`` uses the salted secret at ``tracker`` and save it (fsync'ed
-    before this returns). A disk error is logged, not raised: the login itself worked."""
-    if not memory.remember(account, tracker):
+    """Record that ``account`` uses the salted secret at ``tracker``, made with the realm
+    and salt of ``salt``, and save it (fsync'ed before this returns). A disk error is
+    logged, not raised: the login itself worked."""
+    if not memory.remember(account, tracker, LoginRealm(salt.realm, salt.salt)):
         return
     loop = asyncio.get_running_loop()
     try:
