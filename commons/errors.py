@@ -63,6 +63,7 @@ class ErrorCode(StrEnum):
     TICKET_INVALID = "ticket_invalid"
     TICKET_REUSED = "ticket_reused"
     LOGIN_DOWNGRADE = "login_downgrade"
+    LOGIN_REALM_CHANGED = "login_realm_changed"
     LEGACY_LOGIN_REFUSED = "legacy_login_refused"
     LOGIN_KDF_TOO_WEAK = "login_kdf_too_weak"
 

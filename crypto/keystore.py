@@ -183,32 +183,67 @@ def open_identity(data: bytes, username: str, password: str) -> IdentityKey:
     return identity
 
 
+def open_saved_identity(home: Path, username: str, password: str) -> IdentityKey | None:
+    """The key saved for ``username`` in ``home``, or ``None`` when there is no file.
+
+    :class:`WrongPasswordError` if ``password`` does not open it; a file that is there but
+    unusable (even a dangling symbolic link) is refused, never taken for a missing one.
+    """
+    path = _checked_path(home, username)
+    if not os.path.lexists(path):
+        return None
+    return _load(path, validate_username(username), password)
+
+
+def save_new_identity(
+    home: Path,
+    username: str,
+    identity: IdentityKey,
+    password: str,
+    *,
+    kdf_params: KdfParams | None = None,
+) -> None:
+    """Seal ``identity`` under ``password`` and write it as the user's key file.
+
+    The contract that keeps a mistyped password from locking the user out: callers
+    write a key created by this run only once the tracker accepted the password
+    (:mod:`peer.session.credentials`). Never replaces a file: ``FileExistsError`` if
+    one appeared meanwhile (another first run of the same user won the race).
+    """
+    path = _checked_path(home, username)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    params = kdf_params or DEFAULT_KDF_PARAMS
+    params.validate()
+    sealed = seal_identity(identity, validate_username(username), password, params)
+    write_private_file(path, sealed, replace=False)
+
+
+def _checked_path(home: Path, username: str) -> Path:
+    try:
+        return key_file_path(home, username)
+    except ValidationError as exc:
+        raise KeyFileError(exc.message) from None
+
+
 def load_or_create_identity(
     home: Path, username: str, password: str, *, kdf_params: KdfParams | None = None
 ) -> tuple[IdentityKey, bool]:
-    """The user's identity key, and whether it was created by this call.
+    """The user's identity key, and whether it was created (and written) by this call.
 
+    For tools and tests that have no tracker to ask; the client writes a new key only
+    after the tracker accepted the password (:func:`save_new_identity`).
     ``kdf_params`` only applies when a new file is written (tests pass cheaper ones);
     an existing file always uses the parameters stored in it.
     """
-    try:
-        username = validate_username(username)
-    except ValidationError as exc:
-        raise KeyFileError(exc.message) from None
-    user_dir = home / username
-    path = user_dir / KEY_FILE_NAME
-    if os.path.lexists(path):  # a dangling symlink too: _load refuses it
-        return _load(path, username, password), False
-    user_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    saved = open_saved_identity(home, username, password)
+    if saved is not None:
+        return saved, False
     identity = IdentityKey.generate()
-    params = kdf_params or DEFAULT_KDF_PARAMS
-    params.validate()
     try:
-        sealed = seal_identity(identity, username, password, params)
-        write_private_file(path, sealed, replace=False)
+        save_new_identity(home, username, identity, password, kdf_params=kdf_params)
     except FileExistsError:
         # Another first run of this user won the race: use its key, never replace it.
-        return _load(path, username, password), False
+        return _load(_checked_path(home, username), validate_username(username), password), False
     return identity, True
 
 

@@ -25,6 +25,15 @@ class LoginDowngradeError(P2PChatError):
     code = ErrorCode.LOGIN_DOWNGRADE
 
 
+class LoginRealmChangedError(P2PChatError):
+    """The tracker names another realm or salt for an account than the ones this client
+    logged in with there: the secret it asks for would be another group's (a hostile
+    tracker or a man in the middle collecting it), or the tracker was reset. Only SALT
+    was sent."""
+
+    code = ErrorCode.LOGIN_REALM_CHANGED
+
+
 class LegacyLoginRefusedError(P2PChatError):
     """The tracker holds the account in the old login scheme, and this client was not
     told (``--allow-legacy-login``) to send the old digest that upgrades it. Nothing

@@ -55,9 +55,16 @@ from peer.session.credentials import (
     login_secrets,
     open_login_memory,
     remember_login,
+    save_identity,
 )
-from peer.session.login_memory import MEMORY_FILE, LoginMemory, check_legacy_request
-from peer.session.messages import PeerPage, RoomPage, TrackerPush
+from peer.session.login_memory import (
+    MEMORY_FILE,
+    LoginMemory,
+    LoginRealm,
+    check_legacy_request,
+    check_login_realm,
+)
+from peer.session.messages import PeerPage, RoomPage, SaltReply, TrackerPush
 from peer.session.session import TrackerSession
 from peer.supervisor import TaskSupervisor
 
@@ -186,23 +193,40 @@ class ChatClient:
         await self._session.connect()
 
     async def register(self, username: str, password: str) -> None:
-        """Load or create the identity key (encrypted with ``password``), then REGISTER."""
+        """REGISTER with the saved identity key, or a new one that is written (sealed with
+        ``password``) only once the tracker created the account."""
         username = validate_username(username)
         if not password:
             raise ValidationError("the password cannot be empty")
-        identity = await load_identity(self.config.home, username, password, self._kdf_params)
+        loaded = await load_identity(self.config.home, username, password)
         memory = await open_login_memory(self.config.home)
-        salt = await self._session.salt(username)
+        salt = await self._pinned_salt(username, memory)
         secrets = await login_secrets(password, salt, self.config.min_login_kdf)
-        await self._session.register(username, secrets.secret, identity.public_b64)
-        await remember_login(self.config.home, memory, username, self._session.tracker_identity)
+        await self._session.register(username, secrets.secret, loaded.key.public_b64)
+        await save_identity(self.config.home, username, loaded, password, self._kdf_params)
+        tracker = self._session.tracker_identity
+        await remember_login(self.config.home, memory, username, tracker, salt)
+
+    async def _pinned_salt(self, username: str, memory: LoginMemory) -> SaltReply:
+        """SALT, refused (nothing more is sent) if it names another realm or salt than
+        the ones this client logged in to the account with at this tracker."""
+        salt = await self._session.salt(username)
+        check_login_realm(
+            memory,
+            username,
+            self._session.tracker_identity,
+            LoginRealm(salt.realm, salt.salt),
+            memory_path=self.config.home / MEMORY_FILE,
+        )
+        return salt
 
     async def _secrets(
         self, username: str, password: str, memory: LoginMemory, allow_legacy: bool
-    ) -> LoginSecrets:
+    ) -> tuple[LoginSecrets, SaltReply]:
         """SALT, then the login secret; the old digest only if the tracker asks for it and
-        neither the login memory nor the user's choice forbids it (else nothing is sent)."""
-        salt = await self._session.salt(username)
+        neither the login memory nor the user's choice forbids it, and only for the realm
+        pinned at this tracker (else nothing is sent)."""
+        salt = await self._pinned_salt(username, memory)
         if salt.legacy:
             check_legacy_request(
                 memory,
@@ -212,7 +236,7 @@ class ChatClient:
                 memory_path=self.config.home / MEMORY_FILE,
             )
         floor = self.config.min_login_kdf
-        return await login_secrets(password, salt, floor, send_legacy=True)
+        return await login_secrets(password, salt, floor, send_legacy=True), salt
 
     async def login(
         self,
@@ -231,7 +255,8 @@ class ChatClient:
             raise ValidationError(f"already logged in as {self.username}")
         if not self._connected:
             raise NotConnectedError("call connect() first")
-        identity = await load_identity(self.config.home, username, password, self._kdf_params)
+        loaded = await load_identity(self.config.home, username, password)
+        identity = loaded.key
         trust = await TrustGate.open(self.config.home, username, identity, self._emit)
         port = None
         if self.listen_address is not None:
@@ -239,7 +264,7 @@ class ChatClient:
         try:
             memory = await open_login_memory(self.config.home)
             allow_legacy = allow_legacy_login or self.config.allow_legacy_login
-            secrets = await self._secrets(username, password, memory, allow_legacy)
+            secrets, salt = await self._secrets(username, password, memory, allow_legacy)
             reply = await self._session.login(
                 username,
                 secrets.secret,
@@ -249,7 +274,9 @@ class ChatClient:
                 replace_key=replace_key,
                 legacy=secrets.legacy,
             )
-            await remember_login(self.config.home, memory, username, self._session.tracker_identity)
+            await save_identity(self.config.home, username, loaded, password, self._kdf_params)
+            tracker = self._session.tracker_identity
+            await remember_login(self.config.home, memory, username, tracker, salt)
         except BaseException:
             trust.close()
             raise

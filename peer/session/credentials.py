@@ -3,9 +3,11 @@
 The tracker protocol never carries the password. For ``REGISTER`` and ``LOGIN`` the
 client asks the tracker for the account's salt and cost (``SALT``) and sends the login
 secret of :mod:`crypto.login_secret` (Argon2id over that salt and the group's realm,
-then SHA-256). The identity key is unsealed (or created, on the very first run) with the
-password through its own Argon2id and its own salt (:mod:`crypto.keystore`). Both run on
-a worker thread so that the event loop never waits for them.
+then SHA-256). The identity key is unsealed with the password through its own Argon2id
+and its own salt (:mod:`crypto.keystore`); on the very first run it is made in memory and
+written, sealed with the password, only after the tracker accepted that password
+(:func:`save_identity`). Both derivations run on a worker thread so that the event loop
+never waits for them.
 
 The old digest (scheme 1) is computed only when the caller decided to send it, after
 :func:`peer.session.login_memory.check_legacy_request`; :func:`open_login_memory` and
@@ -21,12 +23,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from commons.errors import ErrorCode, P2PChatError
+from crypto.errors import KeyFileError, WrongPasswordError
 from crypto.identity import IdentityKey
-from crypto.keystore import KdfParams, load_or_create_identity
+from crypto.keystore import KdfParams, key_file_path, open_saved_identity, save_new_identity
 from crypto.login_secret import LoginKdf, legacy_digest, login_secret
 from peer.session.login_memory import (
     MEMORY_FILE,
     LoginMemory,
+    LoginRealm,
     TrackerIdentity,
     load_login_memory,
     save_login_memory,
@@ -73,11 +77,12 @@ async def open_login_memory(home: Path) -> LoginMemory:
 
 
 async def remember_login(
-    home: Path, memory: LoginMemory, account: str, tracker: TrackerIdentity
+    home: Path, memory: LoginMemory, account: str, tracker: TrackerIdentity, salt: SaltReply
 ) -> None:
-    """Record that ``account`` uses the salted secret at ``tracker`` and save it (fsync'ed
-    before this returns). A disk error is logged, not raised: the login itself worked."""
-    if not memory.remember(account, tracker):
+    """Record that ``account`` uses the salted secret at ``tracker``, made with the realm
+    and salt of ``salt``, and save it (fsync'ed before this returns). A disk error is
+    logged, not raised: the login itself worked."""
+    if not memory.remember(account, tracker, LoginRealm(salt.realm, salt.salt)):
         return
     loop = asyncio.get_running_loop()
     try:
@@ -86,12 +91,60 @@ async def remember_login(
         log.warning("could not save the login memory in %s: %s", home, exc.strerror)
 
 
-async def load_identity(
-    home: Path, username: str, password: str, kdf_params: KdfParams | None = None
-) -> IdentityKey:
-    """The user's identity key from ``home`` (created there on the first run)."""
-    load = functools.partial(
-        load_or_create_identity, home, username, password, kdf_params=kdf_params
+@dataclass(frozen=True, slots=True)
+class LoadedIdentity:
+    """The identity key a login uses, and whether it still has to be written.
+
+    ``unsaved``: no key file existed, so this run made the key; it is written
+    (:func:`save_identity`) only once the tracker accepted the password, so a mistyped
+    password on a fresh home leaves nothing behind that the right one cannot open."""
+
+    key: IdentityKey
+    unsaved: bool
+
+
+async def load_identity(home: Path, username: str, password: str) -> LoadedIdentity:
+    """The user's identity key from ``home``, or a new one (not written yet) on the first
+    run. A file ``password`` does not open raises :class:`WrongPasswordError` saying which
+    file it is and what to do."""
+    loop = asyncio.get_running_loop()
+    try:
+        saved = await loop.run_in_executor(None, open_saved_identity, home, username, password)
+    except WrongPasswordError:
+        path = key_file_path(home, username)
+        raise WrongPasswordError(
+            f"this password does not open the identity key saved for '{username}' in"
+            f" {path}. Try again; if you are sure of the password, that file was sealed"
+            " with another one (older p2pchat versions saved it before the tracker had"
+            f" checked the password): move it aside (mv {path} {path}.old) and log in"
+            " again, then replace your key on the tracker when it asks (your contacts"
+            " will see a key change)"
+        ) from None
+    if saved is not None:
+        return LoadedIdentity(saved, unsaved=False)
+    return LoadedIdentity(IdentityKey.generate(), unsaved=True)
+
+
+async def save_identity(
+    home: Path,
+    username: str,
+    loaded: LoadedIdentity,
+    password: str,
+    kdf_params: KdfParams | None = None,
+) -> None:
+    """Write a key this run made, sealed with ``password``: call it only after the
+    tracker accepted the login or registration. Nothing to do for a key read from disk.
+    A file that appeared meanwhile is never replaced (:class:`KeyFileError`)."""
+    if not loaded.unsaved:
+        return
+    save = functools.partial(
+        save_new_identity, home, username, loaded.key, password, kdf_params=kdf_params
     )
-    identity, _created = await asyncio.get_running_loop().run_in_executor(None, load)
-    return identity
+    try:
+        await asyncio.get_running_loop().run_in_executor(None, save)
+    except FileExistsError:
+        raise KeyFileError(
+            f"another p2pchat saved an identity key for '{username}' in"
+            f" {key_file_path(home, username)} while this one logged in; log in again"
+        ) from None
+    log.info("saved a new identity key for %s", username)

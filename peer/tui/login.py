@@ -348,8 +348,12 @@ class LoginScreen(Screen[str]):
             )
         elif code == ErrorCode.USER_EXISTS:
             message = "this name is taken; log in instead (Ctrl+T) or pick another name"
-        elif code in (ErrorCode.AUTH_FAILED, ErrorCode.WRONG_PASSWORD):
+        elif code == ErrorCode.AUTH_FAILED:
             message = f"wrong username or password [{code}]"
+            self._clear_passwords()
+        elif code == ErrorCode.WRONG_PASSWORD:
+            # The key file on this machine, not the tracker, refused: say which and how out.
+            message = f"{exc.message} [{code}]"
             self._clear_passwords()
         else:
             message = f"{exc.message} [{code}]"

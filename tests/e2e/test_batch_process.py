@@ -142,3 +142,28 @@ async def test_a_restarted_batch_client_refuses_a_tracker_downgrading_its_login(
     assert await asyncio.wait_for(again.proc.wait(), TIMEOUT) == EXIT_LOGIN_FAILED
     user = await tracker.storage.get_user("gina")
     assert user is not None and user.salt is None  # the old digest never reached it
+
+
+async def test_a_mistyped_password_on_a_fresh_home_does_not_lock_the_batch_client_out(
+    tracker: TrackerServer, tmp_path: Path
+) -> None:
+    """The newcomer's trap: on a new home, one typo at /login used to seal a new key with
+    the typo before the tracker said no; the right password then failed forever."""
+    first = await BatchProcess.logged_in(tracker, tmp_path / "first-machine", "nina")
+    first.send("/quit")
+    await first.expect("bye")
+    assert await asyncio.wait_for(first.proc.wait(), TIMEOUT) == 0
+
+    fresh = await BatchProcess.start(tracker, tmp_path / "new-machine")
+    try:
+        await fresh.expect("ready")
+        fresh.send("/login nina not-my-password --replace-key")
+        error = await fresh.expect("error", command="login")
+        assert error["code"] == "auth_failed", error
+        fresh.send(f"/login nina {PASSWORD} --replace-key")
+        await fresh.expect("logged_in", user="nina")
+    finally:
+        fresh.send("/quit")
+        await fresh.expect("bye")
+        await asyncio.wait_for(fresh.proc.wait(), TIMEOUT)
+    assert (tmp_path / "new-machine" / "nina" / "identity.key").exists()

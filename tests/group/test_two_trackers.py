@@ -131,6 +131,28 @@ async def test_a_ticket_from_one_tracker_resumes_on_another(
     await back.push("SESSION_ENDED")
 
 
+async def test_a_stolen_ticket_dies_when_its_owner_logs_in_on_another_tracker(
+    tracker_factory, pg_database, user, connect
+):
+    """PostgreSQL store: alice's ticket, copied by a thief, is revoked by her password
+    login on the other tracker of the group (one live ticket per user)."""
+    a = await tracker_factory(database=pg_database)
+    b = await tracker_factory(database=pg_database)
+    alice = await user(a, "alice")
+    stolen = alice.ticket
+    await alice.close()
+    again = await connect(b)
+    again.identity_key = alice.identity_key
+    assert (await again.login("alice"))["status"] == "OK"
+    thief = await connect(a)
+    thief.identity_key = alice.identity_key
+    assert (await thief.resume("alice", stolen))["code"] == "ticket_invalid"
+    await again.close()
+    back = await connect(a)
+    back.identity_key = alice.identity_key
+    assert (await back.resume("alice", again.ticket))["status"] == "OK"
+
+
 async def test_a_stopped_tracker_takes_its_users_out_of_rooms_at_once(
     tracker_factory, pg_database, user
 ):

@@ -153,6 +153,52 @@ async def test_logout_revokes_the_ticket(tracker, connect):
     assert (await back.resume("alice", ticket))["code"] == "ticket_invalid"
 
 
+async def test_a_stolen_ticket_dies_at_the_owners_next_login(tracker, connect):
+    """The attack: a thief copies alice's live ticket and keeps it; alice restarts her
+    client and logs in with her password. One live ticket per user: her login revoked
+    the stolen one, which would otherwise resume (and renew itself) for a week."""
+    alice = await connect(tracker)
+    await alice.register("alice")
+    await alice.login("alice")
+    stolen = alice.ticket
+    await alice.close()
+    restarted = await connect(tracker)
+    restarted.identity_key = alice.identity_key
+    assert (await restarted.login("alice"))["status"] == "OK"
+
+    thief = await connect(tracker)
+    thief.identity_key = alice.identity_key  # public: the tracker publishes it
+    assert (await thief.resume("alice", stolen))["code"] == "ticket_invalid"
+    assert "alice" in tracker.state.online  # the owner's session is untouched
+    # Her own ticket still brings her back.
+    await restarted.close()
+    back = await connect(tracker)
+    back.identity_key = alice.identity_key
+    assert (await back.resume("alice", restarted.ticket))["status"] == "OK"
+
+
+async def test_a_renewed_stolen_ticket_dies_at_the_owners_next_login(tracker, connect):
+    """The thief resumes first and renews the ticket (alice sees her session replaced);
+    alice logs in again with her password: the thief's renewed ticket is dead."""
+    alice = await connect(tracker)
+    await alice.register("alice")
+    await alice.login("alice")
+    thief = await connect(tracker)
+    thief.identity_key = alice.identity_key
+    assert (await thief.resume("alice", alice.ticket))["status"] == "OK"
+    renewed = thief.ticket
+    await alice.push("SESSION_REPLACED")
+    again = await connect(tracker)
+    again.identity_key = alice.identity_key
+    assert (await again.login("alice"))["status"] == "OK"
+    await thief.wait_closed()
+
+    later = await connect(tracker)
+    later.identity_key = alice.identity_key
+    assert (await later.resume("alice", renewed))["code"] == "ticket_invalid"
+    assert "alice" in tracker.state.online
+
+
 async def test_replace_key_revokes_the_tickets(tracker, connect):
     alice = await connect(tracker)
     await alice.register("alice")

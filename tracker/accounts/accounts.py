@@ -13,7 +13,9 @@ Rules this module enforces:
   (``legacy_password``, checked) and the new secret (stored in its place);
 * a successful LOGIN or RESUME hands out a resumption ticket (:meth:`Accounts.resume`):
   192 random bits, stored only as SHA-256 with the user, the identity key and an
-  expiry; single use; presenting a used one revokes every ticket of the user;
+  expiry; single use; presenting a used one revokes every ticket of the user; a user
+  has one live ticket at a time, so a password login revokes every ticket handed out
+  before it (a stolen one dies at the owner's next login instead of renewing itself);
 * unknown user and wrong password are one error (``auth_failed``) that costs the same
   argon2 time, so neither the reply nor its timing tells which it was;
 * REGISTER of a taken name costs the same hash as a new one (the name is checked by
@@ -226,7 +228,8 @@ class Accounts:
     # ------------------------------------------------------------ resumption tickets
 
     async def issue_ticket(self, username: str, identity_key: str) -> str:
-        """A fresh ticket for a session that just logged in (stored before it is sent)."""
+        """A fresh ticket for a session that just logged in with its password (stored
+        before it is sent); every live ticket of the user issued before is revoked."""
         ticket = new_ticket()
         expires = self._clock() + self._ticket_lifetime
         await self._storage.issue_ticket(ticket_hash(ticket), username, identity_key, expires)

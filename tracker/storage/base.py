@@ -222,10 +222,14 @@ class Storage(Protocol):
         """
         ...
 
-    # resumption tickets
+    # resumption tickets: each user has at most one live (unused, unexpired) ticket
     async def issue_ticket(
         self, ticket_hash: str, username: str, identity_key: str, expires: float
-    ) -> None: ...
+    ) -> None:
+        """Store a password login's ticket and revoke the user's live ones, in one write
+        (spent ones stay, to recognise a replay)."""
+        ...
+
     async def redeem_ticket(
         self,
         ticket_hash: str,
@@ -235,7 +239,8 @@ class Storage(Protocol):
         next_expires: float,
         now: float,
     ) -> Redeemed:
-        """Use a ticket once: on ``OK`` it is spent and ``next_hash`` issued in its place."""
+        """Use a ticket once: on ``OK`` it is spent and ``next_hash`` issued in its place,
+        as the user's only live ticket."""
         ...
 
     async def revoke_tickets(self, username: str) -> None: ...

@@ -362,7 +362,11 @@ class PgStorage:
     async def issue_ticket(
         self, ticket_hash: str, username: str, identity_key: str, expires: float
     ) -> None:
-        async with self.pool.connection() as conn:
+        """The user's only live ticket: the live ones issued before are revoked with it."""
+        async with self.pool.connection() as conn, conn.transaction():
+            await conn.execute(
+                "DELETE FROM tickets WHERE username = %s AND used IS NULL", (username,)
+            )
             await conn.execute(
                 "INSERT INTO tickets (hash, username, identity_key, expires)"
                 " VALUES (%s, %s, %s, %s)",
@@ -396,6 +400,10 @@ class PgStorage:
                 "INSERT INTO tickets (hash, username, identity_key, expires)"
                 " VALUES (%s, %s, %s, %s)",
                 (next_hash, username, identity_key, next_expires),
+            )
+            await conn.execute(  # one live ticket per user: the one just issued
+                "DELETE FROM tickets WHERE username = %s AND used IS NULL AND hash <> %s",
+                (username, next_hash),
             )
             await conn.execute(
                 "DELETE FROM tickets WHERE username = %s AND (expires <= %s OR hash IN ("

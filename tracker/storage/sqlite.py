@@ -76,6 +76,18 @@ def revoke_tickets_sync(conn: sqlite3.Connection, username: str) -> None:
     conn.execute("DELETE FROM tickets WHERE username = ?", (username,))
 
 
+def issue_ticket_sync(
+    conn: sqlite3.Connection, ticket_hash: str, username: str, identity_key: str, expires: float
+) -> None:
+    """A password login's ticket: it becomes the user's only live one (the live tickets
+    issued before it, a stolen one included, are revoked in the same transaction)."""
+    conn.execute("DELETE FROM tickets WHERE username = ? AND used IS NULL", (username,))
+    conn.execute(
+        "INSERT INTO tickets (hash, username, identity_key, expires) VALUES (?, ?, ?, ?)",
+        (ticket_hash, username, identity_key, expires),
+    )
+
+
 def redeem_ticket_sync(
     conn: sqlite3.Connection,
     ticket_hash: str,
@@ -101,6 +113,10 @@ def redeem_ticket_sync(
     conn.execute(
         "INSERT INTO tickets (hash, username, identity_key, expires) VALUES (?, ?, ?, ?)",
         (next_hash, username, identity_key, next_expires),
+    )
+    conn.execute(  # one live ticket per user: the one just issued
+        "DELETE FROM tickets WHERE username = ? AND used IS NULL AND hash != ?",
+        (username, next_hash),
     )
     conn.execute(
         "DELETE FROM tickets WHERE username = ? AND (expires <= ? OR hash IN ("
@@ -218,10 +234,7 @@ class SqliteStorage:
         self, ticket_hash: str, username: str, identity_key: str, expires: float
     ) -> None:
         await self.db.run_batched(
-            lambda conn: conn.execute(
-                "INSERT INTO tickets (hash, username, identity_key, expires) VALUES (?, ?, ?, ?)",
-                (ticket_hash, username, identity_key, expires),
-            )
+            lambda conn: issue_ticket_sync(conn, ticket_hash, username, identity_key, expires)
         )
 
     async def redeem_ticket(
