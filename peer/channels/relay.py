@@ -7,15 +7,26 @@ differs. :class:`RelayLinks` is the routing table:
 
 * :meth:`RelayLinks.open` makes a link to a user (we are its opener);
 * a ``RELAY`` push for a link the other user opened and we do not know starts an
-  inbound channel (handed to ``accept``, like a TCP connection from the listener). The
-  handshakes in progress are bounded as the listener's are
-  (:class:`peer.channels.inbound_limits.HandshakeSlots`, the relaying *user* standing for the
-  source): 16 per user and 64 in all, a newcomer taking the place of the oldest of the
-  busiest user; and ``max_links`` links in all. The excess is ended at once, so a
-  stranger opening links costs a bounded amount and cannot keep others out;
+  inbound channel (handed to ``accept``, like a TCP connection from the listener) only
+  if its body is a handshake start (a first Noise message, exactly
+  :data:`crypto.channel.MSG1_LEN` bytes). Anything else on an unknown link is dropped
+  without a word: an answer would be paid from *our* relay budget at the tracker, and a
+  stranger sending junk on fresh link numbers could spend it until the tracker stops
+  reading us (relay reflection);
+* starts are admitted under :mod:`peer.channels.inbound_limits`: handshakes in progress
+  per relaying *user* (2) and in all (64), 16 of them kept for users we know (``known``:
+  room-mates, pinned contacts, users we have a channel with), who also take a
+  stranger's slot when all are taken; starts answered per user and in all at a bounded
+  rate (:class:`~peer.channels.inbound_limits.StartBudget`); and ``max_links`` links in
+  all. A refused start is ended only within a small budget of ends, and one log line
+  per interval says how many were refused;
 * a ``RELAY`` push for a link we closed lately is dropped (it crossed our end);
 * a ``RELAY_END`` ends one link, or every link with a user (their session ended), and
   losing the tracker session ends them all.
+
+Our own link numbers start at a random point in each process, so a restarted client
+does not reuse the numbers of its previous run: the other side still remembers those as
+closed lately and would drop the new link's first message.
 
 Closing a link sends its end to the other side. A link closed because a direct channel
 replaced it *lingers*: it reads nothing more, and its end goes out only after
@@ -29,13 +40,23 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import secrets
+import time
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from commons.relay_frames import RelayedBody, RelayEndCode, RelayEnded
-from peer.channels.inbound_limits import DEFAULT_PER_SOURCE, DEFAULT_TOTAL, HandshakeSlots
+from commons.rate_limited_log import RateLimitedLog
+from commons.relay_frames import MAX_LINK_ID, RelayedBody, RelayEndCode, RelayEnded
+from crypto.channel import MSG1_LEN
+from peer.channels.inbound_limits import (
+    DEFAULT_TOTAL,
+    RELAYED_PER_USER,
+    HandshakeSlots,
+    StartBudget,
+    StartRates,
+)
 from peer.channels.link import LinkClosedError, LinkRefusedError
 from peer.errors import NotConnectedError
 from peer.supervisor import TaskSupervisor
@@ -148,6 +169,12 @@ class RelayTransport:
 
 
 Accept = Callable[[RelayTransport], Awaitable[None]]
+#: Whether a user is one we know (their handshakes come first); see :class:`RelayLinks`.
+Known = Callable[[str], bool]
+
+
+def _nobody(_user: str) -> bool:
+    return False
 
 
 class RelayLinks:
@@ -160,21 +187,32 @@ class RelayLinks:
         tasks: TaskSupervisor,
         *,
         max_pending: int = DEFAULT_TOTAL,
-        per_user: int = DEFAULT_PER_SOURCE,
+        per_user: int = RELAYED_PER_USER,
+        reserve: int | None = None,
         max_links: int = 1024,
+        rates: StartRates | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``reserve``: slots for known users (default a quarter of ``max_pending``)."""
         self._sender = sender
         self._accept = accept
         self._tasks = tasks
         self._max_links = max_links
+        self._clock = clock
         self._links: dict[LinkKey, RelayTransport] = {}
         self._recently_closed: OrderedDict[LinkKey, None] = OrderedDict()
-        self._next_link = 0
-        self.slots = HandshakeSlots(max_pending, per_user)
+        self._next_link = secrets.randbelow(MAX_LINK_ID)
+        self.slots = HandshakeSlots(
+            max_pending, per_user, max_pending // 4 if reserve is None else reserve
+        )
+        self.budget = StartBudget(rates or StartRates(), clock())
         self._tokens = itertools.count(1)
         self._handshaking: dict[int, RelayTransport] = {}
+        self._log = RateLimitedLog(log)
         #: Whether the tracker relays for us now (logged in, and it offers the relay).
         self.available = False
+        #: Who we know (the client sets it at login: room-mates, contacts, channels).
+        self.known: Known = _nobody
 
     def __len__(self) -> int:
         return len(self._links)
@@ -183,7 +221,7 @@ class RelayLinks:
         """A new link to ``user`` (we open it); raises if the relay is not available."""
         if not self.available:
             raise NotConnectedError("the tracker does not relay for us now")
-        self._next_link = self._next_link % (2**31 - 1) + 1
+        self._next_link = self._next_link % MAX_LINK_ID + 1
         transport = RelayTransport(self, LinkKey(user, self._next_link, mine=True))
         self._links[transport.key] = transport
         return transport
@@ -196,28 +234,39 @@ class RelayLinks:
         if transport is None:
             if key.mine or key in self._recently_closed:
                 return  # it crossed our end of that link
+            if len(push.body) != MSG1_LEN:
+                # Not a handshake start: junk, or the rest of a link we never had.
+                self._log.warning("relay-unknown", "relayed frames on unknown links dropped")
+                return
             transport = self._inbound(key)
             if transport is None:
                 return
         transport.deliver(push.body)
 
     def _inbound(self, key: LinkKey) -> RelayTransport | None:
+        now = self._clock()
         token = next(self._tokens)
+        known = self.known(key.user)
         refusal = None
         if not self.available or len(self._links) >= self._max_links or self._tasks.closed:
             refusal = "too many relayed links"
         else:
-            decision = self.slots.admit(key.user, token)
+            refusal = self.budget.allows(key.user, known=known, now=now)
+        if refusal is None:
+            decision = self.slots.admit(key.user, token, known=known)
             if not decision.admitted:
                 refusal = decision.reason
-            elif decision.evict is not None:
-                evicted = self._handshaking.pop(decision.evict, None)
-                if evicted is not None:
-                    evicted.end(LinkRefusedError("relay: its handshake slot went to another"))
+            else:
+                self.budget.take(key.user, known=known, now=now)
+                if decision.evict is not None:
+                    evicted = self._handshaking.pop(decision.evict, None)
+                    if evicted is not None:
+                        evicted.end(LinkRefusedError("relay: its handshake slot went to another"))
         if refusal is not None:
-            log.warning("relayed link refused: %s", refusal)
+            self._log.warning("relay-refused", "relayed handshake refused: %s", refusal)
             self._remember_closed(key)
-            self._send(key, None)
+            if self.budget.refusal_end(now):
+                self._send(key, None)
             return None
         transport = RelayTransport(self, key)
         self._links[key] = transport

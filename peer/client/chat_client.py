@@ -298,8 +298,16 @@ class ChatClient:
         self.username, self._trust, self._driver = username, trust, driver
         self._identity = identity
         self._shell.bind(username, identity, driver)
+        self._relay.known = self._known
         self._relay_offered(reply.relay)
         await trust.started()
+
+    def _known(self, user: str) -> bool:
+        """A room-mate, a user with a channel, or a contact whose key is pinned: their
+        relayed handshakes come before strangers' (:class:`peer.channels.relay.RelayLinks`)."""
+        if self._driver is None or self._trust is None:
+            return False
+        return self._driver.core.knows(user) or self._trust.pinned_key(user) is not None
 
     def _relay_offered(self, available: bool) -> None:
         """The tracker says (at each login) whether it relays for us."""

@@ -126,6 +126,12 @@ class PeerCore:
         """Users with an open, accepted channel."""
         return self._channels.users()
 
+    def knows(self, user: str) -> bool:
+        """Whether ``user`` is a room-mate or has an open channel with us: their relayed
+        handshakes go before strangers' (:mod:`peer.channels.inbound_limits`)."""
+        room = self.room
+        return user in self._channels or (room is not None and user in room.members)
+
     @property
     def paths(self) -> dict[str, ChannelPath]:
         """The path of each open channel, by user."""
