@@ -17,6 +17,7 @@ from commons.models import MAX_ROOM_CAPACITY
 from crypto.login_secret import DEFAULT_LOGIN_KDF, LoginKdf
 from tracker.accounts.registration import RegistrationMode
 from tracker.limits.source import parse_networks
+from tracker.network.admission import DEFAULT_GRACE, DEFAULT_HISTORY_WINDOW, DEFAULT_RESERVED_SHARE
 from tracker.state.relay_budget import RelayLimits
 
 #: OWASP's floor for argon2id (m=19 MiB, t=2, p=1); the tracker refuses anything weaker.
@@ -52,6 +53,12 @@ class TrackerConfig:
     max_unauthenticated_per_source: int = 10
     #: Logged-in sessions per source.
     max_sessions_per_source: int = 100
+    #: Share of ``max_unauthenticated`` kept for sources where a session logged in within
+    #: ``login_history_days``; seconds a connection is safe from being closed to make
+    #: room for a newcomer (:mod:`tracker.network.admission`).
+    reserved_unauthenticated_share: float = DEFAULT_RESERVED_SHARE
+    login_history_days: float = DEFAULT_HISTORY_WINDOW / 86400
+    unauthenticated_grace: float = DEFAULT_GRACE
     #: New connections per source: at most this many at once, then per second.
     connection_burst_per_source: int = 20
     connections_per_source_per_second: float = 10.0
@@ -164,6 +171,10 @@ class TrackerConfig:
             or self.connections_per_source_per_second <= 0
         ):
             raise ValueError("connection limits must be at least 1")
+        if not 0 <= self.reserved_unauthenticated_share < 1:
+            raise ValueError("the reserved share of connections logging in must be 0-0.99")
+        if self.login_history_days <= 0 or self.unauthenticated_grace <= 0:
+            raise ValueError("the login history and the grace of new connections must be positive")
         parse_networks(self.trusted_networks)
         try:
             RegistrationMode(self.registration)

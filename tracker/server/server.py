@@ -122,6 +122,8 @@ class TrackerServer:
         self.counters: Counter[str] = Counter()
         self.connections: dict[SessionId, TrackerConnection] = {}
         self._awaiting_login: dict[SessionId, TrackerConnection] = {}
+        #: Admitted connections whose transport is not up yet (they may be evicted).
+        self._attaching: dict[SessionId, TrackerConnection] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._listener: Listener | None = None
         self._sweeper: asyncio.Task[None] | None = None
@@ -217,7 +219,8 @@ class TrackerServer:
         registration = registration_policy(config)
         resumes = resume_failures(config)
         self._throttles = ThrottleStore(
-            self.storage, [*throttle.tables, *registration.tables, resumes.records]
+            self.storage,
+            [*throttle.tables, *registration.tables, resumes.records, self.admission.history],
         )
         await self._throttles.load()
         self.accounts = Accounts(
@@ -236,7 +239,7 @@ class TrackerServer:
             bind_sockets(config.host, config.port, backlog=LISTEN_BACKLOG),
             self._accepted,
             self.problems,
-            lambda: self.admission.unauthenticated >= self.admission.max_unauthenticated,
+            self.admission.is_full,
         )
         self._listener.start()
         self.port = self._listener.port
@@ -271,8 +274,12 @@ class TrackerServer:
     # ------------------------------------------------------------ connections
 
     def _accepted(self, sock: socket.socket, host: str) -> None:
-        """A socket was accepted: admit it, refuse it politely, or drop it at once."""
-        arrival = self.admission.arrive(host)
+        """A socket was accepted: admit it (closing the connection it displaces, if
+        any), refuse it politely, or drop it at once."""
+        session = next(self.session_ids)
+        arrival = self.admission.arrive(host, key=session)
+        if arrival.evict is not None:
+            self._evict(arrival.evict)
         if arrival.verdict is Verdict.DROP:
             # A reset, not a FIN: no closing handshake or TIME_WAIT kept for a flood.
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
@@ -284,8 +291,24 @@ class TrackerServer:
             return
         if arrival.verdict is Verdict.REJECT:
             self.counters["rejected"] += 1
-        protocol = TrackerConnection(self, arrival, host, next(self.session_ids))
+        protocol = TrackerConnection(self, arrival, host, session)
+        if arrival.verdict is Verdict.ADMIT:
+            self._attaching[session] = protocol
         self.spawn(self._attach(sock, protocol))
+
+    def _evict(self, session: SessionId) -> None:
+        """Close a connection still logging in to make room for a newcomer
+        (:mod:`tracker.network.admission` chose it: the oldest idle one of its pool)."""
+        self.counters["evicted"] += 1
+        self.problems.warning("evicted", "closing idle connections that have not logged in")
+        victim = self._awaiting_login.get(session)
+        if victim is not None:
+            victim.abort()
+            return
+        attaching = self._attaching.pop(session, None)
+        if attaching is not None:
+            attaching.abort()  # its transport is not up: it closes as it comes up
+            self.admission.gone(attaching.admitted, was_session=False)
 
     async def _attach(self, sock: socket.socket, protocol: TrackerConnection) -> None:
         loop = asyncio.get_running_loop()
@@ -293,7 +316,7 @@ class TrackerServer:
             await loop.connect_accepted_socket(lambda: protocol, sock)
         except BaseException as exc:
             sock.close()
-            if protocol.transport is None:
+            if self._attaching.pop(protocol.session, None) is not None:
                 self.admission.gone(protocol.admitted, was_session=False)
             if not isinstance(exc, Exception):
                 raise
@@ -302,6 +325,7 @@ class TrackerServer:
 
     def register_connection(self, conn: TrackerConnection) -> None:
         """Track an admitted connection (refused ones are only bounded in time)."""
+        self._attaching.pop(conn.session, None)
         self.connections[conn.session] = conn
         if conn.admitted.verdict is Verdict.ADMIT:
             self._awaiting_login[conn.session] = conn
@@ -346,6 +370,8 @@ class TrackerServer:
                 self.deliver_relay(conn, outcome)
             return
         authenticated = state.is_authenticated(conn.session)
+        if not authenticated:
+            self.admission.request_seen(conn.admitted)
         accounts = self.account_commands
         if item.cmd is Command.SALT:
             conn.run_async(accounts.salt(conn, item))

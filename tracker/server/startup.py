@@ -39,6 +39,9 @@ def admission_for(config: TrackerConfig) -> SourceAdmission:
         burst_per_source=config.connection_burst_per_source,
         per_source_per_second=config.connections_per_source_per_second,
         trusted=TrustedNetworks(config.trusted_networks),
+        reserved_share=config.reserved_unauthenticated_share,
+        history_window=config.login_history_days * 86400,
+        grace=config.unauthenticated_grace,
     )
 
 
