@@ -93,6 +93,14 @@ class TrackerConfig:
     #: Rooms one user may own; rooms in all.
     rooms_per_owner: int = 5
     max_rooms: int = 10000
+    #: Accounts younger than this are newcomers; the rooms newcomers create may take
+    #: only this share of ``max_rooms`` together (:mod:`tracker.state.rooms`).
+    room_standing_hours: float = 24.0
+    newcomer_room_share: float = 0.5
+    #: A room with no member for this many days is deleted; the upkeep runs every
+    #: ``room_upkeep_interval`` s (also how soon an operator's ``room delete`` is done).
+    room_expiry_days: float = 30.0
+    room_upkeep_interval: float = 5.0
     #: Entries of one room's ban list and invite list.
     max_bans_per_room: int = 500
     max_invites_per_room: int = 500
@@ -200,6 +208,10 @@ class TrackerConfig:
             raise ValueError("registration rates must be at least 1 per hour")
         if self.rooms_per_owner < 1 or self.max_rooms < 1:
             raise ValueError("room quotas must be at least 1")
+        if self.room_standing_hours < 0 or not 0 <= self.newcomer_room_share <= 1:
+            raise ValueError("room standing must be >= 0 hours and the newcomer share 0-1")
+        if self.room_expiry_days <= 0 or self.room_upkeep_interval <= 0:
+            raise ValueError("the room expiry and the upkeep interval must be positive")
         if not 1 <= self.max_bans_per_room <= 500 or not 1 <= self.max_invites_per_room <= 500:
             raise ValueError("ban and invite lists hold 1-500 names per room")
         if self.room_changes_burst < 1 or self.room_changes_per_second <= 0:

@@ -62,6 +62,8 @@ class LoginResult:
     key_changed: bool
     #: The verifier moved from the legacy scheme to the salted one.
     upgraded: bool = False
+    #: When the account was made (its standing for the rooms' newcomer share).
+    created: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,7 +234,12 @@ class Accounts:
                 )
             await self._storage.set_identity_key(username, identity_key)
             log.warning("identity key of %s replaced", username)
-        return LoginResult(username, key_changed, upgraded)
+        return LoginResult(username, key_changed, upgraded, record.created)
+
+    async def account_created(self, username: str) -> float | None:
+        """When ``username``'s account was made (``None``: no such account)."""
+        record = await self._storage.get_user(username)
+        return None if record is None else record.created
 
     # ------------------------------------------------------------ resumption tickets
 

@@ -36,8 +36,10 @@ happened to the others. A relayed frame is never buffered for a receiver that do
 read: it is dropped and both ends are told. Each pass of the sweep aborts the sessions
 silent for ``heartbeat_interval * heartbeat_misses`` and the connections that have not
 logged in within ``auth_timeout``, logs the relay statistics every ``stats_interval`` if
-they changed, and saves the throttle tables every save interval (a failed save is logged
-at a bounded rate and retried at the next interval).
+they changed, runs the rooms' upkeep every ``room_upkeep_interval`` (abandoned rooms
+expire, the operator's removals are carried out), and saves the throttle tables every
+save interval (a failed save is logged at a bounded rate and retried at the next
+interval).
 """
 
 from __future__ import annotations
@@ -212,7 +214,12 @@ class TrackerServer:
             )
         else:
             rooms = await self.storage.all_rooms()
-            seeds = [RoomSeed(r.name, r.owner, r.invite_only, r.banned, r.invited) for r in rooms]
+            seeds = [
+                RoomSeed(
+                    r.name, r.owner, r.invite_only, r.banned, r.invited, r.newcomer, r.last_active
+                )
+                for r in rooms
+            ]
             self.state = TrackerState(*state_args, seeds, limits)
         self._hashing = await loop.run_in_executor(None, password_hashing, config)
         throttle = login_throttle(config)
@@ -498,6 +505,7 @@ class TrackerServer:
         save_interval = SAVE_INTERVAL if self.storage.kind == "sqlite" else GROUP_SAVE_INTERVAL
         next_save = time.monotonic() + save_interval
         next_stats = time.monotonic() + config.stats_interval
+        next_upkeep = time.monotonic() + config.room_upkeep_interval
         logged_stats = RelayStats()  # nothing relayed yet: nothing to log
         while True:
             await asyncio.sleep(min(period, 1.0))
@@ -518,9 +526,34 @@ class TrackerServer:
                 if stats != logged_stats:
                     log.info("%s", stats.line(self.state.relay_pairs()))
                     logged_stats = replace(stats)
+            if time.monotonic() >= next_upkeep:
+                next_upkeep = time.monotonic() + config.room_upkeep_interval
+                await self._upkeep_rooms()
             if time.monotonic() >= next_save:
                 next_save = time.monotonic() + save_interval
                 await self._save_throttles()
+
+    async def _upkeep_rooms(self) -> None:
+        """The rooms' upkeep (:mod:`tracker.state.room_upkeep`): stamp rooms in use,
+        delete abandoned ones and those the operator asked to remove, store it all
+        (in a group: in the group's transaction), then tell the members. A failure is
+        logged at a bounded rate and the next pass tries again."""
+        try:
+            removals = await self.storage.room_removals()
+            now = time.time()
+            outcome = await self.change(lambda state: state.upkeep_rooms(now, removals))
+            if self.group is None and outcome.store:
+                try:
+                    await self.storage.apply_room_changes(outcome.store)
+                except Exception:
+                    self.deliver(None, Outcome(pushes=outcome.pushes))
+                    self.deliver(None, self.state.revert(outcome.store))
+                    raise
+            self.deliver(None, outcome)
+            if removals:
+                await self.storage.clear_room_removals(removals)
+        except Exception as exc:
+            self.problems.warning("room_upkeep", "room upkeep failed: %s", type(exc).__name__)
 
     async def _save_throttles(self) -> None:
         if self._throttles is None:
