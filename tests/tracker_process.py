@@ -1,7 +1,8 @@
 """A real ``python -m tracker`` process for tests that need one (kill -9, fd limits, logs).
 
 :func:`start_tracker_process` starts it on a free port; :func:`read_banner` waits for
-the port and fingerprint it prints; :func:`run_admin` runs ``p2pchat-tracker invite``.
+the port and fingerprint it prints; :func:`run_admin` runs ``p2pchat-tracker invite`` or
+``room``.
 ``open_files`` sets the child's ``RLIMIT_NOFILE`` (soft and hard) before it starts, the
 way a service manager would.
 """
@@ -84,13 +85,14 @@ async def stop_tracker_process(proc: asyncio.subprocess.Process) -> int:
     return proc.returncode
 
 
-async def run_admin(data_dir: Path, *args: str) -> tuple[int, str, str]:
-    """``p2pchat-tracker invite --data-dir DATA_DIR ARGS...``: status, stdout, stderr."""
+async def run_admin(data_dir: Path, *args: str, command: str = "invite") -> tuple[int, str, str]:
+    """``p2pchat-tracker COMMAND --data-dir DATA_DIR ARGS...`` (``invite`` or ``room``):
+    status, stdout, stderr."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "tracker",
-        "invite",
+        command,
         "--data-dir",
         str(data_dir),
         *args,

@@ -2,7 +2,8 @@
 
 Prints the listening address and the certificate's SHA-256 fingerprint, which users
 pin in their peers (``p2pchat --tracker-fingerprint ...``). ``p2pchat-tracker invite
-...`` manages registration invites instead (:mod:`tracker.admin`).
+...`` manages registration invites instead, ``p2pchat-tracker room ...`` rooms
+(:mod:`tracker.admin`).
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="p2pchat-tracker",
         description="p2pchat tracker: accounts, presence and rooms over TLS. Prints its"
         " address and its certificate's SHA-256 fingerprint, which users pin.",
-        epilog="p2pchat-tracker invite --help: single-use registration invites",
+        epilog="p2pchat-tracker invite --help: single-use registration invites;"
+        " p2pchat-tracker room --help: list rooms, delete any room",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     parser.add_argument(
@@ -222,6 +224,28 @@ def build_parser() -> argparse.ArgumentParser:
         default=defaults.max_rooms,
         help="rooms in all (default %(default)s)",
     )
+    limits.add_argument(
+        "--room-standing-hours",
+        type=float,
+        default=defaults.room_standing_hours,
+        metavar="HOURS",
+        help="accounts younger than this are newcomers (default %(default)g)",
+    )
+    limits.add_argument(
+        "--newcomer-room-share",
+        type=float,
+        default=defaults.newcomer_room_share,
+        metavar="SHARE",
+        help="share of --max-rooms that newcomers' rooms may take together, 0-1"
+        " (default %(default)g)",
+    )
+    limits.add_argument(
+        "--room-expiry-days",
+        type=float,
+        default=defaults.room_expiry_days,
+        metavar="DAYS",
+        help="a room with no member for this long is deleted (default %(default)g)",
+    )
     relay = parser.add_argument_group(
         "relay (channels of peers that cannot reach each other, through this tracker)"
     )
@@ -284,6 +308,9 @@ def parse_args(argv: list[str] | None = None) -> TrackerConfig:
             registrations_per_hour=args.registrations_total,
             rooms_per_owner=args.rooms_per_owner,
             max_rooms=args.max_rooms,
+            room_standing_hours=args.room_standing_hours,
+            newcomer_room_share=args.newcomer_room_share,
+            room_expiry_days=args.room_expiry_days,
             database=args.database,
             allow_weak_argon2=args.allow_weak_argon2,
             realm=args.realm,
@@ -325,8 +352,8 @@ async def serve(config: TrackerConfig) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     arguments = sys.argv[1:] if argv is None else argv
-    if arguments[:1] == ["invite"]:
-        return admin.main(arguments[1:])
+    if arguments[:1] in (["invite"], ["room"]):
+        return admin.main(arguments)
     config = parse_args(arguments)
     if sys.platform == "win32":
         # The accept loop (tracker/network/listener.py) needs add_reader: a selector loop.

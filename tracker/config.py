@@ -17,6 +17,7 @@ from commons.models import MAX_ROOM_CAPACITY
 from crypto.login_secret import DEFAULT_LOGIN_KDF, LoginKdf
 from tracker.accounts.registration import RegistrationMode
 from tracker.limits.source import parse_networks
+from tracker.network.admission import DEFAULT_GRACE, DEFAULT_HISTORY_WINDOW, DEFAULT_RESERVED_SHARE
 from tracker.state.relay_budget import RelayLimits
 
 #: OWASP's floor for argon2id (m=19 MiB, t=2, p=1); the tracker refuses anything weaker.
@@ -52,6 +53,12 @@ class TrackerConfig:
     max_unauthenticated_per_source: int = 10
     #: Logged-in sessions per source.
     max_sessions_per_source: int = 100
+    #: Share of ``max_unauthenticated`` kept for sources where a session logged in within
+    #: ``login_history_days``; seconds a connection is safe from being closed to make
+    #: room for a newcomer (:mod:`tracker.network.admission`).
+    reserved_unauthenticated_share: float = DEFAULT_RESERVED_SHARE
+    login_history_days: float = DEFAULT_HISTORY_WINDOW / 86400
+    unauthenticated_grace: float = DEFAULT_GRACE
     #: New connections per source: at most this many at once, then per second.
     connection_burst_per_source: int = 20
     connections_per_source_per_second: float = 10.0
@@ -86,6 +93,14 @@ class TrackerConfig:
     #: Rooms one user may own; rooms in all.
     rooms_per_owner: int = 5
     max_rooms: int = 10000
+    #: Accounts younger than this are newcomers; the rooms newcomers create may take
+    #: only this share of ``max_rooms`` together (:mod:`tracker.state.rooms`).
+    room_standing_hours: float = 24.0
+    newcomer_room_share: float = 0.5
+    #: A room with no member for this many days is deleted; the upkeep runs every
+    #: ``room_upkeep_interval`` s (also how soon an operator's ``room delete`` is done).
+    room_expiry_days: float = 30.0
+    room_upkeep_interval: float = 5.0
     #: Entries of one room's ban list and invite list.
     max_bans_per_room: int = 500
     max_invites_per_room: int = 500
@@ -164,6 +179,10 @@ class TrackerConfig:
             or self.connections_per_source_per_second <= 0
         ):
             raise ValueError("connection limits must be at least 1")
+        if not 0 <= self.reserved_unauthenticated_share < 1:
+            raise ValueError("the reserved share of connections logging in must be 0-0.99")
+        if self.login_history_days <= 0 or self.unauthenticated_grace <= 0:
+            raise ValueError("the login history and the grace of new connections must be positive")
         parse_networks(self.trusted_networks)
         try:
             RegistrationMode(self.registration)
@@ -189,6 +208,10 @@ class TrackerConfig:
             raise ValueError("registration rates must be at least 1 per hour")
         if self.rooms_per_owner < 1 or self.max_rooms < 1:
             raise ValueError("room quotas must be at least 1")
+        if self.room_standing_hours < 0 or not 0 <= self.newcomer_room_share <= 1:
+            raise ValueError("room standing must be >= 0 hours and the newcomer share 0-1")
+        if self.room_expiry_days <= 0 or self.room_upkeep_interval <= 0:
+            raise ValueError("the room expiry and the upkeep interval must be positive")
         if not 1 <= self.max_bans_per_room <= 500 or not 1 <= self.max_invites_per_room <= 500:
             raise ValueError("ban and invite lists hold 1-500 names per room")
         if self.room_changes_burst < 1 or self.room_changes_per_second <= 0:

@@ -128,3 +128,41 @@ async def test_registration_limit_survives_a_restart(untrusted_tracker, connect,
     second = await untrusted_tracker(**limits)
     assert await register_all(connect, second, "127.0.0.2", ["a3"]) == ["rate_limited"]
     assert await register_all(connect, second, "127.0.0.3", ["b1"]) == ["OK"]
+
+
+async def test_made_up_invite_codes_cost_only_their_sources(untrusted_tracker, connect, tmp_path):
+    """Issue 20: 61 sources x 10 made-up codes spent the tracker-wide registration
+    bucket (600 an hour) and an argon2 hash each, and 3 of 3 real invitees then got
+    ``rate_limited``. Scaled down with the same rule: the shared bucket holds 6 an
+    hour, each source 2; 8 sources send 3 made-up codes each (24 attempts, four times
+    the shared bucket), then 3 real invitees from other addresses register."""
+    data_dir = tmp_path / "invite-flood"
+    tracker = await untrusted_tracker(
+        data_dir=data_dir,
+        registration="invite",
+        registrations_per_source_per_hour=2,
+        registrations_per_hour=6,
+    )
+    real_codes = await make_invites(data_dir, 3)
+
+    async def register(client, name: str, code: str) -> str:
+        reply = await client.request(
+            "REGISTER",
+            username=name,
+            password="0" * 64,
+            identity_key=client.identity_key,
+            invite=code,
+        )
+        return str(reply.get("code", reply["status"]))
+
+    for source in range(10, 18):
+        attacker = await connect(tracker, f"127.0.0.{source}")
+        answers = [
+            await register(attacker, f"bot{source}x{i}", f"madeup{source:02d}{i:012d}")
+            for i in range(3)
+        ]
+        # The caller's own bucket pays: two wrong codes, then its source is limited.
+        assert answers == ["invite_invalid", "invite_invalid", "rate_limited"]
+    for number, code in enumerate(real_codes):
+        invitee = await connect(tracker, f"127.0.0.{20 + number}")
+        assert await register(invitee, f"invitee{number}", code) == "OK"

@@ -6,9 +6,14 @@ for good, and one user created 70,800 permanent rooms in 20 s.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import sqlite3
 import time
 
-from tests.tracker_client import TrackerTestClient
+from tests.abuse.conftest import seed_users
+from tests.tracker_client import TrackerTestClient, random_identity_key
+from tests.tracker_process import run_admin
 
 
 async def test_owner_kicks_and_bans_a_squatter(untrusted_tracker, user, tmp_path):
@@ -75,7 +80,7 @@ async def test_invite_only_room_refuses_strangers(untrusted_tracker, user):
 
 
 async def test_room_quota_holds(untrusted_tracker, user):
-    tracker = await untrusted_tracker(max_rooms=8, room_changes_burst=50)
+    tracker = await untrusted_tracker(max_rooms=8, room_changes_burst=50, newcomer_room_share=1)
     hoarder = await user(tracker, "hoarder", source="127.0.0.2")
     codes = [
         (await hoarder.request("CREATE_ROOM", room=f"r{i}")).get("code", "OK") for i in range(7)
@@ -109,3 +114,88 @@ async def test_join_leave_flood_is_rate_limited(untrusted_tracker, user):
     assert (await owner.request("PING"))["status"] == "OK"  # pushes before it have arrived
     updates = [p for p in owner.pending_pushes() if p["event"] == "ROOM_UPDATE"]
     assert len(updates) <= allowed
+
+
+def age_account(data_dir, name: str, days: float) -> None:
+    with contextlib.closing(sqlite3.connect(data_dir / "tracker.sqlite3")) as conn:
+        conn.execute(
+            "UPDATE users SET created = created - ? WHERE username = ?", (days * 86400, name)
+        )
+        conn.commit()
+
+
+async def test_a_sybil_wave_cannot_hold_every_room(untrusted_tracker, user, tmp_path):
+    """Issue 20: 2,000 sybils x 5 rooms filled ``--max-rooms`` (10,000) in 9 s, for good,
+    and nobody could create a room. Scaled down with the same rule: ``--max-rooms`` 20,
+    6 new accounts try 5 rooms each (30); they fill the newcomers' share (half) and no
+    more, and a user whose account is two days old still creates a room."""
+    data_dir = tmp_path / "wave"
+    key = random_identity_key()
+    seed_users(data_dir, ["regular"], {"regular": key}, "correct horse")
+    age_account(data_dir, "regular", 2)
+    tracker = await untrusted_tracker(data_dir=data_dir, max_rooms=20, room_changes_burst=50)
+    sybils = [await user(tracker, f"sybil{i}", source="127.0.0.2") for i in range(6)]
+    codes = [
+        (await sybil.request("CREATE_ROOM", room=f"s{i}x{j}")).get("code", "OK")
+        for i, sybil in enumerate(sybils)
+        for j in range(5)
+    ]
+    assert codes.count("OK") == 10 and codes.count("quota_exceeded") == 20
+    regular = await TrackerTestClient.connect(
+        "127.0.0.1", tracker.port, tracker.cert_path, "127.0.0.3"
+    )
+    regular.identity_key = key
+    try:
+        assert (await regular.login("regular"))["status"] == "OK"
+        assert (await regular.request("CREATE_ROOM", room="general"))["status"] == "OK"
+    finally:
+        await regular.close()
+
+
+async def list_room_names(client) -> set[str]:
+    return {room["room"] for room in (await client.request("LIST_ROOMS"))["rooms"]}
+
+
+async def test_abandoned_rooms_expire_and_stay_gone(untrusted_tracker, user, tmp_path):
+    """Rooms never expired: a wave's rooms held the cap for good. Here a room with no
+    member for the expiry (1 s in the test, 30 days by default) is deleted by the
+    tracker's upkeep, durably; a room with a member stays."""
+    data_dir = tmp_path / "expiry"
+    tracker = await untrusted_tracker(
+        data_dir=data_dir, room_expiry_days=1 / 86400, room_upkeep_interval=0.2
+    )
+    squatter = await user(tracker, "squatter", source="127.0.0.2")
+    assert (await squatter.request("CREATE_ROOM", room="abandoned"))["status"] == "OK"
+    assert (await squatter.request("LEAVE_ROOM"))["status"] == "OK"
+    owner = await user(tracker, "owner", source="127.0.0.3")
+    assert (await owner.request("CREATE_ROOM", room="lived-in"))["status"] == "OK"
+    deadline = time.monotonic() + 10
+    while "abandoned" in await list_room_names(owner):
+        assert time.monotonic() < deadline, "the abandoned room was never deleted"
+        await asyncio.sleep(0.2)
+    assert "lived-in" in await list_room_names(owner)
+    await tracker.stop()
+    again = await untrusted_tracker(data_dir=data_dir)
+    assert [room.name for room in await again.storage.all_rooms()] == ["lived-in"]
+
+
+async def test_the_operator_deletes_any_room_of_a_running_tracker(
+    untrusted_tracker, user, tmp_path
+):
+    """Only a room's owner could delete it. ``p2pchat-tracker room delete`` files a removal
+    that the running tracker carries out through its rules: the members hear of it."""
+    data_dir = tmp_path / "operator"
+    tracker = await untrusted_tracker(data_dir=data_dir, room_upkeep_interval=0.2)
+    owner = await user(tracker, "squatter", source="127.0.0.2")
+    assert (await owner.request("CREATE_ROOM", room="squat"))["status"] == "OK"
+    member = await user(tracker, "member", source="127.0.0.3")
+    assert (await member.request("JOIN_ROOM", room="squat"))["status"] == "OK"
+    status, out, err = await run_admin(data_dir, "list", command="room")
+    assert status == 0 and out.startswith("squat  owner squatter (newcomer)  open"), (out, err)
+    status, out, err = await run_admin(data_dir, "delete", "squat", command="room")
+    assert (status, out.strip()) == (0, "deleted"), err
+    assert await member.push("ROOM_DELETED") == {"event": "ROOM_DELETED", "room": "squat"}
+    assert await owner.push("ROOM_DELETED") == {"event": "ROOM_DELETED", "room": "squat"}
+    assert await list_room_names(member) == set()
+    status, _, err = await run_admin(data_dir, "delete", "squat", command="room")
+    assert status == 1 and "no room" in err

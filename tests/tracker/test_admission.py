@@ -83,3 +83,51 @@ def test_connection_rate_per_source():
     assert verdicts.count(Verdict.ADMIT) == 5
     assert a.arrive("10.0.0.1", now=1.0).verdict is Verdict.ADMIT
     assert a.arrive("10.0.0.3", now=0.0).verdict is Verdict.ADMIT
+
+
+def crowd_admission() -> SourceAdmission:
+    """A pool of 8: 2 kept for sources with history, 6 open; 1 s of grace."""
+    return SourceAdmission(
+        max_connections=100,
+        max_unauthenticated=8,
+        max_unauthenticated_per_source=3,
+        max_sessions_per_source=5,
+        burst_per_source=1000,
+        per_source_per_second=1000.0,
+        reserved_share=0.25,
+        grace=1.0,
+    )
+
+
+def test_a_crowd_without_history_cannot_take_the_reserved_share():
+    a = crowd_admission()
+    regular = a.arrive("10.1.0.1", now=0.0)
+    a.logged_in(regular, now=0.0)  # 10.1.0.1 now has history
+    crowd = [a.arrive(f"10.0.0.{i}", now=100.0) for i in range(1, 20)]
+    assert [t.verdict for t in crowd].count(Verdict.ADMIT) == 6
+    assert a.has_place(history=True, now=100.0)
+    back = a.arrive("10.1.0.1", now=100.0)
+    assert back.verdict is Verdict.ADMIT and back.reserved and back.evict is None
+
+
+def test_the_oldest_idle_connection_goes_first_and_only_after_the_grace():
+    a = crowd_admission()
+    held = [a.arrive(f"10.0.0.{i}", now=10 + i / 10) for i in range(1, 7)]
+    a.request_seen(held[0])  # the oldest is logging in: the oldest idle goes first
+    assert a.arrive("10.2.0.1", now=10.8).verdict is not Verdict.ADMIT  # none old enough
+    newcomer = a.arrive("10.2.0.2", now=11.25)
+    assert newcomer.verdict is Verdict.ADMIT and newcomer.evict == held[1].key
+    assert a.refused["evicted"] == 1
+    a.gone(held[1], was_session=False)  # the shell closed it: nothing given back twice
+    assert a.unauthenticated == 6 and a.usage("10.0.0.2") == (0, 0)
+
+
+def test_a_source_makes_room_only_now_and_then():
+    a = crowd_admission()
+    for i in range(1, 7):
+        a.arrive(f"10.0.0.{i}", now=0.0)
+    first = a.arrive("10.3.0.1", now=5.0)
+    assert first.evict is not None
+    again = a.arrive("10.3.0.1", now=5.0)
+    assert again.verdict is not Verdict.ADMIT  # one eviction per 10 graces
+    assert a.arrive("10.3.0.1", now=16.0).evict is not None

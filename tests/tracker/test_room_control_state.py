@@ -43,7 +43,7 @@ def events_for(outcome, session: int) -> list[dict]:
 
 
 def test_rooms_per_owner_and_in_all():
-    state = make_state(rooms_per_owner=2, max_rooms=3, changes_burst=100)
+    state = make_state(rooms_per_owner=2, max_rooms=3, changes_burst=100, newcomer_room_share=1)
     assert code(state.handle(ALICE, cmd(Command.CREATE_ROOM, room="a1"), 0.0)) == "OK"
     assert code(state.handle(ALICE, cmd(Command.CREATE_ROOM, room="a2"), 0.0)) == "OK"
     assert code(state.handle(ALICE, cmd(Command.CREATE_ROOM, room="a3"), 0.0)) == "quota_exceeded"

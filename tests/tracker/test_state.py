@@ -38,7 +38,7 @@ def test_unauthenticated_session_is_refused(state):
 
 def test_create_room_asks_to_persist_and_pushes_to_creator(state):
     outcome = state.handle(1, cmd(Command.CREATE_ROOM, room="r"), 1.0)
-    assert outcome.store == (RoomCreated("r", "alice"),)
+    assert outcome.store == (RoomCreated("r", "alice", newcomer=True),)
     assert [targets for targets, _ in outcome.pushes] == [(1,)]
 
 

@@ -50,6 +50,7 @@ from tracker.limits.rate_limit import KeyedTokenBuckets
 from tracker.limits.source import source_key
 from tracker.limits.throttle import LoginThrottle
 from tracker.storage.base import AddResult, GroupSettings, Redeemed, Storage
+from tracker.storage.invites import code_hash
 
 #: 24 random bytes: 192 bits, 32 characters of URL-safe base64.
 TICKET_BYTES = 24
@@ -63,6 +64,8 @@ class LoginResult:
     key_changed: bool
     #: The verifier moved from the legacy scheme to the salted one.
     upgraded: bool = False
+    #: When the account was made (its standing for the rooms' newcomer share).
+    created: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,14 +139,24 @@ class Accounts:
         """Create the account durably, or raise the error to answer.
 
         ``registration_closed``, ``invite_required``, ``rate_limited`` and
-        ``invite_invalid`` are answered before any hashing; ``user_exists`` after it.
+        ``invite_invalid`` are answered before any hashing; ``user_exists`` after it. In
+        invite mode a wrong code is charged to the caller's source alone
+        (:class:`~tracker.accounts.registration.RegistrationPolicy`).
         """
         policy = self._registration
-        policy.admit(host, invite is not None, self._clock())
-        if policy.mode is not RegistrationMode.INVITE:
+        if policy.mode is RegistrationMode.INVITE:
+            policy.check_mode(invite is not None)
+            assert invite is not None
+            # A made-up code costs its caller's source only: the code is looked up (by
+            # its SHA-256, so the lookup's time says nothing about the stored codes)
+            # before any hash and before any bucket others depend on.
+            policy.charge_caller(host, self._clock())
+            if not await self._storage.invite_usable(invite, self._clock()):
+                raise P2PChatError(_BAD_INVITE, ErrorCode.INVITE_INVALID)
+            policy.charge_invite(code_hash(invite), host, self._clock())
+        else:
+            policy.admit(host, invite is not None, self._clock())
             invite = None
-        elif invite is None or not await self._storage.invite_usable(invite, self._clock()):
-            raise P2PChatError(_BAD_INVITE, ErrorCode.INVITE_INVALID)
         password_hash = await self._hashing.hash(password)
         salt = account_salt(self._settings.salt_secret, username)
         result = await self._storage.add_user(
@@ -223,7 +236,12 @@ class Accounts:
                 )
             await self._storage.set_identity_key(username, identity_key)
             log.warning("identity key of %s replaced", username)
-        return LoginResult(username, key_changed, upgraded)
+        return LoginResult(username, key_changed, upgraded, record.created)
+
+    async def account_created(self, username: str) -> float | None:
+        """When ``username``'s account was made (``None``: no such account)."""
+        record = await self._storage.get_user(username)
+        return None if record is None else record.created
 
     # ------------------------------------------------------------ resumption tickets
 

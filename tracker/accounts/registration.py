@@ -11,6 +11,13 @@ dial peers. So:
   (``per_source`` per hour, all at once at most) and from the tracker-wide bucket
   (``total`` per hour), whether it then succeeds or not: a name that is taken costs
   the same as a new one, so probing names is rate-limited too;
+* in ``invite`` mode the code is checked first and only the caller pays for a wrong
+  one: :meth:`RegistrationPolicy.charge_caller` takes the source's token, the code is
+  looked up, and only a usable code takes a token from that *code's* bucket
+  (:meth:`RegistrationPolicy.charge_invite`) instead of the tracker-wide one. So
+  made-up codes from any number of sources never spend what a real invitee needs (the
+  shared bucket, an argon2 hash), and a holder of one code can make at most
+  ``per_source`` hashes an hour with it;
 * sources inside a trusted network (``--trusted-network``) skip both buckets, so a
   benchmark or a test on loopback can register thousands.
 
@@ -40,7 +47,7 @@ class RegistrationMode(StrEnum):
 class RegistrationPolicy:
     """``admit(host, now)`` before any hashing; raises the error to send back."""
 
-    __slots__ = ("_by_source", "_total", "_trusted", "mode")
+    __slots__ = ("_by_invite", "_by_source", "_total", "_trusted", "mode")
 
     def __init__(
         self,
@@ -57,13 +64,16 @@ class RegistrationPolicy:
         self._total = KeyedTokenBuckets(
             KeyedRecords("register_total", 1), total_per_hour, total_per_hour / _HOUR
         )
+        self._by_invite = KeyedTokenBuckets(
+            KeyedRecords("register_invite"), per_source_per_hour, per_source_per_hour / _HOUR
+        )
 
     @property
     def tables(self) -> tuple[KeyedRecords, ...]:
-        return (self._by_source.records, self._total.records)
+        return (self._by_source.records, self._total.records, self._by_invite.records)
 
-    def admit(self, host: str, has_invite: bool, now: float) -> None:
-        """Check the mode, then take one token from each bucket (or raise, taking none)."""
+    def check_mode(self, has_invite: bool) -> None:
+        """Raise ``registration_closed`` or ``invite_required``; charges nothing."""
         if self.mode is RegistrationMode.CLOSED:
             raise P2PChatError(
                 "this tracker does not accept new accounts", ErrorCode.REGISTRATION_CLOSED
@@ -72,6 +82,29 @@ class RegistrationPolicy:
             raise P2PChatError(
                 "this tracker registers new accounts by invite only", ErrorCode.INVITE_REQUIRED
             )
+
+    def charge_caller(self, host: str, now: float) -> None:
+        """Invite mode, before the code is looked up: one token of the caller's source
+        (``rate_limited`` when it has none). Nobody else's bucket is touched."""
+        if self._trusted.contains(host):
+            return
+        wait = self._by_source.take(source_key(host), now)
+        if wait > 0:
+            raise RateLimitedError(f"too many registrations, retry in {wait:.0f} s", wait)
+
+    def charge_invite(self, code_key: str, host: str, now: float) -> None:
+        """Invite mode, the code is usable: one token of that code's bucket (``code_key``
+        is the code's hash), never the tracker-wide one."""
+        if self._trusted.contains(host):
+            return
+        wait = self._by_invite.take(code_key, now)
+        if wait > 0:
+            raise RateLimitedError(f"too many registrations, retry in {wait:.0f} s", wait)
+
+    def admit(self, host: str, has_invite: bool, now: float) -> None:
+        """Open mode: check the mode, then take one token from each bucket (or raise,
+        taking none)."""
+        self.check_mode(has_invite)
         if self._trusted.contains(host):
             return
         source = source_key(host)

@@ -61,6 +61,8 @@ class RoomSnapshot:
     banned: tuple[str, ...]
     invited: tuple[str, ...]
     members: tuple[str, ...]
+    newcomer: bool = False
+    last_active: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,8 +302,10 @@ class ReplicaState(TrackerState):
             self.registry.remove_room(name)
             return
         if room is None:
-            room = Room(snapshot.name, snapshot.owner)
+            room = Room(snapshot.name, snapshot.owner, newcomer=snapshot.newcomer)
             self.registry.add_room(room)
+        room.last_active = max(room.last_active, snapshot.last_active)
+        room.stamped = max(room.stamped, snapshot.last_active)
         room.invite_only = snapshot.invite_only
         room.banned = {fold(n): n for n in snapshot.banned}
         room.invited = {fold(n): n for n in snapshot.invited}

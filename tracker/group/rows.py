@@ -68,9 +68,13 @@ async def read_rooms(
         for room, username in await cur.fetchall():
             found_names.setdefault(room, []).append(username)
     rows, found = await _select_named(
-        conn, "SELECT name, owner, invite_only, members FROM rooms", "name", names
+        conn,
+        "SELECT name, owner, invite_only, members, newcomer, COALESCE(last_active, created)"
+        " FROM rooms",
+        "name",
+        names,
     )
-    for name, owner, invite_only, members in rows:
+    for name, owner, invite_only, members, newcomer, last_active in rows:
         found[name] = RoomSnapshot(
             name,
             owner,
@@ -78,6 +82,8 @@ async def read_rooms(
             tuple(access["room_bans"].get(name, ())),
             tuple(access["room_invites"].get(name, ())),
             tuple(members),
+            bool(newcomer),
+            float(last_active),
         )
     return found
 

@@ -177,7 +177,9 @@ class AccountCommands:
         except Exception as exc:
             self._answer_failure(conn, request, exc, "login failed")
             return
-        await self._start_session(conn, request, issued, key_changed=result.key_changed)
+        await self._start_session(
+            conn, request, issued, key_changed=result.key_changed, account_created=result.created
+        )
 
     async def resume(self, conn: TrackerConnection, request: Request) -> None:
         """RESUME: a session back with its resumption ticket, without argon2.
@@ -197,6 +199,7 @@ class AccountCommands:
                 conn.host,
                 conn.admitted.trusted,
             )
+            created = await self._owner.accounts.account_created(request.username)
         except Exception as exc:
             if isinstance(exc, P2PChatError) and exc.code is ErrorCode.TICKET_REUSED:
                 try:
@@ -210,12 +213,19 @@ class AccountCommands:
             self._answer_failure(conn, request, exc, "resume failed")
             return
         self._owner.counters["resumed"] += 1
-        await self._start_session(conn, request, issued, key_changed=False)
+        await self._start_session(conn, request, issued, key_changed=False, account_created=created)
 
     async def _start_session(
-        self, conn: TrackerConnection, request: Request, issued: str, *, key_changed: bool
+        self,
+        conn: TrackerConnection,
+        request: Request,
+        issued: str,
+        *,
+        key_changed: bool,
+        account_created: float | None,
     ) -> None:
-        """Log ``conn`` in and answer with the resumption ticket ``issued`` for it."""
+        """Log ``conn`` in and answer with the resumption ticket ``issued`` for it
+        (``account_created``: the account's age, for the rooms' newcomer share)."""
         if conn.closed:
             return
         assert request.username is not None
@@ -235,6 +245,7 @@ class AccountCommands:
                 key_changed=key_changed,
                 source=conn.admitted.source,
                 trusted=conn.admitted.trusted,
+                account_created=account_created,
             )
 
         owner = self._owner

@@ -129,6 +129,9 @@ class TrackerConnection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
+        if self._phase == _CLOSED:  # evicted before its transport was up
+            transport.abort()
+            return
         self.transport = transport
         self._owner.register_connection(self)
         if self._rejecting:

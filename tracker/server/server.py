@@ -36,8 +36,10 @@ happened to the others. A relayed frame is never buffered for a receiver that do
 read: it is dropped and both ends are told. Each pass of the sweep aborts the sessions
 silent for ``heartbeat_interval * heartbeat_misses`` and the connections that have not
 logged in within ``auth_timeout``, logs the relay statistics every ``stats_interval`` if
-they changed, and saves the throttle tables every save interval (a failed save is logged
-at a bounded rate and retried at the next interval).
+they changed, runs the rooms' upkeep every ``room_upkeep_interval`` (abandoned rooms
+expire, the operator's removals are carried out), and saves the throttle tables every
+save interval (a failed save is logged at a bounded rate and retried at the next
+interval).
 """
 
 from __future__ import annotations
@@ -122,6 +124,8 @@ class TrackerServer:
         self.counters: Counter[str] = Counter()
         self.connections: dict[SessionId, TrackerConnection] = {}
         self._awaiting_login: dict[SessionId, TrackerConnection] = {}
+        #: Admitted connections whose transport is not up yet (they may be evicted).
+        self._attaching: dict[SessionId, TrackerConnection] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._listener: Listener | None = None
         self._sweeper: asyncio.Task[None] | None = None
@@ -210,14 +214,20 @@ class TrackerServer:
             )
         else:
             rooms = await self.storage.all_rooms()
-            seeds = [RoomSeed(r.name, r.owner, r.invite_only, r.banned, r.invited) for r in rooms]
+            seeds = [
+                RoomSeed(
+                    r.name, r.owner, r.invite_only, r.banned, r.invited, r.newcomer, r.last_active
+                )
+                for r in rooms
+            ]
             self.state = TrackerState(*state_args, seeds, limits)
         self._hashing = await loop.run_in_executor(None, password_hashing, config)
         throttle = login_throttle(config)
         registration = registration_policy(config)
         resumes = resume_failures(config)
         self._throttles = ThrottleStore(
-            self.storage, [*throttle.tables, *registration.tables, resumes.records]
+            self.storage,
+            [*throttle.tables, *registration.tables, resumes.records, self.admission.history],
         )
         await self._throttles.load()
         self.accounts = Accounts(
@@ -236,7 +246,7 @@ class TrackerServer:
             bind_sockets(config.host, config.port, backlog=LISTEN_BACKLOG),
             self._accepted,
             self.problems,
-            lambda: self.admission.unauthenticated >= self.admission.max_unauthenticated,
+            self.admission.is_full,
         )
         self._listener.start()
         self.port = self._listener.port
@@ -271,8 +281,12 @@ class TrackerServer:
     # ------------------------------------------------------------ connections
 
     def _accepted(self, sock: socket.socket, host: str) -> None:
-        """A socket was accepted: admit it, refuse it politely, or drop it at once."""
-        arrival = self.admission.arrive(host)
+        """A socket was accepted: admit it (closing the connection it displaces, if
+        any), refuse it politely, or drop it at once."""
+        session = next(self.session_ids)
+        arrival = self.admission.arrive(host, key=session)
+        if arrival.evict is not None:
+            self._evict(arrival.evict)
         if arrival.verdict is Verdict.DROP:
             # A reset, not a FIN: no closing handshake or TIME_WAIT kept for a flood.
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
@@ -284,8 +298,24 @@ class TrackerServer:
             return
         if arrival.verdict is Verdict.REJECT:
             self.counters["rejected"] += 1
-        protocol = TrackerConnection(self, arrival, host, next(self.session_ids))
+        protocol = TrackerConnection(self, arrival, host, session)
+        if arrival.verdict is Verdict.ADMIT:
+            self._attaching[session] = protocol
         self.spawn(self._attach(sock, protocol))
+
+    def _evict(self, session: SessionId) -> None:
+        """Close a connection still logging in to make room for a newcomer
+        (:mod:`tracker.network.admission` chose it: the oldest idle one of its pool)."""
+        self.counters["evicted"] += 1
+        self.problems.warning("evicted", "closing idle connections that have not logged in")
+        victim = self._awaiting_login.get(session)
+        if victim is not None:
+            victim.abort()
+            return
+        attaching = self._attaching.pop(session, None)
+        if attaching is not None:
+            attaching.abort()  # its transport is not up: it closes as it comes up
+            self.admission.gone(attaching.admitted, was_session=False)
 
     async def _attach(self, sock: socket.socket, protocol: TrackerConnection) -> None:
         loop = asyncio.get_running_loop()
@@ -293,7 +323,7 @@ class TrackerServer:
             await loop.connect_accepted_socket(lambda: protocol, sock)
         except BaseException as exc:
             sock.close()
-            if protocol.transport is None:
+            if self._attaching.pop(protocol.session, None) is not None:
                 self.admission.gone(protocol.admitted, was_session=False)
             if not isinstance(exc, Exception):
                 raise
@@ -302,6 +332,7 @@ class TrackerServer:
 
     def register_connection(self, conn: TrackerConnection) -> None:
         """Track an admitted connection (refused ones are only bounded in time)."""
+        self._attaching.pop(conn.session, None)
         self.connections[conn.session] = conn
         if conn.admitted.verdict is Verdict.ADMIT:
             self._awaiting_login[conn.session] = conn
@@ -346,6 +377,8 @@ class TrackerServer:
                 self.deliver_relay(conn, outcome)
             return
         authenticated = state.is_authenticated(conn.session)
+        if not authenticated:
+            self.admission.request_seen(conn.admitted)
         accounts = self.account_commands
         if item.cmd is Command.SALT:
             conn.run_async(accounts.salt(conn, item))
@@ -472,6 +505,7 @@ class TrackerServer:
         save_interval = SAVE_INTERVAL if self.storage.kind == "sqlite" else GROUP_SAVE_INTERVAL
         next_save = time.monotonic() + save_interval
         next_stats = time.monotonic() + config.stats_interval
+        next_upkeep = time.monotonic() + config.room_upkeep_interval
         logged_stats = RelayStats()  # nothing relayed yet: nothing to log
         while True:
             await asyncio.sleep(min(period, 1.0))
@@ -492,9 +526,34 @@ class TrackerServer:
                 if stats != logged_stats:
                     log.info("%s", stats.line(self.state.relay_pairs()))
                     logged_stats = replace(stats)
+            if time.monotonic() >= next_upkeep:
+                next_upkeep = time.monotonic() + config.room_upkeep_interval
+                await self._upkeep_rooms()
             if time.monotonic() >= next_save:
                 next_save = time.monotonic() + save_interval
                 await self._save_throttles()
+
+    async def _upkeep_rooms(self) -> None:
+        """The rooms' upkeep (:mod:`tracker.state.room_upkeep`): stamp rooms in use,
+        delete abandoned ones and those the operator asked to remove, store it all
+        (in a group: in the group's transaction), then tell the members. A failure is
+        logged at a bounded rate and the next pass tries again."""
+        try:
+            removals = await self.storage.room_removals()
+            now = time.time()
+            outcome = await self.change(lambda state: state.upkeep_rooms(now, removals))
+            if self.group is None and outcome.store:
+                try:
+                    await self.storage.apply_room_changes(outcome.store)
+                except Exception:
+                    self.deliver(None, Outcome(pushes=outcome.pushes))
+                    self.deliver(None, self.state.revert(outcome.store))
+                    raise
+            self.deliver(None, outcome)
+            if removals:
+                await self.storage.clear_room_removals(removals)
+        except Exception as exc:
+            self.problems.warning("room_upkeep", "room upkeep failed: %s", type(exc).__name__)
 
     async def _save_throttles(self) -> None:
         if self._throttles is None:

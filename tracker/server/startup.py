@@ -39,6 +39,9 @@ def admission_for(config: TrackerConfig) -> SourceAdmission:
         burst_per_source=config.connection_burst_per_source,
         per_source_per_second=config.connections_per_source_per_second,
         trusted=TrustedNetworks(config.trusted_networks),
+        reserved_share=config.reserved_unauthenticated_share,
+        history_window=config.login_history_days * 86400,
+        grace=config.unauthenticated_grace,
     )
 
 
@@ -75,6 +78,9 @@ def state_limits(config: TrackerConfig) -> StateLimits:
     return StateLimits(
         rooms_per_owner=config.rooms_per_owner,
         max_rooms=config.max_rooms,
+        standing_age=config.room_standing_hours * 3600,
+        newcomer_room_share=config.newcomer_room_share,
+        room_expiry=config.room_expiry_days * 86400,
         max_bans=config.max_bans_per_room,
         max_invites=config.max_invites_per_room,
         changes_burst=config.room_changes_burst,

@@ -55,6 +55,12 @@ class StateLimits:
 
     rooms_per_owner: int = 5
     max_rooms: int = 10_000
+    #: Accounts younger than ``standing_age`` seconds are newcomers: the rooms they
+    #: create may take only ``newcomer_room_share`` of ``max_rooms`` together.
+    standing_age: float = 24 * 3600.0
+    newcomer_room_share: float = 0.5
+    #: A room with no member for this many seconds is deleted (:mod:`tracker.state.room_upkeep`).
+    room_expiry: float = 30 * 24 * 3600.0
     max_bans: int = 500
     max_invites: int = 500
     #: Room commands a session may send at once, then per second.
@@ -77,6 +83,9 @@ class RoomSeed:
     invite_only: bool = False
     banned: tuple[str, ...] = ()
     invited: tuple[str, ...] = ()
+    newcomer: bool = False
+    #: When it last had members, as stored (0: unknown, counted from the first upkeep).
+    last_active: float = 0.0
 
 
 @dataclass(slots=True)
@@ -101,6 +110,12 @@ class OnlineUser:
     tracker: str | None = None
     #: Budget and pairs of what this session relays (made by its first RELAY frame).
     relay: RelaySession | None = None
+    #: When the account was made (``None``: unknown, taken for a newcomer's).
+    account_created: float | None = None
+
+    def is_newcomer(self, now: float, standing_age: float) -> bool:
+        """Whether the account is younger than ``standing_age`` seconds (or unknown)."""
+        return self.account_created is None or now - self.account_created < standing_age
 
     @property
     def local(self) -> bool:
@@ -127,6 +142,8 @@ class Room:
     """A room: persistent name, owner and access lists; live member list (join order).
 
     ``banned`` and ``invited`` map a folded username to the name as the owner gave it.
+    ``newcomer``: created by a newcomer's account; ``last_active``: when it last had
+    members (wall clock), ``stamped``: that time as the store last heard it.
     """
 
     name: str
@@ -135,6 +152,9 @@ class Room:
     invite_only: bool = False
     banned: dict[str, str] = field(default_factory=dict)
     invited: dict[str, str] = field(default_factory=dict)
+    newcomer: bool = False
+    last_active: float = 0.0
+    stamped: float = 0.0
 
     @classmethod
     def stored(
@@ -144,6 +164,8 @@ class Room:
         invite_only: bool,
         banned: Iterable[str],
         invited: Iterable[str],
+        newcomer: bool = False,
+        last_active: float = 0.0,
     ) -> Room:
         """The room as the store holds it: no members yet."""
         return cls(
@@ -152,6 +174,9 @@ class Room:
             invite_only=invite_only,
             banned={fold(n): n for n in banned},
             invited={fold(n): n for n in invited},
+            newcomer=newcomer,
+            last_active=last_active,
+            stamped=last_active,
         )
 
     def member_named(self, name: str) -> str | None:
@@ -222,6 +247,8 @@ class Registry:
         self.room_names: list[str] = []
         self.folded: dict[str, str] = {}
         self.owned: Counter[str] = Counter()
+        #: Rooms created by newcomers' accounts (their share is bounded).
+        self.newcomer_rooms = 0
         #: Who relays to each user (the reverse of the senders' pairs).
         self.relayed_by: dict[str, set[str]] = {}
         self.relay_stats = RelayStats()
@@ -233,7 +260,15 @@ class Registry:
         )
         for seed in rooms:
             self.add_room(
-                Room.stored(seed.name, seed.owner, seed.invite_only, seed.banned, seed.invited)
+                Room.stored(
+                    seed.name,
+                    seed.owner,
+                    seed.invite_only,
+                    seed.banned,
+                    seed.invited,
+                    seed.newcomer,
+                    seed.last_active,
+                )
             )
 
     # ----------------------------------------------------------------- indexes
@@ -242,6 +277,7 @@ class Registry:
         self.rooms[room.name] = room
         bisect.insort(self.room_names, room.name)
         self.owned[room.owner] += 1
+        self.newcomer_rooms += room.newcomer
 
     def remove_room(self, name: str) -> Room | None:
         room = self.rooms.pop(name, None)
@@ -252,6 +288,7 @@ class Registry:
         self.owned[room.owner] -= 1
         if self.owned[room.owner] <= 0:
             del self.owned[room.owner]
+        self.newcomer_rooms -= room.newcomer
         return room
 
     def rooms_owned_by(self, username: str) -> int:

@@ -14,9 +14,13 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True, slots=True)
 class RoomCreated:
+    """``newcomer``: made by an account younger than the standing age (it counts against
+    the newcomers' share of the rooms, :mod:`tracker.state.rooms`)."""
+
     name: str
     owner: str
     invite_only: bool = False
+    newcomer: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +64,15 @@ class InviteRemoved:
     username: str
 
 
+@dataclass(frozen=True, slots=True)
+class RoomUsed:
+    """The room had members at ``at`` (wall clock): it is not abandoned
+    (:mod:`tracker.state.room_upkeep`). Nothing to undo if it is not stored."""
+
+    room: str
+    at: float
+
+
 StoreAction = (
     RoomCreated
     | RoomDeleted
@@ -68,4 +81,5 @@ StoreAction = (
     | BanRemoved
     | InviteAdded
     | InviteRemoved
+    | RoomUsed
 )

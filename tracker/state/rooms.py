@@ -9,6 +9,10 @@ function of the :class:`~tracker.state.registry.Registry`):
   member's address) to every member; deleting a room pushes ``ROOM_DELETED``;
 * rooms have quotas, per owner and in total (:class:`~tracker.state.registry.StateLimits`);
   joining checks bans, invite-only and the capacity, in that order;
+* the total cannot be held by fresh accounts: rooms created by an account younger than
+  ``standing_age`` (a newcomer) may take only ``newcomer_room_share`` of ``max_rooms``
+  together, so the rest stays for accounts with standing, which a wave of new
+  accounts (bounded by the registration rate) cannot have for a day;
 * the durable facts (a room created or deleted) go in ``Outcome.store`` for the shell
   to persist; when it cannot, :func:`revert_actions` and :func:`drop_room` put memory
   back as the database has it, and membership changes stand.
@@ -43,6 +47,7 @@ from tracker.state.room_changes import (
     RoomCreated,
     RoomDeleted,
     RoomModeChanged,
+    RoomUsed,
     StoreAction,
 )
 
@@ -62,13 +67,27 @@ def create_room(state: Registry, user: OnlineUser, request: Request, now: float)
         return refuse(
             request, ErrorCode.QUOTA_EXCEEDED, "the tracker holds as many rooms as it may"
         )
+    newcomer = user.is_newcomer(now, limits.standing_age)
+    if newcomer and state.newcomer_rooms >= int(limits.max_rooms * limits.newcomer_room_share):
+        return refuse(
+            request,
+            ErrorCode.QUOTA_EXCEEDED,
+            "new accounts hold as many rooms as they may; join one, or create one later",
+        )
     outcome = Outcome()
     leave_room(state, user, outcome, Departure.LEFT)
-    room = Room(request.room, user.username, [user.username], invite_only=bool(request.invite_only))
+    room = Room(
+        request.room,
+        user.username,
+        [user.username],
+        invite_only=bool(request.invite_only),
+        newcomer=newcomer,
+        last_active=now,
+    )
     state.add_room(room)
     user.room = room.name
     state.changed(user=user.username, room=room.name)
-    outcome.store = (RoomCreated(room.name, room.owner, room.invite_only),)
+    outcome.store = (RoomCreated(room.name, room.owner, room.invite_only, newcomer),)
     outcome.reply = ok(request.id, room=state.room_info(room).to_wire())
     push_update(state, room, outcome)
     return outcome
@@ -117,23 +136,23 @@ def delete_room(state: Registry, user: OnlineUser, request: Request, now: float)
     room, refused = owned_room(state, user, request, "delete")
     if room is None:
         return refused
-    outcome = Outcome(
-        reply=ok(request.id, room=room.name),
-        store=(
-            RoomDeleted(
-                room.name,
-                room.owner,
-                room.invite_only,
-                tuple(room.banned.values()),
-                tuple(room.invited.values()),
-            ),
-        ),
-    )
-    _close_room(state, room, outcome)
+    outcome = Outcome(reply=ok(request.id, room=room.name), store=(deletion(room),))
+    close_room(state, room, outcome)
     return outcome
 
 
-def _close_room(state: Registry, room: Room, outcome: Outcome) -> None:
+def deletion(room: Room) -> RoomDeleted:
+    """The durable fact of deleting ``room``, with what undoing it would need."""
+    return RoomDeleted(
+        room.name,
+        room.owner,
+        room.invite_only,
+        tuple(room.banned.values()),
+        tuple(room.invited.values()),
+    )
+
+
+def close_room(state: Registry, room: Room, outcome: Outcome) -> None:
     """``room`` is gone: its members are in no room and get ``ROOM_DELETED``."""
     outcome.push_to(state.sessions_of(room.members), push(Event.ROOM_DELETED, room=room.name))
     for name in room.members:
@@ -153,7 +172,7 @@ def drop_room(state: Registry, name: str) -> Outcome:
     outcome = Outcome()
     room = state.rooms.get(name)
     if room is not None:
-        _close_room(state, room, outcome)
+        close_room(state, room, outcome)
     return outcome
 
 
@@ -165,6 +184,8 @@ def revert_actions(state: Registry, actions: Sequence[StoreAction]) -> Outcome:
     """
     outcome = Outcome()
     for action in reversed(actions):
+        if isinstance(action, RoomUsed):
+            continue  # only a stamp: the next upkeep writes it again
         if isinstance(action, RoomCreated):
             dropped = drop_room(state, action.name)
             outcome.pushes.extend(dropped.pushes)

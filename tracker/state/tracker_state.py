@@ -18,6 +18,7 @@ function (like h11's reader and writer tables):
   ``UNINVITE``, ``SET_ROOM``, ``ROOM_ACCESS``;
 * :mod:`tracker.state.relay`: ``RELAY`` frames (budgets and pairs in
   :mod:`tracker.state.relay_budget`);
+* :mod:`tracker.state.room_upkeep`: abandoned rooms expire, the operator's removals;
 * this module: sessions (login, presence, the end of a session) and the dispatch of
   commands, with the rate limits charged before any rule runs.
 
@@ -82,6 +83,7 @@ from tracker.state.registry import (
 from tracker.state.relay import count_relay_pairs, forward_dropped, relay_frame
 from tracker.state.relay_budget import RelayStats
 from tracker.state.room_changes import RoomCreated, RoomDeleted, StoreAction
+from tracker.state.room_upkeep import upkeep
 from tracker.state.rooms import (
     create_room,
     delete_room,
@@ -249,11 +251,13 @@ class TrackerState:
         *,
         source: str = "",
         trusted: bool = False,
+        account_created: float | None = None,
     ) -> Outcome:
         """Bind ``session`` to the (already authenticated) user of ``request``.
 
         ``source`` and ``trusted`` are where the connection comes from, for per-source
-        limits (:mod:`tracker.limits.source`).
+        limits (:mod:`tracker.limits.source`); ``account_created`` is when the account
+        was made (``None``: unknown, a newcomer's), for the rooms' newcomer share.
         """
         assert request.username is not None and request.identity_key is not None
         state = self.registry
@@ -280,6 +284,7 @@ class TrackerState:
             TokenBucket(limits.changes_burst, limits.changes_per_second, now),
             source=source,
             trusted=trusted,
+            account_created=account_created,
         )
         state.add_user(user)
         outcome.reply = ok(
@@ -372,6 +377,13 @@ class TrackerState:
     def relay_pairs(self) -> int:
         """Pairs relaying now (for the log)."""
         return count_relay_pairs(self.registry)
+
+    # ----------------------------------------------------------------- upkeep
+
+    def upkeep_rooms(self, now: float, removals: Iterable[str] = ()) -> Outcome:
+        """Stamp rooms in use, expire abandoned ones, delete the operator's
+        ``removals`` (:func:`tracker.state.room_upkeep.upkeep`)."""
+        return upkeep(self.registry, now, removals)
 
     # ----------------------------------------------------------------- undo
 

@@ -65,12 +65,17 @@ class AddResult(Enum):
 
 @dataclass(frozen=True, slots=True)
 class RoomRecord:
+    """A stored room; ``last_active``: when it last had members (its creation if never
+    stamped); ``newcomer``: created by an account without standing."""
+
     name: str
     owner: str
     created: float
     invite_only: bool = False
     banned: tuple[str, ...] = ()
     invited: tuple[str, ...] = ()
+    newcomer: bool = False
+    last_active: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +208,19 @@ class Storage(Protocol):
     async def all_rooms(self) -> list[RoomRecord]: ...
     async def apply_room_changes(self, actions: Sequence[StoreAction]) -> None:
         """One command's changes, in one transaction."""
+        ...
+
+    async def request_room_removal(self, name: str) -> bool:
+        """Ask the tracker(s) to delete room ``name`` (the operator's ``room delete``);
+        ``False`` if there is no such room. The tracker's upkeep carries it out."""
+        ...
+
+    async def room_removals(self) -> list[str]:
+        """Rooms the operator asked to delete, not carried out yet."""
+        ...
+
+    async def clear_room_removals(self, names: Sequence[str]) -> None:
+        """The removals of ``names`` were carried out."""
         ...
 
     # registration invites

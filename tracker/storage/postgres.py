@@ -36,6 +36,7 @@ from tracker.state.room_changes import (
     RoomCreated,
     RoomDeleted,
     RoomModeChanged,
+    RoomUsed,
     StoreAction,
 )
 from tracker.storage.base import (
@@ -153,6 +154,12 @@ CREATE TABLE IF NOT EXISTS relay (
 );
 CREATE INDEX IF NOT EXISTS relay_by_tracker ON relay (tracker, id);
 CREATE INDEX IF NOT EXISTS relay_by_origin ON relay (origin);
+ALTER TABLE rooms ADD COLUMN IF NOT EXISTS newcomer BOOLEAN NOT NULL DEFAULT FALSE;
+ALTER TABLE rooms ADD COLUMN IF NOT EXISTS last_active DOUBLE PRECISION;
+CREATE TABLE IF NOT EXISTS room_removals (
+    name      TEXT PRIMARY KEY,
+    requested DOUBLE PRECISION NOT NULL
+);
 """
 
 _ACCESS_TABLES = {BanAdded: "room_bans", InviteAdded: "room_invites"}
@@ -163,11 +170,18 @@ async def apply_room_change(conn: AsyncConnection[Any], action: StoreAction, now
     """One durable room fact, inside the caller's transaction."""
     if isinstance(action, RoomCreated):
         await conn.execute(
-            "INSERT INTO rooms (name, owner, created, invite_only) VALUES (%s, %s, %s, %s)",
-            (action.name, action.owner, now, action.invite_only),
+            "INSERT INTO rooms (name, owner, created, invite_only, newcomer, last_active)"
+            " VALUES (%s, %s, %s, %s, %s, %s)",
+            (action.name, action.owner, now, action.invite_only, action.newcomer, now),
         )
     elif isinstance(action, RoomDeleted):
         await conn.execute("DELETE FROM rooms WHERE name = %s", (action.name,))
+        await conn.execute("DELETE FROM room_removals WHERE name = %s", (action.name,))
+    elif isinstance(action, RoomUsed):
+        await conn.execute(
+            "UPDATE rooms SET last_active = GREATEST(COALESCE(last_active, 0), %s) WHERE name = %s",
+            (action.at, action.room),
+        )
     elif isinstance(action, RoomModeChanged):
         await conn.execute(
             "UPDATE rooms SET invite_only = %s WHERE name = %s", (action.invite_only, action.room)
@@ -308,6 +322,24 @@ class PgStorage:
             for action in actions:
                 await apply_room_change(conn, action, now)
 
+    async def request_room_removal(self, name: str) -> bool:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "INSERT INTO room_removals (name, requested) SELECT name, %s FROM rooms"
+                " WHERE name = %s ON CONFLICT (name) DO UPDATE SET requested = EXCLUDED.requested",
+                (time.time(), name),
+            )
+        return cur.rowcount == 1
+
+    async def room_removals(self) -> list[str]:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute("SELECT name FROM room_removals ORDER BY requested")
+            return [str(row[0]) for row in await cur.fetchall()]
+
+    async def clear_room_removals(self, names: Sequence[str]) -> None:
+        async with self.pool.connection() as conn:
+            await conn.execute("DELETE FROM room_removals WHERE name = ANY(%s)", (list(names),))
+
     # registration invites
 
     async def invite_usable(self, code: str, now: float) -> bool:
@@ -426,7 +458,10 @@ async def all_rooms(conn: AsyncConnection[Any]) -> list[RoomRecord]:
         cur = await conn.execute(f"SELECT room, username FROM {table} ORDER BY created")  # noqa: S608
         for room, username in await cur.fetchall():
             found.setdefault(room, []).append(username)
-    cur = await conn.execute("SELECT name, owner, created, invite_only FROM rooms ORDER BY name")
+    cur = await conn.execute(
+        "SELECT name, owner, created, invite_only, newcomer, COALESCE(last_active, created)"
+        " FROM rooms ORDER BY name"
+    )
     return [
         RoomRecord(
             name,
@@ -435,6 +470,8 @@ async def all_rooms(conn: AsyncConnection[Any]) -> list[RoomRecord]:
             bool(invite_only),
             tuple(names["room_bans"].get(name, ())),
             tuple(names["room_invites"].get(name, ())),
+            bool(newcomer),
+            float(last_active),
         )
-        for name, owner, created, invite_only in await cur.fetchall()
+        for name, owner, created, invite_only, newcomer, last_active in await cur.fetchall()
     ]

@@ -198,6 +198,16 @@ class SqliteStorage:
         changes = tuple(actions)
         await self.db.run(lambda conn: room_store.apply_changes(conn, changes))
 
+    async def request_room_removal(self, name: str) -> bool:
+        return await self.db.run(lambda conn: room_store.request_removal(conn, name))
+
+    async def room_removals(self) -> list[str]:
+        return await self.db.run(room_store.removals)
+
+    async def clear_room_removals(self, names: Sequence[str]) -> None:
+        done = tuple(names)
+        await self.db.run(lambda conn: room_store.clear_removals(conn, done))
+
     # registration invites
 
     async def invite_usable(self, code: str, now: float) -> bool:

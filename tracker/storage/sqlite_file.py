@@ -11,7 +11,8 @@ The file holds password hashes, so the data directory is created 0700 and the da
 files 0600 whatever the umask (SQLite gives its ``-wal`` and ``-shm`` files the mode
 of the database file). Older schemas are upgraded in place: 1 (users, rooms) to 2 (room
 access lists, registration invites, throttle state) to 3 (per-account login salts,
-resumption tickets, group settings).
+resumption tickets, group settings) to 4 (rooms' last activity and newcomer flag, the
+operator's room removals).
 
 :meth:`Database.run_batched` is group commit: calls that arrive while a transaction is
 being written share the next one (one fsync for many), which is what lets a tracker
@@ -33,7 +34,7 @@ from typing import Any, TypeVar, cast
 from tracker.data_dir import make_private_directory
 
 DB_FILE_NAME = "tracker.sqlite3"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 #: How long a writer waits for another process's lock (the admin CLI, a second tool).
 BUSY_TIMEOUT_MS = 5000
 
@@ -60,7 +61,13 @@ CREATE TABLE IF NOT EXISTS rooms (
     name        TEXT PRIMARY KEY,
     owner       TEXT NOT NULL,
     created     REAL NOT NULL,
-    invite_only INTEGER NOT NULL DEFAULT 0
+    invite_only INTEGER NOT NULL DEFAULT 0,
+    newcomer    INTEGER NOT NULL DEFAULT 0,
+    last_active REAL
+);
+CREATE TABLE IF NOT EXISTS room_removals (
+    name      TEXT PRIMARY KEY,
+    requested REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS room_bans (
     room     TEXT NOT NULL REFERENCES rooms (name) ON DELETE CASCADE,
@@ -113,11 +120,20 @@ def _add_missing_columns(conn: sqlite3.Connection, table: str, columns: dict[str
 
 
 def _upgrade(conn: sqlite3.Connection) -> None:
-    """Schema 1 had rooms without ``invite_only``; schema 2 users without login salts.
+    """Schema 1 had rooms without ``invite_only``; schema 2 users without login salts;
+    schema 3 rooms without ``newcomer`` and ``last_active``.
 
     Every other table of a later schema is new and made by ``_SCHEMA``.
     """
-    _add_missing_columns(conn, "rooms", {"invite_only": "INTEGER NOT NULL DEFAULT 0"})
+    _add_missing_columns(
+        conn,
+        "rooms",
+        {
+            "invite_only": "INTEGER NOT NULL DEFAULT 0",
+            "newcomer": "INTEGER NOT NULL DEFAULT 0",
+            "last_active": "REAL",
+        },
+    )
     _add_missing_columns(conn, "users", {"salt": "BLOB", "login_kdf": "TEXT"})
 
 

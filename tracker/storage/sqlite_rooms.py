@@ -1,4 +1,5 @@
-"""Rooms in SQLite: name, owner, invite-only flag, ban list and invite list.
+"""Rooms in SQLite: name, owner, invite-only flag, ban list and invite list, when the
+room last had members, whether a newcomer made it, and the operator's pending removals.
 
 Membership is live state and not stored. Ban and invite lists are keyed by username
 ignoring case (usernames are unique ignoring case) and go away with their room
@@ -22,6 +23,7 @@ from tracker.state.room_changes import (
     RoomCreated,
     RoomDeleted,
     RoomModeChanged,
+    RoomUsed,
     StoreAction,
 )
 from tracker.storage.base import RoomRecord
@@ -37,11 +39,18 @@ def _names_by_room(conn: sqlite3.Connection, table: str) -> dict[str, list[str]]
 def _apply_one(conn: sqlite3.Connection, action: StoreAction, now: float) -> None:
     if isinstance(action, RoomCreated):
         conn.execute(
-            "INSERT INTO rooms (name, owner, created, invite_only) VALUES (?, ?, ?, ?)",
-            (action.name, action.owner, now, int(action.invite_only)),
+            "INSERT INTO rooms (name, owner, created, invite_only, newcomer, last_active)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (action.name, action.owner, now, int(action.invite_only), int(action.newcomer), now),
         )
     elif isinstance(action, RoomDeleted):
         conn.execute("DELETE FROM rooms WHERE name = ?", (action.name,))
+        conn.execute("DELETE FROM room_removals WHERE name = ?", (action.name,))
+    elif isinstance(action, RoomUsed):
+        conn.execute(
+            "UPDATE rooms SET last_active = MAX(COALESCE(last_active, 0), ?) WHERE name = ?",
+            (action.at, action.room),
+        )
     elif isinstance(action, RoomModeChanged):
         conn.execute(
             "UPDATE rooms SET invite_only = ? WHERE name = ?",
@@ -78,7 +87,8 @@ def all_rooms(conn: sqlite3.Connection) -> list[RoomRecord]:
     banned = _names_by_room(conn, "room_bans")
     invited = _names_by_room(conn, "room_invites")
     rows = conn.execute(
-        "SELECT name, owner, created, invite_only FROM rooms ORDER BY name"
+        "SELECT name, owner, created, invite_only, newcomer, COALESCE(last_active, created)"
+        " FROM rooms ORDER BY name"
     ).fetchall()
     return [
         RoomRecord(
@@ -88,6 +98,27 @@ def all_rooms(conn: sqlite3.Connection) -> list[RoomRecord]:
             bool(invite_only),
             tuple(banned.get(name, ())),
             tuple(invited.get(name, ())),
+            bool(newcomer),
+            last_active,
         )
-        for name, owner, created, invite_only in rows
+        for name, owner, created, invite_only, newcomer, last_active in rows
     ]
+
+
+def request_removal(conn: sqlite3.Connection, name: str) -> bool:
+    """Note the operator's wish to delete room ``name``; False if there is none."""
+    if conn.execute("SELECT 1 FROM rooms WHERE name = ?", (name,)).fetchone() is None:
+        return False
+    conn.execute(
+        "INSERT OR REPLACE INTO room_removals (name, requested) VALUES (?, ?)",
+        (name, time.time()),
+    )
+    return True
+
+
+def removals(conn: sqlite3.Connection) -> list[str]:
+    return [row[0] for row in conn.execute("SELECT name FROM room_removals ORDER BY requested")]
+
+
+def clear_removals(conn: sqlite3.Connection, names: Sequence[str]) -> None:
+    conn.executemany("DELETE FROM room_removals WHERE name = ?", [(name,) for name in names])
