@@ -23,8 +23,15 @@
    pairs each way, the same window). Then two ``relay_only`` client pairs, one on A
    only and one across A and B: one-way latency and messages/s with receipts.
 
+4. **The per-source budget** (``--source-cap``): ``--source-sessions`` sessions logged in
+   from 127.0.0.2 (not a trusted network) relay bodies of 40,000 B flat out for 5 s
+   through a tracker with the default per-source budget (1 MiB/s), then through one with
+   it raised out of the way (as before issue 20, when budgets were per session only);
+   each session's own budget is raised in both. Reported: what reached their receivers
+   per second in all.
+
 Usage: ``python bench/relay.py [--frames N] [--pairs N] [--samples N] [--messages N]
-[--repeat N] [--group]``. Linux only (``/proc``).
+[--repeat N] [--group] [--source-cap [--source-sessions N]]``. Linux only (``/proc``).
 """
 
 from __future__ import annotations
@@ -96,6 +103,10 @@ async def start_tracker(data_dir: Path, *extra: str) -> tuple[asyncio.subprocess
         str(1024 * 1024),
         "--relay-frames",
         "1000000",
+        "--relay-total-rate",
+        str(16 * 1024 * 1024),
+        "--relay-total-frames",
+        "10000000",
         "--log-level",
         "WARNING",
         *extra,
@@ -151,21 +162,37 @@ class Session:
         self.writer.close()
 
     @classmethod
-    async def logged_in(cls, port: int, cert: Path, name: str) -> Session:
+    async def logged_in(
+        cls, port: int, cert: Path, name: str, source: str | None = None
+    ) -> Session:
+        """Register ``name`` (from 127.0.0.1, trusted) and log it in, from ``source`` if
+        given (a connection of its own: registrations per source would stop a crowd)."""
         context = ssl.create_default_context(cafile=str(cert))
         context.check_hostname = False
         reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=context)
         session = cls(reader, writer)
-        key = "A" * 42 + "E="  # a valid 32-byte key; the relay never looks at it
-        for cmd in ("REGISTER", "LOGIN"):
-            digest = __import__("hashlib").sha256(PASSWORD.encode()).hexdigest()
-            writer.write(
-                encode_message(
-                    {"cmd": cmd, "id": 1, "username": name, "password": digest, "identity_key": key}
-                )
+        commands = ["REGISTER", "LOGIN"]
+        if source is not None:
+            await session.send_login(name, "REGISTER")
+            writer.close()
+            reader, writer = await asyncio.open_connection(
+                "127.0.0.1", port, ssl=context, local_addr=(source, 0)
             )
-            await session.frames(1)
+            session = cls(reader, writer)
+            commands = ["LOGIN"]
+        for cmd in commands:
+            await session.send_login(name, cmd)
         return session
+
+    async def send_login(self, name: str, cmd: str) -> None:
+        key = "A" * 42 + "E="  # a valid 32-byte key; the relay never looks at it
+        digest = __import__("hashlib").sha256(PASSWORD.encode()).hexdigest()
+        self.writer.write(
+            encode_message(
+                {"cmd": cmd, "id": 1, "username": name, "password": digest, "identity_key": key}
+            )
+        )
+        await self.frames(1)
 
     async def frames(self, count: int) -> int:
         """Before :meth:`start`: read until ``count`` frames (replies) arrived."""
@@ -489,6 +516,58 @@ async def bench_group(args: argparse.Namespace) -> None:
         server.stop()
 
 
+# --------------------------------------------------------------------- per-source budget
+
+BIG_BODY = bytes(40_000)
+SOURCE_SECONDS = 5.0
+
+
+async def source_rate(sessions: int, *extra: str) -> float:
+    """Bytes/s that ``sessions`` sessions from 127.0.0.2 get relayed in all, flat out."""
+    with tempfile.TemporaryDirectory() as tmp:
+        proc, port, _ = await start_tracker(Path(tmp) / "tracker", *extra)
+        cert = Path(tmp) / "tracker" / "tracker-cert.pem"
+        pairs: list[tuple[Session, Session, str]] = []
+        floods: list[asyncio.Task[None]] = []
+        try:
+            for n in range(sessions):
+                sender = await Session.logged_in(port, cert, f"crowd{n}", "127.0.0.2")
+                receiver = await Session.logged_in(port, cert, f"sink{n}")
+                sender.start()
+                receiver.start()
+                pairs.append((sender, receiver, f"sink{n}"))
+
+            async def flood(sender: Session, to: str) -> None:
+                frame = encode_message(relay_request(to, 1, False, BIG_BODY), 1 << 20)
+                while True:
+                    sender.writer.write(frame)
+                    await sender.writer.drain()
+
+            floods = [asyncio.create_task(flood(s, to)) for s, _, to in pairs]
+            await asyncio.sleep(1.0)  # past the bursts
+            before, started = sum(r.received for _, r, _ in pairs), time.perf_counter()
+            await asyncio.sleep(SOURCE_SECONDS)
+            after, ended = sum(r.received for _, r, _ in pairs), time.perf_counter()
+            return (after - before) * len(BIG_BODY) / (ended - started)
+        finally:
+            for task in floods:
+                task.cancel()
+            for sender, receiver, _ in pairs:
+                sender.writer.transport.abort()  # megabytes still queued: no goodbye
+                receiver.close()
+            proc.terminate()
+            await proc.wait()
+
+
+async def bench_source_cap(args: argparse.Namespace) -> None:
+    capped = await source_rate(args.source_sessions)
+    uncapped = await source_rate(args.source_sessions, "--relay-source-rate", str(1 << 30))
+    print(f"\n4. {args.source_sessions} sessions from one source (127.0.0.2), bodies of 40,000 B,")
+    print(f"   flat out for {SOURCE_SECONDS:g} s after 1 s of bursts, session budgets raised:")
+    print(f"   default per-source budget (1,024 KiB/s): {capped / 1024:>9,.0f} KiB/s in all")
+    print(f"   per-source budget raised out of the way: {uncapped / 1024:>9,.0f} KiB/s in all")
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--frames", type=int, default=200_000)
@@ -500,7 +579,14 @@ async def main() -> None:
         "--group", action="store_true", help="also relay across two trackers on PostgreSQL"
     )
     parser.add_argument("--only-group", action="store_true", help="only the two-tracker part (3)")
+    parser.add_argument(
+        "--source-cap", action="store_true", help="only the per-source budget's part (4)"
+    )
+    parser.add_argument("--source-sessions", type=int, default=20)
     args = parser.parse_args()
+    if args.source_cap:
+        await bench_source_cap(args)
+        return
     print(f"Python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} cores")
     with tempfile.TemporaryDirectory() as tmp:
         proc, port, fingerprint = await start_tracker(Path(tmp) / "tracker")

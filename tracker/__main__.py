@@ -23,6 +23,7 @@ from tracker import admin
 from tracker.accounts.registration import RegistrationMode
 from tracker.config import TrackerConfig
 from tracker.server.server import TrackerServer
+from tracker.state.relay_budget import RelayRate
 from tracker.storage.sqlite_file import DB_FILE_NAME, DatabaseOpenError
 
 
@@ -269,6 +270,51 @@ def build_parser() -> argparse.ArgumentParser:
         help="relayed frames per session and second (default %(default)g)",
     )
     relay.add_argument(
+        "--relay-user-rate",
+        type=float,
+        default=None,
+        metavar="KIB_PER_S",
+        help="relayed bytes per user and second, over all their sessions, in KiB"
+        " (default: --relay-rate)",
+    )
+    relay.add_argument(
+        "--relay-user-frames",
+        type=float,
+        default=None,
+        metavar="PER_S",
+        help="relayed frames per user and second (default: --relay-frames)",
+    )
+    relay.add_argument(
+        "--relay-source-rate",
+        type=float,
+        default=defaults.relay_per_source.bytes_per_second / 1024,
+        metavar="KIB_PER_S",
+        help="relayed bytes per source (IPv4 address, IPv6 /64) and second, over all its"
+        " sessions and every tracker of a group, in KiB; trusted networks are exempt"
+        " (default %(default)g)",
+    )
+    relay.add_argument(
+        "--relay-source-frames",
+        type=float,
+        default=defaults.relay_per_source.frames_per_second,
+        metavar="PER_S",
+        help="relayed frames per source and second (default %(default)g)",
+    )
+    relay.add_argument(
+        "--relay-total-rate",
+        type=float,
+        default=defaults.relay_in_all.bytes_per_second / 1024,
+        metavar="KIB_PER_S",
+        help="relayed bytes per second through this tracker in all, in KiB (default %(default)g)",
+    )
+    relay.add_argument(
+        "--relay-total-frames",
+        type=float,
+        default=defaults.relay_in_all.frames_per_second,
+        metavar="PER_S",
+        help="relayed frames per second through this tracker in all (default %(default)g)",
+    )
+    relay.add_argument(
         "--relay-pairs",
         type=int,
         default=defaults.relay_max_pairs,
@@ -325,6 +371,16 @@ def parse_args(argv: list[str] | None = None) -> TrackerConfig:
             relay_frames_per_second=args.relay_frames,
             relay_burst_frames=max(2 * args.relay_frames, 1.0),
             relay_max_pairs=args.relay_pairs,
+            relay_per_user=RelayRate.per_second(
+                (args.relay_rate if args.relay_user_rate is None else args.relay_user_rate) * 1024,
+                args.relay_frames if args.relay_user_frames is None else args.relay_user_frames,
+            ),
+            relay_per_source=RelayRate.per_second(
+                args.relay_source_rate * 1024, args.relay_source_frames
+            ),
+            relay_in_all=RelayRate.per_second(
+                args.relay_total_rate * 1024, args.relay_total_frames
+            ),
         ).validated()
     except ValueError as exc:
         parser.error(str(exc))

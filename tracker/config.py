@@ -18,7 +18,7 @@ from crypto.login_secret import DEFAULT_LOGIN_KDF, LoginKdf
 from tracker.accounts.registration import RegistrationMode
 from tracker.limits.source import parse_networks
 from tracker.network.admission import DEFAULT_GRACE, DEFAULT_HISTORY_WINDOW, DEFAULT_RESERVED_SHARE
-from tracker.state.relay_budget import RelayLimits
+from tracker.state.relay_budget import DEFAULT_IN_ALL, DEFAULT_PER_SOURCE, RelayLimits, RelayRate
 
 #: OWASP's floor for argon2id (m=19 MiB, t=2, p=1); the tracker refuses anything weaker.
 ARGON2_MIN_MEMORY_KIB = 19 * 1024
@@ -140,6 +140,11 @@ class TrackerConfig:
     relay_max_pairs: int = 64
     relay_pair_idle: float = 30.0
     relay_receiver_buffer: int = 256 * 1024
+    #: The relay's budgets above a session (:mod:`tracker.state.relay_budget`): per user
+    #: (``None``: the session's), per source (trusted networks exempt), and in all.
+    relay_per_user: RelayRate | None = None
+    relay_per_source: RelayRate = DEFAULT_PER_SOURCE
+    relay_in_all: RelayRate = DEFAULT_IN_ALL
     #: Seconds between two lines of relay counters in the log (only when they changed).
     stats_interval: float = 60.0
 
@@ -152,6 +157,9 @@ class TrackerConfig:
             burst_frames=self.relay_burst_frames,
             max_pairs=self.relay_max_pairs,
             pair_idle=self.relay_pair_idle,
+            per_user=self.relay_per_user,
+            per_source=self.relay_per_source,
+            in_all=self.relay_in_all,
         )
 
     def validated(self) -> TrackerConfig:

@@ -55,7 +55,6 @@ import struct
 import time
 from collections import Counter
 from collections.abc import Callable, Coroutine
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -225,9 +224,19 @@ class TrackerServer:
         throttle = login_throttle(config)
         registration = registration_policy(config)
         resumes = resume_failures(config)
+        # The relay's per-user and per-source budgets are shared by a group, so a source
+        # spread over its trackers gets its rate once; one tracker alone need not save them
+        # (a restart forgives at most a burst).
+        relay_tables = self.state.relay_tables if self.group is not None else ()
         self._throttles = ThrottleStore(
             self.storage,
-            [*throttle.tables, *registration.tables, resumes.records, self.admission.history],
+            [
+                *throttle.tables,
+                *registration.tables,
+                resumes.records,
+                self.admission.history,
+                *relay_tables,
+            ],
         )
         await self._throttles.load()
         self.accounts = Accounts(
@@ -525,7 +534,7 @@ class TrackerServer:
                 stats = self.state.relay_stats
                 if stats != logged_stats:
                     log.info("%s", stats.line(self.state.relay_pairs()))
-                    logged_stats = replace(stats)
+                    logged_stats = stats.copy()
             if time.monotonic() >= next_upkeep:
                 next_upkeep = time.monotonic() + config.room_upkeep_interval
                 await self._upkeep_rooms()

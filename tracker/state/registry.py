@@ -37,7 +37,7 @@ from commons.room_control import Departure, Removed
 from commons.tracker_protocol import Event, Request, error, push
 from tracker.limits.keyed_records import KeyedRecords
 from tracker.limits.rate_limit import KeyedTokenBuckets, TokenBucket
-from tracker.state.relay_budget import RelayLimits, RelaySession, RelayStats
+from tracker.state.relay_budget import RelayBudgets, RelayLimits, RelaySession, RelayStats
 from tracker.state.room_changes import StoreAction
 
 SessionId = int
@@ -252,6 +252,8 @@ class Registry:
         #: Who relays to each user (the reverse of the senders' pairs).
         self.relayed_by: dict[str, set[str]] = {}
         self.relay_stats = RelayStats()
+        #: The relay's budgets above a session: per user, per source, in all.
+        self.relay_budgets = RelayBudgets(self.limits.relay)
         #: Directory pages per source (charged before the rule runs).
         self.pages = KeyedTokenBuckets(
             KeyedRecords("pages_source"),

@@ -6,8 +6,10 @@ These functions decide; the shell carries out. A frame that may go becomes an
 another shell (or trackers sharing one database, :mod:`tracker.group.relay`) can carry
 it differently. Contract:
 
-* every frame, refused or not, is charged to the sender's budget first; over budget the
-  sender is shaped (``Outcome.wait``), never dropped;
+* every frame, refused or not, is charged to the sender's budgets first (its session's,
+  its user's, its source's unless trusted, and the tracker's in all:
+  :class:`~tracker.state.relay_budget.RelayBudgets`); over any of them the sender is
+  shaped (``Outcome.wait``), never dropped;
 * a refusal is a ``RELAY_END`` for that link to the sender, never a reply;
 * a session that ends (:func:`tracker.state.registry.end_relays`) ends every link it had,
   and each partner on this tracker is told at once.
@@ -28,7 +30,7 @@ from tracker.state.relay_budget import RelaySession
 def relay_frame(state: Registry, session: SessionId, frame: RelayFrame, now: float) -> Outcome:
     """A ``RELAY`` frame from ``session``: forward it, shape it, or refuse it.
 
-    Every frame, refused or not, is charged to the sender's budget first, so a
+    Every frame, refused or not, is charged to the sender's budgets first, so a
     stream of frames to nobody costs the sender as much as real traffic. A refusal
     is a ``RELAY_END`` for that link to the sender; it never gets a reply.
     """
@@ -39,10 +41,11 @@ def relay_frame(state: Registry, session: SessionId, frame: RelayFrame, now: flo
     budget = user.relay
     if budget is None:
         budget = user.relay = RelaySession(limits, now)
-    wait = budget.take(frame.size, now)
-    if wait > 0:
-        state.relay_stats.shaped += 1
-        return Outcome(wait=wait)
+    source = None if user.trusted else user.source
+    hold = state.relay_budgets.charge(budget, user.username, source, frame.size, now)
+    if hold is not None:
+        state.relay_stats.held(hold.scope)
+        return Outcome(wait=hold.wait)
     if not limits.enabled:
         return _relay_refused(
             state, user, frame, RelayEndCode.RELAY_DISABLED, "this tracker does not relay"

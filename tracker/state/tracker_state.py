@@ -64,6 +64,7 @@ from commons.errors import ErrorCode
 from commons.relay_frames import RelayFrame
 from commons.room_control import Departure
 from commons.tracker_protocol import Command, Event, Request, error, ok, push
+from tracker.limits.keyed_records import KeyedRecords
 from tracker.limits.rate_limit import TokenBucket
 from tracker.state.directory import list_peers, list_rooms, lookup
 from tracker.state.owner import ban, invite, kick, room_access, set_room, unban, uninvite
@@ -222,6 +223,12 @@ class TrackerState:
     @property
     def relay_stats(self) -> RelayStats:
         return self.registry.relay_stats
+
+    @property
+    def relay_tables(self) -> tuple[KeyedRecords, ...]:
+        """The relay's per-user and per-source budget tables, which the trackers of a group
+        share (:class:`~tracker.state.relay_budget.RelayBudgets`)."""
+        return self.registry.relay_budgets.tables
 
     def rooms_owned_by(self, username: str) -> int:
         return self.registry.rooms_owned_by(username)
