@@ -7,6 +7,7 @@ import pytest
 from tracker.limits.keyed_records import KeyedRecords, Record
 from tracker.limits.rate_limit import KeyedTokenBuckets, TokenBucket
 from tracker.limits.throttle import Backoff, LoginThrottle
+from tracker.storage.throttle_store import ThrottleStore
 
 
 def test_free_failures_then_doubling_backoff():
@@ -110,3 +111,11 @@ def test_a_table_nobody_saves_remembers_no_changes():
         buckets.take(f"10.0.{i}.1", 0.0)
     assert len(buckets.records) == 4
     assert buckets.records.take_changes() == []
+
+
+def test_two_tables_of_one_kind_cannot_share_a_store() -> None:
+    """A second table under a kind would silently replace the first one's rows in a group
+    (the login pool's history once took the login throttle's ``login_source``)."""
+    tables = [KeyedRecords("login_source", 10), KeyedRecords("login_source", 10)]
+    with pytest.raises(ValueError, match="login_source"):
+        ThrottleStore(None, tables)  # type: ignore[arg-type]

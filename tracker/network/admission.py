@@ -175,7 +175,7 @@ class SourceAdmission:
             KeyedRecords("connect_source"), burst_per_source, per_source_per_second
         )
         #: Sources where a session logged in: value the count, stamp the last one.
-        self.history = KeyedRecords("login_source", MAX_HISTORY)
+        self.history = KeyedRecords("logged_in_source", MAX_HISTORY)
         self._evictions = KeyedTokenBuckets(
             KeyedRecords("evict_source"), 1, 1 / (EVICTION_INTERVALS * grace)
         )

@@ -37,11 +37,15 @@ GROUP_SAVE_INTERVAL = 2.0
 
 
 class ThrottleStore:
-    """Loads and saves a fixed set of tables."""
+    """Loads and saves a fixed set of tables, each under its own ``kind``."""
 
     def __init__(self, storage: Storage, tables: Iterable[KeyedRecords]) -> None:
         self._storage = storage
-        self._tables = {table.kind: table for table in tables}
+        self._tables: dict[str, KeyedRecords] = {}
+        for table in tables:
+            if table.kind in self._tables:
+                raise ValueError(f"two throttle tables share the kind {table.kind!r}")
+            self._tables[table.kind] = table
         for table in self._tables.values():
             table.track_changes()
         #: The store's clock at the last save, less a margin for transactions in flight.
