@@ -299,3 +299,23 @@ def test_deleted_messages_leave_no_ciphertext_behind(identity: IdentityKey, path
     store.close()
     raw = b"".join(p.read_bytes() for p in path.parent.iterdir())
     assert gone[12:40] not in raw  # secure_delete overwrote it, in the file and the log
+
+
+def test_the_index_stays_bounded_while_a_flood_is_evicted(
+    identity: IdentityKey, path: Path
+) -> None:
+    # Scaled down: quotas of 300 messages, 200 per conversation (the rule is the same at
+    # 200,000): deleted rows' postings are dropped once they could be as many as the
+    # live rows', so a peer flooding for hours cannot grow the index past its quota.
+    limits = HistoryLimits(max_messages=300, max_per_conversation=200)
+    store = HistoryStore.open(path, keys_of(identity), limits)
+    store.append([entry("friendly zebra", "@friend", "friend")])
+    assert store.search("zebra").hits  # the index is loaded from now on
+    for burst in range(60):
+        store.append([entry(f"spam{burst} word{i} more", "@spammer", "spammer") for i in range(50)])
+        index = store.index()
+        assert index.rows <= 2 * store.stats.messages + 256
+    assert store.stats.evicted > 2500
+    assert [h.entry.text for h in store.search("zebra").hits] == ["friendly zebra"]
+    assert [h.entry.text for h in store.search("spam59 word49").hits] == ["spam59 word49 more"]
+    store.close()
