@@ -1,13 +1,17 @@
 """Encrypted history benchmark: start-up and search over a 100,000-message history.
 
-Builds a history file (:class:`peer.history.store.HistoryStore`, real AES-GCM and blind
-index) with ``--messages`` messages spread over 40 conversations, texts drawn from a
-Zipf-distributed vocabulary (a few very common words, a long tail of rare ones), then
-measures, each as the median of ``--repeat`` runs:
+Builds a history file (:class:`peer.history.store.HistoryStore`, real AES-GCM, the word
+index in memory and sealed at close) with ``--messages`` messages spread over 40
+conversations, texts drawn from a Zipf-distributed vocabulary (a few very common words,
+a long tail of rare ones), then measures, each as the median of ``--repeat`` runs:
 
 * **start**: what the chat does at login: open the file (derive keys, check them, read
   the conversation counts), list the 12 most recent conversations and decrypt the last
-  200 messages of each;
+  200 messages of each; the index is not loaded;
+* **index load**: what the first search adds: open the sealed index snapshot; and, for
+  a file without one (upgraded from version 1, or after a crash that followed a
+  deletion), the rebuild: decrypt and index every message;
+* **close**: sealing the index back (after one new message), then closing;
 * **search**: queries of every kind (rare word, common word, three-letter prefix,
   two words, one conversation), each also answered by a linear scan that decrypts every
   message and matches the same way, side by side in the same run: the ratio is what the
@@ -22,10 +26,13 @@ from __future__ import annotations
 import argparse
 import platform
 import random
+import shutil
+import sqlite3
 import statistics
 import sys
 import tempfile
 import time
+import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
@@ -117,12 +124,20 @@ def main(argv: list[str] | None = None) -> int:
             ]
             store.append(batch)
         write_s = time.perf_counter() - started
+        store.search("x", None, 1)  # builds the index, so that close seals it
         store.close()
         size = sum(p.stat().st_size for p in path.parent.iterdir())
+        conn = sqlite3.connect(path)
+        entries = conn.execute("SELECT sum(length(sealed)) FROM messages").fetchone()[0]
+        index_size = conn.execute("SELECT length(value) FROM meta WHERE name = 'index'").fetchone()
+        conn.close()
+        index_bytes = index_size[0] if index_size else 0
         print(
             f"built {args.messages:,} messages in {write_s:.1f} s "
             f"({args.messages / write_s:,.0f} msg/s, batches of 100); "
-            f"file {size / 2**20:.1f} MiB ({size / args.messages:.0f} B/message)"
+            f"file {size / 2**20:.1f} MiB ({size / args.messages:.0f} B/message: "
+            f"entries {entries / args.messages:.0f} B, sealed index "
+            f"{index_bytes / args.messages:.0f} B)"
         )
 
         def start_up() -> None:
@@ -135,6 +150,79 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"start (open + {RESTORED} conversations x {RESTORED_LINES} messages): "
             f"median {start_ms:.1f} ms  [aim <= 300 ms]"
+        )
+
+        def open_only() -> None:
+            HistoryStore.open(path, keys).close(save_index=False)
+
+        def load_index() -> None:
+            opened = HistoryStore.open(path, keys)
+            opened.index()
+            opened.close(save_index=False)
+
+        open_ms = median_ms(open_only, args.repeat)
+        load_ms = median_ms(load_index, args.repeat) - open_ms
+        bare = path.with_name("bare.sqlite3")
+        shutil.copy(path, bare)
+        conn = sqlite3.connect(bare)
+        with conn:
+            conn.execute("DELETE FROM meta WHERE name = 'index'")
+        conn.close()
+
+        def rebuild_index() -> None:
+            opened = HistoryStore.open(bare, keys)
+            opened.index()
+            opened.close(save_index=False)
+
+        rebuild_ms = median_ms(rebuild_index, max(1, args.repeat // 3)) - open_ms
+        opened = HistoryStore.open(path, keys)
+        tracemalloc.start()
+        index = opened.index()
+        memory, _ = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        print(
+            f"index: {len(index):,} terms, {index.postings:,} postings, "
+            f"{memory / 2**20:.1f} MiB in memory"
+        )
+        opened.close(save_index=False)
+        print(
+            f"index load (first search): from the sealed snapshot median {load_ms:.1f} ms; "
+            f"rebuilt from the messages (no snapshot) median {rebuild_ms:.0f} ms"
+        )
+        pruned_copy = path.with_name("pruned.sqlite3")
+        prune_samples: list[float] = []
+        removed = 0
+        for _ in range(max(1, args.repeat // 2)):
+            shutil.copy(path, pruned_copy)
+            started = time.perf_counter()
+            opened = HistoryStore.open(pruned_copy, keys)
+            # The archive prunes at open: the first hour of messages has expired.
+            removed = opened.prune(now + 3600 + 86400, 1)
+            for label in opened.conversations(RESTORED):
+                opened.recent(label, RESTORED_LINES)
+            prune_samples.append((time.perf_counter() - started) * 1000)
+            opened.close(save_index=False)
+        print(
+            f"start when retention deletes at open ({removed:,} messages: the index is "
+            f"loaded to drop its sealed copy): median {statistics.median(prune_samples):.0f} ms"
+        )
+        extra = iter(range(10**9))
+
+        def close_saving() -> None:
+            opened = HistoryStore.open(path, keys)
+            opened.index()
+            i = next(extra)
+            opened.append([HistoryEntry(labels[0], "bob", texts[i], now, now, f"x-{i}")])
+            started = time.perf_counter()
+            opened.close()
+            close_samples.append((time.perf_counter() - started) * 1000)
+
+        close_samples: list[float] = []
+        for _ in range(args.repeat):
+            close_saving()
+        print(
+            f"close (seal the index back after one new message): "
+            f"median {statistics.median(close_samples):.0f} ms"
         )
 
         vocab_counts: dict[str, int] = {}
@@ -167,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
             (f"worst: bucket '{bucket}', no hit", sparse, None),
         ]
         store = HistoryStore.open(path, keys)
+        store.index()
         print(f"{'query':32} {'hits':>5} {'indexed ms':>11} {'linear ms':>10} {'ratio':>7}")
         indexed_all = []
         for name, query, conv in queries:

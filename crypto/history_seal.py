@@ -1,27 +1,28 @@
-"""The cryptography of the local message history: keys, sealed entries, blind search terms.
+"""The cryptography of the local message history: its key and sealed entries.
 
 The history file (:mod:`peer.history.store`) holds nothing readable. Its keys are derived
 with HKDF-SHA256 from the user's identity private key, which exists in memory only after
 the password opened the key file, so the history opens with the password and nothing
 else. Each use has its own HKDF label (``info``), distinct from every label the Noise
 channel uses, and a random per-file salt, so clearing the history (a new file, a new
-salt) gives new keys:
+salt) gives a new key.
 
-* ``seal`` key: AES-256-GCM over each entry (random 96-bit nonce per entry, stored in
-  front of the ciphertext; the caller's associated data binds the entry to its row's
-  plaintext columns, so a row moved to another buffer or re-dated does not open);
-* ``index`` key: HMAC-SHA256 of each normalised search word (or word prefix), truncated
-  to 32 bits. The file can then be searched by word without holding any word: someone
-  with the file but not the key sees which entries share a term, never which word it is.
-  Truncation makes unrelated words collide now and then; search checks every candidate
-  on the decrypted text, so a collision costs a decryption, never a wrong hit.
+The ``seal`` key is AES-256-GCM over each entry and over the sealed word index (random
+96-bit nonce per seal, stored in front of the ciphertext; the caller's associated data
+binds what is sealed to its place, so a row moved to another buffer or re-dated does not
+open, nor does an entry read as the index).
+
+There is no search-term key any more. Version 1 of the file kept an HMAC of each word
+in clear rows; whoever can send the user words can label those rows and read them off
+other conversations, keyed or not (issue 20). The index is now held in memory and stored
+only sealed (:mod:`peer.history.index`); ``p2pchat local history v1: index`` is retired
+and never reused.
 
 Nothing here reads a clock, a file or a socket.
 """
 
 from __future__ import annotations
 
-import hmac
 import secrets
 from dataclasses import dataclass, field
 
@@ -37,17 +38,16 @@ SALT_SIZE = 16
 NONCE_SIZE = 12
 TAG_SIZE = 16
 KEY_SIZE = 32
-#: HKDF labels. Versioned: a new format gets new labels, never reuses these.
+#: HKDF label. Versioned: a new use gets a new label, never reuses a retired one
+#: (``p2pchat local history v1: index`` was the search-term key's).
 SEAL_LABEL = b"p2pchat local history v1: seal"
-INDEX_LABEL = b"p2pchat local history v1: index"
 
 
 @dataclass(frozen=True, slots=True)
 class HistoryKeys:
-    """The two history keys; ``repr`` never shows them."""
+    """The history's keys (one now: ``seal``); ``repr`` never shows them."""
 
     seal: bytes = field(repr=False)
-    index: bytes = field(repr=False)
 
 
 def new_salt() -> bytes:
@@ -56,7 +56,7 @@ def new_salt() -> bytes:
 
 
 def derive_history_keys(identity: IdentityKey, username: str, salt: bytes) -> HistoryKeys:
-    """HKDF-SHA256 over the identity private key, one label per key, bound to ``username``.
+    """HKDF-SHA256 over the identity private key with its label, bound to ``username``.
 
     The username is in ``info`` so two accounts never share history keys even if they
     shared an identity key. Raises ``ValueError`` for a salt of the wrong size.
@@ -65,20 +65,16 @@ def derive_history_keys(identity: IdentityKey, username: str, salt: bytes) -> Hi
         raise ValueError(f"a history salt is {SALT_SIZE} bytes")
     who = b"|" + validate_username(username).encode("utf-8")
     secret = identity.private_bytes()
-    return HistoryKeys(
-        seal=hkdf(salt, secret, SEAL_LABEL + who, KEY_SIZE),
-        index=hkdf(salt, secret, INDEX_LABEL + who, KEY_SIZE),
-    )
+    return HistoryKeys(seal=hkdf(salt, secret, SEAL_LABEL + who, KEY_SIZE))
 
 
 class HistorySealer:
-    """Seals and opens history entries and computes blind search terms with one key pair."""
+    """Seals and opens what the history file holds with its key."""
 
-    __slots__ = ("_aead", "_index")
+    __slots__ = ("_aead",)
 
     def __init__(self, keys: HistoryKeys) -> None:
         self._aead = AESGCM(keys.seal)
-        self._index = keys.index
 
     def seal(self, plaintext: bytes, associated: bytes) -> bytes:
         """``nonce || AES-256-GCM(plaintext, associated)``."""
@@ -94,9 +90,3 @@ class HistorySealer:
             return self._aead.decrypt(sealed[:NONCE_SIZE], sealed[NONCE_SIZE:], associated)
         except InvalidTag:
             raise DecryptError("history entry failed authentication") from None
-
-    def term(self, word: bytes) -> int:
-        """The blind term of ``word``: HMAC-SHA256 under the index key, first 32 bits as a
-        signed integer (SQLite stores it in 4 bytes)."""
-        digest = hmac.digest(self._index, word, "sha256")
-        return int.from_bytes(digest[:4], "big", signed=True)

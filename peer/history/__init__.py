@@ -1,1 +1,1 @@
-"""The encrypted local message history: file, sealing, conversations, retention, search, store."""
+"""The encrypted local message history: file, sealing, conversations, search, index, store."""

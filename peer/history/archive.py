@@ -238,7 +238,8 @@ class HistoryArchive:
         self._pending.clear()
         store, self._store = self._store, None
         if store is not None:
-            await self._run(store.close)
+            # No point sealing the index into a file about to be deleted.
+            await self._run(functools.partial(store.close, save_index=False))
         await self._run(remove_history_files, self.path)
         if keep_recording and self.days > 0:
             self._store = await self._run(HistoryStore.open, self.path, self._keys, self._limits)

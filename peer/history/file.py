@@ -1,18 +1,25 @@
-"""The history file on disk: its tables, creating and opening it, its key check, its
-permissions, deleting it.
+"""The history file on disk: its tables, creating, opening and upgrading it, its key
+check, its permissions, deleting it.
 
 ``HOME/USER/history.sqlite3`` (mode 0600, in the user's 0700 folder) keeps the messages
-of every room and private conversation. What is in it:
+of every room and private conversation. What is in it (format version 2):
 
 * ``messages``: per message, its conversation (a row of ``conversations``), the hour
   it arrived (whole hours since the epoch: retention needs it; nothing finer is stored
-  in the clear), the entry sealed with AES-256-GCM (:mod:`peer.history.sealing`) and
-  its blind search terms.
+  in the clear) and the entry sealed with AES-256-GCM (:mod:`peer.history.sealing`).
+  Nothing else: no search term and no count of them.
 * ``conversations``: ``#room`` or ``@user`` sealed (bound to the row's id); with running
   counts so opening the file reads no message it does not show.
-* ``terms``: ``(term, message)`` pairs, the word index (:mod:`peer.history.search`).
-* ``meta``: format version, the per-file salt, and a sealed check value that tells a
-  wrong key (another identity) from a damaged file.
+* ``meta``: format version, the per-file salt, a sealed check value that tells a wrong
+  key (another identity) from a damaged file, and ``index``: the word index
+  (:mod:`peer.history.index`) sealed whole and padded, written when a session that
+  searched closes the file.
+
+Version 1 kept the word index in a clear ``terms`` table of keyed hashes, one row per
+word of each message, and a term count per message: a dictionary for anyone who can
+send the user words (issue 20). Opening a version-1 file drops both, rewrites the file
+without them (``VACUUM``) and keeps every message; the index is rebuilt in memory from
+the messages at the first search.
 
 Keys come from :mod:`crypto.history_seal` (HKDF over the identity private key). Deleted
 rows are overwritten (``secure_delete``) and their pages reused.
@@ -31,13 +38,31 @@ from pathlib import Path
 from commons.errors import ErrorCode, P2PChatError
 from crypto.errors import DecryptError
 from crypto.history_seal import SALT_SIZE, HistoryKeys, HistorySealer, new_salt
+from peer.history.sealing import row_cost
 
 HISTORY_FILE_NAME = "history.sqlite3"
 FORMAT = "p2pchat-history"
-VERSION = 1
+VERSION = 2
+#: Versions this code opens; older ones are upgraded in place (:func:`_upgrade_from_v1`).
+_READABLE_VERSIONS = {b"1", b"2"}
 _CHECK = b"p2pchat history check"
+#: The ``meta`` row holding the sealed word index.
+INDEX_META = "index"
 
-SCHEMA = """
+_MESSAGES_TABLE = """
+CREATE TABLE {name} (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    conversation INTEGER NOT NULL,
+    hour INTEGER NOT NULL,
+    sealed BLOB NOT NULL
+);
+"""
+_MESSAGES_INDEXES = """
+CREATE INDEX messages_by_conversation ON messages (conversation, id);
+CREATE INDEX messages_by_hour ON messages (hour);
+"""
+SCHEMA = (
+    """
 CREATE TABLE meta (name TEXT PRIMARY KEY, value BLOB NOT NULL);
 CREATE TABLE conversations (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -46,21 +71,10 @@ CREATE TABLE conversations (
     bytes INTEGER NOT NULL DEFAULT 0,
     last INTEGER NOT NULL DEFAULT 0
 );
-CREATE TABLE messages (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    conversation INTEGER NOT NULL,
-    hour INTEGER NOT NULL,
-    sealed BLOB NOT NULL,
-    terms INTEGER NOT NULL
-);
-CREATE INDEX messages_by_conversation ON messages (conversation, id);
-CREATE INDEX messages_by_hour ON messages (hour);
-CREATE TABLE terms (
-    term INTEGER NOT NULL,
-    message INTEGER NOT NULL,
-    PRIMARY KEY (term, message)
-) WITHOUT ROWID;
 """
+    + _MESSAGES_TABLE.format(name="messages")
+    + _MESSAGES_INDEXES
+)
 
 
 class HistoryError(P2PChatError):
@@ -142,11 +156,16 @@ def _setup(
         script = f"BEGIN; {SCHEMA} INSERT INTO meta (name, value) VALUES {values}; COMMIT;"  # noqa: S608
         conn.executescript(script)
         return sealer
-    stored: dict[str, object] = dict(conn.execute("SELECT name, value FROM meta").fetchall())
+    # Not the sealed index: opening never reads it (:mod:`peer.history.store` loads it
+    # at the first search).
+    stored: dict[str, object] = dict(
+        conn.execute("SELECT name, value FROM meta WHERE name != ?", (INDEX_META,)).fetchall()
+    )
     if stored.get("format") != FORMAT.encode():
         raise HistoryError("not a p2pchat history file")
-    if stored.get("version") != str(VERSION).encode():
-        raise HistoryError(f"unsupported history format version {stored.get('version')!r}")
+    version = stored.get("version")
+    if version not in _READABLE_VERSIONS:
+        raise HistoryError(f"unsupported history format version {version!r}")
     stored_salt = stored.get("salt")
     if not isinstance(stored_salt, bytes) or len(stored_salt) != SALT_SIZE:
         raise HistoryError("the history file has no valid salt")
@@ -159,7 +178,49 @@ def _setup(
         raise HistoryKeyError(
             "the history was sealed under another identity key of this user"
         ) from None
+    if version == b"1":
+        _upgrade_from_v1(conn)
     return sealer
+
+
+def _upgrade_from_v1(conn: sqlite3.Connection) -> None:
+    """Drop version 1's clear word index (the ``terms`` table and the per-message term
+    count), keeping every message, its id and the id sequence; then rewrite the file so
+    the dropped rows' pages are gone from it, not just unlinked.
+
+    Runs after the key check (a file of another key is set aside unchanged). One
+    transaction: a crash leaves version 1 whole, and the next open upgrades it again.
+    Conversation byte counts are recomputed from the sealed sizes (:func:`row_cost`),
+    which read no message.
+    """
+    with conn:
+        conn.execute("BEGIN")
+        found = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'messages'").fetchone()
+        sequence = int(found[0]) if found is not None else 0
+        conn.execute("DROP TABLE IF EXISTS terms")
+        conn.execute(_MESSAGES_TABLE.format(name="messages_v2"))
+        conn.execute(
+            "INSERT INTO messages_v2 (id, conversation, hour, sealed)"
+            " SELECT id, conversation, hour, sealed FROM messages"
+        )
+        conn.execute("DROP TABLE messages")
+        conn.execute("ALTER TABLE messages_v2 RENAME TO messages")
+        for statement in filter(str.strip, _MESSAGES_INDEXES.split(";")):
+            conn.execute(statement)
+        conn.execute("DELETE FROM sqlite_sequence WHERE name IN ('messages', 'messages_v2')")
+        conn.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('messages', ?)", (sequence,))
+        costs: dict[int, int] = {}
+        for cid, size in conn.execute("SELECT conversation, length(sealed) FROM messages"):
+            costs[cid] = costs.get(cid, 0) + row_cost(size)
+        conn.execute("UPDATE conversations SET bytes = 0")
+        conn.executemany(
+            "UPDATE conversations SET bytes = ? WHERE id = ?",
+            [(cost, cid) for cid, cost in costs.items()],
+        )
+        conn.execute("DELETE FROM meta WHERE name = ?", (INDEX_META,))
+        conn.execute("UPDATE meta SET value = ? WHERE name = 'version'", (str(VERSION).encode(),))
+    conn.execute("VACUUM")
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 def close_database(conn: sqlite3.Connection) -> None:

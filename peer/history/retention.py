@@ -7,19 +7,23 @@ of sealed entries and index rows (over either, the oldest messages of the *large
 conversation go first, so a flood in one conversation cannot push out another's
 history), at most :attr:`HistoryLimits.max_conversations` conversations (the emptiest
 goes), and at most :data:`peer.history.search.MAX_WORDS_PER_MESSAGE` indexed words per
-message. A full history evicts down to 95% of a limit, so it does not delete on every
-message. Blocks (SQLite).
+message (their index postings are counted in the byte quota: :func:`row_cost`). A full
+history evicts down to 95% of a limit, so it does not delete on every message.
+
+Deleting reads no message: the word index (:mod:`peer.history.index`) is in memory;
+``before_delete`` lets its owner drop the sealed copy in the same transaction (it holds
+the deleted messages' words) and compact the index later. Blocks (SQLite).
 """
 
 from __future__ import annotations
 
 import math
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from peer.history.conversations import Conversation, ConversationTable
 from peer.history.entries import HistoryLimits, HistoryStats
-from peer.history.sealing import RowSealer, hour_of, row_cost
+from peer.history.sealing import hour_of, row_cost
 
 
 def low_water(limit: int) -> int:
@@ -34,13 +38,13 @@ class Retention:
         self,
         conn: sqlite3.Connection,
         table: ConversationTable,
-        rows: RowSealer,
         limits: HistoryLimits,
         stats: HistoryStats,
+        before_delete: Callable[[], None],
     ) -> None:
         self._conn = conn
         self._table = table
-        self._rows = rows
+        self._before_delete = before_delete
         self.limits = limits
         self._stats = stats
 
@@ -74,28 +78,26 @@ class Retention:
             table.refresh_totals()
 
     def _evict(self, conv: Conversation, count: int) -> None:
-        """Delete the oldest ``count`` messages of ``conv`` (and their index rows)."""
+        """Delete the oldest ``count`` messages of ``conv``."""
         if count <= 0:
             return
         rows = self._conn.execute(
-            "SELECT id, conversation, hour, sealed, terms FROM messages"
+            "SELECT id, conversation, length(sealed) FROM messages"
             " WHERE conversation = ? ORDER BY id LIMIT ?",
             (conv.id, count),
         ).fetchall()
         self._delete_rows(rows)
         self._stats.evicted += len(rows)
 
-    def _delete_rows(self, rows: Sequence[tuple[int, int, int, bytes, int]]) -> None:
-        """Delete ``(id, conversation, hour, sealed, term count)`` rows, their index rows
-        (found again from the decrypted text: the index is never stored twice) and keep
-        the counts. A row that no longer opens leaves index rows that point nowhere,
-        which search ignores; ids are never reused."""
-        pairs: list[tuple[int, int]] = []
-        for stored in self._table.open_rows([r[:4] for r in rows]):
-            pairs.extend((term, stored.row) for term in self._rows.terms(stored.entry.text))
-        for _, cid, _, sealed, nterms in rows:
-            self._table.count_removed(cid, row_cost(sealed, nterms))
-        self._conn.executemany("DELETE FROM terms WHERE term = ? AND message = ?", pairs)
+    def _delete_rows(self, rows: Sequence[tuple[int, int, int]]) -> None:
+        """Delete ``(id, conversation, sealed size)`` rows and keep the counts. Their index
+        postings go stale (search finds no row behind them; ids are never reused).
+        Runs inside the caller's transaction, as does ``before_delete``."""
+        if not rows:
+            return
+        self._before_delete()
+        for _, cid, size in rows:
+            self._table.count_removed(cid, row_cost(size))
         self._conn.executemany("DELETE FROM messages WHERE id = ?", [(r[0],) for r in rows])
 
     def prune(self, now: float, days: float) -> int:
@@ -105,7 +107,7 @@ class Retention:
         total = 0
         while True:
             rows = self._conn.execute(
-                "SELECT id, conversation, hour, sealed, terms FROM messages"
+                "SELECT id, conversation, length(sealed) FROM messages"
                 " WHERE hour < ? ORDER BY id LIMIT 2000",
                 (cutoff,),
             ).fetchall()

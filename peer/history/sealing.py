@@ -5,8 +5,9 @@ A message row holds its entry (sender, text, the sender's and the arrival time, 
 message id) as JSON sealed with AES-256-GCM and padded to a multiple of :data:`PAD`
 bytes, so its length tells little about the text. The associated data binds an entry to
 its conversation and the hour it arrived, and a conversation's sealed name to its row
-id: a row moved to another conversation or re-dated no longer opens. The blind search
-terms of a text come from :mod:`peer.history.search` and the file's term key.
+id: a row moved to another conversation or re-dated no longer opens. The word index
+(:mod:`peer.history.index`) is sealed whole, padded to a multiple of
+:data:`INDEX_PAD` bytes, with its own associated data: no row holds a term.
 """
 
 from __future__ import annotations
@@ -17,10 +18,16 @@ import math
 from crypto.history_seal import HistorySealer
 from peer.history import search as history_search
 from peer.history.entries import HistoryEntry, validate_label
+from peer.history.index import POSTING_BYTES
 
 PAD = 32
-#: What one index row costs on disk, roughly, for the byte quota.
-TERM_ROW_BYTES = 16
+#: The sealed index snapshot is padded to a multiple of this: its size tells the
+#: number of postings only to within 8,192.
+INDEX_PAD = 64 * 1024
+#: The most index terms one message can add: its first
+#: :data:`peer.history.search.MAX_WORDS_PER_MESSAGE` words, each a whole-word term or
+#: one prefix term per level.
+MAX_TERMS_PER_MESSAGE = history_search.MAX_WORDS_PER_MESSAGE * len(history_search.PREFIX_LEVELS)
 _AD_PREFIX = b"p2pchat-history/1|"
 
 
@@ -29,9 +36,20 @@ def hour_of(timestamp: float) -> int:
     return int(timestamp // 3600) if math.isfinite(timestamp) else 0
 
 
-def row_cost(sealed: bytes, terms: int) -> int:
-    """What a message row and its ``terms`` index rows count against the byte quota."""
-    return len(sealed) + TERM_ROW_BYTES * terms
+def row_cost(sealed_size: int) -> int:
+    """What a message row of ``sealed_size`` bytes counts against the byte quota: the
+    row, plus the index postings its text can add at most.
+
+    Why a bound from the size and not the real count: the file must not hold a count of
+    terms per message (it tells short words from long ones through the padding), and
+    deleting a row must not need to decrypt it. A word of one character and its separator
+    make at most one term, so a text has at most half its bytes' worth of terms, and
+    never more than :data:`MAX_TERMS_PER_MESSAGE`. An ordinary 190-byte row counts about
+    950 bytes: 256 MiB still hold more messages than the 200,000 quota; a hostile peer's
+    4,000-character row counts what its postings really cost in memory.
+    """
+    terms = min(MAX_TERMS_PER_MESSAGE, sealed_size // 2)
+    return sealed_size + POSTING_BYTES * terms
 
 
 def encode_entry(entry: HistoryEntry) -> bytes:
@@ -66,6 +84,9 @@ def _message_ad(cid: int, hour: int) -> bytes:
     return _AD_PREFIX + b"message|" + cid.to_bytes(8, "big") + hour.to_bytes(8, "big", signed=True)
 
 
+_INDEX_AD = _AD_PREFIX + b"index"
+
+
 class RowSealer:
     """Seals and opens the rows of one file with its keys. Opening raises
     :class:`crypto.errors.DecryptError` for a row that was tampered with or moved."""
@@ -88,10 +109,13 @@ class RowSealer:
         """The padded JSON of a message row (see :func:`decode_entry`)."""
         return self._sealer.open(sealed, _message_ad(cid, hour))
 
-    def terms(self, text: str) -> list[int]:
-        """The blind terms a message's text is indexed under."""
-        return [self._sealer.term(word) for word in history_search.index_words(text)]
+    def seal_index(self, snapshot: bytes) -> bytes:
+        """The index snapshot sealed, zero-padded to a multiple of :data:`INDEX_PAD`
+        (:meth:`peer.history.index.WordIndex.from_bytes` ignores what follows it)."""
+        padded = snapshot + bytes(-len(snapshot) % INDEX_PAD)
+        return self._sealer.seal(padded, _INDEX_AD)
 
-    def lookup_term(self, word: str) -> int:
-        """The blind term a query word looks up."""
-        return self._sealer.term(history_search.lookup_word(word))
+    def open_index(self, sealed: bytes) -> bytes:
+        """The padded snapshot; raises :class:`crypto.errors.DecryptError` if it does not
+        open (another file's, modified)."""
+        return self._sealer.open(sealed, _INDEX_AD)

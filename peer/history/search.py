@@ -1,4 +1,4 @@
-"""What a history search matches, sans-I/O: words, the blind terms indexed for them, queries.
+"""What a history search matches, sans-I/O: words, the terms indexed for them, queries.
 
 A query matches a message when every query word *starts* a word of the message,
 case-insensitively (``lunch`` finds "Lunch?" and "lunchtime"). Words are runs of
@@ -7,8 +7,8 @@ made only of words of one or two letters (``hi``, ``4``) matches them as whole w
 the index has no shorter prefixes; next to a longer word they are prefixes again
 (``story 4`` finds "story 42").
 
-The index (:mod:`peer.history.store`) cannot hold words, only their blind terms
-(:meth:`crypto.history_seal.HistorySealer.term`). A message word of ``n`` letters gives
+The index (:mod:`peer.history.index`, in memory, stored only sealed) maps terms to
+messages. A message word of ``n`` letters gives
 one *prefix* term per level ``l`` in :data:`PREFIX_LEVELS` with ``l <= n`` (its first
 ``l`` letters), and a word shorter than every level gives a *whole-word* term. A query
 word of length ``m`` looks up the prefix term of the longest level ``<= m`` (or its
@@ -28,7 +28,7 @@ PREFIX_LEVELS: tuple[int, ...] = (3, 5, 8)
 #: Longer runs are indexed and compared by their first this many characters.
 MAX_WORD_CHARS = 48
 #: A message longer than this many distinct words is indexed by its first ones only:
-#: a bound on the index rows one message (a hostile peer's 4,000 characters) can add.
+#: a bound on the index postings one message (a hostile peer's 4,000 characters) can add.
 MAX_WORDS_PER_MESSAGE = 160
 MAX_QUERY_WORDS = 8
 _WORD = re.compile(r"\w+")
@@ -59,7 +59,7 @@ def _prefix(word: str, level: int) -> bytes:
 
 
 def index_words(text: str) -> list[bytes]:
-    """The term inputs to index for a message (before blinding), without duplicates."""
+    """The terms to index a message under, without duplicates."""
     found: dict[bytes, None] = {}
     for word in words(text, MAX_WORDS_PER_MESSAGE):
         if len(word) < PREFIX_LEVELS[0]:
@@ -84,7 +84,7 @@ def indexed_query_words(query: Sequence[str]) -> list[str]:
 
 
 def lookup_word(word: str) -> bytes:
-    """The term input that every message with a word that ``word`` starts has."""
+    """The term that every message with a word that ``word`` starts has."""
     level = max((lvl for lvl in PREFIX_LEVELS if lvl <= len(word)), default=None)
     return _whole(word) if level is None else _prefix(word, level)
 

@@ -7,7 +7,16 @@ conversation's last ones or those around a row, and searches them. Its parts:
 * :mod:`peer.history.sealing`: how entries and conversation names are sealed in rows;
 * :mod:`peer.history.conversations`: the conversations and their running counts;
 * :mod:`peer.history.retention`: the quotas and the retention period;
-* :mod:`peer.history.search`: which words are indexed and what a query matches.
+* :mod:`peer.history.search`: which words are indexed and what a query matches;
+* :mod:`peer.history.index`: the word index, in memory, kept between sessions only as
+  one sealed snapshot.
+
+The index is loaded the first time a search (or a deletion) needs it: the sealed
+snapshot, then the messages written after it, decrypted and indexed. :meth:`append`
+keeps it up to date; it is compacted when deleted rows could make up half of it, and
+sealed back into the file by :meth:`close`. A deletion drops the sealed copy in its own
+transaction (the copy holds the deleted messages' words). Opening the file and showing
+recent messages never wait for the index.
 
 Searches decrypt at most :attr:`HistoryLimits.max_scan` candidates, so a history full of
 one word cannot make a search read the whole file.
@@ -17,11 +26,13 @@ This class blocks (SQLite, fsync): :mod:`peer.history.archive` runs it on one th
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from crypto.errors import DecryptError
 from crypto.history_seal import HistoryKeys, HistorySealer
 from peer.history import search as history_search
 from peer.history.conversations import Conversation, ConversationTable
@@ -33,9 +44,13 @@ from peer.history.entries import (
     StoredEntry,
     validate_label,
 )
-from peer.history.file import close_database, open_database
+from peer.history.file import INDEX_META, close_database, open_database
+from peer.history.index import WordIndex
 from peer.history.retention import Retention
 from peer.history.sealing import RowSealer, hour_of, row_cost
+
+#: Rows read per query when loading the index or fetching search candidates.
+_BATCH = 256
 
 
 class HistoryStore:
@@ -52,7 +67,10 @@ class HistoryStore:
         self.limits = limits
         self.stats = HistoryStats()
         self._table = ConversationTable(conn, self._rows, self.stats)
-        self._retention = Retention(conn, self._table, self._rows, limits, self.stats)
+        self._index: WordIndex | None = None
+        #: The loaded index differs from the sealed copy in the file (or there is none).
+        self._index_changed = False
+        self._retention = Retention(conn, self._table, limits, self.stats, self._before_delete)
         row = conn.execute("SELECT coalesce(max(id), 0) FROM messages").fetchone()
         #: Rows up to this one were written before this session opened the file.
         self.session_start_row: int = int(row[0])
@@ -73,7 +91,11 @@ class HistoryStore:
         with open_database(path, keys) as (conn, sealer):
             return cls(conn, sealer, limits or HistoryLimits())
 
-    def close(self) -> None:
+    def close(self, *, save_index: bool = True) -> None:
+        """Seal the index into the file if this session changed it (unless
+        ``save_index`` is False: the file is about to be deleted), then close."""
+        if save_index and self._index is not None and self._index_changed:
+            self._save_index(self._index)
         close_database(self._conn)
 
     def conversations(self, limit: int) -> list[str]:
@@ -86,7 +108,27 @@ class HistoryStore:
         """Write ``entries`` in one transaction, then apply the quotas."""
         if not entries:
             return
+        try:
+            added = self._write(entries)
+        except BaseException:
+            # The batch was rolled back, but an index loaded during it (an eviction
+            # loads it) may hold its rows: drop it, the next search loads it again.
+            self._index = None
+            self._index_changed = False
+            raise
+        if self._index is not None:
+            for row, text in added:
+                # Rows an index loaded during the batch already holds are skipped.
+                if row > self._index.covered:
+                    self._index.add(row, history_search.index_words(text))
+            self._index_changed = True
+            self._compact_if_stale(self._index)
+
+    def _write(self, entries: Sequence[HistoryEntry]) -> list[tuple[int, str]]:
+        """One transaction: the rows, the quotas, the counts. Returns the new rows' ids
+        with their texts, for the index."""
         conn = self._conn
+        added: list[tuple[int, str]] = []
         with conn:
             conn.execute("BEGIN")
             touched: set[int] = set()
@@ -94,21 +136,18 @@ class HistoryStore:
                 conv = self._conversation(validate_label(entry.conversation))
                 hour = hour_of(entry.received_at)
                 sealed = self._rows.seal_entry(conv.id, hour, entry)
-                terms = self._rows.terms(entry.text)
                 cursor = conn.execute(
-                    "INSERT INTO messages (conversation, hour, sealed, terms) VALUES (?, ?, ?, ?)",
-                    (conv.id, hour, sealed, len(terms)),
+                    "INSERT INTO messages (conversation, hour, sealed) VALUES (?, ?, ?)",
+                    (conv.id, hour, sealed),
                 )
-                row = cursor.lastrowid
-                conn.executemany(
-                    "INSERT OR IGNORE INTO terms (term, message) VALUES (?, ?)",
-                    [(term, row) for term in terms],
-                )
-                self._table.count_added(conv, int(row or 0), row_cost(sealed, len(terms)))
+                row = int(cursor.lastrowid or 0)
+                added.append((row, entry.text))
+                self._table.count_added(conv, row, row_cost(len(sealed)))
                 touched.add(conv.id)
             self._table.refresh_totals()
             self._retention.apply_quotas(touched)
             self._table.save_counts()
+        return added
 
     def _conversation(self, label: str) -> Conversation:
         conv = self._table.find(label)
@@ -165,45 +204,123 @@ class HistoryStore:
             conv = self._table.find(validate_label(conversation))
             if conv is None:
                 return SearchResult([])
-        parts: list[str] = []
-        params: list[Any] = []
-        for word in history_search.indexed_query_words(qwords):
-            parts.append("SELECT message FROM terms WHERE term = ?")
-            params.append(self._rows.lookup_term(word))
-        # Only placeholders are spliced in; every value goes as a parameter.
-        candidates = " INTERSECT ".join(parts)
-        sql = f"SELECT m.id, m.conversation, m.hour, m.sealed FROM messages AS m WHERE m.id IN ({candidates})"  # noqa: S608, E501
+        terms = [
+            history_search.lookup_word(word) for word in history_search.indexed_query_words(qwords)
+        ]
+        candidates: Iterator[int] = self.index().candidates(terms)
         if conv is not None:
-            sql += " AND m.conversation = ?"
-            params.append(conv.id)
-        sql += " ORDER BY m.id DESC LIMIT ?"
-        params.append(self.limits.max_scan + 1)
+            in_conversation = self._rows_of(conv)
+            candidates = filter(in_conversation.__contains__, candidates)
         prefilter = history_search.prefilter(qwords)
-        cursor = self._conn.execute(sql, params)
         hits: list[StoredEntry] = []
         scanned = 0
-        try:
-            while batch := cursor.fetchmany(256):
-                if scanned + len(batch) > self.limits.max_scan:
-                    batch = batch[: self.limits.max_scan - scanned]
-                    complete = False
-                else:
-                    complete = True
-                scanned += len(batch)
-                for stored in self._table.open_rows(batch, prefilter):
-                    if history_search.matches(stored.entry.text, qwords):
-                        hits.append(stored)
-                        if len(hits) >= limit:
-                            return SearchResult(hits)
-                if not complete:
-                    return SearchResult(hits, complete=False)
-        finally:
-            cursor.close()
+        while ids := list(itertools.islice(candidates, _BATCH)):
+            batch = self._fetch(ids)
+            if scanned + len(batch) > self.limits.max_scan:
+                batch = batch[: self.limits.max_scan - scanned]
+                complete = False
+            else:
+                complete = True
+            scanned += len(batch)
+            for stored in self._table.open_rows(batch, prefilter):
+                if history_search.matches(stored.entry.text, qwords):
+                    hits.append(stored)
+                    if len(hits) >= limit:
+                        return SearchResult(hits)
+            if not complete:
+                return SearchResult(hits, complete=False)
         return SearchResult(hits)
+
+    def _rows_of(self, conv: Conversation) -> set[int]:
+        found = self._conn.execute("SELECT id FROM messages WHERE conversation = ?", (conv.id,))
+        return {row for (row,) in found}
+
+    def _fetch(self, ids: Sequence[int]) -> list[tuple[Any, ...]]:
+        """The rows of ``ids`` still in the file, in the order of ``ids`` (stale ids of
+        deleted rows find nothing)."""
+        # Only placeholders are spliced in; every id goes as a parameter.
+        marks = ",".join("?" * len(ids))
+        sql = f"SELECT id, conversation, hour, sealed FROM messages WHERE id IN ({marks})"  # noqa: S608
+        found = {r[0]: r for r in self._conn.execute(sql, ids)}
+        return [found[row] for row in ids if row in found]
+
+    # ------------------------------------------------------------------ the word index
+
+    def index(self) -> WordIndex:
+        """The word index, loaded on first use: the sealed snapshot if there is one that
+        opens, then every row after it, decrypted and indexed (all rows if there is no
+        snapshot: a new or upgraded file, or a snapshot that does not open)."""
+        if self._index is not None:
+            return self._index
+        index = self._load_snapshot()
+        self._index_changed = index is None
+        if index is None:
+            index = WordIndex()
+        after = index.covered
+        while True:
+            rows = self._conn.execute(
+                "SELECT id, conversation, hour, sealed FROM messages"
+                " WHERE id > ? ORDER BY id LIMIT ?",
+                (after, _BATCH),
+            ).fetchall()
+            if not rows:
+                break
+            opened = {s.row: s.entry.text for s in self._table.open_rows(rows)}
+            for row, *_ in rows:
+                # A row that does not open is counted with no terms: it stays a row.
+                index.add(row, history_search.index_words(opened.get(row, "")))
+            after = rows[-1][0]
+            self._index_changed = True
+        self._index = index
+        self._compact_if_stale(index)
+        return index
+
+    def _load_snapshot(self) -> WordIndex | None:
+        found = self._conn.execute("SELECT value FROM meta WHERE name = ?", (INDEX_META,))
+        sealed = found.fetchone()
+        if sealed is None:
+            return None
+        try:
+            return WordIndex.from_bytes(self._rows.open_index(sealed[0]))
+        except (DecryptError, ValueError, TypeError):
+            self.stats.damaged += 1
+            return None
+
+    def _before_delete(self) -> None:
+        """Rows are about to be deleted (inside the deleting transaction): the sealed
+        index holds their words, so it goes in the same transaction. The index is loaded
+        first (from that copy, before it goes) and written again, compacted, at close."""
+        self.index()
+        self._conn.execute("DELETE FROM meta WHERE name = ?", (INDEX_META,))
+        self._index_changed = True
+
+    def _compact_if_stale(self, index: WordIndex) -> None:
+        """Drop deleted rows' postings once they could be as many as the live rows'."""
+        if index.rows <= 2 * self.stats.messages + _BATCH:
+            return
+        live = {row for (row,) in self._conn.execute("SELECT id FROM messages")}
+        index.compact(live.__contains__, len(live))
+        self._index_changed = True
+
+    def _save_index(self, index: WordIndex) -> None:
+        """Seal ``index`` (compacted first if any row it holds was deleted) into ``meta``."""
+        live = {row for (row,) in self._conn.execute("SELECT id FROM messages")}
+        if index.rows != len(live):
+            index.compact(live.__contains__, len(live))
+        sealed = self._rows.seal_index(index.to_bytes())
+        with self._conn:
+            self._conn.execute("BEGIN")
+            self._conn.execute(
+                "INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)", (INDEX_META, sealed)
+            )
+        self._index_changed = False
 
     # ------------------------------------------------------------------ retention
 
     def prune(self, now: float, days: float) -> int:
         """Delete messages that arrived more than ``days`` days before ``now``; returns
         how many (see :meth:`peer.history.retention.Retention.prune`)."""
-        return self._retention.prune(now, days)
+        removed = self._retention.prune(now, days)
+        if removed and self._index is not None:
+            self._compact_if_stale(self._index)
+        return removed

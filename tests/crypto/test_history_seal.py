@@ -6,7 +6,6 @@ import pytest
 
 from crypto.errors import DecryptError
 from crypto.history_seal import (
-    INDEX_LABEL,
     SEAL_LABEL,
     HistorySealer,
     derive_history_keys,
@@ -22,8 +21,8 @@ def test_keys_are_hkdf_of_the_identity_with_their_own_labels() -> None:
     keys = derive_history_keys(identity, "alice", salt)
     secret = identity.private_bytes()
     assert keys.seal == hkdf(salt, secret, SEAL_LABEL + b"|alice", 32)
-    assert keys.index == hkdf(salt, secret, INDEX_LABEL + b"|alice", 32)
-    assert keys.seal != keys.index
+    # No search-term key any more: nothing derives the retired index label's key.
+    assert keys.seal != hkdf(salt, secret, b"p2pchat local history v1: index|alice", 32)
     # Same inputs, same keys (the file reopens); any input changed, other keys.
     assert derive_history_keys(identity, "alice", salt) == keys
     assert derive_history_keys(identity, "alice", new_salt()).seal != keys.seal
@@ -34,7 +33,7 @@ def test_keys_are_hkdf_of_the_identity_with_their_own_labels() -> None:
 def test_key_repr_shows_no_key_material() -> None:
     keys = derive_history_keys(IdentityKey.generate(), "alice", new_salt())
     text = repr(keys)
-    assert keys.seal.hex() not in text and keys.index.hex() not in text
+    assert keys.seal.hex() not in text
     assert repr(keys.seal) not in text
 
 
@@ -61,13 +60,3 @@ def test_sealed_entries_open_only_with_the_same_key_and_associated_data() -> Non
     other = HistorySealer(derive_history_keys(IdentityKey.generate(), "alice", salt))
     with pytest.raises(DecryptError):
         other.open(sealed, b"room-a")
-
-
-def test_blind_terms_are_keyed() -> None:
-    salt = new_salt()
-    a = HistorySealer(derive_history_keys(IdentityKey.generate(), "alice", salt))
-    b = HistorySealer(derive_history_keys(IdentityKey.generate(), "alice", salt))
-    assert a.term(b"lunch") == a.term(b"lunch")
-    assert a.term(b"lunch") != a.term(b"lunches")
-    assert a.term(b"lunch") != b.term(b"lunch")
-    assert -(2**31) <= a.term(b"lunch") < 2**31

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from crypto.history_seal import HistoryKeys, derive_history_keys
+from crypto.history_seal import HistoryKeys, HistorySealer, derive_history_keys
 from crypto.identity import IdentityKey
 from peer.history.entries import HistoryEntry, HistoryLimits
 from peer.history.file import (
@@ -19,6 +19,8 @@ from peer.history.file import (
     HistoryKeyError,
     remove_history_files,
 )
+from peer.history.index import POSTING_BYTES, WordIndex
+from peer.history.sealing import RowSealer
 from peer.history.search import MAX_WORDS_PER_MESSAGE, PREFIX_LEVELS
 from peer.history.store import HistoryStore
 
@@ -34,6 +36,20 @@ def entry(
     text: str, conversation: str = "#lobby", sender: str = "bob", at: float = NOW
 ) -> HistoryEntry:
     return HistoryEntry(conversation, sender, text, at - 1.0, at, "s-1", sender == "alice")
+
+
+def _sealed_index(path: Path) -> bytes | None:
+    conn = sqlite3.connect(path)
+    found = conn.execute("SELECT value FROM meta WHERE name = 'index'").fetchone()
+    conn.close()
+    return None if found is None else bytes(found[0])
+
+
+def _keys_of_file(identity: IdentityKey, path: Path) -> HistoryKeys:
+    conn = sqlite3.connect(path)
+    salt = conn.execute("SELECT value FROM meta WHERE name = 'salt'").fetchone()[0]
+    conn.close()
+    return derive_history_keys(identity, "alice", salt)
 
 
 @pytest.fixture
@@ -194,15 +210,24 @@ def test_retention_deletes_old_messages_and_their_index(identity: IdentityKey, p
     store.append(
         [entry("ancient zebra", at=NOW - 40 * day), entry("recent zebra", at=NOW - 2 * day)]
     )
+    assert len(store.search("zebra").hits) == 2
+    store.close()  # the sealed index now holds both messages' words
+    store = HistoryStore.open(path, keys_of(identity))
     assert store.prune(NOW, 30) == 1
+    # The sealed index went with the row, in the same transaction.
+    assert _sealed_index(path) is None
     assert [s.entry.text for s in store.recent("#lobby", 10)] == ["recent zebra"]
     assert [h.entry.text for h in store.search("zebra").hits] == ["recent zebra"]
     assert store.prune(NOW, 0) == 1
     assert store.stats.messages == 0
-    conn = sqlite3.connect(path)
-    assert conn.execute("SELECT count(*) FROM terms").fetchone()[0] == 0
-    conn.close()
     store.close()
+    # What is sealed back at close has no posting of a deleted row.
+    snapshot = WordIndex.from_bytes(
+        RowSealer(HistorySealer(_keys_of_file(identity, path))).open_index(
+            _sealed_index(path) or b""
+        )
+    )
+    assert (snapshot.rows, snapshot.postings, len(snapshot)) == (0, 0, 0)
 
 
 def test_a_flood_in_one_conversation_keeps_the_others(identity: IdentityKey, path: Path) -> None:
@@ -236,12 +261,10 @@ def test_byte_quota_and_bounded_index_per_message(identity: IdentityKey, path: P
         store.append([entry(huge, "@flooder", "flooder")])
     assert store.stats.bytes <= limits.max_bytes
     assert [s.entry.text for s in store.recent("@friend", 5)] == ["keep me"]
-    conn = sqlite3.connect(path)
-    per_message = conn.execute(
-        "SELECT max(c) FROM (SELECT count(*) AS c FROM terms GROUP BY message)"
-    ).fetchone()[0]
-    conn.close()
-    assert per_message <= MAX_WORDS_PER_MESSAGE * (1 + len(PREFIX_LEVELS))
+    index = store.index()
+    assert index.postings <= index.rows * MAX_WORDS_PER_MESSAGE * len(PREFIX_LEVELS)
+    # The index's memory is inside the byte quota: each posting is counted.
+    assert index.postings * POSTING_BYTES <= limits.max_bytes
     store.close()
 
 
@@ -276,3 +299,23 @@ def test_deleted_messages_leave_no_ciphertext_behind(identity: IdentityKey, path
     store.close()
     raw = b"".join(p.read_bytes() for p in path.parent.iterdir())
     assert gone[12:40] not in raw  # secure_delete overwrote it, in the file and the log
+
+
+def test_the_index_stays_bounded_while_a_flood_is_evicted(
+    identity: IdentityKey, path: Path
+) -> None:
+    # Scaled down: quotas of 300 messages, 200 per conversation (the rule is the same at
+    # 200,000): deleted rows' postings are dropped once they could be as many as the
+    # live rows', so a peer flooding for hours cannot grow the index past its quota.
+    limits = HistoryLimits(max_messages=300, max_per_conversation=200)
+    store = HistoryStore.open(path, keys_of(identity), limits)
+    store.append([entry("friendly zebra", "@friend", "friend")])
+    assert store.search("zebra").hits  # the index is loaded from now on
+    for burst in range(60):
+        store.append([entry(f"spam{burst} word{i} more", "@spammer", "spammer") for i in range(50)])
+        index = store.index()
+        assert index.rows <= 2 * store.stats.messages + 256
+    assert store.stats.evicted > 2500
+    assert [h.entry.text for h in store.search("zebra").hits] == ["friendly zebra"]
+    assert [h.entry.text for h in store.search("spam59 word49").hits] == ["spam59 word49 more"]
+    store.close()
