@@ -15,9 +15,11 @@ import base64
 import sqlite3
 from pathlib import Path
 
-from commons.errors import ErrorCode
+import pytest
+
+from commons.errors import ErrorCode, P2PChatError
 from crypto.identity import IdentityKey
-from crypto.keystore import TEST_KDF_PARAMS, load_or_create_identity
+from crypto.keystore import TEST_KDF_PARAMS, key_file_path, load_or_create_identity
 from crypto.legacy_upgrade import upgrade_proof
 from crypto.login_secret import legacy_digest, login_secret
 from peer.client.chat_client import ChatClient
@@ -240,3 +242,48 @@ async def test_an_upgrade_proof_for_another_challenge_name_realm_or_secret_is_re
     assert reply["status"] == "OK", reply
     assert stored(data_dir, "olduser")[1] is not None
     _still_legacy(tracker, "twin", owner.public_b64)
+
+
+async def test_an_owner_who_lost_the_key_gets_the_name_back_through_the_operator(
+    tracker_factory, tmp_path: Path, connect
+) -> None:
+    """The way out the README gives: the key file is gone, so neither the upgrade nor a
+    key replacement is possible; the operator removes the account and the owner
+    registers the name again, with a new key, in the new scheme."""
+    lost = IdentityKey.generate()
+    data_dir = tmp_path / "schema2"
+    schema_2_with(data_dir, "olduser", lost.public_b64, PASSWORD)
+    tracker = await tracker_factory(data_dir=data_dir)
+    home = tmp_path / "fresh-home"  # no key file: the client makes a new key
+    client = ChatClient(peer_config(tracker, home, allow_legacy_login=True))
+    await client.connect()
+    try:
+        for replace_key, code in (
+            (False, ErrorCode.UPGRADE_REFUSED),
+            (True, ErrorCode.KEY_REPLACE_REFUSED),
+        ):
+            with pytest.raises(P2PChatError) as refused:
+                await client.login("olduser", PASSWORD, replace_key=replace_key)
+            assert refused.value.code is code, refused.value
+            assert "Accounts of older versions" in refused.value.message
+    finally:
+        await client.close()
+    assert not key_file_path(home, "olduser").exists()  # nothing was saved either
+    _still_legacy(tracker, "olduser", lost.public_b64)
+    await tracker.stop()
+
+    # What the README tells the operator to run, with the tracker stopped.
+    with sqlite3.connect(data_dir / DB_FILE_NAME) as conn:
+        conn.executescript(
+            "DELETE FROM tickets WHERE username = 'olduser';"
+            " DELETE FROM users WHERE username = 'olduser';"
+        )
+    tracker = await tracker_factory(data_dir=data_dir)
+    again = ChatClient(peer_config(tracker, home))
+    await again.connect()
+    try:
+        await again.register("olduser", PASSWORD)
+        await again.login("olduser", PASSWORD)
+    finally:
+        await again.close()
+    assert stored(data_dir, "olduser")[1] is not None
