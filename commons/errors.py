@@ -66,6 +66,8 @@ class ErrorCode(StrEnum):
     LOGIN_REALM_CHANGED = "login_realm_changed"
     LEGACY_LOGIN_REFUSED = "legacy_login_refused"
     LOGIN_KDF_TOO_WEAK = "login_kdf_too_weak"
+    UPGRADE_REFUSED = "upgrade_refused"
+    KEY_REPLACE_REFUSED = "key_replace_refused"
 
 
 class P2PChatError(Exception):

@@ -107,6 +107,9 @@ class Request:
     #: RESUME: the resumption ticket. LOGIN: the legacy digest, to upgrade an old account.
     ticket: str | None = None
     legacy_password: str | None = None
+    #: LOGIN with ``legacy_password``: proof of the registered identity key
+    #: (:mod:`crypto.legacy_upgrade`), 64 lower-case hex digits.
+    upgrade_proof: str | None = None
 
 
 def parse_request_id(obj: JsonObject) -> RequestId | None:
@@ -127,6 +130,8 @@ MAX_PAGE_LIMIT = 1000
 INVITE_CODE_RE = re.compile(r"[A-Za-z0-9_\-]{8,64}")
 #: Resumption tickets: URL-safe base64 text (the tracker makes 32 characters).
 TICKET_RE = re.compile(r"[A-Za-z0-9_\-]{22,64}")
+#: Legacy upgrade proofs: an HMAC-SHA256 in hex.
+UPGRADE_PROOF_RE = re.compile(r"[0-9a-f]{64}")
 
 _ROOM_COMMANDS = {
     Command.CREATE_ROOM,
@@ -186,6 +191,17 @@ def validate_ticket(value: Any) -> str:
     return value
 
 
+def validate_upgrade_proof(value: Any) -> str:
+    """``upgrade_proof``: 64 hex digits (either case), returned in lower case."""
+    if (
+        not isinstance(value, str)
+        or len(value) != 64
+        or not UPGRADE_PROOF_RE.fullmatch(value.lower())
+    ):
+        raise ValidationError("field 'upgrade_proof' must be 64 hex digits")
+    return value.lower()
+
+
 def _session_fields(obj: JsonObject, fields: dict[str, Any]) -> None:
     """LOGIN and RESUME: where the new session listens (no port: no listener, no address
     published)."""
@@ -227,6 +243,10 @@ def parse_request(obj: JsonObject) -> Request:
                 fields["legacy_password"] = validate_password_hash(
                     obj.get("legacy_password"), "legacy_password"
                 )
+            if obj.get("upgrade_proof") is not None:
+                if "legacy_password" not in fields:
+                    raise ValidationError("field 'upgrade_proof' goes only with 'legacy_password'")
+                fields["upgrade_proof"] = validate_upgrade_proof(obj.get("upgrade_proof"))
         elif obj.get("invite") is not None:
             fields["invite"] = validate_invite_code(obj.get("invite"))
     elif cmd is Command.RESUME:

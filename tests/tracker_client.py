@@ -20,6 +20,8 @@ from typing import Any
 from commons.codec import JsonObject, decode_object, encode_message
 from commons.framing import FrameDecoder
 from commons.tracker_protocol import is_push
+from crypto.identity import IdentityKey
+from crypto.legacy_upgrade import upgrade_proof
 from crypto.login_secret import LoginKdf, legacy_digest, login_secret
 
 DEFAULT_TIMEOUT = 10.0
@@ -62,7 +64,12 @@ class TrackerTestClient:
         self._ids = itertools.count(1)
         self._task = asyncio.create_task(self._read())
         self.username: str | None = None
-        self.identity_key = random_identity_key()
+        #: The key pair this client holds; ``identity_key`` is what it presents (a test
+        #: may set another, whose private half it then does not hold).
+        self.identity = IdentityKey.generate()
+        self.identity_key = self.identity.public_b64
+        #: The last ``SALT`` reply (its ``upgrade_key`` is what an upgrade proves against).
+        self.last_salt: JsonObject | None = None
         #: The resumption ticket of the last successful LOGIN or RESUME.
         self.ticket: str | None = None
 
@@ -162,6 +169,7 @@ class TrackerTestClient:
         """SALT, then the login secret (and the legacy digest if the account needs it)."""
         salt = await self.request("SALT", username=username)
         assert salt["status"] == "OK", salt
+        self.last_salt = salt
         kdf = LoginKdf.from_wire(salt["kdf"])
         secret = login_secret(password, salt["realm"], bytes.fromhex(salt["salt"]), kdf)
         return secret, legacy_digest(password) if salt["legacy"] else None
@@ -178,6 +186,7 @@ class TrackerTestClient:
         secret, legacy = await self.secrets(username, password)
         if legacy is not None:
             extra.setdefault("legacy_password", legacy)
+            extra.setdefault("upgrade_proof", self.upgrade_proof(username, secret))
         reply = await self.request(
             "LOGIN",
             username=username,
@@ -187,6 +196,15 @@ class TrackerTestClient:
             **extra,
         )
         return self._logged_in(username, reply)
+
+    def upgrade_proof(self, username: str, new_secret: str) -> str | None:
+        """The proof of :attr:`identity` for the last ``SALT``'s ``upgrade_key``, as the
+        real client computes it (``None`` if that reply carried no key)."""
+        salt = self.last_salt
+        if salt is None or salt.get("upgrade_key") is None:
+            return None
+        key = base64.b64decode(salt["upgrade_key"])
+        return upgrade_proof(self.identity, key, username, salt["realm"], new_secret)
 
     async def resume(
         self, username: str, ticket: str | None = None, port: int = 40000, **extra: Any

@@ -51,6 +51,7 @@ from peer.core.peer_core import PeerCore
 from peer.errors import NotConnectedError, NotInRoomError, NotLoggedInError
 from peer.session.credentials import (
     LoginSecrets,
+    UpgradeSigner,
     load_identity,
     login_secrets,
     open_login_memory,
@@ -221,11 +222,17 @@ class ChatClient:
         return salt
 
     async def _secrets(
-        self, username: str, password: str, memory: LoginMemory, allow_legacy: bool
+        self,
+        upgrade: UpgradeSigner,
+        password: str,
+        memory: LoginMemory,
+        allow_legacy: bool,
     ) -> tuple[LoginSecrets, SaltReply]:
         """SALT, then the login secret; the old digest only if the tracker asks for it and
         neither the login memory nor the user's choice forbids it, and only for the realm
-        pinned at this tracker (else nothing is sent)."""
+        pinned at this tracker (else nothing is sent), with the proof of the identity key
+        the tracker needs to let the account upgrade."""
+        username = upgrade.username
         salt = await self._pinned_salt(username, memory)
         if salt.legacy:
             check_legacy_request(
@@ -236,7 +243,7 @@ class ChatClient:
                 memory_path=self.config.home / MEMORY_FILE,
             )
         floor = self.config.min_login_kdf
-        return await login_secrets(password, salt, floor, send_legacy=True), salt
+        return await login_secrets(password, salt, floor, upgrade=upgrade), salt
 
     async def login(
         self,
@@ -264,7 +271,8 @@ class ChatClient:
         try:
             memory = await open_login_memory(self.config.home)
             allow_legacy = allow_legacy_login or self.config.allow_legacy_login
-            secrets, salt = await self._secrets(username, password, memory, allow_legacy)
+            signer = UpgradeSigner(username, identity)
+            secrets, salt = await self._secrets(signer, password, memory, allow_legacy)
             reply = await self._session.login(
                 username,
                 secrets.secret,
@@ -273,6 +281,7 @@ class ChatClient:
                 host=self.config.advertise_host,
                 replace_key=replace_key,
                 legacy=secrets.legacy,
+                upgrade_proof=secrets.upgrade_proof,
             )
             await save_identity(self.config.home, username, loaded, password, self._kdf_params)
             tracker = self._session.tracker_identity

@@ -26,6 +26,7 @@ from commons.errors import ErrorCode, P2PChatError
 from crypto.errors import KeyFileError, WrongPasswordError
 from crypto.identity import IdentityKey
 from crypto.keystore import KdfParams, key_file_path, open_saved_identity, save_new_identity
+from crypto.legacy_upgrade import upgrade_proof
 from crypto.login_secret import LoginKdf, legacy_digest, login_secret
 from peer.session.login_memory import (
     MEMORY_FILE,
@@ -42,21 +43,33 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class LoginSecrets:
-    """What LOGIN carries: the secret, and the old digest only to upgrade an old account."""
+    """What LOGIN carries: the secret, and the old digest only to upgrade an old account
+    with, beside it, the proof of the identity key that lets the upgrade happen."""
 
     secret: str
     legacy: str | None = None
+    upgrade_proof: str | None = None
 
     def __repr__(self) -> str:
         return "LoginSecrets(<hidden>)"
 
 
+@dataclass(frozen=True, slots=True)
+class UpgradeSigner:
+    """Who proves the identity key if the account turns out to need an upgrade."""
+
+    username: str
+    identity: IdentityKey
+
+
 async def login_secrets(
-    password: str, salt: SaltReply, floor: LoginKdf, *, send_legacy: bool = False
+    password: str, salt: SaltReply, floor: LoginKdf, *, upgrade: UpgradeSigner | None = None
 ) -> LoginSecrets:
-    """The login secret for ``salt``, and the old digest if ``send_legacy`` and the
-    tracker asked for it; refuses a tracker asking for less work than ``floor`` (a cheap
-    KDF would make the secret a fast hash again)."""
+    """The login secret for ``salt``; if ``upgrade`` is given (the caller decided the old
+    digest may go) and the tracker asked for it, also the old digest and the proof of
+    ``upgrade.identity`` over the new secret for ``SALT``'s ``upgrade_key`` (a tracker
+    from before the proof sends no key and gets no proof). Refuses a tracker asking for
+    less work than ``floor`` (a cheap KDF would make the secret a fast hash again)."""
     if not salt.kdf.at_least(floor):
         raise P2PChatError(
             "the tracker asks for a login key derivation weaker than this client accepts"
@@ -66,8 +79,14 @@ async def login_secrets(
         )
     derive = functools.partial(login_secret, password, salt.realm, salt.salt, salt.kdf)
     secret = await asyncio.get_running_loop().run_in_executor(None, derive)
-    legacy = legacy_digest(password) if send_legacy and salt.legacy else None
-    return LoginSecrets(secret, legacy)
+    if upgrade is None or not salt.legacy:
+        return LoginSecrets(secret)
+    proof = None
+    if salt.upgrade_key is not None:
+        proof = upgrade_proof(
+            upgrade.identity, salt.upgrade_key, upgrade.username, salt.realm, secret
+        )
+    return LoginSecrets(secret, legacy_digest(password), proof)
 
 
 async def open_login_memory(home: Path) -> LoginMemory:

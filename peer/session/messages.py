@@ -20,6 +20,7 @@ from commons.models import (
     decode_identity_key,
     validate_capacity,
     validate_host,
+    validate_identity_key,
     validate_room_name,
     validate_username,
 )
@@ -78,13 +79,16 @@ class LoginReply:
 
 @dataclass(frozen=True, slots=True)
 class SaltReply:
-    """``SALT``: the account's salt, the client's Argon2id cost, the group's realm, and
-    whether the account still has a legacy verifier."""
+    """``SALT``: the account's salt, the client's Argon2id cost, the group's realm,
+    whether the account still has a legacy verifier and, for one, the tracker's key its
+    upgrade proves the identity key against (:mod:`crypto.legacy_upgrade`; a tracker
+    from before the proof sends none)."""
 
     salt: bytes
     kdf: LoginKdf
     realm: str
     legacy: bool
+    upgrade_key: bytes | None = None
 
     @classmethod
     def parse(cls, reply: JsonObject) -> SaltReply:
@@ -98,9 +102,15 @@ class SaltReply:
         legacy = reply.get("legacy", False)
         if not isinstance(legacy, bool):
             raise ValidationError("field 'legacy' must be a boolean")
-        return cls(
-            salt, LoginKdf.from_wire(reply.get("kdf")), validate_realm(reply.get("realm")), legacy
-        )
+        upgrade_key = None
+        if reply.get("upgrade_key") is not None:
+            if not legacy:
+                raise ValidationError("field 'upgrade_key' comes only with 'legacy'")
+            upgrade_key = decode_identity_key(
+                validate_identity_key(reply.get("upgrade_key"), "upgrade_key")
+            )
+        kdf = LoginKdf.from_wire(reply.get("kdf"))
+        return cls(salt, kdf, validate_realm(reply.get("realm")), legacy, upgrade_key)
 
 
 @dataclass(frozen=True, slots=True)

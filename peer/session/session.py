@@ -169,15 +169,24 @@ class TrackerSession:
         host: str | None = None,
         replace_key: bool = False,
         legacy: str | None = None,
+        upgrade_proof: str | None = None,
     ) -> LoginReply:
-        """LOGIN; ``legacy`` (the old digest) upgrades an account of the legacy scheme."""
+        """LOGIN; ``legacy`` (the old digest) with ``upgrade_proof`` (of the identity
+        key) upgrades an account of the legacy scheme."""
         login = _Login(username, secret, identity_key, port, host)
-        reply = await self._send_login(login, replace_key=replace_key, legacy=legacy)
+        reply = await self._send_login(
+            login, replace_key=replace_key, legacy=legacy, upgrade_proof=upgrade_proof
+        )
         self._login = login
         return reply
 
     async def _send_login(
-        self, login: _Login, *, replace_key: bool = False, legacy: str | None = None
+        self,
+        login: _Login,
+        *,
+        replace_key: bool = False,
+        legacy: str | None = None,
+        upgrade_proof: str | None = None,
     ) -> LoginReply:
         reply = LoginReply.parse(
             await self._request(
@@ -189,6 +198,7 @@ class TrackerSession:
                 host=login.host,
                 replace_key=True if replace_key else None,
                 legacy_password=legacy,
+                upgrade_proof=upgrade_proof,
             )
         )
         return self._started(reply)

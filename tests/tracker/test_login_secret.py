@@ -7,6 +7,7 @@ import sqlite3
 from argon2 import PasswordHasher
 
 from commons.errors import ErrorCode, P2PChatError
+from crypto.identity import IdentityKey
 from crypto.login_secret import MIN_LOGIN_KDF, legacy_digest, login_secret
 from peer.client.chat_client import ChatClient
 from tests.peers import peer_config
@@ -67,10 +68,13 @@ async def test_the_stored_verifier_is_argon2_of_the_salted_secret(tracker, user)
         await old_style.close()
 
 
-def _schema_2_with_a_legacy_account(data_dir) -> str:
-    """A database as the tracker before this change left it: one old-scheme account."""
+def _schema_2_with_a_legacy_account(data_dir, owner: IdentityKey | None = None) -> str:
+    """A database as the tracker before this change left it: one old-scheme account,
+    registered with ``owner``'s key (a fixed key nobody holds if none)."""
     data_dir.mkdir(mode=0o700)
     identity_key = "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA="
+    if owner is not None:
+        identity_key = owner.public_b64
     with sqlite3.connect(data_dir / DB_FILE_NAME) as conn:
         conn.executescript(
             """
@@ -91,10 +95,11 @@ def _schema_2_with_a_legacy_account(data_dir) -> str:
 
 async def test_an_old_scheme_account_migrates_at_its_next_login(tracker_factory, tmp_path, connect):
     data_dir = tmp_path / "schema2"
-    identity_key = _schema_2_with_a_legacy_account(data_dir)
+    owner = IdentityKey.generate()
+    identity_key = _schema_2_with_a_legacy_account(data_dir, owner)
     tracker = await tracker_factory(data_dir=data_dir)
     client = await connect(tracker)
-    client.identity_key = identity_key
+    client.identity, client.identity_key = owner, identity_key
 
     salt = await client.request("SALT", username="olduser")
     assert salt["legacy"] is True
@@ -112,7 +117,8 @@ async def test_an_old_scheme_account_migrates_at_its_next_login(tracker_factory,
     assert wrong["code"] == "auth_failed"
     assert stored(data_dir, "olduser")[1] is None  # a failed login upgrades nothing
 
-    reply = await client.login("olduser", OLD_PASSWORD)  # sends both: old digest, new secret
+    # Sends the old digest, the new secret and the proof of the registered key.
+    reply = await client.login("olduser", OLD_PASSWORD)
     assert reply["status"] == "OK", reply
     verifier, salt_bytes, kdf = stored(data_dir, "olduser")
     assert salt_bytes == bytes.fromhex(salt["salt"]) and kdf is not None
@@ -120,6 +126,7 @@ async def test_an_old_scheme_account_migrates_at_its_next_login(tracker_factory,
     assert legacy is None  # SALT no longer says legacy
     assert PasswordHasher().verify(verifier, secret)
 
+    assert "upgrade_key" not in await client.request("SALT", username="olduser")
     again = await connect(tracker)
     again.identity_key = identity_key
     assert (await again.login("olduser", OLD_PASSWORD))["status"] == "OK"

@@ -10,7 +10,13 @@ Rules this module enforces:
   so the reply is the same before and after a registration and enumerates nothing;
 * an account from before the salted scheme (its verifier is argon2id of SHA-256 of the
   password) is upgraded by a login that carries both the old digest
-  (``legacy_password``, checked) and the new secret (stored in its place);
+  (``legacy_password``, checked) and the new secret (stored in its place), and a proof
+  of the account's registered identity key over that new secret
+  (:mod:`crypto.legacy_upgrade`, against the challenge of the connection's last
+  ``SALT``): the old digest alone is a password-equivalent a third party may hold, and
+  must not let it choose the secret that locks the owner out. For the same reason such
+  an account never replaces its key (``key_replace_refused``), neither on an old-scheme
+  login nor on the upgrade itself;
 * a successful LOGIN or RESUME hands out a resumption ticket (:meth:`Accounts.resume`):
   192 random bits, stored only as SHA-256 with the user, the identity key and an
   expiry; single use; presenting a used one revokes every ticket of the user; a user
@@ -42,6 +48,7 @@ from dataclasses import dataclass
 
 from commons.errors import AuthError, ErrorCode, P2PChatError, RateLimitedError
 from commons.rate_limited_log import RateLimitedLog
+from crypto.legacy_upgrade import UpgradeChallenge
 from crypto.login_secret import ACCOUNT_SALT_SIZE, LoginKdf
 from tracker.accounts.hashing import PasswordHashing
 from tracker.accounts.registration import RegistrationMode, RegistrationPolicy
@@ -77,6 +84,9 @@ class SaltReply:
     realm: str
     #: The account still has a legacy verifier: send ``legacy_password`` too.
     legacy: bool
+    #: For a legacy account only: the fresh key its upgrade must prove the registered
+    #: identity key against (kept with the connection, spent by its next ``LOGIN``).
+    challenge: UpgradeChallenge | None = None
 
 
 def account_salt(secret: bytes, username: str) -> bytes:
@@ -174,7 +184,10 @@ class Accounts:
         if record is not None and record.salt is not None and record.login_kdf is not None:
             return SaltReply(record.salt, record.login_kdf, self._settings.realm, legacy=False)
         derived = account_salt(self._settings.salt_secret, username)
-        return SaltReply(derived, self._login_kdf, self._settings.realm, legacy=record is not None)
+        if record is None:
+            return SaltReply(derived, self._login_kdf, self._settings.realm, legacy=False)
+        challenge = UpgradeChallenge(record.username)
+        return SaltReply(derived, self._login_kdf, self._settings.realm, True, challenge)
 
     async def login(
         self,
@@ -184,13 +197,19 @@ class Accounts:
         replace_key: bool,
         host: str,
         legacy_password: str | None = None,
+        upgrade_proof: str | None = None,
+        challenge: UpgradeChallenge | None = None,
     ) -> LoginResult:
-        """Check a login; raise ``throttled``, ``auth_failed``, ``key_mismatch`` or ``busy``.
+        """Check a login; raise ``throttled``, ``auth_failed``, ``key_mismatch``,
+        ``upgrade_refused``, ``key_replace_refused`` or ``busy``.
 
         ``password`` is the salted login secret; for an account still in the legacy
-        scheme, ``legacy_password`` (the old digest) is what is checked, and on success
-        the salted secret replaces it. An old client sends only the old digest as
-        ``password``: it is checked as such and nothing is upgraded.
+        scheme, ``legacy_password`` (the old digest) is what is checked, and the salted
+        secret replaces it only if ``upgrade_proof`` proves the registered identity key
+        against ``challenge`` (the connection's, already spent by the caller) for this
+        name, realm and secret. An old client sends only the old digest as ``password``:
+        it is checked as such and nothing is upgraded. Every refusal comes after the
+        password check, so none of them tells anything to someone without it.
         """
         source = source_key(host)
         wait = self._throttle.retry_after(username, source, self._clock())
@@ -216,7 +235,16 @@ class Accounts:
                 await asyncio.sleep(hold)
             raise AuthError("unknown user or wrong password")
         self._throttle.success(username, source)
+        key_changed = not hmac.compare_digest(record.identity_key, identity_key)
         upgraded = legacy and legacy_password is not None
+        if legacy:
+            self._check_legacy_login(
+                username,
+                source,
+                registered_key=record.identity_key,
+                replacing=key_changed and replace_key,
+                upgrade=(password, upgrade_proof, challenge) if upgraded else None,
+            )
         if upgraded:
             salt = account_salt(self._settings.salt_secret, username)
             verifier = await self._hashing.hash(password)
@@ -227,7 +255,6 @@ class Accounts:
                 username, await self._hashing.hash(password), record.salt, record.login_kdf
             )
             log.info("rehashed password of %s with current parameters", username)
-        key_changed = not hmac.compare_digest(record.identity_key, identity_key)
         if key_changed:
             if not replace_key:
                 raise P2PChatError(
@@ -242,6 +269,48 @@ class Accounts:
         """When ``username``'s account was made (``None``: no such account)."""
         record = await self._storage.get_user(username)
         return None if record is None else record.created
+
+    def _check_legacy_login(
+        self,
+        username: str,
+        source: str,
+        *,
+        registered_key: str,
+        replacing: bool,
+        upgrade: tuple[str, str | None, UpgradeChallenge | None] | None,
+    ) -> None:
+        """The rules of a login to an account still in the old scheme, once its digest
+        matched: no key replacement, and an upgrade (``upgrade``: the new secret, the
+        proof, the connection's challenge) only with a proof of the registered key (see
+        the module's docstring for why)."""
+        if replacing:
+            log.warning("refused a key replacement of old-scheme account %s", username)
+            raise P2PChatError(
+                "an account of the old login scheme cannot replace its identity key: its"
+                " old password digest is not proof enough. Log in once with the key it was"
+                " registered with to upgrade it, then replace the key; without that key,"
+                " ask the tracker's operator (see the README, 'Accounts of older versions')",
+                ErrorCode.KEY_REPLACE_REFUSED,
+            )
+        if upgrade is None:
+            return
+        new_secret, proof, challenge = upgrade
+        realm = self._settings.realm
+        if (
+            proof is None
+            or challenge is None
+            or not challenge.accepts(registered_key, username, realm, new_secret, proof)
+        ):
+            self._failures_log.warning(
+                "upgrade", "refused the login upgrade of %s from %s", username, source
+            )
+            raise P2PChatError(
+                "upgrading this account to the salted login needs a proof of the identity"
+                " key it was registered with, answering the SALT just sent on this"
+                " connection; nothing was changed. Without that key, ask the tracker's"
+                " operator (see the README, 'Accounts of older versions')",
+                ErrorCode.UPGRADE_REFUSED,
+            )
 
     # ------------------------------------------------------------ resumption tickets
 

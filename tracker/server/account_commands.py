@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from commons.errors import ErrorCode, P2PChatError
+from commons.models import encode_identity_key
 from commons.rate_limited_log import RateLimitedLog
 from commons.tracker_protocol import Command, Event, Request, error, error_from, ok, push
 from tracker.accounts.accounts import Accounts
@@ -143,27 +144,31 @@ class AccountCommands:
             if wait > 0:
                 conn.send(error(request.id, ErrorCode.RATE_LIMITED, "too many SALT requests", wait))
                 return
+        conn.upgrade_challenge = None  # one challenge per connection: the last SALT's
         try:
             reply = await self._owner.accounts.salt(request.username)
         except Exception:
             log.exception("salt lookup failed")
             conn.send(error(request.id, ErrorCode.INTERNAL, "internal error"))
             return
-        conn.send(
-            ok(
-                request.id,
-                salt=reply.salt.hex(),
-                kdf=reply.kdf.to_wire(),
-                realm=reply.realm,
-                legacy=reply.legacy,
-            )
+        answer = ok(
+            request.id,
+            salt=reply.salt.hex(),
+            kdf=reply.kdf.to_wire(),
+            realm=reply.realm,
+            legacy=reply.legacy,
         )
+        if reply.challenge is not None:
+            conn.upgrade_challenge = reply.challenge
+            answer["upgrade_key"] = encode_identity_key(reply.challenge.public_bytes)
+        conn.send(answer)
 
     async def login(self, conn: TrackerConnection, request: Request) -> None:
         assert request.username and request.password and request.identity_key
         if self._refused(conn, request.username, request):
             return
         accounts = self._owner.accounts
+        challenge, conn.upgrade_challenge = conn.upgrade_challenge, None  # single use
         try:
             result = await accounts.login(
                 request.username,
@@ -172,6 +177,8 @@ class AccountCommands:
                 request.replace_key,
                 conn.host,
                 request.legacy_password,
+                request.upgrade_proof,
+                challenge,
             )
             issued = await accounts.issue_ticket(request.username, request.identity_key)
         except Exception as exc:

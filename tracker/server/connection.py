@@ -40,6 +40,7 @@ from commons.errors import ErrorCode, FrameTooLargeError
 from commons.rate_limited_log import RateLimitedLog
 from commons.relay_frames import RelayFrame
 from commons.tracker_protocol import Request, error, is_push, parse_request_id
+from crypto.legacy_upgrade import UpgradeChallenge
 from tracker.config import TrackerConfig
 from tracker.network.admission import AdmissionVerdict, Verdict
 from tracker.server.request_decoder import Decoded, Rejected, RequestDecoder
@@ -104,6 +105,7 @@ class TrackerConnection(asyncio.Protocol):
         "opened",
         "session",
         "transport",
+        "upgrade_challenge",
     )
 
     def __init__(
@@ -124,6 +126,9 @@ class TrackerConnection(asyncio.Protocol):
         self._rejecting = admitted.verdict is not Verdict.ADMIT
         self.host = host
         self.opened = time.monotonic()
+        #: The legacy upgrade challenge of this connection's last ``SALT`` (for an
+        #: account of the old scheme), spent by its next ``LOGIN`` whatever the outcome.
+        self.upgrade_challenge: UpgradeChallenge | None = None
 
     # ------------------------------------------------------------ transport events
 
