@@ -14,7 +14,6 @@ from peer.events import (
     MessageDelivered,
     MessageFailed,
     MessageReceived,
-    PinsImported,
     Reconnected,
     RemovedFromRoom,
     RoomDeleted,
@@ -234,14 +233,6 @@ def test_names_seen_are_remembered_for_completion_with_a_bound() -> None:
     assert "dave" in model.known_users
     model.remember(users=[f"user{i}" for i in range(3 * MAX_KNOWN_NAMES)])
     assert len(model.known_users) == MAX_KNOWN_NAMES
-
-
-def test_an_imported_pin_store_is_announced_in_the_status_buffer() -> None:
-    model = model_in_lobby()
-    assert model.apply(PinsImported(3)) == [STATUS]
-    status = model.buffers.get(STATUS)
-    assert status is not None and status.lines[-1].kind is LineKind.WARNING
-    assert "3 pinned key(s)" in status.lines[-1].text and "/verify" in status.lines[-1].text
 
 
 def test_being_kicked_leaves_the_room_with_a_warning() -> None:
