@@ -52,6 +52,8 @@ class ErrorCode(StrEnum):
     KEY_FILE_ERROR = "key_file_error"
     PIN_STORE_TAMPERED = "pin_store_tampered"
     PIN_STORE_FULL = "pin_store_full"
+    PIN_STORE_UNAUTHENTICATED = "pin_store_unauthenticated"
+    KEY_NOT_PINNED = "key_not_pinned"
     KEY_NOT_PENDING = "key_not_pending"
     AMBIGUOUS_KEY = "ambiguous_key"
     TRACKER_UNTRUSTED = "tracker_untrusted"

@@ -19,6 +19,15 @@ Two questions, asked at two moments:
 
 The category table is Python's :mod:`unicodedata`; no list is kept by hand, so a new
 format character is covered as soon as the interpreter knows it.
+
+A chat shows more than it must keep safe: letters that are *printable* but draw
+nothing let a message or a name look blank or hide words. :func:`replace_hidden` also
+swaps, for a screen meant to be read, the **blank-looking letters**
+(:data:`BLANK_LOOKING`: the Hangul fillers, the blank Braille pattern, the invisible
+combining and Khmer marks), unassigned code points (category Cn: the terminal's font
+decides what they draw), and every **combining mark** (categories Mn, Me) past the
+:data:`MAX_STACKED_MARKS` th on one letter, so "Zalgo" text cannot paint over the
+lines around it while real accents (one or two marks) stay as they are.
 """
 
 from __future__ import annotations
@@ -39,6 +48,14 @@ UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 BIDI_CONTROLS = frozenset(
     "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 )
+
+#: Printable letters that draw nothing (or a blank): shown by code point in the chat.
+BLANK_LOOKING = frozenset("\u115f\u1160\u3164\uffa0\u2800\u034f\u17b4\u17b5")
+
+#: Combining marks drawn on one letter; more are shown by code point.
+MAX_STACKED_MARKS = 2
+
+_COMBINING = frozenset({"Mn", "Me"})
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -96,3 +113,27 @@ def replace_unsafe(text: str, visible: Callable[[str], str]) -> str:
 def code_point_label(char: str) -> str:
     """``U+200B``: how a hidden character is named where it is shown."""
     return f"U+{ord(char):04X}"
+
+
+def replace_hidden(text: str, visible: Callable[[str], str]) -> str:
+    """``text`` for a reader: every unsafe code point (as :func:`replace_unsafe`), every
+    blank-looking or unassigned one, and every combining mark past
+    :data:`MAX_STACKED_MARKS` in a row replaced by ``visible(char)``. Linear; plain
+    ASCII text is returned as is at once."""
+    if text.isascii() and text.isprintable():
+        return text
+    out: list[str] = []
+    stacked = 0
+    for char in text:
+        category = unicodedata.category(char)
+        if category in _COMBINING and char not in BLANK_LOOKING:
+            stacked += 1
+            out.append(visible(char) if stacked > MAX_STACKED_MARKS else char)
+            continue
+        stacked = 0
+        hidden = char in BLANK_LOOKING or category == "Cn"
+        if hidden or (not char.isprintable() and is_unsafe_for_display(char)):
+            out.append(visible(char))
+        else:
+            out.append(char)
+    return "".join(out)

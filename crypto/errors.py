@@ -83,6 +83,13 @@ class KeyNotPendingError(CryptoError):
     code = ErrorCode.KEY_NOT_PENDING
 
 
+class KeyNotPinnedError(CryptoError):
+    """``/verify USER`` without a fingerprint for a contact with no pinned key: which key
+    the user compared is unknown, and the listed one may be anybody's."""
+
+    code = ErrorCode.KEY_NOT_PINNED
+
+
 class AmbiguousKeyError(CryptoError):
     """A trust command without a fingerprint, while more than one key could be meant."""
 
@@ -120,3 +127,10 @@ class PinStoreFullError(KeyFileError):
     """The pin store holds as many contacts as it may; a new one is not pinned."""
 
     code = ErrorCode.PIN_STORE_FULL
+
+
+class PinStoreUnauthenticatedError(KeyFileError):
+    """The pin store is in the old format without a MAC (version 1): refused, never
+    imported, since anyone who can write the user's folder could have planted it."""
+
+    code = ErrorCode.PIN_STORE_UNAUTHENTICATED

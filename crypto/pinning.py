@@ -25,10 +25,13 @@ The store lives in memory; the caller persists it: :meth:`~PinStore.take_write` 
 what to write next, either a record to append (one changed contact, MAC-chained to the
 rest) or a whole new snapshot (:mod:`crypto.pin_log` describes the file, format version
 3), and :meth:`~PinStore.load` reads a file back. :attr:`~PinStore.revision` grows with
-every change. At most :data:`MAX_CONTACTS` contacts are pinned: once the store holds
-that many, a new contact is not pinned (:attr:`~PinStore.full`; its key is still checked
-against the tracker's listing, as on any first contact), and no pin is ever pushed out
-to make room, so a stranger with many accounts cannot evict anyone's pinned key.
+every change. At most :data:`MAX_CONTACTS` contacts are pinned, and only contacts: the caller pins a
+first key once the user answered that person or shares a room with them, never for a
+stranger who merely wrote (:mod:`peer.client.trust_gate`), so a crowd of one-message
+accounts cannot fill the store. Once it is full a new contact is not pinned
+(:attr:`~PinStore.full`): the caller refuses to send to them until the user makes room
+with :meth:`~PinStore.forget`; no pin is ever pushed out, so nobody can evict a
+contact's pinned key and then change it silently.
 
 A contact's entry::
 
@@ -44,12 +47,13 @@ is read with :func:`commons.private_file.read_private_file` (no symlinks; owner 
 checked on the open descriptor). Version 2 files (one JSON object with the same fields
 and a MAC) are read as they are and rewritten as version 3 at the first write.
 
-Version 1 files (no MAC) are imported once: pinned keys are kept, unverified; verified
-marks and pending keys are dropped, since anyone could have written them; the caller
-writes the result back as version 2 (:attr:`~PinStore.imported_v1` says how many
-contacts came over). A version 1 file planted later gets the same treatment, which gives
-its author no more than deleting the store would: pins that are unverified and still
-have to match what the tracker lists.
+Version 1 files (no MAC) are refused (:class:`PinStoreUnauthenticatedError`), never
+imported: the format predates the authenticated store (every client since version 2 was
+introduced writes a MAC), so a version 1 file found now is far more likely planted over
+the real store than left over, and importing it would make its author's keys the pinned
+ones (then a ``/reject`` of the key the tracker lists keeps the planted key). The
+refusal says how to move the file away and start over with no pins, which is all a
+writer of the folder can force anyway (by deleting the store).
 """
 
 from __future__ import annotations
@@ -72,8 +76,10 @@ from crypto.errors import (
     InsecureKeyFileError,
     KeyFileError,
     KeyNotPendingError,
+    KeyNotPinnedError,
     PinStoreFullError,
     PinStoreTamperedError,
+    PinStoreUnauthenticatedError,
     UnknownContactError,
 )
 from crypto.fingerprint import fingerprint, parse_fingerprint
@@ -213,8 +219,6 @@ class PinStore:
         self._contacts: dict[str, _Contact] = {}
         #: Grows with every change: compare before and after to know whether to save.
         self.revision = 0
-        #: How many contacts a version 1 file held, when this store was imported from one.
-        self.imported_v1: int | None = None
         self._chain = ""  # MAC the next record continues from
         self._seq = 0  # records since the snapshot
         self._dirty: dict[str, None] = {}  # contacts changed since the last write
@@ -261,8 +265,13 @@ class PinStore:
         document = parsed.document
         version = document.get("version")
         if parsed.legacy and version == 1 and MAC_FIELD not in document:
-            self._import_v1(document)
-            return
+            raise PinStoreUnauthenticatedError(
+                f"the contact pin store '{self.path}' is in the old unauthenticated format "
+                "(version 1), which p2pchat no longer reads: anyone who can write your "
+                "files could have written it. If you did not expect this, someone may have "
+                "replaced your store. To start over with no pinned contacts: "
+                f"mv '{self.path}' '{self.path}.v1'"
+            )
         if parsed.legacy:
             if document.get("format") != FORMAT or version != 2:
                 raise KeyFileError(f"pin store '{self.path}' has an unsupported format or version")
@@ -296,13 +305,6 @@ class PinStore:
                 raise KeyFileError("pin store: malformed entry")
             entries.append((username, entry))
         return entries
-
-    def _import_v1(self, document: dict[str, Any]) -> None:
-        """Keep the pinned keys only, unverified: nothing authenticated the rest."""
-        for username, entry in self._entries(document):
-            self._contacts[username] = _Contact(_decode_key(entry.get("key")))
-        self.imported_v1 = len(self._contacts)
-        self.revision += 1
 
     def _changed(self, username: str) -> None:
         self.revision += 1
@@ -388,6 +390,10 @@ class PinStore:
 
     def usernames(self) -> list[str]:
         return sorted(self._contacts)
+
+    def contacts(self) -> frozenset[str]:
+        """The pinned names, unsorted (cheap enough to ask for every message shown)."""
+        return frozenset(self._contacts)
 
     @property
     def full(self) -> bool:
@@ -481,6 +487,14 @@ class PinStore:
         self._changed(username)
         return refused
 
+    def forget(self, username: str) -> None:
+        """Remove ``username`` and everything known about their keys (``/forget``): the
+        next key they present is a first key again, pinned only once they are a contact
+        again. :class:`UnknownContactError` if nothing is pinned for them."""
+        self._contact(validate_username(username))
+        del self._contacts[username]
+        self._changed(username)
+
     # ---------------------------------------------------------------- what the user typed
 
     def key_to_trust(self, username: str, typed: str | None) -> bytes:
@@ -510,7 +524,9 @@ class PinStore:
 
         With a fingerprint: the pinned, a pending or a rejected key with it (or
         ``listed``, the key the tracker lists, for a contact never pinned). Without: the
-        pinned key, refused with :class:`AmbiguousKeyError` while a new key is pending.
+        pinned key, refused with :class:`AmbiguousKeyError` while a new key is pending and
+        with :class:`KeyNotPinnedError` when none is pinned (whatever the tracker lists at
+        that moment is not what the user compared).
         """
         contact = self._contacts.get(username)
         if contact is None:
@@ -525,11 +541,15 @@ class PinStore:
                     f"since you looked): see /fingerprint {username}"
                 )
             return key
-        if contact is not None and contact.pending:
+        if contact is None:
+            raise KeyNotPinnedError(
+                f"no key of {username} is pinned, so there is nothing to mark verified "
+                f"without knowing which key you compared: ask {username} to read you their "
+                f"fingerprint, then /verify {username} FINGERPRINT"
+            )
+        if contact.pending:
             raise self._ambiguous(username, [contact.key, *contact.pending], "verify")
-        if not candidates:
-            raise UnknownContactError(f"no key known for {username}: /peers first")
-        return candidates[0]
+        return contact.key
 
     @staticmethod
     def _ambiguous(username: str, keys: list[bytes], command: str) -> AmbiguousKeyError:

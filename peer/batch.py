@@ -118,8 +118,6 @@ def _event_fields(event: ev.ClientEvent) -> tuple[str, Output]:
                 "trust": event.state,
                 "fingerprint": event.fingerprint,
             }
-        case ev.PinsImported():
-            return "pins_imported", {"contacts": event.contacts}
         case ev.ChannelOpened():
             return "channel_opened", {"user": event.username, "path": event.path}
         case ev.ChannelClosed():

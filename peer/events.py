@@ -64,15 +64,6 @@ class KeyChanged:
 
 
 @dataclass(frozen=True, slots=True)
-class PinsImported:
-    """The contact pin store was in the old unauthenticated format and was imported:
-    ``contacts`` pinned keys kept, all unverified (verification marks and undecided keys
-    could have been forged, so they were dropped)."""
-
-    contacts: int
-
-
-@dataclass(frozen=True, slots=True)
 class TrustChanged:
     """``username``'s trust state changed: ``unverified`` (first key pinned, or a new key
     accepted), ``verified`` or ``key_changed``. ``fingerprint`` is of the key it is about
@@ -187,7 +178,6 @@ ClientEvent = (
     | RoomDeleted
     | KeyChanged
     | TrustChanged
-    | PinsImported
     | ChannelOpened
     | ChannelClosed
     | ConnectionLost

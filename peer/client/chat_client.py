@@ -487,6 +487,13 @@ class ChatClient:
     def pinned_key(self, username: str) -> bytes | None:
         return self._require()[1].pinned_key(username)
 
+    def contacts(self) -> frozenset[str]:
+        """Whose keys are pinned: the people the user answered or shared a room with
+        (empty before login)."""
+        if self._driver is None or self._trust is None:
+            return frozenset()
+        return self._trust.contacts()
+
     def pending_keys(self, username: str) -> tuple[bytes, ...]:
         """``username``'s keys waiting for a decision, oldest first."""
         return self._require()[1].pending_keys(username)
@@ -525,6 +532,16 @@ class ChatClient:
         refused = await trust.reject(username)
         driver.apply(driver.core.trust_restored(validate_username(username)))
         return refused
+
+    async def forget(self, username: str) -> None:
+        """Remove ``username`` from the contacts (``/forget``): their pinned key, its
+        verified mark and every undecided or refused key are dropped, and an open channel
+        to them counts as a stranger's again (a room-mate's key is pinned again at once,
+        as sharing a room makes a contact). ``UnknownContactError`` if none is pinned."""
+        driver, trust = self._require()
+        username = validate_username(username)
+        await trust.forget(username)
+        driver.apply(driver.core.contact_forgotten(username, driver.now()))
 
     # ------------------------------------------------------------------ sending
 

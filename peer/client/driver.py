@@ -387,7 +387,13 @@ class CoreDriver:
         upgrade: bool = False,
     ) -> None:
         step = self.core.channel_opened(
-            user, channel, initiator=initiator, now=self.now(), path=path, upgrade=upgrade
+            user,
+            channel,
+            initiator=initiator,
+            now=self.now(),
+            path=path,
+            upgrade=upgrade,
+            pinned=self._trust.pinned_key(user) is not None,
         )
         self.apply(step)
 

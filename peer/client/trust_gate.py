@@ -7,9 +7,14 @@ whether a contact's key is acceptable and whether a message may go to them:
   :class:`crypto.authorization.Admission`) inside its handshake; what the check learned
   (a first key to pin, a new key to put before the user) is recorded only once the
   channel is accepted or refused (:meth:`TrustGate.settle`);
-* a first key is pinned only for a *contact*: once the channel carried a message or its
-  user shares our room (:meth:`TrustGate.pin_contact`, with the key that channel proved,
-  when the core says so), never for a mere handshake, so strangers cannot grow the store;
+* a first key is pinned only for a *contact*: once the user answered them (our message
+  went on their channel) or they share our room (:meth:`TrustGate.pin_contact`, with the
+  key that channel proved, when the core says so), never for a handshake nor for a
+  stranger's message, so strangers cannot grow the store, however many accounts write;
+* the store is bounded and never pushes a pin out: once it is full, a new contact is
+  not pinned, and a private message to a person with no pinned key is refused
+  (``pin_store_full``) until the user makes room with ``/forget`` (:meth:`TrustGate.forget`),
+  so no key change can pass unannounced for someone the user writes to;
 * while a contact has a key waiting for the user's decision, nothing is sent to them: a
   private message is refused (``KeyChangedError``); a room message goes to the other
   members and is reported failed for that one (``key_changed``), so one contact's key
@@ -34,7 +39,7 @@ from commons.errors import ErrorCode
 from commons.models import validate_username
 from commons.private_file import append_private_file, write_private_file
 from crypto.authorization import Admission
-from crypto.errors import InsecureKeyFileError, KeyChangedError
+from crypto.errors import InsecureKeyFileError, KeyChangedError, PinStoreFullError
 from crypto.fingerprint import fingerprint as key_fingerprint
 from crypto.fingerprint import safety_number as compute_safety_number
 from crypto.identity import IdentityKey
@@ -60,7 +65,8 @@ class TrustGate:
         self._executor = executor
         self._emit = emit
         self._announced: set[tuple[str, bytes]] = set()
-        self._told_full = False
+        #: Contacts told their key could not be pinned (once each, bounded).
+        self._told_full: set[str] = set()
 
     @classmethod
     async def open(
@@ -79,10 +85,8 @@ class TrustGate:
         return cls(me, identity, pins, executor, emit)
 
     async def started(self) -> None:
-        """After login: write a new or imported store at once, and say if it was imported."""
+        """After login: write a new (or rewrite an old-format) store at once."""
         await self.save()
-        if self._pins.imported_v1 is not None:
-            self._emit(ev.PinsImported(self._pins.imported_v1))
 
     def close(self) -> None:
         self._executor.shutdown(wait=False)
@@ -115,10 +119,20 @@ class TrustGate:
         return {u for u in usernames if not self._pins.may_send(u)}
 
     def require_sendable(self, username: str) -> None:
-        if not self._pins.may_send(username):
+        """Refuse a private message to ``username`` while their key change is undecided,
+        or when their key could not be pinned (the store is full): a change of it would
+        then go unnoticed."""
+        pins = self._pins
+        if not pins.may_send(username):
             raise KeyChangedError(
                 f"the key of {username} changed; compare safety numbers, then /trust or "
                 f"/reject {username}"
+            )
+        if pins.full and pins.pinned_key(username) is None:
+            raise PinStoreFullError(
+                f"your pin store holds {MAX_CONTACTS} contacts, so the key of {username} "
+                "cannot be pinned and a change of it would go unnoticed: /forget a contact "
+                "you no longer talk to, then send again"
             )
 
     def admission(self, expected: str | None, listed: Callable[[str], bytes | None]) -> Admission:
@@ -148,13 +162,14 @@ class TrustGate:
         pins = self._pins
         pinned = pins.pinned_key(username)
         if pinned is None and pins.full:
-            if not self._told_full:
-                self._told_full = True
+            if len(self._told_full) < MAX_CONTACTS and username not in self._told_full:
+                self._told_full.add(username)
                 self._emit(
                     ev.ErrorEvent(
                         str(ErrorCode.PIN_STORE_FULL),
-                        f"your pin store holds {MAX_CONTACTS} contacts: new contacts' keys"
-                        " are not pinned (they are still checked against the tracker)",
+                        f"your pin store holds {MAX_CONTACTS} contacts: the key of "
+                        f"{username} is not pinned (only checked against the tracker, so a "
+                        "change would go unnoticed); /forget a contact to make room",
                     )
                 )
             return False
@@ -211,6 +226,15 @@ class TrustGate:
         await self._decided(username)
         return refused
 
+    async def forget(self, username: str) -> None:
+        """Remove ``username``'s pin and every decision about their keys (``/forget``);
+        ``UnknownContactError`` if none is pinned. Their next key is a first key again."""
+        username = validate_username(username)
+        self._pins.forget(username)
+        await self.save()
+        self._announced = {k for k in self._announced if k[0] != username}
+        self._told_full.discard(username)
+
     async def _decided(self, username: str) -> None:
         await self.save()
         self._announced = {k for k in self._announced if k[0] != username}
@@ -228,6 +252,9 @@ class TrustGate:
 
     def pinned_key(self, username: str) -> bytes | None:
         return self._pins.pinned_key(username)
+
+    def contacts(self) -> frozenset[str]:
+        return self._pins.contacts()
 
     def pending_keys(self, username: str) -> tuple[bytes, ...]:
         """``username``'s keys waiting for a decision, oldest first."""

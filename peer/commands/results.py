@@ -206,6 +206,13 @@ class Rejected:
 
 
 @dataclass(frozen=True, slots=True)
+class Forgotten:
+    EVENT: ClassVar[str] = "forgotten"
+    user: str
+    fingerprint: str
+
+
+@dataclass(frozen=True, slots=True)
 class Bye:
     EVENT: ClassVar[str] = "bye"
 
@@ -229,6 +236,7 @@ Result = (
     | Trusted
     | Verified
     | Rejected
+    | Forgotten
     | Bye
 )
 

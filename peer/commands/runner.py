@@ -19,6 +19,7 @@ from peer.commands.results import (
     Bye,
     ContactFingerprint,
     Deleted,
+    Forgotten,
     Joined,
     Left,
     LoggedIn,
@@ -61,6 +62,7 @@ SharedCommand = (
     | cmd.Trust
     | cmd.Verify
     | cmd.Reject
+    | cmd.Forget
     | cmd.Quit
 )
 
@@ -191,6 +193,11 @@ async def execute(client: ChatClient, command: SharedCommand) -> Result:
                 None if kept is None else client.fingerprint(key=kept),
                 [client.fingerprint(key=k) for k in refused],
             )
+        case cmd.Forget(username):
+            pinned = client.pinned_key(username)
+            await client.forget(username)
+            assert pinned is not None  # forget refuses a contact with no pin
+            return Forgotten(username, client.fingerprint(key=pinned))
         case cmd.Quit():
             await client.close()
             return Bye()

@@ -37,6 +37,7 @@ from peer.commands.values import (
     CreateRoom,
     DeleteRoom,
     Expand,
+    Forget,
     Frontend,
     Help,
     JoinRoom,
@@ -77,6 +78,7 @@ __all__ = [
     "CreateRoom",
     "DeleteRoom",
     "Expand",
+    "Forget",
     "Frontend",
     "Help",
     "JoinRoom",
@@ -321,6 +323,16 @@ COMMANDS: tuple[CommandSpec, ...] = (
         parsers.one(Reject, validate_username),
         _U,
         details="Keeps the key you had pinned for USER: whoever presents the new one is refused.",
+    ),
+    CommandSpec(
+        "/forget",
+        "/forget USER",
+        "remove USER from your contacts (their pinned key)",
+        parsers.one(Forget, validate_username),
+        _U,
+        details="Drops the key pinned for USER, its verified mark and every new or refused"
+        " key: the next key USER presents is pinned as a first key once you write to them"
+        " again (or share a room). Frees a place in a full pin store.",
     ),
     CommandSpec(
         "/receipts",

@@ -150,6 +150,13 @@ class Reject:
 
 
 @dataclass(frozen=True, slots=True)
+class Forget:
+    """Remove a contact: their pinned key and every decision about their keys."""
+
+    username: str
+
+
+@dataclass(frozen=True, slots=True)
 class Quit:
     pass
 
@@ -226,6 +233,7 @@ UserCommand = (
     | Trust
     | Verify
     | Reject
+    | Forget
     | Quit
     | Help
     | Switch

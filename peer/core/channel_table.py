@@ -4,9 +4,10 @@ A channel is known by the id the channel shell gave it; once it is removed here,
 later report about that id (a frame, its close) is stale and ignored, which is how a
 channel the core closed or replaced on purpose never counts as lost.
 
-Channels are of two kinds. A *contact*'s channel carried a message (either way) or
-belongs to a member of our room; anyone else's is a *stranger*'s: authenticated, but
-nothing we would miss. The table keeps what the core's limits need: which channel to
+Channels are of two kinds. A *contact*'s channel carried a message from us (the user
+wrote first or answered), belongs to a member of our room, or to someone pinned before;
+anyone else's is a *stranger*'s, even one who wrote to us: authenticated, but nothing
+we would miss. The table keeps what the core's limits need: which channel to
 give up when every slot is taken (:meth:`ChannelTable.evictable`), and when to ask the
 tracker whether a stranger is still online (:meth:`ChannelTable.online_checks_due`).
 A channel whose reading is paused (the application is behind on events) is neither

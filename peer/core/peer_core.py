@@ -27,8 +27,9 @@ anything new; the receiver's exactly-once filter drops what had already arrived,
 switch neither loses nor repeats a message, and it does not count as a loss.
 
 Limits: at most ``max_channels`` channels are open: when an inbound one comes while
-every slot is taken, a stranger's channel (no message, no shared room) or else a private
-conversation's with nothing awaiting a receipt is closed to make room; a room member
+every slot is taken, a stranger's channel (no answer from us, no shared room, never
+pinned) or else a private conversation's with nothing awaiting a receipt is closed to
+make room; a room member
 always gets a slot; anyone else is refused (:attr:`peer.core.actions.Admit.FULL`). A
 stranger's channel is closed when the tracker says they are offline. Refused inbound
 channels are summarised (:mod:`peer.core.refusals`). A channel we stop reading because the
@@ -209,10 +210,12 @@ class PeerCore:
         now: float,
         path: ChannelPath = ChannelPath.DIRECT,
         upgrade: bool = False,
+        pinned: bool = False,
     ) -> Step:
         """A channel to ``user`` passed its checks and was accepted (by us or by them).
 
-        ``upgrade``: it is the direct dial of an :class:`Upgrade` action."""
+        ``upgrade``: it is the direct dial of an :class:`Upgrade` action. ``pinned``: a
+        key of ``user`` is pinned, so they became a contact before (another session)."""
         if upgrade:
             self._upgrading.discard(user)
         elif initiator:
@@ -220,6 +223,7 @@ class PeerCore:
         self.dials.cancel(user)
         old = self._channels.get(user)
         private = old is not None and old.private
+        contact = old is not None and old.contact
         if old is not None:
             self._close(user, CloseReason.REPLACED)
             if old.path is ChannelPath.RELAY and path is ChannelPath.DIRECT:
@@ -232,7 +236,7 @@ class PeerCore:
             channel, user, initiator, private, ChannelClock(now), opened_at=now, path=path
         )
         self._channels.add(added)
-        if private or self._member(user):
+        if contact or pinned or self._member(user):
             self._contact(added)
         else:
             added.online_check = now + self.settings.stranger_check_interval
@@ -420,8 +424,9 @@ class PeerCore:
         if frame.room is None:
             channel = self._channels.get(user)
             if channel is not None:
+                # A stranger's message makes the channel private (leaving the room does
+                # not close it) but not a contact's: that takes our answer, or a room.
                 channel.private = True
-                self._contact(channel)
             self._deliver(frame)
         elif room is None or frame.room != room.name:
             return
@@ -447,6 +452,18 @@ class PeerCore:
         room = self.room
         if room is not None and user in room.members:
             self._dial(user)
+        return self._done()
+
+    def contact_forgotten(self, user: str, now: float) -> Step:
+        """The user forgot ``user`` (``/forget``): their channel is a stranger's again,
+        unless they share our room, which makes them a contact (pinned again at once)."""
+        channel = self._channels.get(user)
+        if channel is not None:
+            channel.contact = False
+            if self._member(user):
+                self._contact(channel)
+            else:
+                channel.online_check = now + self.settings.stranger_check_interval
         return self._done()
 
     def session_ended(self) -> Step:
@@ -712,7 +729,10 @@ class PeerCore:
         self._do(SendFrame(user, channel.id, frame))
 
     def _contact(self, channel: OpenChannel) -> None:
-        """``channel`` carries a message or shares our room: its key is worth pinning."""
+        """``channel``'s user is a contact: we sent them a message (the user answered or
+        wrote first), they share our room, or they were pinned before; its key is worth
+        pinning. A stranger's message alone never makes one (2,000 one-message accounts
+        would otherwise fill the pin store)."""
         if not channel.contact:
             channel.contact = True
             channel.online_check = None

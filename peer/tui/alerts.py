@@ -13,7 +13,6 @@ from __future__ import annotations
 import time
 
 from peer.events import MessageReceived
-from peer.tui.model.buffers import private_buffer, room_buffer
 from peer.tui.model.chat_model import ChatModel
 from peer.tui.model.notifications import NotificationPolicy
 from peer.tui.terminal_output import TerminalOutput
@@ -38,7 +37,7 @@ class Alerts:
     def message(self, model: ChatModel, event: MessageReceived, focused: bool) -> None:
         """Ring or notify for ``event`` as the policy says; ``focused``: the terminal has
         the focus (a message to the buffer being read then signals nothing)."""
-        target = private_buffer(event.sender) if event.room is None else room_buffer(event.room)
+        target = model.buffer_for(event)
         signals = self.policy.on_message(
             sender=event.sender,
             room=event.room,

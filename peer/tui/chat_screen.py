@@ -81,7 +81,7 @@ class ChatScreen(Screen[None]):
         self.tracker_label = tracker_label
         self._shutdown = shutdown
         self.settings = settings or Settings()
-        self.model = ChatModel(client.username or "?")
+        self.model = ChatModel(client.username or "?", contacts=client.contacts)
         self.model.replaced_key = replaced_key
         self.archive = archive if archive is not None else self._make_archive(home)
         self.history = ChatHistory(self.model, self.archive)
@@ -239,8 +239,8 @@ class ChatScreen(Screen[None]):
 
     def on_chat_input_multi_line_paste(self, event: ChatInput.MultiLinePaste) -> None:
         target = self.model.buffers.current.id
-        if target.kind is BufferKind.STATUS:
-            self.model.error("this is the status buffer: paste into a room or private buffer")
+        if target.kind in (BufferKind.STATUS, BufferKind.REQUESTS):
+            self.model.error("paste into a room or private buffer (/query NAME opens one)")
             self.sync()
             return
         lines = event.lines

@@ -10,16 +10,22 @@ victim's next login would fail.
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
+import pytest
+
+from crypto import pinning
+from crypto.errors import KeyChangedError, PinStoreFullError
+from crypto.fingerprint import fingerprint
 from crypto.identity import IdentityKey
 from peer.channels.link import LinkClosedError, P2PLink
 from peer.client.trust_gate import PINS_FILE
 from peer.core.actions import CloseReason
-from peer.core.frames import Accept, decode_frame
+from peer.core.frames import Accept, ChatMessage, decode_frame, encode_chat_frame
 from peer.core.settings import CoreSettings
-from peer.events import ChannelClosed, ChannelOpened, MessageReceived
-from tests.peers import PeerFactory, PeerHandle, hand_dial
+from peer.events import ChannelClosed, ChannelOpened, KeyChanged, MessageReceived
+from tests.peers import PeerFactory, PeerHandle, hand_dial, lie_about_key
 from tests.tracker_client import TrackerTestClient
 from tracker.server.server import TrackerServer
 
@@ -134,6 +140,8 @@ async def test_strangers_are_not_pinned_and_a_contact_is_one_appended_record(
     alice = await peer_factory(tracker, "alice")
     await alice.client.send_private("bob", "hi")
     await bob.wait_for(MessageReceived)
+    assert pins.read_bytes() == before  # nor does a message: only an answer
+    await bob.client.send_private("alice", "hi alice")
     await asyncio.wait_for(_grown(pins, len(before)), 10)
     added = pins.read_bytes()[len(before) :]
     assert pins.read_bytes().startswith(before) and pins.stat().st_ino == inode  # appended
@@ -143,6 +151,74 @@ async def test_strangers_are_not_pinned_and_a_contact_is_one_appended_record(
         link.close()
     for client, _, _ in fakes:
         await client.close()
+
+
+async def test_one_message_strangers_do_not_fill_the_pin_store_nor_hide_a_key_change(
+    tracker: TrackerServer, peer_factory: PeerFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 20: 2,000 accounts sending one private message each were pinned as contacts
+    and filled the 2,000-contact store in 10 s; a new contact's key change was then shown
+    with no warning. Scaled down (the rule is the same): a store of 6 contacts, 12
+    strangers who each dial bob and write him one message over real channels."""
+    monkeypatch.setattr(pinning, "MAX_CONTACTS", 6)
+    bob = await peer_factory(tracker, "bob")
+    alice = await peer_factory(tracker, "alice")
+    await alice.client.send_private("bob", "hi bob")
+    await bob.wait_for(MessageReceived, lambda e: e.sender == "alice")
+    assert bob.client.pinned_key("alice") is None  # a message alone makes no contact
+    await bob.client.send_private("alice", "hi alice")  # answering does
+    await asyncio.wait_for(_pinned(bob, "alice"), 10)
+
+    fakes = await _strangers(tracker, STRANGERS)
+    links = [await _dial(bob, name, key, _source(i)) for i, (_, key, name) in enumerate(fakes)]
+    for index, (link, (_, _, name)) in enumerate(zip(links, fakes, strict=True)):
+        hello = ChatMessage(None, name, "buy my stuff", time.time(), f"{index:016x}-1")
+        await link.send(encode_chat_frame(hello))
+    await bob.wait_for(MessageReceived, lambda e: e.sender.startswith("fake"), count=STRANGERS)
+    assert bob.client.contacts() == {"alice"}
+
+    carol = await peer_factory(tracker, "carol")  # a new contact after the wave
+    await carol.client.send_private("bob", "hello, I am new")
+    await bob.wait_for(MessageReceived, lambda e: e.sender == "carol")
+    await bob.client.send_private("carol", "welcome")
+    await asyncio.wait_for(_pinned(bob, "carol"), 10)
+
+    thief = IdentityKey.generate()  # carol's key "changes" (a lying tracker, a thief)
+    lie_about_key(tracker, "carol", thief.public_bytes, audience=["bob"])
+    changed = await bob.wait_for(KeyChanged, lambda e: e.username == "carol")
+    assert changed[0].fingerprint == fingerprint(thief.public_bytes)
+    with pytest.raises(KeyChangedError):
+        await bob.client.send_private("carol", "still you?")
+    for link in links:
+        link.close()
+    for client, _, _ in fakes:
+        await client.close()
+
+
+async def test_a_full_pin_store_refuses_to_write_to_someone_it_cannot_pin(
+    tracker: TrackerServer, peer_factory: PeerFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Full of real contacts, the store pins nobody new and pushes nobody out: writing to
+    a new person is refused (their key change would go unnoticed) until ``/forget``."""
+    monkeypatch.setattr(pinning, "MAX_CONTACTS", 1)
+    bob = await peer_factory(tracker, "bob")
+    await peer_factory(tracker, "alice")
+    carol = await peer_factory(tracker, "carol")
+    await bob.client.send_private("alice", "hi alice")
+    await asyncio.wait_for(_pinned(bob, "alice"), 10)
+    with pytest.raises(PinStoreFullError, match="/forget"):
+        await bob.client.send_private("carol", "hi carol")
+    await bob.client.forget("alice")
+    assert bob.client.contacts() == set()
+    await bob.client.send_private("carol", "hi carol")
+    await carol.wait_for(MessageReceived, lambda e: e.sender == "bob")
+    await asyncio.wait_for(_pinned(bob, "carol"), 10)
+    assert bob.client.pinned_key("alice") is None
+
+
+async def _pinned(peer: PeerHandle, user: str) -> None:
+    while peer.client.pinned_key(user) is None:
+        await asyncio.sleep(0.02)
 
 
 async def _grown(path: Path, size: int) -> None:

@@ -20,7 +20,9 @@ from crypto.errors import (
     InsecureKeyFileError,
     KeyFileError,
     KeyNotPendingError,
+    KeyNotPinnedError,
     PinStoreTamperedError,
+    PinStoreUnauthenticatedError,
     UnknownContactError,
 )
 from crypto.fingerprint import fingerprint
@@ -222,9 +224,6 @@ def test_short_verify_means_the_pinned_key_and_only_while_nothing_is_pending(
     tmp_path: Path,
 ) -> None:
     pins = new_store(tmp_path)
-    assert pins.key_to_verify("bob", None, BOB) == BOB  # never pinned: the listed key
-    with pytest.raises(UnknownContactError):
-        pins.key_to_verify("bob", None, None)
     pins.observe("bob", BOB)
     assert pins.key_to_verify("bob", None, MALLORY) == BOB
     pins.observe("bob", BOB_NEW)
@@ -234,6 +233,38 @@ def test_short_verify_means_the_pinned_key_and_only_while_nothing_is_pending(
     assert pins.key_to_verify("bob", fingerprint(BOB), None) == BOB
     with pytest.raises(KeyNotPendingError):
         pins.key_to_verify("bob", fingerprint(MALLORY), None)
+
+
+def test_short_verify_of_a_contact_never_pinned_is_refused(tmp_path: Path) -> None:
+    """Issue 20: ``/verify bob`` with no fingerprint and no pin verified whatever key the
+    tracker listed at that moment (a lying tracker's, too). Now it is refused; with the
+    fingerprint bob read out, only the listed key that has it is taken."""
+    pins = new_store(tmp_path)
+    for listed in (MALLORY, None):
+        with pytest.raises(KeyNotPinnedError, match="FINGERPRINT"):
+            pins.key_to_verify("bob", None, listed)
+    assert pins.usernames() == []
+    with pytest.raises(KeyNotPendingError):
+        pins.key_to_verify("bob", fingerprint(BOB), MALLORY)
+    assert pins.key_to_verify("bob", fingerprint(BOB), BOB) == BOB
+
+
+def test_forget_removes_a_contact_and_survives_a_restart(tmp_path: Path) -> None:
+    pins = new_store(tmp_path)
+    pins.observe("bob", BOB)
+    pins.verify("bob", BOB)
+    pins.observe("bob", MALLORY)
+    pins.observe("carol", BOB_NEW)
+    save(pins)
+    pins.forget("bob")
+    assert pins.state("bob") is None and pins.may_send("bob")
+    assert pins.pending_keys("bob") == () and pins.rejected_keys("bob") == ()
+    save(pins)  # one appended record that removes bob
+    again = reload(pins)
+    assert again.usernames() == ["carol"]
+    assert again.observe("bob", BOB_NEW) is TrustState.UNVERIFIED  # a first key again
+    with pytest.raises(UnknownContactError):
+        pins.forget("dave")
 
 
 # ------------------------------------------------------------------ at rest
@@ -317,29 +348,15 @@ def test_mac_key_is_derived_with_its_own_label() -> None:
     assert key == pinning.hkdf(b"", ALICE.private_bytes(), b"p2pchat/1 pin store MAC key", 32)
 
 
-def test_old_unauthenticated_store_is_imported_without_its_trust_marks(tmp_path: Path) -> None:
-    """Version 1 had no MAC, so anyone could have set ``verified`` or a pending key:
-    keep the pins, drop the rest, and write it back authenticated."""
+def test_an_unauthenticated_version_1_store_is_refused_never_imported(tmp_path: Path) -> None:
+    """Issue 20: a version 1 file (no MAC) planted over the authenticated store was
+    imported, its planted key pinned for bob. Now it is refused whole and left as it is."""
     path = tmp_path / "alice" / "known_peers.json"
-    old = {
-        "version": 1,
-        "contacts": {
-            "bob": {
-                "key": base64.b64encode(BOB).decode(),
-                "verified": True,
-                "pending": MALLORY_B64,
-            },
-        },
-    }
+    old = {"version": 1, "contacts": {"bob": {"key": MALLORY_B64, "verified": True}}}
     write_private_file(path, json.dumps(old).encode())
-    pins = PinStore.load(path, ALICE, "alice")
-    assert pins.imported_v1 == 1
-    assert pins.pinned_key("bob") == BOB
-    assert pins.state("bob") is TrustState.UNVERIFIED and pins.pending_keys("bob") == ()
-    save(pins)
-    again = PinStore.load(path, ALICE, "alice")
-    assert again.imported_v1 is None and again.pinned_key("bob") == BOB
-    assert "mac" in json.loads(path.read_text())
+    with pytest.raises(PinStoreUnauthenticatedError, match="mv "):
+        PinStore.load(path, ALICE, "alice")
+    assert json.loads(path.read_text()) == old
 
 
 @POSIX

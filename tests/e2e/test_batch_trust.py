@@ -125,3 +125,38 @@ async def test_tampered_pin_store_and_symlinked_key_file_refuse_login_clearly(
     finally:
         again.proc.kill()
         await again.proc.wait()
+
+
+async def test_short_verify_of_an_unpinned_contact_is_refused_and_forget_removes_one(
+    tracker: TrackerServer, peer_factory: PeerFactory, tmp_path: Path
+) -> None:
+    """Issue 20: batch ``/verify NAME`` without a fingerprint, for a contact never pinned,
+    verified whatever key the tracker listed at that moment; and no command removed a
+    contact. Now the first is refused (``key_not_pinned``), ``/forget`` exists."""
+    bob = await peer_factory(tracker, "bob", BOB_PASSWORD)
+    alice = await BatchProcess.start(tracker, tmp_path / "alice")
+    try:
+        await alice.expect("ready")
+        alice.send("/register alice pw-alice-123")
+        alice.send("/login alice pw-alice-123")
+        await alice.expect("logged_in")
+        alice.send("/verify bob")
+        refused = await alice.expect("error", code="key_not_pinned")
+        assert "FINGERPRINT" in refused["message"]
+        alice.send("/fingerprint bob")
+        shown = await alice.expect("fingerprint", user="bob")
+        assert shown["trust"] is None and shown["pinned"] is None  # nothing was marked
+
+        alice.send("/msg bob hello")  # writing to bob makes him a contact: pinned
+        await bob.wait_for(MessageReceived)
+        await alice.expect("trust_changed", user="bob", trust="unverified")
+        alice.send("/forget bob")
+        forgotten = await alice.expect("forgotten", user="bob")
+        assert forgotten["fingerprint"] == bob.client.fingerprint()
+        alice.send("/fingerprint bob")
+        after = await alice.expect("fingerprint", user="bob")
+        assert after["trust"] is None and after["pinned"] is None
+        alice.send("/forget bob")
+        await alice.expect("error", code="invalid_field")
+    finally:
+        await alice.stop()

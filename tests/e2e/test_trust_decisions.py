@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import pytest
 from commons.errors import ErrorCode
 from commons.models import PeerInfo
 from commons.private_file import write_private_file
-from crypto.errors import KeyChangedError
+from crypto.errors import KeyChangedError, PinStoreUnauthenticatedError
 from crypto.fingerprint import fingerprint
 from crypto.identity import IdentityKey
 from crypto.keystore import TEST_KDF_PARAMS, load_or_create_identity
@@ -36,7 +35,6 @@ from peer.events import (
     KeyChanged,
     MemberLeft,
     MessageReceived,
-    PinsImported,
 )
 from tests.e2e.proxy import FramingProxy
 from tests.peers import (
@@ -241,32 +239,28 @@ async def test_strangers_claiming_unknown_names_cost_a_bounded_number_of_lookups
     await alice.wait_for(ErrorEvent, lambda e: "ghost0" in e.message)
 
 
-async def test_an_old_unauthenticated_pin_store_is_imported_without_trust_marks(
+async def test_a_planted_unauthenticated_pin_store_is_refused_not_imported(
     tracker: TrackerServer, peer_factory: PeerFactory, tmp_path: Path
 ) -> None:
-    """First login after the upgrade: pins kept, ``verified`` and pending keys dropped
-    (anyone who could write the folder could have set them), store rewritten with a MAC."""
+    """Issue 20: a version 1 store (no MAC) planted over alice's authenticated one was
+    imported, so the planter's key for bob became the pinned one (and a ``/reject`` of
+    the key the tracker lists kept it). Now such a file is refused at login, never
+    read, never rewritten; the refusal says how to start over."""
     bob = await peer_factory(tracker, "bob")
-    bob_identity, _ = load_or_create_identity(
-        tmp_path / "home-bob", "bob", DEFAULT_PASSWORD, kdf_params=TEST_KDF_PARAMS
-    )
-    home = tmp_path / "home-alice"
-    old_store = {
-        "version": 1,
-        "contacts": {
-            "bob": {
-                "key": bob_identity.public_b64,
-                "verified": True,
-                "pending": base64.b64encode(IdentityKey.generate().public_bytes).decode(),
-            }
-        },
-    }
-    write_private_file(home / "alice" / "known_peers.json", json.dumps(old_store).encode())
-    alice = await peer_factory(tracker, "alice", home=home)
-    imported = await alice.wait_for(PinsImported)
-    assert imported[0].contacts == 1
-    assert alice.client.trust_state("bob") is TrustState.UNVERIFIED
-    assert alice.client.pending_keys("bob") == ()
-    assert "mac" in json.loads((home / "alice" / "known_peers.json").read_text())
-    await alice.client.send_private("bob", "the imported pin still works")
+    alice = await peer_factory(tracker, "alice")
+    await alice.client.send_private("bob", "hi")
     await bob.wait_for(MessageReceived)
+    pinned = alice.client.pinned_key("bob")
+    assert pinned is not None and fingerprint(pinned) == bob.client.fingerprint()
+    await alice.close()
+
+    planted = IdentityKey.generate()
+    store = tmp_path / "home-alice" / "alice" / "known_peers.json"
+    old = {"version": 1, "contacts": {"bob": {"key": planted.public_b64, "verified": True}}}
+    write_private_file(store, json.dumps(old).encode())
+    again = await peer_factory(tracker, "alice", login=False)
+    with pytest.raises(PinStoreUnauthenticatedError) as refused:
+        await again.client.login("alice", DEFAULT_PASSWORD)
+    assert refused.value.code == ErrorCode.PIN_STORE_UNAUTHENTICATED
+    assert "mv " in refused.value.message
+    assert json.loads(store.read_text()) == old  # not imported, not rewritten

@@ -21,8 +21,10 @@ def test_only_contacts_are_pinned() -> None:
     stranger = alice.channel_opened("mallory", 9, initiator=False, now=0.0)
     assert pins(stranger) == []
     assert pins(alice.frames_received(9, [Ping()], 1.0)) == []  # a ping makes no contact
-    assert pins(alice.frames_received(9, [private("mallory")], 2.0)) == ["mallory"]
-    assert pins(alice.frames_received(9, [private("mallory", 2)], 3.0)) == []  # once
+    assert pins(alice.frames_received(9, [private("mallory")], 2.0)) == []  # nor a message
+    _, answer = alice.send_private("mallory", "who are you?", 3.0, 3.0)
+    assert pins(answer) == ["mallory"]  # our answer does
+    assert pins(alice.frames_received(9, [private("mallory", 2)], 4.0)) == []  # once
 
     carol = make_core("carol")
     carol.channel_opened("dave", 1, initiator=False, now=0.0)
@@ -45,7 +47,8 @@ def test_strangers_are_checked_online_and_closed_when_they_are_gone() -> None:
     alice = make_core("alice", stranger_check_interval=10.0)
     alice.channel_opened("mallory", 1, initiator=False, now=0.0)
     alice.channel_opened("bob", 2, initiator=False, now=0.0)
-    alice.frames_received(2, [private("bob")], 1.0)  # bob is a contact now
+    alice.frames_received(1, [private("mallory")], 1.0)  # a message makes no contact
+    alice.send_private("bob", "hi", 1.0, 1.0)  # bob is a contact now
     assert alice.next_wakeup() is not None
     step = alice.tick(10.0)
     assert [a for a in step.actions if isinstance(a, CheckOnline)] == [CheckOnline("mallory")]
@@ -68,10 +71,24 @@ def test_the_channel_cap_evicts_strangers_first_and_never_room_members() -> None
     assert alice.connected == ["bob", "carol", "m2", "m3"]
     alice.frames_received(11, [private("m2")], 4.0)
     alice.frames_received(12, [private("m3")], 5.0)
-    # Every slot is a member's or a conversation's: an idle conversation goes first.
+    # Strangers who wrote are still strangers: the one opened longest ago goes.
     assert alice.admit("m4") is Admit.ACCEPT
     step = alice.channel_opened("m4", 13, initiator=False, now=6.0)
     assert closes(step) == [("m2", CloseReason.EVICTED)]
+
+
+def test_two_thousand_one_message_strangers_pin_nobody() -> None:
+    """Issue 20, at full scale on the core (the path the relay and direct channels both
+    reach): 2,000 accounts that each open a channel and write one private message were
+    each pinned (``PinContact``), filling the 2,000-contact store. Now none is."""
+    alice = make_core("alice", max_channels=4000)
+    asked = []
+    for n in range(2000):
+        name = f"sybil{n}"
+        asked += pins(alice.channel_opened(name, 100 + n, initiator=False, now=n / 1000))
+        asked += pins(alice.frames_received(100 + n, [private(name)], n / 1000))
+    assert asked == []
+    assert len(alice.connected) == 2000
 
 
 def test_a_full_table_refuses_strangers_but_not_members() -> None:

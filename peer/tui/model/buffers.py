@@ -3,9 +3,12 @@
 Like weechat or irssi, every conversation lives in its own buffer. Exactly one buffer is
 shown; the others count what arrived while they were hidden so the buffer bar can say
 ``3:bob(2)``. Buffer 1 is always the status buffer, which receives command output and
-notices that belong to no conversation. Rooms are written ``#name`` and private
-conversations ``@name`` wherever a reference could be ambiguous, because users and rooms
-share one name syntax.
+notices that belong to no conversation. Private messages from *strangers* (nobody the
+user wrote to, shares a room with or has pinned) all go to one ``requests`` buffer, so
+a thousand one-message accounts make one buffer, not a thousand; a stranger's lines move
+to their own ``@name`` buffer once the user opens it (``/query``) or answers. Rooms are
+written ``#name`` and private conversations ``@name`` wherever a reference could be
+ambiguous, because users and rooms share one name syntax.
 
 This module knows nothing about Textual; :mod:`peer.tui.chat_screen` renders what it holds.
 """
@@ -24,6 +27,7 @@ class BufferKind(StrEnum):
     STATUS = "status"
     ROOM = "room"
     PRIVATE = "private"
+    REQUESTS = "requests"
 
 
 class LineKind(StrEnum):
@@ -52,6 +56,7 @@ class BufferId:
 
 
 STATUS = BufferId(BufferKind.STATUS, "status")
+REQUESTS = BufferId(BufferKind.REQUESTS, "requests")
 
 
 def room_buffer(name: str) -> BufferId:
@@ -69,7 +74,8 @@ class Line:
     marks a room message that names the local user; ``history`` a line restored from the
     history file (``row`` is its row there); ``msg_id`` identifies a message: our own
     lines show its delivery receipts, and a search hit is found in the scrollback by it;
-    ``full`` asks for the whole text even past the display bounds (``/expand``).
+    ``full`` asks for the whole text even past the display bounds (``/expand``);
+    ``look_alike`` names the known user whose name the sender's looks like.
     Lines compare by identity: two identical messages are still two lines."""
 
     timestamp: float
@@ -81,6 +87,7 @@ class Line:
     history: bool = False
     row: int | None = None
     full: bool = False
+    look_alike: str | None = None
 
 
 @dataclass(slots=True)
@@ -118,6 +125,15 @@ class Buffer:
         self.unread = 0
         self.highlights = 0
         self.highlight = False
+
+    def take_from(self, sender: str) -> list[Line]:
+        """Remove and return the lines ``sender`` sent here (and the unread they made)."""
+        taken = [line for line in self.lines if line.sender == sender]
+        if taken:
+            kept = [line for line in self.lines if line.sender != sender]
+            self.lines = deque(kept, maxlen=MAX_SCROLLBACK)
+            self.unread = max(0, self.unread - len(taken))
+        return taken
 
     def prepend(self, lines: list[Line]) -> int:
         """Put restored history lines before the others, as many as the scrollback has

@@ -6,13 +6,21 @@ of our own lines (:mod:`peer.tui.model.receipts`). Whether a message may go to s
 client's decision, not the screen's: a private message to a contact whose key change is
 undecided is refused, a room message skips them and shows it in its mark. The Textual
 app only draws this model.
+
+Strangers: a private message from someone who is no contact (never pinned, no private
+buffer open, not in our room) goes to the one ``requests`` buffer
+(:data:`peer.tui.model.buffers.REQUESTS`), not to a buffer of its own; opening or
+answering the conversation (:meth:`ChatModel.open_private`) moves that sender's lines to
+``@name``. A sender whose name looks like a known one (a contact, a room-mate, an open
+conversation; :mod:`peer.tui.model.look_alikes`) has each line marked, and the first such
+line of each name comes with a warning spelling the name letter by letter.
 """
 
 from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import assert_never
 
 from crypto.pinning import TrustState
@@ -30,7 +38,6 @@ from peer.events import (
     MessageDelivered,
     MessageFailed,
     MessageReceived,
-    PinsImported,
     Reconnected,
     RemovedFromRoom,
     RoomDeleted,
@@ -38,6 +45,7 @@ from peer.events import (
     TrustChanged,
 )
 from peer.tui.model.buffers import (
+    REQUESTS,
     STATUS,
     BufferId,
     BufferKind,
@@ -47,6 +55,7 @@ from peer.tui.model.buffers import (
     private_buffer,
     room_buffer,
 )
+from peer.tui.model.look_alikes import Skeletons, is_mixed_script, spelled
 from peer.tui.model.receipts import ReceiptBook
 
 #: A sender's clock may run this far ahead of ours before we stop believing it.
@@ -79,12 +88,18 @@ def shown_time(sent_at: float, received_at: float) -> float:
 class ChatModel:
     """Buffers, room, members and trust for one logged-in user.
 
-    ``clock`` gives the local time stamped on each line (tests pass a fixed one).
-    Methods that add lines return the buffers they touched so the app redraws only
-    what changed.
+    ``clock`` gives the local time stamped on each line (tests pass a fixed one);
+    ``contacts`` the names whose keys are pinned (the client's pin store: the screen
+    passes :meth:`peer.client.chat_client.ChatClient.contacts`). Methods that add lines
+    return the buffers they touched so the app redraws only what changed.
     """
 
-    def __init__(self, username: str, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        username: str,
+        clock: Callable[[], float] = time.time,
+        contacts: Callable[[], Collection[str]] = frozenset,
+    ) -> None:
         self.username = username
         self.buffers = BufferList()
         self.room: str | None = None
@@ -110,6 +125,10 @@ class ChatModel:
         #: This session replaced the user's identity key (contacts refuse it for now).
         self.replaced_key = False
         self._clock = clock
+        self._contacts = contacts
+        self._skeletons = Skeletons()
+        #: Look-alike senders already warned about (bounded like the known names).
+        self._warned_look_alikes: set[str] = set()
         self._mention = re.compile(rf"(?<![\w.\-]){re.escape(username)}(?![\w\-])", re.I)
 
     # -- lines -----------------------------------------------------------------------
@@ -226,27 +245,90 @@ class ChatModel:
                 return [self.notice(text, STATUS)]
             case ChannelsRefused():
                 return [self.add(STATUS, LineKind.WARNING, _refused_text(event))]
-            case PinsImported():
-                return [self.add(STATUS, LineKind.WARNING, _imported_text(event))]
             case _:
                 assert_never(event)
 
     def is_mention(self, text: str) -> bool:
         return bool(self._mention.search(text))
 
+    def is_contact(self, username: str) -> bool:
+        """Someone the user deals with: pinned, in our room, or with a private buffer."""
+        return (
+            private_buffer(username) in self.buffers
+            or username in self.members
+            or username in self.verification
+            or username in self._contacts()
+        )
+
+    def buffer_for(self, event: MessageReceived) -> BufferId:
+        """Where ``event`` is shown: its room, its sender's buffer, or the requests."""
+        if event.room is not None:
+            return room_buffer(event.room)
+        if self.is_contact(event.sender):
+            return private_buffer(event.sender)
+        return REQUESTS
+
+    def open_private(self, username: str) -> BufferId:
+        """The private buffer of ``username`` (the user opens or answers it): created if
+        needed, with ``username``'s lines moved there from the requests buffer."""
+        buffer_id = private_buffer(username)
+        if buffer_id not in self.buffers:
+            buffer = self.buffers.ensure(buffer_id)
+            requests = self.buffers.get(REQUESTS)
+            moved = [] if requests is None else requests.take_from(username)
+            if moved:
+                buffer.lines.extend(moved)
+                buffer.total += len(moved)
+                self.rebuilt.add(REQUESTS)
+        return buffer_id
+
+    def look_alike_of(self, username: str) -> str | None:
+        """The known name ``username`` looks like (or ``username`` itself when it mixes
+        scripts), else ``None``."""
+        if is_mixed_script(username):
+            return username
+        names: list[str] = [self.username, *self.members]
+        names += [b.id.name for b in self.buffers if b.id.kind is BufferKind.PRIVATE]
+        names += self.verification
+        names += self._contacts()
+        return self._skeletons.look_alike(username, names)
+
     def _message(self, event: MessageReceived) -> BufferId:
-        if event.room is None:
-            buffer_id = private_buffer(event.sender)
-            highlight = True
-        else:
-            buffer_id = room_buffer(event.room)
-            highlight = self.is_mention(event.text)
+        buffer_id = self.buffer_for(event)
+        if buffer_id == REQUESTS and REQUESTS not in self.buffers:
+            self.add(
+                REQUESTS,
+                LineKind.NOTICE,
+                "messages from people who are not your contacts land here: /query NAME"
+                " opens one (answering makes them a contact, whose key is then pinned)",
+            )
+        highlight = buffer_id.kind is BufferKind.PRIVATE or (
+            event.room is not None and self.is_mention(event.text)
+        )
         mention = highlight and event.room is not None
         shown = shown_time(event.timestamp, self._clock())
-        line = Line(shown, LineKind.MESSAGE, event.text, event.sender, mention, msg_id=event.msg_id)
+        look_alike = self.look_alike_of(event.sender)
+        line = Line(
+            shown,
+            LineKind.MESSAGE,
+            event.text,
+            event.sender,
+            mention,
+            msg_id=event.msg_id,
+            look_alike=look_alike,
+        )
+        warned = self._warned_look_alikes
+        if look_alike is not None and event.sender not in warned and len(warned) < MAX_KNOWN_NAMES:
+            warned.add(event.sender)
+            self.add(buffer_id, LineKind.WARNING, _look_alike_text(event.sender, look_alike))
         self.buffers.append(buffer_id, line, highlight=highlight)
         self.remember(users=[event.sender])
         return buffer_id
+
+    def forget(self, username: str) -> None:
+        """``username`` is no contact any more (``/forget``): drop their trust state."""
+        self.verification.pop(username, None)
+        self.pending_fingerprints.pop(username, None)
 
     def _member_joined(self, event: MemberJoined) -> list[BufferId]:
         if event.room == self.room and event.username not in self.members:
@@ -353,9 +435,10 @@ def _refused_text(event: ChannelsRefused) -> str:
     )
 
 
-def _imported_text(event: PinsImported) -> str:
+def _look_alike_text(sender: str, like: str) -> str:
+    if sender == like:
+        return f"the name {spelled(sender)} mixes letters of several scripts"
     return (
-        f"your contact pin store was in the old unauthenticated format: imported"
-        f" {event.contacts} pinned key(s), all unverified now (verification marks"
-        " could have been forged). /verify your contacts again."
+        f"{sender} is not {like}: the names look alike ({spelled(sender)}). Check who"
+        " this is before you answer."
     )

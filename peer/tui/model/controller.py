@@ -121,7 +121,10 @@ class ChatController:
         if isinstance(event, MemberJoined | ChannelOpened):
             self.refresh_trust(event.username)
         if isinstance(event, MessageReceived) and touched:
-            self._record(touched[0], event.sender, event.text, event.timestamp, event.msg_id, False)
+            # A stranger's message is shown in the requests buffer but kept, like any
+            # other, in its own conversation's history.
+            target = private_buffer(event.sender) if event.room is None else touched[0]
+            self._record(target, event.sender, event.text, event.timestamp, event.msg_id, False)
         return touched
 
     # -- input -------------------------------------------------------------------------
@@ -169,7 +172,7 @@ class ChatController:
             case cmd.Switch(reference):
                 local.switch(model, reference)
             case cmd.Query(user):
-                model.buffers.switch_to(private_buffer(user))
+                model.buffers.switch_to(model.open_private(user))
                 self.refresh_trust(user)
             case cmd.CloseBuffer():
                 local.close_buffer(model)
@@ -292,6 +295,9 @@ class ChatController:
         if target.kind is BufferKind.STATUS:
             self.model.error("this is the status buffer: /join a room or /msg someone first")
             return False
+        if target.kind is BufferKind.REQUESTS:
+            self.model.error("these are messages from strangers: /query NAME to answer one")
+            return False
         if self.model.room != target.name:
             self.model.error(f"you are not in #{target.name}: /join {target.name} to chat here")
             return False
@@ -309,6 +315,7 @@ class ChatController:
         except KeyChangedError as exc:
             self.model.add(shown, LineKind.WARNING, f"not sent: {exc.message}")
             return False
+        self.model.open_private(username)  # answered: their requests move to @username
         line = self.model.own_message(target, text, sent.msg_id, sent.recipients)
         self._record(target, self.model.username, text, line.timestamp, line.msg_id, True)
         self.refresh_trust(username)

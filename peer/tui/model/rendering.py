@@ -6,7 +6,11 @@ unsafe for display (:mod:`commons.untrusted_text`: Unicode categories Cc, Cf, Cs
 Zp and the bidi controls, so ANSI escapes, carriage returns, direction overrides,
 zero-width and other invisible characters), which could repaint the screen, disguise
 who said what or hide text, is drawn as a visible mark: a control picture for C0
-codes (``␛``), ``⟨U+202E⟩`` for the others.
+codes (``␛``), ``⟨U+202E⟩`` for the others. So are letters that are printable but draw
+a blank (Hangul fillers, ``U+2800``) and combining marks stacked past two on one letter
+(:func:`commons.untrusted_text.replace_hidden`): a message cannot look empty nor smear
+over its neighbours. A sender whose name looks like another known name (``aIice`` for
+``alice``, :mod:`peer.tui.model.look_alikes`) gets a mark before the nick.
 
 Drawing time is bounded whatever a peer sends: one message shows at most
 :data:`MAX_SHOWN_LINES` lines and :data:`MAX_SHOWN_CHARS` characters, then says how
@@ -26,7 +30,7 @@ from typing import assert_never
 from rich.style import Style
 from rich.text import Text
 
-from commons.untrusted_text import code_point_label, replace_unsafe
+from commons.untrusted_text import code_point_label, replace_hidden
 from crypto.pinning import TrustState
 from peer.history.search import highlight_spans
 from peer.tui.model.buffers import BufferKind, BufferList, Line, LineKind
@@ -42,6 +46,9 @@ WARNING_STYLE = Style(color="bright_white", bgcolor="red", bold=True)
 _LINE_STYLE = {LineKind.ERROR: ERROR_STYLE, LineKind.WARNING: WARNING_STYLE}
 
 CONTINUATION = "\u2506 "
+#: Before the nick of a sender whose name looks like a known one's (``≈aIice``).
+LOOK_ALIKE_MARK = "\u2248"
+LOOK_ALIKE_STYLE = Style(color="red", bold=True, reverse=True)
 _MARK = {LineKind.NOTICE: "--", LineKind.ERROR: "!!", LineKind.WARNING: "**"}
 HIDDEN_STYLE = Style(dim=True, italic=True)
 
@@ -62,7 +69,7 @@ def _visible(char: str) -> str:
 
 def sanitize(text: str) -> str:
     """Neutralise characters that could rewrite the terminal, reorder or hide text."""
-    return replace_unsafe(text.replace("\t", "    "), _visible)
+    return replace_hidden(text.replace("\t", "    "), _visible)
 
 
 def clip(text: str) -> tuple[list[str], int]:
@@ -85,7 +92,7 @@ def is_clipped(line: Line) -> bool:
     """True if :func:`render_line` hides part of ``line`` (``/expand`` shows it)."""
     if line.full:
         return False
-    if len(line.text) * len(_visible("\u200b")) <= MAX_SHOWN_CHARS:
+    if len(line.text) * len(_visible("\U0010ffff")) <= MAX_SHOWN_CHARS:
         return line.text.count("\n") >= MAX_SHOWN_LINES  # even fully marked it fits
     return clip(line.text)[1] > 0
 
@@ -148,6 +155,8 @@ def render_line(
         if line.mention and line.sender is not None:
             who.stylize(Style(reverse=True, bold=True))
             style = Style(bold=True)
+        if line.look_alike is not None:
+            who = Text(LOOK_ALIKE_MARK, style=LOOK_ALIKE_STYLE).append_text(who)
     else:
         style = _LINE_STYLE.get(line.kind, NOTICE_STYLE)
         who = Text(_MARK.get(line.kind, "--"), style=style)

@@ -57,6 +57,8 @@ def refresh_for(result: res.Result) -> Refresh:
             | res.Bye()
         ):
             return Refresh()
+        case res.Forgotten():
+            return Refresh(trust=(result.user,))
         case _:
             assert_never(result)
 
@@ -104,6 +106,13 @@ def show_result(model: ChatModel, result: res.Result, room_before: str | None) -
             pass  # the login screen and the send path handle these themselves
         case res.Trusted() | res.Verified() | res.Rejected():
             pass  # the controller runs trust decisions itself, with the key shown
+        case res.Forgotten(user, fingerprint):
+            model.forget(user)
+            model.notice(
+                f"forgot {user}: their pinned key {fingerprint} and every decision about"
+                " their keys are dropped; the next key they present is pinned once you"
+                " write to them again"
+            )
         case _:
             assert_never(result)
 

@@ -41,4 +41,6 @@ def placeholder(model: ChatModel) -> str:
         return f"you left #{current.name}: /join {current.name} to come back"
     if current.kind is BufferKind.PRIVATE:
         return f"private message to {current.name}  (end-to-end encrypted)"
+    if current.kind is BufferKind.REQUESTS:
+        return "messages from strangers: /query NAME opens one to answer"
     return "type /help, /rooms, /join ROOM or /msg USER TEXT"

@@ -14,14 +14,13 @@ from peer.events import (
     MessageDelivered,
     MessageFailed,
     MessageReceived,
-    PinsImported,
     Reconnected,
     RemovedFromRoom,
     RoomDeleted,
     SessionReplaced,
     TrustChanged,
 )
-from peer.tui.model.buffers import STATUS, LineKind, private_buffer, room_buffer
+from peer.tui.model.buffers import REQUESTS, STATUS, LineKind, private_buffer, room_buffer
 from peer.tui.model.chat_model import (
     MAX_CLOCK_AHEAD,
     MAX_DELIVERY_DELAY,
@@ -236,14 +235,6 @@ def test_names_seen_are_remembered_for_completion_with_a_bound() -> None:
     assert len(model.known_users) == MAX_KNOWN_NAMES
 
 
-def test_an_imported_pin_store_is_announced_in_the_status_buffer() -> None:
-    model = model_in_lobby()
-    assert model.apply(PinsImported(3)) == [STATUS]
-    status = model.buffers.get(STATUS)
-    assert status is not None and status.lines[-1].kind is LineKind.WARNING
-    assert "3 pinned key(s)" in status.lines[-1].text and "/verify" in status.lines[-1].text
-
-
 def test_being_kicked_leaves_the_room_with_a_warning() -> None:
     model = model_in_lobby()
     touched = model.apply(RemovedFromRoom("lobby", "bob", "banned"))
@@ -265,3 +256,58 @@ def test_an_invitation_and_a_refusal_summary_go_to_the_status_buffer() -> None:
     assert model.apply(ChannelsRefused("alice", "key_mismatch", 6509, 60.0)) == [STATUS]
     line = model.buffers.get(STATUS).lines[-1]  # type: ignore[union-attr]
     assert line.kind is LineKind.WARNING and "6509 more channels claiming to be alice" in line.text
+
+
+def test_strangers_messages_collapse_into_one_requests_buffer() -> None:
+    """Issue 20: 2,000 one-message strangers grew 2,002 buffers on one line. Now every
+    stranger's message goes to the one ``requests`` buffer; contacts (pinned), room-mates
+    and open conversations keep their own."""
+    model = ChatModel("alice", clock=lambda: NOW, contacts=lambda: frozenset({"dave"}))
+    model.set_room("lobby", ["alice", "bob"])
+    assert model.apply(msg(None, "sybil0", "buy")) == [REQUESTS]
+    first = model.buffers.get(REQUESTS)
+    assert first is not None and "/query NAME" in first.lines[0].text  # how to answer one
+    for n in range(1, 2000):
+        assert model.apply(msg(None, f"sybil{n}", "buy")) == [REQUESTS]
+    assert model.apply(msg(None, "bob", "room-mate")) == [private_buffer("bob")]
+    assert model.apply(msg(None, "dave", "contact")) == [private_buffer("dave")]
+    assert [b.id for b in model.buffers] == [
+        STATUS,
+        REQUESTS,
+        private_buffer("bob"),
+        private_buffer("dave"),
+    ]
+    requests = model.buffers.get(REQUESTS)
+    assert requests is not None and not requests.highlight
+
+    # Opening (or answering) a stranger moves their lines to their own buffer.
+    opened = model.open_private("sybil7")
+    buffer = model.buffers.get(opened)
+    assert buffer is not None and [line.text for line in buffer.lines] == ["buy"]
+    assert all(line.sender != "sybil7" for line in requests.lines)
+    assert REQUESTS in model.rebuilt
+    assert model.apply(msg(None, "sybil7", "thanks")) == [private_buffer("sybil7")]
+
+
+def test_a_sender_whose_name_looks_like_a_known_one_is_marked_and_spelled() -> None:
+    model = ChatModel("alice", clock=lambda: NOW, contacts=lambda: frozenset({"bob"}))
+    model.set_room("lobby", ["alice", "mallory"])
+    model.apply(msg("lobby", "rnallory", "it is me"))
+    model.apply(msg("lobby", "rnallory", "again"))
+    lines = list(model.buffers.get(LOBBY).lines)  # type: ignore[union-attr]
+    warnings = [line for line in lines if line.kind is LineKind.WARNING]
+    assert len(warnings) == 1  # once per name
+    assert "rnallory is not mallory" in warnings[0].text
+    assert "r, n, a" in warnings[0].text
+    assert [line.look_alike for line in lines if line.kind is LineKind.MESSAGE] == [
+        "mallory",
+        "mallory",
+    ]
+    model.apply(msg(None, "b0b", "hi"))  # a contact's name with a zero
+    assert model.buffers.get(REQUESTS).lines[-1].look_alike == "bob"  # type: ignore[union-attr]
+    assert any(
+        "0 (digit zero)" in line.text
+        for line in model.buffers.get(REQUESTS).lines  # type: ignore[union-attr]
+    )
+    model.apply(msg("lobby", "mallory", "the real one"))
+    assert model.buffers.get(LOBBY).lines[-1].look_alike is None  # type: ignore[union-attr]

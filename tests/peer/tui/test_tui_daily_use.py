@@ -218,6 +218,7 @@ async def test_search_finds_a_message_from_a_previous_run(
     app = await logged_in_app(tracker, home)
     async with app.run_test(size=SIZE) as pilot:
         chat = await chat_of(pilot, app)
+        chat.model.open_private("bob")  # a conversation, not a stranger's request
         await history_open(pilot, chat)
         await bob.client.send_private("alice", "the archipelago trip is on Friday")
         for n in range(30):
@@ -254,6 +255,7 @@ async def test_no_history_is_kept_with_zero_days(
     app = await logged_in_app(tracker, home, settings=settings)
     async with app.run_test(size=SIZE) as pilot:
         chat = await chat_of(pilot, app)
+        chat.model.open_private("bob")  # a conversation, not a stranger's request
         await bob.client.send_private("alice", "nothing of this is kept")
         await until(pilot, lambda: chat.model.buffers.highlights == 1, "message")
         await app.shutdown()
@@ -268,6 +270,7 @@ async def test_clear_history_deletes_everything_kept(
     app = await logged_in_app(tracker, home)
     async with app.run_test(size=SIZE) as pilot:
         chat = await chat_of(pilot, app)
+        chat.model.open_private("bob")  # a conversation, not a stranger's request
         await history_open(pilot, chat)
         await bob.client.send_private("alice", "forget me soon")
         await until(pilot, lambda: chat.model.buffers.highlights == 1, "message")
@@ -356,6 +359,7 @@ async def test_a_private_message_rings_the_bell_and_updates_the_title(
     app = await logged_in_app(tracker, tmp_path / "home-alice")
     async with app.run_test(size=SIZE) as pilot:
         chat = await chat_of(pilot, app)
+        chat.model.open_private("bob")  # a conversation, not a stranger's request
         sent = app.terminal.sent
         await until(pilot, lambda: any("\x1b]2;p2pchat - alice" in s for s in sent), "title")
         before = len(sent)
@@ -385,6 +389,7 @@ async def test_the_bell_can_be_turned_off(
     app = await logged_in_app(tracker, tmp_path / "home-alice", settings=settings)
     async with app.run_test(size=SIZE) as pilot:
         chat = await chat_of(pilot, app)
+        chat.model.open_private("bob")  # a conversation, not a stranger's request
         await bob.client.send_private("alice", "quiet please")
         await until(pilot, lambda: chat.model.buffers.highlights == 1, "message")
         assert BEL not in app.terminal.sent

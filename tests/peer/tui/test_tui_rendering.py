@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import unicodedata
 
 import pytest
 from hypothesis import given, settings
@@ -13,10 +14,19 @@ from commons.untrusted_text import is_unsafe_for_display
 from crypto.pinning import TrustState
 from peer.core.frames import MAX_TEXT_CHARS
 from peer.events import ChannelClosed, ChannelOpened
-from peer.tui.model.buffers import BufferList, Line, LineKind, private_buffer, room_buffer
+from peer.events import MessageReceived as ChatMessageReceived
+from peer.tui.model.buffers import (
+    REQUESTS,
+    BufferList,
+    Line,
+    LineKind,
+    private_buffer,
+    room_buffer,
+)
 from peer.tui.model.chat_model import ChatModel
 from peer.tui.model.nick_colors import nick_color
 from peer.tui.model.rendering import (
+    LOOK_ALIKE_MARK,
     MAX_SHOWN_CHARS,
     MAX_SHOWN_LINES,
     is_clipped,
@@ -181,3 +191,40 @@ def test_buffer_bar_numbers_labels_and_unread_counts() -> None:
     buffers.append(private_buffer("bob"), Line(0.0, LineKind.MESSAGE, "x", "bob"))
     buffers.append(private_buffer("bob"), Line(0.0, LineKind.MESSAGE, "y", "bob"))
     assert render_buffer_bar(buffers).plain.split() == ["1:status", "2:#lobby", "3:@bob(2)"]
+
+
+@pytest.mark.parametrize(
+    "blank", ["\u3164", "\u115f", "\u1160", "\uffa0", "\u2800"], ids=lambda c: f"U+{ord(c):04X}"
+)
+def test_blank_looking_letters_are_drawn_as_code_points(blank: str) -> None:
+    """Issue 20: Hangul fillers and the blank Braille pattern are printable letters that
+    draw nothing, so a message of them looked empty (and a word could hide between
+    them). Now each is drawn as its code point."""
+    text = blank * 3
+    drawn = draw(render_line(Line(0.0, LineKind.MESSAGE, text, "bob")), 100)
+    assert blank not in drawn
+    assert drawn.count(f"U+{ord(blank):04X}") == 3
+
+
+def test_stacked_combining_marks_beyond_two_are_drawn_as_code_points() -> None:
+    """ "Zalgo" text: dozens of marks on one letter painted over the lines around it.
+    Real accents (one or two marks) are left alone."""
+    accents = "e\u0301 a\u0308\u0301"
+    assert sanitize(accents) == accents
+    zalgo = "Z" + "\u0336\u0334\u0337" * 10
+    clean = sanitize(zalgo)
+    assert clean.startswith("Z\u0336\u0334\u27e8U+0337\u27e9\u27e8U+0336\u27e9")
+    assert sum(unicodedata.category(c) == "Mn" for c in clean) == 2
+
+
+def test_a_look_alike_sender_is_marked_before_the_nick() -> None:
+    model = ChatModel("alice", contacts=lambda: frozenset({"alice", "mallory"}))
+    for sender in ("aIice", "rnallory", "a1ice", "ma11ory"):
+        model.apply(ChatMessageReceived(None, sender, "hi", 0.0, f"{sender}-1"))
+        requests = model.buffers.get(REQUESTS)
+        assert requests is not None
+        line = next(ln for ln in requests.lines if ln.sender == sender)
+        row = draw(render_line(line), 100)
+        assert f"{LOOK_ALIKE_MARK}{sender}" in row
+    honest = draw(render_line(Line(0.0, LineKind.MESSAGE, "hi", "carol")), 100)
+    assert LOOK_ALIKE_MARK not in honest

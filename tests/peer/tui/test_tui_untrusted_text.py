@@ -10,7 +10,7 @@ from peer.tui.app import ChatApp
 from peer.tui.chat_screen import ChatScreen
 from peer.tui.log_display import MAX_LOG_ROWS
 from peer.tui.message_log import MessageLog
-from peer.tui.model.buffers import MAX_SCROLLBACK, private_buffer
+from peer.tui.model.buffers import MAX_SCROLLBACK, REQUESTS, private_buffer
 from peer.tui.model.rendering import MAX_SHOWN_LINES
 from tests.peer.tui.conftest import PASSWORD, make_client, until
 from tests.peers import PeerFactory
@@ -38,8 +38,9 @@ async def test_a_long_hostile_message_is_clipped_marked_and_expandable(
         chat = app.screen
         assert isinstance(chat, ChatScreen)
         await bob.client.send_private("alice", "\n".join(lines))
-        await until(pilot, lambda: chat.model.buffers.get(private_buffer("bob")), "buffer")
-        await pilot.press(*"/switch @bob", "enter")
+        await until(pilot, lambda: chat.model.buffers.get(REQUESTS), "a stranger's request")
+        await pilot.press(*"/query bob", "enter")  # opening it moves bob's lines to @bob
+        await until(pilot, lambda: chat.model.buffers.current.id == private_buffer("bob"), "@bob")
         await until(pilot, lambda: "more lines" in log_text(chat), "clipped message")
         shown = log_text(chat)
         assert f"line {MAX_SHOWN_LINES} " in shown and f"line {MAX_SHOWN_LINES + 1} " not in shown
