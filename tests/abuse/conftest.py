@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from argon2 import PasswordHasher
 
+from crypto.identity import IdentityKey
 from tests.tracker_client import password_digest
 from tracker.server.server import TrackerServer
 from tracker.storage.sqlite_file import Database
@@ -28,8 +29,11 @@ def untrusted_tracker(tracker_factory: Callable[..., Awaitable[TrackerServer]]) 
     return make
 
 
-def seed_users(data_dir: Path, names: list[str], keys: dict[str, str], password: str) -> None:
-    """Create accounts directly in the database (one real argon2id hash, reused).
+def seed_users(
+    data_dir: Path, names: list[str], keys: dict[str, IdentityKey], password: str
+) -> None:
+    """Create accounts directly in the database (one real argon2id hash, reused), in the
+    legacy scheme: their first login upgrades them, proving the identity key in ``keys``.
 
     Registering 1,000 accounts through the protocol would only measure argon2 and the
     registration limit; the attack under test is what they do once logged in.
@@ -43,7 +47,7 @@ def seed_users(data_dir: Path, names: list[str], keys: dict[str, str], password:
     def insert_all(conn: Any) -> None:
         conn.execute("BEGIN")
         for name in names:
-            insert_user(conn, name, password_hash, keys[name])
+            insert_user(conn, name, password_hash, keys[name].public_b64)
         conn.execute("COMMIT")
 
     try:

@@ -11,8 +11,9 @@ import asyncio
 
 import pytest
 
+from crypto.identity import IdentityKey
 from tests.abuse.conftest import seed_users
-from tests.tracker_client import TrackerTestClient, random_identity_key
+from tests.tracker_client import TrackerTestClient
 
 FAKES = 1000
 SOURCES = 20  # 50 sessions each: under the per-source session cap, as an attacker would
@@ -23,7 +24,7 @@ PASSWORD = "fake password"
 async def test_directory_still_finds_bob_after_1000_fake_logins(untrusted_tracker, tmp_path):
     data_dir = tmp_path / "tracker"
     fakes = [f"aaa{i:04d}" for i in range(FAKES)]
-    keys = {name: random_identity_key() for name in fakes}
+    keys = {name: IdentityKey.generate() for name in fakes}
     seed_users(data_dir, fakes, keys, PASSWORD)
     # Nobody heartbeats in this test: keep every session for its whole length.
     tracker = await untrusted_tracker(data_dir=data_dir, heartbeat_interval=120.0)
@@ -49,7 +50,8 @@ async def test_directory_still_finds_bob_after_1000_fake_logins(untrusted_tracke
             logged_in = 0
             for name in fakes[index::SOURCES]:
                 client = await connect(source)
-                client.identity_key = keys[name]
+                client.identity = keys[name]
+                client.identity_key = keys[name].public_b64
                 reply = await client.login(name, PASSWORD)
                 while reply.get("code") == "busy":  # the hashing pool is the bottleneck
                     reply = await client.login(name, PASSWORD)

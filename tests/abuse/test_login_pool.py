@@ -124,13 +124,6 @@ async def test_honest_logins_while_1000_sources_hold_idle_sockets(untrusted_trac
         # The crowd's sockets are old enough to be closed for a newcomer.
         await wait_until(lambda: admission.has_place(history=False), 10)
         for name, source in fresh.items():
-            print(
-                "before",
-                admission.refused,
-                admission._open.victim(time.time(), 1.0),
-                len(admission._open),
-                len(admission._reserved),
-            )
             durations[name] = await timed_login(tracker, name, keys[name], source)
         assert tracker.counters["evicted"] >= FRESH_USERS
         assert admission.unauthenticated >= 700  # the crowd still holds the pool

@@ -11,8 +11,9 @@ import contextlib
 import sqlite3
 import time
 
+from crypto.identity import IdentityKey
 from tests.abuse.conftest import seed_users
-from tests.tracker_client import TrackerTestClient, random_identity_key
+from tests.tracker_client import TrackerTestClient
 from tests.tracker_process import run_admin
 
 
@@ -130,7 +131,7 @@ async def test_a_sybil_wave_cannot_hold_every_room(untrusted_tracker, user, tmp_
     6 new accounts try 5 rooms each (30); they fill the newcomers' share (half) and no
     more, and a user whose account is two days old still creates a room."""
     data_dir = tmp_path / "wave"
-    key = random_identity_key()
+    key = IdentityKey.generate()
     seed_users(data_dir, ["regular"], {"regular": key}, "correct horse")
     age_account(data_dir, "regular", 2)
     tracker = await untrusted_tracker(data_dir=data_dir, max_rooms=20, room_changes_burst=50)
@@ -144,7 +145,8 @@ async def test_a_sybil_wave_cannot_hold_every_room(untrusted_tracker, user, tmp_
     regular = await TrackerTestClient.connect(
         "127.0.0.1", tracker.port, tracker.cert_path, "127.0.0.3"
     )
-    regular.identity_key = key
+    regular.identity = key
+    regular.identity_key = key.public_b64
     try:
         assert (await regular.login("regular"))["status"] == "OK"
         assert (await regular.request("CREATE_ROOM", room="general"))["status"] == "OK"

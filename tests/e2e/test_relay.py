@@ -8,6 +8,7 @@ A :class:`tests.e2e.relay_tap.RelayTap` records (or rewrites) what the tracker r
 from __future__ import annotations
 
 import asyncio
+import socket
 from pathlib import Path
 
 import pytest
@@ -233,6 +234,13 @@ async def test_a_slow_receiver_costs_the_sender_its_channel_with_a_clear_reason(
     alice, bob = await relayed_room(tracker, peer_factory)
     writer = bob.client._session._link._writer
     assert writer is not None
+    # Small kernel buffers on both ends of bob's tracker link: with autotuning (up to
+    # tens of MiB on loopback) the kernel could swallow everything alice sends, and the
+    # tracker's own queue, the limit under test, would never fill.
+    bobs_side = tracker.connections[tracker.state.online["bob"].session].transport
+    assert bobs_side is not None
+    bobs_side.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16384)
+    writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
     writer.transport.pause_reading()  # bob's machine stops reading from the tracker
     text = "\u00e9\u4e2d" * 2000  # ~10 kB per message
     for _ in range(512):
