@@ -139,7 +139,8 @@ def decode_identity_key(text: str) -> bytes:
 class MemberInfo:
     """A room member, as ``ROOM_UPDATE`` and the ``JOIN_ROOM`` reply publish them to the
     other members: how to dial them (``host``/``port``: both ``None`` for a user with no
-    listener, reached through the relay) and their key."""
+    listener, or who entered the room relay-only, reached through the relay) and their
+    key."""
 
     username: str
     host: str | None

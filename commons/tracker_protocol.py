@@ -104,6 +104,8 @@ class Request:
     limit: int | None = None
     invite: str | None = None
     invite_only: bool | None = None
+    #: CREATE_ROOM and JOIN_ROOM: the room's members get no address for this user.
+    relay_only: bool = False
     #: RESUME: the resumption ticket. LOGIN: the legacy digest, to upgrade an old account.
     ticket: str | None = None
     legacy_password: str | None = None
@@ -262,6 +264,8 @@ def parse_request(obj: JsonObject) -> Request:
         fields["target"] = validate_name("user", obj.get("user"))
     if cmd in _PAGED_COMMANDS:
         _page_fields(obj, fields)
+    if cmd in (Command.CREATE_ROOM, Command.JOIN_ROOM):
+        fields["relay_only"] = bool(_optional_bool(obj, "relay_only"))
     if cmd is Command.CREATE_ROOM:
         fields["invite_only"] = _optional_bool(obj, "invite_only")
     elif cmd is Command.SET_ROOM:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from commons.codec import JsonObject
 from commons.errors import ValidationError
+from commons.models import MemberInfo
 from commons.room_control import Removed
 from commons.tracker_protocol import Event, push
 from tracker.limits.rate_limit import TokenBucket
@@ -49,6 +50,8 @@ class Presence:
     port: int | None
     identity_key: str
     since: float
+    #: The user entered their room relay-only: no address goes to its members.
+    relay_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +127,14 @@ class ReplicaState(TrackerState):
             ref = self.remote[user.session]
             tracker, session = ref.tracker, ref.session
         return Presence(
-            user.username, tracker, session, user.host, user.port, user.identity_key, user.last_seen
+            user.username,
+            tracker,
+            session,
+            user.host,
+            user.port,
+            user.identity_key,
+            user.last_seen,
+            user.relay_only,
         )
 
     def address_of(self, session: SessionId) -> RemoteSession | None:
@@ -190,10 +200,15 @@ class ReplicaState(TrackerState):
         self.changed_rooms.clear()
         return outcome
 
-    def _shape(self, name: str) -> tuple[tuple[str, ...], bool] | None:
-        """What members see of a room: who is in it, and whether it is invite-only."""
+    def _shape(self, name: str) -> tuple[tuple[MemberInfo, ...], bool] | None:
+        """What members see of a room: who is in it with what address, and whether it
+        is invite-only (a member entering it relay-only again changes the first)."""
         room = self.rooms.get(name)
-        return None if room is None else (tuple(room.members), room.invite_only)
+        if room is None:
+            return None
+        online = self.online
+        members = tuple(online[m].member_info() for m in room.members if m in online)
+        return members, room.invite_only
 
     def reset(self, presence: Iterable[Presence], rooms: Iterable[RoomSnapshot]) -> Outcome:
         """Start over from a full read; local sessions the database no longer has close."""
@@ -247,6 +262,7 @@ class ReplicaState(TrackerState):
             if row is not None and self._same(current, row):
                 current.host, current.port = row.host, row.port
                 current.identity_key = row.identity_key
+                current.relay_only = row.relay_only
                 return
             end_relays(self.registry, current, outcome)
             self._drop(current)
@@ -275,6 +291,7 @@ class ReplicaState(TrackerState):
                 row.since,
                 TokenBucket(limits.changes_burst, limits.changes_per_second, row.since),
                 tracker=row.tracker,
+                relay_only=row.relay_only,
             )
         )
 

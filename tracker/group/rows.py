@@ -42,13 +42,16 @@ async def read_presence(
         return {}
     rows, found = await _select_named(
         conn,
-        "SELECT username, tracker, session, host, port, identity_key, since FROM presence",
+        "SELECT username, tracker, session, host, port, identity_key, since, relay_only"
+        " FROM presence",
         "username",
         names,
     )
     for row in rows:
         port = None if row[4] is None else int(row[4])
-        found[row[0]] = Presence(row[0], row[1], int(row[2]), row[3], port, row[5], row[6])
+        found[row[0]] = Presence(
+            row[0], row[1], int(row[2]), row[3], port, row[5], row[6], bool(row[7])
+        )
     return found
 
 
@@ -100,13 +103,22 @@ async def write_rows(
         await conn.execute("DELETE FROM presence WHERE username = ANY(%s)", (gone,))
     if present:
         await cur.executemany(
-            "INSERT INTO presence (username, tracker, session, host, port, identity_key, since)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (username) DO UPDATE SET"
-            " tracker = excluded.tracker, session = excluded.session, host = excluded.host,"
-            " port = excluded.port, identity_key = excluded.identity_key,"
-            " since = excluded.since",
+            "INSERT INTO presence (username, tracker, session, host, port, identity_key, since,"
+            " relay_only) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (username)"
+            " DO UPDATE SET tracker = excluded.tracker, session = excluded.session,"
+            " host = excluded.host, port = excluded.port, identity_key = excluded.identity_key,"
+            " since = excluded.since, relay_only = excluded.relay_only",
             [
-                (p.username, p.tracker, p.session, p.host, p.port, p.identity_key, p.since)
+                (
+                    p.username,
+                    p.tracker,
+                    p.session,
+                    p.host,
+                    p.port,
+                    p.identity_key,
+                    p.since,
+                    p.relay_only,
+                )
                 for p in present
             ],
         )

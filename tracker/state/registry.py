@@ -112,6 +112,9 @@ class OnlineUser:
     relay: RelaySession | None = None
     #: When the account was made (``None``: unknown, taken for a newcomer's).
     account_created: float | None = None
+    #: The user entered their room relay-only (``CREATE_ROOM``/``JOIN_ROOM`` with
+    #: ``relay_only``): its members get no address for them, as if they announced no port.
+    relay_only: bool = False
 
     def is_newcomer(self, now: float, standing_age: float) -> bool:
         """Whether the account is younger than ``standing_age`` seconds (or unknown)."""
@@ -122,8 +125,9 @@ class OnlineUser:
         return self.tracker is None
 
     def member_info(self) -> MemberInfo:
-        """What a room-mate learns: how to dial this user, if they listen."""
-        if self.port is None:
+        """What a room-mate learns: how to dial this user, if they listen and did not
+        enter the room relay-only."""
+        if self.port is None or self.relay_only:
             return MemberInfo(self.username, None, None, self.identity_key)
         return MemberInfo(self.username, self.host, self.port, self.identity_key)
 

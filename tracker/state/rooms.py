@@ -7,6 +7,10 @@ function of the :class:`~tracker.state.registry.Registry`):
 * a user is in at most one room; creating or joining another leaves the first;
 * every membership change pushes ``ROOM_UPDATE`` (the full member list, with each
   member's address) to every member; deleting a room pushes ``ROOM_DELETED``;
+* a user who creates or joins a room with ``relay_only`` has no address in its member
+  list (:meth:`~tracker.state.registry.OnlineUser.member_info`), from the first list
+  that names them; joining the room one is in again with the other choice changes it
+  and pushes the list again (what members got before, they keep);
 * rooms have quotas, per owner and in total (:class:`~tracker.state.registry.StateLimits`);
   joining checks bans, invite-only and the capacity, in that order;
 * the total cannot be held by fresh accounts: rooms created by an account younger than
@@ -86,6 +90,7 @@ def create_room(state: Registry, user: OnlineUser, request: Request, now: float)
     )
     state.add_room(room)
     user.room = room.name
+    user.relay_only = request.relay_only
     state.changed(user=user.username, room=room.name)
     outcome.store = (RoomCreated(room.name, room.owner, room.invite_only, newcomer),)
     outcome.reply = ok(request.id, room=state.room_info(room).to_wire())
@@ -112,7 +117,12 @@ def join_room(state: Registry, user: OnlineUser, request: Request, now: float) -
         leave_room(state, user, outcome, Departure.LEFT)
         room.members.append(user.username)
         user.room = room.name
+        user.relay_only = request.relay_only
         state.changed(user=user.username, room=room.name)
+        push_update(state, room, outcome)
+    elif user.relay_only != request.relay_only:
+        user.relay_only = request.relay_only
+        state.changed(user=user.username)
         push_update(state, room, outcome)
     outcome.reply = ok(
         request.id,
