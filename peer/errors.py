@@ -54,6 +54,12 @@ class RequestTimeoutError(P2PChatError):
     code = ErrorCode.TIMEOUT
 
 
+class RelayUnavailableError(P2PChatError):
+    """A relay-only room asked of a tracker that does not relay: nobody could be reached."""
+
+    code = ErrorCode.RELAY_UNAVAILABLE
+
+
 class UserOfflineError(P2PChatError):
     """The user to reach is not online (per the tracker)."""
 

@@ -48,7 +48,12 @@ from peer.config import PeerConfig
 from peer.core.actions import SentMessage
 from peer.core.frames import validate_text
 from peer.core.peer_core import PeerCore
-from peer.errors import NotConnectedError, NotInRoomError, NotLoggedInError
+from peer.errors import (
+    NotConnectedError,
+    NotInRoomError,
+    NotLoggedInError,
+    RelayUnavailableError,
+)
 from peer.session.credentials import (
     LoginSecrets,
     UpgradeSigner,
@@ -378,24 +383,46 @@ class ChatClient:
         self._require()
         return await self._session.list_rooms(cursor, limit)
 
-    async def create_room(self, name: str, invite_only: bool = False) -> RoomInfo:
-        """Create ``name``; the tracker makes the creator its owner and first member."""
+    async def create_room(
+        self, name: str, invite_only: bool = False, *, relay_only: bool = False
+    ) -> RoomInfo:
+        """Create ``name``; the tracker makes the creator its owner and first member.
+        ``relay_only``: as for :meth:`join_room`."""
         driver, _ = self._require()
         name = validate_room_name(name)
+        self._check_relay_only(relay_only)
         driver.joining(name)
-        info = await self._session.create_room(name, invite_only)
+        info = await self._session.create_room(name, invite_only, relay_only)
         if driver.core.me in info.members:
-            driver.room_entered(info, [])
+            driver.room_entered(info, [], relay_only=relay_only)
         return info
 
-    async def join_room(self, name: str) -> list[str]:
-        """Join ``name`` and open channels to its members; returns the member names."""
+    async def join_room(self, name: str, *, relay_only: bool = False) -> list[str]:
+        """Join ``name`` and open channels to its members; returns the member names.
+
+        ``relay_only``: the tracker gives the members no address for us, and every
+        channel to them goes through the relay (we never dial them directly, which
+        would show them our address); joining the room we are in again changes it."""
         driver, _ = self._require()
         name = validate_room_name(name)
+        self._check_relay_only(relay_only)
         driver.joining(name)
-        reply = await self._session.join_room(name)
-        driver.room_entered(reply.room, reply.members)
+        reply = await self._session.join_room(name, relay_only)
+        driver.room_entered(reply.room, reply.members, relay_only=relay_only)
         return self.members
+
+    def _check_relay_only(self, relay_only: bool) -> None:
+        """A relay-only room reaches nobody without the tracker's relay: refused."""
+        if relay_only and not self._relay.available:
+            raise RelayUnavailableError(
+                "this tracker does not relay: in a relay-only room nobody could be reached"
+            )
+
+    @property
+    def room_relay_only(self) -> bool:
+        """Whether we entered our room relay-only (``False`` when in none)."""
+        room = None if self._driver is None else self._driver.core.room
+        return room is not None and room.relay_only
 
     async def leave_room(self) -> None:
         """Send a leave notice to every member, tell the tracker, close room-only channels."""
@@ -604,11 +631,11 @@ class ChatClient:
         """Logged in again after an outage: join the room we were in."""
         login = self._session.login_reply
         self._relay_offered(login is not None and login.relay)
-        room = self.room
+        room, relay_only = self.room, self.room_relay_only
         if room is not None:
             self._require()[0].joining(room)
             try:
-                reply = await self._session.join_room(room)
+                reply = await self._session.join_room(room, relay_only)
             except P2PChatError as exc:
                 if exc.code not in _REJOIN_REFUSALS:
                     raise
@@ -618,7 +645,7 @@ class ChatClient:
                     why = _REJOIN_REFUSALS[exc.code]
                     self._emit(ev.ErrorEvent(str(exc.code), f"could not rejoin {room}: {why}"))
             else:
-                self._require()[0].room_entered(reply.room, reply.members)
+                self._require()[0].room_entered(reply.room, reply.members, relay_only=relay_only)
         self._emit(ev.Reconnected())
 
     def failed(self, error: P2PChatError) -> None:

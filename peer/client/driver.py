@@ -247,12 +247,19 @@ class CoreDriver:
         that race the reply are replayed after it (:mod:`peer.client.join_catchup`)."""
         self._catch_up.start(room)
 
-    def room_entered(self, info: RoomInfo, members: list[MemberInfo]) -> None:
-        """We created or joined ``info`` (``members``: how to reach them, when known)."""
+    def room_entered(
+        self, info: RoomInfo, members: list[MemberInfo], *, relay_only: bool = False
+    ) -> None:
+        """We created or joined ``info`` (``members``: how to reach them, when known;
+        ``relay_only``: entered relay-only, every channel to them through the relay)."""
         self.remember(members)
         self._room_addresses(members)
         names = [m.username for m in members] or list(info.members)
-        self.apply(self.core.room_entered(info.name, info.owner, info.capacity, names, self.now()))
+        core, now = self.core, self.now()
+        step = core.room_entered(
+            info.name, info.owner, info.capacity, names, now, relay_only=relay_only
+        )
+        self.apply(step)
         for push in self._catch_up.finish(info.name):
             self.pushed(push)
 

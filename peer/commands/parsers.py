@@ -14,6 +14,7 @@ from peer.commands.values import (
     ControlUser,
     CreateRoom,
     Help,
+    JoinRoom,
     Login,
     OwnerAction,
     Register,
@@ -144,11 +145,33 @@ def page(make: Callable[[str | None], UserCommand]) -> Parser:
     return parse
 
 
-def create(usage: str, rest: str) -> UserCommand:
+def _room_and_flags(usage: str, rest: str, allowed: frozenset[str]) -> tuple[str, set[str]]:
+    """``ROOM`` followed by any of the ``allowed`` flags, each at most once; other words
+    after the name say what a room name is (as :func:`room` does)."""
     args = rest.split()
-    if len(args) == 2 and args[1] == "--invite-only":
-        return CreateRoom(room_name(usage, args[0]), invite_only=True)
-    return room(CreateRoom)(usage, rest)
+    if not args:
+        raise CommandError(f"usage: {usage}")
+    flags = args[1:]
+    if flags and set(flags) <= allowed and len(set(flags)) == len(flags):
+        return room_name(usage, args[0]), set(flags)
+    if any(flag.startswith("--") for flag in flags):
+        raise CommandError(f"usage: {usage}")
+    return room_name(usage, args[0] if len(args) == 1 else rest.strip()), set()
+
+
+_INVITE_ONLY, _RELAY_ONLY = "--invite-only", "--relay-only"
+
+
+def create(usage: str, rest: str) -> UserCommand:
+    """``ROOM [--invite-only] [--relay-only]``."""
+    name, flags = _room_and_flags(usage, rest, frozenset({_INVITE_ONLY, _RELAY_ONLY}))
+    return CreateRoom(name, invite_only=_INVITE_ONLY in flags, relay_only=_RELAY_ONLY in flags)
+
+
+def join(usage: str, rest: str) -> UserCommand:
+    """``ROOM [--relay-only]``."""
+    name, flags = _room_and_flags(usage, rest, frozenset({_RELAY_ONLY}))
+    return JoinRoom(name, relay_only=_RELAY_ONLY in flags)
 
 
 def room_name(usage: str, text: str) -> str:

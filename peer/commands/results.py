@@ -72,10 +72,22 @@ class RoomsListed:
 
 
 @dataclass(frozen=True, slots=True)
-class RoomCreated(RoomEntry):
-    """The new room, described as a listing describes it."""
+class RoomCreated:
+    """The new room, described as a listing describes it, and whether we entered it
+    relay-only."""
 
     EVENT: ClassVar[str] = "room_created"
+    room: str
+    owner: str
+    members: list[str]
+    capacity: int
+    invite_only: bool
+    relay_only: bool
+
+    @classmethod
+    def of(cls, info: RoomInfo, relay_only: bool) -> Self:
+        members = list(info.members)
+        return cls(info.name, info.owner, members, info.capacity, info.invite_only, relay_only)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +132,8 @@ class Joined:
     room: str
     owner: str | None
     members: list[str]
+    #: We asked for the room relay-only (no address of ours to its members).
+    relay_only: bool
 
 
 @dataclass(frozen=True, slots=True)

@@ -136,8 +136,9 @@ async def execute(client: ChatClient, command: SharedCommand) -> Result:
             rooms = await client.list_rooms(cursor)
             listed = [RoomEntry.of(r) for r in rooms.rooms]
             return RoomsListed(listed, rooms.page.total, rooms.page.next_cursor)
-        case cmd.CreateRoom(room, invite_only):
-            return RoomCreated.of(await client.create_room(room, invite_only))
+        case cmd.CreateRoom(room, invite_only, relay_only):
+            info = await client.create_room(room, invite_only, relay_only=relay_only)
+            return RoomCreated.of(info, relay_only)
         case cmd.ControlUser(action, username, room):
             done_room, done_user = await _OWNER_ACTIONS[action](client, username, room)
             return UserControlled(action, done_room, done_user)
@@ -149,9 +150,9 @@ async def execute(client: ChatClient, command: SharedCommand) -> Result:
             return AccessListed(
                 access.room, access.invite_only, list(access.invited), list(access.banned)
             )
-        case cmd.JoinRoom(room):
-            members = await client.join_room(room)
-            return Joined(room, client.room_owner, members)
+        case cmd.JoinRoom(room, relay_only):
+            members = await client.join_room(room, relay_only=relay_only)
+            return Joined(room, client.room_owner, members, relay_only)
         case cmd.LeaveRoom():
             left = client.room
             await client.leave_room()

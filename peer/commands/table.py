@@ -175,22 +175,24 @@ COMMANDS: tuple[CommandSpec, ...] = (
     ),
     CommandSpec(
         "/create",
-        "/create ROOM [--invite-only]",
+        "/create ROOM [--invite-only] [--relay-only]",
         "create a room that you own",
         parsers.create,
         ArgumentKind.TEXT,
         details="Creates ROOM and puts you in it as its owner (at most 5 rooms each). A room"
         " name is one word of 1-32 letters, digits, '_', '.' or '-' (no spaces)."
-        " --invite-only: only users you /invite may join.",
+        " --invite-only: only users you /invite may join. --relay-only: as for /join.",
     ),
     CommandSpec(
         "/join",
-        "/join ROOM",
+        "/join ROOM [--relay-only]",
         "join a room",
-        parsers.room(JoinRoom),
+        parsers.join,
         _R,
         details="Leaves your current room (you are in one at a time) and enters ROOM; an"
-        " end-to-end encrypted channel opens to each member.",
+        " end-to-end encrypted channel opens to each member. --relay-only: the tracker"
+        " gives the members no address for you and every channel to them goes through"
+        " its relay (members see ⇄ relay); /join the room you are in changes it.",
     ),
     CommandSpec(
         "/leave",

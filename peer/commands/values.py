@@ -55,6 +55,8 @@ class ListRooms:
 class CreateRoom:
     room: str
     invite_only: bool = False
+    #: Room-mates get no address for us; every channel to them goes through the relay.
+    relay_only: bool = False
 
 
 class OwnerAction(StrEnum):
@@ -90,6 +92,8 @@ class ShowAccess:
 @dataclass(frozen=True, slots=True)
 class JoinRoom:
     room: str
+    #: As :attr:`CreateRoom.relay_only`.
+    relay_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,9 @@ being re-dialled; one whose key changed and is not accepted is skipped and repor
 failed (``key_changed``).
 
 Paths: a channel is direct or relayed (:class:`peer.core.actions.ChannelPath`); the rules
-are the same on both. An ``endpoint`` offered on a relayed channel is dialled once
+are the same on both. In a room entered relay-only, every channel to its members is
+dialled through the relay and an address they offer is never dialled (a direct
+connection would show them ours). An ``endpoint`` offered on a relayed channel is dialled once
 (:class:`peer.core.actions.Upgrade`); a direct channel that opens while a relayed one exists
 replaces it and takes over what the relayed one carried unacknowledged, in order, before
 anything new; the receiver's exactly-once filter drops what had already arrived, so the
@@ -320,7 +322,13 @@ class PeerCore:
         ``address`` (their host and port in the tracker's member list, if they listen)
         unless ``policy`` refuses it (then through the relay, if ``relay_open``) or
         ``rate`` says that address was dialled too often; anyone else goes through the
-        relay, if the tracker ever ``listed`` them (a name nobody listed is not online)."""
+        relay, if the tracker ever ``listed`` them (a name nobody listed is not online).
+        A member of the room we entered relay-only goes through the relay, always."""
+        if self._relay_only_with(user):
+            if not relay_open:
+                detail = f"not dialling {user} directly (you are in a relay-only room)"
+                return DialRefused(DialFailure.UNREACHABLE, f"{detail} and there is no relay")
+            address = None
         if not self._member(user):
             address = None
         if address is None:
@@ -369,7 +377,7 @@ class PeerCore:
             policy,
             path=channel.path,
             trust=trust,
-            room_mate=room is not None and user in room.present(),
+            room_mate=room is not None and (user in room.present() or self._relay_only_with(user)),
             listening=True,
         ):
             channel.offered = True
@@ -414,6 +422,8 @@ class PeerCore:
         """``channel``'s user offers a direct address: dial it, once per relayed channel."""
         if channel.path is not ChannelPath.RELAY or channel.upgrade_tried:
             return
+        if self._relay_only_with(channel.user):
+            return  # dialling it would show them our address
         channel.upgrade_tried = True
         if channel.user not in self._upgrading:
             self._upgrading.add(channel.user)
@@ -486,15 +496,25 @@ class PeerCore:
     # ------------------------------------------------------------------ the room
 
     def room_entered(
-        self, name: str, owner: str, capacity: int, members: Iterable[str], now: float
+        self,
+        name: str,
+        owner: str,
+        capacity: int,
+        members: Iterable[str],
+        now: float,
+        *,
+        relay_only: bool = False,
     ) -> Step:
-        """We created or joined ``name`` (or joined it again after a tracker outage)."""
+        """We created or joined ``name`` (or joined it again after a tracker outage);
+        ``relay_only``: we asked the tracker to give its members no address for us."""
         if self.room is not None and self.room.name != name:
             self._clear_room(deleted=False)
         if self.room is None:
-            self.room = RoomState(name, owner, capacity, self.me, set(members) | {self.me})
+            everyone = set(members) | {self.me}
+            self.room = RoomState(name, owner, capacity, self.me, everyone, relay_only=relay_only)
             self._ensure_room_channels(now)
             return self._done()
+        self.room.relay_only = relay_only
         return self.room_update(name, owner, members, now)
 
     def room_update(
@@ -767,6 +787,12 @@ class PeerCore:
 
     def _member(self, user: str) -> bool:
         return self.room is not None and user in self.room.members
+
+    def _relay_only_with(self, user: str) -> bool:
+        """Whether ``user`` is in the room we entered relay-only: no direct dial to
+        them, no dial of an address they offer, no offer of ours."""
+        room = self.room
+        return room is not None and room.relay_only and room.known(user)
 
     def _evictable(self, keep: str = "") -> OpenChannel | None:
         members = set() if self.room is None else self.room.members

@@ -46,6 +46,10 @@ class RoomState:
     #: Detached members and when the tracker stopped listing them.
     detached: dict[str, float] = field(default_factory=dict)
     held: dict[str, list[ChatMessage]] = field(default_factory=dict)
+    #: We entered the room relay-only: the tracker gives its members no address for
+    #: us, and every channel to them goes through the relay (never a direct dial, which
+    #: would show them our address).
+    relay_only: bool = False
 
     def known(self, username: str) -> bool:
         """Listed by the tracker, or dropped by it while our channel to them lives on."""

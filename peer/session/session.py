@@ -245,9 +245,14 @@ class TrackerSession:
         reply = await self._request(Command.LIST_ROOMS, cursor=cursor, limit=limit)
         return RoomPage.parse(reply)
 
-    async def create_room(self, name: str, invite_only: bool = False) -> RoomInfo:
+    async def create_room(
+        self, name: str, invite_only: bool = False, relay_only: bool = False
+    ) -> RoomInfo:
         reply = await self._request(
-            Command.CREATE_ROOM, room=name, invite_only=True if invite_only else None
+            Command.CREATE_ROOM,
+            room=name,
+            invite_only=True if invite_only else None,
+            relay_only=True if relay_only else None,
         )
         return parse_created(reply)
 
@@ -263,8 +268,12 @@ class TrackerSession:
     async def room_access(self, room: str) -> RoomAccess:
         return RoomAccess.from_wire(await self._request(Command.ROOM_ACCESS, room=room))
 
-    async def join_room(self, name: str) -> JoinReply:
-        return JoinReply.parse(await self._request(Command.JOIN_ROOM, room=name))
+    async def join_room(self, name: str, relay_only: bool = False) -> JoinReply:
+        """``relay_only``: the tracker gives the room's members no address for us."""
+        reply = await self._request(
+            Command.JOIN_ROOM, room=name, relay_only=True if relay_only else None
+        )
+        return JoinReply.parse(reply)
 
     async def leave_room(self) -> None:
         await self._request(Command.LEAVE_ROOM)

@@ -70,14 +70,16 @@ def show_result(model: ChatModel, result: res.Result, room_before: str | None) -
     were in is announced by its ``RoomDeleted`` event in the room's buffer, not here.
     """
     match result:
-        case res.RoomCreated(room):
+        case res.RoomCreated(room, relay_only=relay_only):
             if model.room == room:
                 model.buffers.switch_to(room_buffer(room))
                 model.notice(f"created #{room}; you own it and are its first member")
+                _relay_only_notice(model, relay_only)
             else:
                 model.notice(f"created #{room}; /join {room} to enter it")
-        case res.Joined(room):
+        case res.Joined(room, relay_only=relay_only):
             _entered(model, room)
+            _relay_only_notice(model, relay_only)
         case res.Left(room):
             model.notice(f"you left #{room}" if room else "you are not in a room")
         case res.Deleted(room):
@@ -135,6 +137,14 @@ def _entered(model: ChatModel, room: str) -> None:
             "you replaced your identity key this session: members who knew the old one"
             " refuse your channel (and get none of your messages) until they accept the"
             " new key; the status buffer (F1) says who refused",
+        )
+
+
+def _relay_only_notice(model: ChatModel, relay_only: bool) -> None:
+    if relay_only:
+        model.notice(
+            "relay-only: the members get no address of yours; every channel to them goes"
+            " through the tracker's relay (\u21c4 relay), still end-to-end encrypted"
         )
 
 
