@@ -231,3 +231,29 @@ async def test_two_departures_in_one_group_batch_are_both_named_on_the_other_tra
             named[update["removed"]["username"]] = update["removed"]["reason"]
     assert named == {"xkicked": "kicked", "yleaver": "left"}
     assert [m["username"] for m in update["members"]] == ["alice", "bob"]
+
+
+async def test_a_relay_only_member_has_no_address_on_another_tracker(
+    tracker_factory, pg_database, user
+):
+    """alice (tracker A) creates a room relay-only; bob joins it on tracker B: B lists her
+    without an address too. Her choice changed while in the room reaches B's members."""
+    a = await tracker_factory(database=pg_database)
+    b = await tracker_factory(database=pg_database)
+    alice = await user(a, "alice", port=40001)
+    bob = await user(b, "bob", port=40002)
+    hidden = {"username": "alice", "identity_key": alice.identity_key}
+    created = await alice.request("CREATE_ROOM", room="lobby", relay_only=True)
+    assert created["status"] == "OK", created
+    joined = await bob.request("JOIN_ROOM", room="lobby")
+    assert joined["status"] == "OK", joined
+    assert joined["members"][0] == hidden
+    update = await members_update(alice, ["alice", "bob"])
+    assert update["members"][0] == hidden and update["members"][1]["port"] == 40002
+    assert (await alice.request("JOIN_ROOM", room="lobby"))["status"] == "OK"
+    while (update := await members_update(bob, ["alice", "bob"]))["members"][0] == hidden:
+        pass
+    assert update["members"][0]["port"] == 40001
+    assert (await alice.request("JOIN_ROOM", room="lobby", relay_only=True))["status"] == "OK"
+    while (update := await members_update(bob, ["alice", "bob"]))["members"][0] != hidden:
+        pass

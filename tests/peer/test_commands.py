@@ -58,6 +58,11 @@ FP = "7249 A105 7E39 03FF F5DB 1430 E839 E7E0"
         ("/rooms general", ListRooms("general")),
         ("/create lobby", CreateRoom("lobby")),
         ("/create lobby --invite-only", CreateRoom("lobby", invite_only=True)),
+        ("/create lobby --relay-only", CreateRoom("lobby", relay_only=True)),
+        (
+            "/create lobby --relay-only --invite-only",
+            CreateRoom("lobby", invite_only=True, relay_only=True),
+        ),
         ("/kick bob", ControlUser(OwnerAction.KICK, "bob")),
         ("/ban bob lobby", ControlUser(OwnerAction.BAN, "bob", "lobby")),
         ("/unban bob", ControlUser(OwnerAction.UNBAN, "bob")),
@@ -68,6 +73,7 @@ FP = "7249 A105 7E39 03FF F5DB 1430 E839 E7E0"
         ("/access", ShowAccess()),
         ("/access lobby", ShowAccess("lobby")),
         ("/join lobby", JoinRoom("lobby")),
+        ("/join lobby --relay-only", JoinRoom("lobby", relay_only=True)),
         ("/leave", LeaveRoom()),
         ("/delete lobby", DeleteRoom("lobby")),
         ("/users", ListUsers()),
@@ -117,6 +123,9 @@ def test_unknown_command() -> None:
         "/reject bob now",
         "/peers a b",
         "/create lobby --private",
+        "/create lobby --relay-only --relay-only",
+        "/join lobby --invite-only",
+        "/join lobby --relay-only extra",
         "/kick",
         "/ban bob lobby now",
         "/invite-only",
@@ -200,7 +209,7 @@ def test_one_table_for_usage_help_and_completion() -> None:
     assert {spec.name for spec in commands_for(Frontend.BATCH)} >= {"/login", "/msg", "/quit"}
     assert "/login" not in {spec.name for spec in commands_for(Frontend.TUI)}
     spec = spec_for("/JOIN", Frontend.TUI)
-    assert spec is not None and spec.usage == "/join ROOM"
+    assert spec is not None and spec.usage == "/join ROOM [--relay-only]"
     assert spec_for("/login", Frontend.TUI) is None
 
 

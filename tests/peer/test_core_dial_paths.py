@@ -220,3 +220,50 @@ def test_no_offer_without_a_listener_a_relayed_channel_or_to_a_room_mate() -> No
     mate = in_room("alice", ("alice", "bob"))
     mate.channel_opened("bob", 2, initiator=True, now=0.0, path=ChannelPath.RELAY)
     assert offers(mate) == []  # the tracker gave them our address already
+
+
+# ---------------------------------------------------------------- relay-only rooms
+
+
+def test_in_a_relay_only_room_every_member_goes_through_the_relay() -> None:
+    """A direct dial would show the room-mate our address: never, even to one whose
+    address the tracker lists, and no token of the dial rate is spent."""
+    alice = make_core("alice")
+    alice.room_entered("lobby", "bob", 3, ["alice", "bob"], 0.0, relay_only=True)
+    rate = Rate()
+    assert dial_path(alice, "bob", BOB, rate=rate) == DialRelay()
+    assert rate.taken == []
+    path = dial_path(alice, "bob", BOB, relay_open=False)
+    assert isinstance(path, DialRefused) and path.failure is DialFailure.UNREACHABLE
+    assert "relay-only room" in path.detail
+    # Entering it again without the choice (/join lobby) dials directly again.
+    alice.room_entered("lobby", "bob", 3, ["alice", "bob"], 1.0)
+    assert dial_path(alice, "bob", BOB, rate=rate) == DialDirect(*BOB)
+    # The choice goes with the room: outside it, bob is an ordinary contact.
+    alice.room_entered("lobby", "bob", 3, ["alice", "bob"], 2.0, relay_only=True)
+    alice.room_closed(deleted=False)
+    assert dial_path(alice, "bob", None) == DialRelay()
+
+
+def test_in_a_relay_only_room_a_room_mate_cannot_lure_a_direct_dial() -> None:
+    """The attack: a room-mate offers an address over the relayed channel, so that our
+    direct dial shows them ours. In a relay-only room the offer is never dialled, and
+    we never offer ours; in an ordinary room the same offer is dialled once."""
+    offer = EndpointOffer("192.0.2.10", 4000)
+    shy = make_core("alice")
+    shy.room_entered("lobby", "bob", 3, ["alice", "bob"], 0.0, relay_only=True)
+    shy.channel_opened("bob", 1, initiator=True, now=0.0, path=ChannelPath.RELAY)
+    step = shy.frames_received(1, [offer], 1.0)
+    assert [a for a in step.actions if isinstance(a, Upgrade)] == []
+    assert offers(shy) == []
+    # Still relay-only for a member the tracker dropped while our channel lives on.
+    shy.room_update("lobby", "bob", ["alice"], 2.0)
+    assert shy.room is not None and "bob" in shy.room.detached
+    shy.channel_opened("bob", 2, initiator=False, now=2.5, path=ChannelPath.RELAY)
+    step = shy.frames_received(2, [offer], 3.0)
+    assert [a for a in step.actions if isinstance(a, Upgrade)] == []
+    plain = make_core("alice")
+    plain.room_entered("lobby", "bob", 3, ["alice", "bob"], 0.0)
+    plain.channel_opened("bob", 1, initiator=True, now=0.0, path=ChannelPath.RELAY)
+    step = plain.frames_received(1, [offer], 1.0)
+    assert [a for a in step.actions if isinstance(a, Upgrade)] == [Upgrade("bob", *BOB)]
