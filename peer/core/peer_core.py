@@ -20,9 +20,9 @@ being re-dialled; one whose key changed and is not accepted is skipped and repor
 failed (``key_changed``).
 
 Paths: a channel is direct or relayed (:class:`peer.core.actions.ChannelPath`); the rules
-are the same on both. In a room entered relay-only, every channel to its members is
-dialled through the relay and an address they offer is never dialled (a direct
-connection would show them ours). An ``endpoint`` offered on a relayed channel is dialled once
+are the same on both. In a room entered relay-only, members are dialled through the relay
+and an address they offer is never dialled (that would show them ours). Elsewhere, an
+``endpoint`` offered on a relayed channel is dialled once
 (:class:`peer.core.actions.Upgrade`); a direct channel that opens while a relayed one exists
 replaces it and takes over what the relayed one carried unacknowledged, in order, before
 anything new; the receiver's exactly-once filter drops what had already arrived, so the
@@ -789,10 +789,8 @@ class PeerCore:
         return self.room is not None and user in self.room.members
 
     def _relay_only_with(self, user: str) -> bool:
-        """Whether ``user`` is in the room we entered relay-only: no direct dial to
-        them, no dial of an address they offer, no offer of ours."""
-        room = self.room
-        return room is not None and room.relay_only and room.known(user)
+        """``user`` is in the room we entered relay-only: no direct dial either way."""
+        return self.room is not None and self.room.relay_only and self.room.known(user)
 
     def _evictable(self, keep: str = "") -> OpenChannel | None:
         members = set() if self.room is None else self.room.members
