@@ -14,10 +14,12 @@ whose address the tracker lists; chat and receipts work both ways.
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from commons.codec import JsonObject
 from peer.events import MessageDelivered, MessageReceived
 from tests.conftest import UserFactory
+from tests.e2e.batch_process import BatchProcess
 from tests.e2e.proxy import FramingProxy
 from tests.peers import TIMEOUT, PeerFactory
 from tests.tracker_client import TrackerTestClient
@@ -136,4 +138,37 @@ async def test_a_relay_only_member_chats_with_room_mates_only_through_the_relay(
         assert bea.client.channel_paths == {"abe": "relay", "cal": "relay"}
     finally:
         await bea_proxy.close()
+        await cal_proxy.close()
+
+
+async def test_batch_join_relay_only_hides_the_address_and_chats_through_the_relay(
+    tracker: TrackerServer, peer_factory: PeerFactory, user: UserFactory, tmp_path: Path
+) -> None:
+    """The command as a user types it: a real ``p2pchat --batch`` process (listening)
+    sends ``/join lobby --relay-only``; a stranger's raw session then joins and finds no
+    address for it, and its channel to cal (whose address it has) is relayed."""
+    cal_proxy = FramingProxy()
+    cal_port = await cal_proxy.start()
+    bea = await BatchProcess.logged_in(tracker, tmp_path / "bea", "bea")
+    try:
+        assert bea.ready["listen"] is not None
+        cal = await peer_factory(tracker, "cal", advertise_port=cal_port)
+        cal_proxy.target = cal.client.listen_address
+        await cal.client.create_room("lobby")
+        bea.send("/join lobby --relay-only")
+        joined = await bea.expect("joined", room="lobby")
+        assert joined["relay_only"] is True and sorted(joined["members"]) == ["bea", "cal"]
+        opened = await bea.expect("channel_opened", user="cal")
+        assert opened["path"] == "relay"
+        stranger = await user(tracker, "stranger")
+        reply = await stranger.request("JOIN_ROOM", room="lobby")
+        assert reply["status"] == "OK", reply
+        assert set(entry(reply, "bea")) == {"username", "identity_key"}  # no host, no port
+        bea.send("hello from nowhere")
+        await cal.wait_for(MessageReceived, lambda e: e.text == "hello from nowhere")
+        await cal.client.send_room("hello bea")
+        await bea.expect("message", room="lobby", text="hello bea")
+        assert cal_proxy.connections == 0
+    finally:
+        await bea.stop()
         await cal_proxy.close()
