@@ -4,8 +4,6 @@ built here with the real tracker's own certificate and key, real clients)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import sqlite3
 from collections.abc import AsyncIterator
@@ -16,14 +14,12 @@ from typing import Any
 import pytest
 from argon2 import PasswordHasher
 
-from commons.codec import decode_object, encode_message
 from commons.errors import ErrorCode, P2PChatError
-from commons.framing import FrameDecoder
-from commons.tracker_protocol import error, ok
 from crypto.keystore import TEST_KDF_PARAMS, load_or_create_identity
 from crypto.login_secret import legacy_digest
 from peer.client.chat_client import ChatClient
 from peer.session.login_memory import MEMORY_FILE
+from tests.peer.salt_forger import SaltForger
 from tests.peers import DEFAULT_PASSWORD, peer_config
 from tests.tracker.test_login_secret import OLD_PASSWORD, stored
 from tracker.server.server import TrackerServer
@@ -32,51 +28,10 @@ from tracker.storage.sqlite_file import DB_FILE_NAME
 CHEAP = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 
 
-class HostileTracker:
-    """Speaks the tracker protocol with the real tracker's certificate and key (a tracker
-    turned hostile, or whoever stole its key): ``SALT`` says ``legacy: true``, anything
-    else is refused. Keeps every frame it received."""
-
-    def __init__(self, real: TrackerServer, salt_reply: dict[str, Any]) -> None:
-        self._real = real
-        self._salt = {k: v for k, v in salt_reply.items() if k not in ("status", "id")}
-        self._salt["legacy"] = True
-        self.received: list[dict[str, Any]] = []
-        self.raw = bytearray()
-        self.port = 0
-        self._server: asyncio.Server | None = None
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(
-            self._serve, "127.0.0.1", 0, ssl=self._real.ssl_context
-        )
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        decoder = FrameDecoder()
-        with contextlib.suppress(ConnectionError, OSError):
-            while data := await reader.read(65536):
-                self.raw += data
-                for body in decoder.feed(data):
-                    frame = decode_object(body)
-                    self.received.append(frame)
-                    if frame.get("cmd") == "SALT":
-                        reply = ok(frame.get("id"), **self._salt)
-                    else:
-                        reply = error(frame.get("id"), ErrorCode.AUTH_FAILED, "no")
-                    writer.write(encode_message(reply))
-        writer.close()
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-
-
 @pytest.fixture
-async def hostile(tracker: TrackerServer, connect: Any) -> AsyncIterator[HostileTracker]:
+async def hostile(tracker: TrackerServer, connect: Any) -> AsyncIterator[SaltForger]:
     salt = await (await connect(tracker)).request("SALT", username="alice")
-    server = HostileTracker(tracker, salt)
+    server = SaltForger(tracker, {**salt, "legacy": True})
     await server.start()
     yield server
     await server.stop()

@@ -5,8 +5,6 @@ clients). What a first contact still takes on trust is in docs/SECURITY.md."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -15,56 +13,14 @@ from typing import Any
 
 import pytest
 
-from commons.codec import decode_object, encode_message
 from commons.errors import ErrorCode, P2PChatError
-from commons.framing import FrameDecoder
-from commons.tracker_protocol import error, ok
 from crypto.keystore import TEST_KDF_PARAMS
 from crypto.login_secret import LoginKdf, login_secret
 from peer.client.chat_client import ChatClient
 from peer.session.login_memory import MEMORY_FILE
+from tests.peer.salt_forger import SaltForger
 from tests.peers import DEFAULT_PASSWORD, peer_config
 from tracker.server.server import TrackerServer
-
-
-class RealmThief:
-    """Speaks the tracker protocol with the real tracker's certificate and key (a tracker
-    turned hostile, or whoever holds its key) and answers ``SALT`` with what another
-    group's tracker says for the name: its realm, its salt. Keeps every byte received."""
-
-    def __init__(self, real: TrackerServer, salt_reply: dict[str, Any]) -> None:
-        self._real = real
-        self._salt = {k: v for k, v in salt_reply.items() if k not in ("status", "id")}
-        self.received: list[dict[str, Any]] = []
-        self.raw = bytearray()
-        self.port = 0
-        self._server: asyncio.Server | None = None
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(
-            self._serve, "127.0.0.1", 0, ssl=self._real.ssl_context
-        )
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        decoder = FrameDecoder()
-        with contextlib.suppress(ConnectionError, OSError):
-            while data := await reader.read(65536):
-                self.raw += data
-                for body in decoder.feed(data):
-                    frame = decode_object(body)
-                    self.received.append(frame)
-                    if frame.get("cmd") == "SALT":
-                        reply = ok(frame.get("id"), **self._salt)
-                    else:
-                        reply = error(frame.get("id"), ErrorCode.AUTH_FAILED, "no")
-                    writer.write(encode_message(reply))
-        writer.close()
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
 
 
 @pytest.fixture
@@ -111,10 +67,10 @@ async def _log_in(
 @pytest.fixture
 async def thief(
     tracker: TrackerServer, other_group: TrackerServer, connect: Any
-) -> AsyncIterator[RealmThief]:
+) -> AsyncIterator[SaltForger]:
     salt = await (await connect(other_group)).request("SALT", username="alice")
     assert salt["realm"] == "other-group"
-    server = RealmThief(tracker, salt)
+    server = SaltForger(tracker, salt)
     await server.start()
     yield server
     await server.stop()
