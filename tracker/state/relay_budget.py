@@ -44,7 +44,7 @@ tracker's CPU and link, and a group's capacity is the sum of its trackers'.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from commons.relay_frames import MAX_RELAY_BODY
@@ -306,15 +306,7 @@ class RelayStats:
 
     def copy(self) -> RelayStats:
         """A snapshot (the log compares the next one with it)."""
-        return RelayStats(
-            frames=self.frames,
-            bytes=self.bytes,
-            ends=self.ends,
-            refused=self.refused,
-            shaped=self.shaped,
-            shaped_by=dict(self.shaped_by),
-            dropped=self.dropped,
-        )
+        return replace(self, shaped_by=dict(self.shaped_by))
 
     def line(self, pairs: int) -> str:
         scopes = ", ".join(f"{self.shaped_by.get(s, 0)} per {s}" for s in BudgetScope)
