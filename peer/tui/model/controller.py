@@ -193,6 +193,15 @@ class ChatController:
                 await self.trust_key(user, self.client.key_to_trust(user, typed))
             case cmd.Reject(user):
                 await self.reject(user)
+            case cmd.JoinRoom(room):
+                try:
+                    result = await execute(self.client, command)
+                except P2PChatError as exc:
+                    model.join_refused(room, exc.code)
+                    raise
+                room_before = model.room
+                self._refresh(refresh_for(result))
+                show_result(model, result, room_before)
             case _:
                 result = await execute(self.client, command)
                 room_before = model.room
