@@ -233,6 +233,8 @@ class LoginScreen(Screen[str]):
         submit.label = "Create account" if self.registering else "Log in"
         toggle = self.query_one("#toggle", Button)
         toggle.label = "I have an account" if self.registering else "Create an account instead"
+        for button in (submit, toggle):
+            button.refresh(layout=True)  # a new label is another width
         self._set_status("")
 
     def action_toggle_mode(self) -> None:

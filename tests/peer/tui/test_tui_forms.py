@@ -22,7 +22,7 @@ from peer.tui.app import ChatApp
 from peer.tui.chat_screen import ChatScreen
 from peer.tui.login import LoginScreen
 from peer.tui.widgets import KeyChangedDialog, PasteDialog, VerifyDialog
-from tests.peer.tui.conftest import DEADLINE, PASSWORD, burst, make_client
+from tests.peer.tui.conftest import DEADLINE, PASSWORD, burst, make_client, until
 from tracker.server.server import TrackerServer
 
 SIZE = (100, 34)
@@ -292,3 +292,12 @@ async def test_the_paste_dialog_starts_on_cancel_and_arrows_move() -> None:
         assert await focus_walk(pilot, app, ["left", "left"]) == ["send", "cancel"]
         await pilot.press("enter")
         assert app.results == [False]
+
+
+async def test_the_buttons_grow_with_their_labels(tracker: TrackerServer, tmp_path: Path) -> None:
+    app = app_for(tracker, tmp_path / "home")
+    async with app.run_test(size=SIZE) as pilot:
+        toggle = app.screen.query_one("#toggle", Button)
+        await pilot.press("ctrl+t")
+        assert str(toggle.label) == "Create an account instead"
+        await until(pilot, lambda: toggle.region.width >= len(str(toggle.label)), "drawn whole")
