@@ -12,7 +12,11 @@ reached is reported in words before anyone types a password (and tried again eve
 :data:`RETRY_INTERVAL` seconds), and the fingerprint of a tracker certificate pinned on
 first use is shown on the card. Enter and Tab move between fields in key order, so a
 password manager's auto-type (name, Tab, password, Tab, password, Enter, all in one
-burst) fills each field with its own part.
+burst) fills each field with its own part, on every form: the Tab order comes from the
+mode (not from the last layout, which lags behind Ctrl+T in a burst), the form is read
+only once every earlier key reached its field (:meth:`LoginScreen._submit`), and a
+name typed into the password field, where logging in with the name filled in starts,
+is recognised at the Tab (:meth:`LoginScreen.action_next_field`).
 
 An account the tracker still holds in the login scheme of older versions is refused
 (``legacy_login_refused``) with a button that logs in once more, allowing the old

@@ -7,7 +7,9 @@ screen, which asks with :class:`PasteDialog` before sending one message per line
 identity key changes; :class:`VerifyDialog` shows both fingerprints side by side with
 the safety number to read out to the contact. Both are :class:`DecisionDialog` dialogs: when
 the keys in question change while one is open, the screen withdraws it, so a decision
-is never taken on a screen that no longer shows every key in question.
+is never taken on a screen that no longer shows every key in question. Every dialog is a
+:class:`ButtonDialog`: it opens on its safe default and the arrow keys move between its
+buttons.
 """
 
 from __future__ import annotations
