@@ -193,17 +193,13 @@ class ChatController:
                 await self.trust_key(user, self.client.key_to_trust(user, typed))
             case cmd.Reject(user):
                 await self.reject(user)
-            case cmd.JoinRoom(room):
+            case _:
                 try:
                     result = await execute(self.client, command)
                 except P2PChatError as exc:
-                    model.join_refused(room, exc.code)
+                    if isinstance(command, cmd.JoinRoom):  # banned, or no such room: a hint
+                        model.join_refused(command.room, exc.code)
                     raise
-                room_before = model.room
-                self._refresh(refresh_for(result))
-                show_result(model, result, room_before)
-            case _:
-                result = await execute(self.client, command)
                 room_before = model.room
                 self._refresh(refresh_for(result))
                 show_result(model, result, room_before)
