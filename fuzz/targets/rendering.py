@@ -3,7 +3,7 @@
 The text is the input read as UTF-16 code units, so every string Python can hold is
 reachable (lone surrogates included). The sanitiser and the drawn message never hold
 a character that is unsafe for display, the drawing is bounded (at most
-``MAX_SHOWN_LINES`` lines and ``MAX_SHOWN_CHARS`` characters before "N more lines"),
+``MAX_SHOWN_LINES`` lines and ``MAX_SHOWN_CHARS`` characters before "… N more characters"),
 and the batch JSON line of the same text is one inert line that decodes back.
 """
 

@@ -12,7 +12,11 @@ reached is reported in words before anyone types a password (and tried again eve
 :data:`RETRY_INTERVAL` seconds), and the fingerprint of a tracker certificate pinned on
 first use is shown on the card. Enter and Tab move between fields in key order, so a
 password manager's auto-type (name, Tab, password, Tab, password, Enter, all in one
-burst) fills each field with its own part.
+burst) fills each field with its own part, on every form: the Tab order comes from the
+mode (not from the last layout, which lags behind Ctrl+T in a burst), the form is read
+only once every earlier key reached its field (:meth:`LoginScreen._submit`), and a
+name typed into the password field, where logging in with the name filled in starts,
+is recognised at the Tab (:meth:`LoginScreen.action_next_field`).
 
 An account the tracker still holds in the login scheme of older versions is refused
 (``legacy_login_refused``) with a button that logs in once more, allowing the old
@@ -30,7 +34,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -79,12 +83,30 @@ def local_accounts(home: Path | None) -> list[str]:
     return sorted(p.parent.name for p in home.glob(f"*/{KEY_FILE_NAME}") if p.is_file())
 
 
+class PasswordInput(Input):
+    """The password field; knows the text typed into it since the screen focused it.
+
+    ``typed`` is kept as the app hands each key over (:meth:`_forward_event`), before the
+    field has applied the keys queued to it, which is what a Tab handled as the key
+    arrives must know (see :meth:`LoginScreen.action_next_field`). ``None`` once a key
+    other than a character was typed: then nothing is inferred from it.
+    """
+
+    typed: str | None = ""
+
+    def _forward_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key) and self.typed is not None:
+            character = event.character if event.is_printable else None
+            self.typed = None if character is None else self.typed + character
+        super()._forward_event(event)
+
+
 class LoginScreen(Screen[str]):
     """Register or log in; dismisses with the username once logged in."""
 
     DEFAULT_CSS = LOGIN_CSS
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("ctrl+t", "toggle_mode", "Switch between log in and create account"),
+        Binding("ctrl+t", "toggle_mode", "Switch between log in and create account", priority=True),
         Binding("enter", "enter", "Next field or submit", show=False, priority=True),
         Binding("tab", "next_field(1)", "Next field", show=False, priority=True),
         Binding("shift+tab", "next_field(-1)", "Previous field", show=False, priority=True),
@@ -99,6 +121,8 @@ class LoginScreen(Screen[str]):
         self.registering = not self.accounts
         self.replaced_key = False
         self._username = ""
+        #: The name this screen filled in itself (emptied again for a new account).
+        self._prefilled = ""
         self._connecting: asyncio.Task[None] | None = None
 
     def compose(self) -> ComposeResult:
@@ -112,7 +136,7 @@ class LoginScreen(Screen[str]):
             with Vertical(id="form"):
                 yield Static(id="mode-title")
                 yield Input(placeholder="username (letters, digits, _ . -)", id="username")
-                yield Input(placeholder="password", password=True, id="password")
+                yield PasswordInput(placeholder="password", password=True, id="password")
                 yield Input(placeholder="repeat the password", password=True, id="confirm")
                 with Horizontal(id="login-buttons"):
                     yield Button("Log in", id="submit", variant="primary")
@@ -137,12 +161,28 @@ class LoginScreen(Screen[str]):
 
     def on_mount(self) -> None:
         self._apply_mode()
-        if len(self.accounts) == 1 and not self.registering:
-            self.query_one("#username", Input).value = self.accounts[0]
-            self.query_one("#password", Input).focus()
-        else:
-            self.query_one("#username", Input).focus()
+        self._focus_first_field()
         self.run_worker(self._reach_tracker(), group="tracker")
+
+    def _focus_first_field(self) -> None:
+        """Where typing starts: the password when logging in with the name filled in
+        (the one local account's), else the name.
+
+        Creating an account starts on an empty name (the local account's is not the new
+        one); logging in fills the name in when it is empty and there is one account.
+        ``set_focus``, not ``focus()``: the keys already queued go to the new field.
+        """
+        username = self.query_one("#username", Input)
+        if self.registering:
+            if username.value == self._prefilled:
+                username.value = ""
+            self._prefilled = ""
+        elif not username.value.strip() and len(self.accounts) == 1:
+            username.value = self._prefilled = self.accounts[0]
+        if username.value.strip() and not self.registering:
+            self._focus(self.query_one("#password", Input))
+        else:
+            self._focus(username)
 
     # -- the tracker, before anything is typed ------------------------------------------
 
@@ -197,13 +237,17 @@ class LoginScreen(Screen[str]):
         submit.label = "Create account" if self.registering else "Log in"
         toggle = self.query_one("#toggle", Button)
         toggle.label = "I have an account" if self.registering else "Create an account instead"
+        for button in (submit, toggle):
+            button.refresh(layout=True)  # a new label is another width
         self._set_status("")
 
     def action_toggle_mode(self) -> None:
         self.registering = not self.registering
         self.query_one("#replace-key").set_class(False, "shown")
         self.query_one("#legacy-login").set_class(False, "shown")
+        self.query_one("#confirm", Input).value = ""
         self._apply_mode()
+        self._focus_first_field()
 
     # -- input ------------------------------------------------------------------------
 
@@ -227,15 +271,60 @@ class LoginScreen(Screen[str]):
     def _continue(self) -> None:
         self.dismiss(self._username)
 
+    def _fields(self) -> list[Widget]:
+        """The fields Tab visits, in order, from the mode and the buttons offered.
+
+        Decided from the screen's state, not from what was last drawn: right after
+        Ctrl+T or a refusal, the keys of a burst arrive before the next layout, and a
+        field that is not drawn yet must still be next.
+        """
+        if self.query_one("#done").has_class("shown"):
+            return [self.query_one("#continue", Button)]
+        ids = ["#username", "#password", *(["#confirm"] if self.registering else [])]
+        ids += ["#submit", "#toggle"]
+        ids += [
+            i for i in ("#replace-key", "#legacy-login") if self.query_one(i).has_class("shown")
+        ]
+        return [w for w in map(self.query_one, ids) if not w.disabled]
+
     def action_next_field(self, step: int) -> None:
-        """Tab and Shift+Tab, in key order (see :meth:`action_enter`)."""
-        candidates: list[Widget] = [*self.query(Input), *self.query(Button)]
-        fields = [w for w in candidates if w.display and not w.disabled and w.region.area]
+        """Tab and Shift+Tab, in key order (see :meth:`action_enter`).
+
+        Logging in with the name filled in starts in the password field (and a refusal
+        puts the focus back there), so a password manager's auto-type (name, Tab,
+        password, Enter) types the name there first. A Tab from that field when it holds
+        exactly the name shown is taken as that: the field is emptied and keeps the focus
+        for the password that follows. Anything else in it is never moved anywhere
+        visible. (A password equal to the name is refused by no one here, but whoever has
+        one types it and presses Enter, not Tab.)
+        """
+        fields = self._fields()
         if not fields:
             return
         focused = self.focused
+        name = self.query_one("#username", Input).value.strip()
+        if step == 1 and isinstance(focused, PasswordInput) and name and focused.typed == name:
+            # In key order: after the name's keys, before the password's that follow.
+            focused.call_later(self._drop_name, focused, name)
+            focused.typed = ""
+            return
         index = fields.index(focused) if focused in fields else -1
-        self.set_focus(fields[(index + step) % len(fields)])
+        self._focus(fields[(index + step) % len(fields)])
+
+    @staticmethod
+    def _drop_name(field: Input, name: str) -> None:
+        if field.value == name:
+            field.value = ""
+
+    def _focus(self, widget: Widget) -> None:
+        """Focus ``widget`` now: the keys not yet dispatched go to it.
+
+        ``set_focus``, not ``focus()`` (deferred until after the queued keys); the
+        password field starts counting what is typed into it afresh.
+        """
+        if isinstance(widget, PasswordInput):
+            widget.typed = ""
+        self.set_focus(widget)
 
     def action_enter(self) -> None:
         """Enter moves to the next field, or submits from the last one.
@@ -250,30 +339,48 @@ class LoginScreen(Screen[str]):
             focused.press()
         elif focused is not None and focused.id == "username":
             # set_focus, not focus(): focus() is deferred until after the queued keys.
-            self.set_focus(self.query_one("#password", Input))
+            self._focus(self.query_one("#password", Input))
         elif focused is not None and focused.id == "password" and self.registering:
-            self.set_focus(self.query_one("#confirm", Input))
+            self._focus(self.query_one("#confirm", Input))
         elif isinstance(focused, Input):
-            # After the keys already queued to that field: they are part of the password.
-            focused.call_later(self._submit, replace_key=False)
+            self._submit(replace_key=False)
 
     def _submit(self, *, replace_key: bool, allow_legacy: bool = False) -> None:
+        """Submit once every key typed before now has reached its field.
+
+        Each field applies its keys from its own queue, and the queues of different
+        fields run in no set order: a burst's Enter can be handled while the name's keys
+        still wait. So a callback goes through each field's queue in turn (behind the
+        keys already queued there) and the form is read only at the end.
+        """
+        fields = [self.query_one(i, Input) for i in ("#username", "#password", "#confirm")]
+
+        def through(index: int) -> None:
+            if index < len(fields):
+                fields[index].call_later(through, index + 1)
+            else:
+                self._submit_now(replace_key=replace_key, allow_legacy=allow_legacy)
+
+        through(0)
+
+    def _submit_now(self, *, replace_key: bool, allow_legacy: bool) -> None:
         username = self.query_one("#username", Input).value.strip()
         password = self.query_one("#password", Input).value
         try:
             validate_username(username)
         except P2PChatError:
             self._set_status("a username is 1-32 letters, digits, '_', '.' or '-'", error=True)
-            self.query_one("#username", Input).focus()
+            self._focus(self.query_one("#username", Input))
             return
         if not password:
             self._set_status("type your password", error=True)
-            self.query_one("#password", Input).focus()
+            self._focus(self.query_one("#password", Input))
             return
         if self.registering and password != self.query_one("#confirm", Input).value:
-            self._set_status("the two passwords differ", error=True)
-            self.query_one("#confirm", Input).value = ""
-            self.query_one("#confirm", Input).focus()
+            # Both typed again, from the first: what a person or a password manager does.
+            self._set_status("the two passwords differ: type both again", error=True)
+            self._clear_passwords()
+            self._focus(self.query_one("#password", Input))
             return
         self._busy(True)
         work = self._authenticate(username, password, replace_key, allow_legacy)
@@ -309,7 +416,7 @@ class LoginScreen(Screen[str]):
             return
         except OSError as exc:
             self._busy(False)
-            self.set_focus(self.query_one("#password", Input))
+            self._focus(self.query_one("#password", Input))
             self._set_status(
                 f"cannot reach the tracker at {self.tracker_label}: {describe_connect_error(exc)}",
                 error=True,
@@ -325,10 +432,12 @@ class LoginScreen(Screen[str]):
 
     def _failed(self, exc: P2PChatError) -> None:
         self._busy(False)
-        # The fields were disabled while busy, which took the focus away: give it back so
-        # Enter retries (the password is kept unless it was the wrong one).
-        self.set_focus(self.query_one("#password", Input))
         code = exc.code
+        # The fields were disabled while busy, which took the focus away: give it back so
+        # Enter retries (the password is kept unless it was the wrong one). A taken name
+        # is the name's fault: the name field, its text selected so typing replaces it.
+        field = "#username" if code == ErrorCode.USER_EXISTS else "#password"
+        self._focus(self.query_one(field, Input))
         replace = self.query_one("#replace-key")
         replace.set_class(code == ErrorCode.KEY_MISMATCH, "shown")
         legacy = code == ErrorCode.LEGACY_LOGIN_REFUSED and not self.registering

@@ -7,7 +7,9 @@ screen, which asks with :class:`PasteDialog` before sending one message per line
 identity key changes; :class:`VerifyDialog` shows both fingerprints side by side with
 the safety number to read out to the contact. Both are :class:`DecisionDialog` dialogs: when
 the keys in question change while one is open, the screen withdraws it, so a decision
-is never taken on a screen that no longer shows every key in question.
+is never taken on a screen that no longer shows every key in question. Every dialog is a
+:class:`ButtonDialog`: it opens on its safe default and the arrow keys move between its
+buttons.
 """
 
 from __future__ import annotations
@@ -152,7 +154,32 @@ class ChatInput(Input):
     }
 
 
-class DecisionDialog(ModalScreen[_Result]):
+class ButtonDialog(ModalScreen[_Result]):
+    """A dialog answered with one of its buttons (in ``#dialog-buttons``).
+
+    Each opens with its safe default focused (one that decides nothing, or cancels), so a
+    stray Enter never takes a decision; the arrow keys move between the buttons as
+    Tab and Shift+Tab do, skipping disabled ones, and wrap around.
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("right,down", "move_focus(1)", "Next button", show=False),
+        Binding("left,up", "move_focus(-1)", "Previous button", show=False),
+    ]
+
+    def action_move_focus(self, step: int) -> None:
+        buttons = self.query("#dialog-buttons Button").results(Button)
+        enabled = [button for button in buttons if not button.disabled]
+        if not enabled:
+            return
+        focused = self.focused
+        if isinstance(focused, Button) and focused in enabled:
+            self.set_focus(enabled[(enabled.index(focused) + step) % len(enabled)])
+        else:
+            self.set_focus(enabled[0 if step > 0 else -1])
+
+
+class DecisionDialog(ButtonDialog[_Result]):
     """A dialog whose buttons decide about a contact's keys (class ``decision``).
 
     :meth:`withdraw` voids it when the keys in question change while it is open: its
@@ -228,7 +255,7 @@ class KeyChangedDialog(DecisionDialog[str]):
         self.dismiss("later")
 
 
-class PasteDialog(ModalScreen[bool]):
+class PasteDialog(ButtonDialog[bool]):
     """Asks before a multi-line paste goes out as one message per line; True to send."""
 
     BINDINGS: ClassVar[list[BindingType]] = [

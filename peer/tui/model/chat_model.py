@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Collection, Iterable
 from typing import assert_never
 
+from commons.errors import ErrorCode
 from crypto.pinning import TrustState
 from peer.events import (
     ChannelClosed,
@@ -226,21 +227,23 @@ class ChatModel:
                 return []
             case ConnectionLost():
                 self.connected = False
+                if self.session_ended:
+                    return []  # the tracker closing the replaced session: nothing to retry
                 text = f"connection to the tracker lost ({event.detail}); reconnecting..."
                 return self._everywhere(LineKind.WARNING, text)
             case Reconnected():
                 self.connected = True
                 return self._everywhere(LineKind.NOTICE, "reconnected to the tracker")
             case SessionReplaced():
-                self.connected = False
-                self.session_ended = True
-                text = "you logged in somewhere else; this session has ended (/quit)"
-                return self._everywhere(LineKind.WARNING, text)
+                return self._session_replaced()
             case ErrorEvent():
                 return [self.error(f"{event.message} [{event.code}]", STATUS)]
             case RemovedFromRoom():
                 return self._removed(event)
             case InvitedToRoom():
+                # An invitation says the room exists and its owner lets us in again.
+                self.deleted_rooms.discard(event.room)
+                self.banned_from.discard(event.room)
                 text = f"{event.by} invited you to #{event.room}: /join {event.room} to enter it"
                 return [self.notice(text, STATUS)]
             case ChannelsRefused():
@@ -419,6 +422,39 @@ class ChatModel:
             return []
         self.redraw.add(buffer_id)
         return [buffer_id]
+
+    def _session_replaced(self) -> list[BufferId]:
+        """One final state: the tracker ended this session for a newer one elsewhere.
+
+        The client does not reconnect (that would end the other session in turn), the
+        room is gone with the session (the core closed its channels), and the tracker's
+        closing the connection right after is no "reconnecting" (see ``ConnectionLost``).
+        """
+        room = self.room
+        self.connected = False
+        self.session_ended = True
+        self.set_room(None, [])
+        text = (
+            "you logged in somewhere else, so the tracker ended this session: nothing more"
+            " is sent or received here. /quit, and log in again here to take it back."
+        )
+        targets = [STATUS, self.buffers.current.id]
+        if room is not None:
+            targets.append(room_buffer(room))
+        return [self.add(t, LineKind.WARNING, text) for t in dict.fromkeys(targets)]
+
+    def join_refused(self, room: str, code: str) -> None:
+        """What a refused ``/join`` tells about ``room``, for the hints: banned, or gone."""
+        if code == ErrorCode.BANNED:
+            self.banned_from.add(room)
+        elif code == ErrorCode.ROOM_NOT_FOUND:
+            self.deleted_rooms.add(room)
+
+    def rooms_listed(self, rooms: Iterable[str]) -> None:
+        """Rooms the tracker lists now exist, whatever we saw deleted before."""
+        listed = list(rooms)
+        self.remember(rooms=listed)
+        self.deleted_rooms.difference_update(listed)
 
     def _everywhere(self, kind: LineKind, text: str) -> list[BufferId]:
         targets = [STATUS, self.buffers.current.id]

@@ -194,7 +194,12 @@ class ChatController:
             case cmd.Reject(user):
                 await self.reject(user)
             case _:
-                result = await execute(self.client, command)
+                try:
+                    result = await execute(self.client, command)
+                except P2PChatError as exc:
+                    if isinstance(command, cmd.JoinRoom):  # banned, or no such room: a hint
+                        model.join_refused(command.room, exc.code)
+                    raise
                 room_before = model.room
                 self._refresh(refresh_for(result))
                 show_result(model, result, room_before)

@@ -52,7 +52,7 @@ LOOK_ALIKE_STYLE = Style(color="red", bold=True, reverse=True)
 _MARK = {LineKind.NOTICE: "--", LineKind.ERROR: "!!", LineKind.WARNING: "**"}
 HIDDEN_STYLE = Style(dim=True, italic=True)
 
-#: Lines of one message drawn before the rest is hidden behind "N more lines".
+#: Lines of one message drawn before the rest is hidden (``/expand`` shows it).
 MAX_SHOWN_LINES = 24
 #: Characters of one message drawn (after marking) before the rest is hidden.
 MAX_SHOWN_CHARS = 2000
@@ -72,20 +72,50 @@ def sanitize(text: str) -> str:
     return replace_hidden(text.replace("\t", "    "), _visible)
 
 
-def clip(text: str) -> tuple[list[str], int]:
-    """The sanitised lines of ``text`` that fit the display bounds, and how many lines
-    were left out (a line cut short counts as one). Only what is shown is sanitised."""
+def clip(text: str) -> tuple[list[str], int, int]:
+    """The sanitised lines of ``text`` that fit the display bounds, then what was left
+    out: its characters (line breaks not counted) and the lines not shown at all.
+
+    Counted in the text received, not in its marked form, so "N more characters" tells
+    how much of the message is hidden. Only what is shown is sanitised.
+    """
     lines = text.split("\n")
     shown: list[str] = []
+    kept = 0  # characters of the text shown
     budget = MAX_SHOWN_CHARS
     for part in lines[:MAX_SHOWN_LINES]:
         clean = sanitize(part)
         if len(clean) > budget:
-            shown.append(clean[:budget] + "\u2026")
-            return shown, len(lines) - len(shown) + 1
+            cut = _prefix_within(part, budget)
+            shown.append(sanitize(part[:cut]) + "\u2026")
+            kept += cut
+            break
         shown.append(clean)
+        kept += len(part)
         budget -= len(clean)
-    return shown, len(lines) - len(shown)
+    hidden_chars = len(text) - text.count("\n") - kept
+    return shown, hidden_chars, len(lines) - len(shown)
+
+
+def _prefix_within(part: str, budget: int) -> int:
+    """The longest prefix of ``part`` whose sanitised form fits ``budget`` characters
+    (a binary search: a mark stands for one character but takes several)."""
+    low, high = 0, min(len(part), budget)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if len(sanitize(part[:middle])) <= budget:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def hidden_text(characters: int, lines: int) -> str:
+    """What a clipped message says of the rest: ``… 1,000 more characters``."""
+    more = plural(characters, "more character")
+    if lines:
+        more = f"{plural(lines, 'more line')}, {more}"
+    return f"\u2026 {more}: /expand shows all"
 
 
 def is_clipped(line: Line) -> bool:
@@ -94,7 +124,8 @@ def is_clipped(line: Line) -> bool:
         return False
     if len(line.text) * len(_visible("\U0010ffff")) <= MAX_SHOWN_CHARS:
         return line.text.count("\n") >= MAX_SHOWN_LINES  # even fully marked it fits
-    return clip(line.text)[1] > 0
+    _, characters, lines = clip(line.text)
+    return characters > 0 or lines > 0
 
 
 def nick_text(username: str, *, own: bool = False) -> Text:
@@ -161,9 +192,9 @@ def render_line(
         style = _LINE_STYLE.get(line.kind, NOTICE_STYLE)
         who = Text(_MARK.get(line.kind, "--"), style=style)
     if line.full:
-        parts, hidden = [sanitize(part) for part in line.text.split("\n")], 0
+        parts, hidden_chars, hidden_lines = [sanitize(p) for p in line.text.split("\n")], 0, 0
     else:
-        parts, hidden = clip(line.text)
+        parts, hidden_chars, hidden_lines = clip(line.text)
     body = Text()
     for index, part in enumerate(parts):
         if index:
@@ -177,9 +208,9 @@ def render_line(
     mark = None if receipt is None or line.kind is not LineKind.OWN else receipt.mark()
     if mark is not None:
         body.append(f" {mark[0]}", style=_RECEIPT_STYLE[mark[1]])
-    if hidden:
+    if hidden_chars or hidden_lines:
         body.append("\n" + CONTINUATION, style=TIMESTAMP_STYLE)
-        body.append(f"\u2026 {plural(hidden, 'more line')}: /expand shows all", style=HIDDEN_STYLE)
+        body.append(hidden_text(hidden_chars, hidden_lines), style=HIDDEN_STYLE)
     prefix = stamp
     prefix.append(" ")
     who.pad_left(max(0, nick_width - who.cell_len))

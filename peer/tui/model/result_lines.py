@@ -71,6 +71,8 @@ def show_result(model: ChatModel, result: res.Result, room_before: str | None) -
     """
     match result:
         case res.RoomCreated(room, relay_only=relay_only):
+            model.deleted_rooms.discard(room)
+            model.banned_from.discard(room)
             if model.room == room:
                 model.buffers.switch_to(room_buffer(room))
                 model.notice(f"created #{room}; you own it and are its first member")
@@ -179,7 +181,7 @@ def _rooms(model: ChatModel, listed: res.RoomsListed) -> None:
         model.notice("no rooms yet: /create ROOM")
         return
     model.notice(f"{plural(listed.total, 'room')}:")
-    model.remember(rooms=[r.room for r in listed.rooms])
+    model.rooms_listed(r.room for r in listed.rooms)
     for room in sorted(listed.rooms, key=lambda r: r.room.lower()):
         mode = "  invite-only" if room.invite_only else ""
         model.notice(

@@ -1,4 +1,8 @@
-"""The chat screen's one-line texts, sans-I/O: the top bar and the input's placeholder."""
+"""The chat screen's one-line texts, sans-I/O: the top bar and the input's placeholder.
+
+The placeholder is the hint under the typed text: where a line would go now, from the
+model at each redraw, so a ban, a deletion or the end of the session shows at once.
+"""
 
 from __future__ import annotations
 
@@ -31,14 +35,19 @@ def topbar(model: ChatModel, tracker_label: str) -> Text:
 def placeholder(model: ChatModel) -> str:
     """What the empty input line says: where a typed line would go."""
     current = model.buffers.current.id
+    if model.session_ended:
+        return "this session has ended (you logged in somewhere else): /quit"
     if current.kind is BufferKind.ROOM:
-        if current.name == model.room:
-            return f"message #{current.name}  (/help for commands)"
-        if current.name in model.deleted_rooms:
-            return f"#{current.name} was deleted: /close this buffer, /rooms lists others"
-        if current.name in model.banned_from:
-            return f"the owner banned you from #{current.name}: /close this buffer"
-        return f"you left #{current.name}: /join {current.name} to come back"
+        name = current.name
+        if name == model.room:
+            return f"message #{name}  (/help for commands)"
+        # Facts last seen, worded to stay true: no one tells us of an unban, and a
+        # deleted room's name may be taken again (/rooms, /join and invites refresh them).
+        if name in model.deleted_rooms:
+            return f"#{name} was deleted: /close this buffer, /rooms lists the rooms now"
+        if name in model.banned_from:
+            return f"the owner banned you from #{name}: /close this buffer (/join once unbanned)"
+        return f"you left #{name}: /join {name} to come back"
     if current.kind is BufferKind.PRIVATE:
         return f"private message to {current.name}  (end-to-end encrypted)"
     if current.kind is BufferKind.REQUESTS:

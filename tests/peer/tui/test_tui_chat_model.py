@@ -242,7 +242,9 @@ def test_being_kicked_leaves_the_room_with_a_warning() -> None:
     line = model.buffers.get(LOBBY).lines[-1]  # type: ignore[union-attr]
     assert line.kind is LineKind.WARNING and line.text == "bob banned you from #lobby"
     assert not model.buffers.get(LOBBY).active  # type: ignore[union-attr]
-    assert placeholder(model) == "the owner banned you from #lobby: /close this buffer"
+    assert placeholder(model) == (
+        "the owner banned you from #lobby: /close this buffer (/join once unbanned)"
+    )
     kicked = model_in_lobby()
     kicked.apply(RemovedFromRoom("lobby", "bob", "kicked"))
     kicked.buffers.switch_to(LOBBY)

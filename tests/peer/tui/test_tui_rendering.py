@@ -103,7 +103,8 @@ def test_a_message_of_newlines_draws_a_bounded_number_of_rows() -> None:
     text = "x" + "\n" * (MAX_TEXT_CHARS - 2) + "y"
     drawn = rows(text)
     assert len(drawn) == MAX_SHOWN_LINES + 1
-    assert f"{MAX_TEXT_CHARS - 1 - MAX_SHOWN_LINES:,} more lines: /expand shows all" in drawn[-1]
+    hidden_lines = MAX_TEXT_CHARS - 1 - MAX_SHOWN_LINES
+    assert f"{hidden_lines:,} more lines, 1 more character: /expand shows all" in drawn[-1]
     assert is_clipped(Line(0.0, LineKind.MESSAGE, text, "bob"))
     assert len(rows(text, full=True)) == MAX_TEXT_CHARS - 1
 
@@ -112,8 +113,20 @@ def test_a_message_of_marks_draws_a_bounded_number_of_characters() -> None:
     text = "\u200b" * MAX_TEXT_CHARS  # each becomes an 8-character mark
     drawn = rows(text)
     assert sum(len(r.strip()) for r in drawn) < MAX_SHOWN_CHARS + 200
-    assert "1 more line: /expand shows all" in drawn[-1]
+    shown = MAX_SHOWN_CHARS // len(sanitize("\u200b"))
+    assert f"{MAX_TEXT_CHARS - shown:,} more characters: /expand shows all" in drawn[-1]
     assert is_clipped(Line(0.0, LineKind.MESSAGE, text, "bob"))
+
+
+def test_a_clipped_line_counts_the_characters_it_hides() -> None:
+    """One long line once said "1 more line" with about 1,000 characters hidden."""
+    text = "word " * 600  # 3,000 characters on one line
+    drawn = rows(text)
+    assert f"{3000 - MAX_SHOWN_CHARS:,} more characters: /expand shows all" in drawn[-1]
+    assert "more line" not in "".join(drawn)
+    assert "".join(r.strip() for r in drawn[:-1]).count("word") == MAX_SHOWN_CHARS // 5
+    many = "\n".join(["x" * 10] * (MAX_SHOWN_LINES + 3))
+    assert "3 more lines, 30 more characters: /expand shows all" in rows(many)[-1]
 
 
 def test_short_messages_are_not_clipped() -> None:

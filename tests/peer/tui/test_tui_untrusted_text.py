@@ -44,7 +44,8 @@ async def test_a_long_hostile_message_is_clipped_marked_and_expandable(
         await until(pilot, lambda: "more lines" in log_text(chat), "clipped message")
         shown = log_text(chat)
         assert f"line {MAX_SHOWN_LINES} " in shown and f"line {MAX_SHOWN_LINES + 1} " not in shown
-        assert f"{200 - MAX_SHOWN_LINES} more lines: /expand shows all" in shown
+        hidden = "".join(lines[MAX_SHOWN_LINES:])
+        assert f"{200 - MAX_SHOWN_LINES} more lines, {len(hidden):,} more characters:" in shown
         assert "\u27e8U+202E\u27e9evil\u27e8U+200B\u27e9\u27e8U+061C\u27e9" in shown
         assert not any(is_unsafe_for_display(c) for c in shown if c != "\n")
 
