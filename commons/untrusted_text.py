@@ -28,6 +28,12 @@ combining and Khmer marks), unassigned code points (category Cn: the terminal's 
 decides what they draw), and every **combining mark** (categories Mn, Me) past the
 :data:`MAX_STACKED_MARKS` th on one letter, so "Zalgo" text cannot paint over the
 lines around it while real accents (one or two marks) stay as they are.
+
+Emoji are drawn whole: a zero-width joiner *between two emoji* (``👩‍💻``, ``🏳️‍🌈``),
+one variation selector right after its letter, skin tones and regional-indicator pairs
+(printable) and the three recommended subdivision flags (tag characters after a black
+flag) stay; a lone or doubled joiner, a run of selectors, stray tag characters are
+still shown by code point.
 """
 
 from __future__ import annotations
@@ -56,6 +62,33 @@ BLANK_LOOKING = frozenset("\u115f\u1160\u3164\uffa0\u2800\u034f\u17b4\u17b5")
 MAX_STACKED_MARKS = 2
 
 _COMBINING = frozenset({"Mn", "Me"})
+
+#: The zero-width joiner: between two emoji it draws one (``👩‍💻``).
+ZWJ = "\u200d"
+
+#: Variation selectors (combining marks): one right after a letter or an emoji picks
+#: how it is drawn (text or emoji style, an ideograph's variant).
+VARIATION_SELECTORS = frozenset(
+    [chr(c) for c in range(0xFE00, 0xFE10)] + [chr(c) for c in range(0xE0100, 0xE01F0)]
+)
+
+#: The emoji skin tones (Fitzpatrick modifiers, category Sk: printable).
+SKIN_TONES = frozenset(chr(c) for c in range(0x1F3FB, 0x1F400))
+
+_BLACK_FLAG = "\U0001f3f4"
+
+
+def _tags(code: str) -> str:
+    return "".join(chr(0xE0000 + ord(c)) for c in code) + "\U000e007f"
+
+
+#: The invisible characters (category Cf) that are parts of emoji: the joiner and the
+#: tag characters (a keyboard that types an emoji types these too).
+EMOJI_INVISIBLES = frozenset([ZWJ] + [chr(c) for c in range(0xE0020, 0xE0080)])
+
+#: The tag sequences after a black flag that Unicode recommends (RGI): England,
+#: Scotland, Wales.
+FLAG_TAGS = tuple(_tags(code) for code in ("gbeng", "gbsct", "gbwls"))
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -117,23 +150,70 @@ def code_point_label(char: str) -> str:
 
 def replace_hidden(text: str, visible: Callable[[str], str]) -> str:
     """``text`` for a reader: every unsafe code point (as :func:`replace_unsafe`), every
-    blank-looking or unassigned one, and every combining mark past
-    :data:`MAX_STACKED_MARKS` in a row replaced by ``visible(char)``. Linear; plain
-    ASCII text is returned as is at once."""
+    blank-looking or unassigned one, every combining mark past :data:`MAX_STACKED_MARKS`
+    in a row and every variation selector not right after its letter replaced by
+    ``visible(char)``; the invisible parts of an emoji (:func:`emoji_joiner_at`,
+    :func:`flag_tags_at`) stay, so the emoji is drawn whole. Linear; plain ASCII text is
+    returned as is at once."""
     if text.isascii() and text.isprintable():
         return text
     out: list[str] = []
     stacked = 0
-    for char in text:
+    index, end = 0, len(text)
+    while index < end:
+        char = text[index]
         category = unicodedata.category(char)
         if category in _COMBINING and char not in BLANK_LOOKING:
             stacked += 1
-            out.append(visible(char) if stacked > MAX_STACKED_MARKS else char)
+            lone_selector = char in VARIATION_SELECTORS and (stacked > 1 or index == 0)
+            out.append(visible(char) if stacked > MAX_STACKED_MARKS or lone_selector else char)
+            index += 1
             continue
         stacked = 0
+        tags = flag_tags_at(text, index)
+        if tags:
+            out.append(text[index : index + tags])
+            index += tags
+            continue
         hidden = char in BLANK_LOOKING or category == "Cn"
-        if hidden or (not char.isprintable() and is_unsafe_for_display(char)):
+        if char == ZWJ and emoji_joiner_at(text, index):
+            out.append(char)
+        elif hidden or (not char.isprintable() and is_unsafe_for_display(char)):
             out.append(visible(char))
         else:
             out.append(char)
+        index += 1
     return "".join(out)
+
+
+def _is_pictograph(char: str) -> bool:
+    return unicodedata.category(char) == "So"
+
+
+def emoji_joiner_at(text: str, index: int) -> bool:
+    """True if the zero-width joiner at ``text[index]`` joins two emoji into one
+    (``👩`` + ZWJ + ``💻`` draws ``👩‍💻``): a symbol (category So) on each side, the one
+    before it possibly followed by an emoji variation selector and a skin tone
+    (``🧑🏽‍💻``, ``🏳️‍🌈``). Any other joiner (at an end, between letters, doubled) is
+    shown by code point: it could only hide something there."""
+    if index + 1 >= len(text) or not _is_pictograph(text[index + 1]):
+        return False
+    before = index - 1
+    if before >= 0 and text[before] in VARIATION_SELECTORS:
+        before -= 1
+    if before >= 0 and text[before] in SKIN_TONES:
+        before -= 1
+    return before >= 0 and _is_pictograph(text[before])
+
+
+def flag_tags_at(text: str, index: int) -> int:
+    """The length of the subdivision flag at ``text[index]`` (a black flag, invisible
+    tag letters, a cancel tag: England, Scotland, Wales), or 0. Only the flags Unicode
+    recommends (:data:`FLAG_TAGS`) are kept: tag characters spell ASCII no one sees, so
+    any other run of them is shown by code point."""
+    if text[index] != _BLACK_FLAG:
+        return 0
+    for tags in FLAG_TAGS:
+        if text.startswith(tags, index + 1):
+            return 1 + len(tags)
+    return 0

@@ -1,7 +1,8 @@
 """Small Textual widgets and dialogs of the chat screen.
 
 :class:`ChatInput` is the input line: Tab completes, Up/Down walk the history (both
-sans-I/O models from this package), and a paste of several lines is handed to the
+sans-I/O models from this package), the zero-width joiner and tags of an emoji are
+kept as typed, and a paste of several lines is handed to the
 screen, which asks with :class:`PasteDialog` before sending one message per line.
 :class:`KeyChangedDialog` is the warning that cannot be missed when a contact's
 identity key changes; :class:`VerifyDialog` shows both fingerprints side by side with
@@ -26,6 +27,7 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
+from commons.untrusted_text import EMOJI_INVISIBLES
 from peer.core.frames import MAX_TEXT_CHARS
 from peer.tui.model.completion import CompletionSources, TabCompleter
 from peer.tui.model.input_history import InputHistory
@@ -97,12 +99,24 @@ class ChatInput(Input):
         next line would be glued to this one, or erased when the field is cleared.
         """
         action = self._KEYS.get(event.key)
+        if action is None and event.character in EMOJI_INVISIBLES:
+            event.stop()
+            event.prevent_default()
+            self.replace(event.character, *self.selection)
+            return
         if action is None:
             await super()._on_key(event)
             return
         event.stop()
         event.prevent_default()
         action(self)
+
+    def check_consume_key(self, key: str, character: str | None) -> bool:
+        """The keys ``Input`` takes (printable ones), and the invisible characters an
+        emoji is made of (:data:`~commons.untrusted_text.EMOJI_INVISIBLES`: the joiner in
+        ``👩‍💻``, a flag's tags): ``Input`` drops every character that is not printable,
+        which split such emoji in two when sent."""
+        return character in EMOJI_INVISIBLES or super().check_consume_key(key, character)
 
     def _on_paste(self, event: events.Paste) -> None:
         """One line falls through to ``Input``'s handler (Textual calls each class's in
