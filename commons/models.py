@@ -15,10 +15,12 @@ import base64
 import binascii
 import ipaddress
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
 from commons.errors import ValidationError
+from commons.untrusted_text import BLANK_LOOKING, MAX_STACKED_MARKS, require_text
 
 NAME_RE = re.compile(r"[A-Za-z0-9_.\-]{1,32}")
 PASSWORD_HASH_RE = re.compile(r"[0-9a-f]{64}")
@@ -30,6 +32,16 @@ HOSTNAME_RE = re.compile(
     r"(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9\-]{0,61}[A-Za-z0-9])?"
     r"(\.[A-Za-z0-9]([A-Za-z0-9\-]{0,61}[A-Za-z0-9])?)*"
 )
+#: A room name's bounds, after NFC: code points (what a reader counts) and UTF-8 bytes
+#: (what a frame carries; 32 CJK letters are 96 bytes).
+MAX_ROOM_NAME_CHARS = 32
+MAX_ROOM_NAME_BYTES = 96
+#: Code points looked at before normalising: NFC never grows a string past three times
+#: its length, and a name needing more than four code points per letter is no name.
+_MAX_RAW_ROOM_NAME_CHARS = 4 * MAX_ROOM_NAME_CHARS
+_ROOM_NAME_PUNCTUATION = frozenset("_.-")
+_LETTER_CATEGORIES = frozenset({"Lu", "Ll", "Lt", "Lm", "Lo", "Nd"})
+_MARK_CATEGORIES = frozenset({"Mn", "Mc"})
 IDENTITY_KEY_SIZE = 32
 MAX_ROOM_CAPACITY = 64
 
@@ -41,7 +53,8 @@ def _require_str(field: str, value: Any) -> str:
 
 
 def validate_name(field: str, value: Any) -> str:
-    """Usernames and room names: 1-32 letters, digits, ``_``, ``.`` or ``-``, not only dots.
+    """Usernames: 1-32 ASCII letters, digits, ``_``, ``.`` or ``-``, not only dots
+    (room names have their own, wider rule: :func:`validate_room_name`).
 
     All-dot names (``.``, ``..``) are refused: a username names a folder in the peer's
     home, and ``..`` would be its parent.
@@ -60,8 +73,50 @@ def validate_username(value: Any) -> str:
     return validate_name("username", value)
 
 
-def validate_room_name(value: Any) -> str:
-    return validate_name("room", value)
+def validate_room_name(value: Any, field: str = "room") -> str:
+    """A room name in canonical form: NFC, 1-32 code points and at most 96 UTF-8 bytes
+    of Unicode letters and digits (``café``, ``東京``, ``lobby-2``), ``_``, ``.`` or
+    ``-``, not only dots.
+
+    A letter may carry up to :data:`~commons.untrusted_text.MAX_STACKED_MARKS` combining
+    marks (scripts such as Devanagari need them), never one that draws nothing
+    (:data:`~commons.untrusted_text.BLANK_LOOKING`); no space, symbol, emoji or
+    invisible character, so a name reads the same on every screen and is one word of a
+    command. Both ends normalise (a macOS keyboard types ``cafe`` + U+0301), so names
+    stay compared code point by code point, with case, as they always were. Every
+    username is a valid room name (a LIST_PEERS cursor is checked with this rule).
+    """
+    text = _require_str(field, value)
+    if len(text) > _MAX_RAW_ROOM_NAME_CHARS:
+        raise ValidationError(_room_name_error(field))
+    text = unicodedata.normalize("NFC", require_text(text, f"field '{field}'"))
+    if not 1 <= len(text) <= MAX_ROOM_NAME_CHARS or len(text.encode()) > MAX_ROOM_NAME_BYTES:
+        raise ValidationError(_room_name_error(field))
+    marks: int | None = None  # marks on the letter before; None: no letter to carry one
+    for char in text:
+        category = unicodedata.category(char)
+        if char in BLANK_LOOKING:
+            raise ValidationError(_room_name_error(field))
+        if category in _MARK_CATEGORIES:
+            if marks is None or marks == MAX_STACKED_MARKS:
+                raise ValidationError(_room_name_error(field))
+            marks += 1
+        elif category in _LETTER_CATEGORIES:
+            marks = 0
+        elif char in _ROOM_NAME_PUNCTUATION:
+            marks = None
+        else:
+            raise ValidationError(_room_name_error(field))
+    if not text.strip("."):
+        raise ValidationError(f"field '{field}' must not be only dots")
+    return text
+
+
+def _room_name_error(field: str) -> str:
+    return (
+        f"field '{field}' must be 1-{MAX_ROOM_NAME_CHARS} letters, digits, '_', '.' or '-'"
+        f" (at most {MAX_ROOM_NAME_BYTES} bytes)"
+    )
 
 
 def validate_password_hash(value: Any, field: str = "password") -> str:

@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 from commons.errors import ValidationError
-from commons.models import validate_name, validate_room_name, validate_username
+from commons.models import validate_room_name, validate_username
 
 
 class KickReason(StrEnum):
@@ -166,4 +166,4 @@ class Page:
         if isinstance(total, bool) or not isinstance(total, int) or total < 0:
             raise ValidationError("field 'total' must be a non-negative integer")
         cursor = body.get("next")
-        return cls(total, None if cursor is None else validate_name("next", cursor))
+        return cls(total, None if cursor is None else validate_room_name(cursor, "next"))

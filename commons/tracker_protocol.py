@@ -169,7 +169,7 @@ def _optional_bool(obj: JsonObject, field: str) -> bool | None:
 
 def _page_fields(obj: JsonObject, fields: dict[str, Any]) -> None:
     if obj.get("cursor") is not None:
-        fields["cursor"] = validate_name("cursor", obj.get("cursor"))
+        fields["cursor"] = validate_room_name(obj.get("cursor"), "cursor")
     limit = obj.get("limit")
     if limit is not None:
         if (

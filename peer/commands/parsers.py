@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from commons.errors import ErrorCode, ValidationError
-from commons.models import NAME_RE, validate_name, validate_room_name, validate_username
+from commons.models import MAX_ROOM_NAME_CHARS, validate_room_name, validate_username
 from crypto.fingerprint import parse_fingerprint
 from peer.commands.values import (
     ControlUser,
@@ -140,7 +140,7 @@ def page(make: Callable[[str | None], UserCommand]) -> Parser:
         args = rest.split()
         if len(args) > 1:
             raise CommandError(f"usage: {usage}")
-        return make(validate_name("cursor", args[0]) if args else None)
+        return make(validate_room_name(args[0], "cursor") if args else None)
 
     return parse
 
@@ -175,13 +175,17 @@ def join(usage: str, rest: str) -> UserCommand:
 
 
 def room_name(usage: str, text: str) -> str:
-    """``text`` as a room name, or an error that says what a room name is."""
-    if not NAME_RE.fullmatch(text):
+    """``text`` as a room name in canonical form (NFC), or an error that says what a
+    room name is. One leading ``#`` is how IRC users write a room (``/join #lobby``)
+    and is not part of the name."""
+    name = text[1:] if text.startswith("#") else text
+    try:
+        return validate_room_name(name)
+    except ValidationError:
         raise CommandError(
-            f"{text[:40]!r} is not a room name: one word of 1-32 letters,"
-            f" digits, '_', '.' or '-' (usage: {usage})"
-        )
-    return validate_room_name(text)
+            f"{text[:40]!r} is not a room name: one word of 1-{MAX_ROOM_NAME_CHARS} letters,"
+            f" digits, '_', '.' or '-', an optional '#' before it (usage: {usage})"
+        ) from None
 
 
 def control(action: OwnerAction) -> Parser:

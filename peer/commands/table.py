@@ -180,7 +180,9 @@ COMMANDS: tuple[CommandSpec, ...] = (
         parsers.create,
         ArgumentKind.TEXT,
         details="Creates ROOM and puts you in it as its owner (at most 5 rooms each). A room"
-        " name is one word of 1-32 letters, digits, '_', '.' or '-' (no spaces)."
+        " name is one word of 1-32 letters and digits of any script (café, 東京), '_',"
+        " '.' or '-', with an optional '#' before it (/create #café); a name that looks"
+        " like an existing room's (Lobby, l0bby beside lobby) is refused."
         " --invite-only: only users you /invite may join. --relay-only: as for /join.",
     ),
     CommandSpec(
@@ -189,7 +191,8 @@ COMMANDS: tuple[CommandSpec, ...] = (
         "join a room",
         parsers.join,
         _R,
-        details="Leaves your current room (you are in one at a time) and enters ROOM; an"
+        details="Leaves your current room (you are in one at a time) and enters ROOM"
+        " (#ROOM works too); an"
         " end-to-end encrypted channel opens to each member. --relay-only: the tracker"
         " gives the members no address for you and every channel to them goes through"
         " its relay (members see ⇄ relay); /join the room you are in changes it.",

@@ -17,6 +17,7 @@ from commons.models import (
     validate_name,
     validate_password_hash,
     validate_port,
+    validate_room_name,
 )
 
 KEY = base64.b64encode(bytes(range(1, 33))).decode()
@@ -105,3 +106,57 @@ def test_ipv6_scope_ids_that_name_an_interface_are_kept():
     assert validate_host("fe80::1%eth0") == "fe80::1%eth0"
     assert validate_host("fe80::1%" + "w" * 15) == "fe80::1%" + "w" * 15
     assert validate_host("FE80::1%7") == "fe80::1%7"
+
+
+@pytest.mark.parametrize(
+    ("typed", "canonical"),
+    [
+        ("café", "café"),
+        ("cafe\u0301", "café"),  # a macOS keyboard's NFD is stored as NFC
+        ("東京", "東京"),
+        ("한국어-방", "한국어-방"),
+        ("हिन्दी", "हिन्दी"),  # marks on their letters
+        ("Zoë_2.0", "Zoë_2.0"),
+        ("lobby", "lobby"),
+        ("東" * 32, "東" * 32),  # 32 code points, 96 bytes
+        ("e\u0301" * 32, "é" * 32),  # 64 code points typed, 32 after NFC
+    ],
+)
+def test_room_names_are_nfc_unicode_letters_and_digits(typed: str, canonical: str) -> None:
+    assert validate_room_name(typed) == canonical
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "",
+        "x" * 33,  # 33 code points
+        "\U00020000" * 25,  # 25 code points but 100 bytes
+        "e" + "\u0301" * 200,  # long before normalising
+        "two words",
+        "#lobby",  # the '#' is the command's, not the name's
+        "a/b",
+        "👩\u200d💻",  # emoji are not letters
+        "lob\u200bby",  # zero-width space
+        "\u3164",  # a Hangul filler: a letter that draws nothing
+        "a\u034f",  # the invisible combining grapheme joiner
+        "\u0301a",  # a mark with no letter under it
+        "x\u0301\u0302\u0303",  # stacked past two
+        "-\u0301",
+        "²",  # a digit that is not a decimal digit
+        "..",
+        "\ud800",
+        None,
+        3,
+    ],
+)
+def test_room_names_that_are_not_letters_and_digits_are_refused(name: object) -> None:
+    with pytest.raises(ValidationError, match="'room'"):
+        validate_room_name(name)
+
+
+def test_every_username_is_a_room_name_and_usernames_stay_ascii() -> None:
+    for name in ["a", "A_b.c-9", "x" * 32, "-"]:
+        assert validate_room_name(validate_name("username", name)) == name
+    with pytest.raises(ValidationError):
+        validate_name("username", "café")

@@ -238,3 +238,25 @@ def test_a_bad_room_name_says_what_a_room_name_is(line: str) -> None:
     message = info.value.message
     assert "is not a room name" in message and "letters, digits" in message
     assert "usage: /" in message
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("/join #lobby", JoinRoom("lobby")),
+        ("/join #lobby --relay-only", JoinRoom("lobby", relay_only=True)),
+        ("/create #café --invite-only", CreateRoom("café", invite_only=True)),
+        ("/create cafe\u0301", CreateRoom("café")),  # typed decomposed, sent as NFC
+        ("/join 東京", JoinRoom("東京")),
+        ("/delete #東京", DeleteRoom("東京")),
+        ("/rooms café", ListRooms("café")),
+    ],
+)
+def test_room_names_are_unicode_with_an_optional_hash(line: str, expected: object) -> None:
+    assert parse_line(line) == expected
+
+
+@pytest.mark.parametrize("line", ["/join ##lobby", "/join #", "/create #a#b", "/join 👩\u200d💻"])
+def test_only_one_leading_hash_is_dropped(line: str) -> None:
+    with pytest.raises(CommandError, match="is not a room name"):
+        parse_line(line)

@@ -130,3 +130,33 @@ def test_the_largest_room_update_fits_in_one_default_frame():
         encode_message(message, DEFAULT_MAX_FRAME_SIZE)  # raises if it does not fit
     largest = max(len(encode_message(m, DEFAULT_MAX_FRAME_SIZE)) for m in frames)
     assert largest < DEFAULT_MAX_FRAME_SIZE // 2
+
+
+@pytest.mark.parametrize(
+    "alike",
+    [
+        "Lobby",  # case
+        "l0bby",  # digit zero
+        "LOBBY",
+        "l\u043ebby",  # Cyrillic o
+        "\uff4c\uff4f\uff42\uff42\uff59",  # fullwidth
+    ],
+)
+def test_a_room_name_that_looks_like_an_existing_one_is_refused(state, alike):
+    state.handle(1, cmd(Command.CREATE_ROOM, room="lobby"), 1.0)
+    outcome = state.handle(2, cmd(Command.CREATE_ROOM, room=alike), 1.0)
+    assert outcome.reply is not None and outcome.reply["code"] == "room_exists"
+    assert "'lobby'" in outcome.reply["msg"] and "looks the same" in outcome.reply["msg"]
+    assert outcome.store == ()
+    # once the room is gone, its look-alike name is free
+    state.handle(1, cmd(Command.DELETE_ROOM, room="lobby"), 2.0)
+    outcome = state.handle(2, cmd(Command.CREATE_ROOM, room=alike), 3.0)
+    assert outcome.reply is not None and outcome.reply["status"] == "OK"
+
+
+def test_unicode_room_names_are_their_own_rooms(state):
+    for session, name in [(1, "café"), (2, "cafe"), (3, "東京")]:
+        outcome = state.handle(session, cmd(Command.CREATE_ROOM, room=name), 1.0)
+        assert outcome.reply is not None and outcome.reply["status"] == "OK", name
+    outcome = state.handle(4, cmd(Command.JOIN_ROOM, room="東京"), 1.0)
+    assert outcome.reply is not None and outcome.reply["room"]["room"] == "東京"

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 from commons.codec import JsonObject
 from commons.errors import ErrorCode
+from commons.look_alikes import skeleton
 from commons.models import MemberInfo, PeerInfo, RoomInfo
 from commons.relay_frames import RelayEndCode, RelayFrame, relay_end_push
 from commons.room_control import Departure, Removed
@@ -249,6 +250,9 @@ class Registry:
         #: Sorted names, for cursor paging; folded names, for LOOKUP.
         self.online_names: list[str] = []
         self.room_names: list[str] = []
+        #: Room names by their look-alike skeleton (:func:`commons.look_alikes.skeleton`),
+        #: so a new name is checked against every room in one lookup.
+        self.room_skeletons: dict[str, set[str]] = {}
         self.folded: dict[str, str] = {}
         self.owned: Counter[str] = Counter()
         #: Rooms created by newcomers' accounts (their share is bounded).
@@ -282,6 +286,7 @@ class Registry:
     def add_room(self, room: Room) -> None:
         self.rooms[room.name] = room
         bisect.insort(self.room_names, room.name)
+        self.room_skeletons.setdefault(skeleton(room.name), set()).add(room.name)
         self.owned[room.owner] += 1
         self.newcomer_rooms += room.newcomer
 
@@ -291,11 +296,23 @@ class Registry:
             return None
         index = bisect.bisect_left(self.room_names, name)
         del self.room_names[index]
+        mark = skeleton(name)
+        alike = self.room_skeletons[mark]
+        alike.discard(name)
+        if not alike:
+            del self.room_skeletons[mark]
         self.owned[room.owner] -= 1
         if self.owned[room.owner] <= 0:
             del self.owned[room.owner]
         self.newcomer_rooms -= room.newcomer
         return room
+
+    def look_alike_room(self, name: str) -> str | None:
+        """An existing room whose name looks like ``name`` (``Lobby``, ``l0bby`` or a
+        Cyrillic ``o`` in ``lobby`` for ``lobby``), other than ``name`` itself; the smallest if
+        several (a database may hold some from before the rule)."""
+        others = self.room_skeletons.get(skeleton(name), set()) - {name}
+        return min(others) if others else None
 
     def rooms_owned_by(self, username: str) -> int:
         return self.owned.get(username, 0)

@@ -11,6 +11,11 @@ function of the :class:`~tracker.state.registry.Registry`):
   list (:meth:`~tracker.state.registry.OnlineUser.member_info`), from the first list
   that names them; joining the room one is in again with the other choice changes it
   and pushes the list again (what members got before, they keep);
+* a room's name is canonical (NFC, :func:`commons.models.validate_room_name`) and
+  compared exactly; a new room whose name *looks like* an existing room's
+  (:func:`commons.look_alikes.skeleton`: ``Lobby``, ``l0bby``, a Cyrillic ``o`` in ``lobby``
+  beside ``lobby``) is refused as ``room_exists``, so no one can open a room that
+  passes for another and collect the messages meant for it;
 * rooms have quotas, per owner and in total (:class:`~tracker.state.registry.StateLimits`);
   joining checks bans, invite-only and the capacity, in that order;
 * the total cannot be held by fresh accounts: rooms created by an account younger than
@@ -60,6 +65,13 @@ def create_room(state: Registry, user: OnlineUser, request: Request, now: float)
     assert request.room is not None
     if request.room in state.rooms:
         return refuse(request, ErrorCode.ROOM_EXISTS, "a room with that name exists")
+    alike = state.look_alike_room(request.room)
+    if alike is not None:
+        return refuse(
+            request,
+            ErrorCode.ROOM_EXISTS,
+            f"room {alike!r} exists and its name looks the same; join it or pick another name",
+        )
     limits = state.limits
     if state.rooms_owned_by(user.username) >= limits.rooms_per_owner:
         return refuse(

@@ -15,6 +15,7 @@ This module knows nothing about Textual; :mod:`peer.tui.chat_screen` renders wha
 
 from __future__ import annotations
 
+import unicodedata
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -247,9 +248,10 @@ class BufferList:
         """Find a buffer from what a user typed after ``/switch``.
 
         Accepts a number, a label (``#room``, ``@user``, ``status``) or a bare name,
-        which prefers a room over a private conversation of the same name.
+        which prefers a room over a private conversation of the same name. Names are
+        compared in NFC, the form room names have (a keyboard may type ``e`` + U+0301).
         """
-        ref = reference.strip()
+        ref = unicodedata.normalize("NFC", reference.strip())
         if ref.isdigit():
             number = int(ref)
             if 1 <= number <= len(self._buffers):

@@ -3,10 +3,9 @@
 A stranger picks a name that reads as a contact's and writes in the contact's voice.
 Usernames are ASCII (:func:`commons.models.validate_name`), and ASCII alone offers
 plenty: capital ``I``, small ``l`` and ``1``; ``O`` and ``0``; ``rn`` and ``m``; ``vv``
-and ``w``. :func:`skeleton` folds each such set to one form (after lowercasing, a small
-subset of Unicode's confusables skeleton, UTS #39, plus the Cyrillic letters that look
-Latin, so the rule still holds should names ever allow them); two different names with
-the same skeleton look alike. :func:`is_mixed_script` says whether letters of several
+and ``w``. :func:`commons.look_alikes.skeleton` folds each such set to one form (the
+tracker uses the same fold for room names, which are Unicode); two different names
+with the same skeleton look alike. :func:`is_mixed_script` says whether letters of several
 scripts are mixed in one name (impossible while names are ASCII; kept with the map).
 
 :func:`spelled` writes a name so the difference can be seen: each confusable
@@ -18,42 +17,10 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterable
 
-#: Multi-letter sequences first: ``rn`` reads as ``m``, ``vv`` as ``w``, ``cl`` as ``d``.
-_SEQUENCES = (("rn", "m"), ("vv", "w"), ("cl", "d"))
-
-#: One character to its skeleton (applied after lowercasing).
-_FOLD = str.maketrans(
-    {
-        "1": "l",
-        "i": "l",
-        "|": "l",
-        "0": "o",
-        "5": "s",
-        "_": "-",
-        "\u0430": "a",  # Cyrillic
-        "\u0435": "e",  # Cyrillic
-        "\u043e": "o",  # Cyrillic
-        "\u0440": "p",  # Cyrillic
-        "\u0441": "c",  # Cyrillic
-        "\u0445": "x",  # Cyrillic
-        "\u0443": "y",  # Cyrillic
-        "\u0456": "l",  # Cyrillic
-        "\u0458": "j",  # Cyrillic
-        "\u03bf": "o",  # Greek
-        "\u03b1": "a",  # Greek
-    }
-)
+from commons.look_alikes import skeleton
 
 #: The ASCII characters :func:`spelled` names (every non-ASCII one is named too).
 _NAMED = frozenset("Il1|O0")
-
-
-def skeleton(name: str) -> str:
-    """The form two look-alike names share: lowercased, confusables folded."""
-    folded = name.lower()
-    for sequence, letter in _SEQUENCES:
-        folded = folded.replace(sequence, letter)
-    return folded.translate(_FOLD)
 
 
 def _script(char: str) -> str | None:
