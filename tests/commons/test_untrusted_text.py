@@ -100,7 +100,5 @@ def test_replace_hidden_keeps_an_emoji_whole(emoji: str) -> None:
         ("\u202eabc", "<202E>abc"),
     ],
 )
-def test_replace_hidden_still_exposes_lone_and_suspicious_invisibles(
-    text: str, shown: str
-) -> None:
+def test_replace_hidden_still_exposes_lone_and_suspicious_invisibles(text: str, shown: str) -> None:
     assert replace_hidden(text, _label) == shown
