@@ -8,7 +8,12 @@ import pytest
 
 from commons.codec import JsonObject, encode_message
 from commons.framing import DEFAULT_MAX_FRAME_SIZE
-from commons.models import MAX_HOST_LENGTH, MAX_ROOM_CAPACITY
+from commons.models import (
+    MAX_HOST_LENGTH,
+    MAX_ROOM_CAPACITY,
+    MAX_ROOM_NAME_BYTES,
+    MAX_ROOM_NAME_CHARS,
+)
 from commons.tracker_protocol import MAX_ID_LENGTH, Command, Request
 from tracker.state.tracker_state import RoomCreated, RoomDeleted, TrackerState
 
@@ -107,7 +112,8 @@ def test_the_largest_room_update_fits_in_one_default_frame():
     state = TrackerState(capacity, heartbeat_interval=1.0, max_frame_size=DEFAULT_MAX_FRAME_SIZE)
     host = ".".join(["a" * 63] * 3) + "." + "b" * 61
     assert len(host) == MAX_HOST_LENGTH
-    room = "r" * 32
+    room = "\u6771" * MAX_ROOM_NAME_CHARS  # the longest room name in bytes (96)
+    assert len(room.encode()) == MAX_ROOM_NAME_BYTES
     frames: list[JsonObject] = []
     for session in range(1, capacity + 1):
         name = f"{session:0>32}"
