@@ -191,11 +191,11 @@ COMMANDS: tuple[CommandSpec, ...] = (
         "join a room",
         parsers.join,
         _R,
-        details="Leaves your current room (you are in one at a time) and enters ROOM"
-        " (#ROOM works too); an"
+        details="Leaves your current room (you are in one at a time) and enters ROOM; an"
         " end-to-end encrypted channel opens to each member. --relay-only: the tracker"
         " gives the members no address for you and every channel to them goes through"
-        " its relay (members see ⇄ relay); /join the room you are in changes it.",
+        " its relay (members see ⇄ relay); /join the room you are in changes it. #ROOM"
+        " works too (/join #café).",
     ),
     CommandSpec(
         "/leave",
