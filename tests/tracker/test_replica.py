@@ -30,3 +30,20 @@ def test_a_full_resync_forgets_the_relay_pairs_of_users_gone_meanwhile() -> None
 
     assert set(state.online) == {"alice"}
     assert state.registry.relayed_by == {}
+
+
+def test_a_full_resync_forgets_the_look_alike_index_of_rooms_gone_meanwhile() -> None:
+    """Room names are indexed by skeleton for the look-alike rule; a resync that drops a
+    room drops its entry, or its name would stay taken (``Lobby`` refused for ever)."""
+    state = ReplicaState("tracker-a", 3, 1.0, 65536, limits=StateLimits())
+    login = Request(1, Command.LOGIN, username="alice", password="0" * 64, identity_key=KEY)
+    state.login(ALICE, login, "127.0.0.1", now=0.0)
+    outcome = state.handle(ALICE, Request(2, Command.CREATE_ROOM, room="lobby"), 1.0)
+    assert outcome.reply is not None and outcome.reply["status"] == "OK"
+    assert state.registry.look_alike_room("Lobby") == "lobby"
+    alice_row = Presence("alice", "tracker-a", ALICE, "127.0.0.1", None, KEY, 0.0)
+
+    state.reset([alice_row], [])  # the room was deleted while this tracker was cut off
+
+    assert state.registry.look_alike_room("Lobby") is None
+    assert state.registry.room_skeletons == {}

@@ -225,6 +225,7 @@ class ReplicaState(TrackerState):
             self._drop(user)
         self.rooms.clear()
         self.registry.room_names.clear()
+        self.registry.room_skeletons.clear()
         self.registry.owned.clear()
         self.remote.clear()
         for row in rows.values():
