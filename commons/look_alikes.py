@@ -56,3 +56,21 @@ def skeleton(name: str) -> str:
     for sequence, letter in _SEQUENCES:
         folded = folded.replace(sequence, letter)
     return folded.translate(_FOLD)
+
+
+#: Scripts whose letters pass for each other's (Cyrillic U+0430 for ``a``, Greek
+#: U+03BF for ``o``, and more): one name may use one of them, not two.
+LOOK_ALIKE_SCRIPTS = frozenset({"LATIN", "CYRILLIC", "GREEK"})
+
+
+def mixes_look_alike_scripts(name: str) -> bool:
+    """True if ``name`` has letters of two of :data:`LOOK_ALIKE_SCRIPTS` (``paypal``
+    with a Cyrillic U+0430 for its first ``a``): such a name is made to pass for
+    another, and no real word needs it. Other mixes (``café東京``, Japanese kana with
+    kanji) are fine."""
+    seen = {
+        script
+        for script in (unicodedata.name(c, "").split(" ", 1)[0] for c in name if c.isalpha())
+        if script in LOOK_ALIKE_SCRIPTS
+    }
+    return len(seen) > 1

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from commons.errors import ValidationError
+from commons.look_alikes import mixes_look_alike_scripts
 from commons.untrusted_text import BLANK_LOOKING, MAX_STACKED_MARKS, require_text
 
 NAME_RE = re.compile(r"[A-Za-z0-9_.\-]{1,32}")
@@ -82,7 +83,9 @@ def validate_room_name(value: Any, field: str = "room") -> str:
     marks (scripts such as Devanagari need them), never one that draws nothing
     (:data:`~commons.untrusted_text.BLANK_LOOKING`); no space, symbol, emoji or
     invisible character, so a name reads the same on every screen and is one word of a
-    command. Both ends normalise (a macOS keyboard types ``cafe`` + U+0301), so names
+    command; no mix of Latin, Cyrillic and Greek letters
+    (:func:`~commons.look_alikes.mixes_look_alike_scripts`), which only a name made to
+    pass for another needs. Both ends normalise (a macOS keyboard types ``cafe`` + U+0301), so names
     stay compared code point by code point, with case, as they always were. Every
     username is a valid room name (a LIST_PEERS cursor is checked with this rule).
     """
@@ -109,6 +112,10 @@ def validate_room_name(value: Any, field: str = "room") -> str:
             raise ValidationError(_room_name_error(field))
     if not text.strip("."):
         raise ValidationError(f"field '{field}' must not be only dots")
+    if mixes_look_alike_scripts(text):
+        raise ValidationError(
+            f"field '{field}' must not mix Latin, Cyrillic and Greek letters (they look alike)"
+        )
     return text
 
 

@@ -117,6 +117,10 @@ def test_ipv6_scope_ids_that_name_an_interface_are_kept():
         ("한국어-방", "한국어-방"),
         ("हिन्दी", "हिन्दी"),  # marks on their letters
         ("Zoë_2.0", "Zoë_2.0"),
+        ("Москва", "Москва"),  # one script of the look-alike three
+        ("Ελλάδα", "Ελλάδα"),
+        ("café東京", "café東京"),  # Latin with a script that does not pass for it
+        ("ひらがな漢字カタカナ", "ひらがな漢字カタカナ"),
         ("lobby", "lobby"),
         ("東" * 32, "東" * 32),  # 32 code points, 96 bytes
         ("e\u0301" * 32, "é" * 32),  # 64 code points typed, 32 after NFC
@@ -144,6 +148,8 @@ def test_room_names_are_nfc_unicode_letters_and_digits(typed: str, canonical: st
         "x\u0301\u0302\u0303",  # stacked past two
         "-\u0301",
         "²",  # a digit that is not a decimal digit
+        "p\u0430ypal",  # a Cyrillic a among Latin letters
+        "\u03bfk",  # a Greek omicron before a Latin k
         "..",
         "\ud800",
         None,

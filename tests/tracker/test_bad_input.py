@@ -97,6 +97,11 @@ async def test_bad_frames_get_error_codes_and_connection_survives(
         ({"room": ""}, "room"),
         ({"room": "x" * 33}, "room"),
         ({"room": "bad/name"}, "room"),
+        ({"room": "\u6771" * 33}, "room"),  # 33 code points
+        ({"room": "\U00020000" * 25}, "room"),  # 25 code points, 100 bytes
+        ({"room": "p\u0430ypal"}, "room"),  # a Cyrillic a among Latin letters
+        ({"room": "lob\u200bby"}, "room"),  # an invisible character
+        ({"room": "\U0001f469\u200d\U0001f4bb"}, "room"),  # an emoji
         ({"room": ["list"]}, "room"),
         ({}, "room"),
     ],

@@ -139,23 +139,24 @@ def test_the_largest_room_update_fits_in_one_default_frame():
 
 
 @pytest.mark.parametrize(
-    "alike",
+    ("existing", "alike"),
     [
-        "Lobby",  # case
-        "l0bby",  # digit zero
-        "LOBBY",
-        "l\u043ebby",  # Cyrillic o
-        "\uff4c\uff4f\uff42\uff42\uff59",  # fullwidth
+        ("lobby", "Lobby"),  # case
+        ("lobby", "l0bby"),  # digit zero
+        ("lobby", "LOBBY"),
+        ("lobby", "\uff4c\uff4f\uff42\uff42\uff59"),  # fullwidth
+        ("cop", "\u0441\u043e\u0440"),  # all Cyrillic (a mixed name is refused as a field)
+        ("mallory", "rnallory"),
     ],
 )
-def test_a_room_name_that_looks_like_an_existing_one_is_refused(state, alike):
-    state.handle(1, cmd(Command.CREATE_ROOM, room="lobby"), 1.0)
+def test_a_room_name_that_looks_like_an_existing_one_is_refused(state, existing, alike):
+    state.handle(1, cmd(Command.CREATE_ROOM, room=existing), 1.0)
     outcome = state.handle(2, cmd(Command.CREATE_ROOM, room=alike), 1.0)
     assert outcome.reply is not None and outcome.reply["code"] == "room_exists"
-    assert "'lobby'" in outcome.reply["msg"] and "looks the same" in outcome.reply["msg"]
+    assert f"'{existing}'" in outcome.reply["msg"] and "looks the same" in outcome.reply["msg"]
     assert outcome.store == ()
     # once the room is gone, its look-alike name is free
-    state.handle(1, cmd(Command.DELETE_ROOM, room="lobby"), 2.0)
+    state.handle(1, cmd(Command.DELETE_ROOM, room=existing), 2.0)
     outcome = state.handle(2, cmd(Command.CREATE_ROOM, room=alike), 3.0)
     assert outcome.reply is not None and outcome.reply["status"] == "OK"
 
