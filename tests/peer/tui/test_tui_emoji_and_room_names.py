@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from textual.widgets import Static
+
 from peer.events import MemberJoined, MessageReceived
 from peer.tui.app import ChatApp
 from peer.tui.chat_screen import ChatScreen
@@ -17,6 +19,10 @@ from tests.peers import PeerFactory
 from tracker.server.server import TrackerServer
 
 TYPED = "emoji " + " ".join(WHOLE_EMOJI)
+
+
+def static_text(screen: ChatScreen, selector: str) -> str:
+    return str(screen.query_one(selector, Static).render())
 
 
 def log_text(screen: ChatScreen) -> str:
@@ -42,6 +48,8 @@ async def test_emoji_typed_in_the_input_line_arrive_and_show_whole(
         await pilot.press(*"/join #café", "enter")
         await until(pilot, lambda: chat.model.room == "café", "joined café")
         assert chat.model.buffers.current.id == room_buffer("café")
+        await until(pilot, lambda: "#café" in static_text(chat, "#bufferbar"), "buffer bar")
+        assert "#café" in static_text(chat, "#topbar")
         await bob.wait_for(MemberJoined, lambda e: e.username == "alice")
 
         # typed key by key, as the terminal driver delivers them (Pilot.press cannot
@@ -62,5 +70,14 @@ async def test_emoji_typed_in_the_input_line_arrive_and_show_whole(
         assert "a\u27e8U+200D\u27e9b \U0001f469\u27e8U+200D\u27e9 end\u27e8U+E0041\u27e9" in (
             log_text(chat)
         )
+
+        # a room in a script with no Latin letter at all, joined and drawn the same way
+        await bob.client.create_room("東京")
+        await pilot.press(*"/join 東京", "enter")
+        await until(pilot, lambda: chat.model.room == "東京", "joined 東京")
+        await until(pilot, lambda: "#東京" in static_text(chat, "#bufferbar"), "buffer bar")
+        await bob.wait_for(MemberJoined, lambda e: e.room == "東京" and e.username == "alice")
+        await bob.client.send_room("こんにちは")
+        await until(pilot, lambda: "こんにちは" in log_text(chat), "message in 東京")
         await pilot.press("ctrl+c")
         await until(pilot, lambda: not app.is_running, "app exit")
