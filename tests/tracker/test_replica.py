@@ -47,3 +47,21 @@ def test_a_full_resync_forgets_the_look_alike_index_of_rooms_gone_meanwhile() ->
 
     assert state.registry.look_alike_room("Lobby") is None
     assert state.registry.room_skeletons == {}
+
+
+def test_a_full_resync_recounts_the_rooms_of_newcomers() -> None:
+    """Newcomers' rooms are counted against their share of ``max_rooms``; a resync that
+    drops every room drops their count, or rooms re-added after it are counted twice and
+    the share fills with rooms that do not exist."""
+    state = ReplicaState("tracker-a", 3, 1.0, 65536, limits=StateLimits())
+    login = Request(1, Command.LOGIN, username="alice", password="0" * 64, identity_key=KEY)
+    state.login(ALICE, login, "127.0.0.1", now=0.0)
+    outcome = state.handle(ALICE, Request(2, Command.CREATE_ROOM, room="lobby"), 1.0)
+    assert outcome.reply is not None and outcome.reply["status"] == "OK"
+    assert state.registry.newcomer_rooms == 1
+    alice_row = Presence("alice", "tracker-a", ALICE, "127.0.0.1", None, KEY, 0.0)
+
+    state.reset([alice_row], [])  # the room was deleted while this tracker was cut off
+
+    assert state.rooms == {}
+    assert state.registry.newcomer_rooms == 0

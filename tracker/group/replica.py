@@ -223,10 +223,7 @@ class ReplicaState(TrackerState):
                 else:
                     outcome.close.append(user.session)
             self._drop(user)
-        self.rooms.clear()
-        self.registry.room_names.clear()
-        self.registry.room_skeletons.clear()
-        self.registry.owned.clear()
+        self.registry.clear_rooms()
         self.remote.clear()
         for row in rows.values():
             if row.tracker != self.me:

@@ -290,6 +290,14 @@ class Registry:
         self.owned[room.owner] += 1
         self.newcomer_rooms += room.newcomer
 
+    def clear_rooms(self) -> None:
+        """Forget every room and each index kept over them (a replica's full resync)."""
+        self.rooms.clear()
+        self.room_names.clear()
+        self.room_skeletons.clear()
+        self.owned.clear()
+        self.newcomer_rooms = 0
+
     def remove_room(self, name: str) -> Room | None:
         room = self.rooms.pop(name, None)
         if room is None:
