@@ -112,8 +112,11 @@ _OWNER_ACTIONS = {
 }
 
 
-async def execute(client: ChatClient, command: SharedCommand) -> Result:
-    """Run one command; errors raise :class:`commons.errors.P2PChatError`."""
+async def execute(client: ChatClient, command: SharedCommand, *, wait: bool = False) -> Result:
+    """Run one command; errors raise :class:`commons.errors.P2PChatError`.
+
+    ``wait``: a message waits for room in its recipients' backlogs instead of failing
+    ``backlog_full`` (the batch mode: a script is slowed down, never loses messages)."""
     match command:
         case cmd.Register(username, password):
             await client.register(username, password)
@@ -169,10 +172,10 @@ async def execute(client: ChatClient, command: SharedCommand) -> Result:
                 client.channel_paths,
             )
         case cmd.SendPrivate(username, text):
-            sent = await client.send_private(username, text)
+            sent = await client.send_private(username, text, wait=wait)
             return Sent(None, username, sent.msg_id, list(sent.recipients))
         case cmd.SendRoom(text):
-            sent = await client.send_room(text)
+            sent = await client.send_room(text, wait=wait)
             return Sent(sent.room, None, sent.msg_id, list(sent.recipients))
         case cmd.ShowFingerprint(username):
             if username is not None and username != client.username:
