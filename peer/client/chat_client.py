@@ -70,7 +70,7 @@ from peer.session.login_memory import (
     check_legacy_request,
     check_login_realm,
 )
-from peer.session.messages import PeerPage, RoomPage, SaltReply, TrackerPush
+from peer.session.messages import InviteReply, PeerPage, RoomPage, SaltReply, TrackerPush
 from peer.session.session import TrackerSession
 from peer.supervisor import TaskSupervisor
 
@@ -475,9 +475,13 @@ class ChatClient:
     async def unban(self, username: str, room: str | None = None) -> tuple[str, str]:
         return await self._on_user(Command.UNBAN, username, room)
 
-    async def invite(self, username: str, room: str | None = None) -> tuple[str, str]:
-        """Invite ``username`` (they are told if online); needed to join an invite-only room."""
-        return await self._on_user(Command.INVITE, username, room)
+    async def invite(self, username: str, room: str | None = None) -> InviteReply:
+        """Invite ``username`` (they are told if online); needed to join an invite-only room.
+        The reply says how full the room is: :attr:`InviteReply.full` means the invitee
+        cannot join until someone leaves."""
+        self._require()
+        user = validate_username(username)
+        return await self._session.invite(self._room_named(room), user)
 
     async def uninvite(self, username: str, room: str | None = None) -> tuple[str, str]:
         """Withdraw an invite (a member stays a member)."""

@@ -107,7 +107,6 @@ _OWNER_ACTIONS = {
     cmd.OwnerAction.KICK: lambda c, u, r: c.kick(u, r),
     cmd.OwnerAction.BAN: lambda c, u, r: c.ban(u, r),
     cmd.OwnerAction.UNBAN: lambda c, u, r: c.unban(u, r),
-    cmd.OwnerAction.INVITE: lambda c, u, r: c.invite(u, r),
     cmd.OwnerAction.UNINVITE: lambda c, u, r: c.uninvite(u, r),
 }
 
@@ -142,6 +141,11 @@ async def execute(client: ChatClient, command: SharedCommand, *, wait: bool = Fa
         case cmd.CreateRoom(room, invite_only, relay_only):
             info = await client.create_room(room, invite_only, relay_only=relay_only)
             return RoomCreated.of(info, relay_only)
+        case cmd.ControlUser(cmd.OwnerAction.INVITE as action, username, room):
+            invited = await client.invite(username, room)
+            return UserControlled(
+                action, invited.room, invited.user, invited.member_count, invited.capacity
+            )
         case cmd.ControlUser(action, username, room):
             done_room, done_user = await _OWNER_ACTIONS[action](client, username, room)
             return UserControlled(action, done_room, done_user)
