@@ -9,10 +9,12 @@
    alternate within one run; reported: messages/s (median of the repetitions), one-way
    latency p50/p99 (send-to-decoded, one message in flight, same clock) and the
    encrypted/plaintext throughput ratios.
-2. Time for a 16th member to join a room of 15 (tracker ``room_capacity=16``): from
-   ``join_room()`` until channels to all 15 members are open, all peers on one loop.
+2. Time for the last member to join a full-but-one room, for each size of
+   ``--join-sizes`` (default 16, the tracker's default capacity, and 64, its maximum):
+   from ``join_room()`` until channels to all the others are open, all peers on one loop.
 
-Usage: ``python bench/p2p.py [--messages N] [--latency-samples N] [--repeat N]``
+Usage: ``python bench/p2p.py [--messages N] [--latency-samples N] [--repeat N]
+[--join-sizes 16,64] [--join-only]``
 """
 
 from __future__ import annotations
@@ -284,7 +286,8 @@ async def bench_channels(messages: int, samples: int, repeat: int) -> None:
     print(f"ack frames per message (median of runs): {statistics.median(ack_frames):.3f}")
 
 
-async def bench_join(repeat: int) -> None:
+async def bench_join(repeat: int, size: int) -> None:
+    """The ``size``-th member joins a room of ``size - 1`` meshed members (capacity ``size``)."""
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
         tracker = TrackerServer(
@@ -292,8 +295,8 @@ async def bench_join(repeat: int) -> None:
                 host="127.0.0.1",
                 port=0,
                 data_dir=base / "tracker",
-                room_capacity=16,
-                trusted_networks=("127.0.0.0/8",),  # 16 accounts from one address
+                room_capacity=size,
+                trusted_networks=("127.0.0.0/8",),  # many accounts from one address
             )
         )
         await tracker.start()
@@ -315,11 +318,11 @@ async def bench_join(repeat: int) -> None:
 
             owner = await make("m00")
             await owner.create_room("big")
-            for i in range(1, 15):
+            for i in range(1, size - 1):
                 member = await make(f"m{i:02d}")
                 await member.join_room("big")
             for client in clients:
-                await asyncio.wait_for(client.wait_channels(), 60)
+                await asyncio.wait_for(client.wait_channels(), 300)
             joiner = await make("joiner")
             times: list[float] = []
             for _ in range(repeat):
@@ -330,7 +333,7 @@ async def bench_join(repeat: int) -> None:
                 await joiner.leave_room()
                 await asyncio.sleep(0.3)  # bench only: let the others close their channels
             print(
-                f"join a room of 15 (capacity 16), until 15 channels are open: "
+                f"join a room of {size - 1} (capacity {size}), until {size - 1} channels are open: "
                 f"median {statistics.median(times) * 1000:.0f} ms "
                 f"(runs: {', '.join(f'{t * 1000:.0f}' for t in times)} ms)"
             )
@@ -346,10 +349,14 @@ async def main() -> None:
     parser.add_argument("--messages", type=int, default=20000)
     parser.add_argument("--latency-samples", type=int, default=2000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--join-sizes", default="16,64", help="room sizes to time a join in")
+    parser.add_argument("--join-only", action="store_true", help="skip the channel benchmark")
     args = parser.parse_args()
     print(f"python {platform.python_version()} on {platform.machine()}, {time.strftime('%F')}")
-    await bench_channels(args.messages, args.latency_samples, args.repeat)
-    await bench_join(args.repeat)
+    if not args.join_only:
+        await bench_channels(args.messages, args.latency_samples, args.repeat)
+    for size in (int(s) for s in args.join_sizes.split(",")):
+        await bench_join(args.repeat, size)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,12 @@ events from the client (``message``, ``delivered``, ``failed``, ``member_joined`
 after the other, in input order; events are written as they happen. End of input means
 ``/quit``.
 
+Back-pressure: a message waits for room in its recipients' backlogs (at most
+``CoreSettings.max_pending`` messages per recipient await a receipt) instead of failing
+``backlog_full``, and while it waits no further line is taken. Input is read ahead by at
+most :data:`LINES_AHEAD` lines, so a script writing faster than its peers acknowledge is
+slowed down to their pace (its writes block on the full pipe) and memory stays bounded.
+
 Each object is exactly one line for any line splitter: besides what JSON escapes
 anyway, every code point that is unsafe for display (:mod:`commons.untrusted_text`:
 C0 and C1 controls, U+0085, bidi controls and every other format character, U+2028 and
@@ -29,7 +35,7 @@ to stdin and stdout.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import concurrent.futures
 import json
 import sys
 import threading
@@ -65,6 +71,8 @@ Output = dict[str, Any]
 #: Exit status when a ``/login`` failed and no login succeeded afterwards.
 EXIT_LOGIN_FAILED = 3
 Writer = Callable[[Output], None]
+#: Input lines read ahead of the command being run; beyond, stdin is not read.
+LINES_AHEAD = 64
 TUI_COMMANDS = (
     Help,
     Switch,
@@ -208,7 +216,7 @@ async def run_batch(config: PeerConfig, lines: AsyncIterator[str], write: Writer
             break
         assert not isinstance(command, TUI_COMMANDS)  # the batch table offers none of them
         try:
-            write(result_to_json(await execute(client, command)))
+            write(result_to_json(await execute(client, command, wait=True)))
         except P2PChatError as exc:
             write(error_to_json(exc, command_word(line.strip())))
             login_failed = login_failed or isinstance(command, Login)
@@ -224,24 +232,30 @@ async def _pump_events(client: ChatClient, write: Writer) -> None:
         write(event_to_json(event))
 
 
-def _stdin_lines(stream: TextIO) -> AsyncIterator[str]:
-    """Lines of a blocking stream, read by a daemon thread (works for pipes, files, TTYs)."""
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[str | None] = asyncio.Queue()
+def _stdin_lines(stream: TextIO, ahead: int = LINES_AHEAD) -> AsyncIterator[str]:
+    """Lines of a blocking stream, read by a daemon thread (works for pipes, files, TTYs).
 
-    def post(item: str | None) -> None:
-        with contextlib.suppress(RuntimeError):  # the loop is closed: we are exiting
-            loop.call_soon_threadsafe(queue.put_nowait, item)
+    At most ``ahead`` lines wait to be taken: the thread then blocks, and the stream is
+    not read until the consumer takes one (back-pressure up to whoever writes it)."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=ahead)
+
+    def post(item: str | None) -> bool:
+        """Hand ``item`` over, waiting for room; False once the loop is gone (exiting)."""
+        try:
+            asyncio.run_coroutine_threadsafe(queue.put(item), loop).result()
+        except (RuntimeError, concurrent.futures.CancelledError):
+            return False
+        return True
 
     def reader() -> None:
         # Bytes, decoded per line: one line that is not UTF-8 must not end the input.
         source = getattr(stream, "buffer", None)
-        if source is None:
-            for line in stream:
-                post(line)
-        else:
-            for raw in source:
-                post(raw.decode("utf-8", "surrogateescape"))
+        lines = stream if source is None else source
+        for line in lines:
+            text = line if isinstance(line, str) else line.decode("utf-8", "surrogateescape")
+            if not post(text):
+                return
         post(None)
 
     threading.Thread(target=reader, name="p2pchat-stdin", daemon=True).start()

@@ -16,6 +16,7 @@ import signal
 import sys
 from pathlib import Path
 
+from commons.models import MAX_ROOM_CAPACITY
 from commons.relay_frames import MAX_RELAY_BODY
 from commons.version import package_version
 from crypto.login_secret import LoginKdf
@@ -65,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--room-capacity",
         type=int,
         default=defaults.room_capacity,
-        help="members per room (default %(default)s)",
+        help=f"members per room, 2-{MAX_ROOM_CAPACITY} (default %(default)s)",
     )
     parser.add_argument(
         "--max-frame-size",

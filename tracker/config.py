@@ -39,7 +39,10 @@ class TrackerConfig:
     data_dir: Path = field(default_factory=_default_data_dir)
     cert_file: Path | None = None
     key_file: Path | None = None
-    room_capacity: int = 3
+    #: Members per room: a group of friends by default; at most ``MAX_ROOM_CAPACITY`` (64),
+    #: the most the pairwise design serves well (every member has a channel to every other;
+    #: ``bench/p2p.py`` times a join at 16 and at 64, docs/BENCHMARKS.md).
+    room_capacity: int = 16
     max_frame_size: int = DEFAULT_MAX_FRAME_SIZE
     heartbeat_interval: float = 10.0
     #: Sessions silent for this many heartbeat intervals are closed.

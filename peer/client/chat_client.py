@@ -70,7 +70,7 @@ from peer.session.login_memory import (
     check_legacy_request,
     check_login_realm,
 )
-from peer.session.messages import PeerPage, RoomPage, SaltReply, TrackerPush
+from peer.session.messages import InviteReply, PeerPage, RoomPage, SaltReply, TrackerPush
 from peer.session.session import TrackerSession
 from peer.supervisor import TaskSupervisor
 
@@ -475,9 +475,13 @@ class ChatClient:
     async def unban(self, username: str, room: str | None = None) -> tuple[str, str]:
         return await self._on_user(Command.UNBAN, username, room)
 
-    async def invite(self, username: str, room: str | None = None) -> tuple[str, str]:
-        """Invite ``username`` (they are told if online); needed to join an invite-only room."""
-        return await self._on_user(Command.INVITE, username, room)
+    async def invite(self, username: str, room: str | None = None) -> InviteReply:
+        """Invite ``username`` (they are told if online); needed to join an invite-only room.
+        The reply says how full the room is: :attr:`InviteReply.full` means the invitee
+        cannot join until someone leaves."""
+        self._require()
+        user = validate_username(username)
+        return await self._session.invite(self._room_named(room), user)
 
     async def uninvite(self, username: str, room: str | None = None) -> tuple[str, str]:
         """Withdraw an invite (a member stays a member)."""
@@ -572,11 +576,18 @@ class ChatClient:
 
     # ------------------------------------------------------------------ sending
 
-    async def send_room(self, text: str) -> SentMessage:
+    async def send_room(self, text: str, *, wait: bool = False) -> SentMessage:
         """Send ``text`` to the current room. Each recipient's receipt arrives later as
-        ``MessageDelivered`` or ``MessageFailed`` for the returned ``msg_id``."""
+        ``MessageDelivered`` or ``MessageFailed`` for the returned ``msg_id``.
+
+        ``wait``: first wait (:meth:`wait_for_room`) until every member's backlog has room,
+        so the message is queued for all rather than failing ``backlog_full`` for some; a
+        script sending faster than its recipients acknowledge is slowed down to their
+        pace. Without it a full backlog fails at once (an interactive user sees it)."""
         driver, trust = self._require()
         text = validate_text(text)
+        if wait and driver.core.room is not None:
+            await driver.wait_for_room(sorted(driver.core.room.listed_others()))
         core = driver.core
         if core.room is None:
             raise NotInRoomError("join a room first (or use a private message)")
@@ -586,8 +597,10 @@ class ChatClient:
         await self._drain(sent.recipients)
         return sent
 
-    async def send_private(self, username: str, text: str) -> SentMessage:
-        """Send ``text`` to ``username`` alone, opening a channel first if needed."""
+    async def send_private(self, username: str, text: str, *, wait: bool = False) -> SentMessage:
+        """Send ``text`` to ``username`` alone, opening a channel first if needed.
+
+        ``wait``: as for :meth:`send_room`, wait for room in their backlog first."""
         driver, trust = self._require()
         username = validate_username(username)
         text = validate_text(text)
@@ -596,10 +609,19 @@ class ChatClient:
         trust.require_sendable(username)
         if driver.core.channel_of(username) is None:
             await driver.open_channel(username, self.config.handshake_timeout * 2)
+        if wait:
+            await driver.wait_for_room([username])
         sent, step = driver.core.send_private(username, text, time.time(), driver.now())
         driver.apply(step)
         await self._drain([username])
         return sent
+
+    async def wait_for_room(self, usernames: Iterable[str]) -> None:
+        """Wait until one more message to each of ``usernames`` would be queued, not
+        failed ``backlog_full`` (``CoreSettings.max_pending`` messages per recipient await
+        a receipt at most). Bounded by the delivery timeout: an entry leaves the backlog by
+        its receipt or by failing."""
+        await self._require()[0].wait_for_room(usernames)
 
     async def wait_channels(self, usernames: list[str] | None = None) -> None:
         """Wait until channels to ``usernames`` (default: every room member) are open.

@@ -13,6 +13,10 @@ queue's back-pressure: :mod:`peer.client.event_queue`), and re-arms the single t
 core's next wake-up. The dial policy and rate it hands the core are
 :mod:`peer.channels.dial_policy`'s.
 
+It also holds the senders that wait for room in a recipient's backlog
+(:meth:`CoreDriver.wait_for_room`): every step may settle or fail messages, so after each
+one the waiters whose recipients have room again are released.
+
 It also keeps the room-mates' addresses (the tracker gives them only in the room's
 member list) and our own, for the core to decide where a dial goes and whether a
 relayed channel gets our address.
@@ -101,6 +105,8 @@ class CoreDriver:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
+        #: Senders waiting for room in these recipients' backlogs (:meth:`wait_for_room`).
+        self._room_waiters: list[tuple[tuple[str, ...], asyncio.Future[None]]] = []
         self._dial_rate = DialRate()
         shell.address_policy = AddressPolicy(tracker_address)
         events.flow = self
@@ -141,6 +147,8 @@ class CoreDriver:
             if isinstance(event, ev.ChannelOpened):
                 self._wake(event.username, None)
                 self.offer_endpoint(event.username)
+        if self._room_waiters:
+            self._release_room_waiters()
         self._arm()
 
     def _dial(self, user: str) -> None:
@@ -208,6 +216,7 @@ class CoreDriver:
         self._events.flow = None
         for user in list(self._waiters):
             self._wake(user, ChannelRefusedError("the client is closed"))
+        self._release_room_waiters()
 
     # ------------------------------------------------------------------ reading (flow)
 
@@ -345,6 +354,34 @@ class CoreDriver:
                 await opened
         except TimeoutError:
             raise RequestTimeoutError(f"no channel to {user} in time") from None
+
+    # ------------------------------------------------------------------ waiting for backlog room
+
+    def _has_room(self, users: Iterable[str]) -> bool:
+        return all(self.core.outbox.has_room(u) for u in users)
+
+    async def wait_for_room(self, users: Iterable[str]) -> None:
+        """Until one more message to each of ``users`` would be queued rather than fail
+        ``backlog_full``. Bounded: an entry leaves a backlog by its receipt or by failing
+        (lost channel, departure, or ``delivery_timeout`` at the latest). Returns at once
+        once the driver stopped (the send that follows then fails on its own)."""
+        wanted = tuple(users)
+        while not self.stopped and not self._has_room(wanted):
+            future: asyncio.Future[None] = self._loop.create_future()
+            self._room_waiters.append((wanted, future))
+            await future
+
+    def _release_room_waiters(self) -> None:
+        """Wake the waiters whose recipients all have room (all of them once stopped)."""
+        waiting: list[tuple[tuple[str, ...], asyncio.Future[None]]] = []
+        for users, future in self._room_waiters:
+            if future.done():
+                continue  # its sender was cancelled
+            if self.stopped or self._has_room(users):
+                future.set_result(None)
+            else:
+                waiting.append((users, future))
+        self._room_waiters = waiting
 
     async def drain(self, users: Iterable[str]) -> None:
         """Back-pressure: wait (a bounded time) while the channels just written to are

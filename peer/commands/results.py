@@ -92,7 +92,11 @@ class RoomCreated:
 
 @dataclass(frozen=True, slots=True)
 class UserControlled:
-    """An owner's action done: ``/kick`` gives ``kicked``, ``/ban`` ``banned``, and so on."""
+    """An owner's action done: ``/kick`` gives ``kicked``, ``/ban`` ``banned``, and so on.
+
+    ``/invite`` also says how full the room is (``member_count`` of ``capacity``, ``None``
+    from a tracker that does not say; ``full``: the invitee cannot join until someone
+    leaves); the other actions leave both ``None`` and the batch object without them."""
 
     EVENTS: ClassVar[dict[cmd.OwnerAction, str]] = {
         cmd.OwnerAction.KICK: "kicked",
@@ -104,10 +108,20 @@ class UserControlled:
     action: cmd.OwnerAction
     room: str
     user: str
+    member_count: int | None = None
+    capacity: int | None = None
 
     @property
     def EVENT(self) -> str:
         return self.EVENTS[self.action]
+
+    @property
+    def full(self) -> bool:
+        return (
+            self.member_count is not None
+            and self.capacity is not None
+            and self.member_count >= self.capacity
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,4 +274,8 @@ def result_to_json(result: Result) -> dict[str, Any]:
     fields = asdict(result)
     if isinstance(result, UserControlled):
         del fields["action"]
+        if result.action is cmd.OwnerAction.INVITE:
+            fields["full"] = result.full
+        else:
+            del fields["member_count"], fields["capacity"]
     return {"event": result.EVENT, **fields}

@@ -107,13 +107,15 @@ _OWNER_ACTIONS = {
     cmd.OwnerAction.KICK: lambda c, u, r: c.kick(u, r),
     cmd.OwnerAction.BAN: lambda c, u, r: c.ban(u, r),
     cmd.OwnerAction.UNBAN: lambda c, u, r: c.unban(u, r),
-    cmd.OwnerAction.INVITE: lambda c, u, r: c.invite(u, r),
     cmd.OwnerAction.UNINVITE: lambda c, u, r: c.uninvite(u, r),
 }
 
 
-async def execute(client: ChatClient, command: SharedCommand) -> Result:
-    """Run one command; errors raise :class:`commons.errors.P2PChatError`."""
+async def execute(client: ChatClient, command: SharedCommand, *, wait: bool = False) -> Result:
+    """Run one command; errors raise :class:`commons.errors.P2PChatError`.
+
+    ``wait``: a message waits for room in its recipients' backlogs instead of failing
+    ``backlog_full`` (the batch mode: a script is slowed down, never loses messages)."""
     match command:
         case cmd.Register(username, password):
             await client.register(username, password)
@@ -139,6 +141,11 @@ async def execute(client: ChatClient, command: SharedCommand) -> Result:
         case cmd.CreateRoom(room, invite_only, relay_only):
             info = await client.create_room(room, invite_only, relay_only=relay_only)
             return RoomCreated.of(info, relay_only)
+        case cmd.ControlUser(cmd.OwnerAction.INVITE as action, username, room):
+            invited = await client.invite(username, room)
+            return UserControlled(
+                action, invited.room, invited.user, invited.member_count, invited.capacity
+            )
         case cmd.ControlUser(action, username, room):
             done_room, done_user = await _OWNER_ACTIONS[action](client, username, room)
             return UserControlled(action, done_room, done_user)
@@ -169,10 +176,10 @@ async def execute(client: ChatClient, command: SharedCommand) -> Result:
                 client.channel_paths,
             )
         case cmd.SendPrivate(username, text):
-            sent = await client.send_private(username, text)
+            sent = await client.send_private(username, text, wait=wait)
             return Sent(None, username, sent.msg_id, list(sent.recipients))
         case cmd.SendRoom(text):
-            sent = await client.send_room(text)
+            sent = await client.send_room(text, wait=wait)
             return Sent(sent.room, None, sent.msg_id, list(sent.recipients))
         case cmd.ShowFingerprint(username):
             if username is not None and username != client.username:

@@ -5,7 +5,10 @@ recipient's client acknowledges it (an ``ack`` frame inside the channel) or it f
 A message written on a channel that then drops is written again, once, on the next
 channel to that user; a second loss fails it. Every entry also has a deadline, so nothing
 waits for ever. The outbox is bounded per recipient; a message beyond the bound fails at
-once (``backlog_full``) rather than growing memory without end.
+once (``backlog_full``) rather than growing memory without end. A sender that would rather
+wait than fail asks :meth:`Outbox.has_room` first and holds its next message until it is
+true (the client's ``wait=True`` sends and the batch mode do: back-pressure up to the
+script that writes).
 
 Receiving side, :class:`DeliveryFilter`: each message reaches the user once and in send
 order per sender. It also remembers the last :data:`RECENT_DELIVERED` messages delivered
@@ -173,6 +176,10 @@ class Outbox:
 
     def pending_count(self, user: str) -> int:
         return len(self._pending.get(user, {}))
+
+    def has_room(self, user: str) -> bool:
+        """Whether one more message to ``user`` would be queued (not ``backlog_full``)."""
+        return self.pending_count(user) < self.max_pending
 
 
 class Verdict(Enum):

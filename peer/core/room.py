@@ -59,6 +59,12 @@ class RoomState:
         """Who is in the room as far as we can tell: known and not reported gone."""
         return (self.members | self.detached.keys()) - set(self.gone)
 
+    def listed_others(self) -> set[str]:
+        """Everyone but this user a room message may be queued for: the present ones and
+        those gone but still listed (a re-dial may bring them back). A sender waiting for
+        room in backlogs waits on these."""
+        return (self.members | self.detached.keys()) - {self.me}
+
     def others(self) -> set[str]:
         """Present members other than this user."""
         return self.present() - {self.me}

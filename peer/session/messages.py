@@ -153,6 +153,37 @@ def parse_room_target(reply: JsonObject) -> tuple[str, str]:
     return validate_room_name(reply.get("room")), validate_username(reply.get("user"))
 
 
+@dataclass(frozen=True, slots=True)
+class InviteReply:
+    """An ``INVITE`` reply: who was invited where, and how full the room is (``None``
+    from a tracker that does not say)."""
+
+    room: str
+    user: str
+    member_count: int | None
+    capacity: int | None
+
+    @property
+    def full(self) -> bool:
+        """The room has no seat left: the invitee cannot join until someone leaves."""
+        return (
+            self.member_count is not None
+            and self.capacity is not None
+            and self.member_count >= self.capacity
+        )
+
+    @classmethod
+    def parse(cls, reply: JsonObject) -> InviteReply:
+        room, user = parse_room_target(reply)
+        count, capacity = reply.get("member_count"), reply.get("capacity")
+        if count is None or capacity is None:
+            return cls(room, user, None, None)
+        capacity = validate_capacity(capacity)
+        if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= capacity:
+            raise ValidationError(f"member_count must be an integer from 0 to {capacity}")
+        return cls(room, user, count, capacity)
+
+
 def parse_created(reply: JsonObject) -> RoomInfo:
     return RoomInfo.from_wire(reply.get("room"))
 

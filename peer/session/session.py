@@ -41,6 +41,7 @@ from peer.errors import TrackerUntrustedError
 from peer.session.link import TrackerLink
 from peer.session.login_memory import TrackerIdentity
 from peer.session.messages import (
+    InviteReply,
     JoinReply,
     LoginReply,
     PeerPage,
@@ -58,10 +59,9 @@ from peer.session.pins import endpoint_key
 from peer.session.wire import Push
 from peer.supervisor import TaskSupervisor
 
-#: The room commands that name a user: ``(room, user)`` in, ``(room, user)`` back.
-ROOM_TARGET_COMMANDS = frozenset(
-    {Command.KICK, Command.BAN, Command.UNBAN, Command.INVITE, Command.UNINVITE}
-)
+#: The room commands that name a user: ``(room, user)`` in, ``(room, user)`` back
+#: (``INVITE`` says more: :meth:`TrackerSession.invite`).
+ROOM_TARGET_COMMANDS = frozenset({Command.KICK, Command.BAN, Command.UNBAN, Command.UNINVITE})
 
 log = logging.getLogger(__name__)
 
@@ -260,6 +260,10 @@ class TrackerSession:
         """KICK, BAN, UNBAN, INVITE or UNINVITE ``user`` in ``room``; the exact names."""
         assert cmd in ROOM_TARGET_COMMANDS
         return parse_room_target(await self._request(cmd, room=room, user=user))
+
+    async def invite(self, room: str, user: str) -> InviteReply:
+        """INVITE ``user`` to ``room``: the exact names and how full the room is."""
+        return InviteReply.parse(await self._request(Command.INVITE, room=room, user=user))
 
     async def set_room(self, room: str, invite_only: bool) -> RoomInfo:
         reply = await self._request(Command.SET_ROOM, room=room, invite_only=invite_only)

@@ -18,6 +18,7 @@ from peer.commands import results as res
 from peer.commands.runner import execute
 from peer.commands.table import parse_line
 from peer.events import MemberLeft, MessageReceived, RemovedFromRoom
+from tests.conftest import TrackerFactory
 from tests.e2e.batch_process import BatchProcess
 from tests.peers import PeerFactory, PeerHandle
 from tracker.server.server import TrackerServer
@@ -30,8 +31,9 @@ async def _run(peer: PeerHandle, line: str) -> res.Result:
 
 
 async def test_owner_kicks_and_bans_squatters_and_the_chat_follows(
-    tracker: TrackerServer, peer_factory: PeerFactory
+    tracker_factory: TrackerFactory, peer_factory: PeerFactory
 ) -> None:
+    tracker = await tracker_factory(room_capacity=3)
     owner = await peer_factory(tracker, "owner")
     await _run(owner, "/create general")
     squatters = [await peer_factory(tracker, f"squat{i}") for i in range(2)]
@@ -88,7 +90,8 @@ async def test_invite_only_rooms_and_rate_limits_in_the_batch_mode(
         friend.send("/join private")
         await friend.expect("error", code="not_invited", command="join")
         owner.send("/invite friend")
-        await owner.expect("invited", room="private", user="friend")
+        invited = await owner.expect("invited", room="private", user="friend")
+        assert (invited["member_count"], invited["capacity"], invited["full"]) == (1, 16, False)
         await friend.expect("invited_to_room", room="private", by="owner")
         friend.send("/join private")
         await friend.expect("joined", room="private")

@@ -19,7 +19,7 @@ from tests.tracker_process import run_admin
 
 async def test_owner_kicks_and_bans_a_squatter(untrusted_tracker, user, tmp_path):
     data_dir = tmp_path / "rooms"
-    tracker = await untrusted_tracker(data_dir=data_dir)
+    tracker = await untrusted_tracker(data_dir=data_dir, room_capacity=3)
     owner = await user(tracker, "owner", source="127.0.0.3")
     assert (await owner.request("CREATE_ROOM", room="general"))["status"] == "OK"
     squatters = [await user(tracker, f"squat{i}", source="127.0.0.2") for i in range(2)]

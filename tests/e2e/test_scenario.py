@@ -14,8 +14,8 @@ import pytest
 
 from commons.errors import ErrorCode, P2PChatError, RoomError
 from peer.events import MemberJoined, MemberLeft, MessageReceived, RoomDeleted
+from tests.conftest import TrackerFactory
 from tests.peers import PeerFactory, PeerHandle
-from tracker.server.server import TrackerServer
 
 ROUNDS = 5
 
@@ -24,7 +24,10 @@ def room_messages(handle: PeerHandle, sender: str) -> list[str]:
     return [m.text for m in handle.of(MessageReceived) if m.room and m.sender == sender]
 
 
-async def test_three_peers_scenario(tracker: TrackerServer, peer_factory: PeerFactory) -> None:
+async def test_three_peers_scenario(
+    tracker_factory: TrackerFactory, peer_factory: PeerFactory
+) -> None:
+    tracker = await tracker_factory(room_capacity=3)  # a room of three: dave finds it full
     alice = await peer_factory(tracker, "alice")
     bob = await peer_factory(tracker, "bob")
     carol = await peer_factory(tracker, "carol")

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import typing
 
-from commons.errors import ErrorCode, P2PChatError, RateLimitedError
+import pytest
+
+from commons.errors import ErrorCode, P2PChatError, RateLimitedError, ValidationError
 from peer import events as ev
 from peer.batch import error_to_json, event_to_json
+from peer.commands.results import UserControlled, result_to_json
+from peer.commands.table import OwnerAction
+from peer.session.messages import InviteReply
 
 
 def test_room_control_and_refusal_events() -> None:
@@ -58,3 +63,28 @@ def test_a_rate_limit_says_when_to_try_again() -> None:
         "command": "join",
     }
     assert "retry_after" not in error_to_json(P2PChatError("x", ErrorCode.ROOM_FULL))
+
+
+def test_an_invite_says_how_full_the_room_is_and_other_actions_do_not() -> None:
+    full = UserControlled(OwnerAction.INVITE, "pair", "carol", 2, 2)
+    assert result_to_json(full) == {
+        "event": "invited",
+        "room": "pair",
+        "user": "carol",
+        "member_count": 2,
+        "capacity": 2,
+        "full": True,
+    }
+    older = UserControlled(OwnerAction.INVITE, "pair", "carol")  # a tracker that does not say
+    assert result_to_json(older)["full"] is False
+    kicked = UserControlled(OwnerAction.KICK, "pair", "carol")
+    assert result_to_json(kicked) == {"event": "kicked", "room": "pair", "user": "carol"}
+
+
+def test_an_invite_reply_is_validated() -> None:
+    base = {"room": "pair", "user": "carol"}
+    assert InviteReply.parse(base) == InviteReply("pair", "carol", None, None)
+    assert InviteReply.parse({**base, "member_count": 2, "capacity": 2}).full
+    for count, capacity in ((3, 2), (-1, 2), (True, 2), ("2", 2), (1, 65), (1, 1)):
+        with pytest.raises(ValidationError):
+            InviteReply.parse({**base, "member_count": count, "capacity": capacity})

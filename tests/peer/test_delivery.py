@@ -82,6 +82,19 @@ def test_outbox_queue_stays_bounded_while_nothing_can_be_sent() -> None:
     assert box.next_deadline() is not None
 
 
+def test_outbox_has_room_until_the_bound_and_again_after_a_receipt() -> None:
+    """What a waiting sender asks before each message: room means ``add`` will queue."""
+    box = Outbox(max_pending=2, timeout=30.0)
+    assert box.has_room("bob")
+    box.add("bob", msg(1), 0.0)
+    box.add("bob", msg(2), 0.0)
+    assert not box.has_room("bob") and box.has_room("carol")
+    assert not box.add("bob", msg(3), 0.0)
+    box.take_unsent("bob")
+    assert box.acked("bob", [msg(1).msg_id]) == [msg(1).msg_id]
+    assert box.has_room("bob") and box.add("bob", msg(3), 0.0)
+
+
 def test_outbox_drops_a_room_or_everything() -> None:
     box = Outbox(max_pending=10, timeout=30.0)
     box.add("bob", msg(1), 0.0)

@@ -105,14 +105,14 @@ async def test_room_lifecycle(tracker, user):
     bob = await user(tracker, "bob")
     created = await alice.request("CREATE_ROOM", room="lobby")
     assert created["status"] == "OK"
-    assert RoomInfo.from_wire(created["room"]) == RoomInfo("lobby", "alice", ("alice",), 3)
+    assert RoomInfo.from_wire(created["room"]) == RoomInfo("lobby", "alice", ("alice",), 16)
     joined = await bob.request("JOIN_ROOM", room="lobby")
     assert joined["status"] == "OK"
     assert joined["room"]["members"] == ["alice", "bob"]
     assert {m["username"] for m in joined["members"]} == {"alice", "bob"}
     rooms = (await bob.request("LIST_ROOMS"))["rooms"]
     assert [RoomInfo.from_wire(r) for r in rooms] == [
-        RoomInfo("lobby", "alice", ("alice", "bob"), 3)
+        RoomInfo("lobby", "alice", ("alice", "bob"), 16)
     ]
     assert (await bob.request("LEAVE_ROOM"))["status"] == "OK"
     assert (await bob.request("LEAVE_ROOM"))["code"] == "not_in_room"
@@ -137,15 +137,23 @@ async def test_room_command_failures(tracker, user, cmd, room, code):
     assert reply["msg"]
 
 
-async def test_room_capacity_default_three(tracker, user):
+async def test_room_capacity_default_sixteen(tracker, user):
+    """A group of friends fits by default: a fourth and a sixteenth join, a 17th does not."""
     owner = await user(tracker, "owner")
-    await owner.request("CREATE_ROOM", room="small")
-    for name in ("m1", "m2"):
-        member = await user(tracker, name)
-        assert (await member.request("JOIN_ROOM", room="small"))["status"] == "OK"
+    created = await owner.request("CREATE_ROOM", room="friends")
+    assert created["room"]["capacity"] == 16
+    for number in range(2, 17):
+        member = await user(tracker, f"friend{number}")
+        joined = await member.request("JOIN_ROOM", room="friends")
+        assert joined["status"] == "OK" and len(joined["room"]["members"]) == number
     late = await user(tracker, "late")
-    reply = await late.request("JOIN_ROOM", room="small")
-    assert reply["code"] == "room_full"
+    reply = await late.request("JOIN_ROOM", room="friends")
+    assert reply["code"] == "room_full" and "16" in reply["msg"]
+
+
+async def test_room_capacity_above_the_maximum_is_refused(tracker_factory):
+    with pytest.raises(ValueError, match="2-64"):
+        await tracker_factory(room_capacity=65)
 
 
 async def test_room_capacity_is_configurable(tracker_factory, user):

@@ -55,7 +55,7 @@ async def test_users_and_rooms_survive_a_restart(tracker_factory, tmp_path, user
     assert (await again.login("alice"))["status"] == "OK"
     rooms = (await again.request("LIST_ROOMS"))["rooms"]
     assert rooms == [
-        {"room": "lobby", "owner": "alice", "members": [], "capacity": 3, "invite_only": False}
+        {"room": "lobby", "owner": "alice", "members": [], "capacity": 16, "invite_only": False}
     ]
     assert [p["username"] for p in (await again.request("LIST_PEERS"))["peers"]] == ["alice"]
     assert (await again.request("DELETE_ROOM", room="lobby"))["status"] == "OK"

@@ -99,6 +99,16 @@ def test_ban_removes_blocks_and_survives_as_a_stored_fact(state):
     assert code(state.handle(BOB, cmd(Command.JOIN_ROOM, room="r"), 0.0)) == "OK"
 
 
+def test_the_invite_reply_says_how_full_the_room_is(state):
+    state.handle(ALICE, cmd(Command.CREATE_ROOM, room="r"), 0.0)
+    reply = state.handle(ALICE, cmd(Command.INVITE, room="r", target="bob"), 0.0).reply
+    assert reply is not None and (reply["member_count"], reply["capacity"]) == (1, 3)
+    for member in (BOB, CAROL):
+        assert code(state.handle(member, cmd(Command.JOIN_ROOM, room="r"), 0.0)) == "OK"
+    reply = state.handle(ALICE, cmd(Command.INVITE, room="r", target="dave"), 0.0).reply
+    assert reply is not None and (reply["member_count"], reply["capacity"]) == (3, 3)
+
+
 def test_invite_only_rooms(state):
     state.handle(ALICE, cmd(Command.CREATE_ROOM, room="r", invite_only=True), 0.0)
     assert code(state.handle(BOB, cmd(Command.JOIN_ROOM, room="r"), 0.0)) == "not_invited"

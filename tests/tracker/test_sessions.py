@@ -14,7 +14,7 @@ async def test_acting_as_another_user_is_forbidden(tracker, user, cmd):
     assert reply["code"] == "forbidden"
     rooms = (await bob.request("LIST_ROOMS"))["rooms"]
     assert rooms == [
-        {"room": "bobs", "owner": "bob", "members": ["bob"], "capacity": 3, "invite_only": False}
+        {"room": "bobs", "owner": "bob", "members": ["bob"], "capacity": 16, "invite_only": False}
     ]
 
 
@@ -45,7 +45,7 @@ async def test_room_update_reaches_members_and_no_one_else(tracker, user):
     update = await alice.push("ROOM_UPDATE")
     assert update["room"] == "lobby"
     assert update["owner"] == "alice"
-    assert update["capacity"] == 3
+    assert update["capacity"] == 16
     assert update["members"] == [
         {
             "username": "alice",

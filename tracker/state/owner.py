@@ -10,6 +10,9 @@ open) and ``ROOM_ACCESS`` (the lists), each a function of the
   names the removal, so every client drops them at once;
 * a ban also removes the user's invite; a banned user cannot be invited;
 * an invited user online gets ``INVITED``;
+* the ``INVITE`` reply says how full the room is (``member_count``, ``capacity``), so an
+  owner inviting into a full room is told that the invitee cannot join until someone
+  leaves;
 * closing a room (invite-only) invites whoever is in it, so they may come back;
 * ban and invite lists are bounded per room (:class:`~tracker.state.registry.StateLimits`);
 * each change of the lists or the mode is a durable fact in ``Outcome.store``.
@@ -140,7 +143,13 @@ def invite(state: Registry, user: OnlineUser, request: Request, now: float) -> O
         if invitee is not None:
             notice = Invited(room.name, user.username)
             outcome.push_to((invitee.session,), push(Event.INVITED, **notice.to_wire()))
-    outcome.reply = ok(request.id, room=room.name, user=target)
+    outcome.reply = ok(
+        request.id,
+        room=room.name,
+        user=target,
+        member_count=len(room.members),
+        capacity=state.room_capacity,
+    )
     return outcome
 
 

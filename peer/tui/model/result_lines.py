@@ -91,8 +91,13 @@ def show_result(model: ChatModel, result: res.Result, room_before: str | None) -
             _peers(model, result)
         case res.RoomsListed():
             _rooms(model, result)
-        case res.UserControlled(action, room, user):
+        case res.UserControlled(action, room, user, member_count, capacity):
             model.notice(f"{_DONE[action]} {user} in #{room}")
+            if result.full:
+                model.notice(
+                    f"  #{room} is full ({member_count}/{capacity}): {user} can join"
+                    " once someone leaves"
+                )
         case res.RoomModeSet(room, invite_only):
             mode = "invite-only: /invite USER lets someone in" if invite_only else "open to all"
             model.notice(f"#{room} is now {mode}")

@@ -10,6 +10,7 @@ from peer.events import InvitedToRoom, RemovedFromRoom
 from peer.tui.model.buffers import room_buffer
 from peer.tui.model.chat_model import ChatModel
 from peer.tui.model.controller import ChatController
+from tests.conftest import TrackerFactory
 from tests.peers import PeerFactory, PeerHandle
 from tracker.server.server import TrackerServer
 
@@ -52,3 +53,23 @@ async def test_owner_commands_and_the_kicked_users_screen(
     assert "2 users online:" in _lines(owner_screen)
     await owner_screen.handle_line("/kick nobody")  # an error line, never an exception
     assert any(line.endswith("[not_in_room]") for line in _lines(owner_screen))
+
+
+async def test_inviting_into_a_full_room_tells_the_owner(
+    tracker_factory: TrackerFactory, peer_factory: PeerFactory
+) -> None:
+    tracker = await tracker_factory(room_capacity=2)
+    owner, bob = await peer_factory(tracker, "owner"), await peer_factory(tracker, "bob")
+    await peer_factory(tracker, "carol")
+    owner_screen = _screen(owner)
+    await owner_screen.handle_line("/create pair")
+    await owner_screen.handle_line("/invite carol")  # a seat is free: no warning
+    await bob.client.join_room("pair")
+    await owner_screen.handle_line("/invite carol")
+    shown = _lines(owner_screen)
+    assert shown.count("invited carol in #pair") == 2
+    assert [line for line in shown if "full" in line] == [
+        "  #pair is full (2/2): carol can join once someone leaves"
+    ]
+    await owner_screen.handle_line("/rooms")
+    assert "  #pair  2/2  owner owner  members: owner, bob" in _lines(owner_screen)
