@@ -39,7 +39,12 @@ The pool of connections not logged in yet cannot be *held* by a crowd of sources
   ``EVICTION_INTERVALS * grace`` seconds per source (trusted ones excepted). A crowd of
   ``N`` sources can so keep at most about ``N / EVICTION_INTERVALS`` slots younger than
   ``grace`` (100 of the open 750 at 1,000 sources): the rest grow old, and an honest
-  newcomer always finds one to take.
+  newcomer finds one to take. Not at once, though: every source may make room as soon
+  as it comes (a newcomer cannot be told from a crowd's source), so a crowd holds ``N``
+  evictions at first, and again after ten graces without using them. Larger than the
+  open share, it can re-open all of it in one go and keep newcomers without history out
+  for about a grace (they are refused and try again); ``tests/abuse/test_login_pool.py``
+  measures after that opening burst.
 
 Clocks: ``now`` is wall-clock seconds (``time.time()``), because the history outlives
 the process.
