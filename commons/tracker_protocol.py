@@ -70,6 +70,8 @@ class Event(StrEnum):
     KICKED = "KICKED"
     INVITED = "INVITED"
     SESSION_ENDED = "SESSION_ENDED"
+    #: A room-mate's session started or ended (one per change per recipient).
+    PRESENCE = "PRESENCE"
 
 
 class Status(StrEnum):
@@ -258,7 +260,7 @@ def parse_request(obj: JsonObject) -> Request:
         _session_fields(obj, fields)
     elif cmd is Command.SALT or "username" in obj:
         fields["username"] = validate_username(obj.get("username"))
-    if cmd in _ROOM_COMMANDS:
+    if cmd in _ROOM_COMMANDS or (cmd is Command.LEAVE_ROOM and obj.get("room") is not None):
         fields["room"] = validate_room_name(obj.get("room"))
     if cmd in _TARGET_COMMANDS:
         fields["target"] = validate_name("user", obj.get("user"))

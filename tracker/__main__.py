@@ -221,6 +221,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="rooms one user may own (default %(default)s)",
     )
     limits.add_argument(
+        "--rooms-per-user",
+        type=int,
+        default=defaults.rooms_per_user,
+        help="rooms one user may be a member of at once, 1-64 (default %(default)s)",
+    )
+    limits.add_argument(
         "--max-rooms",
         type=int,
         default=defaults.max_rooms,
@@ -354,6 +360,7 @@ def parse_args(argv: list[str] | None = None) -> TrackerConfig:
             registrations_per_source_per_hour=args.registrations_per_source,
             registrations_per_hour=args.registrations_total,
             rooms_per_owner=args.rooms_per_owner,
+            rooms_per_user=args.rooms_per_user,
             max_rooms=args.max_rooms,
             room_standing_hours=args.room_standing_hours,
             newcomer_room_share=args.newcomer_room_share,

@@ -96,6 +96,8 @@ class TrackerConfig:
     #: Rooms one user may own; rooms in all.
     rooms_per_owner: int = 5
     max_rooms: int = 10000
+    #: Rooms one user may be a member of at once (created ones included).
+    rooms_per_user: int = 20
     #: Accounts younger than this are newcomers; the rooms newcomers create may take
     #: only this share of ``max_rooms`` together (:mod:`tracker.state.rooms`).
     room_standing_hours: float = 24.0
@@ -219,6 +221,8 @@ class TrackerConfig:
             raise ValueError("registration rates must be at least 1 per hour")
         if self.rooms_per_owner < 1 or self.max_rooms < 1:
             raise ValueError("room quotas must be at least 1")
+        if not 1 <= self.rooms_per_user <= 64:
+            raise ValueError("rooms per user must be 1-64 (clients keep at most 64)")
         if self.room_standing_hours < 0 or not 0 <= self.newcomer_room_share <= 1:
             raise ValueError("room standing must be >= 0 hours and the newcomer share 0-1")
         if self.room_expiry_days <= 0 or self.room_upkeep_interval <= 0:

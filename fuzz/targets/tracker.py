@@ -207,15 +207,17 @@ class _Model:
             assert len(room.members) <= self.capacity
             assert len(set(room.members)) == len(room.members)
             for member in room.members:
-                assert state.online[member].room == name
+                assert name in state.registry.rooms_of(member), "the member index is stale"
                 assert member.lower() not in room.banned, "a banned user is a member"
             assert len(room.banned) <= limits.max_bans
             assert len(room.invited) <= limits.max_invites
             assert state.rooms_owned_by(room.owner) <= limits.rooms_per_owner
         for name, user in state.online.items():
             assert state.sessions[user.session] is user and user.username == name
-            rooms = [r for r in state.rooms.values() if name in r.members]
-            assert len(rooms) == (0 if user.room is None else 1)
+        for name, rooms in state.registry.memberships.items():
+            assert rooms, "an empty membership list is kept"
+            assert len(rooms) <= limits.rooms_per_user
+            assert all(name in state.rooms[r].members for r in rooms)
         for session in state.sessions:
             assert session in self.open
 

@@ -56,8 +56,9 @@ async def test_ping_and_logout(tracker, user):
     assert [p["username"] for p in peers] == ["bob"]
 
 
-async def test_directory_shows_name_key_and_room_but_no_address(tracker, user, connect):
-    """A stranger learns nobody's address: LIST_PEERS and LOOKUP give name, key, room."""
+async def test_directory_shows_name_and_key_but_no_address_nor_room(tracker, user, connect):
+    """A stranger learns nobody's address nor rooms: LIST_PEERS and LOOKUP give name and
+    key, and ``room`` is always null (durable memberships would map who talks with whom)."""
     alice = await user(tracker, "alice", port=4001)
     bob = await connect(tracker)
     await bob.register("bob")
@@ -68,7 +69,7 @@ async def test_directory_shows_name_key_and_room_but_no_address(tracker, user, c
     listed = (await bob.request("LIST_PEERS"))["peers"]
     looked_up = (await bob.request("LOOKUP", user="alice"))["peer"]
     assert {p["username"]: p for p in listed}["alice"] == looked_up
-    assert looked_up == {"username": "alice", "identity_key": alice.identity_key, "room": "lobby"}
+    assert looked_up == {"username": "alice", "identity_key": alice.identity_key, "room": None}
     for entry in [*listed, looked_up]:
         assert set(entry) == {"username", "identity_key", "room"}
         assert "4001" not in str(entry) and "192.0.2.7" not in str(entry)
@@ -93,7 +94,11 @@ async def test_address_goes_only_to_room_mates_and_never_without_a_port(tracker,
     joined = await hidden.request("JOIN_ROOM", room="lobby")
     members = {m["username"]: m for m in joined["members"]}
     assert members["alice"]["host"] == "127.0.0.1" and members["alice"]["port"] == 4001
-    assert members["hidden"] == {"username": "hidden", "identity_key": hidden.identity_key}
+    assert members["hidden"] == {
+        "username": "hidden",
+        "online": True,
+        "identity_key": hidden.identity_key,
+    }
     update = await alice.push("ROOM_UPDATE")
     while len(update["members"]) < 2:
         update = await alice.push("ROOM_UPDATE")
@@ -166,14 +171,15 @@ async def test_room_capacity_is_configurable(tracker_factory, user):
     assert reply["code"] == "room_full"
 
 
-async def test_joining_another_room_leaves_the_first(tracker, user):
+async def test_joining_another_room_keeps_the_first(tracker, user):
+    """Issue 21: a user is in several rooms at once."""
     alice = await user(tracker, "alice")
     bob = await user(tracker, "bob")
     await alice.request("CREATE_ROOM", room="one")
     await bob.request("CREATE_ROOM", room="two")
     await alice.request("JOIN_ROOM", room="two")
     rooms = {r["room"]: r["members"] for r in (await alice.request("LIST_ROOMS"))["rooms"]}
-    assert rooms == {"one": [], "two": ["bob", "alice"]}
+    assert rooms == {"one": ["alice"], "two": ["bob", "alice"]}
 
 
 async def test_join_same_room_twice_is_harmless(tracker, user):

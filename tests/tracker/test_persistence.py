@@ -52,11 +52,19 @@ async def test_users_and_rooms_survive_a_restart(tracker_factory, tmp_path, user
     assert second.cert_fingerprint == fingerprint
     again = await connect(second)
     again.identity_key = key
-    assert (await again.login("alice"))["status"] == "OK"
+    login = await again.login("alice")
+    assert login["status"] == "OK"
+    room = {
+        "room": "lobby",
+        "owner": "alice",
+        "members": ["alice"],
+        "online": ["alice"],
+        "capacity": 16,
+        "invite_only": False,
+    }
+    assert [r["room"] for r in login["rooms"]] == [room]
     rooms = (await again.request("LIST_ROOMS"))["rooms"]
-    assert rooms == [
-        {"room": "lobby", "owner": "alice", "members": [], "capacity": 16, "invite_only": False}
-    ]
+    assert rooms == [room]
     assert [p["username"] for p in (await again.request("LIST_PEERS"))["peers"]] == ["alice"]
     assert (await again.request("DELETE_ROOM", room="lobby"))["status"] == "OK"
 

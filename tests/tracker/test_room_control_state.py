@@ -7,7 +7,13 @@ import base64
 import pytest
 
 from commons.tracker_protocol import Command, Request
-from tracker.state.room_changes import BanAdded, InviteAdded, InviteRemoved, RoomModeChanged
+from tracker.state.room_changes import (
+    BanAdded,
+    InviteAdded,
+    InviteRemoved,
+    MemberRemoved,
+    RoomModeChanged,
+)
 from tracker.state.tracker_state import RoomSeed, StateLimits, TrackerState
 
 KEY = base64.b64encode(b"k" * 32).decode()
@@ -64,7 +70,7 @@ def test_kick_pushes_kicked_and_updates_the_rest(state):
     ]
     update = events_for(outcome, CAROL)[0]
     assert [m["username"] for m in update["members"]] == ["alice", "carol"]
-    assert state.sessions[BOB].room is None
+    assert state.registry.rooms_of("bob") == []
     assert code(state.handle(BOB, cmd(Command.JOIN_ROOM, room="r"), 0.0)) == "OK"
 
 
@@ -89,7 +95,7 @@ def test_ban_removes_blocks_and_survives_as_a_stored_fact(state):
     state.handle(ALICE, cmd(Command.CREATE_ROOM, room="r"), 0.0)
     state.handle(BOB, cmd(Command.JOIN_ROOM, room="r"), 0.0)
     outcome = state.handle(ALICE, cmd(Command.BAN, room="r", target="bob"), 0.0)
-    assert outcome.store == (BanAdded("r", "bob"),)
+    assert outcome.store == (BanAdded("r", "bob"), MemberRemoved("r", "bob"))
     assert events_for(outcome, BOB)[0]["reason"] == "banned"
     assert code(state.handle(BOB, cmd(Command.JOIN_ROOM, room="r"), 0.0)) == "banned"
     again = state.handle(ALICE, cmd(Command.BAN, room="r", target="Bob"), 0.0)
@@ -117,7 +123,7 @@ def test_invite_only_rooms(state):
     assert events_for(outcome, BOB) == [{"event": "INVITED", "room": "r", "by": "alice"}]
     assert code(state.handle(BOB, cmd(Command.JOIN_ROOM, room="r"), 0.0)) == "OK"
     kicked = state.handle(ALICE, cmd(Command.KICK, room="r", target="bob"), 0.0)
-    assert kicked.store == (InviteRemoved("r", "bob"),)
+    assert kicked.store == (InviteRemoved("r", "bob"), MemberRemoved("r", "bob"))
     assert code(state.handle(BOB, cmd(Command.JOIN_ROOM, room="r"), 0.0)) == "not_invited"
     access = state.handle(ALICE, cmd(Command.ROOM_ACCESS, room="r"), 0.0).reply
     assert access == {
@@ -170,12 +176,13 @@ def test_room_commands_are_rate_limited_per_session():
     assert code(state.handle(BOB, cmd(Command.LOOKUP, target="carol"), 0.0)) == "OK"
 
 
-def test_revert_undoes_stored_facts_only(state):
+def test_revert_puts_memory_back_as_the_database_has_it(state):
     state.handle(ALICE, cmd(Command.CREATE_ROOM, room="r"), 0.0)
     state.handle(BOB, cmd(Command.JOIN_ROOM, room="r"), 0.0)
     outcome = state.handle(ALICE, cmd(Command.BAN, room="r", target="bob"), 0.0)
-    state.revert(outcome.store)
-    assert state.sessions[BOB].room is None  # the removal stands
+    undone = state.revert(outcome.store)
+    assert state.rooms["r"].members == ["alice", "bob"]  # membership is durable: back
+    assert [m["username"] for m in events_for(undone, ALICE)[0]["members"]] == ["alice", "bob"]
     assert code(state.handle(BOB, cmd(Command.JOIN_ROOM, room="r"), 0.0)) == "OK"
     deleted = state.handle(ALICE, cmd(Command.DELETE_ROOM, room="r"), 0.0)
     state.revert(deleted.store)
@@ -234,7 +241,7 @@ def test_an_owners_removal_says_who_and_why_to_the_members(state, command, field
     assert _removed(outcome, CAROL) == expected
 
 
-def test_leaving_and_logging_out_are_departures_a_lost_session_is_not(state):
+def test_leaving_is_a_departure_logging_out_and_a_lost_session_are_presence(state):
     state.handle(ALICE, cmd(Command.CREATE_ROOM, room="r"), 0.0)
     for session in (BOB, CAROL):
         state.handle(session, cmd(Command.JOIN_ROOM, room="r"), 0.0)
@@ -242,6 +249,8 @@ def test_leaving_and_logging_out_are_departures_a_lost_session_is_not(state):
     assert _removed(left, ALICE) == [{"username": "bob", "reason": "left"}]
     state.handle(DAVE, cmd(Command.JOIN_ROOM, room="r"), 0.0)  # capacity 3
     logged_out = state.handle(CAROL, cmd(Command.LOGOUT), 0.0)
-    assert _removed(logged_out, ALICE) == [{"username": "carol", "reason": "left"}]
-    lost = state.disconnect(DAVE)  # a dropped connection, heartbeat expiry: no goodbye
-    assert _removed(lost, ALICE) == [None]
+    assert _removed(logged_out, ALICE) == []
+    assert [m["event"] for m in events_for(logged_out, ALICE)] == ["PRESENCE"]
+    lost = state.disconnect(DAVE)  # a dropped connection, heartbeat expiry
+    assert [(m["event"], m["online"]) for m in events_for(lost, ALICE)] == [("PRESENCE", False)]
+    assert state.rooms["r"].members == ["alice", "carol", "dave"]

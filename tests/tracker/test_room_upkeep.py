@@ -71,5 +71,5 @@ def test_the_operator_removes_any_room_and_its_members_hear_it():
     assert outcome.store[0] == RoomDeleted("squat")
     deleted = [targets for targets, push in outcome.pushes if push["event"] == "ROOM_DELETED"]
     assert deleted == [(1, 2)]
-    assert state.online["alice"].room is None
+    assert state.registry.rooms_of("alice") == []
     assert create(state, 2, "squat") == "OK"  # the name is free again

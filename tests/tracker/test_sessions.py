@@ -14,7 +14,14 @@ async def test_acting_as_another_user_is_forbidden(tracker, user, cmd):
     assert reply["code"] == "forbidden"
     rooms = (await bob.request("LIST_ROOMS"))["rooms"]
     assert rooms == [
-        {"room": "bobs", "owner": "bob", "members": ["bob"], "capacity": 16, "invite_only": False}
+        {
+            "room": "bobs",
+            "owner": "bob",
+            "members": ["bob"],
+            "online": ["bob"],
+            "capacity": 16,
+            "invite_only": False,
+        }
     ]
 
 
@@ -49,11 +56,18 @@ async def test_room_update_reaches_members_and_no_one_else(tracker, user):
     assert update["members"] == [
         {
             "username": "alice",
+            "online": True,
             "host": "127.0.0.1",
             "port": 4001,
             "identity_key": alice.identity_key,
         },
-        {"username": "bob", "host": "127.0.0.1", "port": 4002, "identity_key": bob.identity_key},
+        {
+            "username": "bob",
+            "online": True,
+            "host": "127.0.0.1",
+            "port": 4002,
+            "identity_key": bob.identity_key,
+        },
     ]
     assert (await bob.push("ROOM_UPDATE"))["members"] == update["members"]
     await bob.request("LEAVE_ROOM")
@@ -80,7 +94,7 @@ async def test_delete_pushes_room_deleted_to_members(tracker, user):
     assert peers == {"alice": None, "bob": None, "carol": None}
 
 
-async def test_disconnect_removes_member_and_notifies(tracker, user):
+async def test_disconnect_keeps_the_member_and_tells_presence(tracker, user):
     alice = await user(tracker, "alice")
     bob = await user(tracker, "bob")
     await alice.request("CREATE_ROOM", room="lobby")
@@ -88,8 +102,16 @@ async def test_disconnect_removes_member_and_notifies(tracker, user):
     await alice.push("ROOM_UPDATE")
     await alice.push("ROOM_UPDATE")
     await bob.close()
-    update = await alice.push("ROOM_UPDATE")
-    assert [m["username"] for m in update["members"]] == ["alice"]
+    presence = await alice.push("PRESENCE")
+    assert presence == {
+        "event": "PRESENCE",
+        "username": "bob",
+        "online": False,
+        "rooms": ["lobby"],
+        "member": {"username": "bob", "online": False},
+    }
+    rooms = (await alice.request("LIST_ROOMS"))["rooms"]
+    assert (rooms[0]["members"], rooms[0]["online"]) == (["alice", "bob"], ["alice"])
     peers = [p["username"] for p in (await alice.request("LIST_PEERS"))["peers"]]
     assert peers == ["alice"]
 
@@ -104,9 +126,10 @@ async def test_new_login_replaces_old_session(tracker, user, connect):
     assert (await new.login("alice"))["status"] == "OK"
     assert await old.push("SESSION_REPLACED") == {"event": "SESSION_REPLACED"}
     await old.wait_closed()
-    update = await bob.push("ROOM_UPDATE")
-    while [m["username"] for m in update["members"]] != ["bob"]:
-        update = await bob.push("ROOM_UPDATE")
+    presence = await bob.push("PRESENCE")
+    assert (presence["username"], presence["online"]) == ("alice", True)
+    await bob.request("PING")
+    assert [p["event"] for p in bob.pending_pushes()] == []  # no offline/online flap
     peers = [p["username"] for p in (await new.request("LIST_PEERS"))["peers"]]
     assert sorted(peers) == ["alice", "bob"]
 

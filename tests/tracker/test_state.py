@@ -15,6 +15,7 @@ from commons.models import (
     MAX_ROOM_NAME_CHARS,
 )
 from commons.tracker_protocol import MAX_ID_LENGTH, Command, Request
+from tracker.state.room_changes import MemberAdded
 from tracker.state.tracker_state import RoomCreated, RoomDeleted, TrackerState
 
 KEY = base64.b64encode(b"k" * 32).decode()
@@ -43,7 +44,10 @@ def test_unauthenticated_session_is_refused(state):
 
 def test_create_room_asks_to_persist_and_pushes_to_creator(state):
     outcome = state.handle(1, cmd(Command.CREATE_ROOM, room="r"), 1.0)
-    assert outcome.store == (RoomCreated("r", "alice", newcomer=True),)
+    assert outcome.store == (
+        RoomCreated("r", "alice", newcomer=True),
+        MemberAdded("r", "alice", relay_only=False),
+    )
     assert [targets for targets, _ in outcome.pushes] == [(1,)]
 
 
@@ -67,7 +71,7 @@ def test_delete_by_owner_clears_members(state):
     outcome = state.handle(1, cmd(Command.DELETE_ROOM, room="r"), 1.0)
     assert outcome.store == (RoomDeleted("r"),)
     assert outcome.pushes[0][0] == (1, 2)
-    assert state.sessions[2].room is None
+    assert state.registry.rooms_of("bob") == []
     assert "r" not in state.rooms
 
 
@@ -83,7 +87,9 @@ def test_relogin_replaces_and_closes_old_session(state):
     assert outcome.close == [1]
     events = [(targets, msg["event"]) for targets, msg in outcome.pushes]
     assert ((1,), "SESSION_REPLACED") in events
-    assert ((2,), "ROOM_UPDATE") in events
+    # No offline/online flap: bob hears once that alice is online (at her new address).
+    assert ((2,), "PRESENCE") in events
+    assert [e for e in events if e[0] == (2,)] == [((2,), "PRESENCE")]
     assert state.online["alice"].session == 50
     assert state.disconnect(1).pushes == []
     assert state.online["alice"].session == 50

@@ -11,9 +11,16 @@ rules of :class:`TrackerState` run unchanged on it; two things are added:
 * **what others changed**: :meth:`apply` takes the rows another tracker wrote (presence,
   rooms) and the pushes it addressed to sessions of this tracker, brings the copy in
   line, and returns the pushes this tracker must deliver: ``ROOM_UPDATE`` and
-  ``ROOM_DELETED`` to its own members of a changed room, ``KICKED``, ``INVITED``,
-  ``KEY_CHANGED``, ``SESSION_REPLACED``, ``SESSION_ENDED`` as addressed, and the local
-  sessions to close (a user now logged in elsewhere, or dropped by the group).
+  ``ROOM_DELETED`` to its own members of a room whose membership or mode changed,
+  ``PRESENCE``, ``KICKED``, ``INVITED``, ``KEY_CHANGED``, ``SESSION_REPLACED``,
+  ``SESSION_ENDED`` as addressed, and the local sessions to close (a user now logged in
+  elsewhere, or dropped by the group).
+
+Members are durable and shared: a room row holds every member in join order and who of
+them entered relay-only; who is online is the ``presence`` rows. A session starting or
+ending changes no room row, so it never makes a ``ROOM_UPDATE``: the tracker where it
+happened addresses one ``PRESENCE`` to each room-mate's session, whichever tracker holds
+it (:mod:`tracker.state.presence`).
 """
 
 from __future__ import annotations
@@ -24,7 +31,6 @@ from dataclasses import dataclass
 
 from commons.codec import JsonObject
 from commons.errors import ValidationError
-from commons.models import MemberInfo
 from commons.room_control import Removed
 from commons.tracker_protocol import Event, push
 from tracker.limits.rate_limit import TokenBucket
@@ -50,13 +56,12 @@ class Presence:
     port: int | None
     identity_key: str
     since: float
-    #: The user entered their room relay-only: no address goes to its members.
-    relay_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class RoomSnapshot:
-    """A ``rooms`` row with its access lists and members (in join order)."""
+    """A ``rooms`` row with its access lists and members (every member, in join order;
+    ``relay_only``: those of them who entered relay-only)."""
 
     name: str
     owner: str
@@ -66,6 +71,7 @@ class RoomSnapshot:
     members: tuple[str, ...]
     newcomer: bool = False
     last_active: float = 0.0
+    relay_only: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +140,6 @@ class ReplicaState(TrackerState):
             user.port,
             user.identity_key,
             user.last_seen,
-            user.relay_only,
         )
 
     def address_of(self, session: SessionId) -> RemoteSession | None:
@@ -178,10 +183,6 @@ class ReplicaState(TrackerState):
         """
         outcome = Outcome()
         touched = set(rooms)
-        for username in presence:
-            user = self.online.get(username)
-            if user is not None and user.room is not None:
-                touched.add(user.room)
         before = {name: self._shape(name) for name in touched}
         for item in pushes:
             self._addressed(item, outcome)
@@ -200,15 +201,13 @@ class ReplicaState(TrackerState):
         self.changed_rooms.clear()
         return outcome
 
-    def _shape(self, name: str) -> tuple[tuple[MemberInfo, ...], bool] | None:
-        """What members see of a room: who is in it with what address, and whether it
-        is invite-only (a member entering it relay-only again changes the first)."""
+    def _shape(self, name: str) -> tuple[tuple[str, ...], frozenset[str], bool] | None:
+        """What a ``ROOM_UPDATE`` announces of a room: its members, who of them entered
+        relay-only, and whether it is invite-only (presence is not in it: ``PRESENCE``)."""
         room = self.rooms.get(name)
         if room is None:
             return None
-        online = self.online
-        members = tuple(online[m].member_info() for m in room.members if m in online)
-        return members, room.invite_only
+        return tuple(room.members), frozenset(room.relay_only), room.invite_only
 
     def reset(self, presence: Iterable[Presence], rooms: Iterable[RoomSnapshot]) -> Outcome:
         """Start over from a full read; local sessions the database no longer has close."""
@@ -260,7 +259,6 @@ class ReplicaState(TrackerState):
             if row is not None and self._same(current, row):
                 current.host, current.port = row.host, row.port
                 current.identity_key = row.identity_key
-                current.relay_only = row.relay_only
                 return
             end_relays(self.registry, current, outcome)
             self._drop(current)
@@ -289,17 +287,12 @@ class ReplicaState(TrackerState):
                 row.since,
                 TokenBucket(limits.changes_burst, limits.changes_per_second, row.since),
                 tracker=row.tracker,
-                relay_only=row.relay_only,
             )
         )
 
     def _drop(self, user: OnlineUser) -> None:
-        """Out of the copy, silently (the room rows that change with it say the rest)."""
-        if user.room is not None:
-            room = self.rooms.get(user.room)
-            if room is not None and user.username in room.members:
-                room.members.remove(user.username)
-            user.room = None
+        """Offline in the copy, silently (its memberships stay; the tracker that ended the
+        session addressed the ``PRESENCE``)."""
         self.registry.remove_user(user)
 
     def _room(self, name: str, snapshot: RoomSnapshot | None, outcome: Outcome) -> None:
@@ -310,10 +303,6 @@ class ReplicaState(TrackerState):
             outcome.push_to(
                 self.registry.sessions_of(room.members), push(Event.ROOM_DELETED, room=name)
             )
-            for member in room.members:
-                user = self.online.get(member)
-                if user is not None and user.room == name:
-                    user.room = None
             self.registry.remove_room(name)
             return
         if room is None:
@@ -324,19 +313,8 @@ class ReplicaState(TrackerState):
         room.invite_only = snapshot.invite_only
         room.banned = {fold(n): n for n in snapshot.banned}
         room.invited = {fold(n): n for n in snapshot.invited}
-        members = [m for m in snapshot.members if m in self.online]
-        for member in room.members:
-            user = self.online.get(member)
-            if member not in members and user is not None and user.room == name:
-                user.room = None
-        for member in members:
-            user = self.online[member]
-            if user.room is not None and user.room != name:
-                other = self.rooms.get(user.room)
-                if other is not None and member in other.members:
-                    other.members.remove(member)
-            user.room = name
-        room.members = members
+        relay_only = set(snapshot.relay_only)
+        self.registry.set_members(room, [(m, m in relay_only) for m in snapshot.members])
 
 
 #: Departures named per room and batch, at most (a room holds at most 64 members).

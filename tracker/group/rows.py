@@ -1,4 +1,4 @@
-"""The live-state rows of a group: ``presence`` and room members, read and written.
+"""The shared rows of a group: ``presence`` and room members, read and written.
 
 Every tracker of a group keeps a full copy of the live state (:class:`ReplicaState`);
 the database holds the same state as rows, which is what a tracker reads when it starts
@@ -42,16 +42,13 @@ async def read_presence(
         return {}
     rows, found = await _select_named(
         conn,
-        "SELECT username, tracker, session, host, port, identity_key, since, relay_only"
-        " FROM presence",
+        "SELECT username, tracker, session, host, port, identity_key, since FROM presence",
         "username",
         names,
     )
     for row in rows:
         port = None if row[4] is None else int(row[4])
-        found[row[0]] = Presence(
-            row[0], row[1], int(row[2]), row[3], port, row[5], row[6], bool(row[7])
-        )
+        found[row[0]] = Presence(row[0], row[1], int(row[2]), row[3], port, row[5], row[6])
     return found
 
 
@@ -72,12 +69,12 @@ async def read_rooms(
             found_names.setdefault(room, []).append(username)
     rows, found = await _select_named(
         conn,
-        "SELECT name, owner, invite_only, members, newcomer, COALESCE(last_active, created)"
-        " FROM rooms",
+        "SELECT name, owner, invite_only, members, newcomer, COALESCE(last_active, created),"
+        " member_relay_only FROM rooms",
         "name",
         names,
     )
-    for name, owner, invite_only, members, newcomer, last_active in rows:
+    for name, owner, invite_only, members, newcomer, last_active, relay_only in rows:
         found[name] = RoomSnapshot(
             name,
             owner,
@@ -87,6 +84,7 @@ async def read_rooms(
             tuple(members),
             bool(newcomer),
             float(last_active),
+            tuple(relay_only),
         )
     return found
 
@@ -103,25 +101,22 @@ async def write_rows(
         await conn.execute("DELETE FROM presence WHERE username = ANY(%s)", (gone,))
     if present:
         await cur.executemany(
-            "INSERT INTO presence (username, tracker, session, host, port, identity_key, since,"
-            " relay_only) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (username)"
+            "INSERT INTO presence (username, tracker, session, host, port, identity_key, since)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (username)"
             " DO UPDATE SET tracker = excluded.tracker, session = excluded.session,"
             " host = excluded.host, port = excluded.port, identity_key = excluded.identity_key,"
-            " since = excluded.since, relay_only = excluded.relay_only",
+            " since = excluded.since",
             [
-                (
-                    p.username,
-                    p.tracker,
-                    p.session,
-                    p.host,
-                    p.port,
-                    p.identity_key,
-                    p.since,
-                    p.relay_only,
-                )
+                (p.username, p.tracker, p.session, p.host, p.port, p.identity_key, p.since)
                 for p in present
             ],
         )
-    live = [(list(state.rooms[n].members), n) for n in rooms if n in state.rooms]
+    live = [
+        (list(room.members), [m for m in room.members if m in room.relay_only], name)
+        for name in rooms
+        if (room := state.rooms.get(name)) is not None
+    ]
     if live:
-        await cur.executemany("UPDATE rooms SET members = %s WHERE name = %s", live)
+        await cur.executemany(
+            "UPDATE rooms SET members = %s, member_relay_only = %s WHERE name = %s", live
+        )

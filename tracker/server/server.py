@@ -215,7 +215,14 @@ class TrackerServer:
             rooms = await self.storage.all_rooms()
             seeds = [
                 RoomSeed(
-                    r.name, r.owner, r.invite_only, r.banned, r.invited, r.newcomer, r.last_active
+                    r.name,
+                    r.owner,
+                    r.invite_only,
+                    r.banned,
+                    r.invited,
+                    r.newcomer,
+                    r.last_active,
+                    r.members,
                 )
                 for r in rooms
             ]

@@ -77,6 +77,7 @@ def state_limits(config: TrackerConfig) -> StateLimits:
     relay."""
     return StateLimits(
         rooms_per_owner=config.rooms_per_owner,
+        rooms_per_user=config.rooms_per_user,
         max_rooms=config.max_rooms,
         standing_age=config.room_standing_hours * 3600,
         newcomer_room_share=config.newcomer_room_share,

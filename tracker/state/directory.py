@@ -4,10 +4,13 @@
 names in code-point order with a cursor (the last name of the previous page), so no
 client needs to see everyone at once and no number of fake accounts hides a name. A
 page never holds more than fits in one frame. What a listing shows of a user is
-:meth:`~tracker.state.registry.OnlineUser.peer_info` (name, key and room): never an
-address, which only room-mates get. The rate of pages per source is charged by
-:meth:`tracker.state.tracker_state.TrackerState.handle` before these rules run. Each rule is
-a function of the :class:`~tracker.state.registry.Registry`.
+:meth:`~tracker.state.registry.OnlineUser.peer_info` (name and key; ``room`` is always
+``null``): never an address, which only room-mates get, and never a user's rooms, which
+durable memberships would turn into anyone's map of who talks with whom. A room object
+of ``LIST_ROOMS`` still lists its members, and which of them are online. The rate of
+pages per source is charged by :meth:`tracker.state.tracker_state.TrackerState.handle`
+before these rules run. Each rule is a function of the
+:class:`~tracker.state.registry.Registry`.
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ def list_peers(state: Registry, user: OnlineUser, request: Request, now: float) 
 def list_rooms(state: Registry, user: OnlineUser, request: Request, now: float) -> Outcome:
     rooms = state.rooms
     listed, cursor = _page(
-        state, state.room_names, request, lambda name: state.room_info(rooms[name]).to_wire()
+        state, state.room_names, request, lambda name: state.room_object(rooms[name])
     )
     page = Page(len(rooms), cursor)
     return Outcome(reply=ok(request.id, rooms=listed, **page.to_wire()))

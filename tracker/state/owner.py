@@ -6,8 +6,10 @@ open) and ``ROOM_ACCESS`` (the lists), each a function of the
 
 * anyone but the owner gets ``NOT_OWNER``; the owner cannot kick, ban or invite
   themself (``FORBIDDEN``);
-* the member removed gets ``KICKED`` (who and why), the others a ``ROOM_UPDATE`` that
-  names the removal, so every client drops them at once;
+* the member removed (online or not) loses the membership durably; if online they get
+  ``KICKED`` (who and why), and the online others a ``ROOM_UPDATE`` that names the
+  removal, so every client drops them at once; an offline one simply does not get the
+  room back at their next login;
 * a ban also removes the user's invite; a banned user cannot be invited;
 * an invited user online gets ``INVITED``;
 * the ``INVITE`` reply says how full the room is (``member_count``, ``capacity``), so an
@@ -41,6 +43,7 @@ from tracker.state.room_changes import (
     BanRemoved,
     InviteAdded,
     InviteRemoved,
+    MemberRemoved,
     RoomModeChanged,
     StoreAction,
 )
@@ -48,14 +51,16 @@ from tracker.state.room_changes import (
 
 def _remove_member(
     state: Registry, room: Room, name: str, by: str, reason: KickReason, outcome: Outcome
-) -> None:
-    """Take ``name`` out of ``room``: it gets ``KICKED``, the others ``ROOM_UPDATE``."""
+) -> MemberRemoved:
+    """Take member ``name`` out of ``room``: if online it gets ``KICKED``; the online
+    others get ``ROOM_UPDATE``. Returns the durable fact."""
+    removal = MemberRemoved(room.name, name, name in room.relay_only)
     member = state.online.get(name)
-    if member is None or member.room != room.name:
-        return
-    notice = Kicked(room.name, by, reason)
-    outcome.push_to((member.session,), push(Event.KICKED, **notice.to_wire()))
-    leave_room(state, member, outcome, Departure(str(reason)))
+    if member is not None:
+        notice = Kicked(room.name, by, reason)
+        outcome.push_to((member.session,), push(Event.KICKED, **notice.to_wire()))
+    leave_room(state, room, name, outcome, Departure(str(reason)))
+    return removal
 
 
 def _aimed(
@@ -82,10 +87,12 @@ def kick(state: Registry, user: OnlineUser, request: Request, now: float) -> Out
     if name is None:
         return refuse(request, ErrorCode.NOT_IN_ROOM, f"{target} is not in {room.name}")
     outcome = Outcome()
+    changes: list[StoreAction] = []
     invitation = room.invited.pop(fold(name), None)
     if invitation is not None:
-        outcome.store = (InviteRemoved(room.name, invitation),)
-    _remove_member(state, room, name, user.username, KickReason.KICKED, outcome)
+        changes.append(InviteRemoved(room.name, invitation))
+    changes.append(_remove_member(state, room, name, user.username, KickReason.KICKED, outcome))
+    outcome.store = tuple(changes)
     outcome.reply = ok(request.id, room=room.name, user=name)
     return outcome
 
@@ -97,6 +104,7 @@ def ban(state: Registry, user: OnlineUser, request: Request, now: float) -> Outc
     room, target = aimed
     outcome = Outcome()
     folded = fold(target)
+    changes: list[StoreAction] = []
     if folded not in room.banned:
         if len(room.banned) >= state.limits.max_bans:
             return refuse(
@@ -105,14 +113,14 @@ def ban(state: Registry, user: OnlineUser, request: Request, now: float) -> Outc
                 f"{room.name} has {state.limits.max_bans} bans already; unban someone first",
             )
         room.banned[folded] = target
-        changes: list[StoreAction] = [BanAdded(room.name, target)]
+        changes.append(BanAdded(room.name, target))
         invitation = room.invited.pop(folded, None)
         if invitation is not None:
             changes.append(InviteRemoved(room.name, invitation))
-        outcome.store = tuple(changes)
     name = room.member_named(target)
     if name is not None:
-        _remove_member(state, room, name, user.username, KickReason.BANNED, outcome)
+        changes.append(_remove_member(state, room, name, user.username, KickReason.BANNED, outcome))
+    outcome.store = tuple(changes)
     outcome.reply = ok(request.id, room=room.name, user=target)
     return outcome
 
@@ -195,7 +203,7 @@ def set_room(state: Registry, user: OnlineUser, request: Request, now: float) ->
         room.invite_only = invite_only
         outcome.store = tuple(changes)
         push_update(state, room, outcome)
-    outcome.reply = ok(request.id, room=state.room_info(room).to_wire())
+    outcome.reply = ok(request.id, room=state.room_object(room))
     return outcome
 
 

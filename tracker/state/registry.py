@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from commons.codec import JsonObject
 from commons.errors import ErrorCode
 from commons.look_alikes import skeleton
-from commons.models import MemberInfo, PeerInfo, RoomInfo
+from commons.models import PeerInfo, RoomInfo
 from commons.relay_frames import RelayEndCode, RelayFrame, relay_end_push
 from commons.room_control import Departure, Removed
 from commons.tracker_protocol import Event, Request, error, push
@@ -60,8 +60,11 @@ class StateLimits:
     #: create may take only ``newcomer_room_share`` of ``max_rooms`` together.
     standing_age: float = 24 * 3600.0
     newcomer_room_share: float = 0.5
-    #: A room with no member for this many seconds is deleted (:mod:`tracker.state.room_upkeep`).
+    #: A room none of whose members was online for this many seconds is deleted
+    #: (:mod:`tracker.state.room_upkeep`).
     room_expiry: float = 30 * 24 * 3600.0
+    #: Rooms a user may be a member of at once (created ones included).
+    rooms_per_user: int = 20
     max_bans: int = 500
     max_invites: int = 500
     #: Room commands a session may send at once, then per second.
@@ -85,8 +88,10 @@ class RoomSeed:
     banned: tuple[str, ...] = ()
     invited: tuple[str, ...] = ()
     newcomer: bool = False
-    #: When it last had members, as stored (0: unknown, counted from the first upkeep).
+    #: When a member was last online, as stored (0: unknown, counted from the first upkeep).
     last_active: float = 0.0
+    #: The durable members in join order, each with whether they entered relay-only.
+    members: tuple[tuple[str, bool], ...] = ()
 
 
 @dataclass(slots=True)
@@ -101,7 +106,6 @@ class OnlineUser:
     identity_key: str
     last_seen: float
     room_changes: TokenBucket
-    room: str | None = None
     #: Where the session comes from (:func:`tracker.limits.source.source_key`), and whether that
     #: is a trusted network (exempt from per-source limits).
     source: str = ""
@@ -113,9 +117,6 @@ class OnlineUser:
     relay: RelaySession | None = None
     #: When the account was made (``None``: unknown, taken for a newcomer's).
     account_created: float | None = None
-    #: The user entered their room relay-only (``CREATE_ROOM``/``JOIN_ROOM`` with
-    #: ``relay_only``): its members get no address for them, as if they announced no port.
-    relay_only: bool = False
 
     def is_newcomer(self, now: float, standing_age: float) -> bool:
         """Whether the account is younger than ``standing_age`` seconds (or unknown)."""
@@ -125,16 +126,23 @@ class OnlineUser:
     def local(self) -> bool:
         return self.tracker is None
 
-    def member_info(self) -> MemberInfo:
-        """What a room-mate learns: how to dial this user, if they listen and did not
-        enter the room relay-only."""
-        if self.port is None or self.relay_only:
-            return MemberInfo(self.username, None, None, self.identity_key)
-        return MemberInfo(self.username, self.host, self.port, self.identity_key)
+    def member_entry(self, relay_only: bool) -> JsonObject:
+        """What a room-mate learns of this online user: the key, and how to dial them if
+        they listen and are not ``relay_only`` towards that room-mate."""
+        entry: JsonObject = {
+            "username": self.username,
+            "online": True,
+            "identity_key": self.identity_key,
+        }
+        if self.port is not None and not relay_only:
+            entry["host"] = self.host
+            entry["port"] = self.port
+        return entry
 
     def peer_info(self) -> PeerInfo:
-        """What anyone logged in learns: the name, the key and the room, no address."""
-        return PeerInfo(self.username, self.identity_key, self.room)
+        """What anyone logged in learns: the name and the key. Never an address, and
+        never a room: durable memberships would hand anyone a user's social graph."""
+        return PeerInfo(self.username, self.identity_key, None)
 
 
 def fold(name: str) -> str:
@@ -144,11 +152,17 @@ def fold(name: str) -> str:
 
 @dataclass(slots=True)
 class Room:
-    """A room: persistent name, owner and access lists; live member list (join order).
+    """A room: persistent name, owner, access lists and members.
 
-    ``banned`` and ``invited`` map a folded username to the name as the owner gave it.
-    ``newcomer``: created by a newcomer's account; ``last_active``: when it last had
-    members (wall clock), ``stamped``: that time as the store last heard it.
+    ``members`` is every member, online or not, in join order (durable: a member stays
+    one until they leave, are kicked or banned, or the room goes); who of them is
+    online is the registry's ``online``. ``relay_only``: the members who entered
+    relay-only (their room-mates get no address for them from this room). Change
+    members only through :meth:`Registry.add_member` and :meth:`Registry.remove_member`,
+    which keep the per-user index right. ``banned`` and ``invited`` map a folded
+    username to the name as the owner gave it. ``newcomer``: created by a newcomer's
+    account; ``last_active``: when a member was last online (wall clock),
+    ``stamped``: that time as the store last heard it.
     """
 
     name: str
@@ -160,6 +174,7 @@ class Room:
     newcomer: bool = False
     last_active: float = 0.0
     stamped: float = 0.0
+    relay_only: set[str] = field(default_factory=set)
 
     @classmethod
     def stored(
@@ -171,11 +186,16 @@ class Room:
         invited: Iterable[str],
         newcomer: bool = False,
         last_active: float = 0.0,
+        members: Iterable[tuple[str, bool]] = (),
     ) -> Room:
-        """The room as the store holds it: no members yet."""
+        """The room as the store holds it (add it with :meth:`Registry.add_room`, which
+        indexes its members)."""
+        listed = list(members)
         return cls(
             name,
             owner,
+            [name for name, _ in listed],
+            relay_only={name for name, relay in listed if relay},
             invite_only=invite_only,
             banned={fold(n): n for n in banned},
             invited={fold(n): n for n in invited},
@@ -254,6 +274,9 @@ class Registry:
         #: so a new name is checked against every room in one lookup.
         self.room_skeletons: dict[str, set[str]] = {}
         self.folded: dict[str, str] = {}
+        #: Each member's rooms in the order they joined them (the reverse of
+        #: ``Room.members``), so "which rooms is X in" costs the rooms of X.
+        self.memberships: dict[str, list[str]] = {}
         self.owned: Counter[str] = Counter()
         #: Rooms created by newcomers' accounts (their share is bounded).
         self.newcomer_rooms = 0
@@ -278,6 +301,7 @@ class Registry:
                     seed.invited,
                     seed.newcomer,
                     seed.last_active,
+                    seed.members,
                 )
             )
 
@@ -289,6 +313,8 @@ class Registry:
         self.room_skeletons.setdefault(skeleton(room.name), set()).add(room.name)
         self.owned[room.owner] += 1
         self.newcomer_rooms += room.newcomer
+        for member in room.members:
+            self.memberships.setdefault(member, []).append(room.name)
 
     def clear_rooms(self) -> None:
         """Forget every room and each index kept over them (a replica's full resync)."""
@@ -296,6 +322,7 @@ class Registry:
         self.room_names.clear()
         self.room_skeletons.clear()
         self.owned.clear()
+        self.memberships.clear()
         self.newcomer_rooms = 0
 
     def remove_room(self, name: str) -> Room | None:
@@ -313,7 +340,45 @@ class Registry:
         if self.owned[room.owner] <= 0:
             del self.owned[room.owner]
         self.newcomer_rooms -= room.newcomer
+        for member in room.members:
+            self._unindex(member, name)
         return room
+
+    def add_member(self, room: Room, username: str, relay_only: bool) -> None:
+        """``username`` becomes the last member of ``room``."""
+        room.members.append(username)
+        if relay_only:
+            room.relay_only.add(username)
+        self.memberships.setdefault(username, []).append(room.name)
+        self.changed(room=room.name)
+
+    def remove_member(self, room: Room, username: str) -> None:
+        """``username`` is no longer a member of ``room``."""
+        room.members.remove(username)
+        room.relay_only.discard(username)
+        self._unindex(username, room.name)
+        self.changed(room=room.name)
+
+    def set_members(self, room: Room, members: Iterable[tuple[str, bool]]) -> None:
+        """Replace ``room``'s members wholesale (a replica copying another tracker's)."""
+        for member in room.members:
+            self._unindex(member, room.name)
+        listed = list(members)
+        room.members = [name for name, _ in listed]
+        room.relay_only = {name for name, relay in listed if relay}
+        for member in room.members:
+            self.memberships.setdefault(member, []).append(room.name)
+
+    def _unindex(self, username: str, room: str) -> None:
+        rooms = self.memberships.get(username)
+        if rooms is not None and room in rooms:
+            rooms.remove(room)
+            if not rooms:
+                del self.memberships[username]
+
+    def rooms_of(self, username: str) -> list[str]:
+        """The rooms ``username`` is a member of, in the order they joined them."""
+        return self.memberships.get(username, [])
 
     def look_alike_room(self, name: str) -> str | None:
         """An existing room whose name looks like ``name`` (``Lobby``, ``l0bby`` or a
@@ -354,8 +419,23 @@ class Registry:
             room.name, room.owner, tuple(room.members), self.room_capacity, room.invite_only
         )
 
+    def room_object(self, room: Room) -> JsonObject:
+        """The room object of replies and ``LIST_ROOMS``: every member in join order, and
+        those online (same order)."""
+        obj = self.room_info(room).to_wire()
+        obj["online"] = [name for name in room.members if name in self.online]
+        return obj
+
+    def member_entry(self, room: Room, username: str) -> JsonObject:
+        """A member as ``room``'s members see them: offline, only the name; online, the
+        key and (unless they entered relay-only or announced no port) the address."""
+        user = self.online.get(username)
+        if user is None:
+            return {"username": username, "online": False}
+        return user.member_entry(username in room.relay_only)
+
     def members_wire(self, room: Room) -> list[JsonObject]:
-        return [self.online[name].member_info().to_wire() for name in room.members]
+        return [self.member_entry(room, name) for name in room.members]
 
     def sessions_of(self, names: Iterable[str]) -> list[SessionId]:
         return [self.online[name].session for name in names if name in self.online]
@@ -365,20 +445,12 @@ class Registry:
 
 
 def leave_room(
-    state: Registry, user: OnlineUser, outcome: Outcome, departure: Departure | None = None
+    state: Registry, room: Room, username: str, outcome: Outcome, departure: Departure
 ) -> None:
-    """Take ``user`` out of their room; ``departure`` says why if they meant it."""
-    if user.room is None:
-        return
-    room = state.rooms.get(user.room)
-    user.room = None
-    state.changed(user=user.username)
-    if room is None:
-        return
-    room.members.remove(user.username)
-    state.changed(room=room.name)
-    removed = None if departure is None else Removed(user.username, departure)
-    push_update(state, room, outcome, removed)
+    """Take ``username`` out of ``room`` for good (``departure`` says why): the
+    membership ends and the online members get ``ROOM_UPDATE`` naming the removal."""
+    state.remove_member(room, username)
+    push_update(state, room, outcome, Removed(username, departure))
 
 
 def owned_room(
@@ -398,7 +470,8 @@ def push_update(
     state: Registry, room: Room, outcome: Outcome, removed: Removed | None = None
 ) -> None:
     """``ROOM_UPDATE`` (the full member list, ``removed`` if one left on purpose) to every
-    member of ``room``."""
+    online member of ``room``: sent on membership and mode changes only, never on
+    presence (that is ``PRESENCE``, :mod:`tracker.state.presence`)."""
     message = push(
         Event.ROOM_UPDATE,
         room=room.name,

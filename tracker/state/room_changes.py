@@ -4,7 +4,9 @@
 :attr:`~tracker.state.registry.Outcome.store`; the store (in SQLite
 :func:`tracker.storage.sqlite_rooms.apply_changes`) writes a command's whole list in one transaction
 before anyone hears of the change, and :meth:`~tracker.state.tracker_state.TrackerState.revert`
-undoes them in memory if that write fails. Membership is live state and never one of these.
+undoes them in memory if that write fails. Membership is durable (``MemberAdded``,
+``MemberRemoved``, ``MemberModeChanged``); presence (who is online) is live state and never
+one of these.
 """
 
 from __future__ import annotations
@@ -32,6 +34,37 @@ class RoomDeleted:
     invite_only: bool = field(default=False, compare=False)
     banned: tuple[str, ...] = field(default=(), compare=False)
     invited: tuple[str, ...] = field(default=(), compare=False)
+    #: The members in join order, each with whether they entered relay-only.
+    members: tuple[tuple[str, bool], ...] = field(default=(), compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class MemberAdded:
+    """``username`` became the last member of ``room`` (``relay_only``: no address of
+    theirs goes to that room's members)."""
+
+    room: str
+    username: str
+    relay_only: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class MemberRemoved:
+    """``username`` left ``room``, or was kicked or banned from it; ``relay_only`` is what
+    undoing it would need."""
+
+    room: str
+    username: str
+    relay_only: bool = field(default=False, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class MemberModeChanged:
+    """A member joined the room they are in again with the other ``relay_only`` choice."""
+
+    room: str
+    username: str
+    relay_only: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,4 +115,7 @@ StoreAction = (
     | InviteAdded
     | InviteRemoved
     | RoomUsed
+    | MemberAdded
+    | MemberRemoved
+    | MemberModeChanged
 )

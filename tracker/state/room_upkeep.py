@@ -5,11 +5,13 @@ never come back held their share of ``max_rooms`` for good (issue 20: 2,000 sybi
 rooms filled the 10,000 in 9 s, for ever). The server's periodic sweep calls
 :func:`upkeep` now and then (:class:`~tracker.server.server.TrackerServer`); the rules:
 
-* a room with members is in use: its ``last_active`` is now, and the store hears of it
-  (:class:`~tracker.state.room_changes.RoomUsed`) at most once per
+* a room with a member online is in use: its ``last_active`` is now, and the store hears
+  of it (:class:`~tracker.state.room_changes.RoomUsed`) at most once per
   :func:`stamp_interval`, so a busy tracker does not write every room on every pass;
-* a room with no member for ``room_expiry`` seconds is deleted like its owner would
-  (``ROOM_DELETED`` to nobody, since it is empty; the row goes in ``Outcome.store``);
+* a room none of whose members was online for ``room_expiry`` seconds is deleted like
+  its owner would, with its memberships (``ROOM_DELETED`` to nobody, since no member is
+  online; the row goes in ``Outcome.store``): durable members who never log in again do
+  not hold a room for ever;
 * a room the operator asked to remove (``p2pchat-tracker room delete``,
   :mod:`tracker.admin`) is deleted whoever owns it, and its members get
   ``ROOM_DELETED``: through these rules, so live state, the store and the other
@@ -49,7 +51,7 @@ def upkeep(state: Registry, now: float, removals: Iterable[str] = ()) -> Outcome
     expiry = state.limits.room_expiry
     interval = stamp_interval(expiry)
     for room in list(state.rooms.values()):
-        if room.members or room.last_active <= 0:
+        if room.last_active <= 0 or any(name in state.online for name in room.members):
             room.last_active = now
             if now - room.stamped >= interval:
                 room.stamped = now

@@ -4,13 +4,21 @@ could not keep. Sans-I/O.
 Contract (the ``CREATE_ROOM``, ``JOIN_ROOM``, ``LEAVE_ROOM`` and ``DELETE_ROOM`` rules, each a
 function of the :class:`~tracker.state.registry.Registry`):
 
-* a user is in at most one room; creating or joining another leaves the first;
-* every membership change pushes ``ROOM_UPDATE`` (the full member list, with each
-  member's address) to every member; deleting a room pushes ``ROOM_DELETED``;
-* a user who creates or joins a room with ``relay_only`` has no address in its member
-  list (:meth:`~tracker.state.registry.OnlineUser.member_info`), from the first list
-  that names them; joining the room one is in again with the other choice changes it
-  and pushes the list again (what members got before, they keep);
+* membership is durable: a member stays one while offline (logout, expiry, restart)
+  until they ``LEAVE_ROOM``, are kicked or banned, or the room goes; each change is a
+  durable fact (:class:`~tracker.state.room_changes.MemberAdded`, ``MemberRemoved``,
+  ``MemberModeChanged``) stored before anyone hears of it;
+* a user may be a member of several rooms, at most ``rooms_per_user``
+  (``quota_exceeded`` beyond, creating included); creating or joining one leaves none;
+* capacity counts members, online or not (``room_full``);
+* every membership change pushes ``ROOM_UPDATE`` (the full member list, each entry
+  with ``online``) to every online member; deleting a room pushes ``ROOM_DELETED``;
+* ``relay_only`` is per membership: a member who creates or joins a room with it has no
+  address in that room's member list (:meth:`~tracker.state.registry.Registry.member_entry`);
+  joining the room one is in again with the other choice changes it and pushes the
+  list again (what members got before, they keep);
+* ``LEAVE_ROOM`` names the room; without one (older clients) it means the user's only
+  room, and is ``invalid_field`` when they are in several;
 * a room's name is canonical (NFC, :func:`commons.models.validate_room_name`) and
   compared exactly; a new room whose name *looks like* an existing room's
   (:func:`commons.look_alikes.skeleton`: ``Lobby``, ``l0bby``, a Cyrillic ``o`` in ``lobby``
@@ -22,9 +30,9 @@ function of the :class:`~tracker.state.registry.Registry`):
   ``standing_age`` (a newcomer) may take only ``newcomer_room_share`` of ``max_rooms``
   together, so the rest stays for accounts with standing, which a wave of new
   accounts (bounded by the registration rate) cannot have for a day;
-* the durable facts (a room created or deleted) go in ``Outcome.store`` for the shell
-  to persist; when it cannot, :func:`revert_actions` and :func:`drop_room` put memory
-  back as the database has it, and membership changes stand.
+* the durable facts (a room created or deleted, a member added or removed) go in
+  ``Outcome.store`` for the shell to persist; when it cannot, :func:`revert_actions`
+  and :func:`drop_room` put memory back as the database has it.
 
 What only a room's owner may do (kick, ban, invite, the room's mode) is in
 :mod:`tracker.state.owner`.
@@ -53,6 +61,9 @@ from tracker.state.room_changes import (
     BanRemoved,
     InviteAdded,
     InviteRemoved,
+    MemberAdded,
+    MemberModeChanged,
+    MemberRemoved,
     RoomCreated,
     RoomDeleted,
     RoomModeChanged,
@@ -90,24 +101,38 @@ def create_room(state: Registry, user: OnlineUser, request: Request, now: float)
             ErrorCode.QUOTA_EXCEEDED,
             "new accounts hold as many rooms as they may; join one, or create one later",
         )
+    crowded = _too_many_rooms(state, user, request)
+    if crowded is not None:
+        return crowded
     outcome = Outcome()
-    leave_room(state, user, outcome, Departure.LEFT)
     room = Room(
         request.room,
         user.username,
-        [user.username],
         invite_only=bool(request.invite_only),
         newcomer=newcomer,
         last_active=now,
     )
     state.add_room(room)
-    user.room = room.name
-    user.relay_only = request.relay_only
-    state.changed(user=user.username, room=room.name)
-    outcome.store = (RoomCreated(room.name, room.owner, room.invite_only, newcomer),)
-    outcome.reply = ok(request.id, room=state.room_info(room).to_wire())
+    state.add_member(room, user.username, request.relay_only)
+    outcome.store = (
+        RoomCreated(room.name, room.owner, room.invite_only, newcomer),
+        MemberAdded(room.name, user.username, request.relay_only),
+    )
+    outcome.reply = ok(request.id, room=state.room_object(room))
     push_update(state, room, outcome)
     return outcome
+
+
+def _too_many_rooms(state: Registry, user: OnlineUser, request: Request) -> Outcome | None:
+    """The refusal if ``user`` is a member of as many rooms as one may be."""
+    most = state.limits.rooms_per_user
+    if len(state.rooms_of(user.username)) < most:
+        return None
+    return refuse(
+        request,
+        ErrorCode.QUOTA_EXCEEDED,
+        f"you are in {most} rooms (the most allowed); leave one first",
+    )
 
 
 def join_room(state: Registry, user: OnlineUser, request: Request, now: float) -> Outcome:
@@ -116,41 +141,56 @@ def join_room(state: Registry, user: OnlineUser, request: Request, now: float) -
     if room is None:
         return refuse(request, ErrorCode.ROOM_NOT_FOUND, "no such room")
     outcome = Outcome()
-    if user.room != room.name:
-        folded = fold(user.username)
+    username = user.username
+    if username not in room.members:
+        folded = fold(username)
         if folded in room.banned:
             return refuse(request, ErrorCode.BANNED, "the owner banned you from this room")
-        if room.invite_only and room.owner != user.username and folded not in room.invited:
+        if room.invite_only and room.owner != username and folded not in room.invited:
             return refuse(request, ErrorCode.NOT_INVITED, "this room is invite-only")
         if len(room.members) >= state.room_capacity:
             return refuse(
                 request, ErrorCode.ROOM_FULL, f"room is full ({state.room_capacity} members)"
             )
-        leave_room(state, user, outcome, Departure.LEFT)
-        room.members.append(user.username)
-        user.room = room.name
-        user.relay_only = request.relay_only
-        state.changed(user=user.username, room=room.name)
+        crowded = _too_many_rooms(state, user, request)
+        if crowded is not None:
+            return crowded
+        state.add_member(room, username, request.relay_only)
+        outcome.store = (MemberAdded(room.name, username, request.relay_only),)
         push_update(state, room, outcome)
-    elif user.relay_only != request.relay_only:
-        user.relay_only = request.relay_only
-        state.changed(user=user.username)
+    elif (username in room.relay_only) != request.relay_only:
+        if request.relay_only:
+            room.relay_only.add(username)
+        else:
+            room.relay_only.discard(username)
+        state.changed(room=room.name)
+        outcome.store = (MemberModeChanged(room.name, username, request.relay_only),)
         push_update(state, room, outcome)
     outcome.reply = ok(
         request.id,
-        room=state.room_info(room).to_wire(),
+        room=state.room_object(room),
         members=state.members_wire(room),
     )
     return outcome
 
 
 def leave(state: Registry, user: OnlineUser, request: Request, now: float) -> Outcome:
-    """``LEAVE_ROOM`` (the step it takes is :func:`~tracker.state.registry.leave_room`)."""
-    if user.room is None:
+    """``LEAVE_ROOM``: the named room, or (older clients naming none) the only one."""
+    mine = state.rooms_of(user.username)
+    if request.room is not None:
+        name = request.room
+        if name not in mine:
+            return refuse(request, ErrorCode.NOT_IN_ROOM, f"not a member of {name}")
+    elif not mine:
         return refuse(request, ErrorCode.NOT_IN_ROOM, "not in a room")
-    name = user.room
-    outcome = Outcome(reply=ok(request.id, room=name))
-    leave_room(state, user, outcome, Departure.LEFT)
+    elif len(mine) > 1:
+        return refuse(request, ErrorCode.INVALID_FIELD, "you are in several rooms: name the room")
+    else:
+        name = mine[0]
+    room = state.rooms[name]
+    removal = MemberRemoved(name, user.username, user.username in room.relay_only)
+    outcome = Outcome(reply=ok(request.id, room=name), store=(removal,))
+    leave_room(state, room, user.username, outcome, Departure.LEFT)
     return outcome
 
 
@@ -171,17 +211,13 @@ def deletion(room: Room) -> RoomDeleted:
         room.invite_only,
         tuple(room.banned.values()),
         tuple(room.invited.values()),
+        tuple((name, name in room.relay_only) for name in room.members),
     )
 
 
 def close_room(state: Registry, room: Room, outcome: Outcome) -> None:
-    """``room`` is gone: its members are in no room and get ``ROOM_DELETED``."""
+    """``room`` is gone with its memberships: its online members get ``ROOM_DELETED``."""
     outcome.push_to(state.sessions_of(room.members), push(Event.ROOM_DELETED, room=room.name))
-    for name in room.members:
-        member = state.online.get(name)
-        if member is not None:
-            member.room = None
-            state.changed(user=name)
     state.remove_room(room.name)
     state.changed(room=room.name)
 
@@ -221,13 +257,27 @@ def revert_actions(state: Registry, actions: Sequence[StoreAction]) -> Outcome:
                         action.invite_only,
                         action.banned,
                         action.invited,
+                        members=action.members,
                     )
                 )
             continue
         room = state.rooms.get(action.room)
         if room is None:
             continue
-        if isinstance(action, RoomModeChanged):
+        if isinstance(action, MemberAdded):
+            if action.username in room.members:
+                state.remove_member(room, action.username)
+                push_update(state, room, outcome)
+        elif isinstance(action, MemberRemoved):
+            if action.username not in room.members:
+                state.add_member(room, action.username, action.relay_only)
+                push_update(state, room, outcome)
+        elif isinstance(action, MemberModeChanged):
+            if action.relay_only:
+                room.relay_only.discard(action.username)
+            elif action.username in room.members:
+                room.relay_only.add(action.username)
+        elif isinstance(action, RoomModeChanged):
             room.invite_only = not action.invite_only
         elif isinstance(action, BanAdded):
             room.banned.pop(fold(action.username), None)

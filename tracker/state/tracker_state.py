@@ -19,6 +19,7 @@ function (like h11's reader and writer tables):
 * :mod:`tracker.state.relay`: ``RELAY`` frames (budgets and pairs in
   :mod:`tracker.state.relay_budget`);
 * :mod:`tracker.state.room_upkeep`: abandoned rooms expire, the operator's removals;
+* :mod:`tracker.state.presence`: ``PRESENCE`` pushes and the LOGIN reply's ``rooms``;
 * this module: sessions (login, presence, the end of a session) and the dispatch of
   commands, with the rate limits charged before any rule runs.
 
@@ -28,11 +29,14 @@ The rules, whichever part holds them:
   ``forbidden``;
 * one live session per user: a new login replaces the old one, which gets
   ``SESSION_REPLACED`` and is closed;
-* a user is in at most one room; joining or creating another leaves the first;
-* every membership change pushes ``ROOM_UPDATE`` (full member list) to every member;
-  deleting a room pushes ``ROOM_DELETED`` to its members;
-* a session that ends (logout, close, heartbeat expiry) leaves its room at once, and
-  ends the relayed links it had;
+* membership is durable and a user may be in several rooms (:mod:`tracker.state.rooms`);
+  every membership change pushes ``ROOM_UPDATE`` (full member list) to every online
+  member; deleting a room pushes ``ROOM_DELETED`` to its online members;
+* a session that starts (LOGIN, RESUME) or ends (logout, close, heartbeat expiry,
+  replacement) leaves every membership as it is: each online room-mate gets one
+  ``PRESENCE`` (:mod:`tracker.state.presence`); the session's relayed links end; the
+  LOGIN/RESUME reply carries the user's ``rooms``; a replaced session is not announced
+  offline (the new one is announced online, with its address);
 * ``LOOKUP`` finds one online user; ``LIST_PEERS``/``LIST_ROOMS`` page through names in
   code-point order with a cursor (the last name of the previous page), so no client
   needs to see everyone at once and no number of fake accounts hides a name;
@@ -42,10 +46,10 @@ The rules, whichever part holds them:
 * room commands are rate-limited per session (a token bucket), so join/leave cycles
   cannot flood the members with pushes; directory pages per source, so sessions cannot
   make the tracker spend its time building them;
-* a user's address (``host``/``port``) goes only to the members of the room the user is
-  in (``ROOM_UPDATE``, the ``JOIN_ROOM`` reply), never into a directory listing
-  (``LIST_PEERS``, ``LOOKUP``: name, key and room); a user who announces no port has no
-  address at all;
+* a user's address (``host``/``port``) goes only to the members of the rooms the user is
+  in (``ROOM_UPDATE``, ``PRESENCE``, the ``JOIN_ROOM`` and LOGIN replies), never into a
+  directory listing (``LIST_PEERS``, ``LOOKUP``: name and key, ``room`` null); a user
+  who announces no port has no address at all;
 * ``RELAY`` frames are forwarded to the session named, as an outcome
   (:class:`Forward`) the shell carries out: the decision "this frame goes to session X"
   is taken here, so another shell (or trackers sharing one database) can carry it
@@ -62,12 +66,12 @@ from typing import ClassVar
 
 from commons.errors import ErrorCode
 from commons.relay_frames import RelayFrame
-from commons.room_control import Departure
 from commons.tracker_protocol import Command, Event, Request, error, ok, push
 from tracker.limits.keyed_records import KeyedRecords
 from tracker.limits.rate_limit import TokenBucket
 from tracker.state.directory import list_peers, list_rooms, lookup
 from tracker.state.owner import ban, invite, kick, room_access, set_room, unban, uninvite
+from tracker.state.presence import announce, login_rooms
 from tracker.state.registry import (
     Forward,
     OnlineUser,
@@ -78,7 +82,6 @@ from tracker.state.registry import (
     SessionId,
     StateLimits,
     end_relays,
-    leave_room,
     refuse,
 )
 from tracker.state.relay import count_relay_pairs, forward_dropped, relay_frame
@@ -145,26 +148,28 @@ def _ping(state: Registry, user: OnlineUser, request: Request, now: float) -> Ou
 
 def _logout(state: Registry, user: OnlineUser, request: Request, now: float) -> Outcome:
     outcome = Outcome(reply=ok(request.id))
-    _end(state, user, outcome, Departure.LEFT)
+    _end(state, user, outcome)
     outcome.close.append(user.session)
     return outcome
 
 
-def _end(
-    state: Registry, user: OnlineUser, outcome: Outcome, departure: Departure | None = None
-) -> None:
-    leave_room(state, user, outcome, departure)
+def _end(state: Registry, user: OnlineUser, outcome: Outcome, announced: bool = True) -> None:
+    """``user``'s session ends: offline (its memberships stay), relays ended; its
+    room-mates get ``PRESENCE`` unless ``announced`` is false (a replacement, which the
+    new session's ``PRESENCE`` tells)."""
     state.changed(user=user.username)
     end_relays(state, user, outcome)
     state.remove_user(user)
+    if announced:
+        announce(state, user.username, outcome)
 
 
 def _key_audience(state: Registry, username: str) -> list[SessionId]:
-    """Who must hear that ``username`` changed keys: its room and rooms it owns."""
+    """Who must hear that ``username`` changed keys: the online members of every room
+    it is in or owns."""
     names: set[str] = set()
-    current = state.online.get(username)
-    if current is not None and current.room is not None:
-        names.update(state.rooms[current.room].members)
+    for name in state.rooms_of(username):
+        names.update(state.rooms[name].members)
     for room in state.rooms.values():
         if room.owner == username:
             names.update(room.members)
@@ -279,7 +284,7 @@ class TrackerState:
         if previous is not None:
             outcome.push_to((previous.session,), push(Event.SESSION_REPLACED))
             outcome.close.append(previous.session)
-            _end(state, previous, outcome)
+            _end(state, previous, outcome, announced=False)
         limits = state.limits
         user = OnlineUser(
             username,
@@ -294,12 +299,14 @@ class TrackerState:
             account_created=account_created,
         )
         state.add_user(user)
+        announce(state, username, outcome)
         outcome.reply = ok(
             request.id,
             username=username,
             heartbeat_interval=state.heartbeat_interval,
             host=host,
             relay=state.limits.relay.enabled,
+            rooms=login_rooms(state, username),
         )
         return outcome
 

@@ -65,8 +65,9 @@ class AddResult(Enum):
 
 @dataclass(frozen=True, slots=True)
 class RoomRecord:
-    """A stored room; ``last_active``: when it last had members (its creation if never
-    stamped); ``newcomer``: created by an account without standing."""
+    """A stored room; ``last_active``: when a member was last online (its creation if never
+    stamped); ``newcomer``: created by an account without standing; ``members``: in join
+    order, each with whether they entered relay-only."""
 
     name: str
     owner: str
@@ -76,6 +77,7 @@ class RoomRecord:
     invited: tuple[str, ...] = ()
     newcomer: bool = False
     last_active: float = 0.0
+    members: tuple[tuple[str, bool], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

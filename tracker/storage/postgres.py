@@ -10,7 +10,8 @@ tracker to start, under an advisory lock so that two starting at once do not rac
 Besides the tables of the SQLite back end it holds what a group of trackers shares
 live (:mod:`tracker.group.coordinator`): ``trackers`` (one row per running tracker and its lease),
 ``presence`` (who is logged in, on which tracker), ``rooms.members`` (each room's
-members in join order), ``group_log`` (the ordered list of changes that the
+durable members in join order; ``rooms.member_relay_only`` those of them who entered
+relay-only), ``group_log`` (the ordered list of changes that the
 trackers' ``NOTIFY`` points to) and ``relay`` (relayed frames on their way to a session
 of another tracker, :mod:`tracker.group.relay`).
 """
@@ -33,6 +34,9 @@ from tracker.state.room_changes import (
     BanRemoved,
     InviteAdded,
     InviteRemoved,
+    MemberAdded,
+    MemberModeChanged,
+    MemberRemoved,
     RoomCreated,
     RoomDeleted,
     RoomModeChanged,
@@ -157,6 +161,16 @@ CREATE INDEX IF NOT EXISTS relay_by_origin ON relay (origin);
 ALTER TABLE rooms ADD COLUMN IF NOT EXISTS newcomer BOOLEAN NOT NULL DEFAULT FALSE;
 ALTER TABLE rooms ADD COLUMN IF NOT EXISTS last_active DOUBLE PRECISION;
 ALTER TABLE presence ADD COLUMN IF NOT EXISTS relay_only BOOLEAN NOT NULL DEFAULT FALSE;
+DO $$ BEGIN
+    -- Durable members (issue 21): before, rooms.members held who was in the room live.
+    -- A database from then starts with its rooms as they were and no members.
+    IF NOT EXISTS (SELECT 1 FROM information_schema.columns
+                   WHERE table_schema = current_schema() AND table_name = 'rooms'
+                   AND column_name = 'member_relay_only') THEN
+        ALTER TABLE rooms ADD COLUMN member_relay_only TEXT[] NOT NULL DEFAULT '{}';
+        UPDATE rooms SET members = '{}';
+    END IF;
+END $$;
 CREATE TABLE IF NOT EXISTS room_removals (
     name      TEXT PRIMARY KEY,
     requested DOUBLE PRECISION NOT NULL
@@ -193,6 +207,26 @@ async def apply_room_change(conn: AsyncConnection[Any], action: StoreAction, now
             f"INSERT INTO {table} (room, folded, username, created)"  # noqa: S608
             " VALUES (%s, lower(%s), %s, %s) ON CONFLICT DO NOTHING",
             (action.room, action.username, action.username, now),
+        )
+    elif isinstance(action, MemberAdded):
+        await conn.execute(
+            "UPDATE rooms SET members = array_append(members, %s),"
+            " member_relay_only = CASE WHEN %s THEN array_append(member_relay_only, %s)"
+            " ELSE member_relay_only END WHERE name = %s AND NOT (%s = ANY(members))",
+            (action.username, action.relay_only, action.username, action.room, action.username),
+        )
+    elif isinstance(action, MemberRemoved):
+        await conn.execute(
+            "UPDATE rooms SET members = array_remove(members, %s),"
+            " member_relay_only = array_remove(member_relay_only, %s) WHERE name = %s",
+            (action.username, action.username, action.room),
+        )
+    elif isinstance(action, MemberModeChanged):
+        await conn.execute(
+            "UPDATE rooms SET member_relay_only = CASE WHEN %s"
+            " THEN array_append(array_remove(member_relay_only, %s), %s)"
+            " ELSE array_remove(member_relay_only, %s) END WHERE name = %s",
+            (action.relay_only, action.username, action.username, action.username, action.room),
         )
     elif isinstance(action, BanRemoved | InviteRemoved):
         table = _REMOVE_TABLES[type(action)]
@@ -452,16 +486,16 @@ class PgStorage:
 
 
 async def all_rooms(conn: AsyncConnection[Any]) -> list[RoomRecord]:
-    """Every room with its access lists (members are live state:
-    :mod:`tracker.group.coordinator`)."""
+    """Every room with its access lists and members in join order (the group keeps them
+    in step: :mod:`tracker.group.rows`)."""
     names: dict[str, dict[str, list[str]]] = {"room_bans": {}, "room_invites": {}}
     for table, found in names.items():
         cur = await conn.execute(f"SELECT room, username FROM {table} ORDER BY created")  # noqa: S608
         for room, username in await cur.fetchall():
             found.setdefault(room, []).append(username)
     cur = await conn.execute(
-        "SELECT name, owner, created, invite_only, newcomer, COALESCE(last_active, created)"
-        " FROM rooms ORDER BY name"
+        "SELECT name, owner, created, invite_only, newcomer, COALESCE(last_active, created),"
+        " members, member_relay_only FROM rooms ORDER BY name"
     )
     return [
         RoomRecord(
@@ -473,6 +507,16 @@ async def all_rooms(conn: AsyncConnection[Any]) -> list[RoomRecord]:
             tuple(names["room_invites"].get(name, ())),
             bool(newcomer),
             float(last_active),
+            tuple((m, m in relay_only) for m in members),
         )
-        for name, owner, created, invite_only, newcomer, last_active in await cur.fetchall()
+        for (
+            name,
+            owner,
+            created,
+            invite_only,
+            newcomer,
+            last_active,
+            members,
+            relay_only,
+        ) in await cur.fetchall()
     ]

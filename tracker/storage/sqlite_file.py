@@ -12,7 +12,8 @@ files 0600 whatever the umask (SQLite gives its ``-wal`` and ``-shm`` files the 
 of the database file). Older schemas are upgraded in place: 1 (users, rooms) to 2 (room
 access lists, registration invites, throttle state) to 3 (per-account login salts,
 resumption tickets, group settings) to 4 (rooms' last activity and newcomer flag, the
-operator's room removals).
+operator's room removals) to 5 (durable room members, ``room_members``; an older database
+starts with its rooms as they were and no members, owners not added).
 
 :meth:`Database.run_batched` is group commit: calls that arrive while a transaction is
 being written share the next one (one fsync for many), which is what lets a tracker
@@ -34,7 +35,7 @@ from typing import Any, TypeVar, cast
 from tracker.data_dir import make_private_directory
 
 DB_FILE_NAME = "tracker.sqlite3"
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 #: How long a writer waits for another process's lock (the admin CLI, a second tool).
 BUSY_TIMEOUT_MS = 5000
 
@@ -75,6 +76,14 @@ CREATE TABLE IF NOT EXISTS room_bans (
     created  REAL NOT NULL,
     PRIMARY KEY (room, username)
 );
+CREATE TABLE IF NOT EXISTS room_members (
+    seq        INTEGER PRIMARY KEY,
+    room       TEXT NOT NULL REFERENCES rooms (name) ON DELETE CASCADE,
+    username   TEXT NOT NULL COLLATE NOCASE,
+    relay_only INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (room, username)
+);
+CREATE INDEX IF NOT EXISTS room_members_by_user ON room_members (username);
 CREATE TABLE IF NOT EXISTS room_invites (
     room     TEXT NOT NULL REFERENCES rooms (name) ON DELETE CASCADE,
     username TEXT NOT NULL COLLATE NOCASE,
@@ -121,7 +130,8 @@ def _add_missing_columns(conn: sqlite3.Connection, table: str, columns: dict[str
 
 def _upgrade(conn: sqlite3.Connection) -> None:
     """Schema 1 had rooms without ``invite_only``; schema 2 users without login salts;
-    schema 3 rooms without ``newcomer`` and ``last_active``.
+    schema 3 rooms without ``newcomer`` and ``last_active``; schema 4 no
+    ``room_members`` (made by ``_SCHEMA``, empty: no one was a durable member then).
 
     Every other table of a later schema is new and made by ``_SCHEMA``.
     """

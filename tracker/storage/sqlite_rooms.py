@@ -1,11 +1,14 @@
-"""Rooms in SQLite: name, owner, invite-only flag, ban list and invite list, when the
-room last had members, whether a newcomer made it, and the operator's pending removals.
+"""Rooms in SQLite: name, owner, invite-only flag, ban list and invite list, members,
+when a member was last online, whether a newcomer made it, and the operator's pending
+removals.
 
-Membership is live state and not stored. Ban and invite lists are keyed by username
-ignoring case (usernames are unique ignoring case) and go away with their room
-(``ON DELETE CASCADE``). :func:`apply_changes` writes all the changes of one command
-in one transaction, so a crash never keeps half of a BAN (say, the ban without the
-invite it revoked). The SQL of :class:`tracker.storage.sqlite.SqliteStorage`.
+Members (``room_members``) are durable, in join order (the ``seq`` column), each with
+its ``relay_only`` choice; who is online is live state and not stored. Members, ban
+and invite lists are keyed by username ignoring case (usernames are unique ignoring
+case) and go away with their room (``ON DELETE CASCADE``). :func:`apply_changes` writes
+all the changes of one command in one transaction, so a crash never keeps half of a BAN
+(say, the ban without the invite it revoked).
+The SQL of :class:`tracker.storage.sqlite.SqliteStorage`.
 """
 
 from __future__ import annotations
@@ -20,6 +23,9 @@ from tracker.state.room_changes import (
     BanRemoved,
     InviteAdded,
     InviteRemoved,
+    MemberAdded,
+    MemberModeChanged,
+    MemberRemoved,
     RoomCreated,
     RoomDeleted,
     RoomModeChanged,
@@ -62,6 +68,21 @@ def _apply_one(conn: sqlite3.Connection, action: StoreAction, now: float) -> Non
             f"INSERT OR IGNORE INTO {table} (room, username, created) VALUES (?, ?, ?)",  # noqa: S608
             (action.room, action.username, now),
         )
+    elif isinstance(action, MemberAdded):
+        conn.execute(
+            "INSERT OR IGNORE INTO room_members (room, username, relay_only) VALUES (?, ?, ?)",
+            (action.room, action.username, int(action.relay_only)),
+        )
+    elif isinstance(action, MemberRemoved):
+        conn.execute(
+            "DELETE FROM room_members WHERE room = ? AND username = ?",
+            (action.room, action.username),
+        )
+    elif isinstance(action, MemberModeChanged):
+        conn.execute(
+            "UPDATE room_members SET relay_only = ? WHERE room = ? AND username = ?",
+            (int(action.relay_only), action.room, action.username),
+        )
     elif isinstance(action, BanRemoved | InviteRemoved):
         table = "room_bans" if isinstance(action, BanRemoved) else "room_invites"
         conn.execute(
@@ -83,9 +104,18 @@ def apply_changes(conn: sqlite3.Connection, actions: Sequence[StoreAction]) -> N
     conn.execute("COMMIT")
 
 
+def _members_by_room(conn: sqlite3.Connection) -> dict[str, list[tuple[str, bool]]]:
+    found: dict[str, list[tuple[str, bool]]] = defaultdict(list)
+    rows = conn.execute("SELECT room, username, relay_only FROM room_members ORDER BY seq")
+    for room, username, relay_only in rows:
+        found[room].append((username, bool(relay_only)))
+    return found
+
+
 def all_rooms(conn: sqlite3.Connection) -> list[RoomRecord]:
     banned = _names_by_room(conn, "room_bans")
     invited = _names_by_room(conn, "room_invites")
+    members = _members_by_room(conn)
     rows = conn.execute(
         "SELECT name, owner, created, invite_only, newcomer, COALESCE(last_active, created)"
         " FROM rooms ORDER BY name"
@@ -100,6 +130,7 @@ def all_rooms(conn: sqlite3.Connection) -> list[RoomRecord]:
             tuple(invited.get(name, ())),
             bool(newcomer),
             last_active,
+            tuple(members.get(name, ())),
         )
         for name, owner, created, invite_only, newcomer, last_active in rows
     ]
