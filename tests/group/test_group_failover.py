@@ -7,6 +7,7 @@ import signal
 
 import psycopg
 
+from commons.codec import JsonObject
 from tests.group.test_two_trackers import members_update
 from tests.tracker_client import TrackerTestClient
 from tests.tracker_process import read_banner, start_tracker_process, stop_tracker_process
@@ -16,6 +17,14 @@ LEASE = 3.0
 #: the others look every third of a lease; plus a second for the transaction.
 CLEANED_WITHIN = LEASE + LEASE / 3 + 1.0
 CHEAP_LOGIN = ("--login-kdf-memory-kib", "8", "--login-kdf-iterations", "1")
+
+
+async def presence(client: TrackerTestClient, name: str, online: bool) -> JsonObject:
+    """The next PRESENCE saying ``name`` is ``online`` (others are skipped)."""
+    while True:
+        push = await client.push("PRESENCE")
+        if (push["username"], push["online"]) == (name, online):
+            return push
 
 
 async def _tracker_process(data_dir, database: str):
@@ -33,7 +42,7 @@ async def _tracker_process(data_dir, database: str):
     return proc, port
 
 
-async def test_a_killed_trackers_users_leave_the_others_rooms_within_the_lease(
+async def test_a_killed_trackers_users_go_offline_in_the_others_rooms_within_the_lease(
     tmp_path, tracker_factory, pg_database, user, connect
 ):
     proc, port = await _tracker_process(tmp_path / "a", pg_database)
@@ -53,10 +62,11 @@ async def test_a_killed_trackers_users_leave_the_others_rooms_within_the_lease(
         killed = loop.time()
         proc.send_signal(signal.SIGKILL)
         await proc.wait()
-        update = await asyncio.wait_for(members_update(bob, ["bob"]), CLEANED_WITHIN + 5)
+        update = await asyncio.wait_for(presence(bob, "alice", False), CLEANED_WITHIN + 5)
         elapsed = loop.time() - killed
-        assert update["room"] == "lobby"
+        assert update["rooms"] == ["lobby"]
         assert elapsed <= CLEANED_WITHIN, f"{elapsed:.1f} s"
+        assert b.state.rooms["lobby"].members == ["bob", "alice"]  # still a member
         peers = (await bob.request("LIST_PEERS"))["peers"]
         assert [p["username"] for p in peers] == ["bob"]
         assert b.group is not None and b.group.counters["reaped"] == 1
@@ -65,9 +75,10 @@ async def test_a_killed_trackers_users_leave_the_others_rooms_within_the_lease(
         await alice.close()
         back = await connect(b)
         back.identity_key = alice.identity_key
-        assert (await back.resume("alice", alice.ticket))["status"] == "OK"
-        assert (await back.request("JOIN_ROOM", room="lobby"))["status"] == "OK"
-        await members_update(bob, ["bob", "alice"])
+        resumed = await back.resume("alice", alice.ticket)
+        assert resumed["status"] == "OK"
+        assert [item["room"]["room"] for item in resumed["rooms"]] == ["lobby"]
+        await presence(bob, "alice", True)
         assert b._hashing is not None and b._hashing.verifications == 1  # bob's login only
     finally:
         if proc.returncode is None:
@@ -125,7 +136,7 @@ async def test_a_tracker_that_lost_its_lease_closes_its_sessions_and_rejoins(
             " WHERE id = %s",
             (first_id,),
         )
-    await asyncio.wait_for(members_update(bob, ["bob"]), 10)  # B reaped A
+    await asyncio.wait_for(presence(bob, "alice", False), 10)  # B reaped A
     assert b.group.counters["reaped"] == 1
 
     # A drops alice as soon as it reads B's change, and rejoins at its next renewal.
@@ -139,8 +150,8 @@ async def test_a_tracker_that_lost_its_lease_closes_its_sessions_and_rejoins(
     assert a.group.me != first_id
     again = await connect(a)
     again.identity_key = alice.identity_key
-    assert (await again.login("alice"))["status"] == "OK"
-    assert (await again.request("JOIN_ROOM", room="lobby"))["status"] == "OK"
-    await members_update(bob, ["bob", "alice"])
+    logged_in = await again.login("alice")
+    assert [item["room"]["room"] for item in logged_in["rooms"]] == ["lobby"]
+    await presence(bob, "alice", True)
     peers = (await bob.request("LIST_PEERS"))["peers"]
     assert [p["username"] for p in peers] == ["alice", "bob"]

@@ -262,7 +262,7 @@ def test_a_room_expires_only_when_no_member_was_online_for_the_expiry(state):
 
 
 def test_stored_members_come_back_with_their_rooms():
-    seed = RoomSeed("r", "alice", members=(("bob", True), ("alice", False)))
+    seed = RoomSeed("r", "alice", members=(("bob", True, 1.0), ("alice", False, 2.0)))
     state = TrackerState(4, 1.0, 65536, [seed])
     reply = state.login(1, login_request("bob"), "h", now=0.0).reply
     assert reply["rooms"][0]["room"]["members"] == ["bob", "alice"]
@@ -282,3 +282,18 @@ def test_a_failed_write_of_a_join_undoes_the_membership(state):
     undone = state.revert(joined.store)
     assert state.rooms["r"].members == ["alice"] and state.registry.rooms_of("bob") == []
     assert [m["username"] for m in events(undone, ALICE, "ROOM_UPDATE")[0]["members"]] == ["alice"]
+
+
+def test_a_users_rooms_come_back_in_the_order_they_joined_not_by_name():
+    seeds = [
+        RoomSeed("alpha", "alice", members=(("alice", False, 1.0), ("bob", False, 5.0))),
+        RoomSeed("mid", "alice", members=(("bob", False, 2.0),)),
+        RoomSeed("zeta", "alice", members=(("alice", False, 3.0), ("bob", False, 4.0))),
+    ]
+    state = TrackerState(4, 1.0, 65536, seeds)
+    assert state.registry.rooms_of("bob") == ["mid", "zeta", "alpha"]
+    assert state.registry.rooms_of("alice") == ["alpha", "zeta"]
+    state.login(1, login_request("bob"), "h", now=0.0)
+    state.handle(1, cmd(Command.LEAVE_ROOM, room="mid"), 0.0)
+    state.handle(1, cmd(Command.JOIN_ROOM, room="mid"), 0.0)  # the clock says 0: still last
+    assert state.registry.rooms_of("bob") == ["zeta", "alpha", "mid"]

@@ -90,7 +90,7 @@ async def test_memberships_survive_kill_9_in_join_order(tmp_path):
         for room in ("zeta", "alpha"):
             assert (await alice.request("CREATE_ROOM", room=room))["status"] == "OK"
         assert (await carol.request("JOIN_ROOM", room="alpha"))["status"] == "OK"
-        for room in ("alpha", "zeta"):
+        for room in ("zeta", "alpha"):  # not in name order: the order bob joined is kept
             assert (await bob.request("JOIN_ROOM", room=room, relay_only=True))["status"] == "OK"
         assert (await carol.request("LEAVE_ROOM", room="alpha"))["status"] == "OK"
         assert (await carol.request("JOIN_ROOM", room="alpha"))["status"] == "OK"
@@ -114,8 +114,8 @@ async def test_memberships_survive_kill_9_in_join_order(tmp_path):
             for item in reply["rooms"]
         ]
         assert rooms == [
-            ("alpha", ["alice", "bob", "carol"], ["bob"]),
             ("zeta", ["alice", "bob"], ["bob"]),
+            ("alpha", ["alice", "bob", "carol"], ["bob"]),
         ]
         mine = [m for item in reply["rooms"] for m in item["members"] if m["username"] == "bob"]
         assert all("port" not in entry for entry in mine)  # relay-only, as stored

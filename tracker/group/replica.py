@@ -72,6 +72,8 @@ class RoomSnapshot:
     newcomer: bool = False
     last_active: float = 0.0
     relay_only: tuple[str, ...] = ()
+    #: When each member joined (same order as ``members``), which orders a user's rooms.
+    joined: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,7 +316,14 @@ class ReplicaState(TrackerState):
         room.banned = {fold(n): n for n in snapshot.banned}
         room.invited = {fold(n): n for n in snapshot.invited}
         relay_only = set(snapshot.relay_only)
-        self.registry.set_members(room, [(m, m in relay_only) for m in snapshot.members])
+        joined = snapshot.joined
+        self.registry.set_members(
+            room,
+            [
+                (m, m in relay_only, joined[i] if i < len(joined) else 0.0)
+                for i, m in enumerate(snapshot.members)
+            ],
+        )
 
 
 #: Departures named per room and batch, at most (a room holds at most 64 members).

@@ -70,11 +70,11 @@ async def read_rooms(
     rows, found = await _select_named(
         conn,
         "SELECT name, owner, invite_only, members, newcomer, COALESCE(last_active, created),"
-        " member_relay_only FROM rooms",
+        " member_relay_only, member_joined FROM rooms",
         "name",
         names,
     )
-    for name, owner, invite_only, members, newcomer, last_active, relay_only in rows:
+    for name, owner, invite_only, members, newcomer, last_active, relay_only, joined in rows:
         found[name] = RoomSnapshot(
             name,
             owner,
@@ -85,6 +85,7 @@ async def read_rooms(
             bool(newcomer),
             float(last_active),
             tuple(relay_only),
+            tuple(float(j) for j in joined),
         )
     return found
 
@@ -112,11 +113,18 @@ async def write_rows(
             ],
         )
     live = [
-        (list(room.members), [m for m in room.members if m in room.relay_only], name)
+        (
+            list(room.members),
+            [m for m in room.members if m in room.relay_only],
+            [room.joined.get(m, 0.0) for m in room.members],
+            name,
+        )
         for name in rooms
         if (room := state.rooms.get(name)) is not None
     ]
     if live:
         await cur.executemany(
-            "UPDATE rooms SET members = %s, member_relay_only = %s WHERE name = %s", live
+            "UPDATE rooms SET members = %s, member_relay_only = %s, member_joined = %s"
+            " WHERE name = %s",
+            live,
         )

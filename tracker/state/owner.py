@@ -54,7 +54,7 @@ def _remove_member(
 ) -> MemberRemoved:
     """Take member ``name`` out of ``room``: if online it gets ``KICKED``; the online
     others get ``ROOM_UPDATE``. Returns the durable fact."""
-    removal = MemberRemoved(room.name, name, name in room.relay_only)
+    removal = MemberRemoved(room.name, name, name in room.relay_only, room.joined.get(name, 0.0))
     member = state.online.get(name)
     if member is not None:
         notice = Kicked(room.name, by, reason)

@@ -78,6 +78,11 @@ class StateLimits:
     relay: RelayLimits = field(default_factory=RelayLimits)
 
 
+#: A stored membership: the member's name, whether they entered relay-only, and when they
+#: joined (a number that orders one user's rooms by when they joined them).
+Membership = tuple[str, bool, float]
+
+
 @dataclass(frozen=True, slots=True)
 class RoomSeed:
     """A room as stored, to start from."""
@@ -90,8 +95,8 @@ class RoomSeed:
     newcomer: bool = False
     #: When a member was last online, as stored (0: unknown, counted from the first upkeep).
     last_active: float = 0.0
-    #: The durable members in join order, each with whether they entered relay-only.
-    members: tuple[tuple[str, bool], ...] = ()
+    #: The durable members in join order: (name, entered relay-only, when they joined).
+    members: tuple[Membership, ...] = ()
 
 
 @dataclass(slots=True)
@@ -157,7 +162,8 @@ class Room:
     ``members`` is every member, online or not, in join order (durable: a member stays
     one until they leave, are kicked or banned, or the room goes); who of them is
     online is the registry's ``online``. ``relay_only``: the members who entered
-    relay-only (their room-mates get no address for them from this room). Change
+    relay-only (their room-mates get no address for them from this room); ``joined``:
+    when each joined, which orders a user's rooms (``Registry.rooms_of``). Change
     members only through :meth:`Registry.add_member` and :meth:`Registry.remove_member`,
     which keep the per-user index right. ``banned`` and ``invited`` map a folded
     username to the name as the owner gave it. ``newcomer``: created by a newcomer's
@@ -175,6 +181,7 @@ class Room:
     last_active: float = 0.0
     stamped: float = 0.0
     relay_only: set[str] = field(default_factory=set)
+    joined: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def stored(
@@ -186,7 +193,7 @@ class Room:
         invited: Iterable[str],
         newcomer: bool = False,
         last_active: float = 0.0,
-        members: Iterable[tuple[str, bool]] = (),
+        members: Iterable[Membership] = (),
     ) -> Room:
         """The room as the store holds it (add it with :meth:`Registry.add_room`, which
         indexes its members)."""
@@ -194,8 +201,9 @@ class Room:
         return cls(
             name,
             owner,
-            [name for name, _ in listed],
-            relay_only={name for name, relay in listed if relay},
+            [name for name, _, _ in listed],
+            relay_only={name for name, relay, _ in listed if relay},
+            joined={name: joined for name, _, joined in listed},
             invite_only=invite_only,
             banned={fold(n): n for n in banned},
             invited={fold(n): n for n in invited},
@@ -277,6 +285,8 @@ class Registry:
         #: Each member's rooms in the order they joined them (the reverse of
         #: ``Room.members``), so "which rooms is X in" costs the rooms of X.
         self.memberships: dict[str, list[str]] = {}
+        #: The latest join stamp seen (:meth:`add_member` keeps joins ordered).
+        self.last_joined = 0.0
         self.owned: Counter[str] = Counter()
         #: Rooms created by newcomers' accounts (their share is bounded).
         self.newcomer_rooms = 0
@@ -313,8 +323,7 @@ class Registry:
         self.room_skeletons.setdefault(skeleton(room.name), set()).add(room.name)
         self.owned[room.owner] += 1
         self.newcomer_rooms += room.newcomer
-        for member in room.members:
-            self.memberships.setdefault(member, []).append(room.name)
+        self._index(room)
 
     def clear_rooms(self) -> None:
         """Forget every room and each index kept over them (a replica's full resync)."""
@@ -344,30 +353,51 @@ class Registry:
             self._unindex(member, name)
         return room
 
-    def add_member(self, room: Room, username: str, relay_only: bool) -> None:
-        """``username`` becomes the last member of ``room``."""
+    def add_member(self, room: Room, username: str, relay_only: bool, now: float) -> float:
+        """``username`` becomes the last member of ``room`` and of their own rooms' list;
+        returns when they joined (``now``, or just after the last join seen, so joins
+        stay ordered whatever the clock does)."""
+        joined = max(now, self.last_joined + 1e-3)
+        self.last_joined = joined
         room.members.append(username)
+        room.joined[username] = joined
         if relay_only:
             room.relay_only.add(username)
         self.memberships.setdefault(username, []).append(room.name)
         self.changed(room=room.name)
+        return joined
 
     def remove_member(self, room: Room, username: str) -> None:
         """``username`` is no longer a member of ``room``."""
         room.members.remove(username)
         room.relay_only.discard(username)
+        room.joined.pop(username, None)
         self._unindex(username, room.name)
         self.changed(room=room.name)
 
-    def set_members(self, room: Room, members: Iterable[tuple[str, bool]]) -> None:
+    def set_members(self, room: Room, members: Iterable[Membership]) -> None:
         """Replace ``room``'s members wholesale (a replica copying another tracker's)."""
         for member in room.members:
             self._unindex(member, room.name)
         listed = list(members)
-        room.members = [name for name, _ in listed]
-        room.relay_only = {name for name, relay in listed if relay}
+        room.members = [name for name, _, _ in listed]
+        room.relay_only = {name for name, relay, _ in listed if relay}
+        room.joined = {name: joined for name, _, joined in listed}
+        self._index(room)
+
+    def _index(self, room: Room) -> None:
+        """Add ``room`` to each member's rooms, kept in the order they joined them."""
         for member in room.members:
-            self.memberships.setdefault(member, []).append(room.name)
+            rooms = self.memberships.setdefault(member, [])
+            rooms.append(room.name)
+            if len(rooms) > 1 and room.joined.get(member, 0.0) < self._joined(rooms[-2], member):
+                rooms.sort(key=lambda name: self._joined(name, member))
+        if room.joined:
+            self.last_joined = max(self.last_joined, *room.joined.values())
+
+    def _joined(self, room: str, member: str) -> float:
+        found = self.rooms.get(room)
+        return 0.0 if found is None else found.joined.get(member, 0.0)
 
     def _unindex(self, username: str, room: str) -> None:
         rooms = self.memberships.get(username)

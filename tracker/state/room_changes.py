@@ -34,28 +34,30 @@ class RoomDeleted:
     invite_only: bool = field(default=False, compare=False)
     banned: tuple[str, ...] = field(default=(), compare=False)
     invited: tuple[str, ...] = field(default=(), compare=False)
-    #: The members in join order, each with whether they entered relay-only.
-    members: tuple[tuple[str, bool], ...] = field(default=(), compare=False)
+    #: The members in join order: (name, entered relay-only, when they joined).
+    members: tuple[tuple[str, bool, float], ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True, slots=True)
 class MemberAdded:
     """``username`` became the last member of ``room`` (``relay_only``: no address of
-    theirs goes to that room's members)."""
+    theirs goes to that room's members) at ``joined``, which orders their rooms."""
 
     room: str
     username: str
     relay_only: bool = False
+    joined: float = field(default=0.0, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
 class MemberRemoved:
-    """``username`` left ``room``, or was kicked or banned from it; ``relay_only`` is what
-    undoing it would need."""
+    """``username`` left ``room``, or was kicked or banned from it; ``relay_only`` and
+    ``joined`` are what undoing it would need."""
 
     room: str
     username: str
     relay_only: bool = field(default=False, compare=False)
+    joined: float = field(default=0.0, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

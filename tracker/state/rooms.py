@@ -113,10 +113,10 @@ def create_room(state: Registry, user: OnlineUser, request: Request, now: float)
         last_active=now,
     )
     state.add_room(room)
-    state.add_member(room, user.username, request.relay_only)
+    joined = state.add_member(room, user.username, request.relay_only, now)
     outcome.store = (
         RoomCreated(room.name, room.owner, room.invite_only, newcomer),
-        MemberAdded(room.name, user.username, request.relay_only),
+        MemberAdded(room.name, user.username, request.relay_only, joined),
     )
     outcome.reply = ok(request.id, room=state.room_object(room))
     push_update(state, room, outcome)
@@ -155,8 +155,8 @@ def join_room(state: Registry, user: OnlineUser, request: Request, now: float) -
         crowded = _too_many_rooms(state, user, request)
         if crowded is not None:
             return crowded
-        state.add_member(room, username, request.relay_only)
-        outcome.store = (MemberAdded(room.name, username, request.relay_only),)
+        joined = state.add_member(room, username, request.relay_only, now)
+        outcome.store = (MemberAdded(room.name, username, request.relay_only, joined),)
         push_update(state, room, outcome)
     elif (username in room.relay_only) != request.relay_only:
         if request.relay_only:
@@ -188,7 +188,9 @@ def leave(state: Registry, user: OnlineUser, request: Request, now: float) -> Ou
     else:
         name = mine[0]
     room = state.rooms[name]
-    removal = MemberRemoved(name, user.username, user.username in room.relay_only)
+    removal = MemberRemoved(
+        name, user.username, user.username in room.relay_only, room.joined.get(user.username, 0.0)
+    )
     outcome = Outcome(reply=ok(request.id, room=name), store=(removal,))
     leave_room(state, room, user.username, outcome, Departure.LEFT)
     return outcome
@@ -211,7 +213,7 @@ def deletion(room: Room) -> RoomDeleted:
         room.invite_only,
         tuple(room.banned.values()),
         tuple(room.invited.values()),
-        tuple((name, name in room.relay_only) for name in room.members),
+        tuple((name, name in room.relay_only, room.joined.get(name, 0.0)) for name in room.members),
     )
 
 
@@ -270,7 +272,7 @@ def revert_actions(state: Registry, actions: Sequence[StoreAction]) -> Outcome:
                 push_update(state, room, outcome)
         elif isinstance(action, MemberRemoved):
             if action.username not in room.members:
-                state.add_member(room, action.username, action.relay_only)
+                state.add_member(room, action.username, action.relay_only, action.joined)
                 push_update(state, room, outcome)
         elif isinstance(action, MemberModeChanged):
             if action.relay_only:

@@ -67,7 +67,7 @@ class AddResult(Enum):
 class RoomRecord:
     """A stored room; ``last_active``: when a member was last online (its creation if never
     stamped); ``newcomer``: created by an account without standing; ``members``: in join
-    order, each with whether they entered relay-only."""
+    order, each (name, entered relay-only, a number ordering the user's joins)."""
 
     name: str
     owner: str
@@ -77,7 +77,7 @@ class RoomRecord:
     invited: tuple[str, ...] = ()
     newcomer: bool = False
     last_active: float = 0.0
-    members: tuple[tuple[str, bool], ...] = ()
+    members: tuple[tuple[str, bool, float], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

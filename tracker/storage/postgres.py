@@ -11,9 +11,10 @@ Besides the tables of the SQLite back end it holds what a group of trackers shar
 live (:mod:`tracker.group.coordinator`): ``trackers`` (one row per running tracker and its lease),
 ``presence`` (who is logged in, on which tracker), ``rooms.members`` (each room's
 durable members in join order; ``rooms.member_relay_only`` those of them who entered
-relay-only), ``group_log`` (the ordered list of changes that the
-trackers' ``NOTIFY`` points to) and ``relay`` (relayed frames on their way to a session
-of another tracker, :mod:`tracker.group.relay`).
+relay-only; ``rooms.member_joined`` when each joined, ordering a user's rooms),
+``group_log`` (the ordered list of changes that the trackers' ``NOTIFY`` points to) and
+``relay`` (relayed frames on their way to a session of another tracker,
+:mod:`tracker.group.relay`).
 """
 
 from __future__ import annotations
@@ -161,6 +162,7 @@ CREATE INDEX IF NOT EXISTS relay_by_origin ON relay (origin);
 ALTER TABLE rooms ADD COLUMN IF NOT EXISTS newcomer BOOLEAN NOT NULL DEFAULT FALSE;
 ALTER TABLE rooms ADD COLUMN IF NOT EXISTS last_active DOUBLE PRECISION;
 ALTER TABLE presence ADD COLUMN IF NOT EXISTS relay_only BOOLEAN NOT NULL DEFAULT FALSE;
+ALTER TABLE rooms ADD COLUMN IF NOT EXISTS member_joined DOUBLE PRECISION[] NOT NULL DEFAULT '{}';
 DO $$ BEGIN
     -- Durable members (issue 21): before, rooms.members held who was in the room live.
     -- A database from then starts with its rooms as they were and no members.
@@ -168,7 +170,7 @@ DO $$ BEGIN
                    WHERE table_schema = current_schema() AND table_name = 'rooms'
                    AND column_name = 'member_relay_only') THEN
         ALTER TABLE rooms ADD COLUMN member_relay_only TEXT[] NOT NULL DEFAULT '{}';
-        UPDATE rooms SET members = '{}';
+        UPDATE rooms SET members = '{}', member_joined = '{}';
     END IF;
 END $$;
 CREATE TABLE IF NOT EXISTS room_removals (
@@ -211,15 +213,26 @@ async def apply_room_change(conn: AsyncConnection[Any], action: StoreAction, now
     elif isinstance(action, MemberAdded):
         await conn.execute(
             "UPDATE rooms SET members = array_append(members, %s),"
+            " member_joined = array_append(member_joined, %s),"
             " member_relay_only = CASE WHEN %s THEN array_append(member_relay_only, %s)"
             " ELSE member_relay_only END WHERE name = %s AND NOT (%s = ANY(members))",
-            (action.username, action.relay_only, action.username, action.room, action.username),
+            (
+                action.username,
+                action.joined,
+                action.relay_only,
+                action.username,
+                action.room,
+                action.username,
+            ),
         )
     elif isinstance(action, MemberRemoved):
         await conn.execute(
-            "UPDATE rooms SET members = array_remove(members, %s),"
+            "UPDATE rooms SET member_joined = COALESCE((SELECT array_agg(j ORDER BY i)"
+            " FROM unnest(members, member_joined) WITH ORDINALITY AS t(m, j, i)"
+            " WHERE m <> %s AND j IS NOT NULL), '{}'),"
+            " members = array_remove(members, %s),"
             " member_relay_only = array_remove(member_relay_only, %s) WHERE name = %s",
-            (action.username, action.username, action.room),
+            (action.username, action.username, action.username, action.room),
         )
     elif isinstance(action, MemberModeChanged):
         await conn.execute(
@@ -495,7 +508,7 @@ async def all_rooms(conn: AsyncConnection[Any]) -> list[RoomRecord]:
             found.setdefault(room, []).append(username)
     cur = await conn.execute(
         "SELECT name, owner, created, invite_only, newcomer, COALESCE(last_active, created),"
-        " members, member_relay_only FROM rooms ORDER BY name"
+        " members, member_relay_only, member_joined FROM rooms ORDER BY name"
     )
     return [
         RoomRecord(
@@ -507,7 +520,10 @@ async def all_rooms(conn: AsyncConnection[Any]) -> list[RoomRecord]:
             tuple(names["room_invites"].get(name, ())),
             bool(newcomer),
             float(last_active),
-            tuple((m, m in relay_only) for m in members),
+            tuple(
+                (m, m in relay_only, float(joined[i]) if i < len(joined) else 0.0)
+                for i, m in enumerate(members)
+            ),
         )
         for (
             name,
@@ -518,5 +534,6 @@ async def all_rooms(conn: AsyncConnection[Any]) -> list[RoomRecord]:
             last_active,
             members,
             relay_only,
+            joined,
         ) in await cur.fetchall()
     ]

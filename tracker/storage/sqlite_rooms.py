@@ -104,11 +104,13 @@ def apply_changes(conn: sqlite3.Connection, actions: Sequence[StoreAction]) -> N
     conn.execute("COMMIT")
 
 
-def _members_by_room(conn: sqlite3.Connection) -> dict[str, list[tuple[str, bool]]]:
-    found: dict[str, list[tuple[str, bool]]] = defaultdict(list)
-    rows = conn.execute("SELECT room, username, relay_only FROM room_members ORDER BY seq")
-    for room, username, relay_only in rows:
-        found[room].append((username, bool(relay_only)))
+def _members_by_room(conn: sqlite3.Connection) -> dict[str, list[tuple[str, bool, float]]]:
+    """Each room's members in join order; ``seq`` (one counter for every room) is what
+    orders a user's rooms too."""
+    found: dict[str, list[tuple[str, bool, float]]] = defaultdict(list)
+    rows = conn.execute("SELECT room, username, relay_only, seq FROM room_members ORDER BY seq")
+    for room, username, relay_only, seq in rows:
+        found[room].append((username, bool(relay_only), float(seq)))
     return found
 
 
