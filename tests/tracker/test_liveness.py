@@ -23,11 +23,11 @@ async def test_silent_session_expires_and_members_are_told(tracker_factory, user
 
     heartbeat = asyncio.create_task(keep_alice_alive())
     try:
-        update = await alice.push("ROOM_UPDATE", timeout=5)
+        update = await alice.push("PRESENCE", timeout=5)
     finally:
         heartbeat.cancel()
     silent_for = time.monotonic() - bob_silent_since
-    assert [m["username"] for m in update["members"]] == ["alice"]
+    assert (update["username"], update["online"], update["rooms"]) == ("bob", False, ["lobby"])
     assert silent_for >= 0.6 * 0.9
     await bob.wait_closed(5)
     assert not alice.eof.is_set()
