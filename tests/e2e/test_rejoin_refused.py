@@ -28,7 +28,9 @@ async def test_ban_during_an_outage_drops_the_room_on_reconnect(
 
     await tracker.stop()
     with sqlite3.connect(data_dir / DB_FILE_NAME) as conn:
+        # What a BAN stores (issue 21: it also ends the durable membership).
         conn.execute("INSERT INTO room_bans VALUES ('lobby', 'bob', 0)")
+        conn.execute("DELETE FROM room_members WHERE room = 'lobby' AND username = 'bob'")
     await tracker_factory(port=port, data_dir=data_dir)
 
     refused = await bob.wait_for(ErrorEvent, lambda e: e.code == "banned")

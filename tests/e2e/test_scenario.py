@@ -115,11 +115,6 @@ async def test_three_peers_scenario(
         assert gone[0].reason == "connection_lost"
     assert loop.time() - started < 3.0
     rooms = (await alice.client.list_rooms()).rooms
-
-    async def tracker_dropped_carol() -> None:
-        while "carol" in (await alice.client.list_rooms()).rooms[0].members:
-            await asyncio.sleep(0.05)
-
-    await asyncio.wait_for(tracker_dropped_carol(), 5)
-    assert rooms[0].name == "second"
+    # Issue 21: membership outlasts the connection; the tracker keeps carol a member.
+    assert rooms[0].name == "second" and rooms[0].members == ("alice", "bob", "carol")
     assert alice.client.members == ["alice", "bob"]
