@@ -4,10 +4,14 @@ each user is on; a database from before durable members migrates."""
 
 from __future__ import annotations
 
+import signal
+
 import psycopg
 
 from commons.codec import JsonObject
+from tests.group.test_group_failover import _tracker_process
 from tests.tracker_client import TrackerTestClient
+from tests.tracker_process import stop_tracker_process
 
 
 async def presence(client: TrackerTestClient, name: str, online: bool) -> JsonObject:
@@ -86,3 +90,44 @@ async def test_a_database_from_before_durable_members_migrates(tracker_factory, 
     carol = await user(third, "carol")
     listed = (await carol.request("LIST_ROOMS"))["rooms"]
     assert listed[0]["members"] == ["bob"]
+
+
+async def test_memberships_survive_kill_9_of_a_postgresql_tracker(tmp_path, pg_database):
+    """The PostgreSQL twin of tracker/test_membership_durable.py: create and join on a
+    tracker process, kill -9 it, start another on the same database, log in again."""
+    proc, port = await _tracker_process(tmp_path / "a", pg_database)
+    clients: list[TrackerTestClient] = []
+    try:
+        for name in ("alice", "bob"):
+            client = await TrackerTestClient.connect(
+                "127.0.0.1", port, tmp_path / "a" / "tracker-cert.pem"
+            )
+            clients.append(client)
+            assert (await client.register(name))["status"] == "OK"
+            assert (await client.login(name))["status"] == "OK"
+        alice, bob = clients
+        for room in ("zeta", "alpha"):
+            assert (await alice.request("CREATE_ROOM", room=room))["status"] == "OK"
+        for room in ("zeta", "alpha"):
+            assert (await bob.request("JOIN_ROOM", room=room))["status"] == "OK"
+        proc.send_signal(signal.SIGKILL)
+        await proc.wait()
+    finally:
+        for client in clients:
+            await client.close()
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+    again, port = await _tracker_process(tmp_path / "b", pg_database)
+    try:
+        back = await TrackerTestClient.connect(
+            "127.0.0.1", port, tmp_path / "b" / "tracker-cert.pem"
+        )
+        back.identity_key = bob.identity_key
+        reply = await back.login("bob")
+        rooms = [(i["room"]["room"], i["room"]["members"]) for i in reply["rooms"]]
+        assert rooms == [("zeta", ["alice", "bob"]), ("alpha", ["alice", "bob"])]
+        await back.close()
+    finally:
+        assert await stop_tracker_process(again) == 0
