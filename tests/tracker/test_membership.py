@@ -9,7 +9,8 @@ from collections import Counter
 import pytest
 
 from commons.codec import JsonObject
-from commons.tracker_protocol import Command, Request
+from commons.errors import ValidationError
+from commons.tracker_protocol import Command, Request, parse_request
 from tracker.state.registry import Outcome
 from tracker.state.room_changes import MemberAdded, MemberModeChanged, MemberRemoved, RoomDeleted
 from tracker.state.tracker_state import RoomSeed, StateLimits, TrackerState
@@ -297,3 +298,12 @@ def test_a_users_rooms_come_back_in_the_order_they_joined_not_by_name():
     state.handle(1, cmd(Command.LEAVE_ROOM, room="mid"), 0.0)
     state.handle(1, cmd(Command.JOIN_ROOM, room="mid"), 0.0)  # the clock says 0: still last
     assert state.registry.rooms_of("bob") == ["zeta", "alpha", "mid"]
+
+
+def test_leave_room_names_its_room_validated_like_any_room_name():
+    assert parse_request({"cmd": "LEAVE_ROOM", "id": 1}).room is None
+    assert parse_request({"cmd": "LEAVE_ROOM", "id": 1, "room": "café"}).room == "café"
+    with pytest.raises(ValidationError):
+        parse_request({"cmd": "LEAVE_ROOM", "id": 1, "room": "x" * 200})
+    with pytest.raises(ValidationError):
+        parse_request({"cmd": "LEAVE_ROOM", "id": 1, "room": 7})

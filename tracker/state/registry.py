@@ -9,7 +9,9 @@ The rules are module functions over one :class:`Registry`, one module per comman
   :meth:`Registry.remove_user`;
 * ``rooms`` (name to :class:`Room`), only changed through :meth:`Registry.add_room`
   and :meth:`Registry.remove_room`, which keep the sorted names and the owners'
-  counts right;
+  counts right; their durable members only through :meth:`Registry.add_member`,
+  :meth:`Registry.remove_member` and :meth:`Registry.set_members`, which keep
+  ``memberships`` (username to their rooms in join order) in step;
 * the indexes the directory pages from (sorted names, folded names for ``LOOKUP``).
 
 It is a plain class that :class:`~tracker.state.tracker_state.TrackerState` *has*, not a
@@ -437,7 +439,7 @@ class Registry:
             self.folded.pop(fold(user.username), None)
 
     def changed(self, user: str | None = None, room: str | None = None) -> None:
-        """A user's presence or room, or a room's members, changed: ``on_change`` hears
+        """A user's presence, or a room's members or mode, changed: ``on_change`` hears
         of it (:class:`tracker.group.replica.ReplicaState` collects what to write)."""
         if self.on_change is not None:
             self.on_change(user, room)
