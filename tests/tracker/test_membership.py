@@ -8,8 +8,9 @@ from collections import Counter
 
 import pytest
 
-from commons.codec import JsonObject
+from commons.codec import JsonObject, encode_message
 from commons.errors import ValidationError
+from commons.framing import DEFAULT_MAX_FRAME_SIZE
 from commons.tracker_protocol import Command, Request, parse_request
 from tracker.state.registry import Outcome
 from tracker.state.room_changes import MemberAdded, MemberModeChanged, MemberRemoved, RoomDeleted
@@ -307,3 +308,26 @@ def test_leave_room_names_its_room_validated_like_any_room_name():
         parse_request({"cmd": "LEAVE_ROOM", "id": 1, "room": "x" * 200})
     with pytest.raises(ValidationError):
         parse_request({"cmd": "LEAVE_ROOM", "id": 1, "room": 7})
+
+
+def test_a_login_reply_fits_a_frame_with_twenty_full_rooms_of_the_longest_names():
+    """20 rooms of 64 members with 32-character names: the room objects alone would not
+    fit in 64 KiB; every room is still named, the reply still fits."""
+    limits = StateLimits(rooms_per_owner=20, changes_burst=99)
+    state = TrackerState(64, 1.0, DEFAULT_MAX_FRAME_SIZE, limits=limits)
+    hub = "h" * 32
+    state.login(1, login_request(hub), "h", now=0.0)
+    session = iter(range(100, 100_000))
+    for n in range(20):
+        room = f"{n:02}" + "r" * 30
+        state.handle(1, cmd(Command.CREATE_ROOM, room=room), 0.0)
+        for m in range(63):
+            name = f"{n:02}{m:02}" + "u" * 28
+            state.login(next(session), login_request(name), "h", now=0.0)
+            state.handle(state.online[name].session, cmd(Command.JOIN_ROOM, room=room), 0.0)
+    reply = state.login(2, login_request(hub), "h", now=1.0).reply
+    assert len(reply["rooms"]) == 20
+    assert "members" in reply["rooms"][0]
+    assert reply["rooms"][-1]["members_omitted"] is True
+    assert reply["rooms"][-1]["room"]["members"] == []
+    assert len(encode_message(reply)) <= DEFAULT_MAX_FRAME_SIZE

@@ -12,8 +12,10 @@ no room: it is told with ``PRESENCE``, never ``ROOM_UPDATE``. The rules:
   announced a port and entered none of the shared rooms relay-only;
 * the ``LOGIN``/``RESUME`` reply's ``rooms`` lists every room the user is a member of,
   in the order they joined, each with its member entries, within one frame: rooms
-  past the frame's budget come with their room object and ``members_omitted: true``
-  (a ``JOIN_ROOM`` of a room one is in answers its members, changing nothing).
+  past the frame's budget come with ``members_omitted: true`` and their room object, or,
+  when even that does not fit, the object with empty ``members`` and ``online`` (a
+  ``JOIN_ROOM`` of a room one is in answers its members, changing nothing). Every
+  room the user is in is always named (64 bare objects take some 13 KiB).
 
 Each function is of the :class:`~tracker.state.registry.Registry` and adds to an
 :class:`~tracker.state.registry.Outcome`; none touches a socket or a clock.
@@ -25,7 +27,7 @@ import json
 
 from commons.codec import JsonObject
 from commons.tracker_protocol import Event, push
-from tracker.state.registry import Outcome, Registry
+from tracker.state.registry import Outcome, Registry, Room
 
 
 def shared_rooms(state: Registry, username: str) -> dict[str, list[str]]:
@@ -66,21 +68,33 @@ def login_rooms(state: Registry, username: str) -> list[JsonObject]:
     """The ``rooms`` of a ``LOGIN``/``RESUME`` reply: ``{room, members}`` per room in join
     order, each room whole while the frame's budget lasts, then room objects alone with
     ``members_omitted: true``."""
-    budget = state.list_budget
+    mine = state.rooms_of(username)
+    # Keep room for a bare object of every room still to come, whatever came before.
+    budget = state.list_budget - sum(_size(_bare(state, state.rooms[n])) for n in mine)
     out: list[JsonObject] = []
-    for name in state.rooms_of(username):
+    for name in mine:
         room = state.rooms[name]
-        item: JsonObject = {"room": state.room_object(room)}
-        budget -= _size(item)
+        bare = _bare(state, room)
+        budget += _size(bare)
+        whole = state.room_object(room)
         members = state.members_wire(room)
-        cost = _size(members)
-        if cost <= budget:
-            item["members"] = members
-            budget -= cost
+        if _size(whole) + _size(members) <= budget:
+            item: JsonObject = {"room": whole, "members": members}
+        elif _size(whole) <= budget:
+            item = {"room": whole, "members_omitted": True}
         else:
-            item["members_omitted"] = True
+            item = {"room": bare, "members_omitted": True}
+        budget -= _size(item)
         out.append(item)
     return out
+
+
+def _bare(state: Registry, room: Room) -> JsonObject:
+    """``room``'s object without its name lists (members and online left empty)."""
+    obj = state.room_object(room)
+    obj["members"] = []
+    obj["online"] = []
+    return obj
 
 
 def _size(value: object) -> int:
