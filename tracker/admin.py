@@ -12,8 +12,8 @@ tracker may be running meanwhile (SQLite's locking and WAL keep both consistent)
 
 Rooms (any room, whoever owns it):
 
-* ``room list``: every room, its owner, when it last had members, and whether a
-  newcomer's account made it;
+* ``room list``: every room, its owner, how many members it has (online or not), when
+  a member was last online, and whether a newcomer's account made it;
 * ``room delete NAME [--wait SECONDS]``: delete a room. The command does not delete the
   row itself: it files a removal (``room_removals``) that the tracker's upkeep carries
   out through its own rules (:mod:`tracker.state.room_upkeep`) within a few seconds,
@@ -159,7 +159,7 @@ async def _run_rooms(storage: Storage, args: argparse.Namespace) -> int:
                 mode = "invite-only" if room.invite_only else "open"
                 print(
                     f"{room.name}  owner {room.owner}{made}  {mode}"
-                    f"  last active {_when(room.last_active)}"
+                    f"  {len(room.members)} members  last active {_when(room.last_active)}"
                 )
             return 0
         if not await storage.request_room_removal(args.name):

@@ -193,7 +193,10 @@ async def test_the_operator_deletes_any_room_of_a_running_tracker(
     member = await user(tracker, "member", source="127.0.0.3")
     assert (await member.request("JOIN_ROOM", room="squat"))["status"] == "OK"
     status, out, err = await run_admin(data_dir, "list", command="room")
-    assert status == 0 and out.startswith("squat  owner squatter (newcomer)  open"), (out, err)
+    assert status == 0 and out.startswith("squat  owner squatter (newcomer)  open  2 members"), (
+        out,
+        err,
+    )
     status, out, err = await run_admin(data_dir, "delete", "squat", command="room")
     assert (status, out.strip()) == (0, "deleted"), err
     assert await member.push("ROOM_DELETED") == {"event": "ROOM_DELETED", "room": "squat"}
