@@ -591,7 +591,8 @@ class ChatClient:
         so the message is queued for all rather than failing ``backlog_full`` for some; a
         script sending faster than its recipients acknowledge is slowed down to their
         pace. Without it a full backlog fails at once (an interactive user sees it)."""
-        return await self._send_room(validate_text(text), wait=wait)
+        where = ConversationId(self.room, None)  # no room: _send_room says so
+        return await self._send_to(where, validate_text(text), wait=wait, message=True)
 
     async def _send_room(self, text: Body, *, wait: bool) -> SentMessage:
         driver, trust = self._require()
@@ -610,7 +611,8 @@ class ChatClient:
         """Send ``text`` to ``username`` alone, opening a channel first if needed.
 
         ``wait``: as for :meth:`send_room`, wait for room in their backlog first."""
-        return await self._send_private(validate_username(username), validate_text(text), wait=wait)
+        where = ConversationId(None, validate_username(username))
+        return await self._send_to(where, validate_text(text), wait=wait, message=True)
 
     async def _send_private(self, username: str, text: Body, *, wait: bool) -> SentMessage:
         driver, trust = self._require()
