@@ -6,7 +6,13 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from tests.e2e.batch_process import BatchProcess
+from peer import events as ev
+from peer.history.archive import HistoryArchive
+from peer.history.file import HISTORY_FILE_NAME
+from peer.tui.model.chat_model import ChatModel
+from peer.tui.model.controller import ChatController
+from tests.e2e.batch_process import TIMEOUT, BatchProcess
+from tests.peers import PeerFactory
 from tracker.server.server import TrackerServer
 
 
@@ -107,3 +113,66 @@ async def test_three_batch_peers_reply_react_edit_delete_type_and_read(
     finally:
         for proc in peers:
             await proc.stop()
+
+
+async def test_the_history_keeps_the_latest_state_across_a_restart(
+    tracker: TrackerServer, peer_factory: PeerFactory, tmp_path: Path
+) -> None:
+    """alice runs the terminal chat's controller and history in process; bob and carol
+    are batch processes. What bob and carol edit, react to and delete reaches alice's
+    sealed history, which shows the latest state once reopened."""
+    alice = await peer_factory(tracker, "alice")
+    await alice.client.create_room("lobby")
+    bob, carol = await asyncio.gather(
+        *(BatchProcess.logged_in(tracker, tmp_path / n, n) for n in ("bob", "carol"))
+    )
+    try:
+        for proc in (bob, carol):
+            proc.send("/join lobby")
+            await proc.expect("joined", room="lobby")
+        await asyncio.wait_for(alice.client.wait_channels(), TIMEOUT)
+        await bob.expect("channel_opened", user="carol")
+        bob.send("lunch at noon?")
+        lunch = (await bob.expect("sent", room="lobby"))["msg_id"]
+        await carol.expect("message", msg_id=lunch)
+        carol.send("I cannot come, zebrafish")
+        regret = (await carol.expect("sent", room="lobby"))["msg_id"]
+        await bob.expect("message", msg_id=regret)
+        carol.send(f"/react {lunch} 👍")
+        bob.send(f"/edit {lunch} lunch at one?")
+        carol.send(f"/unsend {regret}")
+        bob.send(f"/reply {regret} too bad")
+        await alice.wait_for(ev.MessageEdited, lambda e: e.msg_id == lunch)
+        await alice.wait_for(ev.MessageDeleted, lambda e: e.msg_id == regret)
+        await alice.wait_for(ev.ReactionChanged, lambda e: e.target.msg_id == lunch)
+        await alice.wait_for(ev.MessageReceived, lambda e: e.reply_to is not None)
+    finally:
+        for proc in (bob, carol):
+            await proc.stop()
+
+    path = tmp_path / "alice-history" / HISTORY_FILE_NAME
+    archive = HistoryArchive(path, alice.client.history_keys, days=30)
+    await archive.open()
+    controller = ChatController(alice.client, ChatModel("alice"), archive=archive)
+    for event in list(alice.events):
+        controller.handle_event(event)
+    await archive.close()
+
+    reopened = HistoryArchive(path, alice.client.history_keys, days=30)
+    await reopened.open()
+    try:
+        kept = [s.entry for s in await reopened.recent("#lobby", 10)]
+        assert [(e.sender, e.text) for e in kept] == [
+            ("bob", "lunch at one?"),
+            ("carol", ""),
+            ("bob", "too bad"),
+        ]
+        assert kept[0].edited and kept[0].reactions == (("carol", "👍"),)
+        assert kept[1].deleted and kept[2].reply_to == ("carol", regret)
+        assert [h.entry.text for h in (await reopened.search("one", None, 10)).hits] == [
+            "lunch at one?"
+        ]
+        assert (await reopened.search("zebrafish", None, 10)).hits == []
+        assert (await reopened.search("noon", None, 10)).hits == []
+    finally:
+        await reopened.close()
