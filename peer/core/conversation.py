@@ -303,7 +303,10 @@ class Conversations:
 
     def remember(self, where: ConversationId, ref: MessageRef) -> None:
         """``ref`` is a message of ``where`` (received, or sent by us): :meth:`locate`
-        finds it by its ``msg_id``."""
+        finds it by its ``msg_id``. One of ours ends our typing there (its receivers end
+        it on the message: no ``typing`` stop is sent)."""
+        if ref.author == self.me:
+            self._typing_sent.pop(where, None)
         self._located[ref.msg_id] = Located(where, ref)
         self._located.move_to_end(ref.msg_id)
         while len(self._located) > REMEMBERED_MESSAGES:

@@ -69,6 +69,7 @@ from commons.untrusted_text import (
     flag_tags_at,
     has_lone_surrogate,
     is_unsafe_for_display,
+    replace_hidden,
 )
 from peer.events import MessageRef
 
@@ -446,7 +447,9 @@ def validate_emoji(value: Any) -> str:
     (:func:`commons.untrusted_text.emoji_joiner_at`), each followed only by combining
     marks, variation selectors, skin tones or a keycap. Refused: control, format and
     other invisible characters anywhere else, white space, a second base character
-    without a joiner (two clusters)."""
+    without a joiner (two clusters), and anything the chat would show as a code point
+    (:func:`commons.untrusted_text.replace_hidden`: blank-looking or unassigned
+    characters, marks stacked past two, a selector not right after its character)."""
     if not isinstance(value, str) or not value:
         raise ValidationError("field 'emoji' must be a non-empty string")
     if len(value.encode("utf-8", "surrogatepass")) > MAX_EMOJI_BYTES:
@@ -472,7 +475,14 @@ def validate_emoji(value: Any) -> str:
             bases += 1
     if bases != 1:
         raise ValidationError("an emoji reaction is one character (one grapheme cluster)")
+    if replace_hidden(value, _hidden) != value:  # blank-looking, unassigned, stacked marks
+        raise ValidationError("an emoji reaction holds a character the chat would hide")
     return value
+
+
+def _hidden(char: str) -> str:
+    """Any mark at all: :func:`validate_emoji` only asks whether something is hidden."""
+    return "\ufffd"
 
 
 def _is_modifier(char: str) -> bool:

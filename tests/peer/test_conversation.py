@@ -211,6 +211,9 @@ def test_one_grapheme_cluster_is_an_emoji(emoji: str) -> None:
         "\ufe0f",  # a selector alone
         "👨‍👩‍👧‍👦" + "\u200d👦" * 2,  # 40 bytes: over the limit
         "a\u200db",  # a joiner between letters joins no emoji
+        "\u115f",  # a blank-looking letter
+        "e\u0301\u0301\u0301",  # marks stacked past two
+        "\u0378",  # unassigned
         "🏴\U000e0061\U000e007f",  # tags that are no RGI flag
         7,
     ],
@@ -351,6 +354,14 @@ def test_a_sender_types_once_per_3_s_and_stops_only_after_a_start() -> None:
     assert rules.typing_due(LOBBY, True, 3.0)
     assert rules.typing_due(LOBBY, False, 3.1)
     assert not rules.typing_due(LOBBY, False, 3.2)
+
+
+def test_our_own_message_ends_our_typing_so_the_next_start_goes_at_once() -> None:
+    rules = Conversations("alice")
+    assert rules.typing_due(LOBBY, True, 0.0)
+    rules.remember(LOBBY, MessageRef("alice", ALICE_MSG))  # we sent a message
+    assert rules.typing_due(LOBBY, True, 0.5)
+    assert not rules.typing_due(ConversationId(None, "bob"), False, 0.6)
 
 
 def test_a_sender_coalesces_read_markers_to_one_per_2_s_the_latest_winning() -> None:
