@@ -49,8 +49,6 @@ from peer.config import PeerConfig
 from peer.core.actions import SentMessage
 from peer.core.conversation import Body, ConversationId, Conversations, Located
 from peer.core.frames import (
-    ReadMarker,
-    Typing,
     validate_emoji,
     validate_text,
 )
@@ -119,6 +117,10 @@ class ChatClient:
         self._identity: IdentityKey | None = None
         self._connected = False
         self._closing = False
+        self._signals = sending.SignalSender(
+            lambda: None if self._closing else self._driver,
+            lambda user: self.pinned_key(user) is not None,
+        )
 
     # ------------------------------------------------------------------ state
 
@@ -704,41 +706,13 @@ class ChatClient:
         """Say we are typing (``active``) or stopped, in the conversation with ``user`` or in
         ``room`` (default: ours), if the rules allow now (one start per 3 s, a stop only
         after a start, the ``typing_indicators`` switch on); returns whether it was sent."""
-        driver, _ = self._require()
-        core, where = driver.core, self._conversation(room, user)
-        if not core.conversation.typing_due(where, active, driver.now()):
-            return False
-        frame = Typing(where.room, core.me, active)
-        driver.apply(sending.signal_step(core, where, frame, self._is_contact))
-        return True
+        return self._signals.typing(self._require()[0], self._conversation(room, user), active)
 
     def mark_read(self, msg_id: str) -> bool:
         """We have read the conversation of the recent message ``msg_id`` up to it: a read
-        marker goes now, or (one per 2 s per conversation) the latest one a little later;
-        nothing with the ``read_receipts`` switch off."""
-        driver, _ = self._require()
-        located = self.locate(msg_id)
-        delay = driver.core.conversation.read_due(located.conversation, located.ref, driver.now())
-        if delay == 0.0:
-            self._send_read(located.conversation, located.ref)
-        elif delay is not None:
-            asyncio.get_running_loop().call_later(delay, self._flush_read, located.conversation)
-        return delay == 0.0
-
-    def _flush_read(self, where: ConversationId) -> None:
-        if self._driver is None or self._closing:
-            return
-        ref = self._driver.core.conversation.read_flush(where, self._driver.now())
-        if ref is not None:
-            self._send_read(where, ref)
-
-    def _send_read(self, where: ConversationId, ref: ev.MessageRef) -> None:
-        driver, _ = self._require()
-        frame = ReadMarker(where.room, driver.core.me, ref)
-        driver.apply(sending.signal_step(driver.core, where, frame, self._is_contact))
-
-    def _is_contact(self, user: str) -> bool:
-        return self.pinned_key(user) is not None
+        marker goes now (returns True), or (one per 2 s per conversation) the latest one a
+        little later; nothing with the ``read_receipts`` switch off."""
+        return self._signals.mark_read(self._require()[0], self.locate(msg_id))
 
     async def wait_for_room(self, usernames: Iterable[str]) -> None:
         """Wait until one more message to each of ``usernames`` would be queued, not

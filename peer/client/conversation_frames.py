@@ -15,12 +15,14 @@ other end of a private conversation if that user is a contact; anyone else gets 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 from commons.errors import ValidationError
+from peer.client.driver import CoreDriver
 from peer.core.actions import SendFrame, Step
 from peer.core.conversation import Compose, ConversationId, Conversations, Located, Signal
-from peer.core.frames import ChatMessage, Deletion, Edit, Reaction, Receipted
+from peer.core.frames import ChatMessage, Deletion, Edit, Reaction, ReadMarker, Receipted, Typing
 from peer.core.peer_core import PeerCore
 from peer.events import MessageRef
 
@@ -96,3 +98,47 @@ def signal_step(
         if channel is not None:
             step.actions.append(SendFrame(user, channel, frame))
     return step
+
+
+class SignalSender:
+    """One client's typing indicators and read markers: the pace rules of
+    :class:`peer.core.conversation.Conversations`, then :func:`signal_step`. A read
+    marker held back is sent by a timer once its 2 s are up (if the client still runs:
+    ``driver()`` is then not ``None``)."""
+
+    def __init__(
+        self, driver: Callable[[], CoreDriver | None], contact: Callable[[str], bool]
+    ) -> None:
+        self._driver = driver
+        self._contact = contact
+
+    def typing(self, driver: CoreDriver, where: ConversationId, active: bool) -> bool:
+        """Send a typing start or stop in ``where`` if due; whether a frame went."""
+        core = driver.core
+        if not core.conversation.typing_due(where, active, driver.now()):
+            return False
+        return self._send(driver, where, Typing(where.room, core.me, active))
+
+    def mark_read(self, driver: CoreDriver, located: Located) -> bool:
+        """A read marker up to ``located``: now (True if a frame went), or held."""
+        where = located.conversation
+        delay = driver.core.conversation.read_due(where, located.ref, driver.now())
+        if delay is None:
+            return False
+        if delay > 0:
+            asyncio.get_running_loop().call_later(delay, self._flush, where)
+            return False
+        return self._send(driver, where, ReadMarker(where.room, driver.core.me, located.ref))
+
+    def _flush(self, where: ConversationId) -> None:
+        driver = self._driver()
+        if driver is None:
+            return
+        ref = driver.core.conversation.read_flush(where, driver.now())
+        if ref is not None:
+            self._send(driver, where, ReadMarker(where.room, driver.core.me, ref))
+
+    def _send(self, driver: CoreDriver, where: ConversationId, frame: Signal) -> bool:
+        step = signal_step(driver.core, where, frame, self._contact)
+        driver.apply(step)
+        return bool(step.actions)

@@ -100,6 +100,10 @@ async def test_three_batch_peers_reply_react_edit_delete_type_and_read(
         for proc in (alice, bob):
             got = await proc.expect("read", user="carol", room="lobby")
             assert got["up_to"] == {"from": "alice", "msg_id": action}
+        carol.send(f"/read {first}")  # within 2 s: held, then sent by the timer
+        assert (await carol.expect("signalled", kind="read"))["sent"] is False
+        got = await alice.expect("read", user="carol", room="lobby")
+        assert got["up_to"] == quote
 
         alice.send("/msg bob just you")
         private = (await alice.expect("sent", to="bob"))["msg_id"]
