@@ -23,7 +23,9 @@ from commons.tls_fingerprint import normalize_fingerprint
 from commons.version import package_version
 from crypto.login_secret import MIN_LOGIN_KDF, LoginKdf
 from peer.config import PeerConfig, parse_endpoint
+from peer.core.conversation import SignalSwitches
 from peer.core.endpoint_policy import DirectPrivate
+from peer.core.settings import CoreSettings
 from peer.user_settings import (
     SPEC_BY_KEY,
     SettingError,
@@ -167,6 +169,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="no desktop notifications (default: where the terminal or notify-send can)",
     )
     parser.add_argument(
+        "--no-typing-indicators",
+        action="store_true",
+        help="neither send nor show typing indicators (default: to room-mates and contacts)",
+    )
+    parser.add_argument(
+        "--no-read-receipts",
+        action="store_true",
+        help="neither send nor show read receipts (default: to room-mates and contacts)",
+    )
+    parser.add_argument(
         "--batch",
         action="store_true",
         help="batch mode: commands on stdin, one JSON object per line on stdout"
@@ -196,6 +208,8 @@ def settings_from_args(args: argparse.Namespace, *, write_file: bool = False) ->
         "notifications.bell": False if args.no_bell else None,
         "notifications.title": False if args.no_title else None,
         "notifications.desktop": False if args.no_desktop else None,
+        "privacy.typing_indicators": False if args.no_typing_indicators else None,
+        "privacy.read_receipts": False if args.no_read_receipts else None,
     }
     for key, value in flags.items():
         if value is not None:
@@ -223,6 +237,12 @@ def config_from_args(args: argparse.Namespace, settings: Settings | None = None)
         advertise_port=None if args.advertise_port is None else validate_port(args.advertise_port),
         min_login_kdf=_login_kdf_floor(args.min_login_kdf),
         allow_legacy_login=args.allow_legacy_login,
+        core=CoreSettings(
+            signals=SignalSwitches(
+                typing_indicators=bool(settings.get("privacy.typing_indicators")),
+                read_receipts=bool(settings.get("privacy.read_receipts")),
+            )
+        ),
     )
 
 

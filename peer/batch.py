@@ -6,7 +6,8 @@ key: command results (``registered``, ``logged_in``, ``peers``, ``rooms``,
 ``room_created``, ``joined``, ``left``, ``deleted``, ``users``, ``sent``,
 ``fingerprint``, ``trusted``, ``verified``, ``rejected``, ``kicked``, ``banned``,
 ``unbanned``, ``invited``, ``uninvited``, ``room_mode``, ``room_access``, ``bye``),
-events from the client (``message``, ``delivered``, ``failed``, ``member_joined``,
+events from the client (``message`` with ``reply_to`` and ``me``, ``reaction``,
+``edited``, ``deleted``, ``typing``, ``read``, ``delivered``, ``failed``, ``member_joined``,
 ``member_left``, ``room_deleted``, ``key_changed``, ``trust_changed``,
 ``pins_imported``, ``channel_opened``, ``channel_closed``, ``connection_lost``,
 ``reconnected``, ``session_replaced``, ``removed_from_room``, ``invited_to_room``,
@@ -103,7 +104,37 @@ def _event_fields(event: ev.ClientEvent) -> tuple[str, Output]:
                 "text": event.text,
                 "timestamp": event.timestamp,
                 "msg_id": event.msg_id,
+                "reply_to": None if event.reply_to is None else _ref(event.reply_to),
+                "me": event.me,
             }
+        case ev.ReactionChanged():
+            return "reaction", {
+                "room": event.room,
+                "user": event.username,
+                "target": _ref(event.target),
+                "emoji": event.emoji,
+                "on": event.on,
+                "timestamp": event.timestamp,
+            }
+        case ev.MessageEdited():
+            return "edited", {
+                "room": event.room,
+                "user": event.username,
+                "msg_id": event.msg_id,
+                "text": event.text,
+                "timestamp": event.timestamp,
+            }
+        case ev.MessageDeleted():
+            return "deleted", {
+                "room": event.room,
+                "user": event.username,
+                "msg_id": event.msg_id,
+                "timestamp": event.timestamp,
+            }
+        case ev.TypingChanged():
+            return "typing", {"room": event.room, "user": event.username, "active": event.active}
+        case ev.ReadUpTo():
+            return "read", {"room": event.room, "user": event.username, "up_to": _ref(event.up_to)}
         case ev.MemberJoined():
             return "member_joined", {"room": event.room, "user": event.username}
         case ev.MemberLeft():
@@ -163,6 +194,10 @@ def _event_fields(event: ev.ClientEvent) -> tuple[str, Output]:
             return "error", {"code": event.code, "message": event.message}
         case _:
             assert_never(event)
+
+
+def _ref(ref: ev.MessageRef) -> Output:
+    return {"from": ref.author, "msg_id": ref.msg_id}
 
 
 def error_to_json(exc: P2PChatError, command: str | None = None) -> Output:

@@ -11,14 +11,79 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True, slots=True)
+class MessageRef:
+    """A message within its conversation: its author and the author's ``msg_id``."""
+
+    author: str
+    msg_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class MessageReceived:
-    """A chat message; ``room`` is ``None`` for a private message."""
+    """A chat message; ``room`` is ``None`` for a private message. ``reply_to``: the
+    message it quotes (the UI looks it up in its own history); ``me``: an action (``/me``)."""
 
     room: str | None
     sender: str
     text: str
     timestamp: float
     msg_id: str
+    reply_to: MessageRef | None = None
+    me: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ReactionChanged:
+    """``username`` put (``on``) or took back ``emoji`` on ``target``, in ``room`` or (room
+    ``None``) in the private conversation with ``username``."""
+
+    room: str | None
+    username: str
+    target: MessageRef
+    emoji: str
+    on: bool
+    timestamp: float
+
+
+@dataclass(frozen=True, slots=True)
+class MessageEdited:
+    """``username`` replaced the text of their message ``msg_id`` (show it "(edited)")."""
+
+    room: str | None
+    username: str
+    msg_id: str
+    text: str
+    timestamp: float
+
+
+@dataclass(frozen=True, slots=True)
+class MessageDeleted:
+    """``username`` deleted their message ``msg_id`` (show "message deleted"). Honoured
+    by this client; nothing can make a hostile client forget a text it received."""
+
+    room: str | None
+    username: str
+    msg_id: str
+    timestamp: float
+
+
+@dataclass(frozen=True, slots=True)
+class TypingChanged:
+    """``username`` started (``active``) or stopped typing; a start not refreshed expires
+    (``active`` false) after :data:`peer.core.conversation.TYPING_EXPIRY` seconds."""
+
+    room: str | None
+    username: str
+    active: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ReadUpTo:
+    """``username`` has read the conversation up to ``up_to`` (a read receipt)."""
+
+    room: str | None
+    username: str
+    up_to: MessageRef
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +238,11 @@ class ErrorEvent:
 
 ClientEvent = (
     MessageReceived
+    | ReactionChanged
+    | MessageEdited
+    | MessageDeleted
+    | TypingChanged
+    | ReadUpTo
     | MemberJoined
     | MemberLeft
     | RoomDeleted

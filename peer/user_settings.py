@@ -207,6 +207,22 @@ SPECS: tuple[SettingSpec, ...] = (
         "Put the message's first words in desktop notifications (off: only who wrote;"
         " the notification service and the screen may be seen by others).",
     ),
+    SettingSpec(
+        "privacy.typing_indicators",
+        True,
+        _bool,
+        "Tell room-mates and contacts when you are typing, and show when they are; off:"
+        " neither (never sent to strangers; flag --no-typing-indicators).",
+        live=False,
+    ),
+    SettingSpec(
+        "privacy.read_receipts",
+        True,
+        _bool,
+        "Tell room-mates and contacts how far you have read, and show how far they have;"
+        " off: neither (never sent to strangers; flag --no-read-receipts).",
+        live=False,
+    ),
     _key_spec("next_buffer", "ctrl+n", "Show the next buffer."),
     _key_spec("previous_buffer", "ctrl+p", "Show the previous buffer."),
     _key_spec(

@@ -16,14 +16,20 @@ from commons.errors import ProtocolError
 from commons.untrusted_text import has_lone_surrogate
 from peer.core.frames import (
     MAX_ACK_IDS,
+    MAX_EMOJI_BYTES,
     MAX_REJECT_REASON_CHARS,
     MAX_TEXT_CHARS,
     REJECT_CODE_RE,
     Ack,
     ChatMessage,
+    Deletion,
+    Edit,
     EndpointOffer,
     LeaveNotice,
+    Reaction,
+    ReadMarker,
     Reject,
+    Typing,
     decode_frame,
     encode_chat_frame,
     split_msg_id,
@@ -57,6 +63,12 @@ def fuzz_one(data: bytes) -> None:
     elif isinstance(frame, EndpointOffer):
         assert 0 < len(frame.host) <= 253 and not has_lone_surrogate(frame.host)
         assert 1 <= frame.port <= 65535
+    elif isinstance(frame, Reaction | Edit | Deletion | Typing | ReadMarker):
+        assert frame.sender == PEER
+        if isinstance(frame, Reaction):
+            assert 0 < len(frame.emoji.encode("utf-8")) <= MAX_EMOJI_BYTES
+        if isinstance(frame, Edit):
+            assert 0 < len(frame.text) <= MAX_TEXT_CHARS and not has_lone_surrogate(frame.text)
     assert decode_frame(encode_chat_frame(frame), PEER) == frame
 
 
@@ -73,4 +85,18 @@ def seeds() -> list[bytes]:
         b'{"type":"reject","code":"\\ud800","reason":"\\udfff"}',
         b'{"type":"endpoint","host":"192.0.2.7","port":4000}',
         b'{"type":"endpoint","host":"fe80::1%eth0","port":65535}',
+        b'{"type":"chat","room":"lobby","reply_to":{"from":"bob","msg_id":"0123456789abcdef-9"},'
+        + b'"me":true,'
+        + base
+        + b"}",
+        b'{"type":"react","room":null,"from":"alice","target":{"from":"bob",'
+        + b'"msg_id":"0123456789abcdef-9"},"emoji":"\ud83d\udc69\u200d\ud83d\udcbb",'
+        + b'"on":true,"ts":1,"msg_id":"0123456789abcdef-3"}',
+        b'{"type":"edit","room":"lobby","from":"alice","target_msg_id":"0123456789abcdef-1",'
+        + b'"text":"fixed","ts":2,"msg_id":"0123456789abcdef-4"}',
+        b'{"type":"delete","room":"lobby","from":"alice","target_msg_id":"0123456789abcdef-1",'
+        + b'"ts":3,"msg_id":"0123456789abcdef-5"}',
+        b'{"type":"typing","room":"lobby","from":"alice","active":true}',
+        b'{"type":"read","room":null,"from":"alice","up_to":{"from":"bob",'
+        + b'"msg_id":"0123456789abcdef-9"}}',
     ]

@@ -41,12 +41,17 @@ from crypto.pinning import TrustState
 from peer import events as ev
 from peer.channels.relay import RelayLinks
 from peer.channels.shell import ChannelShell, Endpoint
+from peer.client import conversation_frames as sending
 from peer.client.driver import CoreDriver
 from peer.client.event_queue import EventBudget, EventQueue
 from peer.client.trust_gate import TrustGate
 from peer.config import PeerConfig
 from peer.core.actions import SentMessage
-from peer.core.frames import validate_text
+from peer.core.conversation import Body, ConversationId, Conversations, Located
+from peer.core.frames import (
+    validate_emoji,
+    validate_text,
+)
 from peer.core.peer_core import PeerCore
 from peer.errors import (
     NotConnectedError,
@@ -112,6 +117,10 @@ class ChatClient:
         self._identity: IdentityKey | None = None
         self._connected = False
         self._closing = False
+        self._signals = sending.SignalSender(
+            lambda: None if self._closing else self._driver,
+            lambda user: self.pinned_key(user) is not None,
+        )
 
     # ------------------------------------------------------------------ state
 
@@ -584,8 +593,11 @@ class ChatClient:
         so the message is queued for all rather than failing ``backlog_full`` for some; a
         script sending faster than its recipients acknowledge is slowed down to their
         pace. Without it a full backlog fails at once (an interactive user sees it)."""
+        where = ConversationId(self.room, None)  # no room: _send_room says so
+        return await self._send_to(where, validate_text(text), wait=wait, message=True)
+
+    async def _send_room(self, text: Body, *, wait: bool) -> SentMessage:
         driver, trust = self._require()
-        text = validate_text(text)
         if wait and driver.core.room is not None:
             await driver.wait_for_room(sorted(driver.core.room.listed_others()))
         core = driver.core
@@ -601,9 +613,11 @@ class ChatClient:
         """Send ``text`` to ``username`` alone, opening a channel first if needed.
 
         ``wait``: as for :meth:`send_room`, wait for room in their backlog first."""
+        where = ConversationId(None, validate_username(username))
+        return await self._send_to(where, validate_text(text), wait=wait, message=True)
+
+    async def _send_private(self, username: str, text: Body, *, wait: bool) -> SentMessage:
         driver, trust = self._require()
-        username = validate_username(username)
-        text = validate_text(text)
         if username == driver.core.me:
             raise ValidationError("you cannot send a private message to yourself")
         trust.require_sendable(username)
@@ -615,6 +629,90 @@ class ChatClient:
         driver.apply(step)
         await self._drain([username])
         return sent
+
+    # ------------------------------------------------------------------ conversation
+
+    def _conversation(self, room: str | None, user: str | None) -> ConversationId:
+        """The conversation named by ``user`` (private) or ``room`` (default: ours)."""
+        if user is not None:
+            return ConversationId(None, validate_username(user))
+        if room is None and self.room is None:
+            raise NotInRoomError("join a room first (or name a user)")
+        return ConversationId(self.room if room is None else validate_room_name(room), None)
+
+    async def _send_to(
+        self, where: ConversationId, body: Body, *, wait: bool, message: bool = False
+    ) -> SentMessage:
+        """Send ``body`` in ``where``; ``message``: it is a message (a reply, a ``/me``),
+        which :meth:`locate` will find by its id."""
+        driver, _ = self._require()
+        if where.peer is not None:
+            sent = await self._send_private(where.peer, body, wait=wait)
+        elif where.room != self.room:
+            raise NotInRoomError(f"you are not in {where.room}")
+        else:
+            sent = await self._send_room(body, wait=wait)
+        if message:
+            driver.core.conversation.remember(where, ev.MessageRef(driver.core.me, sent.msg_id))
+        return sent
+
+    def locate(self, msg_id: str) -> Located:
+        """A recent message (received or sent this session) by its id: its conversation
+        and author. :class:`ValidationError` if none is remembered."""
+        return self._require()[0].core.conversation.locate(msg_id)
+
+    async def reply(self, msg_id: str, text: str, *, wait: bool = False) -> SentMessage:
+        """A message quoting the recent message ``msg_id``, in that message's conversation."""
+        located, body = self.locate(msg_id), validate_text(text)
+        compose = sending.message(body, reply_to=located.ref)
+        return await self._send_to(located.conversation, compose, wait=wait, message=True)
+
+    async def send_me(
+        self, text: str, *, room: str | None = None, user: str | None = None, wait: bool = False
+    ) -> SentMessage:
+        """An action (``/me waves``) to ``user``, or to ``room`` (default: ours)."""
+        where, compose = (
+            self._conversation(room, user),
+            sending.message(validate_text(text), me=True),
+        )
+        return await self._send_to(where, compose, wait=wait, message=True)
+
+    async def react(
+        self, msg_id: str, emoji: str, *, on: bool = True, wait: bool = False
+    ) -> SentMessage:
+        """Put (``on``) or take back ``emoji`` on the recent message ``msg_id``. At most
+        8 distinct emoji of ours per message (:class:`ValidationError` beyond)."""
+        conversations, located = self._conversations(), self.locate(msg_id)
+        compose = sending.reaction(conversations, located, validate_emoji(emoji), on)
+        return await self._send_to(located.conversation, compose, wait=wait)
+
+    async def edit(self, msg_id: str, text: str, *, wait: bool = False) -> SentMessage:
+        """Replace the text of our own recent message ``msg_id`` (at most 20 times)."""
+        located = sending.own_message(self._conversations(), msg_id)
+        compose = sending.edit(self._conversations(), located, validate_text(text))
+        return await self._send_to(located.conversation, compose, wait=wait)
+
+    async def delete(self, msg_id: str, *, wait: bool = False) -> SentMessage:
+        """Ask every recipient to show our recent message ``msg_id`` as deleted. Their
+        clients choose to honour it: nothing can make a hostile one forget the text."""
+        located = sending.own_message(self._conversations(), msg_id)
+        compose = sending.deletion(self._conversations(), located)
+        return await self._send_to(located.conversation, compose, wait=wait)
+
+    def _conversations(self) -> Conversations:
+        return self._require()[0].core.conversation
+
+    def typing(self, active: bool, *, room: str | None = None, user: str | None = None) -> bool:
+        """Say we are typing (``active``) or stopped, in the conversation with ``user`` or in
+        ``room`` (default: ours), if the rules allow now (one start per 3 s, a stop only
+        after a start, the ``typing_indicators`` switch on); returns whether it was sent."""
+        return self._signals.typing(self._require()[0], self._conversation(room, user), active)
+
+    def mark_read(self, msg_id: str) -> bool:
+        """We have read the conversation of the recent message ``msg_id`` up to it: a read
+        marker goes now (returns True), or (one per 2 s per conversation) the latest one a
+        little later; nothing with the ``read_receipts`` switch off."""
+        return self._signals.mark_read(self._require()[0], self.locate(msg_id))
 
     async def wait_for_room(self, usernames: Iterable[str]) -> None:
         """Wait until one more message to each of ``usernames`` would be queued, not

@@ -13,15 +13,20 @@ from crypto.fingerprint import parse_fingerprint
 from peer.commands.values import (
     ControlUser,
     CreateRoom,
+    EditMessage,
     Help,
     JoinRoom,
     Login,
     OwnerAction,
+    React,
     Register,
+    Reply,
     Search,
+    SendAction,
     SendPrivate,
     SetInviteOnly,
     SetSetting,
+    SetTyping,
     ShowFingerprint,
     Switch,
     UserCommand,
@@ -74,6 +79,45 @@ def msg(usage: str, rest: str) -> UserCommand:
     if not user or not text.strip():
         raise CommandError(f"usage: {usage}")
     return SendPrivate(validate_username(user), text)
+
+
+def _id_and_text(usage: str, rest: str) -> tuple[str, str]:
+    """``MSGID TEXT``: the text kept exactly as typed after one space."""
+    msg_id, _, text = rest.lstrip().partition(" ")
+    if not msg_id or not text.strip():
+        raise CommandError(f"usage: {usage}")
+    return msg_id, text
+
+
+def reply(usage: str, rest: str) -> UserCommand:
+    return Reply(*_id_and_text(usage, rest))
+
+
+def edit_message(usage: str, rest: str) -> UserCommand:
+    return EditMessage(*_id_and_text(usage, rest))
+
+
+def send_action(usage: str, rest: str) -> UserCommand:
+    if not rest.strip():
+        raise CommandError(f"usage: {usage}")
+    return SendAction(rest)
+
+
+def react(on: bool) -> Parser:
+    def parse(usage: str, rest: str) -> UserCommand:
+        args = rest.split()
+        if len(args) != 2:
+            raise CommandError(f"usage: {usage}")
+        return React(args[0], args[1], on)
+
+    return parse
+
+
+def typing(usage: str, rest: str) -> UserCommand:
+    args = rest.split()
+    if not 1 <= len(args) <= 2 or args[0] not in ("on", "off"):
+        raise CommandError(f"usage: {usage}")
+    return SetTyping(args[0] == "on", validate_username(args[1]) if len(args) == 2 else None)
 
 
 def fingerprint(usage: str, rest: str) -> UserCommand:

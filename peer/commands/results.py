@@ -185,6 +185,18 @@ class Sent:
 
 
 @dataclass(frozen=True, slots=True)
+class Signalled:
+    """A typing indicator or read marker (``kind``) went, or was held back by its rules
+    (``sent`` false: too soon, the setting is off); no receipt follows."""
+
+    EVENT: ClassVar[str] = "signalled"
+    kind: str
+    room: str | None
+    to: str | None
+    sent: bool
+
+
+@dataclass(frozen=True, slots=True)
 class OwnFingerprint:
     EVENT: ClassVar[str] = "fingerprint"
     user: str | None
@@ -259,6 +271,7 @@ Result = (
     | Deleted
     | UsersListed
     | Sent
+    | Signalled
     | OwnFingerprint
     | ContactFingerprint
     | Trusted

@@ -35,11 +35,13 @@ from peer.commands.results import (
     RoomModeSet,
     RoomsListed,
     Sent,
+    Signalled,
     Trusted,
     UserControlled,
     UsersListed,
     Verified,
 )
+from peer.core.actions import SentMessage
 from peer.session.pins import endpoint_key
 
 #: The commands both front ends run through :func:`execute`.
@@ -58,6 +60,13 @@ SharedCommand = (
     | cmd.ListUsers
     | cmd.SendPrivate
     | cmd.SendRoom
+    | cmd.Reply
+    | cmd.SendAction
+    | cmd.React
+    | cmd.EditMessage
+    | cmd.Unsend
+    | cmd.SetTyping
+    | cmd.MarkRead
     | cmd.ShowFingerprint
     | cmd.Trust
     | cmd.Verify
@@ -69,6 +78,11 @@ SharedCommand = (
 
 def _endpoint(address: tuple[str, int] | None) -> str | None:
     return None if address is None else endpoint_key(*address)
+
+
+def _sent(sent: SentMessage) -> Sent:
+    to = sent.recipients[0] if sent.room is None else None
+    return Sent(sent.room, to, sent.msg_id, list(sent.recipients))
 
 
 def fingerprint_result(
@@ -181,6 +195,22 @@ async def execute(client: ChatClient, command: SharedCommand, *, wait: bool = Fa
         case cmd.SendRoom(text):
             sent = await client.send_room(text, wait=wait)
             return Sent(sent.room, None, sent.msg_id, list(sent.recipients))
+        case cmd.Reply(msg_id, text):
+            return _sent(await client.reply(msg_id, text, wait=wait))
+        case cmd.SendAction(text):
+            return _sent(await client.send_me(text, wait=wait))
+        case cmd.React(msg_id, emoji, on):
+            return _sent(await client.react(msg_id, emoji, on=on, wait=wait))
+        case cmd.EditMessage(msg_id, text):
+            return _sent(await client.edit(msg_id, text, wait=wait))
+        case cmd.Unsend(msg_id):
+            return _sent(await client.delete(msg_id, wait=wait))
+        case cmd.SetTyping(active, username):
+            went = client.typing(active, user=username)
+            return Signalled("typing", None if username else client.room, username, went)
+        case cmd.MarkRead(msg_id):
+            where = client.locate(msg_id).conversation
+            return Signalled("read", where.room, where.peer, client.mark_read(msg_id))
         case cmd.ShowFingerprint(username):
             if username is not None and username != client.username:
                 await refresh_key(client, username)

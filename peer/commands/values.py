@@ -218,6 +218,60 @@ class Expand:
     """Draw the newest clipped message of the buffer shown in full."""
 
 
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """``/reply MSGID TEXT``: a message quoting a recent message, in its conversation."""
+
+    msg_id: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class SendAction:
+    """``/me TEXT``: an action (``* alice waves``) to the room."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class React:
+    """``/react MSGID EMOJI`` (``on``) or ``/unreact MSGID EMOJI``."""
+
+    msg_id: str
+    emoji: str
+    on: bool
+
+
+@dataclass(frozen=True, slots=True)
+class EditMessage:
+    """``/edit MSGID TEXT``: new text for one of our own recent messages."""
+
+    msg_id: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Unsend:
+    """``/unsend MSGID``: ask everyone to show one of our own messages as deleted."""
+
+    msg_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class SetTyping:
+    """``/typing on|off [USER]``: we are typing (or stopped) in the room, or to ``USER``."""
+
+    active: bool
+    username: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class MarkRead:
+    """``/read MSGID``: we have read that message's conversation up to it."""
+
+    msg_id: str
+
+
 UserCommand = (
     Register
     | Login
@@ -233,6 +287,13 @@ UserCommand = (
     | ListUsers
     | SendPrivate
     | SendRoom
+    | Reply
+    | SendAction
+    | React
+    | EditMessage
+    | Unsend
+    | SetTyping
+    | MarkRead
     | ShowFingerprint
     | Trust
     | Verify

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
 
-from peer.core.frames import MAX_ACK_IDS, Ack, ChatMessage, split_msg_id
+from peer.core.frames import MAX_ACK_IDS, Ack, Receipted, split_msg_id
 
 #: Messages remembered per sender to recognise (and re-acknowledge) one sent again.
 RECENT_DELIVERED = 1024
@@ -45,7 +45,7 @@ class Failure(StrEnum):
 
 @dataclass(slots=True)
 class _Entry:
-    frame: ChatMessage
+    frame: Receipted
     deadline: float
     sends: int = 0
     in_flight: bool = False
@@ -61,7 +61,7 @@ class Outbox:
         self._pending: dict[str, dict[str, _Entry]] = {}
         self._unsent: dict[str, deque[_Entry]] = {}  # not written on the current channel
 
-    def add(self, user: str, frame: ChatMessage, now: float) -> bool:
+    def add(self, user: str, frame: Receipted, now: float) -> bool:
         """Queue ``frame`` for ``user``; False (nothing queued) if their backlog is full."""
         entries = self._pending.setdefault(user, {})
         if len(entries) >= self.max_pending:
@@ -70,10 +70,10 @@ class Outbox:
         self._unsent.setdefault(user, deque()).append(entry)
         return True
 
-    def take_unsent(self, user: str) -> list[ChatMessage]:
+    def take_unsent(self, user: str) -> list[Receipted]:
         """The messages to write on a channel to ``user`` that just became usable, in
         send order; they are marked as written (the second time is the last)."""
-        out: list[ChatMessage] = []
+        out: list[Receipted] = []
         unsent = self._unsent.pop(user, deque())
         entries = self._pending.get(user, {})
         for entry in unsent:
@@ -138,7 +138,7 @@ class Outbox:
         if entries:
             self._unsent[user] = deque(entries.values())
 
-    def drop(self, user: str, keep: Callable[[ChatMessage], bool] | None = None) -> list[str]:
+    def drop(self, user: str, keep: Callable[[Receipted], bool] | None = None) -> list[str]:
         """Give up on what awaits ``user`` (all, or all but what ``keep`` accepts)."""
         entries = self._pending.get(user, {})
         gone = [msg_id for msg_id, e in entries.items() if keep is None or not keep(e.frame)]
@@ -237,7 +237,7 @@ class Inbox:
         self.filter = DeliveryFilter()
         self._acks: dict[str, list[str]] = {}
 
-    def receive(self, frame: ChatMessage) -> bool:
+    def receive(self, frame: Receipted) -> bool:
         """True if ``frame`` is new (hand it to the user). Its receipt is queued unless it
         is stale: only what the user got, now or before, is acknowledged."""
         verdict = self.filter.verdict(frame.sender, frame.msg_id)

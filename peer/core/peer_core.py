@@ -7,7 +7,7 @@ shells. It never awaits, sleeps, reads a clock or opens a socket. It holds one l
 user's room, channels, outbox and inbox, and leans on the bookkeeping of
 :mod:`peer.core.room`, :mod:`peer.core.dialling` (who dials whom, when), :mod:`peer.core.delivery`
 (receipts, resend, exactly-once), :mod:`peer.core.liveness` (keepalive),
-:mod:`peer.core.channel_table` and :mod:`peer.core.refusals`.
+:mod:`peer.core.channel_table`, :mod:`peer.core.refusals` and :mod:`peer.core.conversation`.
 
 Room: the tracker's member lists refined by the channels; see :mod:`peer.core.room` for
 what a member's states mean (present, gone, detached, held messages).
@@ -31,11 +31,11 @@ switch neither loses nor repeats a message, and it does not count as a loss.
 Limits: at most ``max_channels`` channels are open: when an inbound one comes while
 every slot is taken, a stranger's channel (no answer from us, no shared room, never
 pinned) or else a private conversation's with nothing awaiting a receipt is closed to
-make room; a room member
-always gets a slot; anyone else is refused (:attr:`peer.core.actions.Admit.FULL`). A
-stranger's channel is closed when the tracker says they are offline. Refused inbound
-channels are summarised (:mod:`peer.core.refusals`). A channel we stop reading because the
-application is behind on events is not held against its remote by the keepalive.
+make room; a room member always gets a slot; anyone else is refused
+(:attr:`peer.core.actions.Admit.FULL`). A stranger's channel is closed when the tracker
+says they are offline. Refused inbound channels are summarised (:mod:`peer.core.refusals`).
+A channel we stop reading because the application is behind on events is not held against
+its remote by the keepalive.
 
 Every public input returns the :class:`peer.core.actions.Step` built while it ran: the
 private helpers record events and actions into ``self._step`` (:meth:`PeerCore._emit`,
@@ -67,6 +67,7 @@ from peer.core.actions import (
     Upgrade,
 )
 from peer.core.channel_table import ChannelTable, OpenChannel
+from peer.core.conversation import Body, Conversations, Receipted, Signal, compose_frame
 from peer.core.delivery import Failure, Inbox, Outbox
 from peer.core.dialling import (
     AddressCheck,
@@ -94,7 +95,7 @@ from peer.core.room import RoomState
 from peer.core.settings import CoreSettings
 
 
-def is_private(frame: ChatMessage) -> bool:
+def is_private(frame: Receipted) -> bool:
     return frame.room is None
 
 
@@ -112,6 +113,7 @@ class PeerCore:
         self.outbox = Outbox(self.settings.max_pending, self.settings.delivery_timeout)
         self.inbox = Inbox()
         self.refusals = RefusalDigest(self.settings.refusal_summary_interval)
+        self.conversation = Conversations(me, self.settings.signals)
         self._channels = ChannelTable()
         #: Users we are dialling directly to replace a relayed channel.
         self._upgrading: set[str] = set()
@@ -151,6 +153,7 @@ class PeerCore:
             self.dials.next_due(),
             self.outbox.next_deadline(),
             self.refusals.next_due(),
+            self.conversation.next_expiry(),
             None if self.room is None else self.room.next_detach_expiry(self.settings.detach_grace),
         )
         return min((t for t in times if t is not None), default=None)
@@ -158,13 +161,13 @@ class PeerCore:
     # ------------------------------------------------------------------ sending
 
     def send_room(
-        self, text: str, ts: float, now: float, blocked: Iterable[str] = ()
+        self, text: Body, ts: float, now: float, blocked: Iterable[str] = ()
     ) -> tuple[SentMessage, Step]:
         """A message to every present member; ``blocked`` (key changed) are skipped."""
         room = self.room
         if room is None:
             raise ValueError("not in a room")
-        frame = ChatMessage(room.name, self.me, text, ts, self.ids.next_id())
+        frame = compose_frame(text, room.name, self.me, ts, self.ids.next_id())
         # What we write to a member being re-dialled waits for the new channel.
         redialled = {u for u in room.gone if u in room.members and self.dials.redialing(u)}
         recipients = tuple(sorted(room.others() | redialled))
@@ -176,15 +179,17 @@ class PeerCore:
                 self._queue(user, frame, now)
         return SentMessage(frame.msg_id, room.name, recipients, ts), self._done()
 
-    def send_private(self, user: str, text: str, ts: float, now: float) -> tuple[SentMessage, Step]:
-        frame = ChatMessage(None, self.me, text, ts, self.ids.next_id())
+    def send_private(
+        self, user: str, text: Body, ts: float, now: float
+    ) -> tuple[SentMessage, Step]:
+        frame = compose_frame(text, None, self.me, ts, self.ids.next_id())
         channel = self._channels.get(user)
         if channel is not None:
             channel.private = True
         self._queue(user, frame, now)
         return SentMessage(frame.msg_id, None, (user,), ts), self._done()
 
-    def _queue(self, user: str, frame: ChatMessage, now: float) -> None:
+    def _queue(self, user: str, frame: Receipted, now: float) -> None:
         channel = self._channels.get(user)
         if channel is not None:
             channel.last_message = now
@@ -408,9 +413,9 @@ class PeerCore:
                     self._emit(ev.MessageDelivered(msg_id, user))
             elif isinstance(frame, LeaveNotice):
                 self._leave_notice(frame)
-            elif isinstance(frame, ChatMessage):
+            elif isinstance(frame, Receipted | Signal):
                 open_channel.last_message = now
-                self._chat(user, frame)
+                self._chat(open_channel, frame, now)
             elif isinstance(frame, EndpointOffer):
                 self._offered(open_channel, frame)
         if pinged and user in self._channels:
@@ -429,20 +434,17 @@ class PeerCore:
             self._upgrading.add(channel.user)
             self._do(Upgrade(channel.user, frame.host, frame.port))
 
-    def _chat(self, user: str, frame: ChatMessage) -> None:
+    def _chat(self, channel: OpenChannel, frame: Receipted | Signal, now: float) -> None:
         room = self.room
         if frame.room is None:
-            channel = self._channels.get(user)
-            if channel is not None:
-                # A stranger's message makes the channel private (leaving the room does
-                # not close it) but not a contact's: that takes our answer, or a room.
-                channel.private = True
-            self._deliver(frame)
+            # Leaving a room does not close it now; a contact takes our answer or a room.
+            channel.private = True
+            self._deliver(frame, now, channel.contact)
         elif room is None or frame.room != room.name:
             return
         elif frame.sender in room.present():
-            self._deliver(frame)
-        elif frame.sender not in room.gone:
+            self._deliver(frame, now)
+        elif frame.sender not in room.gone and not isinstance(frame, Signal):
             room.hold(frame, self.settings.held_limit)
 
     # ------------------------------------------------------------------ trust and session
@@ -540,7 +542,7 @@ class PeerCore:
             self._emit(ev.MemberLeft(name, user, why))
             self._forget_member(user, Failure.LEFT)
         for frame in room.release_held():
-            self._deliver(frame)
+            self._deliver(frame, now)
         self._flush_acks()
         self._ensure_room_channels(now)
         return self._done()
@@ -724,7 +726,7 @@ class PeerCore:
             self._emit(ev.MessageFailed(msg_id, user, str(Failure.TIMED_OUT)))
         for user in self._channels.online_checks_due(now, self.settings.stranger_check_interval):
             self._do(CheckOnline(user))
-        for event in self.refusals.due(now):
+        for event in [*self.refusals.due(now), *self.conversation.expired(now)]:
             self._emit(event)
         self._expire_detached(now)
         return self._done()
@@ -774,11 +776,9 @@ class PeerCore:
         if channel is not None:
             self._do(CloseChannel(user, channel.id, reason))
 
-    def _deliver(self, frame: ChatMessage) -> None:
-        if self.inbox.receive(frame):
-            self._emit(
-                ev.MessageReceived(frame.room, frame.sender, frame.text, frame.ts, frame.msg_id)
-            )
+    def _deliver(self, frame: Receipted | Signal, now: float, contact: bool = True) -> None:
+        if isinstance(frame, Signal) or self.inbox.receive(frame):
+            self._step.events += self.conversation.received(frame, now, contact=contact)
 
     def _flush_acks(self) -> None:
         for user, ack in self.inbox.take_acks():

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from commons.room_control import Departure
 from peer.core.delivery import Failure
-from peer.core.frames import ChatMessage
+from peer.core.frames import Receipted
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +45,7 @@ class RoomState:
     gone: dict[str, Failure] = field(default_factory=dict)
     #: Detached members and when the tracker stopped listing them.
     detached: dict[str, float] = field(default_factory=dict)
-    held: dict[str, list[ChatMessage]] = field(default_factory=dict)
+    held: dict[str, list[Receipted]] = field(default_factory=dict)
     #: We entered the room relay-only: the tracker gives its members no address for
     #: us, and every channel to them goes through the relay (never a direct dial, which
     #: would show them our address).
@@ -116,7 +116,7 @@ class RoomState:
     def next_detach_expiry(self, grace: float) -> float | None:
         return min(self.detached.values()) + grace if self.detached else None
 
-    def hold(self, frame: ChatMessage, limit: int) -> bool:
+    def hold(self, frame: Receipted, limit: int) -> bool:
         """Keep a room message from a sender not listed yet; False once ``limit`` is held."""
         held = self.held.setdefault(frame.sender, [])
         if len(held) >= limit:
@@ -124,9 +124,9 @@ class RoomState:
         held.append(frame)
         return True
 
-    def release_held(self) -> list[ChatMessage]:
+    def release_held(self) -> list[Receipted]:
         """Held messages whose sender is now listed, in arrival order per sender."""
-        out: list[ChatMessage] = []
+        out: list[Receipted] = []
         for sender in [s for s in self.held if s in self.members]:
             out += self.held.pop(sender)
         return out

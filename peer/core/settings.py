@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from peer.core.conversation import SignalSwitches
 from peer.core.liveness import Keepalive
 
 
@@ -36,3 +37,5 @@ class CoreSettings:
     #: Refused inbound channels: the first per name is reported, then one summary per
     #: this many seconds.
     refusal_summary_interval: float = 60.0
+    #: Typing indicators and read receipts, on or off (the user's settings).
+    signals: SignalSwitches = field(default_factory=SignalSwitches)

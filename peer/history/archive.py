@@ -29,7 +29,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from crypto.history_seal import HistoryKeys
-from peer.history.entries import HistoryEntry, HistoryLimits, SearchResult, StoredEntry
+from peer.history.entries import (
+    Amendment,
+    HistoryEntry,
+    HistoryLimits,
+    SearchResult,
+    StoredEntry,
+)
 from peer.history.file import HistoryError, HistoryKeyError, remove_history_files
 from peer.history.store import HistoryStore
 
@@ -61,7 +67,7 @@ class HistoryArchive:
         self._clock = clock
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="p2pchat-history")
         self._store: HistoryStore | None = None
-        self._pending: list[HistoryEntry] = []
+        self._pending: list[HistoryEntry | Amendment] = []
         self._flush_handle: asyncio.TimerHandle | None = None
         self._flushing: asyncio.Task[None] | None = None
         self._prune_task: asyncio.Task[None] | None = None
@@ -138,8 +144,9 @@ class HistoryArchive:
 
     # ------------------------------------------------------------------ writing
 
-    def record(self, entry: HistoryEntry) -> None:
-        """Queue ``entry`` to be kept (before :meth:`open` too); never blocks."""
+    def record(self, entry: HistoryEntry | Amendment) -> None:
+        """Queue ``entry`` (a message, or an edit, delete or reaction of one) to be kept,
+        in order (before :meth:`open` too); never blocks."""
         if self._closed or self.failed is not None or self.days <= 0:
             return
         if len(self._pending) >= MAX_PENDING:

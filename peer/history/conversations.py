@@ -100,6 +100,11 @@ class ConversationTable:
         conv.last = row
         self._dirty.add(conv.id)
 
+    def count_resized(self, conv: Conversation, delta: int) -> None:
+        """A row of ``conv`` was sealed again (amended): it costs ``delta`` more bytes."""
+        conv.bytes += delta
+        self._dirty.add(conv.id)
+
     def count_removed(self, cid: int, cost: int) -> None:
         conv = self._by_id.get(cid)
         if conv is not None:

@@ -53,27 +53,64 @@ def row_cost(sealed_size: int) -> int:
 
 
 def encode_entry(entry: HistoryEntry) -> bytes:
-    raw = json.dumps(
-        [entry.sender, entry.text, entry.sent_at, entry.received_at, entry.msg_id, entry.own],
-        ensure_ascii=False,
-        separators=(",", ":"),
-    ).encode("utf-8")
+    """The padded JSON of ``entry``: six fields, and a seventh (an object) only for what
+    the conversation frames added (a reply, an action, an edit, a delete, reactions), so
+    rows of plain messages are as before and older files read the same."""
+    fields: list[object] = [
+        entry.sender,
+        entry.text,
+        entry.sent_at,
+        entry.received_at,
+        entry.msg_id,
+        entry.own,
+    ]
+    extra: dict[str, object] = {}
+    if entry.reply_to is not None:
+        extra["reply_to"] = list(entry.reply_to)
+    for flag in ("me", "edited", "deleted"):
+        if getattr(entry, flag):
+            extra[flag] = True
+    if entry.reactions:
+        extra["reactions"] = [list(pair) for pair in entry.reactions]
+    if extra:
+        fields.append(extra)
+    raw = json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     return raw + b" " * (-len(raw) % PAD)  # JSON ignores trailing blanks
 
 
 def decode_entry(conversation: str, plaintext: bytes) -> HistoryEntry:
     """The entry of an opened row; raises ValueError if it is not one."""
     value = json.loads(plaintext)
-    if not isinstance(value, list) or len(value) != 6:
+    if not isinstance(value, list) or len(value) not in (6, 7):
         raise ValueError("history entry has the wrong shape")
-    sender, text, sent_at, received_at, msg_id, own = value
+    sender, text, sent_at, received_at, msg_id, own = value[:6]
+    extra = value[6] if len(value) == 7 else {}
+    if not isinstance(extra, dict):
+        raise ValueError("history entry has the wrong types")
     if not (isinstance(sender, str) and isinstance(text, str) and isinstance(msg_id, str)):
         raise ValueError("history entry has the wrong types")
     if not (isinstance(sent_at, int | float) and isinstance(received_at, int | float)):
         raise ValueError("history entry has the wrong types")
     return HistoryEntry(
-        conversation, sender, text, float(sent_at), float(received_at), msg_id, own is True
+        conversation,
+        sender,
+        text,
+        float(sent_at),
+        float(received_at),
+        msg_id,
+        own is True,
+        reply_to=_pair(extra.get("reply_to")),
+        me=extra.get("me") is True,
+        edited=extra.get("edited") is True,
+        deleted=extra.get("deleted") is True,
+        reactions=tuple(p for p in map(_pair, extra.get("reactions") or ()) if p is not None),
     )
+
+
+def _pair(value: object) -> tuple[str, str] | None:
+    if isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value):
+        return (value[0], value[1])
+    return None
 
 
 def _conversation_ad(cid: int) -> bytes:

@@ -21,6 +21,14 @@ recent messages never wait for the index.
 Searches decrypt at most :attr:`HistoryLimits.max_scan` candidates, so a history full of
 one word cannot make a search read the whole file.
 
+Amendments (:data:`peer.history.entries.Amendment`: an edit, a delete, a reaction) come
+in :meth:`append` in order with the messages: each finds its message among the last
+:attr:`HistoryLimits.max_scan` rows of its conversation by author and id, and seals that
+row again in place (its order and arrival hour stay). An edit or a delete also drops the
+sealed index copy in the same transaction and the index in memory: its words would keep
+the old text findable, so the next search indexes the rows again (a delete leaves no
+word of the deleted text in the file; an edit's latest text is what search finds).
+
 This class blocks (SQLite, fsync): :mod:`peer.history.archive` runs it on one thread.
 """
 
@@ -37,11 +45,13 @@ from crypto.history_seal import HistoryKeys, HistorySealer
 from peer.history import search as history_search
 from peer.history.conversations import Conversation, ConversationTable
 from peer.history.entries import (
+    Amendment,
     HistoryEntry,
     HistoryLimits,
     HistoryStats,
     SearchResult,
     StoredEntry,
+    amended,
     validate_label,
 )
 from peer.history.file import INDEX_META, close_database, open_database
@@ -104,8 +114,9 @@ class HistoryStore:
 
     # ------------------------------------------------------------------ writing
 
-    def append(self, entries: Sequence[HistoryEntry]) -> None:
-        """Write ``entries`` in one transaction, then apply the quotas."""
+    def append(self, entries: Sequence[HistoryEntry | Amendment]) -> None:
+        """Write ``entries`` (messages and amendments, in order) in one transaction, then
+        apply the quotas."""
         if not entries:
             return
         try:
@@ -124,7 +135,7 @@ class HistoryStore:
             self._index_changed = True
             self._compact_if_stale(self._index)
 
-    def _write(self, entries: Sequence[HistoryEntry]) -> list[tuple[int, str]]:
+    def _write(self, entries: Sequence[HistoryEntry | Amendment]) -> list[tuple[int, str]]:
         """One transaction: the rows, the quotas, the counts. Returns the new rows' ids
         with their texts, for the index."""
         conn = self._conn
@@ -133,6 +144,9 @@ class HistoryStore:
             conn.execute("BEGIN")
             touched: set[int] = set()
             for entry in entries:
+                if not isinstance(entry, HistoryEntry):
+                    self._amend(entry)
+                    continue
                 conv = self._conversation(validate_label(entry.conversation))
                 hour = hour_of(entry.received_at)
                 sealed = self._rows.seal_entry(conv.id, hour, entry)
@@ -148,6 +162,53 @@ class HistoryStore:
             self._retention.apply_quotas(touched)
             self._table.save_counts()
         return added
+
+    def _amend(self, change: Amendment) -> None:
+        """Seal ``change``'s message again with it applied (inside :meth:`_write`'s
+        transaction); a message not found among the last ``max_scan`` rows of its
+        conversation, or one the change leaves as it is, is not touched."""
+        conv = self._table.find(validate_label(change.conversation))
+        if conv is None:
+            return
+        found = self._find(conv, change.author, change.msg_id)
+        if found is None:
+            return
+        row, hour, old_sealed, entry = found
+        new = amended(entry, change)
+        if new is None:
+            return
+        sealed = self._rows.seal_entry(conv.id, hour, new)
+        self._conn.execute("UPDATE messages SET sealed = ? WHERE id = ?", (sealed, row))
+        self._table.count_resized(conv, row_cost(len(sealed)) - row_cost(len(old_sealed)))
+        if new.text != entry.text:
+            # The index holds the old text's words: it goes, with its sealed copy.
+            self._conn.execute("DELETE FROM meta WHERE name = ?", (INDEX_META,))
+            self._index = None
+            self._index_changed = False
+
+    def _find(
+        self, conv: Conversation, author: str, msg_id: str
+    ) -> tuple[int, int, bytes, HistoryEntry] | None:
+        """The newest row of ``conv`` holding ``author``'s ``msg_id``: its id, hour,
+        sealed bytes and entry (at most ``max_scan`` rows are opened)."""
+        bound, scanned = 2**62, 0
+        while scanned < self.limits.max_scan:
+            rows = self._conn.execute(
+                "SELECT id, conversation, hour, sealed FROM messages"
+                " WHERE conversation = ? AND id < ? ORDER BY id DESC LIMIT ?",
+                (conv.id, bound, min(_BATCH, self.limits.max_scan - scanned)),
+            ).fetchall()
+            if not rows:
+                return None
+            scanned += len(rows)
+            raw = {r[0]: r for r in rows}
+            for stored in self._table.open_rows(rows):
+                entry = stored.entry
+                if entry.msg_id == msg_id and entry.sender == author:
+                    _, _, hour, sealed = raw[stored.row]
+                    return stored.row, hour, sealed, entry
+            bound = rows[-1][0]
+        return None
 
     def _conversation(self, label: str) -> Conversation:
         conv = self._table.find(label)

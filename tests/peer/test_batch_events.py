@@ -47,6 +47,9 @@ def _sample(kind: type) -> ev.ClientEvent:
     values: dict[str, object] = {"str": "x", "str | None": None, "float": 1.0, "int": 1}
     values["bytes"] = b"k"
     values["tuple[str, ...]"] = ()
+    values["bool"] = True
+    values["peer.events.MessageRef"] = ev.MessageRef("x", "y")
+    values["peer.events.MessageRef | None"] = None
     args = [values[str(t).replace("<class '", "").replace("'>", "")] for t in hints.values()]
     event = kind(*args)
     assert isinstance(event, kind)

@@ -36,14 +36,19 @@ from peer.events import (
     KeyChanged,
     MemberJoined,
     MemberLeft,
+    MessageDeleted,
     MessageDelivered,
+    MessageEdited,
     MessageFailed,
     MessageReceived,
+    ReactionChanged,
+    ReadUpTo,
     Reconnected,
     RemovedFromRoom,
     RoomDeleted,
     SessionReplaced,
     TrustChanged,
+    TypingChanged,
 )
 from peer.tui.model.buffers import (
     REQUESTS,
@@ -248,6 +253,14 @@ class ChatModel:
                 return [self.notice(text, STATUS)]
             case ChannelsRefused():
                 return [self.add(STATUS, LineKind.WARNING, _refused_text(event))]
+            case (
+                ReactionChanged()
+                | MessageEdited()
+                | MessageDeleted()
+                | TypingChanged()
+                | ReadUpTo()
+            ):
+                return []  # shown by the conversation pass of the TUI (issue 21)
             case _:
                 assert_never(event)
 
@@ -314,7 +327,7 @@ class ChatModel:
         line = Line(
             shown,
             LineKind.MESSAGE,
-            event.text,
+            f"* {event.sender} {event.text}" if event.me else event.text,
             event.sender,
             mention,
             msg_id=event.msg_id,

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 
 from commons.errors import P2PChatError
 from crypto.errors import KeyChangedError
@@ -42,6 +43,7 @@ from peer.tui.model import local_commands as local
 from peer.tui.model.buffers import BufferId, BufferKind, LineKind, private_buffer
 from peer.tui.model.chat_history import conversation_of
 from peer.tui.model.chat_model import ChatModel
+from peer.tui.model.history_changes import kept_change
 from peer.tui.model.result_lines import Refresh, refresh_for, show_result
 from peer.tui.model.screen_requests import (
     KeyCandidate,
@@ -79,11 +81,16 @@ class ChatController:
         sent_at: float,
         msg_id: str | None,
         own: bool,
+        received: MessageReceived | None = None,
     ) -> None:
         conversation = conversation_of(buffer_id)
         if self.archive is None or conversation is None:
             return
         entry = HistoryEntry(conversation, sender, text, sent_at, self._clock(), msg_id or "", own)
+        if received is not None and (received.reply_to is not None or received.me):
+            quoted = received.reply_to
+            reply_to = None if quoted is None else (quoted.author, quoted.msg_id)
+            entry = replace(entry, reply_to=reply_to, me=received.me)
         self.archive.record(entry)
 
     # -- state refresh -------------------------------------------------------------------
@@ -124,7 +131,12 @@ class ChatController:
             # A stranger's message is shown in the requests buffer but kept, like any
             # other, in its own conversation's history.
             target = private_buffer(event.sender) if event.room is None else touched[0]
-            self._record(target, event.sender, event.text, event.timestamp, event.msg_id, False)
+            self._record(
+                target, event.sender, event.text, event.timestamp, event.msg_id, False, event
+            )
+        change = kept_change(event)
+        if change is not None and self.archive is not None:
+            self.archive.record(change)
         return touched
 
     # -- input -------------------------------------------------------------------------

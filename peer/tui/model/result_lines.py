@@ -50,6 +50,7 @@ def refresh_for(result: res.Result) -> Refresh:
             | res.AccessListed()
             | res.UsersListed()
             | res.Sent()
+            | res.Signalled()
             | res.OwnFingerprint()
             | res.Trusted()
             | res.Verified()
@@ -111,7 +112,7 @@ def show_result(model: ChatModel, result: res.Result, room_before: str | None) -
             model.notice(f"your identity key fingerprint: {fingerprint}")
         case res.ContactFingerprint(user, fingerprint, number):
             _contact_fingerprint(model, user, fingerprint, number)
-        case res.Registered() | res.LoggedIn() | res.Sent() | res.Bye():
+        case res.Registered() | res.LoggedIn() | res.Sent() | res.Signalled() | res.Bye():
             pass  # the login screen and the send path handle these themselves
         case res.Trusted() | res.Verified() | res.Rejected():
             pass  # the controller runs trust decisions itself, with the key shown
