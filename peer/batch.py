@@ -112,6 +112,12 @@ def _event_fields(event: ev.ClientEvent) -> tuple[str, Output]:
                 "user": event.username,
                 "reason": event.reason,
             }
+        case ev.MemberOnline():
+            return "member_online", {"room": event.room, "user": event.username}
+        case ev.MemberOffline():
+            return "member_offline", {"room": event.room, "user": event.username}
+        case ev.RoomsRestored():
+            return "rooms_restored", {"rooms": list(event.rooms)}
         case ev.RoomDeleted():
             return "room_deleted", {"room": event.room, "by": event.owner}
         case ev.KeyChanged():

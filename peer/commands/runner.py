@@ -40,6 +40,7 @@ from peer.commands.results import (
     UsersListed,
     Verified,
 )
+from peer.errors import NotInRoomError
 from peer.session.pins import endpoint_key
 
 #: The commands both front ends run through :func:`execute`.
@@ -178,8 +179,11 @@ async def execute(client: ChatClient, command: SharedCommand, *, wait: bool = Fa
         case cmd.SendPrivate(username, text):
             sent = await client.send_private(username, text, wait=wait)
             return Sent(None, username, sent.msg_id, list(sent.recipients))
-        case cmd.SendRoom(text):
-            sent = await client.send_room(text, wait=wait)
+        case cmd.SendRoom(text, room):
+            target = room if room is not None else client.room
+            if target is None:
+                raise NotInRoomError("join a room first (or use a private message)")
+            sent = await client.send_room(target, text, wait=wait)
             return Sent(sent.room, None, sent.msg_id, list(sent.recipients))
         case cmd.ShowFingerprint(username):
             if username is not None and username != client.username:

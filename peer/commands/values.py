@@ -119,9 +119,12 @@ class SendPrivate:
 
 @dataclass(frozen=True, slots=True)
 class SendRoom:
-    """A plain line: to the room (batch) or to the buffer shown (terminal chat)."""
+    """A plain line: to the current room (batch) or to the buffer shown (terminal
+    chat); ``room``: the room it goes to (``/say ROOM TEXT``, or the front end's current
+    room; ``None``: the first of the client's rooms)."""
 
     text: str
+    room: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -93,7 +93,7 @@ from peer.core.frames import (
 from peer.core.liveness import ChannelClock, Due
 from peer.core.refusals import RefusalDigest
 from peer.core.room import RoomState
-from peer.core.rooms import Rooms, is_private
+from peer.core.rooms import RoomEntry, Rooms, is_private
 from peer.core.settings import CoreSettings
 
 
@@ -161,13 +161,10 @@ class PeerCore:
     # ------------------------------------------------------------------ sending
 
     def send_room(
-        self, text: str, ts: float, now: float, blocked: Iterable[str] = ()
+        self, room: str, text: str, ts: float, now: float, blocked: Iterable[str] = ()
     ) -> tuple[SentMessage, Step]:
-        """A message to every present member of :attr:`room`; ``blocked`` (key changed)
-        are skipped (see :meth:`peer.core.rooms.Rooms.send`)."""
-        if self.room is None:
-            raise ValueError("not in a room")
-        return self.rooms.send(self.room.name, text, ts, now, blocked)
+        """See :meth:`peer.core.rooms.Rooms.send` (``ValueError`` if not in ``room``)."""
+        return self.rooms.send(room, text, ts, now, blocked)
 
     def send_private(self, user: str, text: str, ts: float, now: float) -> tuple[SentMessage, Step]:
         frame = ChatMessage(None, self.me, text, ts, self.ids.next_id())
@@ -484,9 +481,13 @@ class PeerCore:
         now: float,
         *,
         relay_only: bool = False,
+        roster: Iterable[str] | None = None,
     ) -> Step:
         """See :meth:`peer.core.rooms.Rooms.entered`."""
-        return self.rooms.entered(name, owner, capacity, members, now, relay_only=relay_only)
+        rooms = self.rooms
+        return rooms.entered(
+            name, owner, capacity, members, now, relay_only=relay_only, roster=roster
+        )
 
     def room_update(
         self,
@@ -495,9 +496,18 @@ class PeerCore:
         members: Iterable[str],
         now: float,
         departed: tuple[str, Departure] | None = None,
+        roster: Iterable[str] | None = None,
     ) -> Step:
         """See :meth:`peer.core.rooms.Rooms.update`."""
-        return self.rooms.update(name, owner, members, now, departed)
+        return self.rooms.update(name, owner, members, now, departed, roster=roster)
+
+    def presence(self, user: str, online: bool, rooms: Iterable[str], now: float) -> Step:
+        """See :meth:`peer.core.rooms.Rooms.presence`."""
+        return self.rooms.presence(user, online, rooms, now)
+
+    def rooms_restored(self, entries: Iterable[RoomEntry], now: float) -> Step:
+        """See :meth:`peer.core.rooms.Rooms.restored`."""
+        return self.rooms.restored(entries, now)
 
     def room_closed(self, name: str | None = None, *, deleted: bool) -> Step:
         """See :meth:`peer.core.rooms.Rooms.closed`."""

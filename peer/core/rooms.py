@@ -19,9 +19,11 @@ only when no room is shared any more (and it carried no private message).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
+from commons.errors import ErrorCode
 from commons.room_control import Departure, Kicked
 from peer import events as ev
 from peer.core.actions import CloseReason, SentMessage, Step
@@ -55,8 +57,41 @@ class RoomHost(Protocol):
     def _queue(self, user: str, frame: ChatMessage, now: float) -> None: ...
 
 
+#: Rooms this client keeps at most, whatever a tracker says (trackers allow 20 per user).
+MAX_ROOMS = 64
+
+
 def is_private(frame: ChatMessage) -> bool:
     return frame.room is None
+
+
+@dataclass(frozen=True, slots=True)
+class RoomEntry:
+    """One room of a ``LOGIN``/``RESUME`` reply: ``roster`` every member in join order,
+    ``online`` those whose session is up; ``relay_only``: how we hold our seat in it."""
+
+    name: str
+    owner: str
+    capacity: int
+    roster: Sequence[str]
+    online: Sequence[str]
+    relay_only: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RoomMember:
+    """One member of a room's roster and whether their session is up."""
+
+    username: str
+    online: bool
+
+
+def _roster(names: Iterable[str], online: set[str], me: str) -> list[str]:
+    """A roster in the tracker's order, each name once, this user and every online
+    member included (an online member missing from the roster is appended)."""
+    out = list(dict.fromkeys(names))
+    out += [u for u in sorted(online | {me}) if u not in out]
+    return out
 
 
 class Rooms:
@@ -137,20 +172,43 @@ class Rooms:
         now: float,
         *,
         relay_only: bool = False,
+        roster: Iterable[str] | None = None,
     ) -> Step:
-        """We created or joined ``name`` (or joined it again after a tracker outage);
-        ``relay_only``: we asked the tracker to give its members no address for us."""
-        for other in [n for n in self.by_name if n != name]:
-            self._clear(other, deleted=False)
+        """We created or joined ``name`` (or are back in it after a login or an outage):
+        ``members`` are the online ones, ``roster`` every member in join order (``None``:
+        an older tracker, whose list is the roster). Other rooms are kept. ``relay_only``:
+        we asked the tracker to give its members no address for us. Beyond
+        :data:`MAX_ROOMS` a new room is refused (an error event, nothing kept)."""
+        self._enter(name, owner, capacity, members, now, relay_only=relay_only, roster=roster)
+        return self._host._done()
+
+    def _enter(
+        self,
+        name: str,
+        owner: str,
+        capacity: int,
+        members: Iterable[str],
+        now: float,
+        *,
+        relay_only: bool,
+        roster: Iterable[str] | None,
+    ) -> None:
+        host = self._host
         room = self.by_name.get(name)
+        if room is None and len(self.by_name) >= MAX_ROOMS:
+            detail = f"not entering {name}: this client keeps at most {MAX_ROOMS} rooms"
+            host._emit(ev.ErrorEvent(str(ErrorCode.QUOTA_EXCEEDED), detail))
+            return
         if room is None:
-            everyone = set(members) | {self._host.me}
-            room = RoomState(name, owner, capacity, self._host.me, everyone, relay_only=relay_only)
+            online = set(members) | {host.me}
+            room = RoomState(name, owner, capacity, host.me, online, relay_only=relay_only)
+            room.roster = _roster(members if roster is None else roster, online, host.me)
             self.by_name[name] = room
             self._ensure_channels(now)
-            return self._host._done()
+            return
         room.relay_only = relay_only
-        return self.update(name, owner, members, now)
+        room.capacity = capacity
+        self._update(name, owner, members, now, None, roster)
 
     def update(
         self,
@@ -159,26 +217,102 @@ class Rooms:
         members: Iterable[str],
         now: float,
         departed: tuple[str, Departure] | None = None,
+        *,
+        roster: Iterable[str] | None = None,
     ) -> Step:
-        """The tracker's list of ``name``'s members (a ``ROOM_UPDATE``); ``departed``:
-        the member it removes on purpose (``removed``), never kept as detached."""
+        """The tracker's list of ``name``'s members (a ``ROOM_UPDATE``): ``members`` the
+        online ones, ``roster`` all of them in join order (``None``: an older tracker);
+        ``departed``: the member it removes on purpose (``removed``), never kept as
+        detached."""
+        self._update(name, owner, members, now, departed, roster)
+        return self._host._done()
+
+    def _update(
+        self,
+        name: str,
+        owner: str,
+        members: Iterable[str],
+        now: float,
+        departed: tuple[str, Departure] | None,
+        roster: Iterable[str] | None,
+    ) -> None:
         host = self._host
         room = self.by_name.get(name)
         if room is None:
-            return host._done()
+            return
         room.owner = owner
-        change = room.apply(set(members), set(host._channels.users()), now, departed)
+        online = set(members)
+        old_roster = set(room.roster)
+        was_offline = {u for u in room.roster if room.offline(u) and u not in room.detached}
+        new_roster = _roster(members if roster is None else roster, online, host.me)
+        room.roster = new_roster
+        listed = set(new_roster)
+        change = room.apply(online, set(host._channels.users()), now, departed)
         for user in change.joined:
-            host._emit(ev.MemberJoined(name, user))
+            back = user in old_roster and roster is not None
+            host._emit(ev.MemberOnline(name, user) if back else ev.MemberJoined(name, user))
+        for user in change.returned:  # detached: reported offline if the roster kept them
+            if roster is not None:
+                host._emit(ev.MemberOnline(name, user))
+        for user in change.detached:
+            if user in listed:
+                host._emit(ev.MemberOffline(name, user))
         for user, reason in change.removed_gone:
             self._forget_member(name, user, reason)
         for user, why in change.left:
-            host._emit(ev.MemberLeft(name, user, why))
-            self._forget_member(name, user, Failure.LEFT)
+            if user in listed:
+                host._emit(ev.MemberOffline(name, user))
+                self._forget_member(name, user, Failure.CONNECTION_LOST)
+            else:
+                host._emit(ev.MemberLeft(name, user, why))
+                self._forget_member(name, user, Failure.LEFT)
+        for user in new_roster:
+            if user not in old_roster and user not in online and user != host.me:
+                host._emit(ev.MemberJoined(name, user))
+        reasons = {} if departed is None else {departed[0]: str(departed[1])}
+        for user in sorted(was_offline - listed - {host.me}):
+            host._emit(ev.MemberLeft(name, user, reasons.get(user, "left")))
         for frame in room.release_held():
             host._deliver(frame)
         host._flush_acks()
         self._ensure_channels(now)
+
+    def presence(self, user: str, online: bool, rooms: Iterable[str], now: float) -> Step:
+        """The tracker's ``PRESENCE``: ``user``'s session started (``online``) or ended.
+        Applied in each of ``rooms`` that is ours and lists them (a member the tracker
+        never listed to us waits for its ``ROOM_UPDATE``): one ``MemberOnline`` or
+        ``MemberOffline`` per such room; an online member is dialled."""
+        host = self._host
+        for name in rooms:
+            room = self.by_name.get(name)
+            if room is None or user == host.me or user not in room.roster:
+                continue
+            members = room.members | {user} if online else room.members - {user}
+            self._update(name, room.owner, members, now, None, list(room.roster))
+        return host._done()
+
+    def restored(self, entries: Iterable[RoomEntry], now: float) -> Step:
+        """After a login or resume: the tracker's rooms for us, in join order. Rooms we
+        hold that it does not list are closed silently (we were removed meanwhile); the
+        others are entered or updated, kept in the tracker's order; at most
+        :data:`MAX_ROOMS`. Ends with one ``RoomsRestored``."""
+        host = self._host
+        entries = list(entries)[:MAX_ROOMS]
+        names = [e.name for e in entries]
+        for gone in [n for n in self.by_name if n not in names]:
+            self._clear(gone, deleted=False)
+        for entry in entries:
+            self._enter(
+                entry.name,
+                entry.owner,
+                entry.capacity,
+                entry.online,
+                now,
+                relay_only=entry.relay_only,
+                roster=entry.roster,
+            )
+        self.by_name = {n: self.by_name[n] for n in names if n in self.by_name}
+        host._emit(ev.RoomsRestored(tuple(self.by_name)))
         return host._done()
 
     def _forget_member(self, name: str, user: str, reason: Failure) -> None:
@@ -223,7 +357,8 @@ class Rooms:
         over a channel they keep alive (a banned user who quit the tracker, say)."""
         for room in list(self.by_name.values()):
             for user in room.detach_expired(now, self._host.settings.detach_grace):
-                self._host._emit(ev.MemberLeft(room.name, user, "connection_lost"))
+                if not room.offline(user):  # an offline one was reported when unlisted
+                    self._host._emit(ev.MemberLeft(room.name, user, "connection_lost"))
                 self._forget_member(room.name, user, Failure.CONNECTION_LOST)
 
     def closed(self, name: str | None = None, *, deleted: bool) -> Step:
@@ -311,7 +446,7 @@ class Rooms:
         present in; whether they are listed in any room (then they are re-dialled)."""
         listed = self.member(user)
         for room in self.by_name.values():
-            if room.mark_gone(user, Failure.CONNECTION_LOST):
+            if room.mark_gone(user, Failure.CONNECTION_LOST) and not room.offline(user):
                 self._host._emit(ev.MemberLeft(room.name, user, "connection_lost"))
         return listed
 

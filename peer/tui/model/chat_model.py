@@ -36,12 +36,15 @@ from peer.events import (
     KeyChanged,
     MemberJoined,
     MemberLeft,
+    MemberOffline,
+    MemberOnline,
     MessageDelivered,
     MessageFailed,
     MessageReceived,
     Reconnected,
     RemovedFromRoom,
     RoomDeleted,
+    RoomsRestored,
     SessionReplaced,
     TrustChanged,
 )
@@ -105,6 +108,8 @@ class ChatModel:
         self.buffers = BufferList()
         self.room: str | None = None
         self.members: list[str] = []
+        #: (room, member) pairs the tracker says are offline (their seat is kept).
+        self.offline: set[tuple[str, str]] = set()
         self.verification: dict[str, TrustState] = {}
         #: How each open channel travels (``direct`` or ``relay``), by user.
         self.paths: dict[str, str] = {}
@@ -211,6 +216,10 @@ class ChatModel:
                 return self._member_joined(event)
             case MemberLeft():
                 return self._member_left(event)
+            case MemberOnline() | MemberOffline():
+                return self._presence(event)
+            case RoomsRestored():
+                return self._rooms_restored(event)
             case RoomDeleted():
                 return self._room_deleted(event.room, event.owner)
             case KeyChanged():
@@ -345,6 +354,23 @@ class ChatModel:
             return []  # our own /kick or /ban: its result line says it once
         how = _LEFT_HOW.get(event.reason, "left")
         return [self.notice(f"{event.username} {how} #{event.room}", room_buffer(event.room))]
+
+    def _presence(self, event: MemberOnline | MemberOffline) -> list[BufferId]:
+        """A member's session started or ended: a notice in that room's buffer (their
+        membership is unchanged)."""
+        online = isinstance(event, MemberOnline)
+        if online:
+            self.offline.discard((event.room, event.username))
+        else:
+            self.offline.add((event.room, event.username))
+        how = "is online in" if online else "went offline in"
+        return [self.notice(f"{event.username} {how} #{event.room}", room_buffer(event.room))]
+
+    def _rooms_restored(self, event: RoomsRestored) -> list[BufferId]:
+        if not event.rooms:
+            return []
+        rooms = ", ".join(f"#{r}" for r in event.rooms)
+        return [self.notice(f"back in {rooms}", STATUS)]
 
     def _channel_closed(self, event: ChannelClosed) -> list[BufferId]:
         self.paths.pop(event.username, None)

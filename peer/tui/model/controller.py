@@ -303,10 +303,10 @@ class ChatController:
         if target.kind is BufferKind.REQUESTS:
             self.model.error("these are messages from strangers: /query NAME to answer one")
             return False
-        if self.model.room != target.name:
+        if target.name not in self.client.rooms:
             self.model.error(f"you are not in #{target.name}: /join {target.name} to chat here")
             return False
-        sent = await self.client.send_room(text)
+        sent = await self.client.send_room(target.name, text)
         line = self.model.own_message(target, text, sent.msg_id, sent.recipients)
         self._record(target, self.model.username, text, line.timestamp, line.msg_id, True)
         return True
