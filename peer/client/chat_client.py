@@ -141,6 +141,12 @@ class ChatClient:
         state = None if core is None else core.rooms.get(room)
         return None if state is None else state.owner
 
+    def room_capacity(self, room: str) -> int:
+        """``room``'s capacity (0: we are not in it)."""
+        core = self.core
+        state = None if core is None else core.rooms.get(room)
+        return 0 if state is None else state.capacity
+
     @property
     def room(self) -> str | None:
         """The first of :attr:`rooms` (``None``: in none); a front end keeps its own

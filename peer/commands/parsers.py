@@ -15,11 +15,13 @@ from peer.commands.values import (
     CreateRoom,
     Help,
     JoinRoom,
+    LeaveRoom,
     Login,
     OwnerAction,
     Register,
     Search,
     SendPrivate,
+    SendRoom,
     SetInviteOnly,
     SetSetting,
     ShowFingerprint,
@@ -74,6 +76,22 @@ def msg(usage: str, rest: str) -> UserCommand:
     if not user or not text.strip():
         raise CommandError(f"usage: {usage}")
     return SendPrivate(validate_username(user), text)
+
+
+def say(usage: str, rest: str) -> UserCommand:
+    """``ROOM TEXT``: a message to that room, whatever the current one."""
+    room, _, text = rest.lstrip().partition(" ")
+    if not room or not text.strip():
+        raise CommandError(f"usage: {usage}")
+    return SendRoom(text, room_name(usage, room))
+
+
+def leave(usage: str, rest: str) -> UserCommand:
+    """``[ROOM]``: the room to leave (default: the current one)."""
+    args = rest.split()
+    if len(args) > 1:
+        raise CommandError(f"usage: {usage}")
+    return LeaveRoom(room_name(usage, args[0]) if args else None)
 
 
 def fingerprint(usage: str, rest: str) -> UserCommand:

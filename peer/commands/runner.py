@@ -23,6 +23,9 @@ from peer.commands.results import (
     Joined,
     Left,
     LoggedIn,
+    MemberPresence,
+    MyRoom,
+    MyRoomsListed,
     OwnFingerprint,
     PeerEntry,
     PeersListed,
@@ -34,6 +37,7 @@ from peer.commands.results import (
     RoomEntry,
     RoomModeSet,
     RoomsListed,
+    RoomSwitched,
     Sent,
     Trusted,
     UserControlled,
@@ -55,6 +59,8 @@ SharedCommand = (
     | cmd.ShowAccess
     | cmd.JoinRoom
     | cmd.LeaveRoom
+    | cmd.MyRooms
+    | cmd.SwitchRoom
     | cmd.DeleteRoom
     | cmd.ListUsers
     | cmd.SendPrivate
@@ -112,6 +118,12 @@ _OWNER_ACTIONS = {
 }
 
 
+def my_room(client: ChatClient, name: str) -> MyRoom:
+    """One of our rooms as ``/rooms`` lists it."""
+    members = [MemberPresence(m.username, m.online) for m in client.room_members(name)]
+    return MyRoom(name, client.room_owner_of(name) or "", client.room_capacity(name), members)
+
+
 async def execute(client: ChatClient, command: SharedCommand, *, wait: bool = False) -> Result:
     """Run one command; errors raise :class:`commons.errors.P2PChatError`.
 
@@ -161,10 +173,14 @@ async def execute(client: ChatClient, command: SharedCommand, *, wait: bool = Fa
         case cmd.JoinRoom(room, relay_only):
             members = await client.join_room(room, relay_only=relay_only)
             return Joined(room, client.room_owner, members, relay_only)
-        case cmd.LeaveRoom():
-            left = client.room
-            await client.leave_room()
-            return Left(left)
+        case cmd.LeaveRoom(room):
+            return Left(await client.leave_room(room))
+        case cmd.MyRooms():
+            return MyRoomsListed([my_room(client, name) for name in client.rooms])
+        case cmd.SwitchRoom(room):
+            if room not in client.rooms:
+                raise NotInRoomError(f"you are not in {room}: /join {room} first")
+            return RoomSwitched(room)
         case cmd.DeleteRoom(room):
             await client.delete_room(room)
             return Deleted(room)

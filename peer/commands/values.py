@@ -98,7 +98,21 @@ class JoinRoom:
 
 @dataclass(frozen=True, slots=True)
 class LeaveRoom:
-    pass
+    """``room``: the one to leave (``None``: the current room, or the only one)."""
+
+    room: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MyRooms:
+    """``/rooms``: the rooms we are a member of, with their members and who is online."""
+
+
+@dataclass(frozen=True, slots=True)
+class SwitchRoom:
+    """Batch ``/switch ROOM``: where plain lines go from now on (one of our rooms)."""
+
+    room: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,6 +246,8 @@ UserCommand = (
     | ShowAccess
     | JoinRoom
     | LeaveRoom
+    | MyRooms
+    | SwitchRoom
     | DeleteRoom
     | ListUsers
     | SendPrivate

@@ -97,7 +97,7 @@ async def test_invite_only_rooms_and_rate_limits_in_the_batch_mode(
         await friend.expect("joined", room="private")
         owner.send("/invite-only off")
         await owner.expect("room_mode", room="private", invite_only=False)
-        owner.send("/rooms")
+        owner.send("/list")
         rooms = await owner.expect("rooms")
         assert rooms["total"] == 1 and rooms["next"] is None
         assert rooms["rooms"][0]["invite_only"] is False

@@ -45,6 +45,8 @@ def refresh_for(result: res.Result) -> Refresh:
             res.Registered()
             | res.LoggedIn()
             | res.RoomsListed()
+            | res.MyRoomsListed()
+            | res.RoomSwitched()
             | res.UserControlled()
             | res.RoomModeSet()
             | res.AccessListed()
@@ -91,6 +93,10 @@ def show_result(model: ChatModel, result: res.Result, room_before: str | None) -
             _peers(model, result)
         case res.RoomsListed():
             _rooms(model, result)
+        case res.MyRoomsListed():
+            _my_rooms(model, result)
+        case res.RoomSwitched():
+            pass  # batch only: the terminal chat switches buffers itself
         case res.UserControlled(action, room, user, member_count, capacity):
             model.notice(f"{_DONE[action]} {user} in #{room}")
             if result.full:
@@ -124,6 +130,19 @@ def show_result(model: ChatModel, result: res.Result, room_before: str | None) -
             )
         case _:
             assert_never(result)
+
+
+def _my_rooms(model: ChatModel, listed: res.MyRoomsListed) -> None:
+    """Our rooms in join order, each member marked online (●) or offline (○)."""
+    if not listed.rooms:
+        model.notice("you are in no room: /list shows the rooms, /join ROOM enters one")
+        return
+    model.notice(f"your rooms ({len(listed.rooms)}), ● online ○ offline:")
+    for room in listed.rooms:
+        online = sum(m.online for m in room.members)
+        marks = ", ".join(f"{'●' if m.online else '○'} {m.user}" for m in room.members)
+        head = f"  #{room.room} ({room.owner}'s, {len(room.members)}/{room.capacity},"
+        model.notice(f"{head} {online} online): {marks}")
 
 
 def _state_label(model: ChatModel, username: str) -> str:

@@ -456,7 +456,7 @@ async def test_rooms_and_users_complete_from_what_was_listed(
         field = chat.query_one("#input", Input)
         await pilot.press(*"/join lo", "tab")
         assert field.value == "/join lo"  # nothing known yet
-        await pilot.press("ctrl+u", *"/rooms", "enter")
+        await pilot.press("ctrl+u", *"/list", "enter")
         await until(pilot, lambda: "1 room:" in log_text(chat), "rooms listed")
         await pilot.press(*"/join lo", "tab")
         assert field.value == "/join lounge "
