@@ -257,7 +257,9 @@ class Rooms:
         for user in change.detached:
             if user in listed:
                 host._emit(ev.MemberOffline(name, user))
-        for user, reason in change.removed_gone:
+        for user, reason in change.removed_gone:  # their channel was lost first
+            if user in listed:
+                host._emit(ev.MemberOffline(name, user))
             self._forget_member(name, user, reason)
         for user, why in change.left:
             if user in listed:

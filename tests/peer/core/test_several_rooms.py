@@ -193,3 +193,13 @@ def test_relay_only_in_any_shared_room_means_relay_only_with_that_member() -> No
     assert alice.rooms.relay_only_with("bob")
     alice.room_closed("den", deleted=False)
     assert not alice.rooms.relay_only_with("bob")
+
+
+def test_presence_offline_after_the_channel_was_lost_still_says_offline() -> None:
+    alice = two_rooms()
+    alice.channel_closed(1, CloseReason.NETWORK_ERROR, "killed", 1.0)
+    step = alice.presence("bob", False, ["den", "lobby"], 2.0)
+    assert step.events == [ev.MemberOffline("den", "bob"), ev.MemberOffline("lobby", "bob")]
+    step = alice.presence("bob", True, ["den", "lobby"], 3.0)
+    assert step.events == [ev.MemberOnline("den", "bob"), ev.MemberOnline("lobby", "bob")]
+    assert dials(step) == [Dial("bob")]
