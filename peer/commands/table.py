@@ -178,15 +178,6 @@ COMMANDS: tuple[CommandSpec, ...] = (
         " with its owner, capacity and members, online or not. /list shows every room.",
     ),
     CommandSpec(
-        "/list",
-        "/list [FROM]",
-        "list every room on the tracker, a page at a time",
-        parsers.page(ListRooms),
-        details="Rooms in name order with their members, capacity, owner and whether they"
-        " are invite-only; a long list comes in pages (/list FROM). Room names then"
-        " complete with Tab after /join.",
-    ),
-    CommandSpec(
         "/create",
         "/create ROOM [--invite-only] [--relay-only]",
         "create a room that you own",
@@ -219,6 +210,15 @@ COMMANDS: tuple[CommandSpec, ...] = (
         _R,
         details="Members are told; you stop being a member (/quit does not: your seat"
         " waits for your next login).",
+    ),
+    CommandSpec(
+        "/list",
+        "/list [FROM]",
+        "list every room on the tracker, a page at a time",
+        parsers.page(ListRooms),
+        details="Rooms in name order with their members, capacity, owner and whether they"
+        " are invite-only; a long list comes in pages (/list FROM). Room names then"
+        " complete with Tab after /join.",
     ),
     CommandSpec(
         "/say",

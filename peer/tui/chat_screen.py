@@ -125,7 +125,7 @@ class ChatScreen(Screen[None]):
     def on_mount(self) -> None:
         self.model.notice(f"logged in as {self.model.username} on {self.tracker_label}")
         self.model.notice(
-            "/rooms lists rooms, /join ROOM enters one, /msg USER TEXT talks privately,"
+            "/list shows the rooms, /join ROOM enters one, /msg USER TEXT talks privately,"
             " Ctrl+R searches your history, /help shows everything"
         )
         if self.settings.written and self.settings.path is not None:

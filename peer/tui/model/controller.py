@@ -35,13 +35,14 @@ from crypto.pinning import TrustState
 from peer.client.chat_client import ChatClient
 from peer.commands import table as cmd
 from peer.commands.runner import execute, refresh_key
-from peer.events import ChannelOpened, ClientEvent, MemberJoined, MessageReceived
+from peer.events import ChannelOpened, ClientEvent, MemberJoined, MessageReceived, RoomsRestored
 from peer.history.archive import HistoryArchive
 from peer.history.entries import HistoryEntry
 from peer.tui.model import local_commands as local
 from peer.tui.model.buffers import BufferId, BufferKind, LineKind, private_buffer
 from peer.tui.model.chat_history import conversation_of
 from peer.tui.model.chat_model import ChatModel
+from peer.tui.model.joined_rooms import RoomView
 from peer.tui.model.result_lines import Refresh, refresh_for, show_result
 from peer.tui.model.screen_requests import (
     KeyCandidate,
@@ -89,9 +90,15 @@ class ChatController:
     # -- state refresh -------------------------------------------------------------------
 
     def refresh_room(self) -> None:
-        """Copy the client's room and members into the model, with trust states."""
-        self.model.set_room(self.client.room, self.client.members, self.client.room_owner)
-        for member in self.model.members:
+        """Copy the client's rooms and members into the model, with trust states."""
+        client = self.client
+        views = []
+        for name in client.rooms:
+            offline = [m.username for m in client.room_members(name) if not m.online]
+            owner = client.room_owner_of(name)
+            views.append(RoomView(name, owner, client.present_members(name), offline))
+        self.model.set_rooms(views)
+        for member in self.model.joined.everyone():
             self.refresh_trust(member)
 
     def refresh_trust(self, username: str) -> None:
@@ -118,6 +125,8 @@ class ChatController:
 
     def handle_event(self, event: ClientEvent) -> list[BufferId]:
         touched = self.model.apply(event)
+        if isinstance(event, RoomsRestored):
+            self.refresh_room()
         if isinstance(event, MemberJoined | ChannelOpened):
             self.refresh_trust(event.username)
         if isinstance(event, MessageReceived) and touched:

@@ -75,7 +75,7 @@ def show_result(model: ChatModel, result: res.Result, room_before: str | None) -
         case res.RoomCreated(room, relay_only=relay_only):
             model.deleted_rooms.discard(room)
             model.banned_from.discard(room)
-            if model.room == room:
+            if room in model.joined:
                 model.buffers.switch_to(room_buffer(room))
                 model.notice(f"created #{room}; you own it and are its first member")
                 _relay_only_notice(model, relay_only)
