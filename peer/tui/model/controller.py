@@ -39,7 +39,7 @@ from peer.events import ChannelOpened, ClientEvent, MemberJoined, MessageReceive
 from peer.history.archive import HistoryArchive
 from peer.history.entries import HistoryEntry
 from peer.tui.model import local_commands as local
-from peer.tui.model.buffers import BufferId, BufferKind, LineKind, private_buffer
+from peer.tui.model.buffers import BufferId, BufferKind, LineKind, private_buffer, room_buffer
 from peer.tui.model.chat_history import conversation_of
 from peer.tui.model.chat_model import ChatModel
 from peer.tui.model.joined_rooms import RoomView
@@ -127,6 +127,11 @@ class ChatController:
         touched = self.model.apply(event)
         if isinstance(event, RoomsRestored):
             self.refresh_room()
+        elif isinstance(event, MemberJoined) and event.room in self.client.rooms:
+            # A new member may be offline (a durable tracker lists the whole roster).
+            online = {m.username: m.online for m in self.client.room_members(event.room)}
+            if not online.get(event.username, True):
+                self.model.joined.presence(event.room, event.username, online=False)
         if isinstance(event, MemberJoined | ChannelOpened):
             self.refresh_trust(event.username)
         if isinstance(event, MessageReceived) and touched:
@@ -191,8 +196,12 @@ class ChatController:
                 local.expand(model)
             case cmd.Register() | cmd.Login():
                 model.error(f"already logged in as {model.username}")
-            case cmd.SendRoom(text):
+            case cmd.SendRoom(text, None):
                 await self._send_to(model.buffers.current.id, text)
+            case cmd.SendRoom(text, room) if room is not None:  # /say ROOM TEXT
+                await self._send_to(room_buffer(room), text)
+            case cmd.LeaveRoom(None) if model.room is not None:  # the room shown (or last)
+                return await self._run(cmd.LeaveRoom(model.room))
             case cmd.SendPrivate(user, text):
                 await self._send_private(user, text)
             case cmd.Verify(user, typed):

@@ -147,3 +147,29 @@ async def test_several_room_buffers_in_the_chat_stable_across_a_restart(
         assert ids(chat.model.buffers)[:3] == ["status", "#den", "#lobby"]
         await pilot.press("ctrl+c")
         await until(pilot, lambda: not app.is_running, "exit")
+
+
+async def test_say_and_leave_name_a_room_from_any_buffer(
+    tracker: TrackerServer, peer_factory: PeerFactory, tmp_path: Path
+) -> None:
+    bob = await peer_factory(tracker, "bob")
+    app = await logged_in_app(tracker, tmp_path / "home-alice")
+    async with app.run_test(size=SIZE) as pilot:
+        chat = await chat_of(pilot, app)
+        model = chat.model
+        await pilot.press(*"/create lobby", "enter")
+        await until(pilot, lambda: "lobby" in model.joined, "lobby created")
+        await bob.client.join_room("lobby")
+        await app.client.wait_channels()  # type: ignore[attr-defined]
+        await pilot.press("f1")
+        assert model.buffers.current.id == STATUS
+        await pilot.press(*"/say #lobby from the status buffer", "enter")
+        got = await bob.wait_for(MessageReceived, lambda e: e.text == "from the status buffer")
+        assert got[0].room == "lobby"
+        lobby = model.buffers.get(room_buffer("lobby"))
+        assert lobby is not None and lobby.lines[-1].text == "from the status buffer"
+        await pilot.press(*"/leave", "enter")  # the room shown last
+        await until(pilot, lambda: "lobby" not in model.joined, "left lobby")
+        assert app.client.rooms == []  # type: ignore[attr-defined]
+        await pilot.press("ctrl+c")
+        await until(pilot, lambda: not app.is_running, "exit")
