@@ -59,7 +59,8 @@ class MemberOffline:
 @dataclass(frozen=True, slots=True)
 class RoomsRestored:
     """After a login or a resume: the rooms we are a member of, in join order, as the
-    tracker keeps them (nothing typed). Empty from a tracker without durable membership."""
+    tracker keeps them (nothing typed). A tracker without durable membership gives none:
+    no such event then."""
 
     rooms: tuple[str, ...]
 

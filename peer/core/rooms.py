@@ -448,7 +448,7 @@ class Rooms:
         present in; whether they are listed in any room (then they are re-dialled)."""
         listed = self.member(user)
         for room in self.by_name.values():
-            if room.mark_gone(user, Failure.CONNECTION_LOST) and not room.offline(user):
+            if room.mark_gone(user, Failure.CONNECTION_LOST):  # offline or not: as before
                 self._host._emit(ev.MemberLeft(room.name, user, "connection_lost"))
         return listed
 

@@ -203,3 +203,13 @@ def test_presence_offline_after_the_channel_was_lost_still_says_offline() -> Non
     step = alice.presence("bob", True, ["den", "lobby"], 3.0)
     assert step.events == [ev.MemberOnline("den", "bob"), ev.MemberOnline("lobby", "bob")]
     assert dials(step) == [Dial("bob")]
+
+
+def test_a_member_reported_offline_whose_channel_then_dies_is_reported_gone_too() -> None:
+    alice = two_rooms()
+    assert alice.presence("bob", False, ["den"], 1.0).events == [ev.MemberOffline("den", "bob")]
+    step = alice.channel_closed(1, CloseReason.EXPIRED, "silent", 16.0)
+    assert events(step, ev.MemberLeft) == [
+        ev.MemberLeft("lobby", "bob", "connection_lost"),
+        ev.MemberLeft("den", "bob", "connection_lost"),
+    ]
