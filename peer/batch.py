@@ -55,6 +55,7 @@ from peer.commands.table import (
     Frontend,
     Help,
     LeaveRoom,
+    ListUsers,
     Login,
     Query,
     Quit,
@@ -261,6 +262,8 @@ class CurrentRoom:
                 return SendRoom(text, self.room)
             case LeaveRoom(None) if self.room is not None and len(self._client.rooms) > 1:
                 return LeaveRoom(self.room)
+            case ListUsers(None) if self.room is not None:
+                return ListUsers(self.room)
             case _:
                 return command
 

@@ -184,11 +184,12 @@ async def execute(client: ChatClient, command: SharedCommand, *, wait: bool = Fa
         case cmd.DeleteRoom(room):
             await client.delete_room(room)
             return Deleted(room)
-        case cmd.ListUsers():
+        case cmd.ListUsers(room):
+            shown = room if room in client.rooms else client.room
             return UsersListed(
-                client.room,
-                client.room_owner,
-                client.members,
+                shown,
+                None if shown is None else client.room_owner_of(shown),
+                [] if shown is None else client.present_members(shown),
                 client.connected_peers,
                 client.channel_paths,
             )

@@ -122,7 +122,10 @@ class DeleteRoom:
 
 @dataclass(frozen=True, slots=True)
 class ListUsers:
-    pass
+    """``/users``: ``room``'s members (``None``: the front end's current room, else the
+    first of the client's)."""
+
+    room: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

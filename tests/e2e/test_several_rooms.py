@@ -73,6 +73,8 @@ async def test_a_member_is_in_several_rooms_and_each_message_stays_in_its_room(
         await alice.expect("message", room="den", text="plain goes to den")
         bob.send("/switch lobby")
         await bob.expect("switched", room="lobby")
+        bob.send("/users")  # the current room's
+        assert (await bob.expect("users"))["room"] == "lobby"
         bob.send("plain goes to the lobby")
         await carol.expect("message", room="lobby", text="plain goes to the lobby")
         await alice.expect("message", room="lobby", text="plain goes to the lobby")
@@ -155,6 +157,9 @@ async def test_batch_room_commands_in_one_room(tracker: TrackerServer, tmp_path:
         users = {m["user"]: m["online"] for m in mine["rooms"][0]["members"]}
         assert users == {"alice": True, "bob": True}
 
+        alice.send("/users")
+        users_listed = await alice.expect("users", room="café")
+        assert users_listed["members"] == ["alice", "bob"]
         alice.send("/say café bonjour")
         await bob.expect("message", room="café", text="bonjour")
         alice.send("/say elsewhere x")

@@ -202,6 +202,8 @@ class ChatController:
                 await self._send_to(room_buffer(room), text)
             case cmd.LeaveRoom(None) if model.room is not None:  # the room shown (or last)
                 return await self._run(cmd.LeaveRoom(model.room))
+            case cmd.ListUsers(None) if model.room is not None:
+                return await self._run(cmd.ListUsers(model.room))
             case cmd.SendPrivate(user, text):
                 await self._send_private(user, text)
             case cmd.Verify(user, typed):

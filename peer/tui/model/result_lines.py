@@ -212,7 +212,7 @@ def _rooms(model: ChatModel, listed: res.RoomsListed) -> None:
             f"  #{room.room}  {len(room.members)}/{room.capacity}  owner {room.owner}{mode}"
             f"  members: {', '.join(room.members) or '-'}"
         )
-    _more(model, len(listed.rooms), listed.total, "/rooms", listed.next)
+    _more(model, len(listed.rooms), listed.total, "/list", listed.next)
 
 
 def _members(model: ChatModel, paths: dict[str, str]) -> None:
