@@ -46,6 +46,7 @@ from commons.errors import P2PChatError, RateLimitedError
 from commons.untrusted_text import replace_unsafe
 from peer import events as ev
 from peer.client.chat_client import ChatClient
+from peer.commands.current_room import aimed_at
 from peer.commands.results import Bye, Joined, Result, RoomCreated, RoomSwitched, result_to_json
 from peer.commands.runner import SharedCommand, execute
 from peer.commands.table import (
@@ -54,14 +55,11 @@ from peer.commands.table import (
     Expand,
     Frontend,
     Help,
-    LeaveRoom,
-    ListUsers,
     Login,
     Query,
     Quit,
     Receipts,
     Search,
-    SendRoom,
     SetSetting,
     Switch,
     command_word,
@@ -257,15 +255,9 @@ class CurrentRoom:
 
     def aim(self, command: SharedCommand) -> SharedCommand:
         """``command`` with the current room filled in where it names none."""
-        match command:
-            case SendRoom(text, None) if self.room is not None:
-                return SendRoom(text, self.room)
-            case LeaveRoom(None) if self.room is not None and len(self._client.rooms) > 1:
-                return LeaveRoom(self.room)
-            case ListUsers(None) if self.room is not None:
-                return ListUsers(self.room)
-            case _:
-                return command
+        aimed = aimed_at(command, self.room)
+        assert not isinstance(aimed, TUI_COMMANDS)  # aiming keeps the command's type
+        return aimed
 
     def after(self, result: Result) -> None:
         match result:

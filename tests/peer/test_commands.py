@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from commons.errors import ErrorCode, ValidationError
+from peer.commands.current_room import aimed_at
 from peer.commands.table import (
     COMMANDS,
     ClearHistory,
@@ -268,3 +269,17 @@ def test_room_names_are_unicode_with_an_optional_hash(line: str, expected: objec
 def test_only_one_leading_hash_is_dropped(line: str) -> None:
     with pytest.raises(CommandError, match="is not a room name"):
         parse_line(line)
+
+
+def test_a_command_without_a_room_is_aimed_at_the_current_room() -> None:
+    assert aimed_at(parse_line("/users"), "den") == ListUsers("den")  # type: ignore[arg-type]
+    assert aimed_at(parse_line("/leave"), "den") == LeaveRoom("den")  # type: ignore[arg-type]
+    assert aimed_at(parse_line("hello"), "den") == SendRoom("hello", "den")  # type: ignore[arg-type]
+    kick = aimed_at(parse_line("/kick bob"), "den")  # type: ignore[arg-type]
+    assert kick == ControlUser(OwnerAction.KICK, "bob", "den")
+    assert aimed_at(parse_line("/kick bob lobby"), "den") == ControlUser(  # type: ignore[arg-type]
+        OwnerAction.KICK, "bob", "lobby"
+    )
+    assert aimed_at(parse_line("/access"), "den") == ShowAccess("den")  # type: ignore[arg-type]
+    assert aimed_at(parse_line("/say lobby x"), "den") == SendRoom("x", "lobby")  # type: ignore[arg-type]
+    assert aimed_at(parse_line("/users"), None) == ListUsers()  # type: ignore[arg-type]

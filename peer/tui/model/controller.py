@@ -34,6 +34,7 @@ from crypto.errors import KeyChangedError
 from crypto.pinning import TrustState
 from peer.client.chat_client import ChatClient
 from peer.commands import table as cmd
+from peer.commands.current_room import aimed_at
 from peer.commands.runner import execute, refresh_key
 from peer.events import ChannelOpened, ClientEvent, MemberJoined, MessageReceived, RoomsRestored
 from peer.history.archive import HistoryArchive
@@ -200,10 +201,14 @@ class ChatController:
                 await self._send_to(model.buffers.current.id, text)
             case cmd.SendRoom(text, room) if room is not None:  # /say ROOM TEXT
                 await self._send_to(room_buffer(room), text)
-            case cmd.LeaveRoom(None) if model.room is not None:  # the room shown (or last)
-                return await self._run(cmd.LeaveRoom(model.room))
-            case cmd.ListUsers(None) if model.room is not None:
-                return await self._run(cmd.ListUsers(model.room))
+            case (
+                cmd.LeaveRoom(None)
+                | cmd.ListUsers(None)
+                | cmd.ControlUser(room=None)
+                | cmd.SetInviteOnly(room=None)
+                | cmd.ShowAccess(None)
+            ) if model.room is not None:  # the room shown (or shown last)
+                return await self._run(aimed_at(command, model.room))
             case cmd.SendPrivate(user, text):
                 await self._send_private(user, text)
             case cmd.Verify(user, typed):
