@@ -391,7 +391,8 @@ class ChatClient:
             )
 
     async def close(self) -> None:
-        """Leave the room (leave notices), log out, close every channel and the listener."""
+        """Log out, close every channel and the listener; against an older tracker (no
+        durable membership) leave the room first (leave notices)."""
         if self._closing:
             return
         if self.room is not None and not self._session.replaced and not self.durable_rooms:
