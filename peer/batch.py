@@ -47,8 +47,9 @@ from commons.errors import P2PChatError, RateLimitedError
 from commons.untrusted_text import replace_unsafe
 from peer import events as ev
 from peer.client.chat_client import ChatClient
-from peer.commands.results import Bye, result_to_json
-from peer.commands.runner import execute
+from peer.commands.current_room import aimed_at
+from peer.commands.results import Bye, Joined, Result, RoomCreated, RoomSwitched, result_to_json
+from peer.commands.runner import SharedCommand, execute
 from peer.commands.table import (
     ClearHistory,
     CloseBuffer,
@@ -143,6 +144,12 @@ def _event_fields(event: ev.ClientEvent) -> tuple[str, Output]:
                 "user": event.username,
                 "reason": event.reason,
             }
+        case ev.MemberOnline():
+            return "member_online", {"room": event.room, "user": event.username}
+        case ev.MemberOffline():
+            return "member_offline", {"room": event.room, "user": event.username}
+        case ev.RoomsRestored():
+            return "rooms_restored", {"rooms": list(event.rooms)}
         case ev.RoomDeleted():
             return "room_deleted", {"room": event.room, "by": event.owner}
         case ev.KeyChanged():
@@ -239,6 +246,7 @@ async def run_batch(config: PeerConfig, lines: AsyncIterator[str], write: Writer
         }
     )
     login_failed = False
+    current = CurrentRoom(client)
     async for line in lines:
         try:
             command = parse_line(line, Frontend.BATCH)
@@ -251,7 +259,9 @@ async def run_batch(config: PeerConfig, lines: AsyncIterator[str], write: Writer
             break
         assert not isinstance(command, TUI_COMMANDS)  # the batch table offers none of them
         try:
-            write(result_to_json(await execute(client, command, wait=True)))
+            result = await execute(client, current.aim(command), wait=True)
+            current.after(result)
+            write(result_to_json(result))
         except P2PChatError as exc:
             write(error_to_json(exc, command_word(line.strip())))
             login_failed = login_failed or isinstance(command, Login)
@@ -260,6 +270,38 @@ async def run_batch(config: PeerConfig, lines: AsyncIterator[str], write: Writer
     await pump
     write(result_to_json(Bye()))
     return EXIT_LOGIN_FAILED if login_failed and not logged_in else 0
+
+
+class CurrentRoom:
+    """Where batch's plain lines go: the room last joined, created or ``/switch``ed to;
+    when that is not one of ours any more (left, kicked, deleted, after a login), the
+    first of the client's rooms in join order. The client itself has no current room."""
+
+    def __init__(self, client: ChatClient) -> None:
+        self._client = client
+        self._chosen: str | None = None
+
+    @property
+    def room(self) -> str | None:
+        rooms = self._client.rooms
+        if self._chosen in rooms:
+            return self._chosen
+        return rooms[0] if rooms else None
+
+    def aim(self, command: SharedCommand) -> SharedCommand:
+        """``command`` with the current room filled in where it names none."""
+        aimed = aimed_at(command, self.room)
+        assert not isinstance(aimed, TUI_COMMANDS)  # aiming keeps the command's type
+        return aimed
+
+    def after(self, result: Result) -> None:
+        match result:
+            case Joined(room) | RoomSwitched(room):
+                self._chosen = room
+            case RoomCreated(room) if room in self._client.rooms:
+                self._chosen = room
+            case _:
+                pass
 
 
 async def _pump_events(client: ChatClient, write: Writer) -> None:

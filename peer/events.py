@@ -103,6 +103,34 @@ class MemberLeft:
 
 
 @dataclass(frozen=True, slots=True)
+class MemberOnline:
+    """A member of ``room`` came online (their session started): one event per room we
+    share with them (a UI may fold them). Not a membership change: see
+    :class:`MemberJoined`."""
+
+    room: str
+    username: str
+
+
+@dataclass(frozen=True, slots=True)
+class MemberOffline:
+    """A member of ``room`` went offline (their session ended) and stays a member: one
+    event per room we share with them. Not a membership change: see :class:`MemberLeft`."""
+
+    room: str
+    username: str
+
+
+@dataclass(frozen=True, slots=True)
+class RoomsRestored:
+    """After a login or a resume: the rooms we are a member of, in join order, as the
+    tracker keeps them (nothing typed). A tracker without durable membership gives none:
+    no such event then."""
+
+    rooms: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class RoomDeleted:
     """The room is gone; ``owner`` (who alone may delete it) when known."""
 
@@ -245,6 +273,9 @@ ClientEvent = (
     | ReadUpTo
     | MemberJoined
     | MemberLeft
+    | MemberOnline
+    | MemberOffline
+    | RoomsRestored
     | RoomDeleted
     | KeyChanged
     | TrustChanged

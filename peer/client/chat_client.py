@@ -53,6 +53,7 @@ from peer.core.frames import (
     validate_text,
 )
 from peer.core.peer_core import PeerCore
+from peer.core.rooms import RoomMember
 from peer.errors import (
     NotConnectedError,
     NotInRoomError,
@@ -130,19 +131,55 @@ class ChatClient:
         return None if self._driver is None else self._driver.core
 
     @property
+    def rooms(self) -> list[str]:
+        """The rooms we are a member of, in join order (the tracker's order after a login)."""
+        return [] if self.core is None else self.core.rooms.names()
+
+    def room_members(self, room: str) -> list[RoomMember]:
+        """``room``'s roster in join order, each with whether their session is up
+        (``NotInRoomError`` if we are not in it)."""
+        core = self.core
+        state = None if core is None else core.rooms.get(room)
+        if state is None:
+            raise NotInRoomError(f"you are not in {room}")
+        return [RoomMember(u, state.online(u)) for u in state.roster]
+
+    def room_owner_of(self, room: str) -> str | None:
+        """``room``'s owner (``None``: we are not in it)."""
+        core = self.core
+        state = None if core is None else core.rooms.get(room)
+        return None if state is None else state.owner
+
+    def room_capacity(self, room: str) -> int:
+        """``room``'s capacity (0: we are not in it)."""
+        core = self.core
+        state = None if core is None else core.rooms.get(room)
+        return 0 if state is None else state.capacity
+
+    @property
     def room(self) -> str | None:
+        """The first of :attr:`rooms` (``None``: in none); a front end keeps its own
+        current room (the TUI's buffer, batch's ``/switch``)."""
         core = self.core
         return None if core is None or core.room is None else core.room.name
 
     @property
     def room_owner(self) -> str | None:
+        """The owner of :attr:`room`."""
         core = self.core
         return None if core is None or core.room is None else core.room.owner
 
     @property
     def members(self) -> list[str]:
-        """Current room members (this user included), minus those known to have gone."""
+        """:attr:`room`'s present members (this user included), minus those known to
+        have gone."""
         return [] if self.core is None else self.core.members
+
+    def present_members(self, room: str) -> list[str]:
+        """``room``'s present members (this user included), sorted; ``[]`` if not in it."""
+        core = self.core
+        state = None if core is None else core.rooms.get(room)
+        return [] if state is None else sorted(state.present())
 
     @property
     def connected_peers(self) -> list[str]:
@@ -324,6 +361,25 @@ class ChatClient:
         self._relay.known = self._known
         self._relay_offered(reply.relay)
         await trust.started()
+        self._restore_rooms()
+
+    @property
+    def durable_rooms(self) -> bool:
+        """Whether the tracker keeps memberships while offline and holds several rooms
+        per user (its LOGIN reply lists ``rooms``). An older tracker moves a user out of
+        their room on a join, so this client then keeps one room, as the tracker does."""
+        login = self._session.login_reply
+        return login is not None and login.rooms is not None
+
+    def _restore_rooms(self) -> None:
+        """Back in the rooms the tracker lists for us (login, resume), nothing typed; a
+        room we held keeps how we entered it (relay-only or not), a new one follows the
+        config."""
+        login, driver = self._session.login_reply, self._driver
+        if login is None or login.rooms is None or driver is None:
+            return
+        held = {name: self.relay_only_in(name) for name in self.rooms}
+        driver.rooms_restored(login.rooms, lambda room: held.get(room, self.config.relay_only))
 
     def _known(self, user: str) -> bool:
         """A room-mate, a user with a channel, or a contact whose key is pinned: their
@@ -344,10 +400,13 @@ class ChatClient:
             )
 
     async def close(self) -> None:
-        """Leave the room (leave notices), log out, close every channel and the listener."""
+        """Log out, close every channel and the listener; against an older tracker (no
+        durable membership) leave the room first (leave notices)."""
         if self._closing:
             return
-        if self.room is not None and not self._session.replaced:
+        if self.room is not None and not self._session.replaced and not self.durable_rooms:
+            # An older tracker ends the membership with the session: say goodbye. A
+            # durable one keeps our seats; the members see us go offline.
             with contextlib.suppress(P2PChatError, OSError, TimeoutError):
                 await asyncio.wait_for(self.leave_room(), CLOSE_TIMEOUT)
         self._closing = True
@@ -403,7 +462,8 @@ class ChatClient:
         driver.joining(name)
         info = await self._session.create_room(name, invite_only, relay_only)
         if driver.core.me in info.members:
-            driver.room_entered(info, [], relay_only=relay_only)
+            self._single_room(name)
+            driver.room_entered(info, [], relay_only=relay_only, roster=self._roster(info))
         return info
 
     async def join_room(self, name: str, *, relay_only: bool = False) -> list[str]:
@@ -417,8 +477,21 @@ class ChatClient:
         self._check_relay_only(relay_only)
         driver.joining(name)
         reply = await self._session.join_room(name, relay_only)
-        driver.room_entered(reply.room, reply.members, relay_only=relay_only)
-        return self.members
+        self._single_room(name)
+        roster = reply.roster
+        driver.room_entered(reply.room, reply.members, relay_only=relay_only, roster=roster)
+        return self.present_members(name)
+
+    def _single_room(self, entering: str) -> None:
+        """An older tracker moved us out of our other room: close it here too."""
+        driver = self._driver
+        if driver is not None and not self.durable_rooms:
+            for other in [r for r in self.rooms if r != entering]:
+                driver.apply(driver.core.room_closed(other, deleted=False))
+
+    def _roster(self, info: RoomInfo) -> list[str] | None:
+        """A new room's roster from a durable tracker (its creator alone, online)."""
+        return list(info.members) if self.durable_rooms else None
 
     def _check_relay_only(self, relay_only: bool) -> None:
         """A relay-only room reaches nobody without the tracker's relay: refused."""
@@ -429,34 +502,46 @@ class ChatClient:
 
     @property
     def room_relay_only(self) -> bool:
-        """Whether we entered our room relay-only (``False`` when in none)."""
+        """Whether we entered :attr:`room` relay-only (``False`` when in none)."""
         room = None if self._driver is None else self._driver.core.room
         return room is not None and room.relay_only
 
-    async def leave_room(self) -> None:
-        """Send a leave notice to every member, tell the tracker, close room-only channels."""
+    def relay_only_in(self, room: str) -> bool:
+        """Whether we entered ``room`` relay-only (``False`` when not in it)."""
+        state = None if self._driver is None else self._driver.core.rooms.get(room)
+        return state is not None and state.relay_only
+
+    async def leave_room(self, room: str | None = None) -> str:
+        """Leave ``room`` (``None``: our only room; ``ValidationError`` when in several):
+        a leave notice to each of its members, the tracker told, then the channels no
+        other room shares closed. Returns the room left."""
         driver, _ = self._require()
-        room = driver.core.room
-        if room is None:
-            raise NotInRoomError("you are not in a room")
-        driver.apply(driver.core.leave_notices())
-        await driver.drain(room.others())
+        names = driver.core.rooms.names()
+        if room is None and len(names) > 1:
+            raise ValidationError("name the room to leave: you are in several")
+        name = validate_room_name(room) if room is not None else next(iter(names), None)
+        state = None if name is None else driver.core.rooms.get(name)
+        if name is None or state is None:
+            raise NotInRoomError("you are not in a room" if room is None else f"not in {room}")
+        driver.apply(driver.core.leave_notices(name))
+        await driver.drain(state.others())
         try:
-            await self._session.leave_room()
+            await self._session.leave_room(name)
         except P2PChatError as exc:
             if exc.code not in (ErrorCode.NOT_IN_ROOM, ErrorCode.NOT_CONNECTED, ErrorCode.TIMEOUT):
                 raise
         finally:
-            if driver.core.room is room:
-                driver.apply(driver.core.room_closed(deleted=False))
+            if driver.core.rooms.get(name) is state:
+                driver.apply(driver.core.room_closed(name, deleted=False))
+        return name
 
     async def delete_room(self, name: str) -> None:
         """Delete ``name`` (owner only); members are told by the tracker."""
         driver, _ = self._require()
         name = validate_room_name(name)
         await self._session.delete_room(name)
-        if self.room == name:
-            driver.apply(driver.core.room_closed(deleted=True))
+        if name in self.rooms:
+            driver.apply(driver.core.room_closed(name, deleted=True))
 
     # ------------------------------------------------------------------ owner control
 
@@ -585,26 +670,29 @@ class ChatClient:
 
     # ------------------------------------------------------------------ sending
 
-    async def send_room(self, text: str, *, wait: bool = False) -> SentMessage:
-        """Send ``text`` to the current room. Each recipient's receipt arrives later as
+    async def send_room(self, room: str, text: str, *, wait: bool = False) -> SentMessage:
+        """Send ``text`` to ``room`` (one of :attr:`rooms`: ``NotInRoomError`` otherwise);
+        it goes to that room's present members only. Each recipient's receipt arrives later as
         ``MessageDelivered`` or ``MessageFailed`` for the returned ``msg_id``.
 
         ``wait``: first wait (:meth:`wait_for_room`) until every member's backlog has room,
         so the message is queued for all rather than failing ``backlog_full`` for some; a
         script sending faster than its recipients acknowledge is slowed down to their
         pace. Without it a full backlog fails at once (an interactive user sees it)."""
-        where = ConversationId(self.room, None)  # no room: _send_room says so
+        where = ConversationId(validate_room_name(room), None)
         return await self._send_to(where, validate_text(text), wait=wait, message=True)
 
-    async def _send_room(self, text: Body, *, wait: bool) -> SentMessage:
+    async def _send_room(self, room: str, text: Body, *, wait: bool) -> SentMessage:
         driver, trust = self._require()
-        if wait and driver.core.room is not None:
-            await driver.wait_for_room(sorted(driver.core.room.listed_others()))
+        state = driver.core.rooms.get(room)
+        if wait and state is not None:
+            await driver.wait_for_room(sorted(state.listed_others()))
         core = driver.core
-        if core.room is None:
-            raise NotInRoomError("join a room first (or use a private message)")
-        blocked = trust.blocked(sorted(core.room.others()))
-        sent, step = core.send_room(text, time.time(), driver.now(), blocked)
+        state = core.rooms.get(room)
+        if state is None:
+            raise NotInRoomError(f"you are not in {room}: join it first (or write privately)")
+        blocked = trust.blocked(sorted(state.others()))
+        sent, step = core.send_room(room, text, time.time(), driver.now(), blocked)
         driver.apply(step)
         await self._drain(sent.recipients)
         return sent
@@ -648,10 +736,10 @@ class ChatClient:
         driver, _ = self._require()
         if where.peer is not None:
             sent = await self._send_private(where.peer, body, wait=wait)
-        elif where.room != self.room:
-            raise NotInRoomError(f"you are not in {where.room}")
+        elif where.room is None:
+            raise NotInRoomError("join a room first (or name a user)")
         else:
-            sent = await self._send_room(body, wait=wait)
+            sent = await self._send_room(where.room, body, wait=wait)
         if message:
             driver.core.conversation.remember(where, ev.MessageRef(driver.core.me, sent.msg_id))
         return sent
@@ -748,11 +836,14 @@ class ChatClient:
             self._emit(ev.ConnectionLost(detail))
 
     async def restored(self) -> None:
-        """Logged in again after an outage: join the room we were in."""
+        """Logged in again after an outage: back in our rooms (a durable tracker's reply
+        lists them), or join the room we were in again (an older tracker)."""
         login = self._session.login_reply
         self._relay_offered(login is not None and login.relay)
         room, relay_only = self.room, self.room_relay_only
-        if room is not None:
+        if self.durable_rooms:
+            self._restore_rooms()
+        elif room is not None:
             self._require()[0].joining(room)
             try:
                 reply = await self._session.join_room(room, relay_only)
@@ -760,12 +851,14 @@ class ChatClient:
                 if exc.code not in _REJOIN_REFUSALS:
                     raise
                 driver, _ = self._require()
-                driver.apply(driver.core.room_closed(deleted=exc.code is ErrorCode.ROOM_NOT_FOUND))
+                deleted = exc.code is ErrorCode.ROOM_NOT_FOUND
+                driver.apply(driver.core.room_closed(room, deleted=deleted))
                 if exc.code is not ErrorCode.ROOM_NOT_FOUND:
                     why = _REJOIN_REFUSALS[exc.code]
                     self._emit(ev.ErrorEvent(str(exc.code), f"could not rejoin {room}: {why}"))
             else:
-                self._require()[0].room_entered(reply.room, reply.members, relay_only=relay_only)
+                driver = self._require()[0]
+                driver.room_entered(reply.room, reply.members, relay_only=relay_only)
         self._emit(ev.Reconnected())
 
     def failed(self, error: P2PChatError) -> None:

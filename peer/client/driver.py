@@ -57,12 +57,15 @@ from peer.core.dialling import DialDirect, DialRefused
 from peer.core.endpoint_policy import DirectPrivate
 from peer.core.frames import Frame
 from peer.core.peer_core import PeerCore
+from peer.core.rooms import RoomEntry
 from peer.errors import ChannelRefusedError, RequestTimeoutError, UserOfflineError
 from peer.session.messages import (
     InvitedPush,
     KeyChangedPush,
     KickedPush,
+    PresencePush,
     RoomDeletedPush,
+    RoomRecord,
     RoomUpdate,
     SessionReplacedPush,
     TrackerPush,
@@ -111,7 +114,9 @@ class CoreDriver:
         shell.address_policy = AddressPolicy(tracker_address)
         events.flow = self
         #: How to dial each room-mate who listens (from the room's member list).
-        self._addresses: dict[str, Endpoint] = {}
+        #: How to dial the room-mates who listen, per room (only theirs: nobody else's
+        #: address is ever given to us).
+        self._addresses: dict[str, dict[str, Endpoint]] = {}
         #: Our own address, offered over relayed channels (``None``: no listener).
         self.own_endpoint: Endpoint | None = None
         self.direct_private = DirectPrivate.VERIFIED
@@ -153,7 +158,7 @@ class CoreDriver:
 
     def _dial(self, user: str) -> None:
         """Dial ``user`` the way the core decides (:meth:`PeerCore.dial_path`)."""
-        endpoint = self._addresses.get(user)
+        endpoint = next((a[user] for a in self._addresses.values() if user in a), None)
         path = self.core.dial_path(
             user,
             None if endpoint is None else (endpoint.host, endpoint.port),
@@ -242,14 +247,18 @@ class CoreDriver:
         for m in members:
             self.directory.remember(m.username, decode_identity_key(m.identity_key), now)
 
-    def _room_addresses(self, members: list[MemberInfo]) -> None:
-        """Our room's member list: how to dial the room-mates who listen (only theirs:
-        nobody else's address is ever given to us)."""
-        self._addresses = {
+    def _room_addresses(self, room: str, members: list[MemberInfo]) -> None:
+        """``room``'s online members: how to dial those who listen."""
+        self._addresses[room] = {
             m.username: Endpoint(m.host, m.port)
             for m in members
             if m.host is not None and m.port is not None
         }
+
+    def _forget_addresses(self) -> None:
+        """Drop the addresses of rooms we are no longer in."""
+        for room in [r for r in self._addresses if self.core.rooms.get(r) is None]:
+            del self._addresses[room]
 
     def joining(self, room: str) -> None:
         """A JOIN_ROOM or CREATE_ROOM for ``room`` is about to go out: the pushes for it
@@ -257,35 +266,72 @@ class CoreDriver:
         self._catch_up.start(room)
 
     def room_entered(
-        self, info: RoomInfo, members: list[MemberInfo], *, relay_only: bool = False
+        self,
+        info: RoomInfo,
+        members: list[MemberInfo],
+        *,
+        relay_only: bool = False,
+        roster: list[str] | None = None,
     ) -> None:
-        """We created or joined ``info`` (``members``: how to reach them, when known;
-        ``relay_only``: entered relay-only, every channel to them through the relay)."""
+        """We created or joined ``info`` (``members``: the online ones and how to reach
+        them, when known; ``roster``: every member in join order, ``None`` from an older
+        tracker; ``relay_only``: entered relay-only, every channel to them through the
+        relay)."""
         self.remember(members)
-        self._room_addresses(members)
+        self._room_addresses(info.name, members)
         names = [m.username for m in members] or list(info.members)
         core, now = self.core, self.now()
         step = core.room_entered(
-            info.name, info.owner, info.capacity, names, now, relay_only=relay_only
+            info.name, info.owner, info.capacity, names, now, relay_only=relay_only, roster=roster
         )
         self.apply(step)
+        self._forget_addresses()
         for push in self._catch_up.finish(info.name):
             self.pushed(push)
+
+    def rooms_restored(
+        self, rooms: Iterable[RoomRecord], relay_only: Callable[[str], bool]
+    ) -> None:
+        """After a login or resume: the tracker's rooms for us, in join order (see
+        :meth:`peer.core.rooms.Rooms.restored`); ``relay_only(room)``: how we hold our
+        seat there (the tracker does not say)."""
+        entries = []
+        for record in rooms:
+            room, roster = record.room, record.roster
+            self.remember(roster.online)
+            self._room_addresses(room.name, roster.online)
+            online = [m.username for m in roster.online]
+            entries.append(
+                RoomEntry(
+                    room.name,
+                    room.owner,
+                    room.capacity,
+                    online if roster.names is None else roster.names,
+                    online,
+                    relay_only(room.name),
+                )
+            )
+        self.apply(self.core.rooms_restored(entries, self.now()))
+        self._forget_addresses()
 
     def pushed(self, push: TrackerPush) -> None:
         core = self.core
         self._catch_up.note(push)
         if isinstance(push, RoomUpdate):
             self.remember(push.members)
-            if core.room is not None and core.room.name == push.room:
-                self._room_addresses(push.members)
+            if core.rooms.get(push.room) is not None:
+                self._room_addresses(push.room, push.members)
             names = [m.username for m in push.members]
             removed = push.removed
             departed = None if removed is None else (removed.username, removed.reason)
-            self.apply(core.room_update(push.room, push.owner, names, self.now(), departed))
+            step = core.room_update(push.room, push.owner, names, self.now(), departed, push.roster)
+            self.apply(step)
+        elif isinstance(push, PresencePush):
+            self._presence(push)
         elif isinstance(push, RoomDeletedPush):
-            if core.room is not None and core.room.name == push.room:
-                self.apply(core.room_closed(deleted=True))
+            if core.rooms.get(push.room) is not None:
+                self.apply(core.room_closed(push.room, deleted=True))
+                self._forget_addresses()
         elif isinstance(push, KickedPush):
             self.apply(core.kicked(push.kicked))
         elif isinstance(push, InvitedPush):
@@ -296,6 +342,21 @@ class CoreDriver:
         elif isinstance(push, KeyChangedPush):
             self.directory.key_changed(push.username, push.identity_key, self._clock())
             self._tasks.spawn(self._new_key(push.username, push.identity_key), "key change")
+
+    def _presence(self, push: PresencePush) -> None:
+        """A member's session started or ended: their address in each room we share
+        (only if the tracker gives one), then the core."""
+        if push.member is not None:
+            self.remember([push.member])
+        for room in push.rooms:
+            addresses = self._addresses.get(room)
+            if addresses is None:
+                continue
+            addresses.pop(push.username, None)
+            member = push.member
+            if member is not None and member.host is not None and member.port is not None:
+                addresses[push.username] = Endpoint(member.host, member.port)
+        self.apply(self.core.presence(push.username, push.online, push.rooms, self.now()))
 
     async def _new_key(self, user: str, key: bytes) -> None:
         """A new key for ``user`` now waits for the user: nothing more goes to them."""

@@ -16,6 +16,7 @@ from peer.commands.values import (
     EditMessage,
     Help,
     JoinRoom,
+    LeaveRoom,
     Login,
     OwnerAction,
     React,
@@ -24,6 +25,7 @@ from peer.commands.values import (
     Search,
     SendAction,
     SendPrivate,
+    SendRoom,
     SetInviteOnly,
     SetSetting,
     SetTyping,
@@ -118,6 +120,22 @@ def typing(usage: str, rest: str) -> UserCommand:
     if not 1 <= len(args) <= 2 or args[0] not in ("on", "off"):
         raise CommandError(f"usage: {usage}")
     return SetTyping(args[0] == "on", validate_username(args[1]) if len(args) == 2 else None)
+
+
+def say(usage: str, rest: str) -> UserCommand:
+    """``ROOM TEXT``: a message to that room, whatever the current one."""
+    room, _, text = rest.lstrip().partition(" ")
+    if not room or not text.strip():
+        raise CommandError(f"usage: {usage}")
+    return SendRoom(text, room_name(usage, room))
+
+
+def leave(usage: str, rest: str) -> UserCommand:
+    """``[ROOM]``: the room to leave (default: the current one)."""
+    args = rest.split()
+    if len(args) > 1:
+        raise CommandError(f"usage: {usage}")
+    return LeaveRoom(room_name(usage, args[0]) if args else None)
 
 
 def fingerprint(usage: str, rest: str) -> UserCommand:

@@ -157,6 +157,38 @@ class Left:
 
 
 @dataclass(frozen=True, slots=True)
+class MemberPresence:
+    user: str
+    online: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MyRoom:
+    """One of our rooms: its roster in join order, each member online or not."""
+
+    room: str
+    owner: str
+    capacity: int
+    members: list[MemberPresence]
+
+
+@dataclass(frozen=True, slots=True)
+class MyRoomsListed:
+    """``/rooms``: our rooms in join order."""
+
+    EVENT: ClassVar[str] = "my_rooms"
+    rooms: list[MyRoom]
+
+
+@dataclass(frozen=True, slots=True)
+class RoomSwitched:
+    """Batch ``/switch``: plain lines go to ``room`` from now on."""
+
+    EVENT: ClassVar[str] = "switched"
+    room: str
+
+
+@dataclass(frozen=True, slots=True)
 class Deleted:
     EVENT: ClassVar[str] = "deleted"
     room: str
@@ -268,6 +300,8 @@ Result = (
     | AccessListed
     | Joined
     | Left
+    | MyRoomsListed
+    | RoomSwitched
     | Deleted
     | UsersListed
     | Sent

@@ -23,6 +23,9 @@ from peer.commands.results import (
     Joined,
     Left,
     LoggedIn,
+    MemberPresence,
+    MyRoom,
+    MyRoomsListed,
     OwnFingerprint,
     PeerEntry,
     PeersListed,
@@ -34,6 +37,7 @@ from peer.commands.results import (
     RoomEntry,
     RoomModeSet,
     RoomsListed,
+    RoomSwitched,
     Sent,
     Signalled,
     Trusted,
@@ -42,6 +46,7 @@ from peer.commands.results import (
     Verified,
 )
 from peer.core.actions import SentMessage
+from peer.errors import NotInRoomError
 from peer.session.pins import endpoint_key
 
 #: The commands both front ends run through :func:`execute`.
@@ -56,6 +61,8 @@ SharedCommand = (
     | cmd.ShowAccess
     | cmd.JoinRoom
     | cmd.LeaveRoom
+    | cmd.MyRooms
+    | cmd.SwitchRoom
     | cmd.DeleteRoom
     | cmd.ListUsers
     | cmd.SendPrivate
@@ -125,6 +132,12 @@ _OWNER_ACTIONS = {
 }
 
 
+def my_room(client: ChatClient, name: str) -> MyRoom:
+    """One of our rooms as ``/rooms`` lists it."""
+    members = [MemberPresence(m.username, m.online) for m in client.room_members(name)]
+    return MyRoom(name, client.room_owner_of(name) or "", client.room_capacity(name), members)
+
+
 async def execute(client: ChatClient, command: SharedCommand, *, wait: bool = False) -> Result:
     """Run one command; errors raise :class:`commons.errors.P2PChatError`.
 
@@ -174,40 +187,49 @@ async def execute(client: ChatClient, command: SharedCommand, *, wait: bool = Fa
         case cmd.JoinRoom(room, relay_only):
             members = await client.join_room(room, relay_only=relay_only)
             return Joined(room, client.room_owner, members, relay_only)
-        case cmd.LeaveRoom():
-            left = client.room
-            await client.leave_room()
-            return Left(left)
+        case cmd.LeaveRoom(room):
+            return Left(await client.leave_room(room))
+        case cmd.MyRooms():
+            return MyRoomsListed([my_room(client, name) for name in client.rooms])
+        case cmd.SwitchRoom(room):
+            if room not in client.rooms:
+                raise NotInRoomError(f"you are not in {room}: /join {room} first")
+            return RoomSwitched(room)
         case cmd.DeleteRoom(room):
             await client.delete_room(room)
             return Deleted(room)
-        case cmd.ListUsers():
+        case cmd.ListUsers(room):
+            shown = room if room in client.rooms else client.room
             return UsersListed(
-                client.room,
-                client.room_owner,
-                client.members,
+                shown,
+                None if shown is None else client.room_owner_of(shown),
+                [] if shown is None else client.present_members(shown),
                 client.connected_peers,
                 client.channel_paths,
             )
         case cmd.SendPrivate(username, text):
             sent = await client.send_private(username, text, wait=wait)
             return Sent(None, username, sent.msg_id, list(sent.recipients))
-        case cmd.SendRoom(text):
-            sent = await client.send_room(text, wait=wait)
+        case cmd.SendRoom(text, room):
+            target = room if room is not None else client.room
+            if target is None:
+                raise NotInRoomError("join a room first (or use a private message)")
+            sent = await client.send_room(target, text, wait=wait)
             return Sent(sent.room, None, sent.msg_id, list(sent.recipients))
         case cmd.Reply(msg_id, text):
             return _sent(await client.reply(msg_id, text, wait=wait))
-        case cmd.SendAction(text):
-            return _sent(await client.send_me(text, wait=wait))
+        case cmd.SendAction(text, room):
+            return _sent(await client.send_me(text, room=room, wait=wait))
         case cmd.React(msg_id, emoji, on):
             return _sent(await client.react(msg_id, emoji, on=on, wait=wait))
         case cmd.EditMessage(msg_id, text):
             return _sent(await client.edit(msg_id, text, wait=wait))
         case cmd.Unsend(msg_id):
             return _sent(await client.delete(msg_id, wait=wait))
-        case cmd.SetTyping(active, username):
-            went = client.typing(active, user=username)
-            return Signalled("typing", None if username else client.room, username, went)
+        case cmd.SetTyping(active, username, room):
+            target = None if username else (room if room is not None else client.room)
+            went = client.typing(active, room=target, user=username)
+            return Signalled("typing", target, username, went)
         case cmd.MarkRead(msg_id):
             where = client.locate(msg_id).conversation
             return Signalled("read", where.room, where.peer, client.mark_read(msg_id))

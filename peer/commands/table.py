@@ -48,6 +48,7 @@ from peer.commands.values import (
     ListUsers,
     Login,
     MarkRead,
+    MyRooms,
     OwnerAction,
     Query,
     Quit,
@@ -66,6 +67,7 @@ from peer.commands.values import (
     ShowAccess,
     ShowFingerprint,
     Switch,
+    SwitchRoom,
     Trust,
     Unsend,
     UserCommand,
@@ -96,6 +98,7 @@ __all__ = [
     "ListUsers",
     "Login",
     "MarkRead",
+    "MyRooms",
     "OwnerAction",
     "Parser",
     "Query",
@@ -115,6 +118,7 @@ __all__ = [
     "ShowAccess",
     "ShowFingerprint",
     "Switch",
+    "SwitchRoom",
     "Trust",
     "Unsend",
     "UserCommand",
@@ -180,12 +184,12 @@ COMMANDS: tuple[CommandSpec, ...] = (
     ),
     CommandSpec(
         "/rooms",
-        "/rooms [FROM]",
-        "list rooms, a page at a time",
-        parsers.page(ListRooms),
-        details="Rooms in name order with their members, capacity, owner and whether they"
-        " are invite-only; a long list comes in pages (/rooms FROM). Room names then"
-        " complete with Tab after /join.",
+        "/rooms",
+        "your rooms, their members and who is online",
+        parsers.bare(MyRooms),
+        details="The rooms you are a member of, in the order you joined them (the tracker"
+        " keeps your seat while you are offline, and gives them back at every login), each"
+        " with its owner, capacity and members, online or not. /list shows every room.",
     ),
     CommandSpec(
         "/create",
@@ -205,18 +209,38 @@ COMMANDS: tuple[CommandSpec, ...] = (
         "join a room",
         parsers.join,
         _R,
-        details="Leaves your current room (you are in one at a time) and enters ROOM; an"
-        " end-to-end encrypted channel opens to each member. --relay-only: the tracker"
-        " gives the members no address for you and every channel to them goes through"
-        " its relay (members see ⇄ relay); /join the room you are in changes it. #ROOM"
-        " works too (/join #café).",
+        details="Enters ROOM (your other rooms stay: at most 20 rooms each, set by the"
+        " tracker) and makes it the current one; an end-to-end encrypted channel opens to"
+        " each member online (one channel per person, shared by every room you share)."
+        " --relay-only: the tracker gives the members no address for you and every"
+        " channel to them goes through its relay (members see ⇄ relay); /join a room you"
+        " are in changes it. #ROOM works too (/join #café).",
     ),
     CommandSpec(
         "/leave",
-        "/leave",
-        "leave the current room",
-        parsers.bare(LeaveRoom),
-        details="Members are told.",
+        "/leave [ROOM]",
+        "leave a room (default: the current one)",
+        parsers.leave,
+        _R,
+        details="Members are told; you stop being a member (/quit does not: your seat"
+        " waits for your next login).",
+    ),
+    CommandSpec(
+        "/list",
+        "/list [FROM]",
+        "list every room on the tracker, a page at a time",
+        parsers.page(ListRooms),
+        details="Rooms in name order with their members, capacity, owner and whether they"
+        " are invite-only; a long list comes in pages (/list FROM). Room names then"
+        " complete with Tab after /join.",
+    ),
+    CommandSpec(
+        "/say",
+        "/say ROOM TEXT",
+        "send TEXT to ROOM, whatever the current room",
+        parsers.say,
+        _R,
+        details="ROOM must be one of your rooms (#ROOM works too).",
     ),
     CommandSpec(
         "/delete",
@@ -466,6 +490,16 @@ COMMANDS: tuple[CommandSpec, ...] = (
         ArgumentKind.BUFFER,
         TUI_ONLY,
         "By number (as in the buffer bar), #room or @user.",
+    ),
+    CommandSpec(
+        "/switch",
+        "/switch ROOM",
+        "send plain lines to ROOM from now on",
+        parsers.room(SwitchRoom),
+        _R,
+        BATCH_ONLY,
+        "ROOM must be one of your rooms. Plain lines go to the current room: the last one"
+        " joined, created or switched to; after a login, the first in join order.",
     ),
     CommandSpec(
         "/close",

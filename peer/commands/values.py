@@ -98,7 +98,21 @@ class JoinRoom:
 
 @dataclass(frozen=True, slots=True)
 class LeaveRoom:
-    pass
+    """``room``: the one to leave (``None``: the current room, or the only one)."""
+
+    room: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MyRooms:
+    """``/rooms``: the rooms we are a member of, with their members and who is online."""
+
+
+@dataclass(frozen=True, slots=True)
+class SwitchRoom:
+    """Batch ``/switch ROOM``: where plain lines go from now on (one of our rooms)."""
+
+    room: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +122,10 @@ class DeleteRoom:
 
 @dataclass(frozen=True, slots=True)
 class ListUsers:
-    pass
+    """``/users``: ``room``'s members (``None``: the front end's current room, else the
+    first of the client's)."""
+
+    room: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,9 +136,12 @@ class SendPrivate:
 
 @dataclass(frozen=True, slots=True)
 class SendRoom:
-    """A plain line: to the room (batch) or to the buffer shown (terminal chat)."""
+    """A plain line: to the current room (batch) or to the buffer shown (terminal
+    chat); ``room``: the room it goes to (``/say ROOM TEXT``, or the front end's current
+    room; ``None``: the first of the client's rooms)."""
 
     text: str
+    room: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,9 +248,11 @@ class Reply:
 
 @dataclass(frozen=True, slots=True)
 class SendAction:
-    """``/me TEXT``: an action (``* alice waves``) to the room."""
+    """``/me TEXT``: an action (``* alice waves``) to ``room`` (the front end's current
+    room; ``None``: the first of the client's rooms)."""
 
     text: str
+    room: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,10 +281,12 @@ class Unsend:
 
 @dataclass(frozen=True, slots=True)
 class SetTyping:
-    """``/typing on|off [USER]``: we are typing (or stopped) in the room, or to ``USER``."""
+    """``/typing on|off [USER]``: we are typing (or stopped) in ``room`` (the front end's
+    current room), or to ``USER``."""
 
     active: bool
     username: str | None
+    room: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,6 +307,8 @@ UserCommand = (
     | ShowAccess
     | JoinRoom
     | LeaveRoom
+    | MyRooms
+    | SwitchRoom
     | DeleteRoom
     | ListUsers
     | SendPrivate

@@ -1,4 +1,4 @@
-"""The peer's sans-I/O rules: PeerCore and its bookkeeping (room, dialling, delivery, liveness).
+"""The peer's sans-I/O rules: PeerCore and its bookkeeping (rooms, dialling, delivery, liveness).
 
 Every input returns a :class:`~peer.core.actions.Step` of user events and shell actions; nothing
 here awaits, reads a clock or touches a socket.

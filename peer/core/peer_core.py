@@ -9,8 +9,10 @@ user's room, channels, outbox and inbox, and leans on the bookkeeping of
 (receipts, resend, exactly-once), :mod:`peer.core.liveness` (keepalive),
 :mod:`peer.core.channel_table`, :mod:`peer.core.refusals` and :mod:`peer.core.conversation`.
 
-Room: the tracker's member lists refined by the channels; see :mod:`peer.core.room` for
-what a member's states mean (present, gone, detached, held messages).
+Rooms: the rules about rooms (entering, member lists, leaving, which room message is
+accepted and who one goes to) live in :class:`peer.core.rooms.Rooms`, which this core owns
+and which acts through it; see :mod:`peer.core.room` for what a member's states mean
+(present, gone, detached, held messages).
 
 Delivery: each message to each recipient awaits that recipient's ``ack``; one written on
 a channel that drops is written again, once, on the next channel (the re-dial), and the
@@ -92,11 +94,8 @@ from peer.core.frames import (
 from peer.core.liveness import ChannelClock, Due
 from peer.core.refusals import RefusalDigest
 from peer.core.room import RoomState
+from peer.core.rooms import RoomEntry, Rooms, is_private
 from peer.core.settings import CoreSettings
-
-
-def is_private(frame: Receipted) -> bool:
-    return frame.room is None
 
 
 class PeerCore:
@@ -108,7 +107,7 @@ class PeerCore:
         self.me = me
         self.settings = settings or CoreSettings()
         self.ids = ids or MessageIds()
-        self.room: RoomState | None = None
+        self.rooms = Rooms(self)
         self.dials = DialPlan(me, self.settings.fallback_dial_delay, self.settings.redial_delays)
         self.outbox = Outbox(self.settings.max_pending, self.settings.delivery_timeout)
         self.inbox = Inbox()
@@ -122,8 +121,13 @@ class PeerCore:
     # ------------------------------------------------------------------ views
 
     @property
+    def room(self) -> RoomState | None:
+        """The room joined first (``None``: in no room); :attr:`rooms` holds them all."""
+        return next(iter(self.rooms.by_name.values()), None)
+
+    @property
     def members(self) -> list[str]:
-        """Current room members (this user included), minus those known to have gone."""
+        """:attr:`room`'s members (this user included), minus those known to have gone."""
         return [] if self.room is None else sorted(self.room.present())
 
     @property
@@ -134,8 +138,7 @@ class PeerCore:
     def knows(self, user: str) -> bool:
         """Whether ``user`` is a room-mate or has an open channel with us: their relayed
         handshakes go before strangers' (:mod:`peer.channels.inbound_limits`)."""
-        room = self.room
-        return user in self._channels or (room is not None and user in room.members)
+        return user in self._channels or self.rooms.member(user)
 
     @property
     def paths(self) -> dict[str, ChannelPath]:
@@ -154,30 +157,17 @@ class PeerCore:
             self.outbox.next_deadline(),
             self.refusals.next_due(),
             self.conversation.next_expiry(),
-            None if self.room is None else self.room.next_detach_expiry(self.settings.detach_grace),
+            self.rooms.next_detach_expiry(),
         )
         return min((t for t in times if t is not None), default=None)
 
     # ------------------------------------------------------------------ sending
 
     def send_room(
-        self, text: Body, ts: float, now: float, blocked: Iterable[str] = ()
+        self, room: str, text: Body, ts: float, now: float, blocked: Iterable[str] = ()
     ) -> tuple[SentMessage, Step]:
-        """A message to every present member; ``blocked`` (key changed) are skipped."""
-        room = self.room
-        if room is None:
-            raise ValueError("not in a room")
-        frame = compose_frame(text, room.name, self.me, ts, self.ids.next_id())
-        # What we write to a member being re-dialled waits for the new channel.
-        redialled = {u for u in room.gone if u in room.members and self.dials.redialing(u)}
-        recipients = tuple(sorted(room.others() | redialled))
-        blocked = set(blocked)
-        for user in recipients:
-            if user in blocked:
-                self._fail(user, [frame.msg_id], Failure.KEY_CHANGED)
-            else:
-                self._queue(user, frame, now)
-        return SentMessage(frame.msg_id, room.name, recipients, ts), self._done()
+        """See :meth:`peer.core.rooms.Rooms.send` (``ValueError`` if not in ``room``)."""
+        return self.rooms.send(room, text, ts, now, blocked)
 
     def send_private(
         self, user: str, text: Body, ts: float, now: float
@@ -248,10 +238,7 @@ class PeerCore:
         else:
             added.online_check = now + self.settings.stranger_check_interval
         self._enforce_cap(keep=user)
-        room = self.room
-        if room is not None and user in room.gone and user in room.members:
-            del room.gone[user]
-            self._emit(ev.MemberJoined(room.name, user))
+        self.rooms.channel_back(user)
         self._emit(ev.ChannelOpened(user, str(path)))
         for frame in self.outbox.take_unsent(user):
             self._send(user, frame)
@@ -271,10 +258,7 @@ class PeerCore:
         self._channels.remove(user)
         self._emit(ev.ChannelClosed(user, detail))
         self._fail(user, self.outbox.channel_lost(user), Failure.CONNECTION_LOST)
-        room = self.room
-        listed = room is not None and user in room.members
-        if room is not None and room.mark_gone(user, Failure.CONNECTION_LOST):
-            self._emit(ev.MemberLeft(room.name, user, "connection_lost"))
+        listed = self.rooms.channel_lost(user)
         if not listed:  # no re-dial for the room: its messages to them are lost
             self._fail(user, self.outbox.drop(user, keep=is_private), Failure.CONNECTION_LOST)
         if redial and (listed or self.outbox.has_pending(user)):
@@ -377,12 +361,11 @@ class PeerCore:
         channel = self._channels.get(user)
         if channel is None or channel.offered:
             return self._done()
-        room = self.room
         if own is not None and should_offer(
             policy,
             path=channel.path,
             trust=trust,
-            room_mate=room is not None and (user in room.present() or self._relay_only_with(user)),
+            room_mate=self.rooms.present(user) or self._relay_only_with(user),
             listening=True,
         ):
             channel.offered = True
@@ -412,7 +395,7 @@ class PeerCore:
                 for msg_id in self.outbox.acked(user, frame.ids):
                     self._emit(ev.MessageDelivered(msg_id, user))
             elif isinstance(frame, LeaveNotice):
-                self._leave_notice(frame)
+                self.rooms.leave_notice(frame)
             elif isinstance(frame, Receipted | Signal):
                 open_channel.last_message = now
                 self._chat(open_channel, frame, now)
@@ -435,17 +418,12 @@ class PeerCore:
             self._do(Upgrade(channel.user, frame.host, frame.port))
 
     def _chat(self, channel: OpenChannel, frame: Receipted | Signal, now: float) -> None:
-        room = self.room
         if frame.room is None:
             # Leaving a room does not close it now; a contact takes our answer or a room.
             channel.private = True
             self._deliver(frame, now, channel.contact)
-        elif room is None or frame.room != room.name:
-            return
-        elif frame.sender in room.present():
-            self._deliver(frame, now)
-        elif frame.sender not in room.gone and not isinstance(frame, Signal):
-            room.hold(frame, self.settings.held_limit)
+        else:
+            self.rooms.chat(frame, now)
 
     # ------------------------------------------------------------------ trust and session
 
@@ -460,9 +438,8 @@ class PeerCore:
         return self._done()
 
     def trust_restored(self, user: str) -> Step:
-        """``user``'s key was accepted: dial them again if they are in the room."""
-        room = self.room
-        if room is not None and user in room.members:
+        """``user``'s key was accepted: dial them again if they are in one of our rooms."""
+        if self.rooms.member(user):
             self._dial(user)
         return self._done()
 
@@ -480,7 +457,7 @@ class PeerCore:
 
     def session_ended(self) -> Step:
         """Another login took over this user's session: drop the room and every channel."""
-        self._clear_room(deleted=False)
+        self.rooms.clear_all()
         self._close_all(CloseReason.SESSION_ENDED)
         return self._done()
 
@@ -495,7 +472,7 @@ class PeerCore:
         self.dials.cancel_all()
         self._upgrading.clear()
 
-    # ------------------------------------------------------------------ the room
+    # ------------------------------------------------------------------ the rooms
 
     def room_entered(
         self,
@@ -506,18 +483,13 @@ class PeerCore:
         now: float,
         *,
         relay_only: bool = False,
+        roster: Iterable[str] | None = None,
     ) -> Step:
-        """We created or joined ``name`` (or joined it again after a tracker outage);
-        ``relay_only``: we asked the tracker to give its members no address for us."""
-        if self.room is not None and self.room.name != name:
-            self._clear_room(deleted=False)
-        if self.room is None:
-            everyone = set(members) | {self.me}
-            self.room = RoomState(name, owner, capacity, self.me, everyone, relay_only=relay_only)
-            self._ensure_room_channels(now)
-            return self._done()
-        self.room.relay_only = relay_only
-        return self.room_update(name, owner, members, now)
+        """See :meth:`peer.core.rooms.Rooms.entered`."""
+        rooms = self.rooms
+        return rooms.entered(
+            name, owner, capacity, members, now, relay_only=relay_only, roster=roster
+        )
 
     def room_update(
         self,
@@ -526,120 +498,30 @@ class PeerCore:
         members: Iterable[str],
         now: float,
         departed: tuple[str, Departure] | None = None,
+        roster: Iterable[str] | None = None,
     ) -> Step:
-        """The tracker's list of ``name``'s members (a ``ROOM_UPDATE``); ``departed``:
-        the member it removes on purpose (``removed``), never kept as detached."""
-        room = self.room
-        if room is None or room.name != name:
-            return self._done()
-        room.owner = owner
-        change = room.apply(set(members), set(self._channels.users()), now, departed)
-        for user in change.joined:
-            self._emit(ev.MemberJoined(name, user))
-        for user, reason in change.removed_gone:
-            self._forget_member(user, reason)
-        for user, why in change.left:
-            self._emit(ev.MemberLeft(name, user, why))
-            self._forget_member(user, Failure.LEFT)
-        for frame in room.release_held():
-            self._deliver(frame, now)
-        self._flush_acks()
-        self._ensure_room_channels(now)
-        return self._done()
+        """See :meth:`peer.core.rooms.Rooms.update`."""
+        return self.rooms.update(name, owner, members, now, departed, roster=roster)
 
-    def _room_contacts(self) -> None:
-        room = self.room
-        for user in [] if room is None else sorted(room.members):
-            channel = self._channels.get(user)
-            if channel is not None:
-                self._contact(channel)
+    def presence(self, user: str, online: bool, rooms: Iterable[str], now: float) -> Step:
+        """See :meth:`peer.core.rooms.Rooms.presence`."""
+        return self.rooms.presence(user, online, rooms, now)
 
-    def _forget_member(self, user: str, reason: Failure) -> None:
-        """``user`` is no longer in the room: stop dialling, give up their room messages."""
-        self.dials.cancel(user)
-        channel = self._channels.get(user)
-        if channel is None or not channel.private:
-            self._close(user, CloseReason.LEFT_ROOM)
-        self._fail(user, self.outbox.drop(user, keep=is_private), reason)
+    def rooms_restored(self, entries: Iterable[RoomEntry], now: float) -> Step:
+        """See :meth:`peer.core.rooms.Rooms.restored`."""
+        return self.rooms.restored(entries, now)
 
-    def _ensure_room_channels(self, now: float) -> None:
-        room = self.room
-        if room is None:
-            return
-        self._room_contacts()
-        for user in sorted(room.members - set(room.gone) - {self.me}):
-            if user in self._channels or user in self.dials.dialing or self.dials.redialing(user):
-                continue
-            if self.dials.leads(user):
-                self._dial(user)
-            else:
-                self.dials.schedule_fallback(user, now)
+    def room_closed(self, name: str | None = None, *, deleted: bool) -> Step:
+        """See :meth:`peer.core.rooms.Rooms.closed`."""
+        return self.rooms.closed(name, deleted=deleted)
 
-    def _expire_detached(self, now: float) -> None:
-        """Detached members the tracker has not listed again in time: gone.
-
-        The grace covers a tracker restart or a member's tracker link coming back; past
-        it, a member the tracker dropped does not keep receiving the room's messages
-        over a channel they keep alive (a banned user who quit the tracker, say)."""
-        room = self.room
-        if room is None:
-            return
-        for user in room.detach_expired(now, self.settings.detach_grace):
-            self._emit(ev.MemberLeft(room.name, user, "connection_lost"))
-            self._forget_member(user, Failure.CONNECTION_LOST)
-
-    def room_closed(self, *, deleted: bool) -> Step:
-        """We left the room, or it was deleted (``deleted``: tell the user)."""
-        self._clear_room(deleted=deleted)
-        return self._done()
-
-    def _clear_room(self, *, deleted: bool) -> None:
-        room = self.room
-        if room is None:
-            return
-        self.room = None
-        for user, msg_id in self.outbox.drop_room(room.name):
-            self._emit(ev.MessageFailed(msg_id, user, str(Failure.LEFT)))
-        for user in sorted((room.members | room.detached.keys()) - {self.me}):
-            self.dials.cancel(user)
-            channel = self._channels.get(user)
-            if channel is not None and not channel.private:
-                self._close(user, CloseReason.LEFT_ROOM)
-        if deleted:
-            self._emit(ev.RoomDeleted(room.name, room.owner))
-
-    def leave_notices(self) -> Step:
-        """``leave`` frames for every present member we have a channel to."""
-        self._leave_notices()
-        return self._done()
-
-    def _leave_notices(self) -> None:
-        room = self.room
-        if room is not None:
-            for user in sorted(room.others()):
-                if user in self._channels:
-                    self._send(user, LeaveNotice(room.name, self.me))
+    def leave_notices(self, name: str | None = None) -> Step:
+        """See :meth:`peer.core.rooms.Rooms.leave_notices`."""
+        return self.rooms.leave_notices(name)
 
     def kicked(self, kicked: Kicked) -> Step:
-        """The owner removed us from ``kicked.room`` (``KICKED``). If it is our room, we
-        say goodbye as a leave would (the members hear it from us at once, whatever the
-        tracker's update does), then close it; the user is told in any case."""
-        room = self.room
-        if room is not None and room.name == kicked.room:
-            self._leave_notices()
-            self._clear_room(deleted=False)
-        self._emit(ev.RemovedFromRoom(kicked.room, kicked.by, str(kicked.reason)))
-        return self._done()
-
-    def _leave_notice(self, frame: LeaveNotice) -> None:
-        room = self.room
-        if room is None or frame.room != room.name or not room.known(frame.sender):
-            return
-        if room.mark_gone(frame.sender, Failure.LEFT):
-            self._emit(ev.MemberLeft(room.name, frame.sender, "left"))
-        self.dials.cancel(frame.sender)
-        pending = self.outbox.drop(frame.sender, keep=is_private)
-        self._fail(frame.sender, pending, Failure.LEFT)
+        """See :meth:`peer.core.rooms.Rooms.kicked`."""
+        return self.rooms.kicked(kicked)
 
     # ------------------------------------------------------------------ limits
 
@@ -708,9 +590,8 @@ class PeerCore:
     def tick(self, now: float) -> Step:
         """Fire what is due at ``now``: dials, pings, expired channels and receipts."""
         fallbacks, redials = self.dials.due(now)
-        room = self.room
         for user in fallbacks:
-            if room is not None and user in room.members and user not in room.gone:
+            if self.rooms.listed_not_gone(user):
                 self._dial(user)
         for user in redials:
             if user in self._channels:
@@ -728,7 +609,7 @@ class PeerCore:
             self._do(CheckOnline(user))
         for event in [*self.refusals.due(now), *self.conversation.expired(now)]:
             self._emit(event)
-        self._expire_detached(now)
+        self.rooms.expire_detached(now)
         return self._done()
 
     # ------------------------------------------------------------------ plumbing
@@ -786,12 +667,11 @@ class PeerCore:
                 self._send(user, ack)
 
     def _member(self, user: str) -> bool:
-        return self.room is not None and user in self.room.members
+        return self.rooms.member(user)
 
     def _relay_only_with(self, user: str) -> bool:
-        """``user`` is in the room we entered relay-only: no direct dial either way."""
-        return self.room is not None and self.room.relay_only and self.room.known(user)
+        """``user`` is in a room we entered relay-only: no direct dial either way."""
+        return self.rooms.relay_only_with(user)
 
     def _evictable(self, keep: str = "") -> OpenChannel | None:
-        members = set() if self.room is None else self.room.members
-        return self._channels.evictable(members, self.outbox.has_pending, keep)
+        return self._channels.evictable(self.rooms.listed_members(), self.outbox.has_pending, keep)

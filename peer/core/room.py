@@ -13,6 +13,13 @@ effect at every member, not only at the kicked client (whose own code may ignore
 
 Room messages that beat the tracker's update announcing their sender are *held*, at most
 ``held_limit`` per sender, until the sender is listed (or leaves).
+
+Durable membership: a tracker that keeps members while they are offline sends the whole
+*roster* (every member, join order: :attr:`RoomState.roster`) and says who of them is
+online; :attr:`RoomState.members` is then the online ones, and everything above applies
+to them (channels are made only to online members). A member in the roster but not
+online is *offline* (:meth:`RoomState.offline`), which is not leaving. From an older
+tracker the roster is simply the list it gives.
 """
 
 from __future__ import annotations
@@ -50,6 +57,16 @@ class RoomState:
     #: us, and every channel to them goes through the relay (never a direct dial, which
     #: would show them our address).
     relay_only: bool = False
+    #: Every member, online or not, in join order (this user included).
+    roster: list[str] = field(default_factory=list)
+
+    def offline(self, username: str) -> bool:
+        """A member the tracker keeps while their session is down."""
+        return username in self.roster and username not in self.members
+
+    def online(self, username: str) -> bool:
+        """Listed online by the tracker (this user always is)."""
+        return username == self.me or username in self.members
 
     def known(self, username: str) -> bool:
         """Listed by the tracker, or dropped by it while our channel to them lives on."""

@@ -9,11 +9,13 @@ send events this client does not know), a known one with a bad field raises
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from commons.codec import JsonObject
 from commons.errors import ProtocolError, ValidationError
 from commons.models import (
+    MAX_ROOM_CAPACITY,
     MemberInfo,
     PeerInfo,
     RoomInfo,
@@ -37,6 +39,13 @@ from commons.tracker_protocol import Event, validate_ticket
 from crypto.login_secret import ACCOUNT_SALT_SIZE, LoginKdf, validate_realm
 
 DEFAULT_HEARTBEAT = 10.0
+#: Rooms kept from a LOGIN/RESUME reply whatever the tracker says (trackers allow 20 per
+#: user); the rest are refused and counted in the log. Equals ``peer.core.rooms.MAX_ROOMS``.
+MAX_LOGIN_ROOMS = 64
+#: The events this module knows beyond :class:`commons.tracker_protocol.Event`.
+PRESENCE_EVENT = "PRESENCE"
+
+log = logging.getLogger(__name__)
 
 
 def _list(reply: JsonObject, name: str) -> list[object]:
@@ -47,16 +56,91 @@ def _list(reply: JsonObject, name: str) -> list[object]:
 
 
 @dataclass(frozen=True, slots=True)
+class Roster:
+    """A room's member list with presence: ``online`` the members whose session is up
+    (how to reach them), ``names`` every member in join order, or ``None`` from a tracker
+    without durable membership (whose list holds only online members and no ``online``
+    field)."""
+
+    online: list[MemberInfo]
+    names: list[str] | None
+
+    @classmethod
+    def parse(cls, items: list[object]) -> Roster:
+        """Member entries ``{username, online?, identity_key?, host?, port?}``: a missing
+        ``online`` means online (an older tracker); an offline member needs only
+        ``username``. At most ``MAX_ROOM_CAPACITY`` entries, each name once."""
+        if len(items) > MAX_ROOM_CAPACITY:
+            raise ValidationError(f"a room lists at most {MAX_ROOM_CAPACITY} members")
+        online: list[MemberInfo] = []
+        names: list[str] = []
+        durable = False
+        for item in items:
+            if not isinstance(item, dict):
+                raise ValidationError("member entry must be an object")
+            flag = item.get("online", True)
+            if not isinstance(flag, bool):
+                raise ValidationError("a member's 'online' must be a boolean")
+            durable = durable or "online" in item
+            if flag:
+                info = MemberInfo.from_wire(item)
+                online.append(info)
+                names.append(info.username)
+            else:
+                names.append(validate_username(item.get("username")))
+        if len(set(names)) != len(names):
+            raise ValidationError("a member is listed twice")
+        return cls(online, names if durable else None)
+
+
+@dataclass(frozen=True, slots=True)
+class RoomRecord:
+    """One room of a LOGIN/RESUME reply: the room and its roster."""
+
+    room: RoomInfo
+    roster: Roster
+
+    @classmethod
+    def parse(cls, item: object) -> RoomRecord:
+        if not isinstance(item, dict):
+            raise ValidationError("a room of the login reply must be an object")
+        members = item.get("members")
+        if not isinstance(members, list):
+            raise ValidationError("a room of the login reply needs a 'members' list")
+        return cls(RoomInfo.from_wire(item.get("room")), Roster.parse(members))
+
+
+def parse_login_rooms(value: object) -> tuple[RoomRecord, ...] | None:
+    """The ``rooms`` of a LOGIN/RESUME reply (``None``: absent, an older tracker). The
+    first :data:`MAX_LOGIN_ROOMS` are kept, the rest refused (counted in the log)."""
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise ValidationError("field 'rooms' must be a list")
+    if len(value) > MAX_LOGIN_ROOMS:
+        refused = len(value) - MAX_LOGIN_ROOMS
+        log.warning(
+            "the tracker listed %d rooms; %d beyond %d refused",
+            len(value),
+            refused,
+            MAX_LOGIN_ROOMS,
+        )
+    return tuple(RoomRecord.parse(item) for item in value[:MAX_LOGIN_ROOMS])
+
+
+@dataclass(frozen=True, slots=True)
 class LoginReply:
     """A LOGIN or RESUME reply. ``host``: the address the tracker sees us at; ``relay``:
     whether it relays; ``ticket`` resumes the session once (``None`` from a tracker
-    without tickets)."""
+    without tickets); ``rooms``: the rooms we are a member of, in join order (``None``
+    from a tracker without durable membership)."""
 
     username: str
     heartbeat_interval: float
     host: str | None
     relay: bool = False
     ticket: str | None = None
+    rooms: tuple[RoomRecord, ...] | None = None
 
     @classmethod
     def parse(cls, reply: JsonObject) -> LoginReply:
@@ -71,6 +155,7 @@ class LoginReply:
             None if host is None else validate_host(host),
             reply.get("relay") is True,
             None if ticket is None else validate_ticket(ticket),
+            parse_login_rooms(reply.get("rooms")),
         )
 
     def __repr__(self) -> str:
@@ -192,11 +277,13 @@ def parse_created(reply: JsonObject) -> RoomInfo:
 class JoinReply:
     room: RoomInfo
     members: list[MemberInfo]
+    #: Every member in join order (``None``: an older tracker); see :class:`Roster`.
+    roster: list[str] | None = None
 
     @classmethod
     def parse(cls, reply: JsonObject) -> JoinReply:
-        members = [MemberInfo.from_wire(m) for m in _list(reply, "members")]
-        return cls(RoomInfo.from_wire(reply.get("room")), members)
+        roster = Roster.parse(_list(reply, "members"))
+        return cls(RoomInfo.from_wire(reply.get("room")), roster.online, roster.names)
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +295,36 @@ class RoomUpdate:
     invite_only: bool = False
     #: The member this update takes out on purpose (left, kicked, banned), if any.
     removed: Removed | None = None
+    #: Every member in join order (``None``: an older tracker); ``members`` are online.
+    roster: list[str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PresencePush:
+    """``PRESENCE``: ``username``'s session started (``online``) or ended; ``rooms``:
+    the rooms we share with them (sorted); ``member``: how to reach them when online."""
+
+    username: str
+    online: bool
+    rooms: tuple[str, ...]
+    member: MemberInfo | None
+
+    @classmethod
+    def parse(cls, body: JsonObject) -> PresencePush:
+        username = validate_username(body.get("username"))
+        online = body.get("online")
+        if not isinstance(online, bool):
+            raise ValidationError("PRESENCE needs a boolean 'online'")
+        rooms = _list(body, "rooms")
+        if not 1 <= len(rooms) <= MAX_LOGIN_ROOMS:
+            raise ValidationError(f"PRESENCE names 1 to {MAX_LOGIN_ROOMS} rooms")
+        names = tuple(dict.fromkeys(validate_room_name(r) for r in rooms))
+        member = None
+        if online:
+            member = MemberInfo.from_wire(body.get("member"))
+            if member.username != username:
+                raise ValidationError("PRESENCE's member is someone else")
+        return cls(username, online, names, member)
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,6 +366,7 @@ class InvitedPush:
 
 TrackerPush = (
     RoomUpdate
+    | PresencePush
     | RoomDeletedPush
     | SessionReplacedPush
     | SessionEndedPush
@@ -269,14 +387,18 @@ def parse_push(event: str, body: JsonObject) -> TrackerPush | RelayPush | None:
         invite_only = body.get("invite_only", False)
         if not isinstance(invite_only, bool):
             raise ValidationError("field 'invite_only' must be a boolean")
+        roster = Roster.parse(_list(body, "members"))
         return RoomUpdate(
             validate_room_name(body.get("room")),
             validate_username(body.get("owner")),
             validate_capacity(body.get("capacity")),
-            [MemberInfo.from_wire(m) for m in _list(body, "members")],
+            roster.online,
             invite_only,
             None if body.get("removed") is None else Removed.from_wire(body["removed"]),
+            roster.names,
         )
+    if event == PRESENCE_EVENT:
+        return PresencePush.parse(body)
     if event == Event.ROOM_DELETED:
         return RoomDeletedPush(validate_room_name(body.get("room")))
     if event == Event.SESSION_REPLACED:

@@ -279,8 +279,9 @@ class TrackerSession:
         )
         return JoinReply.parse(reply)
 
-    async def leave_room(self) -> None:
-        await self._request(Command.LEAVE_ROOM)
+    async def leave_room(self, name: str) -> None:
+        """``LEAVE_ROOM`` naming the room (a tracker before several rooms ignores it)."""
+        await self._request(Command.LEAVE_ROOM, room=name)
 
     async def delete_room(self, name: str) -> None:
         await self._request(Command.DELETE_ROOM, room=name)

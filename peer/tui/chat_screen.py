@@ -125,7 +125,7 @@ class ChatScreen(Screen[None]):
     def on_mount(self) -> None:
         self.model.notice(f"logged in as {self.model.username} on {self.tracker_label}")
         self.model.notice(
-            "/rooms lists rooms, /join ROOM enters one, /msg USER TEXT talks privately,"
+            "/list shows the rooms, /join ROOM enters one, /msg USER TEXT talks privately,"
             " Ctrl+R searches your history, /help shows everything"
         )
         if self.settings.written and self.settings.path is not None:
@@ -144,7 +144,9 @@ class ChatScreen(Screen[None]):
                 " trust, so they can compare safety numbers.",
             )
         self.controller.refresh_room()
-        if self.model.room is not None:  # a client handed over already in a room
+        if self.model.room is not None and not self.model.replaced_key:
+            # A client handed over already in rooms (back in them at login): the first.
+            # After a key replacement the status buffer stays shown: its warning matters.
             self.model.buffers.switch_to(room_buffer(self.model.room))
         self.sync()
         self.query_one(ChatInput).focus()

@@ -57,7 +57,7 @@ async def test_a_member_at_a_refused_address_is_reached_through_the_relay(
     await bob.client.join_room("lobby")
     await asyncio.wait_for(alice.client.wait_channels(["bob"]), 10)
     assert alice.client.channel_paths == {"bob": "relay"}
-    await alice.client.send_room("hello over the relay")
+    await alice.client.send_room("lobby", "hello over the relay")
     await bob.wait_for(MessageReceived)
     assert alice.of(ErrorEvent) == []
 

@@ -69,7 +69,7 @@ async def test_owner_kicks_and_bans_squatters_and_the_chat_follows(
 
     await friend.client.join_room("general")
     await asyncio.wait_for(owner.client.wait_channels(["friend"]), 10)
-    await owner.client.send_room("welcome")
+    await owner.client.send_room("general", "welcome")
     await friend.wait_for(MessageReceived, lambda e: e.text == "welcome")
     assert owner.client.members == ["friend", "owner"]
     assert "squat1" not in owner.client.connected_peers
@@ -97,7 +97,7 @@ async def test_invite_only_rooms_and_rate_limits_in_the_batch_mode(
         await friend.expect("joined", room="private")
         owner.send("/invite-only off")
         await owner.expect("room_mode", room="private", invite_only=False)
-        owner.send("/rooms")
+        owner.send("/list")
         rooms = await owner.expect("rooms")
         assert rooms["total"] == 1 and rooms["next"] is None
         assert rooms["rooms"][0]["invite_only"] is False
@@ -148,7 +148,7 @@ async def test_a_banned_member_whose_client_ignores_the_ban_reads_no_more_room_m
         assert gone[-1].reason == "banned"
     assert carol.client.room == "general"  # her client still thinks she is in
 
-    sent = await owner.client.send_room("members only from now on")
+    sent = await owner.client.send_room("general", "members only from now on")
     assert sent.recipients == ("bob",)
     await bob.wait_for(MessageReceived, lambda e: e.text == "members only from now on")
     await owner.client.send_private("carol", "this one is for you")

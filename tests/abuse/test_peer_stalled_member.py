@@ -47,7 +47,7 @@ async def test_a_member_that_stops_reading_is_dropped_and_the_room_goes_on(
         started = loop.time()
         sent = 0
         while "mallory" in alice.client.connected_peers and sent < MESSAGES:
-            await asyncio.wait_for(alice.client.send_room(TEXT), 5)  # never blocks longer
+            await asyncio.wait_for(alice.client.send_room("lobby", TEXT), 5)  # never blocks longer
             sent += 1
         closed = await alice.wait_for(ChannelClosed, lambda e: e.username == "mallory")
         assert str(CloseReason.STALLED) in closed[0].reason
@@ -57,7 +57,7 @@ async def test_a_member_that_stops_reading_is_dropped_and_the_room_goes_on(
         assert loop.time() - started < 60  # the keepalive (90 s) had no part in it
 
         await bob.wait_for(MessageReceived, lambda e: e.text == TEXT, count=sent)
-        after = await asyncio.wait_for(alice.client.send_room("still here?"), 1)
+        after = await asyncio.wait_for(alice.client.send_room("lobby", "still here?"), 1)
         assert "bob" in after.recipients  # (mallory too: she is being dialled again)
         await bob.wait_for(MessageReceived, lambda e: e.text == "still here?")
 

@@ -122,11 +122,11 @@ async def test_a_relay_only_member_chats_with_room_mates_only_through_the_relay(
         assert abe.client.channel_paths == {"bea": "relay", "cal": "direct"}
         assert cal.client.channel_paths == {"abe": "direct", "bea": "relay"}
 
-        to_room = await bea.client.send_room("hello from nowhere")
+        to_room = await bea.client.send_room("lobby", "hello from nowhere")
         for peer in (abe, cal):
             await peer.wait_for(MessageReceived, lambda e: e.text == "hello from nowhere")
         await bea.wait_for(MessageDelivered, lambda e: e.msg_id == to_room.msg_id, count=2)
-        await cal.client.send_room("hello bea")
+        await cal.client.send_room("lobby", "hello bea")
         await bea.wait_for(MessageReceived, lambda e: e.text == "hello bea")
         await abe.client.send_private("bea", "just you")
         await bea.wait_for(MessageReceived, lambda e: e.text == "just you")
@@ -166,7 +166,7 @@ async def test_batch_join_relay_only_hides_the_address_and_chats_through_the_rel
         assert set(entry(reply, "bea")) == {"username", "online", "identity_key"}  # no address
         bea.send("hello from nowhere")
         await cal.wait_for(MessageReceived, lambda e: e.text == "hello from nowhere")
-        await cal.client.send_room("hello bea")
+        await cal.client.send_room("lobby", "hello bea")
         await bea.expect("message", room="lobby", text="hello bea")
         assert cal_proxy.connections == 0
     finally:

@@ -42,7 +42,7 @@ async def test_batch_process_chats_and_is_killed(
         await asyncio.wait_for(alice.client.wait_channels(), TIMEOUT)
         await asyncio.wait_for(bob.client.wait_channels(), TIMEOUT)
 
-        await alice.client.send_room("hi carol 👋")
+        await alice.client.send_room("lobby", "hi carol 👋")
         got = await carol.expect("message", room="lobby", **{"from": "alice"})
         assert got["text"] == "hi carol 👋" and isinstance(got["msg_id"], str)
         carol.send("hello all")

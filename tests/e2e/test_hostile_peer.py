@@ -56,7 +56,7 @@ async def _room(
 
 async def _still_chatting(alice: PeerHandle, bob: PeerHandle, text: str) -> None:
     """The Alice-Bob channel is undisturbed: a message goes through, exactly once."""
-    await alice.client.send_room(text)
+    await alice.client.send_room("lobby", text)
     got = await bob.wait_for(MessageReceived, lambda e: e.text == text)
     assert [(e.sender, e.room) for e in got] == [("alice", "lobby")]
     assert "alice" in bob.client.connected_peers
@@ -442,7 +442,7 @@ async def test_receipts_count_only_from_the_recipient_and_for_what_it_was_sent(
     await alice.client.join_room("lobby")
     await asyncio.wait_for(alice.client.wait_channels(), TIMEOUT)
     link = await _dial(alice, await _mallory(tracker, peer_factory, tmp_path))
-    sent = await alice.client.send_room("for bob only")
+    sent = await alice.client.send_room("lobby", "for bob only")
     forged = (sent.msg_id, sent.msg_id.split("-")[0] + "-999", "ffffffffffffffff-1")
     link.send_nowait(encode_chat_frame(Ack(forged)))
     link.send_nowait(_chat(text="sentinel", msg_id=_id(1)))

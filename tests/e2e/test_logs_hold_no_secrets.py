@@ -35,7 +35,7 @@ async def test_logs_hold_no_secrets(
     await alice.client.create_room("lobby")
     await bob.client.join_room("lobby")
     await asyncio.wait_for(bob.client.wait_channels(), 10)
-    await bob.client.send_room(TEXTS[0])
+    await bob.client.send_room("lobby", TEXTS[0])
     await bob.client.send_private("alice", TEXTS[1])
     await alice.wait_for(MessageReceived, count=2)
 

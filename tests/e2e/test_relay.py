@@ -62,7 +62,7 @@ async def test_peers_without_listeners_chat_through_the_relay_with_receipts(
         == {u.replace("alice", "bob"): p for u, p in bob.client.channel_paths.items()}
     )
     assert [e.path for e in alice.of(ChannelOpened)] == ["relay"]
-    to_room = await alice.client.send_room("hello room")
+    to_room = await alice.client.send_room("lobby", "hello room")
     to_bob = await alice.client.send_private("bob", "hello bob")
     from_bob = await bob.client.send_private("alice", "hello alice")
     await bob.wait_for(MessageReceived, count=2)
@@ -105,7 +105,7 @@ async def test_a_hostile_relay_cannot_change_the_conversation_unnoticed(
     RelayTap(tracker, rewrite)
     alice, bob = await relayed_room(tracker, peer_factory)
     for text in ("one", "two", "three"):
-        await alice.client.send_room(text)
+        await alice.client.send_room("lobby", text)
     closed = await bob.wait_for(ChannelClosed, lambda e: e.username == "alice")
     assert "authentication" in closed[0].reason or "decrypt" in closed[0].reason
     assert [e.text for e in bob.of(MessageReceived)] == delivered
@@ -208,7 +208,7 @@ async def test_a_silent_relayed_channel_is_declared_dead_by_the_keepalive_and_co
     keepalive = CoreSettings(keepalive=Keepalive(0.5, 3), redial_delays=(0.2, 0.5, 1.0))
     alice, bob = await relayed_room(tracker, peer_factory, core=keepalive)
     held.update(link for link, _ in tap.links("alice"))
-    sent = await alice.client.send_room("held by the relay")
+    sent = await alice.client.send_room("lobby", "held by the relay")
     reasons = [
         (await handle.wait_for(ChannelClosed, lambda e, o=other: e.username == o))[0].reason
         for handle, other in ((alice, "bob"), (bob, "alice"))
@@ -270,7 +270,7 @@ async def test_a_relay_only_client_never_connects_to_anyone_directly(
         await alice.client.create_room("lobby")
         await aaron.client.join_room("lobby")
         await asyncio.wait_for(aaron.client.wait_channels(), TIMEOUT)
-        await aaron.client.send_room("hi, from nowhere")
+        await aaron.client.send_room("lobby", "hi, from nowhere")
         await alice.wait_for(MessageReceived)
         assert aaron.client.channel_paths == {"alice": "relay"}
         assert proxy.connections == 0

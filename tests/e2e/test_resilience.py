@@ -43,7 +43,7 @@ async def test_tracker_loss_keeps_channels_and_reconnects(
     await tracker.stop()
     for handle in (alice, bob):
         await handle.wait_for(ConnectionLost)
-    await bob.client.send_room("the tracker is down but we are not")
+    await bob.client.send_room("lobby", "the tracker is down but we are not")
     got = await alice.wait_for(MessageReceived)
     assert got[0].text == "the tracker is down but we are not"
 
@@ -109,7 +109,7 @@ async def test_key_change_blocks_sending_until_trusted(
 
     await bob2.client.join_room("bobs")
     await alice.wait_for(MemberJoined, lambda e: e.username == "bob")
-    sent = await alice.client.send_room("anyone?")
+    sent = await alice.client.send_room("bobs", "anyone?")
     assert sent.recipients == ("bob",)
     failed = await alice.wait_for(MessageFailed, lambda e: e.msg_id == sent.msg_id)
     assert (failed[0].username, failed[0].reason) == ("bob", "key_changed")
@@ -165,7 +165,7 @@ async def test_unexpected_error_in_a_channel_reports_the_member_gone(
 
     assert alice.client.core is not None
     monkeypatch.setattr(alice.client.core, "frames_received", broken)
-    await bob.client.send_room("this frame trips the bug")
+    await bob.client.send_room("lobby", "this frame trips the bug")
     closed = await alice.wait_for(ChannelClosed)
     assert closed[0].username == "bob" and "RuntimeError" in closed[0].reason
     left = await alice.wait_for(MemberLeft)

@@ -39,14 +39,14 @@ async def test_unicode_room_names_end_to_end(
 
     for handle in (alice, bob):
         await asyncio.wait_for(handle.client.wait_channels(), 10)
-    await alice.client.send_room("bonjour")
+    await alice.client.send_room("café", "bonjour")
     got = await bob.wait_for(MessageReceived, lambda e: e.text == "bonjour")
     assert got[0].room == "café"
 
     await bob.client.join_room("東京")
     await asyncio.wait_for(carol.client.wait_channels(), 10)
     await asyncio.wait_for(bob.client.wait_channels(), 10)
-    await carol.client.send_room("こんにちは")
+    await carol.client.send_room("東京", "こんにちは")
     got = await bob.wait_for(MessageReceived, lambda e: e.text == "こんにちは")
     assert got[0].room == "東京"
 
@@ -73,7 +73,7 @@ async def test_emoji_cross_a_real_channel_byte_for_byte(
     await alice.client.create_room("lobby")
     await bob.client.join_room("lobby")
     await asyncio.wait_for(alice.client.wait_channels(), 10)
-    await alice.client.send_room(EMOJI_TEXT)
+    await alice.client.send_room("lobby", EMOJI_TEXT)
     await alice.client.send_private("bob", EMOJI_TEXT)
     got = await bob.wait_for(MessageReceived, lambda e: e.sender == "alice", count=2)
     assert {e.room for e in got} == {"lobby", None}

@@ -51,14 +51,14 @@ async def test_three_peers_scenario(
     # Everyone talks at once; each message must reach both others exactly once, in order.
     async def talk(name: str) -> None:
         for i in range(ROUNDS):
-            await trio[name].client.send_room(f"{name} says {i} ✓")
+            await trio[name].client.send_room("lobby", f"{name} says {i} ✓")
 
     await asyncio.gather(*(talk(name) for name in trio))
     for handle in trio.values():
         await handle.wait_for(MessageReceived, lambda m: m.room == "lobby", count=2 * ROUNDS)
     # A barrier: messages after which no earlier duplicate could still be in flight.
     for name in trio:
-        await trio[name].client.send_room(f"{name} done")
+        await trio[name].client.send_room("lobby", f"{name} done")
     for name, handle in trio.items():
         others = [o for o in trio if o != name]
         await handle.wait_for(MessageReceived, lambda m: m.text.endswith("done"), count=2)

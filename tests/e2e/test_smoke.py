@@ -14,7 +14,7 @@ async def test_two_peers_chat(tracker: TrackerServer, peer_factory: PeerFactory)
     await bob.client.join_room("lobby")
     await asyncio.wait_for(bob.client.wait_channels(), 5)
     await asyncio.wait_for(alice.client.wait_channels(), 5)
-    await bob.client.send_room("hello alice")
+    await bob.client.send_room("lobby", "hello alice")
     got = await alice.wait_for(MessageReceived)
     assert got[0].text == "hello alice" and got[0].sender == "bob" and got[0].room == "lobby"
     await alice.client.send_private("bob", "psst")

@@ -75,7 +75,7 @@ async def test_reject_keeps_the_pin_and_restores_the_chat_with_the_genuine_key(
     assert alice.client.fingerprint("bob") == genuine
     # Reconnected to the genuine key, although the tracker still lists mallory's.
     await alice.wait_for(ChannelOpened, lambda e: e.username == "bob", count=2)
-    await alice.client.send_room("still you?")
+    await alice.client.send_room("lobby", "still you?")
     got = await bob.wait_for(MessageReceived, lambda m: m.text == "still you?")
     assert got[0].sender == "alice"
     await bob.client.send_private("alice", "still me")

@@ -45,8 +45,8 @@ async def test_wire_shows_no_text_and_no_username(
     amelia, zoe, proxy = await pair_through_proxy(tracker, peer_factory)
     try:
         await asyncio.wait_for(amelia.client.wait_channels(), 10)
-        await amelia.client.send_room(SECRET)
-        await zoe.client.send_room(SECRET + " (reply)")
+        await amelia.client.send_room("wire", SECRET)
+        await zoe.client.send_room("wire", SECRET + " (reply)")
         await amelia.client.send_private(LISTENER, "private " + SECRET)
         await zoe.wait_for(MessageReceived, count=2)
         await amelia.wait_for(MessageReceived)
@@ -71,7 +71,7 @@ async def test_flipped_bit_is_not_delivered_and_closes_the_channel(
     amelia, zoe, proxy = await pair_through_proxy(tracker, peer_factory, flip)
     try:
         await asyncio.wait_for(amelia.client.wait_channels(), 10)
-        await amelia.client.send_room(SECRET)
+        await amelia.client.send_room("wire", SECRET)
         closed = await zoe.wait_for(ChannelClosed, lambda e: e.username == DIALLER)
         assert "authentication" in closed[0].reason
         await amelia.wait_for(ChannelClosed, lambda e: e.username == LISTENER)
@@ -88,8 +88,8 @@ async def _attacked_first_chat(
     amelia, zoe, proxy = await pair_through_proxy(tracker, peer_factory, attack)
     try:
         await asyncio.wait_for(amelia.client.wait_channels(), 10)
-        await amelia.client.send_room("one")
-        await amelia.client.send_room("two")
+        await amelia.client.send_room("wire", "one")
+        await amelia.client.send_room("wire", "two")
         closed = await zoe.wait_for(ChannelClosed, lambda e: e.username == DIALLER)
         assert "authentication" in closed[0].reason
     finally:
@@ -136,8 +136,8 @@ async def test_cut_connection_is_dialled_again_and_chat_resumes(
             assert lost[0].reason == "connection_lost"
             await handle.wait_for(MemberJoined, lambda e, o=other: e.username == o)
             await handle.wait_for(ChannelOpened, lambda e, o=other: e.username == o, count=2)
-        await amelia.client.send_room("after the blip")
-        await zoe.client.send_room("heard you")
+        await amelia.client.send_room("wire", "after the blip")
+        await zoe.client.send_room("wire", "heard you")
         got = await zoe.wait_for(MessageReceived)
         assert [e.text for e in got] == ["after the blip"]
         assert [e.text for e in await amelia.wait_for(MessageReceived)] == ["heard you"]
@@ -155,13 +155,13 @@ async def test_burst_across_a_cut_connection_is_delivered_exactly_once_in_order(
     amelia, zoe, proxy = await pair_through_proxy(tracker, peer_factory)
     try:
         await asyncio.wait_for(amelia.client.wait_channels(), 10)
-        ids = [(await amelia.client.send_room(f"m{n}")).msg_id for n in range(200)]
+        ids = [(await amelia.client.send_room("wire", f"m{n}")).msg_id for n in range(200)]
         await zoe.wait_for(MessageReceived, count=200)
         proxy.hold()
-        ids += [(await amelia.client.send_room(f"m{n}")).msg_id for n in range(200, 350)]
+        ids += [(await amelia.client.send_room("wire", f"m{n}")).msg_id for n in range(200, 350)]
         await proxy.wait_swallowed(150)
         proxy.cut()
-        ids += [(await amelia.client.send_room(f"m{n}")).msg_id for n in range(350, 500)]
+        ids += [(await amelia.client.send_room("wire", f"m{n}")).msg_id for n in range(350, 500)]
         await zoe.wait_for(MessageReceived, lambda e: e.text == "m499")
         assert [e.text for e in zoe.of(MessageReceived)] == [f"m{n}" for n in range(500)]
         delivered = await amelia.wait_for(MessageDelivered, count=500)

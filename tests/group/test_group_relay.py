@@ -71,7 +71,7 @@ async def test_peers_without_listeners_on_two_trackers_chat_through_the_relay(
     assert bob.client.channel_paths == {"alice": "relay"}
     assert [e.path for e in alice.of(ChannelOpened)] == ["relay"]
 
-    to_room = await alice.client.send_room("hello room across trackers")
+    to_room = await alice.client.send_room("lobby", "hello room across trackers")
     to_bob = await alice.client.send_private("bob", "hello bob across trackers")
     from_bob = await bob.client.send_private("alice", "hello alice across trackers")
     received = await bob.wait_for(MessageReceived, count=2)

@@ -184,7 +184,7 @@ async def test_peers_on_two_trackers_chat(tracker_factory, pg_database, peer_fac
     await alice.client.create_room("lobby")
     await bob.client.join_room("lobby")
     await asyncio.wait_for(alice.client.wait_channels(["bob"]), TIMEOUT)
-    await alice.client.send_room("hello across trackers")
+    await alice.client.send_room("lobby", "hello across trackers")
     received = await bob.wait_for(MessageReceived)
     assert received[0].text == "hello across trackers" and received[0].sender == "alice"
     await bob.client.send_private("alice", "and back")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from commons.errors import ErrorCode, ValidationError
+from peer.commands.current_room import aimed_at
 from peer.commands.table import (
     COMMANDS,
     ClearHistory,
@@ -21,6 +22,7 @@ from peer.commands.table import (
     ListRooms,
     ListUsers,
     Login,
+    MyRooms,
     OwnerAction,
     Query,
     Quit,
@@ -35,6 +37,7 @@ from peer.commands.table import (
     ShowAccess,
     ShowFingerprint,
     Switch,
+    SwitchRoom,
     Trust,
     Verify,
     command_word,
@@ -54,8 +57,13 @@ FP = "7249 A105 7E39 03FF F5DB 1430 E839 E7E0"
         ("/login alice s3cret --replace-key", Login("alice", "s3cret", replace_key=True)),
         ("/peers", ListPeers()),
         ("/peers aaa0999", ListPeers("aaa0999")),
-        ("/rooms", ListRooms()),
-        ("/rooms general", ListRooms("general")),
+        ("/list", ListRooms()),
+        ("/list general", ListRooms("general")),
+        ("/rooms", MyRooms()),
+        ("/say #lobby hello there", SendRoom("hello there", "lobby")),
+        ("/leave", LeaveRoom()),
+        ("/leave #den", LeaveRoom("den")),
+        ("/switch #den", SwitchRoom("den")),
         ("/create lobby", CreateRoom("lobby")),
         ("/create lobby --invite-only", CreateRoom("lobby", invite_only=True)),
         ("/create lobby --relay-only", CreateRoom("lobby", relay_only=True)),
@@ -190,7 +198,6 @@ def test_terminal_only_commands_parse_there(line: str, expected: object) -> None
         ("/search x", Frontend.BATCH),
         ("/set", Frontend.BATCH),
         ("/clear-history", Frontend.BATCH),
-        ("/switch 2", Frontend.BATCH),
         ("/receipts", Frontend.BATCH),
         ("/expand", Frontend.BATCH),
         ("/login alice pw", Frontend.TUI),
@@ -204,8 +211,10 @@ def test_a_command_of_the_other_front_end_is_unknown(line: str, frontend: Fronte
 
 
 def test_one_table_for_usage_help_and_completion() -> None:
-    names = [spec.name for spec in COMMANDS]
-    assert len(names) == len(set(names))
+    for frontend in Frontend:  # one spec per name in each front end
+        names = [spec.name for spec in commands_for(frontend)]
+        assert len(names) == len(set(names))
+    assert {spec.name for spec in COMMANDS} >= {"/switch", "/say", "/rooms", "/list"}
     assert {spec.name for spec in commands_for(Frontend.BATCH)} >= {"/login", "/msg", "/quit"}
     assert "/login" not in {spec.name for spec in commands_for(Frontend.TUI)}
     spec = spec_for("/JOIN", Frontend.TUI)
@@ -249,7 +258,7 @@ def test_a_bad_room_name_says_what_a_room_name_is(line: str) -> None:
         ("/create cafe\u0301", CreateRoom("café")),  # typed decomposed, sent as NFC
         ("/join 東京", JoinRoom("東京")),
         ("/delete #東京", DeleteRoom("東京")),
-        ("/rooms café", ListRooms("café")),
+        ("/list café", ListRooms("café")),
     ],
 )
 def test_room_names_are_unicode_with_an_optional_hash(line: str, expected: object) -> None:
@@ -260,3 +269,17 @@ def test_room_names_are_unicode_with_an_optional_hash(line: str, expected: objec
 def test_only_one_leading_hash_is_dropped(line: str) -> None:
     with pytest.raises(CommandError, match="is not a room name"):
         parse_line(line)
+
+
+def test_a_command_without_a_room_is_aimed_at_the_current_room() -> None:
+    assert aimed_at(parse_line("/users"), "den") == ListUsers("den")  # type: ignore[arg-type]
+    assert aimed_at(parse_line("/leave"), "den") == LeaveRoom("den")  # type: ignore[arg-type]
+    assert aimed_at(parse_line("hello"), "den") == SendRoom("hello", "den")  # type: ignore[arg-type]
+    kick = aimed_at(parse_line("/kick bob"), "den")  # type: ignore[arg-type]
+    assert kick == ControlUser(OwnerAction.KICK, "bob", "den")
+    assert aimed_at(parse_line("/kick bob lobby"), "den") == ControlUser(  # type: ignore[arg-type]
+        OwnerAction.KICK, "bob", "lobby"
+    )
+    assert aimed_at(parse_line("/access"), "den") == ShowAccess("den")  # type: ignore[arg-type]
+    assert aimed_at(parse_line("/say lobby x"), "den") == SendRoom("x", "lobby")  # type: ignore[arg-type]
+    assert aimed_at(parse_line("/users"), None) == ListUsers()  # type: ignore[arg-type]

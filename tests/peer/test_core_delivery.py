@@ -25,7 +25,7 @@ def chat(sender: str, seq: int, room: str | None = "lobby", text: str = "hi") ->
 
 def test_each_recipient_acknowledges_separately() -> None:
     alice = in_room("alice", ("alice", "bob", "carol"))
-    sent, step = alice.send_room("hello", 1.0, 1.0)
+    sent, step = alice.send_room("lobby", "hello", 1.0, 1.0)
     assert sent.recipients == ("bob", "carol") and sent.room == "lobby"
     assert [f.msg_id for f in frames(step, "bob")] == [sent.msg_id]
     assert [f.msg_id for f in frames(step, "carol")] == [sent.msg_id]
@@ -40,7 +40,7 @@ def test_each_recipient_acknowledges_separately() -> None:
 
 def test_receipts_for_ids_never_sent_to_that_user_change_nothing() -> None:
     alice = in_room("alice", ("alice", "bob", "carol"))
-    to_room, _ = alice.send_room("for both", 1.0, 1.0)
+    to_room, _ = alice.send_room("lobby", "for both", 1.0, 1.0)
     to_bob, _ = alice.send_private("bob", "for bob only", 1.0, 1.0)
     forged = (to_bob.msg_id, "00000000000000aa-999", "ffffffffffffffff-1")
     assert alice.frames_received(2, [Ack(forged)], 1.1).events == []  # carol
@@ -54,7 +54,7 @@ def test_receipts_for_ids_never_sent_to_that_user_change_nothing() -> None:
 
 def test_a_message_not_acknowledged_goes_again_once_after_the_redial() -> None:
     alice = in_room("alice", ("alice", "bob"))
-    first, _ = alice.send_room("one", 1.0, 1.0)
+    first, _ = alice.send_room("lobby", "one", 1.0, 1.0)
     step = alice.channel_closed(1, CloseReason.NETWORK_ERROR, "reset", 2.0)
     assert events(step, ev.MessageFailed) == []
     second, step = alice.send_private("bob", "while down", 2.5, 2.5)
@@ -74,7 +74,7 @@ def test_a_message_not_acknowledged_goes_again_once_after_the_redial() -> None:
 
 def test_what_waits_for_a_redial_that_gives_up_fails() -> None:
     alice = in_room("alice", ("alice", "bob"), redial_delays=(1.0,))
-    sent, _ = alice.send_room("one", 1.0, 1.0)
+    sent, _ = alice.send_room("lobby", "one", 1.0, 1.0)
     alice.channel_closed(1, CloseReason.NETWORK_ERROR, "reset", 2.0)
     alice.tick(3.0)
     from peer.core.actions import DialFailure
@@ -85,7 +85,7 @@ def test_what_waits_for_a_redial_that_gives_up_fails() -> None:
 
 def test_what_waits_for_a_member_who_leaves_fails_as_left() -> None:
     alice = in_room("alice", ("alice", "bob", "carol"))
-    room_msg, _ = alice.send_room("one", 1.0, 1.0)
+    room_msg, _ = alice.send_room("lobby", "one", 1.0, 1.0)
     private, _ = alice.send_private("bob", "two", 1.0, 1.0)
     step = alice.frames_received(1, [LeaveNotice("lobby", "bob")], 2.0)
     assert events(step, ev.MessageFailed) == [ev.MessageFailed(room_msg.msg_id, "bob", "left")]
@@ -98,7 +98,7 @@ def test_what_waits_for_a_member_who_leaves_fails_as_left() -> None:
 def test_tracker_removal_fails_pending_room_messages_but_keeps_a_private_channel() -> None:
     alice = in_room("alice", ("alice", "bob"))
     alice.frames_received(1, [chat("bob", 1, room=None)], 0.5)  # the channel is private too
-    sent, _ = alice.send_room("one", 1.0, 1.0)
+    sent, _ = alice.send_room("lobby", "one", 1.0, 1.0)
     alice.channel_closed(1, CloseReason.NETWORK_ERROR, "reset", 1.5)
     step = alice.room_update("lobby", "alice", ["alice"], 2.0)
     assert step.events == [ev.MessageFailed(sent.msg_id, "bob", "connection_lost")]
@@ -109,7 +109,7 @@ def test_room_messages_to_a_detached_member_whose_channel_dies_fail_at_once() ->
     re-dial for the room, so what we wrote to him fails now; a private message waits
     for the re-dial that is still tried for it."""
     alice = in_room("alice", ("alice", "bob"))
-    room_msg, _ = alice.send_room("to the room", 1.0, 1.0)
+    room_msg, _ = alice.send_room("lobby", "to the room", 1.0, 1.0)
     alice.room_update("lobby", "alice", ["alice"], 6.0)
     step = alice.tick(15.0)
     assert events(step, ev.MessageFailed) == [
@@ -125,15 +125,15 @@ def test_room_messages_to_a_detached_member_whose_channel_dies_fail_at_once() ->
 
 def test_leaving_the_room_fails_what_awaits_receipts_in_it() -> None:
     alice = in_room("alice", ("alice", "bob"))
-    sent, _ = alice.send_room("one", 1.0, 1.0)
+    sent, _ = alice.send_room("lobby", "one", 1.0, 1.0)
     step = alice.room_closed(deleted=False)
     assert step.events == [ev.MessageFailed(sent.msg_id, "bob", "left")]
 
 
 def test_no_receipt_in_time_fails_as_timed_out() -> None:
     alice = in_room("alice", ("alice", "bob"), delivery_timeout=30.0)
-    sent, _ = alice.send_room("one", 1.0, 1.0)
-    later, _ = alice.send_room("two", 2.0, 2.0)
+    sent, _ = alice.send_room("lobby", "one", 1.0, 1.0)
+    later, _ = alice.send_room("lobby", "two", 2.0, 2.0)
     for now in (5.0, 10.0, 15.0, 20.0, 25.0, 30.0):
         alice.frames_received(1, [Pong()], now)  # bob is alive, but never acknowledges
     assert alice.next_wakeup() == 31.0
@@ -148,18 +148,18 @@ def test_no_receipt_in_time_fails_as_timed_out() -> None:
 
 def test_the_backlog_per_recipient_is_bounded() -> None:
     alice = in_room("alice", ("alice", "bob"), max_pending=3)
-    ids = [alice.send_room(f"m{n}", 1.0, 1.0)[0].msg_id for n in range(3)]
-    sent, step = alice.send_room("one too many", 1.0, 1.0)
+    ids = [alice.send_room("lobby", f"m{n}", 1.0, 1.0)[0].msg_id for n in range(3)]
+    sent, step = alice.send_room("lobby", "one too many", 1.0, 1.0)
     assert step.events == [ev.MessageFailed(sent.msg_id, "bob", "backlog_full")]
     assert frames(step) == []
     alice.frames_received(1, [Ack(tuple(ids))], 1.5)
-    _, step = alice.send_room("room again", 2.0, 2.0)
+    _, step = alice.send_room("lobby", "room again", 2.0, 2.0)
     assert step.events == [] and len(frames(step)) == 1
 
 
 def test_a_member_whose_key_changed_is_skipped_and_reported() -> None:
     alice = in_room("alice", ("alice", "bob", "carol"))
-    sent, step = alice.send_room("hello", 1.0, 1.0, blocked={"bob"})
+    sent, step = alice.send_room("lobby", "hello", 1.0, 1.0, blocked={"bob"})
     assert sent.recipients == ("bob", "carol")
     assert step.events == [ev.MessageFailed(sent.msg_id, "bob", "key_changed")]
     assert frames(step, "bob") == [] and len(frames(step, "carol")) == 1
@@ -167,7 +167,7 @@ def test_a_member_whose_key_changed_is_skipped_and_reported() -> None:
 
 def test_a_key_change_fails_everything_waiting_for_that_user() -> None:
     alice = in_room("alice", ("alice", "bob"))
-    sent, _ = alice.send_room("hello", 1.0, 1.0)
+    sent, _ = alice.send_room("lobby", "hello", 1.0, 1.0)
     step = alice.key_changed("bob", 2.0)
     assert events(step, ev.MessageFailed) == [ev.MessageFailed(sent.msg_id, "bob", "key_changed")]
 
@@ -184,7 +184,7 @@ def test_private_message_without_a_channel_dials_and_waits() -> None:
 def test_room_message_to_a_member_without_a_channel_waits_for_it() -> None:
     bob = make_core("bob")
     bob.room_entered("lobby", "alice", 3, ["alice", "bob"], 0.0)  # alice should dial bob
-    sent, step = bob.send_room("early", 0.5, 0.5)
+    sent, step = bob.send_room("lobby", "early", 0.5, 0.5)
     assert frames(step) == [] and dials(step) == []  # bob does not lead: the fallback will
     step = bob.channel_opened("alice", 1, initiator=False, now=1.0)
     assert [f.msg_id for f in frames(step, "alice")] == [sent.msg_id]
@@ -349,7 +349,7 @@ def test_burst_across_a_cut_is_delivered_exactly_once_in_order_and_all_acknowled
     assert wire.channel is not None
     sent = []
     for n in range(500):
-        message, step = alice.send_room(f"m{n}", 1.0, 1.0)
+        message, step = alice.send_room("lobby", f"m{n}", 1.0, 1.0)
         sent.append(message.msg_id)
         wire.run(alice, step)
         if n == 250:

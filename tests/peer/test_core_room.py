@@ -52,12 +52,12 @@ def test_update_for_another_room_is_ignored() -> None:
     assert alice.members == ["alice", "bob"]
 
 
-def test_joining_another_room_leaves_the_first_silently() -> None:
+def test_joining_another_room_keeps_the_first() -> None:
     alice = in_room("alice", ("alice", "bob"))
     step = alice.room_entered("second", "carol", 3, ["carol", "alice"], 1.0)
-    assert closes(step) == [("bob", CloseReason.LEFT_ROOM)]
-    assert step.events == []
-    assert alice.members == ["alice", "carol"]
+    assert closes(step) == [] and step.events == []
+    assert alice.rooms.names() == ["lobby", "second"]
+    assert alice.members == ["alice", "bob"]  # the first room's
 
 
 def test_rejoining_the_same_room_applies_the_list() -> None:
@@ -108,7 +108,7 @@ def test_our_leave_sends_notices_then_closes_room_channels_but_not_private_ones(
 def test_a_kick_from_our_room_says_goodbye_then_closes_it_and_tells_the_user() -> None:
     alice = in_room("alice", ("bob", "alice", "carol"))  # bob owns the room
     alice.frames_received(2, [chat("carol", 1, room=None)], 0.5)  # carol's is private too
-    alice.send_room("pending", 1.0, 1.0)
+    alice.send_room("lobby", "pending", 1.0, 1.0)
     step = alice.kicked(Kicked("lobby", "bob", KickReason.BANNED))
     # The notices go out before any channel closes, on both channels.
     assert [type(a) for a in step.actions] == [SendFrame, SendFrame, CloseChannel]
@@ -254,7 +254,7 @@ def test_a_kicked_member_is_gone_at_once_even_with_a_live_private_channel() -> N
     assert events(step, ev.MemberLeft) == [ev.MemberLeft("lobby", "carol", "kicked")]
     assert closes(step) == []  # the private conversation goes on
     assert alice.members == ["alice", "bob"]
-    sent, step = alice.send_room("members only", 2.0, 2.0)
+    sent, step = alice.send_room("lobby", "members only", 2.0, 2.0)
     assert sent.recipients == ("bob",)
     assert frames(step, "carol") == []
 
@@ -272,7 +272,7 @@ def test_two_departures_in_one_batch_come_as_two_updates_and_both_are_dropped() 
     )
     assert events(second, ev.MemberLeft) == [ev.MemberLeft("lobby", "carol", "kicked")]
     assert ("carol", CloseReason.LEFT_ROOM) in closes(second)
-    sent, step = alice.send_room("members only", 2.0, 2.0)
+    sent, step = alice.send_room("lobby", "members only", 2.0, 2.0)
     assert sent.recipients == ("bob",)
     assert frames(step, "carol") == []
 
@@ -302,7 +302,7 @@ def test_a_detached_member_not_listed_again_within_the_grace_is_dropped() -> Non
     assert events(step, ev.MemberLeft) == [ev.MemberLeft("lobby", "carol", "connection_lost")]
     assert closes(step) == []  # private: kept
     assert alice.members == ["alice", "bob"]
-    sent, _ = alice.send_room("after", 32.0, 32.0)
+    sent, _ = alice.send_room("lobby", "after", 32.0, 32.0)
     assert sent.recipients == ("bob",)
 
 
@@ -352,7 +352,7 @@ def test_smaller_name_refuses_a_second_channel_while_it_holds_its_own() -> None:
 
 def test_replacing_channel_resends_what_the_old_one_carried() -> None:
     bob = in_room("bob", ("alice", "bob"))
-    sent, step = bob.send_room("hello", 1.0, 1.0)
+    sent, step = bob.send_room("lobby", "hello", 1.0, 1.0)
     assert frames(step, "alice")[0].msg_id == sent.msg_id
     step = bob.channel_opened("alice", 9, initiator=False, now=2.0)
     assert [f.msg_id for f in frames(step, "alice")] == [sent.msg_id]
@@ -372,7 +372,7 @@ def test_a_failed_dial_the_user_asked_for_is_reported() -> None:
 def test_a_dial_refused_for_a_changed_key_fails_what_waits_for_them() -> None:
     alice = make_core("alice")
     alice.room_entered("lobby", "alice", 3, ["alice", "bob"], 0.0)
-    sent, _ = alice.send_room("hi", 1.0, 1.0)
+    sent, _ = alice.send_room("lobby", "hi", 1.0, 1.0)
     step = alice.dial_failed("bob", DialFailure.KEY_CHANGED, "key changed", 1.0)
     assert step.events == [
         ev.ErrorEvent("key_changed", "key changed"),

@@ -37,7 +37,7 @@ async def test_waiting_sends_are_all_delivered_in_order_where_plain_ones_fail(
         await (
             alice.client.send_private("bob", f"p{i}", wait=True)
             if i % 2
-            else alice.client.send_room(f"r{i}", wait=True)
+            else alice.client.send_room("lab", f"r{i}", wait=True)
         )
         for i in range(COUNT)
     ]

@@ -149,8 +149,9 @@ class Buffer:
 class BufferList:
     """Ordered buffers and which one is shown.
 
-    Order is creation order with the status buffer first; numbers shown to the user are
-    1-based positions, as Alt+1..9 selects them.
+    Order: the status buffer, then the rooms (ours in join order, :meth:`arrange_rooms`,
+    so the numbers are the same after a restart), then the others in creation order;
+    numbers shown to the user are 1-based positions, as Alt+1..9 selects them.
     """
 
     def __init__(self) -> None:
@@ -158,6 +159,8 @@ class BufferList:
         self._current = 0
         #: Buffers created since the app last looked (it restores their history).
         self.created: list[BufferId] = []
+        #: The room whose buffer was shown last (where the chat's current room is).
+        self.last_room: str | None = None
 
     def __iter__(self) -> Iterator[Buffer]:
         return iter(self._buffers)
@@ -183,9 +186,33 @@ class BufferList:
         buffer = self.get(buffer_id)
         if buffer is None:
             buffer = Buffer(buffer_id)
-            self._buffers.append(buffer)
+            at = len(self._buffers)
+            if buffer_id.kind is BufferKind.ROOM:  # after the last room: before the others
+                at = 1 + sum(b.id.kind is BufferKind.ROOM for b in self._buffers)
+            self._buffers.insert(at, buffer)
+            if at <= self._current:
+                self._current += 1
             self.created.append(buffer_id)
         return buffer
+
+    def arrange_rooms(self, rooms: list[str]) -> None:
+        """Our rooms' buffers (created if needed) right after the status buffer, in the
+        order given (join order); other room buffers after them, then the rest."""
+        for name in rooms:
+            self.ensure(room_buffer(name))
+        shown = self.current
+        ours = [b for name in rooms for b in self._buffers if b.id == room_buffer(name)]
+        rest = [b for b in self._buffers[1:] if b not in ours]
+        others = [b for b in rest if b.id.kind is BufferKind.ROOM]
+        self._buffers = [self._buffers[0], *ours, *others, *(b for b in rest if b not in others)]
+        self._current = self._buffers.index(shown)
+
+    def _shown(self) -> Buffer:
+        current = self._buffers[self._current]
+        if current.id.kind is BufferKind.ROOM:
+            self.last_room = current.id.name
+        current.mark_read()
+        return current
 
     @property
     def highlights(self) -> int:
@@ -216,8 +243,7 @@ class BufferList:
         if index != self._current:
             self._leave_current()
         self._current = index
-        buffer.mark_read()
-        return buffer
+        return self._shown()
 
     def switch_index(self, number: int) -> Buffer | None:
         """Show buffer ``number`` (1-based, as displayed); None if there is no such one."""
@@ -226,15 +252,13 @@ class BufferList:
         if number - 1 != self._current:
             self._leave_current()
         self._current = number - 1
-        self.current.mark_read()
-        return self.current
+        return self._shown()
 
     def switch_relative(self, step: int) -> Buffer:
         """Next (``+1``) or previous (``-1``) buffer, wrapping around."""
         self._leave_current()
         self._current = (self._current + step) % len(self._buffers)
-        self.current.mark_read()
-        return self.current
+        return self._shown()
 
     def next_unread(self) -> Buffer | None:
         """Switch to the first hidden buffer with unread messages, highlights first."""
@@ -278,7 +302,7 @@ class BufferList:
         del self._buffers[index]
         if shown is buffer:
             self._current = max(0, index - 1)
-            self.current.mark_read()
+            self._shown()
         else:
             self._current = self._buffers.index(shown)
         return True

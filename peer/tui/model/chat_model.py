@@ -36,6 +36,8 @@ from peer.events import (
     KeyChanged,
     MemberJoined,
     MemberLeft,
+    MemberOffline,
+    MemberOnline,
     MessageDeleted,
     MessageDelivered,
     MessageEdited,
@@ -46,6 +48,7 @@ from peer.events import (
     Reconnected,
     RemovedFromRoom,
     RoomDeleted,
+    RoomsRestored,
     SessionReplaced,
     TrustChanged,
     TypingChanged,
@@ -61,6 +64,7 @@ from peer.tui.model.buffers import (
     private_buffer,
     room_buffer,
 )
+from peer.tui.model.joined_rooms import JoinedRooms, RoomView
 from peer.tui.model.look_alikes import Skeletons, is_mixed_script, spelled
 from peer.tui.model.receipts import ReceiptBook
 
@@ -108,8 +112,8 @@ class ChatModel:
     ) -> None:
         self.username = username
         self.buffers = BufferList()
-        self.room: str | None = None
-        self.members: list[str] = []
+        #: Our rooms in join order, their members online and offline.
+        self.joined = JoinedRooms()
         self.verification: dict[str, TrustState] = {}
         #: How each open channel travels (``direct`` or ``relay``), by user.
         self.paths: dict[str, str] = {}
@@ -117,7 +121,6 @@ class ChatModel:
         self.deleted_rooms: set[str] = set()
         #: Rooms whose owner banned us (until we are let in again).
         self.banned_from: set[str] = set()
-        self.room_owner: str | None = None
         #: Users and rooms seen in listings and conversations, for Tab completion.
         self.known_users: set[str] = set()
         self.known_rooms: set[str] = set()
@@ -177,18 +180,45 @@ class ChatModel:
 
     # -- room and members --------------------------------------------------------------
 
+    @property
+    def room(self) -> str | None:
+        """The current room: the room buffer shown, else the room shown last, else the
+        first in join order (``None``: in no room)."""
+        current = self.buffers.current.id
+        if current.kind is BufferKind.ROOM and current.name in self.joined:
+            return current.name
+        if self.buffers.last_room in self.joined:
+            return self.buffers.last_room
+        return next(iter(self.joined.names()), None)
+
+    @property
+    def members(self) -> list[str]:
+        """The current room's members online (this user included), sorted."""
+        view = self.joined.get(self.room)
+        return [] if view is None else view.members
+
+    @property
+    def room_owner(self) -> str | None:
+        view = self.joined.get(self.room)
+        return None if view is None else view.owner
+
     def set_room(self, room: str | None, members: Iterable[str], owner: str | None = None) -> None:
-        """The client's view after a join/leave/create: the truth, replacing ours."""
-        self.room = room
-        self.room_owner = owner
-        self.members = sorted(set(members), key=str.lower)
-        if room is not None:
+        """One room as our only room (``None``: none); see :meth:`set_rooms`."""
+        self.set_rooms([] if room is None else [RoomView(room, owner, list(members))])
+
+    def set_rooms(self, views: Iterable[RoomView]) -> None:
+        """The client's rooms after a join/leave/create/login: the truth, replacing ours.
+        Their buffers come right after the status buffer, in join order."""
+        self.joined.replace(views)
+        rooms = self.joined.names()
+        for room in rooms:
             self.deleted_rooms.discard(room)
             self.banned_from.discard(room)
-            self.remember(users=self.members, rooms=[room])
+        self.remember(users=self.joined.everyone(), rooms=rooms)
+        self.buffers.arrange_rooms(rooms)
         for buffer in self.buffers:
             if buffer.id.kind is BufferKind.ROOM:
-                buffer.active = buffer.id.name == room
+                buffer.active = buffer.id.name in self.joined
 
     def set_verification(self, username: str, state: TrustState) -> None:
         self.verification[username] = state
@@ -216,6 +246,10 @@ class ChatModel:
                 return self._member_joined(event)
             case MemberLeft():
                 return self._member_left(event)
+            case MemberOnline() | MemberOffline():
+                return self._presence(event)
+            case RoomsRestored():
+                return self._rooms_restored(event)
             case RoomDeleted():
                 return self._room_deleted(event.room, event.owner)
             case KeyChanged():
@@ -271,7 +305,7 @@ class ChatModel:
         """Someone the user deals with: pinned, in our room, or with a private buffer."""
         return (
             private_buffer(username) in self.buffers
-            or username in self.members
+            or username in self.joined.everyone()
             or username in self.verification
             or username in self._contacts()
         )
@@ -303,7 +337,7 @@ class ChatModel:
         scripts), else ``None``."""
         if is_mixed_script(username):
             return username
-        names: list[str] = [self.username, *self.members]
+        names: list[str] = [self.username, *self.joined.everyone()]
         names += [b.id.name for b in self.buffers if b.id.kind is BufferKind.PRIVATE]
         names += self.verification
         names += self._contacts()
@@ -347,17 +381,31 @@ class ChatModel:
         self.pending_fingerprints.pop(username, None)
 
     def _member_joined(self, event: MemberJoined) -> list[BufferId]:
-        if event.room == self.room and event.username not in self.members:
-            self.members = sorted([*self.members, event.username], key=str.lower)
+        self.joined.joined(event.room, event.username)
         return [self.notice(f"{event.username} joined #{event.room}", room_buffer(event.room))]
 
     def _member_left(self, event: MemberLeft) -> list[BufferId]:
-        if event.room == self.room and event.username in self.members:
-            self.members = [m for m in self.members if m != event.username]
-        if event.reason in ("kicked", "banned") and self.room_owner == self.username:
+        self.joined.left(event.room, event.username)
+        view = self.joined.get(event.room)
+        ours = view is not None and view.owner == self.username
+        if event.reason in ("kicked", "banned") and ours:
             return []  # our own /kick or /ban: its result line says it once
         how = _LEFT_HOW.get(event.reason, "left")
         return [self.notice(f"{event.username} {how} #{event.room}", room_buffer(event.room))]
+
+    def _presence(self, event: MemberOnline | MemberOffline) -> list[BufferId]:
+        """A member's session started or ended: a notice in that room's buffer (their
+        membership is unchanged)."""
+        online = isinstance(event, MemberOnline)
+        self.joined.presence(event.room, event.username, online)
+        how = "is online in" if online else "went offline in"
+        return [self.notice(f"{event.username} {how} #{event.room}", room_buffer(event.room))]
+
+    def _rooms_restored(self, event: RoomsRestored) -> list[BufferId]:
+        if not event.rooms:
+            return []
+        rooms = ", ".join(f"#{r}" for r in event.rooms)
+        return [self.notice(f"back in {rooms}", STATUS)]
 
     def _channel_closed(self, event: ChannelClosed) -> list[BufferId]:
         self.paths.pop(event.username, None)
@@ -367,8 +415,7 @@ class ChatModel:
         return [self.notice(f"channel to {event.username} closed: {event.reason}", buffer_id)]
 
     def _removed(self, event: RemovedFromRoom) -> list[BufferId]:
-        if self.room == event.room:
-            self.set_room(None, [])
+        self._drop_room(event.room)
         how = "banned you from" if event.reason == "banned" else "removed you from"
         if event.reason == "banned":
             self.banned_from.add(event.room)
@@ -378,8 +425,7 @@ class ChatModel:
 
     def _room_deleted(self, room: str, owner: str | None) -> list[BufferId]:
         self.deleted_rooms.add(room)
-        if self.room == room:
-            self.set_room(None, [])
+        self._drop_room(room)
         self.known_rooms.discard(room)
         if owner == self.username:
             text = f"you deleted room #{room}"
@@ -413,9 +459,15 @@ class ChatModel:
         targets = [STATUS, self.buffers.current.id]
         if private_buffer(event.username) in self.buffers:
             targets.append(private_buffer(event.username))
-        if self.room is not None and event.username in self.members:
-            targets.append(room_buffer(self.room))
+        targets += [room_buffer(r) for r in self.joined.rooms_of(event.username)]
         return [self.add(t, LineKind.WARNING, text) for t in dict.fromkeys(targets)]
+
+    def _drop_room(self, room: str) -> None:
+        """We are out of ``room`` (removed, deleted): its buffer stays, inactive."""
+        if self.joined.drop(room):
+            buffer = self.buffers.get(room_buffer(room))
+            if buffer is not None:
+                buffer.active = False
 
     def _trust_changed(self, event: TrustChanged) -> None:
         match event.state:
@@ -443,17 +495,15 @@ class ChatModel:
         room is gone with the session (the core closed its channels), and the tracker's
         closing the connection right after is no "reconnecting" (see ``ConnectionLost``).
         """
-        room = self.room
+        rooms = self.joined.names()
         self.connected = False
         self.session_ended = True
-        self.set_room(None, [])
+        self.set_rooms([])
         text = (
             "you logged in somewhere else, so the tracker ended this session: nothing more"
             " is sent or received here. /quit, and log in again here to take it back."
         )
-        targets = [STATUS, self.buffers.current.id]
-        if room is not None:
-            targets.append(room_buffer(room))
+        targets = [STATUS, self.buffers.current.id, *(room_buffer(r) for r in rooms)]
         return [self.add(t, LineKind.WARNING, text) for t in dict.fromkeys(targets)]
 
     def join_refused(self, room: str, code: str) -> None:

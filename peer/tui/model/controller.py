@@ -35,15 +35,17 @@ from crypto.errors import KeyChangedError
 from crypto.pinning import TrustState
 from peer.client.chat_client import ChatClient
 from peer.commands import table as cmd
+from peer.commands.current_room import aimed_at
 from peer.commands.runner import execute, refresh_key
-from peer.events import ChannelOpened, ClientEvent, MemberJoined, MessageReceived
+from peer.events import ChannelOpened, ClientEvent, MemberJoined, MessageReceived, RoomsRestored
 from peer.history.archive import HistoryArchive
 from peer.history.entries import HistoryEntry
 from peer.tui.model import local_commands as local
-from peer.tui.model.buffers import BufferId, BufferKind, LineKind, private_buffer
+from peer.tui.model.buffers import BufferId, BufferKind, LineKind, private_buffer, room_buffer
 from peer.tui.model.chat_history import conversation_of
 from peer.tui.model.chat_model import ChatModel
 from peer.tui.model.history_changes import kept_change
+from peer.tui.model.joined_rooms import RoomView
 from peer.tui.model.result_lines import Refresh, refresh_for, show_result
 from peer.tui.model.screen_requests import (
     KeyCandidate,
@@ -96,9 +98,15 @@ class ChatController:
     # -- state refresh -------------------------------------------------------------------
 
     def refresh_room(self) -> None:
-        """Copy the client's room and members into the model, with trust states."""
-        self.model.set_room(self.client.room, self.client.members, self.client.room_owner)
-        for member in self.model.members:
+        """Copy the client's rooms and members into the model, with trust states."""
+        client = self.client
+        views = []
+        for name in client.rooms:
+            offline = [m.username for m in client.room_members(name) if not m.online]
+            owner = client.room_owner_of(name)
+            views.append(RoomView(name, owner, client.present_members(name), offline))
+        self.model.set_rooms(views)
+        for member in self.model.joined.everyone():
             self.refresh_trust(member)
 
     def refresh_trust(self, username: str) -> None:
@@ -125,6 +133,13 @@ class ChatController:
 
     def handle_event(self, event: ClientEvent) -> list[BufferId]:
         touched = self.model.apply(event)
+        if isinstance(event, RoomsRestored):
+            self.refresh_room()
+        elif isinstance(event, MemberJoined) and event.room in self.client.rooms:
+            # A new member may be offline (a durable tracker lists the whole roster).
+            online = {m.username: m.online for m in self.client.room_members(event.room)}
+            if not online.get(event.username, True):
+                self.model.joined.presence(event.room, event.username, online=False)
         if isinstance(event, MemberJoined | ChannelOpened):
             self.refresh_trust(event.username)
         if isinstance(event, MessageReceived) and touched:
@@ -194,8 +209,18 @@ class ChatController:
                 local.expand(model)
             case cmd.Register() | cmd.Login():
                 model.error(f"already logged in as {model.username}")
-            case cmd.SendRoom(text):
+            case cmd.SendRoom(text, None):
                 await self._send_to(model.buffers.current.id, text)
+            case cmd.SendRoom(text, room) if room is not None:  # /say ROOM TEXT
+                await self._send_to(room_buffer(room), text)
+            case (
+                cmd.LeaveRoom(None)
+                | cmd.ListUsers(None)
+                | cmd.ControlUser(room=None)
+                | cmd.SetInviteOnly(room=None)
+                | cmd.ShowAccess(None)
+            ) if model.room is not None:  # the room shown (or shown last)
+                return await self._run(aimed_at(command, model.room))
             case cmd.SendPrivate(user, text):
                 await self._send_private(user, text)
             case cmd.Verify(user, typed):
@@ -315,10 +340,10 @@ class ChatController:
         if target.kind is BufferKind.REQUESTS:
             self.model.error("these are messages from strangers: /query NAME to answer one")
             return False
-        if self.model.room != target.name:
+        if target.name not in self.client.rooms:
             self.model.error(f"you are not in #{target.name}: /join {target.name} to chat here")
             return False
-        sent = await self.client.send_room(text)
+        sent = await self.client.send_room(target.name, text)
         line = self.model.own_message(target, text, sent.msg_id, sent.recipients)
         self._record(target, self.model.username, text, line.timestamp, line.msg_id, True)
         return True

@@ -58,7 +58,7 @@ def close_buffer(model: ChatModel) -> None:
     current = model.buffers.current.id
     if current == STATUS:
         model.error("the status buffer cannot be closed")
-    elif current.kind is BufferKind.ROOM and current.name == model.room:
+    elif current.kind is BufferKind.ROOM and current.name in model.joined:
         model.error(f"you are in #{current.name}: /leave it first")
     else:
         model.buffers.close(current)

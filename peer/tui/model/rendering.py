@@ -254,13 +254,19 @@ def render_members(model: ChatModel) -> Text:
             f"\n/verify {sanitize(shown.name)}\ncompares safety numbers", style=NOTICE_STYLE
         )
         return text
-    if model.room is None:
-        return Text("not in a room\n\n/rooms lists them\n/join ROOM enters one", style=NOTICE_STYLE)
+    view = model.joined.get(model.room)
+    if view is None:
+        return Text("not in a room\n\n/list shows them\n/join ROOM enters one", style=NOTICE_STYLE)
     text = Text()
-    text.append(f"#{model.room}", style=Style(bold=True))
-    text.append(f"  {len(model.members)}\n", style=TIMESTAMP_STYLE)
-    for member in model.members:
+    text.append(f"#{view.name}", style=Style(bold=True))
+    online = len(view.members)
+    text.append(f"  {online} online / {online + len(view.offline)}\n", style=TIMESTAMP_STYLE)
+    for member in view.members:
         _append_member(text, model, member)
+    for member in view.offline:  # their seat is kept while their session is down
+        text.append("\u25cb ", style=TIMESTAMP_STYLE)
+        text.append(sanitize(member), style=TIMESTAMP_STYLE)
+        text.append(" offline\n", style=TIMESTAMP_STYLE)
     text.rstrip()
     return text
 

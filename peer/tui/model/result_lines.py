@@ -45,6 +45,8 @@ def refresh_for(result: res.Result) -> Refresh:
             res.Registered()
             | res.LoggedIn()
             | res.RoomsListed()
+            | res.MyRoomsListed()
+            | res.RoomSwitched()
             | res.UserControlled()
             | res.RoomModeSet()
             | res.AccessListed()
@@ -74,7 +76,7 @@ def show_result(model: ChatModel, result: res.Result, room_before: str | None) -
         case res.RoomCreated(room, relay_only=relay_only):
             model.deleted_rooms.discard(room)
             model.banned_from.discard(room)
-            if model.room == room:
+            if room in model.joined:
                 model.buffers.switch_to(room_buffer(room))
                 model.notice(f"created #{room}; you own it and are its first member")
                 _relay_only_notice(model, relay_only)
@@ -92,6 +94,10 @@ def show_result(model: ChatModel, result: res.Result, room_before: str | None) -
             _peers(model, result)
         case res.RoomsListed():
             _rooms(model, result)
+        case res.MyRoomsListed():
+            _my_rooms(model, result)
+        case res.RoomSwitched():
+            pass  # batch only: the terminal chat switches buffers itself
         case res.UserControlled(action, room, user, member_count, capacity):
             model.notice(f"{_DONE[action]} {user} in #{room}")
             if result.full:
@@ -125,6 +131,19 @@ def show_result(model: ChatModel, result: res.Result, room_before: str | None) -
             )
         case _:
             assert_never(result)
+
+
+def _my_rooms(model: ChatModel, listed: res.MyRoomsListed) -> None:
+    """Our rooms in join order, each member marked online (●) or offline (○)."""
+    if not listed.rooms:
+        model.notice("you are in no room: /list shows the rooms, /join ROOM enters one")
+        return
+    model.notice(f"your rooms ({len(listed.rooms)}), ● online ○ offline:")
+    for room in listed.rooms:
+        online = sum(m.online for m in room.members)
+        marks = ", ".join(f"{'●' if m.online else '○'} {m.user}" for m in room.members)
+        head = f"  #{room.room} ({room.owner}'s, {len(room.members)}/{room.capacity},"
+        model.notice(f"{head} {online} online): {marks}")
 
 
 def _state_label(model: ChatModel, username: str) -> str:
@@ -194,7 +213,7 @@ def _rooms(model: ChatModel, listed: res.RoomsListed) -> None:
             f"  #{room.room}  {len(room.members)}/{room.capacity}  owner {room.owner}{mode}"
             f"  members: {', '.join(room.members) or '-'}"
         )
-    _more(model, len(listed.rooms), listed.total, "/rooms", listed.next)
+    _more(model, len(listed.rooms), listed.total, "/list", listed.next)
 
 
 def _members(model: ChatModel, paths: dict[str, str]) -> None:

@@ -42,9 +42,9 @@ def placeholder(model: ChatModel) -> str:
         if name == model.room:
             return f"message #{name}  (/help for commands)"
         # Facts last seen, worded to stay true: no one tells us of an unban, and a
-        # deleted room's name may be taken again (/rooms, /join and invites refresh them).
+        # deleted room's name may be taken again (/list, /join and invites refresh them).
         if name in model.deleted_rooms:
-            return f"#{name} was deleted: /close this buffer, /rooms lists the rooms now"
+            return f"#{name} was deleted: /close this buffer, /list shows the rooms now"
         if name in model.banned_from:
             return f"the owner banned you from #{name}: /close this buffer (/join once unbanned)"
         return f"you left #{name}: /join {name} to come back"
@@ -52,4 +52,4 @@ def placeholder(model: ChatModel) -> str:
         return f"private message to {current.name}  (end-to-end encrypted)"
     if current.kind is BufferKind.REQUESTS:
         return "messages from strangers: /query NAME opens one to answer"
-    return "type /help, /rooms, /join ROOM or /msg USER TEXT"
+    return "type /help, /list, /join ROOM or /msg USER TEXT"

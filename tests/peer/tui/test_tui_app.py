@@ -77,7 +77,7 @@ async def test_full_session(
         await bob.wait_for(MessageReceived, lambda e: e.text == "hello bob")
         # bob's client acknowledged it: the line ends with the delivered mark
         await until(pilot, lambda: "hello bob \u2713" in log_text(chat), "delivered mark")
-        await bob.client.send_room("hi alice")
+        await bob.client.send_room("lobby", "hi alice")
         await until(pilot, lambda: "hi alice" in log_text(chat), "bob's message drawn")
         bob_nicks = [s for s in log_segments(chat) if s.text.strip() == "bob" and s.style]
         assert bob_nicks
@@ -109,7 +109,7 @@ async def test_full_session(
         await pilot.press("f3")
         assert model.buffers.current.id == bob_buffer and bob_unread() == 0
         await until(pilot, lambda: "psst" in log_text(chat), "private message drawn")
-        await carol.client.send_room("while you were away")
+        await carol.client.send_room("lobby", "while you were away")
         lobby = model.buffers.get(room_buffer("lobby"))
         assert lobby is not None
         await until(pilot, lambda: lobby.unread == 1, "room unread count")

@@ -75,7 +75,7 @@ def test_resolve_prefers_labels_then_rooms() -> None:
     assert buffers.resolve("@bob") == private_buffer("bob")
     assert buffers.resolve("#bob") == room_buffer("bob")
     assert buffers.resolve("bob") == room_buffer("bob")
-    assert buffers.resolve("2") == private_buffer("bob")
+    assert buffers.resolve("2") == room_buffer("bob")  # rooms come right after the status
     assert buffers.resolve("status") == STATUS
     assert buffers.resolve("9") is None
     assert buffers.resolve("nobody") is None

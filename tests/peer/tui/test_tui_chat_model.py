@@ -105,7 +105,7 @@ def test_a_member_the_owner_removed_is_told_apart_from_one_who_left() -> None:
 
 def test_the_owner_reads_their_own_kick_once() -> None:
     model = model_in_lobby()
-    model.room_owner = model.username
+    model.set_room("lobby", model.members, model.username)
     model.apply(MemberLeft("lobby", "bob", "kicked"))
     model.apply(MemberLeft("lobby", "carol", "left"))
     texts = [line.text for line in model.buffers.current.lines]
@@ -275,6 +275,7 @@ def test_strangers_messages_collapse_into_one_requests_buffer() -> None:
     assert model.apply(msg(None, "dave", "contact")) == [private_buffer("dave")]
     assert [b.id for b in model.buffers] == [
         STATUS,
+        room_buffer("lobby"),
         REQUESTS,
         private_buffer("bob"),
         private_buffer("dave"),

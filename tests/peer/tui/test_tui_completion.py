@@ -31,7 +31,9 @@ def test_command_cycles_on_repeated_tab() -> None:
     first = completer.complete("/l", 2, SOURCES)
     assert first == ("/leave ", 7)
     assert first is not None
-    assert completer.complete(first[0], first[1], SOURCES) == ("/leave ", 7)
+    second = completer.complete(first[0], first[1], SOURCES)
+    assert second == ("/list ", 6)
+    assert completer.complete(*second, SOURCES) == ("/leave ", 7)
     completer = TabCompleter()
     text, cursor = step(completer, "/", 1)
     seen = {text}

@@ -167,7 +167,7 @@ async def test_history_survives_a_restart_and_is_sealed_at_rest(
         await until(pilot, lambda: chat.model.room == "lobby", "room")
         await bob.client.join_room("lobby")
         await app.client.wait_channels()  # type: ignore[attr-defined]
-        await bob.client.send_room(room_secret)
+        await bob.client.send_room("lobby", room_secret)
         await bob.client.send_private("alice", private_secret)
         await pilot.press(*"my own words about wombats", "enter")
         await bob.wait_for(MessageReceived, lambda e: "wombats" in e.text)
@@ -456,7 +456,7 @@ async def test_rooms_and_users_complete_from_what_was_listed(
         field = chat.query_one("#input", Input)
         await pilot.press(*"/join lo", "tab")
         assert field.value == "/join lo"  # nothing known yet
-        await pilot.press("ctrl+u", *"/rooms", "enter")
+        await pilot.press("ctrl+u", *"/list", "enter")
         await until(pilot, lambda: "1 room:" in log_text(chat), "rooms listed")
         await pilot.press(*"/join lo", "tab")
         assert field.value == "/join lounge "
@@ -507,7 +507,7 @@ async def test_a_long_nick_keeps_the_column(
         await until(pilot, lambda: chat.model.room == "lobby", "room")
         await long.client.join_room("lobby")
         await app.client.wait_channels()  # type: ignore[attr-defined]
-        await long.client.send_room("first")
+        await long.client.send_room("lobby", "first")
         await pilot.press(*"second", "enter")
         await until(pilot, lambda: "first" in log_text(chat) and "second" in log_text(chat), "x")
         rows = [

@@ -60,12 +60,12 @@ async def test_emoji_typed_in_the_input_line_arrive_and_show_whole(
         assert got[0].text.encode() == TYPED.encode() and got[0].room == "café"
         await until(pilot, lambda: TYPED in log_text(chat), "own line drawn whole")
 
-        await bob.client.send_room("from bob " + " ".join(WHOLE_EMOJI))
+        await bob.client.send_room("café", "from bob " + " ".join(WHOLE_EMOJI))
         await until(pilot, lambda: "from bob " + " ".join(WHOLE_EMOJI) in log_text(chat), "whole")
         assert "U+200D" not in log_text(chat) and "U+E00" not in log_text(chat)
 
         # joiners that join nothing are still shown by code point
-        await bob.client.send_room("lone a\u200db \U0001f469\u200d end\U000e0041")
+        await bob.client.send_room("café", "lone a\u200db \U0001f469\u200d end\U000e0041")
         await until(pilot, lambda: "lone " in log_text(chat), "hostile line")
         assert "a\u27e8U+200D\u27e9b \U0001f469\u27e8U+200D\u27e9 end\u27e8U+E0041\u27e9" in (
             log_text(chat)
@@ -77,7 +77,7 @@ async def test_emoji_typed_in_the_input_line_arrive_and_show_whole(
         await until(pilot, lambda: chat.model.room == "東京", "joined 東京")
         await until(pilot, lambda: "#東京" in static_text(chat, "#bufferbar"), "buffer bar")
         await bob.wait_for(MemberJoined, lambda e: e.room == "東京" and e.username == "alice")
-        await bob.client.send_room("こんにちは")
+        await bob.client.send_room("東京", "こんにちは")
         await until(pilot, lambda: "こんにちは" in log_text(chat), "message in 東京")
         await pilot.press("ctrl+c")
         await until(pilot, lambda: not app.is_running, "app exit")

@@ -131,7 +131,7 @@ async def test_hints_follow_bans_unbans_and_deletions(
     model.buffers.switch_to(room_buffer("den"))
     assert "#den was deleted" in placeholder(model)
     await owner_screen.handle_line("/create den")
-    await bob_screen.handle_line("/rooms")
+    await bob_screen.handle_line("/list")
     assert placeholder(model) == "you left #den: /join den to come back"
 
     # banned again, then unbanned and invited: the invitation clears the ban

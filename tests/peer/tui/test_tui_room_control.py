@@ -71,5 +71,5 @@ async def test_inviting_into_a_full_room_tells_the_owner(
     assert [line for line in shown if "full" in line] == [
         "  #pair is full (2/2): carol can join once someone leaves"
     ]
-    await owner_screen.handle_line("/rooms")
+    await owner_screen.handle_line("/list")
     assert "  #pair  2/2  owner owner  members: owner, bob" in _lines(owner_screen)
