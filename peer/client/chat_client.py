@@ -60,24 +60,10 @@ from peer.errors import (
     NotLoggedInError,
     RelayUnavailableError,
 )
-from peer.session.credentials import (
-    LoginSecrets,
-    UpgradeSigner,
-    load_identity,
-    login_secrets,
-    open_login_memory,
-    remember_login,
-    save_identity,
-)
-from peer.session.login_memory import (
-    MEMORY_FILE,
-    LoginMemory,
-    LoginRealm,
-    check_legacy_request,
-    check_login_realm,
-)
-from peer.session.messages import InviteReply, PeerPage, RoomPage, SaltReply, TrackerPush
+from peer.session.credentials import load_identity
+from peer.session.messages import InviteReply, PeerPage, RoomPage, TrackerPush
 from peer.session.session import TrackerSession
+from peer.session.sign_in import Home, SignIn, sign_in, sign_up
 from peer.supervisor import TaskSupervisor
 
 CLOSE_TIMEOUT = 3.0
@@ -244,6 +230,10 @@ class ChatClient:
         self._connected = True
         await self._session.connect()
 
+    @property
+    def _home(self) -> Home:
+        return Home(self.config.home, self.config.min_login_kdf, self._kdf_params)
+
     async def register(self, username: str, password: str) -> None:
         """REGISTER with the saved identity key, or a new one that is written (sealed with
         ``password``) only once the tracker created the account."""
@@ -251,50 +241,7 @@ class ChatClient:
         if not password:
             raise ValidationError("the password cannot be empty")
         loaded = await load_identity(self.config.home, username, password)
-        memory = await open_login_memory(self.config.home)
-        salt = await self._pinned_salt(username, memory)
-        secrets = await login_secrets(password, salt, self.config.min_login_kdf)
-        await self._session.register(username, secrets.secret, loaded.key.public_b64)
-        await save_identity(self.config.home, username, loaded, password, self._kdf_params)
-        tracker = self._session.tracker_identity
-        await remember_login(self.config.home, memory, username, tracker, salt)
-
-    async def _pinned_salt(self, username: str, memory: LoginMemory) -> SaltReply:
-        """SALT, refused (nothing more is sent) if it names another realm or salt than
-        the ones this client logged in to the account with at this tracker."""
-        salt = await self._session.salt(username)
-        check_login_realm(
-            memory,
-            username,
-            self._session.tracker_identity,
-            LoginRealm(salt.realm, salt.salt),
-            memory_path=self.config.home / MEMORY_FILE,
-        )
-        return salt
-
-    async def _secrets(
-        self,
-        upgrade: UpgradeSigner,
-        password: str,
-        memory: LoginMemory,
-        allow_legacy: bool,
-    ) -> tuple[LoginSecrets, SaltReply]:
-        """SALT, then the login secret; the old digest only if the tracker asks for it and
-        neither the login memory nor the user's choice forbids it, and only for the realm
-        pinned at this tracker (else nothing is sent), with the proof of the identity key
-        the tracker needs to let the account upgrade."""
-        username = upgrade.username
-        salt = await self._pinned_salt(username, memory)
-        if salt.legacy:
-            check_legacy_request(
-                memory,
-                username,
-                self._session.tracker_identity,
-                allowed=allow_legacy,
-                memory_path=self.config.home / MEMORY_FILE,
-            )
-        floor = self.config.min_login_kdf
-        return await login_secrets(password, salt, floor, upgrade=upgrade), salt
+        await sign_up(self._session, self._home, username, password, loaded)
 
     async def login(
         self,
@@ -319,24 +266,12 @@ class ChatClient:
         port = None
         if self.listen_address is not None:
             port = self.config.advertise_port or self.listen_address[1]
+        allow_legacy = allow_legacy_login or self.config.allow_legacy_login
+        request = SignIn(
+            username, password, loaded, port, self.config.advertise_host, replace_key, allow_legacy
+        )
         try:
-            memory = await open_login_memory(self.config.home)
-            allow_legacy = allow_legacy_login or self.config.allow_legacy_login
-            signer = UpgradeSigner(username, identity)
-            secrets, salt = await self._secrets(signer, password, memory, allow_legacy)
-            reply = await self._session.login(
-                username,
-                secrets.secret,
-                identity.public_b64,
-                port,
-                host=self.config.advertise_host,
-                replace_key=replace_key,
-                legacy=secrets.legacy,
-                upgrade_proof=secrets.upgrade_proof,
-            )
-            await save_identity(self.config.home, username, loaded, password, self._kdf_params)
-            tracker = self._session.tracker_identity
-            await remember_login(self.config.home, memory, username, tracker, salt)
+            reply = await sign_in(self._session, self._home, request)
         except BaseException:
             trust.close()
             raise

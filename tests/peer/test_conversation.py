@@ -417,7 +417,7 @@ def test_the_core_sends_receipted_frames_like_messages_and_settles_them() -> Non
     def react(room: str | None, me: str, ts: float, msg_id: str) -> Reaction:
         return Reaction(room, me, MessageRef("bob", BOB_MSG), "👍", True, ts, msg_id)
 
-    sent, step = core.send_room(react, 1.0, 0.0)
+    sent, step = core.send_room("lobby", react, 1.0, 0.0)
     (frame,) = frames(step, "bob")
     assert isinstance(frame, Reaction) and frame.msg_id == sent.msg_id
     done = core.frames_received(1, [Ack((sent.msg_id,))], 0.1)
