@@ -1,7 +1,9 @@
 """A peer banned from its room while the tracker was away reconnects without its room.
 
 Before bans existed, a failed rejoin other than "room gone" or "full" made the whole
-reconnect fail and start over, for ever.
+reconnect fail and start over, for ever. Since issue 21 the client does not rejoin: the
+tracker's RESUME/LOGIN reply lists the rooms it is still a member of, and a ban ends the
+membership, so the banned room is simply not given back (and stays closed to it).
 """
 
 from __future__ import annotations
@@ -9,7 +11,12 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 
-from peer.events import ErrorEvent, Reconnected
+import pytest
+
+from commons.errors import ErrorCode, RoomError
+from peer.core.rooms import RoomMember
+from peer.errors import NotInRoomError
+from peer.events import Reconnected, RoomsRestored
 from tests.conftest import TrackerFactory
 from tests.peers import PeerFactory
 from tracker.storage.sqlite_file import DB_FILE_NAME
@@ -25,6 +32,7 @@ async def test_ban_during_an_outage_drops_the_room_on_reconnect(
     await alice.client.create_room("lobby")
     await bob.client.join_room("lobby")
     await asyncio.wait_for(bob.client.wait_channels(), 10)
+    assert bob.client.rooms == ["lobby"]
 
     await tracker.stop()
     with sqlite3.connect(data_dir / DB_FILE_NAME) as conn:
@@ -33,10 +41,25 @@ async def test_ban_during_an_outage_drops_the_room_on_reconnect(
         conn.execute("DELETE FROM room_members WHERE room = 'lobby' AND username = 'bob'")
     await tracker_factory(port=port, data_dir=data_dir)
 
-    refused = await bob.wait_for(ErrorEvent, lambda e: e.code == "banned")
-    assert "lobby" in refused[0].message
+    # bob is back, without the room: the tracker no longer lists him in it.
     await bob.wait_for(Reconnected)
     assert bob.client.tracker_connected
+    assert bob.of(RoomsRestored)[-1] == RoomsRestored(())
+    assert bob.client.rooms == []
     assert bob.client.room is None
+    assert bob.client.connected_peers == []  # alice was a room-mate only: channel closed
+    with pytest.raises(NotInRoomError):
+        await bob.client.send_room("lobby", "still here?")
+    # The ban holds: bob cannot simply walk back in.
+    with pytest.raises(RoomError) as refused:
+        await bob.client.join_room("lobby")
+    assert refused.value.code is ErrorCode.BANNED
+    assert bob.client.rooms == []
+
+    # alice keeps the room, with bob gone from its roster: her messages no longer go to him.
     await alice.wait_for(Reconnected)
+    assert alice.of(RoomsRestored)[-1] == RoomsRestored(("lobby",))
     assert alice.client.room == "lobby"
+    assert alice.client.room_members("lobby") == [RoomMember("alice", True)]
+    sent = await alice.client.send_room("lobby", "bob is out")
+    assert sent.recipients == ()

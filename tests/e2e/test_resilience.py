@@ -20,9 +20,11 @@ from peer.events import (
     KeyChanged,
     MemberJoined,
     MemberLeft,
+    MemberOnline,
     MessageFailed,
     MessageReceived,
     Reconnected,
+    RoomsRestored,
 )
 from tests.conftest import TrackerFactory
 from tests.peers import PeerFactory
@@ -107,8 +109,11 @@ async def test_key_change_blocks_sending_until_trusted(
     with pytest.raises(KeyChangedError):
         await alice.client.send_private("bob", "hello?")
 
-    await bob2.client.join_room("bobs")
-    await alice.wait_for(MemberJoined, lambda e: e.username == "bob")
+    # Issue 21: bob's membership outlived his logout; his login brought him back into
+    # his room, online, with the new key (a presence change, not a join).
+    await bob2.wait_for(RoomsRestored, lambda e: e.rooms == ("bobs",))
+    await alice.wait_for(MemberOnline, lambda e: (e.room, e.username) == ("bobs", "bob"))
+    assert [e for e in alice.of(MemberJoined) if e.username == "bob"] == []
     sent = await alice.client.send_room("bobs", "anyone?")
     assert sent.recipients == ("bob",)
     failed = await alice.wait_for(MessageFailed, lambda e: e.msg_id == sent.msg_id)

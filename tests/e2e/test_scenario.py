@@ -3,7 +3,7 @@
 Register, log in, list peers, create a room, two others join and a fourth is refused
 (capacity 3), everyone chats and every message reaches both others exactly once, a
 private chat, a member leaves and the others are told, the owner deletes the room, a
-peer is killed and the others are told.
+peer is killed and the others are told (it stays a member, offline).
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import asyncio
 import pytest
 
 from commons.errors import ErrorCode, P2PChatError, RoomError
-from peer.events import MemberJoined, MemberLeft, MessageReceived, RoomDeleted
+from peer.core.rooms import RoomMember
+from peer.events import MemberJoined, MemberLeft, MemberOffline, MessageReceived, RoomDeleted
 from tests.conftest import TrackerFactory
 from tests.peers import PeerFactory, PeerHandle
 
@@ -99,7 +100,8 @@ async def test_three_peers_scenario(
         assert handle.client.room is None
     assert (await alice.client.list_rooms()).rooms == []
 
-    # A peer is killed: the others hear it within seconds (channel close, then tracker).
+    # A peer is killed: the others hear it within seconds, from the channel close
+    # (MemberLeft) and from the tracker (issue 21: a PRESENCE push, MemberOffline).
     await alice.client.create_room("second")
     await bob.client.join_room("second")
     await carol.client.join_room("second")
@@ -113,8 +115,20 @@ async def test_three_peers_scenario(
             MemberLeft, lambda e: e.room == "second" and e.username == "carol"
         )
         assert gone[0].reason == "connection_lost"
+        await handle.wait_for(MemberOffline, lambda e: e.room == "second" and e.username == "carol")
     assert loop.time() - started < 3.0
+    assert "carol" not in tracker.state.online  # the tracker ended her session
+    # Membership outlasts the connection: the tracker keeps carol a member, offline,
+    # and says so once per room-mate (a presence change, not a membership change).
     rooms = (await alice.client.list_rooms()).rooms
-    # Issue 21: membership outlasts the connection; the tracker keeps carol a member.
     assert rooms[0].name == "second" and rooms[0].members == ("alice", "bob", "carol")
+    assert alice.client.room_members("second") == [
+        RoomMember("alice", True),
+        RoomMember("bob", True),
+        RoomMember("carol", False),
+    ]
     assert alice.client.members == ["alice", "bob"]
+    for handle in (alice, bob):
+        assert [e for e in handle.of(MemberOffline) if e.username == "carol"] == [
+            MemberOffline("second", "carol")
+        ]

@@ -33,6 +33,7 @@ from peer.events import (
     ChannelOpened,
     ErrorEvent,
     KeyChanged,
+    MemberJoined,
     MemberLeft,
     MessageReceived,
 )
@@ -113,13 +114,20 @@ def _key_of(home: Path) -> bytes:
 async def test_initiator_refuses_a_key_conflicting_with_the_pin_before_message_3(
     tracker: TrackerServer, peer_factory: PeerFactory, tmp_path: Path
 ) -> None:
-    """Room-mates learn each other's address: alice dials bob directly (she leads)."""
+    """Room-mates learn each other's address: alice dials bob directly (she leads).
+
+    bob leaves the room before he moves: memberships are durable (issue 21), and a
+    member's key change is pushed to his room-mates; sharing no room with alice when he
+    replaces his key, bob's change is pushed to no one, so only the handshake can catch
+    the conflict with alice's pin."""
     alice = await peer_factory(tracker, "alice")
     bob = await peer_factory(tracker, "bob", BOB_PASSWORD)
-    await alice.client.create_room("lobby")  # hers: bob's key change is pushed to no one
+    await alice.client.create_room("lobby")
     await bob.client.join_room("lobby")
     await alice.client.send_private("bob", "hi")
     await bob.wait_for(MessageReceived)
+    await bob.client.leave_room("lobby")
+    await alice.wait_for(MemberLeft, lambda e: (e.username, e.reason) == ("bob", "left"))
     await bob.close()
 
     proxy = FramingProxy()
@@ -127,6 +135,7 @@ async def test_initiator_refuses_a_key_conflicting_with_the_pin_before_message_3
     try:
         moved = await _bob_moves(tracker, peer_factory, tmp_path / "bob-new", proxy)
         await moved.client.join_room("lobby")
+        await alice.wait_for(MemberJoined, lambda e: e.username == "bob", count=2)
         # alice dials bob where the tracker now lists him: through the proxy.
         with pytest.raises(KeyChangedError):
             await alice.client.send_private("bob", "are you there?")
