@@ -107,6 +107,8 @@ class ChannelShell:
         self._ids = itertools.count(1)
         self._me: str | None = None
         self._identity: IdentityKey | None = None
+        #: Set by :meth:`bind`: inbound channels that came during the login wait for it.
+        self._bound_now = asyncio.Event()
         self._log = RateLimitedLog(log)
         #: The relay through the tracker (the client sets it; ``None``: direct only).
         self.relay: RelayLinks | None = None
@@ -125,8 +127,10 @@ class ChannelShell:
 
     def bind(self, me: str, identity: IdentityKey, handler: ChannelHandler) -> None:
         """Channels need our name, our key and someone to report to: until this is
-        called (at login) inbound channels are refused."""
+        called (at login) inbound channels wait for it, within the handshake's time, then
+        are refused."""
         self._me, self._identity, self._handler = me, identity, handler
+        self._bound_now.set()
 
     @property
     def _bound(self) -> tuple[str, IdentityKey, ChannelHandler] | None:
@@ -271,7 +275,15 @@ class ChannelShell:
     ) -> None:
         """Run the responder's side on an inbound transport until accepted or refused.
         ``source`` (:func:`commons.network_source.source_key`) is whom the lookups this
-        handshake may cost are charged to."""
+        handshake may cost are charged to.
+
+        Before login it waits for :meth:`bind`: the tracker tells our room-mates we are
+        online as it answers our ``LOGIN``, so one may dial us while this client is still
+        reading that answer. The wait is bounded by the handshake timeout and holds one of
+        the listener's handshake slots, like any handshake."""
+        if self._bound is None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._bound_now.wait(), self._config.handshake_timeout)
         bound = self._bound
         if bound is None:
             transport.close()
