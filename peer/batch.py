@@ -188,6 +188,8 @@ def _event_fields(event: ev.ClientEvent) -> tuple[str, Output]:
                 "by": event.by,
                 "reason": event.reason,
             }
+        case ev.RoomLost():
+            return "room_lost", {"room": event.room}
         case ev.InvitedToRoom():
             return "invited_to_room", {"room": event.room, "by": event.by}
         case ev.ChannelsRefused():

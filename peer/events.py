@@ -227,6 +227,15 @@ class MessageFailed:
 
 
 @dataclass(frozen=True, slots=True)
+class RoomLost:
+    """After a reconnect the tracker no longer lists ``room`` among ours: its owner
+    removed us, or deleted it, while our session was down (a ``KICKED`` or
+    ``ROOM_DELETED`` pushed meanwhile never reached us). The room is closed."""
+
+    room: str
+
+
+@dataclass(frozen=True, slots=True)
 class RemovedFromRoom:
     """The owner ``by`` removed us from ``room``: ``reason`` is ``kicked`` (we may join
     again, unless the room is invite-only) or ``banned`` (we may not)."""
@@ -287,6 +296,7 @@ ClientEvent = (
     | MessageDelivered
     | MessageFailed
     | RemovedFromRoom
+    | RoomLost
     | InvitedToRoom
     | ChannelsRefused
     | ErrorEvent

@@ -296,14 +296,15 @@ class Rooms:
 
     def restored(self, entries: Iterable[RoomEntry], now: float) -> Step:
         """After a login or resume: the tracker's rooms for us, in join order. Rooms we
-        hold that it does not list are closed silently (we were removed meanwhile); the
-        others are entered or updated, kept in the tracker's order; at most
-        :data:`MAX_ROOMS`. Ends with one ``RoomsRestored``."""
+        hold that it does not list are closed, each with a ``RoomLost`` (we were removed,
+        or the room deleted, meanwhile); the others are entered or updated, kept in the
+        tracker's order; at most :data:`MAX_ROOMS`. Ends with one ``RoomsRestored``."""
         host = self._host
         entries = list(entries)[:MAX_ROOMS]
         names = [e.name for e in entries]
         for gone in [n for n in self.by_name if n not in names]:
             self._clear(gone, deleted=False)
+            host._emit(ev.RoomLost(gone))
         for entry in entries:
             self._enter(
                 entry.name,

@@ -16,7 +16,7 @@ import pytest
 from commons.errors import ErrorCode, RoomError
 from peer.core.rooms import RoomMember
 from peer.errors import NotInRoomError
-from peer.events import Reconnected, RoomsRestored
+from peer.events import Reconnected, RoomLost, RoomsRestored
 from tests.conftest import TrackerFactory
 from tests.peers import PeerFactory
 from tracker.storage.sqlite_file import DB_FILE_NAME
@@ -45,6 +45,7 @@ async def test_ban_during_an_outage_drops_the_room_on_reconnect(
     await bob.wait_for(Reconnected)
     assert bob.client.tracker_connected
     assert bob.of(RoomsRestored)[-1] == RoomsRestored(())
+    assert bob.of(RoomLost) == [RoomLost("lobby")]  # told, not silently dropped
     assert bob.client.rooms == []
     assert bob.client.room is None
     assert bob.client.connected_peers == []  # alice was a room-mate only: channel closed

@@ -48,6 +48,7 @@ from peer.events import (
     Reconnected,
     RemovedFromRoom,
     RoomDeleted,
+    RoomLost,
     RoomsRestored,
     SessionReplaced,
     TrustChanged,
@@ -279,6 +280,14 @@ class ChatModel:
                 return [self.error(f"{event.message} [{event.code}]", STATUS)]
             case RemovedFromRoom():
                 return self._removed(event)
+            case RoomLost():
+                self._drop_room(event.room)
+                text = (
+                    f"you are no longer in #{event.room}: its owner removed you, or deleted"
+                    " it, while you were disconnected"
+                )
+                targets = [room_buffer(event.room), self.buffers.current.id, STATUS]
+                return [self.add(t, LineKind.WARNING, text) for t in dict.fromkeys(targets)]
             case InvitedToRoom():
                 # An invitation says the room exists and its owner lets us in again.
                 self.deleted_rooms.discard(event.room)

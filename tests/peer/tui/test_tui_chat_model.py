@@ -17,6 +17,7 @@ from peer.events import (
     Reconnected,
     RemovedFromRoom,
     RoomDeleted,
+    RoomLost,
     SessionReplaced,
     TrustChanged,
 )
@@ -249,6 +250,15 @@ def test_being_kicked_leaves_the_room_with_a_warning() -> None:
     kicked.apply(RemovedFromRoom("lobby", "bob", "kicked"))
     kicked.buffers.switch_to(LOBBY)
     assert placeholder(kicked) == "you left #lobby: /join lobby to come back"
+
+
+def test_a_room_lost_while_disconnected_is_closed_with_a_warning() -> None:
+    model = model_in_lobby()
+    touched = model.apply(RoomLost("lobby"))
+    assert LOBBY in touched and STATUS in touched and model.room is None
+    line = model.buffers.get(LOBBY).lines[-1]  # type: ignore[union-attr]
+    assert line.kind is LineKind.WARNING and "no longer in #lobby" in line.text
+    assert not model.buffers.get(LOBBY).active  # type: ignore[union-attr]
 
 
 def test_an_invitation_and_a_refusal_summary_go_to_the_status_buffer() -> None:
