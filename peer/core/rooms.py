@@ -448,10 +448,13 @@ class Rooms:
 
     def channel_lost(self, user: str) -> bool:
         """The channel to ``user`` died: report them gone from every room they were
-        present in; whether they are listed in any room (then they are re-dialled)."""
+        present in, except where the tracker already said their session ended (a member
+        offline in the roster got ``MemberOffline``: their channel closing says nothing
+        more); whether they are listed in any room (then they are re-dialled)."""
         listed = self.member(user)
         for room in self.by_name.values():
-            if room.mark_gone(user, Failure.CONNECTION_LOST):  # offline or not: as before
+            offline = room.offline(user)
+            if room.mark_gone(user, Failure.CONNECTION_LOST) and not offline:
                 self._host._emit(ev.MemberLeft(room.name, user, "connection_lost"))
         return listed
 

@@ -78,7 +78,7 @@ MAX_KNOWN_NAMES = 2000
 
 #: How a member's departure reads, by ``MemberLeft.reason``.
 _LEFT_HOW = {
-    "connection_lost": "lost connection and left",
+    "connection_lost": "lost their connection in",
     "kicked": "was removed by the owner from",
     "banned": "was banned by the owner from",
 }

@@ -88,7 +88,7 @@ def test_members_follow_joins_and_leaves_with_notices() -> None:
     model.apply(MemberJoined("other", "erin"))
     assert model.members == ["alice", "bob", "dave"]
     texts = [line.text for line in model.buffers.current.lines]
-    assert texts == ["carol lost connection and left #lobby", "dave joined #lobby"]
+    assert texts == ["carol lost their connection in #lobby", "dave joined #lobby"]
     assert all(line.kind is LineKind.NOTICE for line in model.buffers.current.lines)
 
 
