@@ -2,9 +2,9 @@
 
 SIGSTOP leaves every socket of the process open (as a closed laptop lid or a hung
 machine does): the kernel keeps acknowledging TCP, so only the keepalives can tell (the
-tracker's heartbeat, then the channels' own). The peers run with the default keepalive (5 s, 3 misses); the tracker
-drops silent sessions after 3 heartbeats of 2 s here, so that the frozen user's return
-is a real re-login and re-join.
+tracker's heartbeat, then the channels' own). The peers run with the default keepalive
+(5 s, 3 misses); the tracker drops silent sessions after 3 heartbeats of 2 s here, so
+that the frozen user's return is a real re-login.
 """
 
 from __future__ import annotations
