@@ -56,7 +56,9 @@ from peer.tui.terminal_output import TerminalOutput
 from peer.tui.widgets import ChatInput, PasteDialog
 from peer.user_settings import Settings
 
-NARROW = 80
+#: Below this width the members panel is hidden and messages take the whole width: at
+#: 80 columns the panel left a message about 50 (the 80x24 trial felt cramped).
+NARROW = 100
 #: Receipts change marks on lines already drawn; such redraws are batched this long.
 MARKS_DELAY = 0.15
 

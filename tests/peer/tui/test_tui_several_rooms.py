@@ -173,3 +173,19 @@ async def test_say_and_leave_name_a_room_from_any_buffer(
         assert app.client.rooms == []  # type: ignore[attr-defined]
         await pilot.press("ctrl+c")
         await until(pilot, lambda: not app.is_running, "exit")
+
+
+async def test_at_80_columns_the_members_panel_gives_way_to_the_messages(
+    tracker: TrackerServer, tmp_path: Path
+) -> None:
+    app = await logged_in_app(tracker, tmp_path / "home")
+    async with app.run_test(size=(80, 24)) as pilot:
+        chat = await chat_of(pilot, app)
+        await pilot.press(*"/create lobby", "enter")
+        await until(pilot, lambda: chat.model.room == "lobby", "in the lobby")
+        members = chat.query_one("#members", Static)
+        assert not members.display
+        await pilot.resize_terminal(110, 30)
+        await until(pilot, lambda: members.display, "panel shown when wide")
+        await pilot.press("ctrl+c")
+        await until(pilot, lambda: not app.is_running, "exit")
