@@ -224,8 +224,9 @@ class HandshakeState:
     ML-KEM public keys when the pattern has them as pre-messages (for a local ``e`` or
     ``e1`` pre-message, ``e`` and ``e1`` are required and are long-lived, not test-only).
     For HFS patterns, ``e1`` is a fixed ML-KEM key pair and ``encapsulation`` a fixed
-    ``(ciphertext, kem_output)`` for the ``ekem1`` token; both are for test vectors only (``cryptography`` cannot fix the randomness of
-    an encapsulation), production code leaves them ``None``. Every malformed or
+    ``(ciphertext, kem_output)`` for the ``ekem1`` token; both are for test vectors only
+    (``cryptography`` cannot fix the randomness of an encapsulation), production code
+    leaves them ``None``. Every malformed or
     unauthentic message raises :class:`HandshakeError`; the state must then be discarded.
     """
 
