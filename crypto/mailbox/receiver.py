@@ -5,6 +5,8 @@ grant for one contact and keeps its private halves; :meth:`MailboxReceiver.open`
 one envelope at a time, in the order the tracker delivers them, and changes the state
 only when the envelope authenticated and is new:
 
+- an opening whose session id is already open is refused (ids are in clear in chained
+  headers, so a contact reading them off the tracker cannot take a session over);
 - an opening deletes its one-time prekey (a replay then names an unknown prekey), or
   adds its session id to its last-resort prekey's set (a replay is refused by it);
   it replaces any session from the same sender key;
@@ -179,8 +181,12 @@ class MailboxReceiver:
         next_chain, message_key = chain_step(root)
         ad = opening_body_ad(parsed.header, session_id)
         plaintext = open_body(message_key, ad, parsed.body)
+        if session_id in self._sessions:
+            # Session ids travel in clear in chained headers: another contact who read one
+            # off the tracker must not take over (or reset) that session.
+            raise MailboxReplayError("a session with this id is already open")
         if prekey.kind is PrekeyKind.LAST_RESORT:
-            if session_id in keys.seen or session_id in self._sessions:
+            if session_id in keys.seen:
                 raise MailboxReplayError("this session was already opened")
             if len(keys.seen) >= MAX_LAST_RESORT_SESSIONS:
                 raise GrantError("the last-resort prekey opened too many sessions")

@@ -283,3 +283,18 @@ def test_bad_grants_are_refused() -> None:
     with pytest.raises(GrantError):
         PrekeyPublic(bytes(8), bytes(32), b"\xff" * 1184)
     assert "token" not in repr(grant).replace("token_hash", "")
+
+
+def test_an_opening_cannot_take_over_an_open_session_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    _, sender, bob, receiver = pair()
+    receiver.open(sender.seal(b"0", NOW))
+    taken = sender.session_id
+    assert taken is not None
+    # Mallory holds a token of bob's too, read alice's session id off the tracker and
+    # opens a session of her own under that id.
+    mallory = MailboxSender(IdentityKey.generate(), "bob", bob.public_bytes, sender.grant)
+    monkeypatch.setattr("crypto.mailbox.sender.secrets.token_bytes", lambda _size: taken)
+    hijack = mallory.seal(b"mine now", NOW)
+    monkeypatch.undo()
+    assert isinstance(refused_without_change(receiver, hijack), MailboxReplayError)
+    assert receiver.open(sender.seal(b"1", NOW)).plaintext == b"1"
