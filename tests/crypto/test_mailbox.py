@@ -29,6 +29,7 @@ from crypto.mailbox.opening import (
     SESSION_ID_LEN,
 )
 from crypto.mailbox.prekeys import MAX_GRANT_BYTES, PREKEY_PUBLIC_LEN
+from crypto.noise import HandshakeState, Token, protocol_name
 
 NOW = 1_800_000_000
 
@@ -298,3 +299,14 @@ def test_an_opening_cannot_take_over_an_open_session_id(monkeypatch: pytest.Monk
     monkeypatch.undo()
     assert isinstance(refused_without_change(receiver, hijack), MailboxReplayError)
     assert receiver.open(sender.seal(b"1", NOW)).plaintext == b"1"
+
+
+def test_the_one_way_pattern_names_itself_and_needs_its_pre_message_keys() -> None:
+    assert protocol_name("XEKhfs") == b"Noise_XEKhfs_25519+MLKEM768_AESGCM_SHA256"
+    bob = IdentityKey.generate()
+    with pytest.raises(ValueError, match="local ephemeral"):
+        HandshakeState("XEKhfs", False, b"", s=bob.private_key)
+    with pytest.raises(ValueError, match="remote e key"):
+        HandshakeState("XEKhfs", True, b"", s=bob.private_key, rs=bob.public_bytes)
+    with pytest.raises(ValueError, match="cannot be a pre-message"):
+        HandshakeState("XX", True, b"", s=bob.private_key)._pre_message_key("XX", Token.EE, True)
