@@ -4,6 +4,7 @@
 ``fingerprint`` (fingerprints, safety numbers), ``pinning`` (trust on first use),
 ``authorization`` (the accept/refuse policy for a remote identity), ``primitives`` (the
 Noise cipher suite and ML-KEM-768 over ``cryptography``), ``noise`` (the Noise framework,
-with the hybrid XXhfs pattern) and
-``channel`` (what the peer uses). See docs/SECURITY.md, "End-to-end channel".
+with the hybrid XXhfs pattern and the mailbox's one-way XEKhfs),
+``channel`` (what the peer uses) and ``mailbox`` (the sealed mailbox's prekeys, grants and
+sessions, issue 22, in progress). See docs/SECURITY.md, "End-to-end channel".
 """

@@ -134,3 +134,51 @@ class PinStoreUnauthenticatedError(KeyFileError):
     imported, since anyone who can write the user's folder could have planted it."""
 
     code = ErrorCode.PIN_STORE_UNAUTHENTICATED
+
+
+class MailboxError(CryptoError):
+    """A mailbox grant, envelope or state was refused; nothing from it may be trusted.
+
+    Every subclass leaves the state it was raised from exactly as it was before the call.
+    """
+
+    code = ErrorCode.INVALID_FIELD
+
+
+class GrantError(MailboxError):
+    """A grant is malformed, too large, holds too many or duplicate prekeys, or is unusable
+    (its one-time prekeys are spent and its last-resort prekey has expired)."""
+
+
+class EnvelopeError(MailboxError):
+    """An envelope is malformed, of an unknown version or kind, or of an impossible size."""
+
+
+class EnvelopeAuthenticationError(MailboxError):
+    """An envelope did not authenticate: tampered, for another recipient or prekey, or
+    sealed with a key this receiver no longer holds (deleted for forward secrecy)."""
+
+    code = ErrorCode.HANDSHAKE_FAILED
+
+
+class UnknownPrekeyError(MailboxError):
+    """An opening names a prekey this receiver does not hold (never issued, or used and
+    deleted: a replayed opening of a one-time prekey ends here)."""
+
+
+class UnknownSessionError(MailboxError):
+    """A chained envelope names a session this receiver does not hold (never opened, or
+    replaced by a newer session from the same sender)."""
+
+
+class MailboxReplayError(MailboxError):
+    """An envelope was already opened, or comes after a later one (a replay or a reorder):
+    its counter is below the session's next, or its session was already opened."""
+
+
+class MailboxGapError(MailboxError):
+    """A chained envelope skips more messages than the receiver will step over."""
+
+
+class MailboxStateError(MailboxError):
+    """A serialised mailbox state is corrupt or of an unknown version."""

@@ -8,6 +8,14 @@ test vectors). ``XXhfs`` adds the "KEM-based Hybrid Forward Secrecy for Noise" e
 ``ekem1`` token answers with a ciphertext to it, and both sides ``MixKey`` the KEM
 output; its protocol name is ``Noise_XXhfs_25519+MLKEM768_AESGCM_SHA256``. The chat
 channel uses XXhfs. No PSK modes, no fallback.
+
+Pre-messages may hold ``e`` and ``s`` (Noise section 7.1: ``MixHash`` of the public key,
+in that order) and, modelled on HFS, ``e1``: ``MixHash`` of a KEM public key the other
+side already holds, exactly what writing ``e1`` before any key is mixed does. The one
+pattern that uses them is the mailbox's one-way ``XEKhfs`` (see
+:mod:`crypto.mailbox.opening`): ``<- e, e1, s`` (the recipient's prekey, X25519 and
+ML-KEM, and identity), then ``-> e, ee, ekem1, es, s, ss``. ``ekem1`` answers the
+pre-message ``e1`` and is mixed into the chaining key as HFS mixes it.
 """
 
 from __future__ import annotations
@@ -76,6 +84,13 @@ class CipherState:
 
     def has_key(self) -> bool:
         return self._k is not None
+
+    def key_bytes(self) -> bytes:
+        """The raw key, for a caller that derives its own key chain from a split (the
+        mailbox session's root, :mod:`crypto.mailbox.opening`); it is secret."""
+        if self._k is None:
+            raise ValueError("no key")
+        return self._k
 
     def set_nonce(self, nonce: int) -> None:
         if not 0 <= nonce <= MAX_NONCE:
@@ -177,7 +192,8 @@ class HandshakePattern:
     @property
     def hybrid(self) -> bool:
         """Whether the pattern carries the HFS KEM tokens (and names the KEM)."""
-        return any(Token.E1 in tokens for tokens in self.messages)
+        every = (self.initiator_pre, self.responder_pre, *self.messages)
+        return any(Token.E1 in tokens for tokens in every)
 
 
 PATTERNS: dict[str, HandshakePattern] = {
@@ -188,6 +204,9 @@ PATTERNS: dict[str, HandshakePattern] = {
     "XX": HandshakePattern((), (), ((E,), (E, EE, S, ES), (S, SE))),
     # HFS section 5: e1 right after the first e, ekem1 right after the first ee.
     "XXhfs": HandshakePattern((), (), ((E, E1), (E, EE, EKEM1, S, ES), (S, SE))),
+    # One-way, for the mailbox: the recipient's prekey (e, e1) and identity (s) are known
+    # in advance; ekem1 right after ee, as HFS places it, so s travels under hybrid keys.
+    "XEKhfs": HandshakePattern((), (E, E1, S), ((E, EE, EKEM1, ES, S, SS),)),
 }
 
 
@@ -201,10 +220,13 @@ class HandshakeState:
 
     ``s`` is the local static key, ``e`` a fixed ephemeral (tests only: production code
     leaves it ``None`` so a fresh one is generated), ``rs`` the remote static key when
-    the pattern has it as a pre-message. For HFS patterns, ``e1`` is a fixed ML-KEM key
-    pair and ``encapsulation`` a fixed ``(ciphertext, kem_output)`` for the ``ekem1``
-    token; both are for test vectors only (``cryptography`` cannot fix the randomness of
-    an encapsulation), production code leaves them ``None``. Every malformed or
+    the pattern has it as a pre-message; ``re`` and ``re1`` are the remote's X25519 and
+    ML-KEM public keys when the pattern has them as pre-messages (for a local ``e`` or
+    ``e1`` pre-message, ``e`` and ``e1`` are required and are long-lived, not test-only).
+    For HFS patterns, ``e1`` is a fixed ML-KEM key pair and ``encapsulation`` a fixed
+    ``(ciphertext, kem_output)`` for the ``ekem1`` token; both are for test vectors only
+    (``cryptography`` cannot fix the randomness of an encapsulation), production code
+    leaves them ``None``. Every malformed or
     unauthentic message raises :class:`HandshakeError`; the state must then be discarded.
     """
 
@@ -218,6 +240,8 @@ class HandshakeState:
         rs: bytes | None = None,
         e1: MLKEM768PrivateKey | None = None,
         encapsulation: tuple[bytes, bytes] | None = None,
+        re: bytes | None = None,
+        re1: bytes | None = None,
     ) -> None:
         if pattern not in PATTERNS:
             raise ValueError(f"unsupported handshake pattern {pattern!r}")
@@ -227,9 +251,9 @@ class HandshakeState:
         self._s = s
         self._e = e
         self._rs = rs
-        self._re: bytes | None = None
+        self._re = re
         self._e1 = e1
-        self._re1: bytes | None = None
+        self._re1 = re1
         self._encapsulation = encapsulation
         self._step = 0
         self._split: tuple[CipherState, CipherState] | None = None
@@ -239,18 +263,37 @@ class HandshakeState:
             (False, self._pattern.responder_pre),
         ):
             for token in tokens:
-                if token is not Token.S:
-                    raise ValueError("only static pre-messages are supported")
-                if owner_is_initiator == initiator:
-                    if s is None:
-                        raise ValueError(f"pattern {pattern} needs the local static key")
-                    self._symmetric.mix_hash(public_bytes(s))
-                else:
-                    if rs is None:
-                        raise ValueError(f"pattern {pattern} needs the remote static key")
-                    self._symmetric.mix_hash(rs)
+                self._symmetric.mix_hash(
+                    self._pre_message_key(pattern, token, owner_is_initiator == initiator)
+                )
         if s is None and self._needs_local_static():
             raise ValueError(f"pattern {pattern} needs the local static key")
+
+    def _pre_message_key(self, pattern: str, token: Token, local: bool) -> bytes:
+        """The public key a pre-message token hashes, or ``ValueError`` if it is missing."""
+        if token is Token.S:
+            if local:
+                if self._s is None:
+                    raise ValueError(f"pattern {pattern} needs the local static key")
+                return public_bytes(self._s)
+            value = self._rs
+        elif token is Token.E:
+            if local:
+                if self._e is None:
+                    raise ValueError(f"pattern {pattern} needs the local ephemeral key")
+                return public_bytes(self._e)
+            value = self._re
+        elif token is Token.E1:
+            if local:
+                if self._e1 is None:
+                    raise ValueError(f"pattern {pattern} needs the local KEM key pair")
+                return kem_public_bytes(self._e1)
+            value = self._re1
+        else:
+            raise ValueError(f"token {token} cannot be a pre-message")
+        if value is None:
+            raise ValueError(f"pattern {pattern} needs the remote {token} key")
+        return value
 
     def _needs_local_static(self) -> bool:
         for index, tokens in enumerate(self._pattern.messages):

@@ -43,6 +43,18 @@ def generate_keypair() -> X25519PrivateKey:
     return X25519PrivateKey.generate()
 
 
+def private_from_bytes(data: bytes) -> X25519PrivateKey:
+    """An X25519 private key from its 32 raw bytes; ``ValueError`` for another size."""
+    if len(data) != DHLEN:
+        raise ValueError("an X25519 private key is 32 bytes")
+    return X25519PrivateKey.from_private_bytes(data)
+
+
+def private_raw(key: X25519PrivateKey) -> bytes:
+    """The 32 raw bytes of an X25519 private key (for state sealed by its caller)."""
+    return key.private_bytes_raw()
+
+
 def public_bytes(key: X25519PrivateKey) -> bytes:
     return key.public_key().public_bytes_raw()
 
@@ -111,6 +123,23 @@ def kem_keypair_from_seed(seed: bytes) -> MLKEM768PrivateKey:
     if len(seed) != KEM_SEED_LEN:
         raise ValueError("an ML-KEM-768 seed is 64 bytes")
     return MLKEM768PrivateKey.from_seed_bytes(seed)
+
+
+def kem_seed(key: MLKEM768PrivateKey) -> bytes:
+    """The 64-byte seed ``d || z`` that :func:`kem_keypair_from_seed` rebuilds ``key`` from."""
+    return key.private_bytes_raw()
+
+
+def kem_public_key_is_valid(public_key: bytes) -> bool:
+    """Whether ``public_key`` is a well-formed ML-KEM-768 encapsulation key (FIPS 203's
+    size and modulus checks), so a stored key is refused when received, not when used."""
+    if len(public_key) != KEM_PUBLIC_KEY_LEN:
+        return False
+    try:
+        MLKEM768PublicKey.from_public_bytes(public_key)
+    except ValueError:
+        return False
+    return True
 
 
 def kem_public_bytes(key: MLKEM768PrivateKey) -> bytes:
