@@ -73,8 +73,13 @@ class LogDisplay:
             self._shown = None  # rebuilt below from the scrollback, which is bounded
         if self._shown is None or self._shown[0] != buffer.id:
             self.history_view = None
-            rows, _ = self.view.rows(list(buffer.lines), marker=buffer.read_marker)
-            log.set_rows(rows)
+            rows, focus = self.view.rows(
+                list(buffer.lines),
+                marker=buffer.read_marker,
+                focus=buffer.selected,
+                selected=buffer.selected,
+            )
+            log.set_rows(rows, show_row=focus)
             self.below = 0
         else:
             new_lines = buffer.lines_since(self._shown[1])

@@ -61,11 +61,13 @@ class LogView:
         marker: Line | None = None,
         highlight: Sequence[str] = (),
         focus: Line | None = None,
+        selected: Line | None = None,
     ) -> tuple[list[LogRow], int | None]:
         """Rows for all of ``lines``; and the index of ``focus``'s row, if it is there.
 
         The read marker goes after ``marker`` unless that is the last line (nothing
-        new since). ``highlight`` words are marked in ``focus`` (a search hit).
+        new since). ``highlight`` words are marked in ``focus`` (a search hit);
+        ``selected`` is the message the user aims the conversation commands at.
         """
         self._last_day = None
         self._last_history = False
@@ -80,7 +82,7 @@ class LogView:
             if line is focus:
                 focus_row = len(rows)
             self._place(line, len(rows))
-            rows.append(self._render(line, highlight if line is focus else ()))
+            rows.append(self._render(line, highlight if line is focus else (), line is selected))
             if marker is not None and line is marker and line is not last:
                 rows.append(LogRow.rule(READ_MARKER, MARKER_STYLE))
         self._count = len(rows)
@@ -129,7 +131,7 @@ class LogView:
             self._last_day = day
         return rules
 
-    def _render(self, line: Line, highlight: Sequence[str] = ()) -> LogRow:
+    def _render(self, line: Line, highlight: Sequence[str] = (), selected: bool = False) -> LogRow:
         receipt = self._receipt(line)
         if line in self._row_of:
             self._drawn[line] = None if receipt is None else receipt.mark()
@@ -139,4 +141,5 @@ class LogView:
             time_format=self.time_format,
             nick_width=self.nick_width,
             highlight=highlight,
+            selected=selected,
         )
