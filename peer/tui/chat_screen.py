@@ -22,9 +22,11 @@ bound from the settings too (:mod:`peer.tui.key_bindings`).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from rich.style import Style
 from textual.app import ComposeResult
 from textual.binding import BindingsMap
 from textual.containers import Horizontal
@@ -57,6 +59,8 @@ from peer.tui.widgets import ChatInput, PasteDialog
 from peer.user_settings import Settings
 
 NARROW = 80
+#: Who types, or who has seen, after the buffer bar.
+CONVERSATION_STYLE = Style(italic=True, color="cyan")
 #: Receipts change marks on lines already drawn; such redraws are batched this long.
 MARKS_DELAY = 0.15
 
@@ -93,6 +97,7 @@ class ChatScreen(Screen[None]):
         self._bindings = BindingsMap(key_bindings(self.settings))
         self.commands = CommandQueue(self.controller, self.sync)
         self._marks_timer: Timer | None = None
+        self._typing_timer: Timer | None = None
         self.decisions = KeyDecisions(
             client,
             self.controller,
@@ -266,6 +271,9 @@ class ChatScreen(Screen[None]):
         )
         self.sync()
 
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self.controller.conversation.typed(event.value)
+
     def on_input_submitted(self, event: Input.Submitted) -> None:
         line = event.value
         if line.strip():
@@ -293,6 +301,19 @@ class ChatScreen(Screen[None]):
     def action_next_unread(self) -> None:
         if self.model.buffers.next_unread() is not None:
             self.log_display.show_live()
+            self.sync()
+
+    def action_select_message(self, step: int) -> None:
+        """Alt+Up / Alt+Down: the message /reply, /react, /edit and /unsend act on."""
+        if self.log_display.history_view is not None:
+            return
+        self.model.marks.select(step)
+        self.model.rebuilt.add(self.model.buffers.current.id)
+        self.sync()
+
+    def action_leave_selection(self) -> None:
+        if self.model.marks.unselect():
+            self.model.rebuilt.add(self.model.buffers.current.id)
             self.sync()
 
     def action_search(self, all_buffers: bool) -> None:
@@ -336,7 +357,13 @@ class ChatScreen(Screen[None]):
         self.log_display.draw(buffer, self.query_one(MessageLog))
         self._show_below()
         self.query_one("#members", Static).update(render_members(self.model))
-        self.query_one("#bufferbar", Static).update(render_buffer_bar(self.model.buffers))
+        bar = render_buffer_bar(self.model.buffers)
+        status = self.model.marks.status(buffer.id)
+        if status:
+            bar.append(f"  {status}", style=CONVERSATION_STYLE)
+        self.query_one("#bufferbar", Static).update(bar)
+        self._expire_typing()
+        self.controller.conversation.read_shown()
         banner = self.query_one("#banner", Static)
         changed = self.model.key_changed_users
         banner.set_class(bool(changed), "shown")
@@ -345,6 +372,19 @@ class ChatScreen(Screen[None]):
         self.query_one("#topbar", Static).update(topbar(self.model, self.tracker_label))
         self.query_one(ChatInput).placeholder = placeholder(self.model)
         self.alerts.update_title(self.model)
+
+    def _expire_typing(self) -> None:
+        """Redraw when the next typing indicator stops being shown."""
+        until = self.model.marks.next_expiry()
+        if until is None or self._typing_timer is not None:
+            return
+        delay = max(0.05, until - time.time())
+
+        def expired() -> None:
+            self._typing_timer = None
+            self.sync()
+
+        self._typing_timer = self.set_timer(delay, expired)
 
     def _redraw_marks(self) -> None:
         self._marks_timer = None
