@@ -202,6 +202,7 @@ class ConversationMarks:
         """``user`` has read ``buffer_id`` up to ``up_to``."""
         readers = self._read.setdefault(buffer_id, {})
         if user in readers or len(readers) < MAX_SIGNALLERS:
+            readers.pop(user, None)  # named in the order their markers came
             readers[user] = up_to
 
     def seen_by(self, buffer_id: BufferId) -> list[str]:
