@@ -5,9 +5,11 @@ that shows the latest state from the sealed history."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from textual.pilot import Pilot
 from textual.widgets import Static
 
@@ -21,7 +23,8 @@ from peer.events import (
     TypingChanged,
 )
 from peer.tui.chat_screen import ChatScreen
-from peer.tui.model.buffers import Line, room_buffer
+from peer.tui.model import conversation_marks
+from peer.tui.model.buffers import Line, private_buffer, room_buffer
 from peer.tui.widgets import ChatInput
 from tests.peer.tui.conftest import burst, until
 from tests.peer.tui.test_tui_daily_use import (
@@ -215,5 +218,64 @@ async def test_a_restart_shows_the_latest_state_from_the_history(
         # Still aimed at after the restart: the client learns where the message is.
         await type_line(pilot, "/react 👍")
         await until(pilot, lambda: "👍 1" in log_text(chat), "a reaction after the restart")
+        await pilot.press("ctrl+c")
+        await until(pilot, lambda: not app.is_running, "exit")
+
+
+async def test_typing_expires_on_screen_without_news_from_the_typist(
+    tracker: TrackerServer,
+    peer_factory: PeerFactory,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Shown 0.5 s instead of 6 s: the screen's own timer ends it, no event needed.
+    monkeypatch.setattr(conversation_marks, "TYPING_SHOWN", 0.5)
+    app = await logged_in_app(tracker, tmp_path / "home-alice")
+    async with app.run_test(size=SIZE) as pilot:
+        chat = await chat_of(pilot, app)
+        bob = await in_the_lobby(tracker, peer_factory, pilot, chat)
+        assert bob.client.typing(True, room="lobby")
+        await until(pilot, lambda: "bob is typing\u2026" in bar(chat), "typing shown")
+        started = time.monotonic()
+        await until(pilot, lambda: "typing" not in bar(chat), "typing expired")
+        assert time.monotonic() - started < 3.0
+        assert not [e for e in bob.of(TypingChanged) if not e.active]  # bob never stopped
+        await pilot.press("ctrl+c")
+        await until(pilot, lambda: not app.is_running, "exit")
+
+
+async def test_the_conversation_in_a_private_buffer(
+    tracker: TrackerServer, peer_factory: PeerFactory, tmp_path: Path
+) -> None:
+    app = await logged_in_app(tracker, tmp_path / "home-alice")
+    async with app.run_test(size=SIZE) as pilot:
+        chat = await chat_of(pilot, app)
+        bob = await peer_factory(tracker, "bob")
+        await type_line(pilot, "/msg bob hi bob")
+        (hi,) = await bob.wait_for(MessageReceived, lambda e: e.text == "hi bob")
+        await pilot.press("f2")  # @bob
+        assert chat.model.buffers.current.id == private_buffer("bob")
+        psst = await bob.client.reply(hi.msg_id, "psst")
+        await until(pilot, lambda: "\u21aa alice: hi bob" in log_text(chat), "private quote")
+        read = await bob.wait_for(ReadUpTo)  # shown: alice marks it read
+        assert read[-1].room is None and read[-1].up_to == MessageRef("bob", psst.msg_id)
+
+        assert bob.client.typing(True, user="alice")
+        await until(pilot, lambda: "bob is typing\u2026" in bar(chat), "private typing")
+        await type_line(pilot, "/react 👀")
+        (reaction,) = await bob.wait_for(ReactionChanged)
+        assert reaction.room is None and reaction.target == MessageRef("bob", psst.msg_id)
+        await until(pilot, lambda: "👀 1" in log_text(chat), "private reaction")
+        await type_line(pilot, "/me nods")
+        (nod,) = await bob.wait_for(MessageReceived, lambda e: e.me)
+        assert nod.room is None and nod.text == "nods"
+        await type_line(pilot, "/edit hi bob, again")  # the last of ours: the action
+        assert (await bob.wait_for(MessageEdited))[0].msg_id == nod.msg_id
+        await until(pilot, lambda: "* alice hi bob, again (edited)" in log_text(chat), "edit")
+        assert bob.client.mark_read(nod.msg_id)
+        await until(pilot, lambda: "seen by bob" in bar(chat), "seen in private")
+        await pilot.press("f1")
+        await type_line(pilot, "/unsend")  # the status buffer is no conversation
+        await until(pilot, lambda: "this is the status buffer" in log_text(chat), "refused")
         await pilot.press("ctrl+c")
         await until(pilot, lambda: not app.is_running, "exit")
