@@ -354,7 +354,10 @@ class ChatScreen(Screen[None]):
         if buffer.id in self.model.redraw and self._marks_timer is None:
             # A receipt changed a drawn line's mark: redraw soon, once for many receipts.
             self._marks_timer = self.set_timer(MARKS_DELAY, self._redraw_marks)
-        self.log_display.draw(buffer, self.query_one(MessageLog))
+        log = self.query_one(MessageLog)
+        self.log_display.draw(buffer, log)
+        self.log_display.redraw_changed(buffer, self.model.marks.replaced, log)
+        self.model.marks.replaced.clear()
         self._show_below()
         self.query_one("#members", Static).update(render_members(self.model))
         bar = render_buffer_bar(self.model.buffers)

@@ -75,6 +75,8 @@ MAX_CLOCK_AHEAD = 120.0
 MAX_DELIVERY_DELAY = 3600.0
 #: Names kept for completion (from /peers, /rooms, rooms and messages).
 MAX_KNOWN_NAMES = 2000
+#: Lines changed in place that may wait for the screen to redraw their rows.
+MAX_REPLACED = 512
 
 #: How a member's departure reads, by ``MemberLeft.reason``.
 _LEFT_HOW = {
@@ -300,15 +302,15 @@ class ChatModel:
                 return [self.add(STATUS, LineKind.WARNING, _refused_text(event))]
             case MessageEdited():
                 where = self.marks.buffers_of(event.room, event.username)
-                return self._amended(
+                return self.amended(
                     self.marks.edited(where, event.username, event.msg_id, event.text)
                 )
             case MessageDeleted():
                 where = self.marks.buffers_of(event.room, event.username)
-                return self._amended(self.marks.deleted(where, event.username, event.msg_id))
+                return self.amended(self.marks.deleted(where, event.username, event.msg_id))
             case ReactionChanged():
                 where = self.marks.buffers_of(event.room, event.username)
-                return self._amended(
+                return self.amended(
                     self.marks.reacted(where, event.target, event.username, event.emoji, event.on)
                 )
             case TypingChanged():
@@ -322,11 +324,15 @@ class ChatModel:
             case _:
                 assert_never(event)
 
-    def _amended(self, buffer_id: BufferId | None) -> list[BufferId]:
-        """A message of ``buffer_id`` changed in place: that buffer is drawn anew."""
+    def amended(self, buffer_id: BufferId | None) -> list[BufferId]:
+        """A message of ``buffer_id`` changed in place (``None``: none did). The screen
+        redraws its row from ``marks.replaced``; past :data:`MAX_REPLACED` waiting, the
+        list is dropped and the buffer shown is drawn anew instead."""
         if buffer_id is None:
             return []
-        self.rebuilt.add(buffer_id)
+        if len(self.marks.replaced) > MAX_REPLACED:
+            self.marks.replaced.clear()
+            self.rebuilt.add(self.buffers.current.id)
         return [buffer_id]
 
     def is_mention(self, text: str) -> bool:

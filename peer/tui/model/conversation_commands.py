@@ -104,8 +104,7 @@ class ConversationCommands:
             self.archive.record(change)
 
     def _changed(self, buffer_id: BufferId | None) -> None:
-        if buffer_id is not None:
-            self.model.rebuilt.add(buffer_id)
+        self.model.amended(buffer_id)
 
     # -- commands ------------------------------------------------------------------------
 

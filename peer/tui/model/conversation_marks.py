@@ -4,8 +4,9 @@ deletes, who is typing, who has read, and which message the user aims at.
 A message is named by its author and ``msg_id`` within its buffer (a room's, or the
 private conversation's; a stranger's lines wait in the requests buffer). An edit, a
 delete or a reaction replaces the message's :class:`~peer.tui.model.buffers.Line` with
-an amended one (the log is then drawn anew); one naming a message the buffer no longer
-holds changes nothing on screen (the history file still applies it). The core has
+an amended one (the screen redraws that row in place, keeping the reader's place); one
+naming a message the buffer no longer holds changes nothing on screen (the history file
+still applies it). The core has
 already checked who may change what (:mod:`peer.core.conversation`): an edit or delete
 only ever names its sender's own message.
 
@@ -99,6 +100,9 @@ class ConversationMarks:
         self._typing: dict[BufferId, dict[str, float]] = {}
         #: Each reader's read marker, per buffer.
         self._read: dict[BufferId, dict[str, MessageRef]] = {}
+        #: Lines changed in place since the screen last looked: ``(buffer, old, new)``;
+        #: the screen redraws just those rows (:meth:`ChatModel.amended` bounds it).
+        self.replaced: list[tuple[BufferId, Line, Line]] = []
 
     # -- where ------------------------------------------------------------------------
 
@@ -137,6 +141,7 @@ class ConversationMarks:
         if new is None:
             return None
         buffer.lines[index] = new
+        self.replaced.append((buffer.id, old, new))
         if buffer.selected is old:
             buffer.selected = new
         if buffer.read_marker is old:

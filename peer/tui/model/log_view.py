@@ -52,6 +52,8 @@ class LogView:
     _last_history: bool = False
     _count: int = 0
     _row_of: dict[Line, int] = field(default_factory=dict)
+    #: The row of every message with an id (an edit, a delete or a reaction redraws it).
+    _message_row: dict[Line, int] = field(default_factory=dict)
     _drawn: dict[Line, Mark] = field(default_factory=dict)
 
     def rows(
@@ -73,6 +75,7 @@ class LogView:
         self._last_history = False
         self._count = 0
         self._row_of.clear()
+        self._message_row.clear()
         self._drawn.clear()
         rows: list[LogRow] = []
         focus_row: int | None = None
@@ -107,7 +110,21 @@ class LogView:
                 changed.append((self._row_of[line], self._render(line)))
         return changed
 
+    def replace(self, old: Line, new: Line, selected: bool = False) -> tuple[int, LogRow] | None:
+        """``(row index, new row)`` for ``new`` drawn where ``old`` is; None if ``old``
+        is not drawn here."""
+        index = self._message_row.pop(old, None)
+        if index is None:
+            return None
+        self._message_row[new] = index
+        if self._row_of.pop(old, None) is not None:
+            self._drawn.pop(old, None)
+            self._row_of[new] = index
+        return index, self._render(new, selected=selected)
+
     def _place(self, line: Line, index: int) -> None:
+        if line.msg_id is not None:
+            self._message_row[line] = index
         if line.kind is LineKind.OWN and line.msg_id is not None and self.receipts is not None:
             self._row_of[line] = index
 

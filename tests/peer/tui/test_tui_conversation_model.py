@@ -19,8 +19,9 @@ from peer.events import (
 from peer.history.entries import HistoryEntry, StoredEntry
 from peer.tui.model.buffers import Buffer, private_buffer, room_buffer
 from peer.tui.model.chat_history import history_lines
-from peer.tui.model.chat_model import ChatModel
+from peer.tui.model.chat_model import MAX_REPLACED, ChatModel
 from peer.tui.model.conversation_marks import MISSING_QUOTE, TYPING_SHOWN
+from peer.tui.model.log_view import LogView
 from peer.tui.model.rendering import render_line
 
 LOBBY = room_buffer("lobby")
@@ -70,7 +71,12 @@ def test_reactions_are_counted_under_their_message_and_taken_back() -> None:
     target = MessageRef("bob", "b1")
     for user, emoji in (("carol", "👍"), ("alice", "👍"), ("carol", "🎉")):
         assert model.apply(ReactionChanged("lobby", user, target, emoji, True, 1.0)) == [LOBBY]
-    assert LOBBY in model.rebuilt
+    assert not model.rebuilt  # redrawn in place: the reader keeps their place
+    assert [(b, old.text, len(new.reactions)) for b, old, new in model.marks.replaced][-1] == (
+        LOBBY,
+        "hello",
+        3,
+    )
     assert "👍 2  🎉 1" in drawn(model)
     model.apply(ReactionChanged("lobby", "carol", target, "👍", False, 1.0))
     assert "👍 1  🎉 1" in drawn(model)
@@ -212,3 +218,23 @@ def test_history_lines_come_back_in_their_latest_state_with_quotes() -> None:
     assert lines[2].quote == "bob: fixed"
     assert lines[3].text == "* bob waves"
     assert lines[4].reactions == (("bob", "👍"),)
+
+
+def test_a_changed_message_is_redrawn_in_its_row_and_the_waiting_changes_are_bounded() -> None:
+    model = a_room()
+    model.apply(MessageReceived("lobby", "bob", "one", 1000.0, "b1"))
+    model.apply(MessageReceived("lobby", "bob", "two", 1000.0, "b2"))
+    view = LogView()
+    rows, _ = view.rows(list(model.buffers.current.lines))
+    model.apply(MessageEdited("lobby", "bob", "b1", "uno", 2.0))
+    ((_, old, new),) = model.marks.replaced
+    replaced = view.replace(old, new)
+    assert replaced is not None
+    index, row = replaced
+    assert "one" in rows[index].body.plain and "uno (edited)" in row.body.plain
+    assert view.replace(old, new) is None  # drawn once; the new line holds the row now
+    for n in range(MAX_REPLACED + 10):
+        on = n % 2 == 0  # put, taken back, put...: each one a change
+        model.apply(ReactionChanged("lobby", "carol", MessageRef("bob", "b2"), "👍", on, 1.0))
+    assert len(model.marks.replaced) <= MAX_REPLACED + 1
+    assert LOBBY in model.rebuilt  # too many waited: the buffer is drawn anew instead
