@@ -155,6 +155,8 @@ class ChatScreen(Screen[None]):
             self.model.buffers.switch_to(room_buffer(self.model.room))
         self.sync()
         self.query_one(ChatInput).focus()
+        # The terminal getting the focus back shows the buffer: its new messages are read.
+        self.watch(self.app, "app_focus", lambda _focused: self.sync(), init=False)
         self.run_worker(self._pump_events(), name="events", group="chat")
         self.run_worker(self._run_lines(), name="commands", group="chat")
         if self.archive is not None:
@@ -366,7 +368,8 @@ class ChatScreen(Screen[None]):
             bar.append(f"  {status}", style=CONVERSATION_STYLE)
         self.query_one("#bufferbar", Static).update(bar)
         self._expire_typing()
-        self.controller.conversation.read_shown()
+        if self.app.app_focus:  # read only what a user at the terminal can see
+            self.controller.conversation.read_shown()
         banner = self.query_one("#banner", Static)
         changed = self.model.key_changed_users
         banner.set_class(bool(changed), "shown")

@@ -279,3 +279,23 @@ async def test_the_conversation_in_a_private_buffer(
         await until(pilot, lambda: "this is the status buffer" in log_text(chat), "refused")
         await pilot.press("ctrl+c")
         await until(pilot, lambda: not app.is_running, "exit")
+
+
+async def test_no_read_marker_while_the_terminal_has_not_the_focus(
+    tracker: TrackerServer, peer_factory: PeerFactory, tmp_path: Path
+) -> None:
+    app = await logged_in_app(tracker, tmp_path / "home-alice")
+    async with app.run_test(size=SIZE) as pilot:
+        chat = await chat_of(pilot, app)
+        bob = await in_the_lobby(tracker, peer_factory, pilot, chat)
+        app.app_focus = False  # the user is in another window
+        away = await bob.client.send_room("lobby", "are you there?")
+        await until(pilot, lambda: "are you there?" in log_text(chat), "drawn, unseen")
+        probe = await bob.client.send_room("lobby", "second")  # after the first, in order
+        await until(pilot, lambda: "second" in log_text(chat), "second drawn")
+        assert not bob.of(ReadUpTo)
+        app.app_focus = True  # back: now the user sees it
+        (read,) = await bob.wait_for(ReadUpTo)
+        assert read.up_to == MessageRef("bob", probe.msg_id) and away.msg_id != probe.msg_id
+        await pilot.press("ctrl+c")
+        await until(pilot, lambda: not app.is_running, "exit")
