@@ -17,7 +17,12 @@ as history), every message shown is kept, and Ctrl+R / Ctrl+F / ``/search`` sear
 left a buffer, and the date whenever the day changes. Private messages and mentions ring
 the bell, count in the terminal title and raise a desktop notification
 (:mod:`peer.tui.alerts`), as the settings allow (:mod:`peer.user_settings`); the keys are
-bound from the settings too (:mod:`peer.tui.key_bindings`).
+bound from the settings too (:mod:`peer.tui.key_bindings`). The conversation frames
+(:mod:`peer.tui.model.conversation_marks`) redraw a changed message's row in place; who is
+typing or has seen follows the buffer bar; typing goes out as the input line changes and
+read markers as the shown buffer's new messages are drawn while the terminal has the focus
+(:mod:`peer.tui.model.conversation_commands`); Alt+Up/Alt+Down select the message that
+``/reply``, ``/react``, ``/edit`` and ``/unsend`` act on, and Esc leaves the selection.
 """
 
 from __future__ import annotations

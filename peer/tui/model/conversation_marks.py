@@ -41,8 +41,9 @@ from peer.tui.model.buffers import (
     room_buffer,
 )
 
-#: The quote above a reply shows this many characters of the message it answers.
-QUOTE_WIDTH = 60
+#: The quote above a reply shows this many characters of the message it answers (one
+#: line at 80 columns).
+QUOTE_WIDTH = 40
 #: The quote of a reply to a message this client never had (or no longer holds).
 MISSING_QUOTE = "a message you do not have"
 #: A typing indicator not refreshed within this many seconds is no longer shown.
