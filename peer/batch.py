@@ -51,6 +51,7 @@ from peer.commands.current_room import aimed_at
 from peer.commands.results import Bye, Joined, Result, RoomCreated, RoomSwitched, result_to_json
 from peer.commands.runner import SharedCommand, execute
 from peer.commands.table import (
+    Aimed,
     ClearHistory,
     CloseBuffer,
     Expand,
@@ -85,6 +86,7 @@ TUI_COMMANDS = (
     SetSetting,
     ClearHistory,
     Expand,
+    Aimed,
 )
 
 

@@ -234,6 +234,13 @@ SPECS: tuple[SettingSpec, ...] = (
     _key_spec("find", "ctrl+f", "Search the buffer shown."),
     _key_spec("scroll_up", "pageup", "Scroll the messages up a page."),
     _key_spec("scroll_down", "pagedown", "Scroll the messages down a page."),
+    _key_spec(
+        "select_previous",
+        "alt+up",
+        "Select the message before (from none: the last) for /reply, /react, /edit, /unsend.",
+    ),
+    _key_spec("select_next", "alt+down", "Select the message after (past the last: none)."),
+    _key_spec("leave_selection", "escape", "Leave the selection: commands act on the last."),
     *(
         _key_spec(
             f"buffer_{n}",

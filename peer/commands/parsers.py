@@ -6,11 +6,14 @@ command (:mod:`peer.commands.values`) or raises :class:`CommandError` with the u
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import assert_never
 
 from commons.errors import ErrorCode, ValidationError
 from commons.models import MAX_ROOM_NAME_CHARS, validate_room_name, validate_username
 from crypto.fingerprint import parse_fingerprint
 from peer.commands.values import (
+    Aimed,
+    AimVerb,
     ControlUser,
     CreateRoom,
     EditMessage,
@@ -103,6 +106,31 @@ def send_action(usage: str, rest: str) -> UserCommand:
     if not rest.strip():
         raise CommandError(f"usage: {usage}")
     return SendAction(rest)
+
+
+def aimed(verb: AimVerb) -> Parser:
+    """The terminal chat's ``/reply TEXT``, ``/edit TEXT`` (text), ``/react EMOJI``,
+    ``/unreact EMOJI`` (one word) and ``/unsend`` (nothing)."""
+
+    def parse(usage: str, rest: str) -> UserCommand:
+        match verb:
+            case AimVerb.REPLY | AimVerb.EDIT:
+                if not rest.strip():
+                    raise CommandError(f"usage: {usage}")
+                return Aimed(verb, rest)
+            case AimVerb.REACT | AimVerb.UNREACT:
+                args = rest.split()
+                if len(args) != 1:
+                    raise CommandError(f"usage: {usage}")
+                return Aimed(verb, args[0])
+            case AimVerb.UNSEND:
+                if rest.strip():
+                    raise CommandError(f"usage: {usage}")
+                return Aimed(verb)
+            case _:
+                assert_never(verb)
+
+    return parse
 
 
 def react(on: bool) -> Parser:

@@ -30,6 +30,8 @@ from commons.untrusted_text import has_lone_surrogate
 from peer.commands import parsers
 from peer.commands.parsers import CommandError, Parser
 from peer.commands.values import (
+    Aimed,
+    AimVerb,
     ArgumentKind,
     ClearHistory,
     CloseBuffer,
@@ -78,6 +80,8 @@ __all__ = [
     "BATCH_ONLY",
     "COMMANDS",
     "TUI_ONLY",
+    "AimVerb",
+    "Aimed",
     "ArgumentKind",
     "ClearHistory",
     "CloseBuffer",
@@ -337,6 +341,57 @@ COMMANDS: tuple[CommandSpec, ...] = (
         "an action to the room (* you TEXT)",
         parsers.send_action,
         frontends=BATCH_ONLY,
+    ),
+    CommandSpec(
+        "/reply",
+        "/reply TEXT",
+        "answer the selected message (else the last), quoting it",
+        parsers.aimed(AimVerb.REPLY),
+        frontends=TUI_ONLY,
+        details="Alt+Up / Alt+Down select a message of the buffer shown (Esc leaves the"
+        " selection); without one, /reply answers the buffer's last message.",
+    ),
+    CommandSpec(
+        "/me",
+        "/me TEXT",
+        "an action in the buffer shown (* you TEXT)",
+        parsers.send_action,
+        frontends=TUI_ONLY,
+    ),
+    CommandSpec(
+        "/react",
+        "/react EMOJI",
+        "react to the selected message (else the last) with EMOJI",
+        parsers.aimed(AimVerb.REACT),
+        frontends=TUI_ONLY,
+        details="EMOJI is one emoji (one grapheme cluster, at most 32 bytes); at most 8"
+        " of yours per message. Alt+Up / Alt+Down select the message.",
+    ),
+    CommandSpec(
+        "/unreact",
+        "/unreact EMOJI",
+        "take back your EMOJI from the selected message (else the last)",
+        parsers.aimed(AimVerb.UNREACT),
+        frontends=TUI_ONLY,
+    ),
+    CommandSpec(
+        "/edit",
+        "/edit TEXT",
+        "replace the text of your selected message (else your last)",
+        parsers.aimed(AimVerb.EDIT),
+        frontends=TUI_ONLY,
+        details="At most 20 edits per message; others see the latest text, marked"
+        " (edited). Alt+Up / Alt+Down select the message.",
+    ),
+    CommandSpec(
+        "/unsend",
+        "/unsend",
+        "delete your selected message (else your last) for everyone",
+        parsers.aimed(AimVerb.UNSEND),
+        frontends=TUI_ONLY,
+        details='Others\' clients show it as "message deleted" and drop its text from'
+        " their history; a client that does not honour it keeps the text (nothing can"
+        " force it).",
     ),
     CommandSpec(
         "/react",

@@ -296,6 +296,27 @@ class MarkRead:
     msg_id: str
 
 
+class AimVerb(StrEnum):
+    """What the terminal chat's aimed commands do to the message aimed at."""
+
+    REPLY = "reply"
+    REACT = "react"
+    UNREACT = "unreact"
+    EDIT = "edit"
+    UNSEND = "unsend"
+
+
+@dataclass(frozen=True, slots=True)
+class Aimed:
+    """The terminal chat's ``/reply TEXT``, ``/react EMOJI``, ``/unreact EMOJI``,
+    ``/edit TEXT`` and ``/unsend``: a user never sees message ids, so these act on the
+    message selected in the buffer shown, else its last one (``/edit``, ``/unsend``: the
+    user's own last). ``argument`` is the text or the emoji (empty for ``/unsend``)."""
+
+    verb: AimVerb
+    argument: str = ""
+
+
 UserCommand = (
     Register
     | Login
@@ -320,6 +341,7 @@ UserCommand = (
     | Unsend
     | SetTyping
     | MarkRead
+    | Aimed
     | ShowFingerprint
     | Trust
     | Verify

@@ -17,14 +17,21 @@ as history), every message shown is kept, and Ctrl+R / Ctrl+F / ``/search`` sear
 left a buffer, and the date whenever the day changes. Private messages and mentions ring
 the bell, count in the terminal title and raise a desktop notification
 (:mod:`peer.tui.alerts`), as the settings allow (:mod:`peer.user_settings`); the keys are
-bound from the settings too (:mod:`peer.tui.key_bindings`).
+bound from the settings too (:mod:`peer.tui.key_bindings`). The conversation frames
+(:mod:`peer.tui.model.conversation_marks`) redraw a changed message's row in place; who is
+typing or has seen follows the buffer bar; typing goes out as the input line changes and
+read markers as the shown buffer's new messages are drawn while the terminal has the focus
+(:mod:`peer.tui.model.conversation_commands`); Alt+Up/Alt+Down select the message that
+``/reply``, ``/react``, ``/edit`` and ``/unsend`` act on, and Esc leaves the selection.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from rich.style import Style
 from textual.app import ComposeResult
 from textual.binding import BindingsMap
 from textual.containers import Horizontal
@@ -59,6 +66,8 @@ from peer.user_settings import Settings
 #: Below this width the members panel is hidden and messages take the whole width: at
 #: 80 columns the panel left a message about 50 (the 80x24 trial felt cramped).
 NARROW = 100
+#: Who types, or who has seen, after the buffer bar.
+CONVERSATION_STYLE = Style(italic=True, color="cyan")
 #: Receipts change marks on lines already drawn; such redraws are batched this long.
 MARKS_DELAY = 0.15
 
@@ -95,6 +104,7 @@ class ChatScreen(Screen[None]):
         self._bindings = BindingsMap(key_bindings(self.settings))
         self.commands = CommandQueue(self.controller, self.sync)
         self._marks_timer: Timer | None = None
+        self._typing_timer: Timer | None = None
         self.decisions = KeyDecisions(
             client,
             self.controller,
@@ -152,6 +162,8 @@ class ChatScreen(Screen[None]):
             self.model.buffers.switch_to(room_buffer(self.model.room))
         self.sync()
         self.query_one(ChatInput).focus()
+        # The terminal getting the focus back shows the buffer: its new messages are read.
+        self.watch(self.app, "app_focus", lambda _focused: self.sync(), init=False)
         self.run_worker(self._pump_events(), name="events", group="chat")
         self.run_worker(self._run_lines(), name="commands", group="chat")
         if self.archive is not None:
@@ -268,6 +280,9 @@ class ChatScreen(Screen[None]):
         )
         self.sync()
 
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self.controller.conversation.typed(event.value)
+
     def on_input_submitted(self, event: Input.Submitted) -> None:
         line = event.value
         if line.strip():
@@ -295,6 +310,19 @@ class ChatScreen(Screen[None]):
     def action_next_unread(self) -> None:
         if self.model.buffers.next_unread() is not None:
             self.log_display.show_live()
+            self.sync()
+
+    def action_select_message(self, step: int) -> None:
+        """Alt+Up / Alt+Down: the message /reply, /react, /edit and /unsend act on."""
+        if self.log_display.history_view is not None:
+            return
+        self.model.marks.select(step)
+        self.model.rebuilt.add(self.model.buffers.current.id)
+        self.sync()
+
+    def action_leave_selection(self) -> None:
+        if self.model.marks.unselect():
+            self.model.rebuilt.add(self.model.buffers.current.id)
             self.sync()
 
     def action_search(self, all_buffers: bool) -> None:
@@ -335,10 +363,20 @@ class ChatScreen(Screen[None]):
         if buffer.id in self.model.redraw and self._marks_timer is None:
             # A receipt changed a drawn line's mark: redraw soon, once for many receipts.
             self._marks_timer = self.set_timer(MARKS_DELAY, self._redraw_marks)
-        self.log_display.draw(buffer, self.query_one(MessageLog))
+        log = self.query_one(MessageLog)
+        self.log_display.draw(buffer, log)
+        self.log_display.redraw_changed(buffer, self.model.marks.replaced, log)
+        self.model.marks.replaced.clear()
         self._show_below()
         self.query_one("#members", Static).update(render_members(self.model))
-        self.query_one("#bufferbar", Static).update(render_buffer_bar(self.model.buffers))
+        bar = render_buffer_bar(self.model.buffers)
+        status = self.model.marks.status(buffer.id)
+        if status:
+            bar.append(f"  {status}", style=CONVERSATION_STYLE)
+        self.query_one("#bufferbar", Static).update(bar)
+        self._expire_typing()
+        if self.app.app_focus:  # read only what a user at the terminal can see
+            self.controller.conversation.read_shown()
         banner = self.query_one("#banner", Static)
         changed = self.model.key_changed_users
         banner.set_class(bool(changed), "shown")
@@ -347,6 +385,19 @@ class ChatScreen(Screen[None]):
         self.query_one("#topbar", Static).update(topbar(self.model, self.tracker_label))
         self.query_one(ChatInput).placeholder = placeholder(self.model)
         self.alerts.update_title(self.model)
+
+    def _expire_typing(self) -> None:
+        """Redraw when the next typing indicator stops being shown."""
+        until = self.model.marks.next_expiry()
+        if until is None or self._typing_timer is not None:
+            return
+        delay = max(0.05, until - time.time())
+
+        def expired() -> None:
+            self._typing_timer = None
+            self.sync()
+
+        self._typing_timer = self.set_timer(delay, expired)
 
     def _redraw_marks(self) -> None:
         self._marks_timer = None

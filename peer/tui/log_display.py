@@ -20,7 +20,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from peer.tui.message_log import MessageLog
-from peer.tui.model.buffers import Buffer, BufferId
+from peer.tui.model.buffers import Buffer, BufferId, Line
 from peer.tui.model.chat_history import HitPlace
 from peer.tui.model.log_rows import LogRow
 from peer.tui.model.log_view import LogView, date_label
@@ -73,8 +73,13 @@ class LogDisplay:
             self._shown = None  # rebuilt below from the scrollback, which is bounded
         if self._shown is None or self._shown[0] != buffer.id:
             self.history_view = None
-            rows, _ = self.view.rows(list(buffer.lines), marker=buffer.read_marker)
-            log.set_rows(rows)
+            rows, focus = self.view.rows(
+                list(buffer.lines),
+                marker=buffer.read_marker,
+                focus=buffer.selected,
+                selected=buffer.selected,
+            )
+            log.set_rows(rows, show_row=focus)
             self.below = 0
         else:
             new_lines = buffer.lines_since(self._shown[1])
@@ -121,6 +126,21 @@ class LogDisplay:
         """The log scrolled to its end (``following``) or away from it."""
         if following and self.history_view is None:
             self.below = 0
+
+    def redraw_changed(
+        self, buffer: Buffer, replaced: list[tuple[BufferId, Line, Line]], log: MessageLog
+    ) -> None:
+        """Redraw in place the rows of ``buffer``'s messages that were edited, deleted or
+        reacted to (the log keeps its place); others are drawn whole when shown."""
+        if self.history_view is not None or self._shown is None or self._shown[0] != buffer.id:
+            return
+        rows = []
+        for buffer_id, old, new in replaced:
+            if buffer_id == buffer.id:
+                row = self.view.replace(old, new, selected=new is buffer.selected)
+                if row is not None:
+                    rows.append(row)
+        log.replace_rows(rows)
 
     def redraw_marks(self, log: MessageLog) -> None:
         """Redraw the own lines whose delivery marks changed."""

@@ -77,6 +77,11 @@ class Line:
     lines show its delivery receipts, and a search hit is found in the scrollback by it;
     ``full`` asks for the whole text even past the display bounds (``/expand``);
     ``look_alike`` names the known user whose name the sender's looks like.
+    The conversation frames (:mod:`peer.tui.model.conversation_marks`) set the rest:
+    ``me`` an action (its ``text`` reads ``* sender text``), ``quote`` the one line
+    shown above a reply (what it answers), ``edited`` and ``deleted`` what its author
+    did since (a deleted line has no text), ``reactions`` the ``(user, emoji)`` pairs
+    on it, oldest first. A change replaces the line in its buffer with a new one.
     Lines compare by identity: two identical messages are still two lines."""
 
     timestamp: float
@@ -89,6 +94,11 @@ class Line:
     row: int | None = None
     full: bool = False
     look_alike: str | None = None
+    me: bool = False
+    quote: str | None = None
+    edited: bool = False
+    deleted: bool = False
+    reactions: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(slots=True)
@@ -116,6 +126,9 @@ class Buffer:
     read_marker: Line | None = None
     #: The history file was asked for this buffer's past (once per session).
     restored: bool = False
+    #: The message the user selected (Alt+Up/Alt+Down) for /reply, /react, /edit,
+    #: /unsend; ``None``: those act on the last message.
+    selected: Line | None = None
 
     def lines_since(self, total_seen: int) -> list[Line]:
         """Lines appended after the moment ``total`` was ``total_seen`` (bounded by scrollback)."""

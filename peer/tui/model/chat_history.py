@@ -28,6 +28,7 @@ from peer.tui.model.buffers import (
     room_buffer,
 )
 from peer.tui.model.chat_model import ChatModel, shown_time
+from peer.tui.model.conversation_marks import quote_of
 
 #: Conversations whose buffers come back at login, and messages restored per buffer.
 RESTORED_BUFFERS = 8
@@ -53,17 +54,41 @@ def buffer_of(conversation: str) -> BufferId:
     return private_buffer(conversation[1:])
 
 
-def history_line(stored: StoredEntry) -> Line:
-    """A message restored from the history file, as a (dimmed) buffer line."""
+def history_line(stored: StoredEntry, quote: str | None = None) -> Line:
+    """A message restored from the history file, as a (dimmed) buffer line, in its
+    latest state (edited, deleted, its reactions); ``quote`` is what a reply answers."""
     entry = stored.entry
     return Line(
         shown_time(entry.sent_at, entry.received_at),
         LineKind.OWN if entry.own else LineKind.MESSAGE,
-        entry.text,
+        f"* {entry.sender} {entry.text}" if entry.me and not entry.deleted else entry.text,
         entry.sender,
+        msg_id=entry.msg_id or None,
         history=True,
         row=stored.row,
+        me=entry.me,
+        quote=quote,
+        edited=entry.edited,
+        deleted=entry.deleted,
+        reactions=entry.reactions,
     )
+
+
+def history_lines(stored: list[StoredEntry], later: Buffer) -> list[Line]:
+    """The restored messages of one conversation as lines, oldest first; a reply's quote
+    comes from the messages restored with it or those already in ``later``."""
+    lines: list[Line] = []
+    by_ref = {(line.sender, line.msg_id): line for line in later.lines if line.msg_id}
+    for item in stored:
+        quoted = item.entry.reply_to
+        quote = None
+        if quoted is not None:
+            quote = quote_of(by_ref.get(quoted))
+        line = history_line(item, quote)
+        if line.msg_id is not None:
+            by_ref[(line.sender, line.msg_id)] = line
+        lines.append(line)
+    return lines
 
 
 def hit_time(stored: StoredEntry, time_format: str) -> str:
@@ -126,7 +151,7 @@ class ChatHistory:
             if conversation is None:
                 continue
             stored = await archive.recent(conversation, RESTORED_LINES)
-            restored = buffer.prepend([history_line(s) for s in stored])
+            restored = buffer.prepend(history_lines(stored, buffer))
             shown_changed = shown_changed or (restored > 0 and buffer is self.model.buffers.current)
         return shown_changed
 
@@ -163,7 +188,7 @@ class ChatHistory:
         if line is not None or self.archive is None or hit.row < 0:
             return HitPlace(buffer, line)
         around = await self.archive.around(hit.row, HISTORY_CONTEXT, HISTORY_CONTEXT)
-        context = [history_line(s) for s in around]
+        context = history_lines(around, Buffer(buffer.id))
         focus = next((ln for ln in context if ln.row == hit.row), None)
         return HitPlace(buffer, focus, context if focus is not None else [])
 

@@ -65,6 +65,7 @@ from peer.tui.model.buffers import (
     private_buffer,
     room_buffer,
 )
+from peer.tui.model.conversation_marks import ConversationMarks
 from peer.tui.model.joined_rooms import JoinedRooms, RoomView
 from peer.tui.model.look_alikes import Skeletons, is_mixed_script, spelled
 from peer.tui.model.receipts import ReceiptBook
@@ -75,6 +76,8 @@ MAX_CLOCK_AHEAD = 120.0
 MAX_DELIVERY_DELAY = 3600.0
 #: Names kept for completion (from /peers, /rooms, rooms and messages).
 MAX_KNOWN_NAMES = 2000
+#: Lines changed in place that may wait for the screen to redraw their rows.
+MAX_REPLACED = 512
 
 #: How a member's departure reads, by ``MemberLeft.reason``.
 _LEFT_HOW = {
@@ -136,6 +139,8 @@ class ChatModel:
         self.replaced_key = False
         self._clock = clock
         self._contacts = contacts
+        #: Replies, reactions, edits, deletes, typing and read markers on screen.
+        self.marks = ConversationMarks(self.buffers, username, clock)
         self._skeletons = Skeletons()
         #: Look-alike senders already warned about (bounded like the known names).
         self._warned_look_alikes: set[str] = set()
@@ -163,8 +168,16 @@ class ChatModel:
         text: str,
         msg_id: str | None = None,
         recipients: tuple[str, ...] = (),
+        *,
+        me: bool = False,
+        quote: str | None = None,
     ) -> Line:
-        line = Line(self._clock(), LineKind.OWN, text, self.username, msg_id=msg_id)
+        """Our own message (``me``: an action; ``quote``: what it answers), with its
+        delivery receipts followed when it has an id."""
+        shown = f"* {self.username} {text}" if me else text
+        line = Line(
+            self._clock(), LineKind.OWN, shown, self.username, msg_id=msg_id, me=me, quote=quote
+        )
         self.buffers.append(buffer_id, line)
         if msg_id is not None:
             self.receipts.sent(msg_id, buffer_id, text, recipients)
@@ -296,16 +309,40 @@ class ChatModel:
                 return [self.notice(text, STATUS)]
             case ChannelsRefused():
                 return [self.add(STATUS, LineKind.WARNING, _refused_text(event))]
-            case (
-                ReactionChanged()
-                | MessageEdited()
-                | MessageDeleted()
-                | TypingChanged()
-                | ReadUpTo()
-            ):
-                return []  # shown by the conversation pass of the TUI (issue 21)
+            case MessageEdited():
+                where = self.marks.buffers_of(event.room, event.username)
+                return self.amended(
+                    self.marks.edited(where, event.username, event.msg_id, event.text)
+                )
+            case MessageDeleted():
+                where = self.marks.buffers_of(event.room, event.username)
+                return self.amended(self.marks.deleted(where, event.username, event.msg_id))
+            case ReactionChanged():
+                where = self.marks.buffers_of(event.room, event.username)
+                return self.amended(
+                    self.marks.reacted(where, event.target, event.username, event.emoji, event.on)
+                )
+            case TypingChanged():
+                buffer_id = self.marks.buffers_of(event.room, event.username)[0]
+                self.marks.typing(buffer_id, event.username, event.active)
+                return [buffer_id]
+            case ReadUpTo():
+                buffer_id = self.marks.buffers_of(event.room, event.username)[0]
+                self.marks.read(buffer_id, event.username, event.up_to)
+                return [buffer_id]
             case _:
                 assert_never(event)
+
+    def amended(self, buffer_id: BufferId | None) -> list[BufferId]:
+        """A message of ``buffer_id`` changed in place (``None``: none did). The screen
+        redraws its row from ``marks.replaced``; past :data:`MAX_REPLACED` waiting, the
+        list is dropped and the buffer shown is drawn anew instead."""
+        if buffer_id is None:
+            return []
+        if len(self.marks.replaced) > MAX_REPLACED:
+            self.marks.replaced.clear()
+            self.rebuilt.add(self.buffers.current.id)
+        return [buffer_id]
 
     def is_mention(self, text: str) -> bool:
         return bool(self._mention.search(text))
@@ -367,6 +404,8 @@ class ChatModel:
         mention = highlight and event.room is not None
         shown = shown_time(event.timestamp, self._clock())
         look_alike = self.look_alike_of(event.sender)
+        quoted = event.reply_to
+        where = self.marks.buffers_of(event.room, event.sender)
         line = Line(
             shown,
             LineKind.MESSAGE,
@@ -375,7 +414,10 @@ class ChatModel:
             mention,
             msg_id=event.msg_id,
             look_alike=look_alike,
+            me=event.me,
+            quote=None if quoted is None else self.marks.quote(where, quoted),
         )
+        self.marks.typing(buffer_id, event.sender, active=False)  # sent: no longer typing
         warned = self._warned_look_alikes
         if look_alike is not None and event.sender not in warned and len(warned) < MAX_KNOWN_NAMES:
             warned.add(event.sender)

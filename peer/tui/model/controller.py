@@ -41,9 +41,17 @@ from peer.events import ChannelOpened, ClientEvent, MemberJoined, MessageReceive
 from peer.history.archive import HistoryArchive
 from peer.history.entries import HistoryEntry
 from peer.tui.model import local_commands as local
-from peer.tui.model.buffers import BufferId, BufferKind, LineKind, private_buffer, room_buffer
+from peer.tui.model.buffers import (
+    BufferId,
+    BufferKind,
+    Line,
+    LineKind,
+    private_buffer,
+    room_buffer,
+)
 from peer.tui.model.chat_history import conversation_of
 from peer.tui.model.chat_model import ChatModel
+from peer.tui.model.conversation_commands import ConversationCommands
 from peer.tui.model.history_changes import kept_change
 from peer.tui.model.joined_rooms import RoomView
 from peer.tui.model.result_lines import Refresh, refresh_for, show_result
@@ -74,6 +82,8 @@ class ChatController:
         self.archive = archive
         self.settings = settings or Settings()
         self._clock = clock
+        #: /reply, /react, /edit, /unsend, /me, typing and read markers.
+        self.conversation = ConversationCommands(client, model, archive, self._record_own)
 
     def _record(
         self,
@@ -83,17 +93,24 @@ class ChatController:
         sent_at: float,
         msg_id: str | None,
         own: bool,
-        received: MessageReceived | None = None,
+        reply_to: tuple[str, str] | None = None,
+        me: bool = False,
     ) -> None:
         conversation = conversation_of(buffer_id)
         if self.archive is None or conversation is None:
             return
         entry = HistoryEntry(conversation, sender, text, sent_at, self._clock(), msg_id or "", own)
-        if received is not None and (received.reply_to is not None or received.me):
-            quoted = received.reply_to
-            reply_to = None if quoted is None else (quoted.author, quoted.msg_id)
-            entry = replace(entry, reply_to=reply_to, me=received.me)
+        if reply_to is not None or me:
+            entry = replace(entry, reply_to=reply_to, me=me)
         self.archive.record(entry)
+
+    def _record_own(
+        self, buffer_id: BufferId, text: str, line: Line, reply_to: tuple[str, str] | None, me: bool
+    ) -> None:
+        """Keep our own message ``line`` (``text`` as typed) in the history."""
+        self._record(
+            buffer_id, self.model.username, text, line.timestamp, line.msg_id, True, reply_to, me
+        )
 
     # -- state refresh -------------------------------------------------------------------
 
@@ -146,8 +163,17 @@ class ChatController:
             # A stranger's message is shown in the requests buffer but kept, like any
             # other, in its own conversation's history.
             target = private_buffer(event.sender) if event.room is None else touched[0]
+            quoted = event.reply_to
+            reply_to = None if quoted is None else (quoted.author, quoted.msg_id)
             self._record(
-                target, event.sender, event.text, event.timestamp, event.msg_id, False, event
+                target,
+                event.sender,
+                event.text,
+                event.timestamp,
+                event.msg_id,
+                False,
+                reply_to,
+                event.me,
             )
         change = kept_change(event)
         if change is not None and self.archive is not None:
@@ -209,6 +235,10 @@ class ChatController:
                 local.expand(model)
             case cmd.Register() | cmd.Login():
                 model.error(f"already logged in as {model.username}")
+            case cmd.Aimed():
+                await self.conversation.run(command)
+            case cmd.SendAction(text, None):  # /me: in the buffer shown
+                await self.conversation.action(text)
             case cmd.SendRoom(text, None):
                 await self._send_to(model.buffers.current.id, text)
             case cmd.SendRoom(text, room) if room is not None:  # /say ROOM TEXT

@@ -18,6 +18,9 @@ KEY_ACTIONS: tuple[tuple[str, str], ...] = (
     ("find", "search(False)"),
     ("scroll_up", "scroll_log(-1)"),
     ("scroll_down", "scroll_log(1)"),
+    ("select_previous", "select_message(-1)"),
+    ("select_next", "select_message(1)"),
+    ("leave_selection", "leave_selection"),
     *((f"buffer_{n}", f"switch_number({n})") for n in range(1, 10)),
 )
 
@@ -30,6 +33,8 @@ KEY_HELP: tuple[tuple[str, str], ...] = (
     ("Tab", "complete command, nick, room or setting"),
     ("Up / Down", "input history"),
     ("PgUp / PgDn", "scroll the messages (new ones then wait below)"),
+    ("Alt+Up / Alt+Down", "select a message for /reply, /react, /edit, /unsend"),
+    ("Esc", "leave the selection (those commands act on the last message)"),
     ("End", "back to the newest messages (with the cursor at the end of the line)"),
     ("Ctrl+C", "quit (same as /quit)"),
 )

@@ -52,6 +52,8 @@ class LogView:
     _last_history: bool = False
     _count: int = 0
     _row_of: dict[Line, int] = field(default_factory=dict)
+    #: The row of every message with an id (an edit, a delete or a reaction redraws it).
+    _message_row: dict[Line, int] = field(default_factory=dict)
     _drawn: dict[Line, Mark] = field(default_factory=dict)
 
     def rows(
@@ -61,16 +63,19 @@ class LogView:
         marker: Line | None = None,
         highlight: Sequence[str] = (),
         focus: Line | None = None,
+        selected: Line | None = None,
     ) -> tuple[list[LogRow], int | None]:
         """Rows for all of ``lines``; and the index of ``focus``'s row, if it is there.
 
         The read marker goes after ``marker`` unless that is the last line (nothing
-        new since). ``highlight`` words are marked in ``focus`` (a search hit).
+        new since). ``highlight`` words are marked in ``focus`` (a search hit);
+        ``selected`` is the message the user aims the conversation commands at.
         """
         self._last_day = None
         self._last_history = False
         self._count = 0
         self._row_of.clear()
+        self._message_row.clear()
         self._drawn.clear()
         rows: list[LogRow] = []
         focus_row: int | None = None
@@ -80,7 +85,7 @@ class LogView:
             if line is focus:
                 focus_row = len(rows)
             self._place(line, len(rows))
-            rows.append(self._render(line, highlight if line is focus else ()))
+            rows.append(self._render(line, highlight if line is focus else (), line is selected))
             if marker is not None and line is marker and line is not last:
                 rows.append(LogRow.rule(READ_MARKER, MARKER_STYLE))
         self._count = len(rows)
@@ -105,7 +110,21 @@ class LogView:
                 changed.append((self._row_of[line], self._render(line)))
         return changed
 
+    def replace(self, old: Line, new: Line, selected: bool = False) -> tuple[int, LogRow] | None:
+        """``(row index, new row)`` for ``new`` drawn where ``old`` is; None if ``old``
+        is not drawn here."""
+        index = self._message_row.pop(old, None)
+        if index is None:
+            return None
+        self._message_row[new] = index
+        if self._row_of.pop(old, None) is not None:
+            self._drawn.pop(old, None)
+            self._row_of[new] = index
+        return index, self._render(new, selected=selected)
+
     def _place(self, line: Line, index: int) -> None:
+        if line.msg_id is not None:
+            self._message_row[line] = index
         if line.kind is LineKind.OWN and line.msg_id is not None and self.receipts is not None:
             self._row_of[line] = index
 
@@ -129,7 +148,7 @@ class LogView:
             self._last_day = day
         return rules
 
-    def _render(self, line: Line, highlight: Sequence[str] = ()) -> LogRow:
+    def _render(self, line: Line, highlight: Sequence[str] = (), selected: bool = False) -> LogRow:
         receipt = self._receipt(line)
         if line in self._row_of:
             self._drawn[line] = None if receipt is None else receipt.mark()
@@ -139,4 +158,5 @@ class LogView:
             time_format=self.time_format,
             nick_width=self.nick_width,
             highlight=highlight,
+            selected=selected,
         )

@@ -35,6 +35,7 @@ from crypto.pinning import TrustState
 from peer.history.search import highlight_spans
 from peer.tui.model.buffers import BufferKind, BufferList, Line, LineKind
 from peer.tui.model.chat_model import ChatModel
+from peer.tui.model.conversation_marks import reaction_counts
 from peer.tui.model.log_rows import LogRow
 from peer.tui.model.nick_colors import nick_color
 from peer.tui.model.receipts import MarkKind, Receipt
@@ -136,6 +137,13 @@ def nick_text(username: str, *, own: bool = False) -> Text:
 DEFAULT_TIME_FORMAT = "%H:%M"
 NICK_WIDTH = 12
 HISTORY_STYLE = Style(dim=True)
+QUOTE_STYLE = Style(dim=True, italic=True)
+DELETED_STYLE = Style(dim=True, italic=True)
+EDITED_STYLE = Style(dim=True)
+REACTIONS_STYLE = Style(bold=True)
+SELECTED_STYLE = Style(reverse=True, bold=True)
+#: The first cell of the selected message's time.
+SELECTED_MARK = "\u25b6"
 
 
 def plural(count: int, word: str, many: str | None = None) -> str:
@@ -172,12 +180,16 @@ def render_line(
     time_format: str = DEFAULT_TIME_FORMAT,
     nick_width: int = NICK_WIDTH,
     highlight: Sequence[str] = (),
+    selected: bool = False,
 ) -> LogRow:
     """One log row: time, then the nick right-aligned in its colour (or a notice mark),
     then the text, which wraps under itself so continuation lines stay indented. An own
     message ends with its delivery mark (``receipt``). A line from the history file is
     dimmed; the words that start with one of ``highlight`` (a search's words) are drawn
-    reversed."""
+    reversed. A reply starts with the quote of what it answers; an edited message ends
+    with "(edited)", a deleted one reads "message deleted"; reactions follow on a line of
+    their own (each emoji once, with how many put it). The message the user ``selected``
+    (for /reply, /react, /edit, /unsend) has its time drawn reversed with a mark."""
     stamp = Text(format_time(line.timestamp, time_format), style=TIMESTAMP_STYLE)
     if line.kind in (LineKind.MESSAGE, LineKind.OWN) and line.sender is not None:
         who = nick_text(fit_nick(line.sender, nick_width), own=line.kind is LineKind.OWN)
@@ -191,11 +203,18 @@ def render_line(
     else:
         style = _LINE_STYLE.get(line.kind, NOTICE_STYLE)
         who = Text(_MARK.get(line.kind, "--"), style=style)
-    if line.full:
+    if line.deleted:
+        parts, hidden_chars, hidden_lines = [], 0, 0
+    elif line.full:
         parts, hidden_chars, hidden_lines = [sanitize(p) for p in line.text.split("\n")], 0, 0
     else:
         parts, hidden_chars, hidden_lines = clip(line.text)
     body = Text()
+    if line.quote is not None:
+        quote = sanitize(line.quote)
+        body.append(f"\u21aa {quote}\n{CONTINUATION}", style=QUOTE_STYLE)
+    if line.deleted:
+        body.append("message deleted", style=DELETED_STYLE)
     for index, part in enumerate(parts):
         if index:
             # No received text can pass for a new line with its own time and nick.
@@ -203,6 +222,14 @@ def render_line(
         body.append(part, style=style)
     for start, end in highlight_spans(body.plain, highlight) if highlight else ():
         body.stylize(Style(reverse=True, bold=True), start, end)
+    if line.edited and not line.deleted:
+        body.append(" (edited)", style=EDITED_STYLE)
+    if line.reactions:
+        counts = "  ".join(
+            f"{sanitize(emoji)} {count}" for emoji, count in reaction_counts(line.reactions)
+        )
+        body.append(f"\n{CONTINUATION}", style=TIMESTAMP_STYLE)
+        body.append(counts, style=REACTIONS_STYLE)
     if line.history:
         body.stylize(HISTORY_STYLE)
     mark = None if receipt is None or line.kind is not LineKind.OWN else receipt.mark()
@@ -211,6 +238,8 @@ def render_line(
     if hidden_chars or hidden_lines:
         body.append("\n" + CONTINUATION, style=TIMESTAMP_STYLE)
         body.append(hidden_text(hidden_chars, hidden_lines), style=HIDDEN_STYLE)
+    if selected:
+        stamp = Text(f"{SELECTED_MARK}{stamp.plain[1:]}", style=SELECTED_STYLE)
     prefix = stamp
     prefix.append(" ")
     who.pad_left(max(0, nick_width - who.cell_len))
