@@ -90,7 +90,7 @@ def seeds() -> list[bytes]:
         + base
         + b"}",
         b'{"type":"react","room":null,"from":"alice","target":{"from":"bob",'
-        + b'"msg_id":"0123456789abcdef-9"},"emoji":"\ud83d\udc69\u200d\ud83d\udcbb",'
+        + rb'"msg_id":"0123456789abcdef-9"},"emoji":"\ud83d\udc69\u200d\ud83d\udcbb",'
         + b'"on":true,"ts":1,"msg_id":"0123456789abcdef-3"}',
         b'{"type":"edit","room":"lobby","from":"alice","target_msg_id":"0123456789abcdef-1",'
         + b'"text":"fixed","ts":2,"msg_id":"0123456789abcdef-4"}',
