@@ -135,6 +135,9 @@ def nick_text(username: str, *, own: bool = False) -> Text:
 
 
 DEFAULT_TIME_FORMAT = "%H:%M"
+#: How an action's text starts in a line (``* alice waves``); drawn with the star in the
+#: nick's column.
+ACTION_PREFIX = "* "
 NICK_WIDTH = 12
 HISTORY_STYLE = Style(dim=True)
 QUOTE_STYLE = Style(dim=True, italic=True)
@@ -191,8 +194,13 @@ def render_line(
     their own (each emoji once, with how many put it). The message the user ``selected``
     (for /reply, /react, /edit, /unsend) has its time drawn reversed with a mark."""
     stamp = Text(format_time(line.timestamp, time_format), style=TIMESTAMP_STYLE)
+    text = line.text
     if line.kind in (LineKind.MESSAGE, LineKind.OWN) and line.sender is not None:
         who = nick_text(fit_nick(line.sender, nick_width), own=line.kind is LineKind.OWN)
+        if line.me and text.startswith(ACTION_PREFIX):
+            # An action (/me) reads "* | alice waves": the star takes the nick's place.
+            who = Text("*", style=who.style)
+            text = text[len(ACTION_PREFIX) :]
         who.stylize(Style(color=nick_color(line.sender)))
         style = Style()
         if line.mention and line.sender is not None:
@@ -206,9 +214,9 @@ def render_line(
     if line.deleted:
         parts, hidden_chars, hidden_lines = [], 0, 0
     elif line.full:
-        parts, hidden_chars, hidden_lines = [sanitize(p) for p in line.text.split("\n")], 0, 0
+        parts, hidden_chars, hidden_lines = [sanitize(p) for p in text.split("\n")], 0, 0
     else:
-        parts, hidden_chars, hidden_lines = clip(line.text)
+        parts, hidden_chars, hidden_lines = clip(text)
     body = Text()
     if line.quote is not None:
         quote = sanitize(line.quote)

@@ -261,3 +261,8 @@ def test_a_look_alike_sender_is_marked_before_the_nick() -> None:
         assert f"{LOOK_ALIKE_MARK}{sender}" in row
     honest = draw(render_line(Line(0.0, LineKind.MESSAGE, "hi", "carol")), 100)
     assert LOOK_ALIKE_MARK not in honest
+
+
+def test_an_action_has_the_star_in_the_nick_column_and_the_name_once() -> None:
+    drawn = draw(render_line(Line(0.0, LineKind.MESSAGE, "* alice waves", "alice", me=True)), 80)
+    assert drawn.split()[1:] == ["*", "alice", "waves"]  # not "alice * alice waves"
