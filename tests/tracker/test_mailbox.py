@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import logging
 import os
 import sqlite3
 
@@ -217,3 +218,63 @@ async def test_the_database_holds_the_bodies_as_sent_and_no_token(tracker, user,
     assert not any("alice" in str(value) or "127.0.0.1" in str(value) for value in rows[0])
     raw = b"".join(p.read_bytes() for p in db.parent.glob(DB_FILE_NAME + "*"))
     assert token not in raw and b64(token).encode() not in raw
+
+
+async def test_resume_carries_the_summary_too(tracker, user, connect):
+    bob = await user(tracker, "bob")
+    token = os.urandom(32)
+    await own_tokens(bob, token)
+    assert (await deposit(bob, "bob", token, b"to myself"))["status"] == "OK"
+    ticket = bob.ticket
+    await bob.close()
+    again = await connect(tracker)
+    again.identity_key = bob.identity_key
+    reply = await again.request(
+        "RESUME", username="bob", ticket=ticket, identity_key=bob.identity_key
+    )
+    assert reply["status"] == "OK", reply
+    assert reply["mailbox"]["count"] == 1
+
+
+async def test_a_body_over_the_frame_budget_is_refused(tracker_factory, user):
+    tracker = await tracker_factory(max_frame_size=8192)
+    bob = await user(tracker, "bob")
+    token = os.urandom(32)
+    await own_tokens(bob, token)
+    limit = (8192 - 1024) * 3 // 4
+    assert (await deposit(bob, "bob", token, b"x" * (limit + 1)))["code"] == "message_too_large"
+    assert (await deposit(bob, "bob", token, b"x" * limit))["status"] == "OK"
+    page = await bob.request("MAILBOX_FETCH")
+    assert len(base64.b64decode(page["deposits"][0]["body"])) == limit
+
+
+async def test_the_log_holds_no_token_body_or_name(tracker, user, connect, caplog):
+    """Deposits that pass, are refused, or fail in storage leave nothing of theirs in
+    the log: no token or its hash, no body, no recipient."""
+    caplog.set_level(logging.DEBUG)
+    bob = await user(tracker, "bobthereceiver")
+    token = os.urandom(32)
+    await own_tokens(bob, token)
+    sender = await connect(tracker)
+    caplog.clear()  # registration logs the new name, on purpose; deposits must not
+    body = b"SECRETBODY" * 10
+    assert (await deposit(sender, "bobthereceiver", token, body))["status"] == "OK"
+    assert (await deposit(sender, "bobthereceiver", os.urandom(32), body))["status"] == "ERROR"
+
+    async def broken(*args: object) -> None:
+        raise OSError("disk gone")
+
+    tracker.storage.mailbox_deposit = broken  # type: ignore[method-assign]
+    failed = await deposit(sender, "bobthereceiver", token, body)
+    assert failed["code"] == "internal_error"
+    text = caplog.text + "".join(repr(r.args) for r in caplog.records)
+    assert "deposit failed" in text
+    for secret in (
+        "bobthereceiver",
+        "SECRETBODY",
+        b64(body),
+        b64(token),
+        token_hash(token),
+        hashlib.sha256(token).hexdigest(),
+    ):
+        assert secret not in text
