@@ -42,8 +42,8 @@ CREATE TABLE IF NOT EXISTS deposits (
     size       INTEGER NOT NULL,
     stored_at  REAL NOT NULL
 );
-CREATE INDEX IF NOT EXISTS deposits_by_recipient ON deposits (recipient, id);
-CREATE INDEX IF NOT EXISTS deposits_by_token ON deposits (token_hash);
+CREATE INDEX IF NOT EXISTS deposits_by_recipient ON deposits (recipient, id, size);
+CREATE INDEX IF NOT EXISTS deposits_by_token ON deposits (token_hash, size);
 CREATE INDEX IF NOT EXISTS deposits_by_age ON deposits (stored_at);
 """
 
