@@ -280,14 +280,14 @@ async def test_the_log_holds_no_token_body_or_name(tracker, user, connect, caplo
         assert secret not in text
 
 
-async def test_a_schema_4_database_gains_the_mailbox(tracker_factory, tmp_path, connect, user):
+async def test_a_schema_5_database_gains_the_mailbox(tracker_factory, tmp_path, connect, user):
     data_dir = tmp_path / "old"
     first = await tracker_factory(data_dir=data_dir)
     alice = await user(first, "alice")
     await first.stop()
     await alice.wait_closed()
     with sqlite3.connect(data_dir / DB_FILE_NAME) as conn:  # as the previous release left it
-        conn.executescript("DROP TABLE deposits; DROP TABLE mailbox_tokens; PRAGMA user_version=4;")
+        conn.executescript("DROP TABLE deposits; DROP TABLE mailbox_tokens; PRAGMA user_version=5;")
     second = await tracker_factory(data_dir=data_dir)
     again = await connect(second)
     again.identity_key = alice.identity_key
@@ -296,4 +296,4 @@ async def test_a_schema_4_database_gains_the_mailbox(tracker_factory, tmp_path, 
     assert (await own_tokens(again, token))["tokens"] == 1
     assert (await deposit(again, "alice", token, b"x"))["status"] == "OK"
     with sqlite3.connect(data_dir / DB_FILE_NAME) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 5
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 6
