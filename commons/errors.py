@@ -70,6 +70,8 @@ class ErrorCode(StrEnum):
     LOGIN_KDF_TOO_WEAK = "login_kdf_too_weak"
     UPGRADE_REFUSED = "upgrade_refused"
     KEY_REPLACE_REFUSED = "key_replace_refused"
+    MAILBOX_REFUSED = "mailbox_refused"
+    MAILBOX_FULL = "mailbox_full"
 
 
 class P2PChatError(Exception):

@@ -22,6 +22,13 @@ from commons.errors import (
     RateLimitedError,
     ValidationError,
 )
+from commons.mailbox_fields import (
+    validate_body,
+    validate_deposit_id,
+    validate_digest,
+    validate_digest_list,
+    validate_fetch_limit,
+)
 from commons.models import (
     validate_host,
     validate_identity_key,
@@ -58,6 +65,10 @@ class Command(StrEnum):
     ROOM_ACCESS = "ROOM_ACCESS"
     SALT = "SALT"
     RESUME = "RESUME"
+    MAILBOX_TOKENS = "MAILBOX_TOKENS"
+    DEPOSIT = "DEPOSIT"
+    MAILBOX_FETCH = "MAILBOX_FETCH"
+    MAILBOX_ACK = "MAILBOX_ACK"
 
 
 class Event(StrEnum):
@@ -72,6 +83,7 @@ class Event(StrEnum):
     SESSION_ENDED = "SESSION_ENDED"
     #: A room-mate's session started or ended (one per change per recipient).
     PRESENCE = "PRESENCE"
+    MAILBOX = "MAILBOX"
 
 
 class Status(StrEnum):
@@ -114,6 +126,17 @@ class Request:
     #: LOGIN with ``legacy_password``: proof of the registered identity key
     #: (:mod:`crypto.legacy_upgrade`), 64 lower-case hex digits.
     upgrade_proof: str | None = None
+    #: MAILBOX_TOKENS: SHA-256 of delivery tokens to own from now on, and to give up.
+    token_add: tuple[bytes, ...] = ()
+    token_remove: tuple[bytes, ...] = ()
+    #: DEPOSIT: the delivery token (the tracker keeps only its SHA-256) and the sealed
+    #: envelope, opaque to the tracker; its recipient is ``target`` (the wire's ``to``).
+    token: bytes | None = None
+    body: bytes | None = None
+    #: MAILBOX_FETCH: deposits after this id (``None``: from the first).
+    #: MAILBOX_ACK: the last deposit to delete.
+    after: int | None = None
+    up_to: int | None = None
 
 
 def parse_request_id(obj: JsonObject) -> RequestId | None:
@@ -215,6 +238,34 @@ def _session_fields(obj: JsonObject, fields: dict[str, Any]) -> None:
         fields["host"] = validate_host(obj.get("host"))
 
 
+def _mailbox_fields(cmd: Command, obj: JsonObject, fields: dict[str, Any]) -> None:
+    """The mailbox commands' fields (:mod:`commons.mailbox_fields`)."""
+    if cmd is Command.MAILBOX_TOKENS:
+        fields["token_add"] = validate_digest_list("add", obj.get("add"))
+        fields["token_remove"] = validate_digest_list("remove", obj.get("remove"))
+        if set(fields["token_add"]) & set(fields["token_remove"]):
+            raise ValidationError("a token hash is both in 'add' and in 'remove'")
+        if len(fields["token_add"]) + len(fields["token_remove"]) > 256:
+            raise ValidationError("at most 256 token hashes in 'add' and 'remove' together")
+    elif cmd is Command.DEPOSIT:
+        fields["target"] = validate_username(obj.get("to"))
+        fields["token"] = validate_digest("token", obj.get("token"))
+        fields["body"] = validate_body(obj.get("body"))
+    elif cmd is Command.MAILBOX_FETCH:
+        fields["after"] = validate_deposit_id("after", obj.get("after"), optional=True)
+        fields["limit"] = validate_fetch_limit(obj.get("limit"))
+    elif cmd is Command.MAILBOX_ACK:
+        fields["up_to"] = validate_deposit_id("up_to", obj.get("up_to"), optional=False)
+
+
+_MAILBOX_COMMANDS = {
+    Command.MAILBOX_TOKENS,
+    Command.DEPOSIT,
+    Command.MAILBOX_FETCH,
+    Command.MAILBOX_ACK,
+}
+
+
 def parse_request(obj: JsonObject) -> Request:
     """Validate ``obj`` field by field and return a typed :class:`Request`."""
     request_id = parse_request_id(obj)
@@ -260,6 +311,8 @@ def parse_request(obj: JsonObject) -> Request:
         _session_fields(obj, fields)
     elif cmd is Command.SALT or "username" in obj:
         fields["username"] = validate_username(obj.get("username"))
+    if cmd in _MAILBOX_COMMANDS:
+        _mailbox_fields(cmd, obj, fields)
     if cmd in _ROOM_COMMANDS or (cmd is Command.LEAVE_ROOM and obj.get("room") is not None):
         fields["room"] = validate_room_name(obj.get("room"))
     if cmd in _TARGET_COMMANDS:

@@ -254,6 +254,29 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DAYS",
         help="a room with no member for this long is deleted (default %(default)g)",
     )
+    limits.add_argument(
+        "--mailbox-messages",
+        type=int,
+        default=defaults.mailbox_messages,
+        metavar="N",
+        help="sealed deposits kept per recipient; one token may fill a quarter"
+        " (default %(default)s)",
+    )
+    limits.add_argument(
+        "--mailbox-bytes",
+        type=int,
+        default=defaults.mailbox_bytes,
+        metavar="BYTES",
+        help="bytes of sealed deposits kept per recipient; one token may fill a quarter"
+        " (default %(default)s)",
+    )
+    limits.add_argument(
+        "--mailbox-days",
+        type=float,
+        default=defaults.mailbox_days,
+        metavar="DAYS",
+        help="a deposit not fetched and acknowledged in this time is deleted (default %(default)g)",
+    )
     relay = parser.add_argument_group(
         "relay (channels of peers that cannot reach each other, through this tracker)"
     )
@@ -365,6 +388,9 @@ def parse_args(argv: list[str] | None = None) -> TrackerConfig:
             room_standing_hours=args.room_standing_hours,
             newcomer_room_share=args.newcomer_room_share,
             room_expiry_days=args.room_expiry_days,
+            mailbox_messages=args.mailbox_messages,
+            mailbox_bytes=args.mailbox_bytes,
+            mailbox_days=args.mailbox_days,
             database=args.database,
             allow_weak_argon2=args.allow_weak_argon2,
             realm=args.realm,

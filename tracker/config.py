@@ -18,6 +18,7 @@ from crypto.login_secret import DEFAULT_LOGIN_KDF, LoginKdf
 from tracker.accounts.registration import RegistrationMode
 from tracker.limits.source import parse_networks
 from tracker.network.admission import DEFAULT_GRACE, DEFAULT_HISTORY_WINDOW, DEFAULT_RESERVED_SHARE
+from tracker.state.mailbox import DEFAULT_MAILBOX_RATES, MailboxLimits, MailboxRateLimits
 from tracker.state.relay_budget import DEFAULT_IN_ALL, DEFAULT_PER_SOURCE, RelayLimits, RelayRate
 
 #: OWASP's floor for argon2id (m=19 MiB, t=2, p=1); the tracker refuses anything weaker.
@@ -152,6 +153,16 @@ class TrackerConfig:
     relay_in_all: RelayRate = DEFAULT_IN_ALL
     #: Seconds between two lines of relay counters in the log (only when they changed).
     stats_interval: float = 60.0
+    #: The mailbox (issue 22): per recipient at most so many deposits and bytes, each
+    #: kept at most so many days (one token: a quarter of the count and the bytes).
+    mailbox_messages: int = 1000
+    mailbox_bytes: int = 16 * 1024 * 1024
+    mailbox_days: float = 14.0
+    #: Deposits per source, per token and in all (bursts and rates of token buckets).
+    mailbox_rates: MailboxRateLimits = DEFAULT_MAILBOX_RATES
+
+    def mailbox_limits(self) -> MailboxLimits:
+        return MailboxLimits(self.mailbox_messages, self.mailbox_bytes, self.mailbox_days)
 
     def relay_limits(self) -> RelayLimits:
         return RelayLimits(
@@ -229,6 +240,12 @@ class TrackerConfig:
             raise ValueError("the room expiry and the upkeep interval must be positive")
         if not 1 <= self.max_bans_per_room <= 500 or not 1 <= self.max_invites_per_room <= 500:
             raise ValueError("ban and invite lists hold 1-500 names per room")
+        if self.mailbox_messages < 1 or self.mailbox_bytes < 1 or self.mailbox_days <= 0:
+            raise ValueError("mailbox limits must be positive")
+        if self.mailbox_messages > 1_000_000 or self.mailbox_bytes > 2**40:
+            raise ValueError("mailbox limits: at most 1,000,000 messages and 1 TiB per user")
+        if self.mailbox_days > 3650:
+            raise ValueError("mailbox days: at most 3650")
         if self.room_changes_burst < 1 or self.room_changes_per_second <= 0:
             raise ValueError("room command rate must be positive")
         if self.pages_burst_per_source < 1 or self.pages_per_source_per_second <= 0:

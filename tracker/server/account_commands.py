@@ -25,7 +25,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
-from typing import Protocol
+from typing import Any, Protocol
 
 from commons.errors import ErrorCode, P2PChatError
 from commons.models import encode_identity_key
@@ -69,6 +69,10 @@ class AccountOwner(Protocol):
         self, conn: TrackerConnection, request: Request, failure: str, answer: str
     ) -> None:
         """Decide ``request`` through :meth:`change` and deliver, answering a failure."""
+        ...
+
+    async def mailbox_summary(self, username: str) -> dict[str, Any]:
+        """The ``mailbox`` of a LOGIN or RESUME reply: deposits waiting, limits."""
         ...
 
     def session_started(self, conn: TrackerConnection) -> None:
@@ -257,6 +261,7 @@ class AccountCommands:
 
         owner = self._owner
         try:
+            mailbox = await owner.mailbox_summary(request.username)
             outcome = await owner.change(login)
         except Exception:
             log.exception("could not start a session")
@@ -268,6 +273,7 @@ class AccountCommands:
         owner.session_started(conn)
         if outcome.reply is not None:
             outcome.reply["ticket"] = issued
+            outcome.reply["mailbox"] = mailbox
         owner.deliver(conn, outcome)
 
     async def end_sessions_of(self, username: str, reason: str) -> None:

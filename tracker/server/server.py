@@ -11,6 +11,8 @@ and it owns:
 - delivery: carrying out an :class:`~tracker.state.tracker_state.Outcome` (reply,
   pushes, relayed frame, closes), after a durable write or under the group's lock when
   one is needed;
+- the mailbox's commands (:class:`~tracker.server.mailbox_commands.MailboxCommands`),
+  routed here and run as awaited work of their connection;
 - the one periodic sweep (there are no per-session timers: a timer per connection costs
   memory a stranger with many sockets could make the tracker spend).
 
@@ -37,7 +39,8 @@ read: it is dropped and both ends are told. Each pass of the sweep aborts the se
 silent for ``heartbeat_interval * heartbeat_misses`` and the connections that have not
 logged in within ``auth_timeout``, logs the relay statistics every ``stats_interval`` if
 they changed, runs the rooms' upkeep every ``room_upkeep_interval`` (abandoned rooms
-expire, the operator's removals are carried out), and saves the throttle tables every
+expire, the operator's removals are carried out, mailbox deposits past
+``--mailbox-days`` are deleted), and saves the throttle tables every
 save interval (a failed save is logged at a bounded rate and retried at the next
 interval).
 """
@@ -71,6 +74,7 @@ from tracker.network.listener import Listener, bind_sockets
 from tracker.network.tls_context import server_context
 from tracker.server.account_commands import ACCOUNT_COMMANDS, AccountCommands
 from tracker.server.connection import TrackerConnection
+from tracker.server.mailbox_commands import MAILBOX_COMMANDS, MailboxCommands
 from tracker.server.startup import (
     admission_for,
     fit_to_descriptors,
@@ -141,6 +145,8 @@ class TrackerServer:
         self.port = self.config.port
         self.accounts: Accounts
         self.account_commands = AccountCommands(self)
+        #: The mailbox's commands (issue 22), its rates and its limits.
+        self.mailbox = MailboxCommands(self)
         self._hashing: PasswordHashing | None = None
         self._throttles: ThrottleStore | None = None
         #: With ``--database postgresql://``: this tracker's part in a group, and its
@@ -396,6 +402,9 @@ class TrackerServer:
         if not authenticated:
             self.admission.request_seen(conn.admitted)
         accounts = self.account_commands
+        if item.cmd in MAILBOX_COMMANDS:
+            self._mailbox_command(conn, item, authenticated)
+            return
         if item.cmd is Command.SALT:
             conn.run_async(accounts.salt(conn, item))
             return
@@ -413,6 +422,21 @@ class TrackerServer:
             conn.run_async(self.persist_then_deliver(conn, outcome))
             return
         self.deliver(conn, outcome)
+
+    def _mailbox_command(self, conn: TrackerConnection, item: Request, authenticated: bool) -> None:
+        """``DEPOSIT`` from anyone (its rates are checked here, before any await); the
+        other mailbox commands only from a session, about its own mailbox."""
+        if item.cmd is Command.DEPOSIT:
+            if not self.mailbox.admit_deposit(conn, item):
+                return
+        elif not authenticated:
+            conn.send(error(item.id, ErrorCode.NOT_AUTHENTICATED, "log in first"))
+            return
+        conn.run_async(MAILBOX_COMMANDS[item.cmd](self.mailbox, conn, item))
+
+    async def mailbox_summary(self, username: str) -> dict[str, Any]:
+        """LOGIN's and RESUME's ``mailbox`` (:meth:`MailboxCommands.summary`)."""
+        return await self.mailbox.summary(username)
 
     # ------------------------------------------------------------ delivery
 
@@ -545,6 +569,7 @@ class TrackerServer:
             if time.monotonic() >= next_upkeep:
                 next_upkeep = time.monotonic() + config.room_upkeep_interval
                 await self._upkeep_rooms()
+                await self._expire_mailbox()
             if time.monotonic() >= next_save:
                 next_save = time.monotonic() + save_interval
                 await self._save_throttles()
@@ -570,6 +595,17 @@ class TrackerServer:
                 await self.storage.clear_room_removals(removals)
         except Exception as exc:
             self.problems.warning("room_upkeep", "room upkeep failed: %s", type(exc).__name__)
+
+    async def _expire_mailbox(self) -> None:
+        """Delete deposits older than ``--mailbox-days`` (with the rooms' upkeep); a
+        failure is logged at a bounded rate and the next pass tries again."""
+        try:
+            expired = await self.mailbox.expire(time.time())
+        except Exception as exc:
+            self.problems.warning("mailbox_expiry", "mailbox expiry failed: %s", type(exc).__name__)
+            return
+        if expired:
+            log.info("mailbox: %d deposits expired", expired)
 
     async def _save_throttles(self) -> None:
         if self._throttles is None:

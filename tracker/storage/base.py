@@ -10,6 +10,9 @@ settings (the secret behind fake login salts, the realm). Two implementations:
   connection pool to PostgreSQL, which several trackers share
   (:mod:`tracker.group.coordinator` coordinates their live state).
 
+The mailbox (issue 22) keeps token hashes and sealed deposits; its rules are
+:mod:`tracker.state.mailbox`'s, applied inside the transaction that writes.
+
 Every write that a reply acknowledges is committed durably before the reply.
 :func:`tracker.storage.open.open_storage` picks the back end.
 """
@@ -24,7 +27,9 @@ from typing import Any, Protocol
 
 from crypto.login_secret import LoginKdf
 from tracker.limits.keyed_records import Pending, Record, RecordRule
+from tracker.state.mailbox import MailboxLimits, TokensVerdict
 from tracker.state.room_changes import StoreAction
+from tracker.storage.mailbox_records import Deposited, FetchedPage
 
 #: Used tickets kept per user (to recognise a replay) beyond the live one.
 USED_TICKETS_KEPT = 8
@@ -264,3 +269,28 @@ class Storage(Protocol):
         ...
 
     async def revoke_tickets(self, username: str) -> None: ...
+
+    # the mailbox (issue 22): every write is committed before the call returns
+    async def mailbox_tokens(
+        self, username: str, add: tuple[bytes, ...], remove: tuple[bytes, ...], now: float
+    ) -> TokensVerdict:
+        """Own ``add`` and give up ``remove``, all or nothing (see the verdict)."""
+        ...
+
+    async def mailbox_deposit(
+        self, recipient: str, token_hash: bytes, body: bytes, now: float, limits: MailboxLimits
+    ) -> Deposited:
+        """Check the token and the limits and store the deposit, in one transaction."""
+        ...
+
+    async def mailbox_fetch(
+        self, recipient: str, after: int, limit: int, budget: int
+    ) -> FetchedPage: ...
+    async def mailbox_ack(self, recipient: str, up_to: int) -> int:
+        """Delete ``recipient``'s deposits with ids up to ``up_to``; how many."""
+        ...
+
+    async def mailbox_count(self, recipient: str) -> int: ...
+    async def mailbox_expire(self, cutoff: float) -> int:
+        """Delete every deposit stored before ``cutoff``; how many."""
+        ...

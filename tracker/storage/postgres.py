@@ -28,8 +28,10 @@ import psycopg
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+import tracker.storage.pg_mailbox as pg_mailbox
 import tracker.storage.pg_throttles as pg_throttles
 from crypto.login_secret import LoginKdf
+from tracker.state.mailbox import MailboxLimits, TokensVerdict
 from tracker.state.room_changes import (
     BanAdded,
     BanRemoved,
@@ -60,6 +62,7 @@ from tracker.storage.base import (
     user_from_row,
 )
 from tracker.storage.invites import code_hash, new_code
+from tracker.storage.mailbox_records import Deposited, FetchedPage
 from tracker.storage.sqlite_file import DatabaseOpenError
 
 #: Advisory lock keys (arbitrary 64-bit constants).
@@ -267,6 +270,7 @@ class PgStorage:
             async with self.pool.connection() as conn, conn.transaction():
                 await conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
                 await conn.execute(SCHEMA)
+                await conn.execute(pg_mailbox.SCHEMA)
         except (psycopg.Error, PoolTimeout) as exc:
             await self.pool.close()
             raise DatabaseOpenError(
@@ -496,6 +500,38 @@ class PgStorage:
     async def revoke_tickets(self, username: str) -> None:
         async with self.pool.connection() as conn:
             await conn.execute("DELETE FROM tickets WHERE username = %s", (username,))
+
+    # the mailbox (:mod:`tracker.storage.pg_mailbox`)
+
+    async def mailbox_tokens(
+        self, username: str, add: tuple[bytes, ...], remove: tuple[bytes, ...], now: float
+    ) -> TokensVerdict:
+        async with self.pool.connection() as conn, conn.transaction():
+            return await pg_mailbox.set_tokens(conn, username, add, remove, now)
+
+    async def mailbox_deposit(
+        self, recipient: str, token_hash: bytes, body: bytes, now: float, limits: MailboxLimits
+    ) -> Deposited:
+        async with self.pool.connection() as conn, conn.transaction():
+            return await pg_mailbox.deposit(conn, recipient, token_hash, body, now, limits)
+
+    async def mailbox_fetch(
+        self, recipient: str, after: int, limit: int, budget: int
+    ) -> FetchedPage:
+        async with self.pool.connection() as conn:
+            return await pg_mailbox.fetch(conn, recipient, after, limit, budget)
+
+    async def mailbox_ack(self, recipient: str, up_to: int) -> int:
+        async with self.pool.connection() as conn, conn.transaction():
+            return await pg_mailbox.ack(conn, recipient, up_to)
+
+    async def mailbox_count(self, recipient: str) -> int:
+        async with self.pool.connection() as conn:
+            return await pg_mailbox.count(conn, recipient)
+
+    async def mailbox_expire(self, cutoff: float) -> int:
+        async with self.pool.connection() as conn, conn.transaction():
+            return await pg_mailbox.expire(conn, cutoff)
 
 
 async def all_rooms(conn: AsyncConnection[Any]) -> list[RoomRecord]:

@@ -14,9 +14,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import tracker.storage.invites as invite_store
+import tracker.storage.sqlite_mailbox as mailbox_store
 import tracker.storage.sqlite_rooms as room_store
 import tracker.storage.sqlite_users as user_store
 from crypto.login_secret import LoginKdf
+from tracker.state.mailbox import MailboxLimits, TokensVerdict
 from tracker.state.room_changes import StoreAction
 from tracker.storage.base import (
     USED_TICKETS_KEPT,
@@ -32,6 +34,7 @@ from tracker.storage.base import (
     UserRecord,
     judge_ticket,
 )
+from tracker.storage.mailbox_records import Deposited, FetchedPage
 from tracker.storage.sqlite_file import Database
 
 SALT_SECRET_BYTES = 32
@@ -264,3 +267,35 @@ class SqliteStorage:
 
     async def revoke_tickets(self, username: str) -> None:
         await self.db.run_batched(lambda conn: revoke_tickets_sync(conn, username))
+
+    # the mailbox: writes through group commit (one fsync for a burst), reads plain
+
+    async def mailbox_tokens(
+        self, username: str, add: tuple[bytes, ...], remove: tuple[bytes, ...], now: float
+    ) -> TokensVerdict:
+        return await self.db.run_batched(
+            lambda conn: mailbox_store.set_tokens(conn, username, add, remove, now)
+        )
+
+    async def mailbox_deposit(
+        self, recipient: str, token_hash: bytes, body: bytes, now: float, limits: MailboxLimits
+    ) -> Deposited:
+        return await self.db.run_batched(
+            lambda conn: mailbox_store.deposit(conn, recipient, token_hash, body, now, limits)
+        )
+
+    async def mailbox_fetch(
+        self, recipient: str, after: int, limit: int, budget: int
+    ) -> FetchedPage:
+        return await self.db.run(
+            lambda conn: mailbox_store.fetch(conn, recipient, after, limit, budget)
+        )
+
+    async def mailbox_ack(self, recipient: str, up_to: int) -> int:
+        return await self.db.run_batched(lambda conn: mailbox_store.ack(conn, recipient, up_to))
+
+    async def mailbox_count(self, recipient: str) -> int:
+        return await self.db.run(lambda conn: mailbox_store.count(conn, recipient))
+
+    async def mailbox_expire(self, cutoff: float) -> int:
+        return await self.db.run_batched(lambda conn: mailbox_store.expire(conn, cutoff))

@@ -13,7 +13,8 @@ of the database file). Older schemas are upgraded in place: 1 (users, rooms) to 
 access lists, registration invites, throttle state) to 3 (per-account login salts,
 resumption tickets, group settings) to 4 (rooms' last activity and newcomer flag, the
 operator's room removals) to 5 (durable room members, ``room_members``; an older database
-starts with its rooms as they were and no members, owners not added).
+starts with its rooms as they were and no members, owners not added) to 6 (the mailbox's
+token hashes and deposits, issue 22).
 
 :meth:`Database.run_batched` is group commit: calls that arrive while a transaction is
 being written share the next one (one fsync for many), which is what lets a tracker
@@ -33,9 +34,10 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from tracker.data_dir import make_private_directory
+from tracker.storage.sqlite_mailbox import SCHEMA as MAILBOX_SCHEMA
 
 DB_FILE_NAME = "tracker.sqlite3"
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 #: How long a writer waits for another process's lock (the admin CLI, a second tool).
 BUSY_TIMEOUT_MS = 5000
 
@@ -214,7 +216,7 @@ class Database:
                 )
             if 0 < version < SCHEMA_VERSION:
                 _upgrade(conn)
-            conn.executescript(_SCHEMA)
+            conn.executescript(_SCHEMA + MAILBOX_SCHEMA)
             conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             make_private_files(self.path)
         except sqlite3.DatabaseError as exc:
