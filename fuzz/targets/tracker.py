@@ -41,6 +41,12 @@ from fuzz.byte_reader import ByteReader
 from tracker.server.request_decoder import MAX_REJECTED_IN_A_ROW, Rejected, RequestDecoder
 from tracker.state.tracker_state import Outcome, StateLimits, TrackerState
 
+#: Commands the server answers without the state (the mailbox's; their rules are
+#: :mod:`tracker.state.mailbox`, tested by ``tests/tracker/test_mailbox_rules.py``).
+_SERVER_COMMANDS = frozenset(
+    {Command.MAILBOX_TOKENS, Command.DEPOSIT, Command.MAILBOX_FETCH, Command.MAILBOX_ACK}
+)
+
 MAX_LEN = 8192
 MAX_STEPS = 96
 CONNECTIONS = 6
@@ -167,6 +173,9 @@ class _Model:
         new_session = not state.is_authenticated(session)
         if request.cmd is Command.SALT:  # answered by tracker.accounts.accounts, never by the state
             self.sent(ok(request.id))
+            return
+        if request.cmd in _SERVER_COMMANDS:  # tracker.server.mailbox_commands answers them
+            self.sent(error(request.id, ErrorCode.MAILBOX_REFUSED, "not fuzzed here"))
             return
         if new_session and request.cmd in (Command.REGISTER, Command.LOGIN, Command.RESUME):
             assert request.username is not None

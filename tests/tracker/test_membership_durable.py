@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tests.tracker_client import TrackerTestClient
 from tests.tracker_process import read_banner, start_tracker_process
-from tracker.storage.sqlite_file import DB_FILE_NAME
+from tracker.storage.sqlite_file import DB_FILE_NAME, SCHEMA_VERSION
 
 #: The tables of schema 4 that the rooms lived in, as the tracker before issue 21 made them.
 _SCHEMA_4 = """
@@ -58,7 +58,7 @@ async def test_a_schema_4_database_migrates_rooms_kept_owners_not_added(
     await first.stop()
 
     with sqlite3.connect(data_dir / DB_FILE_NAME) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 5
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         stored = conn.execute("SELECT username FROM room_members ORDER BY seq").fetchall()
         assert stored == [("bob",), ("alice",)]
         assert conn.execute("SELECT username FROM room_bans").fetchall() == [("mallory",)]

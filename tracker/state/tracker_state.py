@@ -354,7 +354,9 @@ class TrackerState:
                     retry_after=wait,
                 )
             )
-        handler = self._handlers[request.cmd]
+        handler = self._handlers.get(request.cmd)
+        if handler is None:  # SALT and the mailbox's commands: the server answers them
+            raise ValueError(f"{request.cmd} is not a command of the state")
         return handler(self.registry, user, request, now)
 
     _handlers: ClassVar[dict[Command, _Handler]] = {
