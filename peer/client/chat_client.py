@@ -44,6 +44,7 @@ from peer.channels.shell import ChannelShell, Endpoint
 from peer.client import conversation_frames as sending
 from peer.client.driver import CoreDriver
 from peer.client.event_queue import EventBudget, EventQueue
+from peer.client.room_restore import restore_rooms
 from peer.client.trust_gate import TrustGate
 from peer.config import PeerConfig
 from peer.core.actions import SentMessage
@@ -310,11 +311,9 @@ class ChatClient:
         """Back in the rooms the tracker lists for us (login, resume), nothing typed; a
         room we held keeps how we entered it (relay-only or not), a new one follows the
         config."""
-        login, driver = self._session.login_reply, self._driver
-        if login is None or login.rooms is None or driver is None:
-            return
-        held = {name: self.relay_only_in(name) for name in self.rooms}
-        driver.rooms_restored(login.rooms, lambda room: held.get(room, self.config.relay_only))
+        if self._driver is not None:
+            held = {name: self.relay_only_in(name) for name in self.rooms}
+            restore_rooms(self._session, self._driver, self._tasks, held, self.config.relay_only)
 
     def _known(self, user: str) -> bool:
         """A room-mate, a user with a channel, or a contact whose key is pinned: their

@@ -30,6 +30,10 @@ from commons.room_control import Departure
 from peer.core.delivery import Failure
 from peer.core.frames import Receipted
 
+#: Unlisted senders whose room messages one room holds at once (a member's first
+#: messages may beat the tracker's update that lists them; strangers can fake that).
+MAX_HELD_SENDERS = 8
+
 
 @dataclass(frozen=True, slots=True)
 class MembershipChange:
@@ -134,8 +138,14 @@ class RoomState:
         return min(self.detached.values()) + grace if self.detached else None
 
     def hold(self, frame: Receipted, limit: int) -> bool:
-        """Keep a room message from a sender not listed yet; False once ``limit`` is held."""
-        held = self.held.setdefault(frame.sender, [])
+        """Keep a room message from a sender not listed yet; False once ``limit`` is held
+        for them, or when :data:`MAX_HELD_SENDERS` others are held already (anyone with a
+        channel to us can name our room: only so many unlisted senders are waited for)."""
+        held = self.held.get(frame.sender)
+        if held is None:
+            if len(self.held) >= MAX_HELD_SENDERS:
+                return False
+            held = self.held[frame.sender] = []
         if len(held) >= limit:
             return False
         held.append(frame)

@@ -453,6 +453,7 @@ class Rooms:
         more); whether they are listed in any room (then they are re-dialled)."""
         listed = self.member(user)
         for room in self.by_name.values():
+            room.held.pop(user, None)  # what they sent unlisted goes with their channel
             offline = room.offline(user)
             if room.mark_gone(user, Failure.CONNECTION_LOST) and not offline:
                 self._host._emit(ev.MemberLeft(room.name, user, "connection_lost"))

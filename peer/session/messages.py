@@ -95,19 +95,27 @@ class Roster:
 
 @dataclass(frozen=True, slots=True)
 class RoomRecord:
-    """One room of a LOGIN/RESUME reply: the room and its roster."""
+    """One room of a LOGIN/RESUME reply: the room and its roster. ``omitted``: the
+    tracker left the member entries out (``members_omitted``: every room of a user in
+    many full rooms does not fit one frame); the roster then holds the room object's
+    names, nobody is known online, and the client asks for the entries with a
+    ``JOIN_ROOM`` of the room it is in (:func:`peer.client.room_restore.restore_rooms`)."""
 
     room: RoomInfo
     roster: Roster
+    omitted: bool = False
 
     @classmethod
     def parse(cls, item: object) -> RoomRecord:
         if not isinstance(item, dict):
             raise ValidationError("a room of the login reply must be an object")
+        room = RoomInfo.from_wire(item.get("room"))
         members = item.get("members")
+        if members is None and item.get("members_omitted") is True:
+            return cls(room, Roster([], list(room.members)), omitted=True)
         if not isinstance(members, list):
             raise ValidationError("a room of the login reply needs a 'members' list")
-        return cls(RoomInfo.from_wire(item.get("room")), Roster.parse(members))
+        return cls(room, Roster.parse(members))
 
 
 def parse_login_rooms(value: object) -> tuple[RoomRecord, ...] | None:

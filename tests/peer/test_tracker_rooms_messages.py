@@ -9,6 +9,7 @@ import logging
 import pytest
 
 from commons.errors import ValidationError
+from commons.tracker_protocol import Command
 from peer.session.messages import (
     MAX_LOGIN_ROOMS,
     JoinReply,
@@ -16,8 +17,11 @@ from peer.session.messages import (
     PresencePush,
     RoomUpdate,
     Roster,
+    parse_login_rooms,
     parse_push,
 )
+from tests.tracker.test_membership import cmd, login_request
+from tracker.state.tracker_state import StateLimits, TrackerState
 
 KEY = base64.b64encode(bytes(range(1, 33))).decode()
 BOB = {"username": "bob", "online": True, "host": "127.0.0.1", "port": 4000, "identity_key": KEY}
@@ -129,3 +133,25 @@ def test_presence_pushes_are_typed() -> None:
 def test_bad_presence_pushes_are_refused(body: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
         parse_push("PRESENCE", body)
+
+
+def test_a_login_reply_with_member_lists_omitted_parses_and_names_every_room() -> None:
+    """The tracker's own reply for a user in more full rooms than fit one frame: the
+    client logs in (the later rooms come without member entries) rather than refusing
+    the whole reply, which any room-mates with long names could otherwise force."""
+    state = TrackerState(64, 1.0, 4096, limits=StateLimits(rooms_per_owner=20, changes_burst=99))
+    state.login(1, login_request("hub"), "h", now=0.0)
+    for n in range(6):
+        state.handle(1, cmd(Command.CREATE_ROOM, room=f"r{n}"), 0.0)
+        for m in range(8):
+            session = 100 + n * 10 + m
+            state.login(session, login_request(f"u{n}x{m}"), "h", now=0.0)
+            state.handle(session, cmd(Command.JOIN_ROOM, room=f"r{n}"), 0.0)
+    reply = state.login(2, login_request("hub"), "h", now=1.0).reply
+    assert reply is not None
+    records = parse_login_rooms(reply["rooms"])
+    assert records is not None
+    assert [r.room.name for r in records] == [f"r{n}" for n in range(6)]
+    assert not records[0].omitted and records[-1].omitted
+    assert records[-1].roster.online == []  # nobody known online until JOIN_ROOM says
+    assert records[-1].roster.names == list(records[-1].room.members)

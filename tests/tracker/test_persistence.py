@@ -16,7 +16,7 @@ from argon2 import PasswordHasher
 from tests.tracker_client import TrackerTestClient, password_digest
 from tests.tracker_process import read_banner, start_tracker_process
 from tracker.network.certificate import fingerprint_of_pem
-from tracker.storage.sqlite_file import DB_FILE_NAME
+from tracker.storage.sqlite_file import DB_FILE_NAME, _run_batch
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -147,3 +147,34 @@ async def test_damaged_database_is_refused_clearly_and_left_alone(tmp_path, dama
     assert str(db) in message and "restore it from a backup" in message
     assert b"listening" not in out
     assert db.read_bytes() == content
+
+
+def test_a_failed_commit_ends_the_batch_transaction(tmp_path: Path) -> None:
+    """A COMMIT that fails must not leave the transaction open: every later batch would
+    then fail at BEGIN IMMEDIATE, stopping every write until a restart."""
+    conn = sqlite3.connect(tmp_path / "t.sqlite3", isolation_level=None)
+    conn.execute("CREATE TABLE t (x INTEGER)")
+
+    class CommitFails:
+        """The connection, whose first COMMIT fails the way a busy database's would."""
+
+        failed = False
+
+        def execute(self, sql: str, *args: object) -> sqlite3.Cursor:
+            if sql == "COMMIT" and not self.failed:
+                self.failed = True
+                raise sqlite3.OperationalError("database is locked")
+            return conn.execute(sql, *args)
+
+        @property
+        def in_transaction(self) -> bool:
+            return conn.in_transaction
+
+    flaky = CommitFails()
+    with pytest.raises(sqlite3.OperationalError):
+        _run_batch(flaky, [lambda c: c.execute("INSERT INTO t VALUES (1)")])  # type: ignore[arg-type]
+    assert not conn.in_transaction
+    assert _run_batch(conn, [lambda c: c.execute("INSERT INTO t VALUES (2)").rowcount]) == [
+        (True, 1)
+    ]
+    assert conn.execute("SELECT x FROM t").fetchall() == [(2,)]

@@ -24,6 +24,7 @@ take a reconnect storm of thousands of ticket logins a second.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import os
 import sqlite3
@@ -178,10 +179,14 @@ def _run_batch(
                 conn.execute("ROLLBACK TO batched")
                 results.append((False, exc))
             conn.execute("RELEASE batched")
+        conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        # A failed COMMIT (SQLITE_BUSY, a full disk) may leave the transaction open, and
+        # every later BEGIN IMMEDIATE would fail: end it, whatever SQLite did.
+        if conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")
     return results
 
 

@@ -11,6 +11,7 @@ from peer import events as ev
 from peer.core.actions import CloseReason, Dial
 from peer.core.frames import ChatMessage, LeaveNotice
 from peer.core.peer_core import PeerCore
+from peer.core.room import MAX_HELD_SENDERS, RoomState
 from peer.core.rooms import MAX_ROOMS, RoomEntry
 from tests.peer.core_helpers import closes, dials, events, frames, make_core
 
@@ -211,3 +212,14 @@ def test_a_channel_dying_is_reported_only_where_the_member_was_still_online() ->
     step = alice.channel_closed(1, CloseReason.EXPIRED, "silent", 16.0)
     # In den the tracker already said bob's session ended: his channel closing adds nothing.
     assert events(step, ev.MemberLeft) == [ev.MemberLeft("lobby", "bob", "connection_lost")]
+
+
+def test_a_room_holds_the_messages_of_a_bounded_number_of_unlisted_senders() -> None:
+    """Anyone with a channel can name our room: what waits for the tracker to list a
+    sender is bounded per sender and in the number of senders."""
+    room = RoomState("lobby", "alice", 16, "alice", {"alice"})
+    for n in range(MAX_HELD_SENDERS):
+        assert room.hold(chat(f"s{n}", 1, "lobby"), 32)
+    assert not room.hold(chat("stranger", 1, "lobby"), 32)
+    assert room.hold(chat("s0", 2, "lobby"), 32)  # a sender already waiting may add more
+    assert "stranger" not in room.held and len(room.held) == MAX_HELD_SENDERS
