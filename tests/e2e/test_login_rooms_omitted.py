@@ -34,8 +34,7 @@ async def test_omitted_member_lists_are_fetched_after_login(
 
     def everyone_online() -> bool:
         return all(
-            [m.username for m in again.client.room_members(name) if m.online]
-            == ["bob", *OTHERS]
+            [m.username for m in again.client.room_members(name) if m.online] == ["bob", *OTHERS]
             for name in ROOMS
         )
 
