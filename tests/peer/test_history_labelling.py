@@ -141,8 +141,11 @@ def test_injected_words_reveal_no_word_of_another_conversation(tmp_path: Path) -
     assert sealed_index is not None
     assert (len(sealed_index[0]) - 28) % INDEX_PAD == 0
     raw = b"".join(p.read_bytes() for p in path.parent.iterdir())
+    # Words of 5 letters or more: a 3-letter one ("and") turns up by chance in a few
+    # hundred kilobytes of ciphertext about once in a hundred runs (2**24 values).
     for word in private_words() | set(DECOYS):
-        assert word.encode() not in raw, word
+        if len(word) >= 5:
+            assert word.encode() not in raw, word
 
     # The user's search still works after a restart, from the sealed index.
     again = HistoryStore.open(path, keys_of(identity))
