@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -97,6 +98,16 @@ async def hand_dial(
     link = P2PLink.over_tcp(reader, writer, channel)
     await asyncio.wait_for(link.handshake(True), TIMEOUT)
     return link
+
+
+async def wait_until(condition: Callable[[], object], timeout: float = TIMEOUT) -> None:
+    """Wait until ``condition()`` holds, checking it every 10 ms; fail after ``timeout``
+    seconds. For states no event announces (a handshake waiting in a listener's slot,
+    a roster filled in by a later reply, a count in a server's table)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.01)
 
 
 class FakeClock:

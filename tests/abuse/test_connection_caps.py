@@ -6,18 +6,8 @@ else get ``too_many_connections``.
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Callable
-
+from tests.peers import wait_until
 from tests.tracker_client import TrackerTestClient
-
-
-async def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.01)
 
 
 async def test_idle_tls_connections_from_one_source_are_capped(untrusted_tracker, connect):

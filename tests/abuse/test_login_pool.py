@@ -17,6 +17,7 @@ import contextlib
 import socket
 import time
 
+from tests.peers import wait_until
 from tests.tracker_client import TrackerTestClient
 
 SOURCES = 1000
@@ -72,13 +73,6 @@ async def hold(port: int, stop: asyncio.Event) -> int:
         for sock in held.values():
             sock.close()
     return opened
-
-
-async def wait_until(condition, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.02)
 
 
 async def timed_login(tracker, name: str, key: str, source: str) -> float:

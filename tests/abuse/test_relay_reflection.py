@@ -22,7 +22,6 @@ import contextlib
 import itertools
 import logging
 import os
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -34,18 +33,11 @@ from crypto.channel import MSG1_LEN, SecureChannel
 from crypto.identity import IdentityKey
 from peer.events import ConnectionLost, MessageDelivered, MessageReceived
 from tests.conftest import TrackerFactory, UserFactory
-from tests.peers import DEFAULT_PASSWORD, PeerFactory, PeerHandle
+from tests.peers import DEFAULT_PASSWORD, PeerFactory, PeerHandle, wait_until
 from tests.tracker_client import TrackerTestClient
 from tracker.server.server import TrackerServer
 
 TIMEOUT = 10.0
-
-
-async def wait_until(condition: Callable[[], bool], timeout: float = TIMEOUT) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.02)
 
 
 def handshake_starts(count: int) -> list[bytes]:

@@ -10,8 +10,6 @@ with: an inbound handshake then used to be closed, and the dialler reported a
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,16 +17,8 @@ import pytest
 
 from peer import events as ev
 from peer.session import sign_in
-from tests.peers import DEFAULT_PASSWORD, TIMEOUT, PeerFactory
+from tests.peers import DEFAULT_PASSWORD, TIMEOUT, PeerFactory, wait_until
 from tracker.server.server import TrackerServer
-
-
-async def until(condition: Callable[[], bool]) -> None:
-    """Wait (at most ``TIMEOUT``) until ``condition`` holds; it is checked every 10 ms."""
-    deadline = time.monotonic() + TIMEOUT
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
 
 
 async def test_a_dial_during_our_login_waits_for_it_and_opens(
@@ -58,7 +48,7 @@ async def test_a_dial_during_our_login_waits_for_it_and_opens(
     login = asyncio.create_task(bob2.client.login("bob", DEFAULT_PASSWORD))
     await alice.wait_for(ev.MemberOnline, lambda e: e.username == "bob")
     listener = bob2.client._shell._listener  # the inbound handshake is waiting there
-    await until(lambda: len(listener.slots) > 0)
+    await wait_until(lambda: len(listener.slots) > 0)
     release.set()
     await asyncio.wait_for(login, TIMEOUT)
 

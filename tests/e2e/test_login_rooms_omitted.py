@@ -3,10 +3,8 @@ is online in the rooms whose member entries the reply left out (``members_omitte
 
 from __future__ import annotations
 
-import asyncio
-
 from tests.conftest import TrackerFactory
-from tests.peers import TIMEOUT, PeerFactory
+from tests.peers import PeerFactory, wait_until
 
 ROOMS = [f"room{n}" for n in range(4)]
 OTHERS = [f"member{n}" for n in range(6)]
@@ -38,8 +36,4 @@ async def test_omitted_member_lists_are_fetched_after_login(
             for name in ROOMS
         )
 
-    async def wait() -> None:
-        while not everyone_online():
-            await asyncio.sleep(0.02)
-
-    await asyncio.wait_for(wait(), TIMEOUT)
+    await wait_until(everyone_online)
